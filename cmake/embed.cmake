@@ -1,0 +1,20 @@
+# cmake -DOUT=file.c -DINPUTS="a.tpl;b.tpl" -P embed.cmake
+# Writes a C file with each template as a byte array, so the binaries carry
+# their templates and a remote host needs nothing but the executable.
+set(body "#include <stddef.h>\n#include \"render_data.h\"\n\n")
+set(table "const struct mrd_template_data mrd_templates[] = {\n")
+set(i 0)
+foreach(in IN LISTS INPUTS)
+  get_filename_component(fname ${in} NAME)
+  string(REGEX REPLACE "\\.tpl$" "" tname ${fname})
+  file(READ ${in} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const char tpl_${i}[] = {${bytes}0x00};\n")
+  string(APPEND table "    {\"${tname}\", tpl_${i}, ${len}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND table "    {NULL, NULL, 0},\n};\n")
+file(WRITE ${OUT}.tmp "${body}\n${table}")
+file(RENAME ${OUT}.tmp ${OUT})

@@ -1,0 +1,95 @@
+/* plan.h - placement and survivability (pure: no I/O).
+ *
+ * plan_build() places, for a sentinel-mode topology:
+ *   - one store node per host; the leader on the first host of the first
+ *     zone of store.leader_region, every other node a replica;
+ *   - sentinel.count sentinels, at most one per host, spread round-robin
+ *     over regions, then zones within a region, then hosts, so that no
+ *     region and no zone holds more of them than it must;
+ *   - replica priorities: replicas in the leader's region 100, others
+ *     100 + 10 * (distance in region order) so failover prefers staying
+ *     close to the old leader.  Never 0 (0 means "never promote").
+ *
+ * It then computes, for every region and every zone, what its loss leaves
+ * (the survivability matrix).  plan_check() turns the matrix into a
+ * verdict for the topology's `survive` level: MRD_ERR_UNSAFE with one
+ * sentence naming the domain and the fix, e.g.
+ *   "losing region us-east leaves 1 of 3 sentinels, below the majority of
+ *    2: put a sentinel in a third region".
+ *
+ * A plan borrows its topology: keep the topology alive while the plan is.
+ */
+#ifndef MRD_PLAN_H
+#define MRD_PLAN_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "topology.h"
+
+typedef struct mrd_plan_host {
+    bool leader;          /* runs the initial leader */
+    bool sentinel;        /* runs a sentinel */
+    int replica_priority; /* replicas: from the plan; leader: 100 */
+} mrd_plan_host;
+
+typedef enum mrd_domain_kind {
+    MRD_DOMAIN_REGION = 0,
+    MRD_DOMAIN_ZONE,
+} mrd_domain_kind;
+
+/* What the loss of one failure domain leaves. */
+typedef struct mrd_domain_loss {
+    mrd_domain_kind kind;
+    int index;                /* into topology.regions or .zones */
+    const char *name;         /* borrowed from the topology */
+    int sentinels_left;
+    int majority;             /* sentinels needed to authorise a failover */
+    int quorum;               /* sentinels needed to agree the leader is down */
+    int replicas_left;        /* store replicas outside the domain */
+    bool leader_lost;         /* the domain holds the leader */
+    bool failover_possible;   /* leader lost: sentinels_left >= majority and
+                                 >= quorum and replicas_left >= 1 */
+    bool writes_resume;       /* writes are accepted after the loss (after
+                                 failover if the leader was lost), taking
+                                 consistency.min_replicas_to_write into
+                                 account */
+    char reason[256];         /* why not, when !writes_resume; else "" */
+} mrd_domain_loss;
+
+typedef struct mrd_plan {
+    const mrd_topology *topo; /* borrowed */
+    mrd_plan_host *hosts;     /* topo->nhosts entries, same order */
+    int leader;               /* host index of the initial leader */
+    int nsentinels;
+    int quorum;               /* sentinel.quorum or the majority */
+    int majority;             /* nsentinels / 2 + 1 */
+    mrd_domain_loss *losses;  /* regions first (file order), then zones */
+    int nlosses;
+} mrd_plan;
+
+/* Build the placement and matrix.  Fails (MRD_ERR_INVALID) only when the
+ * counts cannot be placed at all (more sentinels than hosts, mode not
+ * supported yet); an unsafe but placeable layout still returns MRD_OK so
+ * that `meridian plan` can show its matrix.  *out is new; plan_free() it. */
+mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err);
+
+/* MRD_OK when every domain of the topology's `survive` kind (and, for
+ * "region", every zone too) can be lost with writes resuming; otherwise
+ * MRD_ERR_UNSAFE with the first failing domain explained in err->msg
+ * (err->file is the topology path). */
+mrd_rc plan_check(const mrd_plan *p, mrd_error *err);
+
+/* Free and NULL *p.  Accepts NULL. */
+void plan_free(mrd_plan **p);
+
+/* New JSON object: {"topology", "survive", "leader", "quorum", "majority",
+ * "hosts": [{"host","region","zone","address","roles":[...],
+ * "replica_priority"}], "losses": [{"kind","name","sentinels_left",
+ * "majority","quorum","replicas_left","leader_lost","failover_possible",
+ * "writes_resume","reason"}]}.  NULL on allocation failure. */
+json_t *plan_to_json(const mrd_plan *p);
+
+#endif
