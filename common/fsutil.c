@@ -1,0 +1,167 @@
+#define _XOPEN_SOURCE 700
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+mrd_rc mrd_path_fmt(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    return (w < 0 || (size_t)w >= n) ? MRD_ERR_INVALID : MRD_OK;
+}
+
+mrd_rc mrd_mkdir_p(const char *path, mode_t mode, mrd_error *err)
+{
+    char buf[4096];
+    if (mrd_path_fmt(buf, sizeof(buf), "%s", path) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: %s", buf,
+                                 strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: %s", buf,
+                             strerror(errno));
+    return MRD_OK;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char buf[4096];
+    if (mrd_path_fmt(buf, sizeof(buf), "%s", path) != MRD_OK)
+        return;
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
+                        mode_t mode, mrd_error *err)
+{
+    char tmp[4096];
+    if (mrd_path_fmt(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: %s", tmp,
+                             strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    mrd_rc rc = MRD_OK;
+    if (fchmod(fd, mode) != 0)
+        rc = mrd_error_set(err, MRD_ERR_IO, "cannot chmod %s: %s", tmp, strerror(errno));
+    while (rc == MRD_OK && left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            rc = mrd_error_set(err, MRD_ERR_IO, "cannot write %s: %s", tmp,
+                               strerror(errno));
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (rc == MRD_OK && fsync(fd) != 0)
+        rc = mrd_error_set(err, MRD_ERR_IO, "cannot fsync %s: %s", tmp, strerror(errno));
+    close(fd);
+    if (rc == MRD_OK && rename(tmp, path) != 0)
+        rc = mrd_error_set(err, MRD_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                           strerror(errno));
+    if (rc != MRD_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    fsync_dir_of(path);
+    return MRD_OK;
+}
+
+mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
+                     mrd_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mrd_error_set(err, errno == ENOENT ? MRD_ERR_NOT_FOUND : MRD_ERR_IO,
+                             "cannot read %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    mrd_rc rc = MRD_OK;
+    while (buf) {
+        if (n + 1 >= cap) {
+            if (cap >= max + 1) {
+                rc = mrd_error_set(err, MRD_ERR_INVALID, "%s is larger than %zu bytes",
+                                   path, max);
+                break;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f))
+                rc = mrd_error_set(err, MRD_ERR_IO, "cannot read %s", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory reading %s", path);
+    if (rc != MRD_OK) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len)
+        *len = n;
+    return MRD_OK;
+}
+
+bool mrd_path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+mrd_rc mrd_rm_rf(const char *path, mrd_error *err)
+{
+    if (strlen(path) < 8 || strcmp(path, "/") == 0)
+        return mrd_error_set(err, MRD_ERR_INVALID, "refusing to remove %s", path);
+    if (!mrd_path_exists(path))
+        return MRD_OK;
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot remove %s: %s", path,
+                             strerror(errno));
+    return MRD_OK;
+}

@@ -1,0 +1,35 @@
+/* fsutil.h - files that matter are written atomically (temporary file in
+ * the same folder, fsync, rename, fsync the folder) with an explicit mode. */
+#ifndef MRD_FSUTIL_H
+#define MRD_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* Create PATH and its missing parents with MODE (like mkdir -p). */
+mrd_rc mrd_mkdir_p(const char *path, mode_t mode, mrd_error *err);
+
+/* Replace PATH with LEN bytes of DATA, mode MODE, atomically. */
+mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
+                        mode_t mode, mrd_error *err);
+
+/* Read all of PATH (at most MAX bytes) into a new NUL-terminated buffer
+ * *out (caller frees); *len gets the size without the NUL (may be NULL). */
+mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
+                     mrd_error *err);
+
+/* True when PATH exists (any type). */
+bool mrd_path_exists(const char *path);
+
+/* Remove PATH recursively without following symlinks.  Refuses "/" and
+ * paths shorter than 8 characters as a guard against a bad state dir. */
+mrd_rc mrd_rm_rf(const char *path, mrd_error *err);
+
+/* snprintf that reports truncation as MRD_ERR_INVALID. */
+mrd_rc mrd_path_fmt(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,168 @@
+#include "conn_internal.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define STORE_MAX_ARGS 32
+
+static mrd_rc reply_error(const store_conn *c, const char *text, mrd_error *err)
+{
+    bool auth = strncmp(text, "NOAUTH", 6) == 0 || strncmp(text, "WRONGPASS", 9) == 0 ||
+                strncmp(text, "NOPERM", 6) == 0;
+    return mrd_error_set(err, auth ? MRD_ERR_AUTH : MRD_ERR_PROTOCOL, "%s: %s", c->name,
+                         text);
+}
+
+mrd_rc store__command(store_conn *c, redisReply **reply, mrd_error *err, int argc,
+                      const char *const argv[])
+{
+    *reply = NULL;
+    if (!c->ctx || c->ctx->err)
+        return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", c->name);
+    size_t lens[STORE_MAX_ARGS];
+    if (argc > STORE_MAX_ARGS)
+        return mrd_error_set(err, MRD_ERR_INVALID, "too many command arguments");
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    /* hiredis takes char ** for historical reasons; it does not write. */
+    union {
+        const char *const *in;
+        const char **out;
+    } args = {.in = argv};
+    redisReply *r = redisCommandArgv(c->ctx, argc, args.out, lens);
+    if (!r) {
+        bool timeout = c->ctx->err == REDIS_ERR_IO && strstr(c->ctx->errstr, "temporarily");
+        return mrd_error_set(err, timeout ? MRD_ERR_TIMEOUT : MRD_ERR_CONNECT, "%s: %s",
+                             c->name, c->ctx->errstr);
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        mrd_rc rc = reply_error(c, r->str, err);
+        freeReplyObject(r);
+        return rc;
+    }
+    *reply = r;
+    return MRD_OK;
+}
+
+mrd_rc store_conn_open(const char *address, int port, const char *user,
+                       const char *pass, int timeout_ms, store_conn **out,
+                       mrd_error *err)
+{
+    *out = NULL;
+    store_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    snprintf(c->name, sizeof(c->name), "%s:%d", address, port);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    c->ctx = redisConnectWithTimeout(address, port, tv);
+    if (!c->ctx || c->ctx->err) {
+        mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s: %s", c->name,
+                      c->ctx ? c->ctx->errstr : "out of memory");
+        store_conn_close(&c);
+        return MRD_ERR_CONNECT;
+    }
+    redisSetTimeout(c->ctx, tv);
+    if (user) {
+        const char *argv[] = {"AUTH", user, pass};
+        redisReply *r;
+        mrd_rc rc = store__command(c, &r, err, 3, argv);
+        if (rc == MRD_ERR_PROTOCOL)
+            rc = MRD_ERR_AUTH;
+        if (rc != MRD_OK) {
+            if (err)
+                err->code = rc;
+            store_conn_close(&c);
+            return rc;
+        }
+        freeReplyObject(r);
+    }
+    *out = c;
+    return MRD_OK;
+}
+
+void store_conn_close(store_conn **c)
+{
+    if (!c || !*c)
+        return;
+    if ((*c)->ctx)
+        redisFree((*c)->ctx);
+    free(*c);
+    *c = NULL;
+}
+
+const char *store_conn_name(const store_conn *c)
+{
+    return c->name;
+}
+
+mrd_rc store_cmd(store_conn *c, char **out, mrd_error *err, int argc,
+                 const char *const argv[])
+{
+    if (out)
+        *out = NULL;
+    redisReply *r;
+    mrd_rc rc = store__command(c, &r, err, argc, argv);
+    if (rc != MRD_OK)
+        return rc;
+    char *text = NULL;
+    switch (r->type) {
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_STRING:
+        text = strdup(r->str);
+        break;
+    case REDIS_REPLY_INTEGER: {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", r->integer);
+        text = strdup(buf);
+        break;
+    }
+    case REDIS_REPLY_NIL:
+        break;
+    default:
+        freeReplyObject(r);
+        return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: %s answered with an array",
+                             c->name, argv[0]);
+    }
+    bool oom = (r->type != REDIS_REPLY_NIL) && !text;
+    freeReplyObject(r);
+    if (oom)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    if (out)
+        *out = text;
+    else
+        free(text);
+    return MRD_OK;
+}
+
+mrd_rc store_cmdl(store_conn *c, char **out, mrd_error *err, const char *arg0, ...)
+{
+    const char *argv[STORE_MAX_ARGS];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, arg0);
+    for (const char *a = arg0; a && argc < STORE_MAX_ARGS; a = va_arg(ap, const char *))
+        argv[argc++] = a;
+    va_end(ap);
+    return store_cmd(c, out, err, argc, argv);
+}
+
+mrd_rc store_ping(store_conn *c, mrd_error *err)
+{
+    char *pong = NULL;
+    mrd_rc rc = store_cmdl(c, &pong, err, "PING", NULL);
+    if (rc == MRD_OK && (!pong || strcmp(pong, "PONG") != 0))
+        rc = mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: PING answered %s", c->name,
+                           pong ? pong : "nil");
+    free(pong);
+    return rc;
+}
+
+mrd_rc store_info_text(store_conn *c, const char *section, char **text, mrd_error *err)
+{
+    return section ? store_cmdl(c, text, err, "INFO", section, NULL)
+                   : store_cmdl(c, text, err, "INFO", NULL);
+}

@@ -1,0 +1,48 @@
+/* conn.h - an authenticated connection to a redis-server or redis-sentinel.
+ *
+ * The only place hiredis is used.  Every connection authenticates as an
+ * ACL user (the default user is disabled on meridian's nodes); passwords
+ * are passed in memory, never logged. */
+#ifndef MRD_STORE_CONN_H
+#define MRD_STORE_CONN_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct store_conn store_conn; /* opaque */
+
+/* Connect to ADDRESS:PORT within TIMEOUT_MS (also the per-command timeout)
+ * and, when USER is not NULL, AUTH as USER with PASS.  Errors:
+ * MRD_ERR_CONNECT (refused, unreachable, timeout), MRD_ERR_AUTH (the
+ * server refused the credentials).  *out is new; store_conn_close() it. */
+mrd_rc store_conn_open(const char *address, int port, const char *user,
+                       const char *pass, int timeout_ms, store_conn **out,
+                       mrd_error *err);
+
+/* Close and NULL *c.  Accepts NULL. */
+void store_conn_close(store_conn **c);
+
+/* "ADDRESS:PORT" of the connection (borrowed). */
+const char *store_conn_name(const store_conn *c);
+
+/* Run ARGV (ARGC words) and return a scalar reply as text in *out (new,
+ * caller frees; NULL for a nil reply): status and bulk replies as they
+ * are, integers in decimal.  An error reply is MRD_ERR_PROTOCOL with the
+ * server's text (NOAUTH/WRONGPASS/NOPERM as MRD_ERR_AUTH); an array reply
+ * is MRD_ERR_PROTOCOL.  OUT may be NULL when the value is not needed. */
+mrd_rc store_cmd(store_conn *c, char **out, mrd_error *err, int argc,
+                 const char *const argv[]);
+
+/* store_cmd with the words as a NULL-terminated list. */
+mrd_rc store_cmdl(store_conn *c, char **out, mrd_error *err, const char *arg0, ...)
+    __attribute__((sentinel));
+
+/* PING; MRD_OK when the answer is PONG. */
+mrd_rc store_ping(store_conn *c, mrd_error *err);
+
+/* INFO [SECTION] text in *text (new). SECTION may be NULL. */
+mrd_rc store_info_text(store_conn *c, const char *section, char **text,
+                       mrd_error *err);
+
+#endif

@@ -1,0 +1,116 @@
+#include "sentinel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn_internal.h"
+
+mrd_rc sentinel_master_addr(store_conn *c, const char *master, char *ip, size_t n,
+                            int *port, mrd_error *err)
+{
+    const char *argv[] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master};
+    redisReply *r;
+    mrd_rc rc = store__command(c, &r, err, 3, argv);
+    if (rc != MRD_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return mrd_error_set(err, MRD_ERR_NOT_FOUND, "%s does not monitor %s",
+                             store_conn_name(c), master);
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: unexpected master address reply",
+                             store_conn_name(c));
+    }
+    snprintf(ip, n, "%s", r->element[0]->str);
+    char *end;
+    long p = strtol(r->element[1]->str, &end, 10);
+    *port = (*end == '\0' && p > 0 && p < 65536) ? (int)p : 0;
+    freeReplyObject(r);
+    return *port ? MRD_OK
+                 : mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: bad master port",
+                                 store_conn_name(c));
+}
+
+static bool has_flag(const char *flags, const char *flag)
+{
+    size_t n = strlen(flag);
+    for (const char *p = flags; (p = strstr(p, flag)); p += n)
+        if ((p == flags || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
+}
+
+/* Fill E from a flat [field, value, field, value, ...] array. */
+static mrd_rc parse_entry(const redisReply *r, sentinel_entry *e, mrd_error *err)
+{
+    memset(e, 0, sizeof(*e));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
+        return mrd_error_set(err, MRD_ERR_PROTOCOL, "unexpected sentinel entry");
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        const char *key = k->str, *val = v->str;
+        if (strcmp(key, "name") == 0)
+            snprintf(e->name, sizeof(e->name), "%s", val);
+        else if (strcmp(key, "ip") == 0)
+            snprintf(e->ip, sizeof(e->ip), "%s", val);
+        else if (strcmp(key, "port") == 0)
+            e->port = (int)strtol(val, NULL, 10);
+        else if (strcmp(key, "runid") == 0)
+            snprintf(e->runid, sizeof(e->runid), "%s", val);
+        else if (strcmp(key, "flags") == 0)
+            snprintf(e->flags, sizeof(e->flags), "%s", val);
+        else if (strcmp(key, "master-link-status") == 0)
+            snprintf(e->master_link_status, sizeof(e->master_link_status), "%s", val);
+        else if (strcmp(key, "slave-priority") == 0)
+            e->replica_priority = (int)strtol(val, NULL, 10);
+        else if (strcmp(key, "slave-repl-offset") == 0)
+            e->repl_offset = strtoll(val, NULL, 10);
+        else if (strcmp(key, "num-other-sentinels") == 0)
+            e->num_other_sentinels = (int)strtol(val, NULL, 10);
+    }
+    e->down = has_flag(e->flags, "s_down") || has_flag(e->flags, "o_down") ||
+              has_flag(e->flags, "disconnected");
+    e->failover_in_progress = has_flag(e->flags, "failover_in_progress");
+    return MRD_OK;
+}
+
+mrd_rc sentinel_master(store_conn *c, const char *master, sentinel_entry *out,
+                       mrd_error *err)
+{
+    const char *argv[] = {"SENTINEL", "MASTER", master};
+    redisReply *r;
+    mrd_rc rc = store__command(c, &r, err, 3, argv);
+    if (rc != MRD_OK)
+        return rc;
+    rc = parse_entry(r, out, err);
+    freeReplyObject(r);
+    return rc;
+}
+
+mrd_rc sentinel_list(store_conn *c, const char *what, const char *master,
+                     sentinel_entry *out, int max, int *n, mrd_error *err)
+{
+    const char *argv[] = {"SENTINEL", what, master};
+    redisReply *r;
+    *n = 0;
+    mrd_rc rc = store__command(c, &r, err, 3, argv);
+    if (rc != MRD_OK)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: SENTINEL %s: not an array",
+                             store_conn_name(c), what);
+    }
+    for (size_t i = 0; i < r->elements && *n < max && rc == MRD_OK; i++)
+        if ((rc = parse_entry(r->element[i], &out[*n], err)) == MRD_OK)
+            (*n)++;
+    freeReplyObject(r);
+    return rc;
+}

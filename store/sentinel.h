@@ -1,0 +1,40 @@
+/* sentinel.h - questions and commands for a redis-sentinel. */
+#ifndef MRD_STORE_SENTINEL_H
+#define MRD_STORE_SENTINEL_H
+
+#include <stdbool.h>
+
+#include "conn.h"
+#include "err.h"
+
+/* One instance as a sentinel sees it (SENTINEL MASTER / REPLICAS /
+ * SENTINELS return these as flat field/value lists). */
+typedef struct sentinel_entry {
+    char name[96];
+    char ip[64];
+    int port;
+    char runid[48];
+    char flags[160];          /* "slave", "s_down,slave", "master,o_down", ... */
+    bool down;                /* flags hold s_down, o_down or disconnected */
+    bool failover_in_progress;/* master only: failover_in_progress flag */
+    char master_link_status[8];/* replicas: "ok" / "err" */
+    int replica_priority;
+    long long repl_offset;
+    int num_other_sentinels;  /* master only */
+} sentinel_entry;
+
+/* SENTINEL GET-MASTER-ADDR-BY-NAME.  MRD_ERR_NOT_FOUND when the sentinel
+ * does not monitor MASTER. */
+mrd_rc sentinel_master_addr(store_conn *c, const char *master, char *ip, size_t n,
+                            int *port, mrd_error *err);
+
+/* SENTINEL MASTER. */
+mrd_rc sentinel_master(store_conn *c, const char *master, sentinel_entry *out,
+                       mrd_error *err);
+
+/* SENTINEL REPLICAS or SENTINELS (WHAT), at most MAX entries into OUT;
+ * *n gets how many. */
+mrd_rc sentinel_list(store_conn *c, const char *what, const char *master,
+                     sentinel_entry *out, int max, int *n, mrd_error *err);
+
+#endif
