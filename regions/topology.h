@@ -1,4 +1,4 @@
-/* topology.h - read and validate a topology file (regions/*.json).
+/* topology.h - read and validate a topology file (regions/NAME.json).
  *
  * A topology describes failure domains (regions > zones > hosts) and the
  * settings of the store, the sentinels and the agents.  topology_parse()

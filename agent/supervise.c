@@ -1,0 +1,339 @@
+#include "supervise.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "proc.h"
+#include "render.h"
+
+#define TRY(expr)                                                                    \
+    do {                                                                             \
+        mrd_rc rc_ = (expr);                                                         \
+        if (rc_ != MRD_OK)                                                           \
+            return rc_;                                                              \
+    } while (0)
+
+/* ==== loading ==== */
+
+static mrd_rc load_secret(const mrd_manifest *m, const char *name, char *buf,
+                          size_t n, mrd_error *err)
+{
+    char path[MRD_MF_PATH];
+    if (manifest_secret_path(m->secrets_dir, name, path, sizeof(path)) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "secrets path too long");
+    return mrd_secret_read(path, buf, n, err);
+}
+
+static mrd_rc init_proc(const mrd_manifest *m, sv_proc *p, sv_kind kind)
+{
+    const char *pfx = kind == SV_REDIS ? "redis" : "sentinel";
+    char what[32];
+    memset(p, 0, sizeof(*p));
+    p->kind = kind;
+    p->label = pfx;
+    p->program = kind == SV_REDIS ? "redis-server" : "redis-sentinel";
+    p->port = kind == SV_REDIS ? manifest_self(m)->store_port
+                               : manifest_self(m)->sentinel_port;
+    snprintf(what, sizeof(what), "%s.conf", pfx);
+    TRY(manifest_path(m, what, p->conf, sizeof(p->conf)));
+    snprintf(what, sizeof(what), "%s.pid", pfx);
+    TRY(manifest_path(m, what, p->pidfile, sizeof(p->pidfile)));
+    snprintf(what, sizeof(what), "%s.log", pfx);
+    TRY(manifest_path(m, what, p->logfile, sizeof(p->logfile)));
+    TRY(manifest_path(m, kind == SV_REDIS ? "redis.data" : "sentinel.dir", p->dir,
+                      sizeof(p->dir)));
+    return MRD_OK;
+}
+
+mrd_rc sv_open(const char *manifest_path, sv_host **out, mrd_error *err)
+{
+    *out = NULL;
+    sv_host *h = calloc(1, sizeof(*h));
+    if (!h)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    mrd_rc rc = manifest_load(manifest_path, &h->m, err);
+    if (rc == MRD_OK)
+        rc = load_secret(h->m, "admin", h->secrets.admin, sizeof(h->secrets.admin), err);
+    if (rc == MRD_OK)
+        rc = load_secret(h->m, "replication", h->secrets.replication,
+                         sizeof(h->secrets.replication), err);
+    if (rc == MRD_OK)
+        rc = load_secret(h->m, "sentinel", h->secrets.sentinel,
+                         sizeof(h->secrets.sentinel), err);
+    if (rc == MRD_OK)
+        rc = load_secret(h->m, "app", h->secrets.app, sizeof(h->secrets.app), err);
+    if (rc == MRD_OK && (rc = init_proc(h->m, &h->procs[h->nprocs], SV_REDIS)) == MRD_OK)
+        h->nprocs++;
+    if (rc == MRD_OK && manifest_self(h->m)->sentinel_port &&
+        (rc = init_proc(h->m, &h->procs[h->nprocs], SV_SENTINEL)) == MRD_OK)
+        h->nprocs++;
+    if (rc != MRD_OK) {
+        if (err && err->code == MRD_OK)
+            mrd_error_set(err, rc, "manifest paths are too long");
+        sv_close(&h);
+        return rc;
+    }
+    *out = h;
+    return MRD_OK;
+}
+
+void sv_close(sv_host **h)
+{
+    if (!h || !*h)
+        return;
+    manifest_free(&(*h)->m);
+    /* secrets do not linger in freed memory */
+    memset(&(*h)->secrets, 0, sizeof((*h)->secrets));
+    free(*h);
+    *h = NULL;
+}
+
+sv_proc *sv_find(sv_host *h, sv_kind kind)
+{
+    for (int i = 0; i < h->nprocs; i++)
+        if (h->procs[i].kind == kind)
+            return &h->procs[i];
+    return NULL;
+}
+
+/* ==== rendering ==== */
+
+static const mrd_peer *initial_leader(const mrd_manifest *m)
+{
+    for (int i = 0; i < m->npeers; i++)
+        if (m->peers[i].leader)
+            return &m->peers[i];
+    return NULL;
+}
+
+static mrd_rc set_common(mrd_vars *v, const sv_host *h, const sv_proc *p)
+{
+    const mrd_peer *self = manifest_self(h->m);
+    mrd_rc rc = MRD_OK;
+    rc = rc ? rc : vars_set(v, "host", self->host);
+    rc = rc ? rc : vars_set(v, "region", self->region);
+    rc = rc ? rc : vars_set(v, "zone", self->zone);
+    rc = rc ? rc : vars_set(v, "bind", self->address);
+    rc = rc ? rc : vars_set_int(v, "port", p->port);
+    rc = rc ? rc : vars_set(v, "dir", p->dir);
+    rc = rc ? rc : vars_set(v, "pidfile", p->pidfile);
+    rc = rc ? rc : vars_set(v, "logfile", p->logfile);
+    rc = rc ? rc : vars_set(v, "admin_pass", h->secrets.admin);
+    rc = rc ? rc : vars_set(v, "sentinel_pass", h->secrets.sentinel);
+    rc = rc ? rc : vars_set(v, "app_pass", h->secrets.app);
+    return rc;
+}
+
+static mrd_rc set_redis(mrd_vars *v, const sv_host *h)
+{
+    const mrd_manifest *m = h->m;
+    const mrd_peer *self = manifest_self(m), *leader = initial_leader(m);
+    mrd_rc rc = MRD_OK;
+    if (!leader)
+        return MRD_ERR_INVALID;
+    if (self == leader)
+        rc = vars_set(v, "replicaof_line", "# this node starts as the leader");
+    else
+        rc = vars_setf(v, "replicaof_line", "replicaof %s %d", leader->address,
+                       leader->store_port);
+    rc = rc ? rc : vars_set_int(v, "replica_priority", self->replica_priority);
+    rc = rc ? rc : vars_set(v, "maxmemory", m->store.maxmemory);
+    rc = rc ? rc : vars_set(v, "repl_backlog_size", m->store.repl_backlog);
+    rc = rc ? rc : vars_set_int(v, "min_replicas_to_write", m->store.min_replicas_to_write);
+    rc = rc ? rc : vars_set_int(v, "min_replicas_max_lag", m->store.min_replicas_max_lag_s);
+    rc = rc ? rc : vars_set(v, "replication_pass", h->secrets.replication);
+    return rc;
+}
+
+/* Sentinels start knowing every replica and every other sentinel, so the
+ * group agrees at once instead of after discovery (INFO every 10 s,
+ * hello messages every 2 s). */
+static mrd_rc known_lines(const sv_host *h, char **out)
+{
+    const mrd_manifest *m = h->m;
+    size_t cap = 256 * (size_t)m->npeers + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return MRD_ERR_NOMEM;
+    buf[0] = '\0';
+    for (int i = 0; i < m->npeers; i++) {
+        const mrd_peer *p = &m->peers[i];
+        if (!p->leader)
+            len += (size_t)snprintf(buf + len, cap - len, "sentinel known-replica %s %s %d\n",
+                                    m->master_name, p->address, p->store_port);
+        if (i != m->self && p->sentinel_port)
+            len += (size_t)snprintf(buf + len, cap - len,
+                                    "sentinel known-sentinel %s %s %d %s\n",
+                                    m->master_name, p->address, p->sentinel_port,
+                                    p->sentinel_myid);
+    }
+    if (len > 0 && buf[len - 1] == '\n')
+        buf[len - 1] = '\0';
+    *out = buf;
+    return MRD_OK;
+}
+
+static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h)
+{
+    const mrd_manifest *m = h->m;
+    const mrd_peer *self = manifest_self(m), *leader = initial_leader(m);
+    char *known = NULL;
+    if (!leader)
+        return MRD_ERR_INVALID;
+    mrd_rc rc = known_lines(h, &known);
+    rc = rc ? rc : vars_set(v, "known_lines", known);
+    free(known);
+    rc = rc ? rc : vars_set(v, "master_name", m->master_name);
+    rc = rc ? rc : vars_set(v, "leader_address", leader->address);
+    rc = rc ? rc : vars_set_int(v, "leader_port", leader->store_port);
+    rc = rc ? rc : vars_set_int(v, "quorum", m->sentinel.quorum);
+    rc = rc ? rc : vars_set_int(v, "down_after_ms", m->sentinel.down_after_ms);
+    rc = rc ? rc : vars_set_int(v, "failover_timeout_ms", m->sentinel.failover_timeout_ms);
+    rc = rc ? rc : vars_set(v, "sentinel_myid", self->sentinel_myid);
+    return rc;
+}
+
+static mrd_rc render_proc(const sv_host *h, const sv_proc *p, mrd_error *err)
+{
+    mrd_vars *v = vars_new();
+    char *text = NULL;
+    if (!v)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    mrd_rc rc = set_common(v, h, p);
+    if (rc == MRD_OK)
+        rc = p->kind == SV_REDIS ? set_redis(v, h) : set_sentinel(v, h);
+    if (rc != MRD_OK)
+        mrd_error_set(err, rc, "%s/%s: cannot set template variables", h->m->host,
+                      p->label);
+    if (rc == MRD_OK)
+        rc = tpl_render_builtin(p->kind == SV_REDIS ? "redis.conf" : "sentinel.conf", v,
+                                &text, err);
+    if (rc == MRD_OK)
+        rc = mrd_mkdir_p(p->dir, 0700, err);
+    if (rc == MRD_OK)
+        rc = mrd_write_atomic(p->conf, text, strlen(text), 0600, err);
+    if (text) /* holds passwords */
+        memset(text, 0, strlen(text));
+    free(text);
+    vars_free(&v);
+    return rc;
+}
+
+mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err)
+{
+    *created = 0;
+    for (int i = 0; i < h->nprocs; i++) {
+        if (mrd_path_exists(h->procs[i].conf))
+            continue;
+        TRY(render_proc(h, &h->procs[i], err));
+        mrd_info("%s/%s: rendered %s", h->m->host, h->procs[i].label, h->procs[i].conf);
+        (*created)++;
+    }
+    return MRD_OK;
+}
+
+/* ==== running ==== */
+
+int sv_refresh(sv_host *h)
+{
+    int running = 0;
+    for (int i = 0; i < h->nprocs; i++) {
+        sv_proc *p = &h->procs[i];
+        if (p->pid && mrd_pid_is(p->pid, p->program)) {
+            running++;
+            continue;
+        }
+        p->pid = 0;
+        p->child = false;
+        pid_t pid;
+        if (mrd_pidfile_read(p->pidfile, &pid, NULL) == MRD_OK &&
+            mrd_pid_is(pid, p->program)) {
+            p->pid = pid;
+            running++;
+        }
+    }
+    return running;
+}
+
+/* True when the config file has a `replicaof` directive (Redis keeps it
+ * there through CONFIG REWRITE after a sentinel reconfigures the node). */
+static bool config_names_leader(const char *conf)
+{
+    char *text = NULL;
+    if (mrd_read_file(conf, 1 << 20, &text, NULL, NULL) != MRD_OK)
+        return false;
+    bool found = false;
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, "replicaof ", 10) == 0 || strncmp(line, "slaveof ", 8) == 0)
+            found = true;
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    free(text);
+    return found;
+}
+
+mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_error *err)
+{
+    if (p->pid)
+        return MRD_OK;
+    if (p->kind == SV_REDIS && !fresh_config && !config_names_leader(p->conf))
+        return mrd_error_set(err, MRD_ERR_STATE,
+                             "%s/redis: down and last ran as the leader; not restarting "
+                             "it as a leader (it must rejoin as a replica)",
+                             h->m->host);
+    TRY(mrd_mkdir_p(p->dir, 0700, err));
+    const char *argv[] = {p->program, p->conf, NULL};
+    pid_t pid;
+    TRY(mrd_spawn(argv, p->logfile, MRD_SPAWN_CHILD, &pid, err));
+    p->pid = pid;
+    p->child = true;
+    mrd_info("%s/%s: started pid %d on %s:%d", h->m->host, p->label, (int)pid,
+             manifest_self(h->m)->address, p->port);
+    return MRD_OK;
+}
+
+mrd_rc sv_stop_all(sv_host *h, int timeout_ms, mrd_error *err)
+{
+    mrd_rc rc = MRD_OK;
+    sv_refresh(h);
+    /* Sentinel first, so it does not see its node go down and react. */
+    for (int i = h->nprocs - 1; i >= 0; i--) {
+        sv_proc *p = &h->procs[i];
+        if (!p->pid)
+            continue;
+        mrd_rc r = mrd_proc_stop(p->pid, timeout_ms, err);
+        if (r == MRD_OK)
+            mrd_info("%s/%s: stopped pid %d", h->m->host, p->label, (int)p->pid);
+        else
+            rc = r;
+        p->pid = 0;
+    }
+    return rc;
+}
+
+int sv_reap(sv_host *h)
+{
+    int exited = 0;
+    for (int i = 0; i < h->nprocs; i++) {
+        sv_proc *p = &h->procs[i];
+        int status;
+        if (!p->pid || !p->child || waitpid(p->pid, &status, WNOHANG) != p->pid)
+            continue;
+        if (WIFSIGNALED(status))
+            mrd_warn("%s/%s: pid %d killed by signal %d", h->m->host, p->label,
+                     (int)p->pid, WTERMSIG(status));
+        else
+            mrd_warn("%s/%s: pid %d exited with status %d", h->m->host, p->label,
+                     (int)p->pid, WEXITSTATUS(status));
+        p->pid = 0;
+        p->child = false;
+        exited++;
+    }
+    return exited;
+}

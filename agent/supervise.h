@@ -1,0 +1,80 @@
+/* supervise.h - the processes of one host: its redis-server and, when the
+ * plan puts one here, its redis-sentinel.
+ *
+ * The agent renders their configuration from the manifest (only when a
+ * file is missing: redis-server and redis-sentinel rewrite their own
+ * files after a failover, and that state must survive), starts them as
+ * its children, adopts ones that already run (their pid file names a live
+ * process of the right program), and stops them by pid. */
+#ifndef MRD_SUPERVISE_H
+#define MRD_SUPERVISE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "manifest.h"
+#include "secret.h"
+
+typedef enum sv_kind {
+    SV_REDIS = 0, /* redis-server: the store node */
+    SV_SENTINEL,  /* redis-sentinel */
+} sv_kind;
+
+typedef struct sv_proc {
+    sv_kind kind;
+    const char *label;  /* "redis" / "sentinel" */
+    const char *program;/* "redis-server" / "redis-sentinel" */
+    int port;
+    pid_t pid;          /* 0 when not running */
+    bool child;         /* started by this agent: waitpid() reaps it */
+    char conf[MRD_MF_PATH];
+    char pidfile[MRD_MF_PATH];
+    char logfile[MRD_MF_PATH];
+    char dir[MRD_MF_PATH];   /* working/data directory */
+} sv_proc;
+
+typedef struct sv_secrets {
+    char admin[MRD_SECRET_LEN];
+    char replication[MRD_SECRET_LEN];
+    char sentinel[MRD_SECRET_LEN];
+    char app[MRD_SECRET_LEN];
+} sv_secrets;
+
+typedef struct sv_host {
+    mrd_manifest *m;     /* owned */
+    sv_secrets secrets;
+    sv_proc procs[2];
+    int nprocs;
+} sv_host;
+
+/* Load the manifest at PATH and the secrets it names.  *out is new;
+ * sv_close() it. */
+mrd_rc sv_open(const char *manifest_path, sv_host **out, mrd_error *err);
+void sv_close(sv_host **h);
+
+/* Render each process's config if it does not exist yet.  *created gets
+ * how many were written. */
+mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err);
+
+/* Refresh procs[].pid from pid files (adopting processes this agent did
+ * not start).  Returns how many are running. */
+int sv_refresh(sv_host *h);
+
+/* Start P if it is not running.  The store node is started only when it
+ * is safe: its config is fresh or names a leader (`replicaof`); a node
+ * whose config says it was the leader is never restarted as a leader
+ * (persistence is off: it would come back empty and its replicas would
+ * copy the empty dataset) - MRD_ERR_STATE says so. */
+mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_error *err);
+
+/* Stop every process by pid (SIGTERM, then SIGKILL after TIMEOUT_MS). */
+mrd_rc sv_stop_all(sv_host *h, int timeout_ms, mrd_error *err);
+
+/* Reap exited children; log each exit.  Returns how many exited. */
+int sv_reap(sv_host *h);
+
+/* The process of KIND, or NULL. */
+sv_proc *sv_find(sv_host *h, sv_kind kind);
+
+#endif

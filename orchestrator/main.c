@@ -1,0 +1,444 @@
+/* meridian - the operator CLI.
+ *
+ *   meridian plan         TOPOLOGY [--json]
+ *   meridian deploy       TOPOLOGY [--state DIR] [--parallel N] [--timeout S]
+ *   meridian status       TOPOLOGY [--state DIR] [--json]
+ *   meridian destroy      TOPOLOGY [--yes] [--state DIR]
+ *   meridian connect-info TOPOLOGY [--state DIR] [--json]
+ *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "deploy.h"
+#include "log.h"
+#include "orch.h"
+#include "status.h"
+
+#define EXIT_USAGE 64
+#define EXIT_DATAERR 65 /* the topology file is invalid */
+
+typedef struct cli {
+    const char *cmd;
+    const char *topology;
+    const char *state;
+    const char *host;     /* redis-cli --host / --sentinel */
+    bool json;
+    bool yes;
+    bool leader;
+    bool sentinel;
+    int parallel;
+    int timeout_s;
+    char **rest;          /* after "--" */
+    int nrest;
+} cli;
+
+static const char *const command_help[][2] = {
+    {"plan", "plan TOPOLOGY [--json]\n"
+             "  Validate the topology, place the leader, replicas and sentinels, and\n"
+             "  show what the loss of each region and zone would leave.  Exits 0 when\n"
+             "  the layout is safe, 2 when it is refused (the reason is printed),\n"
+             "  65 when the file is invalid.\n"},
+    {"deploy", "deploy TOPOLOGY [--state DIR] [--parallel N] [--timeout SECONDS]\n"
+               "  Write each host's manifest, start its agent, which starts the host's\n"
+               "  redis-server and redis-sentinel, then verify replication and sentinel\n"
+               "  agreement.  Idempotent: a healthy deployment is left alone (\"no\n"
+               "  changes\").  --parallel bounds hosts handled at once (default: all);\n"
+               "  --timeout bounds verification (default 60).  Exits 0 healthy, 1 not\n"
+               "  verified in time, 2 a host failed.\n"},
+    {"status", "status TOPOLOGY [--state DIR] [--json]\n"
+               "  Probe every node and sentinel concurrently.  Exits 0 OK, 1 WARNING\n"
+               "  (degraded but serving), 2 CRITICAL (no writable leader or no sentinel\n"
+               "  majority), 3 UNKNOWN (could not tell).\n"},
+    {"destroy", "destroy TOPOLOGY [--yes] [--state DIR]\n"
+                "  Stop every process of the topology by its pid file and remove its\n"
+                "  state (credentials included).  Without --yes, only say what it would\n"
+                "  stop.\n"},
+    {"connect-info", "connect-info TOPOLOGY [--state DIR] [--json]\n"
+                     "  Print what an application needs to connect through the sentinels:\n"
+                     "  sentinel addresses, master name, the application user and its\n"
+                     "  password (for a secret store; the only command that prints it).\n"},
+    {"redis-cli", "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "
+                  "[--state DIR] [-- ARGS...]\n"
+                  "  Run redis-cli against a node (default: the leader) or a sentinel as\n"
+                  "  the admin user.  The password goes through the environment\n"
+                  "  (REDISCLI_AUTH), never the command line.\n"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: meridian COMMAND TOPOLOGY [OPTIONS]\n\n"
+                 "Deploys Redis leaders, replicas and sentinels across regions, zones and\n"
+                 "hosts, and keeps them healthy.  Common options: --state DIR (default\n"
+                 "$XDG_STATE_HOME/meridian/<name>), --json, -h/--help.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(command_help) / sizeof(command_help[0]); i++)
+        fprintf(out, "  %s", command_help[i][1]);
+}
+
+static bool command_usage(const char *cmd, FILE *out)
+{
+    for (size_t i = 0; i < sizeof(command_help) / sizeof(command_help[0]); i++)
+        if (strcmp(cmd, command_help[i][0]) == 0) {
+            fprintf(out, "usage: meridian %s", command_help[i][1]);
+            return true;
+        }
+    return false;
+}
+
+static int report(const mrd_error *err)
+{
+    char buf[1024];
+    mrd_error_format(err, buf, sizeof(buf));
+    fprintf(stderr, "meridian: %s\n", buf);
+    return 1;
+}
+
+/* Exit code for a failure to open the topology. */
+static int open_failure(const mrd_error *err, int unknown_code)
+{
+    report(err);
+    if (err->code == MRD_ERR_PARSE || err->code == MRD_ERR_INVALID)
+        return EXIT_DATAERR;
+    if (err->code == MRD_ERR_UNSAFE)
+        return 2;
+    return unknown_code;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
+/* ==== plan ==== */
+
+static void print_plan(const mrd_plan *p)
+{
+    const mrd_topology *t = p->topo;
+    printf("%s: %d regions, %d zones, %d hosts; leader region %s; %d sentinels, "
+           "quorum %d, majority %d; must survive the loss of any %s\n\n",
+           t->name, t->nregions, t->nzones, t->nhosts, t->store.leader_region,
+           p->nsentinels, p->quorum, p->majority, topology_survive_name(t->survive));
+    printf("%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
+    for (int i = 0; i < t->nhosts; i++) {
+        const mrd_host *h = &t->hosts[i];
+        char roles[96];
+        snprintf(roles, sizeof(roles), "%s%s", p->hosts[i].leader ? "leader" : "replica",
+                 p->hosts[i].sentinel ? ", sentinel" : "");
+        if (!p->hosts[i].leader)
+            snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
+                     " (priority %d)", p->hosts[i].replica_priority);
+        printf("%-12s %-10s %-12s %-16s %s\n", h->name, t->regions[h->region].name,
+               t->zones[h->zone].name, h->address, roles);
+    }
+    printf("\n%-6s %-12s %-11s %-9s %-12s %-13s %s\n", "LOSS", "DOMAIN", "SENTINELS",
+           "REPLICAS", "LEADER LOST", "WRITES RESUME", "");
+    for (int i = 0; i < p->nlosses; i++) {
+        const mrd_domain_loss *l = &p->losses[i];
+        char sent[32];
+        snprintf(sent, sizeof(sent), "%d/%d (>=%d)", l->sentinels_left, p->nsentinels,
+                 l->majority);
+        printf("%-6s %-12s %-11s %-9d %-12s %-13s %s\n",
+               l->kind == MRD_DOMAIN_REGION ? "region" : "zone", l->name, sent,
+               l->replicas_left, l->leader_lost ? "yes" : "no",
+               l->writes_resume ? "yes" : "NO", l->reason);
+    }
+}
+
+static int cmd_plan(const cli *o)
+{
+    mrd_topology *t = NULL;
+    mrd_plan *p = NULL;
+    mrd_error err;
+    if (topology_load(o->topology, &t, &err) != MRD_OK)
+        return open_failure(&err, EXIT_DATAERR);
+    if (plan_build(t, &p, &err) != MRD_OK) {
+        topology_free(&t);
+        return open_failure(&err, EXIT_DATAERR);
+    }
+    mrd_rc safe = plan_check(p, &err);
+    if (o->json) {
+        json_t *j = plan_to_json(p);
+        json_object_set_new(j, "safe", json_boolean(safe == MRD_OK));
+        json_object_set_new(j, "refusal", safe == MRD_OK ? json_null() : json_string(err.msg));
+        print_json(j);
+    } else {
+        print_plan(p);
+        printf("\n%s\n", safe == MRD_OK ? "layout is safe" : "layout REFUSED");
+    }
+    if (safe != MRD_OK)
+        report(&err);
+    plan_free(&p);
+    topology_free(&t);
+    return safe == MRD_OK ? 0 : 2;
+}
+
+/* ==== deploy, status, destroy ==== */
+
+static int cmd_deploy(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 2);
+    deploy_opts d = {.parallel = o->parallel,
+                     .verify_timeout_ms = (o->timeout_s > 0 ? o->timeout_s : 60) * 1000,
+                     .progress = stdout};
+    int rc = deploy_run(c, &d);
+    orch_close(&c);
+    return rc;
+}
+
+static int cmd_status(const cli *o)
+{
+    orch_ctx *c = NULL;
+    st_report *r = NULL;
+    mrd_error err;
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK) {
+        report(&err); /* monitoring reads the exit code: could not tell */
+        return ST_UNKNOWN;
+    }
+    if (status_probe(c, 1000, &r, &err) != MRD_OK) {
+        report(&err);
+        if (o->json)
+            print_json(json_pack("{s:s,s:s,s:s}", "topology", c->topo->name, "health",
+                                 "unknown", "summary", err.msg));
+        orch_close(&c);
+        return ST_UNKNOWN;
+    }
+    if (o->json)
+        print_json(status_to_json(c, r));
+    else
+        status_print(stdout, c, r);
+    int rc = (int)r->health;
+    status_free(&r);
+    orch_close(&c);
+    return rc;
+}
+
+static int cmd_destroy(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 1);
+    int rc = destroy_run(c, o->yes, stdout);
+    orch_close(&c);
+    return rc;
+}
+
+/* ==== connect-info, redis-cli ==== */
+
+static int cmd_connect_info(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    char pass[MRD_SECRET_LEN];
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 1);
+    if (orch_secret(c, "app", pass, sizeof(pass), &err) != MRD_OK) {
+        orch_close(&c);
+        return report(&err);
+    }
+    const mrd_topology *t = c->topo;
+    json_t *sentinels = json_array();
+    for (int i = 0; i < t->nhosts; i++)
+        if (c->plan->hosts[i].sentinel)
+            json_array_append_new(sentinels,
+                                  json_pack("{s:s,s:i}", "address", t->hosts[i].address,
+                                            "port", t->sentinel.port));
+    if (o->json) {
+        print_json(json_pack("{s:s,s:o,s:s,s:s,s:s}", "master_name", t->name, "sentinels",
+                             sentinels, "user", "app", "password", pass, "sentinel_user",
+                             "app"));
+    } else {
+        printf("master name:   %s\nsentinels:    ", t->name);
+        size_t i;
+        json_t *s;
+        json_array_foreach(sentinels, i, s)
+            printf(" %s:%lld", json_string_value(json_object_get(s, "address")),
+                   json_integer_value(json_object_get(s, "port")));
+        printf("\nuser:          app (the same user and password on the sentinels)\n"
+               "password:      %s\n",
+               pass);
+        json_decref(sentinels);
+    }
+    memset(pass, 0, sizeof(pass));
+    orch_close(&c);
+    return 0;
+}
+
+static int cmd_redis_cli(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    char pass[MRD_SECRET_LEN];
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 1);
+    const mrd_topology *t = c->topo;
+    int host = -1, port = o->sentinel ? t->sentinel.port : t->store.port;
+    if (o->host) {
+        host = topology_find_host(t, o->host);
+        if (host < 0) {
+            fprintf(stderr, "meridian: no host \"%s\" in %s\n", o->host, t->name);
+            orch_close(&c);
+            return EXIT_USAGE;
+        }
+        if (o->sentinel && !c->plan->hosts[host].sentinel) {
+            fprintf(stderr, "meridian: host %s runs no sentinel\n", o->host);
+            orch_close(&c);
+            return EXIT_USAGE;
+        }
+    } else {
+        st_report *r = NULL;
+        if (status_probe(c, 1000, &r, &err) != MRD_OK) {
+            orch_close(&c);
+            return report(&err);
+        }
+        host = r->leader;
+        status_free(&r);
+        if (host < 0) {
+            fprintf(stderr, "meridian: no leader is agreed by the sentinels; "
+                            "use --host HOST\n");
+            orch_close(&c);
+            return 2;
+        }
+    }
+    if (orch_secret(c, "admin", pass, sizeof(pass), &err) != MRD_OK) {
+        orch_close(&c);
+        return report(&err);
+    }
+    char portbuf[16];
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    const char *argv[64] = {"redis-cli", "-h", t->hosts[host].address, "-p", portbuf,
+                            "--user", "admin", "--no-auth-warning"};
+    int argc = 8;
+    for (int i = 0; i < o->nrest && argc < 63; i++)
+        argv[argc++] = o->rest[i];
+    argv[argc] = NULL;
+    setenv("REDISCLI_AUTH", pass, 1);
+    memset(pass, 0, sizeof(pass));
+    orch_close(&c);
+    fflush(stdout);
+    union {
+        const char **in;
+        char *const *out;
+    } args = {.in = argv};
+    execvp("redis-cli", args.out);
+    perror("meridian: cannot run redis-cli");
+    return 1;
+}
+
+/* ==== argument parsing ==== */
+
+static int parse(int argc, char **argv, cli *o)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"yes", no_argument, NULL, 'y'},
+        {"parallel", required_argument, NULL, 'p'},
+        {"timeout", required_argument, NULL, 't'},
+        {"leader", no_argument, NULL, 'L'},
+        {"host", required_argument, NULL, 'H'},
+        {"sentinel", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    char *end;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "+s:jyp:t:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's': o->state = optarg; break;
+        case 'j': o->json = true; break;
+        case 'y': o->yes = true; break;
+        case 'L': o->leader = true; break;
+        case 'H': o->host = optarg; break;
+        case 'S': o->host = optarg; o->sentinel = true; break;
+        case 'p':
+        case 't': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 3600) {
+                fprintf(stderr, "meridian: --%s needs a number from 1 to 3600\n",
+                        ch == 'p' ? "parallel" : "timeout");
+                return -1;
+            }
+            *(ch == 'p' ? &o->parallel : &o->timeout_s) = (int)v;
+            break;
+        }
+        case 'h':
+            command_usage(o->cmd, stdout);
+            return 1;
+        default:
+            return -1;
+        }
+        /* the topology may come before the options */
+        if (!o->topology && optind < argc && argv[optind][0] != '-')
+            o->topology = argv[optind++];
+    }
+    if (!o->topology && optind < argc && strcmp(argv[optind], "--") != 0)
+        o->topology = argv[optind++];
+    if (optind < argc && strcmp(argv[optind], "--") == 0)
+        optind++;
+    o->rest = argv + optind;
+    o->nrest = argc - optind;
+    if (!o->topology) {
+        fprintf(stderr, "meridian: %s needs a TOPOLOGY file (try meridian %s --help)\n",
+                o->cmd, o->cmd);
+        return -1;
+    }
+    if (o->nrest && strcmp(o->cmd, "redis-cli") != 0) {
+        fprintf(stderr, "meridian: unexpected argument \"%s\"\n", o->rest[0]);
+        return -1;
+    }
+    if (o->leader && o->host) {
+        fprintf(stderr, "meridian: --leader, --host and --sentinel exclude each other\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    mrd_log_init("meridian", NULL, MRD_LOG_WARN);
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (argc > 2 && command_usage(argv[2], stdout))
+            return 0;
+        usage(stdout);
+        return 0;
+    }
+    cli o = {.cmd = argv[1]};
+    static const struct {
+        const char *name;
+        int (*fn)(const cli *);
+    } cmds[] = {
+        {"plan", cmd_plan},       {"deploy", cmd_deploy},
+        {"status", cmd_status},   {"destroy", cmd_destroy},
+        {"connect-info", cmd_connect_info}, {"redis-cli", cmd_redis_cli},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(o.cmd, cmds[i].name) != 0)
+            continue;
+        int p = parse(argc, argv, &o);
+        if (p != 0) {
+            if (p < 0)
+                command_usage(o.cmd, stderr);
+            return p < 0 ? EXIT_USAGE : 0;
+        }
+        return cmds[i].fn(&o);
+    }
+    fprintf(stderr, "meridian: unknown command \"%s\" (try meridian --help)\n", o.cmd);
+    return EXIT_USAGE;
+}

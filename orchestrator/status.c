@@ -1,0 +1,359 @@
+#include "status.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "info.h"
+#include "sentinel.h"
+
+/* ==== probing (one thread per node and per sentinel) ==== */
+
+typedef struct probe {
+    const orch_ctx *c;
+    const char *admin;  /* password, borrowed */
+    int timeout_ms;
+    int host;
+    bool sentinel;
+    st_node *node;      /* result for a node probe */
+    st_sentinel *snt;   /* result for a sentinel probe */
+} probe;
+
+static void probe_node(probe *p)
+{
+    const mrd_topology *t = p->c->topo;
+    const mrd_host *h = &t->hosts[p->host];
+    st_node *n = p->node;
+    store_conn *conn = NULL;
+    char *text = NULL;
+    mrd_error err;
+    store_info info;
+    if (store_conn_open(h->address, t->store.port, "admin", p->admin, p->timeout_ms,
+                        &conn, &err) != MRD_OK ||
+        store_info_text(conn, "replication", &text, &err) != MRD_OK ||
+        store_info_parse(text, strlen(text), &info, &err) != MRD_OK) {
+        snprintf(n->problem, sizeof(n->problem), "%s", err.msg);
+    } else {
+        n->reachable = true;
+        n->is_master = info.is_master;
+        snprintf(n->master_host, sizeof(n->master_host), "%s", info.master_host);
+        n->master_port = info.master_port;
+        n->link_up = info.link_up;
+        n->offset = info.is_master ? info.master_repl_offset : info.slave_repl_offset;
+    }
+    free(text);
+    store_conn_close(&conn);
+}
+
+static void probe_sentinel(probe *p)
+{
+    const mrd_topology *t = p->c->topo;
+    const mrd_host *h = &t->hosts[p->host];
+    st_sentinel *s = p->snt;
+    store_conn *conn = NULL;
+    mrd_error err;
+    char ip[64];
+    int port;
+    enum { MAXE = 64 };
+    sentinel_entry *list = calloc(MAXE, sizeof(*list));
+    int n = 0;
+    s->host = p->host;
+    if (!list)
+        return;
+    if (store_conn_open(h->address, t->sentinel.port, "admin", p->admin, p->timeout_ms,
+                        &conn, &err) != MRD_OK ||
+        sentinel_master_addr(conn, t->name, ip, sizeof(ip), &port, &err) != MRD_OK) {
+        snprintf(s->problem, sizeof(s->problem), "%s", err.msg);
+        goto out;
+    }
+    s->reachable = true;
+    snprintf(s->leader, sizeof(s->leader), "%s:%d", ip, port);
+    if (sentinel_list(conn, "REPLICAS", t->name, list, MAXE, &n, &err) == MRD_OK)
+        for (int i = 0; i < n; i++)
+            s->replicas_ok += !list[i].down;
+    if (sentinel_list(conn, "SENTINELS", t->name, list, MAXE, &n, &err) == MRD_OK)
+        for (int i = 0; i < n; i++)
+            s->sentinels_ok += !list[i].down;
+out:
+    free(list);
+    store_conn_close(&conn);
+}
+
+static void *probe_main(void *arg)
+{
+    probe *p = arg;
+    if (p->sentinel)
+        probe_sentinel(p);
+    else
+        probe_node(p);
+    return NULL;
+}
+
+/* ==== judging ==== */
+
+static int host_by_addr(const mrd_topology *t, const char *addr_port)
+{
+    for (int i = 0; i < t->nhosts; i++) {
+        char buf[96];
+        snprintf(buf, sizeof(buf), "%s:%d", t->hosts[i].address, t->store.port);
+        if (strcmp(buf, addr_port) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* The leader the sentinels agree on: named by at least a majority. */
+static int sentinel_majority_leader(const orch_ctx *c, const st_report *r, int *votes)
+{
+    *votes = 0;
+    for (int i = 0; i < r->nsentinels; i++) {
+        if (!r->sentinels[i].reachable)
+            continue;
+        int v = 0;
+        for (int j = 0; j < r->nsentinels; j++)
+            v += r->sentinels[j].reachable &&
+                 strcmp(r->sentinels[i].leader, r->sentinels[j].leader) == 0;
+        if (v > *votes) {
+            *votes = v;
+            if (v >= c->plan->majority)
+                return host_by_addr(c->topo, r->sentinels[i].leader);
+        }
+    }
+    return -1;
+}
+
+static void judge(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    int votes;
+    r->leader = sentinel_majority_leader(c, r, &votes);
+    int masters = 0, healthy = 0;
+    for (int i = 0; i < t->nhosts; i++)
+        masters += r->nodes[i].reachable && r->nodes[i].is_master;
+
+    const st_node *lead = r->leader >= 0 ? &r->nodes[r->leader] : NULL;
+    for (int i = 0; i < t->nhosts; i++) {
+        st_node *n = &r->nodes[i];
+        n->lag_bytes = -1;
+        if (!n->reachable)
+            continue;
+        if (i == r->leader) {
+            n->healthy = n->is_master;
+            if (!n->is_master)
+                snprintf(n->problem, sizeof(n->problem),
+                         "the sentinels name it leader but it is a replica");
+        } else if (n->is_master) {
+            snprintf(n->problem, sizeof(n->problem),
+                     "a second master: the sentinels name another leader");
+        } else if (!lead) {
+            snprintf(n->problem, sizeof(n->problem), "no agreed leader to follow");
+        } else if (strcmp(n->master_host, t->hosts[r->leader].address) != 0 ||
+                   n->master_port != t->store.port) {
+            snprintf(n->problem, sizeof(n->problem), "follows %s:%d, not the leader",
+                     n->master_host, n->master_port);
+        } else if (!n->link_up) {
+            snprintf(n->problem, sizeof(n->problem), "replication link is down");
+        } else {
+            n->lag_bytes = lead->offset > n->offset ? lead->offset - n->offset : 0;
+            n->healthy = n->lag_bytes <= ST_MAX_LAG_BYTES;
+            if (!n->healthy)
+                snprintf(n->problem, sizeof(n->problem), "lags %lld bytes", n->lag_bytes);
+        }
+        healthy += n->healthy;
+    }
+
+    int sentinels_ok = 0;
+    char want[96] = "";
+    if (r->leader >= 0)
+        snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->store.port);
+    for (int i = 0; i < r->nsentinels; i++) {
+        st_sentinel *s = &r->sentinels[i];
+        if (!s->reachable)
+            continue;
+        if (strcmp(s->leader, want) != 0)
+            snprintf(s->problem, sizeof(s->problem), "names %s as leader", s->leader);
+        else if (s->replicas_ok < t->nhosts - 1)
+            snprintf(s->problem, sizeof(s->problem), "sees %d of %d replicas",
+                     s->replicas_ok, t->nhosts - 1);
+        else if (s->sentinels_ok < r->nsentinels - 1)
+            snprintf(s->problem, sizeof(s->problem), "sees %d of %d other sentinels",
+                     s->sentinels_ok, r->nsentinels - 1);
+        else
+            s->ok = true;
+        sentinels_ok += s->ok;
+    }
+
+    if (r->leader < 0 || !lead->healthy) {
+        r->health = ST_CRITICAL;
+        snprintf(r->summary, sizeof(r->summary),
+                 r->leader < 0 ? "no leader agreed by a majority of sentinels (%d of %d agree)"
+                               : "the agreed leader is not a writable master (%d of %d agree)",
+                 votes, r->nsentinels);
+    } else if (masters > 1) {
+        r->health = ST_CRITICAL;
+        snprintf(r->summary, sizeof(r->summary), "%d nodes act as master", masters);
+    } else if (healthy < t->nhosts || sentinels_ok < r->nsentinels) {
+        r->health = ST_WARNING;
+        snprintf(r->summary, sizeof(r->summary),
+                 "degraded: %d of %d nodes healthy, %d of %d sentinels ok", healthy,
+                 t->nhosts, sentinels_ok, r->nsentinels);
+    } else {
+        r->health = ST_OK;
+        snprintf(r->summary, sizeof(r->summary),
+                 "healthy: leader %s, %d replicas linked, %d sentinels agree",
+                 t->hosts[r->leader].name, t->nhosts - 1, r->nsentinels);
+    }
+}
+
+mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)
+{
+    *out = NULL;
+    const mrd_topology *t = c->topo;
+    char admin[MRD_SECRET_LEN];
+    mrd_rc rc = orch_secret(c, "admin", admin, sizeof(admin), err);
+    if (rc != MRD_OK)
+        return rc;
+
+    st_report *r = calloc(1, sizeof(*r));
+    int nprobes = t->nhosts + c->plan->nsentinels;
+    probe *probes = calloc((size_t)nprobes, sizeof(*probes));
+    pthread_t *threads = calloc((size_t)nprobes, sizeof(*threads));
+    bool *started = calloc((size_t)nprobes, sizeof(*started));
+    if (r) {
+        r->nodes = calloc((size_t)t->nhosts, sizeof(*r->nodes));
+        r->sentinels = calloc((size_t)c->plan->nsentinels, sizeof(*r->sentinels));
+    }
+    if (!r || !probes || !threads || !started || !r->nodes || !r->sentinels) {
+        free(probes);
+        free(threads);
+        free(started);
+        status_free(&r);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
+
+    int k = 0;
+    for (int i = 0; i < t->nhosts; i++)
+        probes[k++] = (probe){c, admin, timeout_ms, i, false, &r->nodes[i], NULL};
+    for (int i = 0; i < t->nhosts; i++)
+        if (c->plan->hosts[i].sentinel)
+            probes[k++] = (probe){c, admin, timeout_ms, i, true, NULL,
+                                  &r->sentinels[r->nsentinels++]};
+    /* Small stacks: a probe needs little, and `status` stays light. */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (int i = 0; i < nprobes; i++)
+        started[i] = pthread_create(&threads[i], &attr, probe_main, &probes[i]) == 0;
+    pthread_attr_destroy(&attr);
+    for (int i = 0; i < nprobes; i++) {
+        if (started[i])
+            pthread_join(threads[i], NULL);
+        else
+            probe_main(&probes[i]);
+    }
+    memset(admin, 0, sizeof(admin));
+    free(probes);
+    free(threads);
+    free(started);
+    judge(c, r);
+    *out = r;
+    return MRD_OK;
+}
+
+void status_free(st_report **r)
+{
+    if (!r || !*r)
+        return;
+    free((*r)->nodes);
+    free((*r)->sentinels);
+    free(*r);
+    *r = NULL;
+}
+
+const char *status_health_name(st_health h)
+{
+    static const char *const names[] = {"ok", "warning", "critical", "unknown"};
+    return (unsigned)h < 4 ? names[h] : "unknown";
+}
+
+/* ==== output ==== */
+
+static const char *node_role(const st_report *r, int i)
+{
+    if (!r->nodes[i].reachable)
+        return "down";
+    return r->nodes[i].is_master ? "leader" : "replica";
+}
+
+json_t *status_to_json(const orch_ctx *c, const st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    json_t *leader = json_null();
+    if (r->leader >= 0) {
+        const mrd_host *h = &t->hosts[r->leader];
+        leader = json_pack("{s:s,s:s,s:i,s:s}", "host", h->name, "address", h->address,
+                           "port", t->store.port, "region", t->regions[h->region].name);
+    }
+    json_t *nodes = json_array();
+    for (int i = 0; i < t->nhosts; i++) {
+        const mrd_host *h = &t->hosts[i];
+        const st_node *n = &r->nodes[i];
+        json_t *link = json_null();
+        if (n->reachable && !n->is_master)
+            link = json_string(n->link_up ? "up" : "down");
+        json_t *lag = n->lag_bytes >= 0 ? json_integer(n->lag_bytes) : json_null();
+        json_array_append_new(
+            nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s}", "host", h->name,
+                             "region", t->regions[h->region].name, "zone",
+                             t->zones[h->zone].name, "address", h->address, "port",
+                             t->store.port, "role", node_role(r, i), "link", link,
+                             "lag_bytes", lag, "healthy", n->healthy, "problem",
+                             n->problem));
+    }
+    json_t *sentinels = json_array();
+    for (int i = 0; i < r->nsentinels; i++) {
+        const st_sentinel *s = &r->sentinels[i];
+        const mrd_host *h = &t->hosts[s->host];
+        json_array_append_new(
+            sentinels,
+            json_pack("{s:s,s:s,s:s,s:i,s:o,s:b,s:s}", "host", h->name, "region",
+                      t->regions[h->region].name, "address", h->address, "port",
+                      t->sentinel.port, "leader",
+                      s->reachable ? json_string(s->leader) : json_null(), "ok", s->ok,
+                      "problem", s->problem));
+    }
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o}", "topology", t->name, "health",
+                     status_health_name(r->health), "summary", r->summary, "leader",
+                     leader, "nodes", nodes, "sentinels", sentinels);
+}
+
+void status_print(FILE *out, const orch_ctx *c, const st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    fprintf(out, "%s: %s - %s\n\n", t->name, status_health_name(r->health), r->summary);
+    fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %s\n", "HOST", "REGION", "ZONE",
+            "NODE", "ROLE", "LINK", "LAG", "STATE");
+    for (int i = 0; i < t->nhosts; i++) {
+        const mrd_host *h = &t->hosts[i];
+        const st_node *n = &r->nodes[i];
+        char node[80], lag[24] = "-";
+        snprintf(node, sizeof(node), "%s:%d", h->address, t->store.port);
+        if (n->lag_bytes >= 0)
+            snprintf(lag, sizeof(lag), "%lld", n->lag_bytes);
+        const char *link = !n->reachable || n->is_master ? "-" : n->link_up ? "up" : "down";
+        fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %s\n", h->name,
+                t->regions[h->region].name, t->zones[h->zone].name, node, node_role(r, i),
+                link, lag, n->healthy ? "healthy" : n->problem);
+    }
+    fprintf(out, "\n%-12s %-10s %-21s %-21s %s\n", "SENTINEL", "REGION", "ADDRESS",
+            "NAMES LEADER", "STATE");
+    for (int i = 0; i < r->nsentinels; i++) {
+        const st_sentinel *s = &r->sentinels[i];
+        const mrd_host *h = &t->hosts[s->host];
+        char addr[80];
+        snprintf(addr, sizeof(addr), "%s:%d", h->address, t->sentinel.port);
+        fprintf(out, "%-12s %-10s %-21s %-21s %s\n", h->name, t->regions[h->region].name,
+                addr, s->reachable ? s->leader : "-", s->ok ? "ok" : s->problem);
+    }
+}
