@@ -354,7 +354,7 @@ static int parse(int argc, char **argv, cli *o)
     int ch;
     char *end;
     optind = 2;
-    while ((ch = getopt_long(argc, argv, "+s:jyp:t:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:jyp:t:h", opts, NULL)) != -1) {
         switch (ch) {
         case 's': o->state = optarg; break;
         case 'j': o->json = true; break;
@@ -379,11 +379,9 @@ static int parse(int argc, char **argv, cli *o)
         default:
             return -1;
         }
-        /* the topology may come before the options */
-        if (!o->topology && optind < argc && argv[optind][0] != '-')
-            o->topology = argv[optind++];
     }
-    if (!o->topology && optind < argc && strcmp(argv[optind], "--") != 0)
+    /* GNU getopt moved the operands (TOPOLOGY, then what follows "--") here. */
+    if (optind < argc && strcmp(argv[optind], "--") != 0)
         o->topology = argv[optind++];
     if (optind < argc && strcmp(argv[optind], "--") == 0)
         optind++;

@@ -1,0 +1,463 @@
+/* plan.c - placement and survivability matrix (pure: no I/O).
+ *
+ * Everything here is arithmetic over the topology's arrays, so the whole
+ * module is unit-tested from topologies built in memory.  The sentences in
+ * mrd_domain_loss.reason are the ones `meridian plan` shows an operator:
+ * each names the failure domain, what its loss leaves, and one concrete
+ * change to the topology file that fixes it.
+ */
+#include "plan.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Replica priorities (redis.conf replica-priority: lower is preferred by
+ * Sentinel, 0 means never promote). */
+#define PRIO_BASE 100
+#define PRIO_PER_REGION_HOP 10
+
+/* ==== SMALL HELPERS ==================================================== */
+
+/* Local lookups rather than topology_find_region()/topology_survive_name():
+ * the planner only reads the plain-data struct, so its tests need no
+ * parser. */
+static int find_region(const mrd_topology *t, const char *name)
+{
+    for (int r = 0; r < t->nregions; r++)
+        if (strcmp(t->regions[r].name, name) == 0)
+            return r;
+    return -1;
+}
+
+static const char *survive_name(mrd_survive s)
+{
+    switch (s) {
+    case MRD_SURVIVE_NONE:
+        return "none";
+    case MRD_SURVIVE_ZONE:
+        return "zone";
+    case MRD_SURVIVE_REGION:
+        return "region";
+    }
+    return "region";
+}
+
+static const char *kind_name(mrd_domain_kind k)
+{
+    return k == MRD_DOMAIN_REGION ? "region" : "zone";
+}
+
+static bool host_in_domain(const mrd_host *h, mrd_domain_kind kind, int index)
+{
+    return kind == MRD_DOMAIN_REGION ? h->region == index : h->zone == index;
+}
+
+static const char *plural(int n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* Bounded, never fails; a reason that does not fit is cut short. */
+static void set_reason(mrd_domain_loss *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_reason(mrd_domain_loss *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(l->reason, sizeof(l->reason), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        l->reason[0] = '\0';
+}
+
+/* ==== PLACEMENT ======================================================== */
+
+/* The initial leader: the first host of the first zone (with hosts) of
+ * the leader region; -1 when that region has no host. */
+static int leader_host(const mrd_topology *t, int region)
+{
+    const mrd_region *r = &t->regions[region];
+    for (int z = r->first_zone; z < r->first_zone + r->nzones; z++)
+        if (t->zones[z].nhosts > 0)
+            return t->zones[z].first_host;
+    return -1;
+}
+
+/* Round-robin, one sentinel at a time, on the free host (no sentinel yet)
+ * with the smallest (sentinels in its region, region position counted from
+ * the leader's region in file order, sentinels in its zone, file
+ * position): one sentinel per region per round, zones rotating within a
+ * region, and a region that runs out of hosts gives its turn to the next.
+ * Per-region counts differ by at most one unless a region lacks hosts.
+ *
+ * Rounds start at the leader's region so that, when the count does not
+ * divide evenly, the leader's region is one of those holding the most.
+ * The matrix is computed for the initial leader, and a region holding more
+ * sentinels than the leader's would pass the check (the leader keeps
+ * writing) yet be fatal as soon as a failover moved the leader there; with
+ * this order losing any region is at most as bad, for the sentinels, as
+ * losing the leader's region, which the check does judge. */
+static mrd_rc place_sentinels(const mrd_topology *t, mrd_plan *p, int lr)
+{
+    int *per_region = calloc((size_t)t->nregions, sizeof(int));
+    int *per_zone = calloc((size_t)t->nzones, sizeof(int));
+    if (!per_region || !per_zone) {
+        free(per_region);
+        free(per_zone);
+        return MRD_ERR_NOMEM;
+    }
+    for (int s = 0; s < p->nsentinels; s++) {
+        int best = -1;
+        for (int h = 0; h < t->nhosts; h++) {
+            if (p->hosts[h].sentinel)
+                continue;
+            if (best < 0) {
+                best = h;
+                continue;
+            }
+            const mrd_host *a = &t->hosts[h], *b = &t->hosts[best];
+            int ra = per_region[a->region], rb = per_region[b->region];
+            int za = per_zone[a->zone], zb = per_zone[b->zone];
+            int oa = (a->region - lr + t->nregions) % t->nregions;
+            int ob = (b->region - lr + t->nregions) % t->nregions;
+            if (ra < rb || (ra == rb && (oa < ob || (oa == ob && za < zb))))
+                best = h;
+        }
+        if (best < 0) /* callers checked count <= hosts */
+            break;
+        p->hosts[best].sentinel = true;
+        per_region[t->hosts[best].region]++;
+        per_zone[t->hosts[best].zone]++;
+    }
+    free(per_region);
+    free(per_zone);
+    return MRD_OK;
+}
+
+/* ==== SURVIVABILITY ==================================================== */
+
+/* The smallest change of sentinel.count, near N, for which N' sentinels
+ * spread evenly over D domains survive the loss of any one domain:
+ * ceil(N'/D) <= N' - majority(N').  0 when none fits the hosts. */
+static int spreadable_count(int n, int domains, int nhosts)
+{
+    int max = nhosts < MRD_MAX_SENTINELS ? nhosts : MRD_MAX_SENTINELS;
+    for (int d = 1; d <= MRD_MAX_SENTINELS; d++) {
+        int cand[2] = { n - d, n + d };
+        for (int i = 0; i < 2; i++) {
+            int c = cand[i];
+            if (c < 3 || c > max)
+                continue;
+            int per = (c + domains - 1) / domains;
+            if (per <= c - (c / 2 + 1))
+                return c;
+        }
+    }
+    return 0;
+}
+
+/* The fix for "losing this domain leaves fewer sentinels than the
+ * majority".  Written into BUF as the part after the colon. */
+static void sentinel_fix(const mrd_plan *p, mrd_domain_kind kind, char *buf,
+                         size_t n)
+{
+    const mrd_topology *t = p->topo;
+    const char *k = kind_name(kind);
+    int domains = kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
+    int count = p->nsentinels;
+
+    if (domains == 1) {
+        snprintf(buf, n,
+                 "add two more %ss, each with a host for a sentinel%s, or "
+                 "lower \"survive\"",
+                 k, count < 3 ? ", and set sentinel.count to 3" : "");
+    } else if (domains == 2) {
+        snprintf(buf, n, "put a sentinel in a third %s%s", k,
+                 count < 3 ? " and set sentinel.count to 3" : "");
+    } else if (count < 3) {
+        snprintf(buf, n, "set sentinel.count to 3 so that three %ss hold one each",
+                 k);
+    } else {
+        int at_most = count - p->majority;
+        int per = (count + domains - 1) / domains;
+        int better = per > at_most ? spreadable_count(count, domains, t->nhosts)
+                                   : 0;
+        if (better > 0)
+            snprintf(buf, n,
+                     "set sentinel.count to %d: %d sentinels cannot be spread "
+                     "over %d %ss so that any one can be lost",
+                     better, count, domains, k);
+        else
+            snprintf(buf, n,
+                     "spread sentinels: at most %d per %s; add hosts to the "
+                     "other %ss or lower sentinel.count",
+                     at_most, k, k);
+    }
+}
+
+static void explain(const mrd_plan *p, mrd_domain_loss *l, int hosts_outside)
+{
+    const mrd_topology *t = p->topo;
+    const char *k = kind_name(l->kind);
+    int domains = l->kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
+    int mrw = t->consistency.min_replicas_to_write;
+
+    l->reason[0] = '\0';
+    if (l->writes_resume)
+        return;
+
+    if (!l->leader_lost) {
+        /* The leader stays up; only min-replicas-to-write can stop it. */
+        set_reason(l,
+                   "losing %s %s leaves %d %s, below min_replicas_to_write %d: "
+                   "the leader would refuse writes; add replicas in other %ss "
+                   "or lower consistency.min_replicas_to_write",
+                   k, l->name, l->replicas_left,
+                   plural(l->replicas_left, "replica", "replicas"), mrw, k);
+        return;
+    }
+    if (hosts_outside == 0) {
+        if (domains == 1)
+            set_reason(l,
+                       "losing %s %s leaves no replica outside it to promote: "
+                       "add hosts in two more %ss (a sentinel majority must "
+                       "survive too), or lower \"survive\"",
+                       k, l->name, k);
+        else
+            set_reason(l,
+                       "losing %s %s leaves no replica outside it to promote: "
+                       "add a host in another %s",
+                       k, l->name, k);
+        return;
+    }
+    if (l->sentinels_left < l->majority) {
+        char fix[160];
+        sentinel_fix(p, l->kind, fix, sizeof(fix));
+        set_reason(l, "losing %s %s leaves %d of %d sentinels, below the "
+                      "majority of %d: %s",
+                   k, l->name, l->sentinels_left, p->nsentinels, l->majority,
+                   fix);
+        return;
+    }
+    if (l->sentinels_left < l->quorum) {
+        set_reason(l,
+                   "losing %s %s leaves %d of %d sentinels, below the quorum "
+                   "of %d: lower sentinel.quorum to %d or less (0 means the "
+                   "majority)",
+                   k, l->name, l->sentinels_left, p->nsentinels, l->quorum,
+                   l->sentinels_left);
+        return;
+    }
+    if (l->replicas_left < 1) { /* unreachable: a sentinel host runs a node */
+        set_reason(l,
+                   "losing %s %s leaves no replica outside it to promote: add "
+                   "a host in another %s",
+                   k, l->name, k);
+        return;
+    }
+    set_reason(l,
+               "losing %s %s leaves %d %s, %d after one is promoted, below "
+               "min_replicas_to_write %d: the new leader would refuse writes; "
+               "add replicas in other %ss or lower "
+               "consistency.min_replicas_to_write",
+               k, l->name, l->replicas_left,
+               plural(l->replicas_left, "replica", "replicas"),
+               l->replicas_left - 1, mrw, k);
+}
+
+static void compute_loss(const mrd_plan *p, mrd_domain_loss *l,
+                         mrd_domain_kind kind, int index)
+{
+    const mrd_topology *t = p->topo;
+    int sentinels_in = 0, hosts_out = 0;
+
+    l->kind = kind;
+    l->index = index;
+    l->name = kind == MRD_DOMAIN_REGION ? t->regions[index].name
+                                        : t->zones[index].name;
+    l->leader_lost = host_in_domain(&t->hosts[p->leader], kind, index);
+    for (int h = 0; h < t->nhosts; h++) {
+        if (host_in_domain(&t->hosts[h], kind, index)) {
+            if (p->hosts[h].sentinel)
+                sentinels_in++;
+        } else {
+            hosts_out++;
+        }
+    }
+    l->sentinels_left = p->nsentinels - sentinels_in;
+    l->majority = p->majority;
+    l->quorum = p->quorum;
+    /* Every host runs one store node; outside the domain, all but the
+     * leader (when it is outside) are replicas. */
+    l->replicas_left = l->leader_lost ? hosts_out : hosts_out - 1;
+
+    /* Could the surviving sentinels carry out a failover (needed now when
+     * the leader was lost, later otherwise)?  ODOWN needs the quorum;
+     * authorisation needs the majority of all sentinels. */
+    l->failover_possible = l->sentinels_left >= l->majority &&
+                           l->sentinels_left >= l->quorum &&
+                           l->replicas_left >= 1;
+
+    int mrw = t->consistency.min_replicas_to_write;
+    if (!l->leader_lost)
+        l->writes_resume = l->replicas_left >= mrw;
+    else /* the promoted replica stops counting as a replica */
+        l->writes_resume = l->failover_possible && l->replicas_left - 1 >= mrw;
+
+    explain(p, l, hosts_out);
+}
+
+/* ==== PUBLIC =========================================================== */
+
+mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
+{
+    *out = NULL;
+    if (t->mode == MRD_MODE_CLUSTER)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "cluster mode is not deployable yet: use "
+                            "\"mode\": \"sentinel\"");
+    if (t->nhosts < 1)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "the topology has no hosts: add at least one "
+                            "region with a zone and a host");
+    if (t->sentinel.count < 1)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "sentinel.count is %d: set it to at least 1",
+                            t->sentinel.count);
+    if (t->sentinel.count > t->nhosts)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "sentinel.count is %d but the topology has %d "
+                            "%s and a host runs at most one sentinel: lower "
+                            "sentinel.count to %d or add hosts",
+                            t->sentinel.count, t->nhosts,
+                            plural(t->nhosts, "host", "hosts"), t->nhosts);
+    int lr = find_region(t, t->store.leader_region);
+    if (lr < 0)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "store.leader_region \"%s\" is not a region of "
+                            "the topology: name one of its regions",
+                            t->store.leader_region);
+    int leader = leader_host(t, lr);
+    if (leader < 0)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "store.leader_region \"%s\" has no host: add one "
+                            "or choose another region",
+                            t->store.leader_region);
+
+    mrd_plan *p = calloc(1, sizeof(*p));
+    if (!p)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+    p->topo = t;
+    p->nlosses = t->nregions + t->nzones;
+    p->hosts = calloc((size_t)t->nhosts, sizeof(*p->hosts));
+    p->losses = calloc((size_t)p->nlosses, sizeof(*p->losses));
+    if (!p->hosts || !p->losses) {
+        plan_free(&p);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+    }
+
+    p->leader = leader;
+    p->nsentinels = t->sentinel.count;
+    p->majority = p->nsentinels / 2 + 1;
+    p->quorum = t->sentinel.quorum > 0 ? t->sentinel.quorum : p->majority;
+
+    for (int h = 0; h < t->nhosts; h++) {
+        int hop = abs(t->hosts[h].region - lr);
+        p->hosts[h].leader = h == leader;
+        p->hosts[h].replica_priority = PRIO_BASE + PRIO_PER_REGION_HOP * hop;
+    }
+    p->hosts[leader].replica_priority = PRIO_BASE;
+
+    if (place_sentinels(t, p, lr) != MRD_OK) {
+        plan_free(&p);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+    }
+
+    int i = 0;
+    for (int r = 0; r < t->nregions; r++)
+        compute_loss(p, &p->losses[i++], MRD_DOMAIN_REGION, r);
+    for (int z = 0; z < t->nzones; z++)
+        compute_loss(p, &p->losses[i++], MRD_DOMAIN_ZONE, z);
+
+    *out = p;
+    return MRD_OK;
+}
+
+mrd_rc plan_check(const mrd_plan *p, mrd_error *err)
+{
+    mrd_survive level = p->topo->survive;
+    for (int i = 0; i < p->nlosses; i++) {
+        const mrd_domain_loss *l = &p->losses[i];
+        bool checked = l->kind == MRD_DOMAIN_REGION ? level >= MRD_SURVIVE_REGION
+                                                     : level >= MRD_SURVIVE_ZONE;
+        if (checked && !l->writes_resume)
+            return mrd_error_at(err, MRD_ERR_UNSAFE, p->topo->path, 0, 0, "%s",
+                                l->reason);
+    }
+    mrd_error_clear(err);
+    return MRD_OK;
+}
+
+void plan_free(mrd_plan **p)
+{
+    if (!p || !*p)
+        return;
+    free((*p)->hosts);
+    free((*p)->losses);
+    free(*p);
+    *p = NULL;
+}
+
+static json_t *host_json(const mrd_plan *p, int h)
+{
+    const mrd_topology *t = p->topo;
+    const mrd_host *host = &t->hosts[h];
+    const char *store_role = p->hosts[h].leader ? "leader" : "replica";
+    json_t *roles = p->hosts[h].sentinel
+                        ? json_pack("[s,s]", store_role, "sentinel")
+                        : json_pack("[s]", store_role);
+    if (!roles)
+        return NULL;
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:i}", "host", host->name,
+                     "region", t->regions[host->region].name, "zone",
+                     t->zones[host->zone].name, "address", host->address,
+                     "roles", roles, "replica_priority",
+                     p->hosts[h].replica_priority);
+}
+
+static json_t *loss_json(const mrd_domain_loss *l)
+{
+    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:b,s:b,s:s}", "kind",
+                     kind_name(l->kind), "name", l->name, "sentinels_left",
+                     l->sentinels_left, "majority", l->majority, "quorum",
+                     l->quorum, "replicas_left", l->replicas_left,
+                     "leader_lost", l->leader_lost, "failover_possible",
+                     l->failover_possible, "writes_resume", l->writes_resume,
+                     "reason", l->reason);
+}
+
+json_t *plan_to_json(const mrd_plan *p)
+{
+    const mrd_topology *t = p->topo;
+    json_t *hosts = json_array(), *losses = json_array();
+    if (!hosts || !losses)
+        goto fail;
+    for (int h = 0; h < t->nhosts; h++)
+        if (json_array_append_new(hosts, host_json(p, h)) != 0)
+            goto fail;
+    for (int i = 0; i < p->nlosses; i++)
+        if (json_array_append_new(losses, loss_json(&p->losses[i])) != 0)
+            goto fail;
+    /* "o" steals the arrays' references, on failure too. */
+    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:o,s:o}", "topology", t->name,
+                     "survive", survive_name(t->survive), "leader",
+                     t->hosts[p->leader].name, "quorum", p->quorum,
+                     "majority", p->majority, "hosts", hosts, "losses",
+                     losses);
+fail:
+    json_decref(hosts);
+    json_decref(losses);
+    return NULL;
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Deploy the three-region topology with real redis-server, redis-sentinel
+# and meridian-agent processes; check roles, links, sentinel agreement,
+# authentication, secrets, idempotent redeploy and destroy.
+source "$(dirname "$0")/lib.sh"
+
+BASE=${PORT_BASE:-16500}
+T_TOPO="$T_DIR/three.json"
+write_topology "$T_TOPO" itdeploy "$BASE"
+SPORT=$((BASE + 10000))
+HOSTS=(127.0.1.1 127.0.1.2 127.0.2.1 127.0.2.2 127.0.3.1 127.0.3.2)
+SENTINELS=(127.0.1.1 127.0.2.1 127.0.3.1)
+checks=0
+
+say "deploy"
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy1.out" 2>&1
+rc=$?
+record_pids
+checks=$((checks + 1)); check "first deploy exits 0" test "$rc" -eq 0
+[[ $rc -eq 0 ]] || cat "$T_DIR/deploy1.out"
+
+"$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/status.json"
+rc=$?
+checks=$((checks + 1)); check "status exits 0 (OK)" test "$rc" -eq 0
+checks=$((checks + 1)); check "status health is ok" \
+    test "$(jq -r .health "$T_DIR/status.json")" = ok
+checks=$((checks + 1)); check "the leader is in us-east" \
+    test "$(jq -r .leader.region "$T_DIR/status.json")" = us-east
+checks=$((checks + 1)); check "one leader and five linked replicas" \
+    test "$(jq '[.nodes[] | select(.role == "replica" and .link == "up" and .healthy)] | length' "$T_DIR/status.json")$(jq '[.nodes[] | select(.role == "leader")] | length' "$T_DIR/status.json")" = 51
+
+ADMIN=$(cat "$T_STATE/secrets/admin.pass")
+APP=$(cat "$T_STATE/secrets/app.pass")
+
+say "roles and links, asked of Redis directly"
+leader_role=$(rcli_as admin "$ADMIN" -h 127.0.1.1 -p "$BASE" role | head -1)
+checks=$((checks + 1)); check "use-a1 is master" test "$leader_role" = master
+linked=0
+for h in "${HOSTS[@]:1}"; do
+    info=$(rcli_as admin "$ADMIN" -h "$h" -p "$BASE" info replication | tr -d '\r')
+    if grep -q '^master_host:127.0.1.1$' <<<"$info" && grep -q '^master_link_status:up$' <<<"$info"; then
+        linked=$((linked + 1))
+    fi
+done
+checks=$((checks + 1)); check "all 5 replicas follow 127.0.1.1 with link up" test "$linked" -eq 5
+
+say "sentinel agreement"
+agree=0
+for s in "${SENTINELS[@]}"; do
+    addr=$(rcli_as admin "$ADMIN" -h "$s" -p "$SPORT" sentinel get-master-addr-by-name itdeploy | tr '\n' ' ')
+    nrep=$(rcli_as admin "$ADMIN" -h "$s" -p "$SPORT" sentinel replicas itdeploy | grep -c '^flags$')
+    nsen=$(rcli_as admin "$ADMIN" -h "$s" -p "$SPORT" sentinel sentinels itdeploy | grep -c '^flags$')
+    if [[ $addr == "127.0.1.1 $BASE " && $nrep -eq 5 && $nsen -eq 2 ]]; then
+        agree=$((agree + 1))
+    else
+        say "sentinel $s: leader '$addr', $nrep replicas, $nsen sentinels"
+    fi
+done
+checks=$((checks + 1)); check "3 sentinels name the same leader, see 5 replicas and 2 sentinels" test "$agree" -eq 3
+
+say "authentication"
+refused=0
+for h in "${HOSTS[@]}"; do
+    out=$(redis-cli -h "$h" -p "$BASE" ping 2>&1)
+    [[ $out == *NOAUTH* ]] && refused=$((refused + 1))
+done
+for s in "${SENTINELS[@]}"; do
+    out=$(redis-cli -h "$s" -p "$SPORT" ping 2>&1)
+    [[ $out == *NOAUTH* ]] && refused=$((refused + 1))
+done
+checks=$((checks + 1)); check "unauthenticated PING refused on 6 nodes and 3 sentinels" test "$refused" -eq 9
+out=$(rcli_as admin wrong-password -h 127.0.1.1 -p "$BASE" ping 2>&1)
+checks=$((checks + 1)); check "a wrong password is refused" grep -q WRONGPASS <<<"$out"
+out=$(rcli_as app "$APP" -h 127.0.1.1 -p "$BASE" set it:key v 2>&1)
+checks=$((checks + 1)); check "the app user can write" test "$out" = OK
+out=$(rcli_as app "$APP" -h 127.0.1.1 -p "$BASE" flushall 2>&1)
+checks=$((checks + 1)); check "the app user cannot run FLUSHALL" grep -q NOPERM <<<"$out"
+out=$(rcli_as app "$APP" -h 127.0.2.1 -p "$SPORT" sentinel get-master-addr-by-name itdeploy 2>&1 | head -1)
+checks=$((checks + 1)); check "the app user can ask a sentinel for the leader" test "$out" = 127.0.1.1
+
+say "secrets"
+modes=$(stat -c %a "$T_STATE"/secrets/* | sort -u | tr '\n' ' ')
+checks=$((checks + 1)); check "every secret file is 0600 ($modes)" test "$modes" = "600 "
+conf_modes=$(find "$T_STATE/hosts" -name '*.conf' -exec stat -c %a {} + | sort -u | tr '\n' ' ')
+checks=$((checks + 1)); check "every rendered config is 0600 ($conf_modes)" test "$conf_modes" = "600 "
+leaked=0
+ps_out=$(ps -eo args)
+for f in "$T_STATE"/secrets/*; do
+    grep -qF "$(cat "$f")" <<<"$ps_out" && leaked=$((leaked + 1))
+done
+checks=$((checks + 1)); check "no secret appears in ps output" test "$leaked" -eq 0
+logs_leak=0
+for f in "$T_STATE"/secrets/*; do
+    grep -rqF "$(cat "$f")" --include='*.log' "$T_STATE/hosts" && logs_leak=$((logs_leak + 1))
+done
+checks=$((checks + 1)); check "no secret appears in any log" test "$logs_leak" -eq 0
+
+say "idempotent redeploy"
+before=$(find "$T_STATE/hosts" -name '*.pid' | sort | xargs cat | tr '\n' ' ')
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" >"$T_DIR/deploy2.out" 2>&1
+rc=$?
+after=$(find "$T_STATE/hosts" -name '*.pid' | sort | xargs cat | tr '\n' ' ')
+checks=$((checks + 1)); check "second deploy exits 0" test "$rc" -eq 0
+checks=$((checks + 1)); check "second deploy says no changes" grep -q '^no changes' "$T_DIR/deploy2.out"
+checks=$((checks + 1)); check "second deploy restarted nothing (same pids)" test "$before" = "$after"
+
+say "destroy"
+"$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" >"$T_DIR/dry.out" 2>&1
+checks=$((checks + 1)); check "destroy without --yes only says what it would do" \
+    grep -q 'run again with --yes' "$T_DIR/dry.out"
+alive=0
+for pid in "${T_PIDS[@]}"; do pid_alive "$pid" && alive=$((alive + 1)); done
+checks=$((checks + 1)); check "destroy without --yes stopped nothing (${#T_PIDS[@]} alive)" \
+    test "$alive" -eq "${#T_PIDS[@]}"
+"$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" --yes >"$T_DIR/destroy.out" 2>&1
+rc=$?
+checks=$((checks + 1)); check "destroy --yes exits 0" test "$rc" -eq 0
+sleep 0.2
+alive=0
+for pid in "${T_PIDS[@]}"; do pid_alive "$pid" && alive=$((alive + 1)); done
+checks=$((checks + 1)); check "no recorded process is left (${#T_PIDS[@]} were recorded)" \
+    test "$alive" -eq 0 -a "${#T_PIDS[@]}" -eq 15
+checks=$((checks + 1)); check "the state dir is gone" test ! -e "$T_STATE"
+
+finish "$checks"

@@ -1,0 +1,13 @@
+# Integration tests: shell scripts driving real processes on loopback.
+# Each gets its own ports and state dir, so ctest -j can run them together.
+function(mrd_integration_test name script timeout)
+  add_test(NAME integration.${name}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${script} ${ARGN})
+  math(EXPR t "${timeout} * ${MERIDIAN_TEST_TIMEOUT_SCALE}")
+  set_tests_properties(integration.${name} PROPERTIES
+    LABELS integration TIMEOUT ${t}
+    ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+mrd_integration_test(cli cli.sh 60)
+mrd_integration_test(deploy deploy.sh 180)

@@ -1,0 +1,112 @@
+# lib.sh - shared by the integration tests (sourced, not run).
+#
+# Every test gets its own state dir and its own ports, so tests can run in
+# parallel.  Every process a test starts is recorded by pid (from the pid
+# files the agents and Redis write) and stopped by that pid on exit, even
+# when an assertion fails.  Nothing here matches processes by name.
+
+set -u
+BUILD=${BUILD:?BUILD must name the build directory}
+SRC=${SRC:?SRC must name the source directory}
+MERIDIAN="$BUILD/meridian"
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/meridian-test.XXXXXX")
+T_STATE="$T_DIR/state"
+T_FAILS=0
+T_PIDS=()
+
+say() { printf '# %s\n' "$*"; }
+
+pass() { printf 'ok - %s\n' "$*"; }
+
+fail() {
+    printf 'FAIL - %s\n' "$*"
+    T_FAILS=$((T_FAILS + 1))
+}
+
+# check DESCRIPTION COMMAND...: passes when COMMAND exits 0.
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# Record every pid named by a pid file under the state dir.
+record_pids() {
+    local f pid
+    while IFS= read -r f; do
+        pid=$(cat "$f" 2>/dev/null) || continue
+        [[ $pid =~ ^[0-9]+$ ]] && T_PIDS+=("$pid")
+    done < <(find "$T_STATE" -name '*.pid' 2>/dev/null)
+}
+
+pid_alive() {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z && $st != X ]]
+}
+
+# Stop what the test started: first through meridian (by pid files), then
+# any recorded pid that is still alive, by that pid.
+cleanup() {
+    local rc=$?
+    record_pids
+    if [[ -n ${T_TOPO:-} && -d $T_STATE ]]; then
+        "$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" --yes >/dev/null 2>&1
+    fi
+    local pid
+    for pid in "${T_PIDS[@]}"; do
+        if pid_alive "$pid"; then
+            kill -9 "$pid" 2>/dev/null
+        fi
+    done
+    rm -rf "$T_DIR"
+    if ((T_FAILS > 0)); then
+        printf '%d check(s) failed\n' "$T_FAILS"
+        exit 1
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# write_topology FILE NAME PORT_BASE [REGIONS...]: the local three-region
+# layout (2 hosts per region, one zone per host) on ports
+# PORT_BASE (store), PORT_BASE+10000 (sentinel), PORT_BASE+1000 (agent).
+write_topology() {
+    local file=$1 name=$2 base=$3
+    cat >"$file" <<JSON
+{
+  "name": "$name",
+  "mode": "sentinel",
+  "transport": { "kind": "local" },
+  "store": { "port": $base, "leader_region": "us-east", "maxmemory": "64mb", "repl_backlog": "16mb" },
+  "sentinel": { "count": 3, "port": $((base + 10000)), "down_after_ms": 1000, "failover_timeout_ms": 6000 },
+  "consistency": { "min_replicas_to_write": 1, "min_replicas_max_lag_s": 5, "wait_replicas": 1 },
+  "agent": { "port": $((base + 1000)), "interval_ms": 500 },
+  "regions": [
+    { "name": "us-east", "zones": [
+      { "name": "us-east-a", "hosts": [ { "name": "use-a1", "address": "127.0.1.1" } ] },
+      { "name": "us-east-b", "hosts": [ { "name": "use-b1", "address": "127.0.1.2" } ] } ] },
+    { "name": "eu-west", "zones": [
+      { "name": "eu-west-a", "hosts": [ { "name": "euw-a1", "address": "127.0.2.1" } ] },
+      { "name": "eu-west-b", "hosts": [ { "name": "euw-b1", "address": "127.0.2.2" } ] } ] },
+    { "name": "ap-south", "zones": [
+      { "name": "ap-south-a", "hosts": [ { "name": "aps-a1", "address": "127.0.3.1" } ] },
+      { "name": "ap-south-b", "hosts": [ { "name": "aps-b1", "address": "127.0.3.2" } ] } ] }
+  ]
+}
+JSON
+}
+
+# redis-cli as a given user, the password through the environment.
+rcli_as() {
+    local user=$1 pass=$2
+    shift 2
+    REDISCLI_AUTH=$pass redis-cli --no-auth-warning --user "$user" "$@"
+}
+
+# finish: print the plain closing line and exit with the verdict.
+finish() {
+    local total=$1
+    printf '%d passed, %d failed\n' $((total - T_FAILS)) "$T_FAILS"
+}

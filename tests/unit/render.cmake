@@ -1,0 +1,2 @@
+# unit.render: template substitution and the embedded templates.
+mrd_unit_test(render mrd_templates)

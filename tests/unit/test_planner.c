@@ -1,0 +1,665 @@
+/* test_planner.c - placement and survivability matrix.
+ *
+ * Topologies are built in memory from a compact description, so these
+ * tests do not depend on the topology parser:
+ *
+ *   "us-east:a1,b1;eu-west:a2"
+ *
+ * is region us-east with zones us-east-a (1 host) and us-east-b (1 host),
+ * then region eu-west with zone eu-west-a (2 hosts).  Hosts are named
+ * <zone><n> ("us-east-a1") with address 127.0.R.H (region R, host H within
+ * the region, both 1-based), as in regions/local.json.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+/* ==== TOPOLOGY BUILDER ================================================= */
+
+static void topo_free_test(mrd_topology **t)
+{
+    if (!t || !*t)
+        return;
+    free((*t)->regions);
+    free((*t)->zones);
+    free((*t)->hosts);
+    free(*t);
+    *t = NULL;
+}
+
+/* Defaults as topology.h documents them; survive "region"; the leader
+ * region is the first region. */
+static mrd_topology *topo_new(const char *spec)
+{
+    mrd_topology *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    snprintf(t->path, sizeof(t->path), "test.json");
+    snprintf(t->name, sizeof(t->name), "demo");
+    t->mode = MRD_MODE_SENTINEL;
+    t->survive = MRD_SURVIVE_REGION;
+    t->transport.kind = MRD_TRANSPORT_LOCAL;
+    t->store.port = 16379;
+    snprintf(t->store.maxmemory, sizeof(t->store.maxmemory), "256mb");
+    snprintf(t->store.repl_backlog, sizeof(t->store.repl_backlog), "64mb");
+    t->store.repl_backlog_bytes = 64LL * 1024 * 1024;
+    t->sentinel.count = 3;
+    t->sentinel.port = 26379;
+    t->sentinel.quorum = 0;
+    t->sentinel.down_after_ms = 5000;
+    t->sentinel.failover_timeout_ms = 60000;
+    t->consistency.min_replicas_to_write = 0;
+    t->consistency.min_replicas_max_lag_s = 10;
+    t->consistency.wait_replicas = 1;
+    t->agent.port = 17379;
+    t->agent.interval_ms = 5000;
+    t->cluster.shards = 3;
+    t->cluster.replicas_per_shard = 1;
+
+    /* Generous fixed capacity: test topologies are small. */
+    t->regions = calloc(16, sizeof(*t->regions));
+    t->zones = calloc(64, sizeof(*t->zones));
+    t->hosts = calloc(256, sizeof(*t->hosts));
+    assert_non_null(t->regions);
+    assert_non_null(t->zones);
+    assert_non_null(t->hosts);
+
+    const char *s = spec;
+    while (*s) {
+        size_t rlen = strcspn(s, ":");
+        assert_true(s[rlen] == ':' && rlen > 0 && rlen < MRD_NAME_MAX);
+        assert_true(t->nregions < 16);
+        mrd_region *r = &t->regions[t->nregions];
+        snprintf(r->name, sizeof(r->name), "%.*s", (int)rlen, s);
+        r->first_zone = t->nzones;
+        s += rlen + 1;
+        int hosts_in_region = 0;
+        for (;;) {
+            size_t zlen = strcspn(s, "0123456789");
+            assert_true(zlen > 0);
+            char *end = NULL;
+            long nh = strtol(s + zlen, &end, 10);
+            assert_true(end != s + zlen && nh >= 1 && nh <= 32);
+            assert_true(t->nzones < 64);
+            mrd_zone *z = &t->zones[t->nzones];
+            int n = snprintf(z->name, sizeof(z->name), "%s-%.*s", r->name,
+                             (int)zlen, s);
+            assert_true(n > 0 && n < (int)sizeof(z->name));
+            z->region = t->nregions;
+            z->first_host = t->nhosts;
+            z->nhosts = (int)nh;
+            for (int k = 1; k <= nh; k++) {
+                assert_true(t->nhosts < 256);
+                mrd_host *h = &t->hosts[t->nhosts++];
+                n = snprintf(h->name, sizeof(h->name), "%s%d", z->name, k);
+                assert_true(n > 0 && n < (int)sizeof(h->name));
+                snprintf(h->address, sizeof(h->address), "127.0.%d.%d",
+                         t->nregions + 1, ++hosts_in_region);
+                h->region = t->nregions;
+                h->zone = t->nzones;
+            }
+            t->nzones++;
+            r->nzones++;
+            s = end;
+            if (*s == ',') {
+                s++;
+                continue;
+            }
+            break;
+        }
+        t->nregions++;
+        if (*s == ';')
+            s++;
+        else
+            assert_int_equal(*s, '\0');
+    }
+    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "%s",
+             t->regions[0].name);
+    return t;
+}
+
+#define LOCAL_LAYOUT "us-east:a1,b1;eu-west:a1,b1;ap-south:a1,b1"
+
+static mrd_plan *build_ok(const mrd_topology *t)
+{
+    mrd_plan *p = NULL;
+    mrd_error err;
+    mrd_error_clear(&err);
+    assert_int_equal(plan_build(t, &p, &err), MRD_OK);
+    assert_non_null(p);
+    return p;
+}
+
+static const mrd_domain_loss *loss(const mrd_plan *p, mrd_domain_kind kind,
+                                   const char *name)
+{
+    for (int i = 0; i < p->nlosses; i++)
+        if (p->losses[i].kind == kind && strcmp(p->losses[i].name, name) == 0)
+            return &p->losses[i];
+    fail_msg("no loss entry for %s", name);
+    return NULL;
+}
+
+static void assert_loss(const mrd_domain_loss *l, int sentinels_left,
+                        int replicas_left, bool leader_lost,
+                        bool failover_possible, bool writes_resume)
+{
+    assert_int_equal(l->sentinels_left, sentinels_left);
+    assert_int_equal(l->replicas_left, replicas_left);
+    assert_int_equal(l->leader_lost, leader_lost);
+    assert_int_equal(l->failover_possible, failover_possible);
+    assert_int_equal(l->writes_resume, writes_resume);
+    if (writes_resume)
+        assert_string_equal(l->reason, "");
+    else
+        assert_true(l->reason[0] != '\0');
+}
+
+static void assert_sentinels(const mrd_plan *p, const char *expected)
+{
+    /* EXPECTED: one character per host, 'S' for a sentinel, '.' without. */
+    assert_int_equal((int)strlen(expected), p->topo->nhosts);
+    for (int h = 0; h < p->topo->nhosts; h++)
+        assert_int_equal(p->hosts[h].sentinel, expected[h] == 'S');
+}
+
+/* ==== TESTS ============================================================ */
+
+static void test_one_host_survive_none(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new("us-east:a1");
+    t->sentinel.count = 1;
+    t->survive = MRD_SURVIVE_NONE;
+
+    mrd_plan *p = build_ok(t);
+    assert_int_equal(p->leader, 0);
+    assert_true(p->hosts[0].leader);
+    assert_true(p->hosts[0].sentinel);
+    assert_int_equal(p->hosts[0].replica_priority, 100);
+    assert_int_equal(p->nsentinels, 1);
+    assert_int_equal(p->majority, 1);
+    assert_int_equal(p->quorum, 1);
+    assert_int_equal(p->nlosses, 2);
+    assert_loss(&p->losses[0], 0, 0, true, false, false);
+    assert_loss(&p->losses[1], 0, 0, true, false, false);
+
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+
+    /* The same layout must not claim to survive a region. */
+    t->survive = MRD_SURVIVE_REGION;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_int_equal(err.code, MRD_ERR_UNSAFE);
+    assert_string_equal(err.file, "test.json");
+    assert_string_equal(err.msg,
+                        "losing region us-east leaves no replica outside it to "
+                        "promote: add hosts in two more regions (a sentinel "
+                        "majority must survive too), or lower \"survive\"");
+
+    t->survive = MRD_SURVIVE_ZONE;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_non_null(strstr(err.msg, "losing zone us-east-a leaves no replica"));
+
+    plan_free(&p);
+    assert_null(p);
+    topo_free_test(&t);
+}
+
+static void test_one_region_three_zones_survive_zone(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new("us-east:a1,b1,c1");
+    t->survive = MRD_SURVIVE_ZONE;
+    t->consistency.min_replicas_to_write = 1;
+
+    mrd_plan *p = build_ok(t);
+    assert_sentinels(p, "SSS");
+    assert_int_equal(p->nlosses, 4);
+    assert_loss(loss(p, MRD_DOMAIN_REGION, "us-east"), 0, 0, true, false, false);
+    assert_loss(loss(p, MRD_DOMAIN_ZONE, "us-east-a"), 2, 2, true, true, true);
+    assert_loss(loss(p, MRD_DOMAIN_ZONE, "us-east-b"), 2, 1, false, true, true);
+    assert_loss(loss(p, MRD_DOMAIN_ZONE, "us-east-c"), 2, 1, false, true, true);
+    for (int h = 0; h < 3; h++)
+        assert_int_equal(p->hosts[h].replica_priority, 100);
+
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    assert_int_equal(err.code, MRD_OK);
+
+    t->survive = MRD_SURVIVE_REGION;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_non_null(strstr(err.msg, "losing region us-east "));
+
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_two_regions_unsafe(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new("us-east:a1,b1;eu-west:a1,b1");
+
+    mrd_plan *p = build_ok(t);
+    /* Round 1: one per region; round 2 starts again with us-east. */
+    assert_sentinels(p, "SSS.");
+    assert_int_equal(p->majority, 2);
+    assert_loss(loss(p, MRD_DOMAIN_REGION, "us-east"), 1, 2, true, false, false);
+    assert_loss(loss(p, MRD_DOMAIN_REGION, "eu-west"), 2, 1, false, true, true);
+
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_string_equal(err.file, "test.json");
+    assert_string_equal(err.msg,
+                        "losing region us-east leaves 1 of 3 sentinels, below "
+                        "the majority of 2: put a sentinel in a third region");
+    char buf[600];
+    mrd_error_format(&err, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "test.json: losing region us-east"));
+
+    /* Each zone holds one sentinel: a zone loss is survived. */
+    t->survive = MRD_SURVIVE_ZONE;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    plan_free(&p);
+
+    /* With the leader in the second region, rounds start there: the
+     * leader's region holds the extra sentinel, so the layout is still
+     * refused (otherwise it would pass until a failover moved the leader
+     * into the region holding two). */
+    t->survive = MRD_SURVIVE_REGION;
+    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "eu-west");
+    p = build_ok(t);
+    assert_int_equal(p->leader, 2);
+    assert_sentinels(p, "S.SS");
+    assert_loss(loss(p, MRD_DOMAIN_REGION, "us-east"), 2, 1, false, true, true);
+    assert_loss(loss(p, MRD_DOMAIN_REGION, "eu-west"), 1, 2, true, false, false);
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_string_equal(err.msg,
+                        "losing region eu-west leaves 1 of 3 sentinels, below "
+                        "the majority of 2: put a sentinel in a third region");
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_three_regions_local_layout(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new(LOCAL_LAYOUT);
+    t->consistency.min_replicas_to_write = 1;
+
+    mrd_plan *p = build_ok(t);
+    assert_int_equal(p->leader, 0);
+    assert_string_equal(t->hosts[p->leader].name, "us-east-a1");
+    assert_string_equal(t->hosts[p->leader].address, "127.0.1.1");
+    assert_sentinels(p, "S.S.S.");
+    assert_int_equal(p->nsentinels, 3);
+    assert_int_equal(p->majority, 2);
+    assert_int_equal(p->quorum, 2);
+
+    const int prio[6] = { 100, 100, 110, 110, 120, 120 };
+    for (int h = 0; h < 6; h++) {
+        assert_int_equal(p->hosts[h].replica_priority, prio[h]);
+        assert_int_equal(p->hosts[h].leader, h == 0);
+    }
+
+    assert_int_equal(p->nlosses, 9);
+    const char *order[9] = { "us-east", "eu-west", "ap-south",
+                             "us-east-a", "us-east-b", "eu-west-a",
+                             "eu-west-b", "ap-south-a", "ap-south-b" };
+    for (int i = 0; i < 9; i++) {
+        assert_string_equal(p->losses[i].name, order[i]);
+        assert_int_equal(p->losses[i].kind,
+                         i < 3 ? MRD_DOMAIN_REGION : MRD_DOMAIN_ZONE);
+        assert_int_equal(p->losses[i].index, i < 3 ? i : i - 3);
+        assert_int_equal(p->losses[i].majority, 2);
+        assert_int_equal(p->losses[i].quorum, 2);
+    }
+    /*                          sentinels replicas lost  failover writes */
+    assert_loss(&p->losses[0], 2, 4, true, true, true);   /* us-east */
+    assert_loss(&p->losses[1], 2, 3, false, true, true);  /* eu-west */
+    assert_loss(&p->losses[2], 2, 3, false, true, true);  /* ap-south */
+    assert_loss(&p->losses[3], 2, 5, true, true, true);   /* us-east-a */
+    assert_loss(&p->losses[4], 3, 4, false, true, true);  /* us-east-b */
+    assert_loss(&p->losses[5], 2, 4, false, true, true);  /* eu-west-a */
+    assert_loss(&p->losses[6], 3, 4, false, true, true);  /* eu-west-b */
+    assert_loss(&p->losses[7], 2, 4, false, true, true);  /* ap-south-a */
+    assert_loss(&p->losses[8], 3, 4, false, true, true);  /* ap-south-b */
+
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_five_regions_five_sentinels(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new("r1:a1,b1;r2:a1,b1;r3:a1,b1;r4:a1,b1;r5:a1,b1");
+    t->sentinel.count = 5;
+    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "r3");
+
+    mrd_plan *p = build_ok(t);
+    assert_int_equal(p->majority, 3);
+    assert_int_equal(p->leader, 4);
+    assert_sentinels(p, "S.S.S.S.S.");
+    /* Priorities grow with the distance from the leader's region. */
+    const int prio[10] = { 120, 120, 110, 110, 100, 100, 110, 110, 120, 120 };
+    for (int h = 0; h < 10; h++)
+        assert_int_equal(p->hosts[h].replica_priority, prio[h]);
+    for (int r = 0; r < 5; r++) {
+        assert_int_equal(p->losses[r].sentinels_left, 4);
+        assert_true(p->losses[r].writes_resume);
+    }
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    plan_free(&p);
+    topo_free_test(&t);
+
+    /* Five sentinels over three regions: 2, 2, 1, and any one region can
+     * still be lost (3 of 5 left). */
+    t = topo_new(LOCAL_LAYOUT);
+    t->sentinel.count = 5;
+    p = build_ok(t);
+    assert_sentinels(p, "SSSSS.");
+    assert_int_equal(p->majority, 3);
+    assert_loss(&p->losses[0], 3, 4, true, true, true);
+    assert_loss(&p->losses[1], 3, 3, false, true, true);
+    assert_loss(&p->losses[2], 4, 3, false, true, true);
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_sentinel_round_robin(void **state)
+{
+    (void)state;
+    /* One per region per round, zones rotating within a region. */
+    mrd_topology *t = topo_new("us-east:a2,b2;eu-west:a2");
+    t->sentinel.count = 4;
+    mrd_plan *p = build_ok(t);
+    assert_sentinels(p, "S.S.SS");
+    plan_free(&p);
+
+    t->sentinel.count = 5;
+    p = build_ok(t);
+    assert_sentinels(p, "SSS.SS");
+    plan_free(&p);
+    topo_free_test(&t);
+
+    /* A region out of hosts gives its turn to the others. */
+    t = topo_new("us-east:a1;eu-west:a1,b1,c1");
+    t->survive = MRD_SURVIVE_ZONE;
+    p = build_ok(t);
+    assert_sentinels(p, "SSS.");
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_concentrated_sentinels(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new("us-east:a4;eu-west:a1;ap-south:a1");
+    t->sentinel.count = 5;
+    mrd_plan *p = build_ok(t);
+    assert_sentinels(p, "SSS.SS");
+    assert_loss(&p->losses[0], 2, 2, true, false, false);
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_string_equal(err.msg,
+                        "losing region us-east leaves 2 of 5 sentinels, below "
+                        "the majority of 3: spread sentinels: at most 2 per "
+                        "region; add hosts to the other regions or lower "
+                        "sentinel.count");
+    plan_free(&p);
+    topo_free_test(&t);
+
+    /* Four sentinels cannot be spread over three regions. */
+    t = topo_new(LOCAL_LAYOUT);
+    t->sentinel.count = 4;
+    p = build_ok(t);
+    assert_int_equal(p->majority, 3);
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_string_equal(err.msg,
+                        "losing region us-east leaves 2 of 4 sentinels, below "
+                        "the majority of 3: set sentinel.count to 3: 4 "
+                        "sentinels cannot be spread over 3 regions so that any "
+                        "one can be lost");
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_leader_region_single_host(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new("us-east:a1;eu-west:a1,b1;ap-south:a1,b1");
+    t->consistency.min_replicas_to_write = 1;
+    mrd_plan *p = build_ok(t);
+    assert_int_equal(p->leader, 0);
+    assert_sentinels(p, "SS.S.");
+    assert_loss(loss(p, MRD_DOMAIN_REGION, "us-east"), 2, 4, true, true, true);
+    assert_loss(loss(p, MRD_DOMAIN_ZONE, "us-east-a"), 2, 4, true, true, true);
+    assert_loss(loss(p, MRD_DOMAIN_REGION, "eu-west"), 2, 2, false, true, true);
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_min_replicas_too_high(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new(LOCAL_LAYOUT);
+    t->consistency.min_replicas_to_write = 4;
+    mrd_plan *p = build_ok(t);
+    /* Failover works, but the new leader has 3 replicas, not 4. */
+    assert_loss(&p->losses[0], 2, 4, true, true, false);
+    /* The leader survives with 3 replicas. */
+    assert_loss(&p->losses[1], 2, 3, false, true, false);
+    assert_string_equal(p->losses[1].reason,
+                        "losing region eu-west leaves 3 replicas, below "
+                        "min_replicas_to_write 4: the leader would refuse "
+                        "writes; add replicas in other regions or lower "
+                        "consistency.min_replicas_to_write");
+    assert_loss(&p->losses[3], 2, 5, true, true, true);
+
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_string_equal(err.msg,
+                        "losing region us-east leaves 4 replicas, 3 after one "
+                        "is promoted, below min_replicas_to_write 4: the new "
+                        "leader would refuse writes; add replicas in other "
+                        "regions or lower consistency.min_replicas_to_write");
+    plan_free(&p);
+    topo_free_test(&t);
+
+    /* The example from the design: every replica in the lost region. */
+    t = topo_new("us-east:a1;eu-west:a1,b1");
+    t->consistency.min_replicas_to_write = 1;
+    t->sentinel.count = 1;
+    p = build_ok(t);
+    const mrd_domain_loss *l = loss(p, MRD_DOMAIN_REGION, "eu-west");
+    assert_loss(l, 1, 0, false, false, false);
+    assert_string_equal(l->reason,
+                        "losing region eu-west leaves 0 replicas, below "
+                        "min_replicas_to_write 1: the leader would refuse "
+                        "writes; add replicas in other regions or lower "
+                        "consistency.min_replicas_to_write");
+    l = loss(p, MRD_DOMAIN_ZONE, "eu-west-a");
+    assert_loss(l, 1, 1, false, true, true);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_quorum(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new(LOCAL_LAYOUT);
+    t->sentinel.quorum = 3;
+    mrd_plan *p = build_ok(t);
+    assert_int_equal(p->quorum, 3);
+    assert_int_equal(p->majority, 2);
+    assert_int_equal(p->losses[0].quorum, 3);
+    /* Two sentinels left cannot agree the leader is down. */
+    assert_loss(&p->losses[0], 2, 4, true, false, false);
+    /* The leader survives: writes go on, a later failover could not. */
+    assert_loss(&p->losses[1], 2, 3, false, false, true);
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_string_equal(err.msg,
+                        "losing region us-east leaves 2 of 3 sentinels, below "
+                        "the quorum of 3: lower sentinel.quorum to 2 or less "
+                        "(0 means the majority)");
+    plan_free(&p);
+
+    t->sentinel.quorum = 1;
+    p = build_ok(t);
+    assert_int_equal(p->quorum, 1);
+    assert_int_equal(p->majority, 2);
+    assert_loss(&p->losses[0], 2, 4, true, true, true);
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    plan_free(&p);
+
+    t->sentinel.count = 5;
+    t->sentinel.quorum = 0;
+    p = build_ok(t);
+    assert_int_equal(p->quorum, 3);
+    assert_int_equal(p->majority, 3);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+static void test_build_errors(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new("us-east:a1;eu-west:a1;ap-south:a1");
+    t->sentinel.count = 4;
+    mrd_plan *p = (mrd_plan *)1;
+    mrd_error err;
+    assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
+    assert_null(p);
+    assert_int_equal(err.code, MRD_ERR_INVALID);
+    assert_string_equal(err.file, "test.json");
+    assert_string_equal(err.msg,
+                        "sentinel.count is 4 but the topology has 3 hosts and "
+                        "a host runs at most one sentinel: lower "
+                        "sentinel.count to 3 or add hosts");
+
+    t->sentinel.count = 3;
+    t->mode = MRD_MODE_CLUSTER;
+    assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
+    assert_null(p);
+    assert_string_equal(err.msg, "cluster mode is not deployable yet: use "
+                                 "\"mode\": \"sentinel\"");
+
+    t->mode = MRD_MODE_SENTINEL;
+    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "mars");
+    assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "\"mars\""));
+
+    /* Errors go nowhere when err is NULL. */
+    assert_int_equal(plan_build(t, &p, NULL), MRD_ERR_INVALID);
+    topo_free_test(&t);
+
+    plan_free(NULL);
+    p = NULL;
+    plan_free(&p);
+}
+
+static void test_plan_to_json(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new(LOCAL_LAYOUT);
+    mrd_plan *p = build_ok(t);
+    json_t *j = plan_to_json(p);
+    assert_non_null(j);
+
+    assert_string_equal(json_string_value(json_object_get(j, "topology")), "demo");
+    assert_string_equal(json_string_value(json_object_get(j, "survive")), "region");
+    assert_string_equal(json_string_value(json_object_get(j, "leader")),
+                        "us-east-a1");
+    assert_int_equal(json_integer_value(json_object_get(j, "quorum")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "majority")), 2);
+
+    json_t *hosts = json_object_get(j, "hosts");
+    assert_int_equal(json_array_size(hosts), 6);
+    json_t *h0 = json_array_get(hosts, 0);
+    assert_string_equal(json_string_value(json_object_get(h0, "host")), "us-east-a1");
+    assert_string_equal(json_string_value(json_object_get(h0, "region")), "us-east");
+    assert_string_equal(json_string_value(json_object_get(h0, "zone")), "us-east-a");
+    assert_string_equal(json_string_value(json_object_get(h0, "address")), "127.0.1.1");
+    assert_int_equal(json_integer_value(json_object_get(h0, "replica_priority")), 100);
+    json_t *roles = json_object_get(h0, "roles");
+    assert_int_equal(json_array_size(roles), 2);
+    assert_string_equal(json_string_value(json_array_get(roles, 0)), "leader");
+    assert_string_equal(json_string_value(json_array_get(roles, 1)), "sentinel");
+
+    json_t *h3 = json_array_get(hosts, 3);
+    assert_string_equal(json_string_value(json_object_get(h3, "host")), "eu-west-b1");
+    assert_string_equal(json_string_value(json_object_get(h3, "address")), "127.0.2.2");
+    assert_int_equal(json_integer_value(json_object_get(h3, "replica_priority")), 110);
+    roles = json_object_get(h3, "roles");
+    assert_int_equal(json_array_size(roles), 1);
+    assert_string_equal(json_string_value(json_array_get(roles, 0)), "replica");
+
+    json_t *losses = json_object_get(j, "losses");
+    assert_int_equal(json_array_size(losses), 9);
+    json_t *l0 = json_array_get(losses, 0);
+    assert_string_equal(json_string_value(json_object_get(l0, "kind")), "region");
+    assert_string_equal(json_string_value(json_object_get(l0, "name")), "us-east");
+    assert_int_equal(json_integer_value(json_object_get(l0, "sentinels_left")), 2);
+    assert_int_equal(json_integer_value(json_object_get(l0, "majority")), 2);
+    assert_int_equal(json_integer_value(json_object_get(l0, "quorum")), 2);
+    assert_int_equal(json_integer_value(json_object_get(l0, "replicas_left")), 4);
+    assert_true(json_is_true(json_object_get(l0, "leader_lost")));
+    assert_true(json_is_true(json_object_get(l0, "failover_possible")));
+    assert_true(json_is_true(json_object_get(l0, "writes_resume")));
+    assert_string_equal(json_string_value(json_object_get(l0, "reason")), "");
+    json_t *l4 = json_array_get(losses, 4);
+    assert_string_equal(json_string_value(json_object_get(l4, "kind")), "zone");
+    assert_string_equal(json_string_value(json_object_get(l4, "name")), "us-east-b");
+    assert_true(json_is_false(json_object_get(l4, "leader_lost")));
+    json_decref(j);
+    plan_free(&p);
+
+    /* An unsafe plan carries its reasons. */
+    t->consistency.min_replicas_to_write = 4;
+    p = build_ok(t);
+    j = plan_to_json(p);
+    assert_non_null(j);
+    l0 = json_array_get(json_object_get(j, "losses"), 0);
+    assert_true(json_is_false(json_object_get(l0, "writes_resume")));
+    assert_non_null(strstr(json_string_value(json_object_get(l0, "reason")),
+                           "below min_replicas_to_write 4"));
+    json_decref(j);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_host_survive_none),
+        cmocka_unit_test(test_one_region_three_zones_survive_zone),
+        cmocka_unit_test(test_two_regions_unsafe),
+        cmocka_unit_test(test_three_regions_local_layout),
+        cmocka_unit_test(test_five_regions_five_sentinels),
+        cmocka_unit_test(test_sentinel_round_robin),
+        cmocka_unit_test(test_concentrated_sentinels),
+        cmocka_unit_test(test_leader_region_single_host),
+        cmocka_unit_test(test_min_replicas_too_high),
+        cmocka_unit_test(test_quorum),
+        cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_plan_to_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
