@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages meridian needs to build, test and run.
+# Used by scripts/quickstart.sh and scripts/test.sh; safe to run again.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential cmake pkg-config          # compiler and build
+    libhiredis-dev libjansson-dev libmicrohttpd-dev libssh2-1-dev
+    libcurl4-openssl-dev libcmocka-dev        # libraries (see README)
+    redis-server redis-sentinel redis-tools   # the store meridian deploys
+    jq procps                                 # used by the integration tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all ${#PACKAGES[@]} Debian packages already installed"
+    exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: run as root (or install sudo)" >&2; exit 1; }
+    SUDO=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

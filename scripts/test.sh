@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds meridian and runs the whole test suite with ctest:
+#   1. installs the Debian packages it needs (scripts/install-deps.sh);
+#   2. builds with warnings as errors into build/ and runs every test
+#      (unit and integration: real redis-server, redis-sentinel and
+#      meridian-agent processes on 127.0.R.H loopback addresses);
+#   3. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer
+#      into build-asan/ and runs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DMERIDIAN_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j 2
+
+cmake -S . -B build-asan -DMERIDIAN_WERROR=ON -DMERIDIAN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan -L unit --output-on-failure -j 2
