@@ -21,6 +21,7 @@
 
 #define EXIT_USAGE 64
 #define STOP_TIMEOUT_MS 5000
+#define PEER_WAIT_MS 5000 /* before starting a sentinel, see sv_wait_peers() */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -115,10 +116,19 @@ static int cmd_run(const char *manifest)
     sv_refresh(h);
     for (int i = 0; i < h->nprocs; i++) {
         sv_proc *p = &h->procs[i];
+        /* Fresh replicas wait for their leader, sentinels for every node. */
+        bool sentinel = p->kind == SV_SENTINEL;
+        bool fresh_replica = fresh[i] && !manifest_self(h->m)->leader;
+        if (!p->pid && (sentinel || fresh_replica) &&
+            !sv_wait_peers(h, !sentinel, PEER_WAIT_MS))
+            mrd_warn("%s/%s: %s not answering after %d ms; starting anyway", h->m->host,
+                     p->label, sentinel ? "some nodes are" : "the leader is", PEER_WAIT_MS);
         if (p->pid)
             mrd_info("%s/%s: already running as pid %d; adopted", h->m->host, p->label,
                      (int)p->pid);
         else if (sv_start(h, p, fresh[i], &err) != MRD_OK)
+            fail(&err);
+        else if (sentinel && sv_tune_sentinel(h, p, &err) != MRD_OK)
             fail(&err);
     }
 

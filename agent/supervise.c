@@ -1,11 +1,17 @@
 #include "supervise.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "conn.h"
 #include "fsutil.h"
 #include "log.h"
 #include "proc.h"
@@ -296,6 +302,67 @@ mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_error *err)
     mrd_info("%s/%s: started pid %d on %s:%d", h->m->host, p->label, (int)pid,
              manifest_self(h->m)->address, p->port);
     return MRD_OK;
+}
+
+/* True when ADDRESS:PORT accepts a TCP connection within TIMEOUT_MS. */
+static bool port_open(const char *address, int port, int timeout_ms)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, address, &sa.sin_addr) != 1)
+        return false;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (!ok && errno == EINPROGRESS) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int soerr = 0;
+        socklen_t len = sizeof(soerr);
+        ok = poll(&pfd, 1, timeout_ms) == 1 &&
+             getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0;
+    }
+    close(fd);
+    return ok;
+}
+
+bool sv_wait_peers(const sv_host *h, bool leader_only, int timeout_ms)
+{
+    long long deadline = mrd_now_ms() + timeout_ms;
+    for (;;) {
+        int up = 0, want = 0;
+        for (int i = 0; i < h->m->npeers; i++) {
+            const mrd_peer *p = &h->m->peers[i];
+            if (leader_only && !p->leader)
+                continue;
+            want++;
+            up += port_open(p->address, p->store_port, 100);
+        }
+        if (up == want)
+            return true;
+        if (mrd_now_ms() >= deadline)
+            return false;
+        mrd_sleep_ms(SV_PEER_POLL_MS);
+    }
+}
+
+mrd_rc sv_tune_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err)
+{
+    char period[16];
+    snprintf(period, sizeof(period), "%d", SV_SENTINEL_PING_PERIOD_MS);
+    long long deadline = mrd_now_ms() + 2000;
+    mrd_rc rc;
+    do {
+        store_conn *c = NULL;
+        rc = store_conn_open(manifest_self(h->m)->address, p->port, "admin",
+                             h->secrets.admin, 200, &c, err);
+        if (rc == MRD_OK)
+            rc = store_cmdl(c, NULL, err, "SENTINEL", "DEBUG", "ping-period", period, NULL);
+        store_conn_close(&c);
+        if (rc == MRD_OK || rc == MRD_ERR_AUTH)
+            break;
+        mrd_sleep_ms(SV_PEER_POLL_MS);
+    } while (mrd_now_ms() < deadline);
+    return rc;
 }
 
 mrd_rc sv_stop_all(sv_host *h, int timeout_ms, mrd_error *err)

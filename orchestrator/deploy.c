@@ -17,7 +17,7 @@
 #include "status.h"
 
 #define STATUS_PROBE_TIMEOUT_MS 1000
-#define VERIFY_POLL_MS 100
+#define VERIFY_POLL_MS 20
 
 /* ==== context ==== */
 
@@ -338,7 +338,7 @@ static void deploy_hosts(orch_ctx *c, host_job *jobs, int parallel)
  * whenever it changes. */
 static st_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
 {
-    long long deadline = mrd_now_ms() + timeout_ms;
+    long long start = mrd_now_ms(), deadline = start + timeout_ms;
     char last[256] = "";
     st_health health = ST_UNKNOWN;
     for (int round = 0;; round++) {
@@ -349,7 +349,8 @@ static st_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
             if (round == 0)
                 *first_ok = health == ST_OK;
             if (out && health != ST_OK && strcmp(last, r->summary) != 0) {
-                fprintf(out, "  verify       %s\n", r->summary);
+                fprintf(out, "  verify       %.1f s: %s\n",
+                        (double)(mrd_now_ms() - start) / 1000.0, r->summary);
                 fflush(out);
                 snprintf(last, sizeof(last), "%s", r->summary);
             }

@@ -1,93 +1,46 @@
 #include "status.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
 #include "info.h"
-#include "sentinel.h"
+#include "probe.h"
 
-/* ==== probing (one thread per node and per sentinel) ==== */
+/* ==== probing ==== */
 
-typedef struct probe {
-    const orch_ctx *c;
-    const char *admin;  /* password, borrowed */
-    int timeout_ms;
-    int host;
-    bool sentinel;
-    st_node *node;      /* result for a node probe */
-    st_sentinel *snt;   /* result for a sentinel probe */
-} probe;
-
-static void probe_node(probe *p)
+static void take_node(const store_probe *p, st_node *n)
 {
-    const mrd_topology *t = p->c->topo;
-    const mrd_host *h = &t->hosts[p->host];
-    st_node *n = p->node;
-    store_conn *conn = NULL;
-    char *text = NULL;
-    mrd_error err;
     store_info info;
-    if (store_conn_open(h->address, t->store.port, "admin", p->admin, p->timeout_ms,
-                        &conn, &err) != MRD_OK ||
-        store_info_text(conn, "replication", &text, &err) != MRD_OK ||
-        store_info_parse(text, strlen(text), &info, &err) != MRD_OK) {
-        snprintf(n->problem, sizeof(n->problem), "%s", err.msg);
-    } else {
-        n->reachable = true;
-        n->is_master = info.is_master;
-        snprintf(n->master_host, sizeof(n->master_host), "%s", info.master_host);
-        n->master_port = info.master_port;
-        n->link_up = info.link_up;
-        n->offset = info.is_master ? info.master_repl_offset : info.slave_repl_offset;
+    mrd_error err;
+    if (p->rc != MRD_OK) {
+        snprintf(n->problem, sizeof(n->problem), "%s", p->err.msg);
+        return;
     }
-    free(text);
-    store_conn_close(&conn);
+    if (store_info_parse(p->info, strlen(p->info), &info, &err) != MRD_OK) {
+        snprintf(n->problem, sizeof(n->problem), "%s", err.msg);
+        return;
+    }
+    n->reachable = true;
+    n->is_master = info.is_master;
+    snprintf(n->master_host, sizeof(n->master_host), "%s", info.master_host);
+    n->master_port = info.master_port;
+    n->link_up = info.link_up;
+    n->offset = info.is_master ? info.master_repl_offset : info.slave_repl_offset;
 }
 
-static void probe_sentinel(probe *p)
+static void take_sentinel(const store_probe *p, st_sentinel *s)
 {
-    const mrd_topology *t = p->c->topo;
-    const mrd_host *h = &t->hosts[p->host];
-    st_sentinel *s = p->snt;
-    store_conn *conn = NULL;
-    mrd_error err;
-    char ip[64];
-    int port;
-    enum { MAXE = 64 };
-    sentinel_entry *list = calloc(MAXE, sizeof(*list));
-    int n = 0;
-    s->host = p->host;
-    if (!list)
+    const sentinel_view *v = p->view;
+    if (p->rc != MRD_OK) {
+        snprintf(s->problem, sizeof(s->problem), "%s", p->err.msg);
         return;
-    if (store_conn_open(h->address, t->sentinel.port, "admin", p->admin, p->timeout_ms,
-                        &conn, &err) != MRD_OK ||
-        sentinel_master_addr(conn, t->name, ip, sizeof(ip), &port, &err) != MRD_OK) {
-        snprintf(s->problem, sizeof(s->problem), "%s", err.msg);
-        goto out;
     }
     s->reachable = true;
-    snprintf(s->leader, sizeof(s->leader), "%s:%d", ip, port);
-    if (sentinel_list(conn, "REPLICAS", t->name, list, MAXE, &n, &err) == MRD_OK)
-        for (int i = 0; i < n; i++)
-            s->replicas_ok += !list[i].down;
-    if (sentinel_list(conn, "SENTINELS", t->name, list, MAXE, &n, &err) == MRD_OK)
-        for (int i = 0; i < n; i++)
-            s->sentinels_ok += !list[i].down;
-out:
-    free(list);
-    store_conn_close(&conn);
-}
-
-static void *probe_main(void *arg)
-{
-    probe *p = arg;
-    if (p->sentinel)
-        probe_sentinel(p);
-    else
-        probe_node(p);
-    return NULL;
+    snprintf(s->leader, sizeof(s->leader), "%s:%d", v->leader_ip, v->leader_port);
+    for (int i = 0; i < v->nreplicas; i++)
+        s->replicas_ok += !v->replicas[i].down;
+    for (int i = 0; i < v->nsentinels; i++)
+        s->sentinels_ok += !v->sentinels[i].down;
 }
 
 /* ==== judging ==== */
@@ -215,47 +168,47 @@ mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_erro
     if (rc != MRD_OK)
         return rc;
 
+    int ns = c->plan->nsentinels, np = t->nhosts + ns;
     st_report *r = calloc(1, sizeof(*r));
-    int nprobes = t->nhosts + c->plan->nsentinels;
-    probe *probes = calloc((size_t)nprobes, sizeof(*probes));
-    pthread_t *threads = calloc((size_t)nprobes, sizeof(*threads));
-    bool *started = calloc((size_t)nprobes, sizeof(*started));
+    store_probe *probes = calloc((size_t)np, sizeof(*probes));
+    sentinel_view *views = calloc((size_t)(ns ? ns : 1), sizeof(*views));
     if (r) {
         r->nodes = calloc((size_t)t->nhosts, sizeof(*r->nodes));
-        r->sentinels = calloc((size_t)c->plan->nsentinels, sizeof(*r->sentinels));
+        r->sentinels = calloc((size_t)(ns ? ns : 1), sizeof(*r->sentinels));
     }
-    if (!r || !probes || !threads || !started || !r->nodes || !r->sentinels) {
+    if (!r || !probes || !views || !r->nodes || !r->sentinels) {
         free(probes);
-        free(threads);
-        free(started);
+        free(views);
         status_free(&r);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
-
-    int k = 0;
+    /* probes[0..nhosts) are the nodes, then the sentinels in host order */
     for (int i = 0; i < t->nhosts; i++)
-        probes[k++] = (probe){c, admin, timeout_ms, i, false, &r->nodes[i], NULL};
-    for (int i = 0; i < t->nhosts; i++)
-        if (c->plan->hosts[i].sentinel)
-            probes[k++] = (probe){c, admin, timeout_ms, i, true, NULL,
-                                  &r->sentinels[r->nsentinels++]};
-    /* Small stacks: a probe needs little, and `status` stays light. */
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    for (int i = 0; i < nprobes; i++)
-        started[i] = pthread_create(&threads[i], &attr, probe_main, &probes[i]) == 0;
-    pthread_attr_destroy(&attr);
-    for (int i = 0; i < nprobes; i++) {
-        if (started[i])
-            pthread_join(threads[i], NULL);
-        else
-            probe_main(&probes[i]);
+        probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
+                                  .port = t->store.port, .user = "admin", .pass = admin};
+    for (int i = 0, k = t->nhosts; i < t->nhosts; i++) {
+        if (!c->plan->hosts[i].sentinel)
+            continue;
+        r->sentinels[r->nsentinels].host = i;
+        probes[k++] = (store_probe){.kind = STORE_PROBE_SENTINEL,
+                                    .address = t->hosts[i].address,
+                                    .port = t->sentinel.port, .user = "admin", .pass = admin,
+                                    .master = t->name, .view = &views[r->nsentinels++]};
     }
+    rc = store_probe_all(probes, np, timeout_ms);
     memset(admin, 0, sizeof(admin));
+    for (int i = 0; i < t->nhosts; i++)
+        take_node(&probes[i], &r->nodes[i]);
+    for (int i = 0; i < r->nsentinels; i++)
+        take_sentinel(&probes[t->nhosts + i], &r->sentinels[i]);
+    for (int i = 0; i < np; i++)
+        free(probes[i].info);
     free(probes);
-    free(threads);
-    free(started);
+    free(views);
+    if (rc != MRD_OK) {
+        status_free(&r);
+        return mrd_error_set(err, rc, "out of memory");
+    }
     judge(c, r);
     *out = r;
     return MRD_OK;

@@ -17,10 +17,15 @@ static mrd_rc reply_error(const store_conn *c, const char *text, mrd_error *err)
                          text);
 }
 
-mrd_rc store__command(store_conn *c, redisReply **reply, mrd_error *err, int argc,
-                      const char *const argv[])
+static mrd_rc io_error(const store_conn *c, mrd_error *err)
 {
-    *reply = NULL;
+    bool timeout = c->ctx->err == REDIS_ERR_IO && strstr(c->ctx->errstr, "temporarily");
+    return mrd_error_set(err, timeout ? MRD_ERR_TIMEOUT : MRD_ERR_CONNECT, "%s: %s",
+                         c->name, c->ctx->errstr);
+}
+
+mrd_rc store__append(store_conn *c, mrd_error *err, int argc, const char *const argv[])
+{
     if (!c->ctx || c->ctx->err)
         return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", c->name);
     size_t lens[STORE_MAX_ARGS];
@@ -33,19 +38,56 @@ mrd_rc store__command(store_conn *c, redisReply **reply, mrd_error *err, int arg
         const char *const *in;
         const char **out;
     } args = {.in = argv};
-    redisReply *r = redisCommandArgv(c->ctx, argc, args.out, lens);
-    if (!r) {
-        bool timeout = c->ctx->err == REDIS_ERR_IO && strstr(c->ctx->errstr, "temporarily");
-        return mrd_error_set(err, timeout ? MRD_ERR_TIMEOUT : MRD_ERR_CONNECT, "%s: %s",
-                             c->name, c->ctx->errstr);
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        mrd_rc rc = reply_error(c, r->str, err);
-        freeReplyObject(r);
+    if (redisAppendCommandArgv(c->ctx, argc, args.out, lens) != REDIS_OK)
+        return io_error(c, err);
+    return MRD_OK;
+}
+
+/* One reply off the wire; error replies become mrd_rc. */
+static mrd_rc read_reply(store_conn *c, redisReply **reply, mrd_error *err)
+{
+    void *r = NULL;
+    *reply = NULL;
+    if (redisGetReply(c->ctx, &r) != REDIS_OK || !r)
+        return io_error(c, err);
+    redisReply *rr = r;
+    if (rr->type == REDIS_REPLY_ERROR) {
+        mrd_rc rc = reply_error(c, rr->str, err);
+        freeReplyObject(rr);
         return rc;
     }
-    *reply = r;
+    *reply = rr;
     return MRD_OK;
+}
+
+mrd_rc store__reply(store_conn *c, redisReply **reply, mrd_error *err)
+{
+    *reply = NULL;
+    if (c->auth_pending) {
+        /* AUTH went out with the first command: its reply comes first. */
+        redisReply *auth;
+        c->auth_pending = false;
+        mrd_rc rc = read_reply(c, &auth, err);
+        if (rc != MRD_OK) {
+            if (rc == MRD_ERR_PROTOCOL && err)
+                err->code = MRD_ERR_AUTH;
+            /* the queued command's reply would be NOAUTH: the connection is
+             * unusable, and saying so once is enough */
+            redisFree(c->ctx);
+            c->ctx = NULL;
+            return rc == MRD_ERR_PROTOCOL ? MRD_ERR_AUTH : rc;
+        }
+        freeReplyObject(auth);
+    }
+    return read_reply(c, reply, err);
+}
+
+mrd_rc store__command(store_conn *c, redisReply **reply, mrd_error *err, int argc,
+                      const char *const argv[])
+{
+    *reply = NULL;
+    mrd_rc rc = store__append(c, err, argc, argv);
+    return rc == MRD_OK ? store__reply(c, reply, err) : rc;
 }
 
 mrd_rc store_conn_open(const char *address, int port, const char *user,
@@ -67,18 +109,15 @@ mrd_rc store_conn_open(const char *address, int port, const char *user,
     }
     redisSetTimeout(c->ctx, tv);
     if (user) {
+        /* AUTH is queued and travels with the first command: one round trip
+         * for both.  A refusal is reported by that command as MRD_ERR_AUTH. */
         const char *argv[] = {"AUTH", user, pass};
-        redisReply *r;
-        mrd_rc rc = store__command(c, &r, err, 3, argv);
-        if (rc == MRD_ERR_PROTOCOL)
-            rc = MRD_ERR_AUTH;
+        mrd_rc rc = store__append(c, err, 3, argv);
         if (rc != MRD_OK) {
-            if (err)
-                err->code = rc;
             store_conn_close(&c);
             return rc;
         }
-        freeReplyObject(r);
+        c->auth_pending = true;
     }
     *out = c;
     return MRD_OK;

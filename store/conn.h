@@ -13,9 +13,11 @@
 typedef struct store_conn store_conn; /* opaque */
 
 /* Connect to ADDRESS:PORT within TIMEOUT_MS (also the per-command timeout)
- * and, when USER is not NULL, AUTH as USER with PASS.  Errors:
- * MRD_ERR_CONNECT (refused, unreachable, timeout), MRD_ERR_AUTH (the
- * server refused the credentials).  *out is new; store_conn_close() it. */
+ * and, when USER is not NULL, authenticate as USER with PASS.  The AUTH is
+ * pipelined with the first command, so a refusal is reported by that
+ * command (MRD_ERR_AUTH); call store_ping() to check credentials alone.
+ * Errors here: MRD_ERR_CONNECT (refused, unreachable, timeout).  *out is
+ * new; store_conn_close() it. */
 mrd_rc store_conn_open(const char *address, int port, const char *user,
                        const char *pass, int timeout_ms, store_conn **out,
                        mrd_error *err);

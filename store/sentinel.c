@@ -6,25 +6,21 @@
 
 #include "conn_internal.h"
 
-mrd_rc sentinel_master_addr(store_conn *c, const char *master, char *ip, size_t n,
-                            int *port, mrd_error *err)
+/* Parse (and free) a GET-MASTER-ADDR-BY-NAME reply. */
+static mrd_rc parse_master_addr(const char *name, redisReply *r, const char *master,
+                                char *ip, size_t n, int *port, mrd_error *err)
 {
-    const char *argv[] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master};
-    redisReply *r;
-    mrd_rc rc = store__command(c, &r, err, 3, argv);
-    if (rc != MRD_OK)
-        return rc;
     if (r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
-        return mrd_error_set(err, MRD_ERR_NOT_FOUND, "%s does not monitor %s",
-                             store_conn_name(c), master);
+        return mrd_error_set(err, MRD_ERR_NOT_FOUND, "%s does not monitor %s", name,
+                             master);
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_STRING) {
         freeReplyObject(r);
         return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: unexpected master address reply",
-                             store_conn_name(c));
+                             name);
     }
     snprintf(ip, n, "%s", r->element[0]->str);
     char *end;
@@ -32,8 +28,17 @@ mrd_rc sentinel_master_addr(store_conn *c, const char *master, char *ip, size_t 
     *port = (*end == '\0' && p > 0 && p < 65536) ? (int)p : 0;
     freeReplyObject(r);
     return *port ? MRD_OK
-                 : mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: bad master port",
-                                 store_conn_name(c));
+                 : mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: bad master port", name);
+}
+
+mrd_rc sentinel_master_addr(store_conn *c, const char *master, char *ip, size_t n,
+                            int *port, mrd_error *err)
+{
+    const char *argv[] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master};
+    redisReply *r;
+    mrd_rc rc = store__command(c, &r, err, 3, argv);
+    return rc == MRD_OK ? parse_master_addr(store_conn_name(c), r, master, ip, n, port, err)
+                        : rc;
 }
 
 static bool has_flag(const char *flags, const char *flag)
@@ -94,6 +99,24 @@ mrd_rc sentinel_master(store_conn *c, const char *master, sentinel_entry *out,
     return rc;
 }
 
+/* Parse (and free) an array of entries. */
+static mrd_rc parse_list(const char *name, redisReply *r, const char *what,
+                         sentinel_entry *out, int max, int *n, mrd_error *err)
+{
+    mrd_rc rc = MRD_OK;
+    *n = 0;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: SENTINEL %s: not an array", name,
+                             what);
+    }
+    for (size_t i = 0; i < r->elements && *n < max && rc == MRD_OK; i++)
+        if ((rc = parse_entry(r->element[i], &out[*n], err)) == MRD_OK)
+            (*n)++;
+    freeReplyObject(r);
+    return rc;
+}
+
 mrd_rc sentinel_list(store_conn *c, const char *what, const char *master,
                      sentinel_entry *out, int max, int *n, mrd_error *err)
 {
@@ -101,16 +124,46 @@ mrd_rc sentinel_list(store_conn *c, const char *what, const char *master,
     redisReply *r;
     *n = 0;
     mrd_rc rc = store__command(c, &r, err, 3, argv);
-    if (rc != MRD_OK)
-        return rc;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(r);
-        return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: SENTINEL %s: not an array",
-                             store_conn_name(c), what);
-    }
-    for (size_t i = 0; i < r->elements && *n < max && rc == MRD_OK; i++)
-        if ((rc = parse_entry(r->element[i], &out[*n], err)) == MRD_OK)
-            (*n)++;
-    freeReplyObject(r);
+    return rc == MRD_OK ? parse_list(store_conn_name(c), r, what, out, max, n, err) : rc;
+}
+
+mrd_rc store__parse_view(const char *name, const char *master, redisReply *r[3],
+                         sentinel_view *out, mrd_error *err)
+{
+    mrd_rc rc = parse_master_addr(name, r[0], master, out->leader_ip,
+                                  sizeof(out->leader_ip), &out->leader_port, err);
+    r[0] = NULL;
+    if (rc == MRD_OK)
+        rc = parse_list(name, r[1], "REPLICAS", out->replicas, SENTINEL_VIEW_MAX,
+                        &out->nreplicas, err);
+    else
+        freeReplyObject(r[1]);
+    r[1] = NULL;
+    if (rc == MRD_OK)
+        rc = parse_list(name, r[2], "SENTINELS", out->sentinels, SENTINEL_VIEW_MAX,
+                        &out->nsentinels, err);
+    else
+        freeReplyObject(r[2]);
+    r[2] = NULL;
     return rc;
+}
+
+mrd_rc sentinel_get_view(store_conn *c, const char *master, sentinel_view *out,
+                         mrd_error *err)
+{
+    const char *const *cmds[3] = {STORE__VIEW_COMMANDS(master)};
+    memset(out, 0, sizeof(*out));
+    redisReply *r[3] = {NULL, NULL, NULL};
+    mrd_rc rc = MRD_OK;
+    for (int i = 0; i < 3 && rc == MRD_OK; i++)
+        rc = store__append(c, err, 3, cmds[i]);
+    for (int i = 0; i < 3 && rc == MRD_OK; i++)
+        rc = store__reply(c, &r[i], err);
+    if (rc != MRD_OK) {
+        for (int i = 0; i < 3; i++)
+            if (r[i])
+                freeReplyObject(r[i]);
+        return rc;
+    }
+    return store__parse_view(store_conn_name(c), master, r, out, err);
 }

@@ -37,4 +37,21 @@ mrd_rc sentinel_master(store_conn *c, const char *master, sentinel_entry *out,
 mrd_rc sentinel_list(store_conn *c, const char *what, const char *master,
                      sentinel_entry *out, int max, int *n, mrd_error *err);
 
+#define SENTINEL_VIEW_MAX 64
+
+/* What one sentinel believes about MASTER, asked in one round trip. */
+typedef struct sentinel_view {
+    char leader_ip[64];
+    int leader_port;
+    sentinel_entry replicas[SENTINEL_VIEW_MAX];
+    int nreplicas;
+    sentinel_entry sentinels[SENTINEL_VIEW_MAX]; /* the others, not itself */
+    int nsentinels;
+} sentinel_view;
+
+/* GET-MASTER-ADDR-BY-NAME, REPLICAS and SENTINELS pipelined.  OUT is large
+ * (allocate it on the heap). */
+mrd_rc sentinel_get_view(store_conn *c, const char *master, sentinel_view *out,
+                         mrd_error *err);
+
 #endif

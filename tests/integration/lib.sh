@@ -13,6 +13,7 @@ T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/meridian-test.XXXXXX")
 T_STATE="$T_DIR/state"
 T_FAILS=0
 T_PIDS=()
+T_DEPLOYS=()   # "TOPOLOGY|STATE" pairs that cleanup destroys
 
 say() { printf '# %s\n' "$*"; }
 
@@ -30,13 +31,16 @@ check() {
     if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
-# Record every pid named by a pid file under the state dir.
+# track TOPOLOGY STATE: cleanup will destroy that deployment.
+track() { T_DEPLOYS+=("$1|$2"); }
+
+# Record every pid named by a pid file under the test's folder.
 record_pids() {
     local f pid
     while IFS= read -r f; do
         pid=$(cat "$f" 2>/dev/null) || continue
         [[ $pid =~ ^[0-9]+$ ]] && T_PIDS+=("$pid")
-    done < <(find "$T_STATE" -name '*.pid' 2>/dev/null)
+    done < <(find "$T_DIR" -name '*.pid' 2>/dev/null)
 }
 
 pid_alive() {
@@ -50,10 +54,13 @@ pid_alive() {
 cleanup() {
     local rc=$?
     record_pids
-    if [[ -n ${T_TOPO:-} && -d $T_STATE ]]; then
-        "$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" --yes >/dev/null 2>&1
-    fi
-    local pid
+    [[ -n ${T_TOPO:-} ]] && track "$T_TOPO" "$T_STATE"
+    local d pid
+    for d in "${T_DEPLOYS[@]}"; do
+        if [[ -d ${d#*|} ]]; then
+            "$MERIDIAN" destroy "${d%%|*}" --state "${d#*|}" --yes >/dev/null 2>&1
+        fi
+    done
     for pid in "${T_PIDS[@]}"; do
         if pid_alive "$pid"; then
             kill -9 "$pid" 2>/dev/null
@@ -69,7 +76,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# write_topology FILE NAME PORT_BASE [REGIONS...]: the local three-region
+# write_topology FILE NAME PORT_BASE: the local three-region
 # layout (2 hosts per region, one zone per host) on ports
 # PORT_BASE (store), PORT_BASE+10000 (sentinel), PORT_BASE+1000 (agent).
 write_topology() {
@@ -110,3 +117,25 @@ finish() {
     local total=$1
     printf '%d passed, %d failed\n' $((total - T_FAILS)) "$T_FAILS"
 }
+
+# write_single FILE NAME PORT_BASE: one host, one sentinel, survive "none".
+write_single() {
+    local file=$1 name=$2 base=$3
+    cat >"$file" <<JSON
+{
+  "name": "$name",
+  "survive": "none",
+  "store": { "port": $base, "leader_region": "solo", "maxmemory": "64mb", "repl_backlog": "16mb" },
+  "sentinel": { "count": 1, "port": $((base + 10000)), "down_after_ms": 1000, "failover_timeout_ms": 6000 },
+  "consistency": { "min_replicas_to_write": 0, "wait_replicas": 0 },
+  "agent": { "port": $((base + 1000)), "interval_ms": 500 },
+  "regions": [
+    { "name": "solo", "zones": [
+      { "name": "solo-a", "hosts": [ { "name": "solo1", "address": "127.0.1.1" } ] } ] }
+  ]
+}
+JSON
+}
+
+# now_ms: wall clock in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every benchmark against a release build in build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+bench/deploy.sh "${DEPLOY_ROUNDS:-5}"
+bench/status.sh "${STATUS_RUNS:-30}"
