@@ -116,21 +116,22 @@ static int cmd_run(const char *manifest)
     sv_refresh(h);
     for (int i = 0; i < h->nprocs; i++) {
         sv_proc *p = &h->procs[i];
-        /* Fresh replicas wait for their leader, sentinels for every node. */
-        bool sentinel = p->kind == SV_SENTINEL;
+        /* A fresh replica waits for its leader (see sv_wait_peers). */
         bool fresh_replica = fresh[i] && !manifest_self(h->m)->leader;
-        if (!p->pid && (sentinel || fresh_replica) &&
-            !sv_wait_peers(h, !sentinel, PEER_WAIT_MS))
-            mrd_warn("%s/%s: %s not answering after %d ms; starting anyway", h->m->host,
-                     p->label, sentinel ? "some nodes are" : "the leader is", PEER_WAIT_MS);
+        if (!p->pid && p->kind == SV_REDIS && fresh_replica &&
+            !sv_wait_peers(h, true, PEER_WAIT_MS))
+            mrd_warn("%s/redis: the leader is not answering after %d ms; starting anyway",
+                     h->m->host, PEER_WAIT_MS);
         if (p->pid)
             mrd_info("%s/%s: already running as pid %d; adopted", h->m->host, p->label,
                      (int)p->pid);
         else if (sv_start(h, p, fresh[i], &err) != MRD_OK)
             fail(&err);
-        else if (sentinel && sv_tune_sentinel(h, p, &err) != MRD_OK)
-            fail(&err);
     }
+    /* Sentinels start with the nodes and converge fast (see supervise.h). */
+    sv_proc *sentinel = sv_find(h, SV_SENTINEL);
+    if (sentinel && sentinel->pid && sv_bootstrap_sentinel(h, sentinel, &err) != MRD_OK)
+        fail(&err);
 
     while (!stop_requested) {
         for (int waited = 0; waited < h->m->agent.interval_ms && !stop_requested;

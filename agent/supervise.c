@@ -16,6 +16,7 @@
 #include "log.h"
 #include "proc.h"
 #include "render.h"
+#include "sentinel.h"
 
 #define TRY(expr)                                                                    \
     do {                                                                             \
@@ -345,23 +346,72 @@ bool sv_wait_peers(const sv_host *h, bool leader_only, int timeout_ms)
     }
 }
 
-mrd_rc sv_tune_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err)
+/* Open an admin connection to this host's sentinel, retrying while it
+ * starts (at most RETRY_MS). */
+static mrd_rc sentinel_conn(const sv_host *h, const sv_proc *p, int retry_ms,
+                            store_conn **c, mrd_error *err)
 {
-    char period[16];
-    snprintf(period, sizeof(period), "%d", SV_SENTINEL_PING_PERIOD_MS);
-    long long deadline = mrd_now_ms() + 2000;
+    long long deadline = mrd_now_ms() + retry_ms;
     mrd_rc rc;
     do {
-        store_conn *c = NULL;
         rc = store_conn_open(manifest_self(h->m)->address, p->port, "admin",
-                             h->secrets.admin, 200, &c, err);
-        if (rc == MRD_OK)
-            rc = store_cmdl(c, NULL, err, "SENTINEL", "DEBUG", "ping-period", period, NULL);
-        store_conn_close(&c);
+                             h->secrets.admin, 200, c, err);
+        if (rc == MRD_OK && (rc = store_ping(*c, err)) != MRD_OK)
+            store_conn_close(c);
         if (rc == MRD_OK || rc == MRD_ERR_AUTH)
-            break;
+            return rc;
         mrd_sleep_ms(SV_PEER_POLL_MS);
     } while (mrd_now_ms() < deadline);
+    return rc;
+}
+
+static mrd_rc set_ping_period(store_conn *c, int ms, mrd_error *err)
+{
+    char period[16];
+    snprintf(period, sizeof(period), "%d", ms);
+    return store_cmdl(c, NULL, err, "SENTINEL", "DEBUG", "ping-period", period, NULL);
+}
+
+/* True when the sentinel sees every replica and every other sentinel of
+ * the manifest, none of them flagged down. */
+static bool sentinel_sees_all(const sv_host *h, store_conn *c, sentinel_view *v)
+{
+    int replicas = 0, sentinels = 0, up = 0;
+    for (int i = 0; i < h->m->npeers; i++) {
+        replicas += !h->m->peers[i].leader;
+        sentinels += i != h->m->self && h->m->peers[i].sentinel_port;
+    }
+    if (sentinel_get_view(c, h->m->master_name, v, NULL) != MRD_OK)
+        return false;
+    for (int i = 0; i < v->nreplicas; i++)
+        up += !v->replicas[i].down;
+    for (int i = 0; i < v->nsentinels; i++)
+        up += !v->sentinels[i].down;
+    return up == replicas + sentinels;
+}
+
+mrd_rc sv_bootstrap_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err)
+{
+    store_conn *c = NULL;
+    sentinel_view *v = malloc(sizeof(*v));
+    if (!v)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    mrd_rc rc = sentinel_conn(h, p, 2000, &c, err);
+    if (rc == MRD_OK)
+        rc = set_ping_period(c, SV_SENTINEL_BOOT_PING_MS, err);
+    long long deadline = mrd_now_ms() + SV_SENTINEL_BOOT_MAX_MS;
+    bool all = false;
+    while (rc == MRD_OK && !(all = sentinel_sees_all(h, c, v)) && mrd_now_ms() < deadline)
+        mrd_sleep_ms(SV_SENTINEL_BOOT_PING_MS);
+    if (rc == MRD_OK)
+        rc = set_ping_period(c, SV_SENTINEL_PING_PERIOD_MS, err);
+    if (rc == MRD_OK)
+        mrd_info("%s/sentinel: %s; ping period %d ms", h->m->host,
+                 all ? "sees every replica and sentinel"
+                     : "does not see every replica and sentinel yet",
+                 SV_SENTINEL_PING_PERIOD_MS);
+    store_conn_close(&c);
+    free(v);
     return rc;
 }
 

@@ -69,22 +69,26 @@ int sv_refresh(sv_host *h);
 mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_error *err);
 
 /* Wait until every peer's store port (or, with LEADER_ONLY, the initial
- * leader's) accepts connections, at most TIMEOUT_MS.  Redis and Sentinel
- * retry a failed connection only once per second, so a fresh replica
- * started before its leader listens, or a sentinel started before the
- * nodes it monitors, would take a second longer to converge.  False on
- * timeout. */
+ * leader's) accepts connections, at most TIMEOUT_MS.  A replica retries a
+ * failed connection to its leader only once per second (replicationCron),
+ * so a fresh replica started before its leader listens would take a
+ * second longer to sync.  False on timeout. */
 #define SV_PEER_POLL_MS 10
 bool sv_wait_peers(const sv_host *h, bool leader_only, int timeout_ms);
 
 /* Sentinel pings every instance, and retries a broken link, once per
- * ping period (1000 ms by default).  The agent lowers it on its sentinel
- * so that links come up within SV_SENTINEL_PING_PERIOD_MS after a start,
- * a restart or a healed partition, instead of a second later.  The cost is
- * a few more PINGs per second per link.  Runtime only (SENTINEL DEBUG is
- * not saved in the config), so it is applied after every start. */
-#define SV_SENTINEL_PING_PERIOD_MS 200
-mrd_rc sv_tune_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err);
+ * ping period (1000 ms by default), and it makes its first connections
+ * 1 ms after it starts: a peer that is not listening yet costs a whole
+ * period.  So the agent runs its sentinel at SV_SENTINEL_BOOT_PING_MS until
+ * it sees every replica and sentinel of the manifest (at most
+ * SV_SENTINEL_BOOT_MAX_MS), then at SV_SENTINEL_PING_PERIOD_MS, so links
+ * also come back within 100 ms after a restart or a healed partition.  The
+ * cost is a few more PINGs per second per link.  SENTINEL DEBUG settings
+ * are runtime only, so this is applied after every start. */
+#define SV_SENTINEL_BOOT_PING_MS 20
+#define SV_SENTINEL_BOOT_MAX_MS 5000
+#define SV_SENTINEL_PING_PERIOD_MS 100
+mrd_rc sv_bootstrap_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err);
 
 /* Stop every process by pid (SIGTERM, then SIGKILL after TIMEOUT_MS). */
 mrd_rc sv_stop_all(sv_host *h, int timeout_ms, mrd_error *err);

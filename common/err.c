@@ -35,6 +35,9 @@ void mrd_error_clear(mrd_error *e)
 }
 
 static void vset(mrd_error *e, mrd_rc code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vset(mrd_error *e, mrd_rc code, const char *fmt, va_list ap)
 {
     e->code = code;
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);

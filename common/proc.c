@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +24,15 @@ static void exec_child(const char *const argv[], const char *log_path, int errfd
                    O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
         goto fail;
-    long maxfd = sysconf(_SC_OPEN_MAX);
-    if (maxfd < 0 || maxfd > 65536)
-        maxfd = 65536;
-    for (int fd = 3; fd < maxfd; fd++)
-        if (fd != errfd)
-            close(fd);
+    /* Every inherited descriptor closes at exec (ERRFD too, which is how
+     * the parent learns that exec succeeded).  One syscall, not one per
+     * possible descriptor. */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        long maxfd = sysconf(_SC_OPEN_MAX);
+        for (int fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); fd++)
+            if (fd != errfd)
+                close(fd);
+    }
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
