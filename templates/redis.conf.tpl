@@ -74,6 +74,6 @@ maxmemory-policy noeviction
 # least it needs; passwords come from the 0600 secrets file on this host.
 user default off
 user admin on >{{admin_pass}} ~* &* +@all
-user replication on >{{replication_pass}} -@all +psync +replconf +ping
+user replication on >{{replication_pass}} -@all +psync +sync +replconf +ping
 user sentinel on >{{sentinel_pass}} allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill
 user app on >{{app_pass}} ~* &* +@all -@admin -@dangerous
