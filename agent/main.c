@@ -1,7 +1,10 @@
 /* meridian-agent - supervises the Redis processes of one host.
  *
- *   meridian-agent run  --manifest FILE   start the host's nodes, supervise
- *   meridian-agent stop --manifest FILE   stop the agent and its nodes
+ *   meridian-agent run   --manifest FILE  start the host's nodes, serve the
+ *                                         API, heal in a loop
+ *   meridian-agent check --manifest FILE [--heal] [--json]
+ *                                         one pass (cron mode)
+ *   meridian-agent stop  --manifest FILE  stop the agent and its nodes
  *   meridian-agent alive --manifest FILE  exit 0 when the agent runs
  */
 #include <errno.h>
@@ -14,14 +17,50 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "api.h"
+#include "events.h"
 #include "fsutil.h"
+#include "heal.h"
 #include "log.h"
 #include "proc.h"
 #include "supervise.h"
 
 #define EXIT_USAGE 64
 #define STOP_TIMEOUT_MS 5000
-#define PEER_WAIT_MS 5000 /* before starting a sentinel, see sv_wait_peers() */
+#define PEER_WAIT_MS 5000  /* before starting a fresh replica, see sv_wait_peers() */
+#define CHECK_LOCK_WAIT_MS 5000 /* check waits this long for a running pass */
+#define API_LOCK_WAIT_MS 2000   /* POST /v1/heal waits this long, then 409 */
+#define EVENTS_FLUSH_MS 1000
+
+/* ==== API handlers: thin adapters over the heal state ==== */
+
+static json_t *api_health(void *ctx, bool *ready)
+{
+    return heal_health(ctx, ready);
+}
+
+static json_t *api_nodes(void *ctx)
+{
+    return heal_nodes(ctx);
+}
+
+static json_t *api_heal(void *ctx, int *http_status)
+{
+    json_t *report = NULL;
+    heal_code code;
+    mrd_error err;
+    if (heal_pass(ctx, true, API_LOCK_WAIT_MS, &report, &code, &err) != MRD_OK) {
+        *http_status = err.code == MRD_ERR_STATE ? 409 : 500;
+        return json_pack("{s:s}", "error", err.msg);
+    }
+    *http_status = 200;
+    return report;
+}
+
+static char *api_metrics(void *ctx)
+{
+    return heal_metrics(ctx);
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -40,8 +79,13 @@ static void usage(FILE *out)
             "by the manifest that `meridian deploy` wrote for it.\n"
             "\n"
             "commands:\n"
-            "  run    render missing configs, start the host's nodes, then supervise\n"
-            "         them until SIGTERM (the nodes keep running when the agent stops)\n"
+            "  run    render missing configs, start the host's nodes, serve the HTTP API\n"
+            "         and run a check-and-heal pass every interval until SIGTERM (the\n"
+            "         nodes keep running when the agent stops)\n"
+            "  check  run one pass and exit 0 OK, 1 WARNING (healed something, or\n"
+            "         degraded but serving), 2 CRITICAL (could not heal, no writable\n"
+            "         leader), 3 UNKNOWN (could not tell, or another pass is running);\n"
+            "         only observes unless --heal is given (cron: check --heal)\n"
             "  stop   stop the running agent and every node of the host, by pid\n"
             "         (--agent-only: stop the agent, leave the nodes running)\n"
             "  alive  exit 0 when an agent runs for this manifest, 1 when not\n"
@@ -49,6 +93,8 @@ static void usage(FILE *out)
             "options:\n"
             "  -m, --manifest FILE   the host's manifest (required)\n"
             "      --agent-only      with stop: leave the nodes running\n"
+            "      --heal            with check: act, not only observe\n"
+            "      --json            with check: print the report as one JSON object\n"
             "  -h, --help            this text\n");
 }
 
@@ -125,7 +171,7 @@ static int cmd_run(const char *manifest)
         if (p->pid)
             mrd_info("%s/%s: already running as pid %d; adopted", h->m->host, p->label,
                      (int)p->pid);
-        else if (sv_start(h, p, fresh[i], &err) != MRD_OK)
+        else if (sv_start(h, p, fresh[i], MRD_SPAWN_CHILD, &err) != MRD_OK)
             fail(&err);
     }
     /* Sentinels start with the nodes and converge fast (see supervise.h). */
@@ -133,18 +179,104 @@ static int cmd_run(const char *manifest)
     if (sentinel && sentinel->pid && sv_bootstrap_sentinel(h, sentinel, &err) != MRD_OK)
         fail(&err);
 
+    events *ev = NULL;
+    heal_ctx *hc = NULL;
+    api_server *api = NULL;
+    char token[MRD_SECRET_LEN], tokpath[MRD_MF_PATH];
+    int rc = 0;
+    if (events_start(h->m->topology, h->m->host, h->m->webhooks, h->m->nwebhooks, &ev,
+                     &err) != MRD_OK ||
+        !(hc = heal_new(h, ev, true)) ||
+        manifest_secret_path(h->m->secrets_dir, "agent.token", tokpath, sizeof(tokpath)) !=
+            MRD_OK ||
+        mrd_secret_read(tokpath, token, sizeof(token), &err) != MRD_OK) {
+        rc = fail(&err);
+        goto out;
+    }
+    const mrd_peer *self = manifest_self(h->m);
+    api_handlers handlers = {.ctx = hc, .health = api_health, .nodes = api_nodes,
+                             .heal = api_heal, .metrics = api_metrics};
+    if (api_start(self->address, h->m->agent.port, token, h->m->agent.metrics_open,
+                  &handlers, &api, &err) != MRD_OK) {
+        rc = fail(&err);
+        goto out;
+    }
+    memset(token, 0, sizeof(token));
+    mrd_info("%s: API on http://%s:%d/v1/health; heal pass every %d ms", h->m->host,
+             self->address, h->m->agent.port, h->m->agent.interval_ms);
+
     while (!stop_requested) {
+        json_t *report = NULL;
+        heal_code code;
+        /* lock_wait 0: a cron check or an API call is already healing */
+        if (heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK && code != HEAL_OK)
+            mrd_debug("%s: pass %s", h->m->host, heal_code_name(code));
+        json_decref(report);
         for (int waited = 0; waited < h->m->agent.interval_ms && !stop_requested;
              waited += 50)
             mrd_sleep_ms(50);
-        sv_reap(h);
-        sv_refresh(h);
     }
     mrd_info("%s: agent stopping; its nodes keep running", h->m->host);
+out:
+    api_stop(&api);
+    heal_free(&hc);
+    events_stop(&ev, EVENTS_FLUSH_MS);
     unlink(pidpath);
     close(lockfd);
     sv_close(&h);
-    return 0;
+    return rc;
+}
+
+/* Print a pass report as text: one line per action, then the verdict. */
+static void print_report(const json_t *report)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(report, "actions"), i, a)
+        printf("%-16s %-20s %s\n", json_string_value(json_object_get(a, "node")),
+               json_string_value(json_object_get(a, "event")),
+               json_string_value(json_object_get(a, "detail")));
+    printf("%s: %s - %s\n", json_string_value(json_object_get(report, "host")),
+           json_string_value(json_object_get(report, "status")),
+           json_string_value(json_object_get(report, "summary")));
+}
+
+static int cmd_check(const char *manifest, bool heal, bool json)
+{
+    mrd_error err;
+    sv_host *h = NULL;
+    if (sv_open(manifest, &h, &err) != MRD_OK) {
+        fail(&err);
+        return HEAL_UNKNOWN;
+    }
+    events *ev = NULL;
+    heal_ctx *hc = NULL;
+    json_t *report = NULL;
+    heal_code code = HEAL_UNKNOWN;
+    if (events_start(h->m->topology, h->m->host, h->m->webhooks, h->m->nwebhooks, &ev,
+                     &err) != MRD_OK ||
+        !(hc = heal_new(h, ev, false))) {
+        fail(&err);
+    } else if (heal_pass(hc, heal, CHECK_LOCK_WAIT_MS, &report, &code, &err) != MRD_OK) {
+        fail(&err);
+        if (json)
+            printf("{\"host\": \"%s\", \"code\": 3, \"status\": \"unknown\", "
+                   "\"error\": \"another heal pass is running\"}\n",
+                   h->m->host);
+        code = HEAL_UNKNOWN;
+    } else if (json) {
+        char *text = json_dumps(report, JSON_INDENT(2));
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        print_report(report);
+    }
+    json_decref(report);
+    heal_free(&hc);
+    events_stop(&ev, EVENTS_FLUSH_MS);
+    sv_close(&h);
+    return (int)code;
 }
 
 /* The pid of the running agent for H, or 0. */
@@ -199,8 +331,10 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     const char *manifest = NULL;
-    bool agent_only = false;
+    bool agent_only = false, heal = false, json = false;
     static const struct option opts[] = {
+        {"heal", no_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},
         {"manifest", required_argument, NULL, 'm'},
         {"agent-only", no_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
@@ -208,6 +342,7 @@ int main(int argc, char **argv)
     };
     int c;
     optind = 2;
+    signal(SIGPIPE, SIG_IGN);
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
@@ -215,6 +350,12 @@ int main(int argc, char **argv)
             break;
         case 'A':
             agent_only = true;
+            break;
+        case 'H':
+            heal = true;
+            break;
+        case 'j':
+            json = true;
             break;
         case 'h':
             usage(stdout);
@@ -235,6 +376,8 @@ int main(int argc, char **argv)
         return cmd_stop(manifest, agent_only);
     if (strcmp(cmd, "alive") == 0)
         return cmd_alive(manifest);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(manifest, heal, json);
     fprintf(stderr, "meridian-agent: unknown command \"%s\" (try --help)\n", cmd);
     return EXIT_USAGE;
 }

@@ -136,10 +136,11 @@ static mrd_rc set_common(mrd_vars *v, const sv_host *h, const sv_proc *p)
     return rc;
 }
 
-static mrd_rc set_redis(mrd_vars *v, const sv_host *h)
+static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const mrd_peer *leader,
+                        int priority)
 {
     const mrd_manifest *m = h->m;
-    const mrd_peer *self = manifest_self(m), *leader = initial_leader(m);
+    const mrd_peer *self = manifest_self(m);
     mrd_rc rc = MRD_OK;
     if (!leader)
         return MRD_ERR_INVALID;
@@ -148,7 +149,7 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h)
     else
         rc = vars_setf(v, "replicaof_line", "replicaof %s %d", leader->address,
                        leader->store_port);
-    rc = rc ? rc : vars_set_int(v, "replica_priority", self->replica_priority);
+    rc = rc ? rc : vars_set_int(v, "replica_priority", priority);
     rc = rc ? rc : vars_set(v, "maxmemory", m->store.maxmemory);
     rc = rc ? rc : vars_set(v, "repl_backlog_size", m->store.repl_backlog);
     rc = rc ? rc : vars_set_int(v, "min_replicas_to_write", m->store.min_replicas_to_write);
@@ -160,7 +161,7 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h)
 /* Sentinels start knowing every replica and every other sentinel, so the
  * group agrees at once instead of after discovery (INFO every 10 s,
  * hello messages every 2 s). */
-static mrd_rc known_lines(const sv_host *h, char **out)
+static mrd_rc known_lines(const sv_host *h, const mrd_peer *leader, char **out)
 {
     const mrd_manifest *m = h->m;
     size_t cap = 256 * (size_t)m->npeers + 1, len = 0;
@@ -170,7 +171,7 @@ static mrd_rc known_lines(const sv_host *h, char **out)
     buf[0] = '\0';
     for (int i = 0; i < m->npeers; i++) {
         const mrd_peer *p = &m->peers[i];
-        if (!p->leader)
+        if (p != leader)
             len += (size_t)snprintf(buf + len, cap - len, "sentinel known-replica %s %s %d\n",
                                     m->master_name, p->address, p->store_port);
         if (i != m->self && p->sentinel_port)
@@ -185,14 +186,14 @@ static mrd_rc known_lines(const sv_host *h, char **out)
     return MRD_OK;
 }
 
-static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h)
+static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h, const mrd_peer *leader)
 {
     const mrd_manifest *m = h->m;
-    const mrd_peer *self = manifest_self(m), *leader = initial_leader(m);
+    const mrd_peer *self = manifest_self(m);
     char *known = NULL;
     if (!leader)
         return MRD_ERR_INVALID;
-    mrd_rc rc = known_lines(h, &known);
+    mrd_rc rc = known_lines(h, leader, &known);
     rc = rc ? rc : vars_set(v, "known_lines", known);
     free(known);
     rc = rc ? rc : vars_set(v, "master_name", m->master_name);
@@ -205,7 +206,8 @@ static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h)
     return rc;
 }
 
-static mrd_rc render_proc(const sv_host *h, const sv_proc *p, mrd_error *err)
+mrd_rc sv_render(const sv_host *h, const sv_proc *p, const mrd_peer *leader, int priority,
+                 mrd_error *err)
 {
     mrd_vars *v = vars_new();
     char *text = NULL;
@@ -213,7 +215,8 @@ static mrd_rc render_proc(const sv_host *h, const sv_proc *p, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     mrd_rc rc = set_common(v, h, p);
     if (rc == MRD_OK)
-        rc = p->kind == SV_REDIS ? set_redis(v, h) : set_sentinel(v, h);
+        rc = p->kind == SV_REDIS ? set_redis(v, h, leader, priority)
+                                 : set_sentinel(v, h, leader);
     if (rc != MRD_OK)
         mrd_error_set(err, rc, "%s/%s: cannot set template variables", h->m->host,
                       p->label);
@@ -237,7 +240,8 @@ mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err)
     for (int i = 0; i < h->nprocs; i++) {
         if (mrd_path_exists(h->procs[i].conf))
             continue;
-        TRY(render_proc(h, &h->procs[i], err));
+        TRY(sv_render(h, &h->procs[i], initial_leader(h->m),
+                      manifest_self(h->m)->replica_priority, err));
         mrd_info("%s/%s: rendered %s", h->m->host, h->procs[i].label, h->procs[i].conf);
         (*created)++;
     }
@@ -285,7 +289,8 @@ static bool config_names_leader(const char *conf)
     return found;
 }
 
-mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_error *err)
+mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_spawn_mode mode,
+                mrd_error *err)
 {
     if (p->pid)
         return MRD_OK;
@@ -297,9 +302,9 @@ mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_error *err)
     TRY(mrd_mkdir_p(p->dir, 0700, err));
     const char *argv[] = {p->program, p->conf, NULL};
     pid_t pid;
-    TRY(mrd_spawn(argv, p->logfile, MRD_SPAWN_CHILD, &pid, err));
+    TRY(mrd_spawn(argv, p->logfile, mode, &pid, err));
     p->pid = pid;
-    p->child = true;
+    p->child = mode == MRD_SPAWN_CHILD;
     mrd_info("%s/%s: started pid %d on %s:%d", h->m->host, p->label, (int)pid,
              manifest_self(h->m)->address, p->port);
     return MRD_OK;

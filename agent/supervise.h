@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "manifest.h"
+#include "proc.h"
 #include "secret.h"
 
 typedef enum sv_kind {
@@ -57,16 +58,25 @@ void sv_close(sv_host **h);
  * how many were written. */
 mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err);
 
+/* Render P's config (overwriting it) for LEADER (a peer of the manifest)
+ * and, for the store node, replica priority PRIORITY (0: never promote,
+ * used while a restored node loads). */
+mrd_rc sv_render(const sv_host *h, const sv_proc *p, const mrd_peer *leader, int priority,
+                 mrd_error *err);
+
 /* Refresh procs[].pid from pid files (adopting processes this agent did
  * not start).  Returns how many are running. */
 int sv_refresh(sv_host *h);
 
-/* Start P if it is not running.  The store node is started only when it
+/* Start P if it is not running, as a child (the agent's loop, which reaps
+ * it and knows at once when it dies) or as a daemon (cron-mode checks, which
+ * exit).  The store node is started only when it
  * is safe: its config is fresh or names a leader (`replicaof`); a node
  * whose config says it was the leader is never restarted as a leader
  * (persistence is off: it would come back empty and its replicas would
  * copy the empty dataset) - MRD_ERR_STATE says so. */
-mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_error *err);
+mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_spawn_mode mode,
+                mrd_error *err);
 
 /* Wait until every peer's store port (or, with LEADER_ONLY, the initial
  * leader's) accepts connections, at most TIMEOUT_MS.  A replica retries a

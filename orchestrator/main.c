@@ -3,6 +3,7 @@
  *   meridian plan         TOPOLOGY [--json]
  *   meridian deploy       TOPOLOGY [--state DIR] [--parallel N] [--timeout S]
  *   meridian status       TOPOLOGY [--state DIR] [--json]
+ *   meridian heal         TOPOLOGY [--state DIR] [--json]
  *   meridian destroy      TOPOLOGY [--yes] [--state DIR]
  *   meridian connect-info TOPOLOGY [--state DIR] [--json]
  *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_client.h"
 #include "deploy.h"
+#include "heal_report.h"
 #include "log.h"
 #include "orch.h"
 #include "status.h"
@@ -50,9 +53,18 @@ static const char *const command_help[][2] = {
                "  --timeout bounds verification (default 60).  Exits 0 healthy, 1 not\n"
                "  verified in time, 2 a host failed.\n"},
     {"status", "status TOPOLOGY [--state DIR] [--json]\n"
-               "  Probe every node and sentinel concurrently.  Exits 0 OK, 1 WARNING\n"
-               "  (degraded but serving), 2 CRITICAL (no writable leader or no sentinel\n"
-               "  majority), 3 UNKNOWN (could not tell).\n"},
+               "  Probe every node and sentinel concurrently, and ask every host's agent\n"
+               "  whether its nodes are ready.  Exits 0 OK, 1 WARNING (degraded but\n"
+               "  serving, or an agent is down), 2 CRITICAL (no writable leader or no\n"
+               "  sentinel majority), 3 UNKNOWN (could not tell).\n"},
+    {"heal", "heal TOPOLOGY [--state DIR] [--json]\n"
+             "  Ask every host's agent, all at once, to run one check-and-heal pass\n"
+             "  (POST /v1/heal), then print each action taken and one line per host.\n"
+             "  Safe from cron: each agent takes a lock, so overlapping runs never act\n"
+             "  twice.  Exits with the most severe host result: 0 OK, 1 WARNING\n"
+             "  (healed something, or degraded but serving), 2 CRITICAL (could not\n"
+             "  heal), 3 UNKNOWN (an agent did not answer or refused the token);\n"
+             "  CRITICAL outranks UNKNOWN.\n"},
     {"destroy", "destroy TOPOLOGY [--yes] [--state DIR]\n"
                 "  Stop every process of the topology by its pid file and remove its\n"
                 "  state (credentials included).  Without --yes, only say what it would\n"
@@ -179,7 +191,7 @@ static int cmd_plan(const cli *o)
     return safe == MRD_OK ? 0 : 2;
 }
 
-/* ==== deploy, status, destroy ==== */
+/* ==== deploy, status, heal, destroy ==== */
 
 static int cmd_deploy(const cli *o)
 {
@@ -204,7 +216,8 @@ static int cmd_status(const cli *o)
         report(&err); /* monitoring reads the exit code: could not tell */
         return ST_UNKNOWN;
     }
-    if (status_probe(c, 1000, &r, &err) != MRD_OK) {
+    status_opts so = {.timeout_ms = 1000, .ask_agents = true};
+    if (status_probe_ex(c, &so, &r, &err) != MRD_OK) {
         report(&err);
         if (o->json)
             print_json(json_pack("{s:s,s:s,s:s}", "topology", c->topo->name, "health",
@@ -218,6 +231,50 @@ static int cmd_status(const cli *o)
         status_print(stdout, c, r);
     int rc = (int)r->health;
     status_free(&r);
+    orch_close(&c);
+    return rc;
+}
+
+static int cmd_heal(const cli *o)
+{
+    orch_ctx *c = NULL;
+    agent_result *res = NULL;
+    mrd_error err;
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK) {
+        report(&err); /* cron and monitoring read the exit code: could not tell */
+        return HEAL_UNKNOWN;
+    }
+    const mrd_topology *t = c->topo;
+    const char **hosts = calloc((size_t)t->nhosts, sizeof(*hosts));
+    if (!hosts || agent_heal_all(c, NULL, &res, &err) != MRD_OK) {
+        if (!hosts)
+            mrd_error_set(&err, MRD_ERR_NOMEM, "out of memory");
+        report(&err);
+        if (o->json)
+            print_json(json_pack("{s:s,s:i,s:s,s:[],s:s}", "topology", t->name, "code",
+                                 HEAL_UNKNOWN, "status", heal_code_name(HEAL_UNKNOWN),
+                                 "hosts", "error", err.msg));
+        free(hosts);
+        orch_close(&c);
+        return HEAL_UNKNOWN;
+    }
+    for (int i = 0; i < t->nhosts; i++)
+        hosts[i] = t->hosts[i].name;
+    json_t *rep = heal_report_new(t->name, hosts, res, t->nhosts);
+    agent_results_free(&res, t->nhosts);
+    free(hosts);
+    int rc = HEAL_UNKNOWN;
+    if (!rep) {
+        fprintf(stderr, "meridian: out of memory\n");
+    } else {
+        rc = heal_report_code(rep);
+        if (o->json)
+            print_json(rep);
+        else {
+            heal_report_print(stdout, rep);
+            json_decref(rep);
+        }
+    }
     orch_close(&c);
     return rc;
 }
@@ -423,7 +480,8 @@ int main(int argc, char **argv)
         int (*fn)(const cli *);
     } cmds[] = {
         {"plan", cmd_plan},       {"deploy", cmd_deploy},
-        {"status", cmd_status},   {"destroy", cmd_destroy},
+        {"status", cmd_status},   {"heal", cmd_heal},
+        {"destroy", cmd_destroy},
         {"connect-info", cmd_connect_info}, {"redis-cli", cmd_redis_cli},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {

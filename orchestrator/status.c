@@ -1,5 +1,6 @@
 #include "status.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,53 @@ static void take_sentinel(const store_probe *p, st_sentinel *s)
         s->replicas_ok += !v->replicas[i].down;
     for (int i = 0; i < v->nsentinels; i++)
         s->sentinels_ok += !v->sentinels[i].down;
+}
+
+/* ==== asking the agents ==== */
+
+/* GET /v1/health of every agent, run in its own thread while the main
+ * thread probes Redis: the two waits overlap, so asking the agents costs
+ * one thread start, not a second round of network waits. */
+typedef struct agent_job {
+    const orch_ctx *c;
+    const agent_client_ops *ops;
+    agent_result *results; /* new, one per host */
+    mrd_rc rc;
+    mrd_error err;
+} agent_job;
+
+static void *agent_job_run(void *arg)
+{
+    agent_job *j = arg;
+    j->rc = agent_health_all(j->c, j->ops, &j->results, &j->err);
+    return NULL;
+}
+
+/* The host's agent's answer A, as seen from node N. */
+static void take_agent(const agent_result *a, st_node *n)
+{
+    n->ready = -1;
+    if (a->http_status == 0) {
+        n->agent = ST_AGENT_DOWN;
+        snprintf(n->ready_reason, sizeof(n->ready_reason), "%s", a->error);
+        return;
+    }
+    n->agent = ST_AGENT_UP;
+    size_t i;
+    const json_t *node;
+    json_array_foreach(json_object_get(a->body, "nodes"), i, node) {
+        const char *kind = json_string_value(json_object_get(node, "kind"));
+        const json_t *ready = json_object_get(node, "ready");
+        if (!kind || strcmp(kind, "redis") != 0 || !json_is_boolean(ready))
+            continue;
+        n->ready = json_is_true(ready);
+        const char *reason = json_string_value(json_object_get(node, "reason"));
+        snprintf(n->ready_reason, sizeof(n->ready_reason), "%s",
+                 n->ready || !reason ? "" : reason);
+        return;
+    }
+    snprintf(n->ready_reason, sizeof(n->ready_reason), "%s",
+             a->error[0] ? a->error : "the agent's health names no redis node");
 }
 
 /* ==== judging ==== */
@@ -159,7 +207,46 @@ static void judge(const orch_ctx *c, st_report *r)
     }
 }
 
+/* An agent that is down stops healing, not serving: at least WARNING,
+ * never CRITICAL by itself. */
+static void judge_agents(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    char names[160] = "";
+    size_t len = 0;
+    int down = 0;
+    for (int i = 0; i < t->nhosts; i++) {
+        if (r->nodes[i].agent != ST_AGENT_DOWN)
+            continue;
+        down++;
+        if (len < sizeof(names)) {
+            int w = snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "",
+                             t->hosts[i].name);
+            len += w > 0 ? (size_t)w : 0;
+        }
+    }
+    if (down == 0)
+        return;
+    char what[224];
+    snprintf(what, sizeof(what), down == 1 ? "agent on %s is down" : "agents on %s are down",
+             names);
+    if (r->health == ST_OK) {
+        r->health = ST_WARNING;
+        snprintf(r->summary, sizeof(r->summary), "%s", what);
+    } else {
+        size_t sl = strlen(r->summary);
+        snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", what);
+    }
+}
+
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)
+{
+    status_opts o = {.timeout_ms = timeout_ms};
+    return status_probe_ex(c, &o, out, err);
+}
+
+mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
+                       mrd_error *err)
 {
     *out = NULL;
     const mrd_topology *t = c->topo;
@@ -182,6 +269,8 @@ mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_erro
         status_free(&r);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
+    for (int i = 0; i < t->nhosts; i++)
+        r->nodes[i].ready = -1;
     /* probes[0..nhosts) are the nodes, then the sentinels in host order */
     for (int i = 0; i < t->nhosts; i++)
         probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
@@ -195,8 +284,15 @@ mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_erro
                                     .port = t->sentinel.port, .user = "admin", .pass = admin,
                                     .master = t->name, .view = &views[r->nsentinels++]};
     }
-    rc = store_probe_all(probes, np, timeout_ms);
+    agent_job job = {.c = c, .ops = o->agents};
+    pthread_t th;
+    bool threaded = o->ask_agents && pthread_create(&th, NULL, agent_job_run, &job) == 0;
+    rc = store_probe_all(probes, np, o->timeout_ms);
     memset(admin, 0, sizeof(admin));
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (o->ask_agents)
+        agent_job_run(&job); /* no thread to spare: one after the other */
     for (int i = 0; i < t->nhosts; i++)
         take_node(&probes[i], &r->nodes[i]);
     for (int i = 0; i < r->nsentinels; i++)
@@ -205,11 +301,21 @@ mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_erro
         free(probes[i].info);
     free(probes);
     free(views);
+    for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < t->nhosts; i++)
+        take_agent(&job.results[i], &r->nodes[i]);
+    for (int i = 0; o->ask_agents && job.rc != MRD_OK && i < t->nhosts; i++) {
+        /* the client itself failed (OOM, libcurl): we could not ask */
+        r->nodes[i].ready = -1;
+        snprintf(r->nodes[i].ready_reason, sizeof(r->nodes[i].ready_reason), "%s",
+                 job.err.msg);
+    }
+    agent_results_free(&job.results, t->nhosts);
     if (rc != MRD_OK) {
         status_free(&r);
         return mrd_error_set(err, rc, "out of memory");
     }
     judge(c, r);
+    judge_agents(c, r);
     *out = r;
     return MRD_OK;
 }
@@ -256,13 +362,18 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
         if (n->reachable && !n->is_master)
             link = json_string(n->link_up ? "up" : "down");
         json_t *lag = n->lag_bytes >= 0 ? json_integer(n->lag_bytes) : json_null();
+        json_t *ready = n->ready < 0 ? json_null() : json_boolean(n->ready);
+        json_t *agent = n->agent == ST_AGENT_UNASKED ? json_null()
+                        : json_string(n->agent == ST_AGENT_UP ? "up" : "down");
+        json_t *reason = n->ready_reason[0] ? json_string(n->ready_reason) : json_null();
         json_array_append_new(
-            nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s}", "host", h->name,
-                             "region", t->regions[h->region].name, "zone",
+            nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o}", "host",
+                             h->name, "region", t->regions[h->region].name, "zone",
                              t->zones[h->zone].name, "address", h->address, "port",
                              t->store.port, "role", node_role(r, i), "link", link,
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
-                             n->problem));
+                             n->problem, "ready", ready, "agent", agent, "ready_reason",
+                             reason));
     }
     json_t *sentinels = json_array();
     for (int i = 0; i < r->nsentinels; i++) {
@@ -281,12 +392,26 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                      leader, "nodes", nodes, "sentinels", sentinels);
 }
 
+/* The AGENT/READY cell: is the agent up, then its word on the node. */
+static const char *agent_ready(const st_node *n)
+{
+    switch (n->agent) {
+    case ST_AGENT_UP:
+        return n->ready < 0 ? "up/?" : n->ready ? "up/ready" : "up/not-ready";
+    case ST_AGENT_DOWN:
+        return "down";
+    case ST_AGENT_UNASKED:
+    default:
+        return "-";
+    }
+}
+
 void status_print(FILE *out, const orch_ctx *c, const st_report *r)
 {
     const mrd_topology *t = c->topo;
     fprintf(out, "%s: %s - %s\n\n", t->name, status_health_name(r->health), r->summary);
-    fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %s\n", "HOST", "REGION", "ZONE",
-            "NODE", "ROLE", "LINK", "LAG", "STATE");
+    fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %-12s  %s\n", "HOST", "REGION",
+            "ZONE", "NODE", "ROLE", "LINK", "LAG", "AGENT/READY", "STATE");
     for (int i = 0; i < t->nhosts; i++) {
         const mrd_host *h = &t->hosts[i];
         const st_node *n = &r->nodes[i];
@@ -295,9 +420,14 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         if (n->lag_bytes >= 0)
             snprintf(lag, sizeof(lag), "%lld", n->lag_bytes);
         const char *link = !n->reachable || n->is_master ? "-" : n->link_up ? "up" : "down";
-        fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %s\n", h->name,
+        char state[352];
+        snprintf(state, sizeof(state), "%s", n->healthy ? "healthy" : n->problem);
+        if (n->agent == ST_AGENT_UP && n->ready == 0 && n->ready_reason[0])
+            snprintf(state + strlen(state), sizeof(state) - strlen(state), "%snot ready: %s",
+                     state[0] ? "; " : "", n->ready_reason);
+        fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %-12s  %s\n", h->name,
                 t->regions[h->region].name, t->zones[h->zone].name, node, node_role(r, i),
-                link, lag, n->healthy ? "healthy" : n->problem);
+                link, lag, agent_ready(n), state);
     }
     fprintf(out, "\n%-12s %-10s %-21s %-21s %s\n", "SENTINEL", "REGION", "ADDRESS",
             "NAMES LEADER", "STATE");

@@ -4,7 +4,13 @@
  * Health follows the monitoring-plugin convention (the exit code of
  * `meridian status`): OK, WARNING (degraded but serving), CRITICAL (no
  * writable leader, or no sentinel majority agreeing on one), UNKNOWN
- * (could not tell: no credentials). */
+ * (could not tell: no credentials).
+ *
+ * `meridian status` also asks every host's agent for GET /v1/health while
+ * the Redis probes run (one extra thread, joined after the probes), and
+ * shows each node's readiness as its agent sees it.  An agent that is down
+ * makes the health at least WARNING, never CRITICAL by itself: Redis and
+ * Sentinel keep serving without it; only healing stops. */
 #ifndef MRD_STATUS_H
 #define MRD_STATUS_H
 
@@ -13,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "agent_client.h"
 #include "orch.h"
 
 typedef enum st_health {
@@ -25,6 +32,13 @@ typedef enum st_health {
 /* A replica lagging more than this is not counted as serving. */
 #define ST_MAX_LAG_BYTES (1024 * 1024)
 
+/* What a node's agent said about it. */
+typedef enum st_agent {
+    ST_AGENT_UNASKED = 0, /* the agents were not asked (deploy verification) */
+    ST_AGENT_UP,          /* answered GET /v1/health */
+    ST_AGENT_DOWN,        /* did not answer */
+} st_agent;
+
 typedef struct st_node {
     bool reachable;      /* answered PING as the admin user */
     bool is_master;
@@ -35,6 +49,9 @@ typedef struct st_node {
     long long lag_bytes; /* leader offset - own offset; -1 unknown */
     bool healthy;
     char problem[160];   /* why not healthy, "" when healthy */
+    st_agent agent;      /* the host's agent */
+    int ready;           /* the agent's word: 1 ready, 0 not ready, -1 unknown */
+    char ready_reason[160]; /* the agent's reason when not ready; why unknown */
 } st_node;
 
 typedef struct st_sentinel {
@@ -56,9 +73,20 @@ typedef struct st_report {
     int nsentinels;
 } st_report;
 
-/* Probe the deployment described by C (each connection within TIMEOUT_MS).
- * Never fails on an unreachable node: that is a finding.  Fails only when
- * the credentials cannot be read (report health UNKNOWN) or on OOM. */
+typedef struct status_opts {
+    int timeout_ms;                /* each Redis connection */
+    bool ask_agents;               /* also GET /v1/health of every agent */
+    const agent_client_ops *agents; /* NULL: agent_client_curl() */
+} status_opts;
+
+/* Probe the deployment described by C as O says.  Never fails on an
+ * unreachable node or agent: that is a finding.  Fails only when the
+ * credentials cannot be read (report health UNKNOWN) or on OOM. */
+mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
+                       mrd_error *err);
+
+/* The Redis probes only (each connection within TIMEOUT_MS), without
+ * asking the agents: what deploy verification and redis-cli need. */
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err);
 
 void status_free(st_report **r);

@@ -8,7 +8,7 @@ PACKAGES=(
     libhiredis-dev libjansson-dev libmicrohttpd-dev libssh2-1-dev
     libcurl4-openssl-dev libcmocka-dev        # libraries (see README)
     redis-server redis-sentinel redis-tools   # the store meridian deploys
-    jq procps time                            # used by the tests and benchmarks
+    jq procps time curl                       # used by the tests and benchmarks
 )
 
 missing=()

@@ -24,16 +24,19 @@ mrd_rc store__command(store_conn *c, redisReply **reply, mrd_error *err, int arg
 mrd_rc store__append(store_conn *c, mrd_error *err, int argc, const char *const argv[]);
 mrd_rc store__reply(store_conn *c, redisReply **reply, mrd_error *err);
 
-/* The three pipelined questions of a sentinel view, as compound literals
- * of argv arrays: GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS. */
+/* The pipelined questions of a sentinel view, as compound literals of
+ * argv arrays: GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS, MASTER. */
+#define STORE__VIEW_NCOMMANDS 4
 #define STORE__VIEW_COMMANDS(master)                                               \
     (const char *const[]){"SENTINEL", "GET-MASTER-ADDR-BY-NAME", (master)},        \
         (const char *const[]){"SENTINEL", "REPLICAS", (master)},                   \
-        (const char *const[]){"SENTINEL", "SENTINELS", (master)}
+        (const char *const[]){"SENTINEL", "SENTINELS", (master)},                  \
+        (const char *const[]){"SENTINEL", "MASTER", (master)}
 
 struct sentinel_view;
-/* Parse the three replies of a view (takes ownership of R[0..2]). */
-mrd_rc store__parse_view(const char *name, const char *master, redisReply *r[3],
-                         struct sentinel_view *out, mrd_error *err);
+/* Parse the replies of a view (takes ownership of R[0..NCOMMANDS)). */
+mrd_rc store__parse_view(const char *name, const char *master,
+                         redisReply *r[STORE__VIEW_NCOMMANDS], struct sentinel_view *out,
+                         mrd_error *err);
 
 #endif

@@ -9,7 +9,7 @@
 #include "conn_internal.h"
 #include "log.h"
 
-#define PROBE_MAX_REPLIES 4
+#define PROBE_MAX_REPLIES (1 + STORE__VIEW_NCOMMANDS) /* AUTH + a view */
 
 /* Where one probe is. */
 typedef enum probe_state {
@@ -63,8 +63,8 @@ static void start(probe_run *r)
         redisAppendCommand(r->ctx, "INFO replication");
         r->want++;
     } else {
-        const char *const *cmds[3] = {STORE__VIEW_COMMANDS(p->master)};
-        for (int i = 0; i < 3; i++) {
+        const char *const *cmds[STORE__VIEW_NCOMMANDS] = {STORE__VIEW_COMMANDS(p->master)};
+        for (int i = 0; i < STORE__VIEW_NCOMMANDS; i++) {
             size_t lens[3] = {strlen(cmds[i][0]), strlen(cmds[i][1]), strlen(cmds[i][2])};
             union {
                 const char *const *in;

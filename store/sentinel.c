@@ -127,8 +127,9 @@ mrd_rc sentinel_list(store_conn *c, const char *what, const char *master,
     return rc == MRD_OK ? parse_list(store_conn_name(c), r, what, out, max, n, err) : rc;
 }
 
-mrd_rc store__parse_view(const char *name, const char *master, redisReply *r[3],
-                         sentinel_view *out, mrd_error *err)
+mrd_rc store__parse_view(const char *name, const char *master,
+                         redisReply *r[STORE__VIEW_NCOMMANDS], sentinel_view *out,
+                         mrd_error *err)
 {
     mrd_rc rc = parse_master_addr(name, r[0], master, out->leader_ip,
                                   sizeof(out->leader_ip), &out->leader_port, err);
@@ -145,22 +146,26 @@ mrd_rc store__parse_view(const char *name, const char *master, redisReply *r[3],
     else
         freeReplyObject(r[2]);
     r[2] = NULL;
+    if (rc == MRD_OK)
+        rc = parse_entry(r[3], &out->master, err);
+    freeReplyObject(r[3]);
+    r[3] = NULL;
     return rc;
 }
 
 mrd_rc sentinel_get_view(store_conn *c, const char *master, sentinel_view *out,
                          mrd_error *err)
 {
-    const char *const *cmds[3] = {STORE__VIEW_COMMANDS(master)};
-    memset(out, 0, sizeof(*out));
-    redisReply *r[3] = {NULL, NULL, NULL};
+    const char *const *cmds[STORE__VIEW_NCOMMANDS] = {STORE__VIEW_COMMANDS(master)};
+    redisReply *r[STORE__VIEW_NCOMMANDS] = {NULL};
     mrd_rc rc = MRD_OK;
-    for (int i = 0; i < 3 && rc == MRD_OK; i++)
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < STORE__VIEW_NCOMMANDS && rc == MRD_OK; i++)
         rc = store__append(c, err, 3, cmds[i]);
-    for (int i = 0; i < 3 && rc == MRD_OK; i++)
+    for (int i = 0; i < STORE__VIEW_NCOMMANDS && rc == MRD_OK; i++)
         rc = store__reply(c, &r[i], err);
     if (rc != MRD_OK) {
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < STORE__VIEW_NCOMMANDS; i++)
             if (r[i])
                 freeReplyObject(r[i]);
         return rc;

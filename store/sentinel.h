@@ -43,13 +43,14 @@ mrd_rc sentinel_list(store_conn *c, const char *what, const char *master,
 typedef struct sentinel_view {
     char leader_ip[64];
     int leader_port;
+    sentinel_entry master;    /* SENTINEL MASTER: flags, failover state */
     sentinel_entry replicas[SENTINEL_VIEW_MAX];
     int nreplicas;
     sentinel_entry sentinels[SENTINEL_VIEW_MAX]; /* the others, not itself */
     int nsentinels;
 } sentinel_view;
 
-/* GET-MASTER-ADDR-BY-NAME, REPLICAS and SENTINELS pipelined.  OUT is large
+/* GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS and MASTER pipelined.  OUT is large
  * (allocate it on the heap). */
 mrd_rc sentinel_get_view(store_conn *c, const char *master, sentinel_view *out,
                          mrd_error *err);

@@ -11,3 +11,5 @@ endfunction()
 
 mrd_integration_test(cli cli.sh 60)
 mrd_integration_test(deploy deploy.sh 180)
+mrd_integration_test(snapshot snapshot.sh 120)
+mrd_integration_test(heal heal.sh 300)

@@ -420,7 +420,7 @@ static void test_redis_conf(void **state)
         "\nmaxmemory-policy noeviction\n",
         "\nuser default off\n",
         "\nuser admin on >AP ~* &* +@all\n",
-        "\nuser replication on >RP -@all +psync +replconf +ping\n",
+        "\nuser replication on >RP -@all +psync +sync +replconf +ping\n",
         "\nuser sentinel on >SP allchannels -@all +multi +slaveof +ping +exec "
         "+subscribe +config|rewrite +role +publish +info +client|setname "
         "+client|kill +script|kill\n",

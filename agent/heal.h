@@ -1,0 +1,139 @@
+/* heal.h - the agent's check-and-heal pass for its host.
+ *
+ * A pass has two halves, as Sentinel's loop does: it first OBSERVES (are
+ * the processes alive, does the node answer, what role does it have, which
+ * leader do a majority of sentinels name, which peers are healthy), then
+ * it DECIDES one action per process with heal_decide(), a pure function,
+ * and only then, when asked to heal, ACTS.
+ *
+ * Restoring a lost replica:
+ *   1. ask the sentinels for the current leader (a majority must agree);
+ *   2. choose a snapshot source: a healthy replica in the same region with
+ *      the least lag, else a healthy replica elsewhere, else the leader;
+ *   3. fetch an RDB snapshot from it over the replication protocol,
+ *      installed atomically as the node's data/dump.rdb;
+ *   4. render the node's config with `replicaof <leader>` and
+ *      replica-priority 0 (not promotable while it loads), start it: Redis
+ *      asks the leader only for the writes since the snapshot (a partial
+ *      resync) when the leader's backlog still covers them, else it falls
+ *      back to a full sync, which is reported as +full-resync;
+ *   5. ready once its link is up and its lag is small: the plan's replica
+ *      priority is restored (CONFIG SET + CONFIG REWRITE);
+ *   6. stale sentinel entries are cleared (see heal_stale_replicas()).
+ *
+ * A crashed leader is never restarted as a leader: with persistence off it
+ * would come back empty and its replicas would copy the empty dataset.  The
+ * agent waits for the sentinels to fail over (asking them once, when the
+ * leader has been down longer than down-after), then restores the node as a
+ * replica of the new leader through the same path.
+ *
+ * Passes never overlap: each holds ROOT/heal.lock (flock), which both the
+ * agent's loop and cron-mode `meridian-agent check --heal` take. */
+#ifndef MRD_HEAL_H
+#define MRD_HEAL_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "events.h"
+#include "supervise.h"
+
+/* A replica counts as ready when its lag is at most this. */
+#define HEAL_READY_LAG_BYTES (1024 * 1024)
+/* How long a restored node may take to link up and catch up. */
+#define HEAL_SYNC_TIMEOUT_MS 120000
+/* Snapshot transfer idle timeout. */
+#define HEAL_FETCH_TIMEOUT_MS 30000
+/* Backoff after a failed or repeated restore: first delay, and the cap. */
+#define HEAL_BACKOFF_FIRST_MS 5000
+#define HEAL_BACKOFF_MAX_MS 600000
+/* A node restored this many times within HEAL_FLAP_WINDOW_MS is flapping. */
+#define HEAL_FLAP_COUNT 3
+#define HEAL_FLAP_WINDOW_MS 600000
+/* Pause between two sentinel resets so the group keeps a quorum that
+ * knows the replicas (each reset sentinel must see them all again). */
+#define HEAL_RESET_SETTLE_MS 5000
+
+/* Monitoring-plugin codes, also the exit code of `check`. */
+typedef enum heal_code {
+    HEAL_OK = 0,
+    HEAL_WARNING = 1,  /* healed something, or degraded but serving */
+    HEAL_CRITICAL = 2, /* could not heal, or no writable leader */
+    HEAL_UNKNOWN = 3,  /* could not tell */
+} heal_code;
+
+/* What was observed about this host's store node. */
+typedef struct heal_facts {
+    bool proc_alive;        /* its pid file names a live redis-server */
+    bool data_dir_ok;       /* its data dir exists */
+    bool reachable;         /* it answered INFO as the admin user */
+    bool is_master;
+    bool follows_leader;    /* replica of the leader the sentinels name */
+    bool link_up;
+    long long lag_bytes;    /* -1 when unknown */
+    bool have_leader;       /* a majority of sentinels agree on a leader */
+    bool self_is_leader;    /* ... and it is this node */
+    bool failover_in_progress;
+    long long down_ms;      /* how long the process has been seen down */
+    bool backing_off;       /* a restore failed or flaps: wait */
+} heal_facts;
+
+/* The one action a pass takes for the store node. */
+typedef enum heal_action {
+    HEAL_NONE = 0,          /* ready: nothing to do */
+    HEAL_WAIT_SYNC,         /* a replica catching up: wait */
+    HEAL_WAIT_RECONFIG,     /* running but not (yet) what the sentinels say:
+                               they reconfigure it; wait */
+    HEAL_WAIT_SENTINELS,    /* no sentinel majority agrees on a leader:
+                               nothing safe to do */
+    HEAL_WAIT_FAILOVER,     /* the leader (this node) is lost; sentinels
+                               have not promoted another yet */
+    HEAL_ASK_FAILOVER,      /* ...and it has been down longer than
+                               down-after: ask a sentinel to fail over */
+    HEAL_RESTORE,           /* a lost replica: restore from a snapshot */
+    HEAL_BACKOFF,           /* lost, but waiting after failures */
+} heal_action;
+
+/* Decide the store node's action from facts alone (pure, unit-tested). */
+heal_action heal_decide(const heal_facts *f, int down_after_ms);
+
+/* Stable name of an action ("restore", "wait-sync", ...). */
+const char *heal_action_name(heal_action a);
+
+/* Pure: which of a sentinel's replica entries ("ip:port" strings, N of
+ * them) are not among the EXPECTED ones (M of them)?  Writes their indexes
+ * to STALE and returns how many. */
+int heal_stale_replicas(const char *const *seen, int n, const char *const *expected,
+                        int m, int *stale);
+
+typedef struct heal_ctx heal_ctx; /* opaque: the agent's heal state */
+
+/* New heal state for host H (borrowed; must outlive it) emitting to EV
+ * (may be NULL).  CHILD_MODE: processes started by a pass are children of
+ * this process (the agent's loop) or daemons (cron mode). */
+heal_ctx *heal_new(sv_host *h, events *ev, bool child_mode);
+void heal_free(heal_ctx **hc);
+
+/* Run one pass.  With ACT false, only observe and say what would be done.
+ * Takes the heal lock, waiting at most LOCK_WAIT_MS; MRD_ERR_STATE when
+ * another pass holds it.  *report (new) gets the JSON report:
+ * {"host","code","status","summary","duration_ms","actions":[{"event",
+ * "node","detail"}],"nodes":[...]}; *code the monitoring code. */
+mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
+                 heal_code *code, mrd_error *err);
+
+/* Readiness from the last observation: {"host","ready","nodes":[{"kind",
+ * "ready","reason"}]} (new).  Cheap: no I/O. */
+json_t *heal_health(heal_ctx *hc, bool *ready);
+
+/* Observe now (no action, no lock): the /v1/nodes object (new). */
+json_t *heal_nodes(heal_ctx *hc);
+
+/* Prometheus text exposition of the agent's metrics (new string). */
+char *heal_metrics(heal_ctx *hc);
+
+const char *heal_code_name(heal_code c);
+
+#endif

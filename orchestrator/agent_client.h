@@ -1,0 +1,82 @@
+/* agent_client.h - talk to every host's meridian-agent over its HTTP API
+ * (agent/api.h), all hosts at once.
+ *
+ * A small function table, like the transport's: the libcurl backend sends
+ * every request from one thread through the curl multi interface, so asking
+ * six agents costs about one round trip, not six; tests swap the table for
+ * canned answers.  Requests go only to the hosts' addresses from the
+ * topology (never through a proxy, never following a redirect).
+ *
+ * The agent token ("Authorization: Bearer ...") is read from the state dir,
+ * handed to libcurl in a header and wiped afterwards; it is never printed,
+ * logged or put in an error message. */
+#ifndef MRD_AGENT_CLIENT_H
+#define MRD_AGENT_CLIENT_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "orch.h"
+
+/* Per-request deadlines (whole request, connection included). */
+#define AGENT_HEAL_TIMEOUT_MS 120000  /* a heal pass may fetch a snapshot */
+#define AGENT_HEALTH_TIMEOUT_MS 1000  /* health must keep `status` fast */
+#define AGENT_CONNECT_TIMEOUT_MS 1000 /* TCP connect, both calls */
+/* A larger answer is refused: no agent report comes near it. */
+#define AGENT_MAX_BODY (4 * 1024 * 1024)
+
+/* Where one agent listens (all borrowed). */
+typedef struct agent_target {
+    const char *host;    /* "euw-b1", for messages */
+    const char *address; /* "127.0.2.2", the host's address from the topology */
+    int port;            /* topology agent.port */
+} agent_target;
+
+/* What one agent answered. */
+typedef struct agent_result {
+    int http_status; /* 0 when no HTTP answer came */
+    json_t *body;    /* the parsed body (new reference), NULL when none or
+                        not JSON */
+    char error[320]; /* "" when the agent answered with a JSON body; else a
+                        sentence: "agent on euw-b1 (127.0.2.2:17379) is not
+                        answering: Connection refused" */
+} agent_result;
+
+/* Deadlines of one batch of calls; tests shrink them. */
+typedef struct agent_timeouts {
+    int request_ms;
+    int connect_ms;
+} agent_timeouts;
+
+typedef struct agent_client_ops {
+    const char *name;
+    /* POST /v1/heal with body {} and TOKEN on each of the N targets,
+     * concurrently; out[i] answers targets[i].  Every out[i] is filled
+     * (an unreachable agent is a finding, not a failure); fails only when
+     * the client itself cannot work (OOM, libcurl init). */
+    mrd_rc (*heal_all)(const agent_target *targets, int n, const char *token,
+                       const agent_timeouts *to, agent_result *out, mrd_error *err);
+    /* GET /v1/health (no token) on each target, concurrently; as above. */
+    mrd_rc (*health_all)(const agent_target *targets, int n, const agent_timeouts *to,
+                         agent_result *out, mrd_error *err);
+} agent_client_ops;
+
+/* The libcurl backend (static, borrowed). */
+const agent_client_ops *agent_client_curl(void);
+
+/* Call every host of C's topology: results[i] answers topology host i.
+ * OPS NULL means agent_client_curl().  *out is a new array of
+ * c->topo->nhosts results; agent_results_free() it.  agent_heal_all()
+ * reads the token with orch_secret(c, "agent.token") and fails (UNKNOWN to
+ * the caller) when it cannot. */
+mrd_rc agent_heal_all(const orch_ctx *c, const agent_client_ops *ops, agent_result **out,
+                      mrd_error *err);
+mrd_rc agent_health_all(const orch_ctx *c, const agent_client_ops *ops, agent_result **out,
+                        mrd_error *err);
+
+/* Release each result's body, free the array, NULL *r.  Accepts NULL. */
+void agent_results_free(agent_result **r, int n);
+
+#endif

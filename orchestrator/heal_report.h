@@ -1,0 +1,54 @@
+/* heal_report.h - turn the agents' answers to POST /v1/heal into the
+ * report of `meridian heal`: one JSON object, its text and its exit code.
+ *
+ * Pure: no I/O but the FILE the text goes to, so the unit tests feed it
+ * canned agent answers.
+ *
+ * Codes follow the monitoring-plugin convention: 0 OK, 1 WARNING (healed
+ * something, or degraded but serving), 2 CRITICAL (could not heal),
+ * 3 UNKNOWN (could not tell: the agent did not answer, refused the token,
+ * or answered something that is not a heal report).  The report's code is
+ * the most severe of its hosts', in the order OK < WARNING < UNKNOWN <
+ * CRITICAL: a host that could not heal is never hidden behind one that
+ * could not be asked. */
+#ifndef MRD_HEAL_REPORT_H
+#define MRD_HEAL_REPORT_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "agent_client.h"
+
+enum {
+    HEAL_OK = 0,
+    HEAL_WARNING = 1,
+    HEAL_CRITICAL = 2,
+    HEAL_UNKNOWN = 3,
+};
+
+/* "ok", "warning", "critical", "unknown" (anything else: "unknown"). */
+const char *heal_code_name(int code);
+
+/* The more severe of two codes (OK < WARNING < UNKNOWN < CRITICAL). */
+int heal_code_worst(int a, int b);
+
+/* The report of one topology (new reference):
+ *   {"topology", "code", "status",
+ *    "hosts": [{"host", "http_status" (null: no answer), "code", "status",
+ *               "summary" (null: no report), "actions": [...],
+ *               "error" (null: none)}]}
+ * HOSTS[i] names the host RESULTS[i] answers for.  NULL on OOM. */
+json_t *heal_report_new(const char *topology, const char *const *hosts,
+                        const agent_result *results, int n);
+
+/* The report's "code" (HEAL_UNKNOWN when it has none). */
+int heal_report_code(const json_t *report);
+
+/* The text of `meridian heal`: for each host, one line per action
+ *   "euw-b1/redis      +snapshot-fetched  from euw-a1: 38.2 MB in 0.4 s"
+ * then the host's line (host, status, summary or error); last, one line
+ * for the topology.  Control characters from agents are printed as '?'. */
+void heal_report_print(FILE *out, const json_t *report);
+
+#endif

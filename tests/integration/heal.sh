@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Self-healing on real processes: the agent API and its token, a lost
+# replica restored from a peer's snapshot with a partial resync (cron mode),
+# overlapping checks that heal once, an interrupted restore that the next
+# pass completes, a lost sentinel, and a lost leader that rejoins as a
+# replica of the new one with nothing lost.
+source "$(dirname "$0")/lib.sh"
+
+BASE=${PORT_BASE:-16600}
+SPORT=$((BASE + 10000))
+APORT=$((BASE + 1000))
+T_TOPO="$T_DIR/heal.json"
+write_topology "$T_TOPO" itheal "$BASE"
+AGENT="$BUILD/meridian-agent"
+checks=0
+
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy.out" 2>&1 ||
+    { cat "$T_DIR/deploy.out"; fail "deploy"; exit 1; }
+record_pids
+ADMIN=$(cat "$T_STATE/secrets/admin.pass")
+TOKEN_FILE="$T_STATE/secrets/agent.token"
+manifest() { echo "$T_STATE/hosts/$1/manifest.json"; }
+adm() { rcli_as admin "$ADMIN" "$@"; }
+leader_addr() {
+    adm -h 127.0.2.1 -p "$SPORT" sentinel get-master-addr-by-name itheal | head -1
+}
+stat_of() { # stat_of ADDR FIELD: a field of INFO on ADDR
+    adm -h "$1" -p "$BASE" info all | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'
+}
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        (($(date +%s) >= deadline)) && return 1
+        sleep 0.2
+    done
+}
+status_ok() {
+    "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/st.json" 2>/dev/null
+}
+# curl with the token in a header file, never on the command line
+printf 'Authorization: Bearer %s\n' "$(cat "$TOKEN_FILE")" >"$T_DIR/auth.hdr"
+chmod 600 "$T_DIR/auth.hdr"
+api() { # api METHOD HOST_ADDR PATH [curl args]: prints the HTTP status
+    local method=$1 addr=$2 path=$3
+    shift 3
+    curl -s -o "$T_DIR/body" -w '%{http_code}' -X "$method" "$@" "http://$addr:$APORT$path"
+}
+
+say "write a dataset through the leader"
+for i in $(seq 1 5000); do echo "SET key:$i value-$i"; done | adm -h 127.0.1.1 -p "$BASE" >/dev/null
+wait_for 10 test "$(stat_of 127.0.2.2 db0 | cut -d, -f1)" = "keys=5000"
+
+say "agent API"
+code=$(api GET 127.0.2.2 /v1/health)
+checks=$((checks + 1)); check "GET /v1/health without a token: 200 ready" \
+    test "$code" = 200 -a "$(jq -r .ready "$T_DIR/body")" = true
+for ep in "GET /v1/nodes" "POST /v1/heal" "GET /metrics"; do
+    code=$(api ${ep% *} 127.0.2.2 "${ep#* }")
+    checks=$((checks + 1)); check "$ep without a token: 401 with a JSON error" \
+        test "$code" = 401 -a "$(jq -r 'has("error")' "$T_DIR/body")" = true
+    code=$(api ${ep% *} 127.0.2.2 "${ep#* }" -H "Authorization: Bearer wrong")
+    checks=$((checks + 1)); check "$ep with a wrong token: 401" test "$code" = 401
+done
+code=$(api GET 127.0.2.2 /v1/nodes -H @"$T_DIR/auth.hdr")
+checks=$((checks + 1)); check "GET /v1/nodes with the token: the replica, linked" \
+    test "$code" = 200 -a "$(jq -r '.nodes[0].role + "/" + .nodes[0].link' "$T_DIR/body")" = "replica/up"
+code=$(api POST 127.0.2.2 /v1/heal -H @"$T_DIR/auth.hdr" -d 'not json')
+checks=$((checks + 1)); check "POST /v1/heal with a malformed body: 400" \
+    test "$code" = 400 -a "$(jq -r 'has("error")' "$T_DIR/body")" = true
+code=$(api POST 127.0.2.2 /v1/heal -H @"$T_DIR/auth.hdr" -d '{}')
+checks=$((checks + 1)); check "POST /v1/heal on a healthy host: 200, code 0, no action" \
+    test "$code" = 200 -a "$(jq -r '[.code, (.actions | length)] | join(",")' "$T_DIR/body")" = "0,0"
+code=$(api GET 127.0.2.2 /nope -H @"$T_DIR/auth.hdr")
+checks=$((checks + 1)); check "unknown path: 404" test "$code" = 404
+code=$(api GET 127.0.2.2 /metrics -H @"$T_DIR/auth.hdr")
+checks=$((checks + 1)); check "GET /metrics: Prometheus text with node_up" \
+    grep -q '^meridian_node_up{host="euw-b1"} 1$' "$T_DIR/body"
+
+say "lost replica: kill euw-b1 and wipe its data dir; cron-mode check --heal"
+"$AGENT" stop --manifest "$(manifest euw-b1)" --agent-only
+full0=$(stat_of 127.0.1.1 sync_full)
+part0=$(stat_of 127.0.1.1 sync_partial_ok)
+kill -9 "$(cat "$T_STATE/hosts/euw-b1/redis/redis.pid")"
+rm -rf "$T_STATE/hosts/euw-b1/redis/data"
+for i in $(seq 5001 5100); do echo "SET key:$i value-$i"; done | adm -h 127.0.1.1 -p "$BASE" >/dev/null
+"$AGENT" check --manifest "$(manifest euw-b1)" --json >"$T_DIR/check0.json"
+rc=$?
+checks=$((checks + 1)); check "check without --heal reports the loss (exit 1) and acts not" \
+    test "$rc" -eq 1 -a "$(jq -r '.nodes[0].action' "$T_DIR/check0.json")" = restore
+"$AGENT" check --manifest "$(manifest euw-b1)" --heal --json >"$T_DIR/check1.json"
+rc=$?
+record_pids
+events=$(jq -r '[.actions[].event] | join(" ")' "$T_DIR/check1.json")
+checks=$((checks + 1)); check "check --heal exits 1 (healed)" test "$rc" -eq 1
+checks=$((checks + 1)); check "events: $events" \
+    test "$events" = "+replica-lost +snapshot-fetched +partial-resync +replica-ready"
+checks=$((checks + 1)); check "the snapshot came from the same-region replica euw-a1" \
+    grep -q '"detail": "from euw-a1 ' "$T_DIR/check1.json"
+checks=$((checks + 1)); check "leader sync_full unchanged ($full0)" \
+    test "$(stat_of 127.0.1.1 sync_full)" = "$full0"
+checks=$((checks + 1)); check "leader sync_partial_ok grew by 1 ($part0)" \
+    test "$(stat_of 127.0.1.1 sync_partial_ok)" = $((part0 + 1))
+checks=$((checks + 1)); check "the restored node has the leader's 5100 keys" \
+    test "$(adm -h 127.0.2.2 -p "$BASE" dbsize)" = 5100
+same=0
+for k in 1 777 2500 5000 5100; do
+    [[ $(adm -h 127.0.2.2 -p "$BASE" get "key:$k") == "value-$k" ]] && same=$((same + 1))
+done
+checks=$((checks + 1)); check "sampled values match" test "$same" -eq 5
+once=0
+for s in 127.0.1.1 127.0.2.1 127.0.3.1; do
+    n=$(adm -h "$s" -p "$SPORT" sentinel replicas itheal | grep -cx "127.0.2.2:$BASE")
+    [[ $n -eq 1 ]] && once=$((once + 1))
+done
+checks=$((checks + 1)); check "every sentinel lists the restored replica exactly once" test "$once" -eq 3
+checks=$((checks + 1)); check "it is promotable again (replica-priority 110)" \
+    test "$(adm -h 127.0.2.2 -p "$BASE" config get replica-priority | tail -1)" = 110
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" >/dev/null 2>&1 # restart euw-b1's agent
+record_pids
+
+say "two overlapping check --heal runs heal once"
+"$AGENT" stop --manifest "$(manifest aps-b1)" --agent-only
+part0=$(stat_of 127.0.1.1 sync_partial_ok)
+kill -9 "$(cat "$T_STATE/hosts/aps-b1/redis/redis.pid")"
+rm -rf "$T_STATE/hosts/aps-b1/redis/data"
+"$AGENT" check --manifest "$(manifest aps-b1)" --heal --json >"$T_DIR/c1.json" &
+c1=$!
+"$AGENT" check --manifest "$(manifest aps-b1)" --heal --json >"$T_DIR/c2.json" &
+c2=$!
+T_PIDS+=("$c1" "$c2")
+wait "$c1" "$c2"
+record_pids
+lost=$(cat "$T_DIR/c1.json" "$T_DIR/c2.json" | jq -s '[.[].actions[]? | select(.event == "+replica-lost")] | length')
+checks=$((checks + 1)); check "exactly one +replica-lost across both runs" test "$lost" -eq 1
+checks=$((checks + 1)); check "the leader did one partial resync" \
+    test "$(stat_of 127.0.1.1 sync_partial_ok)" = $((part0 + 1))
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" >/dev/null 2>&1
+record_pids
+
+say "an agent killed in the middle of a restore: the next pass converges"
+"$AGENT" stop --manifest "$(manifest euw-a1)" --agent-only
+kill -9 "$(cat "$T_STATE/hosts/euw-a1/redis/redis.pid")"
+rm -rf "$T_STATE/hosts/euw-a1/redis/data"
+"$AGENT" check --manifest "$(manifest euw-a1)" --heal >"$T_DIR/killed.out" 2>&1 &
+victim=$!
+T_PIDS+=("$victim")
+sleep 0.05
+kill -9 "$victim" 2>/dev/null
+wait "$victim" 2>/dev/null
+record_pids
+"$AGENT" check --manifest "$(manifest euw-a1)" --heal --json >"$T_DIR/after.json"
+rc=$?
+record_pids
+checks=$((checks + 1)); check "the next pass exits 0 or 1 with the node ready (exit $rc)" \
+    test "$rc" -le 1 -a "$(jq -r '.nodes[0].ready' "$T_DIR/after.json")" = true
+left=$(find "$T_STATE/hosts/euw-a1/redis/data" -name '*.tmp.*' | wc -l)
+checks=$((checks + 1)); check "no partial snapshot file is left behind" test "$left" -eq 0
+checks=$((checks + 1)); check "the node has every key" \
+    test "$(adm -h 127.0.2.1 -p "$BASE" dbsize)" = 5100
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" >/dev/null 2>&1
+record_pids
+
+say "lost sentinel: the agent's loop restarts it"
+kill -9 "$(cat "$T_STATE/hosts/aps-a1/sentinel/sentinel.pid")"
+sentinel_back() {
+    status_ok && test "$(jq '[.sentinels[] | select(.ok)] | length' "$T_DIR/st.json")" -eq 3
+}
+checks=$((checks + 1)); check "all 3 sentinels ok again within 15 s" wait_for 15 sentinel_back
+record_pids
+
+say "lost leader: sentinels fail over; the old leader rejoins as a replica"
+for i in $(seq 5101 5200); do echo "SET key:$i value-$i"; done | adm -h 127.0.1.1 -p "$BASE" >/dev/null
+adm -h 127.0.1.1 -p "$BASE" wait 5 2000 >/dev/null
+kill -9 "$(cat "$T_STATE/hosts/use-a1/redis/redis.pid")"
+moved() { [[ -n $(leader_addr) && $(leader_addr) != 127.0.1.1 ]]; }
+checks=$((checks + 1)); check "the sentinels promote another node within 20 s" wait_for 20 moved
+new=$(leader_addr)
+rejoined() {
+    status_ok && test "$(jq -r '.health' "$T_DIR/st.json")" = ok
+}
+checks=$((checks + 1)); check "use-a1 rejoins and the topology is healthy within 30 s" \
+    wait_for 30 rejoined
+record_pids
+checks=$((checks + 1)); check "use-a1 is a replica of the new leader $new" \
+    test "$(stat_of 127.0.1.1 master_host)" = "$new"
+checks=$((checks + 1)); check "use-a1 has every key the new leader has (5200)" \
+    test "$(adm -h 127.0.1.1 -p "$BASE" dbsize)" = "$(adm -h "$new" -p "$BASE" dbsize)" -a \
+    "$(adm -h "$new" -p "$BASE" dbsize)" = 5200
+grep -h 'EVENT +replica-lost\|EVENT +replica-ready' "$T_STATE/hosts/use-a1/agent.log" >"$T_DIR/ev"
+checks=$((checks + 1)); check "the use-a1 agent logged +replica-lost and +replica-ready" \
+    test "$(wc -l <"$T_DIR/ev")" -ge 2
+
+finish "$checks"

@@ -1,0 +1,4 @@
+# tests/unit/common.cmake - unit.common: common/ (errors, files, secrets,
+# manifests, processes).  Files go to mkdtemp folders under /tmp that each
+# test removes; the process tests start only /bin/true, echo, sleep and sh.
+mrd_unit_test(common mrd_common)

@@ -1,0 +1,1591 @@
+/* test_common.c - common/: errors, atomic files, secrets, manifests and
+ * processes.
+ *
+ * Every test that touches files gets its own mkdtemp folder under /tmp
+ * (setup_tmp/teardown_tmp) and removes it afterwards, whatever happened.
+ * The process tests start only /bin/true, echo, sleep and sh, reap every
+ * child they start, and check that none is left behind. */
+#define _XOPEN_SOURCE 700 /* nftw, getsid */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "manifest.h"
+#include "proc.h"
+#include "secret.h"
+
+/* ==== TEMPORARY FOLDERS ================================================ */
+
+typedef struct tmp_dir {
+    char path[64];
+} tmp_dir;
+
+static int setup_tmp(void **state)
+{
+    tmp_dir *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -1;
+    snprintf(t->path, sizeof(t->path), "/tmp/mrd-ut-common-XXXXXX");
+    if (!mkdtemp(t->path)) {
+        free(t);
+        return -1;
+    }
+    *state = t;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT) {
+        /* A test may have left a folder without write permission. */
+        chmod(path, 0700);
+        return remove(path) == 0 ? 0 : -1;
+    }
+    return 0;
+}
+
+/* Own recursive removal, independent of the mrd_rm_rf under test. */
+static int teardown_tmp(void **state)
+{
+    tmp_dir *t = *state;
+    int rc = nftw(t->path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(t);
+    return rc;
+}
+
+static const char *tmp_path(void **state, const char *name, char *buf, size_t n)
+{
+    const tmp_dir *t = *state;
+    int w = snprintf(buf, n, "%s/%s", t->path, name);
+    assert_true(w > 0 && (size_t)w < n);
+    return buf;
+}
+
+/* ==== FILE HELPERS ===================================================== */
+
+/* A new file (unlinked first: the old one may be read-only). */
+static void write_raw(const char *path, const char *data, size_t len, mode_t mode)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fail_msg("cannot create %s: %s", path, strerror(errno));
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+/* Whole file as a new NUL-terminated string; *len may be NULL. */
+static char *read_raw(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+    size_t cap = 256, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static void assert_file_is(const char *path, const char *expected)
+{
+    size_t len;
+    char *got = read_raw(path, &len);
+    assert_int_equal(len, strlen(expected));
+    assert_string_equal(got, expected);
+    free(got);
+}
+
+static unsigned file_mode(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        fail_msg("cannot stat %s: %s", path, strerror(errno));
+    return (unsigned)(st.st_mode & 07777);
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Number of entries in DIR other than "." and "..". */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+    if (!strstr(haystack, needle))
+        fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
+}
+
+/* ==== ERRORS =========================================================== */
+
+static void test_strerror_every_code(void **state)
+{
+    (void)state;
+    static const struct {
+        mrd_rc rc;
+        int value; /* append-only: tools compare these numbers */
+        const char *text;
+    } codes[] = {
+        {MRD_OK, 0, "success"},
+        {MRD_ERR_NOMEM, 1, "out of memory"},
+        {MRD_ERR_IO, 2, "input/output error"},
+        {MRD_ERR_PARSE, 3, "malformed input"},
+        {MRD_ERR_INVALID, 4, "invalid value"},
+        {MRD_ERR_UNSAFE, 5, "unsafe layout"},
+        {MRD_ERR_NOT_FOUND, 6, "not found"},
+        {MRD_ERR_CONNECT, 7, "connection failed"},
+        {MRD_ERR_AUTH, 8, "authentication failed"},
+        {MRD_ERR_PROTOCOL, 9, "unexpected reply"},
+        {MRD_ERR_TIMEOUT, 10, "timed out"},
+        {MRD_ERR_STATE, 11, "not possible in this state"},
+        {MRD_ERR_PROCESS, 12, "process control failed"},
+        {MRD_ERR_USAGE, 13, "usage error"},
+    };
+    size_t n = sizeof(codes) / sizeof(codes[0]);
+    /* A new code must be added to this table too. */
+    assert_int_equal(MRD_ERR__COUNT, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal((int)codes[i].rc, codes[i].value);
+        assert_string_equal(mrd_strerror(codes[i].rc), codes[i].text);
+    }
+    assert_string_equal(mrd_strerror(MRD_ERR__COUNT), "unknown error");
+    assert_string_equal(mrd_strerror((mrd_rc)(MRD_ERR__COUNT + 1)), "unknown error");
+    assert_string_equal(mrd_strerror((mrd_rc)-1), "unknown error");
+    assert_string_equal(mrd_strerror((mrd_rc)1000000), "unknown error");
+}
+
+static void test_error_set_and_at(void **state)
+{
+    (void)state;
+    mrd_error e;
+    memset(&e, 0x7F, sizeof(e));
+    mrd_error_clear(&e);
+    assert_int_equal(e.code, MRD_OK);
+    assert_string_equal(e.file, "");
+    assert_int_equal(e.line, 0);
+    assert_int_equal(e.column, 0);
+    assert_string_equal(e.msg, "");
+
+    assert_int_equal(mrd_error_at(&e, MRD_ERR_PARSE, "topo.json", 3, 7, "bad %s", "comma"),
+                     MRD_ERR_PARSE);
+    assert_int_equal(e.code, MRD_ERR_PARSE);
+    assert_string_equal(e.file, "topo.json");
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.column, 7);
+    assert_string_equal(e.msg, "bad comma");
+
+    /* set() starts from a clean error: no stale location. */
+    assert_int_equal(mrd_error_set(&e, MRD_ERR_IO, "disk %d", 2), MRD_ERR_IO);
+    assert_int_equal(e.code, MRD_ERR_IO);
+    assert_string_equal(e.file, "");
+    assert_int_equal(e.line, 0);
+    assert_int_equal(e.column, 0);
+    assert_string_equal(e.msg, "disk 2");
+
+    /* A NULL file is no file. */
+    mrd_error_at(&e, MRD_ERR_INVALID, NULL, 4, 1, "x");
+    assert_string_equal(e.file, "");
+    assert_int_equal(e.line, 4);
+
+    /* Long messages are cut, still terminated. */
+    char big[2000];
+    memset(big, 'm', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    mrd_error_set(&e, MRD_ERR_INVALID, "%s", big);
+    assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
+    mrd_error_at(&e, MRD_ERR_INVALID, big, 1, 1, "m");
+    assert_int_equal(strlen(e.file), sizeof(e.file) - 1);
+}
+
+static void test_error_null_safe(void **state)
+{
+    (void)state;
+    mrd_error_clear(NULL);
+    assert_int_equal(mrd_error_set(NULL, MRD_ERR_IO, "x %d", 1), MRD_ERR_IO);
+    assert_int_equal(mrd_error_at(NULL, MRD_ERR_PARSE, "f", 1, 2, "y"), MRD_ERR_PARSE);
+    assert_int_equal(mrd_error_set(NULL, MRD_ERR_TIMEOUT, "z"), MRD_ERR_TIMEOUT);
+}
+
+static void test_error_format(void **state)
+{
+    (void)state;
+    mrd_error e;
+    char buf[128];
+
+    /* Nothing set: the code's description. */
+    mrd_error_clear(&e);
+    assert_int_equal(mrd_error_format(&e, buf, sizeof(buf)), (int)strlen("success"));
+    assert_string_equal(buf, "success");
+    mrd_error_set(&e, MRD_ERR_TIMEOUT, "%s", "");
+    mrd_error_format(&e, buf, sizeof(buf));
+    assert_string_equal(buf, "timed out");
+
+    /* Message only. */
+    mrd_error_set(&e, MRD_ERR_INVALID, "bad value %d", 3);
+    assert_int_equal(mrd_error_format(&e, buf, sizeof(buf)), 11);
+    assert_string_equal(buf, "bad value 3");
+
+    /* File, line and column. */
+    mrd_error_at(&e, MRD_ERR_PARSE, "t.json", 3, 7, "expected ','");
+    assert_int_equal(mrd_error_format(&e, buf, sizeof(buf)), 24);
+    assert_string_equal(buf, "t.json:3:7: expected ','");
+
+    /* File and line, column unknown. */
+    mrd_error_at(&e, MRD_ERR_PARSE, "t.json", 12, 0, "msg");
+    mrd_error_format(&e, buf, sizeof(buf));
+    assert_string_equal(buf, "t.json:12: msg");
+
+    /* File only; a column without a line is not shown either. */
+    mrd_error_at(&e, MRD_ERR_IO, "t.json", 0, 0, "cannot read");
+    mrd_error_format(&e, buf, sizeof(buf));
+    assert_string_equal(buf, "t.json: cannot read");
+    mrd_error_at(&e, MRD_ERR_IO, "t.json", 0, 9, "cannot read");
+    mrd_error_format(&e, buf, sizeof(buf));
+    assert_string_equal(buf, "t.json: cannot read");
+
+    /* A line without a file is not shown. */
+    mrd_error_at(&e, MRD_ERR_IO, "", 5, 5, "no file");
+    mrd_error_format(&e, buf, sizeof(buf));
+    assert_string_equal(buf, "no file");
+
+    /* snprintf semantics: the full length comes back, the text is cut. */
+    mrd_error_at(&e, MRD_ERR_PARSE, "t.json", 3, 7, "expected ','");
+    char small[8];
+    assert_int_equal(mrd_error_format(&e, small, sizeof(small)), 24);
+    assert_string_equal(small, "t.json:");
+}
+
+/* ==== FILES ============================================================ */
+
+static void test_write_atomic_mode_and_no_temp(void **state)
+{
+    char path[128];
+    tmp_path(state, "config.json", path, sizeof(path));
+    const tmp_dir *t = *state;
+
+    /* The mode is the one asked for, whatever the umask. */
+    mode_t old = umask(077);
+    mrd_error err;
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_write_atomic(path, "{\"a\": 1}\n", 9, 0644, &err), MRD_OK);
+    umask(old);
+    assert_file_is(path, "{\"a\": 1}\n");
+    assert_int_equal(file_mode(path), 0644);
+    assert_int_equal(count_entries(t->path), 1);
+
+    char secret[128];
+    tmp_path(state, "s.pass", secret, sizeof(secret));
+    assert_int_equal(mrd_write_atomic(secret, "x", 1, 0600, &err), MRD_OK);
+    assert_int_equal(file_mode(secret), 0600);
+
+    /* Zero bytes is an empty file. */
+    char empty[128];
+    tmp_path(state, "empty", empty, sizeof(empty));
+    assert_int_equal(mrd_write_atomic(empty, "", 0, 0640, NULL), MRD_OK);
+    assert_file_is(empty, "");
+    assert_int_equal(file_mode(empty), 0640);
+    assert_int_equal(count_entries(t->path), 3);
+}
+
+static void test_write_atomic_replaces(void **state)
+{
+    const tmp_dir *t = *state;
+    char path[128], hard[128];
+    tmp_path(state, "manifest.json", path, sizeof(path));
+    tmp_path(state, "old-link", hard, sizeof(hard));
+    write_raw(path, "old content, longer than the new one\n", 37, 0644);
+    assert_int_equal(link(path, hard), 0);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+
+    assert_int_equal(mrd_write_atomic(path, "new\n", 4, 0600, NULL), MRD_OK);
+    assert_file_is(path, "new\n");
+    assert_int_equal(file_mode(path), 0600);
+    /* A new inode renamed over the old one: a reader holding the old file
+     * (here a hard link) still sees the old bytes, never a mix. */
+    assert_int_equal(stat(path, &after), 0);
+    assert_true(before.st_ino != after.st_ino);
+    assert_file_is(hard, "old content, longer than the new one\n");
+    assert_int_equal(count_entries(t->path), 2);
+}
+
+static void test_write_atomic_failures(void **state)
+{
+    const tmp_dir *t = *state;
+    char path[128];
+    mrd_error err;
+
+    /* A missing folder: IO error naming the cause, nothing created. */
+    tmp_path(state, "missing/sub/file.json", path, sizeof(path));
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_write_atomic(path, "x", 1, 0644, &err), MRD_ERR_IO);
+    assert_int_equal(err.code, MRD_ERR_IO);
+    assert_contains(err.msg, "cannot create");
+    assert_contains(err.msg, strerror(ENOENT));
+    assert_false(mrd_path_exists(path));
+    assert_int_equal(count_entries(t->path), 0);
+
+    /* The rename fails (a folder is in the way): the temporary file is
+     * removed again. */
+    char dir[128];
+    tmp_path(state, "target", dir, sizeof(dir));
+    assert_int_equal(mkdir(dir, 0755), 0);
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_write_atomic(dir, "x", 1, 0644, &err), MRD_ERR_IO);
+    assert_contains(err.msg, "cannot rename");
+    assert_true(is_dir(dir));
+    assert_int_equal(count_entries(t->path), 1);
+
+    /* A path too long for the temporary name. */
+    char *longp = malloc(5000);
+    assert_non_null(longp);
+    memset(longp, 'a', 4999);
+    longp[0] = '/';
+    longp[4999] = '\0';
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_write_atomic(longp, "x", 1, 0644, &err), MRD_ERR_INVALID);
+    assert_contains(err.msg, "path too long");
+    free(longp);
+}
+
+static void test_read_file(void **state)
+{
+    char path[128];
+    tmp_path(state, "data", path, sizeof(path));
+    mrd_error err;
+    char *out = (char *)"sentinel";
+    size_t len = 12345;
+
+    /* Bytes as they are, NULs included, plus a terminating NUL. */
+    write_raw(path, "a\0b\nc", 5, 0644);
+    assert_int_equal(mrd_read_file(path, 5, &out, &len, &err), MRD_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "a\0b\nc", 5);
+    assert_int_equal(out[5], '\0');
+    free(out);
+
+    /* len may be NULL. */
+    assert_int_equal(mrd_read_file(path, 100, &out, NULL, NULL), MRD_OK);
+    assert_memory_equal(out, "a\0b\nc", 6);
+    free(out);
+
+    /* A file that needs the buffer to grow several times. */
+    size_t big = 40000;
+    char *data = malloc(big);
+    assert_non_null(data);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)('a' + i % 26);
+    write_raw(path, data, big, 0644);
+    assert_int_equal(mrd_read_file(path, big, &out, &len, &err), MRD_OK);
+    assert_int_equal(len, big);
+    assert_memory_equal(out, data, big);
+    free(out);
+
+    /* Larger than MAX: refused, nothing returned. */
+    out = (char *)"sentinel";
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_read_file(path, 10000, &out, &len, &err), MRD_ERR_INVALID);
+    assert_null(out);
+    char expect[256];
+    snprintf(expect, sizeof(expect), "%s is larger than 10000 bytes", path);
+    assert_string_equal(err.msg, expect);
+    free(data);
+
+    /* Absent: NOT_FOUND naming the path. */
+    char missing[128];
+    tmp_path(state, "absent", missing, sizeof(missing));
+    out = (char *)"sentinel";
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_read_file(missing, 100, &out, &len, &err), MRD_ERR_NOT_FOUND);
+    assert_null(out);
+    assert_int_equal(err.code, MRD_ERR_NOT_FOUND);
+    assert_contains(err.msg, missing);
+    assert_contains(err.msg, strerror(ENOENT));
+
+    /* A folder is not a file. */
+    const tmp_dir *t = *state;
+    out = (char *)"sentinel";
+    assert_int_equal(mrd_read_file(t->path, 100, &out, &len, &err), MRD_ERR_IO);
+    assert_null(out);
+}
+
+static void test_mkdir_p(void **state)
+{
+    char path[128], probe[128];
+    mrd_error err;
+    mode_t old = umask(022);
+
+    tmp_path(state, "a/b/c", path, sizeof(path));
+    assert_int_equal(mrd_mkdir_p(path, 0750, &err), MRD_OK);
+    assert_true(is_dir(tmp_path(state, "a", probe, sizeof(probe))));
+    assert_true(is_dir(tmp_path(state, "a/b", probe, sizeof(probe))));
+    assert_true(is_dir(path));
+    assert_int_equal(file_mode(path), 0750);
+    /* Again: nothing to do. */
+    assert_int_equal(mrd_mkdir_p(path, 0750, &err), MRD_OK);
+
+    /* A trailing slash and repeated slashes. */
+    tmp_path(state, "x//y/", path, sizeof(path));
+    assert_int_equal(mrd_mkdir_p(path, 0755, &err), MRD_OK);
+    assert_true(is_dir(tmp_path(state, "x/y", probe, sizeof(probe))));
+    umask(old);
+
+    /* A regular file in the way of a parent. */
+    char file[128];
+    tmp_path(state, "f", file, sizeof(file));
+    write_raw(file, "x", 1, 0644);
+    tmp_path(state, "f/sub", path, sizeof(path));
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_mkdir_p(path, 0755, &err), MRD_ERR_IO);
+    char expect[256];
+    snprintf(expect, sizeof(expect), "cannot create %s: %s", path, strerror(ENOTDIR));
+    assert_string_equal(err.msg, expect);
+
+    /* Too long for the internal buffer. */
+    char *longp = malloc(5000);
+    assert_non_null(longp);
+    memset(longp, 'd', 4999);
+    longp[0] = '/';
+    longp[4999] = '\0';
+    assert_int_equal(mrd_mkdir_p(longp, 0755, NULL), MRD_ERR_INVALID);
+    free(longp);
+}
+
+static void test_rm_rf(void **state)
+{
+    const tmp_dir *t = *state;
+    mrd_error err;
+
+    /* The guard: paths shorter than 8 characters are refused.  Only
+     * paths whose loss is harmless are passed, so a broken guard fails
+     * this test instead of removing anything that matters ("/" itself,
+     * which the same length rule covers, is never passed): short paths
+     * that do not exist, and a short relative path to a folder of ours. */
+    int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(cwd >= 0);
+    assert_int_equal(chdir(t->path), 0);
+    assert_int_equal(mkdir("victim", 0755), 0);
+    write_raw("victim/f", "x", 1, 0644);
+    static const char *const refused[] = {"victim", "victim/", "", "/mrdzq", "/mrdzq/"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (refused[i][0] == '/')
+            assert_false(mrd_path_exists(refused[i]));
+        mrd_error_clear(&err);
+        assert_int_equal(mrd_rm_rf(refused[i], &err), MRD_ERR_INVALID);
+        char expect[64];
+        snprintf(expect, sizeof(expect), "refusing to remove %s", refused[i]);
+        assert_string_equal(err.msg, expect);
+        assert_file_is("victim/f", "x");
+    }
+    assert_int_equal(mrd_rm_rf("victim", NULL), MRD_ERR_INVALID);
+    /* Eight characters are allowed. */
+    assert_int_equal(mrd_rm_rf("./victim", &err), MRD_OK);
+    assert_false(mrd_path_exists("victim"));
+    assert_int_equal(fchdir(cwd), 0);
+    close(cwd);
+
+    /* A tree with files, an empty folder and symlinks pointing out of
+     * it: the tree goes, what the links point to stays. */
+    char p[128], keep_file[128], keep_dir[128], keep_inner[128];
+    tmp_path(state, "keep.txt", keep_file, sizeof(keep_file));
+    write_raw(keep_file, "keep", 4, 0644);
+    tmp_path(state, "keepdir", keep_dir, sizeof(keep_dir));
+    assert_int_equal(mkdir(keep_dir, 0755), 0);
+    tmp_path(state, "keepdir/inner.txt", keep_inner, sizeof(keep_inner));
+    write_raw(keep_inner, "inner", 5, 0644);
+
+    assert_int_equal(mrd_mkdir_p(tmp_path(state, "tree/a/b", p, sizeof(p)), 0755, NULL),
+                     MRD_OK);
+    assert_int_equal(mkdir(tmp_path(state, "tree/empty", p, sizeof(p)), 0755), 0);
+    write_raw(tmp_path(state, "tree/a/b/f1", p, sizeof(p)), "1", 1, 0644);
+    write_raw(tmp_path(state, "tree/a/f2", p, sizeof(p)), "2", 1, 0600);
+    write_raw(tmp_path(state, "tree/f3", p, sizeof(p)), "3", 1, 0400);
+    assert_int_equal(symlink(keep_file, tmp_path(state, "tree/flink", p, sizeof(p))), 0);
+    assert_int_equal(symlink(keep_dir, tmp_path(state, "tree/a/dlink", p, sizeof(p))), 0);
+    assert_int_equal(symlink("/nonexistent", tmp_path(state, "tree/dangling", p, sizeof(p))),
+                     0);
+
+    tmp_path(state, "tree", p, sizeof(p));
+    assert_int_equal(mrd_rm_rf(p, &err), MRD_OK);
+    assert_false(mrd_path_exists(p));
+    assert_file_is(keep_file, "keep");
+    assert_file_is(keep_inner, "inner");
+    assert_int_equal(count_entries(t->path), 2);
+
+    /* Already gone: nothing to do. */
+    assert_int_equal(mrd_rm_rf(p, &err), MRD_OK);
+
+    /* A single file. */
+    assert_int_equal(mrd_rm_rf(keep_file, &err), MRD_OK);
+    assert_false(mrd_path_exists(keep_file));
+    assert_int_equal(count_entries(t->path), 1);
+}
+
+static void test_path_fmt_and_exists(void **state)
+{
+    char buf[8];
+    assert_int_equal(mrd_path_fmt(buf, sizeof(buf), "%s", "1234567"), MRD_OK);
+    assert_string_equal(buf, "1234567");
+    assert_int_equal(mrd_path_fmt(buf, sizeof(buf), "%s", "12345678"), MRD_ERR_INVALID);
+    assert_string_equal(buf, "1234567"); /* cut but terminated */
+    assert_int_equal(mrd_path_fmt(buf, sizeof(buf), "%s/%d", "ab", 42), MRD_OK);
+    assert_string_equal(buf, "ab/42");
+    assert_int_equal(mrd_path_fmt(buf, sizeof(buf), "%s/%d", "abcd", 123), MRD_ERR_INVALID);
+    assert_int_equal(mrd_path_fmt(buf, 1, "%s", ""), MRD_OK);
+    assert_int_equal(mrd_path_fmt(buf, 1, "%s", "a"), MRD_ERR_INVALID);
+    assert_string_equal(buf, "");
+
+    const tmp_dir *t = *state;
+    char p[128];
+    assert_true(mrd_path_exists(t->path));
+    assert_false(mrd_path_exists(tmp_path(state, "nope", p, sizeof(p))));
+    write_raw(tmp_path(state, "file", p, sizeof(p)), "", 0, 0644);
+    assert_true(mrd_path_exists(p));
+    /* lstat: a dangling symlink exists. */
+    assert_int_equal(symlink("/nonexistent/x", tmp_path(state, "dangling", p, sizeof(p))),
+                     0);
+    assert_true(mrd_path_exists(p));
+}
+
+/* ==== SECRETS ========================================================== */
+
+static void assert_hex64(const char *s)
+{
+    assert_int_equal(strlen(s), 64);
+    for (size_t i = 0; i < 64; i++)
+        if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
+            fail_msg("not lowercase hex at %zu: %s", i, s);
+}
+
+static void test_secret_generate(void **state)
+{
+    (void)state;
+    char a[MRD_SECRET_LEN], b[MRD_SECRET_LEN];
+    mrd_error err;
+    assert_int_equal(mrd_secret_generate(a, sizeof(a), &err), MRD_OK);
+    assert_int_equal(mrd_secret_generate(b, sizeof(b), &err), MRD_OK);
+    assert_hex64(a);
+    assert_hex64(b);
+    assert_string_not_equal(a, b);
+
+    /* One byte short: refused, buffer untouched. */
+    char small[MRD_SECRET_LEN];
+    memset(small, 'Z', sizeof(small));
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_secret_generate(small, MRD_SECRET_LEN - 1, &err), MRD_ERR_INVALID);
+    assert_int_equal(err.code, MRD_ERR_INVALID);
+    assert_int_equal(small[0], 'Z');
+}
+
+static void test_secret_ensure_and_read(void **state)
+{
+    char path[128];
+    tmp_path(state, "admin.pass", path, sizeof(path));
+    char first[MRD_SECRET_LEN], again[MRD_SECRET_LEN], read[MRD_SECRET_LEN];
+    bool created = false;
+    mrd_error err;
+
+    mode_t old = umask(0); /* the 0600 must not depend on a umask */
+    assert_int_equal(mrd_secret_ensure(path, first, sizeof(first), &created, &err), MRD_OK);
+    umask(old);
+    assert_true(created);
+    assert_hex64(first);
+    assert_int_equal(file_mode(path), 0600);
+    char line[MRD_SECRET_LEN + 1];
+    snprintf(line, sizeof(line), "%s\n", first);
+    assert_file_is(path, line);
+
+    created = true;
+    assert_int_equal(mrd_secret_ensure(path, again, sizeof(again), &created, &err), MRD_OK);
+    assert_false(created);
+    assert_string_equal(again, first);
+
+    assert_int_equal(mrd_secret_read(path, read, sizeof(read), &err), MRD_OK);
+    assert_string_equal(read, first);
+
+    /* created may be NULL. */
+    assert_int_equal(mrd_secret_ensure(path, again, sizeof(again), NULL, &err), MRD_OK);
+    assert_string_equal(again, first);
+
+    /* A missing folder. */
+    char bad[128];
+    tmp_path(state, "missing/app.pass", bad, sizeof(bad));
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_secret_ensure(bad, again, sizeof(again), &created, &err),
+                     MRD_ERR_IO);
+    assert_false(created);
+    assert_contains(err.msg, "cannot create secret");
+
+    /* A buffer too small to generate into: no empty file is left. */
+    char tiny[16];
+    tmp_path(state, "tiny.pass", bad, sizeof(bad));
+    assert_int_equal(mrd_secret_ensure(bad, tiny, sizeof(tiny), &created, &err),
+                     MRD_ERR_INVALID);
+    assert_false(created);
+    assert_false(mrd_path_exists(bad));
+}
+
+static void test_secret_read_refuses_open_modes(void **state)
+{
+    char path[128], buf[MRD_SECRET_LEN], expect[512];
+    mrd_error err;
+    tmp_path(state, "sentinel.pass", path, sizeof(path));
+
+    static const mode_t open_modes[] = {0644, 0640, 0604, 0660, 0606};
+    for (size_t i = 0; i < sizeof(open_modes) / sizeof(open_modes[0]); i++) {
+        write_raw(path, "s3cret\n", 7, open_modes[i]);
+        mrd_error_clear(&err);
+        assert_int_equal(mrd_secret_read(path, buf, sizeof(buf), &err), MRD_ERR_STATE);
+        assert_int_equal(err.code, MRD_ERR_STATE);
+        snprintf(expect, sizeof(expect),
+                 "secret %s is readable by others: run chmod 600 %s", path, path);
+        assert_string_equal(err.msg, expect);
+    }
+    /* ensure() reads an existing file and refuses it the same way. */
+    write_raw(path, "s3cret\n", 7, 0644);
+    assert_int_equal(mrd_secret_ensure(path, buf, sizeof(buf), NULL, &err), MRD_ERR_STATE);
+    assert_file_is(path, "s3cret\n");
+
+    /* Owner-only modes are fine; the line end is not part of the secret. */
+    write_raw(path, "s3cret\n", 7, 0400);
+    assert_int_equal(mrd_secret_read(path, buf, sizeof(buf), &err), MRD_OK);
+    assert_string_equal(buf, "s3cret");
+    write_raw(path, "tok\r\nignored\n", 13, 0600);
+    assert_int_equal(mrd_secret_read(path, buf, sizeof(buf), &err), MRD_OK);
+    assert_string_equal(buf, "tok");
+
+    /* Empty files hold no secret. */
+    write_raw(path, "", 0, 0600);
+    assert_int_equal(mrd_secret_read(path, buf, sizeof(buf), &err), MRD_ERR_INVALID);
+    write_raw(path, "\n", 1, 0600);
+    assert_int_equal(mrd_secret_read(path, buf, sizeof(buf), &err), MRD_ERR_INVALID);
+
+    /* Absent. */
+    char missing[128];
+    tmp_path(state, "absent.pass", missing, sizeof(missing));
+    assert_int_equal(mrd_secret_read(missing, buf, sizeof(buf), &err), MRD_ERR_NOT_FOUND);
+
+    /* A symlink is not followed (O_NOFOLLOW), even to a 0600 file. */
+    char link[128];
+    write_raw(path, "s3cret\n", 7, 0600);
+    tmp_path(state, "link.pass", link, sizeof(link));
+    assert_int_equal(symlink(path, link), 0);
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_secret_read(link, buf, sizeof(buf), &err), MRD_ERR_IO);
+    assert_contains(err.msg, strerror(ELOOP));
+}
+
+static void test_secret_equal(void **state)
+{
+    (void)state;
+    assert_true(mrd_secret_equal("", ""));
+    assert_true(mrd_secret_equal("abc123", "abc123"));
+    assert_false(mrd_secret_equal("abc123", "abc124"));
+    assert_false(mrd_secret_equal("xbc123", "abc123"));
+    assert_false(mrd_secret_equal("abc", "abcd"));
+    assert_false(mrd_secret_equal("abcd", "abc"));
+    assert_false(mrd_secret_equal("", "a"));
+    assert_false(mrd_secret_equal("a", ""));
+    assert_false(mrd_secret_equal("ABC", "abc"));
+    char a[MRD_SECRET_LEN], b[MRD_SECRET_LEN];
+    assert_int_equal(mrd_secret_generate(a, sizeof(a), NULL), MRD_OK);
+    memcpy(b, a, sizeof(b));
+    assert_true(mrd_secret_equal(a, b));
+    b[63] = b[63] == '0' ? '1' : '0';
+    assert_false(mrd_secret_equal(a, b));
+}
+
+/* ==== MANIFESTS ======================================================== */
+
+/* A hand-written manifest in the schema of common/manifest.c: this host
+ * (use-a2) is the second of three peers and runs no sentinel. */
+static const char valid_manifest[] =
+    "{\n"
+    "  \"version\": 1,\n"
+    "  \"topology\": \"shop\",\n"
+    "  \"master_name\": \"shop-main\",\n"
+    "  \"host\": \"use-a2\",\n"
+    "  \"root\": \"/var/lib/meridian/shop/use-a2\",\n"
+    "  \"secrets_dir\": \"/etc/meridian/shop/secrets\",\n"
+    "  \"store\": {\"port\": 16379, \"maxmemory\": \"256mb\", \"repl_backlog\": \"64mb\",\n"
+    "            \"min_replicas_to_write\": 1, \"min_replicas_max_lag_s\": 10,\n"
+    "            \"wait_replicas\": 2},\n"
+    "  \"sentinel\": {\"quorum\": 2, \"down_after_ms\": 5000,\n"
+    "               \"failover_timeout_ms\": 60000},\n"
+    "  \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true},\n"
+    "  \"peers\": [\n"
+    "    {\"host\": \"use-a1\", \"region\": \"us-east\", \"zone\": \"a\",\n"
+    "     \"address\": \"127.0.1.1\", \"store_port\": 16379, \"sentinel_port\": 26379,\n"
+    "     \"agent_port\": 16900, \"replica_priority\": 100, \"leader\": true,\n"
+    "     \"sentinel_myid\": \"0123456789abcdef0123456789abcdef01234567\"},\n"
+    "    {\"host\": \"use-a2\", \"region\": \"us-east\", \"zone\": \"b\",\n"
+    "     \"address\": \"127.0.1.2\", \"store_port\": 16380, \"sentinel_port\": 0,\n"
+    "     \"agent_port\": 16901, \"replica_priority\": 110, \"leader\": false,\n"
+    "     \"sentinel_myid\": \"\"},\n"
+    "    {\"host\": \"usw-b1\", \"region\": \"us-west\", \"zone\": \"c\",\n"
+    "     \"address\": \"127.0.2.1\", \"store_port\": 16381, \"sentinel_port\": 26381,\n"
+    "     \"agent_port\": 16902, \"replica_priority\": 0, \"leader\": false,\n"
+    "     \"sentinel_myid\": \"fedcba9876543210fedcba9876543210fedcba98\"}\n"
+    "  ],\n"
+    "  \"webhooks\": [\"https://hooks.example.com/meridian\",\n"
+    "               \"http://127.0.0.1:9000/events\"]\n"
+    "}\n";
+
+static mrd_manifest *parse_manifest_ok(const char *text)
+{
+    mrd_manifest *m = (mrd_manifest *)(uintptr_t)1;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = manifest_parse(text, strlen(text), &m, &err);
+    if (rc != MRD_OK)
+        fail_msg("manifest_parse failed (%d): %s", (int)rc, err.msg);
+    assert_non_null(m);
+    return m;
+}
+
+static void assert_peer(const mrd_peer *p, const char *host, const char *region,
+                        const char *zone, const char *address, int store_port,
+                        int sentinel_port, int agent_port, int priority, bool leader,
+                        const char *myid)
+{
+    assert_string_equal(p->host, host);
+    assert_string_equal(p->region, region);
+    assert_string_equal(p->zone, zone);
+    assert_string_equal(p->address, address);
+    assert_int_equal(p->store_port, store_port);
+    assert_int_equal(p->sentinel_port, sentinel_port);
+    assert_int_equal(p->agent_port, agent_port);
+    assert_int_equal(p->replica_priority, priority);
+    assert_int_equal(p->leader, leader);
+    assert_string_equal(p->sentinel_myid, myid);
+}
+
+static void assert_manifest_equal(const mrd_manifest *a, const mrd_manifest *b)
+{
+    assert_int_equal(a->version, b->version);
+    assert_string_equal(a->topology, b->topology);
+    assert_string_equal(a->master_name, b->master_name);
+    assert_string_equal(a->host, b->host);
+    assert_int_equal(a->self, b->self);
+    assert_string_equal(a->root, b->root);
+    assert_string_equal(a->secrets_dir, b->secrets_dir);
+    assert_int_equal(a->store.port, b->store.port);
+    assert_string_equal(a->store.maxmemory, b->store.maxmemory);
+    assert_string_equal(a->store.repl_backlog, b->store.repl_backlog);
+    assert_int_equal(a->store.min_replicas_to_write, b->store.min_replicas_to_write);
+    assert_int_equal(a->store.min_replicas_max_lag_s, b->store.min_replicas_max_lag_s);
+    assert_int_equal(a->store.wait_replicas, b->store.wait_replicas);
+    assert_int_equal(a->sentinel.quorum, b->sentinel.quorum);
+    assert_int_equal(a->sentinel.down_after_ms, b->sentinel.down_after_ms);
+    assert_int_equal(a->sentinel.failover_timeout_ms, b->sentinel.failover_timeout_ms);
+    assert_int_equal(a->agent.port, b->agent.port);
+    assert_int_equal(a->agent.interval_ms, b->agent.interval_ms);
+    assert_int_equal(a->agent.metrics_open, b->agent.metrics_open);
+    assert_int_equal(a->npeers, b->npeers);
+    for (int i = 0; i < a->npeers; i++) {
+        const mrd_peer *p = &a->peers[i];
+        assert_peer(&b->peers[i], p->host, p->region, p->zone, p->address, p->store_port,
+                    p->sentinel_port, p->agent_port, p->replica_priority, p->leader,
+                    p->sentinel_myid);
+    }
+    assert_int_equal(a->nwebhooks, b->nwebhooks);
+    for (int i = 0; i < a->nwebhooks; i++)
+        assert_string_equal(a->webhooks[i], b->webhooks[i]);
+}
+
+static void test_manifest_parse_valid(void **state)
+{
+    (void)state;
+    mrd_manifest *m = parse_manifest_ok(valid_manifest);
+    assert_int_equal(m->version, 1);
+    assert_string_equal(m->topology, "shop");
+    assert_string_equal(m->master_name, "shop-main");
+    assert_string_equal(m->host, "use-a2");
+    assert_string_equal(m->root, "/var/lib/meridian/shop/use-a2");
+    assert_string_equal(m->secrets_dir, "/etc/meridian/shop/secrets");
+    assert_int_equal(m->store.port, 16379);
+    assert_string_equal(m->store.maxmemory, "256mb");
+    assert_string_equal(m->store.repl_backlog, "64mb");
+    assert_int_equal(m->store.min_replicas_to_write, 1);
+    assert_int_equal(m->store.min_replicas_max_lag_s, 10);
+    assert_int_equal(m->store.wait_replicas, 2);
+    assert_int_equal(m->sentinel.quorum, 2);
+    assert_int_equal(m->sentinel.down_after_ms, 5000);
+    assert_int_equal(m->sentinel.failover_timeout_ms, 60000);
+    assert_int_equal(m->agent.port, 16900);
+    assert_int_equal(m->agent.interval_ms, 1000);
+    assert_true(m->agent.metrics_open);
+    assert_int_equal(m->npeers, 3);
+    assert_peer(&m->peers[0], "use-a1", "us-east", "a", "127.0.1.1", 16379, 26379, 16900,
+                100, true, "0123456789abcdef0123456789abcdef01234567");
+    assert_peer(&m->peers[1], "use-a2", "us-east", "b", "127.0.1.2", 16380, 0, 16901, 110,
+                false, "");
+    assert_peer(&m->peers[2], "usw-b1", "us-west", "c", "127.0.2.1", 16381, 26381, 16902,
+                0, false, "fedcba9876543210fedcba9876543210fedcba98");
+    assert_int_equal(m->self, 1);
+    assert_ptr_equal(manifest_self(m), &m->peers[1]);
+    assert_string_equal(manifest_self(m)->host, "use-a2");
+    assert_int_equal(m->nwebhooks, 2);
+    assert_string_equal(m->webhooks[0], "https://hooks.example.com/meridian");
+    assert_string_equal(m->webhooks[1], "http://127.0.0.1:9000/events");
+
+    manifest_free(&m);
+    assert_null(m);
+    manifest_free(&m);
+    manifest_free(NULL);
+}
+
+/* Parse -> to_json -> dump -> parse gives the same manifest, and the JSON
+ * is the input document with nothing lost or added. */
+static void test_manifest_round_trip(void **state)
+{
+    (void)state;
+    mrd_manifest *m1 = parse_manifest_ok(valid_manifest);
+    json_t *j1 = manifest_to_json(m1);
+    assert_non_null(j1);
+
+    json_error_t jerr;
+    json_t *orig = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(orig);
+    assert_true(json_equal(orig, j1));
+    json_decref(orig);
+
+    char *s1 = json_dumps(j1, JSON_COMPACT);
+    assert_non_null(s1);
+    /* Canonical key order, as the header promises. */
+    assert_int_equal(strncmp(s1, "{\"version\":1,\"topology\":\"shop\",\"master_name\":", 44),
+                     0);
+    mrd_manifest *m2 = parse_manifest_ok(s1);
+    assert_manifest_equal(m1, m2);
+
+    json_t *j2 = manifest_to_json(m2);
+    char *s2 = json_dumps(j2, JSON_COMPACT);
+    assert_string_equal(s1, s2);
+
+    free(s1);
+    free(s2);
+    json_decref(j1);
+    json_decref(j2);
+    manifest_free(&m1);
+    manifest_free(&m2);
+
+    /* No webhooks: an empty array both ways. */
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_int_equal(json_object_set_new(root, "webhooks", json_array()), 0);
+    char *text = json_dumps(root, 0);
+    mrd_manifest *m3 = parse_manifest_ok(text);
+    assert_int_equal(m3->nwebhooks, 0);
+    json_t *j3 = manifest_to_json(m3);
+    assert_true(json_equal(root, j3));
+    json_decref(j3);
+    json_decref(root);
+    free(text);
+    manifest_free(&m3);
+}
+
+/* Parse TEXT expecting CODE and exactly MSG (substring when PARTIAL). */
+static void manifest_fails(const char *text, mrd_rc code, const char *msg, bool partial)
+{
+    mrd_manifest *m = (mrd_manifest *)(uintptr_t)1;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = manifest_parse(text, strlen(text), &m, &err);
+    if (rc != code)
+        fail_msg("expected %d (%s), got %d: %s\n--- input ---\n%s", (int)code, msg, (int)rc,
+                 err.msg, text);
+    assert_null(m);
+    assert_int_equal(err.code, code);
+    if (partial)
+        assert_contains(err.msg, msg);
+    else
+        assert_string_equal(err.msg, msg);
+}
+
+/* The object at WHERE in ROOT: "" (ROOT itself), "store", "peers/1". */
+static json_t *object_at(json_t *root, const char *where)
+{
+    json_t *obj = root;
+    if (strncmp(where, "peers/", 6) == 0)
+        obj = json_array_get(json_object_get(root, "peers"),
+                             (size_t)strtoul(where + 6, NULL, 10));
+    else if (where[0])
+        obj = json_object_get(root, where);
+    assert_non_null(obj);
+    assert_true(json_is_object(obj));
+    return obj;
+}
+
+/* The valid manifest with the object at WHERE changed: KEY removed (VALUE
+ * NULL) or set to VALUE (stolen). */
+static char *mutated(const char *where, const char *key, json_t *value)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    json_t *obj = object_at(root, where);
+    if (value)
+        assert_int_equal(json_object_set_new(obj, key, value), 0);
+    else
+        assert_int_equal(json_object_del(obj, key), 0);
+    char *text = json_dumps(root, 0);
+    assert_non_null(text);
+    json_decref(root);
+    return text;
+}
+
+/* What parse must say about KEY, given the type its valid value has. */
+static void expected_message(const char *key, json_t *valid, char *buf, size_t n)
+{
+    if (strcmp(key, "peers") == 0)
+        snprintf(buf, n, "manifest: \"peers\" must be an array of 1 to %d hosts",
+                 MRD_MF_MAX_PEERS);
+    else if (json_is_array(valid))
+        snprintf(buf, n, "manifest: \"%s\" must be an array", key);
+    else if (json_is_object(valid))
+        snprintf(buf, n, "manifest: \"%s\" must be an object", key);
+    else if (json_is_string(valid))
+        snprintf(buf, n, "manifest: \"%s\" must be a string", key);
+    else if (json_is_integer(valid))
+        snprintf(buf, n, "manifest: \"%s\" must be a non-negative integer", key);
+    else if (json_is_boolean(valid))
+        snprintf(buf, n, "manifest: \"%s\" must be a boolean", key);
+    else
+        fail_msg("unexpected type for %s", key);
+}
+
+/* Every key of every object in the valid manifest: removed, and given a
+ * value of the wrong type, the parse fails naming that key. */
+static void test_manifest_missing_and_wrong_types(void **state)
+{
+    (void)state;
+    static const char *const where[] = {"", "store", "sentinel", "agent", "peers/0",
+                                        "peers/1", "peers/2"};
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    int checked = 0;
+    for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
+        json_t *obj = object_at(root, where[w]);
+        const char *key;
+        json_t *valid;
+        json_object_foreach(obj, key, valid) {
+            char msg[256];
+            expected_message(key, valid, msg, sizeof(msg));
+
+            /* Removed. */
+            char *text = mutated(where[w], key, NULL);
+            manifest_fails(text, MRD_ERR_INVALID, msg, false);
+            free(text);
+
+            /* Wrong types: null and one of another kind. */
+            text = mutated(where[w], key, json_null());
+            manifest_fails(text, MRD_ERR_INVALID, msg, false);
+            free(text);
+            json_t *wrong = json_is_string(valid) ? json_integer(5)
+                            : json_is_integer(valid) ? json_string("5")
+                            : json_is_boolean(valid) ? json_integer(1)
+                            : json_is_object(valid)  ? json_array()
+                                                     : json_object();
+            text = mutated(where[w], key, wrong);
+            manifest_fails(text, MRD_ERR_INVALID, msg, false);
+            free(text);
+
+            /* Integers: negative, too large, fractional. */
+            if (json_is_integer(valid)) {
+                json_t *bad[] = {json_integer(-1), json_integer(1000000001),
+                                 json_real(1.5)};
+                for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+                    text = mutated(where[w], key, bad[b]);
+                    manifest_fails(text, MRD_ERR_INVALID, msg, false);
+                    free(text);
+                }
+            }
+            /* Strings longer than their field. */
+            if (json_is_string(valid)) {
+                char *huge = malloc(MRD_MF_PATH + 2);
+                assert_non_null(huge);
+                memset(huge, 'h', MRD_MF_PATH + 1);
+                huge[MRD_MF_PATH + 1] = '\0';
+                text = mutated(where[w], key, json_string(huge));
+                char too_long[128];
+                snprintf(too_long, sizeof(too_long), "manifest: \"%s\" is too long", key);
+                manifest_fails(text, MRD_ERR_INVALID, too_long, false);
+                free(text);
+                free(huge);
+            }
+            checked++;
+        }
+    }
+    json_decref(root);
+    /* 11 top-level, 6 + 3 + 3 in the sections, 10 per peer. */
+    assert_int_equal(checked, 11 + 12 + 30);
+}
+
+static void test_manifest_invalid_documents(void **state)
+{
+    (void)state;
+    char *text;
+
+    /* This host must be one of the peers. */
+    text = mutated("", "host", json_string("nowhere"));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: host \"nowhere\" is not among its peers", false);
+    free(text);
+
+    /* Other versions are refused with what to do. */
+    text = mutated("", "version", json_integer(2));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest version 2 is not supported (expected 1): "
+                   "redeploy with a matching meridian",
+                   false);
+    free(text);
+    text = mutated("", "version", json_integer(0));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest version 0 is not supported", true);
+    free(text);
+
+    /* Peers: empty, more than the maximum, not objects. */
+    char peers_msg[128];
+    snprintf(peers_msg, sizeof(peers_msg),
+             "manifest: \"peers\" must be an array of 1 to %d hosts", MRD_MF_MAX_PEERS);
+    text = mutated("", "peers", json_array());
+    manifest_fails(text, MRD_ERR_INVALID, peers_msg, false);
+    free(text);
+    json_t *many = json_array();
+    for (int i = 0; i <= MRD_MF_MAX_PEERS; i++)
+        json_array_append_new(many, json_object());
+    text = mutated("", "peers", many);
+    manifest_fails(text, MRD_ERR_INVALID, peers_msg, false);
+    free(text);
+    text = mutated("", "peers", json_pack("[i]", 1));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: a peer must be an object", false);
+    free(text);
+
+    /* Webhooks must be strings. */
+    text = mutated("", "webhooks", json_pack("[s,i]", "http://x", 3));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: webhooks must be strings", false);
+    free(text);
+
+    /* Not an object at all. */
+    manifest_fails("[1, 2]", MRD_ERR_INVALID, "manifest: not a JSON object", false);
+}
+
+static void test_manifest_syntax_errors(void **state)
+{
+    (void)state;
+    mrd_manifest *m = (mrd_manifest *)(uintptr_t)1;
+    mrd_error err;
+    const char *text = "{\n  \"version\": 1,\n  oops\n}\n";
+    mrd_error_clear(&err);
+    assert_int_equal(manifest_parse(text, strlen(text), &m, &err), MRD_ERR_PARSE);
+    assert_null(m);
+    assert_string_equal(err.file, "manifest");
+    assert_int_equal(err.line, 3);
+    assert_true(err.column > 0);
+
+    /* Duplicate keys are refused, not last-one-wins. */
+    const char *dup = "{\"version\": 1, \"version\": 1}";
+    assert_int_equal(manifest_parse(dup, strlen(dup), &m, &err), MRD_ERR_PARSE);
+    assert_contains(err.msg, "duplicate");
+
+    /* LEN bounds the text: the valid manifest cut short. */
+    assert_int_equal(manifest_parse(valid_manifest, 40, &m, &err), MRD_ERR_PARSE);
+    assert_int_equal(manifest_parse("", 0, &m, &err), MRD_ERR_PARSE);
+    assert_null(m);
+}
+
+static void test_manifest_load(void **state)
+{
+    char path[128];
+    tmp_path(state, "manifest.json", path, sizeof(path));
+    mrd_manifest *m = NULL;
+    mrd_error err;
+
+    write_raw(path, valid_manifest, strlen(valid_manifest), 0600);
+    assert_int_equal(manifest_load(path, &m, &err), MRD_OK);
+    mrd_manifest *direct = parse_manifest_ok(valid_manifest);
+    assert_manifest_equal(direct, m);
+    manifest_free(&direct);
+    manifest_free(&m);
+
+    /* A semantic error names the file it came from. */
+    char *text = mutated("", "topology", NULL);
+    write_raw(path, text, strlen(text), 0600);
+    free(text);
+    mrd_error_clear(&err);
+    assert_int_equal(manifest_load(path, &m, &err), MRD_ERR_INVALID);
+    assert_null(m);
+    assert_string_equal(err.file, path);
+    assert_string_equal(err.msg, "manifest: \"topology\" must be a string");
+
+    char missing[128];
+    tmp_path(state, "absent.json", missing, sizeof(missing));
+    assert_int_equal(manifest_load(missing, &m, &err), MRD_ERR_NOT_FOUND);
+    assert_null(m);
+}
+
+static void test_manifest_paths(void **state)
+{
+    (void)state;
+    mrd_manifest *m = parse_manifest_ok(valid_manifest);
+    static const struct {
+        const char *what;
+        const char *path;
+    } cases[] = {
+        {"manifest", "/var/lib/meridian/shop/use-a2/manifest.json"},
+        {"agent.pid", "/var/lib/meridian/shop/use-a2/agent.pid"},
+        {"agent.log", "/var/lib/meridian/shop/use-a2/agent.log"},
+        {"agent.lock", "/var/lib/meridian/shop/use-a2/agent.lock"},
+        {"redis.conf", "/var/lib/meridian/shop/use-a2/redis/redis.conf"},
+        {"redis.pid", "/var/lib/meridian/shop/use-a2/redis/redis.pid"},
+        {"redis.log", "/var/lib/meridian/shop/use-a2/redis/redis.log"},
+        {"redis.data", "/var/lib/meridian/shop/use-a2/redis/data"},
+        {"sentinel.conf", "/var/lib/meridian/shop/use-a2/sentinel/sentinel.conf"},
+        {"sentinel.pid", "/var/lib/meridian/shop/use-a2/sentinel/sentinel.pid"},
+        {"sentinel.log", "/var/lib/meridian/shop/use-a2/sentinel/sentinel.log"},
+        {"sentinel.dir", "/var/lib/meridian/shop/use-a2/sentinel"},
+    };
+    char buf[MRD_MF_PATH];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf[0] = '\0';
+        assert_int_equal(manifest_path(m, cases[i].what, buf, sizeof(buf)), MRD_OK);
+        assert_string_equal(buf, cases[i].path);
+        /* Exactly large enough, and one byte short. */
+        size_t need = strlen(cases[i].path) + 1;
+        assert_int_equal(manifest_path(m, cases[i].what, buf, need), MRD_OK);
+        assert_string_equal(buf, cases[i].path);
+        assert_int_equal(manifest_path(m, cases[i].what, buf, need - 1), MRD_ERR_INVALID);
+    }
+    assert_int_equal(manifest_path(m, "nope", buf, sizeof(buf)), MRD_ERR_NOT_FOUND);
+    assert_int_equal(manifest_path(m, "", buf, sizeof(buf)), MRD_ERR_NOT_FOUND);
+    assert_int_equal(manifest_path(m, "redis", buf, sizeof(buf)), MRD_ERR_NOT_FOUND);
+    manifest_free(&m);
+}
+
+static void test_manifest_secret_paths(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *path;
+    } cases[] = {
+        {"admin", "/etc/meridian/shop/secrets/admin.pass"},
+        {"replication", "/etc/meridian/shop/secrets/replication.pass"},
+        {"sentinel", "/etc/meridian/shop/secrets/sentinel.pass"},
+        {"app", "/etc/meridian/shop/secrets/app.pass"},
+        {"agent.token", "/etc/meridian/shop/secrets/agent.token"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(manifest_secret_path("/etc/meridian/shop/secrets", cases[i].name,
+                                              buf, sizeof(buf)),
+                         MRD_OK);
+        assert_string_equal(buf, cases[i].path);
+        size_t need = strlen(cases[i].path) + 1;
+        assert_int_equal(
+            manifest_secret_path("/etc/meridian/shop/secrets", cases[i].name, buf, need),
+            MRD_OK);
+        assert_int_equal(manifest_secret_path("/etc/meridian/shop/secrets", cases[i].name,
+                                              buf, need - 1),
+                         MRD_ERR_INVALID);
+    }
+}
+
+/* ==== PROCESSES ======================================================== */
+
+/* Poll COND every 10 ms for up to 5 s. */
+#define WAIT_FOR(cond)                                                               \
+    do {                                                                             \
+        for (int w_ = 0; w_ < 500 && !(cond); w_++)                                  \
+            mrd_sleep_ms(10);                                                        \
+    } while (0)
+
+static void assert_no_children_left(void)
+{
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
+
+static int reap(pid_t pid)
+{
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_spawn_child_and_reap(void **state)
+{
+    (void)state;
+    pid_t pid = 0;
+    mrd_error err;
+    const char *const true_argv[] = {"/bin/true", NULL};
+    assert_int_equal(mrd_spawn(true_argv, NULL, MRD_SPAWN_CHILD, &pid, &err), MRD_OK);
+    assert_true(pid > 0);
+    assert_true(pid != getpid());
+    assert_int_equal(reap(pid), 0);
+
+    /* Searched in PATH; a nonzero exit is still a successful start. */
+    const char *const false_argv[] = {"false", NULL};
+    assert_int_equal(mrd_spawn(false_argv, NULL, MRD_SPAWN_CHILD, &pid, &err), MRD_OK);
+    assert_int_equal(reap(pid), 1);
+    assert_no_children_left();
+}
+
+static void test_spawn_argv_and_log(void **state)
+{
+    char log[128];
+    tmp_path(state, "out.log", log, sizeof(log));
+    pid_t pid;
+    /* No shell: these reach echo as they are. */
+    const char *const argv[] = {"echo", "a  b", "$HOME", "*", ";true", NULL};
+    assert_int_equal(mrd_spawn(argv, log, MRD_SPAWN_CHILD, &pid, NULL), MRD_OK);
+    assert_int_equal(reap(pid), 0);
+    assert_file_is(log, "a  b $HOME * ;true\n");
+    assert_int_equal(file_mode(log) & 077, 0);
+
+    /* The log is appended to. */
+    const char *const again[] = {"echo", "second", NULL};
+    assert_int_equal(mrd_spawn(again, log, MRD_SPAWN_CHILD, &pid, NULL), MRD_OK);
+    assert_int_equal(reap(pid), 0);
+    assert_file_is(log, "a  b $HOME * ;true\nsecond\n");
+    assert_no_children_left();
+}
+
+static void test_spawn_missing_program(void **state)
+{
+    char expect[256];
+    mrd_error err;
+    pid_t pid = -42;
+
+    const char *const absent[] = {"/nonexistent/mrd-no-such-program", NULL};
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_spawn(absent, NULL, MRD_SPAWN_CHILD, &pid, &err),
+                     MRD_ERR_PROCESS);
+    assert_int_equal(err.code, MRD_ERR_PROCESS);
+    snprintf(expect, sizeof(expect), "cannot start /nonexistent/mrd-no-such-program: %s",
+             strerror(ENOENT));
+    assert_string_equal(err.msg, expect);
+    assert_int_equal(pid, -42);
+    /* The failed child was reaped. */
+    assert_no_children_left();
+
+    const char *const not_in_path[] = {"mrd-no-such-program-in-path", NULL};
+    assert_int_equal(mrd_spawn(not_in_path, NULL, MRD_SPAWN_CHILD, &pid, &err),
+                     MRD_ERR_PROCESS);
+    assert_contains(err.msg, strerror(ENOENT));
+
+    /* Not executable: the exec error is EACCES. */
+    char script[128];
+    tmp_path(state, "not-executable", script, sizeof(script));
+    write_raw(script, "#!/bin/sh\n", 10, 0644);
+    const char *const noexec[] = {script, NULL};
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_spawn(noexec, NULL, MRD_SPAWN_CHILD, &pid, &err),
+                     MRD_ERR_PROCESS);
+    snprintf(expect, sizeof(expect), "cannot start %s: %s", script, strerror(EACCES));
+    assert_string_equal(err.msg, expect);
+
+    /* Daemon mode reports the exec error the same way. */
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_spawn(absent, NULL, MRD_SPAWN_DAEMON, &pid, &err),
+                     MRD_ERR_PROCESS);
+    assert_contains(err.msg, strerror(ENOENT));
+    assert_int_equal(pid, -42);
+    assert_no_children_left();
+}
+
+/* The child has stdin on /dev/null, stdout/stderr on the log, and no
+ * other descriptor, even one the parent left open without O_CLOEXEC. */
+static void test_spawn_descriptors(void **state)
+{
+    char log[128], file[128];
+    tmp_path(state, "fd.log", log, sizeof(log));
+    tmp_path(state, "leak", file, sizeof(file));
+    write_raw(file, "x", 1, 0644);
+    int leak = open(file, O_RDONLY); /* no O_CLOEXEC on purpose */
+    assert_true(leak >= 3);
+
+    pid_t pid;
+    const char *const argv[] = {"sleep", "30", NULL};
+    assert_int_equal(mrd_spawn(argv, log, MRD_SPAWN_CHILD, &pid, NULL), MRD_OK);
+    close(leak);
+
+    char dir[64], link[64], target[256];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (strcmp(e->d_name, "0") != 0 && strcmp(e->d_name, "1") != 0 &&
+            strcmp(e->d_name, "2") != 0)
+            fail_msg("child has descriptor %s open", e->d_name);
+        n++;
+    }
+    closedir(d);
+    assert_int_equal(n, 3);
+
+    static const char *const which[] = {"0", "1", "2"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(link, sizeof(link), "/proc/%d/fd/%s", (int)pid, which[i]);
+        ssize_t r = readlink(link, target, sizeof(target) - 1);
+        assert_true(r > 0);
+        target[r] = '\0';
+        assert_string_equal(target, i == 0 ? "/dev/null" : log);
+    }
+
+    assert_int_equal(mrd_proc_stop(pid, 5000, NULL), MRD_OK);
+    assert_no_children_left();
+}
+
+static void test_spawn_daemon(void **state)
+{
+    (void)state;
+    pid_t pid;
+    const char *const argv[] = {"sleep", "30", NULL};
+    assert_int_equal(mrd_spawn(argv, NULL, MRD_SPAWN_DAEMON, &pid, NULL), MRD_OK);
+    assert_true(pid > 0);
+    /* Not our child (the intermediate child was reaped), in its own
+     * session, in "/". */
+    assert_no_children_left();
+    assert_true(mrd_pid_alive(pid));
+    assert_true(mrd_pid_is(pid, "sleep"));
+    pid_t sid = getsid(pid);
+    assert_true(sid > 0);
+    assert_true(sid != getsid(0));
+    char link[64], cwd[256];
+    snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+    ssize_t r = readlink(link, cwd, sizeof(cwd) - 1);
+    assert_true(r > 0);
+    cwd[r] = '\0';
+    assert_string_equal(cwd, "/");
+
+    assert_int_equal(mrd_proc_stop(pid, 5000, NULL), MRD_OK);
+    assert_false(mrd_pid_alive(pid));
+}
+
+static void test_pidfile(void **state)
+{
+    char path[128];
+    tmp_path(state, "redis.pid", path, sizeof(path));
+    mrd_error err;
+    pid_t pid = 0;
+
+    assert_int_equal(mrd_pidfile_write(path, 4242, &err), MRD_OK);
+    assert_file_is(path, "4242\n");
+    assert_int_equal(file_mode(path), 0644);
+    assert_int_equal(mrd_pidfile_read(path, &pid, &err), MRD_OK);
+    assert_int_equal(pid, 4242);
+
+    assert_int_equal(mrd_pidfile_write(path, getpid(), &err), MRD_OK);
+    assert_int_equal(mrd_pidfile_read(path, &pid, &err), MRD_OK);
+    assert_int_equal(pid, getpid());
+
+    /* Without the newline. */
+    write_raw(path, "17", 2, 0644);
+    assert_int_equal(mrd_pidfile_read(path, &pid, &err), MRD_OK);
+    assert_int_equal(pid, 17);
+
+    static const char *const garbage[] = {
+        "", "\n", "abc\n", "123abc\n", "12 34\n", "0\n", "-7\n", "1073741824\n",
+        "99999999999999999999\n", "0x10\n", " \n",
+    };
+    char expect[256];
+    snprintf(expect, sizeof(expect), "%s does not hold a pid", path);
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+        write_raw(path, garbage[i], strlen(garbage[i]), 0644);
+        pid = 99;
+        mrd_error_clear(&err);
+        mrd_rc rc = mrd_pidfile_read(path, &pid, &err);
+        if (rc != MRD_ERR_INVALID)
+            fail_msg("pid file \"%s\": expected MRD_ERR_INVALID, got %d", garbage[i],
+                     (int)rc);
+        assert_string_equal(err.msg, expect);
+        assert_int_equal(pid, 99);
+    }
+
+    char missing[128];
+    tmp_path(state, "absent.pid", missing, sizeof(missing));
+    assert_int_equal(mrd_pidfile_read(missing, &pid, &err), MRD_ERR_NOT_FOUND);
+}
+
+static void test_pid_alive_and_is(void **state)
+{
+    (void)state;
+    assert_true(mrd_pid_alive(getpid()));
+    errno = 0;
+    assert_false(mrd_pid_alive(0));
+    errno = 0;
+    assert_false(mrd_pid_alive(-1));
+
+    /* ctest runs us as .../test_common. */
+    assert_true(mrd_pid_is(getpid(), "test_common"));
+    assert_true(mrd_pid_is(getpid(), "test_")); /* a prefix, as documented */
+    assert_false(mrd_pid_is(getpid(), "redis-server"));
+    assert_false(mrd_pid_is(getpid(), "test_commonX"));
+    assert_false(mrd_pid_is(getpid(), "common"));
+
+    /* A zombie is not alive, though kill(pid, 0) still finds it. */
+    pid_t pid;
+    const char *const argv[] = {"/bin/true", NULL};
+    assert_int_equal(mrd_spawn(argv, NULL, MRD_SPAWN_CHILD, &pid, NULL), MRD_OK);
+    WAIT_FOR(!mrd_pid_alive(pid));
+    assert_false(mrd_pid_alive(pid));
+    assert_int_equal(kill(pid, 0), 0);
+    assert_false(mrd_pid_is(pid, "true"));
+    assert_int_equal(reap(pid), 0);
+    assert_false(mrd_pid_alive(pid));
+    assert_false(mrd_pid_is(pid, "true"));
+}
+
+static void test_proc_stop(void **state)
+{
+    (void)state;
+    pid_t pid;
+    const char *const argv[] = {"sleep", "30", NULL};
+    assert_int_equal(mrd_spawn(argv, NULL, MRD_SPAWN_CHILD, &pid, NULL), MRD_OK);
+    assert_true(mrd_pid_is(pid, "sleep"));
+
+    /* SIGTERM is enough: back well before the timeout, child reaped. */
+    long long t0 = mrd_now_ms();
+    mrd_error err;
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_proc_stop(pid, 10000, &err), MRD_OK);
+    long long took = mrd_now_ms() - t0;
+    if (took >= 2000)
+        fail_msg("mrd_proc_stop took %lld ms", took);
+    errno = 0;
+    assert_int_equal(kill(pid, 0), -1);
+    assert_int_equal(errno, ESRCH);
+    assert_no_children_left();
+
+    /* A pid that cannot exist (above pid_max) is already stopped.  Not
+     * 0 or -1: should the guard for those break, kill(2) would signal our
+     * process group or every process we may signal. */
+    FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+    assert_non_null(f);
+    long pid_max = 0;
+    assert_int_equal(fscanf(f, "%ld", &pid_max), 1);
+    fclose(f);
+    assert_true(pid_max > 0 && pid_max < (1L << 30));
+    assert_int_equal(mrd_proc_stop((pid_t)(pid_max + 1), 100, &err), MRD_OK);
+}
+
+/* A process that ignores SIGTERM gets SIGKILL once the timeout passes. */
+static void test_proc_stop_escalates_to_kill(void **state)
+{
+    (void)state;
+    pid_t pid;
+    /* The shell only sets the disposition up; an ignored signal stays
+     * ignored across exec, so "sleep" itself ignores SIGTERM. */
+    const char *const argv[] = {"sh", "-c", "trap '' TERM; exec sleep 30", NULL};
+    assert_int_equal(mrd_spawn(argv, NULL, MRD_SPAWN_CHILD, &pid, NULL), MRD_OK);
+    WAIT_FOR(mrd_pid_is(pid, "sleep"));
+    assert_true(mrd_pid_is(pid, "sleep"));
+
+    long long t0 = mrd_now_ms();
+    assert_int_equal(mrd_proc_stop(pid, 300, NULL), MRD_OK);
+    long long took = mrd_now_ms() - t0;
+    if (took < 300 || took >= 3000)
+        fail_msg("mrd_proc_stop took %lld ms with a 300 ms timeout", took);
+    errno = 0;
+    assert_int_equal(kill(pid, 0), -1);
+    assert_int_equal(errno, ESRCH);
+    assert_no_children_left();
+}
+
+int main(void)
+{
+#define TMP(t) cmocka_unit_test_setup_teardown(t, setup_tmp, teardown_tmp)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror_every_code),
+        cmocka_unit_test(test_error_set_and_at),
+        cmocka_unit_test(test_error_null_safe),
+        cmocka_unit_test(test_error_format),
+        TMP(test_write_atomic_mode_and_no_temp),
+        TMP(test_write_atomic_replaces),
+        TMP(test_write_atomic_failures),
+        TMP(test_read_file),
+        TMP(test_mkdir_p),
+        TMP(test_rm_rf),
+        TMP(test_path_fmt_and_exists),
+        cmocka_unit_test(test_secret_generate),
+        TMP(test_secret_ensure_and_read),
+        TMP(test_secret_read_refuses_open_modes),
+        cmocka_unit_test(test_secret_equal),
+        cmocka_unit_test(test_manifest_parse_valid),
+        cmocka_unit_test(test_manifest_round_trip),
+        cmocka_unit_test(test_manifest_missing_and_wrong_types),
+        cmocka_unit_test(test_manifest_invalid_documents),
+        cmocka_unit_test(test_manifest_syntax_errors),
+        TMP(test_manifest_load),
+        cmocka_unit_test(test_manifest_paths),
+        cmocka_unit_test(test_manifest_secret_paths),
+        cmocka_unit_test(test_spawn_child_and_reap),
+        TMP(test_spawn_argv_and_log),
+        TMP(test_spawn_missing_program),
+        TMP(test_spawn_descriptors),
+        cmocka_unit_test(test_spawn_daemon),
+        TMP(test_pidfile),
+        cmocka_unit_test(test_pid_alive_and_is),
+        cmocka_unit_test(test_proc_stop),
+        cmocka_unit_test(test_proc_stop_escalates_to_kill),
+    };
+#undef TMP
+    return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}
