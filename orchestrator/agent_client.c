@@ -1,11 +1,85 @@
 #include "agent_client.h"
 
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
+
+#include "log.h"
+
+/* ==== libcurl, loaded on first use ====
+ *
+ * Debian's libcurl pulls in some 30 shared libraries (TLS, Kerberos, LDAP,
+ * ssh, ...).  Linked into `meridian`, loading them cost every command,
+ * even `--help`, about 4 ms and 6 MB of RSS before any request.  Only the
+ * commands that talk to agents need it, so it is opened here, once. */
+static struct {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *e, CURLoption opt, ...);
+    CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
+    void (*easy_cleanup)(CURL *e);
+    const char *(*easy_strerror)(CURLcode code);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_add_handle)(CURLM *m, CURL *e);
+    CURLMcode (*multi_perform)(CURLM *m, int *running);
+    CURLMcode (*multi_poll)(CURLM *m, struct curl_waitfd extra[], unsigned int n,
+                            int timeout_ms, int *numfds);
+    CURLMsg *(*multi_info_read)(CURLM *m, int *left);
+    CURLMcode (*multi_remove_handle)(CURLM *m, CURL *e);
+    CURLMcode (*multi_cleanup)(CURLM *m);
+    const char *(*multi_strerror)(CURLMcode code);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} lc;
+
+static char curl_load_error[256];
+
+/* Open libcurl and resolve what this file uses; false with
+ * curl_load_error set when it cannot. */
+static bool curl_load(void)
+{
+    void *so = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!so) {
+        snprintf(curl_load_error, sizeof(curl_load_error),
+                 "cannot load libcurl.so.4 (install libcurl4): %s", dlerror());
+        return false;
+    }
+    static const struct {
+        const char *name;
+        size_t offset;
+    } syms[] = {
+#define SYM(f) {"curl_" #f, offsetof(__typeof__(lc), f)}
+        SYM(global_init),     SYM(easy_init),        SYM(easy_setopt),
+        SYM(easy_getinfo),    SYM(easy_cleanup),     SYM(easy_strerror),
+        SYM(multi_init),      SYM(multi_add_handle), SYM(multi_perform),
+        SYM(multi_poll),      SYM(multi_info_read),  SYM(multi_remove_handle),
+        SYM(multi_cleanup),   SYM(multi_strerror),   SYM(slist_append),
+        SYM(slist_free_all),
+#undef SYM
+    };
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        void *f = dlsym(so, syms[i].name);
+        if (!f) {
+            snprintf(curl_load_error, sizeof(curl_load_error),
+                     "libcurl.so.4 lacks %s (need libcurl 7.66 or later)", syms[i].name);
+            return false;
+        }
+        /* POSIX guarantees data and function pointers convert (dlsym). */
+        memcpy((char *)&lc + syms[i].offset, &f, sizeof(f));
+    }
+    return true;
+}
 
 /* ==== one request ==== */
 
@@ -61,8 +135,8 @@ static void finish(call *k, CURLcode cc, const agent_timeouts *to)
     if (cc != CURLE_OK) {
         long oserr = 0;
         curl_off_t connect_us = 0;
-        curl_easy_getinfo(k->easy, CURLINFO_OS_ERRNO, &oserr);
-        curl_easy_getinfo(k->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        lc.easy_getinfo(k->easy, CURLINFO_OS_ERRNO, &oserr);
+        lc.easy_getinfo(k->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
         if (k->too_big)
             snprintf(r->error, sizeof(r->error),
                      "agent on %s answered more than %d bytes: not an agent report", who,
@@ -81,11 +155,11 @@ static void finish(call *k, CURLcode cc, const agent_timeouts *to)
                      strerror((int)oserr));
         else
             snprintf(r->error, sizeof(r->error), "agent on %s is not answering: %s", who,
-                     curl_easy_strerror(cc));
+                     lc.easy_strerror(cc));
         return;
     }
     long status = 0;
-    curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
+    lc.easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
     r->http_status = (int)status;
     if (k->len == 0) {
         snprintf(r->error, sizeof(r->error), "agent on %s answered HTTP %ld with no body", who,
@@ -110,7 +184,7 @@ static void curl_init(void)
     /* Plain HTTP only today: no TLS backend to initialise, which keeps
      * `meridian status` fast.  When the agent API gets TLS, this becomes
      * CURL_GLOBAL_DEFAULT. */
-    curl_init_rc = curl_global_init(CURL_GLOBAL_NOTHING);
+    curl_init_rc = curl_load() ? lc.global_init(CURL_GLOBAL_NOTHING) : CURLE_FAILED_INIT;
 }
 
 static mrd_rc setup(call *k, const char *method, const char *path, struct curl_slist *headers,
@@ -123,7 +197,7 @@ static mrd_rc setup(call *k, const char *method, const char *path, struct curl_s
     CURL *e = k->easy;
     bool post = strcmp(method, "POST") == 0;
     CURLcode cc = CURLE_OK;
-#define SET(opt, val) (cc = cc != CURLE_OK ? cc : curl_easy_setopt(e, opt, val))
+#define SET(opt, val) (cc = cc != CURLE_OK ? cc : lc.easy_setopt(e, opt, val))
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http");
     /* Only the host's own address: never a proxy from the environment,
@@ -148,6 +222,17 @@ static mrd_rc setup(call *k, const char *method, const char *path, struct curl_s
     return cc == CURLE_OK ? MRD_OK : MRD_ERR_INVALID;
 }
 
+/* Load and initialise libcurl once; MRD_ERR_STATE when it cannot be. */
+static mrd_rc curl_ready(mrd_error *err)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc == CURLE_OK)
+        return MRD_OK;
+    return mrd_error_set(err, MRD_ERR_STATE, "cannot initialise libcurl: %s",
+                         curl_load_error[0] ? curl_load_error
+                                            : lc.easy_strerror(curl_init_rc));
+}
+
 /* Send METHOD PATH to every target at once and wait for all of them. */
 static mrd_rc call_all(const agent_target *targets, int n, const char *method,
                        const char *path, struct curl_slist *headers, const agent_timeouts *to,
@@ -157,40 +242,38 @@ static mrd_rc call_all(const agent_target *targets, int n, const char *method,
         out[i] = (agent_result){0};
     if (n <= 0)
         return MRD_OK;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return mrd_error_set(err, MRD_ERR_STATE, "cannot initialise libcurl: %s",
-                             curl_easy_strerror(curl_init_rc));
+    if (curl_ready(err) != MRD_OK)
+        return err ? err->code : MRD_ERR_STATE;
     call *calls = calloc((size_t)n, sizeof(*calls));
-    CURLM *m = curl_multi_init();
+    CURLM *m = lc.multi_init();
     mrd_rc rc = calls && m ? MRD_OK : MRD_ERR_NOMEM;
     for (int i = 0; rc == MRD_OK && i < n; i++) {
         calls[i].t = &targets[i];
         calls[i].res = &out[i];
-        calls[i].easy = curl_easy_init();
+        calls[i].easy = lc.easy_init();
         if (!calls[i].easy)
             rc = MRD_ERR_NOMEM;
         else if ((rc = setup(&calls[i], method, path, headers, to)) == MRD_OK &&
-                 curl_multi_add_handle(m, calls[i].easy) != CURLM_OK)
+                 lc.multi_add_handle(m, calls[i].easy) != CURLM_OK)
             rc = MRD_ERR_NOMEM;
     }
     int running = rc == MRD_OK;
     while (running) {
-        CURLMcode mc = curl_multi_perform(m, &running);
+        CURLMcode mc = lc.multi_perform(m, &running);
         if (mc == CURLM_OK && running)
-            mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
+            mc = lc.multi_poll(m, NULL, 0, 1000, NULL);
         if (mc != CURLM_OK) {
-            rc = mrd_error_set(err, MRD_ERR_IO, "libcurl: %s", curl_multi_strerror(mc));
+            rc = mrd_error_set(err, MRD_ERR_IO, "libcurl: %s", lc.multi_strerror(mc));
             break;
         }
     }
     CURLMsg *msg;
     int left;
-    while (rc == MRD_OK && (msg = curl_multi_info_read(m, &left)) != NULL) {
+    while (rc == MRD_OK && (msg = lc.multi_info_read(m, &left)) != NULL) {
         char *priv = NULL;
         if (msg->msg != CURLMSG_DONE)
             continue;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        lc.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
         if (priv)
             finish((call *)(void *)priv, msg->data.result, to);
     }
@@ -200,14 +283,14 @@ static mrd_rc call_all(const agent_target *targets, int n, const char *method,
                      targets[i].host);
         if (calls[i].easy) {
             if (m)
-                curl_multi_remove_handle(m, calls[i].easy);
-            curl_easy_cleanup(calls[i].easy);
+                lc.multi_remove_handle(m, calls[i].easy);
+            lc.easy_cleanup(calls[i].easy);
         }
         free(calls[i].buf);
     }
     free(calls);
     if (m)
-        curl_multi_cleanup(m);
+        lc.multi_cleanup(m);
     if (rc != MRD_OK) {
         for (int i = 0; i < n; i++) {
             json_decref(out[i].body);
@@ -226,19 +309,24 @@ static void headers_free(struct curl_slist *h)
     for (struct curl_slist *p = h; p; p = p->next)
         if (p->data)
             memset(p->data, 0, strlen(p->data));
-    curl_slist_free_all(h);
+    lc.slist_free_all(h);
 }
 
 static mrd_rc curl_heal_all(const agent_target *targets, int n, const char *token,
                             const agent_timeouts *to, agent_result *out, mrd_error *err)
 {
+    if (curl_ready(err) != MRD_OK) {
+        for (int j = 0; j < n; j++)
+            out[j] = (agent_result){0};
+        return err ? err->code : MRD_ERR_STATE;
+    }
     char auth[32 + MRD_SECRET_LEN];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
     struct curl_slist *h = NULL, *tmp;
     const char *const lines[] = {auth, "Content-Type: application/json",
                                  "Accept: application/json", "Expect:"};
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        tmp = curl_slist_append(h, lines[i]);
+        tmp = lc.slist_append(h, lines[i]);
         if (!tmp) {
             headers_free(h);
             memset(auth, 0, sizeof(auth));
@@ -266,6 +354,188 @@ const agent_client_ops *agent_client_curl(void)
         .name = "curl",
         .heal_all = curl_heal_all,
         .health_all = curl_health_all,
+    };
+    return &ops;
+}
+
+/* ==== GET /v1/health without libcurl ====
+ *
+ * `meridian status` asks every agent for readiness on each run, and must
+ * stay light (bench/status.sh: <= 10 MB RSS): loading libcurl alone would
+ * cost it ~6 MB and ~5 ms.  The health endpoint needs no token and no TLS
+ * today, so a plain HTTP/1.0 GET over non-blocking sockets, all agents at
+ * once in one poll() loop, does the job.  Heal requests (token, long
+ * timeouts) stay with libcurl. */
+
+typedef struct plain_call {
+    const agent_target *t;
+    agent_result *res;
+    int fd;
+    bool connected, sent, done;
+    char req[256];
+    size_t req_len, req_off;
+    char *buf;
+    size_t len, cap;
+} plain_call;
+
+/* "agent on WHO WHAT DETAIL": WHAT ends the sentence's first half. */
+static void plain_fail(plain_call *k, const char *what, const char *detail)
+{
+    char who[192];
+    agent_name(k->t, who, sizeof(who));
+    snprintf(k->res->error, sizeof(k->res->error), "agent on %s %s%s", who, what, detail);
+    k->done = true;
+}
+
+/* Parse "HTTP/1.x NNN ...\r\n...\r\n\r\nBODY" into K->res. */
+static void plain_parse(plain_call *k)
+{
+    char who[192];
+    agent_name(k->t, who, sizeof(who));
+    k->done = true;
+    int status = 0;
+    const char *body = k->buf ? strstr(k->buf, "\r\n\r\n") : NULL;
+    if (!k->buf || strncmp(k->buf, "HTTP/1.", 7) != 0 || k->len < 12 ||
+        sscanf(k->buf + 9, "%3d", &status) != 1 || !body) {
+        snprintf(k->res->error, sizeof(k->res->error),
+                 "agent on %s answered something that is not HTTP", who);
+        return;
+    }
+    k->res->http_status = status;
+    body += 4;
+    json_error_t jerr;
+    k->res->body = json_loadb(body, (size_t)(k->buf + k->len - body), 0, &jerr);
+    if (!k->res->body)
+        snprintf(k->res->error, sizeof(k->res->error),
+                 "agent on %s answered HTTP %d with a body that is not JSON (%d:%d: %s)", who,
+                 status, jerr.line, jerr.column, jerr.text);
+}
+
+static void plain_start(plain_call *k)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)k->t->port)};
+    k->fd = -1;
+    if (inet_pton(AF_INET, k->t->address, &sa.sin_addr) != 1) {
+        plain_fail(k, "has an address that is not IPv4", "");
+        return;
+    }
+    k->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (k->fd < 0) {
+        plain_fail(k, "cannot be reached: no socket: ", strerror(errno));
+        return;
+    }
+    int w = snprintf(k->req, sizeof(k->req),
+                     "GET /v1/health HTTP/1.0\r\nHost: %s:%d\r\nUser-Agent: meridian\r\n"
+                     "Accept: application/json\r\n\r\n",
+                     k->t->address, k->t->port);
+    k->req_len = (size_t)w;
+    if (connect(k->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        k->connected = true;
+    else if (errno != EINPROGRESS)
+        plain_fail(k, "is not answering: ", strerror(errno));
+}
+
+/* Advance K after poll() reported REVENTS. */
+static void plain_step(plain_call *k, short revents)
+{
+    if (!k->connected) {
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr) {
+            plain_fail(k, "is not answering: ", strerror(soerr ? soerr : errno));
+            return;
+        }
+        k->connected = true;
+    }
+    if (!k->sent && (revents & POLLOUT)) {
+        ssize_t n = send(k->fd, k->req + k->req_off, k->req_len - k->req_off, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN) {
+            plain_fail(k, "is not answering: ", strerror(errno));
+            return;
+        }
+        if (n > 0 && (k->req_off += (size_t)n) == k->req_len)
+            k->sent = true;
+        return;
+    }
+    if (k->sent && (revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (k->len + 4096 + 1 > k->cap) {
+            size_t cap = k->cap ? k->cap * 2 : 8192;
+            char *b = cap <= AGENT_MAX_BODY ? realloc(k->buf, cap) : NULL;
+            if (!b) {
+                plain_fail(k, "answered more than the size limit: not an agent report", "");
+                return;
+            }
+            k->buf = b;
+            k->cap = cap;
+        }
+        ssize_t n = recv(k->fd, k->buf + k->len, k->cap - k->len - 1, 0);
+        if (n < 0 && errno != EAGAIN) {
+            plain_fail(k, "stopped answering: ", strerror(errno));
+            return;
+        }
+        if (n > 0) {
+            k->len += (size_t)n;
+            k->buf[k->len] = '\0';
+        } else if (n == 0) {
+            plain_parse(k); /* HTTP/1.0: the agent closes after its answer */
+        }
+    }
+}
+
+static mrd_rc plain_health_all(const agent_target *targets, int n, const agent_timeouts *to,
+                               agent_result *out, mrd_error *err)
+{
+    plain_call *calls = calloc((size_t)(n ? n : 1), sizeof(*calls));
+    struct pollfd *pfds = calloc((size_t)(n ? n : 1), sizeof(*pfds));
+    if (!calls || !pfds) {
+        free(calls);
+        free(pfds);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        out[i] = (agent_result){0};
+        calls[i] = (plain_call){.t = &targets[i], .res = &out[i]};
+        plain_start(&calls[i]);
+    }
+    long long deadline = mrd_now_ms() + to->request_ms;
+    for (;;) {
+        int active = 0;
+        for (int i = 0; i < n; i++) {
+            pfds[i] = (struct pollfd){.fd = calls[i].done ? -1 : calls[i].fd,
+                                      .events = calls[i].sent ? POLLIN : POLLOUT};
+            active += !calls[i].done;
+        }
+        long long left = deadline - mrd_now_ms();
+        if (!active || left <= 0)
+            break;
+        if (poll(pfds, (nfds_t)n, (int)left) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++)
+            if (!calls[i].done && pfds[i].revents)
+                plain_step(&calls[i], pfds[i].revents);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!calls[i].done)
+            plain_fail(&calls[i],
+                       calls[i].connected
+                           ? "accepted the connection but did not answer in time"
+                           : "is not answering: no connection in time",
+                       "");
+        if (calls[i].fd >= 0)
+            close(calls[i].fd);
+        free(calls[i].buf);
+    }
+    free(calls);
+    free(pfds);
+    return MRD_OK;
+}
+
+const agent_client_ops *agent_client_default(void)
+{
+    static const agent_client_ops ops = {
+        .name = "default",
+        .heal_all = curl_heal_all,
+        .health_all = plain_health_all,
     };
     return &ops;
 }
@@ -298,7 +568,7 @@ mrd_rc agent_heal_all(const orch_ctx *c, const agent_client_ops *ops, agent_resu
 {
     *out = NULL;
     if (!ops)
-        ops = agent_client_curl();
+        ops = agent_client_default();
     char token[MRD_SECRET_LEN];
     mrd_rc rc = orch_secret(c, "agent.token", token, sizeof(token), err);
     if (rc != MRD_OK)
@@ -324,7 +594,7 @@ mrd_rc agent_health_all(const orch_ctx *c, const agent_client_ops *ops, agent_re
 {
     *out = NULL;
     if (!ops)
-        ops = agent_client_curl();
+        ops = agent_client_default();
     agent_target *targets;
     agent_result *results;
     mrd_rc rc = new_batch(c, &targets, &results, err);

@@ -63,11 +63,15 @@ typedef struct agent_client_ops {
                          agent_result *out, mrd_error *err);
 } agent_client_ops;
 
-/* The libcurl backend (static, borrowed). */
+/* The libcurl backend (static, borrowed): libcurl is opened on first use. */
 const agent_client_ops *agent_client_curl(void);
 
+/* What commands use: heal through libcurl, health through a plain HTTP/1.0
+ * GET in one poll() loop, so `meridian status` never loads libcurl. */
+const agent_client_ops *agent_client_default(void);
+
 /* Call every host of C's topology: results[i] answers topology host i.
- * OPS NULL means agent_client_curl().  *out is a new array of
+ * OPS NULL means agent_client_default().  *out is a new array of
  * c->topo->nhosts results; agent_results_free() it.  agent_heal_all()
  * reads the token with orch_secret(c, "agent.token") and fails (UNKNOWN to
  * the caller) when it cannot. */
