@@ -4,7 +4,7 @@
  * Sentinel's "+switch-master"):
  *   +replica-lost +snapshot-fetched +partial-resync +full-resync
  *   +replica-ready +sentinel-reset +sentinel-restarted +leader-lost
- *   +rejoined +heal-failed +backoff
+ *   +rejoined +heal-failed +backoff +datadir-recreated
  * An event goes to the agent's log at once and, when the topology lists
  * webhooks, is POSTed as JSON by a background thread with libcurl
  * (timeout EVENTS_TIMEOUT_MS, up to EVENTS_RETRIES attempts with backoff).

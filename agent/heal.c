@@ -26,9 +26,12 @@
 
 heal_action heal_decide(const heal_facts *f, int down_after_ms)
 {
-    /* A leader that still serves is never touched, even without a data dir. */
-    bool serving_leader = f->self_is_leader && f->reachable && f->is_master;
-    bool lost = !f->proc_alive || (!f->data_dir_ok && !serving_leader);
+    /* A node that answers is alive, whatever its pid file says (the file
+     * may be gone with its folder), and a live node keeps its data in
+     * memory: a missing data dir is recreated, not a reason to restore.  A
+     * dead node is lost when its process is gone, or when its data dir is
+     * gone too (host rebuilt). */
+    bool lost = !f->proc_alive && !f->reachable;
     if (lost) {
         if (!f->have_leader)
             return HEAL_WAIT_SENTINELS;
@@ -847,19 +850,23 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     bool sentinel_lost = sv_find(hc->h, SV_SENTINEL) && !o.own_sentinel_alive;
 
     if (do_act) {
+        if (!o.f.data_dir_ok && (o.f.proc_alive || o.f.reachable)) {
+            /* a live node: give it its folder back for its next restart */
+            if (mrd_mkdir_p(sv_find(hc->h, SV_REDIS)->dir, 0700, NULL) == MRD_OK)
+                act(&ps, "+datadir-recreated", "redis",
+                    "the node runs but its data dir was gone; recreated it");
+        }
         if (sentinel_lost)
             heal_sentinel(&ps);
         switch (a) {
         case HEAL_RESTORE:
-            restore(&ps, !o.f.proc_alive ? "process not running"
-                                         : "data dir missing");
+            restore(&ps, o.f.data_dir_ok ? "process not running"
+                                         : "process not running and data dir missing");
             break;
         case HEAL_ASK_FAILOVER:
             ask_failover(&ps);
             break;
         case HEAL_NONE:
-            if (!o.f.data_dir_ok) /* a serving leader: give it its dir back */
-                mrd_mkdir_p(sv_find(hc->h, SV_REDIS)->dir, 0700, NULL);
             reset_stale(&ps);
             break;
         default:

@@ -67,7 +67,8 @@ typedef enum heal_code {
 /* What was observed about this host's store node. */
 typedef struct heal_facts {
     bool proc_alive;        /* its pid file names a live redis-server */
-    bool data_dir_ok;       /* its data dir exists */
+    bool data_dir_ok;       /* its data dir exists (a live node without one
+                               gets it recreated; never a reason to restore) */
     bool reachable;         /* it answered INFO as the admin user */
     bool is_master;
     bool follows_leader;    /* replica of the leader the sentinels name */

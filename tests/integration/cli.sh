@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 checks=0
 
-for cmd in plan deploy status destroy connect-info redis-cli; do
+for cmd in plan deploy status heal destroy connect-info redis-cli; do
     out=$("$MERIDIAN" "$cmd" --help 2>&1)
     rc=$?
     checks=$((checks + 1)); check "meridian $cmd --help exits 0 and shows usage" \
@@ -19,6 +19,10 @@ checks=$((checks + 1)); check "a missing TOPOLOGY exits 64" test "$rc" -eq 64
 "$BUILD/meridian-agent" run >/dev/null 2>&1
 rc=$?
 checks=$((checks + 1)); check "meridian-agent run without --manifest exits 64" test "$rc" -eq 64
+out=$("$BUILD/meridian-agent" --help 2>&1)
+rc=$?
+checks=$((checks + 1)); check "meridian-agent --help lists run, check, stop and alive" \
+    test "$rc" -eq 0 -a "$(grep -cE '^  (run|check|stop|alive) ' <<<"$out")" -eq 4
 
 out=$("$MERIDIAN" plan "$SRC/regions/local.json" 2>&1)
 rc=$?

@@ -252,10 +252,15 @@ static void test_dead_replica_restores(void **state)
 static void test_replica_without_data_dir_restores(void **state)
 {
     (void)state;
-    /* alive and even serving, but its data dir is gone */
+    /* alive and serving with its data dir gone: it keeps serving (the dir
+     * is recreated by the pass), it is not restored */
     heal_facts f = healthy_replica();
     f.data_dir_ok = false;
-    assert_action(f, HEAL_RESTORE);
+    assert_action(f, HEAL_NONE);
+    /* its pid file gone with the folder, but it still answers: alive */
+    f.proc_alive = false;
+    assert_action(f, HEAL_NONE);
+    /* process dead and data dir gone (host rebuilt): restore */
     f.reachable = false;
     assert_action(f, HEAL_RESTORE);
 }
@@ -330,15 +335,19 @@ static void test_dead_leader_backing_off_still_fails_over(void **state)
 static void test_leader_without_data_dir_not_serving_fails_over(void **state)
 {
     (void)state;
-    /* alive, its dir gone, and no longer answering: lost, but a leader, so
-     * the sentinels must move the leadership before anything is restored */
+    /* dead with its dir gone: lost, but a leader, so the sentinels must
+     * move the leadership before anything is restored */
     heal_facts f = healthy_leader();
     f.data_dir_ok = false;
     f.reachable = false;
+    f.proc_alive = false;
     f.down_ms = 0;
     assert_action(f, HEAL_WAIT_FAILOVER);
     f.down_ms = DOWN_AFTER_MS;
     assert_action(f, HEAL_ASK_FAILOVER);
+    /* still serving without pid file or dir: never failed over */
+    f.reachable = true;
+    assert_action(f, HEAL_NONE);
 }
 
 /* ==== INVARIANTS OVER THE WHOLE FACT SPACE ============================== */
@@ -458,12 +467,12 @@ static const char *check_none_means_ready(const heal_facts *f, heal_action a)
 {
     if (a != HEAL_NONE)
         return NULL;
-    if (!f->proc_alive || !f->reachable || !f->have_leader)
-        return "ready while dead, unreachable or without a leader";
+    if (!f->reachable || !f->have_leader)
+        return "ready while unreachable or without a leader";
     if (f->self_is_leader)
         return f->is_master ? NULL : "a named leader running as replica is ready";
-    if (f->is_master || !f->follows_leader || !f->link_up || !f->data_dir_ok ||
-        f->lag_bytes < 0 || f->lag_bytes > HEAL_READY_LAG_BYTES)
+    if (f->is_master || !f->follows_leader || !f->link_up || f->lag_bytes < 0 ||
+        f->lag_bytes > HEAL_READY_LAG_BYTES)
         return "a replica that is not caught up is ready";
     return NULL;
 }
@@ -528,9 +537,9 @@ static void test_down_after_is_a_parameter(void **state)
 /* The decision table of heal.h, written as a table walk, for comparison. */
 static heal_action reference(const heal_facts *f, int down_after_ms)
 {
-    bool serving_leader = f->self_is_leader && f->reachable && f->is_master;
-    bool dir_lost = !f->data_dir_ok && !serving_leader;
-    if (!f->proc_alive || dir_lost) { /* lost */
+    /* alive = the pid file names a live process, or the node answers; a
+     * missing data dir alone never makes a live node lost */
+    if (!f->proc_alive && !f->reachable) { /* lost */
         if (!f->have_leader)
             return HEAL_WAIT_SENTINELS;
         if (f->self_is_leader) {
