@@ -192,4 +192,31 @@ grep -h 'EVENT +replica-lost\|EVENT +replica-ready' "$T_STATE/hosts/use-a1/agent
 checks=$((checks + 1)); check "the use-a1 agent logged +replica-lost and +replica-ready" \
     test "$(wc -l <"$T_DIR/ev")" -ge 2
 
+say "a node that keeps dying is backed off, not restored in a tight loop"
+"$AGENT" stop --manifest "$(manifest euw-b1)" --agent-only
+lose_euw_b1() {
+    kill -9 "$(cat "$T_STATE/hosts/euw-b1/redis/redis.pid")"
+    rm -rf "$T_STATE/hosts/euw-b1/redis/data"
+}
+# euw-b1 was restored once above; two more restores make three in the window
+for round in 2 3; do
+    lose_euw_b1
+    "$AGENT" check --manifest "$(manifest euw-b1)" --heal --json >"$T_DIR/flap$round.json"
+    record_pids
+done
+checks=$((checks + 1)); check "the third restore within the window announces +backoff" \
+    test "$(jq '[.actions[] | select(.event == "+backoff")] | length' "$T_DIR/flap3.json")" -eq 1
+lose_euw_b1
+"$AGENT" check --manifest "$(manifest euw-b1)" --heal --json >"$T_DIR/flap4.json"
+rc=$?
+checks=$((checks + 1)); check "during the backoff the node is reported (exit 2), not restored" \
+    test "$rc" -eq 2 -a "$(jq -r '.nodes[0].action' "$T_DIR/flap4.json")" = backoff -a \
+    "$(jq '[.actions[] | select(.event == "+replica-lost")] | length' "$T_DIR/flap4.json")" -eq 0
+sleep 5.5
+"$AGENT" check --manifest "$(manifest euw-b1)" --heal --json >"$T_DIR/flap5.json"
+rc=$?
+record_pids
+checks=$((checks + 1)); check "after the backoff it is restored again (exit $rc)" \
+    test "$rc" -eq 1 -a "$(jq -r '.nodes[0].ready' "$T_DIR/flap5.json")" = true
+
 finish "$checks"

@@ -683,7 +683,7 @@ static void test_secret_read_refuses_open_modes(void **state)
     mrd_error err;
     tmp_path(state, "sentinel.pass", path, sizeof(path));
 
-    static const mode_t open_modes[] = {0644, 0640, 0604, 0660, 0606};
+    static const mode_t open_modes[] = {0644, 0640, 0604, 0660, 0606, 0620, 0602};
     for (size_t i = 0; i < sizeof(open_modes) / sizeof(open_modes[0]); i++) {
         write_raw(path, "s3cret\n", 7, open_modes[i]);
         mrd_error_clear(&err);
@@ -1357,11 +1357,19 @@ static void test_spawn_descriptors(void **state)
     write_raw(file, "x", 1, 0644);
     int leak = open(file, O_RDONLY); /* no O_CLOEXEC on purpose */
     assert_true(leak >= 3);
+    /* Our own stdin on that file too, so the child's /dev/null can only
+     * come from mrd_spawn (ctest may already give us /dev/null). */
+    int saved_stdin = dup(0);
+    assert_true(saved_stdin >= 0);
+    assert_int_equal(dup2(leak, 0), 0);
 
     pid_t pid;
     const char *const argv[] = {"sleep", "30", NULL};
-    assert_int_equal(mrd_spawn(argv, log, MRD_SPAWN_CHILD, &pid, NULL), MRD_OK);
+    mrd_rc rc = mrd_spawn(argv, log, MRD_SPAWN_CHILD, &pid, NULL);
+    assert_int_equal(dup2(saved_stdin, 0), 0);
+    close(saved_stdin);
     close(leak);
+    assert_int_equal(rc, MRD_OK);
 
     char dir[64], link[64], target[256];
     snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);

@@ -265,6 +265,11 @@ static void test_length_bounds_the_text(void **state)
     char buf[16];
     assert_false(store_info_field("role:master", 4, "role", buf, sizeof(buf)));
     assert_false(store_info_field("a:1\nrole:master", 8, "role", buf, sizeof(buf)));
+    char *key_only = malloc(4); /* "role" and nothing after it (for ASan) */
+    assert_non_null(key_only);
+    memcpy(key_only, "role", 4);
+    assert_false(store_info_field(key_only, 4, "role", buf, sizeof(buf)));
+    free(key_only);
     assert_int_equal(store_info_parse("role:sentinel", 4, &info, NULL), MRD_OK);
     assert_false(info.is_master);
 
