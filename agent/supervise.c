@@ -18,13 +18,6 @@
 #include "render.h"
 #include "sentinel.h"
 
-#define TRY(expr)                                                                    \
-    do {                                                                             \
-        mrd_rc rc_ = (expr);                                                         \
-        if (rc_ != MRD_OK)                                                           \
-            return rc_;                                                              \
-    } while (0)
-
 /* ==== loading ==== */
 
 static mrd_rc load_secret(const mrd_manifest *m, const char *name, char *buf,
@@ -47,12 +40,12 @@ static mrd_rc init_proc(const mrd_manifest *m, sv_proc *p, sv_kind kind)
     p->port = kind == SV_REDIS ? manifest_self(m)->store_port
                                : manifest_self(m)->sentinel_port;
     snprintf(what, sizeof(what), "%s.conf", pfx);
-    TRY(manifest_path(m, what, p->conf, sizeof(p->conf)));
+    MRD_TRY(manifest_path(m, what, p->conf, sizeof(p->conf)));
     snprintf(what, sizeof(what), "%s.pid", pfx);
-    TRY(manifest_path(m, what, p->pidfile, sizeof(p->pidfile)));
+    MRD_TRY(manifest_path(m, what, p->pidfile, sizeof(p->pidfile)));
     snprintf(what, sizeof(what), "%s.log", pfx);
-    TRY(manifest_path(m, what, p->logfile, sizeof(p->logfile)));
-    TRY(manifest_path(m, kind == SV_REDIS ? "redis.data" : "sentinel.dir", p->dir,
+    MRD_TRY(manifest_path(m, what, p->logfile, sizeof(p->logfile)));
+    MRD_TRY(manifest_path(m, kind == SV_REDIS ? "redis.data" : "sentinel.dir", p->dir,
                       sizeof(p->dir)));
     return MRD_OK;
 }
@@ -240,7 +233,7 @@ mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err)
     for (int i = 0; i < h->nprocs; i++) {
         if (mrd_path_exists(h->procs[i].conf))
             continue;
-        TRY(sv_render(h, &h->procs[i], initial_leader(h->m),
+        MRD_TRY(sv_render(h, &h->procs[i], initial_leader(h->m),
                       manifest_self(h->m)->replica_priority, err));
         mrd_info("%s/%s: rendered %s", h->m->host, h->procs[i].label, h->procs[i].conf);
         (*created)++;
@@ -299,10 +292,10 @@ mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_spawn_mode mode,
                              "%s/redis: down and last ran as the leader; not restarting "
                              "it as a leader (it must rejoin as a replica)",
                              h->m->host);
-    TRY(mrd_mkdir_p(p->dir, 0700, err));
+    MRD_TRY(mrd_mkdir_p(p->dir, 0700, err));
     const char *argv[] = {p->program, p->conf, NULL};
     pid_t pid;
-    TRY(mrd_spawn(argv, p->logfile, mode, &pid, err));
+    MRD_TRY(mrd_spawn(argv, p->logfile, mode, &pid, err));
     p->pid = pid;
     p->child = mode == MRD_SPAWN_CHILD;
     mrd_info("%s/%s: started pid %d on %s:%d", h->m->host, p->label, (int)pid,

@@ -137,6 +137,19 @@ lose_euwb1() {
     done
 }
 
+# log_ms PID TEXT: time of day (ms) of the first line of euw-b1's redis.log
+# written by PID that contains TEXT; empty when none.
+log_ms() {
+    awk -v p="$1:" -v t="$2" 'index($0, p) == 1 && index($0, t) {
+        split($5, c, ":"); printf "%d\n", ((c[1] * 60 + c[2]) * 60 + c[3]) * 1000 + 0.5; exit
+    }' "$T_STATE/hosts/euw-b1/redis/redis.log"
+}
+# span A B: "x.xx" seconds from A to B (ms of day), "?" when one is missing.
+span() {
+    [[ -n $1 && -n $2 ]] || { echo "?"; return; }
+    awk -v a="$1" -v b="$2" 'BEGIN { d = b - a; if (d < 0) d += 86400000; printf "%.2f", d / 1000 }'
+}
+
 # ---------------------------------------------------------------- load
 # RESP for SET key:<i> <value>, with VALUE_BYTES-byte values that LZF cannot
 # compress (random characters from a pool of 4096 strings, each value one
@@ -241,6 +254,10 @@ read -r m_out1 m_off1 m_full1 m_part1 _ < <(info_get "$LEADER" $LFIELDS)
 a_out1=$(info_get "$EUWA" total_net_repl_output_bytes)
 m_recv=$(info_get "$EUWB" total_net_repl_input_bytes)
 m_keys=$(dbsize "$EUWB")
+m_pid=$(cat "$PIDFILE" 2>/dev/null)
+m_load=$(span "$(log_ms "$m_pid" 'Loading RDB produced')" "$(log_ms "$m_pid" 'Done loading RDB')")
+m_cron=$(span "$(log_ms "$m_pid" 'Ready to accept connections')" "$(log_ms "$m_pid" 'Connecting to MASTER')")
+m_fetch=$(sed -n 's/.* MB in \([0-9.]*\) s,.*/\1/p' <<<"$(jq -r '.actions[] | select(.event == "+snapshot-fetched") | .detail' "$T_DIR/check.json" 2>/dev/null)")
 if [[ -n ${KEEP_LOGS:-} ]]; then
     mkdir -p "$KEEP_LOGS" && cp "$T_STATE/hosts/euw-b1/redis/redis.log" "$KEEP_LOGS/meridian-euw-b1.log"
     cp "$T_DIR/check.json" "$KEEP_LOGS/check.json"
@@ -272,6 +289,9 @@ t1=$(now_ms)
 read -r b_out1 b_off1 b_full1 b_part1 _ < <(info_get "$LEADER" $LFIELDS)
 b_recv=$(info_get "$EUWB" total_net_repl_input_bytes)
 b_keys=$(dbsize "$EUWB")
+b_xfer=$(span "$(log_ms "$B_PID" 'Full resync from master')" "$(log_ms "$B_PID" 'Flushing old data')")
+b_load=$(span "$(log_ms "$B_PID" 'Loading RDB produced')" "$(log_ms "$B_PID" 'Done loading RDB')")
+b_cron=$(span "$(log_ms "$B_PID" 'Ready to accept connections')" "$(log_ms "$B_PID" 'Connecting to MASTER')")
 [[ -n ${KEEP_LOGS:-} ]] && cp "$T_STATE/hosts/euw-b1/redis/redis.log" "$KEEP_LOGS/baseline-euw-b1.log" &&
     cp "$T_STATE/hosts/use-a1/redis/redis.log" "$KEEP_LOGS/leader.log"
 b_ms=$((t1 - t0))
@@ -316,6 +336,9 @@ awk -v mo="$((m_out1 - m_out0))" -v mf="$((m_off1 - m_off0))" -v bo="$((b_out1 -
     printf "  time meridian/baseline: %.2f (target <= 1)\n", (bt > 0 ? mt / bt : 0)
     printf "  leader sync_full delta: meridian +%d (target 0), baseline +%d\n", mfu, bfu
 }'
+echo "  where the time went (euw-b1's redis.log): meridian: fetch ${m_fetch:-?} s, RDB load $m_load s,"
+echo "    then $m_cron s until Redis connected to the leader (its replication cron runs once a"
+echo "    second); baseline: $b_cron s to connect, full-sync transfer $b_xfer s, RDB load $b_load s"
 [[ $leader_now == "$LEADER" ]] || echo "  NOTE: the sentinels now name '$leader_now' as the leader, not $LEADER"
 [[ $m_keys == "$KEYS" && $b_keys == "$KEYS" ]] || echo "  NOTE: a rebuilt replica does not hold $KEYS keys"
 progress "done"

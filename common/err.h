@@ -53,6 +53,14 @@ mrd_rc mrd_error_at(mrd_error *e, mrd_rc code, const char *file, int line,
                     int column, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* Return from the calling function when EXPR is not MRD_OK. */
+#define MRD_TRY(expr)                                                                \
+    do {                                                                             \
+        mrd_rc mrd_try_rc_ = (expr);                                                 \
+        if (mrd_try_rc_ != MRD_OK)                                                   \
+            return mrd_try_rc_;                                                      \
+    } while (0)
+
 /* "file:line:column: msg" (parts that are unknown are left out).
  * Returns the number of characters written (snprintf semantics). */
 int mrd_error_format(const mrd_error *e, char *buf, size_t n);

@@ -48,27 +48,20 @@ static json_t *section(json_t *root, const char *key, mrd_error *err)
     return json_is_object(v) ? v : NULL;
 }
 
-#define TRY(expr)                                                                    \
-    do {                                                                             \
-        mrd_rc rc_ = (expr);                                                         \
-        if (rc_ != MRD_OK)                                                           \
-            return rc_;                                                              \
-    } while (0)
-
 static mrd_rc parse_peer(json_t *o, mrd_peer *p, mrd_error *err)
 {
     if (!json_is_object(o))
         return mrd_error_set(err, MRD_ERR_INVALID, "manifest: a peer must be an object");
-    TRY(get_str(o, "host", p->host, sizeof(p->host), err));
-    TRY(get_str(o, "region", p->region, sizeof(p->region), err));
-    TRY(get_str(o, "zone", p->zone, sizeof(p->zone), err));
-    TRY(get_str(o, "address", p->address, sizeof(p->address), err));
-    TRY(get_int(o, "store_port", &p->store_port, err));
-    TRY(get_int(o, "sentinel_port", &p->sentinel_port, err));
-    TRY(get_int(o, "agent_port", &p->agent_port, err));
-    TRY(get_int(o, "replica_priority", &p->replica_priority, err));
-    TRY(get_bool(o, "leader", &p->leader, err));
-    TRY(get_str(o, "sentinel_myid", p->sentinel_myid, sizeof(p->sentinel_myid), err));
+    MRD_TRY(get_str(o, "host", p->host, sizeof(p->host), err));
+    MRD_TRY(get_str(o, "region", p->region, sizeof(p->region), err));
+    MRD_TRY(get_str(o, "zone", p->zone, sizeof(p->zone), err));
+    MRD_TRY(get_str(o, "address", p->address, sizeof(p->address), err));
+    MRD_TRY(get_int(o, "store_port", &p->store_port, err));
+    MRD_TRY(get_int(o, "sentinel_port", &p->sentinel_port, err));
+    MRD_TRY(get_int(o, "agent_port", &p->agent_port, err));
+    MRD_TRY(get_int(o, "replica_priority", &p->replica_priority, err));
+    MRD_TRY(get_bool(o, "leader", &p->leader, err));
+    MRD_TRY(get_str(o, "sentinel_myid", p->sentinel_myid, sizeof(p->sentinel_myid), err));
     return MRD_OK;
 }
 
@@ -77,39 +70,39 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
     json_t *s;
     if (!json_is_object(root))
         return mrd_error_set(err, MRD_ERR_INVALID, "manifest: not a JSON object");
-    TRY(get_int(root, "version", &m->version, err));
+    MRD_TRY(get_int(root, "version", &m->version, err));
     if (m->version != MRD_MANIFEST_VERSION)
         return mrd_error_set(err, MRD_ERR_INVALID,
                              "manifest version %d is not supported (expected %d): "
                              "redeploy with a matching meridian",
                              m->version, MRD_MANIFEST_VERSION);
-    TRY(get_str(root, "topology", m->topology, sizeof(m->topology), err));
-    TRY(get_str(root, "master_name", m->master_name, sizeof(m->master_name), err));
-    TRY(get_str(root, "host", m->host, sizeof(m->host), err));
-    TRY(get_str(root, "root", m->root, sizeof(m->root), err));
-    TRY(get_str(root, "secrets_dir", m->secrets_dir, sizeof(m->secrets_dir), err));
+    MRD_TRY(get_str(root, "topology", m->topology, sizeof(m->topology), err));
+    MRD_TRY(get_str(root, "master_name", m->master_name, sizeof(m->master_name), err));
+    MRD_TRY(get_str(root, "host", m->host, sizeof(m->host), err));
+    MRD_TRY(get_str(root, "root", m->root, sizeof(m->root), err));
+    MRD_TRY(get_str(root, "secrets_dir", m->secrets_dir, sizeof(m->secrets_dir), err));
 
     if (!(s = section(root, "store", err)))
         return MRD_ERR_INVALID;
-    TRY(get_int(s, "port", &m->store.port, err));
-    TRY(get_str(s, "maxmemory", m->store.maxmemory, sizeof(m->store.maxmemory), err));
-    TRY(get_str(s, "repl_backlog", m->store.repl_backlog, sizeof(m->store.repl_backlog),
+    MRD_TRY(get_int(s, "port", &m->store.port, err));
+    MRD_TRY(get_str(s, "maxmemory", m->store.maxmemory, sizeof(m->store.maxmemory), err));
+    MRD_TRY(get_str(s, "repl_backlog", m->store.repl_backlog, sizeof(m->store.repl_backlog),
                 err));
-    TRY(get_int(s, "min_replicas_to_write", &m->store.min_replicas_to_write, err));
-    TRY(get_int(s, "min_replicas_max_lag_s", &m->store.min_replicas_max_lag_s, err));
-    TRY(get_int(s, "wait_replicas", &m->store.wait_replicas, err));
+    MRD_TRY(get_int(s, "min_replicas_to_write", &m->store.min_replicas_to_write, err));
+    MRD_TRY(get_int(s, "min_replicas_max_lag_s", &m->store.min_replicas_max_lag_s, err));
+    MRD_TRY(get_int(s, "wait_replicas", &m->store.wait_replicas, err));
 
     if (!(s = section(root, "sentinel", err)))
         return MRD_ERR_INVALID;
-    TRY(get_int(s, "quorum", &m->sentinel.quorum, err));
-    TRY(get_int(s, "down_after_ms", &m->sentinel.down_after_ms, err));
-    TRY(get_int(s, "failover_timeout_ms", &m->sentinel.failover_timeout_ms, err));
+    MRD_TRY(get_int(s, "quorum", &m->sentinel.quorum, err));
+    MRD_TRY(get_int(s, "down_after_ms", &m->sentinel.down_after_ms, err));
+    MRD_TRY(get_int(s, "failover_timeout_ms", &m->sentinel.failover_timeout_ms, err));
 
     if (!(s = section(root, "agent", err)))
         return MRD_ERR_INVALID;
-    TRY(get_int(s, "port", &m->agent.port, err));
-    TRY(get_int(s, "interval_ms", &m->agent.interval_ms, err));
-    TRY(get_bool(s, "metrics_open", &m->agent.metrics_open, err));
+    MRD_TRY(get_int(s, "port", &m->agent.port, err));
+    MRD_TRY(get_int(s, "interval_ms", &m->agent.interval_ms, err));
+    MRD_TRY(get_bool(s, "metrics_open", &m->agent.metrics_open, err));
 
     json_t *peers = json_object_get(root, "peers");
     if (!json_is_array(peers) || json_array_size(peers) == 0 ||
@@ -121,7 +114,7 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
     size_t i;
     json_t *p;
     json_array_foreach(peers, i, p) {
-        TRY(parse_peer(p, &m->peers[i], err));
+        MRD_TRY(parse_peer(p, &m->peers[i], err));
         if (strcmp(m->peers[i].host, m->host) == 0)
             m->self = (int)i;
     }

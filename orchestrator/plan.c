@@ -20,30 +20,6 @@
 
 /* ==== SMALL HELPERS ==================================================== */
 
-/* Local lookups rather than topology_find_region()/topology_survive_name():
- * the planner only reads the plain-data struct, so its tests need no
- * parser. */
-static int find_region(const mrd_topology *t, const char *name)
-{
-    for (int r = 0; r < t->nregions; r++)
-        if (strcmp(t->regions[r].name, name) == 0)
-            return r;
-    return -1;
-}
-
-static const char *survive_name(mrd_survive s)
-{
-    switch (s) {
-    case MRD_SURVIVE_NONE:
-        return "none";
-    case MRD_SURVIVE_ZONE:
-        return "zone";
-    case MRD_SURVIVE_REGION:
-        return "region";
-    }
-    return "region";
-}
-
 static const char *kind_name(mrd_domain_kind k)
 {
     return k == MRD_DOMAIN_REGION ? "region" : "zone";
@@ -333,7 +309,7 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
                             "sentinel.count to %d or add hosts",
                             t->sentinel.count, t->nhosts,
                             plural(t->nhosts, "host", "hosts"), t->nhosts);
-    int lr = find_region(t, t->store.leader_region);
+    int lr = topology_find_region(t, t->store.leader_region);
     if (lr < 0)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "store.leader_region \"%s\" is not a region of "
@@ -452,7 +428,7 @@ json_t *plan_to_json(const mrd_plan *p)
             goto fail;
     /* "o" steals the arrays' references, on failure too. */
     return json_pack("{s:s,s:s,s:s,s:i,s:i,s:o,s:o}", "topology", t->name,
-                     "survive", survive_name(t->survive), "leader",
+                     "survive", topology_survive_name(t->survive), "leader",
                      t->hosts[p->leader].name, "quorum", p->quorum,
                      "majority", p->majority, "hosts", hosts, "losses",
                      losses);

@@ -96,13 +96,6 @@ static mrd_rc parse_slave(const char *v, store_replica_info *r, mrd_error *err)
     return MRD_OK;
 }
 
-#define TRY(expr)                                                                    \
-    do {                                                                             \
-        mrd_rc rc_ = (expr);                                                         \
-        if (rc_ != MRD_OK)                                                           \
-            return rc_;                                                              \
-    } while (0)
-
 mrd_rc store_info_parse(const char *text, size_t len, store_info *out, mrd_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -111,52 +104,52 @@ mrd_rc store_info_parse(const char *text, size_t len, store_info *out, mrd_error
 
     store_info_field(text, len, "redis_version", out->redis_version,
                      sizeof(out->redis_version));
-    TRY(num(text, len, "process_id", &out->process_id, err));
+    MRD_TRY(num(text, len, "process_id", &out->process_id, err));
     if (store_info_field(text, len, "role", buf, sizeof(buf))) {
         if (strcmp(buf, "master") != 0 && strcmp(buf, "slave") != 0)
             return mrd_error_set(err, MRD_ERR_PARSE, "unknown role in INFO: %s", buf);
         out->is_master = strcmp(buf, "master") == 0;
     }
     n = 0;
-    TRY(num(text, len, "loading", &n, err));
+    MRD_TRY(num(text, len, "loading", &n, err));
     out->loading = n != 0;
 
     store_info_field(text, len, "master_host", out->master_host,
                      sizeof(out->master_host));
     n = 0;
-    TRY(num(text, len, "master_port", &n, err));
+    MRD_TRY(num(text, len, "master_port", &n, err));
     out->master_port = (int)n;
     if (store_info_field(text, len, "master_link_status", buf, sizeof(buf)))
         out->link_up = strcmp(buf, "up") == 0;
     n = 0;
-    TRY(num(text, len, "master_sync_in_progress", &n, err));
+    MRD_TRY(num(text, len, "master_sync_in_progress", &n, err));
     out->sync_in_progress = n != 0;
-    TRY(num(text, len, "slave_repl_offset", &out->slave_repl_offset, err));
+    MRD_TRY(num(text, len, "slave_repl_offset", &out->slave_repl_offset, err));
     n = 0;
-    TRY(num(text, len, "slave_priority", &n, err));
+    MRD_TRY(num(text, len, "slave_priority", &n, err));
     out->replica_priority = (int)n;
 
     n = 0;
-    TRY(num(text, len, "connected_slaves", &n, err));
+    MRD_TRY(num(text, len, "connected_slaves", &n, err));
     out->connected_slaves = (int)n;
     for (int i = 0; i < STORE_MAX_REPLICAS; i++) {
         char key[16];
         snprintf(key, sizeof(key), "slave%d", i);
         if (!store_info_field(text, len, key, buf, sizeof(buf)))
             break;
-        TRY(parse_slave(buf, &out->slaves[out->nslaves], err));
+        MRD_TRY(parse_slave(buf, &out->slaves[out->nslaves], err));
         out->nslaves++;
     }
-    TRY(num(text, len, "master_repl_offset", &out->master_repl_offset, err));
+    MRD_TRY(num(text, len, "master_repl_offset", &out->master_repl_offset, err));
     store_info_field(text, len, "master_replid", out->master_replid,
                      sizeof(out->master_replid));
 
-    TRY(num(text, len, "sync_full", &out->sync_full, err));
-    TRY(num(text, len, "sync_partial_ok", &out->sync_partial_ok, err));
-    TRY(num(text, len, "sync_partial_err", &out->sync_partial_err, err));
-    TRY(num(text, len, "total_net_repl_output_bytes", &out->total_net_repl_output_bytes,
+    MRD_TRY(num(text, len, "sync_full", &out->sync_full, err));
+    MRD_TRY(num(text, len, "sync_partial_ok", &out->sync_partial_ok, err));
+    MRD_TRY(num(text, len, "sync_partial_err", &out->sync_partial_err, err));
+    MRD_TRY(num(text, len, "total_net_repl_output_bytes", &out->total_net_repl_output_bytes,
             err));
-    TRY(num(text, len, "total_net_repl_input_bytes", &out->total_net_repl_input_bytes,
+    MRD_TRY(num(text, len, "total_net_repl_input_bytes", &out->total_net_repl_input_bytes,
             err));
     /* "db0:keys=12,expires=0,avg_ttl=0" */
     if (store_info_field(text, len, "db0", buf, sizeof(buf))) {
