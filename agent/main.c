@@ -171,6 +171,11 @@ static int cmd_run(const char *manifest)
         if (p->pid)
             mrd_info("%s/%s: already running as pid %d; adopted", h->m->host, p->label,
                      (int)p->pid);
+        else if (p->kind == SV_REDIS && !fresh[i])
+            /* It ran before and is down: its data is gone (persistence is
+             * off), so the heal pass restores it from a peer's snapshot as
+             * a replica of the current leader, never as it was. */
+            mrd_info("%s/redis: down; the heal pass will restore it", h->m->host);
         else if (sv_start(h, p, fresh[i], MRD_SPAWN_CHILD, &err) != MRD_OK)
             fail(&err);
     }

@@ -102,7 +102,7 @@ info_get() {
             END { for (i = 1; i <= n; i++) printf "%s%s", (w[i] in v ? v[w[i]] : "-"), (i < n ? " " : "\n") }'
 }
 dbsize() { adm -h "$1" -p "$BASE" dbsize 2>/dev/null; }
-LFIELDS="total_net_repl_output_bytes master_repl_offset sync_full sync_partial_ok connected_slaves"
+LFIELDS=(total_net_repl_output_bytes master_repl_offset sync_full sync_partial_ok connected_slaves)
 
 # ready: euw-b1 linked to the leader, not syncing, lag <= 1 MiB.
 ready() {
@@ -123,7 +123,7 @@ wait_ready() {
 lose_euwb1() {
     local pid
     pid=$(cat "$PIDFILE" 2>/dev/null)
-    [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" || die "euw-b1's redis is not running (pid '$pid')"
+    if ! [[ $pid =~ ^[0-9]+$ ]] || ! pid_alive "$pid"; then die "euw-b1's redis is not running (pid '$pid')"; fi
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server ]] || die "pid $pid is not redis-server"
     T_PIDS+=("$pid")
     kill -9 "$pid"
@@ -240,7 +240,7 @@ ok0=$(grep -c '^OK$' "$T_DIR/writer.out")
 progress "meridian: stop euw-b1's agent loop, kill its redis, wipe its data dir"
 "$AGENT" stop --manifest "$(manifest euw-b1)" --agent-only || die "agent stop failed"
 lose_euwb1
-read -r m_out0 m_off0 m_full0 m_part0 _ < <(info_get "$LEADER" $LFIELDS)
+read -r m_out0 m_off0 m_full0 m_part0 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
 a_out0=$(info_get "$EUWA" total_net_repl_output_bytes)
 progress "meridian: meridian-agent check --heal"
 t0=$(now_ms)
@@ -250,7 +250,7 @@ t_exit=$(now_ms)
 record_pids
 wait_ready || die "meridian: euw-b1 not ready $READY_TIMEOUT_S s after the check exited"
 t1=$(now_ms)
-read -r m_out1 m_off1 m_full1 m_part1 _ < <(info_get "$LEADER" $LFIELDS)
+read -r m_out1 m_off1 m_full1 m_part1 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
 a_out1=$(info_get "$EUWA" total_net_repl_output_bytes)
 m_recv=$(info_get "$EUWB" total_net_repl_input_bytes)
 m_keys=$(dbsize "$EUWB")
@@ -278,7 +278,7 @@ progress "baseline: kill euw-b1's redis again, wipe its data dir"
 lose_euwb1
 mkdir -m 0700 "$DATA" # empty: Redis cannot start in a missing dir
 grep -q "^replicaof $LEADER $BASE\$" "$CONF" || die "euw-b1's redis.conf does not follow $LEADER:$BASE"
-read -r b_out0 b_off0 b_full0 b_part0 _ < <(info_get "$LEADER" $LFIELDS)
+read -r b_out0 b_off0 b_full0 b_part0 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
 progress "baseline: redis-server with euw-b1's redis.conf (replicaof $LEADER $BASE), empty data dir"
 t0=$(now_ms)
 redis-server "$CONF" >/dev/null 2>&1 &
@@ -286,7 +286,7 @@ B_PID=$!
 T_PIDS+=("$B_PID")
 wait_ready || die "baseline: euw-b1 not ready within $READY_TIMEOUT_S s"
 t1=$(now_ms)
-read -r b_out1 b_off1 b_full1 b_part1 _ < <(info_get "$LEADER" $LFIELDS)
+read -r b_out1 b_off1 b_full1 b_part1 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
 b_recv=$(info_get "$EUWB" total_net_repl_input_bytes)
 b_keys=$(dbsize "$EUWB")
 b_xfer=$(span "$(log_ms "$B_PID" 'Full resync from master')" "$(log_ms "$B_PID" 'Flushing old data')")

@@ -6,3 +6,4 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 bench/deploy.sh "${DEPLOY_ROUNDS:-5}"
 bench/status.sh "${STATUS_RUNS:-30}"
+bench/rebuild.sh
