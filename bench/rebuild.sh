@@ -42,6 +42,11 @@
 # KEEP_LOGS (a folder: keep euw-b1's redis.log of each rebuild and the check
 # report there).
 # Targets: bytes meridian/baseline <= 1%, time meridian/baseline <= 1.
+# Both depend on the run: meridian's bytes are the writes made between the
+# snapshot and the rejoin (RATE x a few seconds), and Redis 7.0 connects a
+# node that first loaded an RDB only at its next replication cron (once a
+# second), so meridian's time varies by up to ~1 s from run to run; the last
+# lines say where the time went (from euw-b1's redis.log).
 BUILD=${BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
 SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 export BUILD SRC

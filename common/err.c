@@ -73,6 +73,8 @@ mrd_rc mrd_error_at(mrd_error *e, mrd_rc code, const char *file, int line,
 
 int mrd_error_format(const mrd_error *e, char *buf, size_t n)
 {
+    if (!e)
+        return snprintf(buf, n, "%s", mrd_strerror(MRD_OK));
     if (!e->file[0])
         return snprintf(buf, n, "%s", e->msg[0] ? e->msg : mrd_strerror(e->code));
     if (e->line > 0 && e->column > 0)

@@ -38,6 +38,10 @@ mrd_rc mrd_mkdir_p(const char *path, mode_t mode, mrd_error *err)
     if (mkdir(buf, mode) != 0 && errno != EEXIST)
         return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: %s", buf,
                              strerror(errno));
+    struct stat st;
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: it exists and is not a "
+                             "folder", buf);
     return MRD_OK;
 }
 
@@ -107,19 +111,22 @@ mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
     mrd_rc rc = MRD_OK;
     while (buf) {
         if (n + 1 >= cap) {
-            if (cap >= max + 1) {
-                rc = mrd_error_set(err, MRD_ERR_INVALID, "%s is larger than %zu bytes",
-                                   path, max);
-                break;
-            }
             cap *= 2;
             char *nb = realloc(buf, cap);
-            if (!nb)
+            if (!nb) {
+                free(buf);
+                buf = NULL;
                 break;
+            }
             buf = nb;
         }
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
+        if (n > max) {
+            rc = mrd_error_set(err, MRD_ERR_INVALID, "%s is larger than %zu bytes", path,
+                               max);
+            break;
+        }
         if (r == 0) {
             if (ferror(f))
                 rc = mrd_error_set(err, MRD_ERR_IO, "cannot read %s", path);

@@ -170,7 +170,7 @@ mrd_rc manifest_load(const char *path, mrd_manifest **out, mrd_error *err)
         return rc;
     rc = manifest_parse(text, len, out, err);
     free(text);
-    if (rc != MRD_OK && err && !err->file[0])
+    if (rc != MRD_OK && err)
         snprintf(err->file, sizeof(err->file), "%s", path);
     return rc;
 }

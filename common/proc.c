@@ -156,7 +156,9 @@ static char proc_state(pid_t pid)
 
 bool mrd_pid_alive(pid_t pid)
 {
-    if (pid <= 0 || kill(pid, 0) != 0)
+    if (pid <= 0)
+        return false;
+    if (kill(pid, 0) != 0)
         return errno == EPERM;
     char st = proc_state(pid);
     return st != 0 && st != 'Z' && st != 'X';
@@ -174,6 +176,19 @@ bool mrd_pid_is(pid_t pid, const char *program)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
+    if (n == 0) {
+        /* Just after exec the kernel may not have set argv yet; comm (at
+         * most 15 characters of the program name) already names it. */
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        if (!(f = fopen(path, "r")))
+            return false;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        size_t want = strlen(program) < 15 ? strlen(program) : 15;
+        return n > 0 && strncmp(buf, program, want) == 0;
+    }
     const char *base = strrchr(buf, '/');
     base = base ? base + 1 : buf;
     return strncmp(base, program, strlen(program)) == 0;
@@ -186,16 +201,24 @@ mrd_rc mrd_proc_stop(pid_t pid, int timeout_ms, mrd_error *err)
     if (kill(pid, SIGTERM) != 0 && errno == ESRCH)
         return MRD_OK;
     for (int waited = 0;; waited += 20) {
-        if (waitpid(pid, NULL, WNOHANG) == pid || !mrd_pid_alive(pid))
+        if (waitpid(pid, NULL, WNOHANG) == pid)
             return MRD_OK;
+        if (!mrd_pid_alive(pid)) {
+            waitpid(pid, NULL, WNOHANG); /* it may have died since: reap it */
+            return MRD_OK;
+        }
         if (waited >= timeout_ms)
             break;
         mrd_sleep_ms(20);
     }
     kill(pid, SIGKILL);
     for (int waited = 0; waited < 2000; waited += 20) {
-        if (waitpid(pid, NULL, WNOHANG) == pid || !mrd_pid_alive(pid))
+        if (waitpid(pid, NULL, WNOHANG) == pid)
             return MRD_OK;
+        if (!mrd_pid_alive(pid)) {
+            waitpid(pid, NULL, WNOHANG);
+            return MRD_OK;
+        }
         mrd_sleep_ms(20);
     }
     return mrd_error_set(err, MRD_ERR_PROCESS, "pid %d did not exit", (int)pid);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include "info.h"
 
 #include <errno.h>
@@ -105,6 +106,10 @@ mrd_rc store_info_parse(const char *text, size_t len, store_info *out, mrd_error
     store_info_field(text, len, "redis_version", out->redis_version,
                      sizeof(out->redis_version));
     MRD_TRY(num(text, len, "process_id", &out->process_id, err));
+    if (memmem(text, len, "# Replication", 13) &&
+        !store_info_field(text, len, "role", buf, sizeof(buf)))
+        return mrd_error_set(err, MRD_ERR_PARSE,
+                             "INFO has a replication section without a role line");
     if (store_info_field(text, len, "role", buf, sizeof(buf))) {
         if (strcmp(buf, "master") != 0 && strcmp(buf, "slave") != 0)
             return mrd_error_set(err, MRD_ERR_PARSE, "unknown role in INFO: %s", buf);

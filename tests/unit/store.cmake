@@ -4,3 +4,4 @@
 mrd_unit_test(store mrd_store)
 target_compile_definitions(test_store PRIVATE
   MRD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+

@@ -593,6 +593,20 @@ static void test_field_buffer_too_small(void **state)
     assert_string_equal(buf, "");
 }
 
+/* ==== REGRESSIONS =======================================================
+ * A documented contract the parser once broke (fixed since). */
+
+/* info.h: "MRD_ERR_PARSE when the text has no "role:" line in a
+ * replication section that it claims to have" -- info.c never checks. */
+static void test_bug_replication_section_without_role(void **state)
+{
+    (void)state;
+    const char *t = "# Replication\r\nconnected_slaves:0\r\nmaster_repl_offset:7\r\n";
+    store_info in;
+    assert_int_equal(store_info_parse(t, strlen(t), &in, NULL), MRD_ERR_PARSE);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_more_replicas_than_max),
         cmocka_unit_test(test_replica_numbering_stops_at_gap),
         cmocka_unit_test(test_field_buffer_too_small),
+        cmocka_unit_test(test_bug_replication_section_without_role),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
