@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -118,6 +119,9 @@ struct heal_ctx {
     long long failover_asked_ms;  /* wall clock of the last ask */
 
     json_t *last_nodes;           /* /v1/nodes of the last observation */
+    bool last_self_leader;        /* the last pass saw this node serve as the
+                                     leader the sentinels name */
+    bool fenced;                  /* writes refused: isolated from a majority */
 
     /* metrics */
     long heals_ok, heals_failed;
@@ -203,6 +207,8 @@ typedef struct observation {
     int nviews;
     bool own_sentinel_alive;
     int own_view;             /* index into views of this host's sentinel, -1 */
+    int sentinels_reachable;
+    int peers_reachable;      /* store nodes that answered, this one included */
 } observation;
 
 static void observation_free(observation *o)
@@ -286,8 +292,12 @@ static mrd_rc observe(heal_ctx *hc, observation *o, mrd_error *err)
         o->f.failover_in_progress |= o->views[i].master.failover_in_progress;
     }
     for (int i = 0; i < o->nviews; i++)
-        if (o->probes[m->npeers + i].rc == MRD_OK)
+        if (o->probes[m->npeers + i].rc == MRD_OK) {
+            o->sentinels_reachable++;
             o->f.failover_in_progress |= o->views[i].master.failover_in_progress;
+        }
+    for (int i = 0; i < m->npeers; i++)
+        o->peers_reachable += o->probes[i].rc == MRD_OK;
     o->f.have_leader = o->leader >= 0 && o->votes >= o->nsentinels / 2 + 1;
     if (!o->f.have_leader)
         o->leader = -1;
@@ -713,6 +723,127 @@ static void reset_stale(pass *ps)
     sv_bootstrap_sentinel(hc->h, snt, &err);
 }
 
+/* ==== fencing and the crash fast path ==== */
+
+static int take_heal_lock(const heal_ctx *hc, int wait_ms);
+
+static mrd_rc set_min_replicas(const heal_ctx *hc, int n, mrd_error *err)
+{
+    const mrd_peer *self = manifest_self(hc->h->m);
+    char val[16];
+    snprintf(val, sizeof(val), "%d", n);
+    store_conn *c = NULL;
+    mrd_rc rc = store_conn_open(self->address, self->store_port, "admin",
+                                hc->h->secrets.admin, PROBE_TIMEOUT_MS, &c, err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, err, "CONFIG", "SET", "min-replicas-to-write", val, NULL);
+    store_conn_close(&c);
+    return rc;
+}
+
+/* A master that can reach neither a majority of sentinels nor a majority
+ * of the store nodes is cut off: the others are electing a new leader, so
+ * every write it accepts would be lost when the partition heals.  It fences
+ * itself (min-replicas-to-write above any replica count: writes fail with
+ * NOREPLICAS) until it sees a majority again.  With the sentinels down but
+ * the nodes reachable nobody can fail over, so it keeps writing. */
+static void fence(pass *ps)
+{
+    heal_ctx *hc = ps->hc;
+    const mrd_manifest *m = hc->h->m;
+    const observation *o = ps->o;
+    int smaj = o->nsentinels / 2 + 1, pmaj = m->npeers / 2 + 1;
+    bool cut_off = o->f.reachable && o->f.is_master && o->sentinels_reachable < smaj &&
+                   o->peers_reachable < pmaj;
+    mrd_error err;
+    if (cut_off && !hc->fenced) {
+        if (set_min_replicas(hc, HEAL_FENCE_MIN_REPLICAS, &err) == MRD_OK) {
+            hc->fenced = true;
+            ps->acted = true;
+            act(ps, "+fenced", "redis",
+                "a master that reaches %d of %d sentinels and %d of %d nodes: refusing "
+                "writes until it sees a majority again",
+                o->sentinels_reachable, o->nsentinels, o->peers_reachable, m->npeers);
+        }
+    } else if (!cut_off && hc->fenced && o->f.reachable) {
+        if (set_min_replicas(hc, m->store.min_replicas_to_write, &err) == MRD_OK) {
+            hc->fenced = false;
+            ps->acted = true;
+            act(ps, "-fenced", "redis", "sees a majority again: min-replicas-to-write %d",
+                m->store.min_replicas_to_write);
+        }
+    }
+}
+
+/* Ask the first sentinel that answers to fail MASTER over now. */
+static bool request_failover(heal_ctx *hc, char *who, size_t n)
+{
+    const mrd_manifest *m = hc->h->m;
+    for (int i = 0; i < m->npeers; i++) {
+        const mrd_peer *sp = &m->peers[i];
+        if (!sp->sentinel_port)
+            continue;
+        store_conn *c = NULL;
+        mrd_rc rc = store_conn_open(sp->address, sp->sentinel_port, "admin",
+                                    hc->h->secrets.admin, 300, &c, NULL);
+        if (rc == MRD_OK)
+            rc = store_cmdl(c, NULL, NULL, "SENTINEL", "FAILOVER", m->master_name, NULL);
+        store_conn_close(&c);
+        if (rc == MRD_OK) {
+            snprintf(who, n, "%s", sp->host);
+            return true;
+        }
+    }
+    return false;
+}
+
+void heal_watch(heal_ctx *hc)
+{
+    sv_proc *redis = sv_find(hc->h, SV_REDIS);
+    if (!redis->pid || !redis->child)
+        return;
+    /* peek without reaping: the common case costs one syscall */
+    siginfo_t info = {0};
+    if (waitid(P_PID, (id_t)redis->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid == 0)
+        return;
+    /* a pass running in another thread reaps and reacts itself */
+    int lock = take_heal_lock(hc, 0);
+    if (lock < 0)
+        return;
+    int status;
+    pid_t pid = redis->pid;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+        long long t0 = mrd_now_ms();
+        redis->pid = 0;
+        redis->child = false;
+        const mrd_manifest *m = hc->h->m;
+        long long now = mrd_wall_ms();
+        bool recent = hc->failover_asked_ms &&
+                      now - hc->failover_asked_ms < 2LL * m->sentinel.failover_timeout_ms;
+        /* The process is gone (we reaped it), so the leader cannot still be
+         * answering; ask once per Sentinel cooldown, never twice. */
+        char who[MRD_MF_NAME] = "";
+        if (hc->last_self_leader && m->agent.crash_fast_path && !recent &&
+            request_failover(hc, who, sizeof(who))) {
+            hc->failover_asked_ms = now;
+            hc->last_self_leader = false;
+            events_emit(hc->ev, "+leader-crashed", "redis",
+                        "%s/redis: the leader's process died (%s %d); asked the sentinel on "
+                        "%s to fail over at once (%lld ms)",
+                        m->host, WIFSIGNALED(status) ? "signal" : "exit status",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), who,
+                        mrd_now_ms() - t0);
+            state_save(hc);
+        } else {
+            mrd_warn("%s/redis: pid %d %s %d", m->host, (int)pid,
+                     WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        }
+    }
+    close(lock);
+}
+
 /* ==== the pass ==== */
 
 static json_t *nodes_json(const heal_ctx *hc, const observation *o, heal_action a)
@@ -775,6 +906,7 @@ static void remember(heal_ctx *hc, const observation *o, heal_action a)
     snprintf(hc->node_reason, sizeof(hc->node_reason), "%s", wait_reason(a));
     hc->g_up = o->f.reachable;
     hc->g_master = o->f.is_master;
+    hc->last_self_leader = o->f.self_is_leader && o->f.reachable && o->f.is_master;
     hc->g_link = o->f.link_up;
     hc->g_lag = o->f.lag_bytes;
     if (o->own_view >= 0) {
@@ -858,6 +990,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
         }
         if (sentinel_lost)
             heal_sentinel(&ps);
+        fence(&ps);
         switch (a) {
         case HEAL_RESTORE:
             restore(&ps, o.f.data_dir_ok ? "process not running"

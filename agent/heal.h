@@ -56,6 +56,9 @@
  * knows the replicas (each reset sentinel must see them all again). */
 #define HEAL_RESET_SETTLE_MS 5000
 
+/* A fenced leader's min-replicas-to-write: more than any topology has. */
+#define HEAL_FENCE_MIN_REPLICAS 1000
+
 /* Monitoring-plugin codes, also the exit code of `check`. */
 typedef enum heal_code {
     HEAL_OK = 0,
@@ -124,6 +127,15 @@ void heal_free(heal_ctx **hc);
  * "node","detail"}],"nodes":[...]}; *code the monitoring code. */
 mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
                  heal_code *code, mrd_error *err);
+
+/* The crash fast path.  The agent's loop calls this every few ms between
+ * passes: when this host's redis-server (the agent's child) has exited and
+ * the last pass saw it serve as the leader, the agent asks a sentinel to
+ * fail over at once (SENTINEL FAILOVER) instead of waiting for
+ * down-after-milliseconds.  It never fires while the process lives (it
+ * fires on reaping it), and at most once per 2 x failover-timeout.
+ * Off with the topology's agent.crash_fast_path false. */
+void heal_watch(heal_ctx *hc);
 
 /* Readiness from the last observation: {"host","ready","nodes":[{"kind",
  * "ready","reason"}]} (new).  Cheap: no I/O. */

@@ -1,6 +1,7 @@
 /* meridian-agent - supervises the Redis processes of one host.
  *
- *   meridian-agent run   --manifest FILE  start the host's nodes, serve the
+ *   meridian-agent run   --manifest FILE [--daemon]
+ *                                         start the host's nodes, serve the
  *                                         API, heal in a loop
  *   meridian-agent check --manifest FILE [--heal] [--json]
  *                                         one pass (cron mode)
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -31,6 +33,7 @@
 #define CHECK_LOCK_WAIT_MS 5000 /* check waits this long for a running pass */
 #define API_LOCK_WAIT_MS 2000   /* POST /v1/heal waits this long, then 409 */
 #define EVENTS_FLUSH_MS 1000
+#define WATCH_PERIOD_MS 10 /* how often the loop looks for a dead child */
 
 /* ==== API handlers: thin adapters over the heal state ==== */
 
@@ -92,10 +95,89 @@ static void usage(FILE *out)
             "\n"
             "options:\n"
             "  -m, --manifest FILE   the host's manifest (required)\n"
+            "      --daemon          with run: detach (double fork, setsid, output to\n"
+            "                        ROOT/agent.log) and exit 0 once the agent holds\n"
+            "                        its lock and pid file, 1 with the reason if not\n"
             "      --agent-only      with stop: leave the nodes running\n"
             "      --heal            with check: act, not only observe\n"
             "      --json            with check: print the report as one JSON object\n"
             "  -h, --help            this text\n");
+}
+
+/* ==== run --daemon ====
+ *
+ * Over ssh the agent must leave the command that started it: the daemon
+ * detaches the way mrd_spawn(MRD_SPAWN_DAEMON) does, and the process that
+ * ran `run --daemon` waits on a pipe until the daemon has its lock and pid
+ * file, so its exit status (and stderr) say whether the agent started. */
+
+static int notify_fd = -1; /* the daemon's end of that pipe, until used */
+
+/* Tell the waiting parent how the start went: MSG NULL means started. */
+static void notify_parent(const char *msg)
+{
+    if (notify_fd < 0)
+        return;
+    const char *text = msg ? msg : "OK";
+    ssize_t w = write(notify_fd, text, strlen(text));
+    (void)w;
+    close(notify_fd);
+    notify_fd = -1;
+}
+
+/* Returns in the daemon only, its stdin /dev/null and its output appended
+ * to LOG; the caller's process exits 0 when the daemon says it started,
+ * else 1 with the daemon's reason on stderr. */
+static void daemonize(const char *log)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        perror("meridian-agent: pipe");
+        exit(1);
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        perror("meridian-agent: fork");
+        exit(1);
+    }
+    if (child > 0) {
+        close(p[1]);
+        char buf[1024];
+        size_t len = 0;
+        for (ssize_t r; len < sizeof(buf) - 1;) {
+            r = read(p[0], buf + len, sizeof(buf) - 1 - len);
+            if (r > 0)
+                len += (size_t)r;
+            else if (r == 0 || errno != EINTR)
+                break;
+        }
+        buf[len] = '\0';
+        waitpid(child, NULL, 0);
+        if (strcmp(buf, "OK") == 0)
+            exit(0);
+        fprintf(stderr, "meridian-agent: the agent did not start: %s\n",
+                len ? buf : "it exited at once (see its log)");
+        fprintf(stderr, "meridian-agent: log: %s\n", log);
+        exit(1);
+    }
+    close(p[0]);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    if (setsid() < 0)
+        _exit(1);
+    pid_t grand = fork();
+    if (grand != 0)
+        _exit(grand < 0 ? 1 : 0);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (chdir("/") != 0 || in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+        dup2(out, 2) < 0) {
+        ssize_t w = write(p[1], "cannot open its log", 19);
+        (void)w;
+        _exit(1);
+    }
+    close(in);
+    close(out);
+    notify_fd = p[1];
 }
 
 static int fail(const mrd_error *err)
@@ -103,6 +185,7 @@ static int fail(const mrd_error *err)
     char buf[1024];
     mrd_error_format(err, buf, sizeof(buf));
     mrd_errorlog("%s", buf);
+    notify_parent(buf); /* run --daemon, before it started */
     return 1;
 }
 
@@ -125,12 +208,17 @@ static int take_lock(const sv_host *h, mrd_error *err)
     return fd;
 }
 
-static int cmd_run(const char *manifest)
+static int cmd_run(const char *manifest, bool daemon)
 {
     mrd_error err;
     sv_host *h = NULL;
     if (sv_open(manifest, &h, &err) != MRD_OK)
         return fail(&err);
+    if (daemon) {
+        char log[MRD_MF_PATH];
+        manifest_path(h->m, "agent.log", log, sizeof(log));
+        daemonize(log);
+    }
     int lockfd = take_lock(h, &err);
     if (lockfd < 0) {
         sv_close(&h);
@@ -142,6 +230,7 @@ static int cmd_run(const char *manifest)
         sv_close(&h);
         return fail(&err);
     }
+    notify_parent(NULL);
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -218,8 +307,10 @@ static int cmd_run(const char *manifest)
             mrd_debug("%s: pass %s", h->m->host, heal_code_name(code));
         json_decref(report);
         for (int waited = 0; waited < h->m->agent.interval_ms && !stop_requested;
-             waited += 50)
-            mrd_sleep_ms(50);
+             waited += WATCH_PERIOD_MS) {
+            mrd_sleep_ms(WATCH_PERIOD_MS);
+            heal_watch(hc); /* the crash fast path */
+        }
     }
     mrd_info("%s: agent stopping; its nodes keep running", h->m->host);
 out:
@@ -336,12 +427,13 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     const char *manifest = NULL;
-    bool agent_only = false, heal = false, json = false;
+    bool agent_only = false, heal = false, json = false, daemon = false;
     static const struct option opts[] = {
         {"heal", no_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
         {"manifest", required_argument, NULL, 'm'},
         {"agent-only", no_argument, NULL, 'A'},
+        {"daemon", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -355,6 +447,9 @@ int main(int argc, char **argv)
             break;
         case 'A':
             agent_only = true;
+            break;
+        case 'D':
+            daemon = true;
             break;
         case 'H':
             heal = true;
@@ -376,7 +471,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (strcmp(cmd, "run") == 0)
-        return cmd_run(manifest);
+        return cmd_run(manifest, daemon);
     if (strcmp(cmd, "stop") == 0)
         return cmd_stop(manifest, agent_only);
     if (strcmp(cmd, "alive") == 0)

@@ -7,3 +7,4 @@ cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 bench/deploy.sh "${DEPLOY_ROUNDS:-5}"
 bench/status.sh "${STATUS_RUNS:-30}"
 bench/rebuild.sh
+bench/ssh-deploy.sh "${SSH_DEPLOY_ROUNDS:-5}"

@@ -103,6 +103,7 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
     MRD_TRY(get_int(s, "port", &m->agent.port, err));
     MRD_TRY(get_int(s, "interval_ms", &m->agent.interval_ms, err));
     MRD_TRY(get_bool(s, "metrics_open", &m->agent.metrics_open, err));
+    MRD_TRY(get_bool(s, "crash_fast_path", &m->agent.crash_fast_path, err));
 
     json_t *peers = json_object_get(root, "peers");
     if (!json_is_array(peers) || json_array_size(peers) == 0 ||
@@ -195,7 +196,7 @@ json_t *manifest_to_json(const mrd_manifest *m)
         "{s:i,s:s,s:s,s:s,s:s,s:s,"
         "s:{s:i,s:s,s:s,s:i,s:i,s:i},"
         "s:{s:i,s:i,s:i},"
-        "s:{s:i,s:i,s:b},"
+        "s:{s:i,s:i,s:b,s:b},"
         "s:o,s:o}",
         "version", MRD_MANIFEST_VERSION, "topology", m->topology, "master_name",
         m->master_name, "host", m->host, "root", m->root, "secrets_dir", m->secrets_dir,
@@ -206,7 +207,7 @@ json_t *manifest_to_json(const mrd_manifest *m)
         "sentinel", "quorum", m->sentinel.quorum, "down_after_ms",
         m->sentinel.down_after_ms, "failover_timeout_ms", m->sentinel.failover_timeout_ms,
         "agent", "port", m->agent.port, "interval_ms", m->agent.interval_ms,
-        "metrics_open", m->agent.metrics_open,
+        "metrics_open", m->agent.metrics_open, "crash_fast_path", m->agent.crash_fast_path,
         "peers", peers, "webhooks", hooks);
 }
 

@@ -67,6 +67,8 @@ typedef struct mrd_manifest {
         int port;
         int interval_ms;
         bool metrics_open;
+        bool crash_fast_path; /* ask for a failover the moment the leader's
+                                 process dies */
     } agent;
 
     mrd_peer peers[MRD_MF_MAX_PEERS];

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "agent_client.h"
 #include "orch.h"
 
 typedef struct deploy_opts {
@@ -14,14 +15,25 @@ typedef struct deploy_opts {
 } deploy_opts;
 
 /* Exit codes of deploy: 0 healthy, 1 deployed but not verified healthy
- * in time, 2 a host failed. */
+ * in time, 2 a host failed (the others are deployed; a re-run finishes
+ * the job). */
 int deploy_run(orch_ctx *c, const deploy_opts *o);
 
 /* Stop every process of the topology by its pid file and remove the state
- * dir.  With YES false, only print what would be stopped.  0 on success. */
+ * dir (and, over ssh, each host's root folder, systemd unit and cron
+ * entry).  With YES false, only print what would be stopped.  0 on
+ * success, 1 when a host could not be stopped (the state is kept). */
 int destroy_run(orch_ctx *c, bool yes, FILE *out);
 
-/* The manifest of host H as canonical JSON text (new string). */
+/* For every host whose agent gave no HTTP answer to POST /v1/heal
+ * (RES[i].http_status 0), run `meridian-agent check --heal --json` on the
+ * host over the transport instead (ssh only: the local transport's agents
+ * are on this machine) and put its report in RES[i].  Says so on DIAG.
+ * Returns how many hosts answered that way. */
+int deploy_heal_fallback(orch_ctx *c, agent_result *res, FILE *diag);
+
+/* The manifest of host H as canonical JSON text (new string); its paths
+ * are the host's (over ssh this connects to resolve "~/"). */
 mrd_rc deploy_manifest_text(const orch_ctx *c, int host, char **out, mrd_error *err);
 
 /* Deterministic 40-hex-digit sentinel id for HOST of TOPOLOGY, so that a

@@ -16,6 +16,7 @@
 
 #include "agent_client.h"
 #include "deploy.h"
+#include "drill.h"
 #include "heal_report.h"
 #include "log.h"
 #include "orch.h"
@@ -33,25 +34,45 @@ typedef struct cli {
     bool yes;
     bool leader;
     bool sentinel;
+    bool accept_new_host_keys; /* ssh: trust an unknown host key on first use */
+    bool install_packages;     /* ssh deploy: apt-get redis when missing */
     int parallel;
     int timeout_s;
+    const char *out_dir;  /* drill --out */
+    int duration_s;       /* drill --duration */
+    int rate;             /* drill --rate */
+    bool wait;            /* drill --wait */
     char **rest;          /* after "--" */
     int nrest;
 } cli;
 
 static const char *const command_help[][2] = {
+    {"drill", "drill TOPOLOGY SCENARIO [ARG] [--out DIR] [--json] [--duration S] [--rate N]\n"
+              "      [--wait] [--state DIR]\n"
+              "  Break something on purpose while a writer load runs, measure failover\n"
+              "  time and lost writes, put everything back and verify.  SCENARIO is\n"
+              "  kill-leader, replica-loss [HOST], region-outage REGION, partition REGION\n"
+              "  or sentinel-loss [HOST].  --out DIR gets report.json, report.txt and\n"
+              "  timeline.svg; --duration (default 12) and --rate (writes/s, default\n"
+              "  200) shape the load; --wait waits out Sentinel's failover cooldown\n"
+              "  instead of refusing.  Exits 0 pass, 2 fail, 1 refused in preflight.\n"},
     {"plan", "plan TOPOLOGY [--json]\n"
              "  Validate the topology, place the leader, replicas and sentinels, and\n"
              "  show what the loss of each region and zone would leave.  Exits 0 when\n"
              "  the layout is safe, 2 when it is refused (the reason is printed),\n"
              "  65 when the file is invalid.\n"},
     {"deploy", "deploy TOPOLOGY [--state DIR] [--parallel N] [--timeout SECONDS]\n"
+               "      [--accept-new-host-keys] [--install-packages]\n"
                "  Write each host's manifest, start its agent, which starts the host's\n"
                "  redis-server and redis-sentinel, then verify replication and sentinel\n"
                "  agreement.  Idempotent: a healthy deployment is left alone (\"no\n"
                "  changes\").  --parallel bounds hosts handled at once (default: all);\n"
-               "  --timeout bounds verification (default 60).  Exits 0 healthy, 1 not\n"
-               "  verified in time, 2 a host failed.\n"},
+               "  --timeout bounds verification (default 60).  Over ssh, each host gets\n"
+               "  the agent, its secrets and its manifest; host keys are checked against\n"
+               "  known_hosts (--accept-new-host-keys records unknown ones; a changed key\n"
+               "  is always refused); --install-packages apt-gets a missing Redis.\n"
+               "  Exits 0 healthy, 1 not verified in time, 2 a host failed (the others\n"
+               "  are deployed: run it again once fixed).\n"},
     {"status", "status TOPOLOGY [--state DIR] [--json]\n"
                "  Probe every node and sentinel concurrently, and ask every host's agent\n"
                "  whether its nodes are ready.  Exits 0 OK, 1 WARNING (degraded but\n"
@@ -60,15 +81,17 @@ static const char *const command_help[][2] = {
     {"heal", "heal TOPOLOGY [--state DIR] [--json]\n"
              "  Ask every host's agent, all at once, to run one check-and-heal pass\n"
              "  (POST /v1/heal), then print each action taken and one line per host.\n"
+             "  Over ssh, a host whose agent API does not answer runs the same pass\n"
+             "  through ssh (meridian-agent check --heal).\n"
              "  Safe from cron: each agent takes a lock, so overlapping runs never act\n"
              "  twice.  Exits with the most severe host result: 0 OK, 1 WARNING\n"
              "  (healed something, or degraded but serving), 2 CRITICAL (could not\n"
              "  heal), 3 UNKNOWN (an agent did not answer or refused the token);\n"
              "  CRITICAL outranks UNKNOWN.\n"},
-    {"destroy", "destroy TOPOLOGY [--yes] [--state DIR]\n"
+    {"destroy", "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
                 "  Stop every process of the topology by its pid file and remove its\n"
-                "  state (credentials included).  Without --yes, only say what it would\n"
-                "  stop.\n"},
+                "  state (credentials included; over ssh, each host's folder, systemd\n"
+                "  unit and cron entry).  Without --yes, only say what it would stop.\n"},
     {"connect-info", "connect-info TOPOLOGY [--state DIR] [--json]\n"
                      "  Print what an application needs to connect through the sentinels:\n"
                      "  sentinel addresses, master name, the application user and its\n"
@@ -193,11 +216,19 @@ static int cmd_plan(const cli *o)
 
 /* ==== deploy, status, heal, destroy ==== */
 
+/* orch_open() with what the command line says about reaching hosts. */
+static mrd_rc open_ctx(const cli *o, orch_ctx **c, mrd_error *err)
+{
+    orch_opts oo = {.accept_new_host_keys = o->accept_new_host_keys,
+                    .install_packages = o->install_packages};
+    return orch_open_ex(o->topology, o->state, &oo, c, err);
+}
+
 static int cmd_deploy(const cli *o)
 {
     orch_ctx *c = NULL;
     mrd_error err;
-    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+    if (open_ctx(o, &c, &err) != MRD_OK)
         return open_failure(&err, 2);
     deploy_opts d = {.parallel = o->parallel,
                      .verify_timeout_ms = (o->timeout_s > 0 ? o->timeout_s : 60) * 1000,
@@ -240,7 +271,7 @@ static int cmd_heal(const cli *o)
     orch_ctx *c = NULL;
     agent_result *res = NULL;
     mrd_error err;
-    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK) {
+    if (open_ctx(o, &c, &err) != MRD_OK) {
         report(&err); /* cron and monitoring read the exit code: could not tell */
         return HEAL_UNKNOWN;
     }
@@ -258,6 +289,7 @@ static int cmd_heal(const cli *o)
         orch_close(&c);
         return HEAL_UNKNOWN;
     }
+    deploy_heal_fallback(c, res, stderr); /* ssh: agents whose API is unreachable */
     for (int i = 0; i < t->nhosts; i++)
         hosts[i] = t->hosts[i].name;
     json_t *rep = heal_report_new(t->name, hosts, res, t->nhosts);
@@ -283,7 +315,7 @@ static int cmd_destroy(const cli *o)
 {
     orch_ctx *c = NULL;
     mrd_error err;
-    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+    if (open_ctx(o, &c, &err) != MRD_OK)
         return open_failure(&err, 1);
     int rc = destroy_run(c, o->yes, stdout);
     orch_close(&c);
@@ -392,6 +424,26 @@ static int cmd_redis_cli(const cli *o)
     return 1;
 }
 
+/* ==== drill ==== */
+
+static int cmd_drill(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 3);
+    drill_opts d = {.scenario = (drill_scenario)drill_scenario_parse(o->rest[0]),
+                    .arg = o->nrest > 1 ? o->rest[1] : NULL,
+                    .out_dir = o->out_dir,
+                    .json = o->json,
+                    .duration_s = o->duration_s ? o->duration_s : 12,
+                    .rate = o->rate ? o->rate : 200,
+                    .wait_cooldown = o->wait};
+    int rc = drill_run(c, &d);
+    orch_close(&c);
+    return rc;
+}
+
 /* ==== argument parsing ==== */
 
 static int parse(int argc, char **argv, cli *o)
@@ -405,6 +457,12 @@ static int parse(int argc, char **argv, cli *o)
         {"leader", no_argument, NULL, 'L'},
         {"host", required_argument, NULL, 'H'},
         {"sentinel", required_argument, NULL, 'S'},
+        {"out", required_argument, NULL, 'o'},
+        {"duration", required_argument, NULL, 'd'},
+        {"rate", required_argument, NULL, 'r'},
+        {"wait", no_argument, NULL, 'w'},
+        {"accept-new-host-keys", no_argument, NULL, 'K'},
+        {"install-packages", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -417,17 +475,26 @@ static int parse(int argc, char **argv, cli *o)
         case 'j': o->json = true; break;
         case 'y': o->yes = true; break;
         case 'L': o->leader = true; break;
+        case 'K': o->accept_new_host_keys = true; break;
+        case 'I': o->install_packages = true; break;
         case 'H': o->host = optarg; break;
         case 'S': o->host = optarg; o->sentinel = true; break;
+        case 'o': o->out_dir = optarg; break;
+        case 'w': o->wait = true; break;
         case 'p':
-        case 't': {
+        case 't':
+        case 'd':
+        case 'r': {
+            long max = ch == 'r' ? 100000 : 3600;
             long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 3600) {
-                fprintf(stderr, "meridian: --%s needs a number from 1 to 3600\n",
-                        ch == 'p' ? "parallel" : "timeout");
+            const char *name = ch == 'p' ? "parallel" : ch == 't' ? "timeout"
+                             : ch == 'd' ? "duration" : "rate";
+            if (*end || v < 1 || v > max) {
+                fprintf(stderr, "meridian: --%s needs a number from 1 to %ld\n", name, max);
                 return -1;
             }
-            *(ch == 'p' ? &o->parallel : &o->timeout_s) = (int)v;
+            *(ch == 'p' ? &o->parallel : ch == 't' ? &o->timeout_s
+              : ch == 'd' ? &o->duration_s : &o->rate) = (int)v;
             break;
         }
         case 'h':
@@ -449,7 +516,21 @@ static int parse(int argc, char **argv, cli *o)
                 o->cmd, o->cmd);
         return -1;
     }
-    if (o->nrest && strcmp(o->cmd, "redis-cli") != 0) {
+    bool drill = strcmp(o->cmd, "drill") == 0;
+    if (o->nrest > (drill ? 2 : 0) && strcmp(o->cmd, "redis-cli") != 0) {
+        fprintf(stderr, "meridian: unexpected argument \"%s\"\n", o->rest[drill ? 2 : 0]);
+        return -1;
+    }
+    if (drill && o->nrest < 1) {
+        fprintf(stderr, "meridian: drill needs a SCENARIO (try meridian drill --help)\n");
+        return -1;
+    }
+    if (drill && drill_scenario_parse(o->rest[0]) < 0) {
+        fprintf(stderr, "meridian: unknown scenario \"%s\": use kill-leader, replica-loss, "
+                        "region-outage, partition or sentinel-loss\n", o->rest[0]);
+        return -1;
+    }
+    if (o->nrest && !drill && strcmp(o->cmd, "redis-cli") != 0) {
         fprintf(stderr, "meridian: unexpected argument \"%s\"\n", o->rest[0]);
         return -1;
     }
@@ -480,7 +561,7 @@ int main(int argc, char **argv)
         int (*fn)(const cli *);
     } cmds[] = {
         {"plan", cmd_plan},       {"deploy", cmd_deploy},
-        {"status", cmd_status},   {"heal", cmd_heal},
+        {"status", cmd_status},   {"heal", cmd_heal}, {"drill", cmd_drill},
         {"destroy", cmd_destroy},
         {"connect-info", cmd_connect_info}, {"redis-cli", cmd_redis_cli},
     };

@@ -11,24 +11,42 @@
 #include "topology.h"
 #include "transport.h"
 
+/* What the command line says about reaching hosts. */
+typedef struct orch_opts {
+    bool accept_new_host_keys; /* ssh: trust an unknown host key, record it */
+    bool install_packages;     /* ssh deploy: apt-get redis when missing */
+} orch_opts;
+
 typedef struct orch_ctx {
     mrd_topology *topo;            /* owned */
     mrd_plan *plan;                /* owned */
-    const mrd_transport_ops *tp;   /* borrowed */
+    mrd_tp *tp;                    /* owned: reaches the hosts */
+    orch_opts opts;
     char state_dir[MRD_PATH_MAX];  /* --state or the XDG default */
     char secrets_dir[MRD_PATH_MAX];
-    char agent_bin[MRD_PATH_MAX];  /* meridian-agent to run on hosts */
+    char agent_bin[MRD_PATH_MAX];  /* meridian-agent here (run by the local
+                                      transport, uploaded by ssh) */
+    /* ssh: transport.root or ~/.local/state/meridian/<name>; "~/" is the
+     * remote user's home.  Host H lives in REMOTE_ROOT/hosts/H. */
+    char remote_root[MRD_PATH_MAX];
 } orch_ctx;
 
 /* Load TOPOLOGY_PATH, plan it and refuse an unsafe layout.  STATE may be
  * NULL for the default ($XDG_STATE_HOME/meridian/<name>, else
- * ~/.local/state/meridian/<name>).  *out is new; orch_close() it. */
+ * ~/.local/state/meridian/<name>).  *out is new; orch_close() it.
+ * The transport is opened but connects to nothing yet. */
 mrd_rc orch_open(const char *topology_path, const char *state, orch_ctx **out,
                  mrd_error *err);
+/* Same with options (O may be NULL). */
+mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opts *o,
+                    orch_ctx **out, mrd_error *err);
 void orch_close(orch_ctx **c);
 
-/* The root folder of host H under the state dir. */
+/* The root folder of host H: STATE/hosts/H on the local transport,
+ * REMOTE_ROOT/hosts/H on the host over ssh ("~/" resolved on the host,
+ * which connects to it).  orch_host_root_ex says why it failed. */
 mrd_rc orch_host_root(const orch_ctx *c, int host, char *buf, size_t n);
+mrd_rc orch_host_root_ex(const orch_ctx *c, int host, char *buf, size_t n, mrd_error *err);
 /* "ROOT/manifest.json" of host H. */
 mrd_rc orch_manifest_path(const orch_ctx *c, int host, char *buf, size_t n);
 

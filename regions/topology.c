@@ -39,7 +39,7 @@ static const char *const top_keys[] = {
     "name", "mode", "survive", "transport", "store", "sentinel",
     "consistency", "agent", "notify", "cluster", "regions", NULL};
 static const char *const transport_keys[] = {
-    "kind", "user", "identity", "known_hosts", "port", NULL};
+    "kind", "user", "identity", "known_hosts", "port", "root", NULL};
 static const char *const store_keys[] = {
     "port", "leader_region", "maxmemory", "repl_backlog", NULL};
 static const char *const sentinel_keys[] = {
@@ -47,7 +47,7 @@ static const char *const sentinel_keys[] = {
 static const char *const consistency_keys[] = {
     "min_replicas_to_write", "min_replicas_max_lag_s", "wait_replicas", NULL};
 static const char *const agent_keys[] = {
-    "port", "interval_ms", "metrics_open", NULL};
+    "port", "interval_ms", "metrics_open", "crash_fast_path", NULL};
 static const char *const notify_keys[] = {"webhooks", NULL};
 static const char *const cluster_keys[] = {
     "shards", "replicas_per_shard", NULL};
@@ -597,6 +597,30 @@ static mrd_rc get_size(ctx *c, json_t *obj, const char *key, char *buf,
 
 /* ==== SECTIONS ========================================================== */
 
+/* transport.root: an absolute path or one under "~/", of characters that
+ * need no quoting anywhere it goes (the cron entry, the systemd unit, a
+ * remote command line). */
+static mrd_rc get_root(ctx *c, json_t *obj, const char *key, char *buf, size_t n)
+{
+    mrd_rc rc = get_string(c, obj, key, buf, n, "a string (a folder on each host)");
+    if (rc != MRD_OK || !json_object_get(obj, key))
+        return rc;
+    bool ok = buf[0] == '/' || (buf[0] == '~' && buf[1] == '/');
+    for (const char *p = buf + (buf[0] == '~'); ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             (*p >= '0' && *p <= '9') || strchr("/._+-", *p) != NULL;
+    if (ok && strstr(buf, "/../") == NULL && strcmp(buf, "/") != 0 && strcmp(buf, "~/") != 0)
+        return MRD_OK;
+    char w[TOPO_WHERE], d[TOPO_QUOTED];
+    buf[0] = '\0';
+    return fail_at(c, pos_here(c, key, JSONPOS_VALUE), MRD_ERR_INVALID,
+                   "%s %s must be an absolute folder (\"/var/lib/meridian\") or one in "
+                   "the remote user's home (\"~/meridian\"), of characters A-Z, a-z, "
+                   "0-9, '/', '.', '_', '+' and '-'",
+                   path_str(c, key, w, sizeof(w)),
+                   describe(json_object_get(obj, key), d, sizeof(d)));
+}
+
 static mrd_rc parse_transport(ctx *c, json_t *root)
 {
     mrd_transport *tr = &c->t->transport;
@@ -620,6 +644,8 @@ static mrd_rc parse_transport(ctx *c, json_t *root)
                             "a string (a known_hosts file path)");
         if (rc == MRD_OK)
             rc = get_port(c, o, "port", &tr->port);
+        if (rc == MRD_OK)
+            rc = get_root(c, o, "root", tr->root, sizeof(tr->root));
     }
     pop(c);
     return rc;
@@ -724,6 +750,8 @@ static mrd_rc parse_agent(ctx *c, json_t *root)
                          &t->agent.interval_ms);
         if (rc == MRD_OK)
             rc = get_bool(c, o, "metrics_open", &t->agent.metrics_open);
+        if (rc == MRD_OK)
+            rc = get_bool(c, o, "crash_fast_path", &t->agent.crash_fast_path);
     }
     pop(c);
     return rc;
@@ -1299,6 +1327,7 @@ static void set_defaults(mrd_topology *t)
     t->agent.port = 17379;
     t->agent.interval_ms = 5000;
     t->agent.metrics_open = false;
+    t->agent.crash_fast_path = true;
     t->cluster.shards = 3;
     t->cluster.replicas_per_shard = 1;
 }

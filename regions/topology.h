@@ -54,6 +54,10 @@ typedef struct mrd_transport {
     char identity[MRD_PATH_MAX];
     char known_hosts[MRD_PATH_MAX];
     int port;
+    /* where each host keeps its files: ROOT/hosts/<host>; "" means
+     * "~/.local/state/meridian/<name>"; absolute or "~/" (the remote
+     * user's home, resolved on the host) */
+    char root[MRD_PATH_MAX];
 } mrd_transport;
 
 typedef struct mrd_region {
@@ -109,6 +113,8 @@ typedef struct mrd_topology {
         int port;              /* default 17379 */
         int interval_ms;       /* heal loop period, default 5000; >= 100 */
         bool metrics_open;     /* /metrics without token, default false */
+        bool crash_fast_path;  /* the leader's agent asks for a failover the
+                                  moment its process dies, default true */
     } agent;
 
     struct {

@@ -8,6 +8,7 @@ PACKAGES=(
     libhiredis-dev libjansson-dev libmicrohttpd-dev libssh2-1-dev
     libcurl4-openssl-dev libcmocka-dev        # libraries (see README)
     redis-server redis-sentinel redis-tools   # the store meridian deploys
+    openssh-server openssh-client             # sshd test hosts (tests/integration/ssh.sh)
     jq procps time curl                       # used by the tests and benchmarks
 )
 

@@ -1,11 +1,17 @@
 #include "conn_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include "log.h"
 
 #define STORE_MAX_ARGS 32
 
@@ -113,6 +119,88 @@ mrd_rc store_conn_open(const char *address, int port, const char *user,
          * for both.  A refusal is reported by that command as MRD_ERR_AUTH. */
         const char *argv[] = {"AUTH", user, pass};
         mrd_rc rc = store__append(c, err, 3, argv);
+        if (rc != MRD_OK) {
+            store_conn_close(&c);
+            return rc;
+        }
+        c->auth_pending = true;
+    }
+    *out = c;
+    return MRD_OK;
+}
+
+/* Wait up to TIMEOUT_MS for C's non-blocking connect to finish. */
+static mrd_rc wait_connected(store_conn *c, const char *source, int timeout_ms,
+                             mrd_error *err)
+{
+    long long deadline = mrd_now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - mrd_now_ms();
+        struct pollfd pfd = {.fd = c->ctx->fd, .events = POLLOUT};
+        int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready < 0)
+            return mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s from %s: %s",
+                                 c->name, source, strerror(errno));
+        if (ready == 0)
+            return mrd_error_set(err, MRD_ERR_CONNECT,
+                                 "cannot connect to %s from %s: no answer within %d ms",
+                                 c->name, source, timeout_ms);
+        int soerr = 0;
+        socklen_t len = sizeof(soerr);
+        if (getsockopt(c->ctx->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+            soerr = errno;
+        if (soerr)
+            return mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s from %s: %s",
+                                 c->name, source, strerror(soerr));
+        return MRD_OK;
+    }
+}
+
+mrd_rc store_conn_open_from(const char *address, int port, const char *source_address,
+                            const char *user, const char *pass, int timeout_ms,
+                            store_conn **out, mrd_error *err)
+{
+    *out = NULL;
+    store_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    snprintf(c->name, sizeof(c->name), "%s:%d", address, port);
+    const char *source = source_address ? source_address : "the default address";
+    /* hiredis 0.14 binds only on its non-blocking path: connect without
+     * blocking, wait with poll(), then switch the socket to blocking mode
+     * with send/receive timeouts, which is what redisConnectWithTimeout
+     * leaves behind. */
+    c->ctx = source_address ? redisConnectBindNonBlock(address, port, source_address)
+                            : redisConnectNonBlock(address, port);
+    mrd_rc rc = MRD_OK;
+    if (!c->ctx || c->ctx->err)
+        rc = mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s from %s: %s",
+                           c->name, source, c->ctx ? c->ctx->errstr : "out of memory");
+    if (rc == MRD_OK)
+        rc = wait_connected(c, source, timeout_ms, err);
+    if (rc == MRD_OK) {
+        int flags = fcntl(c->ctx->fd, F_GETFL);
+        if (flags < 0 || fcntl(c->ctx->fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+            rc = mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s: fcntl: %s",
+                               c->name, strerror(errno));
+    }
+    if (rc != MRD_OK) {
+        store_conn_close(&c);
+        return rc;
+    }
+    c->ctx->flags |= REDIS_BLOCK | REDIS_CONNECTED;
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    if (redisSetTimeout(c->ctx, tv) != REDIS_OK) {
+        mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s: %s", c->name,
+                      c->ctx->errstr);
+        store_conn_close(&c);
+        return MRD_ERR_CONNECT;
+    }
+    if (user) {
+        const char *argv[] = {"AUTH", user, pass};
+        rc = store__append(c, err, 3, argv);
         if (rc != MRD_OK) {
             store_conn_close(&c);
             return rc;

@@ -22,6 +22,20 @@ mrd_rc store_conn_open(const char *address, int port, const char *user,
                        const char *pass, int timeout_ms, store_conn **out,
                        mrd_error *err);
 
+/* store_conn_open from a chosen local address: the outgoing socket is
+ * bound to SOURCE_ADDRESS (port chosen by the kernel) before it connects,
+ * so the server sees that address as the client's.  Used by a writer
+ * that must live inside a partitioned region (127.0.R.250 on the local
+ * layout), where only traffic from the region's own addresses passes.
+ * SOURCE_ADDRESS NULL connects from the default address.  TIMEOUT_MS
+ * bounds the connect and is the per-command timeout; AUTH is pipelined
+ * as with store_conn_open.  Errors: MRD_ERR_CONNECT (cannot bind the
+ * source address, refused, unreachable, timeout).  *out is new;
+ * store_conn_close() it. */
+mrd_rc store_conn_open_from(const char *address, int port, const char *source_address,
+                            const char *user, const char *pass, int timeout_ms,
+                            store_conn **out, mrd_error *err);
+
 /* Close and NULL *c.  Accepts NULL. */
 void store_conn_close(store_conn **c);
 

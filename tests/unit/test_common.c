@@ -764,7 +764,8 @@ static const char valid_manifest[] =
     "            \"wait_replicas\": 2},\n"
     "  \"sentinel\": {\"quorum\": 2, \"down_after_ms\": 5000,\n"
     "               \"failover_timeout_ms\": 60000},\n"
-    "  \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true},\n"
+    "  \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true,\n"
+    "             \"crash_fast_path\": false},\n"
     "  \"peers\": [\n"
     "    {\"host\": \"use-a1\", \"region\": \"us-east\", \"zone\": \"a\",\n"
     "     \"address\": \"127.0.1.1\", \"store_port\": 16379, \"sentinel_port\": 26379,\n"
@@ -833,6 +834,7 @@ static void assert_manifest_equal(const mrd_manifest *a, const mrd_manifest *b)
     assert_int_equal(a->agent.port, b->agent.port);
     assert_int_equal(a->agent.interval_ms, b->agent.interval_ms);
     assert_int_equal(a->agent.metrics_open, b->agent.metrics_open);
+    assert_int_equal(a->agent.crash_fast_path, b->agent.crash_fast_path);
     assert_int_equal(a->npeers, b->npeers);
     for (int i = 0; i < a->npeers; i++) {
         const mrd_peer *p = &a->peers[i];
@@ -867,6 +869,7 @@ static void test_manifest_parse_valid(void **state)
     assert_int_equal(m->agent.port, 16900);
     assert_int_equal(m->agent.interval_ms, 1000);
     assert_true(m->agent.metrics_open);
+    assert_false(m->agent.crash_fast_path);
     assert_int_equal(m->npeers, 3);
     assert_peer(&m->peers[0], "use-a1", "us-east", "a", "127.0.1.1", 16379, 26379, 16900,
                 100, true, "0123456789abcdef0123456789abcdef01234567");
@@ -1069,8 +1072,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 11 top-level, 6 + 3 + 3 in the sections, 10 per peer. */
-    assert_int_equal(checked, 11 + 12 + 30);
+    /* 11 top-level, 6 + 3 + 4 in the sections, 10 per peer. */
+    assert_int_equal(checked, 11 + 13 + 30);
 }
 
 static void test_manifest_invalid_documents(void **state)

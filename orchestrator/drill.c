@@ -1,0 +1,702 @@
+#include "drill.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "drill_load.h"
+#include "drill_report.h"
+#include "fsutil.h"
+#include "info.h"
+#include "log.h"
+#include "manifest.h"
+#include "netfault.h"
+#include "proc.h"
+#include "status.h"
+
+#define DRILL_WARMUP_MS 2000       /* writes before the fault */
+#define DRILL_AFTER_FAULT_MS 3000  /* faults that move no leader: observe this long */
+#define DRILL_HEAL_TIMEOUT_MS 90000
+#define DRILL_POLL_MS 50
+#define DRILL_WAIT_TIMEOUT_MS 1000 /* WAIT timeout of the writer */
+#define DRILL_TAIL_MS 1000         /* writes after the topology is ready again */
+
+static const char *const scenario_names[DRILL__COUNT] = {
+    [DRILL_KILL_LEADER] = "kill-leader",
+    [DRILL_REPLICA_LOSS] = "replica-loss",
+    [DRILL_REGION_OUTAGE] = "region-outage",
+    [DRILL_PARTITION] = "partition",
+    [DRILL_SENTINEL_LOSS] = "sentinel-loss",
+};
+
+const char *drill_scenario_name(drill_scenario s)
+{
+    return (unsigned)s < DRILL__COUNT ? scenario_names[s] : "unknown";
+}
+
+int drill_scenario_parse(const char *name)
+{
+    for (int i = 0; i < DRILL__COUNT; i++)
+        if (strcmp(name, scenario_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ==== the drill's own state ==== */
+
+/* SIGINT/SIGTERM: the drill stops at its next step and undoes the fault. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* One node's replication counters and the process they belong to: a node
+ * that restarts during the drill starts counting again from zero. */
+typedef struct sync_counts {
+    long long pid; /* 0: did not answer */
+    long long full, partial;
+} sync_counts;
+
+typedef struct drill {
+    orch_ctx *c;
+    const drill_opts *o;
+    drill_record rec;
+    long long t0;            /* monotonic ms at the start */
+    int leader;              /* host index of the leader before the fault */
+    int target_host;         /* host-level scenarios */
+    int target_region;       /* region-level scenarios */
+    bool region_has_leader;
+    bool partitioned;        /* an nftables table is in place */
+    bool agents_stopped;     /* region-outage: agents to restart */
+    sync_counts syncs0[MRD_MF_MAX_PEERS];
+    char admin[MRD_SECRET_LEN];
+} drill;
+
+static long long now_rel(const drill *d)
+{
+    return mrd_now_ms() - d->t0;
+}
+
+static void say(const drill *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(const drill *d, const char *fmt, ...)
+{
+    fprintf(stderr, "drill %+8.3f s  ", (double)now_rel(d) / 1000.0);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static const mrd_host *host(const drill *d, int i)
+{
+    return &d->c->topo->hosts[i];
+}
+
+/* A host's pid file ("redis/redis.pid", "agent.pid", ...) and the pid in it
+ * when it still runs PROGRAM; 0 otherwise. */
+static pid_t host_pid(const drill *d, int h, const char *rel, const char *program)
+{
+    char root[MRD_PATH_MAX], path[MRD_PATH_MAX];
+    pid_t pid;
+    if (orch_host_root(d->c, h, root, sizeof(root)) != MRD_OK ||
+        mrd_path_fmt(path, sizeof(path), "%s/%s", root, rel) != MRD_OK ||
+        mrd_pidfile_read(path, &pid, NULL) != MRD_OK || !mrd_pid_is(pid, program))
+        return 0;
+    return pid;
+}
+
+static bool kill_host_proc(drill *d, int h, const char *rel, const char *program)
+{
+    pid_t pid = host_pid(d, h, rel, program);
+    if (!pid)
+        return false;
+    kill(pid, SIGKILL);
+    say(d, "killed %s/%s (pid %d)", host(d, h)->name, program, (int)pid);
+    return true;
+}
+
+/* ==== choosing the target ==== */
+
+static int replica_default(const drill *d)
+{
+    const mrd_topology *t = d->c->topo;
+    int lr = t->hosts[d->leader].region;
+    for (int i = 0; i < t->nhosts; i++) /* a replica outside the leader's region */
+        if (i != d->leader && t->hosts[i].region != lr)
+            return i;
+    for (int i = 0; i < t->nhosts; i++)
+        if (i != d->leader)
+            return i;
+    return -1;
+}
+
+static int sentinel_default(const drill *d)
+{
+    const mrd_topology *t = d->c->topo;
+    int lr = t->hosts[d->leader].region;
+    for (int i = 0; i < t->nhosts; i++)
+        if (d->c->plan->hosts[i].sentinel && t->hosts[i].region != lr)
+            return i;
+    for (int i = 0; i < t->nhosts; i++)
+        if (d->c->plan->hosts[i].sentinel)
+            return i;
+    return -1;
+}
+
+/* Resolve the scenario's target; MRD_ERR_USAGE with a sentence when the
+ * argument names nothing usable. */
+static mrd_rc choose_target(drill *d, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    const char *arg = d->o->arg;
+    d->target_host = d->target_region = -1;
+    switch (d->o->scenario) {
+    case DRILL_KILL_LEADER:
+        if (arg)
+            return mrd_error_set(err, MRD_ERR_USAGE, "kill-leader takes no argument");
+        d->target_host = d->leader;
+        break;
+    case DRILL_REPLICA_LOSS:
+        d->target_host = arg ? topology_find_host(t, arg) : replica_default(d);
+        if (d->target_host < 0)
+            return mrd_error_set(err, MRD_ERR_USAGE, "no host \"%s\" in %s", arg, t->name);
+        if (d->target_host == d->leader)
+            return mrd_error_set(err, MRD_ERR_USAGE,
+                                 "%s runs the leader: use kill-leader, or name a replica",
+                                 arg);
+        break;
+    case DRILL_SENTINEL_LOSS:
+        d->target_host = arg ? topology_find_host(t, arg) : sentinel_default(d);
+        if (d->target_host < 0 || !d->c->plan->hosts[d->target_host].sentinel)
+            return mrd_error_set(err, MRD_ERR_USAGE, "%s runs no sentinel of %s",
+                                 arg ? arg : "no host", t->name);
+        break;
+    case DRILL_REGION_OUTAGE:
+    case DRILL_PARTITION:
+        if (!arg)
+            return mrd_error_set(err, MRD_ERR_USAGE, "%s needs a REGION (one of the "
+                                 "topology's regions, e.g. %s)",
+                                 drill_scenario_name(d->o->scenario), t->regions[0].name);
+        d->target_region = topology_find_region(t, arg);
+        if (d->target_region < 0)
+            return mrd_error_set(err, MRD_ERR_USAGE, "no region \"%s\" in %s", arg, t->name);
+        d->region_has_leader = t->hosts[d->leader].region == d->target_region;
+        break;
+    default:
+        return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
+    }
+    snprintf(d->rec.target, sizeof(d->rec.target), "%s",
+             d->target_host >= 0 ? t->hosts[d->target_host].name
+                                 : t->regions[d->target_region].name);
+    return MRD_OK;
+}
+
+/* ==== Sentinel's failover cooldown ==== */
+
+/* A sentinel refuses a second failover of the same master within
+ * 2 x failover-timeout; the last one a drill caused is kept in the state
+ * dir.  Returns the milliseconds left, 0 when a failover is possible. */
+static long long cooldown_left(const drill *d)
+{
+    char path[MRD_PATH_MAX];
+    if (mrd_path_fmt(path, sizeof(path), "%s/drill-state.json", d->c->state_dir) != MRD_OK)
+        return 0;
+    json_t *j = json_load_file(path, 0, NULL);
+    long long last = j ? json_integer_value(json_object_get(j, "last_failover_ms")) : 0;
+    json_decref(j);
+    long long left = last + 2LL * d->c->topo->sentinel.failover_timeout_ms - mrd_wall_ms();
+    return last && left > 0 ? left : 0;
+}
+
+static void cooldown_note(const drill *d)
+{
+    char path[MRD_PATH_MAX];
+    if (mrd_path_fmt(path, sizeof(path), "%s/drill-state.json", d->c->state_dir) != MRD_OK)
+        return;
+    char text[64];
+    int n = snprintf(text, sizeof(text), "{\"last_failover_ms\": %lld}\n", mrd_wall_ms());
+    mrd_write_atomic(path, text, (size_t)n, 0600, NULL);
+}
+
+/* ==== sync counters ==== */
+
+static void sync_read(const drill *d, sync_counts *out)
+{
+    const mrd_topology *t = d->c->topo;
+    for (int i = 0; i < t->nhosts; i++) {
+        store_conn *conn = NULL;
+        char *text = NULL;
+        store_info info;
+        out[i] = (sync_counts){0};
+        if (store_conn_open(t->hosts[i].address, t->store.port, "admin", d->admin, 300,
+                            &conn, NULL) == MRD_OK &&
+            store_info_text(conn, NULL, &text, NULL) == MRD_OK &&
+            store_info_parse(text, strlen(text), &info, NULL) == MRD_OK)
+            out[i] = (sync_counts){info.process_id, info.sync_full, info.sync_partial_ok};
+        free(text);
+        store_conn_close(&conn);
+    }
+}
+
+/* Resyncs served during the drill, summed over the nodes. */
+static void sync_delta(const drill *d, const sync_counts *before, const sync_counts *after,
+                       long long *full, long long *partial)
+{
+    *full = *partial = 0;
+    for (int i = 0; i < d->c->topo->nhosts; i++) {
+        bool same = before[i].pid && before[i].pid == after[i].pid;
+        *full += after[i].full - (same ? before[i].full : 0);
+        *partial += after[i].partial - (same ? before[i].partial : 0);
+    }
+}
+
+/* ==== faults ==== */
+
+static mrd_rc region_hosts(const drill *d, const char **addrs, int *n)
+{
+    *n = 0;
+    for (int i = 0; i < d->c->topo->nhosts; i++)
+        if (d->c->topo->hosts[i].region == d->target_region)
+            addrs[(*n)++] = d->c->topo->hosts[i].address;
+    return MRD_OK;
+}
+
+static mrd_rc apply_fault(drill *d, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    int h = d->target_host;
+    switch (d->o->scenario) {
+    case DRILL_KILL_LEADER:
+        if (!kill_host_proc(d, h, "redis/redis.pid", "redis-server"))
+            return mrd_error_set(err, MRD_ERR_STATE, "%s/redis is not running", host(d, h)->name);
+        return MRD_OK;
+    case DRILL_REPLICA_LOSS: {
+        if (!kill_host_proc(d, h, "redis/redis.pid", "redis-server"))
+            return mrd_error_set(err, MRD_ERR_STATE, "%s/redis is not running", host(d, h)->name);
+        char root[MRD_PATH_MAX], data[MRD_PATH_MAX];
+        orch_host_root(d->c, h, root, sizeof(root));
+        mrd_path_fmt(data, sizeof(data), "%s/redis/data", root);
+        mrd_rm_rf(data, NULL);
+        say(d, "wiped %s", data);
+        return MRD_OK;
+    }
+    case DRILL_SENTINEL_LOSS:
+        if (!kill_host_proc(d, h, "sentinel/sentinel.pid", "redis-sentinel"))
+            return mrd_error_set(err, MRD_ERR_STATE, "%s/sentinel is not running",
+                                 host(d, h)->name);
+        return MRD_OK;
+    case DRILL_REGION_OUTAGE:
+        /* agents first, so none of them reacts to its nodes going away */
+        for (int i = 0; i < t->nhosts; i++)
+            if (t->hosts[i].region == d->target_region)
+                kill_host_proc(d, i, "agent.pid", "meridian-agent");
+        d->agents_stopped = true;
+        for (int i = 0; i < t->nhosts; i++)
+            if (t->hosts[i].region == d->target_region) {
+                kill_host_proc(d, i, "redis/redis.pid", "redis-server");
+                kill_host_proc(d, i, "sentinel/sentinel.pid", "redis-sentinel");
+            }
+        return MRD_OK;
+    case DRILL_PARTITION: {
+        const char *addrs[MRD_MF_MAX_PEERS];
+        int n;
+        char cidr[32];
+        region_hosts(d, addrs, &n);
+        MRD_TRY(netfault_region_cidr(addrs, n, cidr, sizeof(cidr), err));
+        MRD_TRY(netfault_partition(t->name, cidr, err));
+        d->partitioned = true;
+        say(d, "partitioned %s (%s) from every other address", t->regions[d->target_region].name,
+            cidr);
+        return MRD_OK;
+    }
+    default:
+        return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
+    }
+}
+
+/* Undo the fault: heal the partition, restart the stopped agents (which
+ * start their sentinels and restore their nodes as replicas).  Safe to call
+ * twice; called on every exit path. */
+static void undo_fault(drill *d)
+{
+    mrd_error err;
+    if (d->partitioned) {
+        if (netfault_heal(d->c->topo->name, &err) == MRD_OK)
+            say(d, "partition removed");
+        else
+            say(d, "could not remove the partition: %s (run: nft delete table inet "
+                   "meridian_%s)", err.msg, d->c->topo->name);
+        d->partitioned = false;
+    }
+    if (d->agents_stopped) {
+        const mrd_topology *t = d->c->topo;
+        for (int i = 0; i < t->nhosts; i++) {
+            if (t->hosts[i].region != d->target_region)
+                continue;
+            char mpath[MRD_PATH_MAX], log[MRD_PATH_MAX], root[MRD_PATH_MAX];
+            orch_host_root(d->c, i, root, sizeof(root));
+            orch_manifest_path(d->c, i, mpath, sizeof(mpath));
+            mrd_path_fmt(log, sizeof(log), "%s/agent.log", root);
+            const char *argv[] = {d->c->agent_bin, "run", "--manifest", mpath, NULL};
+            pid_t pid;
+            if (mrd_spawn(argv, log, MRD_SPAWN_DAEMON, &pid, &err) == MRD_OK)
+                say(d, "restarted the agent of %s", t->hosts[i].name);
+            else
+                say(d, "could not restart the agent of %s: %s", t->hosts[i].name, err.msg);
+        }
+        d->agents_stopped = false;
+    }
+}
+
+/* ==== waiting ==== */
+
+/* Poll status until healthy; *leader gets the agreed leader. */
+static bool wait_healthy(drill *d, int timeout_ms, int *leader)
+{
+    long long deadline = mrd_now_ms() + timeout_ms;
+    char last[256] = "";
+    while (!interrupted) {
+        st_report *r = NULL;
+        mrd_error err;
+        if (status_probe(d->c, 500, &r, &err) == MRD_OK) {
+            bool ok = r->health == ST_OK;
+            *leader = r->leader;
+            if (!ok && strcmp(last, r->summary) != 0) {
+                say(d, "heal: %s", r->summary);
+                snprintf(last, sizeof(last), "%s", r->summary);
+            }
+            status_free(&r);
+            if (ok)
+                return true;
+        }
+        if (mrd_now_ms() >= deadline)
+            return false;
+        mrd_sleep_ms(DRILL_POLL_MS * 4);
+    }
+    return false;
+}
+
+/* ==== the drill ==== */
+
+typedef struct targets {
+    drill_target sentinels[MRD_MF_MAX_PEERS];
+    int nsentinels;
+    drill_target nodes[MRD_MF_MAX_PEERS];
+    int nnodes;
+} targets;
+
+static void make_targets(const drill *d, targets *tg)
+{
+    const mrd_topology *t = d->c->topo;
+    memset(tg, 0, sizeof(*tg));
+    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++) {
+        tg->nodes[tg->nnodes++] =
+            (drill_target){.address = t->hosts[i].address, .port = t->store.port, .host = i};
+        if (d->c->plan->hosts[i].sentinel)
+            tg->sentinels[tg->nsentinels++] = (drill_target){
+                .address = t->hosts[i].address, .port = t->sentinel.port, .host = i};
+    }
+}
+
+/* Does the fault move the leader, so the drill waits for a failover? */
+static bool moves_leader(const drill *d)
+{
+    switch (d->o->scenario) {
+    case DRILL_KILL_LEADER:
+        return true;
+    case DRILL_REGION_OUTAGE:
+    case DRILL_PARTITION:
+        return d->region_has_leader;
+    default:
+        return false;
+    }
+}
+
+/* Keep the fault in place until the failover (if any) is seen and, for a
+ * partition of the leader's region, until the isolated leader has had
+ * min_replicas_max_lag_s + 1 s to refuse writes. */
+static void observe_fault(drill *d, drill_timeline *tl)
+{
+    const mrd_topology *t = d->c->topo;
+    long long limit = DRILL_AFTER_FAULT_MS;
+    if (moves_leader(d))
+        limit = t->sentinel.down_after_ms + t->sentinel.failover_timeout_ms + 5000;
+    long long hold = d->o->scenario == DRILL_PARTITION && d->region_has_leader
+                         ? (t->consistency.min_replicas_max_lag_s + 2) * 1000LL
+                         : 0;
+    drill_event ev;
+    while (!interrupted) {
+        long long since = now_rel(d) - d->rec.fault_ms;
+        if (d->rec.failover_seen_ms < 0 &&
+            drill_timeline_first(tl, "+switch-master", d->rec.fault_ms, &ev)) {
+            d->rec.failover_seen_ms = ev.t_ms;
+            say(d, "+switch-master after %lld ms: %s", (long long)(ev.t_ms - d->rec.fault_ms),
+                ev.detail);
+        }
+        bool done = moves_leader(d) ? d->rec.failover_seen_ms >= 0 && since >= 1000
+                                    : since >= DRILL_AFTER_FAULT_MS;
+        if ((done && since >= hold) || since >= limit)
+            break;
+        mrd_sleep_ms(DRILL_POLL_MS);
+    }
+}
+
+/* Two nodes accepted writes as leader at once: the isolated old leader
+ * still accepted a write after the main writer's first write on another
+ * leader. */
+static bool split_brain(const drill *d)
+{
+    int64_t first_new = -1, last_isolated = -1;
+    for (int64_t i = 0; i < d->rec.nwrites; i++) {
+        const drill_write *w = &d->rec.writes[i];
+        bool ok = w->state != DRILL_W_ERROR;
+        if (!ok)
+            continue;
+        if (w->isolated && w->t_ms > last_isolated)
+            last_isolated = w->t_ms;
+        if (!w->isolated && w->leader >= 0 && w->leader != d->leader && w->t_ms > d->rec.fault_ms &&
+            (first_new < 0 || w->t_ms < first_new))
+            first_new = w->t_ms;
+    }
+    return first_new >= 0 && last_isolated >= first_new;
+}
+
+static int finish_report(drill *d)
+{
+    const mrd_topology *t = d->c->topo;
+    const char *names[MRD_MF_MAX_PEERS];
+    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++)
+        names[i] = t->hosts[i].name;
+    drill_result_compute(&d->rec, t->consistency.wait_replicas);
+    mrd_error err;
+    if (d->o->out_dir &&
+        drill_report_write(d->o->out_dir, &d->rec, names, t->nhosts, &err) != MRD_OK)
+        say(d, "cannot write the report: %s", err.msg);
+    if (d->o->json) {
+        json_t *j = drill_report_json(&d->rec);
+        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(j);
+    } else {
+        char *text = drill_report_text(&d->rec, names, t->nhosts);
+        if (text)
+            fputs(text, stdout);
+        free(text);
+    }
+    if (d->o->out_dir)
+        say(d, "report in %s (report.json, report.txt, timeline.svg)", d->o->out_dir);
+    return d->rec.r.pass ? 0 : 2;
+}
+
+int drill_run(orch_ctx *c, const drill_opts *o)
+{
+    drill d = {.c = c, .o = o, .t0 = mrd_now_ms(), .leader = -1};
+    const mrd_topology *t = c->topo;
+    mrd_error err;
+    int rc = 3;
+    drill_load *load = NULL, *isolated = NULL;
+    drill_timeline *tl = NULL;
+    snprintf(d.rec.topology, sizeof(d.rec.topology), "%s", t->name);
+    snprintf(d.rec.scenario, sizeof(d.rec.scenario), "%s", drill_scenario_name(o->scenario));
+    d.rec.fault_ms = d.rec.failover_seen_ms = d.rec.restore_ms = d.rec.ready_ms = -1;
+
+    if (t->transport.kind != MRD_TRANSPORT_LOCAL) {
+        fprintf(stderr, "meridian: drills run on the local transport only for now\n");
+        return 1;
+    }
+    char app[MRD_SECRET_LEN];
+    if (orch_secret(c, "admin", d.admin, sizeof(d.admin), &err) != MRD_OK ||
+        orch_secret(c, "app", app, sizeof(app), &err) != MRD_OK) {
+        fprintf(stderr, "meridian: %s\n", err.msg);
+        return 3;
+    }
+    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    if (o->scenario == DRILL_PARTITION && netfault_heal(t->name, &err) != MRD_OK) {
+        fprintf(stderr, "meridian: partition drills need nftables and root: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+
+    /* ---- preflight ---- */
+    st_report *r = NULL;
+    if (status_probe(c, 1000, &r, &err) != MRD_OK) {
+        fprintf(stderr, "meridian: %s\n", err.msg);
+        goto out;
+    }
+    bool healthy = r->health == ST_OK;
+    d.leader = r->leader;
+    if (!healthy)
+        fprintf(stderr, "meridian: preflight: %s is not healthy (%s): run meridian heal "
+                        "first\n", t->name, r->summary);
+    status_free(&r);
+    if (!healthy) {
+        rc = 1;
+        goto out;
+    }
+    if (choose_target(&d, &err) != MRD_OK) {
+        fprintf(stderr, "meridian: %s\n", err.msg);
+        rc = 64;
+        goto out;
+    }
+    long long left = moves_leader(&d) ? cooldown_left(&d) : 0;
+    if (left > 0 && !o->wait_cooldown) {
+        fprintf(stderr, "meridian: preflight: the sentinels refuse another failover of %s for "
+                        "%.1f s more (2 x failover-timeout after the last one): wait, or pass "
+                        "--wait\n", t->name, (double)left / 1000.0);
+        rc = 1;
+        goto out;
+    }
+    if (left > 0) {
+        say(&d, "waiting %.1f s for Sentinel's failover cooldown", (double)left / 1000.0);
+        for (long long end = mrd_now_ms() + left; mrd_now_ms() < end && !interrupted;)
+            mrd_sleep_ms(DRILL_POLL_MS);
+        d.t0 = mrd_now_ms();
+    }
+    snprintf(d.rec.leader_before, sizeof(d.rec.leader_before), "%s", host(&d, d.leader)->name);
+    say(&d, "%s %s: leader %s, %d writes/s for at least %d s", d.rec.scenario, d.rec.target,
+        d.rec.leader_before, o->rate, o->duration_s);
+    sync_read(&d, d.syncs0);
+
+    /* ---- load and timeline ---- */
+    targets tg;
+    make_targets(&d, &tg);
+    char prefix[96], iprefix[96];
+    snprintf(prefix, sizeof(prefix), "drill:%lld", mrd_wall_ms());
+    snprintf(iprefix, sizeof(iprefix), "%s:isolated", prefix);
+    drill_timeline_opts to = {.t0_ms = d.t0, .sentinels = tg.sentinels,
+                              .nsentinels = tg.nsentinels, .user = "admin", .pass = d.admin};
+    drill_load_opts lo = {.t0_ms = d.t0, .master = t->name, .sentinels = tg.sentinels,
+                          .nsentinels = tg.nsentinels, .nodes = tg.nodes, .nnodes = tg.nnodes,
+                          .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
+                          .wait_replicas = t->consistency.wait_replicas,
+                          .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
+    if (drill_timeline_start(&to, &tl, &err) != MRD_OK ||
+        drill_load_start(&lo, &load, &err) != MRD_OK) {
+        fprintf(stderr, "meridian: cannot start the load: %s\n", err.msg);
+        goto out;
+    }
+    char source[32] = "";
+    if (o->scenario == DRILL_PARTITION && d.region_has_leader) {
+        /* a client inside the cut-off region, writing to the old leader */
+        unsigned a, b, cc, dd;
+        sscanf(host(&d, d.leader)->address, "%u.%u.%u.%u", &a, &b, &cc, &dd);
+        snprintf(source, sizeof(source), "%u.%u.%u.250", a, b, cc);
+        drill_load_opts io = lo;
+        io.prefix = iprefix;
+        io.rate = o->rate < 50 ? o->rate : 50;
+        io.wait_replicas = 0;
+        io.source_address = source;
+        io.fixed_address = host(&d, d.leader)->address;
+        io.fixed_port = t->store.port;
+        if (drill_load_start(&io, &isolated, &err) != MRD_OK) {
+            fprintf(stderr, "meridian: cannot start the isolated writer: %s\n", err.msg);
+            goto out;
+        }
+    }
+    for (long long end = mrd_now_ms() + DRILL_WARMUP_MS; mrd_now_ms() < end && !interrupted;)
+        mrd_sleep_ms(DRILL_POLL_MS);
+
+    /* ---- fault ---- */
+    d.rec.fault_ms = now_rel(&d);
+    drill_timeline_mark(tl, "fault", d.rec.target);
+    if (apply_fault(&d, &err) != MRD_OK) {
+        say(&d, "the fault could not be applied: %s", err.msg);
+        goto out;
+    }
+    observe_fault(&d, tl);
+
+    /* ---- restore, heal ---- */
+    d.rec.restore_ms = now_rel(&d);
+    drill_timeline_mark(tl, "restore", NULL);
+    undo_fault(&d);
+    if (isolated)
+        drill_load_stop(isolated);
+    int leader_after = -1;
+    d.rec.r.healed = wait_healthy(&d, DRILL_HEAL_TIMEOUT_MS, &leader_after);
+    if (d.rec.r.healed) {
+        d.rec.ready_ms = now_rel(&d);
+        drill_timeline_mark(tl, "ready", NULL);
+        say(&d, "healed: back to plan %lld ms after the restore",
+            (long long)(d.rec.ready_ms - d.rec.restore_ms));
+        if (moves_leader(&d) && d.rec.failover_seen_ms >= 0)
+            cooldown_note(&d);
+    } else {
+        say(&d, "not healed within %d s", DRILL_HEAL_TIMEOUT_MS / 1000);
+    }
+    long long until = d.t0 + (long long)o->duration_s * 1000;
+    if (until < mrd_now_ms() + DRILL_TAIL_MS)
+        until = mrd_now_ms() + DRILL_TAIL_MS;
+    while (mrd_now_ms() < until && !interrupted)
+        mrd_sleep_ms(DRILL_POLL_MS);
+    drill_load_stop(load);
+    drill_timeline_stop(tl);
+    d.rec.end_ms = now_rel(&d);
+
+    /* ---- verify ---- */
+    drill_write *main_w = NULL, *iso_w = NULL;
+    int64_t nmain = 0, niso = 0;
+    drill_load_writes(load, &main_w, &nmain, NULL);
+    if (isolated)
+        drill_load_writes(isolated, &iso_w, &niso, NULL);
+    d.rec.nwrites = nmain + niso;
+    d.rec.writes = calloc((size_t)(d.rec.nwrites ? d.rec.nwrites : 1), sizeof(drill_write));
+    if (d.rec.writes) {
+        if (nmain)
+            memcpy(d.rec.writes, main_w, (size_t)nmain * sizeof(drill_write));
+        if (niso)
+            memcpy(d.rec.writes + nmain, iso_w, (size_t)niso * sizeof(drill_write));
+    }
+    drill_timeline_events(tl, &d.rec.events, &d.rec.nevents, NULL);
+    if (leader_after >= 0) {
+        snprintf(d.rec.leader_after, sizeof(d.rec.leader_after), "%s",
+                 host(&d, leader_after)->name);
+        drill_verify_result v = {0};
+        if (drill_load_verify(host(&d, leader_after)->address, t->store.port, "admin",
+                              d.admin, prefix, main_w, nmain, 5000, &v, &err) == MRD_OK) {
+            d.rec.r.acked_writes_lost = v.acked_writes_lost;
+            d.rec.r.unacked_writes_lost = v.unacked_writes_lost;
+        } else {
+            say(&d, "cannot read the writes back: %s", err.msg);
+            d.rec.r.healed = false;
+        }
+    }
+    sync_counts syncs1[MRD_MF_MAX_PEERS];
+    long long full, partial;
+    sync_read(&d, syncs1);
+    sync_delta(&d, d.syncs0, syncs1, &full, &partial);
+    d.rec.r.full_syncs = full;
+    d.rec.r.partial_syncs = partial;
+    d.rec.r.split_brain = split_brain(&d);
+    free(main_w);
+    free(iso_w);
+    rc = interrupted ? 3 : finish_report(&d);
+out:
+    undo_fault(&d);
+    drill_load_free(&isolated);
+    drill_load_free(&load);
+    drill_timeline_free(&tl);
+    free(d.rec.writes);
+    free(d.rec.events);
+    memset(app, 0, sizeof(app));
+    memset(d.admin, 0, sizeof(d.admin));
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (interrupted)
+        fprintf(stderr, "meridian: drill interrupted; the fault was undone\n");
+    return rc;
+}

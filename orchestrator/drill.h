@@ -1,0 +1,115 @@
+/* drill.h - region outage drills: break something on purpose, measure
+ * what happened, put everything back.
+ *
+ *   preflight -> writer load -> fault -> timeline -> restore -> heal ->
+ *   verify -> report
+ *
+ * Times in a drill record are milliseconds since the drill's start
+ * (CLOCK_MONOTONIC), so every part of the report shares one clock. */
+#ifndef MRD_DRILL_H
+#define MRD_DRILL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "orch.h"
+
+typedef enum drill_scenario {
+    DRILL_KILL_LEADER = 0, /* SIGKILL the leader's redis-server */
+    DRILL_REPLICA_LOSS,    /* kill a replica and wipe its data dir */
+    DRILL_REGION_OUTAGE,   /* stop every process of a region */
+    DRILL_PARTITION,       /* cut a region off, its processes running */
+    DRILL_SENTINEL_LOSS,   /* kill a sentinel */
+    DRILL__COUNT
+} drill_scenario;
+
+/* "kill-leader", ...; drill_scenario_parse returns -1 when unknown. */
+const char *drill_scenario_name(drill_scenario s);
+int drill_scenario_parse(const char *name);
+
+/* ==== the record of one drill ==== */
+
+/* What happened to one write of the load. */
+typedef enum drill_write_state {
+    DRILL_W_ERROR = 0, /* refused or failed (no leader, NOREPLICAS, I/O) */
+    DRILL_W_WRITTEN,   /* SET answered OK, WAIT did not confirm enough replicas */
+    DRILL_W_ACKED,     /* SET OK and WAIT confirmed >= wait_replicas */
+} drill_write_state;
+
+typedef struct drill_write {
+    int64_t t_ms;        /* when the SET was sent */
+    int64_t seq;         /* the key is "<prefix>:<seq>", the value "<seq>" */
+    int16_t leader;      /* host index it was sent to, -1 none */
+    uint8_t state;       /* drill_write_state */
+    uint8_t isolated;    /* sent by the in-partition probe writer */
+} drill_write;
+
+/* One message from a sentinel's event channels (or a drill marker). */
+typedef struct drill_event {
+    int64_t t_ms;
+    int16_t sentinel;    /* host index of the sentinel, -1 for drill markers */
+    char name[32];       /* "+sdown", "+odown", "+switch-master", ... */
+    char detail[160];    /* the message payload */
+} drill_event;
+
+typedef struct drill_result {
+    int64_t detect_ms;            /* fault -> first +odown; -1 none */
+    int64_t failover_ms;          /* fault -> first +switch-master; -1 none */
+    int64_t write_unavailable_ms; /* longest gap between acknowledged writes
+                                     of the main writer, from the fault */
+    int64_t writes_attempted;
+    int64_t writes_acked;
+    int64_t acked_writes_lost;    /* acked but not readable at the end */
+    int64_t unacked_writes_lost;  /* sent, not acked, not readable */
+    int64_t heal_ms;              /* restore -> topology back to plan; -1 */
+    int64_t full_syncs;           /* sum over nodes of sync_full deltas */
+    int64_t partial_syncs;        /* sum of sync_partial_ok deltas */
+    bool split_brain;             /* two nodes accepted writes as leader at once
+                                     after the isolated one had to refuse */
+    int64_t isolated_accepted;    /* partition: writes the isolated old
+                                     leader accepted */
+    int64_t isolated_refused_ms;  /* partition: fault -> its first refusal;
+                                     -1 none */
+    bool healed;                  /* status OK at the end */
+    bool pass;                    /* nothing acked lost and healed */
+    char verdict_reason[256];     /* why not, when !pass */
+} drill_result;
+
+typedef struct drill_record {
+    char topology[64];
+    char scenario[32];
+    char target[64];       /* host or region name */
+    int64_t fault_ms;      /* when the fault was applied */
+    int64_t failover_seen_ms; /* first +switch-master, -1 */
+    int64_t restore_ms;    /* when the fault was undone */
+    int64_t ready_ms;      /* topology back to plan, -1 */
+    int64_t end_ms;
+    char leader_before[64]; /* host names */
+    char leader_after[64];
+    drill_write *writes;
+    int64_t nwrites;
+    drill_event *events;
+    int64_t nevents;
+    drill_result r;
+} drill_record;
+
+/* ==== running a drill ==== */
+
+typedef struct drill_opts {
+    drill_scenario scenario;
+    const char *arg;     /* NODE, REGION or HOST; NULL: a sensible default */
+    const char *out_dir; /* report.json, report.txt, timeline.svg; NULL: none */
+    bool json;           /* print report.json on stdout */
+    int duration_s;      /* writer runs at least this long (default 12) */
+    int rate;            /* writes per second (default 200) */
+    bool wait_cooldown;  /* wait out Sentinel's failover cooldown, else refuse */
+} drill_opts;
+
+/* Run the drill; exit code 0 pass, 2 fail, 1 refused in preflight, 3 could
+ * not run.  Progress goes to stderr, the summary to stdout. */
+int drill_run(orch_ctx *c, const drill_opts *o);
+
+#endif

@@ -1,0 +1,113 @@
+/* drill_report.h - what a drill measured, computed from its record and
+ * written out for people and tools:
+ *
+ *   report.json   the measurements, the marks and the timeline
+ *   report.txt    the same, to read: verdict, measurements, timeline,
+ *                 writer summary
+ *   timeline.svg  writes per 100 ms with the fault, first +odown, first
+ *                 +switch-master, restore and ready drawn as labelled lines
+ *
+ * Pure: every function works on a drill_record in memory and does no I/O,
+ * except drill_report_write(), which writes the three files.  The unit
+ * tests build records by hand.
+ *
+ * Times are the record's: milliseconds since the drill's start.  Reports
+ * show them relative to the fault ("+1.024 s"), the moment a reader
+ * measures from.  A time or duration of -1 means "did not happen" and is
+ * null in JSON, "-" in text. */
+#ifndef MRD_DRILL_REPORT_H
+#define MRD_DRILL_REPORT_H
+
+#include <jansson.h>
+
+#include "drill.h"
+#include "err.h"
+
+/* ==== computing the result ==== */
+
+/* Fill the fields of R->r that follow from R's writes, events and marks.
+ *
+ * Inputs (read, never written):
+ *   R->fault_ms, R->restore_ms, R->ready_ms, R->end_ms, R->writes,
+ *   R->nwrites, R->events, R->nevents; and the fields of R->r only the
+ *   orchestrator can know, which this function never touches:
+ *   acked_writes_lost, unacked_writes_lost, full_syncs, partial_syncs,
+ *   split_brain, healed.
+ *
+ * Outputs (overwritten):
+ *   detect_ms            fault -> first "+odown" event at/after fault_ms
+ *   failover_ms          fault -> first "+switch-master" at/after fault_ms
+ *   write_unavailable_ms the longest gap between consecutive acknowledged
+ *                        writes of the main (non-isolated) writer, counted
+ *                        from the last one at/before the fault (the fault
+ *                        itself when there is none); when no write was
+ *                        acknowledged after the fault, the gap runs to
+ *                        end_ms.  -1 when there was no fault.
+ *   writes_attempted     main-writer writes sent
+ *   writes_acked         main-writer writes in state DRILL_W_ACKED
+ *   isolated_accepted    isolated writes in state WRITTEN or ACKED
+ *   isolated_refused_ms  fault -> first isolated write in state ERROR
+ *                        at/after fault_ms
+ *   heal_ms              restore_ms -> ready_ms
+ *   pass                 acked_writes_lost == 0 && healed
+ *   verdict_reason       one sentence saying why (also when it passed)
+ * Durations that cannot be measured are -1.
+ *
+ * WAIT_REPLICAS is the topology's wait_replicas, the number of replicas a
+ * WAIT had to confirm for a write to count as acknowledged; it is quoted in
+ * the verdict reason.  The record's other fields (failover_seen_ms
+ * included) are left as they are.  R may be NULL (no-op). */
+void drill_result_compute(drill_record *r, int wait_replicas);
+
+/* ==== reports ==== */
+
+/* report.json as a new reference (caller json_decref()s), NULL on OOM:
+ *   scenario, target, topology, verdict ("pass"/"fail"), verdict_reason,
+ *   leader_before, leader_after (null when unknown), detect_ms,
+ *   failover_ms, write_unavailable_ms, heal_ms, isolated_refused_ms
+ *   (null when -1), writes_attempted, writes_acked, writes_written (sent,
+ *   answered OK, not acknowledged), writes_failed, acked_writes_lost,
+ *   unacked_writes_lost, full_syncs, partial_syncs, split_brain, healed,
+ *   isolated_attempted, isolated_accepted,
+ *   marks: {fault_ms, failover_seen_ms, restore_ms, ready_ms, end_ms},
+ *   timeline: [{t_ms, source (sentinel host index, or "drill"), event,
+ *               detail}] ordered by time.
+ * R is borrowed; it must not be NULL. */
+json_t *drill_report_json(const drill_record *r);
+
+/* report.txt as a new NUL-terminated string (caller free()s), NULL on
+ * OOM: a header (topology, scenario, target, verdict in capitals and its
+ * reason), a table of the measurements with units, the timeline (one line
+ * per event, "+1.024 s  euw-a1  +odown  master local 127.0.1.1 16379
+ * #quorum 2/2", seconds relative to the fault) and the writer summary.
+ *
+ * HOST_NAMES[i] (i < NHOSTS) names host index i, for event sources and
+ * write leaders; HOST_NAMES may be NULL, and indexes without a name print
+ * as "host#i".  Control characters in details print as '?'.  All borrowed;
+ * R must not be NULL. */
+char *drill_report_text(const drill_record *r, const char *const *host_names, int nhosts);
+
+/* timeline.svg as a new NUL-terminated string (caller free()s), NULL on
+ * OOM: a self-contained 960x360 SVG (generic font family, no scripts, no
+ * external references): a title line (scenario, target, verdict,
+ * write_unavailable_ms), stacked bars of the main writer's writes per
+ * 100 ms (acknowledged, written but not acknowledged), thin strips for
+ * failed writes and for writes the isolated leader accepted, an x axis in
+ * seconds from the fault, a y axis in writes/100 ms, and a vertical line
+ * with its label beside it for each of fault, first +odown, first
+ * +switch-master, restore and ready.  Timeline events (the sentinels'
+ * and the drill's own) are small ticks above the plot whose <title>
+ * (tooltip) holds the event.  All text is XML-escaped; invalid UTF-8 and
+ * control characters become '?'.
+ * Arguments as for drill_report_text(). */
+char *drill_report_svg(const drill_record *r, const char *const *host_names, int nhosts);
+
+/* Create DIR and its parents (mode 0755) and write DIR/report.json,
+ * DIR/report.txt and DIR/timeline.svg, each atomically with mode 0644.
+ * MRD_ERR_NOMEM when a report cannot be built, MRD_ERR_IO / MRD_ERR_INVALID
+ * from the file system (detail in ERR, which may be NULL).  A file already
+ * written stays when a later one fails.  Arguments borrowed. */
+mrd_rc drill_report_write(const char *dir, const drill_record *r,
+                          const char *const *host_names, int nhosts, mrd_error *err);
+
+#endif

@@ -1,0 +1,28 @@
+# tests/unit/drill_load.cmake - orchestrator/drill_load.c, included from
+# tests/CMakeLists.txt.
+#
+#   unit.drill_load     cmocka: pacing without catch-up bursts, leader
+#                       address to host mapping, +switch-master payloads,
+#                       option checks
+#   drill_load_driver   runs the writer, the timeline and the read-back
+#                       against a deployment; used by integration.drill_load
+#                       (tests/integration/drill_load.sh) and handy by hand:
+#                       drill_load_driver run --master NAME --nodes A:P,...
+#                         --sentinels A:P,... --app-pass-file F
+#                         --admin-pass-file F [--duration-ms N] [--rate N]
+
+mrd_unit_test(drill_load mrd_orch)
+
+add_executable(drill_load_driver
+               ${CMAKE_CURRENT_SOURCE_DIR}/integration/drill_load_driver.c)
+target_link_libraries(drill_load_driver PRIVATE mrd_orch)
+
+# integration.drill_load is declared later, by integration/integration.cmake:
+# give it the driver's path once this folder has been read.
+function(_mrd_drill_load_driver_env)
+  if(TEST integration.drill_load)
+    set_property(TEST integration.drill_load APPEND PROPERTY
+                 ENVIRONMENT "DRILL_LOAD_DRIVER=$<TARGET_FILE:drill_load_driver>")
+  endif()
+endfunction()
+cmake_language(DEFER CALL _mrd_drill_load_driver_env)
