@@ -51,7 +51,7 @@ heal_action heal_decide(const heal_facts *f, int down_after_ms)
     if (f->self_is_leader)
         return f->is_master ? HEAL_NONE : HEAL_WAIT_RECONFIG;
     if (f->is_master || !f->follows_leader)
-        return HEAL_WAIT_RECONFIG;
+        return f->failover_in_progress ? HEAL_WAIT_RECONFIG : HEAL_REPOINT;
     if (!f->link_up || f->lag_bytes < 0 || f->lag_bytes > HEAL_READY_LAG_BYTES)
         return HEAL_WAIT_SYNC;
     return HEAL_NONE;
@@ -68,6 +68,7 @@ const char *heal_action_name(heal_action a)
         [HEAL_ASK_FAILOVER] = "ask-failover",
         [HEAL_RESTORE] = "restore",
         [HEAL_BACKOFF] = "backoff",
+        [HEAL_REPOINT] = "repoint",
     };
     return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "unknown";
 }
@@ -628,6 +629,41 @@ static void ask_failover(pass *ps)
     }
 }
 
+/* A stale master or a replica of the wrong node: REPLICAOF the leader the
+ * sentinel majority names (a stale master's writes since the split are
+ * lost either way: they never reached the majority side), and CONFIG
+ * REWRITE so a restart keeps it. */
+static void repoint(pass *ps)
+{
+    heal_ctx *hc = ps->hc;
+    const mrd_manifest *m = hc->h->m;
+    const mrd_peer *self = manifest_self(m), *lp = &m->peers[ps->o->leader];
+    char port[16];
+    snprintf(port, sizeof(port), "%d", lp->store_port);
+    store_conn *c = NULL;
+    mrd_error err;
+    mrd_rc rc = store_conn_open(self->address, self->store_port, "admin",
+                                hc->h->secrets.admin, PROBE_TIMEOUT_MS, &c, &err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, &err, "REPLICAOF", lp->address, port, NULL);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, &err, "CONFIG", "REWRITE", NULL);
+    store_conn_close(&c);
+    if (rc != MRD_OK) {
+        ps->failed = true;
+        act(ps, "+heal-failed", "redis", "could not repoint it to the leader: %s", err.msg);
+        return;
+    }
+    ps->acted = true;
+    if (ps->o->f.is_master)
+        act(ps, "+demoted", "redis",
+            "a master the sentinel majority does not name (they name %s): now its replica",
+            lp->host);
+    else
+        act(ps, "+repointed", "redis", "followed another node; now a replica of %s",
+            lp->host);
+}
+
 /* Restart this host's sentinel; re-create its config from the majority's
  * view (the current leader) when the file is gone. */
 static void heal_sentinel(pass *ps)
@@ -889,6 +925,7 @@ static const char *wait_reason(heal_action a)
     case HEAL_ASK_FAILOVER: return "the leader is lost; a failover was requested";
     case HEAL_RESTORE: return "lost: needs a restore";
     case HEAL_BACKOFF: return "lost; backing off after failed or repeated restores";
+    case HEAL_REPOINT: return "does not follow the leader the sentinels name: repointed";
     }
     return "";
 }
@@ -948,6 +985,7 @@ static heal_code code_for(const pass *ps, heal_action a)
         return ps->acted ? HEAL_WARNING : HEAL_OK;
     case HEAL_WAIT_SYNC:
     case HEAL_WAIT_RECONFIG:
+    case HEAL_REPOINT:
     case HEAL_RESTORE: /* check without --heal: degraded, still serving */
         return HEAL_WARNING;
     case HEAL_WAIT_SENTINELS:
@@ -998,6 +1036,9 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
             break;
         case HEAL_ASK_FAILOVER:
             ask_failover(&ps);
+            break;
+        case HEAL_REPOINT:
+            repoint(&ps);
             break;
         case HEAL_NONE:
             reset_stale(&ps);

@@ -98,6 +98,11 @@ typedef enum heal_action {
                                down-after: ask a sentinel to fail over */
     HEAL_RESTORE,           /* a lost replica: restore from a snapshot */
     HEAL_BACKOFF,           /* lost, but waiting after failures */
+    HEAL_REPOINT,           /* a master the sentinel majority does not name
+                               (an old leader back from a partition), or a
+                               replica of anything but that leader, outside
+                               a failover: REPLICAOF the leader now, rather
+                               than after Sentinel's ~8 s role-change wait */
 } heal_action;
 
 /* Decide the store node's action from facts alone (pure, unit-tested). */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "conn.h"
 #include "events.h"
 #include "fsutil.h"
 #include "heal.h"
@@ -239,6 +240,7 @@ static int cmd_run(const char *manifest, bool daemon)
     signal(SIGPIPE, SIG_IGN);
 
     mrd_info("%s: agent started (manifest %s)", h->m->host, manifest);
+    store_set_source(manifest_self(h->m)->address); /* leave from our host's address */
     bool fresh[2] = {false, false};
     for (int i = 0; i < h->nprocs; i++)
         fresh[i] = !mrd_path_exists(h->procs[i].conf);
@@ -349,6 +351,7 @@ static int cmd_check(const char *manifest, bool heal, bool json)
     heal_ctx *hc = NULL;
     json_t *report = NULL;
     heal_code code = HEAL_UNKNOWN;
+    store_set_source(manifest_self(h->m)->address);
     if (events_start(h->m->topology, h->m->host, h->m->webhooks, h->m->nwebhooks, &ev,
                      &err) != MRD_OK ||
         !(hc = heal_new(h, ev, false))) {

@@ -509,7 +509,7 @@ static mrd_rc redis_versions(orch_ctx *c, int host, char ver[2][32], int major[2
         rc = mrd_error_set(err, MRD_ERR_NOT_FOUND, "redis-server does not run (%s)",
                            line[0] ? line : "no version");
     } else if (strstr(rest, "same binary")) {
-        snprintf(ver[1], sizeof(ver[1]), "%s", ver[0]);
+        memcpy(ver[1], ver[0], sizeof(ver[1]));
         major[1] = major[0];
     } else if (!parse_redis_version(rest, ver[1], sizeof(ver[1]), &major[1])) {
         rc = mrd_error_set(err, MRD_ERR_NOT_FOUND, "redis-sentinel does not run");

@@ -65,8 +65,9 @@ typedef struct drill_result {
     int64_t acked_writes_lost;    /* acked but not readable at the end */
     int64_t unacked_writes_lost;  /* sent, not acked, not readable */
     int64_t heal_ms;              /* restore -> topology back to plan; -1 */
-    int64_t full_syncs;           /* sum over nodes of sync_full deltas */
-    int64_t partial_syncs;        /* sum of sync_partial_ok deltas */
+    int64_t full_syncs;           /* sync_full the leaders (before and after)
+                                     served during the drill */
+    int64_t partial_syncs;        /* sync_partial_ok, the same way */
     bool split_brain;             /* two nodes accepted writes as leader at once
                                      after the isolated one had to refuse */
     int64_t isolated_accepted;    /* partition: writes the isolated old

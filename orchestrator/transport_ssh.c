@@ -51,6 +51,7 @@
 #define SSH_MAX_KNOWN 16          /* known_hosts keys kept per host */
 #define SSH_MAX_FILE (16 << 20)   /* get_file refuses larger files */
 #define SSH_IO_CHUNK 32768
+#define SSH_CLOSE_TIMEOUT_MS 1000 /* saying goodbye to a host at close */
 
 /* ==== state ==== */
 
@@ -355,19 +356,24 @@ static const char *session_error(ssh_conn *k)
 
 /* ==== connecting ==== */
 
-/* Forget K's connection (after a failure, or at close). */
-static void conn_drop(ssh_conn *k)
+/* Forget K's connection: at close (say goodbye, within
+ * SSH_CLOSE_TIMEOUT_MS) or after a failure (BROKEN: shut the socket
+ * first, so that libssh2 frees everything without waiting on it). */
+static void conn_drop(ssh_conn *k, bool broken)
 {
-    if (k->sftp) {
-        libssh2_sftp_shutdown(k->sftp); /* best effort: may say EAGAIN */
-        k->sftp = NULL;
-    }
+    if (broken && k->sock >= 0)
+        shutdown(k->sock, SHUT_RDWR);
     if (k->s) {
-        libssh2_session_set_blocking(k->s, 0);
+        /* blocking, or libssh2 may answer EAGAIN and free nothing */
+        libssh2_session_set_timeout(k->s, SSH_CLOSE_TIMEOUT_MS);
+        libssh2_session_set_blocking(k->s, 1);
+        if (k->sftp)
+            libssh2_sftp_shutdown(k->sftp);
         libssh2_session_disconnect(k->s, "meridian done");
         libssh2_session_free(k->s);
-        k->s = NULL;
     }
+    k->sftp = NULL;
+    k->s = NULL;
     if (k->sock >= 0)
         close(k->sock);
     k->sock = -1;
@@ -484,10 +490,27 @@ static int known_keys_for(LIBSSH2_KNOWNHOSTS *kh, const char *name, known_key *o
     return n;
 }
 
+/* True when libssh2 of SESSION knows host key algorithm NAME.  (libssh2
+ * 1.10's method_pref() drops unknown names with an overlapping memcpy,
+ * so only known ones are ever passed to it.) */
+static bool hostkey_supported(LIBSSH2_SESSION *s, const char *name)
+{
+    const char **algs = NULL;
+    int n = libssh2_session_supported_algs(s, LIBSSH2_METHOD_HOSTKEY, &algs);
+    bool found = false;
+    for (int i = 0; i < n && !found; i++)
+        found = strcmp(algs[i], name) == 0;
+    if (algs)
+        libssh2_free(s, (void *)algs);
+    return found;
+}
+
 /* Host key algorithms in the order to offer them: the types known_hosts
  * already holds for the host first (so a host with several keys is asked
- * for one we can check), then OpenSSH's default order. */
-static void hostkey_prefs(const known_key *keys, int n, char *buf, size_t cap)
+ * for one we can check), then OpenSSH's default order; only those this
+ * libssh2 supports. */
+static void hostkey_prefs(LIBSSH2_SESSION *s, const known_key *keys, int n, char *buf,
+                          size_t cap)
 {
     static const int order[] = {LIBSSH2_KNOWNHOST_KEY_ED25519, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
                                 LIBSSH2_KNOWNHOST_KEY_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
@@ -503,9 +526,16 @@ static void hostkey_prefs(const known_key *keys, int n, char *buf, size_t cap)
                 continue;
             const char *algos;
             knownhost_type_name(order[i], &algos);
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "," : "", algos);
-            if (len >= cap)
-                return;
+            /* ALGOS is one name or several, comma-separated */
+            for (const char *a = algos; *a;) {
+                size_t alen = strcspn(a, ",");
+                char name[64];
+                snprintf(name, sizeof(name), "%.*s", (int)alen, a);
+                if (hostkey_supported(s, name) && len + alen + 2 < cap)
+                    len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "," : "",
+                                            name);
+                a += alen + (a[alen] == ',');
+            }
         }
 }
 
@@ -828,8 +858,9 @@ static mrd_rc conn_open(ssh_conn *k, mrd_error *err)
     known_hosts_load(st->known_hosts, kh, revoked);
     int nkeys = known_keys_for(kh, name, keys, SSH_MAX_KNOWN);
     char prefs[256];
-    hostkey_prefs(keys, nkeys, prefs, sizeof(prefs));
-    libssh2_session_method_pref(k->s, LIBSSH2_METHOD_HOSTKEY, prefs);
+    hostkey_prefs(k->s, keys, nkeys, prefs, sizeof(prefs));
+    if (prefs[0])
+        libssh2_session_method_pref(k->s, LIBSSH2_METHOD_HOSTKEY, prefs);
 
     /* handshake and login: blocking, bounded by the connect deadline */
     libssh2_session_set_blocking(k->s, 1);
@@ -859,7 +890,7 @@ out:
         libssh2_knownhost_free(revoked);
     free(keys);
     if (rc != MRD_OK)
-        conn_drop(k);
+        conn_drop(k, false);
     return rc;
 }
 
@@ -896,7 +927,7 @@ static void conn_release(ssh_conn *k)
 static void conn_check(ssh_conn *k, int rc)
 {
     if (rc < 0 && rc != LIBSSH2_ERROR_SFTP_PROTOCOL)
-        conn_drop(k);
+        conn_drop(k, true);
 }
 
 /* ==== exec ==== */
@@ -958,7 +989,7 @@ static mrd_rc exec_locked(ssh_conn *k, const char *const argv[], const void *inp
             mrd_error_set(&e, MRD_ERR_CONNECT, "%s: cannot open an ssh channel: %s", h->name,
                           session_error(k));
         free(cmd);
-        conn_drop(k);
+        conn_drop(k, true);
         if (err)
             *err = e;
         return e.code;
@@ -1052,7 +1083,7 @@ broken:
     free(out);
     free(errs);
     libssh2_channel_free(ch); /* best effort before the session goes */
-    conn_drop(k);
+    conn_drop(k, true);
     if (err)
         *err = e;
     return e.code;
@@ -1069,7 +1100,7 @@ static LIBSSH2_SFTP *sftp_get(ssh_conn *k, long long deadline, mrd_error *err)
         mrd_error_set(err, MRD_ERR_CONNECT, "%s: cannot start SFTP: %s (is the sftp "
                                             "subsystem enabled in sshd_config?)",
                       k->host->name, session_error(k));
-        conn_drop(k);
+        conn_drop(k, true);
     }
     return k->sftp;
 }
@@ -1440,7 +1471,7 @@ static void ssh_close(mrd_tp *tp)
     if (!st)
         return;
     for (int i = 0; i < st->n; i++) {
-        conn_drop(&st->conns[i]);
+        conn_drop(&st->conns[i], false);
         pthread_mutex_destroy(&st->conns[i].lock);
     }
     pthread_mutex_destroy(&st->kh_lock);

@@ -96,10 +96,25 @@ mrd_rc store__command(store_conn *c, redisReply **reply, mrd_error *err, int arg
     return rc == MRD_OK ? store__reply(c, reply, err) : rc;
 }
 
+static char source_addr[64];
+
+void store_set_source(const char *source)
+{
+    snprintf(source_addr, sizeof(source_addr), "%s", source ? source : "");
+}
+
+const char *store_source(void)
+{
+    return source_addr[0] ? source_addr : NULL;
+}
+
 mrd_rc store_conn_open(const char *address, int port, const char *user,
                        const char *pass, int timeout_ms, store_conn **out,
                        mrd_error *err)
 {
+    if (store_source())
+        return store_conn_open_from(address, port, store_source(), user, pass, timeout_ms,
+                                    out, err);
     *out = NULL;
     store_conn *c = calloc(1, sizeof(*c));
     if (!c)

@@ -36,6 +36,18 @@ mrd_rc store_conn_open_from(const char *address, int port, const char *source_ad
                             const char *user, const char *pass, int timeout_ms,
                             store_conn **out, mrd_error *err);
 
+/* Make every later connection of this process (store_conn_open, probes,
+ * snapshot fetches) leave from SOURCE (an IPv4 address of this host), or
+ * from the kernel's choice again with NULL.  An agent sets its host's
+ * address: on loopback test hosts (127.0.R.H) connections would otherwise
+ * leave from 127.0.0.1, outside the host's region, and a simulated
+ * partition of the region would not cut the agent off.  Not thread-safe:
+ * call it once at start-up. */
+void store_set_source(const char *source);
+
+/* The address set by store_set_source(), or NULL (borrowed). */
+const char *store_source(void);
+
 /* Close and NULL *c.  Accepts NULL. */
 void store_conn_close(store_conn **c);
 

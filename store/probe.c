@@ -46,7 +46,8 @@ static void start(probe_run *r)
 {
     store_probe *p = r->p;
     snprintf(r->name, sizeof(r->name), "%s:%d", p->address, p->port);
-    r->ctx = redisConnectNonBlock(p->address, p->port);
+    r->ctx = store_source() ? redisConnectBindNonBlock(p->address, p->port, store_source())
+                            : redisConnectNonBlock(p->address, p->port);
     if (!r->ctx || r->ctx->err) {
         fail_io(r, "connect to");
         return;

@@ -15,6 +15,9 @@
  * payload must stream to disk rather than sit in a reply object. */
 #include "snapshot.h"
 
+#include "conn.h"
+
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -414,6 +417,15 @@ static mrd_rc wire_connect(fetch *f, const char *address, int port, mrd_error *e
         if (fd < 0) {
             last = errno;
             continue;
+        }
+        if (store_source() && ai->ai_family == AF_INET) { /* see store_set_source() */
+            struct sockaddr_in src = {.sin_family = AF_INET};
+            if (inet_pton(AF_INET, store_source(), &src.sin_addr) != 1 ||
+                bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+                last = errno;
+                close(fd);
+                continue;
+            }
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             f->fd = fd;

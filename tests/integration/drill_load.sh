@@ -3,16 +3,16 @@
 # (orchestrator/drill_load.h) against a real deployment, through the
 # drill_load_driver.
 #
-#   1. store_conn_open_from(): a connection bound to 127.0.1.250 is seen by
+#   1. store_conn_open_from(): a connection bound to 127.0.51.250 is seen by
 #      the server as coming from there; an unreachable node is an error
 #      sentence naming both ends.
-#   2. the isolated probe writer, pinned to the leader from 127.0.1.250.
+#   2. the isolated probe writer, pinned to the leader from 127.0.51.250.
 #   3. the main writer at 200/s with WAIT 1 while the leader's redis-server
 #      is SIGKILLed (by pid) 2 s into the load: the writer follows
 #      +switch-master to the new leader, the timeline records the
 #      sentinels' events, and every acknowledged write reads back.
 #
-# Ports: store 16950, sentinels 26950, agents 17950.  lib.sh stops every
+# Hosts 127.0.5R.H; ports: store 16950, sentinels 26950, agents 17950.  lib.sh stops every
 # process it started, by pid, on exit.
 source "$(dirname "$0")/lib.sh"
 
@@ -21,6 +21,12 @@ SPORT=$((BASE + 10000))
 NAME=itdload
 T_TOPO="$T_DIR/drill_load.json"
 write_topology "$T_TOPO" "$NAME" "$BASE"
+# Regions on 127.0.5R.0/24 instead of lib.sh's 127.0.R.0/24: a partition
+# drill running in parallel (nftables rules on 127.0.R.0/24, any port) must
+# not cut this test's hosts off.
+sed -i 's/"127\.0\.\([1-3]\)\./"127.0.5\1./' "$T_TOPO"
+SOURCE=127.0.51.250 # the isolated writer's address, inside region 1
+NOBODY=127.0.59.9   # nothing listens there
 DRIVER=${DRILL_LOAD_DRIVER:-$BUILD/drill_load_driver}
 RATE=200
 DURATION_MS=10000
@@ -68,22 +74,32 @@ OLD=$(leader_addr)
 OLD_IDX=$(index_of "$OLD")
 OLD_HOST=$(host_of "$OLD")
 say "leader: $OLD_HOST ($OLD, host index $OLD_IDX)"
+# Deploy verifies links, not that every replica acknowledges at once: wait
+# until a WAIT for all 5 replicas returns quickly, so the load's rates
+# below measure the writer, not a replica still settling.
+all_ack() {
+    rcli_as admin "$ADMIN" -h "$OLD" -p "$BASE" set drill-settle 1 >/dev/null 2>&1 &&
+        [[ $(rcli_as admin "$ADMIN" -h "$OLD" -p "$BASE" wait 5 200 2>/dev/null) == 5 ]]
+}
+deadline=$(($(now_ms) + 20000))
+until all_ack || (($(now_ms) > deadline)); do sleep 0.2; done
+all_ack || bail "the 5 replicas do not all acknowledge writes within 20 s"
 
 # ---- 1: a connection from a chosen source address ----
-out=$("$DRIVER" whoami --source 127.0.1.250 --target "$OLD:$BASE" --user admin \
+out=$("$DRIVER" whoami --source "$SOURCE" --target "$OLD:$BASE" --user admin \
     --pass-file "$ADMIN_FILE" 2>"$T_DIR/whoami.err")
-ok "a connection bound to 127.0.1.250 is seen from 127.0.1.250${out:+ ($(grep -o 'addr=[^ ]*' <<<"$out" | head -1))}" \
-    grep -q ' addr=127\.0\.1\.250:' <<<" $out"
-"$DRIVER" whoami --source 127.0.1.250 --target "127.0.9.9:$BASE" --user admin \
+ok "a connection bound to $SOURCE is seen from $SOURCE${out:+ ($(grep -o ' addr=[^ ]*' <<<" $out" | head -1))}" \
+    grep -qF " addr=$SOURCE:" <<<" $out"
+"$DRIVER" whoami --source "$SOURCE" --target "$NOBODY:$BASE" --user admin \
     --pass-file "$ADMIN_FILE" >/dev/null 2>"$T_DIR/whoami.err"
 ok "nothing listening: an error naming both ends ($(cat "$T_DIR/whoami.err"))" \
-    grep -q "cannot connect to 127.0.9.9:$BASE from 127.0.1.250" "$T_DIR/whoami.err"
+    grep -qF "cannot connect to $NOBODY:$BASE from $SOURCE" "$T_DIR/whoami.err"
 ok "the error shows no password" test "$(grep -cF "$ADMIN" "$T_DIR/whoami.err")" -eq 0
 
 # ---- 2: the isolated probe writer ----
 out=$("$DRIVER" run --master "$NAME" --nodes "$NODES" --sentinels "$SENTINELS" \
     --app-pass-file "$APP_FILE" --admin-pass-file "$ADMIN_FILE" --prefix iso \
-    --source 127.0.1.250 --fixed "$OLD:$BASE" --duration-ms 1000 --rate 100 \
+    --source "$SOURCE" --fixed "$OLD:$BASE" --duration-ms 1000 --rate 100 \
     2>"$T_DIR/iso.err")
 rc=$?
 say "isolated: $out"

@@ -26,6 +26,7 @@
 static const heal_action all_actions[] = {
     HEAL_NONE,          HEAL_WAIT_SYNC,     HEAL_WAIT_RECONFIG, HEAL_WAIT_SENTINELS,
     HEAL_WAIT_FAILOVER, HEAL_ASK_FAILOVER,  HEAL_RESTORE,       HEAL_BACKOFF,
+    HEAL_REPOINT,
 };
 #define N_ACTIONS ((int)(sizeof(all_actions) / sizeof(all_actions[0])))
 
@@ -159,20 +160,28 @@ static void test_replica_unreachable_waits_sync(void **state)
 static void test_replica_following_other_waits_reconfig(void **state)
 {
     (void)state;
+    /* a replica of another node (e.g. of the old leader): repointed ... */
     heal_facts f = healthy_replica();
     f.follows_leader = false;
+    assert_action(f, HEAL_REPOINT);
+    /* ... except during a failover, when the sentinels reconfigure it */
+    f.failover_in_progress = true;
     assert_action(f, HEAL_WAIT_RECONFIG);
 }
 
 static void test_second_master_waits_reconfig(void **state)
 {
     (void)state;
-    /* a master that the sentinels do not name: they will demote it */
+    /* a master that the sentinel majority does not name (back from a
+     * partition): the agent demotes it at once ... */
     heal_facts f = healthy_replica();
     f.is_master = true;
     f.follows_leader = false;
     f.link_up = false;
     f.lag_bytes = -1;
+    assert_action(f, HEAL_REPOINT);
+    /* ... but never in the middle of a failover: the sentinels act then */
+    f.failover_in_progress = true;
     assert_action(f, HEAL_WAIT_RECONFIG);
 }
 
@@ -559,10 +568,8 @@ static heal_action reference(const heal_facts *f, int down_after_ms)
         return HEAL_WAIT_SENTINELS;
     if (f->self_is_leader)
         return f->is_master ? HEAL_NONE : HEAL_WAIT_RECONFIG;
-    if (f->is_master)
-        return HEAL_WAIT_RECONFIG;
-    if (!f->follows_leader)
-        return HEAL_WAIT_RECONFIG;
+    if (f->is_master || !f->follows_leader)
+        return f->failover_in_progress ? HEAL_WAIT_RECONFIG : HEAL_REPOINT;
     if (!f->link_up)
         return HEAL_WAIT_SYNC;
     if (f->lag_bytes < 0 || f->lag_bytes > HEAL_READY_LAG_BYTES)
@@ -617,6 +624,7 @@ static void test_action_names(void **state)
     assert_string_equal(heal_action_name(HEAL_ASK_FAILOVER), "ask-failover");
     assert_string_equal(heal_action_name(HEAL_RESTORE), "restore");
     assert_string_equal(heal_action_name(HEAL_BACKOFF), "backoff");
+    assert_string_equal(heal_action_name(HEAL_REPOINT), "repoint");
 }
 
 static void test_action_names_distinct(void **state)
@@ -636,7 +644,7 @@ static void test_action_name_out_of_range(void **state)
 {
     (void)state;
     assert_string_equal(heal_action_name((heal_action)N_ACTIONS), "unknown");
-    assert_string_equal(heal_action_name((heal_action)(HEAL_BACKOFF + 1)), "unknown");
+    assert_string_equal(heal_action_name((heal_action)(HEAL_REPOINT + 1)), "unknown");
     assert_string_equal(heal_action_name((heal_action)1000), "unknown");
     assert_string_equal(heal_action_name((heal_action)-1), "unknown");
     assert_string_equal(heal_action_name((heal_action)INT32_MIN), "unknown");
