@@ -363,11 +363,11 @@ static mrd_rc sentinel_conn(const sv_host *h, const sv_proc *p, int retry_ms,
     return rc;
 }
 
-static mrd_rc set_ping_period(store_conn *c, int ms, mrd_error *err)
+static mrd_rc set_period(store_conn *c, const char *which, int ms, mrd_error *err)
 {
     char period[16];
     snprintf(period, sizeof(period), "%d", ms);
-    return store_cmdl(c, NULL, err, "SENTINEL", "DEBUG", "ping-period", period, NULL);
+    return store_cmdl(c, NULL, err, "SENTINEL", "DEBUG", which, period, NULL);
 }
 
 /* True when the sentinel sees every replica and every other sentinel of
@@ -396,13 +396,15 @@ mrd_rc sv_bootstrap_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     mrd_rc rc = sentinel_conn(h, p, 2000, &c, err);
     if (rc == MRD_OK)
-        rc = set_ping_period(c, SV_SENTINEL_BOOT_PING_MS, err);
+        rc = set_period(c, "ping-period", SV_SENTINEL_BOOT_PING_MS, err);
+    if (rc == MRD_OK)
+        rc = set_period(c, "info-period", SV_SENTINEL_INFO_PERIOD_MS, err);
     long long deadline = mrd_now_ms() + SV_SENTINEL_BOOT_MAX_MS;
     bool all = false;
     while (rc == MRD_OK && !(all = sentinel_sees_all(h, c, v)) && mrd_now_ms() < deadline)
         mrd_sleep_ms(SV_SENTINEL_BOOT_PING_MS);
     if (rc == MRD_OK)
-        rc = set_ping_period(c, SV_SENTINEL_PING_PERIOD_MS, err);
+        rc = set_period(c, "ping-period", SV_SENTINEL_PING_PERIOD_MS, err);
     if (rc == MRD_OK)
         mrd_info("%s/sentinel: %s; ping period %d ms", h->m->host,
                  all ? "sees every replica and sentinel"

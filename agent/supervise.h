@@ -98,6 +98,14 @@ bool sv_wait_peers(const sv_host *h, bool leader_only, int timeout_ms);
 #define SV_SENTINEL_BOOT_PING_MS 20
 #define SV_SENTINEL_BOOT_MAX_MS 5000
 #define SV_SENTINEL_PING_PERIOD_MS 100
+/* Sentinel INFOs replicas every 10 s, and every 1 s once a failover has
+ * started; it sends the first of those in the tick that starts the
+ * failover, just before SLAVEOF NO ONE, so it notices the promotion a
+ * whole second later.  INFO every SV_SENTINEL_INFO_PERIOD_MS in normal
+ * times makes that first INFO rarely due, and the promotion is seen at the
+ * next regular one instead: 0 to 1 s, not always 1 s (a few INFO per
+ * second per sentinel). */
+#define SV_SENTINEL_INFO_PERIOD_MS 1000
 mrd_rc sv_bootstrap_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err);
 
 /* Stop every process by pid (SIGTERM, then SIGKILL after TIMEOUT_MS). */

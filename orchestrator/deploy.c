@@ -579,8 +579,10 @@ static mrd_rc check_redis(orch_ctx *c, int host, host_job *j)
     }
 }
 
-/* Copy every secret the agent needs into the host's own secrets folder. */
-static mrd_rc put_secrets(orch_ctx *c, int host, const remote_paths *p, mrd_error *err)
+/* Copy every secret the agent needs into the host's own secrets folder,
+ * those that differ; *written says how many. */
+static mrd_rc put_secrets(orch_ctx *c, int host, const remote_paths *p, int *written,
+                          mrd_error *err)
 {
     static const char *const names[] = {"admin", "replication", "sentinel", "app",
                                         "agent.token"};
@@ -592,7 +594,17 @@ static mrd_rc put_secrets(orch_ctx *c, int host, const remote_paths *p, mrd_erro
             manifest_secret_path(p->secrets, names[i], dst, sizeof(dst)) != MRD_OK)
             return mrd_error_set(err, MRD_ERR_INVALID, "secrets path too long");
         MRD_TRY(mrd_read_file(src, 4096, &text, &len, err));
-        mrd_rc rc = tp_put_file(c->tp, h, dst, text, len, 0600, err);
+        char *have = NULL;
+        mrd_rc rc = MRD_OK;
+        bool same = tp_get_file(c->tp, h, dst, &have, NULL) == MRD_OK &&
+                    strlen(have) == len && memcmp(have, text, len) == 0;
+        if (!same) {
+            rc = tp_put_file(c->tp, h, dst, text, len, 0600, err);
+            *written += rc == MRD_OK;
+        }
+        if (have)
+            memset(have, 0, strlen(have));
+        free(have);
         memset(text, 0, len);
         free(text);
         MRD_TRY(rc);
@@ -856,9 +868,11 @@ static host_outcome deploy_host_remote(orch_ctx *c, int host, host_job *j)
         progress(j, host, "meridian-agent uploaded to %s (%zu kB, mode 0755)", p.bin,
                  j->sh->agent_len / 1024);
     }
-    if (put_secrets(c, host, &p, err) != MRD_OK)
+    int written = 0;
+    if (put_secrets(c, host, &p, &written, err) != MRD_OK)
         goto done;
-    progress(j, host, "secrets copied to %s (mode 0600)", p.secrets);
+    if (written)
+        progress(j, host, "secrets copied to %s (%d files, mode 0600)", p.secrets, written);
     if (!same) {
         if (tp_put_file(c->tp, h, p.manifest, want, strlen(want), 0600, err) != MRD_OK)
             goto done;

@@ -317,7 +317,8 @@ static mrd_rc apply_fault(drill *d, mrd_error *err)
         char cidr[32];
         region_hosts(d, addrs, &n);
         MRD_TRY(netfault_region_cidr(addrs, n, cidr, sizeof(cidr), err));
-        MRD_TRY(netfault_partition(t->name, cidr, err));
+        const int ports[] = {t->store.port, t->sentinel.port, t->agent.port};
+        MRD_TRY(netfault_partition(t->name, cidr, ports, 3, err));
         d->partitioned = true;
         say(d, "partitioned %s (%s) from every other address", t->regions[d->target_region].name,
             cidr);

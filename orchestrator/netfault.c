@@ -60,21 +60,31 @@ static mrd_rc nft_script(const char *script, mrd_error *err)
     return rc;
 }
 
-mrd_rc netfault_partition(const char *topology, const char *cidr, mrd_error *err)
+mrd_rc netfault_partition(const char *topology, const char *cidr, const int *ports, int n,
+                          mrd_error *err)
 {
-    char table[96], script[1024];
+    char table[96], set[128] = "", script[2048];
     table_name(topology, table, sizeof(table));
-    /* Loopback traffic passes the output hook once per packet: one rule per
-     * direction cuts the region off both ways. */
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(set);
+        snprintf(set + len, sizeof(set) - len, "%s%d", i ? ", " : "", ports[i]);
+    }
+    if (n == 0)
+        return mrd_error_set(err, MRD_ERR_INVALID, "a partition needs the topology's ports");
+    /* Loopback traffic passes the output hook once per packet.  Requests
+     * go to one of our ports and replies come from one, in each direction:
+     * four rules cut the region off both ways. */
     snprintf(script, sizeof(script),
              "table inet %s {\n"
              "  chain partition {\n"
              "    type filter hook output priority 0; policy accept;\n"
-             "    ip saddr %s ip daddr != %s drop\n"
-             "    ip daddr %s ip saddr != %s drop\n"
+             "    ip saddr %s ip daddr != %s tcp dport { %s } drop\n"
+             "    ip saddr %s ip daddr != %s tcp sport { %s } drop\n"
+             "    ip daddr %s ip saddr != %s tcp dport { %s } drop\n"
+             "    ip daddr %s ip saddr != %s tcp sport { %s } drop\n"
              "  }\n"
              "}\n",
-             table, cidr, cidr, cidr, cidr);
+             table, cidr, cidr, set, cidr, cidr, set, cidr, cidr, set, cidr, cidr, set);
     return nft_script(script, err);
 }
 

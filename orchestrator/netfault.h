@@ -1,9 +1,11 @@
 /* netfault.h - network faults for drills on the local transport.
  *
  * A region partition is an nftables table of its own ("inet meridian_<name>")
- * whose output hook drops every packet between the region's 127.0.R.0/24
- * and any other address, in both directions, while the region's processes
- * keep running.  Dropping (not rejecting) is what a real partition does:
+ * whose output hook drops every TCP packet to or from the topology's ports
+ * (store, sentinel, agent) between the region's 127.0.R.0/24 and any other
+ * address, in both directions, while the region's processes keep running.
+ * Only the topology's ports: other deployments sharing the loopback
+ * addresses (tests running side by side) are not cut off.  Dropping (not rejecting) is what a real partition does:
  * connections time out.  Removing the table heals it.  The drill removes
  * it on every exit path; a table left by a drill that was SIGKILLed is
  * removed by the next drill's preflight (netfault_heal_stale). */
@@ -14,9 +16,11 @@
 
 #include "err.h"
 
-/* Cut CIDR ("127.0.1.0/24") off from every other address, in a table named
- * after TOPOLOGY.  MRD_ERR_STATE when nft is missing or not permitted. */
-mrd_rc netfault_partition(const char *topology, const char *cidr, mrd_error *err);
+/* Cut CIDR ("127.0.1.0/24") off from every other address for TCP on the
+ * N ports PORTS, in a table named after TOPOLOGY.  MRD_ERR_STATE when nft
+ * is missing or not permitted. */
+mrd_rc netfault_partition(const char *topology, const char *cidr, const int *ports, int n,
+                          mrd_error *err);
 
 /* Remove the topology's table; MRD_OK when there was none. */
 mrd_rc netfault_heal(const char *topology, mrd_error *err);

@@ -22,7 +22,7 @@
  * timeout and sends keepalives.  The handshake and login run in blocking
  * mode under the connect timeout.
  */
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE /* TCP_QUICKACK, fopen "e" */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -620,10 +620,8 @@ static mrd_rc verify_host_key(ssh_conn *k, LIBSSH2_KNOWNHOSTS *kh, LIBSSH2_KNOWN
         return mrd_error_set(
             err, MRD_ERR_AUTH,
             "the host key of %s (%s) has CHANGED: %s expects %s %s, the host offered %s %s. "
-            "Someone may be intercepting the connection (man in the middle), or the host was "
-            "reinstalled. Refusing to connect; no option overrides this. If the change is "
-            "expected, check the new fingerprint on the host (ssh-keygen -lf "
-            "/etc/ssh/ssh_host_*_key.pub) and remove the old key: ssh-keygen -f %s -R '%s'",
+            "Refusing: this may be a man in the middle, and no option overrides it. If the "
+            "host was reinstalled, check its new key there, then: ssh-keygen -f %s -R '%s'",
             h->name, name, st->known_hosts, tname, expected, tname, offered, st->known_hosts,
             name);
     }

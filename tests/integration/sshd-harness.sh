@@ -38,7 +38,7 @@ harness_init() {
     fi
     cp "$H_DIR/client_key.pub" "$H_DIR/authorized_keys"
     chmod 600 "$H_DIR/authorized_keys"
-    : >"$H_DIR/known_hosts"
+    [[ -f $H_DIR/known_hosts ]] || : >"$H_DIR/known_hosts"
 }
 
 # harness_authorize PUBKEY_FILE: also accept that key on every host.
