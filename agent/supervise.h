@@ -92,12 +92,15 @@ bool sv_wait_peers(const sv_host *h, bool leader_only, int timeout_ms);
  * period.  So the agent runs its sentinel at SV_SENTINEL_BOOT_PING_MS until
  * it sees every replica and sentinel of the manifest (at most
  * SV_SENTINEL_BOOT_MAX_MS), then at SV_SENTINEL_PING_PERIOD_MS, so links
- * also come back within 100 ms after a restart or a healed partition.  The
- * cost is a few more PINGs per second per link.  SENTINEL DEBUG settings
- * are runtime only, so this is applied after every start. */
+ * also come back within 300 ms after a restart or a healed partition.
+ * Not lower: when the master is down, Sentinel only promotes a replica
+ * whose last INFO is younger than 5 x ping period, and it INFOs replicas
+ * once a second then; at 100 ms (a 500 ms window) failovers were aborted
+ * with -failover-abort-no-good-slave.  SENTINEL DEBUG settings are runtime
+ * only, so this is applied after every start. */
 #define SV_SENTINEL_BOOT_PING_MS 20
 #define SV_SENTINEL_BOOT_MAX_MS 5000
-#define SV_SENTINEL_PING_PERIOD_MS 100
+#define SV_SENTINEL_PING_PERIOD_MS 300
 /* Sentinel INFOs replicas every 10 s, and every 1 s once a failover has
  * started; it sends the first of those in the tick that starts the
  * failover, just before SLAVEOF NO ONE, so it notices the promotion a
