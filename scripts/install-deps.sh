@@ -6,9 +6,10 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config          # compiler and build
     libhiredis-dev libjansson-dev libmicrohttpd-dev libssh2-1-dev
-    libcurl4-openssl-dev libcmocka-dev        # libraries (see README)
+    libcurl4-openssl-dev libcmocka-dev libssl-dev # libraries (see README)
     redis-server redis-sentinel redis-tools   # the store meridian deploys
     openssh-server openssh-client             # sshd test hosts (tests/integration/ssh.sh)
+    nftables                                  # region partitions in drills
     jq procps time curl                       # used by the tests and benchmarks
 )
 
