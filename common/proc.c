@@ -15,14 +15,9 @@
 #include "fsutil.h"
 #include "log.h"
 
-/* In the child: set up stdio, close inherited descriptors, exec.  On
- * failure write errno to ERRFD and exit. */
-static void exec_child(const char *const argv[], const char *log_path, int errfd)
+void mrd_exec_in_child(const char *const argv[], int in, int out, int errout, int errfd)
 {
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(log_path ? log_path : "/dev/null",
-                   O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
         goto fail;
     /* Every inherited descriptor closes at exec (ERRFD too, which is how
      * the parent learns that exec succeeded).  One syscall, not one per
@@ -48,6 +43,20 @@ fail:;
     ssize_t w = write(errfd, &e, sizeof(e));
     (void)w;
     _exit(127);
+}
+
+/* In the child: stdin from /dev/null, stdout and stderr to LOG_PATH. */
+static void exec_child(const char *const argv[], const char *log_path, int errfd)
+{
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (in < 0 || out < 0) {
+        int e = errno;
+        ssize_t w = write(errfd, &e, sizeof(e));
+        (void)w;
+        _exit(127);
+    }
+    mrd_exec_in_child(argv, in, out, out, errfd);
 }
 
 mrd_rc mrd_spawn(const char *const argv[], const char *log_path,

@@ -24,6 +24,13 @@ typedef enum mrd_spawn_mode {
 mrd_rc mrd_spawn(const char *const argv[], const char *log_path,
                  mrd_spawn_mode mode, pid_t *pid, mrd_error *err);
 
+/* For a forked child: make IN, OUT and ERROUT its stdin, stdout and
+ * stderr, close every other descriptor at exec, reset signals, and exec
+ * ARGV[0] (searched in PATH).  Never returns: on failure it writes errno
+ * to ERRFD (a close-on-exec pipe the parent reads) and exits 127. */
+void mrd_exec_in_child(const char *const argv[], int in, int out, int errout, int errfd)
+    __attribute__((noreturn));
+
 /* Read a pid file; MRD_ERR_NOT_FOUND when absent, MRD_ERR_INVALID when it
  * does not hold a positive number. */
 mrd_rc mrd_pidfile_read(const char *path, pid_t *pid, mrd_error *err);

@@ -112,31 +112,6 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
-/* In the child: wire the pipes to 0, 1, 2 and exec; errno to ERRFD. */
-static void exec_child(const char *const argv[], int in, int out, int errout, int errfd)
-{
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
-        goto fail;
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-        for (int fd = 3; fd < 1024; fd++)
-            if (fd != errfd)
-                close(fd);
-    signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    union {
-        const char *const *in;
-        char *const *out;
-    } args = {.in = argv};
-    execvp(argv[0], args.out);
-fail:;
-    int e = errno;
-    ssize_t w = write(errfd, &e, sizeof(e));
-    (void)w;
-    _exit(127);
-}
-
 static mrd_rc local_exec(mrd_tp *tp, const mrd_host *host, const char *const argv[],
                          const void *input, size_t len, int timeout_ms, tp_result *res,
                          mrd_error *err)
@@ -157,7 +132,7 @@ static mrd_rc local_exec(mrd_tp *tp, const mrd_host *host, const char *const arg
         }
     pid_t pid = fork();
     if (pid == 0)
-        exec_child(argv, p[0][0], p[1][1], p[2][1], p[3][1]);
+        mrd_exec_in_child(argv, p[0][0], p[1][1], p[2][1], p[3][1]);
     close_fd(&p[0][0]);
     close_fd(&p[1][1]);
     close_fd(&p[2][1]);
