@@ -8,3 +8,4 @@ bench/deploy.sh "${DEPLOY_ROUNDS:-5}"
 bench/status.sh "${STATUS_RUNS:-30}"
 bench/rebuild.sh
 bench/ssh-deploy.sh "${SSH_DEPLOY_ROUNDS:-5}"
+bench/drills.sh "${DRILL_ROUNDS:-5}"
