@@ -425,7 +425,7 @@ done:
 #define REDIS_MIN_MAJOR 7           /* Redis 7.0: REPLCONF rdb-only, ACL selectors */
 #define INSTALL_TIMEOUT_MS 600000   /* apt-get update + install */
 #define AGENT_ANSWER_TIMEOUT_MS 20000 /* a started agent answers /v1/health */
-#define AGENT_ANSWER_POLL_MS 50
+#define AGENT_ANSWER_POLL_MS 20
 
 /* Paths of one remote host. */
 typedef struct remote_paths {
@@ -754,7 +754,7 @@ static mrd_rc start_direct(orch_ctx *c, int host, const remote_paths *p, host_jo
     return rc;
 }
 
-/* Wait until every agent started on a remote host answers GET
+/* Wait until every agent started on a host answers GET
  * /v1/health (ready or not), all hosts at once: an agent answers only
  * once its nodes run, and a sentinel host's agent first waits a little
  * for its peers, so waiting host by host would serialise those waits.  A
@@ -1073,8 +1073,8 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
         jobs[i] = (host_job){.c = c, .sh = &sh, .progress = out, .lock = &lock, .t0 = t0};
     run_hosts(c, jobs, o->parallel, deploy_host);
     free(sh.agent);
-    if (remote(c))
-        wait_agents_answer(c, jobs);
+    wait_agents_answer(c, jobs); /* every transport: an operator expects the
+                                    agents up (their API) when deploy returns */
 
     int failed = 0, changed = 0;
     for (int i = 0; i < c->topo->nhosts; i++) {
