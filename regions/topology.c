@@ -1301,7 +1301,7 @@ static mrd_rc check_across(ctx *c, json_t *root)
 
 /* ==== ENTRY POINTS ====================================================== */
 
-static void set_defaults(mrd_topology *t)
+void topology_set_defaults(mrd_topology *t)
 {
     t->mode = MRD_MODE_SENTINEL;
     t->survive = MRD_SURVIVE_REGION;
@@ -1440,7 +1440,7 @@ mrd_rc topology_parse(const char *text, size_t len, const char *path,
     }
     mrd_topology *t = c.t;
     snprintf(t->path, sizeof(t->path), "%s", c.file);
-    set_defaults(t);
+    topology_set_defaults(t);
 
     if (!json_is_object(root)) {
         char d[TOPO_QUOTED];

@@ -146,6 +146,11 @@ mrd_rc topology_load(const char *path, mrd_topology **out, mrd_error *err);
 /* Free and NULL *t.  Accepts NULL and *t == NULL. */
 void topology_free(mrd_topology **t);
 
+/* Fill every setting with its documented default (regions, zones and
+ * hosts are left alone).  The parser starts from these; tests that build
+ * a topology in C do too. */
+void topology_set_defaults(mrd_topology *t);
+
 /* Index of the named region/host, or -1. */
 int topology_find_region(const mrd_topology *t, const char *name);
 int topology_find_host(const mrd_topology *t, const char *name);

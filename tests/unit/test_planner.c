@@ -43,25 +43,7 @@ static mrd_topology *topo_new(const char *spec)
     assert_non_null(t);
     snprintf(t->path, sizeof(t->path), "test.json");
     snprintf(t->name, sizeof(t->name), "demo");
-    t->mode = MRD_MODE_SENTINEL;
-    t->survive = MRD_SURVIVE_REGION;
-    t->transport.kind = MRD_TRANSPORT_LOCAL;
-    t->store.port = 16379;
-    snprintf(t->store.maxmemory, sizeof(t->store.maxmemory), "256mb");
-    snprintf(t->store.repl_backlog, sizeof(t->store.repl_backlog), "64mb");
-    t->store.repl_backlog_bytes = 64LL * 1024 * 1024;
-    t->sentinel.count = 3;
-    t->sentinel.port = 26379;
-    t->sentinel.quorum = 0;
-    t->sentinel.down_after_ms = 5000;
-    t->sentinel.failover_timeout_ms = 60000;
-    t->consistency.min_replicas_to_write = 0;
-    t->consistency.min_replicas_max_lag_s = 10;
-    t->consistency.wait_replicas = 1;
-    t->agent.port = 17379;
-    t->agent.interval_ms = 5000;
-    t->cluster.shards = 3;
-    t->cluster.replicas_per_shard = 1;
+    topology_set_defaults(t);
 
     /* Generous fixed capacity: test topologies are small. */
     t->regions = calloc(16, sizeof(*t->regions));
