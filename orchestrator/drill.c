@@ -25,6 +25,7 @@
 #define DRILL_POLL_MS 50
 #define DRILL_WAIT_TIMEOUT_MS 1000 /* WAIT timeout of the writer */
 #define DRILL_TAIL_MS 1000         /* writes after the topology is ready again */
+#define DRILL_PREFLIGHT_WAIT_MS 15000 /* a converging topology gets this long */
 
 static const char *const scenario_names[DRILL__COUNT] = {
     [DRILL_KILL_LEADER] = "kill-leader",
@@ -545,6 +546,13 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     }
     bool healthy = r->health == ST_OK;
     d.leader = r->leader;
+    if (!healthy) {
+        /* just after a heal or a deploy the sentinels may still be
+         * catching up: give a converging topology a moment */
+        say(&d, "preflight: %s is not healthy yet (%s); waiting up to %d s", t->name,
+            r->summary, DRILL_PREFLIGHT_WAIT_MS / 1000);
+        healthy = wait_healthy(&d, DRILL_PREFLIGHT_WAIT_MS, &d.leader);
+    }
     if (!healthy)
         fprintf(stderr, "meridian: preflight: %s is not healthy (%s): run meridian heal "
                         "first\n", t->name, r->summary);
