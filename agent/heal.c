@@ -290,7 +290,6 @@ static mrd_rc observe(heal_ctx *hc, observation *o, mrd_error *err)
             if (strcmp(m->peers[p].address, o->views[i].leader_ip) == 0 &&
                 m->peers[p].store_port == o->views[i].leader_port)
                 o->leader = p;
-        o->f.failover_in_progress |= o->views[i].master.failover_in_progress;
     }
     for (int i = 0; i < o->nviews; i++)
         if (o->probes[m->npeers + i].rc == MRD_OK) {
@@ -546,7 +545,7 @@ static void restore(pass *ps, const char *why)
     /* replicaof the leader in the config (needed for a partial resync),
      * and not promotable until ready */
     if (sv_render(h, redis, lp, 0, &err) != MRD_OK ||
-        sv_start(h, redis, true, hc->child_mode ? MRD_SPAWN_CHILD : MRD_SPAWN_DAEMON,
+        sv_start(h, redis, hc->child_mode ? MRD_SPAWN_CHILD : MRD_SPAWN_DAEMON,
                  &err) != MRD_OK)
         goto failed;
     long long lag = 0;
@@ -685,7 +684,7 @@ static void heal_sentinel(pass *ps)
         if (sv_render(h, snt, &h->m->peers[o->leader], 0, &err) != MRD_OK)
             goto failed;
     }
-    if (sv_start(h, snt, true, hc->child_mode ? MRD_SPAWN_CHILD : MRD_SPAWN_DAEMON, &err) !=
+    if (sv_start(h, snt, hc->child_mode ? MRD_SPAWN_CHILD : MRD_SPAWN_DAEMON, &err) !=
             MRD_OK ||
         sv_bootstrap_sentinel(h, snt, &err) != MRD_OK)
         goto failed;

@@ -267,7 +267,7 @@ static int cmd_run(const char *manifest, bool daemon)
              * off), so the heal pass restores it from a peer's snapshot as
              * a replica of the current leader, never as it was. */
             mrd_info("%s/redis: down; the heal pass will restore it", h->m->host);
-        else if (sv_start(h, p, fresh[i], MRD_SPAWN_CHILD, &err) != MRD_OK)
+        else if (sv_start(h, p, MRD_SPAWN_CHILD, &err) != MRD_OK)
             fail(&err);
     }
     /* Sentinels start with the nodes and converge fast (see supervise.h). */

@@ -264,34 +264,10 @@ int sv_refresh(sv_host *h)
     return running;
 }
 
-/* True when the config file has a `replicaof` directive (Redis keeps it
- * there through CONFIG REWRITE after a sentinel reconfigures the node). */
-static bool config_names_leader(const char *conf)
-{
-    char *text = NULL;
-    if (mrd_read_file(conf, 1 << 20, &text, NULL, NULL) != MRD_OK)
-        return false;
-    bool found = false;
-    for (const char *line = text; line && *line;) {
-        if (strncmp(line, "replicaof ", 10) == 0 || strncmp(line, "slaveof ", 8) == 0)
-            found = true;
-        line = strchr(line, '\n');
-        line = line ? line + 1 : NULL;
-    }
-    free(text);
-    return found;
-}
-
-mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_spawn_mode mode,
-                mrd_error *err)
+mrd_rc sv_start(sv_host *h, sv_proc *p, mrd_spawn_mode mode, mrd_error *err)
 {
     if (p->pid)
         return MRD_OK;
-    if (p->kind == SV_REDIS && !fresh_config && !config_names_leader(p->conf))
-        return mrd_error_set(err, MRD_ERR_STATE,
-                             "%s/redis: down and last ran as the leader; not restarting "
-                             "it as a leader (it must rejoin as a replica)",
-                             h->m->host);
     MRD_TRY(mrd_mkdir_p(p->dir, 0700, err));
     const char *argv[] = {p->program, p->conf, NULL};
     pid_t pid;

@@ -70,13 +70,11 @@ int sv_refresh(sv_host *h);
 
 /* Start P if it is not running, as a child (the agent's loop, which reaps
  * it and knows at once when it dies) or as a daemon (cron-mode checks, which
- * exit).  The store node is started only when it
- * is safe: its config is fresh or names a leader (`replicaof`); a node
- * whose config says it was the leader is never restarted as a leader
- * (persistence is off: it would come back empty and its replicas would
- * copy the empty dataset) - MRD_ERR_STATE says so. */
-mrd_rc sv_start(sv_host *h, sv_proc *p, bool fresh_config, mrd_spawn_mode mode,
-                mrd_error *err);
+ * exit).  P's config must be current: a store node that ran before is
+ * never restarted as it was (persistence is off: a crashed leader would
+ * come back empty and its replicas would copy the empty dataset); the heal
+ * pass renders its config as a replica of the current leader first. */
+mrd_rc sv_start(sv_host *h, sv_proc *p, mrd_spawn_mode mode, mrd_error *err);
 
 /* Wait until every peer's store port (or, with LEADER_ONLY, the initial
  * leader's) accepts connections, at most TIMEOUT_MS.  A replica retries a

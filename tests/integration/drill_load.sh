@@ -27,7 +27,7 @@ write_topology "$T_TOPO" "$NAME" "$BASE"
 sed -i 's/"127\.0\.\([1-3]\)\./"127.0.5\1./' "$T_TOPO"
 SOURCE=127.0.51.250 # the isolated writer's address, inside region 1
 NOBODY=127.0.59.9   # nothing listens there
-DRIVER=${DRILL_LOAD_DRIVER:-$BUILD/drill_load_driver}
+DRIVER=$BUILD/drill_load_driver
 RATE=200
 DURATION_MS=10000
 KILL_AFTER_S=2

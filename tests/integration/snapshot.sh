@@ -12,7 +12,7 @@
 # recorded in T_PIDS on exit.
 source "$(dirname "$0")/lib.sh"
 checks=0
-FETCH=${SNAPSHOT_FETCH:-$BUILD/snapshot_fetch}
+FETCH=$BUILD/snapshot_fetch
 PORT=17190
 LEADER=127.0.9.1
 REPLICA=127.0.9.2

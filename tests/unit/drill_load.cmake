@@ -17,12 +17,5 @@ add_executable(drill_load_driver
                ${CMAKE_CURRENT_SOURCE_DIR}/integration/drill_load_driver.c)
 target_link_libraries(drill_load_driver PRIVATE mrd_orch)
 
-# integration.drill_load is declared later, by integration/integration.cmake:
-# give it the driver's path once this folder has been read.
-function(_mrd_drill_load_driver_env)
-  if(TEST integration.drill_load)
-    set_property(TEST integration.drill_load APPEND PROPERTY
-                 ENVIRONMENT "DRILL_LOAD_DRIVER=$<TARGET_FILE:drill_load_driver>")
-  endif()
-endfunction()
-cmake_language(DEFER CALL _mrd_drill_load_driver_env)
+# Like every executable it lands in the build folder, where the integration
+# script finds it as $BUILD/drill_load_driver.

@@ -12,12 +12,5 @@ mrd_unit_test(snapshot mrd_store)
 add_executable(snapshot_fetch ${CMAKE_CURRENT_SOURCE_DIR}/integration/snapshot_fetch.c)
 target_link_libraries(snapshot_fetch PRIVATE mrd_store)
 
-# integration.snapshot is declared later, by integration/integration.cmake:
-# give it the driver's path once this folder has been read.
-function(_mrd_snapshot_fetch_env)
-  if(TEST integration.snapshot)
-    set_property(TEST integration.snapshot APPEND PROPERTY
-                 ENVIRONMENT "SNAPSHOT_FETCH=$<TARGET_FILE:snapshot_fetch>")
-  endif()
-endfunction()
-cmake_language(DEFER CALL _mrd_snapshot_fetch_env)
+# Like every executable it lands in the build folder, where the integration
+# script finds it as $BUILD/snapshot_fetch.
