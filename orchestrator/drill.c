@@ -267,13 +267,13 @@ static void sync_delta(const drill *d, const sync_counts *before, const sync_cou
 
 /* ==== faults ==== */
 
-static mrd_rc region_hosts(const drill *d, const char **addrs, int *n)
+/* The addresses of the target region's hosts into ADDRS; *n how many. */
+static void region_hosts(const drill *d, const char **addrs, int *n)
 {
     *n = 0;
     for (int i = 0; i < d->c->topo->nhosts; i++)
         if (d->c->topo->hosts[i].region == d->target_region)
             addrs[(*n)++] = d->c->topo->hosts[i].address;
-    return MRD_OK;
 }
 
 static mrd_rc apply_fault(drill *d, mrd_error *err)
