@@ -95,6 +95,7 @@ static api_server *start_api(stub *s, bool metrics_open, int *port)
                       .nodes = stub_nodes,
                       .heal = stub_heal,
                       .metrics = stub_metrics};
+    *port = 0;
     for (int p = TEST_PORT_BASE; p < TEST_PORT_BASE + TEST_PORT_TRIES; p++) {
         api_server *srv = NULL;
         mrd_error err;
