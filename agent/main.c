@@ -7,6 +7,8 @@
  *                                         one pass (cron mode)
  *   meridian-agent stop  --manifest FILE  stop the agent and its nodes
  *   meridian-agent alive --manifest FILE  exit 0 when the agent runs
+ *   meridian-agent fault --manifest FILE --kill LIST [--wipe-data]
+ *                                         a drill's fault on this host
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +95,9 @@ static void usage(FILE *out)
             "  stop   stop the running agent and every node of the host, by pid\n"
             "         (--agent-only: stop the agent, leave the nodes running)\n"
             "  alive  exit 0 when an agent runs for this manifest, 1 when not\n"
+            "  fault  for drills (meridian drill): SIGKILL this host's processes named\n"
+            "         by --kill, in that order, found by pid file and checked by name;\n"
+            "         one line per kill; exit 0 when each was running, 3 when one was not\n"
             "\n"
             "options:\n"
             "  -m, --manifest FILE   the host's manifest (required)\n"
@@ -101,6 +106,8 @@ static void usage(FILE *out)
             "                        its lock and pid file, 1 with the reason if not\n"
             "      --agent-only      with stop: leave the nodes running\n"
             "      --heal            with check: act, not only observe\n"
+            "      --kill LIST       with fault: agent, redis, sentinel, comma-separated\n"
+            "      --wipe-data       with fault: also remove the node's data folder\n"
             "      --json            with check: print the report as one JSON object\n"
             "  -h, --help            this text\n");
 }
@@ -421,6 +428,61 @@ static int cmd_alive(const char *manifest)
     return rc;
 }
 
+/* The drill's fault: SIGKILL, never a graceful stop, so the host sees what
+ * a crash or a power loss leaves behind. */
+static int cmd_fault(const char *manifest, const char *list, bool wipe)
+{
+    mrd_error err;
+    sv_host *h = NULL;
+    if (!list) {
+        fprintf(stderr, "meridian-agent: fault needs --kill agent,redis,sentinel\n");
+        return EXIT_USAGE;
+    }
+    if (sv_open(manifest, &h, &err) != MRD_OK)
+        return fail(&err);
+    sv_refresh(h);
+    int rc = 0;
+    char names[128];
+    snprintf(names, sizeof(names), "%s", list);
+    for (char *save = NULL, *w = strtok_r(names, ",", &save); w;
+         w = strtok_r(NULL, ",", &save)) {
+        pid_t pid = 0;
+        const char *program = w;
+        sv_proc *p = NULL;
+        if (strcmp(w, "agent") == 0) {
+            pid = running_agent(h);
+            program = "meridian-agent";
+        } else if (strcmp(w, "redis") == 0 || strcmp(w, "sentinel") == 0) {
+            p = sv_find(h, strcmp(w, "redis") == 0 ? SV_REDIS : SV_SENTINEL);
+            pid = p ? p->pid : 0;
+            program = p ? p->program : w;
+        } else {
+            fprintf(stderr, "meridian-agent: fault: unknown process \"%s\" (agent, redis, "
+                            "sentinel)\n", w);
+            rc = EXIT_USAGE;
+            break;
+        }
+        if (pid && kill(pid, SIGKILL) == 0) {
+            printf("killed %s pid %d\n", program, (int)pid);
+            mrd_warn("%s: drill fault: killed %s pid %d", h->m->host, program, (int)pid);
+        } else {
+            printf("not running: %s\n", program);
+            rc = 3;
+        }
+        if (wipe && p && p->kind == SV_REDIS) {
+            if (mrd_rm_rf(p->dir, &err) != MRD_OK) {
+                fail(&err);
+                rc = 1;
+            } else {
+                printf("wiped %s\n", p->dir);
+            }
+        }
+    }
+    fflush(stdout);
+    sv_close(&h);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     mrd_log_init("meridian-agent", NULL, MRD_LOG_INFO);
@@ -430,13 +492,16 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     const char *manifest = NULL;
-    bool agent_only = false, heal = false, json = false, daemon = false;
+    const char *kill_list = NULL;
+    bool agent_only = false, heal = false, json = false, daemon = false, wipe = false;
     static const struct option opts[] = {
         {"heal", no_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
         {"manifest", required_argument, NULL, 'm'},
         {"agent-only", no_argument, NULL, 'A'},
         {"daemon", no_argument, NULL, 'D'},
+        {"kill", required_argument, NULL, 'k'},
+        {"wipe-data", no_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -453,6 +518,12 @@ int main(int argc, char **argv)
             break;
         case 'D':
             daemon = true;
+            break;
+        case 'k':
+            kill_list = optarg;
+            break;
+        case 'W':
+            wipe = true;
             break;
         case 'H':
             heal = true;
@@ -481,6 +552,8 @@ int main(int argc, char **argv)
         return cmd_alive(manifest);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(manifest, heal, json);
+    if (strcmp(cmd, "fault") == 0)
+        return cmd_fault(manifest, kill_list, wipe);
     fprintf(stderr, "meridian-agent: unknown command \"%s\" (try --help)\n", cmd);
     return EXIT_USAGE;
 }

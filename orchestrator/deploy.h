@@ -32,6 +32,21 @@ int destroy_run(orch_ctx *c, bool yes, FILE *out);
  * Returns how many hosts answered that way. */
 int deploy_heal_fallback(orch_ctx *c, agent_result *res, FILE *diag);
 
+/* Run `meridian-agent ARGS... --manifest MANIFEST` on host H through the
+ * transport: this machine's agent binary on the local transport, the
+ * uploaded one over ssh.  *res as the transport's exec gives it. */
+mrd_rc deploy_agent_exec(orch_ctx *c, int host, const char *const *args, tp_result *res,
+                         mrd_error *err);
+
+/* Stop host H's agent abruptly, its nodes left running: SIGKILL, or
+ * `systemctl stop` where deploy runs it under systemd (which would start a
+ * killed one again).  HOW says what was done. */
+mrd_rc deploy_agent_halt(orch_ctx *c, int host, char *how, size_t n, mrd_error *err);
+
+/* Start host H's agent again the way deploy started it: detached (run
+ * --daemon), or `systemctl start` of its unit. */
+mrd_rc deploy_agent_start(orch_ctx *c, int host, mrd_error *err);
+
 /* The manifest of host H as canonical JSON text (new string); its paths
  * are the host's (over ssh this connects to resolve "~/"). */
 mrd_rc deploy_manifest_text(const orch_ctx *c, int host, char **out, mrd_error *err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "deploy.h"
 #include "drill_load.h"
 #include "drill_report.h"
 #include "fsutil.h"
@@ -103,27 +104,27 @@ static const mrd_host *host(const drill *d, int i)
     return &d->c->topo->hosts[i];
 }
 
-/* A host's pid file ("redis/redis.pid", "agent.pid", ...) and the pid in it
- * when it still runs PROGRAM; 0 otherwise. */
-static pid_t host_pid(const drill *d, int h, const char *rel, const char *program)
+/* Run `meridian-agent fault --kill WHAT [--wipe-data]` on host H through
+ * the transport; say what it did.  False with ERR set when WHAT was not
+ * all running or the command failed. */
+static bool host_fault(drill *d, int h, const char *what, bool wipe, mrd_error *err)
 {
-    char root[MRD_PATH_MAX], path[MRD_PATH_MAX];
-    pid_t pid;
-    if (orch_host_root(d->c, h, root, sizeof(root)) != MRD_OK ||
-        mrd_path_fmt(path, sizeof(path), "%s/%s", root, rel) != MRD_OK ||
-        mrd_pidfile_read(path, &pid, NULL) != MRD_OK || !mrd_pid_is(pid, program))
-        return 0;
-    return pid;
-}
-
-static bool kill_host_proc(drill *d, int h, const char *rel, const char *program)
-{
-    pid_t pid = host_pid(d, h, rel, program);
-    if (!pid)
+    const char *args[] = {"fault", "--kill", what, wipe ? "--wipe-data" : NULL, NULL};
+    tp_result res;
+    if (deploy_agent_exec(d->c, h, args, &res, err) != MRD_OK)
         return false;
-    kill(pid, SIGKILL);
-    say(d, "killed %s/%s (pid %d)", host(d, h)->name, program, (int)pid);
-    return true;
+    for (char *save = NULL, *line = strtok_r(res.out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+        say(d, "%s: %s", host(d, h)->name, line);
+    bool ok = res.status == 0;
+    if (!ok) {
+        int n = (int)strcspn(res.err, "\n");
+        mrd_error_set(err, MRD_ERR_STATE, "%s: %s: %.*s", host(d, h)->name,
+                      res.status == 3 ? "not running" : "meridian-agent fault failed", n,
+                      n ? res.err : what);
+    }
+    tp_result_free(&res);
+    return ok;
 }
 
 /* ==== choosing the target ==== */
@@ -267,13 +268,66 @@ static void sync_delta(const drill *d, const sync_counts *before, const sync_cou
 
 /* ==== faults ==== */
 
-/* The addresses of the target region's hosts into ADDRS; *n how many. */
-static void region_hosts(const drill *d, const char **addrs, int *n)
+/* The user nft runs as on the hosts: the ssh login, or whoever runs the
+ * drill on the local transport. */
+static const char *fault_user(const drill *d)
 {
-    *n = 0;
-    for (int i = 0; i < d->c->topo->nhosts; i++)
-        if (d->c->topo->hosts[i].region == d->target_region)
-            addrs[(*n)++] = d->c->topo->hosts[i].address;
+    if (d->c->tp->ops->remote)
+        return d->c->topo->transport.user;
+    return geteuid() == 0 ? "root" : "";
+}
+
+/* Run the nft SCRIPT on every host of the target region, or on every host
+ * when ALL (removing a table left anywhere).  Stops at the first failure
+ * unless ALL. */
+static mrd_rc nft_on_hosts(drill *d, const char *script, bool all, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    mrd_rc rc = MRD_OK;
+    for (int i = 0; i < t->nhosts; i++) {
+        if (!all && t->hosts[i].region != d->target_region)
+            continue;
+        mrd_rc r = netfault_apply(d->c->tp, &t->hosts[i], fault_user(d), script, err);
+        if (r != MRD_OK && !all)
+            return r;
+        rc = rc ? rc : r;
+    }
+    return rc;
+}
+
+/* The probe client inside a partition of the leader's region: an address
+ * of that region this machine can send from, "127.0.R.250" next to the
+ * loopback test hosts' 127.0.R.H.  False for real hosts elsewhere: the
+ * drill then cannot write from inside the partition. */
+static bool isolated_source(const drill *d, char *buf, size_t n)
+{
+    unsigned a, b, c, h;
+    if (sscanf(host(d, d->leader)->address, "%u.%u.%u.%u", &a, &b, &c, &h) != 4 || a != 127)
+        return false;
+    snprintf(buf, n, "%u.%u.%u.250", a, b, c);
+    return true;
+}
+
+static mrd_rc partition(drill *d, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    const char *inside[MRD_MF_MAX_PEERS + 1];
+    int n = 0;
+    char probe[32];
+    for (int i = 0; i < t->nhosts && n < MRD_MF_MAX_PEERS; i++)
+        if (t->hosts[i].region == d->target_region)
+            inside[n++] = t->hosts[i].address;
+    if (d->region_has_leader && isolated_source(d, probe, sizeof(probe)))
+        inside[n++] = probe;
+    const int ports[] = {t->store.port, t->sentinel.port, t->agent.port};
+    char script[4096];
+    MRD_TRY(netfault_partition_script(t->name, inside, n, ports, 3, script, sizeof(script),
+                                      err));
+    d->partitioned = true; /* a host may hold the table even when another failed */
+    MRD_TRY(nft_on_hosts(d, script, false, err));
+    say(d, "partitioned %s (%d addresses) from every other address on ports %d, %d, %d",
+        t->regions[d->target_region].name, n, ports[0], ports[1], ports[2]);
+    return MRD_OK;
 }
 
 static mrd_rc apply_fault(drill *d, mrd_error *err)
@@ -282,49 +336,34 @@ static mrd_rc apply_fault(drill *d, mrd_error *err)
     int h = d->target_host;
     switch (d->o->scenario) {
     case DRILL_KILL_LEADER:
-        if (!kill_host_proc(d, h, "redis/redis.pid", "redis-server"))
-            return mrd_error_set(err, MRD_ERR_STATE, "%s/redis is not running", host(d, h)->name);
-        return MRD_OK;
-    case DRILL_REPLICA_LOSS: {
-        if (!kill_host_proc(d, h, "redis/redis.pid", "redis-server"))
-            return mrd_error_set(err, MRD_ERR_STATE, "%s/redis is not running", host(d, h)->name);
-        char root[MRD_PATH_MAX], data[MRD_PATH_MAX];
-        orch_host_root(d->c, h, root, sizeof(root));
-        mrd_path_fmt(data, sizeof(data), "%s/redis/data", root);
-        mrd_rm_rf(data, NULL);
-        say(d, "wiped %s", data);
-        return MRD_OK;
-    }
+        return host_fault(d, h, "redis", false, err) ? MRD_OK : err->code;
+    case DRILL_REPLICA_LOSS:
+        return host_fault(d, h, "redis", true, err) ? MRD_OK : err->code;
     case DRILL_SENTINEL_LOSS:
-        if (!kill_host_proc(d, h, "sentinel/sentinel.pid", "redis-sentinel"))
-            return mrd_error_set(err, MRD_ERR_STATE, "%s/sentinel is not running",
-                                 host(d, h)->name);
-        return MRD_OK;
+        return host_fault(d, h, "sentinel", false, err) ? MRD_OK : err->code;
     case DRILL_REGION_OUTAGE:
         /* agents first, so none of them reacts to its nodes going away */
-        for (int i = 0; i < t->nhosts; i++)
-            if (t->hosts[i].region == d->target_region)
-                kill_host_proc(d, i, "agent.pid", "meridian-agent");
+        for (int i = 0; i < t->nhosts; i++) {
+            if (t->hosts[i].region != d->target_region)
+                continue;
+            char how[200];
+            mrd_error aerr;
+            if (deploy_agent_halt(d->c, i, how, sizeof(how), &aerr) == MRD_OK)
+                say(d, "%s: %s", t->hosts[i].name, how);
+            else
+                say(d, "%s: agent not stopped: %s", t->hosts[i].name, aerr.msg);
+        }
         d->agents_stopped = true;
         for (int i = 0; i < t->nhosts; i++)
             if (t->hosts[i].region == d->target_region) {
-                kill_host_proc(d, i, "redis/redis.pid", "redis-server");
-                kill_host_proc(d, i, "sentinel/sentinel.pid", "redis-sentinel");
+                mrd_error ferr;
+                if (!host_fault(d, i, d->c->plan->hosts[i].sentinel ? "redis,sentinel" : "redis",
+                                false, &ferr))
+                    say(d, "%s", ferr.msg);
             }
         return MRD_OK;
-    case DRILL_PARTITION: {
-        const char *addrs[MRD_MF_MAX_PEERS];
-        int n;
-        char cidr[32];
-        region_hosts(d, addrs, &n);
-        MRD_TRY(netfault_region_cidr(addrs, n, cidr, sizeof(cidr), err));
-        const int ports[] = {t->store.port, t->sentinel.port, t->agent.port};
-        MRD_TRY(netfault_partition(t->name, cidr, ports, 3, err));
-        d->partitioned = true;
-        say(d, "partitioned %s (%s) from every other address", t->regions[d->target_region].name,
-            cidr);
-        return MRD_OK;
-    }
+    case DRILL_PARTITION:
+        return partition(d, err);
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
@@ -337,11 +376,13 @@ static void undo_fault(drill *d)
 {
     mrd_error err;
     if (d->partitioned) {
-        if (netfault_heal(d->c->topo->name, &err) == MRD_OK)
+        char script[256];
+        netfault_heal_script(d->c->topo->name, script, sizeof(script));
+        if (nft_on_hosts(d, script, false, &err) == MRD_OK)
             say(d, "partition removed");
         else
-            say(d, "could not remove the partition: %s (run: nft delete table inet "
-                   "meridian_%s)", err.msg, d->c->topo->name);
+            say(d, "could not remove the partition: %s (run on the region's hosts: nft "
+                   "delete table inet meridian_%s)", err.msg, d->c->topo->name);
         d->partitioned = false;
     }
     if (d->agents_stopped) {
@@ -349,13 +390,7 @@ static void undo_fault(drill *d)
         for (int i = 0; i < t->nhosts; i++) {
             if (t->hosts[i].region != d->target_region)
                 continue;
-            char mpath[MRD_PATH_MAX], log[MRD_PATH_MAX], root[MRD_PATH_MAX];
-            orch_host_root(d->c, i, root, sizeof(root));
-            orch_manifest_path(d->c, i, mpath, sizeof(mpath));
-            mrd_path_fmt(log, sizeof(log), "%s/agent.log", root);
-            const char *argv[] = {d->c->agent_bin, "run", "--manifest", mpath, NULL};
-            pid_t pid;
-            if (mrd_spawn(argv, log, MRD_SPAWN_DAEMON, &pid, &err) == MRD_OK)
+            if (deploy_agent_start(d->c, i, &err) == MRD_OK)
                 say(d, "restarted the agent of %s", t->hosts[i].name);
             else
                 say(d, "could not restart the agent of %s: %s", t->hosts[i].name, err.msg);
@@ -518,10 +553,6 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     snprintf(d.rec.scenario, sizeof(d.rec.scenario), "%s", drill_scenario_name(o->scenario));
     d.rec.fault_ms = d.rec.failover_seen_ms = d.rec.restore_ms = d.rec.ready_ms = -1;
 
-    if (t->transport.kind != MRD_TRANSPORT_LOCAL) {
-        fprintf(stderr, "meridian: drills run on the local transport only for now\n");
-        return 1;
-    }
     char app[MRD_SECRET_LEN];
     if (orch_secret(c, "admin", d.admin, sizeof(d.admin), &err) != MRD_OK ||
         orch_secret(c, "app", app, sizeof(app), &err) != MRD_OK) {
@@ -532,10 +563,17 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    if (o->scenario == DRILL_PARTITION && netfault_heal(t->name, &err) != MRD_OK) {
-        fprintf(stderr, "meridian: partition drills need nftables and root: %s\n", err.msg);
-        rc = 1;
-        goto out;
+    if (o->scenario == DRILL_PARTITION) {
+        /* nftables works on every host, and no table of an earlier drill
+         * that was killed is left anywhere */
+        char script[256];
+        netfault_heal_script(t->name, script, sizeof(script));
+        if (nft_on_hosts(&d, script, true, &err) != MRD_OK) {
+            fprintf(stderr, "meridian: partition drills need nftables and root on every "
+                            "host: %s\n", err.msg);
+            rc = 1;
+            goto out;
+        }
     }
 
     /* ---- preflight ---- */
@@ -604,11 +642,12 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         goto out;
     }
     char source[32] = "";
-    if (o->scenario == DRILL_PARTITION && d.region_has_leader) {
+    if (o->scenario == DRILL_PARTITION && d.region_has_leader &&
+        !isolated_source(&d, source, sizeof(source))) {
+        say(&d, "no writer inside the partition: %s is not a loopback test host, so the "
+                "isolated leader's refusal is not measured", host(&d, d.leader)->address);
+    } else if (o->scenario == DRILL_PARTITION && d.region_has_leader) {
         /* a client inside the cut-off region, writing to the old leader */
-        unsigned a, b, cc, dd;
-        sscanf(host(&d, d.leader)->address, "%u.%u.%u.%u", &a, &b, &cc, &dd);
-        snprintf(source, sizeof(source), "%u.%u.%u.250", a, b, cc);
         drill_load_opts io = lo;
         io.prefix = iprefix;
         io.rate = o->rate < 50 ? o->rate : 50;

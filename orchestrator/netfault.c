@@ -1,14 +1,9 @@
 #include "netfault.h"
 
-#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "fsutil.h"
-#include "proc.h"
 
 /* "meridian_<topology>" with only [A-Za-z0-9_] (nft identifiers). */
 static void table_name(const char *topology, char *buf, size_t n)
@@ -22,106 +17,112 @@ static void table_name(const char *topology, char *buf, size_t n)
     buf[k] = '\0';
 }
 
-/* Run `nft -f SCRIPT`; MRD_OK on exit 0, else the first line nft said. */
-static mrd_rc nft_script(const char *script, mrd_error *err)
+static bool is_ipv4(const char *s)
 {
-    char dir[] = "/tmp/meridian-nft.XXXXXX", path[64], log[64];
-    if (!mkdtemp(dir))
-        return mrd_error_set(err, MRD_ERR_IO, "cannot create a temporary folder: %s",
-                             strerror(errno));
-    snprintf(path, sizeof(path), "%s/rules.nft", dir);
-    snprintf(log, sizeof(log), "%s/nft.log", dir);
-    mrd_rc rc = mrd_write_atomic(path, script, strlen(script), 0600, err);
-    pid_t pid;
-    if (rc == MRD_OK) {
-        const char *argv[] = {"nft", "-f", path, NULL};
-        rc = mrd_spawn(argv, log, MRD_SPAWN_CHILD, &pid, err);
-        if (rc != MRD_OK)
-            mrd_error_set(err, MRD_ERR_STATE,
-                          "cannot run nft (install the nftables package): %s",
-                          err ? err->msg : "");
-    }
-    if (rc == MRD_OK) {
-        int st = 0;
-        waitpid(pid, &st, 0);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            char *out = NULL;
-            mrd_read_file(log, 4096, &out, NULL, NULL);
-            if (out)
-                out[strcspn(out, "\n")] = '\0';
-            rc = mrd_error_set(err, MRD_ERR_STATE, "nft refused the rules (root is needed): %s",
-                               out && out[0] ? out : "no message");
-            free(out);
-        }
-    }
-    unlink(path);
-    unlink(log);
-    rmdir(dir);
-    return rc;
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(s, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a < 256 && b < 256 &&
+           c < 256 && d < 256;
 }
 
-mrd_rc netfault_partition(const char *topology, const char *cidr, const int *ports, int n,
-                          mrd_error *err)
+/* Append to BUF (LEN bytes, *at used); false once it does not fit. */
+static bool put(char *buf, size_t len, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool put(char *buf, size_t len, size_t *at, const char *fmt, ...)
 {
-    char table[96], set[128] = "", script[2048];
-    table_name(topology, table, sizeof(table));
-    for (int i = 0; i < n; i++) {
-        size_t len = strlen(set);
-        snprintf(set + len, sizeof(set) - len, "%s%d", i ? ", " : "", ports[i]);
+    if (*at >= len)
+        return false;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *at, len - *at, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= len - *at) {
+        *at = len;
+        return false;
     }
-    if (n == 0)
+    *at += (size_t)w;
+    return true;
+}
+
+mrd_rc netfault_partition_script(const char *topology, const char *const *inside, int n,
+                                 const int *ports, int nports, char *buf, size_t len,
+                                 mrd_error *err)
+{
+    if (n <= 0)
+        return mrd_error_set(err, MRD_ERR_INVALID, "a partition needs the region's addresses");
+    if (nports <= 0)
         return mrd_error_set(err, MRD_ERR_INVALID, "a partition needs the topology's ports");
-    /* Loopback traffic passes the output hook once per packet.  Requests
-     * go to one of our ports and replies come from one, in each direction:
-     * four rules cut the region off both ways. */
-    snprintf(script, sizeof(script),
-             "table inet %s {\n"
-             "  chain partition {\n"
-             "    type filter hook output priority 0; policy accept;\n"
-             "    ip saddr %s ip daddr != %s tcp dport { %s } drop\n"
-             "    ip saddr %s ip daddr != %s tcp sport { %s } drop\n"
-             "    ip daddr %s ip saddr != %s tcp dport { %s } drop\n"
-             "    ip daddr %s ip saddr != %s tcp sport { %s } drop\n"
-             "  }\n"
-             "}\n",
-             table, cidr, cidr, set, cidr, cidr, set, cidr, cidr, set, cidr, cidr, set);
-    return nft_script(script, err);
+    for (int i = 0; i < n; i++)
+        if (!is_ipv4(inside[i]))
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "%s is not an IPv4 address: partitions cut IPv4 only",
+                                 inside[i]);
+    char table[96];
+    table_name(topology, table, sizeof(table));
+    size_t at = 0;
+    bool ok = put(buf, len, &at,
+                  "table inet %s {\n"
+                  "  set inside {\n"
+                  "    type ipv4_addr\n"
+                  "    elements = { ",
+                  table);
+    for (int i = 0; i < n; i++)
+        ok = ok && put(buf, len, &at, "%s%s", i ? ", " : "", inside[i]);
+    ok = ok && put(buf, len, &at, " }\n  }\n  set ports {\n    type inet_service\n"
+                                  "    elements = { ");
+    for (int i = 0; i < nports; i++)
+        ok = ok && put(buf, len, &at, "%s%d", i ? ", " : "", ports[i]);
+    ok = ok && put(buf, len, &at, " }\n  }\n");
+    /* A request goes to one of the ports and its reply comes from one, in
+     * either direction: four rules per hook cut both ways.  On a real host
+     * its own traffic passes output (leaving) and input (arriving); on
+     * loopback every packet passes both. */
+    static const char *const hooks[] = {"output", "input"};
+    for (int k = 0; k < 2; k++)
+        ok = ok && put(buf, len, &at,
+                       "  chain %s {\n"
+                       "    type filter hook %s priority 0; policy accept;\n"
+                       "    ip saddr @inside ip daddr != @inside tcp dport @ports drop\n"
+                       "    ip saddr @inside ip daddr != @inside tcp sport @ports drop\n"
+                       "    ip daddr @inside ip saddr != @inside tcp dport @ports drop\n"
+                       "    ip daddr @inside ip saddr != @inside tcp sport @ports drop\n"
+                       "  }\n",
+                       hooks[k], hooks[k]);
+    ok = ok && put(buf, len, &at, "}\n");
+    return ok ? MRD_OK : mrd_error_set(err, MRD_ERR_INVALID, "partition rules too long");
 }
 
-mrd_rc netfault_heal(const char *topology, mrd_error *err)
+void netfault_heal_script(const char *topology, char *buf, size_t len)
 {
-    char table[96], script[256];
+    char table[96];
     table_name(topology, table, sizeof(table));
     /* "add" then "delete": no error when the table is already gone. */
-    snprintf(script, sizeof(script), "add table inet %s\ndelete table inet %s\n", table,
-             table);
-    return nft_script(script, err);
+    snprintf(buf, len, "add table inet %s\ndelete table inet %s\n", table, table);
 }
 
-mrd_rc netfault_region_cidr(const char *const *addresses, int n, char *buf, size_t len,
-                            mrd_error *err)
+mrd_rc netfault_apply(mrd_tp *tp, const mrd_host *host, const char *user, const char *script,
+                      mrd_error *err)
 {
-    unsigned a0 = 0, b0 = 0, c0 = 0;
-    for (int i = 0; i < n; i++) {
-        unsigned a, b, c, d;
-        char tail;
-        if (sscanf(addresses[i], "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 ||
-            a > 255 || b > 255 || c > 255 || d > 255)
-            return mrd_error_set(err, MRD_ERR_INVALID, "%s is not an IPv4 address",
-                                 addresses[i]);
-        if (i == 0) {
-            a0 = a;
-            b0 = b;
-            c0 = c;
-        } else if (a != a0 || b != b0 || c != c0) {
-            return mrd_error_set(err, MRD_ERR_INVALID,
-                                 "the region's hosts do not share one /24 (%s and %s): a "
-                                 "local partition needs 127.0.R.H addresses",
-                                 addresses[0], addresses[i]);
-        }
+    const char *argv[] = {"sudo", "-n", "nft", "-f", "-", NULL};
+    bool root = strcmp(user, "root") == 0;
+    tp_result res;
+    MRD_TRY(tp->ops->exec(tp, host, argv + (root ? 2 : 0), script, strlen(script), 0, &res,
+                          err));
+    mrd_rc rc = MRD_OK;
+    if (res.status != 0) {
+        const char *said = res.err && res.err[0] ? res.err : res.out ? res.out : "";
+        int line = (int)strcspn(said, "\n");
+        if (res.status == 127)
+            rc = mrd_error_set(err, MRD_ERR_STATE,
+                               "nft is not installed on %s (apt-get install nftables)",
+                               host->name);
+        else
+            rc = mrd_error_set(err, MRD_ERR_STATE,
+                               "nft on %s refused the rules (%s is needed): %.*s", host->name,
+                               root ? "root" : "root or passwordless sudo", line,
+                               line ? said : "no message");
     }
-    if (n == 0)
-        return mrd_error_set(err, MRD_ERR_INVALID, "the region has no host");
-    snprintf(buf, len, "%u.%u.%u.0/24", a0, b0, c0);
-    return MRD_OK;
+    tp_result_free(&res);
+    return rc;
 }
