@@ -580,9 +580,11 @@ static mrd_rc check_redis(orch_ctx *c, int host, host_job *j)
 }
 
 /* Copy every secret the agent needs into the host's own secrets folder,
- * those that differ; *written says how many. */
-static mrd_rc put_secrets(orch_ctx *c, int host, const remote_paths *p, int *written,
-                          mrd_error *err)
+ * those that differ; *written says how many.  FRESH (the host has no
+ * manifest yet): write them without reading first, which saves a round
+ * trip per secret on a first deploy. */
+static mrd_rc put_secrets(orch_ctx *c, int host, const remote_paths *p, bool fresh,
+                          int *written, mrd_error *err)
 {
     static const char *const names[] = {"admin", "replication", "sentinel", "app",
                                         "agent.token"};
@@ -596,7 +598,7 @@ static mrd_rc put_secrets(orch_ctx *c, int host, const remote_paths *p, int *wri
         MRD_TRY(mrd_read_file(src, 4096, &text, &len, err));
         char *have = NULL;
         mrd_rc rc = MRD_OK;
-        bool same = tp_get_file(c->tp, h, dst, &have, NULL) == MRD_OK &&
+        bool same = !fresh && tp_get_file(c->tp, h, dst, &have, NULL) == MRD_OK &&
                     strlen(have) == len && memcmp(have, text, len) == 0;
         if (!same) {
             rc = tp_put_file(c->tp, h, dst, text, len, 0600, err);
@@ -951,7 +953,7 @@ static host_outcome deploy_host_remote(orch_ctx *c, int host, host_job *j)
                  j->sh->agent_len / 1024);
     }
     int written = 0;
-    if (put_secrets(c, host, &p, &written, err) != MRD_OK)
+    if (put_secrets(c, host, &p, got == MRD_ERR_NOT_FOUND, &written, err) != MRD_OK)
         goto done;
     if (written)
         progress(j, host, "secrets copied to %s (%d files, mode 0600)", p.secrets, written);
