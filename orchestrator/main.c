@@ -55,7 +55,10 @@ static const char *const command_help[][2] = {
               "  or sentinel-loss [HOST].  --out DIR gets report.json, report.txt and\n"
               "  timeline.svg; --duration (default 12) and --rate (writes/s, default\n"
               "  200) shape the load; --wait waits out Sentinel's failover cooldown\n"
-              "  instead of refusing.  Exits 0 pass, 2 fail, 1 refused in preflight.\n"},
+              "  instead of refusing.  Faults are applied on the hosts through the\n"
+              "  topology's transport (ssh included); a partition needs nftables and\n"
+              "  root (or sudo -n) on the region's hosts.  Exits 0 pass, 2 fail, 1\n"
+              "  refused in preflight.\n"},
     {"plan", "plan TOPOLOGY [--json]\n"
              "  Validate the topology, place the leader, replicas and sentinels, and\n"
              "  show what the loss of each region and zone would leave.  Exits 0 when\n"
