@@ -23,21 +23,6 @@ record_pids
 ADMIN=$(cat "$T_STATE/secrets/admin.pass")
 adm() { rcli_as admin "$ADMIN" "$@"; }
 host_addr() { jq -r --arg h "$1" '.nodes[] | select(.host == $h) | .address' "$T_DIR/st.json"; }
-region_of() { jq -r --arg h "$1" '.nodes[] | select(.host == $h) | .region' "$T_DIR/st.json"; }
-status_json() { "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/st.json" 2>/dev/null; }
-field() { jq -r ".$1" "$T_DIR/$2/report.json"; }
-
-# drill NAME ARGS...: run a drill into $T_DIR/NAME; its exit code in $rc
-drill() {
-    local name=$1
-    shift
-    "$MERIDIAN" drill "$T_TOPO" "$@" --state "$T_STATE" --out "$T_DIR/$name" \
-        --duration 6 --rate 100 --wait >"$T_DIR/$name.out" 2>"$T_DIR/$name.err"
-    rc=$?
-    record_pids
-    [[ $rc -eq 0 ]] || { say "drill $name exited $rc"; tail -20 "$T_DIR/$name.err"; }
-    status_json
-}
 
 say "kill-leader"
 status_json

@@ -137,5 +137,28 @@ write_single() {
 JSON
 }
 
+# ==== drills (drill.sh, ssh_drill.sh): $T_TOPO deployed with state $T_STATE ====
+
+# status_json: `meridian status --json` into $T_DIR/st.json.
+status_json() { "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/st.json" 2>/dev/null; }
+# region_of HOST: that host's region, from $T_DIR/st.json.
+region_of() { jq -r --arg h "$1" '.nodes[] | select(.host == $h) | .region' "$T_DIR/st.json"; }
+# field KEY NAME: KEY of the report.json of drill NAME.
+field() { jq -r ".$1" "$T_DIR/$2/report.json"; }
+
+# drill NAME ARGS...: run a short drill into $T_DIR/NAME (stdout and
+# stderr in $T_DIR/NAME.out and .err); its exit code in $rc, then
+# status_json.
+drill() {
+    local name=$1
+    shift
+    "$MERIDIAN" drill "$T_TOPO" "$@" --state "$T_STATE" --out "$T_DIR/$name" \
+        --duration 6 --rate 100 --wait >"$T_DIR/$name.out" 2>"$T_DIR/$name.err"
+    rc=$?
+    record_pids
+    [[ $rc -eq 0 ]] || { say "drill $name exited $rc"; tail -20 "$T_DIR/$name.err"; }
+    status_json
+}
+
 # now_ms: wall clock in milliseconds.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

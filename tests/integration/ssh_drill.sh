@@ -37,21 +37,8 @@ jq --arg id "$H/client_key" --arg kh "$H/known_hosts" --arg root "$ROOT" --arg u
     >"$T_DIR/deploy.out" 2>&1 || { cat "$T_DIR/deploy.out"; fail "deploy over ssh"; exit 1; }
 record_pids
 
-status_json() { "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/st.json" 2>/dev/null; }
 leader_host() { jq -r .leader.host "$T_DIR/st.json"; }
-region_of() { jq -r --arg h "$1" '.nodes[] | select(.host == $h) | .region' "$T_DIR/st.json"; }
-field() { jq -r ".$1" "$T_DIR/$2/report.json"; }
 pid_of() { cat "$ROOT/hosts/$1/$2"; }
-drill() {
-    local name=$1
-    shift
-    "$MERIDIAN" drill "$T_TOPO" "$@" --state "$T_STATE" --out "$T_DIR/$name" \
-        --duration 6 --rate 100 --wait >"$T_DIR/$name.out" 2>"$T_DIR/$name.err"
-    rc=$?
-    record_pids
-    [[ $rc -eq 0 ]] || { say "drill $name exited $rc"; tail -20 "$T_DIR/$name.err"; }
-    status_json
-}
 
 say "kill-leader over ssh"
 status_json
