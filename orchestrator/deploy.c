@@ -746,15 +746,7 @@ static mrd_rc start_systemd(orch_ctx *c, int host, const remote_paths *p, host_j
 
 /* Start the agent without systemd: it detaches itself (run --daemon) and
  * returns once it holds its lock and pid file. */
-static mrd_rc start_direct(orch_ctx *c, int host, const remote_paths *p, host_job *j)
-{
-    const char *argv[] = {p->bin, "run", "--daemon", "--manifest", p->manifest, NULL};
-    tp_result res;
-    MRD_TRY(tp_exec(c->tp, &c->topo->hosts[host], argv, &res, &j->err));
-    mrd_rc rc = res.status == 0 ? MRD_OK : cmd_failed(&j->err, "meridian-agent run", &res);
-    tp_result_free(&res);
-    return rc;
-}
+static mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
 
 /* ==== the agent of one host, for other commands (drills) ==== */
 
@@ -824,18 +816,24 @@ mrd_rc deploy_agent_halt(orch_ctx *c, int host, char *how, size_t n, mrd_error *
     return rc;
 }
 
-mrd_rc deploy_agent_start(orch_ctx *c, int host, mrd_error *err)
+/* `meridian-agent run --daemon` on host H: the agent's own verdict. */
+static mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err)
 {
-    remote_paths p;
-    MRD_TRY(remote_paths_get(c, host, &p, err));
-    if (agent_under_systemd(c, host, &p))
-        return systemctl(c, host, "start", p.unit_name, err);
     const char *args[] = {"run", "--daemon", NULL};
     tp_result res;
     MRD_TRY(deploy_agent_exec(c, host, args, &res, err));
     mrd_rc rc = res.status == 0 ? MRD_OK : cmd_failed(err, "meridian-agent run", &res);
     tp_result_free(&res);
     return rc;
+}
+
+mrd_rc deploy_agent_start(orch_ctx *c, int host, mrd_error *err)
+{
+    remote_paths p;
+    MRD_TRY(remote_paths_get(c, host, &p, err));
+    if (agent_under_systemd(c, host, &p))
+        return systemctl(c, host, "start", p.unit_name, err);
+    return run_daemon(c, host, err);
 }
 
 /* Wait until every agent started on a host answers GET
@@ -970,7 +968,7 @@ static host_outcome deploy_host_remote(orch_ctx *c, int host, host_job *j)
         if (start_systemd(c, host, &p, j) != MRD_OK)
             goto done;
     } else {
-        if (start_direct(c, host, &p, j) != MRD_OK)
+        if (run_daemon(c, host, &j->err) != MRD_OK)
             goto done;
         progress(j, host, "agent %s (%s)", alive ? "restarted" : "started",
                  systemd ? "not root: no systemd unit, started directly"
