@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tests/fuzz/seeds.sh BUILD OUTDIR: gather the seed corpus of every harness
+# into OUTDIR/<target>/ from the repository's fixtures (nothing here is
+# committed twice):
+#   topology  tests/fixtures/topology/**/*.json, regions/*.json
+#   jsonpos   the topology seeds and the manifest seeds
+#   info      tests/fixtures/info/* (real Redis 7 captures)
+#   rdb       RDBs made now by a throwaway redis-server on a unix socket
+#             (no TCP port): one SAVEd, one fetched with redis-cli --rdb
+#             (repl-id and repl-offset aux fields, as the snapshot fetch
+#             sees them), with integer-encoded and LZF-compressed strings
+#   manifest  what deploy writes for the shipped local topologies and the
+#             valid local fixtures (BUILD/fuzz_manifest_seeds)
+#   sentinel  tests/fixtures/sentinel/*.resp (replies recorded from a real
+#             redis-sentinel: GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS,
+#             MASTER, pipelined as sentinel_get_view() asks them)
+# plus tests/fuzz/regressions/<target>/* (inputs of past findings) for each.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "${1:?usage: seeds.sh BUILD OUTDIR}" && pwd)
+OUT=${2:?usage: seeds.sh BUILD OUTDIR}
+mkdir -p "$OUT"
+
+# copy_seeds TARGET FILE...: FILE as OUT/TARGET/<path with / as ->
+copy_seeds() {
+    local target=$1 f
+    shift
+    mkdir -p "$OUT/$target"
+    for f in "$@"; do
+        [[ -f $f ]] || continue
+        local rel=${f#"$SRC"/}
+        cp "$f" "$OUT/$target/${rel//\//-}"
+    done
+}
+
+shopt -s nullglob globstar
+topology=("$SRC"/tests/fixtures/topology/**/*.json "$SRC"/regions/*.json)
+copy_seeds topology "${topology[@]}"
+copy_seeds jsonpos "${topology[@]}"
+copy_seeds info "$SRC"/tests/fixtures/info/*
+copy_seeds sentinel "$SRC"/tests/fixtures/sentinel/*.resp
+
+mkdir -p "$OUT/manifest"
+"$BUILD/fuzz_manifest_seeds" "$OUT/manifest" "$SRC"/regions/*.json \
+    "$SRC"/tests/fixtures/topology/valid/*.json >/dev/null 2>"$OUT/manifest.log" || {
+    cat "$OUT/manifest.log" >&2
+    exit 1
+}
+# one with webhooks too (no shipped local topology has them)
+jq -c '.webhooks = ["https://hooks.example/meridian", "http://127.0.0.1:8080/x"]' \
+    "$OUT/manifest/local-use-a1.json" >"$OUT/manifest/local-use-a1-webhooks.json"
+copy_seeds jsonpos "$OUT"/manifest/*.json
+
+# RDBs from a real redis-server, stopped by its recorded pid.
+mkdir -p "$OUT/rdb"
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
+    echo "seeds.sh: redis-server and redis-cli are needed for the RDB seeds:" \
+        "run scripts/install-deps.sh" >&2
+    exit 1
+}
+rdir=$(mktemp -d "${TMPDIR:-/tmp}/meridian-fuzz-rdb.XXXXXX")
+sock=$rdir/redis.sock
+redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$rdir" \
+    --save '' --appendonly no --repl-diskless-sync-delay 0 --logfile "$rdir/redis.log" &
+rpid=$!
+trap 'kill "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null; rm -rf "$rdir"' EXIT
+for _ in $(seq 100); do
+    [[ -S $sock ]] && redis-cli -s "$sock" ping >/dev/null 2>&1 && break
+    sleep 0.05
+done
+cli() { redis-cli -s "$sock" "$@" >/dev/null; }
+cli save
+cp "$rdir/dump.rdb" "$OUT/rdb/empty.rdb"
+cli set small value
+cli set counter 12345                       # integer-encoded
+cli set negative -70000                     # 32-bit integer
+cli set long "$(printf 'meridian%.0s' {1..40})" # LZF-compressed
+cli rpush list a b c
+cli hset hash field1 v1 field2 v2
+cli sadd set m1 m2 m3
+cli zadd zset 1 one 2 two
+cli save
+cp "$rdir/dump.rdb" "$OUT/rdb/save.rdb"
+redis-cli -s "$sock" --rdb "$OUT/rdb/sync.rdb" >/dev/null 2>&1
+[[ -s $OUT/rdb/sync.rdb && -s $OUT/rdb/save.rdb ]] || {
+    echo "seeds.sh: redis-server made no RDB (see $rdir/redis.log)" >&2
+    exit 1
+}
+
+for dir in "$SRC"/tests/fuzz/regressions/*/; do
+    target=$(basename "$dir")
+    copy_seeds "$target" "$dir"*
+done
+
+for d in "$OUT"/*/; do
+    printf '%s %s\n' "$(basename "$d")" "$(find "$d" -type f | wc -l)"
+done >"$OUT/counts.txt"
