@@ -280,6 +280,13 @@ mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *o
                                      "the RDB aux field repl-id is %zu bytes long, "
                                      "expected %d",
                                      val.len, RDB_REPL_ID_LEN);
+            /* Redis writes 40 hex digits; anything else (a NUL would cut
+             * the id short) is not a replication id. */
+            if (strspn(val.text, "0123456789abcdefABCDEF") != RDB_REPL_ID_LEN)
+                return mrd_error_set(err, MRD_ERR_PARSE,
+                                     "the RDB aux field repl-id is not %d hexadecimal "
+                                     "digits",
+                                     RDB_REPL_ID_LEN);
             memcpy(out->repl_id, val.text, RDB_REPL_ID_LEN);
             out->repl_id[RDB_REPL_ID_LEN] = '\0';
         } else if (str_is(&key, "repl-offset")) {
