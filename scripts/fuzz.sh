@@ -18,6 +18,8 @@
 #   FUZZ_KEEP=1         keep the work folder (corpora, logs) and print it
 #   FUZZ_NICE=N         run the harnesses under nice -n N (default 0)
 #   FUZZ_FORK=N         libFuzzer -fork=N: N processes per target
+#   FUZZ_BUILD_ONLY=1   configure and build, run nothing
+#   FUZZ_NO_BUILD=1     run what FUZZ_BUILD holds, without building
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
@@ -30,17 +32,20 @@ nice_n=${FUZZ_NICE:-0}
 TIMEOUT_S=10        # one input taking longer is a finding
 RSS_LIMIT_MB=2048   # more is a finding (out of memory)
 
-command -v clang >/dev/null || {
-    echo "fuzz: clang is missing: run scripts/install-deps.sh" >&2
-    exit 1
-}
-jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DMERIDIAN_FUZZ=ON -DMERIDIAN_TESTS=OFF \
-    -DMERIDIAN_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >"$BUILD.configure.log" 2>&1 ||
-    { cat "$BUILD.configure.log" >&2; exit 1; }
-rm -f "$BUILD.configure.log"
-cmake --build "$BUILD" --target fuzz -j "$jobs" >"$BUILD/fuzz-build.log" 2>&1 ||
-    { tail -40 "$BUILD/fuzz-build.log" >&2; exit 1; }
+if [[ ${FUZZ_NO_BUILD:-0} != 1 ]]; then
+    command -v clang >/dev/null || {
+        echo "fuzz: clang is missing: run scripts/install-deps.sh" >&2
+        exit 1
+    }
+    jobs=$(nproc 2>/dev/null || echo 2)
+    cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DMERIDIAN_FUZZ=ON -DMERIDIAN_TESTS=OFF \
+        -DMERIDIAN_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >"$BUILD.configure.log" 2>&1 ||
+        { cat "$BUILD.configure.log" >&2; exit 1; }
+    rm -f "$BUILD.configure.log"
+    cmake --build "$BUILD" --target fuzz -j "$jobs" >"$BUILD/fuzz-build.log" 2>&1 ||
+        { tail -40 "$BUILD/fuzz-build.log" >&2; exit 1; }
+fi
+[[ ${FUZZ_BUILD_ONLY:-0} == 1 ]] && exit 0
 
 mapfile -t all < "$BUILD/fuzz-targets.txt"
 targets=("$@")
