@@ -67,6 +67,7 @@ tests/fuzz/seeds.sh "$BUILD" "$work/seeds"
 extra_opts() {
     case $1 in
     rdb) echo "-max_len=4096" ;;
+    snapshot) echo "-max_len=16384" ;; # past the 4096 bytes of header kept
     *) echo "" ;;
     esac
 }

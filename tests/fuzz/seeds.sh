@@ -11,6 +11,8 @@
 #             sees them), with integer-encoded and LZF-compressed strings
 #   manifest  what deploy writes for the shipped local topologies and the
 #             valid local fixtures (BUILD/fuzz_manifest_seeds)
+#   snapshot  the server's side of a snapshot fetch around each RDB seed
+#             ($<len> and $EOF:<mark> forms, with and without AUTH)
 #   sentinel  tests/fixtures/sentinel/*.resp (replies recorded from a real
 #             redis-sentinel: GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS,
 #             MASTER, pipelined as sentinel_get_view() asks them)
@@ -86,6 +88,21 @@ redis-cli -s "$sock" --rdb "$OUT/rdb/sync.rdb" >/dev/null 2>&1
     echo "seeds.sh: redis-server made no RDB (see $rdir/redis.log)" >&2
     exit 1
 }
+
+# The snapshot fetch: the server's side of a connection that ends in each
+# RDB, in both payload forms, with and without AUTH (byte 0, bit 0).
+mkdir -p "$OUT/snapshot"
+mark=0123456789abcdef0123456789abcdef01234567
+for f in "$OUT"/rdb/*.rdb; do
+    b=$(basename "$f" .rdb)
+    len=$(stat -c %s "$f")
+    { printf '\x00+OK\r\n+OK\r\n\n\n$%d\r\n' "$len"; cat "$f"; } >"$OUT/snapshot/$b-len"
+    { printf '\x01+OK\r\n+OK\r\n-ERR unknown option\r\n\n$EOF:%s\r\n' "$mark"; cat "$f"
+      printf '%s' "$mark"; } >"$OUT/snapshot/$b-eof-auth"
+done
+printf '\x01-WRONGPASS invalid username-password pair\r\n' >"$OUT/snapshot/wrongpass"
+printf '\x00+OK\r\n+OK\r\n-NOMASTERLINK Can'"'"'t SYNC while not connected\r\n' \
+    >"$OUT/snapshot/nomasterlink"
 
 for dir in "$SRC"/tests/fuzz/regressions/*/; do
     target=$(basename "$dir")
