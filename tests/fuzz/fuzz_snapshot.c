@@ -5,9 +5,9 @@
  * the first reply line answers AUTH) and seeds how the rest is cut into
  * reads; the rest is the server's side of the connection: the answers to
  * AUTH and the two REPLCONFs, keepalives, the "$<len>" or "$EOF:<mark>"
- * line, the payload.  A thread writes it into a SOCK_SEQPACKET socket pair
+ * line, the payload.  It is written into a SOCK_SEQPACKET socket pair
  * (each record arrives as exactly one read, so the cut is deterministic)
- * and closes its side; store__snapshot_fetch_fd() reads the other side and
+ * whose writing side is then shut down; store__snapshot_fetch_fd() reads the other side and
  * installs into a tmpfs folder.
  *
  * Every input is fetched twice: as one read, and cut into reads of 1 to
@@ -25,6 +25,7 @@
 #include "fuzz.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -60,33 +61,52 @@ typedef struct feeder {
     int fd;
     const uint8_t *p;
     size_t n;
+    size_t off;    /* bytes sent so far */
     uint32_t seed; /* 0: one record */
+    uint32_t x;    /* xorshift32 state */
 } feeder;
 
-static void *feed(void *arg)
+/* Size of the next record. */
+static size_t next_record(feeder *f)
 {
-    feeder *f = arg;
-    uint32_t x = f->seed;
-    for (size_t off = 0; off < f->n;) {
-        size_t k = f->n - off;
-        if (f->seed) {
-            x ^= x << 13; /* xorshift32 */
-            x ^= x >> 17;
-            x ^= x << 5;
-            size_t want = (x & 7) == 0 ? 1024 + x % 4096 : 1 + (x >> 3) % 64;
-            if (want < k)
-                k = want;
-        }
-        if (k > MAX_RECORD)
-            k = MAX_RECORD;
-        if (send(f->fd, f->p + off, k, MSG_NOSIGNAL) != (ssize_t)k)
-            break; /* the fetch gave up and closed its side */
-        off += k;
+    size_t k = f->n - f->off;
+    if (f->seed) {
+        uint32_t x = f->x;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        f->x = x;
+        size_t want = (x & 7) == 0 ? 1024 + x % 4096 : 1 + (x >> 3) % 64;
+        if (want < k)
+            k = want;
     }
-    shutdown(f->fd, SHUT_WR);
-    return NULL;
+    return k > MAX_RECORD ? MAX_RECORD : k;
 }
 
+/* Send records until done or until the socket is full (false). */
+static bool feed_some(feeder *f, int flags)
+{
+    while (f->off < f->n) {
+        uint32_t x = f->x;
+        size_t k = next_record(f);
+        ssize_t w = send(f->fd, f->p + f->off, k, MSG_NOSIGNAL | flags);
+        if (w < 0 && errno == EAGAIN && (flags & MSG_DONTWAIT)) {
+            f->x = x; /* undo the draw: the same record goes next */
+            return false;
+        }
+        if (w != (ssize_t)k)
+            break; /* the fetch gave up and closed its side */
+        f->off += k;
+    }
+    shutdown(f->fd, SHUT_WR);
+    return true;
+}
+
+static void *feed_rest(void *arg)
+{
+    feed_some(arg, 0);
+    return NULL;
+}
 typedef struct result {
     mrd_rc rc;
     store_snapshot out;
@@ -100,13 +120,23 @@ static void run(const uint8_t *p, size_t n, bool auth, uint32_t seed, result *r)
     int sv[2];
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
     FUZZ_CHECK(fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0);
-    feeder f = {.fd = sv[1], .p = p, .n = n, .seed = seed};
+    /* Most inputs fit in the socket's buffer: sent before the fetch
+     * starts, no thread.  The rest goes from a thread; the records are the
+     * same either way. */
+    int big = 1 << 22;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    feeder f = {.fd = sv[1], .p = p, .n = n, .seed = seed, .x = seed};
     pthread_t t;
-    FUZZ_CHECK(pthread_create(&t, NULL, feed, &f) == 0);
+    bool threaded = false;
+    if (!feed_some(&f, MSG_DONTWAIT)) {
+        threaded = true;
+        FUZZ_CHECK(pthread_create(&t, NULL, feed_rest, &f) == 0);
+    }
     mrd_error_clear(&r->err);
     r->rc = store__snapshot_fetch_fd(sv[0], "fuzz:16379", auth ? "fuzz" : NULL,
                                      auth ? "secret" : NULL, dest, 5000, &r->out, &r->err);
-    pthread_join(t, NULL);
+    if (threaded)
+        pthread_join(t, NULL);
     close(sv[1]);
 
     r->file = NULL;
