@@ -39,7 +39,7 @@ failed=0
 for p in "${pids[@]}"; do
     wait "$p" || failed=$((failed + 1))
 done
-printf '%-10s %6s %12s %8s %9s %7s  %s\n' target seeds executions exec/s coverage corpus result
+printf '%-12s %6s %12s %8s %9s %7s  %s\n' target seeds executions exec/s coverage corpus result
 for t in "${targets[@]}"; do
     grep -E "^$t " "$out/$t.txt" || { echo "$t: no result"; cat "$out/$t.txt"; }
     sed -n '/^    /p' "$out/$t.txt"

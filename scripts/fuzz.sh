@@ -79,7 +79,7 @@ else
     budget="$secs s each"
 fi
 echo "fuzz: ${#targets[@]} harnesses, $budget ($BUILD, ASan+UBSan, seeds from the fixtures)"
-printf '%-10s %6s %12s %8s %9s %7s  %s\n' target seeds executions exec/s coverage corpus result
+printf '%-12s %6s %12s %8s %9s %7s  %s\n' target seeds executions exec/s coverage corpus result
 passed=0 failed=0
 for t in "${targets[@]}"; do
     dir=$work/$t
@@ -127,7 +127,7 @@ for t in "${targets[@]}"; do
             result="FAILED (exit $rc, no input kept): see $keep/log"
         fi
     fi
-    printf '%-10s %6d %12d %8d %9s %7d  %s\n' "$t" "$nseeds" "$execs" "$rate" "${cov:-?}" \
+    printf '%-12s %6d %12d %8d %9s %7d  %s\n' "$t" "$nseeds" "$execs" "$rate" "${cov:-?}" \
         "$corpus" "$result"
     if [[ $result != ok ]]; then
         grep -m1 -B2 -A25 -E '^==[0-9]+==ERROR|fuzz check failed|runtime error|ERROR: libFuzzer' \

@@ -13,6 +13,7 @@
 #             valid local fixtures (BUILD/fuzz_manifest_seeds)
 #   snapshot  the server's side of a snapshot fetch around each RDB seed
 #             ($<len> and $EOF:<mark> forms, with and without AUTH)
+#   api_request  a few requests to each endpoint of the agent API
 #   sentinel  tests/fixtures/sentinel/*.resp (replies recorded from a real
 #             redis-sentinel: GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS,
 #             MASTER, pipelined as sentinel_get_view() asks them)
@@ -103,6 +104,19 @@ done
 printf '\x01-WRONGPASS invalid username-password pair\r\n' >"$OUT/snapshot/wrongpass"
 printf '\x00+OK\r\n+OK\r\n-NOMASTERLINK Can'"'"'t SYNC while not connected\r\n' \
     >"$OUT/snapshot/nomasterlink"
+
+# Requests to the agent API (token "t0ken", as fuzz_api_request uses).
+mkdir -p "$OUT/api_request"
+req() { printf "$2" >"$OUT/api_request/$1"; }
+req health 'GET /v1/health HTTP/1.1\r\nHost: 127.0.1.1:17379\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n'
+req health-head 'HEAD /v1/health HTTP/1.0\r\n\r\n'
+req nodes 'GET /v1/nodes HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t0ken\r\n\r\n'
+req nodes-wrong-token 'GET /v1/nodes HTTP/1.1\r\nAuthorization: Bearer nope\r\n\r\n'
+req heal 'POST /v1/heal HTTP/1.1\r\nHost: h\r\nAuthorization: bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+req heal-chunked 'POST /v1/heal HTTP/1.1\r\nAuthorization: Bearer t0ken\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'
+req metrics 'GET /metrics?x=1 HTTP/1.1\nAuthorization: Bearer t0ken\n\n'
+req escaped 'GET /v1/%%68ealth HTTP/1.1\r\n\r\n'
+req no-route 'DELETE /v1/nodes HTTP/1.1\r\n\r\n'
 
 for dir in "$SRC"/tests/fuzz/regressions/*/; do
     target=$(basename "$dir")
