@@ -26,6 +26,11 @@ SRC=$PWD
 
 secs=${1:-30}
 shift || true
+[[ $secs =~ ^[0-9]+$ ]] && { ((secs > 0)) || [[ -n ${FUZZ_RUNS:-} ]]; } || {
+    echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET > 0] [TARGET...]" \
+        "(0 only with FUZZ_RUNS)" >&2
+    exit 2
+}
 BUILD=${FUZZ_BUILD:-build-fuzz}
 runs=${FUZZ_RUNS:-}
 nice_n=${FUZZ_NICE:-0}
