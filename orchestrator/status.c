@@ -26,6 +26,7 @@ static void take_node(const store_probe *p, st_node *n)
     snprintf(n->master_host, sizeof(n->master_host), "%s", info.master_host);
     n->master_port = info.master_port;
     n->link_up = info.link_up;
+    n->replica_priority = info.is_master ? -1 : info.replica_priority;
     n->offset = info.is_master ? info.master_repl_offset : info.slave_repl_offset;
 }
 
@@ -104,6 +105,54 @@ static int host_by_addr(const mrd_topology *t, const char *addr_port)
     return -1;
 }
 
+/* A healthy replica is promotable when its live replica-priority is the
+ * plan's: 0 (left by an interrupted restore) makes Sentinel skip it, and
+ * any other value reorders the failover the plan chose. */
+static void judge_priority(const orch_ctx *c, int host, st_node *n)
+{
+    int want = c->plan->hosts[host].replica_priority;
+    if (!n->healthy || n->is_master)
+        return;
+    n->promotable = n->replica_priority == want;
+    if (n->replica_priority == 0)
+        snprintf(n->problem, sizeof(n->problem),
+                 "not promotable: replica-priority 0 (plan: %d)", want);
+    else if (!n->promotable)
+        snprintf(n->problem, sizeof(n->problem), "replica-priority %d, plan: %d",
+                 n->replica_priority, want);
+}
+
+/* The survivability matrix of what runs now (as `plan` judges the file):
+ * which sentinels answer and name the leader, which replicas are linked,
+ * caught up and promotable. */
+static void judge_live_survival(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    r->live_unsafe = -1;
+    if (r->leader < 0)
+        return;
+    mrd_live_host *live = calloc((size_t)t->nhosts, sizeof(*live));
+    r->live_losses = calloc((size_t)c->plan->nlosses, sizeof(*r->live_losses));
+    if (!live || !r->live_losses) {
+        free(live);
+        free(r->live_losses);
+        r->live_losses = NULL;
+        return;
+    }
+    char want[96];
+    snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->store.port);
+    for (int i = 0; i < r->nsentinels; i++)
+        live[r->sentinels[i].host].sentinel_up =
+            r->sentinels[i].reachable && strcmp(r->sentinels[i].leader, want) == 0;
+    for (int i = 0; i < t->nhosts; i++) {
+        live[i].replica_ok = i != r->leader && r->nodes[i].healthy;
+        live[i].promotable = r->nodes[i].replica_priority > 0;
+    }
+    plan_live_losses(c->plan, r->leader, live, r->live_losses);
+    r->live_unsafe = plan_first_unsafe(c->plan, r->live_losses);
+    free(live);
+}
+
 /* The leader the sentinels agree on: named by at least a majority. */
 static int sentinel_majority_leader(const orch_ctx *c, const st_report *r, int *votes)
 {
@@ -129,7 +178,7 @@ static void judge(const orch_ctx *c, st_report *r)
     const mrd_topology *t = c->topo;
     int votes;
     r->leader = sentinel_majority_leader(c, r, &votes);
-    int masters = 0, healthy = 0;
+    int masters = 0, healthy = 0, unpromotable = 0;
     for (int i = 0; i < t->nhosts; i++)
         masters += r->nodes[i].reachable && r->nodes[i].is_master;
 
@@ -162,6 +211,8 @@ static void judge(const orch_ctx *c, st_report *r)
                 snprintf(n->problem, sizeof(n->problem), "lags %lld bytes", n->lag_bytes);
         }
         healthy += n->healthy;
+        judge_priority(c, i, n);
+        unpromotable += n->healthy && !n->is_master && !n->promotable;
     }
 
     int sentinels_ok = 0;
@@ -199,11 +250,28 @@ static void judge(const orch_ctx *c, st_report *r)
         snprintf(r->summary, sizeof(r->summary),
                  "degraded: %d of %d nodes healthy, %d of %d sentinels ok", healthy,
                  t->nhosts, sentinels_ok, r->nsentinels);
+    } else if (unpromotable > 0) {
+        r->health = ST_WARNING;
+        snprintf(r->summary, sizeof(r->summary),
+                 "%d %s not promotable as the plan says (replica-priority)", unpromotable,
+                 unpromotable == 1 ? "replica is" : "replicas are");
     } else {
         r->health = ST_OK;
         snprintf(r->summary, sizeof(r->summary),
                  "healthy: leader %s, %d replicas linked, %d sentinels agree",
                  t->hosts[r->leader].name, t->nhosts - 1, r->nsentinels);
+    }
+
+    judge_live_survival(c, r);
+    if (r->live_unsafe >= 0 && r->health != ST_CRITICAL) {
+        const char *why = r->live_losses[r->live_unsafe].reason;
+        if (r->health == ST_OK)
+            snprintf(r->summary, sizeof(r->summary), "%s", why);
+        else {
+            size_t sl = strlen(r->summary);
+            snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", why);
+        }
+        r->health = ST_WARNING;
     }
 }
 
@@ -269,8 +337,11 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         status_free(&r);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
-    for (int i = 0; i < t->nhosts; i++)
+    r->live_unsafe = -1;
+    for (int i = 0; i < t->nhosts; i++) {
         r->nodes[i].ready = -1;
+        r->nodes[i].replica_priority = -1;
+    }
     /* probes[0..nhosts) are the nodes, then the sentinels in host order */
     for (int i = 0; i < t->nhosts; i++)
         probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
@@ -298,7 +369,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     for (int i = 0; i < r->nsentinels; i++)
         take_sentinel(&probes[t->nhosts + i], &r->sentinels[i]);
     for (int i = 0; i < np; i++)
-        free(probes[i].info);
+        store_probe_clear(&probes[i]);
     free(probes);
     free(views);
     for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < t->nhosts; i++)
@@ -326,6 +397,7 @@ void status_free(st_report **r)
         return;
     free((*r)->nodes);
     free((*r)->sentinels);
+    free((*r)->live_losses);
     free(*r);
     *r = NULL;
 }
@@ -366,14 +438,18 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
         json_t *agent = n->agent == ST_AGENT_UNASKED ? json_null()
                         : json_string(n->agent == ST_AGENT_UP ? "up" : "down");
         json_t *reason = n->ready_reason[0] ? json_string(n->ready_reason) : json_null();
+        json_t *prio = n->replica_priority >= 0 ? json_integer(n->replica_priority)
+                                                 : json_null();
+        json_t *promotable = n->reachable && !n->is_master && n->healthy
+                                 ? json_boolean(n->promotable) : json_null();
         json_array_append_new(
-            nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o}", "host",
-                             h->name, "region", t->regions[h->region].name, "zone",
+            nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o,s:o,s:o}",
+                             "host", h->name, "region", t->regions[h->region].name, "zone",
                              t->zones[h->zone].name, "address", h->address, "port",
                              t->store.port, "role", node_role(r, i), "link", link,
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
                              n->problem, "ready", ready, "agent", agent, "ready_reason",
-                             reason));
+                             reason, "replica_priority", prio, "promotable", promotable));
     }
     json_t *sentinels = json_array();
     for (int i = 0; i < r->nsentinels; i++) {
@@ -387,9 +463,21 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                       s->reachable ? json_string(s->leader) : json_null(), "ok", s->ok,
                       "problem", s->problem));
     }
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o}", "topology", t->name, "health",
+    json_t *survival = json_null();
+    if (r->live_losses) {
+        json_t *losses = json_array();
+        for (int i = 0; i < c->plan->nlosses; i++)
+            json_array_append_new(losses, plan_loss_to_json(&r->live_losses[i]));
+        survival = json_pack("{s:b,s:o,s:o}", "ok", r->live_unsafe < 0, "reason",
+                             r->live_unsafe >= 0
+                                 ? json_string(r->live_losses[r->live_unsafe].reason)
+                                 : json_null(),
+                             "losses", losses);
+    }
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "topology", t->name, "health",
                      status_health_name(r->health), "summary", r->summary, "leader",
-                     leader, "nodes", nodes, "sentinels", sentinels);
+                     leader, "nodes", nodes, "sentinels", sentinels, "survivability",
+                     survival);
 }
 
 /* The AGENT/READY cell: is the agent up, then its word on the node. */
@@ -421,7 +509,8 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
             snprintf(lag, sizeof(lag), "%lld", n->lag_bytes);
         const char *link = !n->reachable || n->is_master ? "-" : n->link_up ? "up" : "down";
         char state[352];
-        snprintf(state, sizeof(state), "%s", n->healthy ? "healthy" : n->problem);
+        snprintf(state, sizeof(state), "%s%s%s", n->healthy ? "healthy" : "",
+                 n->healthy && n->problem[0] ? "; " : "", n->problem);
         if (n->agent == ST_AGENT_UP && n->ready == 0 && n->ready_reason[0])
             snprintf(state + strlen(state), sizeof(state) - strlen(state), "%snot ready: %s",
                      state[0] ? "; " : "", n->ready_reason);

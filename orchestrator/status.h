@@ -21,6 +21,7 @@
 
 #include "agent_client.h"
 #include "orch.h"
+#include "plan.h"
 
 typedef enum st_health {
     ST_OK = 0,
@@ -47,6 +48,10 @@ typedef struct st_node {
     bool link_up;
     long long offset;    /* master_repl_offset or slave_repl_offset */
     long long lag_bytes; /* leader offset - own offset; -1 unknown */
+    int replica_priority; /* live replica-priority of a replica; -1 unknown
+                             or a master (INFO shows it for replicas only) */
+    bool promotable;     /* a healthy replica Sentinel may promote: its
+                            replica-priority is the plan's (0 never) */
     bool healthy;
     char problem[160];   /* why not healthy, "" when healthy */
     st_agent agent;      /* the host's agent */
@@ -71,6 +76,11 @@ typedef struct st_report {
     st_node *nodes;      /* one per host */
     st_sentinel *sentinels;
     int nsentinels;
+    mrd_domain_loss *live_losses; /* the survivability matrix of the live
+                                     state (plan->nlosses entries); NULL
+                                     when there is no agreed leader */
+    int live_unsafe;     /* index of the first loss it would not survive
+                            (as plan_check judges), -1 none */
 } st_report;
 
 typedef struct status_opts {

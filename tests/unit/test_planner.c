@@ -321,6 +321,60 @@ static void test_three_regions_local_layout(void **state)
     topo_free_test(&t);
 }
 
+/* The live matrix: with everything up it is the plan's; replicas outside
+ * the leader's region left at replica-priority 0 (an interrupted restore)
+ * make the loss of that region fatal, and so does a sentinel down. */
+static void test_live_losses(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new(LOCAL_LAYOUT);
+    t->consistency.min_replicas_to_write = 1;
+    mrd_plan *p = build_ok(t);
+    mrd_domain_loss live[9];
+    mrd_live_host hosts[6];
+    for (int h = 0; h < 6; h++)
+        hosts[h] = (mrd_live_host){.sentinel_up = p->hosts[h].sentinel,
+                                   .replica_ok = h != 0, .promotable = true};
+
+    plan_live_losses(p, 0, hosts, live);
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(live[i].writes_resume, p->losses[i].writes_resume);
+        assert_int_equal(live[i].replicas_left, p->losses[i].replicas_left);
+        assert_int_equal(live[i].promotable_left, p->losses[i].replicas_left);
+    }
+    assert_int_equal(plan_first_unsafe(p, live), -1);
+
+    for (int h = 2; h < 6; h++) /* every replica outside us-east */
+        hosts[h].promotable = false;
+    plan_live_losses(p, 0, hosts, live);
+    assert_loss(&live[0], 2, 4, true, false, false);
+    assert_int_equal(live[0].promotable_left, 0);
+    assert_non_null(strstr(live[0].reason, "losing region us-east now leaves no "
+                                           "promotable replica outside it"));
+    assert_loss(&live[1], 2, 3, false, true, true); /* eu-west: leader stays */
+    assert_int_equal(plan_first_unsafe(p, live), 0);
+
+    for (int h = 2; h < 6; h++)
+        hosts[h].promotable = true;
+    hosts[2].sentinel_up = false; /* eu-west's sentinel */
+    plan_live_losses(p, 0, hosts, live);
+    assert_loss(&live[0], 1, 4, true, false, false);
+    assert_non_null(strstr(live[0].reason, "leaves 1 of 3 sentinels up, below the "
+                                           "majority of 2"));
+
+    /* the leader moved to eu-west: losing it is what matters now */
+    hosts[2].sentinel_up = true;
+    hosts[0].replica_ok = true;
+    hosts[2].replica_ok = false;
+    plan_live_losses(p, 2, hosts, live);
+    assert_true(live[1].leader_lost);
+    assert_false(live[0].leader_lost);
+    assert_int_equal(plan_first_unsafe(p, live), -1);
+
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
 static void test_five_regions_five_sentinels(void **state)
 {
     (void)state;
@@ -634,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_one_region_three_zones_survive_zone),
         cmocka_unit_test(test_two_regions_unsafe),
         cmocka_unit_test(test_three_regions_local_layout),
+        cmocka_unit_test(test_live_losses),
         cmocka_unit_test(test_five_regions_five_sentinels),
         cmocka_unit_test(test_sentinel_round_robin),
         cmocka_unit_test(test_concentrated_sentinels),
