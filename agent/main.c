@@ -37,6 +37,10 @@
 #define API_LOCK_WAIT_MS 2000   /* POST /v1/heal waits this long, then 409 */
 #define EVENTS_FLUSH_MS 1000
 #define WATCH_PERIOD_MS 10 /* how often the loop looks for a dead child */
+/* While the host is not ready (or the last pass acted), the next pass
+ * comes after this instead of a whole interval, so /v1/health follows a
+ * replica that finishes its sync within a fraction of a second. */
+#define RECHECK_MS 200
 
 /* ==== API handlers: thin adapters over the heal state ==== */
 
@@ -315,8 +319,10 @@ static int cmd_run(const char *manifest, bool daemon)
         if (heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK && code != HEAL_OK)
             mrd_debug("%s: pass %s", h->m->host, heal_code_name(code));
         json_decref(report);
-        for (int waited = 0; waited < h->m->agent.interval_ms && !stop_requested;
-             waited += WATCH_PERIOD_MS) {
+        int pause = h->m->agent.interval_ms;
+        if (code != HEAL_OK && pause > RECHECK_MS)
+            pause = RECHECK_MS;
+        for (int waited = 0; waited < pause && !stop_requested; waited += WATCH_PERIOD_MS) {
             mrd_sleep_ms(WATCH_PERIOD_MS);
             heal_watch(hc); /* the crash fast path */
         }

@@ -1041,18 +1041,40 @@ static void run_hosts(orch_ctx *c, host_job *jobs, int parallel,
         pthread_join(th[i], NULL);
 }
 
-/* Poll status until healthy or the deadline; print what is still pending
- * whenever it changes. */
+/* Healthy as status judges it, and every agent says its node is ready:
+ * "deployed and verified" must not be followed by a status that shows an
+ * agent still reporting a replica as syncing.  Otherwise *summary says
+ * which agent is not ready yet. */
+static st_health verified(const orch_ctx *c, st_report *r)
+{
+    if (r->health != ST_OK)
+        return r->health;
+    for (int i = 0; i < c->topo->nhosts; i++) {
+        const st_node *n = &r->nodes[i];
+        if (n->ready == 1)
+            continue;
+        snprintf(r->summary, sizeof(r->summary), "healthy; waiting for the agent on %s: %s",
+                 c->topo->hosts[i].name,
+                 n->ready == 0 ? (n->ready_reason[0] ? n->ready_reason : "not ready")
+                               : n->ready_reason[0] ? n->ready_reason : "no answer");
+        return ST_WARNING;
+    }
+    return ST_OK;
+}
+
+/* Poll status (the agents' readiness included) until verified or the
+ * deadline; print what is still pending whenever it changes. */
 static st_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
 {
     long long start = mrd_now_ms(), deadline = start + timeout_ms;
     char last[256] = "";
     st_health health = ST_UNKNOWN;
+    status_opts opts = {.timeout_ms = STATUS_PROBE_TIMEOUT_MS, .ask_agents = true};
     for (int round = 0;; round++) {
         st_report *r = NULL;
         mrd_error err;
-        if (status_probe(c, STATUS_PROBE_TIMEOUT_MS, &r, &err) == MRD_OK) {
-            health = r->health;
+        if (status_probe_ex(c, &opts, &r, &err) == MRD_OK) {
+            health = verified(c, r);
             if (round == 0)
                 *first_ok = health == ST_OK;
             if (out && health != ST_OK && strcmp(last, r->summary) != 0) {
