@@ -424,7 +424,7 @@ static void test_redis_conf(void **state)
         "\nuser sentinel on >SP allchannels -@all +multi +slaveof +ping +exec "
         "+subscribe +config|rewrite +role +publish +info +client|setname "
         "+client|kill +script|kill\n",
-        "\nuser app on >XP ~* &* +@all -@admin -@dangerous\n",
+        "\nuser app on >XP ~* &* +@all -@admin -@dangerous +info +role\n",
     };
     for (size_t i = 0; i < NVARS(lines); i++)
         if (!strstr(out, lines[i]))
