@@ -1049,6 +1049,9 @@ static void test_capacity_reserve(void **state)
     if (hr.ms >= 200)
         fail_msg("/v1/health took %lld ms with the other classes full", hr.ms);
     assert_int_equal(atomic_load(&s.heal_calls), 4);
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.busy, 2);
 
     for (int i = 0; i < 4; i++) {
         pthread_join(hc[i].t, NULL);
@@ -1062,9 +1065,6 @@ static void test_capacity_reserve(void **state)
         raw_exchange(port, NULL, RAWREQ("GET /metrics HTTP/1.0\r\n\r\n"), &r);
     } while (r.status == 503 && mrd_now_ms() < until && (mrd_sleep_ms(20), true));
     assert_int_equal(r.status, 200);
-    api_stats st;
-    api_get_stats(srv, &st);
-    assert_int_equal(st.busy, 2);
     api_stop(&srv);
 }
 
