@@ -355,6 +355,7 @@ void api_limits_default(api_limits *l)
     *l = (api_limits){.head_deadline_ms = API_HEAD_DEADLINE_MS,
                       .pending_max = API_PENDING_MAX,
                       .pending_per_client = API_PENDING_PER_CLIENT,
+                      .head_grace_ms = API_HEAD_GRACE_MS,
                       .connection_limit = API_CONNECTION_LIMIT,
                       .reserve_health = API_RESERVE_HEALTH,
                       .reserve_token = API_RESERVE_TOKEN,
@@ -366,9 +367,11 @@ static mrd_rc check_limits(const api_limits *l, mrd_error *err)
 {
     if (l->head_deadline_ms <= 0 || l->pending_max <= 0 || l->pending_per_client <= 0 ||
         l->connection_limit <= 0 || l->reserve_health < 0 || l->reserve_token < 0 ||
-        l->head_max_pieces <= 0 || l->linger_ms < 0)
+        l->head_max_pieces <= 0 || l->linger_ms < 0 || l->head_grace_ms < 0 ||
+        l->head_grace_ms >= l->head_deadline_ms)
         return mrd_error_set(err, MRD_ERR_INVALID,
-                             "api limits: deadlines, counts and pieces must be positive");
+                             "api limits: deadlines, counts and pieces must be positive, "
+                             "the grace shorter than the head deadline");
     if (l->reserve_health + l->reserve_token >= l->connection_limit)
         return mrd_error_set(err, MRD_ERR_INVALID,
                              "api limits: the reserves (%d + %d) leave no room in %d "

@@ -41,12 +41,16 @@
  * Slow clients: a connection whose request head has not fully arrived is
  * "pending" and costs a socket only (no thread).  Its head must arrive
  * within API_HEAD_DEADLINE_MS of the accept, whatever it sends meanwhile,
- * else 408.  When API_PENDING_MAX connections are pending, a new one
- * closes (503) the pending one nearest its deadline; when one source
- * address has API_PENDING_PER_CLIENT pending, its next one closes that
- * address's oldest.  So a fresh request whose head comes in one piece (as
- * every client sends it) is read at once, however many slow connections
- * are open, and from however many addresses.
+ * else 408.  A new connection whose head is already there is read at
+ * once.  Otherwise it takes a slot; to make room, a pending connection is
+ * closed (503): when the new one's source address has
+ * API_PENDING_PER_CLIENT pending, that address's oldest that has had its
+ * chance (it sent part of its head, or is API_HEAD_GRACE_MS old); when
+ * API_PENDING_MAX are pending, the one nearest its deadline, among those
+ * that had their chance if any.  So a request whose head comes whole right
+ * after the connect (as every client sends it) is read at once, however
+ * many slow connections are open, from however many addresses, its own
+ * included.
  *
  * Capacity: at most API_CONNECTION_LIMIT requests are being answered at
  * once (one thread each).  The last API_RESERVE_HEALTH of them are kept
@@ -56,6 +60,7 @@
 #define API_HEAD_DEADLINE_MS 3000 /* the whole request head, from accept */
 #define API_PENDING_MAX 256       /* connections whose head is still arriving */
 #define API_PENDING_PER_CLIENT 8  /* of those, from one source address */
+#define API_HEAD_GRACE_MS 250     /* a new connection's time to start its head */
 #define API_CONNECTION_LIMIT 64   /* requests being answered at once */
 #define API_RESERVE_HEALTH 8      /* of those, kept for GET /v1/health */
 #define API_RESERVE_TOKEN 8       /* and kept for requests with the token */
@@ -67,6 +72,7 @@ typedef struct api_limits {
     int head_deadline_ms;   /* API_HEAD_DEADLINE_MS */
     int pending_max;        /* API_PENDING_MAX */
     int pending_per_client; /* API_PENDING_PER_CLIENT */
+    int head_grace_ms;      /* API_HEAD_GRACE_MS */
     int connection_limit;   /* API_CONNECTION_LIMIT */
     int reserve_health;     /* API_RESERVE_HEALTH */
     int reserve_token;      /* API_RESERVE_TOKEN */
@@ -82,7 +88,7 @@ typedef struct api_stats {
     long admitted;  /* requests handed to the HTTP server */
     long refused;   /* answered with an error by the front door, all causes */
     long timed_out; /* of those, 408: the head missed its deadline */
-    long evicted;   /* of those, 503: closed to make room for a newer connection */
+    long evicted;   /* of those, 503: pending connections closed for lack of room */
     long busy;      /* of those, 503: no capacity left for its class */
 } api_stats;
 

@@ -149,12 +149,24 @@ static void evict(api_gate *g, slot *s)
     answer(g, s, &v, false);
 }
 
-/* A free slot for a new connection from PEER: the oldest pending one of
- * PEER's address when it has its share, else a free one, else the one
- * nearest its deadline. */
-static slot *place(api_gate *g, const struct sockaddr_in *peer)
+/* True when S has had its chance to send its head: it is lingering, it
+ * sent part of its head, or head_grace_ms passed.  Such connections make
+ * room first, so a client that sends its head whole right after
+ * connecting is not pushed out by a burst of newer connections before its
+ * head is read. */
+static bool had_chance(const api_gate *g, const slot *s, long long now)
 {
-    slot *free_slot = NULL, *nearest = NULL, *oldest_same = NULL;
+    return s->state == SLOT_LINGER || s->pieces > 0 ||
+           now - s->accepted_ms >= g->lim.head_grace_ms;
+}
+
+/* A slot for a new connection from PEER.  Past its address's share, the
+ * address's oldest connection that had its chance makes room; else a free
+ * slot; else the connection nearest its deadline among those that had
+ * their chance, else among all. */
+static slot *place(api_gate *g, const struct sockaddr_in *peer, long long now)
+{
+    slot *free_slot = NULL, *nearest = NULL, *nearest_chance = NULL, *oldest_same = NULL;
     int same = 0;
     for (int i = 0; i < g->lim.pending_max; i++) {
         slot *s = &g->slots[i];
@@ -163,17 +175,21 @@ static slot *place(api_gate *g, const struct sockaddr_in *peer)
                 free_slot = s;
             continue;
         }
+        bool chance = had_chance(g, s, now);
         if (!nearest || s->deadline_ms < nearest->deadline_ms)
             nearest = s;
+        if (chance && (!nearest_chance || s->deadline_ms < nearest_chance->deadline_ms))
+            nearest_chance = s;
         if (s->state == SLOT_HEAD && s->peer.sin_addr.s_addr == peer->sin_addr.s_addr) {
             same++;
-            if (!oldest_same || s->accepted_ms < oldest_same->accepted_ms)
+            if (chance && (!oldest_same || s->accepted_ms < oldest_same->accepted_ms))
                 oldest_same = s;
         }
     }
-    slot *s = same >= g->lim.pending_per_client ? oldest_same
-              : free_slot                       ? free_slot
-                                                : nearest;
+    slot *s = same >= g->lim.pending_per_client && oldest_same ? oldest_same
+              : free_slot                                      ? free_slot
+              : nearest_chance                                 ? nearest_chance
+                                                               : nearest;
     if (s->state != SLOT_FREE)
         evict(g, s);
     return s;
@@ -321,12 +337,17 @@ static void accept_some(api_gate *g, long long now)
             close(fd); /* the listener is IPv4 */
             continue;
         }
-        slot *s = place(g, &peer);
-        s->state = SLOT_HEAD;
-        s->fd = fd;
-        s->peer = peer;
-        s->accepted_ms = now;
-        s->deadline_ms = now + g->lim.head_deadline_ms;
+        /* Its head may be there already (clients send it right after the
+         * connect): then it is served, or refused, without taking a slot. */
+        slot fresh = {.state = SLOT_HEAD,
+                      .fd = fd,
+                      .peer = peer,
+                      .accepted_ms = now,
+                      .deadline_ms = now + g->lim.head_deadline_ms};
+        on_head(g, &fresh, 0);
+        if (fresh.state == SLOT_FREE)
+            continue;
+        *place(g, &peer, now) = fresh;
     }
 }
 

@@ -12,9 +12,12 @@
  *     unread, to ops->admit (libmicrohttpd reads it again);
  *   - a head that misses head_deadline_ms gets 408, one that comes in more
  *     than head_max_pieces reads 400;
+ *   - a new connection whose head is already there is served (or
+ *     refused) at once, without a slot;
  *   - past pending_max (or pending_per_client for one source address)
  *     pending connections, the one nearest its deadline (that address's
- *     oldest) is closed with 503.
+ *     oldest) is closed with 503, preferring those that had their chance
+ *     to send a head (part of it came, or head_grace_ms passed).
  *
  * A pending connection costs a socket and a slot: no thread, no buffer
  * (the peeked bytes are parsed from one scratch buffer).  poll() wakes for

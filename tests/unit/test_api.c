@@ -929,12 +929,35 @@ static void test_head_deadline(void **state)
     api_stop(&srv);
 }
 
-/* Pending connections from SRC that send nothing, until closed. */
+/* A pending connection from SRC that sends nothing, until closed. */
 static int idle_from(int port, const char *src)
 {
     int fd = raw_connect(port, src);
-    mrd_sleep_ms(30); /* accepted in this order */
+    mrd_sleep_ms(30); /* accepted in this order, and older than a 20 ms grace */
     return fd;
+}
+
+/* FD was closed to make room: 503 with Retry-After. */
+static void assert_pushed_out(int fd, const char *what)
+{
+    raw_reply r;
+    memset(&r, 0, sizeof(r));
+    raw_read(fd, mrd_now_ms(), 1000, &r);
+    assert_json_refusal(&r, 503, "slow to send", what);
+    assert_true(r.retry_after);
+}
+
+/* FD is still pending: it is served once it sends its head. */
+static void assert_still_served(int fd, const char *what)
+{
+    static const char health[] = "GET /v1/health HTTP/1.0\r\n\r\n";
+    raw_reply r;
+    memset(&r, 0, sizeof(r));
+    if (send(fd, health, sizeof(health) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(health) - 1)
+        fail_msg("%s: send: %s", what, strerror(errno));
+    raw_read(fd, mrd_now_ms(), 2000, &r);
+    if (r.status != 200)
+        fail_msg("%s: status %d, want 200", what, r.status);
 }
 
 static void test_pending_limits(void **state)
@@ -945,48 +968,70 @@ static void test_pending_limits(void **state)
     api_limits lim;
     api_limits_default(&lim);
     lim.head_deadline_ms = 5000;
+    lim.head_grace_ms = 20;
     lim.pending_max = 4;
     lim.pending_per_client = 2;
     int port;
     api_server *srv = start_api_limits(&s, false, &lim, &port);
-    raw_reply r;
 
-    /* A third idle connection from one address closes that address's
-     * oldest (503), not the other address's. */
+    /* A third connection from one address closes that address's oldest,
+     * not the other address's. */
     int a1 = idle_from(port, "127.0.3.1");
     int b1 = idle_from(port, "127.0.3.2");
     int a2 = idle_from(port, "127.0.3.1");
     int a3 = idle_from(port, "127.0.3.1");
-    memset(&r, 0, sizeof(r));
-    raw_read(a1, mrd_now_ms(), 1000, &r);
-    assert_json_refusal(&r, 503, "slow", "oldest of one address");
-    assert_true(r.retry_after);
-    /* Pending: b1, a2, a3, and c1 fills the last slot.  A request from a
-     * fifth address closes the one nearest its deadline (b1) and is
-     * served at once. */
+    assert_pushed_out(a1, "oldest of one address");
+    /* b1, a2, a3 and c1 fill the slots: the next connection closes the one
+     * nearest its deadline (b1). */
     int c1 = idle_from(port, "127.0.3.3");
-    raw_exchange(port, "127.0.3.4", RAWREQ("GET /v1/health HTTP/1.0\r\n\r\n"), &r);
-    assert_int_equal(r.status, 200);
-    memset(&r, 0, sizeof(r));
-    raw_read(b1, mrd_now_ms(), 1000, &r);
-    assert_json_refusal(&r, 503, NULL, "nearest its deadline");
-    /* A request from the address of two idle ones closes the older (a2)
-     * and is served. */
+    int d1 = idle_from(port, "127.0.3.4");
+    assert_pushed_out(b1, "nearest its deadline");
+    /* A request sent whole is read at once, whatever the slots hold. */
+    raw_reply r;
     raw_exchange(port, "127.0.3.1", RAWREQ("GET /v1/health HTTP/1.0\r\n\r\n"), &r);
     assert_int_equal(r.status, 200);
-    memset(&r, 0, sizeof(r));
-    raw_read(a2, mrd_now_ms(), 1000, &r);
-    assert_json_refusal(&r, 503, NULL, "oldest of the requester's address");
-
+    assert_still_served(a2, "a2");
+    assert_still_served(a3, "a3");
+    assert_still_served(c1, "c1");
+    assert_still_served(d1, "d1");
     api_stats st;
     api_get_stats(srv, &st);
-    assert_int_equal(st.evicted, 3);
-    assert_int_equal(st.admitted, 2);
+    assert_int_equal(st.evicted, 2);
+    assert_int_equal(st.admitted, 5);
     close(a1);
     close(b1);
     close(a2);
     close(a3);
     close(c1);
+    close(d1);
+    api_stop(&srv);
+
+    /* Within their grace, connections that sent nothing are closed for
+     * room only after those that sent part of a head. */
+    lim.head_grace_ms = 2000;
+    lim.pending_per_client = 4;
+    srv = start_api_limits(&s, false, &lim, &port);
+    int f0 = idle_from(port, "127.0.3.5");
+    int f1 = idle_from(port, "127.0.3.5");
+    int p = raw_connect(port, "127.0.3.6");
+    assert_true(send(p, "GET /v1/health HTTP/1.1\r\n", 25, MSG_NOSIGNAL) == 25);
+    mrd_sleep_ms(30);
+    int f2 = idle_from(port, "127.0.3.5");
+    int n1 = idle_from(port, "127.0.3.7");
+    assert_pushed_out(p, "the one that sent part of its head");
+    /* None had its chance now: the oldest goes. */
+    int n2 = idle_from(port, "127.0.3.7");
+    assert_pushed_out(f0, "the oldest of the new ones");
+    assert_still_served(f1, "f1");
+    assert_still_served(f2, "f2");
+    assert_still_served(n1, "n1");
+    assert_still_served(n2, "n2");
+    close(f0);
+    close(f1);
+    close(p);
+    close(f2);
+    close(n1);
+    close(n2);
     api_stop(&srv);
 }
 
@@ -1069,16 +1114,19 @@ static void test_capacity_reserve(void **state)
 }
 
 /* The attack of the issue, bounded: connections that send one header line
- * every SLOW_LINE_MS and never finish their head, from SLOW_SOURCES
- * addresses (127.0.0.1, the health client's own, among them),
- * reconnecting SLOW_REOPEN_MS after being closed.  SLOW_FIRST of them for
+ * every SLOW_LINE_MS and never finish their head, reconnecting
+ * SLOW_REOPEN_MS after being closed.  One in SLOW_SAME_EVERY comes from
+ * 127.0.0.1, the health client's own address (more than its share of
+ * API_PENDING_PER_CLIENT: they push each other out all the time), the
+ * others from SLOW_SOURCES other addresses.  SLOW_FIRST of them for
  * SLOW_PHASE_MS (fewer than API_PENDING_MAX: they meet the head deadline),
  * then SLOW_CONNS (more: they also push each other out), until
  * SLOW_ATTACK_MS. */
 #define SLOW_FIRST 200
 #define SLOW_CONNS 300
 #define SLOW_PHASE_MS 4000
-#define SLOW_SOURCES 60
+#define SLOW_SAME_EVERY 10
+#define SLOW_SOURCES 59
 #define SLOW_LINE_MS 1000
 #define SLOW_REOPEN_MS 100
 #define SLOW_ATTACK_MS 8000
@@ -1147,10 +1195,10 @@ static void *slow_attack_main(void *arg)
     char buf[4096];
     for (int i = 0; i < SLOW_CONNS; i++) {
         slow_conn *c = &a->c[i];
-        if (i % SLOW_SOURCES == 0)
+        if (i % SLOW_SAME_EVERY == 0)
             snprintf(c->src, sizeof(c->src), "127.0.0.1");
         else
-            snprintf(c->src, sizeof(c->src), "127.0.4.%d", i % SLOW_SOURCES);
+            snprintf(c->src, sizeof(c->src), "127.0.4.%d", 1 + i % SLOW_SOURCES);
         c->fd = -1;
     }
     while (!atomic_load(&a->stop)) {
