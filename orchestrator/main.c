@@ -20,6 +20,7 @@
 #include "heal_report.h"
 #include "log.h"
 #include "orch.h"
+#include "settings.h"
 #include "status.h"
 
 #define EXIT_USAGE 64
@@ -99,6 +100,11 @@ static const char *const command_help[][2] = {
                      "  Print what an application needs to connect through the sentinels:\n"
                      "  sentinel addresses, master name, the application user and its\n"
                      "  password (for a secret store; the only command that prints it).\n"},
+    {"settings", "settings [--json | --markdown SECTION]\n"
+                 "  List every topology setting: its key, type, default, where it lands\n"
+                 "  (redis.conf, sentinel.conf, agent, planner) and how a change reaches a\n"
+                 "  running deployment (live, agent restart, needs restart, new plan).\n"
+                 "  --markdown SECTION prints the key table regions/README.md shows.\n"},
     {"redis-cli", "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "
                   "[--state DIR] [-- ARGS...]\n"
                   "  Run redis-cli against a node (default: the leader) or a sentinel as\n"
@@ -544,6 +550,59 @@ static int parse(int argc, char **argv, cli *o)
     return 0;
 }
 
+/* ==== settings ==== */
+
+/* meridian settings: no topology, only the table. */
+static int cmd_settings(int argc, char **argv)
+{
+    bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+    if (argc == 4 && strcmp(argv[2], "--markdown") == 0) {
+        char *md = mrd_settings_keys(argv[3]) ? mrd_settings_markdown(argv[3]) : NULL;
+        if (!md) {
+            fprintf(stderr, "meridian: no settings section \"%s\": use store, sentinel, "
+                            "consistency, agent or cluster\n", argv[3]);
+            return EXIT_USAGE;
+        }
+        fputs(md, stdout);
+        free(md);
+        return 0;
+    }
+    if (argc > 2 && !json) {
+        command_usage("settings", stderr);
+        return EXIT_USAGE;
+    }
+    size_t n;
+    const mrd_setting *t = mrd_settings_table(&n);
+    mrd_settings def;
+    mrd_settings_defaults(&def);
+    json_t *all = json ? json_array() : NULL;
+    if (!json)
+        printf("%-36s %-8s %-10s %-44s %s\n", "SETTING", "TYPE", "DEFAULT", "LANDS IN",
+               "A CHANGE");
+    for (size_t i = 0; i < n; i++) {
+        char key[96], val[64], lands[128];
+        snprintf(key, sizeof(key), "%s.%s", t[i].section, t[i].key);
+        mrd_setting_format(&t[i], &def, val, sizeof(val));
+        mrd_setting_lands_text(&t[i], lands, sizeof(lands));
+        const char *type = mrd_setting_type_name(&t[i]);
+        const char *change = mrd_setting_apply_name(t[i].apply);
+        if (json)
+            json_array_append_new(
+                all, json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:s}", "section", t[i].section,
+                               "key", t[i].key, "type", type, "default",
+                               t[i].def ? json_string(val) : json_null(), "doc", t[i].doc,
+                               "lands", lands, "directive",
+                               t[i].directive ? json_string(t[i].directive) : json_null(),
+                               "change", change));
+        else
+            printf("%-36s %-8s %-10s %-44s %s\n", key, type, t[i].def ? val : "required",
+                   lands, change);
+    }
+    if (json)
+        print_json(all);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     mrd_log_init("meridian", NULL, MRD_LOG_WARN);
@@ -557,6 +616,11 @@ int main(int argc, char **argv)
             return 0;
         usage(stdout);
         return 0;
+    }
+    if (strcmp(argv[1], "settings") == 0) {
+        if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))
+            return command_usage("settings", stdout) ? 0 : EXIT_USAGE;
+        return cmd_settings(argc, argv);
     }
     cli o = {.cmd = argv[1]};
     static const struct {
