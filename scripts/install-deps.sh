@@ -11,6 +11,8 @@ PACKAGES=(
     openssh-server openssh-client             # sshd test hosts (tests/integration/ssh.sh)
     nftables                                  # region partitions in drills
     jq procps time curl                       # used by the tests and benchmarks
+    clang libclang-rt-14-dev llvm             # fuzzing: clang, libFuzzer and the
+                                              # sanitizer runtimes, llvm-symbolizer
 )
 
 missing=()

@@ -5,7 +5,9 @@
 #      (unit and integration: real redis-server, redis-sentinel and
 #      meridian-agent processes on 127.0.R.H loopback addresses);
 #   3. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer
-#      into build-asan/ and runs them.
+#      into build-asan/ and runs them;
+#   4. builds the libFuzzer harnesses with clang into build-fuzz/ and runs
+#      each for FUZZ_SECONDS (default 30) from its seeds (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +22,5 @@ cmake -S . -B build-asan -DMERIDIAN_WERROR=ON -DMERIDIAN_SANITIZE=ON -DCMAKE_BUI
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan -L unit --output-on-failure -j 2
+
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

@@ -14,6 +14,7 @@
  * hiredis is not used here: it does not understand the payload, and the
  * payload must stream to disk rather than sit in a reply object. */
 #include "snapshot.h"
+#include "snapshot_internal.h"
 
 #include "conn.h"
 
@@ -280,6 +281,13 @@ mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *o
                                      "the RDB aux field repl-id is %zu bytes long, "
                                      "expected %d",
                                      val.len, RDB_REPL_ID_LEN);
+            /* Redis writes 40 hex digits; anything else (a NUL would cut
+             * the id short) is not a replication id. */
+            if (strspn(val.text, "0123456789abcdefABCDEF") != RDB_REPL_ID_LEN)
+                return mrd_error_set(err, MRD_ERR_PARSE,
+                                     "the RDB aux field repl-id is not %d hexadecimal "
+                                     "digits",
+                                     RDB_REPL_ID_LEN);
             memcpy(out->repl_id, val.text, RDB_REPL_ID_LEN);
             out->repl_id[RDB_REPL_ID_LEN] = '\0';
         } else if (str_is(&key, "repl-offset")) {
@@ -883,35 +891,31 @@ static mrd_rc install(fetch *f, mrd_error *err)
     return MRD_OK;
 }
 
-mrd_rc store_snapshot_fetch(const char *address, int port, const char *user,
-                            const char *pass, const char *dest, int timeout_ms,
-                            store_snapshot *out, mrd_error *err)
+/* The fetch, from ADDRESS:PORT or, when FD >= 0, over that connected
+ * socket (taken: closed before returning).  NAME names the source in
+ * errors. */
+static mrd_rc fetch_from(const char *name, const char *address, int port, int fd,
+                         const char *user, const char *pass, const char *dest,
+                         int timeout_ms, store_snapshot *out, mrd_error *err)
 {
-    store_snapshot local;
-    if (!out)
-        out = &local;
-    memset(out, 0, sizeof(*out));
-    out->repl_offset = -1;
-    if (!address || !dest || port <= 0 || port > 65535 || timeout_ms <= 0 ||
-        (user && !pass))
-        return mrd_error_set(err, MRD_ERR_INVALID,
-                             "cannot fetch a snapshot: invalid arguments (address, "
-                             "port, password, destination or timeout)");
     long long start = now_ms();
     fetch *f = calloc(1, sizeof(*f));
-    if (!f)
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    snprintf(f->name, sizeof(f->name), "%s:%d", address, port);
+    }
+    snprintf(f->name, sizeof(f->name), "%s", name);
     f->dest = dest;
     f->timeout_ms = timeout_ms;
-    f->fd = -1;
+    f->fd = fd;
     f->tfd = -1;
 
     store_snapshot got = {.repl_offset = -1};
     /* The temporary file first: a DEST that cannot be written must not
      * cost the source a fork and a dump. */
     mrd_rc rc = open_tmp(f, err);
-    if (rc == MRD_OK)
+    if (rc == MRD_OK && f->fd < 0)
         rc = wire_connect(f, address, port, err);
     if (rc == MRD_OK)
         rc = wire_handshake(f, user, pass, err);
@@ -937,4 +941,42 @@ mrd_rc store_snapshot_fetch(const char *address, int port, const char *user,
     *out = got;
     out->duration_ms = now_ms() - start;
     return MRD_OK;
+}
+
+mrd_rc store_snapshot_fetch(const char *address, int port, const char *user,
+                            const char *pass, const char *dest, int timeout_ms,
+                            store_snapshot *out, mrd_error *err)
+{
+    store_snapshot local;
+    if (!out)
+        out = &local;
+    memset(out, 0, sizeof(*out));
+    out->repl_offset = -1;
+    if (!address || !dest || port <= 0 || port > 65535 || timeout_ms <= 0 ||
+        (user && !pass))
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "cannot fetch a snapshot: invalid arguments (address, "
+                             "port, password, destination or timeout)");
+    char name[300];
+    snprintf(name, sizeof(name), "%s:%d", address, port);
+    return fetch_from(name, address, port, -1, user, pass, dest, timeout_ms, out, err);
+}
+
+mrd_rc store__snapshot_fetch_fd(int fd, const char *name, const char *user,
+                                const char *pass, const char *dest, int timeout_ms,
+                                store_snapshot *out, mrd_error *err)
+{
+    store_snapshot local;
+    if (!out)
+        out = &local;
+    memset(out, 0, sizeof(*out));
+    out->repl_offset = -1;
+    if (fd < 0 || !name || !dest || timeout_ms <= 0 || (user && !pass)) {
+        if (fd >= 0)
+            close(fd);
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "cannot fetch a snapshot: invalid arguments (socket, "
+                             "name, password, destination or timeout)");
+    }
+    return fetch_from(name, NULL, 0, fd, user, pass, dest, timeout_ms, out, err);
 }

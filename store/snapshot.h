@@ -79,7 +79,7 @@ mrd_rc store_snapshot_fetch(const char *address, int port, const char *user,
  * encodings (6/14/32/64-bit lengths, integer-encoded strings 0xC0/0xC1/
  * 0xC2, LZF-compressed strings).  OUT is filled entirely (bytes and
  * duration_ms are 0).  MRD_ERR_PARSE when the header is not an RDB, or
- * when a length encoding is invalid, repl-id is not 40 characters or
+ * when a length encoding is invalid, repl-id is not 40 hex digits or
  * repl-offset is not a number. */
 mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *out,
                          mrd_error *err);

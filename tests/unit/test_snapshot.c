@@ -417,6 +417,37 @@ static void test_malformed(void **state)
     assert_int_equal(inspect(&r5, &s, &e), MRD_ERR_PARSE);
 }
 
+/* Found by tests/fuzz/fuzz_rdb.c: a repl-id of 40 bytes that are not 40
+ * hex digits (here a NUL inside) was accepted, leaving OUT->repl_id a
+ * 12-character string. */
+static void test_repl_id_not_hex(void **state)
+{
+    (void)state;
+    store_snapshot s;
+    mrd_error e;
+    static const char with_nul[40] = "eb4ae9794544\001\000a0\000\003@\336e7dcd52a63db597d5a38";
+
+    rdb r1 = {0};
+    put_header(&r1, "0010");
+    put_byte(&r1, 0xFA);
+    put_str(&r1, "repl-id", 6);
+    put_len(&r1, sizeof(with_nul), 6);
+    put(&r1, with_nul, sizeof(with_nul));
+    assert_int_equal(inspect(&r1, &s, &e), MRD_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "repl-id"));
+
+    rdb r2 = {0}; /* 40 characters, but not hex digits */
+    put_header(&r2, "0010");
+    put_aux(&r2, "repl-id", "8a1f4c3b2e9d7f6a5b4c3d2e1f0a9b8c7d6e5f4z");
+    assert_int_equal(inspect(&r2, &s, &e), MRD_ERR_PARSE);
+
+    rdb r3 = {0}; /* upper case is hex too */
+    put_header(&r3, "0010");
+    put_aux(&r3, "repl-id", "8A1F4C3B2E9D7F6A5B4C3D2E1F0A9B8C7D6E5F4A");
+    assert_int_equal(inspect(&r3, &s, &e), MRD_OK);
+    assert_string_equal(s.repl_id, "8A1F4C3B2E9D7F6A5B4C3D2E1F0A9B8C7D6E5F4A");
+}
+
 static void test_crc64(void **state)
 {
     (void)state;
@@ -939,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_truncated_prefixes),
         cmocka_unit_test(test_not_rdb),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_repl_id_not_hex),
         cmocka_unit_test(test_crc64),
         cmocka_unit_test(test_fetch_refuses_bad_arguments),
         cmocka_unit_test(test_fetch_len_form),
