@@ -253,9 +253,9 @@ static int safety_wanted(const heal_ctx *hc, int i)
     case SAFE_PRIORITY:
         return manifest_self(m)->replica_priority;
     case SAFE_MIN_REPLICAS:
-        return hc->fenced ? HEAL_FENCE_MIN_REPLICAS : m->store.min_replicas_to_write;
+        return hc->fenced ? HEAL_FENCE_MIN_REPLICAS : m->settings.consistency.min_replicas_to_write;
     default:
-        return m->store.min_replicas_max_lag_s;
+        return m->settings.consistency.min_replicas_max_lag_s;
     }
 }
 
@@ -657,7 +657,7 @@ static void ask_failover(pass *ps)
     /* Sentinel refuses a second failover of a master within
      * 2 x failover-timeout; asking more often is noise. */
     if (hc->failover_asked_ms &&
-        now - hc->failover_asked_ms < 2LL * m->sentinel.failover_timeout_ms)
+        now - hc->failover_asked_ms < 2LL * m->settings.sentinel.failover_timeout_ms)
         return;
     for (int i = 0; i < o->nviews; i++) {
         if (o->probes[m->npeers + i].rc != MRD_OK)
@@ -676,7 +676,7 @@ static void ask_failover(pass *ps)
             act(ps, "+leader-lost", "redis",
                 "the leader's process has been down %lld ms (down-after %d ms); asked "
                 "the sentinel on %s to fail over",
-                o->f.down_ms, m->sentinel.down_after_ms, sp->host);
+                o->f.down_ms, m->settings.sentinel.down_after_ms, sp->host);
             return;
         }
     }
@@ -885,11 +885,11 @@ static void fence(pass *ps)
                 o->sentinels_reachable, o->nsentinels, o->peers_reachable, m->npeers);
         }
     } else if (!cut_off && hc->fenced && o->f.reachable) {
-        if (set_min_replicas(hc, m->store.min_replicas_to_write, &err) == MRD_OK) {
+        if (set_min_replicas(hc, m->settings.consistency.min_replicas_to_write, &err) == MRD_OK) {
             hc->fenced = false;
             ps->acted = true;
             act(ps, "-fenced", "redis", "sees a majority again: min-replicas-to-write %d",
-                m->store.min_replicas_to_write);
+                m->settings.consistency.min_replicas_to_write);
         }
     }
 }
@@ -939,11 +939,11 @@ void heal_watch(heal_ctx *hc)
         const mrd_manifest *m = hc->h->m;
         long long now = mrd_wall_ms();
         bool recent = hc->failover_asked_ms &&
-                      now - hc->failover_asked_ms < 2LL * m->sentinel.failover_timeout_ms;
+                      now - hc->failover_asked_ms < 2LL * m->settings.sentinel.failover_timeout_ms;
         /* The process is gone (we reaped it), so the leader cannot still be
          * answering; ask once per Sentinel cooldown, never twice. */
         char who[MRD_MF_NAME] = "";
-        if (hc->last_self_leader && m->agent.crash_fast_path && !recent &&
+        if (hc->last_self_leader && m->settings.agent.crash_fast_path && !recent &&
             request_failover(hc, who, sizeof(who))) {
             hc->failover_asked_ms = now;
             hc->last_self_leader = false;
@@ -1105,7 +1105,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     }
     const mrd_manifest *m = hc->h->m;
     pass ps = {.hc = hc, .o = &o, .actions = json_array()};
-    heal_action a = heal_decide(&o.f, m->sentinel.down_after_ms);
+    heal_action a = heal_decide(&o.f, m->settings.sentinel.down_after_ms);
     bool sentinel_lost = sv_find(hc->h, SV_SENTINEL) && !o.own_sentinel_alive;
 
     if (do_act) {
@@ -1143,7 +1143,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
             if (observe(hc, &o, err) != MRD_OK)
                 memset(&o, 0, sizeof(o));
             else
-                a = heal_decide(&o.f, m->sentinel.down_after_ms);
+                a = heal_decide(&o.f, m->settings.sentinel.down_after_ms);
             ps.o = &o;
         }
     } else if (sentinel_lost) {
@@ -1207,7 +1207,7 @@ json_t *heal_nodes(heal_ctx *hc)
     if (lock >= 0) {
         observation o;
         if (observe(hc, &o, NULL) == MRD_OK) {
-            remember(hc, &o, heal_decide(&o.f, hc->h->m->sentinel.down_after_ms));
+            remember(hc, &o, heal_decide(&o.f, hc->h->m->settings.sentinel.down_after_ms));
             observation_free(&o);
         }
         close(lock);

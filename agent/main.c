@@ -303,14 +303,14 @@ static int cmd_run(const char *manifest, bool daemon)
     const mrd_peer *self = manifest_self(h->m);
     api_handlers handlers = {.ctx = hc, .health = api_health, .nodes = api_nodes,
                              .heal = api_heal, .metrics = api_metrics};
-    if (api_start(self->address, h->m->agent.port, token, h->m->agent.metrics_open,
+    if (api_start(self->address, h->m->settings.agent.port, token, h->m->settings.agent.metrics_open,
                   &handlers, &api, &err) != MRD_OK) {
         rc = fail(&err);
         goto out;
     }
     memset(token, 0, sizeof(token));
     mrd_info("%s: API on http://%s:%d/v1/health; heal pass every %d ms", h->m->host,
-             self->address, h->m->agent.port, h->m->agent.interval_ms);
+             self->address, h->m->settings.agent.port, h->m->settings.agent.interval_ms);
 
     while (!stop_requested) {
         json_t *report = NULL;
@@ -319,7 +319,7 @@ static int cmd_run(const char *manifest, bool daemon)
         if (heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK && code != HEAL_OK)
             mrd_debug("%s: pass %s", h->m->host, heal_code_name(code));
         json_decref(report);
-        int pause = h->m->agent.interval_ms;
+        int pause = h->m->settings.agent.interval_ms;
         if (code != HEAL_OK && pause > RECHECK_MS)
             pause = RECHECK_MS;
         for (int waited = 0; waited < pause && !stop_requested; waited += WATCH_PERIOD_MS) {

@@ -11,7 +11,9 @@
 #include "buf.h"
 
 #define PORT_MAX 65535
-#define REPL_BACKLOG_MIN (16 * 1024) /* Redis' least repl-backlog-size */
+/* Redis' least repl-backlog-size; SIZE minimums are whole KiB (the
+ * parser's "too small" message says them in kb) */
+#define REPL_BACKLOG_MIN (16 * 1024)
 #define MAX_SENTINELS 15
 #define CLUSTER_SLOTS 16384
 
@@ -24,7 +26,7 @@ static const mrd_setting table[] = {
     {"store", "port", MRD_SETTING_INT, 1, PORT_MAX, "16379",
      "differs from `sentinel.port` and `agent.port`",
      MRD_LANDS_REDIS | MRD_LANDS_PLANNER, "port", MRD_APPLY_RESTART, AT(store.port)},
-    {"store", "leader_region", MRD_SETTING_NAME, 0, 0, NULL,
+    {"store", "leader_region", MRD_SETTING_REGION, 0, 0, NULL,
      "sentinel mode: required, must name a region of this file (where the leader starts)",
      MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN, AT(store.leader_region)},
     {"store", "maxmemory", MRD_SETTING_SIZE, 0, 0, "256mb", "`\"0\"` means no limit",
@@ -179,7 +181,7 @@ static void set_text(mrd_settings *s, const mrd_setting *row, const char *text)
         *(bool *)at(s, row) = strcmp(text, "true") == 0;
         break;
     case MRD_SETTING_SIZE:
-    case MRD_SETTING_NAME:
+    case MRD_SETTING_REGION:
         snprintf(at(s, row), row->size, "%s", text);
         break;
     }
@@ -237,7 +239,7 @@ mrd_rc mrd_setting_set_json(const mrd_setting *row, const json_t *v, mrd_setting
         snprintf(at(s, row), row->size, "%s", text);
         return MRD_OK;
     }
-    case MRD_SETTING_NAME: {
+    case MRD_SETTING_REGION: {
         const char *text = json_string_value(v);
         if (!text || json_string_length(v) == 0 || json_string_length(v) >= row->size) {
             snprintf(why, n, "%s must be a name: a non-empty string of at most %zu bytes",
@@ -260,7 +262,7 @@ json_t *mrd_setting_to_json(const mrd_setting *row, const mrd_settings *s)
     case MRD_SETTING_BOOL:
         return json_boolean(*(const bool *)cat(s, row));
     case MRD_SETTING_SIZE:
-    case MRD_SETTING_NAME:
+    case MRD_SETTING_REGION:
         return json_string(cat(s, row));
     }
     return json_null();
@@ -276,7 +278,7 @@ void mrd_setting_format(const mrd_setting *row, const mrd_settings *s, char *buf
         snprintf(buf, n, "%s", *(const bool *)cat(s, row) ? "true" : "false");
         return;
     case MRD_SETTING_SIZE:
-    case MRD_SETTING_NAME:
+    case MRD_SETTING_REGION:
         snprintf(buf, n, "%s", (const char *)cat(s, row));
         return;
     }
@@ -295,7 +297,7 @@ bool mrd_setting_live_value(const mrd_setting *row, const mrd_settings *s, char 
         snprintf(buf, n, "%s", *(const bool *)cat(s, row) ? "yes" : "no");
         return true;
     case MRD_SETTING_INT:
-    case MRD_SETTING_NAME:
+    case MRD_SETTING_REGION:
         mrd_setting_format(row, s, buf, n);
         return true;
     }
@@ -338,7 +340,7 @@ mrd_rc mrd_settings_from_json(const json_t *j, mrd_settings *s, mrd_error *err)
         const json_t *v = json_object_get(json_object_get(j, row->section), row->key);
         char why[256];
         if (!v) {
-            if (row->type == MRD_SETTING_NAME)
+            if (row->type == MRD_SETTING_REGION)
                 continue; /* a name the plan resolved elsewhere may be absent */
             return mrd_error_set(err, MRD_ERR_INVALID, "settings.%s.%s is missing",
                                  row->section, row->key);
@@ -360,7 +362,7 @@ const char *mrd_setting_type_name(const mrd_setting *row)
         return "boolean";
     case MRD_SETTING_SIZE:
         return "size";
-    case MRD_SETTING_NAME:
+    case MRD_SETTING_REGION:
         return "name";
     }
     return "?";
@@ -420,7 +422,7 @@ char *mrd_settings_markdown(const char *section)
         char def[80], lands[160];
         if (!row->def)
             snprintf(def, sizeof(def), "required");
-        else if (row->type == MRD_SETTING_SIZE || row->type == MRD_SETTING_NAME)
+        else if (row->type == MRD_SETTING_SIZE || row->type == MRD_SETTING_REGION)
             snprintf(def, sizeof(def), "`\"%s\"`", row->def);
         else
             snprintf(def, sizeof(def), "`%s`", row->def);

@@ -61,7 +61,7 @@ typedef enum mrd_setting_type {
     MRD_SETTING_INT = 0, /* an integer within [min, max] */
     MRD_SETTING_BOOL,    /* true or false */
     MRD_SETTING_SIZE,    /* a Redis memory size ("64mb"), at least min bytes */
-    MRD_SETTING_NAME,    /* a name that refers to something in the file */
+    MRD_SETTING_REGION,  /* the name of a region of the file */
 } mrd_setting_type;
 
 /* Where a setting lands (bits). */

@@ -212,20 +212,8 @@ static void fill_manifest(const orch_ctx *c, int host, const char *root, const c
     snprintf(m->host, sizeof(m->host), "%s", t->hosts[host].name);
     snprintf(m->root, sizeof(m->root), "%s", root);
     snprintf(m->secrets_dir, sizeof(m->secrets_dir), "%s", secrets);
-    m->store.port = t->store.port;
-    snprintf(m->store.maxmemory, sizeof(m->store.maxmemory), "%s", t->store.maxmemory);
-    snprintf(m->store.repl_backlog, sizeof(m->store.repl_backlog), "%s",
-             t->store.repl_backlog);
-    m->store.min_replicas_to_write = t->consistency.min_replicas_to_write;
-    m->store.min_replicas_max_lag_s = t->consistency.min_replicas_max_lag_s;
-    m->store.wait_replicas = t->consistency.wait_replicas;
-    m->sentinel.quorum = c->plan->quorum;
-    m->sentinel.down_after_ms = t->sentinel.down_after_ms;
-    m->sentinel.failover_timeout_ms = t->sentinel.failover_timeout_ms;
-    m->agent.port = t->agent.port;
-    m->agent.interval_ms = t->agent.interval_ms;
-    m->agent.metrics_open = t->agent.metrics_open;
-    m->agent.crash_fast_path = t->agent.crash_fast_path;
+    m->settings = t->settings;
+    m->settings.sentinel.quorum = c->plan->quorum; /* 0 in the file means the majority */
     m->self = host;
     m->npeers = t->nhosts;
     for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++) {
@@ -235,12 +223,12 @@ static void fill_manifest(const orch_ctx *c, int host, const char *root, const c
         snprintf(p->region, sizeof(p->region), "%s", t->regions[h->region].name);
         snprintf(p->zone, sizeof(p->zone), "%s", t->zones[h->zone].name);
         snprintf(p->address, sizeof(p->address), "%s", h->address);
-        p->store_port = t->store.port;
-        p->agent_port = t->agent.port;
+        p->store_port = t->settings.store.port;
+        p->agent_port = t->settings.agent.port;
         p->replica_priority = c->plan->hosts[i].replica_priority;
         p->leader = c->plan->hosts[i].leader;
         if (c->plan->hosts[i].sentinel) {
-            p->sentinel_port = t->sentinel.port;
+            p->sentinel_port = t->settings.sentinel.port;
             deploy_sentinel_myid(t->name, h->name, p->sentinel_myid);
         }
     }
@@ -862,7 +850,7 @@ static void wait_agents_answer(orch_ctx *c, host_job *jobs)
                     continue;
                 targets[pending] = (agent_target){.host = t->hosts[i].name,
                                                   .address = t->hosts[i].address,
-                                                  .port = t->agent.port};
+                                                  .port = t->settings.agent.port};
                 idx[pending++] = i;
             }
         if (pending == 0 || mrd_now_ms() - start >= AGENT_ANSWER_TIMEOUT_MS)

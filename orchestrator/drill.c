@@ -216,7 +216,7 @@ static long long cooldown_left(const drill *d)
     json_t *j = json_load_file(path, 0, NULL);
     long long last = j ? json_integer_value(json_object_get(j, "last_failover_ms")) : 0;
     json_decref(j);
-    long long left = last + 2LL * d->c->topo->sentinel.failover_timeout_ms - mrd_wall_ms();
+    long long left = last + 2LL * d->c->topo->settings.sentinel.failover_timeout_ms - mrd_wall_ms();
     return last && left > 0 ? left : 0;
 }
 
@@ -240,7 +240,7 @@ static void sync_read(const drill *d, sync_counts *out)
         char *text = NULL;
         store_info info;
         out[i] = (sync_counts){0};
-        if (store_conn_open(t->hosts[i].address, t->store.port, "admin", d->admin, 300,
+        if (store_conn_open(t->hosts[i].address, t->settings.store.port, "admin", d->admin, 300,
                             &conn, NULL) == MRD_OK &&
             store_info_text(conn, NULL, &text, NULL) == MRD_OK &&
             store_info_parse(text, strlen(text), &info, NULL) == MRD_OK)
@@ -319,7 +319,7 @@ static mrd_rc partition(drill *d, mrd_error *err)
             inside[n++] = t->hosts[i].address;
     if (d->region_has_leader && isolated_source(d, probe, sizeof(probe)))
         inside[n++] = probe;
-    const int ports[] = {t->store.port, t->sentinel.port, t->agent.port};
+    const int ports[] = {t->settings.store.port, t->settings.sentinel.port, t->settings.agent.port};
     char script[4096];
     MRD_TRY(netfault_partition_script(t->name, inside, n, ports, 3, script, sizeof(script),
                                       err));
@@ -442,10 +442,10 @@ static void make_targets(const drill *d, targets *tg)
     memset(tg, 0, sizeof(*tg));
     for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++) {
         tg->nodes[tg->nnodes++] =
-            (drill_target){.address = t->hosts[i].address, .port = t->store.port, .host = i};
+            (drill_target){.address = t->hosts[i].address, .port = t->settings.store.port, .host = i};
         if (d->c->plan->hosts[i].sentinel)
             tg->sentinels[tg->nsentinels++] = (drill_target){
-                .address = t->hosts[i].address, .port = t->sentinel.port, .host = i};
+                .address = t->hosts[i].address, .port = t->settings.sentinel.port, .host = i};
     }
 }
 
@@ -471,9 +471,9 @@ static void observe_fault(drill *d, drill_timeline *tl)
     const mrd_topology *t = d->c->topo;
     long long limit = DRILL_AFTER_FAULT_MS;
     if (moves_leader(d))
-        limit = t->sentinel.down_after_ms + t->sentinel.failover_timeout_ms + 5000;
+        limit = t->settings.sentinel.down_after_ms + t->settings.sentinel.failover_timeout_ms + 5000;
     long long hold = d->o->scenario == DRILL_PARTITION && d->region_has_leader
-                         ? (t->consistency.min_replicas_max_lag_s + 2) * 1000LL
+                         ? (t->settings.consistency.min_replicas_max_lag_s + 2) * 1000LL
                          : 0;
     drill_event ev;
     while (!interrupted) {
@@ -518,7 +518,7 @@ static int finish_report(drill *d)
     const char *names[MRD_MF_MAX_PEERS];
     for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++)
         names[i] = t->hosts[i].name;
-    drill_result_compute(&d->rec, t->consistency.wait_replicas);
+    drill_result_compute(&d->rec, t->settings.consistency.wait_replicas);
     mrd_error err;
     if (d->o->out_dir &&
         drill_report_write(d->o->out_dir, &d->rec, names, t->nhosts, &err) != MRD_OK)
@@ -634,7 +634,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     drill_load_opts lo = {.t0_ms = d.t0, .master = t->name, .sentinels = tg.sentinels,
                           .nsentinels = tg.nsentinels, .nodes = tg.nodes, .nnodes = tg.nnodes,
                           .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
-                          .wait_replicas = t->consistency.wait_replicas,
+                          .wait_replicas = t->settings.consistency.wait_replicas,
                           .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
     if (drill_timeline_start(&to, &tl, &err) != MRD_OK ||
         drill_load_start(&lo, &load, &err) != MRD_OK) {
@@ -654,7 +654,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         io.wait_replicas = 0;
         io.source_address = source;
         io.fixed_address = host(&d, d.leader)->address;
-        io.fixed_port = t->store.port;
+        io.fixed_port = t->settings.store.port;
         if (drill_load_start(&io, &isolated, &err) != MRD_OK) {
             fprintf(stderr, "meridian: cannot start the isolated writer: %s\n", err.msg);
             goto out;
@@ -718,7 +718,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         snprintf(d.rec.leader_after, sizeof(d.rec.leader_after), "%s",
                  host(&d, leader_after)->name);
         drill_verify_result v = {0};
-        if (drill_load_verify(host(&d, leader_after)->address, t->store.port, "admin",
+        if (drill_load_verify(host(&d, leader_after)->address, t->settings.store.port, "admin",
                               d.admin, prefix, main_w, nmain, 5000, &v, &err) == MRD_OK) {
             d.rec.r.acked_writes_lost = v.acked_writes_lost;
             d.rec.r.unacked_writes_lost = v.unacked_writes_lost;

@@ -167,7 +167,7 @@ static void print_plan(const mrd_plan *p)
     const mrd_topology *t = p->topo;
     printf("%s: %d regions, %d zones, %d hosts; leader region %s; %d sentinels, "
            "quorum %d, majority %d; must survive the loss of any %s\n\n",
-           t->name, t->nregions, t->nzones, t->nhosts, t->store.leader_region,
+           t->name, t->nregions, t->nzones, t->nhosts, t->settings.store.leader_region,
            p->nsentinels, p->quorum, p->majority, topology_survive_name(t->survive));
     printf("%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
     for (int i = 0; i < t->nhosts; i++) {
@@ -350,7 +350,7 @@ static int cmd_connect_info(const cli *o)
         if (c->plan->hosts[i].sentinel)
             json_array_append_new(sentinels,
                                   json_pack("{s:s,s:i}", "address", t->hosts[i].address,
-                                            "port", t->sentinel.port));
+                                            "port", t->settings.sentinel.port));
     if (o->json) {
         print_json(json_pack("{s:s,s:o,s:s,s:s,s:s}", "master_name", t->name, "sentinels",
                              sentinels, "user", "app", "password", pass, "sentinel_user",
@@ -380,7 +380,7 @@ static int cmd_redis_cli(const cli *o)
     if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
         return open_failure(&err, 1);
     const mrd_topology *t = c->topo;
-    int host = -1, port = o->sentinel ? t->sentinel.port : t->store.port;
+    int host = -1, port = o->sentinel ? t->settings.sentinel.port : t->settings.store.port;
     if (o->host) {
         host = topology_find_host(t, o->host);
         if (host < 0) {

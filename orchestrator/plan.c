@@ -178,7 +178,7 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int hosts_outside)
     const mrd_topology *t = p->topo;
     const char *k = kind_name(l->kind);
     int domains = l->kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
-    int mrw = t->consistency.min_replicas_to_write;
+    int mrw = t->settings.consistency.min_replicas_to_write;
 
     l->reason[0] = '\0';
     if (l->writes_resume)
@@ -248,7 +248,7 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int hosts_outside)
 static void explain_live(const mrd_plan *p, mrd_domain_loss *l)
 {
     const char *k = kind_name(l->kind);
-    int mrw = p->topo->consistency.min_replicas_to_write;
+    int mrw = p->topo->settings.consistency.min_replicas_to_write;
 
     l->reason[0] = '\0';
     if (l->writes_resume)
@@ -318,7 +318,7 @@ static void compute_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind 
                            l->sentinels_left >= l->quorum &&
                            l->promotable_left >= 1;
 
-    int mrw = t->consistency.min_replicas_to_write;
+    int mrw = t->settings.consistency.min_replicas_to_write;
     if (!l->leader_lost)
         l->writes_resume = l->replicas_left >= mrw;
     else /* the promoted replica stops counting as a replica */
@@ -343,29 +343,29 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "the topology has no hosts: add at least one "
                             "region with a zone and a host");
-    if (t->sentinel.count < 1)
+    if (t->settings.sentinel.count < 1)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "sentinel.count is %d: set it to at least 1",
-                            t->sentinel.count);
-    if (t->sentinel.count > t->nhosts)
+                            t->settings.sentinel.count);
+    if (t->settings.sentinel.count > t->nhosts)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "sentinel.count is %d but the topology has %d "
                             "%s and a host runs at most one sentinel: lower "
                             "sentinel.count to %d or add hosts",
-                            t->sentinel.count, t->nhosts,
+                            t->settings.sentinel.count, t->nhosts,
                             plural(t->nhosts, "host", "hosts"), t->nhosts);
-    int lr = topology_find_region(t, t->store.leader_region);
+    int lr = topology_find_region(t, t->settings.store.leader_region);
     if (lr < 0)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "store.leader_region \"%s\" is not a region of "
                             "the topology: name one of its regions",
-                            t->store.leader_region);
+                            t->settings.store.leader_region);
     int leader = leader_host(t, lr);
     if (leader < 0)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "store.leader_region \"%s\" has no host: add one "
                             "or choose another region",
-                            t->store.leader_region);
+                            t->settings.store.leader_region);
 
     mrd_plan *p = calloc(1, sizeof(*p));
     if (!p)
@@ -380,9 +380,9 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
     }
 
     p->leader = leader;
-    p->nsentinels = t->sentinel.count;
+    p->nsentinels = t->settings.sentinel.count;
     p->majority = p->nsentinels / 2 + 1;
-    p->quorum = t->sentinel.quorum > 0 ? t->sentinel.quorum : p->majority;
+    p->quorum = t->settings.sentinel.quorum > 0 ? t->settings.sentinel.quorum : p->majority;
 
     for (int h = 0; h < t->nhosts; h++) {
         int hop = abs(t->hosts[h].region - lr);

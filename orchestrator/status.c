@@ -98,7 +98,7 @@ static int host_by_addr(const mrd_topology *t, const char *addr_port)
 {
     for (int i = 0; i < t->nhosts; i++) {
         char buf[96];
-        snprintf(buf, sizeof(buf), "%s:%d", t->hosts[i].address, t->store.port);
+        snprintf(buf, sizeof(buf), "%s:%d", t->hosts[i].address, t->settings.store.port);
         if (strcmp(buf, addr_port) == 0)
             return i;
     }
@@ -140,7 +140,7 @@ static void judge_live_survival(const orch_ctx *c, st_report *r)
         return;
     }
     char want[96];
-    snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->store.port);
+    snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
     for (int i = 0; i < r->nsentinels; i++)
         live[r->sentinels[i].host].sentinel_up =
             r->sentinels[i].reachable && strcmp(r->sentinels[i].leader, want) == 0;
@@ -199,7 +199,7 @@ static void judge(const orch_ctx *c, st_report *r)
         } else if (!lead) {
             snprintf(n->problem, sizeof(n->problem), "no agreed leader to follow");
         } else if (strcmp(n->master_host, t->hosts[r->leader].address) != 0 ||
-                   n->master_port != t->store.port) {
+                   n->master_port != t->settings.store.port) {
             snprintf(n->problem, sizeof(n->problem), "follows %s:%d, not the leader",
                      n->master_host, n->master_port);
         } else if (!n->link_up) {
@@ -218,7 +218,7 @@ static void judge(const orch_ctx *c, st_report *r)
     int sentinels_ok = 0;
     char want[96] = "";
     if (r->leader >= 0)
-        snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->store.port);
+        snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
     for (int i = 0; i < r->nsentinels; i++) {
         st_sentinel *s = &r->sentinels[i];
         if (!s->reachable)
@@ -345,14 +345,14 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     /* probes[0..nhosts) are the nodes, then the sentinels in host order */
     for (int i = 0; i < t->nhosts; i++)
         probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
-                                  .port = t->store.port, .user = "admin", .pass = admin};
+                                  .port = t->settings.store.port, .user = "admin", .pass = admin};
     for (int i = 0, k = t->nhosts; i < t->nhosts; i++) {
         if (!c->plan->hosts[i].sentinel)
             continue;
         r->sentinels[r->nsentinels].host = i;
         probes[k++] = (store_probe){.kind = STORE_PROBE_SENTINEL,
                                     .address = t->hosts[i].address,
-                                    .port = t->sentinel.port, .user = "admin", .pass = admin,
+                                    .port = t->settings.sentinel.port, .user = "admin", .pass = admin,
                                     .master = t->name, .view = &views[r->nsentinels++]};
     }
     agent_job job = {.c = c, .ops = o->agents};
@@ -424,7 +424,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
     if (r->leader >= 0) {
         const mrd_host *h = &t->hosts[r->leader];
         leader = json_pack("{s:s,s:s,s:i,s:s}", "host", h->name, "address", h->address,
-                           "port", t->store.port, "region", t->regions[h->region].name);
+                           "port", t->settings.store.port, "region", t->regions[h->region].name);
     }
     json_t *nodes = json_array();
     for (int i = 0; i < t->nhosts; i++) {
@@ -446,7 +446,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
             nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o,s:o,s:o}",
                              "host", h->name, "region", t->regions[h->region].name, "zone",
                              t->zones[h->zone].name, "address", h->address, "port",
-                             t->store.port, "role", node_role(r, i), "link", link,
+                             t->settings.store.port, "role", node_role(r, i), "link", link,
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
                              n->problem, "ready", ready, "agent", agent, "ready_reason",
                              reason, "replica_priority", prio, "promotable", promotable));
@@ -459,7 +459,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
             sentinels,
             json_pack("{s:s,s:s,s:s,s:i,s:o,s:b,s:s}", "host", h->name, "region",
                       t->regions[h->region].name, "address", h->address, "port",
-                      t->sentinel.port, "leader",
+                      t->settings.sentinel.port, "leader",
                       s->reachable ? json_string(s->leader) : json_null(), "ok", s->ok,
                       "problem", s->problem));
     }
@@ -504,7 +504,7 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         const mrd_host *h = &t->hosts[i];
         const st_node *n = &r->nodes[i];
         char node[80], lag[24] = "-";
-        snprintf(node, sizeof(node), "%s:%d", h->address, t->store.port);
+        snprintf(node, sizeof(node), "%s:%d", h->address, t->settings.store.port);
         if (n->lag_bytes >= 0)
             snprintf(lag, sizeof(lag), "%lld", n->lag_bytes);
         const char *link = !n->reachable || n->is_master ? "-" : n->link_up ? "up" : "down";
@@ -524,7 +524,7 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         const st_sentinel *s = &r->sentinels[i];
         const mrd_host *h = &t->hosts[s->host];
         char addr[80];
-        snprintf(addr, sizeof(addr), "%s:%d", h->address, t->sentinel.port);
+        snprintf(addr, sizeof(addr), "%s:%d", h->address, t->settings.sentinel.port);
         fprintf(out, "%-12s %-10s %-21s %-21s %s\n", h->name, t->regions[h->region].name,
                 addr, s->reachable ? s->leader : "-", s->ok ? "ok" : s->problem);
     }

@@ -753,19 +753,23 @@ static void test_secret_equal(void **state)
  * (use-a2) is the second of three peers and runs no sentinel. */
 static const char valid_manifest[] =
     "{\n"
-    "  \"version\": 1,\n"
+    "  \"version\": 2,\n"
     "  \"topology\": \"shop\",\n"
     "  \"master_name\": \"shop-main\",\n"
     "  \"host\": \"use-a2\",\n"
     "  \"root\": \"/var/lib/meridian/shop/use-a2\",\n"
     "  \"secrets_dir\": \"/etc/meridian/shop/secrets\",\n"
-    "  \"store\": {\"port\": 16379, \"maxmemory\": \"256mb\", \"repl_backlog\": \"64mb\",\n"
-    "            \"min_replicas_to_write\": 1, \"min_replicas_max_lag_s\": 10,\n"
-    "            \"wait_replicas\": 2},\n"
-    "  \"sentinel\": {\"quorum\": 2, \"down_after_ms\": 5000,\n"
-    "               \"failover_timeout_ms\": 60000},\n"
-    "  \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true,\n"
-    "             \"crash_fast_path\": false},\n"
+    "  \"settings\": {\n"
+    "    \"store\": {\"port\": 16379, \"leader_region\": \"us-east\",\n"
+    "              \"maxmemory\": \"256mb\", \"repl_backlog\": \"64mb\"},\n"
+    "    \"sentinel\": {\"count\": 3, \"port\": 26379, \"quorum\": 2,\n"
+    "                 \"down_after_ms\": 5000, \"failover_timeout_ms\": 60000},\n"
+    "    \"consistency\": {\"min_replicas_to_write\": 1, \"min_replicas_max_lag_s\": 10,\n"
+    "                    \"wait_replicas\": 2},\n"
+    "    \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true,\n"
+    "              \"crash_fast_path\": false},\n"
+    "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1}\n"
+    "  },\n"
     "  \"peers\": [\n"
     "    {\"host\": \"use-a1\", \"region\": \"us-east\", \"zone\": \"a\",\n"
     "     \"address\": \"127.0.1.1\", \"store_port\": 16379, \"sentinel_port\": 26379,\n"
@@ -822,19 +826,11 @@ static void assert_manifest_equal(const mrd_manifest *a, const mrd_manifest *b)
     assert_int_equal(a->self, b->self);
     assert_string_equal(a->root, b->root);
     assert_string_equal(a->secrets_dir, b->secrets_dir);
-    assert_int_equal(a->store.port, b->store.port);
-    assert_string_equal(a->store.maxmemory, b->store.maxmemory);
-    assert_string_equal(a->store.repl_backlog, b->store.repl_backlog);
-    assert_int_equal(a->store.min_replicas_to_write, b->store.min_replicas_to_write);
-    assert_int_equal(a->store.min_replicas_max_lag_s, b->store.min_replicas_max_lag_s);
-    assert_int_equal(a->store.wait_replicas, b->store.wait_replicas);
-    assert_int_equal(a->sentinel.quorum, b->sentinel.quorum);
-    assert_int_equal(a->sentinel.down_after_ms, b->sentinel.down_after_ms);
-    assert_int_equal(a->sentinel.failover_timeout_ms, b->sentinel.failover_timeout_ms);
-    assert_int_equal(a->agent.port, b->agent.port);
-    assert_int_equal(a->agent.interval_ms, b->agent.interval_ms);
-    assert_int_equal(a->agent.metrics_open, b->agent.metrics_open);
-    assert_int_equal(a->agent.crash_fast_path, b->agent.crash_fast_path);
+    size_t nrows;
+    const mrd_setting *rows = mrd_settings_table(&nrows);
+    for (size_t i = 0; i < nrows; i++)
+        if (mrd_setting_differs(&rows[i], &a->settings, &b->settings))
+            fail_msg("settings %s.%s differ", rows[i].section, rows[i].key);
     assert_int_equal(a->npeers, b->npeers);
     for (int i = 0; i < a->npeers; i++) {
         const mrd_peer *p = &a->peers[i];
@@ -851,25 +847,25 @@ static void test_manifest_parse_valid(void **state)
 {
     (void)state;
     mrd_manifest *m = parse_manifest_ok(valid_manifest);
-    assert_int_equal(m->version, 1);
+    assert_int_equal(m->version, 2);
     assert_string_equal(m->topology, "shop");
     assert_string_equal(m->master_name, "shop-main");
     assert_string_equal(m->host, "use-a2");
     assert_string_equal(m->root, "/var/lib/meridian/shop/use-a2");
     assert_string_equal(m->secrets_dir, "/etc/meridian/shop/secrets");
-    assert_int_equal(m->store.port, 16379);
-    assert_string_equal(m->store.maxmemory, "256mb");
-    assert_string_equal(m->store.repl_backlog, "64mb");
-    assert_int_equal(m->store.min_replicas_to_write, 1);
-    assert_int_equal(m->store.min_replicas_max_lag_s, 10);
-    assert_int_equal(m->store.wait_replicas, 2);
-    assert_int_equal(m->sentinel.quorum, 2);
-    assert_int_equal(m->sentinel.down_after_ms, 5000);
-    assert_int_equal(m->sentinel.failover_timeout_ms, 60000);
-    assert_int_equal(m->agent.port, 16900);
-    assert_int_equal(m->agent.interval_ms, 1000);
-    assert_true(m->agent.metrics_open);
-    assert_false(m->agent.crash_fast_path);
+    assert_int_equal(m->settings.store.port, 16379);
+    assert_string_equal(m->settings.store.maxmemory, "256mb");
+    assert_string_equal(m->settings.store.repl_backlog, "64mb");
+    assert_int_equal(m->settings.consistency.min_replicas_to_write, 1);
+    assert_int_equal(m->settings.consistency.min_replicas_max_lag_s, 10);
+    assert_int_equal(m->settings.consistency.wait_replicas, 2);
+    assert_int_equal(m->settings.sentinel.quorum, 2);
+    assert_int_equal(m->settings.sentinel.down_after_ms, 5000);
+    assert_int_equal(m->settings.sentinel.failover_timeout_ms, 60000);
+    assert_int_equal(m->settings.agent.port, 16900);
+    assert_int_equal(m->settings.agent.interval_ms, 1000);
+    assert_true(m->settings.agent.metrics_open);
+    assert_false(m->settings.agent.crash_fast_path);
     assert_int_equal(m->npeers, 3);
     assert_peer(&m->peers[0], "use-a1", "us-east", "a", "127.0.1.1", 16379, 26379, 16900,
                 100, true, "0123456789abcdef0123456789abcdef01234567");
@@ -908,7 +904,7 @@ static void test_manifest_round_trip(void **state)
     char *s1 = json_dumps(j1, JSON_COMPACT);
     assert_non_null(s1);
     /* Canonical key order, as the header promises. */
-    assert_int_equal(strncmp(s1, "{\"version\":1,\"topology\":\"shop\",\"master_name\":", 44),
+    assert_int_equal(strncmp(s1, "{\"version\":2,\"topology\":\"shop\",\"master_name\":", 44),
                      0);
     mrd_manifest *m2 = parse_manifest_ok(s1);
     assert_manifest_equal(m1, m2);
@@ -956,11 +952,14 @@ static void manifest_fails(const char *text, mrd_rc code, const char *msg, bool 
         assert_string_equal(err.msg, msg);
 }
 
-/* The object at WHERE in ROOT: "" (ROOT itself), "store", "peers/1". */
+/* The object at WHERE in ROOT: "" (ROOT itself), "settings/store",
+ * "peers/1". */
 static json_t *object_at(json_t *root, const char *where)
 {
     json_t *obj = root;
-    if (strncmp(where, "peers/", 6) == 0)
+    if (strncmp(where, "settings/", 9) == 0)
+        obj = json_object_get(json_object_get(root, "settings"), where + 9);
+    else if (strncmp(where, "peers/", 6) == 0)
         obj = json_array_get(json_object_get(root, "peers"),
                              (size_t)strtoul(where + 6, NULL, 10));
     else if (where[0])
@@ -1008,13 +1007,45 @@ static void expected_message(const char *key, json_t *valid, char *buf, size_t n
         fail_msg("unexpected type for %s", key);
 }
 
+/* A setting of the manifest removed, or of the wrong type: the parse
+ * fails naming it (the bounds are unit.settings' business).  A name the
+ * plan resolves (store.leader_region) may be absent. */
+static void check_setting_refused(const char *section, const char *key, json_t *valid)
+{
+    char where[32], name[96], text_msg[128];
+    snprintf(where, sizeof(where), "settings/%s", section);
+    snprintf(name, sizeof(name), "%s.%s", section, key);
+    const mrd_setting *row = mrd_setting_find(section, key);
+    assert_non_null(row);
+    char *text;
+    if (row->type != MRD_SETTING_REGION) {
+        text = mutated(where, key, NULL);
+        snprintf(text_msg, sizeof(text_msg), "settings.%s is missing", name);
+        manifest_fails(text, MRD_ERR_INVALID, text_msg, false);
+        free(text);
+    }
+    json_t *wrong = json_is_string(valid) ? json_integer(5)
+                    : json_is_integer(valid) ? json_string("5")
+                                             : json_integer(1);
+    text = mutated(where, key, wrong);
+    manifest_fails(text, MRD_ERR_INVALID, name, true);
+    free(text);
+}
+
 /* Every key of every object in the valid manifest: removed, and given a
  * value of the wrong type, the parse fails naming that key. */
 static void test_manifest_missing_and_wrong_types(void **state)
 {
     (void)state;
-    static const char *const where[] = {"", "store", "sentinel", "agent", "peers/0",
-                                        "peers/1", "peers/2"};
+    static const char *const where[] = {"",
+                                        "settings/store",
+                                        "settings/sentinel",
+                                        "settings/consistency",
+                                        "settings/agent",
+                                        "settings/cluster",
+                                        "peers/0",
+                                        "peers/1",
+                                        "peers/2"};
     json_error_t jerr;
     json_t *root = json_loads(valid_manifest, 0, &jerr);
     assert_non_null(root);
@@ -1025,6 +1056,11 @@ static void test_manifest_missing_and_wrong_types(void **state)
         json_t *valid;
         json_object_foreach(obj, key, valid) {
             char msg[256];
+            if (strncmp(where[w], "settings/", 9) == 0) {
+                check_setting_refused(where[w] + 9, key, valid);
+                checked++;
+                continue;
+            }
             expected_message(key, valid, msg, sizeof(msg));
 
             /* Removed. */
@@ -1072,8 +1108,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 11 top-level, 6 + 3 + 4 in the sections, 10 per peer. */
-    assert_int_equal(checked, 11 + 13 + 30);
+    /* 9 top-level, 18 settings, 10 per peer. */
+    assert_int_equal(checked, 9 + 18 + 30);
 }
 
 static void test_manifest_invalid_documents(void **state)
@@ -1088,9 +1124,9 @@ static void test_manifest_invalid_documents(void **state)
     free(text);
 
     /* Other versions are refused with what to do. */
-    text = mutated("", "version", json_integer(2));
+    text = mutated("", "version", json_integer(1));
     manifest_fails(text, MRD_ERR_INVALID,
-                   "manifest version 2 is not supported (expected 1): "
+                   "manifest version 1 is not supported (expected 2): "
                    "redeploy with a matching meridian",
                    false);
     free(text);
