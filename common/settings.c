@@ -304,6 +304,15 @@ bool mrd_setting_live_value(const mrd_setting *row, const mrd_settings *s, char 
     return false;
 }
 
+size_t mrd_settings_live_rows(unsigned lands, const mrd_setting **rows, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < NROWS && k < max; i++)
+        if ((table[i].lands & lands) && table[i].directive && table[i].apply == MRD_APPLY_LIVE)
+            rows[k++] = &table[i];
+    return k;
+}
+
 bool mrd_setting_differs(const mrd_setting *row, const mrd_settings *a,
                          const mrd_settings *b)
 {

@@ -128,6 +128,11 @@ void mrd_setting_format(const mrd_setting *row, const mrd_settings *s, char *buf
 bool mrd_setting_live_value(const mrd_setting *row, const mrd_settings *s, char *buf,
                             size_t n);
 
+/* The rows with a directive that land in LANDS (MRD_LANDS_REDIS or
+ * _SENTINEL) and change live: what deploy reconciles and status compares.
+ * At most MAX into ROWS; returns how many. */
+size_t mrd_settings_live_rows(unsigned lands, const mrd_setting **rows, size_t max);
+
 /* Whether A and B differ in ROW. */
 bool mrd_setting_differs(const mrd_setting *row, const mrd_settings *a,
                          const mrd_settings *b);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "render.h"
+#include "reconcile.h"
 #include "status.h"
 
 #define STATUS_PROBE_TIMEOUT_MS 1000
@@ -1143,6 +1144,11 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
                     c->state_dir);
     }
     mrd_rc rc = ensure_secrets(c, out, &err);
+    int pinned = 0; /* settings that need a restart: kept as they run */
+    mrd_settings before;  /* what the deployment ran with */
+    bool have_before = false;
+    if (rc == MRD_OK)
+        rc = reconcile_pin(c, out, &pinned, &before, &have_before, &err);
     if (rc == MRD_OK && remote(c)) {
         rc = mrd_read_file(c->agent_bin, 256u << 20, &sh.agent, &sh.agent_len, &err);
         if (rc == MRD_OK)
@@ -1191,6 +1197,18 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
         return 2;
     }
     free(jobs);
+    /* settings that change live: set them on every node and sentinel */
+    reconcile_report rr;
+    if (reconcile_run(c, true, have_before ? &before : NULL, &rr, &err) != MRD_OK) {
+        if (out)
+            fprintf(out, "deploy incomplete: could not compare the running settings: %s\n",
+                    err.msg);
+        return 2;
+    }
+    if (out)
+        reconcile_print(out, c, &rr);
+    int live_changes = rr.nchanges, refused = rr.refused;
+    reconcile_report_free(&rr);
     bool first_ok = false;
     st_health h = verify(c, o->verify_timeout_ms, out, &first_ok);
     double secs = (double)(mrd_now_ms() - t0) / 1000.0;
@@ -1201,8 +1219,20 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
                     status_health_name(h), secs, remote(c) ? c->remote_root : c->state_dir);
         return 1;
     }
+    if (refused > 0) {
+        if (out)
+            fprintf(out, "deploy incomplete: %d setting change(s) refused (see above); "
+                         "nothing was restarted\n", refused);
+        return 2;
+    }
+    if (pinned > 0) {
+        if (out)
+            fprintf(out, "deployed, but %d setting(s) need a restart and were not applied "
+                         "(see above)\n", pinned);
+        return 1;
+    }
     if (out) {
-        if (changed == 0 && first_ok)
+        if (changed == 0 && live_changes == 0 && first_ok)
             fprintf(out, "no changes: %d hosts already deployed and healthy (%.1f s)\n",
                     c->topo->nhosts, secs);
         else
