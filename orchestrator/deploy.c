@@ -1209,6 +1209,15 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
         reconcile_print(out, c, &rr);
     int live_changes = rr.nchanges, refused = rr.refused;
     reconcile_report_free(&rr);
+    if (refused > 0) {
+        /* what Redis refused stays as it runs: verification would only wait
+         * for a drift that will not go away */
+        if (out)
+            fprintf(out, "deploy incomplete: %d setting change(s) refused (see above); "
+                         "nothing was restarted. Fix the value and deploy again\n",
+                    refused);
+        return 2;
+    }
     bool first_ok = false;
     st_health h = verify(c, o->verify_timeout_ms, out, &first_ok);
     double secs = (double)(mrd_now_ms() - t0) / 1000.0;
@@ -1218,12 +1227,6 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
                          "and the agent logs under %s/hosts)\n",
                     status_health_name(h), secs, remote(c) ? c->remote_root : c->state_dir);
         return 1;
-    }
-    if (refused > 0) {
-        if (out)
-            fprintf(out, "deploy incomplete: %d setting change(s) refused (see above); "
-                         "nothing was restarted\n", refused);
-        return 2;
     }
     if (pinned > 0) {
         if (out)

@@ -6,6 +6,7 @@
 
 #include "info.h"
 #include "probe.h"
+#include "reconcile.h"
 
 /* ==== probing ==== */
 
@@ -43,6 +44,26 @@ static void take_sentinel(const store_probe *p, st_sentinel *s)
         s->replicas_ok += !v->replicas[i].down;
     for (int i = 0; i < v->nsentinels; i++)
         s->sentinels_ok += !v->sentinels[i].down;
+}
+
+/* The live settings (VALUES[i] of ROWS[i], NULL unknown) that differ
+ * from the topology, as "maxmemory 64mb (topology: 128mb), ..." in OUT. */
+static void take_drift(const orch_ctx *c, const mrd_setting *const *rows, size_t nrows,
+                       const char *const *values, char *out, size_t n)
+{
+    mrd_settings want;
+    reconcile_wanted(c, &want);
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < nrows; i++) {
+        char from[64], to[64];
+        if (!reconcile_differs(rows[i], values[i], &want, from, to, sizeof(from)))
+            continue;
+        int w = snprintf(out + len, n - len, "%s%s %s (topology: %s)", len ? ", " : "",
+                         rows[i]->directive, from, to);
+        if (w > 0 && (size_t)w < n - len)
+            len += (size_t)w;
+    }
 }
 
 /* ==== asking the agents ==== */
@@ -307,6 +328,35 @@ static void judge_agents(const orch_ctx *c, st_report *r)
     }
 }
 
+/* A live setting that differs from the topology (changed behind
+ * meridian's back, or a reconcile that did not finish): WARNING, naming the
+ * first such process and setting. */
+static void judge_drift(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    int n = 0;
+    char first[256] = "";
+    for (int i = 0; i < t->nhosts; i++)
+        if (r->nodes[i].drift[0] && n++ == 0)
+            snprintf(first, sizeof(first), "%s: %s", t->hosts[i].name, r->nodes[i].drift);
+    for (int i = 0; i < r->nsentinels; i++)
+        if (r->sentinels[i].drift[0] && n++ == 0)
+            snprintf(first, sizeof(first), "sentinel on %s: %s",
+                     t->hosts[r->sentinels[i].host].name, r->sentinels[i].drift);
+    if (n == 0)
+        return;
+    char what[256];
+    snprintf(what, sizeof(what), "settings drift on %d process%s (%s%s)", n, n == 1 ? "" : "es",
+             first, n > 1 ? ", ..." : "");
+    if (r->health == ST_OK) {
+        r->health = ST_WARNING;
+        snprintf(r->summary, sizeof(r->summary), "%s", what);
+    } else {
+        size_t sl = strlen(r->summary);
+        snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", what);
+    }
+}
+
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)
 {
     status_opts o = {.timeout_ms = timeout_ms};
@@ -342,10 +392,18 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         r->nodes[i].ready = -1;
         r->nodes[i].replica_priority = -1;
     }
+    /* the settings that change live, compared for drift */
+    const mrd_setting *node_rows[STORE_PROBE_MAX_CONFIG], *snt_rows[STORE_PROBE_MAX_CONFIG];
+    size_t nnode = mrd_settings_live_rows(MRD_LANDS_REDIS, node_rows, STORE_PROBE_MAX_CONFIG);
+    size_t nsnt = mrd_settings_live_rows(MRD_LANDS_SENTINEL, snt_rows, STORE_PROBE_MAX_CONFIG);
+    const char *names[STORE_PROBE_MAX_CONFIG + 1] = {NULL};
+    for (size_t i = 0; i < nnode; i++)
+        names[i] = node_rows[i]->directive;
     /* probes[0..nhosts) are the nodes, then the sentinels in host order */
     for (int i = 0; i < t->nhosts; i++)
         probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
-                                  .port = t->settings.store.port, .user = "admin", .pass = admin};
+                                  .port = t->settings.store.port, .user = "admin",
+                                  .pass = admin, .config = names};
     for (int i = 0, k = t->nhosts; i < t->nhosts; i++) {
         if (!c->plan->hosts[i].sentinel)
             continue;
@@ -364,10 +422,23 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         pthread_join(th, NULL);
     else if (o->ask_agents)
         agent_job_run(&job); /* no thread to spare: one after the other */
-    for (int i = 0; i < t->nhosts; i++)
+    for (int i = 0; i < t->nhosts; i++) {
         take_node(&probes[i], &r->nodes[i]);
-    for (int i = 0; i < r->nsentinels; i++)
-        take_sentinel(&probes[t->nhosts + i], &r->sentinels[i]);
+        if (probes[i].rc == MRD_OK)
+            take_drift(c, node_rows, nnode, (const char *const *)probes[i].config_values,
+                       r->nodes[i].drift, sizeof(r->nodes[i].drift));
+    }
+    for (int i = 0; i < r->nsentinels; i++) {
+        const store_probe *p = &probes[t->nhosts + i];
+        take_sentinel(p, &r->sentinels[i]);
+        const char *values[STORE_PROBE_MAX_CONFIG];
+        for (size_t k = 0; k < nsnt; k++)
+            values[k] = p->rc == MRD_OK ? sentinel_entry_setting(&p->view->master,
+                                                                 snt_rows[k]->directive)
+                                        : NULL;
+        take_drift(c, snt_rows, nsnt, values, r->sentinels[i].drift,
+                   sizeof(r->sentinels[i].drift));
+    }
     for (int i = 0; i < np; i++)
         store_probe_clear(&probes[i]);
     free(probes);
@@ -386,6 +457,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         return mrd_error_set(err, rc, "out of memory");
     }
     judge(c, r);
+    judge_drift(c, r);
     judge_agents(c, r);
     *out = r;
     return MRD_OK;
@@ -450,6 +522,8 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
                              n->problem, "ready", ready, "agent", agent, "ready_reason",
                              reason, "replica_priority", prio, "promotable", promotable));
+        json_object_set_new(json_array_get(nodes, json_array_size(nodes) - 1), "drift",
+                            n->drift[0] ? json_string(n->drift) : json_null());
     }
     json_t *sentinels = json_array();
     for (int i = 0; i < r->nsentinels; i++) {
@@ -462,6 +536,8 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                       t->settings.sentinel.port, "leader",
                       s->reachable ? json_string(s->leader) : json_null(), "ok", s->ok,
                       "problem", s->problem));
+        json_object_set_new(json_array_get(sentinels, json_array_size(sentinels) - 1),
+                            "drift", s->drift[0] ? json_string(s->drift) : json_null());
     }
     json_t *survival = json_null();
     if (r->live_losses) {
@@ -511,6 +587,9 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         char state[352];
         snprintf(state, sizeof(state), "%s%s%s", n->healthy ? "healthy" : "",
                  n->healthy && n->problem[0] ? "; " : "", n->problem);
+        if (n->drift[0])
+            snprintf(state + strlen(state), sizeof(state) - strlen(state), "%sdrift: %s",
+                     state[0] ? "; " : "", n->drift);
         if (n->agent == ST_AGENT_UP && n->ready == 0 && n->ready_reason[0])
             snprintf(state + strlen(state), sizeof(state) - strlen(state), "%snot ready: %s",
                      state[0] ? "; " : "", n->ready_reason);
@@ -525,7 +604,8 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         const mrd_host *h = &t->hosts[s->host];
         char addr[80];
         snprintf(addr, sizeof(addr), "%s:%d", h->address, t->settings.sentinel.port);
-        fprintf(out, "%-12s %-10s %-21s %-21s %s\n", h->name, t->regions[h->region].name,
-                addr, s->reachable ? s->leader : "-", s->ok ? "ok" : s->problem);
+        fprintf(out, "%-12s %-10s %-21s %-21s %s%s%s\n", h->name, t->regions[h->region].name,
+                addr, s->reachable ? s->leader : "-", s->ok ? "ok" : s->problem,
+                s->drift[0] ? "; drift: " : "", s->drift);
     }
 }

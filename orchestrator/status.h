@@ -52,6 +52,8 @@ typedef struct st_node {
                              or a master (INFO shows it for replicas only) */
     bool promotable;     /* a healthy replica Sentinel may promote: its
                             replica-priority is the plan's (0 never) */
+    char drift[160];     /* live settings that differ from the topology:
+                            "maxmemory 64mb (topology: 128mb)", "" none */
     bool healthy;
     char problem[160];   /* why not healthy, "" when healthy */
     st_agent agent;      /* the host's agent */
@@ -67,6 +69,7 @@ typedef struct st_sentinel {
     int sentinels_ok;    /* other sentinels it knows and does not flag down */
     bool ok;
     char problem[160];
+    char drift[160];     /* as st_node.drift */
 } st_sentinel;
 
 typedef struct st_report {
