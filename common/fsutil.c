@@ -1,4 +1,4 @@
-#define _XOPEN_SOURCE 700
+#define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE; nftw */
 #include "fsutil.h"
 
 #include <errno.h>
@@ -57,11 +57,12 @@ static void fsync_dir_of(const char *path)
     }
 }
 
-mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
-                        mode_t mode, mrd_error *err)
+/* Write LEN bytes of DATA, mode MODE, to a new temporary file next to
+ * PATH and fsync it; its name goes to TMP.  On failure nothing is left. */
+static mrd_rc write_temp(const char *path, const void *data, size_t len, mode_t mode,
+                         char *tmp, size_t ntmp, mrd_error *err)
 {
-    char tmp[4096];
-    if (mrd_path_fmt(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) != MRD_OK)
+    if (mrd_path_fmt(tmp, ntmp, "%s.tmp.XXXXXX", path) != MRD_OK)
         return mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", path);
     int fd = mkstemp(tmp);
     if (fd < 0)
@@ -87,14 +88,51 @@ mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
     if (rc == MRD_OK && fsync(fd) != 0)
         rc = mrd_error_set(err, MRD_ERR_IO, "cannot fsync %s: %s", tmp, strerror(errno));
     close(fd);
-    if (rc == MRD_OK && rename(tmp, path) != 0)
-        rc = mrd_error_set(err, MRD_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
-                           strerror(errno));
-    if (rc != MRD_OK) {
+    if (rc != MRD_OK)
+        unlink(tmp);
+    return rc;
+}
+
+mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
+                        mode_t mode, mrd_error *err)
+{
+    char tmp[4096];
+    MRD_TRY(write_temp(path, data, len, mode, tmp, sizeof(tmp), err));
+    if (rename(tmp, path) != 0) {
+        mrd_rc rc = mrd_error_set(err, MRD_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                                  strerror(errno));
         unlink(tmp);
         return rc;
     }
     fsync_dir_of(path);
+    return MRD_OK;
+}
+
+mrd_rc mrd_write_new(const char *path, const void *data, size_t len, mode_t mode,
+                     bool *created, mrd_error *err)
+{
+    char tmp[4096];
+    if (created)
+        *created = false;
+    MRD_TRY(write_temp(path, data, len, mode, tmp, sizeof(tmp), err));
+    /* link(2) never replaces PATH; a file system without hard links gets
+     * renameat2(RENAME_NOREPLACE), which has the same guarantee. */
+    int r = link(tmp, path);
+    if (r != 0 && (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK)) {
+        r = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE);
+        if (r == 0)
+            tmp[0] = '\0'; /* renamed: nothing left to unlink */
+    }
+    int e = errno;
+    if (tmp[0])
+        unlink(tmp);
+    if (r != 0 && e != EEXIST)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: %s", path, strerror(e));
+    if (r == 0) {
+        fsync_dir_of(path);
+        if (created)
+            *created = true;
+    }
     return MRD_OK;
 }
 

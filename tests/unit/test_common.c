@@ -4,7 +4,9 @@
  * Every test that touches files gets its own mkdtemp folder under /tmp
  * (setup_tmp/teardown_tmp) and removes it afterwards, whatever happened.
  * The process tests start only /bin/true, echo, sleep and sh, reap every
- * child they start, and check that none is left behind. */
+ * child they start, and check that none is left behind.  The secret
+ * tests fork children of this program (racing writers, writers killed at
+ * random moments) and reap them too. */
 #define _XOPEN_SOURCE 700 /* nftw, getsid */
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,6 +97,14 @@ static const char *tmp_path(void **state, const char *name, char *buf, size_t n)
 }
 
 /* ==== FILE HELPERS ===================================================== */
+
+/* No child of ours is left (waitpid says ECHILD). */
+static void assert_no_children_left(void)
+{
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
 
 /* A new file (unlinked first: the old one may be read-only). */
 static void write_raw(const char *path, const char *data, size_t len, mode_t mode)
@@ -581,6 +591,48 @@ static void test_rm_rf(void **state)
     assert_int_equal(count_entries(t->path), 1);
 }
 
+/* mrd_write_new: complete or absent, never replacing. */
+static void test_write_new(void **state)
+{
+    const tmp_dir *t = *state;
+    char path[128];
+    tmp_path(state, "admin.pass", path, sizeof(path));
+    bool created = false;
+    mrd_error err;
+
+    mode_t old = umask(077);
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_write_new(path, "first\n", 6, 0640, &created, &err), MRD_OK);
+    umask(old);
+    assert_true(created);
+    assert_file_is(path, "first\n");
+    assert_int_equal(file_mode(path), 0640);
+    assert_int_equal(count_entries(t->path), 1); /* no temporary file left */
+
+    /* An existing file is never replaced: the data is dropped, MRD_OK. */
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    created = true;
+    assert_int_equal(mrd_write_new(path, "second\n", 7, 0600, &created, &err), MRD_OK);
+    assert_false(created);
+    assert_file_is(path, "first\n");
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(count_entries(t->path), 1);
+    assert_int_equal(mrd_write_new(path, "third\n", 6, 0600, NULL, NULL), MRD_OK);
+    assert_file_is(path, "first\n");
+
+    /* A missing folder: an IO error, nothing created. */
+    char bad[128];
+    tmp_path(state, "missing/app.pass", bad, sizeof(bad));
+    mrd_error_clear(&err);
+    created = true;
+    assert_int_equal(mrd_write_new(bad, "x", 1, 0600, &created, &err), MRD_ERR_IO);
+    assert_false(created);
+    assert_contains(err.msg, strerror(ENOENT));
+    assert_int_equal(count_entries(t->path), 1);
+}
+
 static void test_path_fmt_and_exists(void **state)
 {
     char buf[8];
@@ -733,6 +785,153 @@ static void test_secret_read_refuses_open_modes(void **state)
     mrd_error_clear(&err);
     assert_int_equal(mrd_secret_read(link, buf, sizeof(buf), &err), MRD_ERR_IO);
     assert_contains(err.msg, strerror(ELOOP));
+}
+
+/* An empty secret (left by an older version's interrupted write) is
+ * refused with what to do about it. */
+static void test_secret_empty_says_what_to_do(void **state)
+{
+    char path[128], buf[MRD_SECRET_LEN], expect[512];
+    tmp_path(state, "replication.pass", path, sizeof(path));
+    write_raw(path, "", 0, 0600);
+    mrd_error err;
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_secret_ensure(path, buf, sizeof(buf), NULL, &err), MRD_ERR_INVALID);
+    snprintf(expect, sizeof(expect),
+             "secret %s is empty (a write of it was interrupted): remove it and run "
+             "meridian deploy again, which creates a new one",
+             path);
+    assert_string_equal(err.msg, expect);
+    /* Refused, not repaired behind the operator's back. */
+    assert_file_is(path, "");
+    /* Once removed, the next ensure creates a new one. */
+    assert_int_equal(unlink(path), 0);
+    bool created = false;
+    assert_int_equal(mrd_secret_ensure(path, buf, sizeof(buf), &created, &err), MRD_OK);
+    assert_true(created);
+    assert_hex64(buf);
+}
+
+/* Processes racing to create one secret all end with the same secret;
+ * none fails and none sees it empty or half written, and exactly one says
+ * it created it.  (O_CREAT|O_EXCL and then write(), as secret.c did,
+ * showed the others an empty file for a moment: "secret ... is empty".) */
+static void test_secret_ensure_concurrent(void **state)
+{
+    enum { WRITERS = 6, ROUNDS = 60 };
+    typedef struct answer {
+        char secret[MRD_SECRET_LEN];
+        char error[200];
+        bool created;
+    } answer;
+    int bad_rounds = 0;
+    char first_bad[600] = "";
+    for (int round = 0; round < ROUNDS; round++) {
+        char path[128], name[32];
+        snprintf(name, sizeof(name), "race-%d.pass", round);
+        tmp_path(state, name, path, sizeof(path));
+        int go[2], res[2];
+        assert_int_equal(pipe(go), 0);
+        assert_int_equal(pipe(res), 0);
+        pid_t kids[WRITERS];
+        for (int i = 0; i < WRITERS; i++) {
+            kids[i] = fork();
+            assert_true(kids[i] >= 0);
+            if (kids[i] == 0) {
+                close(go[1]);
+                char c;
+                ssize_t r = read(go[0], &c, 1); /* EOF: everybody starts at once */
+                (void)r;
+                answer a;
+                memset(&a, 0, sizeof(a));
+                mrd_error err;
+                mrd_error_clear(&err);
+                if (mrd_secret_ensure(path, a.secret, sizeof(a.secret), &a.created, &err) !=
+                    MRD_OK)
+                    snprintf(a.error, sizeof(a.error), "%s", err.msg);
+                _exit(write(res[1], &a, sizeof(a)) == (ssize_t)sizeof(a) ? 0 : 1);
+            }
+        }
+        close(go[0]);
+        close(res[1]);
+        close(go[1]); /* go */
+        answer a[WRITERS];
+        int got = 0, created = 0;
+        for (int i = 0; i < WRITERS; i++) {
+            ssize_t r = read(res[0], &a[got], sizeof(a[0]));
+            if (r == (ssize_t)sizeof(a[0]))
+                got++;
+        }
+        close(res[0]);
+        for (int i = 0; i < WRITERS; i++)
+            assert_int_equal(waitpid(kids[i], NULL, 0), kids[i]);
+        assert_int_equal(got, WRITERS);
+        bool ok = true;
+        for (int i = 0; i < WRITERS; i++) {
+            created += a[i].created;
+            if (a[i].error[0] || strcmp(a[i].secret, a[0].secret) != 0)
+                ok = false;
+            if (a[i].error[0] && !first_bad[0])
+                snprintf(first_bad, sizeof(first_bad), "round %d: %s", round, a[i].error);
+        }
+        char line[MRD_SECRET_LEN + 1];
+        snprintf(line, sizeof(line), "%s\n", a[0].secret);
+        char *file = read_raw(path, NULL);
+        if (!ok || created != 1 || strcmp(file, line) != 0)
+            bad_rounds++;
+        free(file);
+    }
+    if (bad_rounds)
+        fail_msg("%d of %d rounds of %d racing writers did not end with one secret that "
+                 "every writer read (first error: %s)",
+                 bad_rounds, ROUNDS, WRITERS, first_bad[0] ? first_bad : "none");
+    assert_no_children_left();
+}
+
+/* A writer killed at any moment leaves the secret absent or complete,
+ * never empty: SIGKILL lands at random points of a loop that creates
+ * secret after secret.  (With O_EXCL and then write(), a kill between
+ * the two left an empty file, and every later deploy failed on it.) */
+static void test_secret_ensure_killed_writer(void **state)
+{
+    const tmp_dir *t = *state;
+    enum { KILLS = 40 };
+    int seen = 0;
+    for (int k = 0; k < KILLS; k++) {
+        char dir[160];
+        snprintf(dir, sizeof(dir), "%s/k%d", t->path, k);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            for (int i = 0;; i++) {
+                char path[200], buf[MRD_SECRET_LEN];
+                snprintf(path, sizeof(path), "%s/s%d.pass", dir, i);
+                mrd_secret_ensure(path, buf, sizeof(buf), NULL, NULL);
+            }
+        }
+        mrd_sleep_ms(1 + (k * 7) % 13);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        DIR *d = opendir(dir);
+        assert_non_null(d);
+        struct dirent *e;
+        char bad[300] = "";
+        while ((e = readdir(d))) {
+            size_t len = strlen(e->d_name);
+            if (len < 5 || strcmp(e->d_name + len - 5, ".pass") != 0)
+                continue; /* ".", "..", a killed writer's temporary file */
+            char path[300], buf[MRD_SECRET_LEN];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            seen++;
+            if (mrd_secret_read(path, buf, sizeof(buf), NULL) != MRD_OK || strlen(buf) != 64)
+                snprintf(bad, sizeof(bad), "%s", path);
+        }
+        closedir(d);
+        if (bad[0])
+            fail_msg("after a kill, %s is not a complete secret", bad);
+    }
+    assert_true(seen > 0);
 }
 
 static void test_secret_equal(void **state)
@@ -1262,13 +1461,6 @@ static void test_manifest_secret_paths(void **state)
             mrd_sleep_ms(10);                                                        \
     } while (0)
 
-static void assert_no_children_left(void)
-{
-    errno = 0;
-    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
-    assert_int_equal(errno, ECHILD);
-}
-
 /* mrd_proc_stop() promises to reap its own child, but can miss it (see
  * test_bug_proc_stop_reaps_its_child): collect such a zombie so the
  * checks after it see the state the contract describes. */
@@ -1758,10 +1950,14 @@ int main(void)
         TMP(test_read_file),
         TMP(test_mkdir_p),
         TMP(test_rm_rf),
+        TMP(test_write_new),
         TMP(test_path_fmt_and_exists),
         cmocka_unit_test(test_secret_generate),
         TMP(test_secret_ensure_and_read),
         TMP(test_secret_read_refuses_open_modes),
+        TMP(test_secret_empty_says_what_to_do),
+        TMP(test_secret_ensure_concurrent),
+        TMP(test_secret_ensure_killed_writer),
         cmocka_unit_test(test_secret_equal),
         cmocka_unit_test(test_manifest_parse_valid),
         cmocka_unit_test(test_manifest_round_trip),
