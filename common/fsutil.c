@@ -191,12 +191,38 @@ bool mrd_path_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+/* What mrd_rm_rf could not remove.  nftw(3) passes no context to its
+ * callback, so this is per thread. */
+typedef struct rm_state {
+    int failed;        /* entries that could not be removed */
+    int listed;        /* how many of them are in LIST */
+    char list[400];    /* "PATH: reason; PATH: reason" */
+} rm_state;
+
+static _Thread_local rm_state *rm_cur;
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
-    (void)flag;
     (void)ftw;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+    if (remove(path) == 0 || errno == ENOENT)
+        return 0;
+    int e = errno;
+    /* A folder that still holds what could not be removed: its contents
+     * are the cause, and they are already listed. */
+    if ((flag == FTW_DP || flag == FTW_D) && (e == ENOTEMPTY || e == EEXIST) &&
+        rm_cur->failed > 0)
+        return 0;
+    rm_cur->failed++;
+    size_t used = strlen(rm_cur->list);
+    int w = snprintf(rm_cur->list + used, sizeof(rm_cur->list) - used, "%s%s: %s",
+                     used ? "; " : "", path,
+                     flag == FTW_DNR ? "cannot read the folder" : strerror(e));
+    if (w > 0 && (size_t)w < sizeof(rm_cur->list) - used)
+        rm_cur->listed++;
+    else
+        rm_cur->list[used] = '\0'; /* did not fit: counted, not listed */
+    return 0; /* go on: remove everything that can be removed */
 }
 
 mrd_rc mrd_rm_rf(const char *path, mrd_error *err)
@@ -205,8 +231,22 @@ mrd_rc mrd_rm_rf(const char *path, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_INVALID, "refusing to remove %s", path);
     if (!mrd_path_exists(path))
         return MRD_OK;
-    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return mrd_error_set(err, MRD_ERR_IO, "cannot remove %s: %s", path,
-                             strerror(errno));
+    rm_state st = {0};
+    rm_cur = &st;
+    int r = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    int e = errno;
+    rm_cur = NULL;
+    if (r != 0)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot remove %s: %s", path, strerror(e));
+    if (st.failed > 0) {
+        int more = st.failed - st.listed;
+        char tail[48] = "";
+        if (more > 0)
+            snprintf(tail, sizeof(tail), "; and %d more", more);
+        return mrd_error_set(err, MRD_ERR_IO, "could not remove %d entr%s under %s: %s%s",
+                             st.failed, st.failed == 1 ? "y" : "ies", path, st.list, tail);
+    }
+    if (mrd_path_exists(path))
+        return mrd_error_set(err, MRD_ERR_IO, "%s is still there after removing it", path);
     return MRD_OK;
 }

@@ -36,7 +36,12 @@ mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
 bool mrd_path_exists(const char *path);
 
 /* Remove PATH recursively without following symlinks.  Refuses "/" and
- * paths shorter than 8 characters as a guard against a bad state dir. */
+ * paths shorter than 8 characters as a guard against a bad state dir.
+ * Removes everything it can; when some entries stay (no permission, an
+ * immutable file, a mount point), MRD_ERR_IO with a message that lists
+ * them, each with its reason ("could not remove 2 entries under P:
+ * P/a: Operation not permitted; P/b: ..."; those that do not fit are
+ * counted).  Their folders are not listed again. */
 mrd_rc mrd_rm_rf(const char *path, mrd_error *err);
 
 /* snprintf that reports truncation as MRD_ERR_INVALID. */

@@ -24,12 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/fs.h> /* FS_IOC_SETFLAGS, FS_IMMUTABLE_FL */
 
 #include "err.h"
 #include "fsutil.h"
@@ -60,14 +62,34 @@ static int setup_tmp(void **state)
     return 0;
 }
 
+/* Set or clear the immutable attribute of PATH (chattr +i / -i); -1 with
+ * errno when the file system or our privileges do not allow it. */
+static int set_immutable(const char *path, bool on)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    int flags = 0, rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+    if (rc == 0) {
+        flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+        rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
-    (void)flag;
     (void)ftw;
     if (remove(path) != 0 && errno != ENOENT) {
-        /* A test may have left a folder without write permission. */
+        /* A test may have left a folder without write permission, or an
+         * immutable file (test_rm_rf_reports_what_stays). */
         chmod(path, 0700);
+        if (flag == FTW_F)
+            set_immutable(path, false);
         return remove(path) == 0 ? 0 : -1;
     }
     return 0;
@@ -589,6 +611,76 @@ static void test_rm_rf(void **state)
     assert_int_equal(mrd_rm_rf(keep_file, &err), MRD_OK);
     assert_false(mrd_path_exists(keep_file));
     assert_int_equal(count_entries(t->path), 1);
+}
+
+/* What cannot be removed stays, everything else goes, and the error
+ * names each entry that stayed with its reason, not the folders holding
+ * them.  As root, permissions stop nothing: an immutable file (chattr +i)
+ * does; as another user, a folder without write permission. */
+static void test_rm_rf_reports_what_stays(void **state)
+{
+    char tree[128], sub[128], keep[128], p[160], expect[1024];
+    tmp_path(state, "state", tree, sizeof(tree));
+    tmp_path(state, "state/secrets", sub, sizeof(sub));
+    tmp_path(state, "state/secrets/admin.pass", keep, sizeof(keep));
+    assert_int_equal(mrd_mkdir_p(sub, 0700, NULL), MRD_OK);
+    assert_int_equal(mrd_mkdir_p(tmp_path(state, "state/hosts/use-a1/redis", p, sizeof(p)),
+                                 0700, NULL),
+                     MRD_OK);
+    write_raw(tmp_path(state, "state/hosts/use-a1/redis/redis.conf", p, sizeof(p)), "x", 1,
+              0600);
+    write_raw(keep, "s3cret\n", 7, 0600);
+    bool root = geteuid() == 0;
+    const char *reason;
+    if (root) {
+        if (set_immutable(keep, true) != 0)
+            fail_msg("cannot make %s immutable (%s): this test needs chattr +i on /tmp's "
+                     "file system when run as root",
+                     keep, strerror(errno));
+        reason = strerror(EPERM);
+    } else {
+        assert_int_equal(chmod(sub, 0500), 0);
+        reason = strerror(EACCES);
+    }
+
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = mrd_rm_rf(tree, &err);
+    bool hosts_gone = !mrd_path_exists(tmp_path(state, "state/hosts", p, sizeof(p)));
+    bool kept = mrd_path_exists(keep);
+    if (root)
+        set_immutable(keep, false);
+    else
+        chmod(sub, 0700);
+    assert_int_equal(rc, MRD_ERR_IO);
+    snprintf(expect, sizeof(expect), "could not remove 1 entry under %s: %s: %s", tree, keep,
+             reason);
+    assert_string_equal(err.msg, expect);
+    assert_true(hosts_gone);
+    assert_true(kept);
+
+    /* Many: those that do not fit in the message are counted. */
+    if (root) {
+        enum { MANY = 20 };
+        for (int i = 0; i < MANY; i++) {
+            snprintf(p, sizeof(p), "%s/a-rather-long-file-name-that-fills-the-list-%02d", sub,
+                     i);
+            write_raw(p, "x", 1, 0600);
+            assert_int_equal(set_immutable(p, true), 0);
+        }
+        mrd_error_clear(&err);
+        assert_int_equal(mrd_rm_rf(tree, &err), MRD_ERR_IO);
+        snprintf(expect, sizeof(expect), "could not remove %d entries under %s: ", MANY, tree);
+        assert_int_equal(strncmp(err.msg, expect, strlen(expect)), 0);
+        assert_non_null(strstr(err.msg, " more"));
+        for (int i = 0; i < MANY; i++) {
+            snprintf(p, sizeof(p), "%s/a-rather-long-file-name-that-fills-the-list-%02d", sub,
+                     i);
+            set_immutable(p, false);
+        }
+    }
+    assert_int_equal(mrd_rm_rf(tree, &err), MRD_OK);
+    assert_false(mrd_path_exists(tree));
 }
 
 /* mrd_write_new: complete or absent, never replacing. */
@@ -1950,6 +2042,7 @@ int main(void)
         TMP(test_read_file),
         TMP(test_mkdir_p),
         TMP(test_rm_rf),
+        TMP(test_rm_rf_reports_what_stays),
         TMP(test_write_new),
         TMP(test_path_fmt_and_exists),
         cmocka_unit_test(test_secret_generate),
