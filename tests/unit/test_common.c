@@ -4,9 +4,9 @@
  * Every test that touches files gets its own mkdtemp folder under /tmp
  * (setup_tmp/teardown_tmp) and removes it afterwards, whatever happened.
  * The process tests start only /bin/true, echo, sleep and sh, reap every
- * child they start, and check that none is left behind.  The secret
- * tests fork children of this program (racing writers, writers killed at
- * random moments) and reap them too. */
+ * child they start, and check that none is left behind.  The secret and
+ * lock tests fork children of this program (racing writers, writers
+ * killed at random moments, lock holders) and reap them too. */
 #define _XOPEN_SOURCE 700 /* nftw, getsid */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +35,7 @@
 
 #include "err.h"
 #include "fsutil.h"
+#include "lock.h"
 #include "log.h"
 #include "manifest.h"
 #include "proc.h"
@@ -1046,6 +1047,181 @@ static void test_secret_equal(void **state)
     assert_false(mrd_secret_equal(a, b));
 }
 
+/* ==== LOCKS ============================================================ */
+
+/* "PID WHAT\n" of the record, "" when absent. */
+static void read_record(const char *path, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!mrd_path_exists(path))
+        return;
+    char *text = read_raw(path, NULL);
+    snprintf(buf, n, "%s", text);
+    free(text);
+}
+
+/* A child that takes the lock of DIR as WHAT, says so on a pipe and then
+ * waits to be killed.  Returns its pid once it holds the lock. */
+static pid_t lock_holder_child(const char *dir, const char *what)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        mrd_lock *l = NULL;
+        char ok = mrd_lock_take(dir, "deploy.lock", what, 0, &l, NULL, NULL) == MRD_OK;
+        ssize_t w = write(p[1], &ok, 1);
+        if (!ok || w != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char ok = 0;
+    assert_int_equal(read(p[0], &ok, 1), 1);
+    close(p[0]);
+    assert_true(ok);
+    return pid;
+}
+
+static void test_lock_excludes_and_names_holder(void **state)
+{
+    const tmp_dir *t = *state;
+    char record[128], text[64], expect[64];
+    tmp_path(state, "deploy.lock", record, sizeof(record));
+    mrd_lock *a = NULL, *b = NULL;
+    mrd_lock_holder who = {.pid = -1};
+    mrd_error err;
+
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_lock_take(t->path, "deploy.lock", "deploy", 0, &a, &who, &err),
+                     MRD_OK);
+    assert_non_null(a);
+    read_record(record, text, sizeof(text));
+    snprintf(expect, sizeof(expect), "%d deploy\n", (int)getpid());
+    assert_string_equal(text, expect);
+    assert_int_equal(file_mode(record), 0600);
+
+    /* A second take, even in this process, is refused and names us. */
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_lock_take(t->path, "deploy.lock", "destroy", 0, &b, &who, &err),
+                     MRD_ERR_TIMEOUT);
+    assert_null(b);
+    assert_int_equal(who.pid, getpid());
+    assert_string_equal(who.what, "deploy");
+    /* It waits as long as it is told to, not longer. */
+    long long t0 = mrd_now_ms();
+    assert_int_equal(mrd_lock_take(t->path, "deploy.lock", "destroy", 200, &b, NULL, NULL),
+                     MRD_ERR_TIMEOUT);
+    long long took = mrd_now_ms() - t0;
+    if (took < 200 || took > 2000)
+        fail_msg("a 200 ms wait took %lld ms", took);
+
+    /* Released: the record no longer names us, and the lock is free. */
+    mrd_lock_release(&a);
+    assert_null(a);
+    read_record(record, text, sizeof(text));
+    assert_string_equal(text, "");
+    assert_int_equal(mrd_lock_take(t->path, "deploy.lock", "destroy", 0, &b, NULL, &err),
+                     MRD_OK);
+    mrd_lock_release(&b);
+    mrd_lock_release(&b); /* NULL is fine */
+    mrd_lock_release(NULL);
+
+    /* A folder that does not exist. */
+    char missing[128];
+    tmp_path(state, "missing", missing, sizeof(missing));
+    mrd_error_clear(&err);
+    assert_int_equal(mrd_lock_take(missing, "deploy.lock", "deploy", 0, &b, NULL, &err),
+                     MRD_ERR_NOT_FOUND);
+    assert_null(b);
+}
+
+/* kill -9 of the holder frees the lock, also for one already waiting. */
+static void test_lock_freed_by_kill9(void **state)
+{
+    tmp_dir *t = *state;
+    mrd_lock *l = NULL;
+    mrd_lock_holder who;
+    pid_t holder = lock_holder_child(t->path, "destroy");
+    t->child = holder; /* killed by teardown_tmp should a check fail */
+    assert_int_equal(mrd_lock_take(t->path, "deploy.lock", "deploy", 0, &l, &who, NULL),
+                     MRD_ERR_TIMEOUT);
+    assert_int_equal(who.pid, holder);
+    assert_string_equal(who.what, "destroy");
+
+    pid_t killer = fork();
+    assert_true(killer >= 0);
+    if (killer == 0) {
+        mrd_sleep_ms(300);
+        _exit(kill(holder, SIGKILL) == 0 ? 0 : 1);
+    }
+    long long t0 = mrd_now_ms();
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = mrd_lock_take(t->path, "deploy.lock", "deploy", 10000, &l, NULL, &err);
+    long long took = mrd_now_ms() - t0;
+    int status = 0;
+    assert_int_equal(waitpid(killer, &status, 0), killer);
+    assert_int_equal(waitpid(holder, NULL, 0), holder);
+    t->child = 0;
+    assert_int_equal(rc, MRD_OK);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (took < 250 || took > 5000)
+        fail_msg("the lock came %lld ms after the wait began; the holder was killed at "
+                 "300 ms",
+                 took);
+    mrd_lock_release(&l);
+    assert_no_children_left();
+}
+
+/* The holder removes the folder (destroy): whoever waited is told it is
+ * gone, rather than given a lock on a removed folder; a new folder at
+ * the same path is a new lock. */
+static void test_lock_folder_removed_while_waiting(void **state)
+{
+    char dir[128], record[160];
+    tmp_path(state, "state", dir, sizeof(dir));
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(record, sizeof(record), "%s/deploy.lock", dir);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        mrd_lock *l = NULL;
+        char ok = mrd_lock_take(dir, "deploy.lock", "destroy", 0, &l, NULL, NULL) == MRD_OK;
+        ssize_t w = write(p[1], &ok, 1);
+        (void)w;
+        mrd_sleep_ms(200);
+        unlink(record);
+        rmdir(dir);
+        mrd_sleep_ms(100); /* still holding it after the removal */
+        _exit(0);
+    }
+    close(p[1]);
+    char ok = 0;
+    assert_int_equal(read(p[0], &ok, 1), 1);
+    close(p[0]);
+    assert_true(ok);
+    mrd_lock *l = NULL;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = mrd_lock_take(dir, "deploy.lock", "deploy", 10000, &l, NULL, &err);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    assert_int_equal(rc, MRD_ERR_NOT_FOUND);
+    assert_null(l);
+    assert_contains(err.msg, "was removed while we waited");
+    assert_false(mrd_path_exists(dir));
+
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mrd_lock_take(dir, "deploy.lock", "deploy", 0, &l, NULL, &err), MRD_OK);
+    mrd_lock_release(&l);
+}
+
 /* ==== MANIFESTS ======================================================== */
 
 /* A hand-written manifest in the schema of common/manifest.c: this host
@@ -2052,6 +2228,9 @@ int main(void)
         TMP(test_secret_ensure_concurrent),
         TMP(test_secret_ensure_killed_writer),
         cmocka_unit_test(test_secret_equal),
+        TMP(test_lock_excludes_and_names_holder),
+        TMP(test_lock_freed_by_kill9),
+        TMP(test_lock_folder_removed_while_waiting),
         cmocka_unit_test(test_manifest_parse_valid),
         cmocka_unit_test(test_manifest_round_trip),
         cmocka_unit_test(test_manifest_missing_and_wrong_types),
