@@ -39,6 +39,24 @@ static mrd_rc default_state_dir(const char *name, char *buf, size_t n, mrd_error
     return rc == MRD_OK ? MRD_OK : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
 }
 
+/* PATH made absolute against the working folder: the paths under the
+ * state dir go into manifests, which agents read after a chdir("/"). */
+static mrd_rc absolute_path(const char *path, char *buf, size_t n, mrd_error *err)
+{
+    if (path[0] == '/')
+        return mrd_path_fmt(buf, n, "%s", path) == MRD_OK
+                   ? MRD_OK
+                   : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    char cwd[MRD_PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return mrd_error_set(err, MRD_ERR_IO, "cannot tell the working folder for %s: %s",
+                             path, strerror(errno));
+    return mrd_path_fmt(buf, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", path) ==
+                   MRD_OK
+               ? MRD_OK
+               : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+}
+
 /* meridian-agent next to this executable, unless MERIDIAN_AGENT names one. */
 static mrd_rc find_agent(char *buf, size_t n, mrd_error *err)
 {
@@ -75,7 +93,7 @@ mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opt
     if (rc == MRD_OK)
         rc = plan_check(c->plan, err);
     if (rc == MRD_OK)
-        rc = state ? mrd_path_fmt(c->state_dir, sizeof(c->state_dir), "%s", state)
+        rc = state ? absolute_path(state, c->state_dir, sizeof(c->state_dir), err)
                    : default_state_dir(c->topo->name, c->state_dir, sizeof(c->state_dir),
                                        err);
     if (rc == MRD_OK)
@@ -279,9 +297,13 @@ mrd_rc deploy_manifest_text(const orch_ctx *c, int host, char **out, mrd_error *
 /* ==== per-host deploy ==== */
 
 typedef enum host_outcome {
-    HOST_UNCHANGED = 0,
-    HOST_STARTED,
-    HOST_RESTARTED,
+    HOST_UNCHANGED = 0, /* its agent ran with this manifest: nothing done */
+    HOST_STARTED,       /* this run started its agent */
+    HOST_RESTARTED,     /* this run restarted its agent (new manifest or
+                           new meridian-agent) */
+    HOST_RUNNING,       /* this run wrote the manifest and went to start the
+                           agent, but another process had started one since
+                           (its start was refused: one agent per host) */
     HOST_FAILED,
 } host_outcome;
 
@@ -369,20 +391,50 @@ static int agent_cmd(orch_ctx *c, int host, const char *bin, const char *verb,
     return status;
 }
 
+static mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
+
+/* Start host H's agent detached (`BIN run --daemon`, whose exit status is
+ * the agent's own verdict: 0 once it holds its lock and pid file) and say
+ * what this run did.  RESTARTED (NULL for a first start) says why it
+ * replaces an agent stopped just before, e.g. "with the new manifest";
+ * HOW ends the progress line.  When the start is refused because an
+ * agent is running now (something other than this deploy started one
+ * since we looked: one agent per host), that agent is reported as
+ * running, never as started by us. */
+static host_outcome start_agent(orch_ctx *c, int host, const char *bin, const char *manifest,
+                                const char *restarted, const char *how, host_job *j)
+{
+    mrd_error err;
+    mrd_error_clear(&err);
+    if (run_daemon(c, host, &err) == MRD_OK) {
+        if (restarted)
+            progress(j, host, "agent restarted %s%s", restarted, how);
+        else
+            progress(j, host, "agent started%s", how);
+        return restarted ? HOST_RESTARTED : HOST_STARTED;
+    }
+    if (agent_cmd(c, host, bin, "alive", NULL, manifest, NULL) == 0) {
+        progress(j, host, "agent not started by this deploy: another process started one "
+                          "since it looked, and it is running");
+        return HOST_RUNNING;
+    }
+    j->err = err;
+    return HOST_FAILED;
+}
+
 /* The local transport: this machine's meridian-agent, the state dir's
- * secrets, a daemon started directly. */
+ * secrets, an agent started detached (run --daemon). */
 static host_outcome deploy_host_local(orch_ctx *c, int host, host_job *j)
 {
     const mrd_host *h = &c->topo->hosts[host];
-    char root[MRD_PATH_MAX], mpath[MRD_PATH_MAX], log[MRD_PATH_MAX];
+    char root[MRD_PATH_MAX], mpath[MRD_PATH_MAX];
     char *want = NULL, *have = NULL;
     host_outcome out = HOST_FAILED;
     mrd_error *err = &j->err;
 
     if (orch_host_root_ex(c, host, root, sizeof(root), err) != MRD_OK)
         return HOST_FAILED;
-    if (mrd_path_fmt(mpath, sizeof(mpath), "%s/manifest.json", root) != MRD_OK ||
-        mrd_path_fmt(log, sizeof(log), "%s/agent.log", root) != MRD_OK) {
+    if (mrd_path_fmt(mpath, sizeof(mpath), "%s/manifest.json", root) != MRD_OK) {
         mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
         return HOST_FAILED;
     }
@@ -409,11 +461,8 @@ static host_outcome deploy_host_local(orch_ctx *c, int host, host_job *j)
         if (agent_cmd(c, host, c->agent_bin, "stop", "--agent-only", mpath, err) != 0)
             goto done;
     }
-    const char *argv[] = {c->agent_bin, "run", "--manifest", mpath, NULL};
-    if (c->tp->ops->spawn_daemon(c->tp, h, argv, log, err) != MRD_OK)
-        goto done;
-    progress(j, host, "agent %s", alive ? "restarted with the new manifest" : "started");
-    out = alive ? HOST_RESTARTED : HOST_STARTED;
+    out = start_agent(c, host, c->agent_bin, mpath, alive ? "with the new manifest" : NULL,
+                      "", j);
 done:
     free(want);
     free(have);
@@ -744,10 +793,6 @@ static mrd_rc start_systemd(orch_ctx *c, int host, const remote_paths *p, host_j
     return MRD_OK;
 }
 
-/* Start the agent without systemd: it detaches itself (run --daemon) and
- * returns once it holds its lock and pid file. */
-static mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
-
 /* ==== the agent of one host, for other commands (drills) ==== */
 
 mrd_rc deploy_agent_exec(orch_ctx *c, int host, const char *const *args, tp_result *res,
@@ -857,7 +902,8 @@ static void wait_agents_answer(orch_ctx *c, host_job *jobs)
     for (;;) {
         pending = 0;
         for (int i = 0; i < n; i++)
-            if (jobs[i].outcome == HOST_STARTED || jobs[i].outcome == HOST_RESTARTED) {
+            if (jobs[i].outcome == HOST_STARTED || jobs[i].outcome == HOST_RESTARTED ||
+                jobs[i].outcome == HOST_RUNNING) {
                 if (jobs[i].answered)
                     continue;
                 targets[pending] = (agent_target){.host = t->hosts[i].name,
@@ -964,15 +1010,21 @@ static host_outcome deploy_host_remote(orch_ctx *c, int host, host_job *j)
         goto done;
     tp_filestat st;
     bool systemd = tp_stat(c->tp, h, "/run/systemd/system", &st, NULL) == MRD_OK && st.is_dir;
+    /* systemctl restart always (re)starts it */
+    host_outcome started = alive ? HOST_RESTARTED : HOST_STARTED;
     if (systemd && strcmp(c->topo->transport.user, "root") == 0) {
         if (start_systemd(c, host, &p, j) != MRD_OK)
             goto done;
     } else {
-        if (run_daemon(c, host, &j->err) != MRD_OK)
+        started = start_agent(c, host, p.bin, p.manifest,
+                              !alive ? NULL
+                              : !same ? "with the new manifest"
+                                      : "with the new meridian-agent",
+                              systemd ? " (not root: no systemd unit, started directly)"
+                                      : " (no systemd on the host: started directly, detached)",
+                              j);
+        if (started == HOST_FAILED)
             goto done;
-        progress(j, host, "agent %s (%s)", alive ? "restarted" : "started",
-                 systemd ? "not root: no systemd unit, started directly"
-                         : "no systemd on the host: started directly, detached");
     }
     if (systemd) {
         char *entry = NULL;
@@ -984,7 +1036,7 @@ static host_outcome deploy_host_remote(orch_ctx *c, int host, host_job *j)
             progress(j, host, "cron entry installed: meridian-agent check --heal every minute");
         free(entry);
     }
-    out = alive ? HOST_RESTARTED : HOST_STARTED; /* answers: wait_agents_answer() */
+    out = started; /* answers: wait_agents_answer() */
 done:
     free(want);
     free(have);
@@ -1101,6 +1153,36 @@ static mrd_rc ensure_secrets(orch_ctx *c, FILE *out, mrd_error *err)
     return MRD_OK;
 }
 
+/* What this run did to the agents, e.g. "6 agents started" or "1 agent
+ * started, 5 unchanged". */
+static void outcomes_summary(const host_job *jobs, int n, char *buf, size_t len)
+{
+    static const struct {
+        host_outcome o;
+        const char *what;
+    } kinds[] = {
+        {HOST_STARTED, "started"},
+        {HOST_RESTARTED, "restarted"},
+        {HOST_RUNNING, "started by another process meanwhile"},
+        {HOST_UNCHANGED, "unchanged"},
+        {HOST_FAILED, "failed"},
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            count += jobs[i].outcome == kinds[k].o;
+        if (count == 0)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%d%s %s", used ? ", " : "", count,
+                         used ? "" : count == 1 ? " agent" : " agents", kinds[k].what);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
 /* "ssh: 6 connections to 6 hosts (1 per host)" */
 static void print_connections(orch_ctx *c, FILE *out)
 {
@@ -1159,10 +1241,12 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
                                     agents up (their API) when deploy returns */
 
     int failed = 0, changed = 0;
+    char did[200];
     for (int i = 0; i < c->topo->nhosts; i++) {
         failed += jobs[i].outcome == HOST_FAILED;
         changed += jobs[i].outcome != HOST_UNCHANGED;
     }
+    outcomes_summary(jobs, c->topo->nhosts, did, sizeof(did));
     print_connections(c, out);
     if (failed) {
         if (out) {
@@ -1196,9 +1280,9 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
             fprintf(out, "no changes: %d hosts already deployed and healthy (%.1f s)\n",
                     c->topo->nhosts, secs);
         else
-            fprintf(out, "deployed and verified in %.1f s: leader %s, %d replicas linked, "
-                         "%d sentinels agree\n",
-                    secs, c->topo->hosts[c->plan->leader].name, c->topo->nhosts - 1,
+            fprintf(out, "deployed and verified in %.1f s (%s): leader %s, %d replicas "
+                         "linked, %d sentinels agree\n",
+                    secs, did, c->topo->hosts[c->plan->leader].name, c->topo->nhosts - 1,
                     c->plan->nsentinels);
     }
     return 0;
