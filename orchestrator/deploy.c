@@ -311,9 +311,10 @@ typedef enum host_outcome {
     HOST_STARTED,       /* this run started its agent */
     HOST_RESTARTED,     /* this run restarted its agent (new manifest or
                            new meridian-agent) */
-    HOST_RUNNING,       /* this run wrote the manifest and went to start the
-                           agent, but another process had started one since
-                           (its start was refused: one agent per host) */
+    HOST_RUNNING,       /* this run went to start the agent, but one was
+                           running already, unseen when deploy looked (no
+                           manifest yet, or started since): its start was
+                           refused (one agent per host) and it is left */
     HOST_FAILED,
 } host_outcome;
 
@@ -408,9 +409,10 @@ static mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
  * what this run did.  RESTARTED (NULL for a first start) says why it
  * replaces an agent stopped just before, e.g. "with the new manifest";
  * HOW ends the progress line.  When the start is refused because an
- * agent is running now (something other than this deploy started one
- * since we looked: one agent per host), that agent is reported as
- * running, never as started by us. */
+ * agent is running (one agent per host: it holds the host's lock) that
+ * deploy did not see (the host had no manifest, or something else started
+ * it since deploy looked), that agent is left and reported as running,
+ * never as started by us. */
 static host_outcome start_agent(orch_ctx *c, int host, const char *bin, const char *manifest,
                                 const char *restarted, const char *how, host_job *j)
 {
@@ -424,8 +426,8 @@ static host_outcome start_agent(orch_ctx *c, int host, const char *bin, const ch
         return restarted ? HOST_RESTARTED : HOST_STARTED;
     }
     if (agent_cmd(c, host, bin, "alive", NULL, manifest, NULL) == 0) {
-        progress(j, host, "agent not started by this deploy: another process started one "
-                          "since it looked, and it is running");
+        progress(j, host, "agent not started by this deploy: one was already running for "
+                          "this host (it holds the host's lock); left as it is");
         return HOST_RUNNING;
     }
     j->err = err;
@@ -1173,7 +1175,7 @@ static void outcomes_summary(const host_job *jobs, int n, char *buf, size_t len)
     } kinds[] = {
         {HOST_STARTED, "started"},
         {HOST_RESTARTED, "restarted"},
-        {HOST_RUNNING, "started by another process meanwhile"},
+        {HOST_RUNNING, "found running"},
         {HOST_UNCHANGED, "unchanged"},
         {HOST_FAILED, "failed"},
     };

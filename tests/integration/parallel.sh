@@ -5,7 +5,8 @@
 # and sentinel accepts, six agents, and outputs that together say "agent
 # started" once per host; a deploy that holds the lock makes the next one
 # wait and then name it (exit 75); kill -9 of the holder frees the lock;
-# destroy names what it could not remove.
+# an agent deploy could not see is not reported as started; destroy names
+# what it could not remove.
 source "$(dirname "$0")/lib.sh"
 
 BASE=${PORT_BASE:-18500}
@@ -122,6 +123,20 @@ checks=$((checks + 1)); check "the next deploy exits 0 without waiting ($rc, $to
     test "$rc" -eq 0 -a -z "$(grep waiting "$T_DIR/after.out")"
 checks=$((checks + 1)); check "and says it started no agent" \
     test "$(grep -c 'agent started' "$T_DIR/after.out")" -eq 0
+
+say "an agent deploy could not see: not reported as started"
+# euw-b1's agent keeps running without its manifest: this deploy sees no
+# agent there, writes the manifest, and its start is refused by the
+# running agent's lock.
+rm "$T_STATE/hosts/euw-b1/manifest.json"
+before=$(cat "$T_STATE/hosts/euw-b1/agent.pid")
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 30 >"$T_DIR/unseen.out" 2>&1
+rc=$?
+checks=$((checks + 1)); check "deploy exits 0 ($rc)" test "$rc" -eq 0
+checks=$((checks + 1)); check "it says it did not start euw-b1's agent: $(grep -E '^  euw-b1 +agent' "$T_DIR/unseen.out")" \
+    grep -qE '^  euw-b1 +agent not started by this deploy: one was already running' "$T_DIR/unseen.out"
+checks=$((checks + 1)); check "no \"agent started\" line, and the same agent runs (pid $before)" \
+    test "$(grep -c 'agent started' "$T_DIR/unseen.out") $(cat "$T_STATE/hosts/euw-b1/agent.pid")" = "0 $before"
 
 say "destroy names what it could not remove"
 # As root, permissions stop nothing: an immutable file (chattr +i) does.
