@@ -167,9 +167,9 @@ static void daemonize(const char *log)
         waitpid(child, NULL, 0);
         if (strcmp(buf, "OK") == 0)
             exit(0);
-        fprintf(stderr, "meridian-agent: the agent did not start: %s\n",
-                len ? buf : "it exited at once (see its log)");
-        fprintf(stderr, "meridian-agent: log: %s\n", log);
+        /* One line: deploy reports the last line of what we print. */
+        fprintf(stderr, "meridian-agent: the agent did not start: %s (log: %s)\n",
+                len ? buf : "it exited at once", log);
         exit(1);
     }
     close(p[0]);

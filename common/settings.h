@@ -21,7 +21,8 @@
 
 #include "err.h"
 
-#define MRD_NAME_MAX 64 /* names: [A-Za-z0-9._-], 1..63 characters */
+#define MRD_NAME_MAX 64 /* names: [A-Za-z0-9._-], 1..63 characters, not "." or "..",
+                           no leading '-' (they become paths and arguments) */
 #define MRD_SIZE_MAX 32 /* Redis memory size strings: "64mb", "1gb", "0" */
 
 /* The values.  Both the topology (what the file says) and the manifest

@@ -22,6 +22,7 @@
 
 #define DRILL_WARMUP_MS 2000       /* writes before the fault */
 #define DRILL_AFTER_FAULT_MS 3000  /* faults that move no leader: observe this long */
+#define DRILL_FAILOVER_SLACK_MS 5000 /* beyond down_after + failover_timeout */
 #define DRILL_HEAL_TIMEOUT_MS 90000
 #define DRILL_POLL_MS 50
 #define DRILL_WAIT_TIMEOUT_MS 1000 /* WAIT timeout of the writer */
@@ -463,18 +464,27 @@ static bool moves_leader(const drill *d)
     }
 }
 
+void drill_fault_window(const mrd_topology *t, bool moves_leader, bool isolates_leader,
+                        long long *limit_ms, long long *hold_ms)
+{
+    /* In long long before adding: the parser takes each setting up to
+     * INT_MAX, and the sum of two ints overflowed. */
+    *limit_ms = moves_leader ? (long long)t->settings.sentinel.down_after_ms +
+                                   t->settings.sentinel.failover_timeout_ms + DRILL_FAILOVER_SLACK_MS
+                             : DRILL_AFTER_FAULT_MS;
+    *hold_ms = isolates_leader ? ((long long)t->settings.consistency.min_replicas_max_lag_s + 2) * 1000
+                               : 0;
+}
+
 /* Keep the fault in place until the failover (if any) is seen and, for a
  * partition of the leader's region, until the isolated leader has had
- * min_replicas_max_lag_s + 1 s to refuse writes. */
+ * time to refuse writes (drill_fault_window). */
 static void observe_fault(drill *d, drill_timeline *tl)
 {
-    const mrd_topology *t = d->c->topo;
-    long long limit = DRILL_AFTER_FAULT_MS;
-    if (moves_leader(d))
-        limit = t->settings.sentinel.down_after_ms + t->settings.sentinel.failover_timeout_ms + 5000;
-    long long hold = d->o->scenario == DRILL_PARTITION && d->region_has_leader
-                         ? (t->settings.consistency.min_replicas_max_lag_s + 2) * 1000LL
-                         : 0;
+    long long limit, hold;
+    drill_fault_window(d->c->topo, moves_leader(d),
+                       d->o->scenario == DRILL_PARTITION && d->region_has_leader, &limit,
+                       &hold);
     drill_event ev;
     while (!interrupted) {
         long long since = now_rel(d) - d->rec.fault_ms;

@@ -75,8 +75,13 @@ static const char *const command_help[][2] = {
                "  the agent, its secrets and its manifest; host keys are checked against\n"
                "  known_hosts (--accept-new-host-keys records unknown ones; a changed key\n"
                "  is always refused); --install-packages apt-gets a missing Redis.\n"
+               "  One deploy or destroy of a state dir at a time: another one waits up\n"
+               "  to 30 s (--timeout if shorter), then exits 75 naming it.  Each host's\n"
+               "  line says what this run did (\"agent started\" only for an agent it\n"
+               "  started).\n"
                "  Exits 0 healthy, 1 not verified in time, 2 a host failed (the others\n"
-               "  are deployed: run it again once fixed).\n"},
+               "  are deployed: run it again once fixed), 75 another deploy or destroy\n"
+               "  of the same state dir is running.\n"},
     {"status", "status TOPOLOGY [--state DIR] [--json]\n"
                "  Probe every node and sentinel concurrently, and ask every host's agent\n"
                "  whether its nodes are ready.  Exits 0 OK, 1 WARNING (degraded but\n"
@@ -95,7 +100,10 @@ static const char *const command_help[][2] = {
     {"destroy", "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
                 "  Stop every process of the topology by its pid file and remove its\n"
                 "  state (credentials included; over ssh, each host's folder, systemd\n"
-                "  unit and cron entry).  Without --yes, only say what it would stop.\n"},
+                "  unit and cron entry).  Without --yes, only say what it would stop.\n"
+                "  Exits 0 done, 1 a host could not be stopped (state kept) or part of\n"
+                "  the state could not be removed (each entry left is named), 75 another\n"
+                "  deploy or destroy of the same state dir is running (waits 30 s).\n"},
     {"connect-info", "connect-info TOPOLOGY [--state DIR] [--json]\n"
                      "  Print what an application needs to connect through the sentinels:\n"
                      "  sentinel addresses, master name, the application user and its\n"

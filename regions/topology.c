@@ -509,7 +509,8 @@ static mrd_rc get_string(ctx *c, json_t *obj, const char *key, char *buf,
     return MRD_OK;
 }
 
-/* A name: [A-Za-z0-9._-]{1,63}.  KIND says what it names. */
+/* A name: [A-Za-z0-9._-]{1,63}, not "." or "..", not starting with '-'.
+ * KIND says what it names. */
 static mrd_rc get_name(ctx *c, json_t *obj, const char *key, char *buf,
                        const char *kind)
 {
@@ -529,6 +530,22 @@ static mrd_rc get_name(ctx *c, json_t *obj, const char *key, char *buf,
                        "%s %s is not a valid %s: use 1 to %d characters from "
                        "A-Z, a-z, 0-9, '.', '_' and '-'",
                        w, describe(v, d, sizeof(d)), kind, MRD_NAME_MAX - 1);
+    /* Names become folder names (STATE/hosts/HOST, the default state dir
+     * .../meridian/TOPOLOGY) and words of command lines (ssh user, systemd
+     * unit, the agent's arguments): "." and ".." would put files in the
+     * wrong folder, a leading '-' would read as an option. */
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return fail_at(c, pos_here(c, key, JSONPOS_VALUE), MRD_ERR_INVALID,
+                       "%s %s is not a valid %s: \".\" and \"..\" are not allowed, "
+                       "because names become folder names and these two would put "
+                       "files in the wrong folder; use a name with a letter or digit",
+                       w, describe(v, d, sizeof(d)), kind);
+    if (s[0] == '-')
+        return fail_at(c, pos_here(c, key, JSONPOS_VALUE), MRD_ERR_INVALID,
+                       "%s %s is not a valid %s: it must not start with '-', because "
+                       "names become command-line arguments, where it would read as "
+                       "an option; start it with a letter or digit",
+                       w, describe(v, d, sizeof(d)), kind);
     memcpy(buf, s, len + 1);
     return MRD_OK;
 }
@@ -598,14 +615,20 @@ static mrd_rc get_root(ctx *c, json_t *obj, const char *key, char *buf, size_t n
     for (const char *p = buf + (buf[0] == '~'); ok && *p; p++)
         ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
              (*p >= '0' && *p <= '9') || strchr("/._+-", *p) != NULL;
-    if (ok && strstr(buf, "/../") == NULL && strcmp(buf, "/") != 0 && strcmp(buf, "~/") != 0)
+    /* No "." or ".." component anywhere ("/srv/.." is "/"). */
+    for (const char *p = buf + (buf[0] == '~'); ok && *p; p++) {
+        size_t len = strcspn(p + 1, "/");
+        if (*p == '/' && ((len == 1 && p[1] == '.') || (len == 2 && strncmp(p + 1, "..", 2) == 0)))
+            ok = false;
+    }
+    if (ok && strcmp(buf, "/") != 0 && strcmp(buf, "~/") != 0)
         return MRD_OK;
     char w[TOPO_WHERE], d[TOPO_QUOTED];
     buf[0] = '\0';
     return fail_at(c, pos_here(c, key, JSONPOS_VALUE), MRD_ERR_INVALID,
                    "%s %s must be an absolute folder (\"/var/lib/meridian\") or one in "
                    "the remote user's home (\"~/meridian\"), of characters A-Z, a-z, "
-                   "0-9, '/', '.', '_', '+' and '-'",
+                   "0-9, '/', '.', '_', '+' and '-', without \".\" or \"..\" parts",
                    path_str(c, key, w, sizeof(w)),
                    describe(json_object_get(obj, key), d, sizeof(d)));
 }

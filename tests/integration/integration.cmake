@@ -11,6 +11,7 @@ endfunction()
 
 mrd_integration_test(cli cli.sh 60)
 mrd_integration_test(deploy deploy.sh 180)
+mrd_integration_test(parallel parallel.sh 180)
 mrd_integration_test(snapshot snapshot.sh 120)
 mrd_integration_test(heal heal.sh 300)
 mrd_integration_test(drill_load drill_load.sh 120)

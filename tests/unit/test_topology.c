@@ -437,6 +437,46 @@ static void test_parse_messages(void **state)
     assert_non_null(strstr(buf, "missing key \"regions\""));
 }
 
+/* Names become parts of paths (STATE/hosts/HOST, .../meridian/TOPOLOGY)
+ * and words of command lines: "." and ".." and a leading '-' are refused,
+ * names that merely contain dots or dashes are not.  The fixtures
+ * invalid/{host,zone,region,topology}-name-* check each kind in place. */
+static void test_names_as_path_parts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *why; /* NULL: accepted */
+    } cases[] = {
+        {".", "\".\" and \"..\" are not allowed"},
+        {"..", "\".\" and \"..\" are not allowed"},
+        {"-", "it must not start with '-'"},
+        {"--", "it must not start with '-'"},
+        {"-rf", "it must not start with '-'"},
+        {"...", NULL},
+        {".hidden", NULL},
+        {"a.", NULL},
+        {"a..b", NULL},
+        {"a-", NULL},
+        {"a--b", NULL},
+        {"_", NULL},
+        {"0", NULL},
+    };
+    char doc[256], buf[1024], want[128];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(doc, sizeof(doc), "{\"name\": \"%s\"}", cases[i].name);
+        parse_fail(doc, MRD_ERR_INVALID, buf, sizeof(buf));
+        if (cases[i].why) {
+            snprintf(want, sizeof(want), "t.json:1:10: name \"%s\" is not a valid topology name: %s",
+                     cases[i].name, cases[i].why);
+            if (strncmp(buf, want, strlen(want)) != 0)
+                fail_msg("name \"%s\"\n  got:  %s\n  want: %s...", cases[i].name, buf, want);
+        } else if (!strstr(buf, "missing key \"regions\"")) {
+            fail_msg("name \"%s\" should be accepted, got: %s", cases[i].name, buf);
+        }
+    }
+}
+
 static void test_load_errors(void **state)
 {
     (void)state;
@@ -721,6 +761,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_valid_dir_all_parse),
         cmocka_unit_test(test_parse_not_nul_terminated),
         cmocka_unit_test(test_parse_messages),
+        cmocka_unit_test(test_names_as_path_parts),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_free_and_names),
         cmocka_unit_test(test_parse_size),
