@@ -3,6 +3,7 @@
 #include "settings.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +333,9 @@ json_t *mrd_settings_to_json(const mrd_settings *s)
             if (json_object_set_new(j, table[i].section, sec) != 0)
                 sec = NULL;
         }
+        /* a region the file did not name (cluster mode) stays absent */
+        if (sec && table[i].type == MRD_SETTING_REGION && !*(const char *)cat(s, &table[i]))
+            continue;
         if (!sec ||
             json_object_set_new(sec, table[i].key, mrd_setting_to_json(&table[i], s)) != 0) {
             json_decref(j);
@@ -344,6 +348,22 @@ json_t *mrd_settings_to_json(const mrd_settings *s)
 mrd_rc mrd_settings_from_json(const json_t *j, mrd_settings *s, mrd_error *err)
 {
     mrd_settings_defaults(s);
+    const char *section;
+    const json_t *keys;
+    json_object_foreach((json_t *)(uintptr_t)j, section, keys) {
+        if (!mrd_settings_keys(section) || !json_is_object(keys))
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "settings.%s is not a section of settings (an object)",
+                                 section);
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)(uintptr_t)keys, key, v) {
+            (void)v;
+            if (!mrd_setting_find(section, key))
+                return mrd_error_set(err, MRD_ERR_INVALID, "settings.%s.%s is not a setting",
+                                     section, key);
+        }
+    }
     for (size_t i = 0; i < NROWS; i++) {
         const mrd_setting *row = &table[i];
         const json_t *v = json_object_get(json_object_get(j, row->section), row->key);
