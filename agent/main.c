@@ -322,7 +322,7 @@ static int cmd_run(const char *manifest, bool daemon)
         int pause = h->m->settings.agent.interval_ms;
         if (code != HEAL_OK && pause > RECHECK_MS)
             pause = RECHECK_MS;
-        for (int waited = 0; waited < pause && !stop_requested; waited += WATCH_PERIOD_MS) {
+        for (long long waited = 0; waited < pause && !stop_requested; waited += WATCH_PERIOD_MS) {
             mrd_sleep_ms(WATCH_PERIOD_MS);
             heal_watch(hc); /* the crash fast path */
         }
