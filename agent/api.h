@@ -8,14 +8,23 @@
  *   GET  /metrics    Prometheus text exposition (token unless metrics_open)
  *
  * Protected endpoints need "Authorization: Bearer <token>", compared in
- * constant time: missing or wrong -> 401.  A malformed request or a body
- * over API_MAX_BODY -> 400, an unknown path -> 404, a known path with the
- * wrong method -> 405; every error body is {"error": "..."}.
+ * constant time.  Every refusal is JSON {"error": "..."}; the statuses and
+ * their causes are listed at api_request_check_head() and
+ * api_request_parse_head() (400, 401, 404, 405, 411, 414, 431, 505), plus
+ * 408 (the request head did not arrive within API_HEAD_DEADLINE_MS) and 503
+ * (no room: see the limits below).  Every answer closes its connection.
  *
- * The API knows nothing of healing: it calls the handlers below, which the
- * agent implements.  Each connection has its own thread, so a long POST
- * /v1/heal never delays /v1/health, and the heal loop never waits for the
- * API (handlers take the agent's own locks). */
+ * Two stages (api_gate.h, api.c):
+ *   1. the front door accepts connections and waits, with a deadline,
+ *      until a connection's whole request head has arrived, reading it
+ *      without consuming it; it answers every refusal itself and keeps
+ *      slow clients away from the server;
+ *   2. libmicrohttpd gets the connections whose head was accepted, reads
+ *      the head again and the body, one thread per connection, so a long
+ *      POST /v1/heal never delays /v1/health.
+ * The heal loop never waits for the API (handlers take the agent's own
+ * locks).  The API knows nothing of healing: it calls the handlers below,
+ * which the agent implements. */
 #ifndef MRD_API_H
 #define MRD_API_H
 
@@ -23,9 +32,65 @@
 
 #include <jansson.h>
 
+#include "api_request.h"
 #include "err.h"
 
-#define API_MAX_BODY 4096 /* bytes; POST /v1/heal takes an optional {} body */
+/* ==== LIMITS ====
+ * The defaults; api_start_limits() takes others (tests shrink them).
+ *
+ * Slow clients: a connection whose request head has not fully arrived is
+ * "pending" and costs a socket only (no thread).  Its head must arrive
+ * within API_HEAD_DEADLINE_MS of the accept, whatever it sends meanwhile,
+ * else 408.  A new connection whose head is already there is read at
+ * once.  Otherwise it takes a slot; to make room, a pending connection is
+ * closed (503): when the new one's source address has
+ * API_PENDING_PER_CLIENT pending, that address's oldest that has had its
+ * chance (it sent part of its head, or is API_HEAD_GRACE_MS old); when
+ * API_PENDING_MAX are pending, the one nearest its deadline, among those
+ * that had their chance if any.  So a request whose head comes whole right
+ * after the connect (as every client sends it) is read at once, however
+ * many slow connections are open, from however many addresses, its own
+ * included.
+ *
+ * Capacity: at most API_CONNECTION_LIMIT requests are being answered at
+ * once (one thread each).  The last API_RESERVE_HEALTH of them are kept
+ * for GET /v1/health, the API_RESERVE_TOKEN before those for requests
+ * with the token (the orchestrator); a request that finds no room gets
+ * 503 with Retry-After: 1. */
+#define API_HEAD_DEADLINE_MS 3000 /* the whole request head, from accept */
+#define API_PENDING_MAX 256       /* connections whose head is still arriving */
+#define API_PENDING_PER_CLIENT 8  /* of those, from one source address */
+#define API_HEAD_GRACE_MS 250     /* a new connection's time to start its head */
+#define API_CONNECTION_LIMIT 64   /* requests being answered at once */
+#define API_RESERVE_HEALTH 8      /* of those, kept for GET /v1/health */
+#define API_RESERVE_TOKEN 8       /* and kept for requests with the token */
+#define API_HEAD_MAX_PIECES 32    /* reads that brought new head bytes; over: 400 */
+#define API_LINGER_MS 1000        /* after a refusal, input is drained this long */
+#define API_IDLE_TIMEOUT_S 10     /* after the head: silence that closes a connection, seconds */
+
+typedef struct api_limits {
+    int head_deadline_ms;   /* API_HEAD_DEADLINE_MS */
+    int pending_max;        /* API_PENDING_MAX */
+    int pending_per_client; /* API_PENDING_PER_CLIENT */
+    int head_grace_ms;      /* API_HEAD_GRACE_MS */
+    int connection_limit;   /* API_CONNECTION_LIMIT */
+    int reserve_health;     /* API_RESERVE_HEALTH */
+    int reserve_token;      /* API_RESERVE_TOKEN */
+    int head_max_pieces;    /* API_HEAD_MAX_PIECES */
+    int linger_ms;          /* API_LINGER_MS */
+} api_limits;
+
+/* Fill *L with the defaults above. */
+void api_limits_default(api_limits *l);
+
+/* What the front door did since the server started. */
+typedef struct api_stats {
+    long admitted;  /* requests handed to the HTTP server */
+    long refused;   /* answered with an error by the front door, all causes */
+    long timed_out; /* of those, 408: the head missed its deadline */
+    long evicted;   /* of those, 503: pending connections closed for lack of room */
+    long busy;      /* of those, 503: no capacity left for its class */
+} api_stats;
 
 typedef struct api_handlers {
     void *ctx;
@@ -42,10 +107,21 @@ typedef struct api_handlers {
 
 typedef struct api_server api_server; /* opaque */
 
-/* Listen on ADDRESS:PORT.  TOKEN is copied.  H is copied; H->ctx must
- * outlive the server.  *out is new; api_stop() it. */
+/* Listen on ADDRESS:PORT with the default limits.  TOKEN is copied.  H is
+ * copied; H->ctx must outlive the server.  *out is new; api_stop() it.
+ * MRD_ERR_INVALID for a bad argument, MRD_ERR_IO when the port cannot be
+ * listened on (the message says why), MRD_ERR_NOMEM. */
 mrd_rc api_start(const char *address, int port, const char *token, bool metrics_open,
                  const api_handlers *h, api_server **out, mrd_error *err);
+
+/* The same with limits LIM (copied; NULL: the defaults).  MRD_ERR_INVALID
+ * when a limit is not positive or the reserves leave no room. */
+mrd_rc api_start_limits(const char *address, int port, const char *token, bool metrics_open,
+                        const api_handlers *h, const api_limits *lim, api_server **out,
+                        mrd_error *err);
+
+/* Copy the counters into *OUT (thread-safe). */
+void api_get_stats(const api_server *s, api_stats *out);
 
 /* Stop listening, wait for running requests, free, NULL *s.  Accepts NULL. */
 void api_stop(api_server **s);

@@ -48,13 +48,15 @@ heal_action heal_decide(const heal_facts *f, int down_after_ms)
         return HEAL_WAIT_SYNC; /* alive but busy, e.g. loading a large RDB */
     if (!f->have_leader)
         return HEAL_WAIT_SENTINELS;
-    if (f->self_is_leader)
-        return f->is_master ? HEAL_NONE : HEAL_WAIT_RECONFIG;
-    if (f->is_master || !f->follows_leader)
-        return f->failover_in_progress ? HEAL_WAIT_RECONFIG : HEAL_REPOINT;
-    if (!f->link_up || f->lag_bytes < 0 || f->lag_bytes > HEAL_READY_LAG_BYTES)
-        return HEAL_WAIT_SYNC;
-    return HEAL_NONE;
+    if (f->self_is_leader && !f->is_master)
+        return HEAL_WAIT_RECONFIG;
+    if (!f->self_is_leader) {
+        if (f->is_master || !f->follows_leader)
+            return f->failover_in_progress ? HEAL_WAIT_RECONFIG : HEAL_REPOINT;
+        if (!f->link_up || f->lag_bytes < 0 || f->lag_bytes > HEAL_READY_LAG_BYTES)
+            return HEAL_WAIT_SYNC;
+    }
+    return f->settings_drift ? HEAL_REPAIR : HEAL_NONE;
 }
 
 const char *heal_action_name(heal_action a)
@@ -69,6 +71,7 @@ const char *heal_action_name(heal_action a)
         [HEAL_RESTORE] = "restore",
         [HEAL_BACKOFF] = "backoff",
         [HEAL_REPOINT] = "repoint",
+        [HEAL_REPAIR] = "repair",
     };
     return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "unknown";
 }
@@ -210,12 +213,13 @@ typedef struct observation {
     int own_view;             /* index into views of this host's sentinel, -1 */
     int sentinels_reachable;
     int peers_reachable;      /* store nodes that answered, this one included */
+    char drift[256];          /* "replica-priority 0 (manifest: 110), ..." */
 } observation;
 
 static void observation_free(observation *o)
 {
     for (int i = 0; i < o->nprobes; i++)
-        free(o->probes[i].info);
+        store_probe_clear(&o->probes[i]);
     free(o->probes);
     free(o->views);
     free(o->view_peer);
@@ -227,6 +231,54 @@ static bool peer_info(const observation *o, int peer, store_info *out)
     const store_probe *p = &o->probes[peer];
     return p->rc == MRD_OK && p->info &&
            store_info_parse(p->info, strlen(p->info), out, NULL) == MRD_OK;
+}
+
+/* The live settings the plan's safety depends on, compared every pass:
+ * replica-priority (0 makes Sentinel skip the replica in a failover, so a
+ * region loss may leave nothing to promote) and the min-replicas pair (a
+ * leader that refuses every write, or accepts writes no replica has). */
+enum { SAFE_PRIORITY, SAFE_MIN_REPLICAS, SAFE_MAX_LAG, SAFE_COUNT };
+static const char *const safety_settings[SAFE_COUNT + 1] = {
+    [SAFE_PRIORITY] = "replica-priority",
+    [SAFE_MIN_REPLICAS] = "min-replicas-to-write",
+    [SAFE_MAX_LAG] = "min-replicas-max-lag",
+    [SAFE_COUNT] = NULL,
+};
+
+/* What the manifest (and a fence this agent holds) wants for setting I. */
+static int safety_wanted(const heal_ctx *hc, int i)
+{
+    const mrd_manifest *m = hc->h->m;
+    switch (i) {
+    case SAFE_PRIORITY:
+        return manifest_self(m)->replica_priority;
+    case SAFE_MIN_REPLICAS:
+        return hc->fenced ? HEAL_FENCE_MIN_REPLICAS : m->settings.consistency.min_replicas_to_write;
+    default:
+        return m->settings.consistency.min_replicas_max_lag_s;
+    }
+}
+
+/* Compare this node's live safety settings (CONFIG GET in the probe) with
+ * what the manifest wants; describe the differences in o->drift. */
+static void check_drift(const heal_ctx *hc, const store_probe *self, observation *o)
+{
+    size_t len = 0;
+    for (int i = 0; i < SAFE_COUNT; i++) {
+        const char *live = self->config_values[i];
+        int want = safety_wanted(hc, i);
+        char *end;
+        if (!live)
+            continue; /* not reported: cannot judge */
+        long v = strtol(live, &end, 10);
+        if (*end == '\0' && end != live && v == want)
+            continue;
+        int w = snprintf(o->drift + len, sizeof(o->drift) - len, "%s%s %s (manifest: %d)",
+                         len ? ", " : "", safety_settings[i], live, want);
+        if (w > 0 && (size_t)w < sizeof(o->drift) - len)
+            len += (size_t)w;
+    }
+    o->f.settings_drift = o->drift[0] != '\0';
 }
 
 static mrd_rc observe(heal_ctx *hc, observation *o, mrd_error *err)
@@ -250,7 +302,8 @@ static mrd_rc observe(heal_ctx *hc, observation *o, mrd_error *err)
         o->probes[k++] = (store_probe){.kind = STORE_PROBE_INFO,
                                        .address = m->peers[i].address,
                                        .port = m->peers[i].store_port, .user = "admin",
-                                       .pass = admin};
+                                       .pass = admin,
+                                       .config = i == m->self ? safety_settings : NULL};
     for (int i = 0; i < m->npeers; i++) {
         if (!m->peers[i].sentinel_port)
             continue;
@@ -312,6 +365,7 @@ static mrd_rc observe(heal_ctx *hc, observation *o, mrd_error *err)
     store_info self, lead;
     if (peer_info(o, m->self, &self)) {
         f->reachable = true;
+        check_drift(hc, &o->probes[m->self], o); /* hc->fenced: under the heal lock */
         f->is_master = self.is_master;
         f->link_up = self.link_up;
         if (o->leader >= 0) {
@@ -603,7 +657,7 @@ static void ask_failover(pass *ps)
     /* Sentinel refuses a second failover of a master within
      * 2 x failover-timeout; asking more often is noise. */
     if (hc->failover_asked_ms &&
-        now - hc->failover_asked_ms < 2LL * m->sentinel.failover_timeout_ms)
+        now - hc->failover_asked_ms < 2LL * m->settings.sentinel.failover_timeout_ms)
         return;
     for (int i = 0; i < o->nviews; i++) {
         if (o->probes[m->npeers + i].rc != MRD_OK)
@@ -622,7 +676,7 @@ static void ask_failover(pass *ps)
             act(ps, "+leader-lost", "redis",
                 "the leader's process has been down %lld ms (down-after %d ms); asked "
                 "the sentinel on %s to fail over",
-                o->f.down_ms, m->sentinel.down_after_ms, sp->host);
+                o->f.down_ms, m->settings.sentinel.down_after_ms, sp->host);
             return;
         }
     }
@@ -661,6 +715,36 @@ static void repoint(pass *ps)
     else
         act(ps, "+repointed", "redis", "followed another node; now a replica of %s",
             lp->host);
+}
+
+/* Set this node's drifted safety settings back to the manifest's values
+ * (CONFIG SET, then CONFIG REWRITE so a restart keeps them). */
+static void repair(pass *ps)
+{
+    heal_ctx *hc = ps->hc;
+    const mrd_peer *self = manifest_self(hc->h->m);
+    store_conn *c = NULL;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = store_conn_open(self->address, self->store_port, "admin",
+                                hc->h->secrets.admin, PROBE_TIMEOUT_MS, &c, &err);
+    for (int i = 0; rc == MRD_OK && i < SAFE_COUNT; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "%d", safety_wanted(hc, i));
+        rc = store_cmdl(c, NULL, &err, "CONFIG", "SET", safety_settings[i], want, NULL);
+    }
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, &err, "CONFIG", "REWRITE", NULL);
+    store_conn_close(&c);
+    if (rc != MRD_OK) {
+        ps->failed = true;
+        act(ps, "+heal-failed", "redis", "could not repair %s: %s", ps->o->drift, err.msg);
+        return;
+    }
+    ps->acted = true;
+    act(ps, "+setting-repaired", "redis", "live %s; set back to the manifest's values%s",
+        ps->o->drift,
+        strstr(ps->o->drift, "replica-priority") ? ": promotable again" : "");
 }
 
 /* Restart this host's sentinel; re-create its config from the majority's
@@ -801,11 +885,11 @@ static void fence(pass *ps)
                 o->sentinels_reachable, o->nsentinels, o->peers_reachable, m->npeers);
         }
     } else if (!cut_off && hc->fenced && o->f.reachable) {
-        if (set_min_replicas(hc, m->store.min_replicas_to_write, &err) == MRD_OK) {
+        if (set_min_replicas(hc, m->settings.consistency.min_replicas_to_write, &err) == MRD_OK) {
             hc->fenced = false;
             ps->acted = true;
             act(ps, "-fenced", "redis", "sees a majority again: min-replicas-to-write %d",
-                m->store.min_replicas_to_write);
+                m->settings.consistency.min_replicas_to_write);
         }
     }
 }
@@ -855,11 +939,11 @@ void heal_watch(heal_ctx *hc)
         const mrd_manifest *m = hc->h->m;
         long long now = mrd_wall_ms();
         bool recent = hc->failover_asked_ms &&
-                      now - hc->failover_asked_ms < 2LL * m->sentinel.failover_timeout_ms;
+                      now - hc->failover_asked_ms < 2LL * m->settings.sentinel.failover_timeout_ms;
         /* The process is gone (we reaped it), so the leader cannot still be
          * answering; ask once per Sentinel cooldown, never twice. */
         char who[MRD_MF_NAME] = "";
-        if (hc->last_self_leader && m->agent.crash_fast_path && !recent &&
+        if (hc->last_self_leader && m->settings.agent.crash_fast_path && !recent &&
             request_failover(hc, who, sizeof(who))) {
             hc->failover_asked_ms = now;
             hc->last_self_leader = false;
@@ -925,6 +1009,7 @@ static const char *wait_reason(heal_action a)
     case HEAL_RESTORE: return "lost: needs a restore";
     case HEAL_BACKOFF: return "lost; backing off after failed or repeated restores";
     case HEAL_REPOINT: return "does not follow the leader the sentinels name: repointed";
+    case HEAL_REPAIR: return "a safety setting differs from the manifest";
     }
     return "";
 }
@@ -939,7 +1024,11 @@ static void remember(heal_ctx *hc, const observation *o, heal_action a)
     hc->last_nodes = nodes;
     hc->observed = true;
     hc->node_ready = a == HEAL_NONE;
-    snprintf(hc->node_reason, sizeof(hc->node_reason), "%s", wait_reason(a));
+    if (a == HEAL_REPAIR)
+        snprintf(hc->node_reason, sizeof(hc->node_reason), "%s: %s", wait_reason(a),
+                 o->drift);
+    else
+        snprintf(hc->node_reason, sizeof(hc->node_reason), "%s", wait_reason(a));
     hc->g_up = o->f.reachable;
     hc->g_master = o->f.is_master;
     hc->last_self_leader = o->f.self_is_leader && o->f.reachable && o->f.is_master;
@@ -985,6 +1074,7 @@ static heal_code code_for(const pass *ps, heal_action a)
     case HEAL_WAIT_SYNC:
     case HEAL_WAIT_RECONFIG:
     case HEAL_REPOINT:
+    case HEAL_REPAIR:
     case HEAL_RESTORE: /* check without --heal: degraded, still serving */
         return HEAL_WARNING;
     case HEAL_WAIT_SENTINELS:
@@ -1015,7 +1105,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     }
     const mrd_manifest *m = hc->h->m;
     pass ps = {.hc = hc, .o = &o, .actions = json_array()};
-    heal_action a = heal_decide(&o.f, m->sentinel.down_after_ms);
+    heal_action a = heal_decide(&o.f, m->settings.sentinel.down_after_ms);
     bool sentinel_lost = sv_find(hc->h, SV_SENTINEL) && !o.own_sentinel_alive;
 
     if (do_act) {
@@ -1039,6 +1129,9 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
         case HEAL_REPOINT:
             repoint(&ps);
             break;
+        case HEAL_REPAIR:
+            repair(&ps);
+            break;
         case HEAL_NONE:
             reset_stale(&ps);
             break;
@@ -1050,7 +1143,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
             if (observe(hc, &o, err) != MRD_OK)
                 memset(&o, 0, sizeof(o));
             else
-                a = heal_decide(&o.f, m->sentinel.down_after_ms);
+                a = heal_decide(&o.f, m->settings.sentinel.down_after_ms);
             ps.o = &o;
         }
     } else if (sentinel_lost) {
@@ -1060,7 +1153,9 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     heal_code c = code_for(&ps, a);
     if (c == HEAL_OK && sentinel_lost)
         c = HEAL_WARNING;
-    if (!ps.summary[0])
+    if (!ps.summary[0] && a == HEAL_REPAIR)
+        snprintf(ps.summary, sizeof(ps.summary), "%s: %s", wait_reason(a), o.drift);
+    else if (!ps.summary[0])
         snprintf(ps.summary, sizeof(ps.summary), "%s",
                  a == HEAL_NONE ? (ps.acted ? "healed" : "every node is ready")
                                 : wait_reason(a));
@@ -1112,7 +1207,7 @@ json_t *heal_nodes(heal_ctx *hc)
     if (lock >= 0) {
         observation o;
         if (observe(hc, &o, NULL) == MRD_OK) {
-            remember(hc, &o, heal_decide(&o.f, hc->h->m->sentinel.down_after_ms));
+            remember(hc, &o, heal_decide(&o.f, hc->h->m->settings.sentinel.down_after_ms));
             observation_free(&o);
         }
         close(lock);

@@ -18,7 +18,11 @@
  *      resync) when the leader's backlog still covers them, else it falls
  *      back to a full sync, which is reported as +full-resync;
  *   5. ready once its link is up and its lag is small: the plan's replica
- *      priority is restored (CONFIG SET + CONFIG REWRITE);
+ *      priority is restored (CONFIG SET + CONFIG REWRITE).  Whatever
+ *      interrupts a restore (kill -9 of the pass, a sync slower than
+ *      HEAL_SYNC_TIMEOUT_MS, a failed CONFIG SET), every later pass
+ *      compares the node's live safety settings with the manifest and
+ *      repairs them once the node is ready (HEAL_REPAIR);
  *   6. stale sentinel entries are cleared (see heal_stale_replicas()).
  *
  * A crashed leader is never restarted as a leader: with persistence off it
@@ -82,6 +86,10 @@ typedef struct heal_facts {
     bool failover_in_progress;
     long long down_ms;      /* how long the process has been seen down */
     bool backing_off;       /* a restore failed or flaps: wait */
+    bool settings_drift;    /* a live setting the plan's safety depends on
+                               (replica-priority, min-replicas-*) differs
+                               from the manifest, e.g. replica-priority 0
+                               left by an interrupted restore */
 } heal_facts;
 
 /* The one action a pass takes for the store node. */
@@ -103,6 +111,12 @@ typedef enum heal_action {
                                replica of anything but that leader, outside
                                a failover: REPLICAOF the leader now, rather
                                than after Sentinel's ~8 s role-change wait */
+    HEAL_REPAIR,            /* ready in every other way, but a safety
+                               setting differs from the manifest (a replica
+                               left unpromotable by an interrupted restore,
+                               a fence left behind by a dead agent): set it
+                               back now.  Never while the node still syncs:
+                               a loading replica stays unpromotable. */
 } heal_action;
 
 /* Decide the store node's action from facts alone (pure, unit-tested). */

@@ -37,6 +37,10 @@
 #define API_LOCK_WAIT_MS 2000   /* POST /v1/heal waits this long, then 409 */
 #define EVENTS_FLUSH_MS 1000
 #define WATCH_PERIOD_MS 10 /* how often the loop looks for a dead child */
+/* While the host is not ready (or the last pass acted), the next pass
+ * comes after this instead of a whole interval, so /v1/health follows a
+ * replica that finishes its sync within a fraction of a second. */
+#define RECHECK_MS 200
 
 /* ==== API handlers: thin adapters over the heal state ==== */
 
@@ -163,9 +167,9 @@ static void daemonize(const char *log)
         waitpid(child, NULL, 0);
         if (strcmp(buf, "OK") == 0)
             exit(0);
-        fprintf(stderr, "meridian-agent: the agent did not start: %s\n",
-                len ? buf : "it exited at once (see its log)");
-        fprintf(stderr, "meridian-agent: log: %s\n", log);
+        /* One line: deploy reports the last line of what we print. */
+        fprintf(stderr, "meridian-agent: the agent did not start: %s (log: %s)\n",
+                len ? buf : "it exited at once", log);
         exit(1);
     }
     close(p[0]);
@@ -299,14 +303,14 @@ static int cmd_run(const char *manifest, bool daemon)
     const mrd_peer *self = manifest_self(h->m);
     api_handlers handlers = {.ctx = hc, .health = api_health, .nodes = api_nodes,
                              .heal = api_heal, .metrics = api_metrics};
-    if (api_start(self->address, h->m->agent.port, token, h->m->agent.metrics_open,
+    if (api_start(self->address, h->m->settings.agent.port, token, h->m->settings.agent.metrics_open,
                   &handlers, &api, &err) != MRD_OK) {
         rc = fail(&err);
         goto out;
     }
     memset(token, 0, sizeof(token));
     mrd_info("%s: API on http://%s:%d/v1/health; heal pass every %d ms", h->m->host,
-             self->address, h->m->agent.port, h->m->agent.interval_ms);
+             self->address, h->m->settings.agent.port, h->m->settings.agent.interval_ms);
 
     while (!stop_requested) {
         json_t *report = NULL;
@@ -315,8 +319,10 @@ static int cmd_run(const char *manifest, bool daemon)
         if (heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK && code != HEAL_OK)
             mrd_debug("%s: pass %s", h->m->host, heal_code_name(code));
         json_decref(report);
-        for (int waited = 0; waited < h->m->agent.interval_ms && !stop_requested;
-             waited += WATCH_PERIOD_MS) {
+        int pause = h->m->settings.agent.interval_ms;
+        if (code != HEAL_OK && pause > RECHECK_MS)
+            pause = RECHECK_MS;
+        for (long long waited = 0; waited < pause && !stop_requested; waited += WATCH_PERIOD_MS) {
             mrd_sleep_ms(WATCH_PERIOD_MS);
             heal_watch(hc); /* the crash fast path */
         }

@@ -129,6 +129,31 @@ static mrd_rc set_common(mrd_vars *v, const sv_host *h, const sv_proc *p)
     return rc;
 }
 
+/* One template variable per setting that lands in the file LANDS names
+ * (MRD_LANDS_REDIS or _SENTINEL): the directive with '-' as '_'
+ * ("repl-backlog-size" is {{repl_backlog_size}}), the value as the
+ * topology file writes it.  Ports are the process's own ({{port}}). */
+static mrd_rc set_settings(mrd_vars *v, const mrd_manifest *m, unsigned lands)
+{
+    size_t n;
+    const mrd_setting *rows = mrd_settings_table(&n);
+    mrd_rc rc = MRD_OK;
+    for (size_t i = 0; rc == MRD_OK && i < n; i++) {
+        const mrd_setting *row = &rows[i];
+        if (!(row->lands & lands) || !row->directive ||
+            strcmp(mrd_setting_type_name(row), "port") == 0)
+            continue;
+        char name[64], value[64];
+        snprintf(name, sizeof(name), "%s", row->directive);
+        for (char *c = name; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        mrd_setting_format(row, &m->settings, value, sizeof(value));
+        rc = vars_set(v, name, value);
+    }
+    return rc;
+}
+
 static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const mrd_peer *leader,
                         int priority)
 {
@@ -143,10 +168,7 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const mrd_peer *leader,
         rc = vars_setf(v, "replicaof_line", "replicaof %s %d", leader->address,
                        leader->store_port);
     rc = rc ? rc : vars_set_int(v, "replica_priority", priority);
-    rc = rc ? rc : vars_set(v, "maxmemory", m->store.maxmemory);
-    rc = rc ? rc : vars_set(v, "repl_backlog_size", m->store.repl_backlog);
-    rc = rc ? rc : vars_set_int(v, "min_replicas_to_write", m->store.min_replicas_to_write);
-    rc = rc ? rc : vars_set_int(v, "min_replicas_max_lag", m->store.min_replicas_max_lag_s);
+    rc = rc ? rc : set_settings(v, m, MRD_LANDS_REDIS);
     rc = rc ? rc : vars_set(v, "replication_pass", h->secrets.replication);
     return rc;
 }
@@ -192,9 +214,7 @@ static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h, const mrd_peer *leader
     rc = rc ? rc : vars_set(v, "master_name", m->master_name);
     rc = rc ? rc : vars_set(v, "leader_address", leader->address);
     rc = rc ? rc : vars_set_int(v, "leader_port", leader->store_port);
-    rc = rc ? rc : vars_set_int(v, "quorum", m->sentinel.quorum);
-    rc = rc ? rc : vars_set_int(v, "down_after_ms", m->sentinel.down_after_ms);
-    rc = rc ? rc : vars_set_int(v, "failover_timeout_ms", m->sentinel.failover_timeout_ms);
+    rc = rc ? rc : set_settings(v, m, MRD_LANDS_SENTINEL);
     rc = rc ? rc : vars_set(v, "sentinel_myid", self->sentinel_myid);
     return rc;
 }

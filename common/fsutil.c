@@ -1,4 +1,4 @@
-#define _XOPEN_SOURCE 700
+#define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE; nftw */
 #include "fsutil.h"
 
 #include <errno.h>
@@ -57,11 +57,12 @@ static void fsync_dir_of(const char *path)
     }
 }
 
-mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
-                        mode_t mode, mrd_error *err)
+/* Write LEN bytes of DATA, mode MODE, to a new temporary file next to
+ * PATH and fsync it; its name goes to TMP.  On failure nothing is left. */
+static mrd_rc write_temp(const char *path, const void *data, size_t len, mode_t mode,
+                         char *tmp, size_t ntmp, mrd_error *err)
 {
-    char tmp[4096];
-    if (mrd_path_fmt(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) != MRD_OK)
+    if (mrd_path_fmt(tmp, ntmp, "%s.tmp.XXXXXX", path) != MRD_OK)
         return mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", path);
     int fd = mkstemp(tmp);
     if (fd < 0)
@@ -87,14 +88,51 @@ mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
     if (rc == MRD_OK && fsync(fd) != 0)
         rc = mrd_error_set(err, MRD_ERR_IO, "cannot fsync %s: %s", tmp, strerror(errno));
     close(fd);
-    if (rc == MRD_OK && rename(tmp, path) != 0)
-        rc = mrd_error_set(err, MRD_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
-                           strerror(errno));
-    if (rc != MRD_OK) {
+    if (rc != MRD_OK)
+        unlink(tmp);
+    return rc;
+}
+
+mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
+                        mode_t mode, mrd_error *err)
+{
+    char tmp[4096];
+    MRD_TRY(write_temp(path, data, len, mode, tmp, sizeof(tmp), err));
+    if (rename(tmp, path) != 0) {
+        mrd_rc rc = mrd_error_set(err, MRD_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                                  strerror(errno));
         unlink(tmp);
         return rc;
     }
     fsync_dir_of(path);
+    return MRD_OK;
+}
+
+mrd_rc mrd_write_new(const char *path, const void *data, size_t len, mode_t mode,
+                     bool *created, mrd_error *err)
+{
+    char tmp[4096];
+    if (created)
+        *created = false;
+    MRD_TRY(write_temp(path, data, len, mode, tmp, sizeof(tmp), err));
+    /* link(2) never replaces PATH; a file system without hard links gets
+     * renameat2(RENAME_NOREPLACE), which has the same guarantee. */
+    int r = link(tmp, path);
+    if (r != 0 && (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK)) {
+        r = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE);
+        if (r == 0)
+            tmp[0] = '\0'; /* renamed: nothing left to unlink */
+    }
+    int e = errno;
+    if (tmp[0])
+        unlink(tmp);
+    if (r != 0 && e != EEXIST)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: %s", path, strerror(e));
+    if (r == 0) {
+        fsync_dir_of(path);
+        if (created)
+            *created = true;
+    }
     return MRD_OK;
 }
 
@@ -153,12 +191,38 @@ bool mrd_path_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+/* What mrd_rm_rf could not remove.  nftw(3) passes no context to its
+ * callback, so this is per thread. */
+typedef struct rm_state {
+    int failed;        /* entries that could not be removed */
+    int listed;        /* how many of them are in LIST */
+    char list[400];    /* "PATH: reason; PATH: reason" */
+} rm_state;
+
+static _Thread_local rm_state *rm_cur;
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
-    (void)flag;
     (void)ftw;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+    if (remove(path) == 0 || errno == ENOENT)
+        return 0;
+    int e = errno;
+    /* A folder that still holds what could not be removed: its contents
+     * are the cause, and they are already listed. */
+    if ((flag == FTW_DP || flag == FTW_D) && (e == ENOTEMPTY || e == EEXIST) &&
+        rm_cur->failed > 0)
+        return 0;
+    rm_cur->failed++;
+    size_t used = strlen(rm_cur->list);
+    int w = snprintf(rm_cur->list + used, sizeof(rm_cur->list) - used, "%s%s: %s",
+                     used ? "; " : "", path,
+                     flag == FTW_DNR ? "cannot read the folder" : strerror(e));
+    if (w > 0 && (size_t)w < sizeof(rm_cur->list) - used)
+        rm_cur->listed++;
+    else
+        rm_cur->list[used] = '\0'; /* did not fit: counted, not listed */
+    return 0; /* go on: remove everything that can be removed */
 }
 
 mrd_rc mrd_rm_rf(const char *path, mrd_error *err)
@@ -167,8 +231,22 @@ mrd_rc mrd_rm_rf(const char *path, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_INVALID, "refusing to remove %s", path);
     if (!mrd_path_exists(path))
         return MRD_OK;
-    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return mrd_error_set(err, MRD_ERR_IO, "cannot remove %s: %s", path,
-                             strerror(errno));
+    rm_state st = {0};
+    rm_cur = &st;
+    int r = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    int e = errno;
+    rm_cur = NULL;
+    if (r != 0)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot remove %s: %s", path, strerror(e));
+    if (st.failed > 0) {
+        int more = st.failed - st.listed;
+        char tail[48] = "";
+        if (more > 0)
+            snprintf(tail, sizeof(tail), "; and %d more", more);
+        return mrd_error_set(err, MRD_ERR_IO, "could not remove %d entr%s under %s: %s%s",
+                             st.failed, st.failed == 1 ? "y" : "ies", path, st.list, tail);
+    }
+    if (mrd_path_exists(path))
+        return mrd_error_set(err, MRD_ERR_IO, "%s is still there after removing it", path);
     return MRD_OK;
 }

@@ -16,6 +16,17 @@ mrd_rc mrd_mkdir_p(const char *path, mode_t mode, mrd_error *err);
 mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
                         mode_t mode, mrd_error *err);
 
+/* Create PATH with LEN bytes of DATA, mode MODE, atomically, only if it
+ * does not exist: the data goes to a temporary file next to PATH, is
+ * fsynced, then linked to PATH (link(2), or renameat2(RENAME_NOREPLACE)
+ * where the file system has no hard links), which never replaces a file.
+ * So PATH is either absent or complete, and of two writers racing, one
+ * wins and the other's data is dropped.  *created (may be NULL) says
+ * whether this call created PATH; an existing PATH is left as it is and is
+ * not an error (MRD_OK, *created false). */
+mrd_rc mrd_write_new(const char *path, const void *data, size_t len, mode_t mode,
+                     bool *created, mrd_error *err);
+
 /* Read all of PATH (at most MAX bytes) into a new NUL-terminated buffer
  * *out (caller frees); *len gets the size without the NUL (may be NULL). */
 mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
@@ -25,7 +36,12 @@ mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
 bool mrd_path_exists(const char *path);
 
 /* Remove PATH recursively without following symlinks.  Refuses "/" and
- * paths shorter than 8 characters as a guard against a bad state dir. */
+ * paths shorter than 8 characters as a guard against a bad state dir.
+ * Removes everything it can; when some entries stay (no permission, an
+ * immutable file, a mount point), MRD_ERR_IO with a message that lists
+ * them, each with its reason ("could not remove 2 entries under P:
+ * P/a: Operation not permitted; P/b: ..."; those that do not fit are
+ * counted).  Their folders are not listed again. */
 mrd_rc mrd_rm_rf(const char *path, mrd_error *err);
 
 /* snprintf that reports truncation as MRD_ERR_INVALID. */

@@ -40,14 +40,6 @@ static mrd_rc get_bool(json_t *obj, const char *key, bool *out, mrd_error *err)
     return MRD_OK;
 }
 
-static json_t *section(json_t *root, const char *key, mrd_error *err)
-{
-    json_t *v = json_object_get(root, key);
-    if (!json_is_object(v))
-        mrd_error_set(err, MRD_ERR_INVALID, "manifest: \"%s\" must be an object", key);
-    return json_is_object(v) ? v : NULL;
-}
-
 static mrd_rc parse_peer(json_t *o, mrd_peer *p, mrd_error *err)
 {
     if (!json_is_object(o))
@@ -67,7 +59,6 @@ static mrd_rc parse_peer(json_t *o, mrd_peer *p, mrd_error *err)
 
 static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
 {
-    json_t *s;
     if (!json_is_object(root))
         return mrd_error_set(err, MRD_ERR_INVALID, "manifest: not a JSON object");
     MRD_TRY(get_int(root, "version", &m->version, err));
@@ -82,28 +73,10 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
     MRD_TRY(get_str(root, "root", m->root, sizeof(m->root), err));
     MRD_TRY(get_str(root, "secrets_dir", m->secrets_dir, sizeof(m->secrets_dir), err));
 
-    if (!(s = section(root, "store", err)))
-        return MRD_ERR_INVALID;
-    MRD_TRY(get_int(s, "port", &m->store.port, err));
-    MRD_TRY(get_str(s, "maxmemory", m->store.maxmemory, sizeof(m->store.maxmemory), err));
-    MRD_TRY(get_str(s, "repl_backlog", m->store.repl_backlog, sizeof(m->store.repl_backlog),
-                err));
-    MRD_TRY(get_int(s, "min_replicas_to_write", &m->store.min_replicas_to_write, err));
-    MRD_TRY(get_int(s, "min_replicas_max_lag_s", &m->store.min_replicas_max_lag_s, err));
-    MRD_TRY(get_int(s, "wait_replicas", &m->store.wait_replicas, err));
-
-    if (!(s = section(root, "sentinel", err)))
-        return MRD_ERR_INVALID;
-    MRD_TRY(get_int(s, "quorum", &m->sentinel.quorum, err));
-    MRD_TRY(get_int(s, "down_after_ms", &m->sentinel.down_after_ms, err));
-    MRD_TRY(get_int(s, "failover_timeout_ms", &m->sentinel.failover_timeout_ms, err));
-
-    if (!(s = section(root, "agent", err)))
-        return MRD_ERR_INVALID;
-    MRD_TRY(get_int(s, "port", &m->agent.port, err));
-    MRD_TRY(get_int(s, "interval_ms", &m->agent.interval_ms, err));
-    MRD_TRY(get_bool(s, "metrics_open", &m->agent.metrics_open, err));
-    MRD_TRY(get_bool(s, "crash_fast_path", &m->agent.crash_fast_path, err));
+    json_t *settings = json_object_get(root, "settings");
+    if (!json_is_object(settings))
+        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: \"settings\" must be an object");
+    MRD_TRY(mrd_settings_from_json(settings, &m->settings, err));
 
     json_t *peers = json_object_get(root, "peers");
     if (!json_is_array(peers) || json_array_size(peers) == 0 ||
@@ -192,23 +165,11 @@ json_t *manifest_to_json(const mrd_manifest *m)
     json_t *hooks = json_array();
     for (int i = 0; i < m->nwebhooks; i++)
         json_array_append_new(hooks, json_string(m->webhooks[i]));
-    return json_pack(
-        "{s:i,s:s,s:s,s:s,s:s,s:s,"
-        "s:{s:i,s:s,s:s,s:i,s:i,s:i},"
-        "s:{s:i,s:i,s:i},"
-        "s:{s:i,s:i,s:b,s:b},"
-        "s:o,s:o}",
-        "version", MRD_MANIFEST_VERSION, "topology", m->topology, "master_name",
-        m->master_name, "host", m->host, "root", m->root, "secrets_dir", m->secrets_dir,
-        "store", "port", m->store.port, "maxmemory", m->store.maxmemory, "repl_backlog",
-        m->store.repl_backlog, "min_replicas_to_write", m->store.min_replicas_to_write,
-        "min_replicas_max_lag_s", m->store.min_replicas_max_lag_s, "wait_replicas",
-        m->store.wait_replicas,
-        "sentinel", "quorum", m->sentinel.quorum, "down_after_ms",
-        m->sentinel.down_after_ms, "failover_timeout_ms", m->sentinel.failover_timeout_ms,
-        "agent", "port", m->agent.port, "interval_ms", m->agent.interval_ms,
-        "metrics_open", m->agent.metrics_open, "crash_fast_path", m->agent.crash_fast_path,
-        "peers", peers, "webhooks", hooks);
+    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "version",
+                     MRD_MANIFEST_VERSION, "topology", m->topology, "master_name",
+                     m->master_name, "host", m->host, "root", m->root, "secrets_dir",
+                     m->secrets_dir, "settings", mrd_settings_to_json(&m->settings), "peers",
+                     peers, "webhooks", hooks);
 }
 
 void manifest_free(mrd_manifest **m)

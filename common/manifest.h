@@ -18,8 +18,10 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "settings.h"
 
-#define MRD_MANIFEST_VERSION 1
+/* 2: the settings follow the settings table ("settings": {"store": ...}). */
+#define MRD_MANIFEST_VERSION 2
 #define MRD_MF_NAME 64
 #define MRD_MF_PATH 1024
 #define MRD_MF_MAX_PEERS 64
@@ -48,28 +50,8 @@ typedef struct mrd_manifest {
     char root[MRD_MF_PATH];
     char secrets_dir[MRD_MF_PATH];
 
-    struct {
-        int port;
-        char maxmemory[32];
-        char repl_backlog[32];
-        int min_replicas_to_write;
-        int min_replicas_max_lag_s;
-        int wait_replicas;
-    } store;
-
-    struct {
-        int quorum;
-        int down_after_ms;
-        int failover_timeout_ms;
-    } sentinel;
-
-    struct {
-        int port;
-        int interval_ms;
-        bool metrics_open;
-        bool crash_fast_path; /* ask for a failover the moment the leader's
-                                 process dies */
-    } agent;
+    mrd_settings settings; /* every topology setting (see settings.h), with
+                              sentinel.quorum resolved by the plan */
 
     mrd_peer peers[MRD_MF_MAX_PEERS];
     int npeers;

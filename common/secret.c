@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+
 mrd_rc mrd_secret_generate(char *buf, size_t n, mrd_error *err)
 {
     unsigned char raw[32];
@@ -46,12 +48,19 @@ mrd_rc mrd_secret_read(const char *path, char *buf, size_t n, mrd_error *err)
     }
     ssize_t r = read(fd, buf, n - 1);
     close(fd);
-    if (r <= 0)
-        return mrd_error_set(err, MRD_ERR_INVALID, "secret %s is empty", path);
-    buf[r] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (!buf[0])
-        return mrd_error_set(err, MRD_ERR_INVALID, "secret %s is empty", path);
+    if (r > 0) {
+        buf[r] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+    }
+    /* mrd_secret_ensure never leaves one (it links a complete file into
+     * place); older versions created the file and then wrote it, so a kill
+     * in between left it empty.  Nothing can have used an empty secret,
+     * so a new one is safe. */
+    if (r <= 0 || !buf[0])
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "secret %s is empty (a write of it was interrupted): remove "
+                             "it and run meridian deploy again, which creates a new one",
+                             path);
     return MRD_OK;
 }
 
@@ -60,26 +69,30 @@ mrd_rc mrd_secret_ensure(const char *path, char *buf, size_t n, bool *created,
 {
     if (created)
         *created = false;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return mrd_secret_read(path, buf, n, err);
-        return mrd_error_set(err, MRD_ERR_IO, "cannot create secret %s: %s", path,
-                             strerror(errno));
-    }
-    mrd_rc rc = mrd_secret_generate(buf, n, err);
-    if (rc == MRD_OK) {
-        size_t len = strlen(buf);
-        if (write(fd, buf, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
-            fsync(fd) != 0)
-            rc = mrd_error_set(err, MRD_ERR_IO, "cannot write secret %s: %s", path,
-                               strerror(errno));
-    }
-    close(fd);
+    mrd_rc rc = mrd_secret_read(path, buf, n, err);
+    if (rc != MRD_ERR_NOT_FOUND)
+        return rc;
+    /* Absent: write a complete file under a temporary name and link it
+     * into place, which never replaces a file.  A kill leaves at most
+     * the temporary file; a concurrent writer that won leaves its secret,
+     * which is then the one everybody reads. */
+    char line[MRD_SECRET_LEN + 1];
+    MRD_TRY(mrd_secret_generate(buf, n, err));
+    int len = snprintf(line, sizeof(line), "%s\n", buf);
+    bool made = false;
+    rc = mrd_write_new(path, line, (size_t)len, 0600, &made, err);
+    memset(line, 0, sizeof(line));
     if (rc != MRD_OK) {
-        unlink(path);
+        memset(buf, 0, n);
+        if (err) {
+            char why[sizeof(err->msg)];
+            snprintf(why, sizeof(why), "%s", err->msg);
+            mrd_error_set(err, rc, "cannot create secret %s: %s", path, why);
+        }
         return rc;
     }
+    if (!made)
+        return mrd_secret_read(path, buf, n, err);
     if (created)
         *created = true;
     return MRD_OK;

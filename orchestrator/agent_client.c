@@ -559,7 +559,7 @@ static mrd_rc new_batch(const orch_ctx *c, agent_target **targets, agent_result 
     for (int i = 0; i < n; i++)
         (*targets)[i] = (agent_target){.host = t->hosts[i].name,
                                        .address = t->hosts[i].address,
-                                       .port = t->agent.port};
+                                       .port = t->settings.agent.port};
     return MRD_OK;
 }
 

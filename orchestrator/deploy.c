@@ -14,13 +14,24 @@
 
 #include "agent_client.h"
 #include "fsutil.h"
+#include "lock.h"
 #include "log.h"
 #include "manifest.h"
 #include "render.h"
+#include "reconcile.h"
 #include "status.h"
 
 #define STATUS_PROBE_TIMEOUT_MS 1000
 #define VERIFY_POLL_MS 20
+/* A deploy or destroy waits this long for another one of the same state
+ * dir to finish, then gives up (DEPLOY_EXIT_BUSY); deploy --timeout
+ * shortens it.  A fresh 6-host deploy on loopback takes about 0.3 s; one
+ * over ssh with --install-packages can take minutes, and then the second
+ * one should rather be told. */
+#define DEPLOY_LOCK_WAIT_MS 30000
+/* STATE/deploy.lock names the holder ("PID deploy") of the state dir's
+ * lock, which is an flock on the folder itself (common/lock.h). */
+#define DEPLOY_LOCK_RECORD "deploy.lock"
 
 /* ==== context ==== */
 
@@ -37,6 +48,24 @@ static mrd_rc default_state_dir(const char *name, char *buf, size_t n, mrd_error
         return mrd_error_set(err, MRD_ERR_USAGE,
                              "neither XDG_STATE_HOME nor HOME is set: pass --state DIR");
     return rc == MRD_OK ? MRD_OK : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+}
+
+/* PATH made absolute against the working folder: the paths under the
+ * state dir go into manifests, which agents read after a chdir("/"). */
+static mrd_rc absolute_path(const char *path, char *buf, size_t n, mrd_error *err)
+{
+    if (path[0] == '/')
+        return mrd_path_fmt(buf, n, "%s", path) == MRD_OK
+                   ? MRD_OK
+                   : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    char cwd[MRD_PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return mrd_error_set(err, MRD_ERR_IO, "cannot tell the working folder for %s: %s",
+                             path, strerror(errno));
+    return mrd_path_fmt(buf, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", path) ==
+                   MRD_OK
+               ? MRD_OK
+               : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
 }
 
 /* meridian-agent next to this executable, unless MERIDIAN_AGENT names one. */
@@ -75,7 +104,7 @@ mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opt
     if (rc == MRD_OK)
         rc = plan_check(c->plan, err);
     if (rc == MRD_OK)
-        rc = state ? mrd_path_fmt(c->state_dir, sizeof(c->state_dir), "%s", state)
+        rc = state ? absolute_path(state, c->state_dir, sizeof(c->state_dir), err)
                    : default_state_dir(c->topo->name, c->state_dir, sizeof(c->state_dir),
                                        err);
     if (rc == MRD_OK)
@@ -212,20 +241,8 @@ static void fill_manifest(const orch_ctx *c, int host, const char *root, const c
     snprintf(m->host, sizeof(m->host), "%s", t->hosts[host].name);
     snprintf(m->root, sizeof(m->root), "%s", root);
     snprintf(m->secrets_dir, sizeof(m->secrets_dir), "%s", secrets);
-    m->store.port = t->store.port;
-    snprintf(m->store.maxmemory, sizeof(m->store.maxmemory), "%s", t->store.maxmemory);
-    snprintf(m->store.repl_backlog, sizeof(m->store.repl_backlog), "%s",
-             t->store.repl_backlog);
-    m->store.min_replicas_to_write = t->consistency.min_replicas_to_write;
-    m->store.min_replicas_max_lag_s = t->consistency.min_replicas_max_lag_s;
-    m->store.wait_replicas = t->consistency.wait_replicas;
-    m->sentinel.quorum = c->plan->quorum;
-    m->sentinel.down_after_ms = t->sentinel.down_after_ms;
-    m->sentinel.failover_timeout_ms = t->sentinel.failover_timeout_ms;
-    m->agent.port = t->agent.port;
-    m->agent.interval_ms = t->agent.interval_ms;
-    m->agent.metrics_open = t->agent.metrics_open;
-    m->agent.crash_fast_path = t->agent.crash_fast_path;
+    m->settings = t->settings;
+    m->settings.sentinel.quorum = c->plan->quorum; /* 0 in the file means the majority */
     m->self = host;
     m->npeers = t->nhosts;
     for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++) {
@@ -235,12 +252,12 @@ static void fill_manifest(const orch_ctx *c, int host, const char *root, const c
         snprintf(p->region, sizeof(p->region), "%s", t->regions[h->region].name);
         snprintf(p->zone, sizeof(p->zone), "%s", t->zones[h->zone].name);
         snprintf(p->address, sizeof(p->address), "%s", h->address);
-        p->store_port = t->store.port;
-        p->agent_port = t->agent.port;
+        p->store_port = t->settings.store.port;
+        p->agent_port = t->settings.agent.port;
         p->replica_priority = c->plan->hosts[i].replica_priority;
         p->leader = c->plan->hosts[i].leader;
         if (c->plan->hosts[i].sentinel) {
-            p->sentinel_port = t->sentinel.port;
+            p->sentinel_port = t->settings.sentinel.port;
             deploy_sentinel_myid(t->name, h->name, p->sentinel_myid);
         }
     }
@@ -279,9 +296,14 @@ mrd_rc deploy_manifest_text(const orch_ctx *c, int host, char **out, mrd_error *
 /* ==== per-host deploy ==== */
 
 typedef enum host_outcome {
-    HOST_UNCHANGED = 0,
-    HOST_STARTED,
-    HOST_RESTARTED,
+    HOST_UNCHANGED = 0, /* its agent ran with this manifest: nothing done */
+    HOST_STARTED,       /* this run started its agent */
+    HOST_RESTARTED,     /* this run restarted its agent (new manifest or
+                           new meridian-agent) */
+    HOST_RUNNING,       /* this run went to start the agent, but one was
+                           running already, unseen when deploy looked (no
+                           manifest yet, or started since): its start was
+                           refused (one agent per host) and it is left */
     HOST_FAILED,
 } host_outcome;
 
@@ -369,20 +391,51 @@ static int agent_cmd(orch_ctx *c, int host, const char *bin, const char *verb,
     return status;
 }
 
+static mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
+
+/* Start host H's agent detached (`BIN run --daemon`, whose exit status is
+ * the agent's own verdict: 0 once it holds its lock and pid file) and say
+ * what this run did.  RESTARTED (NULL for a first start) says why it
+ * replaces an agent stopped just before, e.g. "with the new manifest";
+ * HOW ends the progress line.  When the start is refused because an
+ * agent is running (one agent per host: it holds the host's lock) that
+ * deploy did not see (the host had no manifest, or something else started
+ * it since deploy looked), that agent is left and reported as running,
+ * never as started by us. */
+static host_outcome start_agent(orch_ctx *c, int host, const char *bin, const char *manifest,
+                                const char *restarted, const char *how, host_job *j)
+{
+    mrd_error err;
+    mrd_error_clear(&err);
+    if (run_daemon(c, host, &err) == MRD_OK) {
+        if (restarted)
+            progress(j, host, "agent restarted %s%s", restarted, how);
+        else
+            progress(j, host, "agent started%s", how);
+        return restarted ? HOST_RESTARTED : HOST_STARTED;
+    }
+    if (agent_cmd(c, host, bin, "alive", NULL, manifest, NULL) == 0) {
+        progress(j, host, "agent not started by this deploy: one was already running for "
+                          "this host (it holds the host's lock); left as it is");
+        return HOST_RUNNING;
+    }
+    j->err = err;
+    return HOST_FAILED;
+}
+
 /* The local transport: this machine's meridian-agent, the state dir's
- * secrets, a daemon started directly. */
+ * secrets, an agent started detached (run --daemon). */
 static host_outcome deploy_host_local(orch_ctx *c, int host, host_job *j)
 {
     const mrd_host *h = &c->topo->hosts[host];
-    char root[MRD_PATH_MAX], mpath[MRD_PATH_MAX], log[MRD_PATH_MAX];
+    char root[MRD_PATH_MAX], mpath[MRD_PATH_MAX];
     char *want = NULL, *have = NULL;
     host_outcome out = HOST_FAILED;
     mrd_error *err = &j->err;
 
     if (orch_host_root_ex(c, host, root, sizeof(root), err) != MRD_OK)
         return HOST_FAILED;
-    if (mrd_path_fmt(mpath, sizeof(mpath), "%s/manifest.json", root) != MRD_OK ||
-        mrd_path_fmt(log, sizeof(log), "%s/agent.log", root) != MRD_OK) {
+    if (mrd_path_fmt(mpath, sizeof(mpath), "%s/manifest.json", root) != MRD_OK) {
         mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
         return HOST_FAILED;
     }
@@ -409,11 +462,8 @@ static host_outcome deploy_host_local(orch_ctx *c, int host, host_job *j)
         if (agent_cmd(c, host, c->agent_bin, "stop", "--agent-only", mpath, err) != 0)
             goto done;
     }
-    const char *argv[] = {c->agent_bin, "run", "--manifest", mpath, NULL};
-    if (c->tp->ops->spawn_daemon(c->tp, h, argv, log, err) != MRD_OK)
-        goto done;
-    progress(j, host, "agent %s", alive ? "restarted with the new manifest" : "started");
-    out = alive ? HOST_RESTARTED : HOST_STARTED;
+    out = start_agent(c, host, c->agent_bin, mpath, alive ? "with the new manifest" : NULL,
+                      "", j);
 done:
     free(want);
     free(have);
@@ -744,10 +794,6 @@ static mrd_rc start_systemd(orch_ctx *c, int host, const remote_paths *p, host_j
     return MRD_OK;
 }
 
-/* Start the agent without systemd: it detaches itself (run --daemon) and
- * returns once it holds its lock and pid file. */
-static mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
-
 /* ==== the agent of one host, for other commands (drills) ==== */
 
 mrd_rc deploy_agent_exec(orch_ctx *c, int host, const char *const *args, tp_result *res,
@@ -857,12 +903,13 @@ static void wait_agents_answer(orch_ctx *c, host_job *jobs)
     for (;;) {
         pending = 0;
         for (int i = 0; i < n; i++)
-            if (jobs[i].outcome == HOST_STARTED || jobs[i].outcome == HOST_RESTARTED) {
+            if (jobs[i].outcome == HOST_STARTED || jobs[i].outcome == HOST_RESTARTED ||
+                jobs[i].outcome == HOST_RUNNING) {
                 if (jobs[i].answered)
                     continue;
                 targets[pending] = (agent_target){.host = t->hosts[i].name,
                                                   .address = t->hosts[i].address,
-                                                  .port = t->agent.port};
+                                                  .port = t->settings.agent.port};
                 idx[pending++] = i;
             }
         if (pending == 0 || mrd_now_ms() - start >= AGENT_ANSWER_TIMEOUT_MS)
@@ -964,15 +1011,21 @@ static host_outcome deploy_host_remote(orch_ctx *c, int host, host_job *j)
         goto done;
     tp_filestat st;
     bool systemd = tp_stat(c->tp, h, "/run/systemd/system", &st, NULL) == MRD_OK && st.is_dir;
+    /* systemctl restart always (re)starts it */
+    host_outcome started = alive ? HOST_RESTARTED : HOST_STARTED;
     if (systemd && strcmp(c->topo->transport.user, "root") == 0) {
         if (start_systemd(c, host, &p, j) != MRD_OK)
             goto done;
     } else {
-        if (run_daemon(c, host, &j->err) != MRD_OK)
+        started = start_agent(c, host, p.bin, p.manifest,
+                              !alive ? NULL
+                              : !same ? "with the new manifest"
+                                      : "with the new meridian-agent",
+                              systemd ? " (not root: no systemd unit, started directly)"
+                                      : " (no systemd on the host: started directly, detached)",
+                              j);
+        if (started == HOST_FAILED)
             goto done;
-        progress(j, host, "agent %s (%s)", alive ? "restarted" : "started",
-                 systemd ? "not root: no systemd unit, started directly"
-                         : "no systemd on the host: started directly, detached");
     }
     if (systemd) {
         char *entry = NULL;
@@ -984,7 +1037,7 @@ static host_outcome deploy_host_remote(orch_ctx *c, int host, host_job *j)
             progress(j, host, "cron entry installed: meridian-agent check --heal every minute");
         free(entry);
     }
-    out = alive ? HOST_RESTARTED : HOST_STARTED; /* answers: wait_agents_answer() */
+    out = started; /* answers: wait_agents_answer() */
 done:
     free(want);
     free(have);
@@ -1041,18 +1094,40 @@ static void run_hosts(orch_ctx *c, host_job *jobs, int parallel,
         pthread_join(th[i], NULL);
 }
 
-/* Poll status until healthy or the deadline; print what is still pending
- * whenever it changes. */
+/* Healthy as status judges it, and every agent says its node is ready:
+ * "deployed and verified" must not be followed by a status that shows an
+ * agent still reporting a replica as syncing.  Otherwise *summary says
+ * which agent is not ready yet. */
+static st_health verified(const orch_ctx *c, st_report *r)
+{
+    if (r->health != ST_OK)
+        return r->health;
+    for (int i = 0; i < c->topo->nhosts; i++) {
+        const st_node *n = &r->nodes[i];
+        if (n->ready == 1)
+            continue;
+        snprintf(r->summary, sizeof(r->summary), "healthy; waiting for the agent on %s: %s",
+                 c->topo->hosts[i].name,
+                 n->ready == 0 ? (n->ready_reason[0] ? n->ready_reason : "not ready")
+                               : n->ready_reason[0] ? n->ready_reason : "no answer");
+        return ST_WARNING;
+    }
+    return ST_OK;
+}
+
+/* Poll status (the agents' readiness included) until verified or the
+ * deadline; print what is still pending whenever it changes. */
 static st_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
 {
     long long start = mrd_now_ms(), deadline = start + timeout_ms;
     char last[256] = "";
     st_health health = ST_UNKNOWN;
+    status_opts opts = {.timeout_ms = STATUS_PROBE_TIMEOUT_MS, .ask_agents = true};
     for (int round = 0;; round++) {
         st_report *r = NULL;
         mrd_error err;
-        if (status_probe(c, STATUS_PROBE_TIMEOUT_MS, &r, &err) == MRD_OK) {
-            health = r->health;
+        if (status_probe_ex(c, &opts, &r, &err) == MRD_OK) {
+            health = verified(c, r);
             if (round == 0)
                 *first_ok = health == ST_OK;
             if (out && health != ST_OK && strcmp(last, r->summary) != 0) {
@@ -1101,6 +1176,36 @@ static mrd_rc ensure_secrets(orch_ctx *c, FILE *out, mrd_error *err)
     return MRD_OK;
 }
 
+/* What this run did to the agents, e.g. "6 agents started" or "1 agent
+ * started, 5 unchanged". */
+static void outcomes_summary(const host_job *jobs, int n, char *buf, size_t len)
+{
+    static const struct {
+        host_outcome o;
+        const char *what;
+    } kinds[] = {
+        {HOST_STARTED, "started"},
+        {HOST_RESTARTED, "restarted"},
+        {HOST_RUNNING, "found running"},
+        {HOST_UNCHANGED, "unchanged"},
+        {HOST_FAILED, "failed"},
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            count += jobs[i].outcome == kinds[k].o;
+        if (count == 0)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%d%s %s", used ? ", " : "", count,
+                         used ? "" : count == 1 ? " agent" : " agents", kinds[k].what);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
 /* "ssh: 6 connections to 6 hosts (1 per host)" */
 static void print_connections(orch_ctx *c, FILE *out)
 {
@@ -1116,7 +1221,68 @@ static void print_connections(orch_ctx *c, FILE *out)
             c->tp->ops->name, total, c->topo->nhosts, most);
 }
 
-int deploy_run(orch_ctx *c, const deploy_opts *o)
+/* ==== the state dir's lock ==== */
+
+/* Take the state dir's lock for WHAT ("deploy", "destroy"), so that
+ * deploys and destroys of one state dir run one at a time: a second one
+ * says on OUT that it waits, waits up to WAIT_MS, then gives up with a
+ * sentence on stderr.  CREATE: make the state dir (0700) first;
+ * a destroy that removed it while we waited makes us make it again.  The
+ * lock is an flock on the folder: the kernel drops it when we exit, kill
+ * -9 included.  Returns 0 with *l held; DEPLOY_EXIT_BUSY when another one
+ * held it all along; -1 when the state dir does not exist (only without
+ * CREATE); 2 on any other error (said on stderr). */
+static int state_lock(orch_ctx *c, const char *what, bool create, int wait_ms, FILE *out,
+                      mrd_lock **l)
+{
+    mrd_error err;
+    mrd_lock_holder who = {0};
+    mrd_rc rc = MRD_ERR_NOT_FOUND;
+    bool said = false;
+    for (int attempt = 0; attempt < 3 && rc == MRD_ERR_NOT_FOUND; attempt++) {
+        mrd_error_clear(&err);
+        if (create && mrd_mkdir_p(c->state_dir, 0700, &err) != MRD_OK) {
+            rc = err.code;
+            break;
+        }
+        rc = mrd_lock_take(c->state_dir, DEPLOY_LOCK_RECORD, what, 0, l, &who, &err);
+        if (rc == MRD_ERR_TIMEOUT) {
+            if (out && !said) {
+                char pid[32] = "pid unknown";
+                if (who.pid > 0)
+                    snprintf(pid, sizeof(pid), "pid %d", (int)who.pid);
+                fprintf(out, "waiting for another %s of %s (%s) to finish, at most %.0f s\n",
+                        who.what[0] ? who.what : "deploy or destroy", c->topo->name, pid,
+                        wait_ms / 1000.0);
+                fflush(out);
+                said = true;
+            }
+            rc = mrd_lock_take(c->state_dir, DEPLOY_LOCK_RECORD, what, wait_ms, l, &who,
+                               &err);
+        }
+        if (rc == MRD_ERR_NOT_FOUND && !create)
+            return -1;
+    }
+    if (rc == MRD_OK)
+        return 0;
+    if (rc == MRD_ERR_TIMEOUT) {
+        char pid[32] = "pid unknown";
+        if (who.pid > 0)
+            snprintf(pid, sizeof(pid), "pid %d", (int)who.pid);
+        fprintf(stderr,
+                "meridian: another %s of %s is running (%s, state %s); waited %.0f s for "
+                "it. Run %s again once it has finished.\n",
+                who.what[0] ? who.what : "deploy or destroy", c->topo->name, pid,
+                c->state_dir, wait_ms / 1000.0, what);
+        return DEPLOY_EXIT_BUSY;
+    }
+    char buf[600];
+    mrd_error_format(&err, buf, sizeof(buf));
+    fprintf(stderr, "meridian: cannot lock the state dir: %s\n", buf);
+    return 2;
+}
+
+static int deploy_locked(orch_ctx *c, const deploy_opts *o)
 {
     FILE *out = o->progress;
     long long t0 = mrd_now_ms();
@@ -1133,6 +1299,11 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
                     c->state_dir);
     }
     mrd_rc rc = ensure_secrets(c, out, &err);
+    int pinned = 0; /* settings that need a restart: kept as they run */
+    mrd_settings before;  /* what the deployment ran with */
+    bool have_before = false;
+    if (rc == MRD_OK)
+        rc = reconcile_pin(c, out, &pinned, &before, &have_before, &err);
     if (rc == MRD_OK && remote(c)) {
         rc = mrd_read_file(c->agent_bin, 256u << 20, &sh.agent, &sh.agent_len, &err);
         if (rc == MRD_OK)
@@ -1159,10 +1330,12 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
                                     agents up (their API) when deploy returns */
 
     int failed = 0, changed = 0;
+    char did[200];
     for (int i = 0; i < c->topo->nhosts; i++) {
         failed += jobs[i].outcome == HOST_FAILED;
         changed += jobs[i].outcome != HOST_UNCHANGED;
     }
+    outcomes_summary(jobs, c->topo->nhosts, did, sizeof(did));
     print_connections(c, out);
     if (failed) {
         if (out) {
@@ -1181,6 +1354,27 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
         return 2;
     }
     free(jobs);
+    /* settings that change live: set them on every node and sentinel */
+    reconcile_report rr;
+    if (reconcile_run(c, true, have_before ? &before : NULL, &rr, &err) != MRD_OK) {
+        if (out)
+            fprintf(out, "deploy incomplete: could not compare the running settings: %s\n",
+                    err.msg);
+        return 2;
+    }
+    if (out)
+        reconcile_print(out, c, &rr);
+    int live_changes = rr.nchanges, refused = rr.refused;
+    reconcile_report_free(&rr);
+    if (refused > 0) {
+        /* what Redis refused stays as it runs: verification would only wait
+         * for a drift that will not go away */
+        if (out)
+            fprintf(out, "deploy incomplete: %d setting change(s) refused (see above); "
+                         "nothing was restarted. Fix the value and deploy again\n",
+                    refused);
+        return 2;
+    }
     bool first_ok = false;
     st_health h = verify(c, o->verify_timeout_ms, out, &first_ok);
     double secs = (double)(mrd_now_ms() - t0) / 1000.0;
@@ -1191,17 +1385,38 @@ int deploy_run(orch_ctx *c, const deploy_opts *o)
                     status_health_name(h), secs, remote(c) ? c->remote_root : c->state_dir);
         return 1;
     }
+    if (pinned > 0) {
+        if (out)
+            fprintf(out, "deployed, but %d setting(s) need a restart and were not applied "
+                         "(see above)\n", pinned);
+        return 1;
+    }
     if (out) {
-        if (changed == 0 && first_ok)
+        if (changed == 0 && live_changes == 0 && first_ok)
             fprintf(out, "no changes: %d hosts already deployed and healthy (%.1f s)\n",
                     c->topo->nhosts, secs);
         else
-            fprintf(out, "deployed and verified in %.1f s: leader %s, %d replicas linked, "
-                         "%d sentinels agree\n",
-                    secs, c->topo->hosts[c->plan->leader].name, c->topo->nhosts - 1,
+            fprintf(out, "deployed and verified in %.1f s (%s): leader %s, %d replicas "
+                         "linked, %d sentinels agree\n",
+                    secs, did, c->topo->hosts[c->plan->leader].name, c->topo->nhosts - 1,
                     c->plan->nsentinels);
     }
     return 0;
+}
+
+int deploy_run(orch_ctx *c, const deploy_opts *o)
+{
+    mrd_lock *l = NULL;
+    /* --timeout bounds this wait too, when it is shorter */
+    int wait_ms = o->verify_timeout_ms > 0 && o->verify_timeout_ms < DEPLOY_LOCK_WAIT_MS
+                      ? o->verify_timeout_ms
+                      : DEPLOY_LOCK_WAIT_MS;
+    int rc = state_lock(c, "deploy", true, wait_ms, o->progress, &l);
+    if (rc != 0)
+        return rc;
+    rc = deploy_locked(c, o);
+    mrd_lock_release(&l);
+    return rc;
 }
 
 /* ==== destroy ==== */
@@ -1299,6 +1514,8 @@ fail:
     return HOST_FAILED;
 }
 
+static int destroy_locked(orch_ctx *c, bool yes, bool state, FILE *out);
+
 int destroy_run(orch_ctx *c, bool yes, FILE *out)
 {
     bool state = mrd_path_exists(c->state_dir);
@@ -1306,6 +1523,25 @@ int destroy_run(orch_ctx *c, bool yes, FILE *out)
         fprintf(out, "nothing to destroy: %s does not exist\n", c->state_dir);
         return 0;
     }
+    mrd_lock *l = NULL;
+    if (yes && state) {
+        int rc = state_lock(c, "destroy", false, DEPLOY_LOCK_WAIT_MS, out, &l);
+        if (rc == -1 && !remote(c)) { /* another destroy removed it meanwhile */
+            fprintf(out, "nothing to destroy: %s does not exist\n", c->state_dir);
+            return 0;
+        }
+        if (rc > 0) /* busy, or the lock failed (said on stderr) */
+            return rc == DEPLOY_EXIT_BUSY ? rc : 1;
+        state = rc == 0;
+    }
+    int rc = destroy_locked(c, yes, state, out);
+    mrd_lock_release(&l); /* the folder is gone with it, or kept */
+    return rc;
+}
+
+/* destroy_run() once it holds the lock; STATE: the state dir exists. */
+static int destroy_locked(orch_ctx *c, bool yes, bool state, FILE *out)
+{
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     host_job *jobs = calloc((size_t)c->topo->nhosts, sizeof(*jobs));
     if (!jobs)
@@ -1330,8 +1566,13 @@ int destroy_run(orch_ctx *c, bool yes, FILE *out)
         return 1;
     }
     mrd_error err;
+    mrd_error_clear(&err);
     if (state && mrd_rm_rf(c->state_dir, &err) != MRD_OK) {
-        fprintf(out, "cannot remove %s: %s\n", c->state_dir, err.msg);
+        /* err says which entries stayed and why (mrd_rm_rf) */
+        fprintf(out, "destroy incomplete: every process of %s is stopped, but %s is not "
+                     "removed: %s\nWhat is left may hold passwords: remove it by hand, or fix "
+                     "what stops the removal and run destroy again.\n",
+                c->topo->name, c->state_dir, err.msg);
         return 1;
     }
     fprintf(out, "destroyed %s: every process stopped, %s removed\n", c->topo->name,

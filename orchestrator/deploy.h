@@ -10,19 +10,36 @@
 
 typedef struct deploy_opts {
     int parallel;        /* hosts handled at once; <= 0: all */
-    int verify_timeout_ms;
+    int verify_timeout_ms; /* also bounds the wait for another deploy, if < 30 s */
     FILE *progress;      /* per-host progress lines; NULL: quiet */
 } deploy_opts;
 
+/* Exit code of deploy and destroy when another deploy or destroy of the
+ * same state dir held its lock for all of the wait (EX_TEMPFAIL: run it
+ * again later). */
+#define DEPLOY_EXIT_BUSY 75
+
+/* Deploy and destroy of one state dir run one at a time: each holds the
+ * state dir's lock (an flock on the folder, dropped by the kernel when
+ * the process exits, kill -9 included; STATE/deploy.lock names the
+ * holder).  A second one waits up to 30 s (deploy: or its verify
+ * timeout, when shorter), saying so, then exits DEPLOY_EXIT_BUSY naming
+ * the holder's pid. */
+
 /* Exit codes of deploy: 0 healthy, 1 deployed but not verified healthy
  * in time, 2 a host failed (the others are deployed; a re-run finishes
- * the job). */
+ * the job), DEPLOY_EXIT_BUSY another deploy or destroy is running.  The
+ * progress lines say, host by host, what this run did: "agent started"
+ * only for an agent it started. */
 int deploy_run(orch_ctx *c, const deploy_opts *o);
 
 /* Stop every process of the topology by its pid file and remove the state
  * dir (and, over ssh, each host's root folder, systemd unit and cron
- * entry).  With YES false, only print what would be stopped.  0 on
- * success, 1 when a host could not be stopped (the state is kept). */
+ * entry).  With YES false, only print what would be stopped (no lock
+ * taken).  0 on success; 1 when a host could not be stopped (the state is
+ * kept), or when part of the state could not be removed (each entry left
+ * is named, with its reason); DEPLOY_EXIT_BUSY another deploy or destroy
+ * is running. */
 int destroy_run(orch_ctx *c, bool yes, FILE *out);
 
 /* For every host whose agent gave no HTTP answer to POST /v1/heal

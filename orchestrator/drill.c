@@ -22,6 +22,7 @@
 
 #define DRILL_WARMUP_MS 2000       /* writes before the fault */
 #define DRILL_AFTER_FAULT_MS 3000  /* faults that move no leader: observe this long */
+#define DRILL_FAILOVER_SLACK_MS 5000 /* beyond down_after + failover_timeout */
 #define DRILL_HEAL_TIMEOUT_MS 90000
 #define DRILL_POLL_MS 50
 #define DRILL_WAIT_TIMEOUT_MS 1000 /* WAIT timeout of the writer */
@@ -216,7 +217,7 @@ static long long cooldown_left(const drill *d)
     json_t *j = json_load_file(path, 0, NULL);
     long long last = j ? json_integer_value(json_object_get(j, "last_failover_ms")) : 0;
     json_decref(j);
-    long long left = last + 2LL * d->c->topo->sentinel.failover_timeout_ms - mrd_wall_ms();
+    long long left = last + 2LL * d->c->topo->settings.sentinel.failover_timeout_ms - mrd_wall_ms();
     return last && left > 0 ? left : 0;
 }
 
@@ -240,7 +241,7 @@ static void sync_read(const drill *d, sync_counts *out)
         char *text = NULL;
         store_info info;
         out[i] = (sync_counts){0};
-        if (store_conn_open(t->hosts[i].address, t->store.port, "admin", d->admin, 300,
+        if (store_conn_open(t->hosts[i].address, t->settings.store.port, "admin", d->admin, 300,
                             &conn, NULL) == MRD_OK &&
             store_info_text(conn, NULL, &text, NULL) == MRD_OK &&
             store_info_parse(text, strlen(text), &info, NULL) == MRD_OK)
@@ -319,7 +320,7 @@ static mrd_rc partition(drill *d, mrd_error *err)
             inside[n++] = t->hosts[i].address;
     if (d->region_has_leader && isolated_source(d, probe, sizeof(probe)))
         inside[n++] = probe;
-    const int ports[] = {t->store.port, t->sentinel.port, t->agent.port};
+    const int ports[] = {t->settings.store.port, t->settings.sentinel.port, t->settings.agent.port};
     char script[4096];
     MRD_TRY(netfault_partition_script(t->name, inside, n, ports, 3, script, sizeof(script),
                                       err));
@@ -442,10 +443,10 @@ static void make_targets(const drill *d, targets *tg)
     memset(tg, 0, sizeof(*tg));
     for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++) {
         tg->nodes[tg->nnodes++] =
-            (drill_target){.address = t->hosts[i].address, .port = t->store.port, .host = i};
+            (drill_target){.address = t->hosts[i].address, .port = t->settings.store.port, .host = i};
         if (d->c->plan->hosts[i].sentinel)
             tg->sentinels[tg->nsentinels++] = (drill_target){
-                .address = t->hosts[i].address, .port = t->sentinel.port, .host = i};
+                .address = t->hosts[i].address, .port = t->settings.sentinel.port, .host = i};
     }
 }
 
@@ -463,18 +464,27 @@ static bool moves_leader(const drill *d)
     }
 }
 
+void drill_fault_window(const mrd_topology *t, bool moves_leader, bool isolates_leader,
+                        long long *limit_ms, long long *hold_ms)
+{
+    /* In long long before adding: the parser takes each setting up to
+     * INT_MAX, and the sum of two ints overflowed. */
+    *limit_ms = moves_leader ? (long long)t->settings.sentinel.down_after_ms +
+                                   t->settings.sentinel.failover_timeout_ms + DRILL_FAILOVER_SLACK_MS
+                             : DRILL_AFTER_FAULT_MS;
+    *hold_ms = isolates_leader ? ((long long)t->settings.consistency.min_replicas_max_lag_s + 2) * 1000
+                               : 0;
+}
+
 /* Keep the fault in place until the failover (if any) is seen and, for a
  * partition of the leader's region, until the isolated leader has had
- * min_replicas_max_lag_s + 1 s to refuse writes. */
+ * time to refuse writes (drill_fault_window). */
 static void observe_fault(drill *d, drill_timeline *tl)
 {
-    const mrd_topology *t = d->c->topo;
-    long long limit = DRILL_AFTER_FAULT_MS;
-    if (moves_leader(d))
-        limit = t->sentinel.down_after_ms + t->sentinel.failover_timeout_ms + 5000;
-    long long hold = d->o->scenario == DRILL_PARTITION && d->region_has_leader
-                         ? (t->consistency.min_replicas_max_lag_s + 2) * 1000LL
-                         : 0;
+    long long limit, hold;
+    drill_fault_window(d->c->topo, moves_leader(d),
+                       d->o->scenario == DRILL_PARTITION && d->region_has_leader, &limit,
+                       &hold);
     drill_event ev;
     while (!interrupted) {
         long long since = now_rel(d) - d->rec.fault_ms;
@@ -518,7 +528,7 @@ static int finish_report(drill *d)
     const char *names[MRD_MF_MAX_PEERS];
     for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++)
         names[i] = t->hosts[i].name;
-    drill_result_compute(&d->rec, t->consistency.wait_replicas);
+    drill_result_compute(&d->rec, t->settings.consistency.wait_replicas);
     mrd_error err;
     if (d->o->out_dir &&
         drill_report_write(d->o->out_dir, &d->rec, names, t->nhosts, &err) != MRD_OK)
@@ -634,7 +644,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     drill_load_opts lo = {.t0_ms = d.t0, .master = t->name, .sentinels = tg.sentinels,
                           .nsentinels = tg.nsentinels, .nodes = tg.nodes, .nnodes = tg.nnodes,
                           .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
-                          .wait_replicas = t->consistency.wait_replicas,
+                          .wait_replicas = t->settings.consistency.wait_replicas,
                           .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
     if (drill_timeline_start(&to, &tl, &err) != MRD_OK ||
         drill_load_start(&lo, &load, &err) != MRD_OK) {
@@ -654,7 +664,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         io.wait_replicas = 0;
         io.source_address = source;
         io.fixed_address = host(&d, d.leader)->address;
-        io.fixed_port = t->store.port;
+        io.fixed_port = t->settings.store.port;
         if (drill_load_start(&io, &isolated, &err) != MRD_OK) {
             fprintf(stderr, "meridian: cannot start the isolated writer: %s\n", err.msg);
             goto out;
@@ -718,7 +728,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         snprintf(d.rec.leader_after, sizeof(d.rec.leader_after), "%s",
                  host(&d, leader_after)->name);
         drill_verify_result v = {0};
-        if (drill_load_verify(host(&d, leader_after)->address, t->store.port, "admin",
+        if (drill_load_verify(host(&d, leader_after)->address, t->settings.store.port, "admin",
                               d.admin, prefix, main_w, nmain, 5000, &v, &err) == MRD_OK) {
             d.rec.r.acked_writes_lost = v.acked_writes_lost;
             d.rec.r.unacked_writes_lost = v.unacked_writes_lost;

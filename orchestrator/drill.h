@@ -113,4 +113,14 @@ typedef struct drill_opts {
  * not run.  Progress goes to stderr, the summary to stdout. */
 int drill_run(orch_ctx *c, const drill_opts *o);
 
+/* How long a drill keeps its fault in place, in ms (pure): at most
+ * *LIMIT_MS, down_after_ms + failover_timeout_ms + 5 s for a fault that
+ * MOVES_LEADER (the drill waits for the failover), 3 s otherwise; and at
+ * least *HOLD_MS, min_replicas_max_lag_s + 2 s when the fault ISOLATES the
+ * leader (a partition of its region: it must have had time to refuse
+ * writes), else 0.  Every setting may be up to INT_MAX: the sums are in
+ * long long. */
+void drill_fault_window(const mrd_topology *t, bool moves_leader, bool isolates_leader,
+                        long long *limit_ms, long long *hold_ms);
+
 #endif

@@ -20,6 +20,7 @@
 #include "heal_report.h"
 #include "log.h"
 #include "orch.h"
+#include "settings.h"
 #include "status.h"
 
 #define EXIT_USAGE 64
@@ -74,8 +75,13 @@ static const char *const command_help[][2] = {
                "  the agent, its secrets and its manifest; host keys are checked against\n"
                "  known_hosts (--accept-new-host-keys records unknown ones; a changed key\n"
                "  is always refused); --install-packages apt-gets a missing Redis.\n"
+               "  One deploy or destroy of a state dir at a time: another one waits up\n"
+               "  to 30 s (--timeout if shorter), then exits 75 naming it.  Each host's\n"
+               "  line says what this run did (\"agent started\" only for an agent it\n"
+               "  started).\n"
                "  Exits 0 healthy, 1 not verified in time, 2 a host failed (the others\n"
-               "  are deployed: run it again once fixed).\n"},
+               "  are deployed: run it again once fixed), 75 another deploy or destroy\n"
+               "  of the same state dir is running.\n"},
     {"status", "status TOPOLOGY [--state DIR] [--json]\n"
                "  Probe every node and sentinel concurrently, and ask every host's agent\n"
                "  whether its nodes are ready.  Exits 0 OK, 1 WARNING (degraded but\n"
@@ -94,11 +100,19 @@ static const char *const command_help[][2] = {
     {"destroy", "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
                 "  Stop every process of the topology by its pid file and remove its\n"
                 "  state (credentials included; over ssh, each host's folder, systemd\n"
-                "  unit and cron entry).  Without --yes, only say what it would stop.\n"},
+                "  unit and cron entry).  Without --yes, only say what it would stop.\n"
+                "  Exits 0 done, 1 a host could not be stopped (state kept) or part of\n"
+                "  the state could not be removed (each entry left is named), 75 another\n"
+                "  deploy or destroy of the same state dir is running (waits 30 s).\n"},
     {"connect-info", "connect-info TOPOLOGY [--state DIR] [--json]\n"
                      "  Print what an application needs to connect through the sentinels:\n"
                      "  sentinel addresses, master name, the application user and its\n"
                      "  password (for a secret store; the only command that prints it).\n"},
+    {"settings", "settings [--json | --markdown SECTION]\n"
+                 "  List every topology setting: its key, type, default, where it lands\n"
+                 "  (redis.conf, sentinel.conf, agent, planner) and how a change reaches a\n"
+                 "  running deployment (live, agent restart, needs restart, new plan).\n"
+                 "  --markdown SECTION prints the key table regions/README.md shows.\n"},
     {"redis-cli", "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "
                   "[--state DIR] [-- ARGS...]\n"
                   "  Run redis-cli against a node (default: the leader) or a sentinel as\n"
@@ -161,7 +175,7 @@ static void print_plan(const mrd_plan *p)
     const mrd_topology *t = p->topo;
     printf("%s: %d regions, %d zones, %d hosts; leader region %s; %d sentinels, "
            "quorum %d, majority %d; must survive the loss of any %s\n\n",
-           t->name, t->nregions, t->nzones, t->nhosts, t->store.leader_region,
+           t->name, t->nregions, t->nzones, t->nhosts, t->settings.store.leader_region,
            p->nsentinels, p->quorum, p->majority, topology_survive_name(t->survive));
     printf("%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
     for (int i = 0; i < t->nhosts; i++) {
@@ -344,7 +358,7 @@ static int cmd_connect_info(const cli *o)
         if (c->plan->hosts[i].sentinel)
             json_array_append_new(sentinels,
                                   json_pack("{s:s,s:i}", "address", t->hosts[i].address,
-                                            "port", t->sentinel.port));
+                                            "port", t->settings.sentinel.port));
     if (o->json) {
         print_json(json_pack("{s:s,s:o,s:s,s:s,s:s}", "master_name", t->name, "sentinels",
                              sentinels, "user", "app", "password", pass, "sentinel_user",
@@ -374,7 +388,7 @@ static int cmd_redis_cli(const cli *o)
     if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
         return open_failure(&err, 1);
     const mrd_topology *t = c->topo;
-    int host = -1, port = o->sentinel ? t->sentinel.port : t->store.port;
+    int host = -1, port = o->sentinel ? t->settings.sentinel.port : t->settings.store.port;
     if (o->host) {
         host = topology_find_host(t, o->host);
         if (host < 0) {
@@ -544,6 +558,59 @@ static int parse(int argc, char **argv, cli *o)
     return 0;
 }
 
+/* ==== settings ==== */
+
+/* meridian settings: no topology, only the table. */
+static int cmd_settings(int argc, char **argv)
+{
+    bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+    if (argc == 4 && strcmp(argv[2], "--markdown") == 0) {
+        char *md = mrd_settings_keys(argv[3]) ? mrd_settings_markdown(argv[3]) : NULL;
+        if (!md) {
+            fprintf(stderr, "meridian: no settings section \"%s\": use store, sentinel, "
+                            "consistency, agent or cluster\n", argv[3]);
+            return EXIT_USAGE;
+        }
+        fputs(md, stdout);
+        free(md);
+        return 0;
+    }
+    if (argc > 2 && !json) {
+        command_usage("settings", stderr);
+        return EXIT_USAGE;
+    }
+    size_t n;
+    const mrd_setting *t = mrd_settings_table(&n);
+    mrd_settings def;
+    mrd_settings_defaults(&def);
+    json_t *all = json ? json_array() : NULL;
+    if (!json)
+        printf("%-36s %-8s %-10s %-44s %s\n", "SETTING", "TYPE", "DEFAULT", "LANDS IN",
+               "A CHANGE");
+    for (size_t i = 0; i < n; i++) {
+        char key[96], val[64], lands[128];
+        snprintf(key, sizeof(key), "%s.%s", t[i].section, t[i].key);
+        mrd_setting_format(&t[i], &def, val, sizeof(val));
+        mrd_setting_lands_text(&t[i], lands, sizeof(lands));
+        const char *type = mrd_setting_type_name(&t[i]);
+        const char *change = mrd_setting_apply_name(t[i].apply);
+        if (json)
+            json_array_append_new(
+                all, json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:s}", "section", t[i].section,
+                               "key", t[i].key, "type", type, "default",
+                               t[i].def ? json_string(val) : json_null(), "doc", t[i].doc,
+                               "lands", lands, "directive",
+                               t[i].directive ? json_string(t[i].directive) : json_null(),
+                               "change", change));
+        else
+            printf("%-36s %-8s %-10s %-44s %s\n", key, type, t[i].def ? val : "required",
+                   lands, change);
+    }
+    if (json)
+        print_json(all);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     mrd_log_init("meridian", NULL, MRD_LOG_WARN);
@@ -557,6 +624,11 @@ int main(int argc, char **argv)
             return 0;
         usage(stdout);
         return 0;
+    }
+    if (strcmp(argv[1], "settings") == 0) {
+        if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))
+            return command_usage("settings", stdout) ? 0 : EXIT_USAGE;
+        return cmd_settings(argc, argv);
     }
     cli o = {.cmd = argv[1]};
     static const struct {

@@ -178,7 +178,7 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int hosts_outside)
     const mrd_topology *t = p->topo;
     const char *k = kind_name(l->kind);
     int domains = l->kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
-    int mrw = t->consistency.min_replicas_to_write;
+    int mrw = t->settings.consistency.min_replicas_to_write;
 
     l->reason[0] = '\0';
     if (l->writes_resume)
@@ -243,46 +243,91 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int hosts_outside)
                l->replicas_left - 1, mrw, k);
 }
 
-static void compute_loss(const mrd_plan *p, mrd_domain_loss *l,
-                         mrd_domain_kind kind, int index)
+/* Why the live state would not survive losing L's domain (a state, not a
+ * change to the file: the topology itself passed plan_check). */
+static void explain_live(const mrd_plan *p, mrd_domain_loss *l)
+{
+    const char *k = kind_name(l->kind);
+    int mrw = p->topo->settings.consistency.min_replicas_to_write;
+
+    l->reason[0] = '\0';
+    if (l->writes_resume)
+        return;
+    if (!l->leader_lost)
+        set_reason(l,
+                   "losing %s %s now leaves the leader %d linked %s, below "
+                   "min_replicas_to_write %d: it would refuse writes",
+                   k, l->name, l->replicas_left,
+                   plural(l->replicas_left, "replica", "replicas"), mrw);
+    else if (l->sentinels_left < l->majority || l->sentinels_left < l->quorum)
+        set_reason(l,
+                   "losing %s %s now leaves %d of %d sentinels up, below the %s "
+                   "of %d: no failover",
+                   k, l->name, l->sentinels_left, p->nsentinels,
+                   l->sentinels_left < l->majority ? "majority" : "quorum",
+                   l->sentinels_left < l->majority ? l->majority : l->quorum);
+    else if (l->promotable_left < 1)
+        set_reason(l,
+                   "losing %s %s now leaves no promotable replica outside it: "
+                   "%d linked %s there, none with a replica-priority above 0",
+                   k, l->name, l->replicas_left,
+                   plural(l->replicas_left, "replica", "replicas"));
+    else
+        set_reason(l,
+                   "losing %s %s now leaves %d linked %s, %d after one is "
+                   "promoted, below min_replicas_to_write %d: the new leader "
+                   "would refuse writes",
+                   k, l->name, l->replicas_left,
+                   plural(l->replicas_left, "replica", "replicas"),
+                   l->replicas_left - 1, mrw);
+}
+
+/* Fill L for the loss of domain KIND/INDEX with the leader on host LEADER.
+ * LIVE NULL: the plan (every placed sentinel up, every other node a
+ * promotable replica); else what each host holds now. */
+static void compute_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind,
+                         int index, int leader, const mrd_live_host *live)
 {
     const mrd_topology *t = p->topo;
-    int sentinels_in = 0, hosts_out = 0;
+    int hosts_out = 0;
 
+    memset(l, 0, sizeof(*l));
     l->kind = kind;
     l->index = index;
     l->name = kind == MRD_DOMAIN_REGION ? t->regions[index].name
                                         : t->zones[index].name;
-    l->leader_lost = host_in_domain(&t->hosts[p->leader], kind, index);
+    l->leader_lost = host_in_domain(&t->hosts[leader], kind, index);
     for (int h = 0; h < t->nhosts; h++) {
-        if (host_in_domain(&t->hosts[h], kind, index)) {
-            if (p->hosts[h].sentinel)
-                sentinels_in++;
-        } else {
-            hosts_out++;
-        }
+        if (host_in_domain(&t->hosts[h], kind, index))
+            continue;
+        hosts_out++;
+        bool sentinel = live ? live[h].sentinel_up : p->hosts[h].sentinel;
+        bool replica = live ? live[h].replica_ok : h != leader;
+        bool promotable = live ? live[h].replica_ok && live[h].promotable : h != leader;
+        l->sentinels_left += sentinel;
+        l->replicas_left += replica;
+        l->promotable_left += promotable;
     }
-    l->sentinels_left = p->nsentinels - sentinels_in;
     l->majority = p->majority;
     l->quorum = p->quorum;
-    /* Every host runs one store node; outside the domain, all but the
-     * leader (when it is outside) are replicas. */
-    l->replicas_left = l->leader_lost ? hosts_out : hosts_out - 1;
 
     /* Could the surviving sentinels carry out a failover (needed now when
      * the leader was lost, later otherwise)?  ODOWN needs the quorum;
      * authorisation needs the majority of all sentinels. */
     l->failover_possible = l->sentinels_left >= l->majority &&
                            l->sentinels_left >= l->quorum &&
-                           l->replicas_left >= 1;
+                           l->promotable_left >= 1;
 
-    int mrw = t->consistency.min_replicas_to_write;
+    int mrw = t->settings.consistency.min_replicas_to_write;
     if (!l->leader_lost)
         l->writes_resume = l->replicas_left >= mrw;
     else /* the promoted replica stops counting as a replica */
         l->writes_resume = l->failover_possible && l->replicas_left - 1 >= mrw;
 
-    explain(p, l, hosts_out);
+    if (live)
+        explain_live(p, l);
+    else
+        explain(p, l, hosts_out);
 }
 
 /* ==== PUBLIC =========================================================== */
@@ -298,29 +343,29 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "the topology has no hosts: add at least one "
                             "region with a zone and a host");
-    if (t->sentinel.count < 1)
+    if (t->settings.sentinel.count < 1)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "sentinel.count is %d: set it to at least 1",
-                            t->sentinel.count);
-    if (t->sentinel.count > t->nhosts)
+                            t->settings.sentinel.count);
+    if (t->settings.sentinel.count > t->nhosts)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "sentinel.count is %d but the topology has %d "
                             "%s and a host runs at most one sentinel: lower "
                             "sentinel.count to %d or add hosts",
-                            t->sentinel.count, t->nhosts,
+                            t->settings.sentinel.count, t->nhosts,
                             plural(t->nhosts, "host", "hosts"), t->nhosts);
-    int lr = topology_find_region(t, t->store.leader_region);
+    int lr = topology_find_region(t, t->settings.store.leader_region);
     if (lr < 0)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "store.leader_region \"%s\" is not a region of "
                             "the topology: name one of its regions",
-                            t->store.leader_region);
+                            t->settings.store.leader_region);
     int leader = leader_host(t, lr);
     if (leader < 0)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "store.leader_region \"%s\" has no host: add one "
                             "or choose another region",
-                            t->store.leader_region);
+                            t->settings.store.leader_region);
 
     mrd_plan *p = calloc(1, sizeof(*p));
     if (!p)
@@ -335,9 +380,9 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
     }
 
     p->leader = leader;
-    p->nsentinels = t->sentinel.count;
+    p->nsentinels = t->settings.sentinel.count;
     p->majority = p->nsentinels / 2 + 1;
-    p->quorum = t->sentinel.quorum > 0 ? t->sentinel.quorum : p->majority;
+    p->quorum = t->settings.sentinel.quorum > 0 ? t->settings.sentinel.quorum : p->majority;
 
     for (int h = 0; h < t->nhosts; h++) {
         int hop = abs(t->hosts[h].region - lr);
@@ -351,27 +396,41 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     }
 
-    int i = 0;
-    for (int r = 0; r < t->nregions; r++)
-        compute_loss(p, &p->losses[i++], MRD_DOMAIN_REGION, r);
-    for (int z = 0; z < t->nzones; z++)
-        compute_loss(p, &p->losses[i++], MRD_DOMAIN_ZONE, z);
-
+    plan_live_losses(p, leader, NULL, p->losses);
     *out = p;
     return MRD_OK;
 }
 
-mrd_rc plan_check(const mrd_plan *p, mrd_error *err)
+void plan_live_losses(const mrd_plan *p, int leader, const mrd_live_host *live,
+                      mrd_domain_loss *out)
+{
+    const mrd_topology *t = p->topo;
+    int i = 0;
+    for (int r = 0; r < t->nregions; r++)
+        compute_loss(p, &out[i++], MRD_DOMAIN_REGION, r, leader, live);
+    for (int z = 0; z < t->nzones; z++)
+        compute_loss(p, &out[i++], MRD_DOMAIN_ZONE, z, leader, live);
+}
+
+int plan_first_unsafe(const mrd_plan *p, const mrd_domain_loss *losses)
 {
     mrd_survive level = p->topo->survive;
     for (int i = 0; i < p->nlosses; i++) {
-        const mrd_domain_loss *l = &p->losses[i];
+        const mrd_domain_loss *l = &losses[i];
         bool checked = l->kind == MRD_DOMAIN_REGION ? level >= MRD_SURVIVE_REGION
                                                      : level >= MRD_SURVIVE_ZONE;
         if (checked && !l->writes_resume)
-            return mrd_error_at(err, MRD_ERR_UNSAFE, p->topo->path, 0, 0, "%s",
-                                l->reason);
+            return i;
     }
+    return -1;
+}
+
+mrd_rc plan_check(const mrd_plan *p, mrd_error *err)
+{
+    int i = plan_first_unsafe(p, p->losses);
+    if (i >= 0)
+        return mrd_error_at(err, MRD_ERR_UNSAFE, p->topo->path, 0, 0, "%s",
+                            p->losses[i].reason);
     mrd_error_clear(err);
     return MRD_OK;
 }
@@ -403,12 +462,13 @@ static json_t *host_json(const mrd_plan *p, int h)
                      p->hosts[h].replica_priority);
 }
 
-static json_t *loss_json(const mrd_domain_loss *l)
+json_t *plan_loss_to_json(const mrd_domain_loss *l)
 {
-    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:b,s:b,s:s}", "kind",
+    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:b,s:b,s:b,s:s}", "kind",
                      kind_name(l->kind), "name", l->name, "sentinels_left",
                      l->sentinels_left, "majority", l->majority, "quorum",
                      l->quorum, "replicas_left", l->replicas_left,
+                     "promotable_left", l->promotable_left,
                      "leader_lost", l->leader_lost, "failover_possible",
                      l->failover_possible, "writes_resume", l->writes_resume,
                      "reason", l->reason);
@@ -424,7 +484,7 @@ json_t *plan_to_json(const mrd_plan *p)
         if (json_array_append_new(hosts, host_json(p, h)) != 0)
             goto fail;
     for (int i = 0; i < p->nlosses; i++)
-        if (json_array_append_new(losses, loss_json(&p->losses[i])) != 0)
+        if (json_array_append_new(losses, plan_loss_to_json(&p->losses[i])) != 0)
             goto fail;
     /* "o" steals the arrays' references, on failure too. */
     return json_pack("{s:s,s:s,s:s,s:i,s:i,s:o,s:o}", "topology", t->name,

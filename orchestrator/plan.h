@@ -48,10 +48,14 @@ typedef struct mrd_domain_loss {
     int sentinels_left;
     int majority;             /* sentinels needed to authorise a failover */
     int quorum;               /* sentinels needed to agree the leader is down */
-    int replicas_left;        /* store replicas outside the domain */
+    int replicas_left;        /* store replicas outside the domain (live:
+                                 linked and caught up with the leader) */
+    int promotable_left;      /* ... of which Sentinel may promote
+                                 (replica-priority above 0); the plan's
+                                 replicas all are */
     bool leader_lost;         /* the domain holds the leader */
     bool failover_possible;   /* leader lost: sentinels_left >= majority and
-                                 >= quorum and replicas_left >= 1 */
+                                 >= quorum and promotable_left >= 1 */
     bool writes_resume;       /* writes are accepted after the loss (after
                                  failover if the leader was lost), taking
                                  consistency.min_replicas_to_write into
@@ -82,14 +86,39 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err);
  * (err->file is the topology path). */
 mrd_rc plan_check(const mrd_plan *p, mrd_error *err);
 
+/* The index of the first loss in LOSSES (p->nlosses entries, in the
+ * order of p->losses) that the topology's `survive` level covers and that
+ * does not resume writes; -1 when there is none. */
+int plan_first_unsafe(const mrd_plan *p, const mrd_domain_loss *losses);
+
+/* What one host holds right now, for the live matrix. */
+typedef struct mrd_live_host {
+    bool sentinel_up;   /* runs a sentinel that answers and names the leader */
+    bool replica_ok;    /* a replica of the leader, linked and caught up */
+    bool promotable;    /* ... with a replica-priority above 0 */
+} mrd_live_host;
+
+/* The survivability matrix of the live state instead of the plan's: the
+ * leader is host LEADER (where it is now, after failovers), and only what
+ * LIVE (one entry per host) says is up counts.  Fills OUT (caller-allocated,
+ * p->nlosses entries, the order of p->losses).  The reasons describe the
+ * state ("losing region us-east now leaves no promotable replica outside
+ * it: 4 replicas there, none with a replica-priority above 0"), not a
+ * change to the file. */
+void plan_live_losses(const mrd_plan *p, int leader, const mrd_live_host *live,
+                      mrd_domain_loss *out);
+
 /* Free and NULL *p.  Accepts NULL. */
 void plan_free(mrd_plan **p);
 
 /* New JSON object: {"topology", "survive", "leader", "quorum", "majority",
  * "hosts": [{"host","region","zone","address","roles":[...],
  * "replica_priority"}], "losses": [{"kind","name","sentinels_left",
- * "majority","quorum","replicas_left","leader_lost","failover_possible",
+ * "majority","quorum","replicas_left","promotable_left","leader_lost","failover_possible",
  * "writes_resume","reason"}]}.  NULL on allocation failure. */
 json_t *plan_to_json(const mrd_plan *p);
+
+/* New JSON object for one loss, as in plan_to_json()'s "losses". */
+json_t *plan_loss_to_json(const mrd_domain_loss *l);
 
 #endif

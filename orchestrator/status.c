@@ -6,6 +6,7 @@
 
 #include "info.h"
 #include "probe.h"
+#include "reconcile.h"
 
 /* ==== probing ==== */
 
@@ -26,6 +27,7 @@ static void take_node(const store_probe *p, st_node *n)
     snprintf(n->master_host, sizeof(n->master_host), "%s", info.master_host);
     n->master_port = info.master_port;
     n->link_up = info.link_up;
+    n->replica_priority = info.is_master ? -1 : info.replica_priority;
     n->offset = info.is_master ? info.master_repl_offset : info.slave_repl_offset;
 }
 
@@ -42,6 +44,26 @@ static void take_sentinel(const store_probe *p, st_sentinel *s)
         s->replicas_ok += !v->replicas[i].down;
     for (int i = 0; i < v->nsentinels; i++)
         s->sentinels_ok += !v->sentinels[i].down;
+}
+
+/* The live settings (VALUES[i] of ROWS[i], NULL unknown) that differ
+ * from the topology, as "maxmemory 64mb (topology: 128mb), ..." in OUT. */
+static void take_drift(const orch_ctx *c, const mrd_setting *const *rows, size_t nrows,
+                       const char *const *values, char *out, size_t n)
+{
+    mrd_settings want;
+    reconcile_wanted(c, &want);
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < nrows; i++) {
+        char from[64], to[64];
+        if (!reconcile_differs(rows[i], values[i], &want, from, to, sizeof(from)))
+            continue;
+        int w = snprintf(out + len, n - len, "%s%s %s (topology: %s)", len ? ", " : "",
+                         rows[i]->directive, from, to);
+        if (w > 0 && (size_t)w < n - len)
+            len += (size_t)w;
+    }
 }
 
 /* ==== asking the agents ==== */
@@ -97,11 +119,59 @@ static int host_by_addr(const mrd_topology *t, const char *addr_port)
 {
     for (int i = 0; i < t->nhosts; i++) {
         char buf[96];
-        snprintf(buf, sizeof(buf), "%s:%d", t->hosts[i].address, t->store.port);
+        snprintf(buf, sizeof(buf), "%s:%d", t->hosts[i].address, t->settings.store.port);
         if (strcmp(buf, addr_port) == 0)
             return i;
     }
     return -1;
+}
+
+/* A healthy replica is promotable when its live replica-priority is the
+ * plan's: 0 (left by an interrupted restore) makes Sentinel skip it, and
+ * any other value reorders the failover the plan chose. */
+static void judge_priority(const orch_ctx *c, int host, st_node *n)
+{
+    int want = c->plan->hosts[host].replica_priority;
+    if (!n->healthy || n->is_master)
+        return;
+    n->promotable = n->replica_priority == want;
+    if (n->replica_priority == 0)
+        snprintf(n->problem, sizeof(n->problem),
+                 "not promotable: replica-priority 0 (plan: %d)", want);
+    else if (!n->promotable)
+        snprintf(n->problem, sizeof(n->problem), "replica-priority %d, plan: %d",
+                 n->replica_priority, want);
+}
+
+/* The survivability matrix of what runs now (as `plan` judges the file):
+ * which sentinels answer and name the leader, which replicas are linked,
+ * caught up and promotable. */
+static void judge_live_survival(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    r->live_unsafe = -1;
+    if (r->leader < 0)
+        return;
+    mrd_live_host *live = calloc((size_t)t->nhosts, sizeof(*live));
+    r->live_losses = calloc((size_t)c->plan->nlosses, sizeof(*r->live_losses));
+    if (!live || !r->live_losses) {
+        free(live);
+        free(r->live_losses);
+        r->live_losses = NULL;
+        return;
+    }
+    char want[96];
+    snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
+    for (int i = 0; i < r->nsentinels; i++)
+        live[r->sentinels[i].host].sentinel_up =
+            r->sentinels[i].reachable && strcmp(r->sentinels[i].leader, want) == 0;
+    for (int i = 0; i < t->nhosts; i++) {
+        live[i].replica_ok = i != r->leader && r->nodes[i].healthy;
+        live[i].promotable = r->nodes[i].replica_priority > 0;
+    }
+    plan_live_losses(c->plan, r->leader, live, r->live_losses);
+    r->live_unsafe = plan_first_unsafe(c->plan, r->live_losses);
+    free(live);
 }
 
 /* The leader the sentinels agree on: named by at least a majority. */
@@ -129,7 +199,7 @@ static void judge(const orch_ctx *c, st_report *r)
     const mrd_topology *t = c->topo;
     int votes;
     r->leader = sentinel_majority_leader(c, r, &votes);
-    int masters = 0, healthy = 0;
+    int masters = 0, healthy = 0, unpromotable = 0;
     for (int i = 0; i < t->nhosts; i++)
         masters += r->nodes[i].reachable && r->nodes[i].is_master;
 
@@ -150,7 +220,7 @@ static void judge(const orch_ctx *c, st_report *r)
         } else if (!lead) {
             snprintf(n->problem, sizeof(n->problem), "no agreed leader to follow");
         } else if (strcmp(n->master_host, t->hosts[r->leader].address) != 0 ||
-                   n->master_port != t->store.port) {
+                   n->master_port != t->settings.store.port) {
             snprintf(n->problem, sizeof(n->problem), "follows %s:%d, not the leader",
                      n->master_host, n->master_port);
         } else if (!n->link_up) {
@@ -162,12 +232,14 @@ static void judge(const orch_ctx *c, st_report *r)
                 snprintf(n->problem, sizeof(n->problem), "lags %lld bytes", n->lag_bytes);
         }
         healthy += n->healthy;
+        judge_priority(c, i, n);
+        unpromotable += n->healthy && !n->is_master && !n->promotable;
     }
 
     int sentinels_ok = 0;
     char want[96] = "";
     if (r->leader >= 0)
-        snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->store.port);
+        snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
     for (int i = 0; i < r->nsentinels; i++) {
         st_sentinel *s = &r->sentinels[i];
         if (!s->reachable)
@@ -199,11 +271,28 @@ static void judge(const orch_ctx *c, st_report *r)
         snprintf(r->summary, sizeof(r->summary),
                  "degraded: %d of %d nodes healthy, %d of %d sentinels ok", healthy,
                  t->nhosts, sentinels_ok, r->nsentinels);
+    } else if (unpromotable > 0) {
+        r->health = ST_WARNING;
+        snprintf(r->summary, sizeof(r->summary),
+                 "%d %s not promotable as the plan says (replica-priority)", unpromotable,
+                 unpromotable == 1 ? "replica is" : "replicas are");
     } else {
         r->health = ST_OK;
         snprintf(r->summary, sizeof(r->summary),
                  "healthy: leader %s, %d replicas linked, %d sentinels agree",
                  t->hosts[r->leader].name, t->nhosts - 1, r->nsentinels);
+    }
+
+    judge_live_survival(c, r);
+    if (r->live_unsafe >= 0 && r->health != ST_CRITICAL) {
+        const char *why = r->live_losses[r->live_unsafe].reason;
+        if (r->health == ST_OK)
+            snprintf(r->summary, sizeof(r->summary), "%s", why);
+        else {
+            size_t sl = strlen(r->summary);
+            snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", why);
+        }
+        r->health = ST_WARNING;
     }
 }
 
@@ -230,6 +319,35 @@ static void judge_agents(const orch_ctx *c, st_report *r)
     char what[224];
     snprintf(what, sizeof(what), down == 1 ? "agent on %s is down" : "agents on %s are down",
              names);
+    if (r->health == ST_OK) {
+        r->health = ST_WARNING;
+        snprintf(r->summary, sizeof(r->summary), "%s", what);
+    } else {
+        size_t sl = strlen(r->summary);
+        snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", what);
+    }
+}
+
+/* A live setting that differs from the topology (changed behind
+ * meridian's back, or a reconcile that did not finish): WARNING, naming the
+ * first such process and setting. */
+static void judge_drift(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    int n = 0;
+    char first[256] = "";
+    for (int i = 0; i < t->nhosts; i++)
+        if (r->nodes[i].drift[0] && n++ == 0)
+            snprintf(first, sizeof(first), "%s: %s", t->hosts[i].name, r->nodes[i].drift);
+    for (int i = 0; i < r->nsentinels; i++)
+        if (r->sentinels[i].drift[0] && n++ == 0)
+            snprintf(first, sizeof(first), "sentinel on %s: %s",
+                     t->hosts[r->sentinels[i].host].name, r->sentinels[i].drift);
+    if (n == 0)
+        return;
+    char what[256];
+    snprintf(what, sizeof(what), "settings drift on %d process%s (%s%s)", n, n == 1 ? "" : "es",
+             first, n > 1 ? ", ..." : "");
     if (r->health == ST_OK) {
         r->health = ST_WARNING;
         snprintf(r->summary, sizeof(r->summary), "%s", what);
@@ -269,19 +387,30 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         status_free(&r);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
-    for (int i = 0; i < t->nhosts; i++)
+    r->live_unsafe = -1;
+    for (int i = 0; i < t->nhosts; i++) {
         r->nodes[i].ready = -1;
+        r->nodes[i].replica_priority = -1;
+    }
+    /* the settings that change live, compared for drift */
+    const mrd_setting *node_rows[STORE_PROBE_MAX_CONFIG], *snt_rows[STORE_PROBE_MAX_CONFIG];
+    size_t nnode = mrd_settings_live_rows(MRD_LANDS_REDIS, node_rows, STORE_PROBE_MAX_CONFIG);
+    size_t nsnt = mrd_settings_live_rows(MRD_LANDS_SENTINEL, snt_rows, STORE_PROBE_MAX_CONFIG);
+    const char *names[STORE_PROBE_MAX_CONFIG + 1] = {NULL};
+    for (size_t i = 0; i < nnode; i++)
+        names[i] = node_rows[i]->directive;
     /* probes[0..nhosts) are the nodes, then the sentinels in host order */
     for (int i = 0; i < t->nhosts; i++)
         probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
-                                  .port = t->store.port, .user = "admin", .pass = admin};
+                                  .port = t->settings.store.port, .user = "admin",
+                                  .pass = admin, .config = names};
     for (int i = 0, k = t->nhosts; i < t->nhosts; i++) {
         if (!c->plan->hosts[i].sentinel)
             continue;
         r->sentinels[r->nsentinels].host = i;
         probes[k++] = (store_probe){.kind = STORE_PROBE_SENTINEL,
                                     .address = t->hosts[i].address,
-                                    .port = t->sentinel.port, .user = "admin", .pass = admin,
+                                    .port = t->settings.sentinel.port, .user = "admin", .pass = admin,
                                     .master = t->name, .view = &views[r->nsentinels++]};
     }
     agent_job job = {.c = c, .ops = o->agents};
@@ -293,12 +422,25 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         pthread_join(th, NULL);
     else if (o->ask_agents)
         agent_job_run(&job); /* no thread to spare: one after the other */
-    for (int i = 0; i < t->nhosts; i++)
+    for (int i = 0; i < t->nhosts; i++) {
         take_node(&probes[i], &r->nodes[i]);
-    for (int i = 0; i < r->nsentinels; i++)
-        take_sentinel(&probes[t->nhosts + i], &r->sentinels[i]);
+        if (probes[i].rc == MRD_OK)
+            take_drift(c, node_rows, nnode, (const char *const *)probes[i].config_values,
+                       r->nodes[i].drift, sizeof(r->nodes[i].drift));
+    }
+    for (int i = 0; i < r->nsentinels; i++) {
+        const store_probe *p = &probes[t->nhosts + i];
+        take_sentinel(p, &r->sentinels[i]);
+        const char *values[STORE_PROBE_MAX_CONFIG];
+        for (size_t k = 0; k < nsnt; k++)
+            values[k] = p->rc == MRD_OK ? sentinel_entry_setting(&p->view->master,
+                                                                 snt_rows[k]->directive)
+                                        : NULL;
+        take_drift(c, snt_rows, nsnt, values, r->sentinels[i].drift,
+                   sizeof(r->sentinels[i].drift));
+    }
     for (int i = 0; i < np; i++)
-        free(probes[i].info);
+        store_probe_clear(&probes[i]);
     free(probes);
     free(views);
     for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < t->nhosts; i++)
@@ -315,6 +457,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         return mrd_error_set(err, rc, "out of memory");
     }
     judge(c, r);
+    judge_drift(c, r);
     judge_agents(c, r);
     *out = r;
     return MRD_OK;
@@ -326,6 +469,7 @@ void status_free(st_report **r)
         return;
     free((*r)->nodes);
     free((*r)->sentinels);
+    free((*r)->live_losses);
     free(*r);
     *r = NULL;
 }
@@ -352,7 +496,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
     if (r->leader >= 0) {
         const mrd_host *h = &t->hosts[r->leader];
         leader = json_pack("{s:s,s:s,s:i,s:s}", "host", h->name, "address", h->address,
-                           "port", t->store.port, "region", t->regions[h->region].name);
+                           "port", t->settings.store.port, "region", t->regions[h->region].name);
     }
     json_t *nodes = json_array();
     for (int i = 0; i < t->nhosts; i++) {
@@ -366,14 +510,20 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
         json_t *agent = n->agent == ST_AGENT_UNASKED ? json_null()
                         : json_string(n->agent == ST_AGENT_UP ? "up" : "down");
         json_t *reason = n->ready_reason[0] ? json_string(n->ready_reason) : json_null();
+        json_t *prio = n->replica_priority >= 0 ? json_integer(n->replica_priority)
+                                                 : json_null();
+        json_t *promotable = n->reachable && !n->is_master && n->healthy
+                                 ? json_boolean(n->promotable) : json_null();
         json_array_append_new(
-            nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o}", "host",
-                             h->name, "region", t->regions[h->region].name, "zone",
+            nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o,s:o,s:o}",
+                             "host", h->name, "region", t->regions[h->region].name, "zone",
                              t->zones[h->zone].name, "address", h->address, "port",
-                             t->store.port, "role", node_role(r, i), "link", link,
+                             t->settings.store.port, "role", node_role(r, i), "link", link,
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
                              n->problem, "ready", ready, "agent", agent, "ready_reason",
-                             reason));
+                             reason, "replica_priority", prio, "promotable", promotable));
+        json_object_set_new(json_array_get(nodes, json_array_size(nodes) - 1), "drift",
+                            n->drift[0] ? json_string(n->drift) : json_null());
     }
     json_t *sentinels = json_array();
     for (int i = 0; i < r->nsentinels; i++) {
@@ -383,13 +533,27 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
             sentinels,
             json_pack("{s:s,s:s,s:s,s:i,s:o,s:b,s:s}", "host", h->name, "region",
                       t->regions[h->region].name, "address", h->address, "port",
-                      t->sentinel.port, "leader",
+                      t->settings.sentinel.port, "leader",
                       s->reachable ? json_string(s->leader) : json_null(), "ok", s->ok,
                       "problem", s->problem));
+        json_object_set_new(json_array_get(sentinels, json_array_size(sentinels) - 1),
+                            "drift", s->drift[0] ? json_string(s->drift) : json_null());
     }
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o}", "topology", t->name, "health",
+    json_t *survival = json_null();
+    if (r->live_losses) {
+        json_t *losses = json_array();
+        for (int i = 0; i < c->plan->nlosses; i++)
+            json_array_append_new(losses, plan_loss_to_json(&r->live_losses[i]));
+        survival = json_pack("{s:b,s:o,s:o}", "ok", r->live_unsafe < 0, "reason",
+                             r->live_unsafe >= 0
+                                 ? json_string(r->live_losses[r->live_unsafe].reason)
+                                 : json_null(),
+                             "losses", losses);
+    }
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "topology", t->name, "health",
                      status_health_name(r->health), "summary", r->summary, "leader",
-                     leader, "nodes", nodes, "sentinels", sentinels);
+                     leader, "nodes", nodes, "sentinels", sentinels, "survivability",
+                     survival);
 }
 
 /* The AGENT/READY cell: is the agent up, then its word on the node. */
@@ -416,12 +580,16 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         const mrd_host *h = &t->hosts[i];
         const st_node *n = &r->nodes[i];
         char node[80], lag[24] = "-";
-        snprintf(node, sizeof(node), "%s:%d", h->address, t->store.port);
+        snprintf(node, sizeof(node), "%s:%d", h->address, t->settings.store.port);
         if (n->lag_bytes >= 0)
             snprintf(lag, sizeof(lag), "%lld", n->lag_bytes);
         const char *link = !n->reachable || n->is_master ? "-" : n->link_up ? "up" : "down";
         char state[352];
-        snprintf(state, sizeof(state), "%s", n->healthy ? "healthy" : n->problem);
+        snprintf(state, sizeof(state), "%s%s%s", n->healthy ? "healthy" : "",
+                 n->healthy && n->problem[0] ? "; " : "", n->problem);
+        if (n->drift[0])
+            snprintf(state + strlen(state), sizeof(state) - strlen(state), "%sdrift: %s",
+                     state[0] ? "; " : "", n->drift);
         if (n->agent == ST_AGENT_UP && n->ready == 0 && n->ready_reason[0])
             snprintf(state + strlen(state), sizeof(state) - strlen(state), "%snot ready: %s",
                      state[0] ? "; " : "", n->ready_reason);
@@ -435,8 +603,9 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         const st_sentinel *s = &r->sentinels[i];
         const mrd_host *h = &t->hosts[s->host];
         char addr[80];
-        snprintf(addr, sizeof(addr), "%s:%d", h->address, t->sentinel.port);
-        fprintf(out, "%-12s %-10s %-21s %-21s %s\n", h->name, t->regions[h->region].name,
-                addr, s->reachable ? s->leader : "-", s->ok ? "ok" : s->problem);
+        snprintf(addr, sizeof(addr), "%s:%d", h->address, t->settings.sentinel.port);
+        fprintf(out, "%-12s %-10s %-21s %-21s %s%s%s\n", h->name, t->regions[h->region].name,
+                addr, s->reachable ? s->leader : "-", s->ok ? "ok" : s->problem,
+                s->drift[0] ? "; drift: " : "", s->drift);
     }
 }

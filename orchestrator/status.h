@@ -21,6 +21,7 @@
 
 #include "agent_client.h"
 #include "orch.h"
+#include "plan.h"
 
 typedef enum st_health {
     ST_OK = 0,
@@ -47,6 +48,12 @@ typedef struct st_node {
     bool link_up;
     long long offset;    /* master_repl_offset or slave_repl_offset */
     long long lag_bytes; /* leader offset - own offset; -1 unknown */
+    int replica_priority; /* live replica-priority of a replica; -1 unknown
+                             or a master (INFO shows it for replicas only) */
+    bool promotable;     /* a healthy replica Sentinel may promote: its
+                            replica-priority is the plan's (0 never) */
+    char drift[160];     /* live settings that differ from the topology:
+                            "maxmemory 64mb (topology: 128mb)", "" none */
     bool healthy;
     char problem[160];   /* why not healthy, "" when healthy */
     st_agent agent;      /* the host's agent */
@@ -62,6 +69,7 @@ typedef struct st_sentinel {
     int sentinels_ok;    /* other sentinels it knows and does not flag down */
     bool ok;
     char problem[160];
+    char drift[160];     /* as st_node.drift */
 } st_sentinel;
 
 typedef struct st_report {
@@ -71,6 +79,11 @@ typedef struct st_report {
     st_node *nodes;      /* one per host */
     st_sentinel *sentinels;
     int nsentinels;
+    mrd_domain_loss *live_losses; /* the survivability matrix of the live
+                                     state (plan->nlosses entries); NULL
+                                     when there is no agreed leader */
+    int live_unsafe;     /* index of the first loss it would not survive
+                            (as plan_check judges), -1 none */
 } st_report;
 
 typedef struct status_opts {

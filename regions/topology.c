@@ -24,7 +24,6 @@
 
 #define TOPO_MAX_DEPTH 8 /* path steps; regions[i].zones[j].hosts[k].x is 7 */
 #define TOPO_MAX_FILE (16L * 1024 * 1024) /* bytes topology_load() reads */
-#define TOPO_REPL_BACKLOG_MIN (16 * 1024) /* Redis minimum repl-backlog-size */
 #define TOPO_PORT_MAX 65535
 #define TOPO_SUGGEST_MAX 2  /* edit distance for "did you mean" */
 #define TOPO_KEY_CMP_MAX 64 /* longer unknown keys get no suggestion */
@@ -40,17 +39,7 @@ static const char *const top_keys[] = {
     "consistency", "agent", "notify", "cluster", "regions", NULL};
 static const char *const transport_keys[] = {
     "kind", "user", "identity", "known_hosts", "port", "root", NULL};
-static const char *const store_keys[] = {
-    "port", "leader_region", "maxmemory", "repl_backlog", NULL};
-static const char *const sentinel_keys[] = {
-    "count", "port", "quorum", "down_after_ms", "failover_timeout_ms", NULL};
-static const char *const consistency_keys[] = {
-    "min_replicas_to_write", "min_replicas_max_lag_s", "wait_replicas", NULL};
-static const char *const agent_keys[] = {
-    "port", "interval_ms", "metrics_open", "crash_fast_path", NULL};
 static const char *const notify_keys[] = {"webhooks", NULL};
-static const char *const cluster_keys[] = {
-    "shards", "replicas_per_shard", NULL};
 static const char *const region_keys[] = {"name", "zones", NULL};
 static const char *const zone_keys[] = {"name", "hosts", NULL};
 static const char *const host_keys[] = {"name", "address", NULL};
@@ -520,7 +509,8 @@ static mrd_rc get_string(ctx *c, json_t *obj, const char *key, char *buf,
     return MRD_OK;
 }
 
-/* A name: [A-Za-z0-9._-]{1,63}.  KIND says what it names. */
+/* A name: [A-Za-z0-9._-]{1,63}, not "." or "..", not starting with '-'.
+ * KIND says what it names. */
 static mrd_rc get_name(ctx *c, json_t *obj, const char *key, char *buf,
                        const char *kind)
 {
@@ -540,6 +530,22 @@ static mrd_rc get_name(ctx *c, json_t *obj, const char *key, char *buf,
                        "%s %s is not a valid %s: use 1 to %d characters from "
                        "A-Z, a-z, 0-9, '.', '_' and '-'",
                        w, describe(v, d, sizeof(d)), kind, MRD_NAME_MAX - 1);
+    /* Names become folder names (STATE/hosts/HOST, the default state dir
+     * .../meridian/TOPOLOGY) and words of command lines (ssh user, systemd
+     * unit, the agent's arguments): "." and ".." would put files in the
+     * wrong folder, a leading '-' would read as an option. */
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return fail_at(c, pos_here(c, key, JSONPOS_VALUE), MRD_ERR_INVALID,
+                       "%s %s is not a valid %s: \".\" and \"..\" are not allowed, "
+                       "because names become folder names and these two would put "
+                       "files in the wrong folder; use a name with a letter or digit",
+                       w, describe(v, d, sizeof(d)), kind);
+    if (s[0] == '-')
+        return fail_at(c, pos_here(c, key, JSONPOS_VALUE), MRD_ERR_INVALID,
+                       "%s %s is not a valid %s: it must not start with '-', because "
+                       "names become command-line arguments, where it would read as "
+                       "an option; start it with a letter or digit",
+                       w, describe(v, d, sizeof(d)), kind);
     memcpy(buf, s, len + 1);
     return MRD_OK;
 }
@@ -579,7 +585,7 @@ static mrd_rc get_size(ctx *c, json_t *obj, const char *key, char *buf,
     long long b = -1;
     if (json_is_string(v) && json_string_length(v) < sizeof(text)) {
         memcpy(text, json_string_value(v), json_string_length(v) + 1);
-        b = topology_parse_size(text);
+        b = mrd_parse_size(text);
     } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
         snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT,
                  json_integer_value(v));
@@ -609,14 +615,20 @@ static mrd_rc get_root(ctx *c, json_t *obj, const char *key, char *buf, size_t n
     for (const char *p = buf + (buf[0] == '~'); ok && *p; p++)
         ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
              (*p >= '0' && *p <= '9') || strchr("/._+-", *p) != NULL;
-    if (ok && strstr(buf, "/../") == NULL && strcmp(buf, "/") != 0 && strcmp(buf, "~/") != 0)
+    /* No "." or ".." component anywhere ("/srv/.." is "/"). */
+    for (const char *p = buf + (buf[0] == '~'); ok && *p; p++) {
+        size_t len = strcspn(p + 1, "/");
+        if (*p == '/' && ((len == 1 && p[1] == '.') || (len == 2 && strncmp(p + 1, "..", 2) == 0)))
+            ok = false;
+    }
+    if (ok && strcmp(buf, "/") != 0 && strcmp(buf, "~/") != 0)
         return MRD_OK;
     char w[TOPO_WHERE], d[TOPO_QUOTED];
     buf[0] = '\0';
     return fail_at(c, pos_here(c, key, JSONPOS_VALUE), MRD_ERR_INVALID,
                    "%s %s must be an absolute folder (\"/var/lib/meridian\") or one in "
                    "the remote user's home (\"~/meridian\"), of characters A-Z, a-z, "
-                   "0-9, '/', '.', '_', '+' and '-'",
+                   "0-9, '/', '.', '_', '+' and '-', without \".\" or \"..\" parts",
                    path_str(c, key, w, sizeof(w)),
                    describe(json_object_get(obj, key), d, sizeof(d)));
 }
@@ -651,107 +663,44 @@ static mrd_rc parse_transport(ctx *c, json_t *root)
     return rc;
 }
 
-static mrd_rc parse_store(ctx *c, json_t *root)
+/* A section whose keys are rows of the settings table (store, sentinel,
+ * consistency, agent, cluster): each key is checked against its row's
+ * type and bounds.  SHAPE shows the section in a type error. */
+static mrd_rc parse_settings(ctx *c, json_t *root, const char *section, const char *shape)
 {
     mrd_topology *t = c->t;
-    json_t *o = json_object_get(root, "store");
-    mrd_rc rc;
-    push_key(c, "store");
-    rc = expect_object(c, o, store_keys,
-                       "{ \"leader_region\": ..., \"port\": ..., ... }");
-    if (rc == MRD_OK && o) {
-        rc = get_port(c, o, "port", &t->store.port);
-        if (rc == MRD_OK)
-            rc = get_name(c, o, "leader_region", t->store.leader_region,
-                          "region name");
-        long long unused = 0;
-        if (rc == MRD_OK)
-            rc = get_size(c, o, "maxmemory", t->store.maxmemory,
-                          sizeof(t->store.maxmemory), &unused);
-        if (rc == MRD_OK)
-            rc = get_size(c, o, "repl_backlog", t->store.repl_backlog,
-                          sizeof(t->store.repl_backlog),
-                          &t->store.repl_backlog_bytes);
-        if (rc == MRD_OK &&
-            t->store.repl_backlog_bytes < TOPO_REPL_BACKLOG_MIN) {
-            char q[TOPO_QUOTED];
-            rc = fail_at(c, pos_here(c, "repl_backlog", JSONPOS_VALUE),
-                         MRD_ERR_INVALID,
-                         "store.repl_backlog %s is too small: Redis needs at "
-                         "least \"16kb\", and the backlog must hold the writes "
-                         "made while a replica rejoins",
-                         quote(t->store.repl_backlog, q, sizeof(q)));
+    json_t *o = json_object_get(root, section);
+    push_key(c, section);
+    mrd_rc rc = expect_object(c, o, mrd_settings_keys(section), shape);
+    size_t n;
+    const mrd_setting *rows = mrd_settings_table(&n);
+    for (size_t i = 0; rc == MRD_OK && o && i < n; i++) {
+        const mrd_setting *row = &rows[i];
+        if (strcmp(row->section, section) != 0)
+            continue;
+        void *field = (char *)&t->settings + row->offset;
+        long long bytes = 0;
+        switch (row->type) {
+        case MRD_SETTING_INT:
+            rc = get_int(c, o, row->key, row->min, row->max, field);
+            break;
+        case MRD_SETTING_BOOL:
+            rc = get_bool(c, o, row->key, field);
+            break;
+        case MRD_SETTING_REGION:
+            rc = get_name(c, o, row->key, field, "region name");
+            break;
+        case MRD_SETTING_SIZE:
+            rc = get_size(c, o, row->key, field, row->size, &bytes);
+            if (rc == MRD_OK && json_object_get(o, row->key) && bytes < row->min) {
+                char w[TOPO_WHERE], q[TOPO_QUOTED];
+                rc = fail_at(c, pos_here(c, row->key, JSONPOS_VALUE), MRD_ERR_INVALID,
+                             "%s %s is too small: Redis needs at least \"%lldkb\"",
+                             path_str(c, row->key, w, sizeof(w)), quote(field, q, sizeof(q)),
+                             row->min / 1024);
+            }
+            break;
         }
-    }
-    pop(c);
-    return rc;
-}
-
-static mrd_rc parse_sentinel(ctx *c, json_t *root)
-{
-    mrd_topology *t = c->t;
-    json_t *o = json_object_get(root, "sentinel");
-    mrd_rc rc;
-    push_key(c, "sentinel");
-    rc = expect_object(c, o, sentinel_keys,
-                       "{ \"count\": ..., \"port\": ..., ... }");
-    if (rc == MRD_OK && o) {
-        rc = get_int(c, o, "count", 1, MRD_MAX_SENTINELS, &t->sentinel.count);
-        if (rc == MRD_OK)
-            rc = get_port(c, o, "port", &t->sentinel.port);
-        if (rc == MRD_OK)
-            rc = get_int(c, o, "quorum", 0, MRD_MAX_SENTINELS,
-                         &t->sentinel.quorum);
-        if (rc == MRD_OK)
-            rc = get_int(c, o, "down_after_ms", 100, INT_MAX,
-                         &t->sentinel.down_after_ms);
-        if (rc == MRD_OK)
-            rc = get_int(c, o, "failover_timeout_ms", 1000, INT_MAX,
-                         &t->sentinel.failover_timeout_ms);
-    }
-    pop(c);
-    return rc;
-}
-
-static mrd_rc parse_consistency(ctx *c, json_t *root)
-{
-    mrd_topology *t = c->t;
-    json_t *o = json_object_get(root, "consistency");
-    mrd_rc rc;
-    push_key(c, "consistency");
-    rc = expect_object(c, o, consistency_keys,
-                       "{ \"min_replicas_to_write\": ..., ... }");
-    if (rc == MRD_OK && o) {
-        rc = get_int(c, o, "min_replicas_to_write", 0, INT_MAX,
-                     &t->consistency.min_replicas_to_write);
-        if (rc == MRD_OK)
-            rc = get_int(c, o, "min_replicas_max_lag_s", 1, INT_MAX,
-                         &t->consistency.min_replicas_max_lag_s);
-        if (rc == MRD_OK)
-            rc = get_int(c, o, "wait_replicas", 0, INT_MAX,
-                         &t->consistency.wait_replicas);
-    }
-    pop(c);
-    return rc;
-}
-
-static mrd_rc parse_agent(ctx *c, json_t *root)
-{
-    mrd_topology *t = c->t;
-    json_t *o = json_object_get(root, "agent");
-    mrd_rc rc;
-    push_key(c, "agent");
-    rc = expect_object(c, o, agent_keys,
-                       "{ \"port\": ..., \"interval_ms\": ... }");
-    if (rc == MRD_OK && o) {
-        rc = get_port(c, o, "port", &t->agent.port);
-        if (rc == MRD_OK)
-            rc = get_int(c, o, "interval_ms", 100, INT_MAX,
-                         &t->agent.interval_ms);
-        if (rc == MRD_OK)
-            rc = get_bool(c, o, "metrics_open", &t->agent.metrics_open);
-        if (rc == MRD_OK)
-            rc = get_bool(c, o, "crash_fast_path", &t->agent.crash_fast_path);
     }
     pop(c);
     return rc;
@@ -821,25 +770,6 @@ static mrd_rc parse_notify(ctx *c, json_t *root)
             }
         }
         pop(c);
-    }
-    pop(c);
-    return rc;
-}
-
-static mrd_rc parse_cluster(ctx *c, json_t *root)
-{
-    mrd_topology *t = c->t;
-    json_t *o = json_object_get(root, "cluster");
-    mrd_rc rc;
-    push_key(c, "cluster");
-    rc = expect_object(c, o, cluster_keys,
-                       "{ \"shards\": ..., \"replicas_per_shard\": ... }");
-    if (rc == MRD_OK && o) {
-        /* a shard needs at least one of Redis Cluster's 16384 slots */
-        rc = get_int(c, o, "shards", 1, 16384, &t->cluster.shards);
-        if (rc == MRD_OK)
-            rc = get_int(c, o, "replicas_per_shard", 0, INT_MAX,
-                         &t->cluster.replicas_per_shard);
     }
     pop(c);
     return rc;
@@ -1175,12 +1105,12 @@ static mrd_rc check_leader_region(ctx *c, json_t *root)
                        "missing key \"leader_region\" in store: name the "
                        "region that holds the leader, one of %s",
                        list);
-    if (topology_find_region(t, t->store.leader_region) < 0)
+    if (topology_find_region(t, t->settings.store.leader_region) < 0)
         return fail_at(c, pos_top(c, "store", "leader_region", JSONPOS_VALUE),
                        MRD_ERR_INVALID,
                        "store.leader_region %s is not a region of this "
                        "topology: use one of %s",
-                       quote(t->store.leader_region, q, sizeof(q)), list);
+                       quote(t->settings.store.leader_region, q, sizeof(q)), list);
     return MRD_OK;
 }
 
@@ -1235,44 +1165,44 @@ static mrd_rc check_across(ctx *c, json_t *root)
     if ((rc = check_leader_region(c, root)) != MRD_OK)
         return rc;
 
-    if (t->sentinel.count > t->nhosts) {
+    if (t->settings.sentinel.count > t->nhosts) {
         jsonpos p = pos_setting(c, root, "sentinel", "count", "regions");
         if (has(root, "sentinel", "count"))
             return fail_at(c, p, MRD_ERR_INVALID,
                            "sentinel.count %d cannot be placed on %d host%s "
                            "(one sentinel per host): lower it or add hosts",
-                           t->sentinel.count, t->nhosts, plural(t->nhosts));
+                           t->settings.sentinel.count, t->nhosts, plural(t->nhosts));
         return fail_at(c, p, MRD_ERR_INVALID,
                        "sentinel.count is %d by default, which cannot be "
                        "placed on %d host%s (one sentinel per host): set "
                        "sentinel.count to at most %d or add hosts",
-                       t->sentinel.count, t->nhosts, plural(t->nhosts),
+                       t->settings.sentinel.count, t->nhosts, plural(t->nhosts),
                        t->nhosts);
     }
-    if (t->sentinel.quorum > t->sentinel.count)
+    if (t->settings.sentinel.quorum > t->settings.sentinel.count)
         return fail_at(c, pos_top(c, "sentinel", "quorum", JSONPOS_VALUE),
                        MRD_ERR_INVALID,
                        "sentinel.quorum %d is larger than sentinel.count %d: "
                        "use 1 to %d, or 0 for a majority of the sentinels",
-                       t->sentinel.quorum, t->sentinel.count,
-                       t->sentinel.count);
+                       t->settings.sentinel.quorum, t->settings.sentinel.count,
+                       t->settings.sentinel.count);
 
-    if ((rc = check_port_pair(c, root, "store", t->store.port, "sentinel",
-                              t->sentinel.port)) != MRD_OK ||
-        (rc = check_port_pair(c, root, "store", t->store.port, "agent",
-                              t->agent.port)) != MRD_OK ||
-        (rc = check_port_pair(c, root, "sentinel", t->sentinel.port, "agent",
-                              t->agent.port)) != MRD_OK)
+    if ((rc = check_port_pair(c, root, "store", t->settings.store.port, "sentinel",
+                              t->settings.sentinel.port)) != MRD_OK ||
+        (rc = check_port_pair(c, root, "store", t->settings.store.port, "agent",
+                              t->settings.agent.port)) != MRD_OK ||
+        (rc = check_port_pair(c, root, "sentinel", t->settings.sentinel.port, "agent",
+                              t->settings.agent.port)) != MRD_OK)
         return rc;
 
     if ((rc = check_replicas(c, root, "min_replicas_to_write",
-                             t->consistency.min_replicas_to_write)) != MRD_OK ||
+                             t->settings.consistency.min_replicas_to_write)) != MRD_OK ||
         (rc = check_replicas(c, root, "wait_replicas",
-                             t->consistency.wait_replicas)) != MRD_OK)
+                             t->settings.consistency.wait_replicas)) != MRD_OK)
         return rc;
 
     if (t->mode == MRD_MODE_CLUSTER) {
-        int shards = t->cluster.shards, rps = t->cluster.replicas_per_shard;
+        int shards = t->settings.cluster.shards, rps = t->settings.cluster.replicas_per_shard;
         if (shards < 3)
             return fail_at(c, pos_top(c, "cluster", "shards", JSONPOS_VALUE),
                            MRD_ERR_INVALID,
@@ -1312,24 +1242,7 @@ void topology_set_defaults(mrd_topology *t)
     snprintf(t->transport.known_hosts, sizeof(t->transport.known_hosts),
              "~/.ssh/known_hosts");
     t->transport.port = 22;
-    t->store.port = 16379;
-    snprintf(t->store.maxmemory, sizeof(t->store.maxmemory), "256mb");
-    snprintf(t->store.repl_backlog, sizeof(t->store.repl_backlog), "64mb");
-    t->store.repl_backlog_bytes = 64LL * 1024 * 1024;
-    t->sentinel.count = 3;
-    t->sentinel.port = 26379;
-    t->sentinel.quorum = 0;
-    t->sentinel.down_after_ms = 5000;
-    t->sentinel.failover_timeout_ms = 60000;
-    t->consistency.min_replicas_to_write = 0;
-    t->consistency.min_replicas_max_lag_s = 10;
-    t->consistency.wait_replicas = 1;
-    t->agent.port = 17379;
-    t->agent.interval_ms = 5000;
-    t->agent.metrics_open = false;
-    t->agent.crash_fast_path = true;
-    t->cluster.shards = 3;
-    t->cluster.replicas_per_shard = 1;
+    mrd_settings_defaults(&t->settings);
 }
 
 /* A jansson syntax error, positioned at the start of the offending token
@@ -1469,12 +1382,17 @@ mrd_rc topology_parse(const char *text, size_t len, const char *path,
     t->survive = (mrd_survive)survive;
 
     if ((rc = parse_transport(&c, root)) != MRD_OK ||
-        (rc = parse_store(&c, root)) != MRD_OK ||
-        (rc = parse_sentinel(&c, root)) != MRD_OK ||
-        (rc = parse_consistency(&c, root)) != MRD_OK ||
-        (rc = parse_agent(&c, root)) != MRD_OK ||
+        (rc = parse_settings(&c, root, "store",
+                             "{ \"leader_region\": ..., \"port\": ..., ... }")) != MRD_OK ||
+        (rc = parse_settings(&c, root, "sentinel",
+                             "{ \"count\": ..., \"port\": ..., ... }")) != MRD_OK ||
+        (rc = parse_settings(&c, root, "consistency",
+                             "{ \"min_replicas_to_write\": ..., ... }")) != MRD_OK ||
+        (rc = parse_settings(&c, root, "agent",
+                             "{ \"port\": ..., \"interval_ms\": ... }")) != MRD_OK ||
         (rc = parse_notify(&c, root)) != MRD_OK ||
-        (rc = parse_cluster(&c, root)) != MRD_OK ||
+        (rc = parse_settings(&c, root, "cluster",
+                             "{ \"shards\": ..., \"replicas_per_shard\": ... }")) != MRD_OK ||
         (rc = parse_regions(&c, root)) != MRD_OK ||
         (rc = check_across(&c, root)) != MRD_OK)
         goto done;
@@ -1579,38 +1497,7 @@ int topology_find_host(const mrd_topology *t, const char *name)
 
 long long topology_parse_size(const char *s)
 {
-    static const struct {
-        const char *unit;
-        long long mul;
-    } units[] = {
-        {"", 1},
-        {"b", 1},
-        {"k", 1000LL},
-        {"kb", 1024LL},
-        {"m", 1000LL * 1000},
-        {"mb", 1024LL * 1024},
-        {"g", 1000LL * 1000 * 1000},
-        {"gb", 1024LL * 1024 * 1024},
-    };
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    long long v = 0;
-    const char *p = s;
-    while (*p >= '0' && *p <= '9') {
-        int digit = *p - '0';
-        if (v > (LLONG_MAX - digit) / 10)
-            return -1;
-        v = v * 10 + digit;
-        p++;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcasecmp(p, units[i].unit) == 0) {
-            if (v > LLONG_MAX / units[i].mul)
-                return -1;
-            return v * units[i].mul;
-        }
-    }
-    return -1;
+    return mrd_parse_size(s);
 }
 
 const char *topology_survive_name(mrd_survive s)

@@ -19,11 +19,10 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "settings.h"
 
-#define MRD_NAME_MAX 64   /* names: [A-Za-z0-9._-], 1..63 characters */
 #define MRD_ADDR_MAX 64   /* dotted IPv4 address or host name */
 #define MRD_PATH_MAX 4096
-#define MRD_SIZE_MAX 32   /* Redis memory size strings: "64mb", "1gb", "0" */
 #define MRD_MAX_SENTINELS 15
 
 typedef enum mrd_mode {
@@ -87,40 +86,9 @@ typedef struct mrd_topology {
     mrd_survive survive;
     mrd_transport transport;
 
-    struct {
-        int port;                          /* default 16379 */
-        char leader_region[MRD_NAME_MAX];  /* required, must exist */
-        char maxmemory[MRD_SIZE_MAX];      /* default "256mb" */
-        char repl_backlog[MRD_SIZE_MAX];   /* default "64mb" */
-        long long repl_backlog_bytes;      /* repl_backlog parsed */
-    } store;
-
-    struct {
-        int count;               /* default 3; 1..MRD_MAX_SENTINELS, <= hosts */
-        int port;                /* default 26379 */
-        int quorum;              /* default 0 = majority of count */
-        int down_after_ms;       /* default 5000; >= 100 */
-        int failover_timeout_ms; /* default 60000; >= 1000 */
-    } sentinel;
-
-    struct {
-        int min_replicas_to_write;  /* default 0 */
-        int min_replicas_max_lag_s; /* default 10 */
-        int wait_replicas;          /* default 1 */
-    } consistency;
-
-    struct {
-        int port;              /* default 17379 */
-        int interval_ms;       /* heal loop period, default 5000; >= 100 */
-        bool metrics_open;     /* /metrics without token, default false */
-        bool crash_fast_path;  /* the leader's agent asks for a failover the
-                                  moment its process dies, default true */
-    } agent;
-
-    struct {
-        int shards;             /* cluster mode only, default 3 */
-        int replicas_per_shard; /* cluster mode only, default 1 */
-    } cluster;
+    /* store, sentinel, consistency, agent and cluster: one field per row
+     * of the settings table (common/settings.c), with its defaults */
+    mrd_settings settings;
 
     char **webhooks; /* notify.webhooks: http(s) URLs */
     int nwebhooks;

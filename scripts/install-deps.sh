@@ -20,8 +20,14 @@ for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
         missing+=("$p")
 done
+# Node.js runs the real client libraries of tests/integration/clients.sh.
+# A machine that already has node and npm (from any source: some bundle npm
+# inside their nodejs package) keeps them; otherwise Debian's are installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 if ((${#missing[@]} == 0)); then
-    echo "install-deps: all ${#PACKAGES[@]} Debian packages already installed"
+    echo "install-deps: all ${#PACKAGES[@]} Debian packages (and node, npm) already installed"
     exit 0
 fi
 

@@ -9,7 +9,8 @@
 #include "conn_internal.h"
 #include "log.h"
 
-#define PROBE_MAX_REPLIES (1 + STORE__VIEW_NCOMMANDS) /* AUTH + a view */
+/* AUTH + a view, or AUTH + INFO + CONFIG GET */
+#define PROBE_MAX_REPLIES (1 + STORE__VIEW_NCOMMANDS > 3 ? 1 + STORE__VIEW_NCOMMANDS : 3)
 
 /* Where one probe is. */
 typedef enum probe_state {
@@ -63,6 +64,14 @@ static void start(probe_run *r)
     if (p->kind == STORE_PROBE_INFO) {
         redisAppendCommand(r->ctx, "INFO replication");
         r->want++;
+        if (p->config && p->config[0]) {
+            const char *argv[2 + STORE_PROBE_MAX_CONFIG] = {"CONFIG", "GET"};
+            int argc = 2;
+            for (int i = 0; i < STORE_PROBE_MAX_CONFIG && p->config[i]; i++)
+                argv[argc++] = p->config[i];
+            redisAppendCommandArgv(r->ctx, argc, argv, NULL);
+            r->want++;
+        }
     } else {
         const char *const *cmds[STORE__VIEW_NCOMMANDS] = {STORE__VIEW_COMMANDS(p->master)};
         for (int i = 0; i < STORE__VIEW_NCOMMANDS; i++) {
@@ -76,6 +85,21 @@ static void start(probe_run *r)
         }
     }
     r->state = PROBE_CONNECTING;
+}
+
+/* CONFIG GET's flat name/value list into p->config_values, by name. */
+static void take_config(store_probe *p, const redisReply *cfg)
+{
+    if (cfg->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t k = 0; k + 1 < cfg->elements; k += 2) {
+        const redisReply *name = cfg->element[k], *val = cfg->element[k + 1];
+        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
+            continue;
+        for (int i = 0; i < STORE_PROBE_MAX_CONFIG && p->config[i]; i++)
+            if (!p->config_values[i] && strcmp(p->config[i], name->str) == 0)
+                p->config_values[i] = strdup(val->str);
+    }
 }
 
 /* Turn the collected replies into the probe's result. */
@@ -102,7 +126,13 @@ static void complete(probe_run *r)
             return;
         }
         p->info = strdup(info->str);
-        finish(r, p->info ? MRD_OK : MRD_ERR_NOMEM);
+        if (!p->info) {
+            finish(r, MRD_ERR_NOMEM);
+            return;
+        }
+        if (r->want > 2)
+            take_config(p, r->replies[2]);
+        finish(r, MRD_OK);
         return;
     }
     memset(p->view, 0, sizeof(*p->view));
@@ -166,6 +196,7 @@ mrd_rc store_probe_all(store_probe *probes, int n, int timeout_ms)
     for (int i = 0; i < n; i++) {
         memset(&probes[i].err, 0, sizeof(probes[i].err));
         probes[i].info = NULL;
+        memset(probes[i].config_values, 0, sizeof(probes[i].config_values));
         runs[i].p = &probes[i];
         start(&runs[i]);
     }
@@ -206,4 +237,16 @@ mrd_rc store_probe_all(store_probe *probes, int n, int timeout_ms)
     free(runs);
     free(pfds);
     return MRD_OK;
+}
+
+void store_probe_clear(store_probe *p)
+{
+    if (!p)
+        return;
+    free(p->info);
+    p->info = NULL;
+    for (int i = 0; i < STORE_PROBE_MAX_CONFIG; i++) {
+        free(p->config_values[i]);
+        p->config_values[i] = NULL;
+    }
 }

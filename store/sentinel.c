@@ -79,11 +79,26 @@ static mrd_rc parse_entry(const redisReply *r, sentinel_entry *e, mrd_error *err
             e->repl_offset = strtoll(val, NULL, 10);
         else if (strcmp(key, "num-other-sentinels") == 0)
             e->num_other_sentinels = (int)strtol(val, NULL, 10);
+        else if (strcmp(key, "quorum") == 0)
+            snprintf(e->quorum, sizeof(e->quorum), "%s", val);
+        else if (strcmp(key, "down-after-milliseconds") == 0)
+            snprintf(e->down_after_ms, sizeof(e->down_after_ms), "%s", val);
+        else if (strcmp(key, "failover-timeout") == 0)
+            snprintf(e->failover_timeout, sizeof(e->failover_timeout), "%s", val);
     }
     e->down = has_flag(e->flags, "s_down") || has_flag(e->flags, "o_down") ||
               has_flag(e->flags, "disconnected");
     e->failover_in_progress = has_flag(e->flags, "failover_in_progress");
     return MRD_OK;
+}
+
+const char *sentinel_entry_setting(const sentinel_entry *e, const char *name)
+{
+    const char *v = strcmp(name, "quorum") == 0                    ? e->quorum
+                    : strcmp(name, "down-after-milliseconds") == 0 ? e->down_after_ms
+                    : strcmp(name, "failover-timeout") == 0        ? e->failover_timeout
+                                                                   : NULL;
+    return v && v[0] ? v : NULL;
 }
 
 mrd_rc sentinel_master(store_conn *c, const char *master, sentinel_entry *out,

@@ -21,7 +21,17 @@ typedef struct sentinel_entry {
     int replica_priority;
     long long repl_offset;
     int num_other_sentinels;  /* master only */
+    /* master only: the settings a SENTINEL SET changes, as the sentinel
+     * reports them ("" when absent) */
+    char quorum[16];
+    char down_after_ms[24];   /* down-after-milliseconds */
+    char failover_timeout[24];/* failover-timeout */
 } sentinel_entry;
+
+/* The value of the SENTINEL MASTER field NAME ("quorum",
+ * "down-after-milliseconds", "failover-timeout") of E, borrowed; NULL
+ * when E does not hold that field. */
+const char *sentinel_entry_setting(const sentinel_entry *e, const char *name);
 
 /* SENTINEL GET-MASTER-ADDR-BY-NAME.  MRD_ERR_NOT_FOUND when the sentinel
  * does not monitor MASTER. */

@@ -76,4 +76,10 @@ user default off
 user admin on >{{admin_pass}} ~* &* +@all
 user replication on >{{replication_pass}} -@all +psync +sync +replconf +ping
 user sentinel on >{{sentinel_pass}} allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill
-user app on >{{app_pass}} ~* &* +@all -@admin -@dangerous
+# Applications: every data command, none that administers or can hurt the
+# node (@admin, @dangerous), except what widely used client libraries send
+# by default: INFO (ioredis' ready check on every connection, and its check
+# of the role a sentinel pointed it to) and ROLE (role checks of sentinel-
+# and failover-aware clients).  Without them ioredis warns "Skipping the
+# ready check because INFO command fails: NOPERM" for every connection.
+user app on >{{app_pass}} ~* &* +@all -@admin -@dangerous +info +role

@@ -33,8 +33,8 @@ sentinel myid {{sentinel_myid}}
 # ---- the monitored store ---------------------------------------------
 # "sentinel monitor" must come first: every line below names its master.
 sentinel monitor {{master_name}} {{leader_address}} {{leader_port}} {{quorum}}
-sentinel down-after-milliseconds {{master_name}} {{down_after_ms}}
-sentinel failover-timeout {{master_name}} {{failover_timeout_ms}}
+sentinel down-after-milliseconds {{master_name}} {{down_after_milliseconds}}
+sentinel failover-timeout {{master_name}} {{failover_timeout}}
 # Resync one replica at a time after a failover so the others keep serving
 # reads and keep the write quorum (min-replicas-to-write) satisfied.
 sentinel parallel-syncs {{master_name}} 1

@@ -39,18 +39,10 @@ static void check_same(const mrd_manifest *a, const mrd_manifest *b)
     FUZZ_CHECK(strcmp(a->topology, b->topology) == 0 &&
                strcmp(a->master_name, b->master_name) == 0 && strcmp(a->host, b->host) == 0 &&
                strcmp(a->root, b->root) == 0 && strcmp(a->secrets_dir, b->secrets_dir) == 0);
-    FUZZ_CHECK(a->store.port == b->store.port &&
-               strcmp(a->store.maxmemory, b->store.maxmemory) == 0 &&
-               strcmp(a->store.repl_backlog, b->store.repl_backlog) == 0 &&
-               a->store.min_replicas_to_write == b->store.min_replicas_to_write &&
-               a->store.min_replicas_max_lag_s == b->store.min_replicas_max_lag_s &&
-               a->store.wait_replicas == b->store.wait_replicas);
-    FUZZ_CHECK(a->sentinel.quorum == b->sentinel.quorum &&
-               a->sentinel.down_after_ms == b->sentinel.down_after_ms &&
-               a->sentinel.failover_timeout_ms == b->sentinel.failover_timeout_ms);
-    FUZZ_CHECK(a->agent.port == b->agent.port && a->agent.interval_ms == b->agent.interval_ms &&
-               a->agent.metrics_open == b->agent.metrics_open &&
-               a->agent.crash_fast_path == b->agent.crash_fast_path);
+    size_t nrows;
+    const mrd_setting *rows = mrd_settings_table(&nrows);
+    for (size_t i = 0; i < nrows; i++)
+        FUZZ_CHECK(!mrd_setting_differs(&rows[i], &a->settings, &b->settings));
     FUZZ_CHECK(a->self == b->self && a->npeers == b->npeers && a->nwebhooks == b->nwebhooks);
     for (int i = 0; i < a->npeers; i++) {
         const mrd_peer *p = &a->peers[i], *q = &b->peers[i];

@@ -80,27 +80,27 @@ static void check_topology(const mrd_topology *t)
                FUZZ_TERMINATED(t->transport.known_hosts) && FUZZ_TERMINATED(t->transport.root));
     FUZZ_CHECK(t->transport.port >= 1 && t->transport.port <= 65535);
 
-    FUZZ_CHECK(t->store.port >= 1 && t->store.port <= 65535);
-    FUZZ_CHECK(t->sentinel.port >= 1 && t->sentinel.port <= 65535);
-    FUZZ_CHECK(t->agent.port >= 1 && t->agent.port <= 65535);
-    FUZZ_CHECK(t->store.port != t->sentinel.port && t->store.port != t->agent.port &&
-               t->sentinel.port != t->agent.port);
-    FUZZ_CHECK(topology_find_region(t, t->store.leader_region) >= 0);
-    FUZZ_CHECK(FUZZ_TERMINATED(t->store.maxmemory) && FUZZ_TERMINATED(t->store.repl_backlog));
-    FUZZ_CHECK(topology_parse_size(t->store.maxmemory) >= 0);
-    FUZZ_CHECK(topology_parse_size(t->store.repl_backlog) == t->store.repl_backlog_bytes);
+    FUZZ_CHECK(t->settings.store.port >= 1 && t->settings.store.port <= 65535);
+    FUZZ_CHECK(t->settings.sentinel.port >= 1 && t->settings.sentinel.port <= 65535);
+    FUZZ_CHECK(t->settings.agent.port >= 1 && t->settings.agent.port <= 65535);
+    FUZZ_CHECK(t->settings.store.port != t->settings.sentinel.port && t->settings.store.port != t->settings.agent.port &&
+               t->settings.sentinel.port != t->settings.agent.port);
+    FUZZ_CHECK(topology_find_region(t, t->settings.store.leader_region) >= 0);
+    FUZZ_CHECK(FUZZ_TERMINATED(t->settings.store.maxmemory) && FUZZ_TERMINATED(t->settings.store.repl_backlog));
+    FUZZ_CHECK(topology_parse_size(t->settings.store.maxmemory) >= 0);
+    FUZZ_CHECK(topology_parse_size(t->settings.store.repl_backlog) >= 16 * 1024);
 
-    FUZZ_CHECK(t->sentinel.count >= 1 && t->sentinel.count <= MRD_MAX_SENTINELS &&
-               t->sentinel.count <= t->nhosts);
-    FUZZ_CHECK(t->sentinel.quorum >= 0 && t->sentinel.quorum <= t->sentinel.count);
-    FUZZ_CHECK(t->sentinel.down_after_ms >= 100);
-    FUZZ_CHECK(t->sentinel.failover_timeout_ms >= 1000);
-    FUZZ_CHECK(t->agent.interval_ms >= 100);
-    FUZZ_CHECK(t->consistency.min_replicas_to_write >= 0 &&
-               t->consistency.min_replicas_to_write <= t->nhosts - 1);
-    FUZZ_CHECK(t->consistency.wait_replicas >= 0 &&
-               t->consistency.wait_replicas <= t->nhosts - 1);
-    FUZZ_CHECK(t->consistency.min_replicas_max_lag_s >= 0);
+    FUZZ_CHECK(t->settings.sentinel.count >= 1 && t->settings.sentinel.count <= MRD_MAX_SENTINELS &&
+               t->settings.sentinel.count <= t->nhosts);
+    FUZZ_CHECK(t->settings.sentinel.quorum >= 0 && t->settings.sentinel.quorum <= t->settings.sentinel.count);
+    FUZZ_CHECK(t->settings.sentinel.down_after_ms >= 100);
+    FUZZ_CHECK(t->settings.sentinel.failover_timeout_ms >= 1000);
+    FUZZ_CHECK(t->settings.agent.interval_ms >= 100);
+    FUZZ_CHECK(t->settings.consistency.min_replicas_to_write >= 0 &&
+               t->settings.consistency.min_replicas_to_write <= t->nhosts - 1);
+    FUZZ_CHECK(t->settings.consistency.wait_replicas >= 0 &&
+               t->settings.consistency.wait_replicas <= t->nhosts - 1);
+    FUZZ_CHECK(t->settings.consistency.min_replicas_max_lag_s >= 0);
 
     FUZZ_CHECK(t->nwebhooks >= 0 && (t->nwebhooks == 0 || t->webhooks));
     for (int i = 0; i < t->nwebhooks; i++)

@@ -73,6 +73,29 @@ out=$("$MERIDIAN" plan "$T_DIR/typo.json" 2>&1)
 checks=$((checks + 1)); check "a typo'd key is refused with a suggestion ($out)" \
     grep -qE 'typo.json:[0-9]+:[0-9]+: .*"prot".*port' <<<"$out"
 
+# Names become paths: a host named ".." would put its files into the state
+# dir itself, next to secrets/; a topology named ".." would put secrets/
+# straight into $XDG_STATE_HOME.  Own ports and tracked state, so that even
+# a broken build that deployed them would be cleaned up.
+BASE=${PORT_BASE:-18590}
+write_topology "$T_DIR/names.json" clinames "$BASE"
+sed 's/"name": "euw-b1"/"name": ".."/' "$T_DIR/names.json" >"$T_DIR/dotdot.json"
+track "$T_DIR/dotdot.json" "$T_DIR/state-dotdot"
+out=$("$MERIDIAN" plan "$T_DIR/dotdot.json" 2>&1)
+rc=$?
+checks=$((checks + 1)); check "a host named .. is refused by plan (exit 65) with file:line:column ($out)" \
+    test "$rc" -eq 65 -a -n "$(grep -E 'dotdot.json:[0-9]+:[0-9]+: .*hosts\[[0-9]\]\.name "\.\." is not a valid host name' <<<"$out")"
+out=$("$MERIDIAN" deploy "$T_DIR/dotdot.json" --state "$T_DIR/state-dotdot" 2>&1)
+rc=$?
+checks=$((checks + 1)); check "deploy refuses it too (exit 65) and touches nothing" \
+    test "$rc" -eq 65 -a ! -e "$T_DIR/state-dotdot"
+sed 's/"name": "clinames"/"name": ".."/' "$T_DIR/names.json" >"$T_DIR/topo-dotdot.json"
+track "$T_DIR/topo-dotdot.json" "$T_DIR/xdg"
+out=$(XDG_STATE_HOME="$T_DIR/xdg" "$MERIDIAN" deploy "$T_DIR/topo-dotdot.json" 2>&1)
+rc=$?
+checks=$((checks + 1)); check "a topology named .. is refused before the default state dir is used ($out)" \
+    test "$rc" -eq 65 -a ! -e "$T_DIR/xdg" -a -n "$(grep -F 'name ".." is not a valid topology name' <<<"$out")"
+
 "$MERIDIAN" status "$SRC/regions/local.json" --state "$T_DIR/nothing" >/dev/null 2>&1
 rc=$?
 checks=$((checks + 1)); check "status of a topology never deployed is UNKNOWN (3)" test "$rc" -eq 3

@@ -24,6 +24,8 @@ rc=$?
 checks=$((checks + 1)); check "status exits 0 (OK)" test "$rc" -eq 0
 checks=$((checks + 1)); check "status health is ok" \
     test "$(jq -r .health "$T_DIR/status.json")" = ok
+checks=$((checks + 1)); check "right after deploy every agent says its node is ready (no contradiction)" \
+    test "$(jq '[.nodes[] | select(.ready == true and .agent == "up")] | length' "$T_DIR/status.json")" -eq 6
 checks=$((checks + 1)); check "the leader is in us-east" \
     test "$(jq -r .leader.region "$T_DIR/status.json")" = us-east
 checks=$((checks + 1)); check "one leader and five linked replicas" \

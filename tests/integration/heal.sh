@@ -172,6 +172,60 @@ checks=$((checks + 1)); check "the node has every key" \
 "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" >/dev/null 2>&1
 record_pids
 
+say "a restore killed after it started the node leaves it unpromotable; the next pass repairs it"
+# plan_prio HOST: the replica-priority the plan gives HOST
+plan_prio() { "$MERIDIAN" plan "$T_TOPO" --json | jq -r --arg h "$1" '.hosts[] | select(.host == $h) | .replica_priority'; }
+live_prio() { adm -h "$1" -p "$BASE" config get replica-priority | tail -1; }
+sentinel_prio() { # sentinel_prio SENTINEL_ADDR NODE_ADDR: slave-priority as that sentinel lists it
+    adm -h "$1" -p "$SPORT" sentinel replicas itheal | tr -d '\r' |
+        awk -v n="$2:$BASE" '$0 == "name" {getline; cur = $0} $0 == "slave-priority" && cur == n {getline; print}'
+}
+want=$(plan_prio aps-b1)
+"$AGENT" stop --manifest "$(manifest aps-b1)" --agent-only
+kill -9 "$(cat "$T_STATE/hosts/aps-b1/redis/redis.pid")"
+"$AGENT" check --manifest "$(manifest aps-b1)" --heal >"$T_DIR/interrupted.out" 2>&1 &
+victim=$!
+T_PIDS+=("$victim")
+# kill -9 the pass the moment it has started the node, before it is ready
+# (a partial resync makes it ready about 50 ms later: poll without sleeping)
+deadline=$((SECONDS + 30))
+until grep -q 'started pid' "$T_DIR/interrupted.out" || ((SECONDS > deadline)); do :; done
+kill -9 "$victim" 2>/dev/null
+wait "$victim" 2>/dev/null
+record_pids
+checks=$((checks + 1)); check "the killed pass left aps-b1 at replica-priority 0 (plan: $want)" \
+    test "$(live_prio 127.0.3.2)" = 0
+linked() { test "$(stat_of 127.0.3.2 master_link_status)" = up; }
+wait_for 15 linked
+status_ok
+checks=$((checks + 1)); check "status warns that aps-b1 is not promotable" \
+    test "$(jq -r '.health' "$T_DIR/st.json")" = warning -a \
+    "$(jq -r '.nodes[] | select(.host == "aps-b1") | .promotable' "$T_DIR/st.json")" = false
+"$AGENT" check --manifest "$(manifest aps-b1)" --json >"$T_DIR/drift.json"
+rc=$?
+checks=$((checks + 1)); check "check without --heal reports the drift (exit 1, action repair)" \
+    test "$rc" -eq 1 -a "$(jq -r '.nodes[0].action' "$T_DIR/drift.json")" = repair
+"$AGENT" check --manifest "$(manifest aps-b1)" --heal --json >"$T_DIR/repair.json"
+record_pids
+checks=$((checks + 1)); check "one pass repairs it: +setting-repaired, replica-priority $want" \
+    test "$(jq '[.actions[] | select(.event == "+setting-repaired")] | length' "$T_DIR/repair.json")" -eq 1 -a \
+    "$(live_prio 127.0.3.2)" = "$want"
+sentinels_see() { [[ $(sentinel_prio 127.0.2.1 127.0.3.2) == "$want" ]]; }
+checks=$((checks + 1)); check "the sentinels list slave-priority $want again" wait_for 5 sentinels_see
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" >/dev/null 2>&1
+record_pids
+
+say "settings changed behind meridian's back are set back by the agents' loop"
+adm -h 127.0.2.1 -p "$BASE" config set replica-priority 0 >/dev/null
+leader=$(leader_addr)
+adm -h "$leader" -p "$BASE" config set min-replicas-to-write 1000 >/dev/null
+repaired() {
+    [[ $(live_prio 127.0.2.1) == "$(plan_prio euw-a1)" &&
+       $(adm -h "$leader" -p "$BASE" config get min-replicas-to-write | tail -1) == 1 ]]
+}
+checks=$((checks + 1)); check "a replica's priority 0 and a leader's leftover fence are repaired within 5 s" \
+    wait_for 5 repaired
+
 say "lost sentinel: the agent's loop restarts it"
 kill -9 "$(cat "$T_STATE/hosts/aps-a1/sentinel/sentinel.pid")"
 sentinel_back() {

@@ -53,6 +53,9 @@ pid_alive() {
 # any recorded pid that is still alive, by that pid.
 cleanup() {
     local rc=$?
+    # What a test made unremovable on purpose (parallel.sh)
+    [[ -n ${T_IMMUTABLE:-} ]] && chattr -i "$T_IMMUTABLE" 2>/dev/null
+    [[ -n ${T_READONLY_DIR:-} ]] && chmod 700 "$T_READONLY_DIR" 2>/dev/null
     record_pids
     [[ -n ${T_TOPO:-} ]] && track "$T_TOPO" "$T_STATE"
     local d pid

@@ -109,7 +109,7 @@ c "deploy exits 0" test "$rc" -eq 0
 c "six manifests updated, six agents restarted" \
     test "$(grep -c 'manifest updated' "$T_DIR/d3.out") $(grep -c 'agent restarted' "$T_DIR/d3.out")" = "6 6"
 c "the manifests hold the new interval" \
-    test "$(jq -s '[.[].agent.interval_ms] | unique | join(",")' "$ROOT"/hosts/*/manifest.json)" = '"400"'
+    test "$(jq -s '[.[].settings.agent.interval_ms] | unique | join(",")' "$ROOT"/hosts/*/manifest.json)" = '"400"'
 c "the redis nodes kept running (same pids)" \
     test "$(cat "$ROOT"/hosts/*/redis/redis.pid | tr '\n' ' ')" = "$redis_before"
 c "no temporary file is left" test -z "$(find "$ROOT" -name '*.tmp-*')"

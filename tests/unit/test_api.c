@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -411,7 +414,8 @@ static void test_heal_bodies(void **state)
     assert_int_equal(r.status, 400);
 
     /* 10 KB: once with "Expect: 100-continue" (curl's default for a body
-     * this size), once sent straight away, once chunked (no length). */
+     * this size), once sent straight away; a chunked upload (no length) is
+     * refused whatever its size: 411. */
     static char big[10 * 1024 + 1];
     memset(big, ' ', sizeof(big) - 1);
     big[0] = '{';
@@ -430,7 +434,11 @@ static void test_heal_bodies(void **state)
     assert_error_body(&r);
     req qc = {.method = "POST", .path = "/v1/heal", .auth = BEARER, .chunked_bytes = 10240};
     http(port, &qc, &r);
-    assert_int_equal(r.status, 400);
+    assert_int_equal(r.status, 411);
+    assert_error_body(&r);
+    qc.chunked_bytes = 2;
+    http(port, &qc, &r);
+    assert_int_equal(r.status, 411);
     assert_error_body(&r);
     /* Exactly the limit is accepted (and then parsed). */
     static char edge[API_MAX_BODY + 1];
@@ -591,6 +599,718 @@ static void test_start_errors(void **state)
     assert_null(two);
     api_stop(NULL);
     api_stop(&two);
+}
+
+/* ==== RAW CLIENT ==== */
+
+/* What came back on a raw connection. */
+typedef struct raw_reply {
+    int status;       /* 0: no HTTP answer */
+    char ctype[64];   /* Content-Type */
+    char body[2048];  /* after the blank line */
+    bool conn_close;  /* "Connection: close" */
+    bool retry_after; /* a Retry-After header */
+    long long ms;     /* from connect to EOF */
+} raw_reply;
+
+/* A TCP connection to 127.0.0.1:PORT from SRC (NULL: any address). */
+static int raw_connect(int port, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    if (src) {
+        assert_int_equal(inet_pton(AF_INET, src, &sa.sin_addr), 1);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            fail_msg("bind %s: %s", src, strerror(errno));
+    }
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("connect: %s", strerror(errno));
+    return fd;
+}
+
+/* Read FD to EOF (at most TIMEOUT_MS) and parse the answer into *R. */
+static void raw_read(int fd, long long t0, int timeout_ms, raw_reply *r)
+{
+    static char buf[65536];
+    size_t len = 0;
+    long long until = t0 + timeout_ms;
+    for (;;) {
+        long long left = until - mrd_now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    r->ms = mrd_now_ms() - t0;
+    buf[len] = '\0';
+    if (len < 12 || sscanf(buf, "HTTP/1.1 %3d", &r->status) != 1)
+        return;
+    char *end = strstr(buf, "\r\n\r\n");
+    if (!end)
+        return;
+    *end = '\0';
+    snprintf(r->body, sizeof(r->body), "%s", end + 4);
+    for (char *line = strstr(buf, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "Content-Type: ", 14) == 0)
+            snprintf(r->ctype, sizeof(r->ctype), "%.*s", (int)strcspn(line + 16, "\r"),
+                     line + 16);
+        if (strncasecmp(line + 2, "Connection: close", 17) == 0)
+            r->conn_close = true;
+        if (strncasecmp(line + 2, "Retry-After:", 12) == 0)
+            r->retry_after = true;
+    }
+}
+
+/* Send LEN BYTES on a new connection from SRC and read the answer. */
+static void raw_exchange(int port, const char *src, const void *bytes, size_t len,
+                         raw_reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    long long t0 = mrd_now_ms();
+    int fd = raw_connect(port, src);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, (const char *)bytes + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the server may answer and close before all is sent */
+        off += (size_t)n;
+    }
+    raw_read(fd, t0, 5000, r);
+    close(fd);
+}
+
+/* *R is a JSON refusal with STATUS whose error says SAYS (NULL: anything). */
+static void assert_json_refusal(const raw_reply *r, int status, const char *says,
+                                const char *what)
+{
+    if (r->status != status)
+        fail_msg("%s: status %d, want %d (body %s)", what, r->status, status, r->body);
+    if (strcmp(r->ctype, "application/json") != 0)
+        fail_msg("%s: Content-Type \"%s\" (body %s)", what, r->ctype, r->body);
+    json_error_t jerr;
+    json_t *j = json_loads(r->body, 0, &jerr);
+    const char *e = json_string_value(json_object_get(j, "error"));
+    if (!json_is_object(j) || json_object_size(j) != 1 || !e || !e[0])
+        fail_msg("%s: body is not {\"error\": ...}: %s", what, r->body);
+    if (says && !strstr(e, says))
+        fail_msg("%s: error \"%s\" does not say \"%s\"", what, e, says);
+    if (!r->conn_close)
+        fail_msg("%s: no Connection: close", what);
+    json_decref(j);
+}
+
+#define RAWREQ(s) (s), sizeof(s) - 1
+#define TOKEN_LINE "Authorization: Bearer " TOKEN "\r\n"
+
+/* ==== EDGES (issue part 6) ==== */
+
+typedef struct edge {
+    const char *what;
+    const char *req;
+    size_t len;
+    int status;
+    const char *says;
+} edge;
+
+/* Each of these was answered in HTML by libmicrohttpd itself, or served. */
+static const edge edges[] = {
+    {"huge Content-Length",
+     RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+            "Content-Length: 99999999999999999999999\r\n\r\n"),
+     400, "larger than 4096 bytes"},
+    {"Content-Length -1",
+     RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE "Content-Length: -1\r\n\r\n"),
+     400, "Content-Length"},
+    {"HTTP/2.0", RAWREQ("GET /v1/health HTTP/2.0\r\nHost: a\r\n\r\n"), 505, "HTTP version"},
+    {"HTTP/0.9", RAWREQ("GET /v1/health HTTP/0.9\r\nHost: a\r\n\r\n"), 505, "HTTP version"},
+    {"malformed version", RAWREQ("GET /v1/health HTTX/1.1\r\nHost: a\r\n\r\n"), 400,
+     "request line"},
+    {"header without colon", RAWREQ("GET /v1/health HTTP/1.1\r\nHost: a\r\nnocolon\r\n\r\n"),
+     400, "colon"},
+    {"obsolete line folding", RAWREQ("GET /v1/health HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n"), 400,
+     "folding"},
+    {"bare CR", RAWREQ("GET /v1/health HTTP/1.1\r\nX-A: a\rb\r\n\r\n"), 400, "CR"},
+    {"NUL in the path", RAWREQ("GET /v1/nodes%00 HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE "\r\n"),
+     400, "NUL"},
+    {"body {} NUL junk",
+     RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+            "Content-Length: 7\r\n\r\n{}\0junk"),
+     400, "NUL"},
+    {"token NUL junk",
+     RAWREQ("GET /v1/nodes HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " TOKEN
+            "\0junk\r\n\r\n"),
+     400, "NUL"},
+    {"two Content-Length",
+     RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+            "Content-Length: 2\r\nContent-Length: 5\r\n\r\n{}"),
+     400, "more than one Content-Length"},
+    {"two Authorization, good first",
+     RAWREQ("GET /v1/nodes HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+            "Authorization: Bearer wrong\r\n\r\n"),
+     400, "more than one Authorization"},
+    {"two Authorization, good second",
+     RAWREQ("GET /v1/nodes HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer wrong\r\n" TOKEN_LINE
+            "\r\n"),
+     400, "more than one Authorization"},
+    {"chunked", RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+                       "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"),
+     411, "Content-Length"},
+    {"malformed chunk", RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+                               "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"),
+     411, "Content-Length"},
+    {"absolute-form target", RAWREQ("GET http://a/v1/health HTTP/1.1\r\nHost: a\r\n\r\n"), 400,
+     "path"},
+};
+
+static void test_edges_are_json(void **state)
+{
+    (void)state;
+    stub s;
+    stub_init(&s);
+    int port;
+    api_server *srv = start_api(&s, false, &port);
+    raw_reply r;
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        raw_exchange(port, NULL, edges[i].req, edges[i].len, &r);
+        assert_json_refusal(&r, edges[i].status, edges[i].says, edges[i].what);
+        print_message("%-32s %d %s", edges[i].what, r.status, r.body);
+    }
+
+    /* Too large for libmicrohttpd's memory (431) and its URI limit (414). */
+    static char big[40000 + 256];
+    int n = snprintf(big, sizeof(big), "GET /v1/health HTTP/1.1\r\nHost: a\r\nX-Big: ");
+    memset(big + n, 'a', 40000);
+    memcpy(big + n + 40000, "\r\n\r\n", 4);
+    raw_exchange(port, NULL, big, (size_t)n + 40004, &r);
+    assert_json_refusal(&r, 431, "larger than 8192 bytes", "40 kB header");
+    print_message("%-32s %d %s", "40 kB header", r.status, r.body);
+    memcpy(big, "GET /", 5);
+    memset(big + 5, 'a', 40000);
+    n = snprintf(big + 40005, sizeof(big) - 40005, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    raw_exchange(port, NULL, big, 40005 + (size_t)n, &r);
+    assert_json_refusal(&r, 414, "target", "40 kB target");
+    print_message("%-32s %d %s", "40 kB target", r.status, r.body);
+    /* HEAD: the refusal's headers without a body. */
+    raw_exchange(port, NULL, RAWREQ("HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n"), &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.ctype, "application/json");
+    assert_string_equal(r.body, "");
+
+    /* None of them reached a handler; the server still answers. */
+    assert_int_equal(atomic_load(&s.heal_calls), 0);
+    raw_exchange(port, NULL, RAWREQ("GET /v1/health HTTP/1.0\r\n\r\n"), &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.conn_close);
+    /* A second request on the same connection is not served: every answer
+     * closes the connection. */
+    raw_exchange(port, NULL,
+                 RAWREQ("GET /v1/health HTTP/1.1\r\nHost: a\r\n\r\n"
+                        "POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+                        "Content-Length: 2\r\n\r\n{}"),
+                 &r);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "HTTP/1.1"));
+    assert_int_equal(atomic_load(&s.heal_calls), 0);
+    api_stop(&srv);
+}
+
+/* ==== SLOW CLIENTS (issue part 3) ==== */
+
+/* Small limits, so each rule shows in a fraction of a second. */
+static api_server *start_api_limits(stub *s, bool metrics_open, const api_limits *lim,
+                                    int *port)
+{
+    api_handlers h = {.ctx = s,
+                      .health = stub_health,
+                      .nodes = stub_nodes,
+                      .heal = stub_heal,
+                      .metrics = stub_metrics};
+    *port = 0;
+    for (int p = TEST_PORT_BASE; p < TEST_PORT_BASE + TEST_PORT_TRIES; p++) {
+        api_server *srv = NULL;
+        if (api_start_limits("127.0.0.1", p, TOKEN, metrics_open, &h, lim, &srv, NULL) ==
+            MRD_OK) {
+            *port = p;
+            return srv;
+        }
+    }
+    fail_msg("no free port for the API server");
+    return NULL;
+}
+
+static void test_head_deadline(void **state)
+{
+    (void)state;
+    stub s;
+    stub_init(&s);
+    api_limits lim;
+    api_limits_default(&lim);
+    lim.head_deadline_ms = 300;
+    lim.head_max_pieces = 4;
+    int port;
+    api_server *srv = start_api_limits(&s, false, &lim, &port);
+    raw_reply r;
+
+    /* Silent: 408 at the deadline. */
+    memset(&r, 0, sizeof(r));
+    long long t0 = mrd_now_ms();
+    int fd = raw_connect(port, NULL);
+    raw_read(fd, t0, 3000, &r);
+    close(fd);
+    assert_json_refusal(&r, 408, "in time", "silent client");
+    if (r.ms < 250 || r.ms > 1000)
+        fail_msg("408 after %lld ms, want about 300", r.ms);
+
+    /* Sending a line every 100 ms does not move the deadline (it did with
+     * the idle timeout alone). */
+    memset(&r, 0, sizeof(r));
+    t0 = mrd_now_ms();
+    fd = raw_connect(port, NULL);
+    static const char *const lines[] = {"GET /v1/nodes HTTP/1.1\r\n", "X-A: 1\r\n", "X-B: 2\r\n"};
+    for (int i = 0; i < 3; i++) {
+        assert_true(send(fd, lines[i], strlen(lines[i]), MSG_NOSIGNAL) > 0);
+        mrd_sleep_ms(100);
+    }
+    raw_read(fd, t0, 3000, &r);
+    close(fd);
+    assert_json_refusal(&r, 408, NULL, "slow client");
+    if (r.ms > 1000)
+        fail_msg("408 after %lld ms, want about 300", r.ms);
+
+    /* A head in more than head_max_pieces reads: 400. */
+    memset(&r, 0, sizeof(r));
+    t0 = mrd_now_ms();
+    fd = raw_connect(port, NULL);
+    static const char head[] = "GET /v1/health HTTP/1.1\r\n\r\n";
+    for (size_t i = 0; i < 6; i++) {
+        assert_true(send(fd, head + i, 1, MSG_NOSIGNAL) == 1);
+        mrd_sleep_ms(20);
+    }
+    raw_read(fd, t0, 3000, &r);
+    close(fd);
+    assert_json_refusal(&r, 400, "pieces", "head in pieces");
+
+    /* A client that closes its side before its head is complete: 400. */
+    memset(&r, 0, sizeof(r));
+    t0 = mrd_now_ms();
+    fd = raw_connect(port, NULL);
+    assert_true(send(fd, "GET /v1/health HTTP/1.1\r\n", 25, MSG_NOSIGNAL) == 25);
+    shutdown(fd, SHUT_WR);
+    raw_read(fd, t0, 3000, &r);
+    close(fd);
+    assert_json_refusal(&r, 400, "closed its side", "half-closed client");
+    if (r.ms > 250)
+        fail_msg("half-closed client answered after %lld ms", r.ms);
+
+    /* A head in a few pieces inside the deadline is served. */
+    fd = raw_connect(port, NULL);
+    t0 = mrd_now_ms();
+    assert_true(send(fd, "GET /v1/health HT", 17, MSG_NOSIGNAL) == 17);
+    mrd_sleep_ms(50);
+    assert_true(send(fd, "TP/1.1\r\nHost: a\r\n\r\n", 19, MSG_NOSIGNAL) == 19);
+    memset(&r, 0, sizeof(r));
+    raw_read(fd, t0, 3000, &r);
+    close(fd);
+    assert_int_equal(r.status, 200);
+
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.timed_out, 2);
+    assert_int_equal(st.refused, 4);
+    assert_int_equal(st.admitted, 1);
+    api_stop(&srv);
+}
+
+/* A pending connection from SRC that sends nothing, until closed. */
+static int idle_from(int port, const char *src)
+{
+    int fd = raw_connect(port, src);
+    mrd_sleep_ms(30); /* accepted in this order, and older than a 20 ms grace */
+    return fd;
+}
+
+/* FD was closed to make room: 503 with Retry-After. */
+static void assert_pushed_out(int fd, const char *what)
+{
+    raw_reply r;
+    memset(&r, 0, sizeof(r));
+    raw_read(fd, mrd_now_ms(), 1000, &r);
+    assert_json_refusal(&r, 503, "slow to send", what);
+    assert_true(r.retry_after);
+}
+
+/* FD is still pending: it is served once it sends its head. */
+static void assert_still_served(int fd, const char *what)
+{
+    static const char health[] = "GET /v1/health HTTP/1.0\r\n\r\n";
+    raw_reply r;
+    memset(&r, 0, sizeof(r));
+    if (send(fd, health, sizeof(health) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(health) - 1)
+        fail_msg("%s: send: %s", what, strerror(errno));
+    raw_read(fd, mrd_now_ms(), 2000, &r);
+    if (r.status != 200)
+        fail_msg("%s: status %d, want 200", what, r.status);
+}
+
+static void test_pending_limits(void **state)
+{
+    (void)state;
+    stub s;
+    stub_init(&s);
+    api_limits lim;
+    api_limits_default(&lim);
+    lim.head_deadline_ms = 5000;
+    lim.head_grace_ms = 20;
+    lim.pending_max = 4;
+    lim.pending_per_client = 2;
+    int port;
+    api_server *srv = start_api_limits(&s, false, &lim, &port);
+
+    /* A third connection from one address closes that address's oldest,
+     * not the other address's. */
+    int a1 = idle_from(port, "127.0.3.1");
+    int b1 = idle_from(port, "127.0.3.2");
+    int a2 = idle_from(port, "127.0.3.1");
+    int a3 = idle_from(port, "127.0.3.1");
+    assert_pushed_out(a1, "oldest of one address");
+    /* b1, a2, a3 and c1 fill the slots: the next connection closes the one
+     * nearest its deadline (b1). */
+    int c1 = idle_from(port, "127.0.3.3");
+    int d1 = idle_from(port, "127.0.3.4");
+    assert_pushed_out(b1, "nearest its deadline");
+    assert_still_served(a2, "a2");
+    assert_still_served(a3, "a3");
+    assert_still_served(c1, "c1");
+    assert_still_served(d1, "d1");
+    raw_reply r;
+    raw_exchange(port, "127.0.3.1", RAWREQ("GET /v1/health HTTP/1.0\r\n\r\n"), &r);
+    assert_int_equal(r.status, 200);
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.evicted, 2);
+    assert_int_equal(st.admitted, 5);
+    close(a1);
+    close(b1);
+    close(a2);
+    close(a3);
+    close(c1);
+    close(d1);
+    api_stop(&srv);
+
+    /* Within their grace, connections that sent nothing are closed for
+     * room only after those that sent part of a head. */
+    lim.head_grace_ms = 2000;
+    lim.pending_per_client = 4;
+    srv = start_api_limits(&s, false, &lim, &port);
+    int f0 = idle_from(port, "127.0.3.5");
+    int f1 = idle_from(port, "127.0.3.5");
+    int p = raw_connect(port, "127.0.3.6");
+    assert_true(send(p, "GET /v1/health HTTP/1.1\r\n", 25, MSG_NOSIGNAL) == 25);
+    mrd_sleep_ms(30);
+    int f2 = idle_from(port, "127.0.3.5");
+    int n1 = idle_from(port, "127.0.3.7");
+    assert_pushed_out(p, "the one that sent part of its head");
+    /* None had its chance now: the oldest goes. */
+    int n2 = idle_from(port, "127.0.3.7");
+    assert_pushed_out(f0, "the oldest of the new ones");
+    assert_still_served(f1, "f1");
+    assert_still_served(f2, "f2");
+    assert_still_served(n1, "n1");
+    assert_still_served(n2, "n2");
+    close(f0);
+    close(f1);
+    close(p);
+    close(f2);
+    close(n1);
+    close(n2);
+    api_stop(&srv);
+}
+
+typedef struct slow_heal_call {
+    int port;
+    CURLcode rc;
+    reply r;
+    pthread_t t;
+} slow_heal_call;
+
+static void *slow_heal_thread(void *arg)
+{
+    slow_heal_call *hc = arg;
+    req q = {.method = "POST", .path = "/v1/heal", .auth = BEARER, .body = "{}",
+             .body_len = 2};
+    hc->rc = http_raw(hc->port, &q, &hc->r);
+    return NULL;
+}
+
+/* Requests being answered fill their classes; /v1/health keeps its room. */
+static void test_capacity_reserve(void **state)
+{
+    (void)state;
+    stub s;
+    stub_init(&s);
+    atomic_store(&s.heal_sleep_ms, 1500);
+    api_limits lim;
+    api_limits_default(&lim);
+    lim.connection_limit = 6;
+    lim.reserve_health = 2;
+    lim.reserve_token = 2;
+    int port;
+    api_server *srv = start_api_limits(&s, true, &lim, &port);
+
+    /* 4 heals (with the token) take the 6 - 2 slots they may use. */
+    slow_heal_call hc[4];
+    for (int i = 0; i < 4; i++) {
+        hc[i].port = port;
+        assert_int_equal(pthread_create(&hc[i].t, NULL, slow_heal_thread, &hc[i]), 0);
+    }
+    long long until = mrd_now_ms() + 3000;
+    while (atomic_load(&s.heal_calls) < 4 && mrd_now_ms() < until)
+        mrd_sleep_ms(5);
+    assert_int_equal(atomic_load(&s.heal_calls), 4);
+
+    raw_reply r;
+    raw_exchange(port, NULL,
+                 RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+                        "Content-Length: 2\r\n\r\n{}"),
+                 &r);
+    assert_json_refusal(&r, 503, "retry", "a fifth heal");
+    assert_true(r.retry_after);
+    /* Open /metrics (no token) has no room left either. */
+    raw_exchange(port, NULL, RAWREQ("GET /metrics HTTP/1.0\r\n\r\n"), &r);
+    assert_json_refusal(&r, 503, NULL, "open metrics");
+    /* Health has its reserve. */
+    reply hr;
+    get(port, "/v1/health", NULL, &hr);
+    assert_int_equal(hr.status, 200);
+    if (hr.ms >= 200)
+        fail_msg("/v1/health took %lld ms with the other classes full", hr.ms);
+    assert_int_equal(atomic_load(&s.heal_calls), 4);
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.busy, 2);
+
+    for (int i = 0; i < 4; i++) {
+        pthread_join(hc[i].t, NULL);
+        assert_int_equal(hc[i].rc, CURLE_OK);
+        assert_int_equal(hc[i].r.status, 200);
+    }
+    /* Room again once they are done (MHD counts a connection closed
+     * shortly after its answer). */
+    until = mrd_now_ms() + 2000;
+    do {
+        raw_exchange(port, NULL, RAWREQ("GET /metrics HTTP/1.0\r\n\r\n"), &r);
+    } while (r.status == 503 && mrd_now_ms() < until && (mrd_sleep_ms(20), true));
+    assert_int_equal(r.status, 200);
+    api_stop(&srv);
+}
+
+/* The attack of the issue, bounded: connections that send one header line
+ * every SLOW_LINE_MS and never finish their head, reconnecting
+ * SLOW_REOPEN_MS after being closed.  One in SLOW_SAME_EVERY comes from
+ * 127.0.0.1, the health client's own address (more than its share of
+ * API_PENDING_PER_CLIENT: they push each other out all the time), the
+ * others from SLOW_SOURCES other addresses.  SLOW_FIRST of them for
+ * SLOW_PHASE_MS (fewer than API_PENDING_MAX: they meet the head deadline),
+ * then SLOW_CONNS (more: they also push each other out), until
+ * SLOW_ATTACK_MS. */
+#define SLOW_FIRST 200
+#define SLOW_CONNS 300
+#define SLOW_PHASE_MS 4000
+#define SLOW_SAME_EVERY 10
+#define SLOW_SOURCES 59
+#define SLOW_LINE_MS 1000
+#define SLOW_REOPEN_MS 100
+#define SLOW_ATTACK_MS 8000
+#define HEALTH_PERIOD_MS 100 /* the health client asks this often */
+#define HEALTH_MAX_MS 500    /* and wants every answer within this */
+
+typedef struct slow_conn {
+    int fd; /* -1: closed */
+    char src[16];
+    long long opened_ms, next_line_ms, reopen_ms;
+    int lines;
+    bool answered;
+} slow_conn;
+
+typedef struct slow_attack {
+    int port;
+    atomic_bool stop;
+    atomic_int conns; /* how many of c[] are in the attack */
+    slow_conn c[SLOW_CONNS];
+    long opened, closed, answered_408, answered_503, answered_other;
+    long long max_life_ms;
+} slow_attack;
+
+static void slow_open(slow_attack *a, slow_conn *c, long long now)
+{
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    inet_pton(AF_INET, c->src, &sa.sin_addr);
+    int one = 1;
+    setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(c->fd);
+        c->fd = -1;
+        c->reopen_ms = now + SLOW_REOPEN_MS;
+        return;
+    }
+    sa.sin_port = htons((uint16_t)a->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)); /* EINPROGRESS */
+    c->opened_ms = now;
+    c->next_line_ms = now + 10;
+    c->lines = 0;
+    c->answered = false;
+    a->opened++;
+}
+
+static void slow_close(slow_attack *a, slow_conn *c, long long now)
+{
+    close(c->fd);
+    c->fd = -1;
+    c->reopen_ms = now + SLOW_REOPEN_MS;
+    a->closed++;
+    if (now - c->opened_ms > a->max_life_ms)
+        a->max_life_ms = now - c->opened_ms;
+}
+
+static void *slow_attack_main(void *arg)
+{
+    slow_attack *a = arg;
+    struct pollfd pfd[SLOW_CONNS];
+    int idx[SLOW_CONNS];
+    char buf[4096];
+    for (int i = 0; i < SLOW_CONNS; i++) {
+        slow_conn *c = &a->c[i];
+        if (i % SLOW_SAME_EVERY == 0)
+            snprintf(c->src, sizeof(c->src), "127.0.0.1");
+        else
+            snprintf(c->src, sizeof(c->src), "127.0.4.%d", 1 + i % SLOW_SOURCES);
+        c->fd = -1;
+    }
+    while (!atomic_load(&a->stop)) {
+        long long now = mrd_now_ms();
+        int n = 0;
+        int conns = atomic_load(&a->conns);
+        for (int i = 0; i < conns; i++) {
+            slow_conn *c = &a->c[i];
+            if (c->fd < 0 && now >= c->reopen_ms)
+                slow_open(a, c, now);
+            if (c->fd < 0)
+                continue;
+            if (now >= c->next_line_ms) {
+                char line[64];
+                int len = c->lines == 0 ? snprintf(line, sizeof(line), "GET /v1/nodes HTTP/1.1\r\n")
+                                        : snprintf(line, sizeof(line), "X-Slow-%d: a\r\n",
+                                                   c->lines);
+                if (send(c->fd, line, (size_t)len, MSG_NOSIGNAL) == len)
+                    c->lines++;
+                c->next_line_ms = now + SLOW_LINE_MS;
+            }
+            pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+            idx[n++] = i;
+        }
+        if (poll(pfd, (nfds_t)n, 20) <= 0)
+            continue;
+        now = mrd_now_ms();
+        for (int k = 0; k < n; k++) {
+            if (!pfd[k].revents)
+                continue;
+            slow_conn *c = &a->c[idx[k]];
+            ssize_t got = recv(c->fd, buf, sizeof(buf) - 1, 0);
+            if (got > 0) {
+                buf[got] = '\0';
+                if (!c->answered) {
+                    c->answered = true;
+                    if (strncmp(buf, "HTTP/1.1 408 ", 13) == 0 && strstr(buf, "{\"error\":"))
+                        a->answered_408++;
+                    else if (strncmp(buf, "HTTP/1.1 503 ", 13) == 0 && strstr(buf, "{\"error\":"))
+                        a->answered_503++;
+                    else
+                        a->answered_other++;
+                }
+                continue;
+            }
+            if (got < 0 && errno == EAGAIN)
+                continue;
+            slow_close(a, c, now);
+        }
+    }
+    long long now = mrd_now_ms();
+    for (int i = 0; i < SLOW_CONNS; i++)
+        if (a->c[i].fd >= 0)
+            slow_close(a, &a->c[i], now);
+    return NULL;
+}
+
+static void test_slow_clients_keep_health(void **state)
+{
+    (void)state;
+    stub s;
+    stub_init(&s);
+    int port;
+    api_server *srv = start_api(&s, false, &port); /* the real limits */
+    static slow_attack a;
+    memset(&a, 0, sizeof(a));
+    a.port = port;
+    atomic_init(&a.stop, false);
+    atomic_init(&a.conns, SLOW_FIRST);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_attack_main, &a), 0);
+
+    long long t0 = mrd_now_ms(), worst = 0;
+    int asked = 0, ok = 0;
+    mrd_sleep_ms(300); /* the attack is on */
+    while (mrd_now_ms() - t0 < SLOW_ATTACK_MS) {
+        if (mrd_now_ms() - t0 >= SLOW_PHASE_MS)
+            atomic_store(&a.conns, SLOW_CONNS);
+        reply r;
+        CURLcode rc = http_raw(port, &(req){.method = "GET", .path = "/v1/health"}, &r);
+        asked++;
+        if (rc == CURLE_OK && r.status == 200)
+            ok++;
+        else
+            print_message("health: %s, status %ld after %lld ms\n", curl_easy_strerror(rc),
+                          r.status, r.ms);
+        if (r.ms > worst)
+            worst = r.ms;
+        mrd_sleep_ms(HEALTH_PERIOD_MS);
+    }
+    atomic_store(&a.stop, true);
+    pthread_join(t, NULL);
+
+    api_stats st;
+    api_get_stats(srv, &st);
+    print_message("slow clients: %ld connections opened, %ld closed by the server (%ld 408, %ld "
+                  "503, %ld other answers), longest %lld ms; health: %d/%d answered 200, "
+                  "worst %lld ms; server: %ld timed out, %ld evicted\n",
+                  a.opened, a.closed, a.answered_408, a.answered_503, a.answered_other,
+                  a.max_life_ms, ok, asked, worst, st.timed_out, st.evicted);
+    if (ok != asked || worst > HEALTH_MAX_MS)
+        fail_msg("/v1/health under attack: %d of %d answered 200, worst %lld ms (limit %d)", ok,
+                 asked, worst, HEALTH_MAX_MS);
+    /* The attack was real and the server cut it down: no slow connection
+     * outlived the head deadline by much, every answer was JSON. */
+    assert_true(a.opened >= SLOW_CONNS);
+    assert_true(st.timed_out > 0);
+    assert_true(st.evicted > 0);
+    assert_int_equal(a.answered_other, 0);
+    if (a.max_life_ms > API_HEAD_DEADLINE_MS + 1000)
+        fail_msg("a slow connection lived %lld ms", a.max_life_ms);
+    assert_int_equal(atomic_load(&s.heal_calls), 0);
+    api_stop(&srv);
 }
 
 /* ==== WEBHOOK RECEIVER ==== */
@@ -897,6 +1617,12 @@ static void test_events_log_only(void **state)
 int main(void)
 {
     mrd_log_init("test_api", NULL, MRD_LOG_INFO);
+    /* The slow-client test holds about 600 sockets (both ends). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 1;
     const struct CMUnitTest tests[] = {
@@ -907,6 +1633,11 @@ int main(void)
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_slow_heal_does_not_block_health),
         cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_edges_are_json),
+        cmocka_unit_test(test_head_deadline),
+        cmocka_unit_test(test_pending_limits),
+        cmocka_unit_test(test_capacity_reserve),
+        cmocka_unit_test(test_slow_clients_keep_health),
         cmocka_unit_test(test_events_delivered),
         cmocka_unit_test(test_events_retry_non2xx),
         cmocka_unit_test(test_events_dead_webhook),

@@ -26,7 +26,7 @@
 static const heal_action all_actions[] = {
     HEAL_NONE,          HEAL_WAIT_SYNC,     HEAL_WAIT_RECONFIG, HEAL_WAIT_SENTINELS,
     HEAL_WAIT_FAILOVER, HEAL_ASK_FAILOVER,  HEAL_RESTORE,       HEAL_BACKOFF,
-    HEAL_REPOINT,
+    HEAL_REPOINT,       HEAL_REPAIR,
 };
 #define N_ACTIONS ((int)(sizeof(all_actions) / sizeof(all_actions[0])))
 
@@ -115,6 +115,35 @@ static void test_replica_lag_at_limit_is_none(void **state)
     assert_action(f, HEAL_NONE);
     f.lag_bytes = 1;
     assert_action(f, HEAL_NONE);
+}
+
+/* An interrupted restore left the replica at replica-priority 0: once it
+ * is linked and caught up, the pass repairs it; while it still syncs, it
+ * stays unpromotable. */
+static void test_unpromotable_replica_repaired_once_ready(void **state)
+{
+    (void)state;
+    heal_facts f = healthy_replica();
+    f.settings_drift = true;
+    assert_action(f, HEAL_REPAIR);
+    f.lag_bytes = HEAL_READY_LAG_BYTES + 1;
+    assert_action(f, HEAL_WAIT_SYNC);
+    f = healthy_replica();
+    f.settings_drift = true;
+    f.link_up = false;
+    assert_action(f, HEAL_WAIT_SYNC);
+}
+
+/* A leader left fenced by a dead agent (min-replicas-to-write 1000) is
+ * repaired too. */
+static void test_drifted_leader_repaired(void **state)
+{
+    (void)state;
+    heal_facts f = healthy_leader();
+    f.settings_drift = true;
+    assert_action(f, HEAL_REPAIR);
+    f.have_leader = false;
+    assert_action(f, HEAL_WAIT_SENTINELS);
 }
 
 static void test_replica_lag_over_limit_waits_sync(void **state)
@@ -363,7 +392,7 @@ static void test_leader_without_data_dir_not_serving_fails_over(void **state)
 
 /* Facts from a 12-bit mask (the 10 booleans and two choices of lag) plus a
  * down time: every combination, consistent or not, is walked. */
-#define N_BOOL_FACTS 10
+#define N_BOOL_FACTS 11
 static const long long lag_values[] = {-1, 0, HEAL_READY_LAG_BYTES,
                                        HEAL_READY_LAG_BYTES + 1};
 #define N_LAGS ((int)(sizeof(lag_values) / sizeof(lag_values[0])))
@@ -384,6 +413,7 @@ static heal_facts facts_from(unsigned mask, int lag_i, int down_i)
         .self_is_leader = (mask >> 7) & 1u,
         .failover_in_progress = (mask >> 8) & 1u,
         .backing_off = (mask >> 9) & 1u,
+        .settings_drift = (mask >> 10) & 1u,
         .lag_bytes = lag_values[lag_i],
         .down_ms = down_values[down_i],
     };
@@ -394,10 +424,11 @@ static void describe(const heal_facts *f, char *buf, size_t size)
 {
     snprintf(buf, size,
              "alive=%d dir=%d reach=%d master=%d follows=%d link=%d lag=%lld "
-             "have_leader=%d self_leader=%d failover=%d down_ms=%lld backoff=%d",
+             "have_leader=%d self_leader=%d failover=%d down_ms=%lld backoff=%d drift=%d",
              f->proc_alive, f->data_dir_ok, f->reachable, f->is_master,
              f->follows_leader, f->link_up, f->lag_bytes, f->have_leader,
-             f->self_is_leader, f->failover_in_progress, f->down_ms, f->backing_off);
+             f->self_is_leader, f->failover_in_progress, f->down_ms, f->backing_off,
+             f->settings_drift);
 }
 
 /* Walk every combination, calling CHECK with the facts and the action. */
@@ -483,6 +514,23 @@ static const char *check_none_means_ready(const heal_facts *f, heal_action a)
     if (f->is_master || !f->follows_leader || !f->link_up || f->lag_bytes < 0 ||
         f->lag_bytes > HEAL_READY_LAG_BYTES)
         return "a replica that is not caught up is ready";
+    if (f->settings_drift)
+        return "ready while a safety setting differs from the manifest";
+    return NULL;
+}
+
+/* A drifted safety setting is repaired exactly when the node is ready in
+ * every other way: never while it syncs (a loading replica stays
+ * unpromotable), never left alone once it is ready. */
+static const char *check_repair_when_ready(const heal_facts *f, heal_action a)
+{
+    heal_facts clean = *f;
+    clean.settings_drift = false;
+    bool ready = heal_decide(&clean, DOWN_AFTER_MS) == HEAL_NONE;
+    if (a == HEAL_REPAIR && !(f->settings_drift && ready))
+        return "repaired a node that is not ready, or has no drift";
+    if (a != HEAL_REPAIR && f->settings_drift && ready)
+        return "left a drifted safety setting on a ready node";
     return NULL;
 }
 
@@ -528,6 +576,12 @@ static void test_none_only_when_ready(void **state)
     walk_all(check_none_means_ready);
 }
 
+static void test_repair_exactly_when_ready(void **state)
+{
+    (void)state;
+    walk_all(check_repair_when_ready);
+}
+
 static void test_down_after_is_a_parameter(void **state)
 {
     (void)state;
@@ -567,14 +621,15 @@ static heal_action reference(const heal_facts *f, int down_after_ms)
     if (!f->have_leader)
         return HEAL_WAIT_SENTINELS;
     if (f->self_is_leader)
-        return f->is_master ? HEAL_NONE : HEAL_WAIT_RECONFIG;
+        return !f->is_master ? HEAL_WAIT_RECONFIG
+               : f->settings_drift ? HEAL_REPAIR : HEAL_NONE;
     if (f->is_master || !f->follows_leader)
         return f->failover_in_progress ? HEAL_WAIT_RECONFIG : HEAL_REPOINT;
     if (!f->link_up)
         return HEAL_WAIT_SYNC;
     if (f->lag_bytes < 0 || f->lag_bytes > HEAL_READY_LAG_BYTES)
         return HEAL_WAIT_SYNC;
-    return HEAL_NONE;
+    return f->settings_drift ? HEAL_REPAIR : HEAL_NONE;
 }
 
 static const char *check_reference(const heal_facts *f, heal_action a)
@@ -644,7 +699,7 @@ static void test_action_name_out_of_range(void **state)
 {
     (void)state;
     assert_string_equal(heal_action_name((heal_action)N_ACTIONS), "unknown");
-    assert_string_equal(heal_action_name((heal_action)(HEAL_REPOINT + 1)), "unknown");
+    assert_string_equal(heal_action_name((heal_action)(HEAL_REPAIR + 1)), "unknown");
     assert_string_equal(heal_action_name((heal_action)1000), "unknown");
     assert_string_equal(heal_action_name((heal_action)-1), "unknown");
     assert_string_equal(heal_action_name((heal_action)INT32_MIN), "unknown");
@@ -842,6 +897,9 @@ int main(void)
         cmocka_unit_test(test_restore_only_lost_replicas),
         cmocka_unit_test(test_ask_failover_only_after_down_after),
         cmocka_unit_test(test_none_only_when_ready),
+        cmocka_unit_test(test_repair_exactly_when_ready),
+        cmocka_unit_test(test_unpromotable_replica_repaired_once_ready),
+        cmocka_unit_test(test_drifted_leader_repaired),
         cmocka_unit_test(test_down_after_is_a_parameter),
         cmocka_unit_test(test_table_matches_reference),
         cmocka_unit_test(test_every_action_reachable),

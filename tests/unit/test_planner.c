@@ -102,7 +102,7 @@ static mrd_topology *topo_new(const char *spec)
         else
             assert_int_equal(*s, '\0');
     }
-    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "%s",
+    snprintf(t->settings.store.leader_region, sizeof(t->settings.store.leader_region), "%s",
              t->regions[0].name);
     return t;
 }
@@ -158,7 +158,7 @@ static void test_one_host_survive_none(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new("us-east:a1");
-    t->sentinel.count = 1;
+    t->settings.sentinel.count = 1;
     t->survive = MRD_SURVIVE_NONE;
 
     mrd_plan *p = build_ok(t);
@@ -200,7 +200,7 @@ static void test_one_region_three_zones_survive_zone(void **state)
     (void)state;
     mrd_topology *t = topo_new("us-east:a1,b1,c1");
     t->survive = MRD_SURVIVE_ZONE;
-    t->consistency.min_replicas_to_write = 1;
+    t->settings.consistency.min_replicas_to_write = 1;
 
     mrd_plan *p = build_ok(t);
     assert_sentinels(p, "SSS");
@@ -256,7 +256,7 @@ static void test_two_regions_unsafe(void **state)
      * refused (otherwise it would pass until a failover moved the leader
      * into the region holding two). */
     t->survive = MRD_SURVIVE_REGION;
-    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "eu-west");
+    snprintf(t->settings.store.leader_region, sizeof(t->settings.store.leader_region), "eu-west");
     p = build_ok(t);
     assert_int_equal(p->leader, 2);
     assert_sentinels(p, "S.SS");
@@ -274,7 +274,7 @@ static void test_three_regions_local_layout(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new(LOCAL_LAYOUT);
-    t->consistency.min_replicas_to_write = 1;
+    t->settings.consistency.min_replicas_to_write = 1;
 
     mrd_plan *p = build_ok(t);
     assert_int_equal(p->leader, 0);
@@ -321,12 +321,66 @@ static void test_three_regions_local_layout(void **state)
     topo_free_test(&t);
 }
 
+/* The live matrix: with everything up it is the plan's; replicas outside
+ * the leader's region left at replica-priority 0 (an interrupted restore)
+ * make the loss of that region fatal, and so does a sentinel down. */
+static void test_live_losses(void **state)
+{
+    (void)state;
+    mrd_topology *t = topo_new(LOCAL_LAYOUT);
+    t->settings.consistency.min_replicas_to_write = 1;
+    mrd_plan *p = build_ok(t);
+    mrd_domain_loss live[9];
+    mrd_live_host hosts[6];
+    for (int h = 0; h < 6; h++)
+        hosts[h] = (mrd_live_host){.sentinel_up = p->hosts[h].sentinel,
+                                   .replica_ok = h != 0, .promotable = true};
+
+    plan_live_losses(p, 0, hosts, live);
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(live[i].writes_resume, p->losses[i].writes_resume);
+        assert_int_equal(live[i].replicas_left, p->losses[i].replicas_left);
+        assert_int_equal(live[i].promotable_left, p->losses[i].replicas_left);
+    }
+    assert_int_equal(plan_first_unsafe(p, live), -1);
+
+    for (int h = 2; h < 6; h++) /* every replica outside us-east */
+        hosts[h].promotable = false;
+    plan_live_losses(p, 0, hosts, live);
+    assert_loss(&live[0], 2, 4, true, false, false);
+    assert_int_equal(live[0].promotable_left, 0);
+    assert_non_null(strstr(live[0].reason, "losing region us-east now leaves no "
+                                           "promotable replica outside it"));
+    assert_loss(&live[1], 2, 3, false, true, true); /* eu-west: leader stays */
+    assert_int_equal(plan_first_unsafe(p, live), 0);
+
+    for (int h = 2; h < 6; h++)
+        hosts[h].promotable = true;
+    hosts[2].sentinel_up = false; /* eu-west's sentinel */
+    plan_live_losses(p, 0, hosts, live);
+    assert_loss(&live[0], 1, 4, true, false, false);
+    assert_non_null(strstr(live[0].reason, "leaves 1 of 3 sentinels up, below the "
+                                           "majority of 2"));
+
+    /* the leader moved to eu-west: losing it is what matters now */
+    hosts[2].sentinel_up = true;
+    hosts[0].replica_ok = true;
+    hosts[2].replica_ok = false;
+    plan_live_losses(p, 2, hosts, live);
+    assert_true(live[1].leader_lost);
+    assert_false(live[0].leader_lost);
+    assert_int_equal(plan_first_unsafe(p, live), -1);
+
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
 static void test_five_regions_five_sentinels(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new("r1:a1,b1;r2:a1,b1;r3:a1,b1;r4:a1,b1;r5:a1,b1");
-    t->sentinel.count = 5;
-    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "r3");
+    t->settings.sentinel.count = 5;
+    snprintf(t->settings.store.leader_region, sizeof(t->settings.store.leader_region), "r3");
 
     mrd_plan *p = build_ok(t);
     assert_int_equal(p->majority, 3);
@@ -348,7 +402,7 @@ static void test_five_regions_five_sentinels(void **state)
     /* Five sentinels over three regions: 2, 2, 1, and any one region can
      * still be lost (3 of 5 left). */
     t = topo_new(LOCAL_LAYOUT);
-    t->sentinel.count = 5;
+    t->settings.sentinel.count = 5;
     p = build_ok(t);
     assert_sentinels(p, "SSSSS.");
     assert_int_equal(p->majority, 3);
@@ -365,12 +419,12 @@ static void test_sentinel_round_robin(void **state)
     (void)state;
     /* One per region per round, zones rotating within a region. */
     mrd_topology *t = topo_new("us-east:a2,b2;eu-west:a2");
-    t->sentinel.count = 4;
+    t->settings.sentinel.count = 4;
     mrd_plan *p = build_ok(t);
     assert_sentinels(p, "S.S.SS");
     plan_free(&p);
 
-    t->sentinel.count = 5;
+    t->settings.sentinel.count = 5;
     p = build_ok(t);
     assert_sentinels(p, "SSS.SS");
     plan_free(&p);
@@ -391,7 +445,7 @@ static void test_concentrated_sentinels(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new("us-east:a4;eu-west:a1;ap-south:a1");
-    t->sentinel.count = 5;
+    t->settings.sentinel.count = 5;
     mrd_plan *p = build_ok(t);
     assert_sentinels(p, "SSS.SS");
     assert_loss(&p->losses[0], 2, 2, true, false, false);
@@ -407,7 +461,7 @@ static void test_concentrated_sentinels(void **state)
 
     /* Four sentinels cannot be spread over three regions. */
     t = topo_new(LOCAL_LAYOUT);
-    t->sentinel.count = 4;
+    t->settings.sentinel.count = 4;
     p = build_ok(t);
     assert_int_equal(p->majority, 3);
     assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
@@ -424,7 +478,7 @@ static void test_leader_region_single_host(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new("us-east:a1;eu-west:a1,b1;ap-south:a1,b1");
-    t->consistency.min_replicas_to_write = 1;
+    t->settings.consistency.min_replicas_to_write = 1;
     mrd_plan *p = build_ok(t);
     assert_int_equal(p->leader, 0);
     assert_sentinels(p, "SS.S.");
@@ -441,7 +495,7 @@ static void test_min_replicas_too_high(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new(LOCAL_LAYOUT);
-    t->consistency.min_replicas_to_write = 4;
+    t->settings.consistency.min_replicas_to_write = 4;
     mrd_plan *p = build_ok(t);
     /* Failover works, but the new leader has 3 replicas, not 4. */
     assert_loss(&p->losses[0], 2, 4, true, true, false);
@@ -466,8 +520,8 @@ static void test_min_replicas_too_high(void **state)
 
     /* The example from the design: every replica in the lost region. */
     t = topo_new("us-east:a1;eu-west:a1,b1");
-    t->consistency.min_replicas_to_write = 1;
-    t->sentinel.count = 1;
+    t->settings.consistency.min_replicas_to_write = 1;
+    t->settings.sentinel.count = 1;
     p = build_ok(t);
     const mrd_domain_loss *l = loss(p, MRD_DOMAIN_REGION, "eu-west");
     assert_loss(l, 1, 0, false, false, false);
@@ -486,7 +540,7 @@ static void test_quorum(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new(LOCAL_LAYOUT);
-    t->sentinel.quorum = 3;
+    t->settings.sentinel.quorum = 3;
     mrd_plan *p = build_ok(t);
     assert_int_equal(p->quorum, 3);
     assert_int_equal(p->majority, 2);
@@ -503,7 +557,7 @@ static void test_quorum(void **state)
                         "(0 means the majority)");
     plan_free(&p);
 
-    t->sentinel.quorum = 1;
+    t->settings.sentinel.quorum = 1;
     p = build_ok(t);
     assert_int_equal(p->quorum, 1);
     assert_int_equal(p->majority, 2);
@@ -511,8 +565,8 @@ static void test_quorum(void **state)
     assert_int_equal(plan_check(p, &err), MRD_OK);
     plan_free(&p);
 
-    t->sentinel.count = 5;
-    t->sentinel.quorum = 0;
+    t->settings.sentinel.count = 5;
+    t->settings.sentinel.quorum = 0;
     p = build_ok(t);
     assert_int_equal(p->quorum, 3);
     assert_int_equal(p->majority, 3);
@@ -524,7 +578,7 @@ static void test_build_errors(void **state)
 {
     (void)state;
     mrd_topology *t = topo_new("us-east:a1;eu-west:a1;ap-south:a1");
-    t->sentinel.count = 4;
+    t->settings.sentinel.count = 4;
     mrd_plan *p = (mrd_plan *)1;
     mrd_error err;
     assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
@@ -536,7 +590,7 @@ static void test_build_errors(void **state)
                         "a host runs at most one sentinel: lower "
                         "sentinel.count to 3 or add hosts");
 
-    t->sentinel.count = 3;
+    t->settings.sentinel.count = 3;
     t->mode = MRD_MODE_CLUSTER;
     assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
     assert_null(p);
@@ -544,7 +598,7 @@ static void test_build_errors(void **state)
                                  "\"mode\": \"sentinel\"");
 
     t->mode = MRD_MODE_SENTINEL;
-    snprintf(t->store.leader_region, sizeof(t->store.leader_region), "mars");
+    snprintf(t->settings.store.leader_region, sizeof(t->settings.store.leader_region), "mars");
     assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
     assert_non_null(strstr(err.msg, "\"mars\""));
 
@@ -614,7 +668,7 @@ static void test_plan_to_json(void **state)
     plan_free(&p);
 
     /* An unsafe plan carries its reasons. */
-    t->consistency.min_replicas_to_write = 4;
+    t->settings.consistency.min_replicas_to_write = 4;
     p = build_ok(t);
     j = plan_to_json(p);
     assert_non_null(j);
@@ -634,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_one_region_three_zones_survive_zone),
         cmocka_unit_test(test_two_regions_unsafe),
         cmocka_unit_test(test_three_regions_local_layout),
+        cmocka_unit_test(test_live_losses),
         cmocka_unit_test(test_five_regions_five_sentinels),
         cmocka_unit_test(test_sentinel_round_robin),
         cmocka_unit_test(test_concentrated_sentinels),

@@ -303,8 +303,8 @@ static const char *const sentinel_vars[][2] = {
     { "leader_address", "127.0.1.1" },
     { "leader_port", "16379" },
     { "quorum", "2" },
-    { "down_after_ms", "1000" },
-    { "failover_timeout_ms", "6000" },
+    { "down_after_milliseconds", "1000" },
+    { "failover_timeout", "6000" },
     { "sentinel_myid", "0123456789abcdef0123456789abcdef01234567" },
     { "known_lines", "sentinel known-replica demo 127.0.1.2 16379\n"
                      "sentinel known-sentinel demo 127.0.2.1 26379 "
@@ -424,7 +424,7 @@ static void test_redis_conf(void **state)
         "\nuser sentinel on >SP allchannels -@all +multi +slaveof +ping +exec "
         "+subscribe +config|rewrite +role +publish +info +client|setname "
         "+client|kill +script|kill\n",
-        "\nuser app on >XP ~* &* +@all -@admin -@dangerous\n",
+        "\nuser app on >XP ~* &* +@all -@admin -@dangerous +info +role\n",
     };
     for (size_t i = 0; i < NVARS(lines); i++)
         if (!strstr(out, lines[i]))

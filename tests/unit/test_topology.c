@@ -129,25 +129,25 @@ static void test_local_json(void **state)
     assert_int_equal(t->survive, MRD_SURVIVE_REGION);
     assert_int_equal(t->transport.kind, MRD_TRANSPORT_LOCAL);
 
-    assert_int_equal(t->store.port, 16379);
-    assert_string_equal(t->store.leader_region, "us-east");
-    assert_string_equal(t->store.maxmemory, "256mb");
-    assert_string_equal(t->store.repl_backlog, "64mb");
-    assert_true(t->store.repl_backlog_bytes == 64LL * 1024 * 1024);
+    assert_int_equal(t->settings.store.port, 16379);
+    assert_string_equal(t->settings.store.leader_region, "us-east");
+    assert_string_equal(t->settings.store.maxmemory, "256mb");
+    assert_string_equal(t->settings.store.repl_backlog, "64mb");
+    assert_true(mrd_parse_size(t->settings.store.repl_backlog) == 64LL * 1024 * 1024);
 
-    assert_int_equal(t->sentinel.count, 3);
-    assert_int_equal(t->sentinel.port, 26379);
-    assert_int_equal(t->sentinel.quorum, 0);
-    assert_int_equal(t->sentinel.down_after_ms, 1000);
-    assert_int_equal(t->sentinel.failover_timeout_ms, 6000);
+    assert_int_equal(t->settings.sentinel.count, 3);
+    assert_int_equal(t->settings.sentinel.port, 26379);
+    assert_int_equal(t->settings.sentinel.quorum, 0);
+    assert_int_equal(t->settings.sentinel.down_after_ms, 1000);
+    assert_int_equal(t->settings.sentinel.failover_timeout_ms, 6000);
 
-    assert_int_equal(t->consistency.min_replicas_to_write, 1);
-    assert_int_equal(t->consistency.min_replicas_max_lag_s, 5);
-    assert_int_equal(t->consistency.wait_replicas, 1);
+    assert_int_equal(t->settings.consistency.min_replicas_to_write, 1);
+    assert_int_equal(t->settings.consistency.min_replicas_max_lag_s, 5);
+    assert_int_equal(t->settings.consistency.wait_replicas, 1);
 
-    assert_int_equal(t->agent.port, 17379);
-    assert_int_equal(t->agent.interval_ms, 1000);
-    assert_false(t->agent.metrics_open);
+    assert_int_equal(t->settings.agent.port, 17379);
+    assert_int_equal(t->settings.agent.interval_ms, 1000);
+    assert_false(t->settings.agent.metrics_open);
     assert_int_equal(t->nwebhooks, 0);
 
     assert_int_equal(t->nregions, 3);
@@ -198,7 +198,7 @@ static void test_example_ssh_json(void **state)
     assert_int_equal(t->nregions, 3);
     assert_int_equal(t->nzones, 6);
     assert_int_equal(t->nhosts, 6);
-    assert_string_equal(t->store.leader_region, "us-east");
+    assert_string_equal(t->settings.store.leader_region, "us-east");
     for (int i = 0; i < t->nhosts; i++) {
         const char *a = t->hosts[i].address;
         assert_true(strncmp(a, "192.0.2.", 8) == 0 ||
@@ -225,24 +225,24 @@ static void test_valid_minimal_defaults(void **state)
     assert_string_equal(t->transport.identity, "~/.ssh/id_ed25519");
     assert_string_equal(t->transport.known_hosts, "~/.ssh/known_hosts");
     assert_int_equal(t->transport.port, 22);
-    assert_int_equal(t->store.port, 16379);
-    assert_string_equal(t->store.leader_region, "r1");
-    assert_string_equal(t->store.maxmemory, "256mb");
-    assert_string_equal(t->store.repl_backlog, "64mb");
-    assert_true(t->store.repl_backlog_bytes == 64LL * 1024 * 1024);
-    assert_int_equal(t->sentinel.count, 3);
-    assert_int_equal(t->sentinel.port, 26379);
-    assert_int_equal(t->sentinel.quorum, 0);
-    assert_int_equal(t->sentinel.down_after_ms, 5000);
-    assert_int_equal(t->sentinel.failover_timeout_ms, 60000);
-    assert_int_equal(t->consistency.min_replicas_to_write, 0);
-    assert_int_equal(t->consistency.min_replicas_max_lag_s, 10);
-    assert_int_equal(t->consistency.wait_replicas, 1);
-    assert_int_equal(t->agent.port, 17379);
-    assert_int_equal(t->agent.interval_ms, 5000);
-    assert_false(t->agent.metrics_open);
-    assert_int_equal(t->cluster.shards, 3);
-    assert_int_equal(t->cluster.replicas_per_shard, 1);
+    assert_int_equal(t->settings.store.port, 16379);
+    assert_string_equal(t->settings.store.leader_region, "r1");
+    assert_string_equal(t->settings.store.maxmemory, "256mb");
+    assert_string_equal(t->settings.store.repl_backlog, "64mb");
+    assert_true(mrd_parse_size(t->settings.store.repl_backlog) == 64LL * 1024 * 1024);
+    assert_int_equal(t->settings.sentinel.count, 3);
+    assert_int_equal(t->settings.sentinel.port, 26379);
+    assert_int_equal(t->settings.sentinel.quorum, 0);
+    assert_int_equal(t->settings.sentinel.down_after_ms, 5000);
+    assert_int_equal(t->settings.sentinel.failover_timeout_ms, 60000);
+    assert_int_equal(t->settings.consistency.min_replicas_to_write, 0);
+    assert_int_equal(t->settings.consistency.min_replicas_max_lag_s, 10);
+    assert_int_equal(t->settings.consistency.wait_replicas, 1);
+    assert_int_equal(t->settings.agent.port, 17379);
+    assert_int_equal(t->settings.agent.interval_ms, 5000);
+    assert_false(t->settings.agent.metrics_open);
+    assert_int_equal(t->settings.cluster.shards, 3);
+    assert_int_equal(t->settings.cluster.replicas_per_shard, 1);
     assert_int_equal(t->nwebhooks, 0);
     assert_null(t->webhooks);
     assert_int_equal(t->nregions, 3);
@@ -263,24 +263,24 @@ static void test_valid_full(void **state)
     assert_string_equal(t->transport.identity, "/etc/meridian/id_rsa");
     assert_string_equal(t->transport.known_hosts, "/etc/meridian/known_hosts");
     assert_int_equal(t->transport.port, 2222);
-    assert_int_equal(t->store.port, 7000);
-    assert_string_equal(t->store.leader_region, "west");
-    assert_string_equal(t->store.maxmemory, "1GB");
-    assert_string_equal(t->store.repl_backlog, "100m");
-    assert_true(t->store.repl_backlog_bytes == 100LL * 1000 * 1000);
-    assert_int_equal(t->sentinel.count, 4);
-    assert_int_equal(t->sentinel.port, 7001);
-    assert_int_equal(t->sentinel.quorum, 3);
-    assert_int_equal(t->sentinel.down_after_ms, 100);
-    assert_int_equal(t->sentinel.failover_timeout_ms, 1000);
-    assert_int_equal(t->consistency.min_replicas_to_write, 3);
-    assert_int_equal(t->consistency.min_replicas_max_lag_s, 1);
-    assert_int_equal(t->consistency.wait_replicas, 3);
-    assert_int_equal(t->agent.port, 7002);
-    assert_int_equal(t->agent.interval_ms, 100);
-    assert_true(t->agent.metrics_open);
-    assert_int_equal(t->cluster.shards, 5);
-    assert_int_equal(t->cluster.replicas_per_shard, 2);
+    assert_int_equal(t->settings.store.port, 7000);
+    assert_string_equal(t->settings.store.leader_region, "west");
+    assert_string_equal(t->settings.store.maxmemory, "1GB");
+    assert_string_equal(t->settings.store.repl_backlog, "100m");
+    assert_true(mrd_parse_size(t->settings.store.repl_backlog) == 100LL * 1000 * 1000);
+    assert_int_equal(t->settings.sentinel.count, 4);
+    assert_int_equal(t->settings.sentinel.port, 7001);
+    assert_int_equal(t->settings.sentinel.quorum, 3);
+    assert_int_equal(t->settings.sentinel.down_after_ms, 100);
+    assert_int_equal(t->settings.sentinel.failover_timeout_ms, 1000);
+    assert_int_equal(t->settings.consistency.min_replicas_to_write, 3);
+    assert_int_equal(t->settings.consistency.min_replicas_max_lag_s, 1);
+    assert_int_equal(t->settings.consistency.wait_replicas, 3);
+    assert_int_equal(t->settings.agent.port, 7002);
+    assert_int_equal(t->settings.agent.interval_ms, 100);
+    assert_true(t->settings.agent.metrics_open);
+    assert_int_equal(t->settings.cluster.shards, 5);
+    assert_int_equal(t->settings.cluster.replicas_per_shard, 2);
     assert_int_equal(t->nwebhooks, 2);
     assert_string_equal(t->webhooks[0], "http://10.0.0.9:8080/hook");
     assert_string_equal(t->webhooks[1], "https://hooks.example.com/x?y=1");
@@ -306,9 +306,9 @@ static void test_valid_cluster(void **state)
     mrd_topology *t = load_ok(VALID_DIR "/cluster.json");
     check_indexes(t);
     assert_int_equal(t->mode, MRD_MODE_CLUSTER);
-    assert_int_equal(t->cluster.shards, 3);
-    assert_int_equal(t->cluster.replicas_per_shard, 1);
-    assert_string_equal(t->store.maxmemory, "0"); /* written as integer 0 */
+    assert_int_equal(t->settings.cluster.shards, 3);
+    assert_int_equal(t->settings.cluster.replicas_per_shard, 1);
+    assert_string_equal(t->settings.store.maxmemory, "0"); /* written as integer 0 */
     assert_int_equal(t->nhosts, 6);
     assert_int_equal(t->zones[1].nhosts, 2);
     topology_free(&t);
@@ -320,9 +320,9 @@ static void test_valid_single_host(void **state)
     mrd_topology *t = load_ok(VALID_DIR "/single-host.json");
     check_indexes(t);
     assert_int_equal(t->survive, MRD_SURVIVE_NONE);
-    assert_int_equal(t->sentinel.count, 1);
-    assert_int_equal(t->sentinel.quorum, 1);
-    assert_int_equal(t->consistency.wait_replicas, 0);
+    assert_int_equal(t->settings.sentinel.count, 1);
+    assert_int_equal(t->settings.sentinel.quorum, 1);
+    assert_int_equal(t->settings.consistency.wait_replicas, 0);
     assert_int_equal(t->nhosts, 1);
     assert_string_equal(t->hosts[0].address, "127.0.0.1");
     topology_free(&t);
@@ -334,7 +334,7 @@ static void test_valid_comments(void **state)
     mrd_topology *t = load_ok(VALID_DIR "/comments.json");
     check_indexes(t);
     assert_string_equal(t->name, "commented");
-    assert_int_equal(t->sentinel.count, 2);
+    assert_int_equal(t->settings.sentinel.count, 2);
     assert_int_equal(t->nhosts, 2);
     /* the key was written "\u0061ddress" */
     assert_string_equal(t->hosts[1].address, "127.0.2.1");
@@ -435,6 +435,46 @@ static void test_parse_messages(void **state)
     snprintf(doc, sizeof(doc), "{\"name\": \"%063d\"}", 0);
     parse_fail(doc, MRD_ERR_INVALID, buf, sizeof(buf));
     assert_non_null(strstr(buf, "missing key \"regions\""));
+}
+
+/* Names become parts of paths (STATE/hosts/HOST, .../meridian/TOPOLOGY)
+ * and words of command lines: "." and ".." and a leading '-' are refused,
+ * names that merely contain dots or dashes are not.  The fixtures
+ * invalid/{host,zone,region,topology}-name-* check each kind in place. */
+static void test_names_as_path_parts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *why; /* NULL: accepted */
+    } cases[] = {
+        {".", "\".\" and \"..\" are not allowed"},
+        {"..", "\".\" and \"..\" are not allowed"},
+        {"-", "it must not start with '-'"},
+        {"--", "it must not start with '-'"},
+        {"-rf", "it must not start with '-'"},
+        {"...", NULL},
+        {".hidden", NULL},
+        {"a.", NULL},
+        {"a..b", NULL},
+        {"a-", NULL},
+        {"a--b", NULL},
+        {"_", NULL},
+        {"0", NULL},
+    };
+    char doc[256], buf[1024], want[128];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(doc, sizeof(doc), "{\"name\": \"%s\"}", cases[i].name);
+        parse_fail(doc, MRD_ERR_INVALID, buf, sizeof(buf));
+        if (cases[i].why) {
+            snprintf(want, sizeof(want), "t.json:1:10: name \"%s\" is not a valid topology name: %s",
+                     cases[i].name, cases[i].why);
+            if (strncmp(buf, want, strlen(want)) != 0)
+                fail_msg("name \"%s\"\n  got:  %s\n  want: %s...", cases[i].name, buf, want);
+        } else if (!strstr(buf, "missing key \"regions\"")) {
+            fail_msg("name \"%s\" should be accepted, got: %s", cases[i].name, buf);
+        }
+    }
 }
 
 static void test_load_errors(void **state)
@@ -721,6 +761,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_valid_dir_all_parse),
         cmocka_unit_test(test_parse_not_nul_terminated),
         cmocka_unit_test(test_parse_messages),
+        cmocka_unit_test(test_names_as_path_parts),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_free_and_names),
         cmocka_unit_test(test_parse_size),

@@ -1,0 +1,468 @@
+/* settings.c - the settings table and the functions every consumer of it
+ * shares (see settings.h). */
+#include "settings.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+
+#define PORT_MAX 65535
+/* Redis' least repl-backlog-size; SIZE minimums are whole KiB (the
+ * parser's "too small" message says them in kb) */
+#define REPL_BACKLOG_MIN (16 * 1024)
+#define MAX_SENTINELS 15
+#define CLUSTER_SLOTS 16384
+
+#define AT(field) offsetof(mrd_settings, field), sizeof(((mrd_settings *)0)->field)
+
+/* ==== THE TABLE ======================================================== */
+
+static const mrd_setting table[] = {
+    /* ---- store ---- */
+    {"store", "port", MRD_SETTING_INT, 1, PORT_MAX, "16379",
+     "differs from `sentinel.port` and `agent.port`",
+     MRD_LANDS_REDIS | MRD_LANDS_PLANNER, "port", MRD_APPLY_RESTART, AT(store.port)},
+    {"store", "leader_region", MRD_SETTING_REGION, 0, 0, NULL,
+     "sentinel mode: required, must name a region of this file (where the leader starts)",
+     MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN, AT(store.leader_region)},
+    {"store", "maxmemory", MRD_SETTING_SIZE, 0, 0, "256mb", "`\"0\"` means no limit",
+     MRD_LANDS_REDIS, "maxmemory", MRD_APPLY_LIVE, AT(store.maxmemory)},
+    {"store", "repl_backlog", MRD_SETTING_SIZE, REPL_BACKLOG_MIN, 0, "64mb",
+     "at least `\"16kb\"`; must hold the writes made while a lost replica is rebuilt, "
+     "or it needs a full resync",
+     MRD_LANDS_REDIS, "repl-backlog-size", MRD_APPLY_LIVE, AT(store.repl_backlog)},
+    /* ---- sentinel ---- */
+    {"sentinel", "count", MRD_SETTING_INT, 1, MAX_SENTINELS, "3",
+     "1 to 15, and at most the number of hosts (one sentinel per host)",
+     MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN, AT(sentinel.count)},
+    {"sentinel", "port", MRD_SETTING_INT, 1, PORT_MAX, "26379",
+     "differs from `store.port` and `agent.port`",
+     MRD_LANDS_SENTINEL | MRD_LANDS_PLANNER, "port", MRD_APPLY_RESTART,
+     AT(sentinel.port)},
+    {"sentinel", "quorum", MRD_SETTING_INT, 0, MAX_SENTINELS, "0",
+     "0 to `count`; 0 means a majority of `count`",
+     MRD_LANDS_SENTINEL | MRD_LANDS_PLANNER, "quorum", MRD_APPLY_LIVE, AT(sentinel.quorum)},
+    {"sentinel", "down_after_ms", MRD_SETTING_INT, 100, INT_MAX, "5000", "at least 100",
+     MRD_LANDS_SENTINEL | MRD_LANDS_AGENT, "down-after-milliseconds", MRD_APPLY_LIVE,
+     AT(sentinel.down_after_ms)},
+    {"sentinel", "failover_timeout_ms", MRD_SETTING_INT, 1000, INT_MAX, "60000",
+     "at least 1000", MRD_LANDS_SENTINEL | MRD_LANDS_AGENT, "failover-timeout",
+     MRD_APPLY_LIVE, AT(sentinel.failover_timeout_ms)},
+    /* ---- consistency ---- */
+    {"consistency", "min_replicas_to_write", MRD_SETTING_INT, 0, INT_MAX, "0",
+     "0 to hosts − 1; the leader refuses writes with fewer replicas acknowledging",
+     MRD_LANDS_REDIS | MRD_LANDS_PLANNER | MRD_LANDS_AGENT, "min-replicas-to-write",
+     MRD_APPLY_LIVE, AT(consistency.min_replicas_to_write)},
+    {"consistency", "min_replicas_max_lag_s", MRD_SETTING_INT, 1, INT_MAX, "10",
+     "at least 1", MRD_LANDS_REDIS | MRD_LANDS_AGENT, "min-replicas-max-lag",
+     MRD_APPLY_LIVE, AT(consistency.min_replicas_max_lag_s)},
+    {"consistency", "wait_replicas", MRD_SETTING_INT, 0, INT_MAX, "1",
+     "0 to hosts − 1; acknowledgements the drill writer `WAIT`s for",
+     MRD_LANDS_PLANNER | MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT,
+     AT(consistency.wait_replicas)},
+    /* ---- agent ---- */
+    {"agent", "port", MRD_SETTING_INT, 1, PORT_MAX, "17379",
+     "differs from `store.port` and `sentinel.port`", MRD_LANDS_AGENT | MRD_LANDS_PLANNER,
+     NULL, MRD_APPLY_AGENT, AT(agent.port)},
+    {"agent", "interval_ms", MRD_SETTING_INT, 100, INT_MAX, "5000",
+     "at least 100; the heal loop's period", MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT,
+     AT(agent.interval_ms)},
+    {"agent", "metrics_open", MRD_SETTING_BOOL, 0, 1, "false",
+     "`true` serves `/metrics` without the agent token", MRD_LANDS_AGENT, NULL,
+     MRD_APPLY_AGENT, AT(agent.metrics_open)},
+    {"agent", "crash_fast_path", MRD_SETTING_BOOL, 0, 1, "true",
+     "the leader's agent asks a sentinel to fail over the moment the leader's process "
+     "dies, instead of waiting for `down_after_ms`; `false` is for comparison drills",
+     MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT, AT(agent.crash_fast_path)},
+    /* ---- cluster ---- */
+    {"cluster", "shards", MRD_SETTING_INT, 1, CLUSTER_SLOTS, "3",
+     "1 to 16384; at least 3 in cluster mode", MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN,
+     AT(cluster.shards)},
+    {"cluster", "replicas_per_shard", MRD_SETTING_INT, 0, INT_MAX, "1", "at least 0",
+     MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN, AT(cluster.replicas_per_shard)},
+};
+
+#define NROWS (sizeof(table) / sizeof(table[0]))
+
+const mrd_setting *mrd_settings_table(size_t *n)
+{
+    *n = NROWS;
+    return table;
+}
+
+const mrd_setting *mrd_setting_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < NROWS; i++)
+        if (strcmp(table[i].section, section) == 0 && strcmp(table[i].key, key) == 0)
+            return &table[i];
+    return NULL;
+}
+
+const char *const *mrd_settings_keys(const char *section)
+{
+    /* one NULL-terminated list per section, built once from the table */
+    static const char *const sections[] = {"store", "sentinel", "consistency", "agent",
+                                           "cluster"};
+    static const char *keys[sizeof(sections) / sizeof(sections[0])][NROWS + 1];
+    for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+        if (strcmp(sections[s], section) != 0)
+            continue;
+        if (!keys[s][0]) {
+            size_t k = 0;
+            for (size_t i = 0; i < NROWS; i++)
+                if (strcmp(table[i].section, section) == 0)
+                    keys[s][k++] = table[i].key;
+        }
+        return keys[s];
+    }
+    return NULL;
+}
+
+/* ==== VALUES =========================================================== */
+
+static void *at(mrd_settings *s, const mrd_setting *row)
+{
+    return (char *)s + row->offset;
+}
+
+static const void *cat(const mrd_settings *s, const mrd_setting *row)
+{
+    return (const char *)s + row->offset;
+}
+
+long long mrd_parse_size(const char *s)
+{
+    static const struct {
+        const char *unit;
+        long long mul;
+    } units[] = {
+        {"", 1},
+        {"b", 1},
+        {"k", 1000LL},
+        {"kb", 1024LL},
+        {"m", 1000LL * 1000},
+        {"mb", 1024LL * 1024},
+        {"g", 1000LL * 1000 * 1000},
+        {"gb", 1024LL * 1024 * 1024},
+    };
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    long long v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9') {
+        int digit = *p - '0';
+        if (v > (LLONG_MAX - digit) / 10)
+            return -1;
+        v = v * 10 + digit;
+        p++;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(p, units[i].unit) == 0) {
+            if (v > LLONG_MAX / units[i].mul)
+                return -1;
+            return v * units[i].mul;
+        }
+    }
+    return -1;
+}
+
+/* Set ROW from the text form (the table's defaults are written so). */
+static void set_text(mrd_settings *s, const mrd_setting *row, const char *text)
+{
+    switch (row->type) {
+    case MRD_SETTING_INT:
+        *(int *)at(s, row) = (int)strtol(text, NULL, 10);
+        break;
+    case MRD_SETTING_BOOL:
+        *(bool *)at(s, row) = strcmp(text, "true") == 0;
+        break;
+    case MRD_SETTING_SIZE:
+    case MRD_SETTING_REGION:
+        snprintf(at(s, row), row->size, "%s", text);
+        break;
+    }
+}
+
+void mrd_settings_defaults(mrd_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < NROWS; i++)
+        if (table[i].def)
+            set_text(s, &table[i], table[i].def);
+}
+
+mrd_rc mrd_setting_set_json(const mrd_setting *row, const json_t *v, mrd_settings *s,
+                            char *why, size_t n)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "%s.%s", row->section, row->key);
+    switch (row->type) {
+    case MRD_SETTING_INT: {
+        if (!json_is_integer(v) || json_integer_value(v) < row->min ||
+            json_integer_value(v) > row->max) {
+            if (row->max >= INT_MAX)
+                snprintf(why, n, "%s must be an integer of at least %lld", name, row->min);
+            else
+                snprintf(why, n, "%s must be an integer from %lld to %lld", name, row->min,
+                         row->max);
+            return MRD_ERR_INVALID;
+        }
+        *(int *)at(s, row) = (int)json_integer_value(v);
+        return MRD_OK;
+    }
+    case MRD_SETTING_BOOL:
+        if (!json_is_boolean(v)) {
+            snprintf(why, n, "%s must be true or false", name);
+            return MRD_ERR_INVALID;
+        }
+        *(bool *)at(s, row) = json_is_true(v);
+        return MRD_OK;
+    case MRD_SETTING_SIZE: {
+        const char *text = json_string_value(v);
+        long long bytes = text ? mrd_parse_size(text) : -1;
+        if (!text || json_string_length(v) >= row->size || bytes < 0) {
+            snprintf(why, n,
+                     "%s must be a memory size as a string: a number with an optional "
+                     "unit b, k, kb, m, mb, g or gb (\"64mb\")",
+                     name);
+            return MRD_ERR_INVALID;
+        }
+        if (bytes < row->min) {
+            snprintf(why, n, "%s \"%s\" is too small: at least %lld bytes", name, text,
+                     row->min);
+            return MRD_ERR_INVALID;
+        }
+        snprintf(at(s, row), row->size, "%s", text);
+        return MRD_OK;
+    }
+    case MRD_SETTING_REGION: {
+        const char *text = json_string_value(v);
+        if (!text || json_string_length(v) == 0 || json_string_length(v) >= row->size) {
+            snprintf(why, n, "%s must be a name: a non-empty string of at most %zu bytes",
+                     name, row->size - 1);
+            return MRD_ERR_INVALID;
+        }
+        snprintf(at(s, row), row->size, "%s", text);
+        return MRD_OK;
+    }
+    }
+    snprintf(why, n, "%s has an unknown type", name);
+    return MRD_ERR_INVALID;
+}
+
+json_t *mrd_setting_to_json(const mrd_setting *row, const mrd_settings *s)
+{
+    switch (row->type) {
+    case MRD_SETTING_INT:
+        return json_integer(*(const int *)cat(s, row));
+    case MRD_SETTING_BOOL:
+        return json_boolean(*(const bool *)cat(s, row));
+    case MRD_SETTING_SIZE:
+    case MRD_SETTING_REGION:
+        return json_string(cat(s, row));
+    }
+    return json_null();
+}
+
+void mrd_setting_format(const mrd_setting *row, const mrd_settings *s, char *buf, size_t n)
+{
+    switch (row->type) {
+    case MRD_SETTING_INT:
+        snprintf(buf, n, "%d", *(const int *)cat(s, row));
+        return;
+    case MRD_SETTING_BOOL:
+        snprintf(buf, n, "%s", *(const bool *)cat(s, row) ? "true" : "false");
+        return;
+    case MRD_SETTING_SIZE:
+    case MRD_SETTING_REGION:
+        snprintf(buf, n, "%s", (const char *)cat(s, row));
+        return;
+    }
+}
+
+bool mrd_setting_live_value(const mrd_setting *row, const mrd_settings *s, char *buf,
+                            size_t n)
+{
+    if (!row->directive)
+        return false;
+    switch (row->type) {
+    case MRD_SETTING_SIZE:
+        snprintf(buf, n, "%lld", mrd_parse_size(cat(s, row)));
+        return true;
+    case MRD_SETTING_BOOL:
+        snprintf(buf, n, "%s", *(const bool *)cat(s, row) ? "yes" : "no");
+        return true;
+    case MRD_SETTING_INT:
+    case MRD_SETTING_REGION:
+        mrd_setting_format(row, s, buf, n);
+        return true;
+    }
+    return false;
+}
+
+size_t mrd_settings_live_rows(unsigned lands, const mrd_setting **rows, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < NROWS && k < max; i++)
+        if ((table[i].lands & lands) && table[i].directive && table[i].apply == MRD_APPLY_LIVE)
+            rows[k++] = &table[i];
+    return k;
+}
+
+bool mrd_setting_differs(const mrd_setting *row, const mrd_settings *a,
+                         const mrd_settings *b)
+{
+    char x[64], y[64];
+    mrd_setting_format(row, a, x, sizeof(x));
+    mrd_setting_format(row, b, y, sizeof(y));
+    return strcmp(x, y) != 0;
+}
+
+json_t *mrd_settings_to_json(const mrd_settings *s)
+{
+    json_t *j = json_object();
+    for (size_t i = 0; j && i < NROWS; i++) {
+        json_t *sec = json_object_get(j, table[i].section);
+        if (!sec) {
+            sec = json_object();
+            if (json_object_set_new(j, table[i].section, sec) != 0)
+                sec = NULL;
+        }
+        /* a region the file did not name (cluster mode) stays absent */
+        if (sec && table[i].type == MRD_SETTING_REGION && !*(const char *)cat(s, &table[i]))
+            continue;
+        if (!sec ||
+            json_object_set_new(sec, table[i].key, mrd_setting_to_json(&table[i], s)) != 0) {
+            json_decref(j);
+            return NULL;
+        }
+    }
+    return j;
+}
+
+mrd_rc mrd_settings_from_json(const json_t *j, mrd_settings *s, mrd_error *err)
+{
+    mrd_settings_defaults(s);
+    const char *section;
+    const json_t *keys;
+    json_object_foreach((json_t *)(uintptr_t)j, section, keys) {
+        if (!mrd_settings_keys(section) || !json_is_object(keys))
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "settings.%s is not a section of settings (an object)",
+                                 section);
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)(uintptr_t)keys, key, v) {
+            (void)v;
+            if (!mrd_setting_find(section, key))
+                return mrd_error_set(err, MRD_ERR_INVALID, "settings.%s.%s is not a setting",
+                                     section, key);
+        }
+    }
+    for (size_t i = 0; i < NROWS; i++) {
+        const mrd_setting *row = &table[i];
+        const json_t *v = json_object_get(json_object_get(j, row->section), row->key);
+        char why[256];
+        if (!v) {
+            if (row->type == MRD_SETTING_REGION)
+                continue; /* a name the plan resolved elsewhere may be absent */
+            return mrd_error_set(err, MRD_ERR_INVALID, "settings.%s.%s is missing",
+                                 row->section, row->key);
+        }
+        if (mrd_setting_set_json(row, v, s, why, sizeof(why)) != MRD_OK)
+            return mrd_error_set(err, MRD_ERR_INVALID, "settings: %s", why);
+    }
+    return MRD_OK;
+}
+
+/* ==== DOCUMENTATION ==================================================== */
+
+const char *mrd_setting_type_name(const mrd_setting *row)
+{
+    switch (row->type) {
+    case MRD_SETTING_INT:
+        return row->min == 1 && row->max == PORT_MAX ? "port" : "integer";
+    case MRD_SETTING_BOOL:
+        return "boolean";
+    case MRD_SETTING_SIZE:
+        return "size";
+    case MRD_SETTING_REGION:
+        return "name";
+    }
+    return "?";
+}
+
+void mrd_setting_lands_text(const mrd_setting *row, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    struct {
+        unsigned bit;
+        const char *what;
+    } parts[] = {
+        {MRD_LANDS_REDIS, "redis.conf"},
+        {MRD_LANDS_SENTINEL, "sentinel.conf"},
+        {MRD_LANDS_AGENT, "agent"},
+        {MRD_LANDS_PLANNER, "planner"},
+    };
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (!(row->lands & parts[i].bit))
+            continue;
+        bool conf = parts[i].bit == MRD_LANDS_REDIS || parts[i].bit == MRD_LANDS_SENTINEL;
+        int w = conf && row->directive
+                    ? snprintf(buf + len, n - len, "%s%s `%s`", len ? ", " : "",
+                               parts[i].what, row->directive)
+                    : snprintf(buf + len, n - len, "%s%s", len ? ", " : "", parts[i].what);
+        if (w > 0 && (size_t)w < n - len)
+            len += (size_t)w;
+    }
+}
+
+const char *mrd_setting_apply_name(mrd_setting_apply a)
+{
+    switch (a) {
+    case MRD_APPLY_LIVE:
+        return "live";
+    case MRD_APPLY_AGENT:
+        return "agent restart";
+    case MRD_APPLY_RESTART:
+        return "needs restart";
+    case MRD_APPLY_PLAN:
+        return "new plan";
+    }
+    return "?";
+}
+
+char *mrd_settings_markdown(const char *section)
+{
+    mrd_buf b;
+    mrd_buf_init(&b, 64 * 1024);
+    mrd_rc rc = mrd_buf_adds(&b, "| key | type | default | constraints | lands in | a change |\n"
+                                 "|---|---|---|---|---|---|\n");
+    for (size_t i = 0; rc == MRD_OK && i < NROWS; i++) {
+        const mrd_setting *row = &table[i];
+        if (strcmp(row->section, section) != 0)
+            continue;
+        char def[80], lands[160];
+        if (!row->def)
+            snprintf(def, sizeof(def), "required");
+        else if (row->type == MRD_SETTING_SIZE || row->type == MRD_SETTING_REGION)
+            snprintf(def, sizeof(def), "`\"%s\"`", row->def);
+        else
+            snprintf(def, sizeof(def), "`%s`", row->def);
+        mrd_setting_lands_text(row, lands, sizeof(lands));
+        rc = mrd_buf_addf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", row->key,
+                          mrd_setting_type_name(row), def, row->doc, lands,
+                          mrd_setting_apply_name(row->apply));
+    }
+    if (rc != MRD_OK) {
+        mrd_buf_free(&b);
+        return NULL;
+    }
+    return mrd_buf_take(&b);
+}

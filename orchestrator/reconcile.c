@@ -1,0 +1,282 @@
+#include "reconcile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "manifest.h"
+#include "probe.h"
+
+#define RECONCILE_PROBE_TIMEOUT_MS 2000
+#define RECONCILE_MAX_ROWS STORE_PROBE_MAX_CONFIG
+
+void reconcile_wanted(const orch_ctx *c, mrd_settings *out)
+{
+    *out = c->topo->settings;
+    out->sentinel.quorum = c->plan->quorum;
+}
+
+/* A byte count as a topology file would write it: the largest whole unit. */
+static void human_size(long long bytes, char *buf, size_t n)
+{
+    static const struct {
+        long long mul;
+        const char *unit;
+    } units[] = {{1024LL * 1024 * 1024, "gb"}, {1024LL * 1024, "mb"}, {1024, "kb"}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (bytes > 0 && bytes % units[i].mul == 0) {
+            snprintf(buf, n, "%lld%s", bytes / units[i].mul, units[i].unit);
+            return;
+        }
+    snprintf(buf, n, "%lld", bytes);
+}
+
+bool reconcile_differs(const mrd_setting *row, const char *live, const mrd_settings *want,
+                       char *from, char *to, size_t n)
+{
+    char wanted[64];
+    if (!live || !mrd_setting_live_value(row, want, wanted, sizeof(wanted)) ||
+        strcmp(live, wanted) == 0)
+        return false;
+    mrd_setting_format(row, want, to, n);
+    if (row->type == MRD_SETTING_SIZE)
+        human_size(strtoll(live, NULL, 10), from, n);
+    else
+        snprintf(from, n, "%s", live);
+    return true;
+}
+
+static mrd_rc add_change(reconcile_report *r, int host, bool sentinel, const mrd_setting *row,
+                         const char *from, const char *to)
+{
+    reconcile_change *grown = realloc(r->changes, (size_t)(r->nchanges + 1) * sizeof(*grown));
+    if (!grown)
+        return MRD_ERR_NOMEM;
+    r->changes = grown;
+    reconcile_change *ch = &r->changes[r->nchanges++];
+    memset(ch, 0, sizeof(*ch));
+    ch->host = host;
+    ch->sentinel = sentinel;
+    ch->row = row;
+    snprintf(ch->from, sizeof(ch->from), "%s", from);
+    snprintf(ch->to, sizeof(ch->to), "%s", to);
+    return MRD_OK;
+}
+
+/* Set the changes of one process [first, last) live, in one connection. */
+static void apply_process(const orch_ctx *c, const char *admin, reconcile_report *r,
+                          int first, int last)
+{
+    const reconcile_change *head = &r->changes[first];
+    const mrd_host *h = &c->topo->hosts[head->host];
+    int port = head->sentinel ? c->topo->settings.sentinel.port : c->topo->settings.store.port;
+    mrd_settings want;
+    reconcile_wanted(c, &want);
+    store_conn *conn = NULL;
+    mrd_error err;
+    mrd_rc rc = store_conn_open(h->address, port, "admin", admin, RECONCILE_PROBE_TIMEOUT_MS,
+                                &conn, &err);
+    bool set_any = false;
+    for (int i = first; i < last; i++) {
+        reconcile_change *ch = &r->changes[i];
+        if (ch->applied)
+            continue; /* already runs it */
+        char value[64];
+        mrd_setting_live_value(ch->row, &want, value, sizeof(value));
+        if (rc == MRD_OK) {
+            mrd_error_clear(&err);
+            mrd_rc set = ch->sentinel
+                             ? store_cmdl(conn, NULL, &err, "SENTINEL", "SET", c->topo->name,
+                                          ch->row->directive, value, NULL)
+                             : store_cmdl(conn, NULL, &err, "CONFIG", "SET",
+                                          ch->row->directive, value, NULL);
+            ch->applied = set == MRD_OK;
+            set_any |= ch->applied;
+        }
+        if (!ch->applied) {
+            snprintf(ch->error, sizeof(ch->error), "%s", err.msg);
+            r->refused++;
+        }
+    }
+    /* a node keeps what it was given across a restart; a sentinel saves
+     * its own file on SENTINEL SET */
+    if (set_any && !head->sentinel &&
+        store_cmdl(conn, NULL, &err, "CONFIG", "REWRITE", NULL) != MRD_OK)
+        for (int i = first; i < last; i++)
+            if (r->changes[i].applied)
+                snprintf(r->changes[i].error, sizeof(r->changes[i].error),
+                         "set live, but CONFIG REWRITE failed: %s", err.msg);
+    store_conn_close(&conn);
+}
+
+mrd_rc reconcile_run(const orch_ctx *c, bool apply, const mrd_settings *before,
+                     reconcile_report *r, mrd_error *err)
+{
+    memset(r, 0, sizeof(*r));
+    const mrd_topology *t = c->topo;
+    char admin[MRD_SECRET_LEN];
+    MRD_TRY(orch_secret(c, "admin", admin, sizeof(admin), err));
+
+    const mrd_setting *node_rows[RECONCILE_MAX_ROWS], *snt_rows[RECONCILE_MAX_ROWS];
+    size_t nnode = mrd_settings_live_rows(MRD_LANDS_REDIS, node_rows, RECONCILE_MAX_ROWS);
+    size_t nsnt = mrd_settings_live_rows(MRD_LANDS_SENTINEL, snt_rows, RECONCILE_MAX_ROWS);
+    const char *names[RECONCILE_MAX_ROWS + 1] = {NULL};
+    for (size_t i = 0; i < nnode; i++)
+        names[i] = node_rows[i]->directive;
+
+    int ns = c->plan->nsentinels, np = t->nhosts + ns;
+    store_probe *probes = calloc((size_t)np, sizeof(*probes));
+    sentinel_view *views = calloc((size_t)(ns ? ns : 1), sizeof(*views));
+    int *view_host = calloc((size_t)(ns ? ns : 1), sizeof(*view_host));
+    mrd_rc rc = probes && views && view_host ? MRD_OK : MRD_ERR_NOMEM;
+    for (int i = 0; rc == MRD_OK && i < t->nhosts; i++)
+        probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
+                                  .port = t->settings.store.port, .user = "admin",
+                                  .pass = admin, .config = names};
+    for (int i = 0, k = 0; rc == MRD_OK && i < t->nhosts; i++)
+        if (c->plan->hosts[i].sentinel) {
+            view_host[k] = i;
+            probes[t->nhosts + k] = (store_probe){
+                .kind = STORE_PROBE_SENTINEL, .address = t->hosts[i].address,
+                .port = t->settings.sentinel.port, .user = "admin", .pass = admin,
+                .master = t->name, .view = &views[k]};
+            k++;
+        }
+    if (rc == MRD_OK)
+        rc = store_probe_all(probes, np, RECONCILE_PROBE_TIMEOUT_MS);
+
+    mrd_settings want;
+    reconcile_wanted(c, &want);
+    char from[64], to[64];
+    for (int i = 0; rc == MRD_OK && i < np; i++) {
+        bool snt = i >= t->nhosts;
+        int host = snt ? view_host[i - t->nhosts] : i;
+        if (probes[i].rc != MRD_OK) {
+            r->unreachable++;
+            continue;
+        }
+        size_t nrows = snt ? nsnt : nnode;
+        for (size_t k = 0; rc == MRD_OK && k < nrows; k++) {
+            const mrd_setting *row = snt ? snt_rows[k] : node_rows[k];
+            const char *live = snt ? sentinel_entry_setting(&probes[i].view->master,
+                                                            row->directive)
+                                   : probes[i].config_values[k];
+            if (reconcile_differs(row, live, &want, from, to, sizeof(from))) {
+                rc = add_change(r, host, snt, row, from, to);
+            } else if (live && before && mrd_setting_differs(row, before, &want)) {
+                /* already runs the new value: its agent set it first */
+                mrd_setting_format(row, before, from, sizeof(from));
+                mrd_setting_format(row, &want, to, sizeof(to));
+                rc = add_change(r, host, snt, row, from, to);
+                if (rc == MRD_OK)
+                    r->changes[r->nchanges - 1].applied = true;
+            }
+        }
+    }
+    for (int i = 0; probes && i < np; i++)
+        store_probe_clear(&probes[i]);
+    free(probes);
+    free(views);
+    free(view_host);
+
+    /* one process at a time, in host order: the nodes, then the sentinels */
+    for (int i = 0; apply && rc == MRD_OK && i < r->nchanges;) {
+        int j = i, pending = 0;
+        while (j < r->nchanges && r->changes[j].host == r->changes[i].host &&
+               r->changes[j].sentinel == r->changes[i].sentinel)
+            pending += !r->changes[j++].applied;
+        if (pending)
+            apply_process(c, admin, r, i, j);
+        i = j;
+    }
+    memset(admin, 0, sizeof(admin));
+    if (rc != MRD_OK) {
+        reconcile_report_free(r);
+        return mrd_error_set(err, rc, "out of memory");
+    }
+    return MRD_OK;
+}
+
+/* The settings the deployment runs with, from the first readable host
+ * manifest; false on a first deploy (none can be read). */
+static bool deployed_settings(orch_ctx *c, mrd_settings *out)
+{
+    for (int i = 0; i < c->topo->nhosts; i++) {
+        char path[MRD_PATH_MAX], *text = NULL;
+        mrd_manifest *m = NULL;
+        if (orch_manifest_path(c, i, path, sizeof(path)) != MRD_OK ||
+            tp_get_file(c->tp, &c->topo->hosts[i], path, &text, NULL) != MRD_OK)
+            continue;
+        bool ok = manifest_parse(text, strlen(text), &m, NULL) == MRD_OK;
+        free(text);
+        if (ok)
+            *out = m->settings;
+        manifest_free(&m);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
+                     bool *have_before, mrd_error *err)
+{
+    *pinned = 0;
+    mrd_settings running;
+    if (!(*have_before = deployed_settings(c, &running)))
+        return MRD_OK;
+    *before = running;
+    mrd_settings *want = &c->topo->settings;
+    bool replan = false;
+    size_t n;
+    const mrd_setting *rows = mrd_settings_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        const mrd_setting *row = &rows[i];
+        if (row->apply != MRD_APPLY_RESTART && row->apply != MRD_APPLY_PLAN)
+            continue;
+        if (!mrd_setting_differs(row, &running, want))
+            continue;
+        char from[64], to[64];
+        mrd_setting_format(row, &running, from, sizeof(from));
+        mrd_setting_format(row, want, to, sizeof(to));
+        if (out)
+            fprintf(out, "  %-12s %s: %s.%s %s -> %s (not applied: the deployment keeps "
+                         "%s until a rollout)\n",
+                    "settings", row->apply == MRD_APPLY_PLAN ? "needs a new plan"
+                                                             : "needs restart",
+                    row->section, row->key, from, to, from);
+        memcpy((char *)want + row->offset, (const char *)&running + row->offset, row->size);
+        replan |= (row->lands & MRD_LANDS_PLANNER) != 0;
+        (*pinned)++;
+    }
+    if (!replan)
+        return MRD_OK;
+    mrd_plan *p = NULL;
+    MRD_TRY(plan_build(c->topo, &p, err));
+    plan_free(&c->plan);
+    c->plan = p;
+    return MRD_OK;
+}
+
+void reconcile_report_free(reconcile_report *r)
+{
+    free(r->changes);
+    memset(r, 0, sizeof(*r));
+}
+
+void reconcile_print(FILE *out, const orch_ctx *c, const reconcile_report *r)
+{
+    for (int i = 0; i < r->nchanges; i++) {
+        const reconcile_change *ch = &r->changes[i];
+        char name[96];
+        snprintf(name, sizeof(name), "%s%s", ch->sentinel ? "sentinel " : "",
+                 ch->row->directive);
+        if (ch->applied && !ch->error[0])
+            fprintf(out, "  %-12s changed: %s %s -> %s (live)\n",
+                    c->topo->hosts[ch->host].name, name, ch->from, ch->to);
+        else
+            fprintf(out, "  %-12s not changed: %s %s -> %s: %s\n",
+                    c->topo->hosts[ch->host].name, name, ch->from, ch->to,
+                    ch->error[0] ? ch->error : "not applied");
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Settings that reach running processes: deploy, change three settings in a
+# copy of the topology, deploy the copy: each change is listed per host and
+# set live on every node and sentinel, no Redis or Sentinel pid changes,
+# status is ok and a second deploy says "no changes".  A value changed
+# behind meridian's back is reported by status as drift, and the next deploy
+# sets it back.  A port change is not applied live: it is reported as
+# needing a restart, exit 1, nothing restarted.
+source "$(dirname "$0")/lib.sh"
+
+BASE=${PORT_BASE:-16400}
+SPORT=$((BASE + 10000))
+T_TOPO="$T_DIR/reconcile.json"
+write_topology "$T_TOPO" itreconcile "$BASE"
+HOSTS=(127.0.1.1 127.0.1.2 127.0.2.1 127.0.2.2 127.0.3.1 127.0.3.2)
+SENTINELS=(127.0.1.1 127.0.2.1 127.0.3.1)
+checks=0
+
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy1.out" 2>&1 ||
+    { cat "$T_DIR/deploy1.out"; fail "first deploy"; exit 1; }
+record_pids
+ADMIN=$(cat "$T_STATE/secrets/admin.pass")
+adm() { rcli_as admin "$ADMIN" "$@"; }
+pids() { cat "$T_STATE"/hosts/*/redis/redis.pid "$T_STATE"/hosts/*/sentinel/sentinel.pid | sort; }
+pids >"$T_DIR/pids.before"
+
+say "a copy with down_after_ms 1000 -> 3000, maxmemory 64mb -> 32mb, min_replicas_max_lag_s 5 -> 9"
+COPY="$T_DIR/changed.json"
+sed -e 's/"down_after_ms": 1000/"down_after_ms": 3000/' -e 's/"maxmemory": "64mb"/"maxmemory": "32mb"/' \
+    -e 's/"min_replicas_max_lag_s": 5/"min_replicas_max_lag_s": 9/' "$T_TOPO" >"$COPY"
+"$MERIDIAN" deploy "$COPY" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy2.out" 2>&1
+rc=$?
+cat "$T_DIR/deploy2.out"
+record_pids
+checks=$((checks + 1)); check "deploy of the copy exits 0 (exit $rc)" test "$rc" -eq 0
+checks=$((checks + 1)); check "it lists maxmemory 64mb -> 32mb (live) on all 6 hosts" \
+    test "$(grep -c 'changed: maxmemory 64mb -> 32mb (live)' "$T_DIR/deploy2.out")" -eq 6
+checks=$((checks + 1)); check "it lists min-replicas-max-lag 5 -> 9 (live) on all 6 hosts" \
+    test "$(grep -c 'changed: min-replicas-max-lag 5 -> 9 (live)' "$T_DIR/deploy2.out")" -eq 6
+checks=$((checks + 1)); check "it lists sentinel down-after-milliseconds 1000 -> 3000 on all 3 sentinels" \
+    test "$(grep -c 'changed: sentinel down-after-milliseconds 1000 -> 3000 (live)' "$T_DIR/deploy2.out")" -eq 3
+ok_nodes=0
+for h in "${HOSTS[@]}"; do
+    [[ $(adm -h "$h" -p "$BASE" config get maxmemory | tail -1) == 33554432 &&
+       $(adm -h "$h" -p "$BASE" config get min-replicas-max-lag | tail -1) == 9 ]] &&
+        ok_nodes=$((ok_nodes + 1))
+done
+checks=$((checks + 1)); check "CONFIG GET on every node shows the new values" test "$ok_nodes" -eq 6
+ok_snt=0
+for s in "${SENTINELS[@]}"; do
+    v=$(adm -h "$s" -p "$SPORT" sentinel master itreconcile | awk 'f {print; exit} $0 == "down-after-milliseconds" {f = 1}')
+    [[ $v == 3000 ]] && ok_snt=$((ok_snt + 1))
+done
+checks=$((checks + 1)); check "SENTINEL MASTER on every sentinel shows down-after-milliseconds 3000" \
+    test "$ok_snt" -eq 3
+conf_ok=$(grep -l '^maxmemory 32mb$' "$T_STATE"/hosts/*/redis/redis.conf | wc -l)
+checks=$((checks + 1)); check "every node rewrote its redis.conf (CONFIG REWRITE)" test "$conf_ok" -eq 6
+pids >"$T_DIR/pids.after"
+checks=$((checks + 1)); check "no Redis or Sentinel pid changed" cmp -s "$T_DIR/pids.before" "$T_DIR/pids.after"
+"$MERIDIAN" status "$COPY" --state "$T_STATE" --json >"$T_DIR/st.json"
+checks=$((checks + 1)); check "status is ok" test "$(jq -r .health "$T_DIR/st.json")" = ok
+"$MERIDIAN" deploy "$COPY" --state "$T_STATE" >"$T_DIR/deploy3.out" 2>&1
+checks=$((checks + 1)); check "a second deploy says no changes" grep -q '^no changes' "$T_DIR/deploy3.out"
+
+say "drift: a value changed behind meridian's back"
+adm -h 127.0.2.2 -p "$BASE" config set maxmemory 16mb >/dev/null
+adm -h 127.0.3.1 -p "$SPORT" sentinel set itreconcile failover-timeout 7000 >/dev/null
+"$MERIDIAN" status "$COPY" --state "$T_STATE" --json >"$T_DIR/drift.json"
+rc=$?
+cat "$T_DIR/drift.json" | jq -c '{health, summary}'
+checks=$((checks + 1)); check "status warns (exit 1), naming the setting and the host" \
+    test "$rc" -eq 1 -a "$(jq -r '.nodes[] | select(.host == "euw-b1") | .drift' "$T_DIR/drift.json")" = \
+    "maxmemory 16mb (topology: 32mb)"
+checks=$((checks + 1)); check "... and the sentinel's" \
+    test "$(jq -r '.sentinels[] | select(.host == "aps-a1") | .drift' "$T_DIR/drift.json")" = \
+    "failover-timeout 7000 (topology: 6000)"
+"$MERIDIAN" deploy "$COPY" --state "$T_STATE" >"$T_DIR/deploy4.out" 2>&1
+checks=$((checks + 1)); check "the next deploy sets both back and reports them" \
+    test "$(grep -c 'changed: .*maxmemory 16mb -> 32mb\|changed: sentinel failover-timeout 7000 -> 6000' "$T_DIR/deploy4.out")" -eq 2
+
+say "a port change needs a restart: reported, not applied"
+PORTS="$T_DIR/ports.json"
+sed -e "s/\"port\": $BASE,/\"port\": $((BASE + 1)),/" "$COPY" >"$PORTS"
+"$MERIDIAN" deploy "$PORTS" --state "$T_STATE" >"$T_DIR/deploy5.out" 2>&1
+rc=$?
+cat "$T_DIR/deploy5.out"
+checks=$((checks + 1)); check "deploy exits 1 and says store.port needs a restart" \
+    test "$rc" -eq 1 -a "$(grep -c "needs restart: store.port $BASE -> $((BASE + 1))" "$T_DIR/deploy5.out")" -eq 1
+pids >"$T_DIR/pids.after2"
+checks=$((checks + 1)); check "nothing was restarted and the nodes still serve on port $BASE" \
+    test "$(adm -h 127.0.1.1 -p "$BASE" ping)" = PONG -a -z "$(comm -3 "$T_DIR/pids.before" "$T_DIR/pids.after2")"
+
+finish "$checks"

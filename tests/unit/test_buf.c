@@ -1,0 +1,97 @@
+/* test_buf.c - common/buf.c: the capped growable buffer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+static void test_empty_is_an_empty_string(void **state)
+{
+    (void)state;
+    mrd_buf b;
+    mrd_buf_init(&b, 16);
+    assert_string_equal(mrd_buf_str(&b), "");
+    assert_int_equal(mrd_buf_len(&b), 0);
+    assert_null(mrd_buf_take(&b));
+    mrd_buf_free(&b);
+    mrd_buf_free(&b); /* twice is fine */
+}
+
+static void test_add_grows_and_terminates(void **state)
+{
+    (void)state;
+    mrd_buf b;
+    mrd_buf_init(&b, 100000);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(mrd_buf_add(&b, "0123456789", 10), MRD_OK);
+    assert_int_equal(mrd_buf_len(&b), 10000);
+    assert_int_equal(strlen(mrd_buf_str(&b)), 10000);
+    assert_memory_equal(mrd_buf_str(&b) + 9990, "0123456789", 10);
+    assert_int_equal(mrd_buf_add(&b, "a\0b", 3), MRD_OK); /* binary-safe */
+    assert_int_equal(mrd_buf_len(&b), 10003);
+    assert_memory_equal(mrd_buf_str(&b) + 10000, "a\0b", 4);
+    mrd_buf_free(&b);
+}
+
+static void test_cap_refuses_and_keeps_content(void **state)
+{
+    (void)state;
+    mrd_buf b;
+    mrd_buf_init(&b, 8);
+    assert_int_equal(mrd_buf_adds(&b, "12345"), MRD_OK);
+    assert_int_equal(mrd_buf_adds(&b, "6789"), MRD_ERR_INVALID);
+    assert_string_equal(mrd_buf_str(&b), "12345");
+    assert_int_equal(mrd_buf_adds(&b, "678"), MRD_OK); /* exactly the cap */
+    assert_string_equal(mrd_buf_str(&b), "12345678");
+    assert_int_equal(mrd_buf_add(&b, "9", 1), MRD_ERR_INVALID);
+    assert_int_equal(mrd_buf_addf(&b, "%d", 9), MRD_ERR_INVALID);
+    assert_true(b.cap <= 9); /* never allocates past the cap and the NUL */
+    mrd_buf_free(&b);
+}
+
+static void test_addf_take_reset(void **state)
+{
+    (void)state;
+    mrd_buf b;
+    mrd_buf_init(&b, 1024);
+    assert_int_equal(mrd_buf_addf(&b, "%s=%d;", "a", 1), MRD_OK);
+    assert_int_equal(mrd_buf_addf(&b, "%s=%05d", "b", 42), MRD_OK);
+    assert_string_equal(mrd_buf_str(&b), "a=1;b=00042");
+    mrd_buf_reset(&b);
+    assert_string_equal(mrd_buf_str(&b), "");
+    assert_int_equal(mrd_buf_adds(&b, "x"), MRD_OK);
+    char *s = mrd_buf_take(&b);
+    assert_string_equal(s, "x");
+    assert_int_equal(mrd_buf_len(&b), 0);
+    assert_int_equal(b.max, 1024); /* the cap survives take */
+    free(s);
+    mrd_buf_free(&b);
+}
+
+static void test_unbounded_cap(void **state)
+{
+    (void)state;
+    mrd_buf b;
+    mrd_buf_init(&b, (size_t)-1);
+    assert_int_equal(mrd_buf_adds(&b, "no cap"), MRD_OK);
+    assert_string_equal(mrd_buf_str(&b), "no cap");
+    mrd_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_is_an_empty_string),
+        cmocka_unit_test(test_add_grows_and_terminates),
+        cmocka_unit_test(test_cap_refuses_and_keeps_content),
+        cmocka_unit_test(test_addf_take_reset),
+        cmocka_unit_test(test_unbounded_cap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
