@@ -12,9 +12,7 @@
  *     Allow exactly on 405 and a challenge only on 401, and an answer that
  *     api_request_render_refusal() writes into 1024 bytes with that status
  *     line and a Content-Length equal to its body;
- *   - INCOMPLETE: nothing decided (no status, no error).
- * Built only when agent/api_request.c is in the tree (tests/fuzz/
- * CMakeLists.txt). */
+ *   - INCOMPLETE: nothing decided (no status, no error). */
 #define _GNU_SOURCE /* memmem */
 #include "fuzz.h"
 
