@@ -3,6 +3,7 @@
 #include "settings.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,23 +104,27 @@ const mrd_setting *mrd_setting_find(const char *section, const char *key)
     return NULL;
 }
 
+/* One NULL-terminated key list per section, built once from the table. */
+static const char *const sections[] = {"store", "sentinel", "consistency", "agent",
+                                       "cluster"};
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+static const char *section_keys[NSECTIONS][NROWS + 1];
+static pthread_once_t section_keys_once = PTHREAD_ONCE_INIT;
+
+static void build_section_keys(void)
+{
+    for (size_t s = 0; s < NSECTIONS; s++)
+        for (size_t i = 0, k = 0; i < NROWS; i++)
+            if (strcmp(table[i].section, sections[s]) == 0)
+                section_keys[s][k++] = table[i].key;
+}
+
 const char *const *mrd_settings_keys(const char *section)
 {
-    /* one NULL-terminated list per section, built once from the table */
-    static const char *const sections[] = {"store", "sentinel", "consistency", "agent",
-                                           "cluster"};
-    static const char *keys[sizeof(sections) / sizeof(sections[0])][NROWS + 1];
-    for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
-        if (strcmp(sections[s], section) != 0)
-            continue;
-        if (!keys[s][0]) {
-            size_t k = 0;
-            for (size_t i = 0; i < NROWS; i++)
-                if (strcmp(table[i].section, section) == 0)
-                    keys[s][k++] = table[i].key;
-        }
-        return keys[s];
-    }
+    pthread_once(&section_keys_once, build_section_keys);
+    for (size_t s = 0; s < NSECTIONS; s++)
+        if (strcmp(sections[s], section) == 0)
+            return section_keys[s];
     return NULL;
 }
 
