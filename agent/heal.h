@@ -42,10 +42,9 @@
 
 #include "err.h"
 #include "events.h"
+#include "health.h"
 #include "supervise.h"
 
-/* A replica counts as ready when its lag is at most this. */
-#define HEAL_READY_LAG_BYTES (1024 * 1024)
 /* How long a restored node may take to link up and catch up. */
 #define HEAL_SYNC_TIMEOUT_MS 120000
 /* Snapshot transfer idle timeout. */
@@ -63,15 +62,7 @@
 /* A fenced leader's min-replicas-to-write: more than any topology has. */
 #define HEAL_FENCE_MIN_REPLICAS 1000
 
-/* Monitoring-plugin codes, also the exit code of `check`. */
-typedef enum heal_code {
-    HEAL_OK = 0,
-    HEAL_WARNING = 1,  /* healed something, or degraded but serving */
-    HEAL_CRITICAL = 2, /* could not heal, or no writable leader */
-    HEAL_UNKNOWN = 3,  /* could not tell */
-} heal_code;
-
-/* What was observed about this host's store node. */
+/* What was observed about one store node of this host. */
 typedef struct heal_facts {
     bool proc_alive;        /* its pid file names a live redis-server */
     bool data_dir_ok;       /* its data dir exists (a live node without one
@@ -81,7 +72,8 @@ typedef struct heal_facts {
     bool follows_leader;    /* replica of the leader the sentinels name */
     bool link_up;
     long long lag_bytes;    /* -1 when unknown */
-    bool have_leader;       /* a majority of sentinels agree on a leader */
+    bool have_leader;       /* a majority of the sentinels agree on a master
+                               of the node's shard */
     bool self_is_leader;    /* ... and it is this node */
     bool failover_in_progress;
     long long down_ms;      /* how long the process has been seen down */
@@ -92,7 +84,7 @@ typedef struct heal_facts {
                                left by an interrupted restore */
 } heal_facts;
 
-/* The one action a pass takes for the store node. */
+/* The one action a pass takes for a store node. */
 typedef enum heal_action {
     HEAL_NONE = 0,          /* ready: nothing to do */
     HEAL_WAIT_SYNC,         /* a replica catching up: wait */
@@ -119,7 +111,7 @@ typedef enum heal_action {
                                a loading replica stays unpromotable. */
 } heal_action;
 
-/* Decide the store node's action from facts alone (pure, unit-tested). */
+/* Decide a store node's action from its facts alone (pure, unit-tested). */
 heal_action heal_decide(const heal_facts *f, int down_after_ms);
 
 /* Stable name of an action ("restore", "wait-sync", ...). */
@@ -145,7 +137,7 @@ void heal_free(heal_ctx **hc);
  * {"host","code","status","summary","duration_ms","actions":[{"event",
  * "node","detail"}],"nodes":[...]}; *code the monitoring code. */
 mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
-                 heal_code *code, mrd_error *err);
+                 mrd_health *code, mrd_error *err);
 
 /* The crash fast path.  The agent's loop calls this every few ms between
  * passes: when this host's redis-server (the agent's child) has exited and
@@ -166,6 +158,5 @@ json_t *heal_nodes(heal_ctx *hc);
 /* Prometheus text exposition of the agent's metrics (new string). */
 char *heal_metrics(heal_ctx *hc);
 
-const char *heal_code_name(heal_code c);
 
 #endif

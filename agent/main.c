@@ -57,7 +57,7 @@ static json_t *api_nodes(void *ctx)
 static json_t *api_heal(void *ctx, int *http_status)
 {
     json_t *report = NULL;
-    heal_code code;
+    mrd_health code;
     mrd_error err;
     if (heal_pass(ctx, true, API_LOCK_WAIT_MS, &report, &code, &err) != MRD_OK) {
         *http_status = err.code == MRD_ERR_STATE ? 409 : 500;
@@ -252,7 +252,7 @@ static int cmd_run(const char *manifest, bool daemon)
 
     mrd_info("%s: agent started (manifest %s)", h->m->host, manifest);
     store_set_source(manifest_self(h->m)->address); /* leave from our host's address */
-    bool fresh[2] = {false, false};
+    bool fresh[MRD_MF_MAX_HOST_NODES + 1] = {false};
     for (int i = 0; i < h->nprocs; i++)
         fresh[i] = !mrd_path_exists(h->procs[i].conf);
     int created;
@@ -265,11 +265,10 @@ static int cmd_run(const char *manifest, bool daemon)
     for (int i = 0; i < h->nprocs; i++) {
         sv_proc *p = &h->procs[i];
         /* A fresh replica waits for its leader (see sv_wait_peers). */
-        bool fresh_replica = fresh[i] && !manifest_self(h->m)->leader;
-        if (!p->pid && p->kind == SV_REDIS && fresh_replica &&
-            !sv_wait_peers(h, true, PEER_WAIT_MS))
-            mrd_warn("%s/redis: the leader is not answering after %d ms; starting anyway",
-                     h->m->host, PEER_WAIT_MS);
+        bool fresh_replica = fresh[i] && p->kind == SV_REDIS && !h->m->nodes[p->node].master;
+        if (!p->pid && fresh_replica && !sv_wait_peers(h, true, PEER_WAIT_MS))
+            mrd_warn("%s/%s: the leader is not answering after %d ms; starting anyway",
+                     h->m->host, p->label, PEER_WAIT_MS);
         if (p->pid)
             mrd_info("%s/%s: already running as pid %d; adopted", h->m->host, p->label,
                      (int)p->pid);
@@ -277,7 +276,7 @@ static int cmd_run(const char *manifest, bool daemon)
             /* It ran before and is down: its data is gone (persistence is
              * off), so the heal pass restores it from a peer's snapshot as
              * a replica of the current leader, never as it was. */
-            mrd_info("%s/redis: down; the heal pass will restore it", h->m->host);
+            mrd_info("%s/%s: down; the heal pass will restore it", h->m->host, p->label);
         else if (sv_start(h, p, MRD_SPAWN_CHILD, &err) != MRD_OK)
             fail(&err);
     }
@@ -300,7 +299,7 @@ static int cmd_run(const char *manifest, bool daemon)
         rc = fail(&err);
         goto out;
     }
-    const mrd_peer *self = manifest_self(h->m);
+    const mrd_mf_host *self = manifest_self(h->m);
     api_handlers handlers = {.ctx = hc, .health = api_health, .nodes = api_nodes,
                              .heal = api_heal, .metrics = api_metrics};
     if (api_start(self->address, h->m->settings.agent.port, token, h->m->settings.agent.metrics_open,
@@ -314,13 +313,13 @@ static int cmd_run(const char *manifest, bool daemon)
 
     while (!stop_requested) {
         json_t *report = NULL;
-        heal_code code;
+        mrd_health code;
         /* lock_wait 0: a cron check or an API call is already healing */
-        if (heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK && code != HEAL_OK)
-            mrd_debug("%s: pass %s", h->m->host, heal_code_name(code));
+        if (heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK && code != MRD_HEALTH_OK)
+            mrd_debug("%s: pass %s", h->m->host, mrd_health_name(code));
         json_decref(report);
         int pause = h->m->settings.agent.interval_ms;
-        if (code != HEAL_OK && pause > RECHECK_MS)
+        if (code != MRD_HEALTH_OK && pause > RECHECK_MS)
             pause = RECHECK_MS;
         for (long long waited = 0; waited < pause && !stop_requested; waited += WATCH_PERIOD_MS) {
             mrd_sleep_ms(WATCH_PERIOD_MS);
@@ -358,12 +357,12 @@ static int cmd_check(const char *manifest, bool heal, bool json)
     sv_host *h = NULL;
     if (sv_open(manifest, &h, &err) != MRD_OK) {
         fail(&err);
-        return HEAL_UNKNOWN;
+        return MRD_HEALTH_UNKNOWN;
     }
     events *ev = NULL;
     heal_ctx *hc = NULL;
     json_t *report = NULL;
-    heal_code code = HEAL_UNKNOWN;
+    mrd_health code = MRD_HEALTH_UNKNOWN;
     store_set_source(manifest_self(h->m)->address);
     if (events_start(h->m->topology, h->m->host, h->m->webhooks, h->m->nwebhooks, &ev,
                      &err) != MRD_OK ||
@@ -375,7 +374,7 @@ static int cmd_check(const char *manifest, bool heal, bool json)
             printf("{\"host\": \"%s\", \"code\": 3, \"status\": \"unknown\", "
                    "\"error\": \"another heal pass is running\"}\n",
                    h->m->host);
-        code = HEAL_UNKNOWN;
+        code = MRD_HEALTH_UNKNOWN;
     } else if (json) {
         char *text = json_dumps(report, JSON_INDENT(2));
         if (text)

@@ -29,24 +29,46 @@ static mrd_rc load_secret(const mrd_manifest *m, const char *name, char *buf,
     return mrd_secret_read(path, buf, n, err);
 }
 
-static mrd_rc init_proc(const mrd_manifest *m, sv_proc *p, sv_kind kind)
+/* NODE: the manifest's node index for SV_REDIS, -1 for the sentinel. */
+static mrd_rc init_proc(const mrd_manifest *m, sv_proc *p, sv_kind kind, int node)
 {
-    const char *pfx = kind == SV_REDIS ? "redis" : "sentinel";
-    char what[32];
     memset(p, 0, sizeof(*p));
     p->kind = kind;
-    p->label = pfx;
-    p->program = kind == SV_REDIS ? "redis-server" : "redis-sentinel";
-    p->port = kind == SV_REDIS ? manifest_self(m)->store_port
-                               : manifest_self(m)->sentinel_port;
-    snprintf(what, sizeof(what), "%s.conf", pfx);
-    MRD_TRY(manifest_path(m, what, p->conf, sizeof(p->conf)));
-    snprintf(what, sizeof(what), "%s.pid", pfx);
-    MRD_TRY(manifest_path(m, what, p->pidfile, sizeof(p->pidfile)));
-    snprintf(what, sizeof(what), "%s.log", pfx);
-    MRD_TRY(manifest_path(m, what, p->logfile, sizeof(p->logfile)));
-    MRD_TRY(manifest_path(m, kind == SV_REDIS ? "redis.data" : "sentinel.dir", p->dir,
-                      sizeof(p->dir)));
+    p->node = node;
+    if (kind == SV_SENTINEL) {
+        snprintf(p->label, sizeof(p->label), "sentinel");
+        p->program = "redis-sentinel";
+        p->port = manifest_self(m)->sentinel_port;
+        MRD_TRY(manifest_path(m, "sentinel.conf", p->conf, sizeof(p->conf)));
+        MRD_TRY(manifest_path(m, "sentinel.pid", p->pidfile, sizeof(p->pidfile)));
+        MRD_TRY(manifest_path(m, "sentinel.log", p->logfile, sizeof(p->logfile)));
+        return manifest_path(m, "sentinel.dir", p->dir, sizeof(p->dir));
+    }
+    p->program = "redis-server";
+    p->port = m->nodes[node].port;
+    if (p->port == m->settings.store.port)
+        snprintf(p->label, sizeof(p->label), "redis");
+    else
+        snprintf(p->label, sizeof(p->label), "redis-%d", p->port);
+    MRD_TRY(manifest_node_path(m, node, "redis.conf", p->conf, sizeof(p->conf)));
+    MRD_TRY(manifest_node_path(m, node, "redis.pid", p->pidfile, sizeof(p->pidfile)));
+    MRD_TRY(manifest_node_path(m, node, "redis.log", p->logfile, sizeof(p->logfile)));
+    return manifest_node_path(m, node, "redis.data", p->dir, sizeof(p->dir));
+}
+
+/* One process per node of this host (the manifest parser refuses more
+ * than MRD_MF_MAX_HOST_NODES), then the sentinel. */
+static mrd_rc init_procs(sv_host *h)
+{
+    const mrd_manifest *m = h->m;
+    int nodes[MRD_MF_MAX_HOST_NODES];
+    int n = manifest_host_nodes(m, m->self, nodes, MRD_MF_MAX_HOST_NODES);
+    if (n > MRD_MF_MAX_HOST_NODES)
+        return MRD_ERR_INVALID;
+    for (int i = 0; i < n; i++)
+        MRD_TRY(init_proc(m, &h->procs[h->nprocs++], SV_REDIS, nodes[i]));
+    if (manifest_self(m)->sentinel_port)
+        MRD_TRY(init_proc(m, &h->procs[h->nprocs++], SV_SENTINEL, -1));
     return MRD_OK;
 }
 
@@ -67,11 +89,8 @@ mrd_rc sv_open(const char *manifest_path, sv_host **out, mrd_error *err)
                          sizeof(h->secrets.sentinel), err);
     if (rc == MRD_OK)
         rc = load_secret(h->m, "app", h->secrets.app, sizeof(h->secrets.app), err);
-    if (rc == MRD_OK && (rc = init_proc(h->m, &h->procs[h->nprocs], SV_REDIS)) == MRD_OK)
-        h->nprocs++;
-    if (rc == MRD_OK && manifest_self(h->m)->sentinel_port &&
-        (rc = init_proc(h->m, &h->procs[h->nprocs], SV_SENTINEL)) == MRD_OK)
-        h->nprocs++;
+    if (rc == MRD_OK)
+        rc = init_procs(h);
     if (rc != MRD_OK) {
         if (err && err->code == MRD_OK)
             mrd_error_set(err, rc, "manifest paths are too long");
@@ -101,19 +120,19 @@ sv_proc *sv_find(sv_host *h, sv_kind kind)
     return NULL;
 }
 
-/* ==== rendering ==== */
-
-static const mrd_peer *initial_leader(const mrd_manifest *m)
+sv_proc *sv_node(sv_host *h, int node)
 {
-    for (int i = 0; i < m->npeers; i++)
-        if (m->peers[i].leader)
-            return &m->peers[i];
+    for (int i = 0; i < h->nprocs; i++)
+        if (h->procs[i].kind == SV_REDIS && h->procs[i].node == node)
+            return &h->procs[i];
     return NULL;
 }
 
+/* ==== rendering ==== */
+
 static mrd_rc set_common(mrd_vars *v, const sv_host *h, const sv_proc *p)
 {
-    const mrd_peer *self = manifest_self(h->m);
+    const mrd_mf_host *self = manifest_self(h->m);
     mrd_rc rc = MRD_OK;
     rc = rc ? rc : vars_set(v, "host", self->host);
     rc = rc ? rc : vars_set(v, "region", self->region);
@@ -154,19 +173,18 @@ static mrd_rc set_settings(mrd_vars *v, const mrd_manifest *m, unsigned lands)
     return rc;
 }
 
-static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const mrd_peer *leader,
+static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const sv_proc *p, int leader,
                         int priority)
 {
     const mrd_manifest *m = h->m;
-    const mrd_peer *self = manifest_self(m);
     mrd_rc rc = MRD_OK;
-    if (!leader)
+    if (leader < 0 || leader >= m->nnodes)
         return MRD_ERR_INVALID;
-    if (self == leader)
+    if (leader == p->node)
         rc = vars_set(v, "replicaof_line", "# this node starts as the leader");
     else
-        rc = vars_setf(v, "replicaof_line", "replicaof %s %d", leader->address,
-                       leader->store_port);
+        rc = vars_setf(v, "replicaof_line", "replicaof %s %d",
+                       manifest_node_address(m, leader), m->nodes[leader].port);
     rc = rc ? rc : vars_set_int(v, "replica_priority", priority);
     rc = rc ? rc : set_settings(v, m, MRD_LANDS_REDIS);
     rc = rc ? rc : vars_set(v, "replication_pass", h->secrets.replication);
@@ -176,24 +194,25 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const mrd_peer *leader,
 /* Sentinels start knowing every replica and every other sentinel, so the
  * group agrees at once instead of after discovery (INFO every 10 s,
  * hello messages every 2 s). */
-static mrd_rc known_lines(const sv_host *h, const mrd_peer *leader, char **out)
+static mrd_rc known_lines(const sv_host *h, int leader, char **out)
 {
     const mrd_manifest *m = h->m;
-    size_t cap = 256 * (size_t)m->npeers + 1, len = 0;
+    const mrd_mf_shard *sh = &m->shards[m->nodes[leader].shard];
+    size_t cap = 256 * (size_t)(sh->nnodes + m->nhosts) + 1, len = 0;
     char *buf = malloc(cap);
     if (!buf)
         return MRD_ERR_NOMEM;
     buf[0] = '\0';
-    for (int i = 0; i < m->npeers; i++) {
-        const mrd_peer *p = &m->peers[i];
-        if (p != leader)
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        if (i != leader)
             len += (size_t)snprintf(buf + len, cap - len, "sentinel known-replica %s %s %d\n",
-                                    m->master_name, p->address, p->store_port);
-        if (i != m->self && p->sentinel_port)
+                                    sh->name, manifest_node_address(m, i), m->nodes[i].port);
+    for (int i = 0; i < m->nhosts; i++) {
+        const mrd_mf_host *o = &m->hosts[i];
+        if (i != m->self && o->sentinel_port)
             len += (size_t)snprintf(buf + len, cap - len,
-                                    "sentinel known-sentinel %s %s %d %s\n",
-                                    m->master_name, p->address, p->sentinel_port,
-                                    p->sentinel_myid);
+                                    "sentinel known-sentinel %s %s %d %s\n", sh->name,
+                                    o->address, o->sentinel_port, o->sentinel_myid);
     }
     if (len > 0 && buf[len - 1] == '\n')
         buf[len - 1] = '\0';
@@ -201,25 +220,24 @@ static mrd_rc known_lines(const sv_host *h, const mrd_peer *leader, char **out)
     return MRD_OK;
 }
 
-static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h, const mrd_peer *leader)
+static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h, int leader)
 {
     const mrd_manifest *m = h->m;
-    const mrd_peer *self = manifest_self(m);
     char *known = NULL;
-    if (!leader)
+    if (leader < 0 || leader >= m->nnodes)
         return MRD_ERR_INVALID;
     mrd_rc rc = known_lines(h, leader, &known);
     rc = rc ? rc : vars_set(v, "known_lines", known);
     free(known);
-    rc = rc ? rc : vars_set(v, "master_name", m->master_name);
-    rc = rc ? rc : vars_set(v, "leader_address", leader->address);
-    rc = rc ? rc : vars_set_int(v, "leader_port", leader->store_port);
+    rc = rc ? rc : vars_set(v, "master_name", m->shards[m->nodes[leader].shard].name);
+    rc = rc ? rc : vars_set(v, "leader_address", manifest_node_address(m, leader));
+    rc = rc ? rc : vars_set_int(v, "leader_port", m->nodes[leader].port);
     rc = rc ? rc : set_settings(v, m, MRD_LANDS_SENTINEL);
-    rc = rc ? rc : vars_set(v, "sentinel_myid", self->sentinel_myid);
+    rc = rc ? rc : vars_set(v, "sentinel_myid", manifest_self(m)->sentinel_myid);
     return rc;
 }
 
-mrd_rc sv_render(const sv_host *h, const sv_proc *p, const mrd_peer *leader, int priority,
+mrd_rc sv_render(const sv_host *h, const sv_proc *p, int leader, int priority,
                  mrd_error *err)
 {
     mrd_vars *v = vars_new();
@@ -228,7 +246,7 @@ mrd_rc sv_render(const sv_host *h, const sv_proc *p, const mrd_peer *leader, int
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     mrd_rc rc = set_common(v, h, p);
     if (rc == MRD_OK)
-        rc = p->kind == SV_REDIS ? set_redis(v, h, leader, priority)
+        rc = p->kind == SV_REDIS ? set_redis(v, h, p, leader, priority)
                                  : set_sentinel(v, h, leader);
     if (rc != MRD_OK)
         mrd_error_set(err, rc, "%s/%s: cannot set template variables", h->m->host,
@@ -249,12 +267,16 @@ mrd_rc sv_render(const sv_host *h, const sv_proc *p, const mrd_peer *leader, int
 
 mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err)
 {
+    const mrd_manifest *m = h->m;
     *created = 0;
     for (int i = 0; i < h->nprocs; i++) {
-        if (mrd_path_exists(h->procs[i].conf))
+        const sv_proc *p = &h->procs[i];
+        if (mrd_path_exists(p->conf))
             continue;
-        MRD_TRY(sv_render(h, &h->procs[i], initial_leader(h->m),
-                      manifest_self(h->m)->replica_priority, err));
+        /* the sentinel monitors the one shard of sentinel mode */
+        int shard = p->kind == SV_REDIS ? m->nodes[p->node].shard : 0;
+        int priority = p->kind == SV_REDIS ? m->nodes[p->node].replica_priority : 0;
+        MRD_TRY(sv_render(h, p, m->shards[shard].master, priority, err));
         mrd_info("%s/%s: rendered %s", h->m->host, h->procs[i].label, h->procs[i].conf);
         (*created)++;
     }
@@ -320,17 +342,17 @@ static bool port_open(const char *address, int port, int timeout_ms)
     return ok;
 }
 
-bool sv_wait_peers(const sv_host *h, bool leader_only, int timeout_ms)
+bool sv_wait_peers(const sv_host *h, bool masters_only, int timeout_ms)
 {
+    const mrd_manifest *m = h->m;
     long long deadline = mrd_now_ms() + timeout_ms;
     for (;;) {
         int up = 0, want = 0;
-        for (int i = 0; i < h->m->npeers; i++) {
-            const mrd_peer *p = &h->m->peers[i];
-            if (leader_only && !p->leader)
+        for (int i = 0; i < m->nnodes; i++) {
+            if (masters_only && !m->nodes[i].master)
                 continue;
             want++;
-            up += port_open(p->address, p->store_port, 100);
+            up += port_open(manifest_node_address(m, i), m->nodes[i].port, 100);
         }
         if (up == want)
             return true;
@@ -370,12 +392,12 @@ static mrd_rc set_period(store_conn *c, const char *which, int ms, mrd_error *er
  * the manifest, none of them flagged down. */
 static bool sentinel_sees_all(const sv_host *h, store_conn *c, sentinel_view *v)
 {
-    int replicas = 0, sentinels = 0, up = 0;
-    for (int i = 0; i < h->m->npeers; i++) {
-        replicas += !h->m->peers[i].leader;
-        sentinels += i != h->m->self && h->m->peers[i].sentinel_port;
-    }
-    if (sentinel_get_view(c, h->m->master_name, v, NULL) != MRD_OK)
+    const mrd_manifest *m = h->m;
+    const mrd_mf_shard *sh = &m->shards[0]; /* sentinel mode: one shard */
+    int replicas = sh->nnodes - 1, sentinels = 0, up = 0;
+    for (int i = 0; i < m->nhosts; i++)
+        sentinels += i != m->self && m->hosts[i].sentinel_port;
+    if (sentinel_get_view(c, sh->name, v, NULL) != MRD_OK)
         return false;
     for (int i = 0; i < v->nreplicas; i++)
         up += !v->replicas[i].down;

@@ -1,5 +1,6 @@
-/* supervise.h - the processes of one host: its redis-server and, when the
- * plan puts one here, its redis-sentinel.
+/* supervise.h - the processes of one host: its store nodes (one
+ * redis-server per node the manifest puts here, on its own port) and, when
+ * the plan puts one here, its redis-sentinel.
  *
  * The agent renders their configuration from the manifest (only when a
  * file is missing: redis-server and redis-sentinel rewrite their own
@@ -24,7 +25,9 @@ typedef enum sv_kind {
 
 typedef struct sv_proc {
     sv_kind kind;
-    const char *label;  /* "redis" / "sentinel" */
+    int node;           /* SV_REDIS: its index in the manifest's nodes; -1 */
+    char label[24];     /* "redis" (the node on store.port), "redis-PORT",
+                           "sentinel": names it in logs and events */
     const char *program;/* "redis-server" / "redis-sentinel" */
     int port;
     pid_t pid;          /* 0 when not running */
@@ -45,7 +48,8 @@ typedef struct sv_secrets {
 typedef struct sv_host {
     mrd_manifest *m;     /* owned */
     sv_secrets secrets;
-    sv_proc procs[2];
+    sv_proc procs[MRD_MF_MAX_HOST_NODES + 1]; /* nodes in manifest order, then
+                                                 the sentinel */
     int nprocs;
 } sv_host;
 
@@ -58,10 +62,11 @@ void sv_close(sv_host **h);
  * how many were written. */
 mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err);
 
-/* Render P's config (overwriting it) for LEADER (a peer of the manifest)
- * and, for the store node, replica priority PRIORITY (0: never promote,
- * used while a restored node loads). */
-mrd_rc sv_render(const sv_host *h, const sv_proc *p, const mrd_peer *leader, int priority,
+/* Render P's config (overwriting it) for LEADER (the index of a node of
+ * the manifest: the master of P's shard, or, for the sentinel, of the
+ * shard it monitors) and, for a store node, replica priority PRIORITY (0:
+ * never promote, used while a restored node loads). */
+mrd_rc sv_render(const sv_host *h, const sv_proc *p, int leader, int priority,
                  mrd_error *err);
 
 /* Refresh procs[].pid from pid files (adopting processes this agent did
@@ -76,13 +81,13 @@ int sv_refresh(sv_host *h);
  * pass renders its config as a replica of the current leader first. */
 mrd_rc sv_start(sv_host *h, sv_proc *p, mrd_spawn_mode mode, mrd_error *err);
 
-/* Wait until every peer's store port (or, with LEADER_ONLY, the initial
- * leader's) accepts connections, at most TIMEOUT_MS.  A replica retries a
+/* Wait until every node's store port (or, with MASTERS_ONLY, every
+ * initial master's) accepts connections, at most TIMEOUT_MS.  A replica retries a
  * failed connection to its leader only once per second (replicationCron),
  * so a fresh replica started before its leader listens would take a
  * second longer to sync.  False on timeout. */
 #define SV_PEER_POLL_MS 10
-bool sv_wait_peers(const sv_host *h, bool leader_only, int timeout_ms);
+bool sv_wait_peers(const sv_host *h, bool masters_only, int timeout_ms);
 
 /* Sentinel pings every instance, and retries a broken link, once per
  * ping period (1000 ms by default), and it makes its first connections
@@ -115,7 +120,10 @@ mrd_rc sv_stop_all(sv_host *h, int timeout_ms, mrd_error *err);
 /* Reap exited children; log each exit.  Returns how many exited. */
 int sv_reap(sv_host *h);
 
-/* The process of KIND, or NULL. */
+/* The first process of KIND, or NULL. */
 sv_proc *sv_find(sv_host *h, sv_kind kind);
+
+/* The process of manifest node NODE, or NULL when it is not on this host. */
+sv_proc *sv_node(sv_host *h, int node);
 
 #endif

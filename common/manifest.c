@@ -40,20 +40,112 @@ static mrd_rc get_bool(json_t *obj, const char *key, bool *out, mrd_error *err)
     return MRD_OK;
 }
 
-static mrd_rc parse_peer(json_t *o, mrd_peer *p, mrd_error *err)
+static mrd_rc parse_host(json_t *o, mrd_mf_host *h, mrd_error *err)
 {
     if (!json_is_object(o))
-        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: a peer must be an object");
-    MRD_TRY(get_str(o, "host", p->host, sizeof(p->host), err));
-    MRD_TRY(get_str(o, "region", p->region, sizeof(p->region), err));
-    MRD_TRY(get_str(o, "zone", p->zone, sizeof(p->zone), err));
-    MRD_TRY(get_str(o, "address", p->address, sizeof(p->address), err));
-    MRD_TRY(get_int(o, "store_port", &p->store_port, err));
-    MRD_TRY(get_int(o, "sentinel_port", &p->sentinel_port, err));
-    MRD_TRY(get_int(o, "agent_port", &p->agent_port, err));
-    MRD_TRY(get_int(o, "replica_priority", &p->replica_priority, err));
-    MRD_TRY(get_bool(o, "leader", &p->leader, err));
-    MRD_TRY(get_str(o, "sentinel_myid", p->sentinel_myid, sizeof(p->sentinel_myid), err));
+        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: a host must be an object");
+    MRD_TRY(get_str(o, "host", h->host, sizeof(h->host), err));
+    MRD_TRY(get_str(o, "region", h->region, sizeof(h->region), err));
+    MRD_TRY(get_str(o, "zone", h->zone, sizeof(h->zone), err));
+    MRD_TRY(get_str(o, "address", h->address, sizeof(h->address), err));
+    MRD_TRY(get_int(o, "sentinel_port", &h->sentinel_port, err));
+    MRD_TRY(get_int(o, "agent_port", &h->agent_port, err));
+    MRD_TRY(get_str(o, "sentinel_myid", h->sentinel_myid, sizeof(h->sentinel_myid), err));
+    return MRD_OK;
+}
+
+static int host_index(const mrd_manifest *m, const char *name)
+{
+    for (int i = 0; i < m->nhosts; i++)
+        if (strcmp(m->hosts[i].host, name) == 0)
+            return i;
+    return -1;
+}
+
+static mrd_rc parse_node(json_t *o, mrd_manifest *m, int shard, mrd_error *err)
+{
+    if (!json_is_object(o))
+        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: a node must be an object");
+    if (m->nnodes == MRD_MF_MAX_NODES)
+        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: more than %d nodes",
+                             MRD_MF_MAX_NODES);
+    mrd_mf_node *nd = &m->nodes[m->nnodes];
+    char host[MRD_MF_NAME];
+    MRD_TRY(get_str(o, "host", host, sizeof(host), err));
+    MRD_TRY(get_int(o, "port", &nd->port, err));
+    MRD_TRY(get_int(o, "replica_priority", &nd->replica_priority, err));
+    MRD_TRY(get_bool(o, "master", &nd->master, err));
+    nd->shard = shard;
+    if ((nd->host = host_index(m, host)) < 0)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: shard \"%s\" names host \"%s\", which is not "
+                             "among \"hosts\"",
+                             m->shards[shard].name, host);
+    if (nd->port < 1 || nd->port > 65535)
+        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: node %s:%d: port out of range",
+                             host, nd->port);
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].host == nd->host && m->nodes[i].port == nd->port)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: two nodes on host \"%s\" use port %d", host,
+                                 nd->port);
+    m->nnodes++;
+    return MRD_OK;
+}
+
+static mrd_rc parse_shard(json_t *o, mrd_manifest *m, mrd_error *err)
+{
+    if (!json_is_object(o))
+        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: a shard must be an object");
+    int s = m->nshards;
+    mrd_mf_shard *sh = &m->shards[s];
+    MRD_TRY(get_str(o, "name", sh->name, sizeof(sh->name), err));
+    json_t *nodes = json_object_get(o, "nodes");
+    if (!json_is_array(nodes) || json_array_size(nodes) == 0)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: shard \"%s\": \"nodes\" must be a non-empty array",
+                             sh->name);
+    sh->first = m->nnodes;
+    sh->master = -1;
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n) {
+        MRD_TRY(parse_node(n, m, s, err));
+        if (!m->nodes[m->nnodes - 1].master)
+            continue;
+        if (sh->master >= 0)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: shard \"%s\" has more than one master",
+                                 sh->name);
+        sh->master = m->nnodes - 1;
+    }
+    sh->nnodes = m->nnodes - sh->first;
+    if (sh->master < 0)
+        return mrd_error_set(err, MRD_ERR_INVALID, "manifest: shard \"%s\" has no master",
+                             sh->name);
+    m->nshards++;
+    return MRD_OK;
+}
+
+/* What this agent can run: its mode, one shard in sentinel mode, and no
+ * more nodes on its host than it starts. */
+static mrd_rc check_runnable(const mrd_manifest *m, mrd_error *err)
+{
+    if (strcmp(m->mode, "sentinel") != 0)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: mode \"%s\" is not supported by this agent "
+                             "(it runs \"sentinel\"): upgrade meridian-agent",
+                             m->mode);
+    if (m->nshards != 1)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: sentinel mode has exactly one shard, not %d",
+                             m->nshards);
+    int here = manifest_host_nodes(m, m->self, NULL, 0);
+    if (here > MRD_MF_MAX_HOST_NODES)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: host \"%s\" has %d nodes, more than the %d one "
+                             "agent starts: spread them over more hosts",
+                             m->host, here, MRD_MF_MAX_HOST_NODES);
     return MRD_OK;
 }
 
@@ -68,7 +160,7 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
                              "redeploy with a matching meridian",
                              m->version, MRD_MANIFEST_VERSION);
     MRD_TRY(get_str(root, "topology", m->topology, sizeof(m->topology), err));
-    MRD_TRY(get_str(root, "master_name", m->master_name, sizeof(m->master_name), err));
+    MRD_TRY(get_str(root, "mode", m->mode, sizeof(m->mode), err));
     MRD_TRY(get_str(root, "host", m->host, sizeof(m->host), err));
     MRD_TRY(get_str(root, "root", m->root, sizeof(m->root), err));
     MRD_TRY(get_str(root, "secrets_dir", m->secrets_dir, sizeof(m->secrets_dir), err));
@@ -78,24 +170,33 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_INVALID, "manifest: \"settings\" must be an object");
     MRD_TRY(mrd_settings_from_json(settings, &m->settings, err));
 
-    json_t *peers = json_object_get(root, "peers");
-    if (!json_is_array(peers) || json_array_size(peers) == 0 ||
-        json_array_size(peers) > MRD_MF_MAX_PEERS)
+    json_t *hosts = json_object_get(root, "hosts");
+    if (!json_is_array(hosts) || json_array_size(hosts) == 0 ||
+        json_array_size(hosts) > MRD_MF_MAX_HOSTS)
         return mrd_error_set(err, MRD_ERR_INVALID,
-                             "manifest: \"peers\" must be an array of 1 to %d hosts",
-                             MRD_MF_MAX_PEERS);
-    m->self = -1;
+                             "manifest: \"hosts\" must be an array of 1 to %d hosts",
+                             MRD_MF_MAX_HOSTS);
     size_t i;
     json_t *p;
-    json_array_foreach(peers, i, p) {
-        MRD_TRY(parse_peer(p, &m->peers[i], err));
-        if (strcmp(m->peers[i].host, m->host) == 0)
-            m->self = (int)i;
+    json_array_foreach(hosts, i, p) {
+        MRD_TRY(parse_host(p, &m->hosts[i], err));
+        if (host_index(m, m->hosts[i].host) >= 0)
+            return mrd_error_set(err, MRD_ERR_INVALID, "manifest: host \"%s\" is listed twice",
+                                 m->hosts[i].host);
+        m->nhosts++;
     }
-    m->npeers = (int)json_array_size(peers);
-    if (m->self < 0)
+    if ((m->self = host_index(m, m->host)) < 0)
         return mrd_error_set(err, MRD_ERR_INVALID,
-                             "manifest: host \"%s\" is not among its peers", m->host);
+                             "manifest: host \"%s\" is not among its hosts", m->host);
+
+    json_t *shards = json_object_get(root, "shards");
+    if (!json_is_array(shards) || json_array_size(shards) == 0 ||
+        json_array_size(shards) > MRD_MF_MAX_SHARDS)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: \"shards\" must be an array of 1 to %d shards",
+                             MRD_MF_MAX_SHARDS);
+    json_array_foreach(shards, i, p)
+        MRD_TRY(parse_shard(p, m, err));
 
     json_t *hooks = json_object_get(root, "webhooks");
     if (!json_is_array(hooks))
@@ -112,7 +213,7 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
             return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
         m->nwebhooks++;
     }
-    return MRD_OK;
+    return check_runnable(m, err);
 }
 
 mrd_rc manifest_parse(const char *text, size_t len, mrd_manifest **out, mrd_error *err)
@@ -151,25 +252,36 @@ mrd_rc manifest_load(const char *path, mrd_manifest **out, mrd_error *err)
 
 json_t *manifest_to_json(const mrd_manifest *m)
 {
-    json_t *peers = json_array();
-    for (int i = 0; i < m->npeers; i++) {
-        const mrd_peer *p = &m->peers[i];
+    json_t *hosts = json_array();
+    for (int i = 0; i < m->nhosts; i++) {
+        const mrd_mf_host *h = &m->hosts[i];
         json_array_append_new(
-            peers, json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:s}", "host", p->host,
-                             "region", p->region, "zone", p->zone, "address", p->address,
-                             "store_port", p->store_port, "sentinel_port",
-                             p->sentinel_port, "agent_port", p->agent_port,
-                             "replica_priority", p->replica_priority, "leader",
-                             p->leader, "sentinel_myid", p->sentinel_myid));
+            hosts, json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:s}", "host", h->host, "region",
+                             h->region, "zone", h->zone, "address", h->address,
+                             "sentinel_port", h->sentinel_port, "agent_port", h->agent_port,
+                             "sentinel_myid", h->sentinel_myid));
+    }
+    json_t *shards = json_array();
+    for (int s = 0; s < m->nshards; s++) {
+        const mrd_mf_shard *sh = &m->shards[s];
+        json_t *nodes = json_array();
+        for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
+            const mrd_mf_node *nd = &m->nodes[i];
+            json_array_append_new(nodes, json_pack("{s:s,s:i,s:i,s:b}", "host",
+                                                   m->hosts[nd->host].host, "port", nd->port,
+                                                   "replica_priority", nd->replica_priority,
+                                                   "master", nd->master));
+        }
+        json_array_append_new(shards, json_pack("{s:s,s:o}", "name", sh->name, "nodes", nodes));
     }
     json_t *hooks = json_array();
     for (int i = 0; i < m->nwebhooks; i++)
         json_array_append_new(hooks, json_string(m->webhooks[i]));
-    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "version",
-                     MRD_MANIFEST_VERSION, "topology", m->topology, "master_name",
-                     m->master_name, "host", m->host, "root", m->root, "secrets_dir",
-                     m->secrets_dir, "settings", mrd_settings_to_json(&m->settings), "peers",
-                     peers, "webhooks", hooks);
+    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "version",
+                     MRD_MANIFEST_VERSION, "topology", m->topology, "mode", m->mode, "host",
+                     m->host, "root", m->root, "secrets_dir", m->secrets_dir, "settings",
+                     mrd_settings_to_json(&m->settings), "hosts", hosts, "shards", shards,
+                     "webhooks", hooks);
 }
 
 void manifest_free(mrd_manifest **m)
@@ -183,20 +295,45 @@ void manifest_free(mrd_manifest **m)
     *m = NULL;
 }
 
-const mrd_peer *manifest_self(const mrd_manifest *m)
+const mrd_mf_host *manifest_self(const mrd_manifest *m)
 {
-    return &m->peers[m->self];
+    return &m->hosts[m->self];
+}
+
+const char *manifest_node_address(const mrd_manifest *m, int i)
+{
+    return m->hosts[m->nodes[i].host].address;
+}
+
+int manifest_host_nodes(const mrd_manifest *m, int host, int *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].host == host) {
+            if (n < max)
+                out[n] = i;
+            n++;
+        }
+    return n;
+}
+
+int manifest_find_node(const mrd_manifest *m, const char *address, int port)
+{
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].port == port && strcmp(manifest_node_address(m, i), address) == 0)
+            return i;
+    return -1;
 }
 
 static const struct {
     const char *what;
     const char *rel;
 } layout[] = {
-    {"manifest", "manifest.json"},      {"agent.pid", "agent.pid"},
-    {"agent.log", "agent.log"},         {"agent.lock", "agent.lock"},
-    {"redis.conf", "redis/redis.conf"}, {"redis.pid", "redis/redis.pid"},
-    {"redis.log", "redis/redis.log"},   {"redis.data", "redis/data"},
-    {"redis.dir", "redis"},             {"sentinel.conf", "sentinel/sentinel.conf"},
+    {"manifest", "manifest.json"},
+    {"agent.pid", "agent.pid"},
+    {"agent.log", "agent.log"},
+    {"agent.lock", "agent.lock"},
+    {"sentinel.conf", "sentinel/sentinel.conf"},
     {"sentinel.pid", "sentinel/sentinel.pid"},
     {"sentinel.log", "sentinel/sentinel.log"},
     {"sentinel.dir", "sentinel"},
@@ -207,6 +344,27 @@ mrd_rc manifest_path(const mrd_manifest *m, const char *what, char *buf, size_t 
     for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++)
         if (strcmp(layout[i].what, what) == 0)
             return mrd_path_fmt(buf, n, "%s/%s", m->root, layout[i].rel);
+    return MRD_ERR_NOT_FOUND;
+}
+
+static const struct {
+    const char *what;
+    const char *rel;
+} node_layout[] = {
+    {"redis.conf", "/redis.conf"}, {"redis.pid", "/redis.pid"}, {"redis.log", "/redis.log"},
+    {"redis.data", "/data"},       {"redis.dir", ""},
+};
+
+mrd_rc manifest_node_path(const mrd_manifest *m, int node, const char *what, char *buf,
+                          size_t n)
+{
+    char dir[32] = "redis";
+    int port = m->nodes[node].port;
+    if (port != m->settings.store.port)
+        snprintf(dir, sizeof(dir), "redis-%d", port);
+    for (size_t i = 0; i < sizeof(node_layout) / sizeof(node_layout[0]); i++)
+        if (strcmp(node_layout[i].what, what) == 0)
+            return mrd_path_fmt(buf, n, "%s/%s%s", m->root, dir, node_layout[i].rel);
     return MRD_ERR_NOT_FOUND;
 }
 

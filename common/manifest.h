@@ -5,7 +5,8 @@
  * owns every process it describes.  Paths in a manifest are absolute and
  * valid on the host.  Layout of a host root:
  *   ROOT/manifest.json  ROOT/agent.pid  ROOT/agent.log  ROOT/agent.lock
- *   ROOT/redis/{redis.conf,redis.pid,redis.log,data/}
+ *   ROOT/redis/{redis.conf,redis.pid,redis.log,data/}   the node on store.port
+ *   ROOT/redis-PORT/{...}                                any other node here
  *   ROOT/sentinel/{sentinel.conf,sentinel.pid,sentinel.log}
  *   SECRETS/{admin,replication,sentinel,app}.pass  SECRETS/agent.token
  */
@@ -20,41 +21,67 @@
 #include "err.h"
 #include "settings.h"
 
-/* 2: the settings follow the settings table ("settings": {"store": ...}). */
-#define MRD_MANIFEST_VERSION 2
+/* 2: the settings follow the settings table ("settings": {"store": ...}).
+ * 3: nodes and shards: "hosts" (every host of the deployment) and "shards"
+ *    (each with its nodes: a redis-server on a host and port), instead of
+ *    one "peers" list with one store node per host and one master name. */
+#define MRD_MANIFEST_VERSION 3
 #define MRD_MF_NAME 64
 #define MRD_MF_PATH 1024
-#define MRD_MF_MAX_PEERS 64
+#define MRD_MF_MAX_HOSTS 64
+#define MRD_MF_MAX_SHARDS 64
+#define MRD_MF_MAX_NODES 512
+/* The most nodes one agent starts on its host (ports store.port + i). */
+#define MRD_MF_MAX_HOST_NODES 16
 
-/* Another host of the same topology (the manifest lists every host,
- * itself included, so an agent can find sentinels and snapshot sources). */
-typedef struct mrd_peer {
+/* A host of the deployment (the manifest lists every host, itself
+ * included, so an agent can find sentinels and snapshot sources). */
+typedef struct mrd_mf_host {
     char host[MRD_MF_NAME];
     char region[MRD_MF_NAME];
     char zone[MRD_MF_NAME];
     char address[MRD_MF_NAME];
-    int store_port;
-    int sentinel_port; /* 0: this host runs no sentinel */
+    int sentinel_port;         /* 0: this host runs no sentinel */
     int agent_port;
-    int replica_priority;
-    bool leader;               /* the initial leader in the plan */
     char sentinel_myid[41];    /* "" when no sentinel */
-} mrd_peer;
+} mrd_mf_host;
+
+/* A node: one redis-server on one host and port, in one shard. */
+typedef struct mrd_mf_node {
+    int host;             /* index into hosts */
+    int shard;            /* index into shards */
+    int port;
+    int replica_priority; /* the plan's (the master's is 100 too) */
+    bool master;          /* the shard's initial master in the plan */
+} mrd_mf_node;
+
+/* A shard: one master and its replicas.  Its nodes are
+ * nodes[first .. first + nnodes - 1]. */
+typedef struct mrd_mf_shard {
+    char name[MRD_MF_NAME]; /* sentinel mode: the name Sentinel monitors */
+    int first;
+    int nnodes;
+    int master;             /* node index of the initial master */
+} mrd_mf_shard;
 
 typedef struct mrd_manifest {
     int version;
     char topology[MRD_MF_NAME];
-    char master_name[MRD_MF_NAME];
-    char host[MRD_MF_NAME]; /* this host: also peers[self] */
-    int self;               /* index of this host in peers */
+    char mode[16];          /* "sentinel": the only mode agents run so far */
+    char host[MRD_MF_NAME]; /* this host: also hosts[self] */
+    int self;               /* index of this host in hosts */
     char root[MRD_MF_PATH];
     char secrets_dir[MRD_MF_PATH];
 
     mrd_settings settings; /* every topology setting (see settings.h), with
                               sentinel.quorum resolved by the plan */
 
-    mrd_peer peers[MRD_MF_MAX_PEERS];
-    int npeers;
+    mrd_mf_host hosts[MRD_MF_MAX_HOSTS];
+    int nhosts;
+    mrd_mf_shard shards[MRD_MF_MAX_SHARDS];
+    int nshards;
+    mrd_mf_node nodes[MRD_MF_MAX_NODES]; /* shard by shard */
+    int nnodes;
 
     char **webhooks;
     int nwebhooks;
@@ -72,14 +99,30 @@ json_t *manifest_to_json(const mrd_manifest *m);
 /* Free and NULL *m.  Accepts NULL. */
 void manifest_free(mrd_manifest **m);
 
-/* This host's own peer entry (borrowed). */
-const mrd_peer *manifest_self(const mrd_manifest *m);
+/* This host's own entry (borrowed). */
+const mrd_mf_host *manifest_self(const mrd_manifest *m);
+
+/* The address of node I (its host's). */
+const char *manifest_node_address(const mrd_manifest *m, int i);
+
+/* The indexes of the nodes on host HOST, in manifest order, into OUT (at
+ * most MAX); returns how many there are (which may exceed MAX). */
+int manifest_host_nodes(const mrd_manifest *m, int host, int *out, int max);
+
+/* The node at ADDRESS:PORT, or -1. */
+int manifest_find_node(const mrd_manifest *m, const char *address, int port);
 
 /* Derived paths (see the layout above).  Return MRD_ERR_INVALID when BUF
  * is too small.  WHAT is one of: "manifest", "agent.pid", "agent.log",
- * "agent.lock", "redis.conf", "redis.pid", "redis.log", "redis.data",
- * "sentinel.conf", "sentinel.pid", "sentinel.log", "sentinel.dir". */
+ * "agent.lock", "sentinel.conf", "sentinel.pid", "sentinel.log",
+ * "sentinel.dir". */
 mrd_rc manifest_path(const mrd_manifest *m, const char *what, char *buf, size_t n);
+
+/* A node's paths: WHAT is one of "redis.conf", "redis.pid", "redis.log",
+ * "redis.data", "redis.dir".  A host's node on store.port lives in
+ * ROOT/redis/, any other in ROOT/redis-PORT/. */
+mrd_rc manifest_node_path(const mrd_manifest *m, int node, const char *what, char *buf,
+                          size_t n);
 
 /* Secret file of NAME ("admin", "replication", "sentinel", "app",
  * "agent.token") in SECRETS_DIR. */

@@ -29,7 +29,8 @@ static const mrd_setting table[] = {
      "differs from `sentinel.port` and `agent.port`",
      MRD_LANDS_REDIS | MRD_LANDS_PLANNER, "port", MRD_APPLY_RESTART, AT(store.port)},
     {"store", "leader_region", MRD_SETTING_REGION, 0, 0, NULL,
-     "sentinel mode: required, must name a region of this file (where the leader starts)",
+     "sentinel mode: required, must name a region of this file (where the leader starts); "
+     "cluster mode: not needed (its masters are spread over the regions)",
      MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN, AT(store.leader_region)},
     {"store", "maxmemory", MRD_SETTING_SIZE, 0, 0, "256mb", "`\"0\"` means no limit",
      MRD_LANDS_REDIS, "maxmemory", MRD_APPLY_LIVE, AT(store.maxmemory)},

@@ -235,32 +235,46 @@ static void fill_manifest(const orch_ctx *c, int host, const char *root, const c
 {
     const mrd_topology *t = c->topo;
     memset(m, 0, sizeof(*m));
+    const mrd_plan *p = c->plan;
     m->version = MRD_MANIFEST_VERSION;
     snprintf(m->topology, sizeof(m->topology), "%s", t->name);
-    snprintf(m->master_name, sizeof(m->master_name), "%s", t->name);
+    snprintf(m->mode, sizeof(m->mode), "%s", p->mode->name);
     snprintf(m->host, sizeof(m->host), "%s", t->hosts[host].name);
     snprintf(m->root, sizeof(m->root), "%s", root);
     snprintf(m->secrets_dir, sizeof(m->secrets_dir), "%s", secrets);
     m->settings = t->settings;
-    m->settings.sentinel.quorum = c->plan->quorum; /* 0 in the file means the majority */
+    m->settings.sentinel.quorum = p->quorum; /* 0 in the file means the majority */
     m->self = host;
-    m->npeers = t->nhosts;
-    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++) {
+    m->nhosts = t->nhosts < MRD_MF_MAX_HOSTS ? t->nhosts : MRD_MF_MAX_HOSTS;
+    for (int i = 0; i < m->nhosts; i++) {
         const mrd_host *h = &t->hosts[i];
-        mrd_peer *p = &m->peers[i];
-        snprintf(p->host, sizeof(p->host), "%s", h->name);
-        snprintf(p->region, sizeof(p->region), "%s", t->regions[h->region].name);
-        snprintf(p->zone, sizeof(p->zone), "%s", t->zones[h->zone].name);
-        snprintf(p->address, sizeof(p->address), "%s", h->address);
-        p->store_port = t->settings.store.port;
-        p->agent_port = t->settings.agent.port;
-        p->replica_priority = c->plan->hosts[i].replica_priority;
-        p->leader = c->plan->hosts[i].leader;
-        if (c->plan->hosts[i].sentinel) {
-            p->sentinel_port = t->settings.sentinel.port;
-            deploy_sentinel_myid(t->name, h->name, p->sentinel_myid);
+        mrd_mf_host *mh = &m->hosts[i];
+        snprintf(mh->host, sizeof(mh->host), "%s", h->name);
+        snprintf(mh->region, sizeof(mh->region), "%s", t->regions[h->region].name);
+        snprintf(mh->zone, sizeof(mh->zone), "%s", t->zones[h->zone].name);
+        snprintf(mh->address, sizeof(mh->address), "%s", h->address);
+        mh->agent_port = t->settings.agent.port;
+        if (p->hosts[i].sentinel) {
+            mh->sentinel_port = t->settings.sentinel.port;
+            deploy_sentinel_myid(t->name, h->name, mh->sentinel_myid);
         }
     }
+    m->nshards = p->nshards < MRD_MF_MAX_SHARDS ? p->nshards : MRD_MF_MAX_SHARDS;
+    for (int s = 0; s < m->nshards; s++) {
+        const mrd_plan_shard *ps = &p->shards[s];
+        mrd_mf_shard *ms = &m->shards[s];
+        snprintf(ms->name, sizeof(ms->name), "%s", ps->name);
+        ms->first = ps->first;
+        ms->nnodes = ps->nnodes;
+        ms->master = ps->master;
+    }
+    m->nnodes = p->nnodes < MRD_MF_MAX_NODES ? p->nnodes : MRD_MF_MAX_NODES;
+    for (int i = 0; i < m->nnodes; i++)
+        m->nodes[i] = (mrd_mf_node){.host = p->nodes[i].host,
+                                    .shard = p->nodes[i].shard,
+                                    .port = p->nodes[i].port,
+                                    .replica_priority = p->nodes[i].replica_priority,
+                                    .master = p->nodes[i].master};
     /* webhooks are borrowed from the topology for serialisation only */
     m->webhooks = t->webhooks;
     m->nwebhooks = t->nwebhooks;
@@ -1398,7 +1412,7 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
         else
             fprintf(out, "deployed and verified in %.1f s (%s): leader %s, %d replicas "
                          "linked, %d sentinels agree\n",
-                    secs, did, c->topo->hosts[c->plan->leader].name, c->topo->nhosts - 1,
+                    secs, did, plan_node_host(c->plan, c->plan->shards[0].master)->name, c->topo->nhosts - 1,
                     c->plan->nsentinels);
     }
     return 0;

@@ -79,7 +79,7 @@ typedef struct drill {
     bool region_has_leader;
     bool partitioned;        /* an nftables table is in place */
     bool agents_stopped;     /* region-outage: agents to restart */
-    sync_counts syncs0[MRD_MF_MAX_PEERS];
+    sync_counts syncs0[MRD_MF_MAX_HOSTS];
     char admin[MRD_SECRET_LEN];
 } drill;
 
@@ -312,10 +312,10 @@ static bool isolated_source(const drill *d, char *buf, size_t n)
 static mrd_rc partition(drill *d, mrd_error *err)
 {
     const mrd_topology *t = d->c->topo;
-    const char *inside[MRD_MF_MAX_PEERS + 1];
+    const char *inside[MRD_MF_MAX_HOSTS + 1];
     int n = 0;
     char probe[32];
-    for (int i = 0; i < t->nhosts && n < MRD_MF_MAX_PEERS; i++)
+    for (int i = 0; i < t->nhosts && n < MRD_MF_MAX_HOSTS; i++)
         if (t->hosts[i].region == d->target_region)
             inside[n++] = t->hosts[i].address;
     if (d->region_has_leader && isolated_source(d, probe, sizeof(probe)))
@@ -431,9 +431,9 @@ static bool wait_healthy(drill *d, int timeout_ms, int *leader)
 /* ==== the drill ==== */
 
 typedef struct targets {
-    drill_target sentinels[MRD_MF_MAX_PEERS];
+    drill_target sentinels[MRD_MF_MAX_HOSTS];
     int nsentinels;
-    drill_target nodes[MRD_MF_MAX_PEERS];
+    drill_target nodes[MRD_MF_MAX_HOSTS];
     int nnodes;
 } targets;
 
@@ -441,7 +441,7 @@ static void make_targets(const drill *d, targets *tg)
 {
     const mrd_topology *t = d->c->topo;
     memset(tg, 0, sizeof(*tg));
-    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++) {
+    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_HOSTS; i++) {
         tg->nodes[tg->nnodes++] =
             (drill_target){.address = t->hosts[i].address, .port = t->settings.store.port, .host = i};
         if (d->c->plan->hosts[i].sentinel)
@@ -525,8 +525,8 @@ static bool split_brain(const drill *d)
 static int finish_report(drill *d)
 {
     const mrd_topology *t = d->c->topo;
-    const char *names[MRD_MF_MAX_PEERS];
-    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_PEERS; i++)
+    const char *names[MRD_MF_MAX_HOSTS];
+    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_HOSTS; i++)
         names[i] = t->hosts[i].name;
     drill_result_compute(&d->rec, t->settings.consistency.wait_replicas);
     mrd_error err;
@@ -737,7 +737,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
             d.rec.r.healed = false;
         }
     }
-    sync_counts syncs1[MRD_MF_MAX_PEERS];
+    sync_counts syncs1[MRD_MF_MAX_HOSTS];
     long long full, partial;
     sync_read(&d, syncs1);
     sync_delta(&d, d.syncs0, syncs1, leader_after, &full, &partial);

@@ -180,12 +180,13 @@ static void print_plan(const mrd_plan *p)
     printf("%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
     for (int i = 0; i < t->nhosts; i++) {
         const mrd_host *h = &t->hosts[i];
+        const mrd_plan_node *n = &p->nodes[plan_node_on(p, 0, i)]; /* one per host */
         char roles[96];
-        snprintf(roles, sizeof(roles), "%s%s", p->hosts[i].leader ? "leader" : "replica",
+        snprintf(roles, sizeof(roles), "%s%s", n->master ? "leader" : "replica",
                  p->hosts[i].sentinel ? ", sentinel" : "");
-        if (!p->hosts[i].leader)
+        if (!n->master)
             snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
-                     " (priority %d)", p->hosts[i].replica_priority);
+                     " (priority %d)", n->replica_priority);
         printf("%-12s %-10s %-12s %-16s %s\n", h->name, t->regions[h->region].name,
                t->zones[h->zone].name, h->address, roles);
     }

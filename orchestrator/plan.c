@@ -173,7 +173,7 @@ static void sentinel_fix(const mrd_plan *p, mrd_domain_kind kind, char *buf,
     }
 }
 
-static void explain(const mrd_plan *p, mrd_domain_loss *l, int hosts_outside)
+static void explain(const mrd_plan *p, mrd_domain_loss *l, int nodes_outside)
 {
     const mrd_topology *t = p->topo;
     const char *k = kind_name(l->kind);
@@ -194,7 +194,7 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int hosts_outside)
                    plural(l->replicas_left, "replica", "replicas"), mrw, k);
         return;
     }
-    if (hosts_outside == 0) {
+    if (nodes_outside == 0) {
         if (domains == 1)
             set_reason(l,
                        "losing %s %s leaves no replica outside it to promote: "
@@ -282,29 +282,33 @@ static void explain_live(const mrd_plan *p, mrd_domain_loss *l)
                    l->replicas_left - 1, mrw);
 }
 
-/* Fill L for the loss of domain KIND/INDEX with the leader on host LEADER.
- * LIVE NULL: the plan (every placed sentinel up, every other node a
- * promotable replica); else what each host holds now. */
-static void compute_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind,
-                         int index, int leader, const mrd_live_host *live)
+/* Sentinel mode: fill L for the loss of domain KIND/INDEX.  LIVE NULL:
+ * the plan (every placed sentinel up, the shard's initial master, every
+ * other node a promotable replica); else what the live state holds. */
+static void sentinel_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind,
+                          int index, const mrd_live *live)
 {
     const mrd_topology *t = p->topo;
-    int hosts_out = 0;
+    const mrd_plan_shard *sh = &p->shards[0];
+    int master = live ? live->master : sh->master;
+    int nodes_out = 0;
 
     memset(l, 0, sizeof(*l));
     l->kind = kind;
     l->index = index;
     l->name = kind == MRD_DOMAIN_REGION ? t->regions[index].name
                                         : t->zones[index].name;
-    l->leader_lost = host_in_domain(&t->hosts[leader], kind, index);
-    for (int h = 0; h < t->nhosts; h++) {
-        if (host_in_domain(&t->hosts[h], kind, index))
+    l->leader_lost = host_in_domain(plan_node_host(p, master), kind, index);
+    for (int h = 0; h < t->nhosts; h++)
+        if (!host_in_domain(&t->hosts[h], kind, index))
+            l->sentinels_left += live ? live->sentinel_up[h] : p->hosts[h].sentinel;
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
+        if (host_in_domain(plan_node_host(p, i), kind, index))
             continue;
-        hosts_out++;
-        bool sentinel = live ? live[h].sentinel_up : p->hosts[h].sentinel;
-        bool replica = live ? live[h].replica_ok : h != leader;
-        bool promotable = live ? live[h].replica_ok && live[h].promotable : h != leader;
-        l->sentinels_left += sentinel;
+        nodes_out++;
+        bool replica = live ? live->nodes[i].replica_ok : i != master;
+        bool promotable = live ? live->nodes[i].replica_ok && live->nodes[i].promotable
+                               : i != master;
         l->replicas_left += replica;
         l->promotable_left += promotable;
     }
@@ -327,7 +331,75 @@ static void compute_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind 
     if (live)
         explain_live(p, l);
     else
-        explain(p, l, hosts_out);
+        explain(p, l, nodes_out);
+}
+
+/* Sentinel mode: one shard, one node per host on store.port, the master
+ * in store.leader_region, sentinels spread (see place_sentinels). */
+static mrd_rc sentinel_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
+{
+    int lr = topology_find_region(t, t->settings.store.leader_region);
+    if (lr < 0)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "store.leader_region \"%s\" is not a region of "
+                            "the topology: name one of its regions",
+                            t->settings.store.leader_region);
+    int leader = leader_host(t, lr);
+    if (leader < 0)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "store.leader_region \"%s\" has no host: add one "
+                            "or choose another region",
+                            t->settings.store.leader_region);
+    p->nshards = 1;
+    p->nnodes = t->nhosts;
+    p->shards = calloc(1, sizeof(*p->shards));
+    p->nodes = calloc((size_t)t->nhosts, sizeof(*p->nodes));
+    if (!p->shards || !p->nodes)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+    mrd_plan_shard *sh = &p->shards[0];
+    snprintf(sh->name, sizeof(sh->name), "%s", t->name);
+    sh->first = 0;
+    sh->nnodes = t->nhosts;
+    sh->master = leader; /* node i runs on host i */
+    for (int h = 0; h < t->nhosts; h++) {
+        int hop = abs(t->hosts[h].region - lr);
+        p->nodes[h] = (mrd_plan_node){
+            .host = h,
+            .shard = 0,
+            .port = t->settings.store.port,
+            .replica_priority = h == leader ? PRIO_BASE : PRIO_BASE + PRIO_PER_REGION_HOP * hop,
+            .master = h == leader,
+        };
+    }
+    if (place_sentinels(t, p, lr) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+    return MRD_OK;
+}
+
+static const plan_mode sentinel_mode = {
+    .name = "sentinel",
+    .place = sentinel_place,
+    .loss = sentinel_loss,
+};
+
+const plan_mode *plan_mode_for(mrd_mode mode)
+{
+    switch (mode) {
+    case MRD_MODE_SENTINEL:
+        return &sentinel_mode;
+    case MRD_MODE_CLUSTER: /* placed in the next step */
+        break;
+    }
+    return NULL;
+}
+
+int plan_node_on(const mrd_plan *p, int shard, int host)
+{
+    const mrd_plan_shard *sh = &p->shards[shard];
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        if (p->nodes[i].host == host)
+            return i;
+    return -1;
 }
 
 /* ==== PUBLIC =========================================================== */
@@ -335,7 +407,8 @@ static void compute_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind 
 mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
 {
     *out = NULL;
-    if (t->mode == MRD_MODE_CLUSTER)
+    const plan_mode *mode = plan_mode_for(t->mode);
+    if (!mode)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "cluster mode is not deployable yet: use "
                             "\"mode\": \"sentinel\"");
@@ -354,23 +427,12 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
                             "sentinel.count to %d or add hosts",
                             t->settings.sentinel.count, t->nhosts,
                             plural(t->nhosts, "host", "hosts"), t->nhosts);
-    int lr = topology_find_region(t, t->settings.store.leader_region);
-    if (lr < 0)
-        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "store.leader_region \"%s\" is not a region of "
-                            "the topology: name one of its regions",
-                            t->settings.store.leader_region);
-    int leader = leader_host(t, lr);
-    if (leader < 0)
-        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "store.leader_region \"%s\" has no host: add one "
-                            "or choose another region",
-                            t->settings.store.leader_region);
 
     mrd_plan *p = calloc(1, sizeof(*p));
     if (!p)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     p->topo = t;
+    p->mode = mode;
     p->nlosses = t->nregions + t->nzones;
     p->hosts = calloc((size_t)t->nhosts, sizeof(*p->hosts));
     p->losses = calloc((size_t)p->nlosses, sizeof(*p->losses));
@@ -378,38 +440,28 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
         plan_free(&p);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     }
-
-    p->leader = leader;
     p->nsentinels = t->settings.sentinel.count;
-    p->majority = p->nsentinels / 2 + 1;
+    p->majority = mrd_majority(p->nsentinels);
     p->quorum = t->settings.sentinel.quorum > 0 ? t->settings.sentinel.quorum : p->majority;
 
-    for (int h = 0; h < t->nhosts; h++) {
-        int hop = abs(t->hosts[h].region - lr);
-        p->hosts[h].leader = h == leader;
-        p->hosts[h].replica_priority = PRIO_BASE + PRIO_PER_REGION_HOP * hop;
-    }
-    p->hosts[leader].replica_priority = PRIO_BASE;
-
-    if (place_sentinels(t, p, lr) != MRD_OK) {
+    mrd_rc rc = mode->place(t, p, err);
+    if (rc != MRD_OK) {
         plan_free(&p);
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+        return rc;
     }
-
-    plan_live_losses(p, leader, NULL, p->losses);
+    plan_live_losses(p, NULL, p->losses);
     *out = p;
     return MRD_OK;
 }
 
-void plan_live_losses(const mrd_plan *p, int leader, const mrd_live_host *live,
-                      mrd_domain_loss *out)
+void plan_live_losses(const mrd_plan *p, const mrd_live *live, mrd_domain_loss *out)
 {
     const mrd_topology *t = p->topo;
     int i = 0;
     for (int r = 0; r < t->nregions; r++)
-        compute_loss(p, &out[i++], MRD_DOMAIN_REGION, r, leader, live);
+        p->mode->loss(p, &out[i++], MRD_DOMAIN_REGION, r, live);
     for (int z = 0; z < t->nzones; z++)
-        compute_loss(p, &out[i++], MRD_DOMAIN_ZONE, z, leader, live);
+        p->mode->loss(p, &out[i++], MRD_DOMAIN_ZONE, z, live);
 }
 
 int plan_first_unsafe(const mrd_plan *p, const mrd_domain_loss *losses)
@@ -440,16 +492,21 @@ void plan_free(mrd_plan **p)
     if (!p || !*p)
         return;
     free((*p)->hosts);
+    free((*p)->nodes);
+    free((*p)->shards);
     free((*p)->losses);
     free(*p);
     *p = NULL;
 }
 
+/* Host H's roles and the priority of its node (sentinel mode: one per
+ * host, in the one shard). */
 static json_t *host_json(const mrd_plan *p, int h)
 {
     const mrd_topology *t = p->topo;
     const mrd_host *host = &t->hosts[h];
-    const char *store_role = p->hosts[h].leader ? "leader" : "replica";
+    int n = plan_node_on(p, 0, h);
+    const char *store_role = n >= 0 && p->nodes[n].master ? "leader" : "replica";
     json_t *roles = p->hosts[h].sentinel
                         ? json_pack("[s,s]", store_role, "sentinel")
                         : json_pack("[s]", store_role);
@@ -459,7 +516,22 @@ static json_t *host_json(const mrd_plan *p, int h)
                      "region", t->regions[host->region].name, "zone",
                      t->zones[host->zone].name, "address", host->address,
                      "roles", roles, "replica_priority",
-                     p->hosts[h].replica_priority);
+                     n >= 0 ? p->nodes[n].replica_priority : 0);
+}
+
+static json_t *shard_json(const mrd_plan *p, int s)
+{
+    const mrd_plan_shard *sh = &p->shards[s];
+    json_t *nodes = json_array();
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        json_array_append_new(nodes, json_pack("{s:s,s:i,s:s,s:i}", "host",
+                                               plan_node_host(p, i)->name, "port",
+                                               p->nodes[i].port, "role",
+                                               p->nodes[i].master ? "master" : "replica",
+                                               "replica_priority",
+                                               p->nodes[i].replica_priority));
+    return json_pack("{s:s,s:s,s:o}", "name", sh->name, "master",
+                     plan_node_host(p, sh->master)->name, "nodes", nodes);
 }
 
 json_t *plan_loss_to_json(const mrd_domain_loss *l)
@@ -477,23 +549,27 @@ json_t *plan_loss_to_json(const mrd_domain_loss *l)
 json_t *plan_to_json(const mrd_plan *p)
 {
     const mrd_topology *t = p->topo;
-    json_t *hosts = json_array(), *losses = json_array();
-    if (!hosts || !losses)
+    json_t *hosts = json_array(), *shards = json_array(), *losses = json_array();
+    if (!hosts || !shards || !losses)
         goto fail;
     for (int h = 0; h < t->nhosts; h++)
         if (json_array_append_new(hosts, host_json(p, h)) != 0)
+            goto fail;
+    for (int s = 0; s < p->nshards; s++)
+        if (json_array_append_new(shards, shard_json(p, s)) != 0)
             goto fail;
     for (int i = 0; i < p->nlosses; i++)
         if (json_array_append_new(losses, plan_loss_to_json(&p->losses[i])) != 0)
             goto fail;
     /* "o" steals the arrays' references, on failure too. */
-    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:o,s:o}", "topology", t->name,
-                     "survive", topology_survive_name(t->survive), "leader",
-                     t->hosts[p->leader].name, "quorum", p->quorum,
-                     "majority", p->majority, "hosts", hosts, "losses",
+    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:o,s:o,s:o}", "topology", t->name, "mode",
+                     p->mode->name, "survive", topology_survive_name(t->survive), "leader",
+                     plan_node_host(p, p->shards[0].master)->name, "quorum", p->quorum,
+                     "majority", p->majority, "hosts", hosts, "shards", shards, "losses",
                      losses);
 fail:
     json_decref(hosts);
+    json_decref(shards);
     json_decref(losses);
     return NULL;
 }

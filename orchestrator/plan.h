@@ -1,8 +1,14 @@
 /* plan.h - placement and survivability (pure: no I/O).
  *
- * plan_build() places, for a sentinel-mode topology:
- *   - one store node per host; the leader on the first host of the first
- *     zone of store.leader_region, every other node a replica;
+ * A plan is expressed in nodes and shards: a node is one redis-server on
+ * one host and port, a shard one master and its replicas.  Each mode
+ * places them through its own table of functions (plan_mode); the front
+ * end (plan_build, plan_check, the JSON) never knows which.
+ *
+ * Sentinel mode places:
+ *   - one shard, named as the topology, that the sentinels monitor;
+ *   - one store node per host on store.port; the master on the first host
+ *     of the first zone of store.leader_region, every other node a replica;
  *   - sentinel.count sentinels, at most one per host, spread round-robin
  *     over regions, then zones within a region, then hosts, so that no
  *     region and no zone holds more of them than it must;
@@ -27,13 +33,29 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "health.h"
 #include "topology.h"
 
 typedef struct mrd_plan_host {
-    bool leader;          /* runs the initial leader */
     bool sentinel;        /* runs a sentinel */
-    int replica_priority; /* replicas: from the plan; leader: 100 */
 } mrd_plan_host;
+
+/* One redis-server: on host HOST at PORT, in shard SHARD. */
+typedef struct mrd_plan_node {
+    int host;             /* index into topo->hosts */
+    int shard;            /* index into the plan's shards */
+    int port;             /* store.port + i for a host's i-th node */
+    int replica_priority; /* replicas: from the plan; the master: 100 */
+    bool master;          /* the shard's initial master */
+} mrd_plan_node;
+
+/* One master and its replicas: nodes[first .. first + nnodes - 1]. */
+typedef struct mrd_plan_shard {
+    char name[64];        /* sentinel mode: the name Sentinel monitors */
+    int first;
+    int nnodes;
+    int master;           /* node index of the initial master */
+} mrd_plan_shard;
 
 typedef enum mrd_domain_kind {
     MRD_DOMAIN_REGION = 0,
@@ -53,7 +75,7 @@ typedef struct mrd_domain_loss {
     int promotable_left;      /* ... of which Sentinel may promote
                                  (replica-priority above 0); the plan's
                                  replicas all are */
-    bool leader_lost;         /* the domain holds the leader */
+    bool leader_lost;         /* the domain holds the master */
     bool failover_possible;   /* leader lost: sentinels_left >= majority and
                                  >= quorum and promotable_left >= 1 */
     bool writes_resume;       /* writes are accepted after the loss (after
@@ -63,16 +85,61 @@ typedef struct mrd_domain_loss {
     char reason[256];         /* why not, when !writes_resume; else "" */
 } mrd_domain_loss;
 
+typedef struct plan_mode plan_mode;
+
 typedef struct mrd_plan {
     const mrd_topology *topo; /* borrowed */
+    const plan_mode *mode;    /* how this topology's mode places and judges */
     mrd_plan_host *hosts;     /* topo->nhosts entries, same order */
-    int leader;               /* host index of the initial leader */
+    mrd_plan_node *nodes;     /* shard by shard */
+    int nnodes;
+    mrd_plan_shard *shards;
+    int nshards;
     int nsentinels;
     int quorum;               /* sentinel.quorum or the majority */
-    int majority;             /* nsentinels / 2 + 1 */
+    int majority;             /* mrd_majority(nsentinels) */
     mrd_domain_loss *losses;  /* regions first (file order), then zones */
     int nlosses;
 } mrd_plan;
+
+/* What the live state holds, for the live matrix: where each shard's
+ * master is now (after failovers), which sentinels answer and name it,
+ * and which replicas are linked, caught up and promotable. */
+typedef struct mrd_live_node {
+    bool replica_ok;    /* a replica of its shard's master, linked and caught up */
+    bool promotable;    /* ... with a replica-priority above 0 */
+} mrd_live_node;
+
+typedef struct mrd_live {
+    int master;               /* node index of the (first) shard's master now */
+    const bool *sentinel_up;  /* per host: runs a sentinel that answers and
+                                 names the master */
+    const mrd_live_node *nodes; /* per node */
+} mrd_live;
+
+/* A mode's placement and judgement (as curl's vtls picks a TLS backend:
+ * chosen once in plan_build, never calling each other). */
+struct plan_mode {
+    const char *name;
+    /* Place nodes, shards and sentinels into P (its counts are set). */
+    mrd_rc (*place)(const mrd_topology *t, mrd_plan *p, mrd_error *err);
+    /* Fill L for the loss of domain KIND/INDEX: the plan's (LIVE NULL) or
+     * the live state's. */
+    void (*loss)(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind, int index,
+                 const mrd_live *live);
+};
+
+/* The mode table of MODE; NULL when that mode cannot be deployed yet. */
+const plan_mode *plan_mode_for(mrd_mode mode);
+
+/* The host of node I. */
+static inline const mrd_host *plan_node_host(const mrd_plan *p, int i)
+{
+    return &p->topo->hosts[p->nodes[i].host];
+}
+
+/* The node of shard SHARD on host HOST, or -1. */
+int plan_node_on(const mrd_plan *p, int shard, int host);
 
 /* Build the placement and matrix.  Fails (MRD_ERR_INVALID) only when the
  * counts cannot be placed at all (more sentinels than hosts, mode not
@@ -91,29 +158,20 @@ mrd_rc plan_check(const mrd_plan *p, mrd_error *err);
  * does not resume writes; -1 when there is none. */
 int plan_first_unsafe(const mrd_plan *p, const mrd_domain_loss *losses);
 
-/* What one host holds right now, for the live matrix. */
-typedef struct mrd_live_host {
-    bool sentinel_up;   /* runs a sentinel that answers and names the leader */
-    bool replica_ok;    /* a replica of the leader, linked and caught up */
-    bool promotable;    /* ... with a replica-priority above 0 */
-} mrd_live_host;
-
-/* The survivability matrix of the live state instead of the plan's: the
- * leader is host LEADER (where it is now, after failovers), and only what
- * LIVE (one entry per host) says is up counts.  Fills OUT (caller-allocated,
- * p->nlosses entries, the order of p->losses).  The reasons describe the
- * state ("losing region us-east now leaves no promotable replica outside
- * it: 4 replicas there, none with a replica-priority above 0"), not a
- * change to the file. */
-void plan_live_losses(const mrd_plan *p, int leader, const mrd_live_host *live,
-                      mrd_domain_loss *out);
+/* The survivability matrix of the live state instead of the plan's (see
+ * mrd_live).  Fills OUT (caller-allocated, p->nlosses entries, the order
+ * of p->losses).  The reasons describe the state ("losing region us-east
+ * now leaves no promotable replica outside it: 4 replicas there, none with
+ * a replica-priority above 0"), not a change to the file. */
+void plan_live_losses(const mrd_plan *p, const mrd_live *live, mrd_domain_loss *out);
 
 /* Free and NULL *p.  Accepts NULL. */
 void plan_free(mrd_plan **p);
 
-/* New JSON object: {"topology", "survive", "leader", "quorum", "majority",
- * "hosts": [{"host","region","zone","address","roles":[...],
- * "replica_priority"}], "losses": [{"kind","name","sentinels_left",
+/* New JSON object: {"topology", "mode", "survive", "leader", "quorum",
+ * "majority", "hosts": [{"host","region","zone","address","roles":[...],
+ * "replica_priority"}], "shards": [{"name","master","nodes":[{"host",
+ * "port","role","replica_priority"}]}], "losses": [{"kind","name","sentinels_left",
  * "majority","quorum","replicas_left","promotable_left","leader_lost","failover_possible",
  * "writes_resume","reason"}]}.  NULL on allocation failure. */
 json_t *plan_to_json(const mrd_plan *p);

@@ -131,7 +131,8 @@ static int host_by_addr(const mrd_topology *t, const char *addr_port)
  * any other value reorders the failover the plan chose. */
 static void judge_priority(const orch_ctx *c, int host, st_node *n)
 {
-    int want = c->plan->hosts[host].replica_priority;
+    int node = plan_node_on(c->plan, 0, host);
+    int want = node >= 0 ? c->plan->nodes[node].replica_priority : 0;
     if (!n->healthy || n->is_master)
         return;
     n->promotable = n->replica_priority == want;
@@ -152,10 +153,12 @@ static void judge_live_survival(const orch_ctx *c, st_report *r)
     r->live_unsafe = -1;
     if (r->leader < 0)
         return;
-    mrd_live_host *live = calloc((size_t)t->nhosts, sizeof(*live));
+    bool *sentinel_up = calloc((size_t)t->nhosts, sizeof(*sentinel_up));
+    mrd_live_node *nodes = calloc((size_t)c->plan->nnodes, sizeof(*nodes));
     r->live_losses = calloc((size_t)c->plan->nlosses, sizeof(*r->live_losses));
-    if (!live || !r->live_losses) {
-        free(live);
+    if (!sentinel_up || !nodes || !r->live_losses) {
+        free(sentinel_up);
+        free(nodes);
         free(r->live_losses);
         r->live_losses = NULL;
         return;
@@ -163,15 +166,18 @@ static void judge_live_survival(const orch_ctx *c, st_report *r)
     char want[96];
     snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
     for (int i = 0; i < r->nsentinels; i++)
-        live[r->sentinels[i].host].sentinel_up =
+        sentinel_up[r->sentinels[i].host] =
             r->sentinels[i].reachable && strcmp(r->sentinels[i].leader, want) == 0;
+    /* sentinel mode: node i is the one store node of host i */
     for (int i = 0; i < t->nhosts; i++) {
-        live[i].replica_ok = i != r->leader && r->nodes[i].healthy;
-        live[i].promotable = r->nodes[i].replica_priority > 0;
+        nodes[i].replica_ok = i != r->leader && r->nodes[i].healthy;
+        nodes[i].promotable = r->nodes[i].replica_priority > 0;
     }
-    plan_live_losses(c->plan, r->leader, live, r->live_losses);
+    mrd_live live = {.master = r->leader, .sentinel_up = sentinel_up, .nodes = nodes};
+    plan_live_losses(c->plan, &live, r->live_losses);
     r->live_unsafe = plan_first_unsafe(c->plan, r->live_losses);
-    free(live);
+    free(sentinel_up);
+    free(nodes);
 }
 
 /* The leader the sentinels agree on: named by at least a majority. */
@@ -187,7 +193,7 @@ static int sentinel_majority_leader(const orch_ctx *c, const st_report *r, int *
                  strcmp(r->sentinels[i].leader, r->sentinels[j].leader) == 0;
         if (v > *votes) {
             *votes = v;
-            if (v >= c->plan->majority)
+            if (v >= mrd_majority(c->plan->nsentinels))
                 return host_by_addr(c->topo, r->sentinels[i].leader);
         }
     }
@@ -227,7 +233,7 @@ static void judge(const orch_ctx *c, st_report *r)
             snprintf(n->problem, sizeof(n->problem), "replication link is down");
         } else {
             n->lag_bytes = lead->offset > n->offset ? lead->offset - n->offset : 0;
-            n->healthy = n->lag_bytes <= ST_MAX_LAG_BYTES;
+            n->healthy = n->lag_bytes <= MRD_CAUGHT_UP_LAG_BYTES;
             if (!n->healthy)
                 snprintf(n->problem, sizeof(n->problem), "lags %lld bytes", n->lag_bytes);
         }

@@ -30,9 +30,6 @@ typedef enum st_health {
     ST_UNKNOWN = 3,
 } st_health;
 
-/* A replica lagging more than this is not counted as serving. */
-#define ST_MAX_LAG_BYTES (1024 * 1024)
-
 /* What a node's agent said about it. */
 typedef enum st_agent {
     ST_AGENT_UNASKED = 0, /* the agents were not asked (deploy verification) */

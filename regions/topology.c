@@ -1092,6 +1092,10 @@ static mrd_rc check_leader_region(ctx *c, json_t *root)
         appendf(list, sizeof(list), &used, "%s%s", i ? ", " : "",
                 t->regions[i].name);
 
+    /* Only sentinel mode has one leader to place; cluster mode spreads its
+     * masters, and a leader_region given there must still be a region. */
+    if (t->mode != MRD_MODE_SENTINEL && !has(root, "store", "leader_region"))
+        return MRD_OK;
     if (!json_object_get(root, "store"))
         return fail_at(c, pos_top(c, NULL, NULL, JSONPOS_VALUE),
                        MRD_ERR_INVALID,

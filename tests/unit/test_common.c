@@ -1225,12 +1225,13 @@ static void test_lock_folder_removed_while_waiting(void **state)
 /* ==== MANIFESTS ======================================================== */
 
 /* A hand-written manifest in the schema of common/manifest.c: this host
- * (use-a2) is the second of three peers and runs no sentinel. */
+ * (use-a2) is the second of three hosts and runs no sentinel; one shard of
+ * three nodes, use-a1's the master. */
 static const char valid_manifest[] =
     "{\n"
-    "  \"version\": 2,\n"
+    "  \"version\": 3,\n"
     "  \"topology\": \"shop\",\n"
-    "  \"master_name\": \"shop-main\",\n"
+    "  \"mode\": \"sentinel\",\n"
     "  \"host\": \"use-a2\",\n"
     "  \"root\": \"/var/lib/meridian/shop/use-a2\",\n"
     "  \"secrets_dir\": \"/etc/meridian/shop/secrets\",\n"
@@ -1245,19 +1246,23 @@ static const char valid_manifest[] =
     "              \"crash_fast_path\": false},\n"
     "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1}\n"
     "  },\n"
-    "  \"peers\": [\n"
+    "  \"hosts\": [\n"
     "    {\"host\": \"use-a1\", \"region\": \"us-east\", \"zone\": \"a\",\n"
-    "     \"address\": \"127.0.1.1\", \"store_port\": 16379, \"sentinel_port\": 26379,\n"
-    "     \"agent_port\": 16900, \"replica_priority\": 100, \"leader\": true,\n"
+    "     \"address\": \"127.0.1.1\", \"sentinel_port\": 26379, \"agent_port\": 16900,\n"
     "     \"sentinel_myid\": \"0123456789abcdef0123456789abcdef01234567\"},\n"
     "    {\"host\": \"use-a2\", \"region\": \"us-east\", \"zone\": \"b\",\n"
-    "     \"address\": \"127.0.1.2\", \"store_port\": 16380, \"sentinel_port\": 0,\n"
-    "     \"agent_port\": 16901, \"replica_priority\": 110, \"leader\": false,\n"
+    "     \"address\": \"127.0.1.2\", \"sentinel_port\": 0, \"agent_port\": 16901,\n"
     "     \"sentinel_myid\": \"\"},\n"
     "    {\"host\": \"usw-b1\", \"region\": \"us-west\", \"zone\": \"c\",\n"
-    "     \"address\": \"127.0.2.1\", \"store_port\": 16381, \"sentinel_port\": 26381,\n"
-    "     \"agent_port\": 16902, \"replica_priority\": 0, \"leader\": false,\n"
+    "     \"address\": \"127.0.2.1\", \"sentinel_port\": 26381, \"agent_port\": 16902,\n"
     "     \"sentinel_myid\": \"fedcba9876543210fedcba9876543210fedcba98\"}\n"
+    "  ],\n"
+    "  \"shards\": [\n"
+    "    {\"name\": \"shop-main\", \"nodes\": [\n"
+    "      {\"host\": \"use-a1\", \"port\": 16379, \"replica_priority\": 100, \"master\": true},\n"
+    "      {\"host\": \"use-a2\", \"port\": 16379, \"replica_priority\": 110, \"master\": false},\n"
+    "      {\"host\": \"usw-b1\", \"port\": 16381, \"replica_priority\": 0, \"master\": false}\n"
+    "    ]}\n"
     "  ],\n"
     "  \"webhooks\": [\"https://hooks.example.com/meridian\",\n"
     "               \"http://127.0.0.1:9000/events\"]\n"
@@ -1275,28 +1280,34 @@ static mrd_manifest *parse_manifest_ok(const char *text)
     return m;
 }
 
-static void assert_peer(const mrd_peer *p, const char *host, const char *region,
-                        const char *zone, const char *address, int store_port,
-                        int sentinel_port, int agent_port, int priority, bool leader,
-                        const char *myid)
+static void assert_host(const mrd_mf_host *h, const char *host, const char *region,
+                        const char *zone, const char *address, int sentinel_port,
+                        int agent_port, const char *myid)
 {
-    assert_string_equal(p->host, host);
-    assert_string_equal(p->region, region);
-    assert_string_equal(p->zone, zone);
-    assert_string_equal(p->address, address);
-    assert_int_equal(p->store_port, store_port);
-    assert_int_equal(p->sentinel_port, sentinel_port);
-    assert_int_equal(p->agent_port, agent_port);
-    assert_int_equal(p->replica_priority, priority);
-    assert_int_equal(p->leader, leader);
-    assert_string_equal(p->sentinel_myid, myid);
+    assert_string_equal(h->host, host);
+    assert_string_equal(h->region, region);
+    assert_string_equal(h->zone, zone);
+    assert_string_equal(h->address, address);
+    assert_int_equal(h->sentinel_port, sentinel_port);
+    assert_int_equal(h->agent_port, agent_port);
+    assert_string_equal(h->sentinel_myid, myid);
+}
+
+static void assert_node(const mrd_mf_node *n, int host, int shard, int port, int priority,
+                        bool master)
+{
+    assert_int_equal(n->host, host);
+    assert_int_equal(n->shard, shard);
+    assert_int_equal(n->port, port);
+    assert_int_equal(n->replica_priority, priority);
+    assert_int_equal(n->master, master);
 }
 
 static void assert_manifest_equal(const mrd_manifest *a, const mrd_manifest *b)
 {
     assert_int_equal(a->version, b->version);
     assert_string_equal(a->topology, b->topology);
-    assert_string_equal(a->master_name, b->master_name);
+    assert_string_equal(a->mode, b->mode);
     assert_string_equal(a->host, b->host);
     assert_int_equal(a->self, b->self);
     assert_string_equal(a->root, b->root);
@@ -1306,12 +1317,23 @@ static void assert_manifest_equal(const mrd_manifest *a, const mrd_manifest *b)
     for (size_t i = 0; i < nrows; i++)
         if (mrd_setting_differs(&rows[i], &a->settings, &b->settings))
             fail_msg("settings %s.%s differ", rows[i].section, rows[i].key);
-    assert_int_equal(a->npeers, b->npeers);
-    for (int i = 0; i < a->npeers; i++) {
-        const mrd_peer *p = &a->peers[i];
-        assert_peer(&b->peers[i], p->host, p->region, p->zone, p->address, p->store_port,
-                    p->sentinel_port, p->agent_port, p->replica_priority, p->leader,
-                    p->sentinel_myid);
+    assert_int_equal(a->nhosts, b->nhosts);
+    for (int i = 0; i < a->nhosts; i++) {
+        const mrd_mf_host *h = &a->hosts[i];
+        assert_host(&b->hosts[i], h->host, h->region, h->zone, h->address, h->sentinel_port,
+                    h->agent_port, h->sentinel_myid);
+    }
+    assert_int_equal(a->nshards, b->nshards);
+    for (int i = 0; i < a->nshards; i++) {
+        assert_string_equal(a->shards[i].name, b->shards[i].name);
+        assert_int_equal(a->shards[i].first, b->shards[i].first);
+        assert_int_equal(a->shards[i].nnodes, b->shards[i].nnodes);
+        assert_int_equal(a->shards[i].master, b->shards[i].master);
+    }
+    assert_int_equal(a->nnodes, b->nnodes);
+    for (int i = 0; i < a->nnodes; i++) {
+        const mrd_mf_node *n = &a->nodes[i];
+        assert_node(&b->nodes[i], n->host, n->shard, n->port, n->replica_priority, n->master);
     }
     assert_int_equal(a->nwebhooks, b->nwebhooks);
     for (int i = 0; i < a->nwebhooks; i++)
@@ -1322,9 +1344,9 @@ static void test_manifest_parse_valid(void **state)
 {
     (void)state;
     mrd_manifest *m = parse_manifest_ok(valid_manifest);
-    assert_int_equal(m->version, 2);
+    assert_int_equal(m->version, 3);
     assert_string_equal(m->topology, "shop");
-    assert_string_equal(m->master_name, "shop-main");
+    assert_string_equal(m->mode, "sentinel");
     assert_string_equal(m->host, "use-a2");
     assert_string_equal(m->root, "/var/lib/meridian/shop/use-a2");
     assert_string_equal(m->secrets_dir, "/etc/meridian/shop/secrets");
@@ -1341,16 +1363,30 @@ static void test_manifest_parse_valid(void **state)
     assert_int_equal(m->settings.agent.interval_ms, 1000);
     assert_true(m->settings.agent.metrics_open);
     assert_false(m->settings.agent.crash_fast_path);
-    assert_int_equal(m->npeers, 3);
-    assert_peer(&m->peers[0], "use-a1", "us-east", "a", "127.0.1.1", 16379, 26379, 16900,
-                100, true, "0123456789abcdef0123456789abcdef01234567");
-    assert_peer(&m->peers[1], "use-a2", "us-east", "b", "127.0.1.2", 16380, 0, 16901, 110,
-                false, "");
-    assert_peer(&m->peers[2], "usw-b1", "us-west", "c", "127.0.2.1", 16381, 26381, 16902,
-                0, false, "fedcba9876543210fedcba9876543210fedcba98");
+    assert_int_equal(m->nhosts, 3);
+    assert_host(&m->hosts[0], "use-a1", "us-east", "a", "127.0.1.1", 26379, 16900,
+                "0123456789abcdef0123456789abcdef01234567");
+    assert_host(&m->hosts[1], "use-a2", "us-east", "b", "127.0.1.2", 0, 16901, "");
+    assert_host(&m->hosts[2], "usw-b1", "us-west", "c", "127.0.2.1", 26381, 16902,
+                "fedcba9876543210fedcba9876543210fedcba98");
     assert_int_equal(m->self, 1);
-    assert_ptr_equal(manifest_self(m), &m->peers[1]);
+    assert_ptr_equal(manifest_self(m), &m->hosts[1]);
     assert_string_equal(manifest_self(m)->host, "use-a2");
+    assert_int_equal(m->nshards, 1);
+    assert_string_equal(m->shards[0].name, "shop-main");
+    assert_int_equal(m->shards[0].first, 0);
+    assert_int_equal(m->shards[0].nnodes, 3);
+    assert_int_equal(m->shards[0].master, 0);
+    assert_int_equal(m->nnodes, 3);
+    assert_node(&m->nodes[0], 0, 0, 16379, 100, true);
+    assert_node(&m->nodes[1], 1, 0, 16379, 110, false);
+    assert_node(&m->nodes[2], 2, 0, 16381, 0, false);
+    assert_string_equal(manifest_node_address(m, 2), "127.0.2.1");
+    assert_int_equal(manifest_find_node(m, "127.0.1.2", 16379), 1);
+    assert_int_equal(manifest_find_node(m, "127.0.1.2", 16381), -1);
+    int here[4];
+    assert_int_equal(manifest_host_nodes(m, 1, here, 4), 1);
+    assert_int_equal(here[0], 1);
     assert_int_equal(m->nwebhooks, 2);
     assert_string_equal(m->webhooks[0], "https://hooks.example.com/meridian");
     assert_string_equal(m->webhooks[1], "http://127.0.0.1:9000/events");
@@ -1379,8 +1415,7 @@ static void test_manifest_round_trip(void **state)
     char *s1 = json_dumps(j1, JSON_COMPACT);
     assert_non_null(s1);
     /* Canonical key order, as the header promises. */
-    assert_int_equal(strncmp(s1, "{\"version\":2,\"topology\":\"shop\",\"master_name\":", 44),
-                     0);
+    assert_int_equal(strncmp(s1, "{\"version\":3,\"topology\":\"shop\",\"mode\":", 37), 0);
     mrd_manifest *m2 = parse_manifest_ok(s1);
     assert_manifest_equal(m1, m2);
 
@@ -1428,14 +1463,21 @@ static void manifest_fails(const char *text, mrd_rc code, const char *msg, bool 
 }
 
 /* The object at WHERE in ROOT: "" (ROOT itself), "settings/store",
- * "peers/1". */
+ * "hosts/1", "shards/0", "nodes/2" (of shards/0). */
 static json_t *object_at(json_t *root, const char *where)
 {
     json_t *obj = root;
     if (strncmp(where, "settings/", 9) == 0)
         obj = json_object_get(json_object_get(root, "settings"), where + 9);
-    else if (strncmp(where, "peers/", 6) == 0)
-        obj = json_array_get(json_object_get(root, "peers"),
+    else if (strncmp(where, "hosts/", 6) == 0)
+        obj = json_array_get(json_object_get(root, "hosts"),
+                             (size_t)strtoul(where + 6, NULL, 10));
+    else if (strncmp(where, "shards/", 7) == 0)
+        obj = json_array_get(json_object_get(root, "shards"),
+                             (size_t)strtoul(where + 7, NULL, 10));
+    else if (strncmp(where, "nodes/", 6) == 0)
+        obj = json_array_get(json_object_get(json_array_get(json_object_get(root, "shards"), 0),
+                                             "nodes"),
                              (size_t)strtoul(where + 6, NULL, 10));
     else if (where[0])
         obj = json_object_get(root, where);
@@ -1465,9 +1507,14 @@ static char *mutated(const char *where, const char *key, json_t *value)
 /* What parse must say about KEY, given the type its valid value has. */
 static void expected_message(const char *key, json_t *valid, char *buf, size_t n)
 {
-    if (strcmp(key, "peers") == 0)
-        snprintf(buf, n, "manifest: \"peers\" must be an array of 1 to %d hosts",
-                 MRD_MF_MAX_PEERS);
+    if (strcmp(key, "hosts") == 0)
+        snprintf(buf, n, "manifest: \"hosts\" must be an array of 1 to %d hosts",
+                 MRD_MF_MAX_HOSTS);
+    else if (strcmp(key, "shards") == 0)
+        snprintf(buf, n, "manifest: \"shards\" must be an array of 1 to %d shards",
+                 MRD_MF_MAX_SHARDS);
+    else if (strcmp(key, "nodes") == 0)
+        snprintf(buf, n, "manifest: shard \"shop-main\": \"nodes\" must be a non-empty array");
     else if (json_is_array(valid))
         snprintf(buf, n, "manifest: \"%s\" must be an array", key);
     else if (json_is_object(valid))
@@ -1518,9 +1565,13 @@ static void test_manifest_missing_and_wrong_types(void **state)
                                         "settings/consistency",
                                         "settings/agent",
                                         "settings/cluster",
-                                        "peers/0",
-                                        "peers/1",
-                                        "peers/2"};
+                                        "hosts/0",
+                                        "hosts/1",
+                                        "hosts/2",
+                                        "shards/0",
+                                        "nodes/0",
+                                        "nodes/1",
+                                        "nodes/2"};
     json_error_t jerr;
     json_t *root = json_loads(valid_manifest, 0, &jerr);
     assert_non_null(root);
@@ -1583,8 +1634,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 9 top-level, 18 settings, 10 per peer. */
-    assert_int_equal(checked, 9 + 18 + 30);
+    /* 10 top-level, 18 settings, 7 per host, 2 in the shard, 4 per node. */
+    assert_int_equal(checked, 10 + 18 + 21 + 2 + 12);
 }
 
 static void test_manifest_invalid_documents(void **state)
@@ -1592,16 +1643,17 @@ static void test_manifest_invalid_documents(void **state)
     (void)state;
     char *text;
 
-    /* This host must be one of the peers. */
+    /* This host must be one of the hosts. */
     text = mutated("", "host", json_string("nowhere"));
     manifest_fails(text, MRD_ERR_INVALID,
-                   "manifest: host \"nowhere\" is not among its peers", false);
+                   "manifest: host \"nowhere\" is not among its hosts", false);
     free(text);
 
-    /* Other versions are refused with what to do. */
-    text = mutated("", "version", json_integer(1));
+    /* Other versions are refused with what to do (2: before nodes and
+     * shards). */
+    text = mutated("", "version", json_integer(2));
     manifest_fails(text, MRD_ERR_INVALID,
-                   "manifest version 1 is not supported (expected 2): "
+                   "manifest version 2 is not supported (expected 3): "
                    "redeploy with a matching meridian",
                    false);
     free(text);
@@ -1609,21 +1661,64 @@ static void test_manifest_invalid_documents(void **state)
     manifest_fails(text, MRD_ERR_INVALID, "manifest version 0 is not supported", true);
     free(text);
 
-    /* Peers: empty, more than the maximum, not objects. */
-    char peers_msg[128];
-    snprintf(peers_msg, sizeof(peers_msg),
-             "manifest: \"peers\" must be an array of 1 to %d hosts", MRD_MF_MAX_PEERS);
-    text = mutated("", "peers", json_array());
-    manifest_fails(text, MRD_ERR_INVALID, peers_msg, false);
+    /* A mode this agent does not run. */
+    text = mutated("", "mode", json_string("cluster"));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: mode \"cluster\" is not supported by this agent (it runs "
+                   "\"sentinel\"): upgrade meridian-agent",
+                   false);
+    free(text);
+
+    /* Hosts: empty, more than the maximum, not objects, listed twice. */
+    char hosts_msg[128];
+    snprintf(hosts_msg, sizeof(hosts_msg),
+             "manifest: \"hosts\" must be an array of 1 to %d hosts", MRD_MF_MAX_HOSTS);
+    text = mutated("", "hosts", json_array());
+    manifest_fails(text, MRD_ERR_INVALID, hosts_msg, false);
     free(text);
     json_t *many = json_array();
-    for (int i = 0; i <= MRD_MF_MAX_PEERS; i++)
+    for (int i = 0; i <= MRD_MF_MAX_HOSTS; i++)
         json_array_append_new(many, json_object());
-    text = mutated("", "peers", many);
-    manifest_fails(text, MRD_ERR_INVALID, peers_msg, false);
+    text = mutated("", "hosts", many);
+    manifest_fails(text, MRD_ERR_INVALID, hosts_msg, false);
     free(text);
-    text = mutated("", "peers", json_pack("[i]", 1));
-    manifest_fails(text, MRD_ERR_INVALID, "manifest: a peer must be an object", false);
+    text = mutated("", "hosts", json_pack("[i]", 1));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: a host must be an object", false);
+    free(text);
+    text = mutated("hosts/2", "host", json_string("use-a1"));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: host \"use-a1\" is listed twice", false);
+    free(text);
+
+    /* Shards and their nodes. */
+    char shards_msg[128];
+    snprintf(shards_msg, sizeof(shards_msg),
+             "manifest: \"shards\" must be an array of 1 to %d shards", MRD_MF_MAX_SHARDS);
+    text = mutated("", "shards", json_array());
+    manifest_fails(text, MRD_ERR_INVALID, shards_msg, false);
+    free(text);
+    text = mutated("shards/0", "nodes", json_array());
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: shard \"shop-main\": \"nodes\" must be a non-empty array", false);
+    free(text);
+    text = mutated("nodes/2", "host", json_string("gone"));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: shard \"shop-main\" names host \"gone\", which is not among "
+                   "\"hosts\"",
+                   false);
+    free(text);
+    text = mutated("nodes/1", "master", json_true());
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: shard \"shop-main\" has more than one master",
+                   false);
+    free(text);
+    text = mutated("nodes/0", "master", json_false());
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: shard \"shop-main\" has no master", false);
+    free(text);
+    text = mutated("nodes/0", "port", json_integer(0));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a1:0: port out of range", false);
+    free(text);
+    text = mutated("nodes/0", "port", json_integer(65536));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a1:65536: port out of range",
+                   false);
     free(text);
 
     /* Webhooks must be strings. */
@@ -1633,6 +1728,74 @@ static void test_manifest_invalid_documents(void **state)
 
     /* Not an object at all. */
     manifest_fails("[1, 2]", MRD_ERR_INVALID, "manifest: not a JSON object", false);
+}
+
+/* The manifest of TEXT with N_HERE nodes on use-a2 (one shard) or a second
+ * shard (SECOND_SHARD). */
+static char *with_nodes(int n_here, bool second_shard)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    json_t *shards = json_object_get(root, "shards");
+    json_t *nodes = json_object_get(json_array_get(shards, 0), "nodes");
+    for (int i = 1; i < n_here; i++)
+        json_array_append_new(nodes, json_pack("{s:s,s:i,s:i,s:b}", "host", "use-a2", "port",
+                                               20000 + i, "replica_priority", 100, "master",
+                                               false));
+    if (second_shard)
+        json_array_append_new(
+            shards,
+            json_pack("{s:s,s:[{s:s,s:i,s:i,s:b}]}", "name", "shop-2", "nodes", "host",
+                      "use-a1", "port", 16500, "replica_priority", 100, "master", true));
+    char *text = json_dumps(root, 0);
+    json_decref(root);
+    return text;
+}
+
+/* The agent starts at most MRD_MF_MAX_HOST_NODES nodes on its host, and a
+ * sentinel-mode manifest has one shard: anything else is refused with a
+ * sentence, before any process is touched. */
+static void test_manifest_nodes_per_host(void **state)
+{
+    (void)state;
+    char *text = with_nodes(MRD_MF_MAX_HOST_NODES, false);
+    mrd_manifest *m = parse_manifest_ok(text);
+    int here[MRD_MF_MAX_HOST_NODES];
+    assert_int_equal(manifest_host_nodes(m, m->self, here, MRD_MF_MAX_HOST_NODES),
+                     MRD_MF_MAX_HOST_NODES);
+    /* the node on store.port lives in redis/, the others in redis-PORT/ */
+    char buf[MRD_MF_PATH];
+    assert_int_equal(manifest_node_path(m, here[1], "redis.conf", buf, sizeof(buf)), MRD_OK);
+    assert_string_equal(buf, "/var/lib/meridian/shop/use-a2/redis-20001/redis.conf");
+    manifest_free(&m);
+    free(text);
+
+    text = with_nodes(MRD_MF_MAX_HOST_NODES + 1, false);
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "manifest: host \"use-a2\" has %d nodes, more than the %d one agent starts: "
+             "spread them over more hosts",
+             MRD_MF_MAX_HOST_NODES + 1, MRD_MF_MAX_HOST_NODES);
+    manifest_fails(text, MRD_ERR_INVALID, msg, false);
+    free(text);
+
+    text = with_nodes(1, true);
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: sentinel mode has exactly one shard, not 2",
+                   false);
+    free(text);
+
+    /* two nodes on one host and port */
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    json_t *nodes = json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
+    json_object_set_new(json_array_get(nodes, 2), "host", json_string("use-a1"));
+    json_object_set_new(json_array_get(nodes, 2), "port", json_integer(16379));
+    text = json_dumps(root, 0);
+    json_decref(root);
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: two nodes on host \"use-a1\" use port 16379",
+                   false);
+    free(text);
 }
 
 static void test_manifest_syntax_errors(void **state)
@@ -1701,10 +1864,6 @@ static void test_manifest_paths(void **state)
         {"agent.pid", "/var/lib/meridian/shop/use-a2/agent.pid"},
         {"agent.log", "/var/lib/meridian/shop/use-a2/agent.log"},
         {"agent.lock", "/var/lib/meridian/shop/use-a2/agent.lock"},
-        {"redis.conf", "/var/lib/meridian/shop/use-a2/redis/redis.conf"},
-        {"redis.pid", "/var/lib/meridian/shop/use-a2/redis/redis.pid"},
-        {"redis.log", "/var/lib/meridian/shop/use-a2/redis/redis.log"},
-        {"redis.data", "/var/lib/meridian/shop/use-a2/redis/data"},
         {"sentinel.conf", "/var/lib/meridian/shop/use-a2/sentinel/sentinel.conf"},
         {"sentinel.pid", "/var/lib/meridian/shop/use-a2/sentinel/sentinel.pid"},
         {"sentinel.log", "/var/lib/meridian/shop/use-a2/sentinel/sentinel.log"},
@@ -1724,6 +1883,31 @@ static void test_manifest_paths(void **state)
     assert_int_equal(manifest_path(m, "nope", buf, sizeof(buf)), MRD_ERR_NOT_FOUND);
     assert_int_equal(manifest_path(m, "", buf, sizeof(buf)), MRD_ERR_NOT_FOUND);
     assert_int_equal(manifest_path(m, "redis", buf, sizeof(buf)), MRD_ERR_NOT_FOUND);
+    assert_int_equal(manifest_path(m, "redis.conf", buf, sizeof(buf)), MRD_ERR_NOT_FOUND);
+
+    /* A node's own paths: this host's node (1) is on store.port. */
+    static const struct {
+        const char *what;
+        const char *path;
+    } node_cases[] = {
+        {"redis.conf", "/var/lib/meridian/shop/use-a2/redis/redis.conf"},
+        {"redis.pid", "/var/lib/meridian/shop/use-a2/redis/redis.pid"},
+        {"redis.log", "/var/lib/meridian/shop/use-a2/redis/redis.log"},
+        {"redis.data", "/var/lib/meridian/shop/use-a2/redis/data"},
+        {"redis.dir", "/var/lib/meridian/shop/use-a2/redis"},
+    };
+    for (size_t i = 0; i < sizeof(node_cases) / sizeof(node_cases[0]); i++) {
+        assert_int_equal(manifest_node_path(m, 1, node_cases[i].what, buf, sizeof(buf)), MRD_OK);
+        assert_string_equal(buf, node_cases[i].path);
+        size_t need = strlen(node_cases[i].path) + 1;
+        assert_int_equal(manifest_node_path(m, 1, node_cases[i].what, buf, need - 1),
+                         MRD_ERR_INVALID);
+    }
+    /* a node on another port: ROOT/redis-PORT */
+    assert_int_equal(manifest_node_path(m, 2, "redis.data", buf, sizeof(buf)), MRD_OK);
+    assert_string_equal(buf, "/var/lib/meridian/shop/use-a2/redis-16381/data");
+    assert_int_equal(manifest_node_path(m, 1, "sentinel.conf", buf, sizeof(buf)),
+                     MRD_ERR_NOT_FOUND);
     manifest_free(&m);
 }
 
@@ -2271,6 +2455,7 @@ int main(void)
         cmocka_unit_test(test_manifest_round_trip),
         cmocka_unit_test(test_manifest_missing_and_wrong_types),
         cmocka_unit_test(test_manifest_invalid_documents),
+        cmocka_unit_test(test_manifest_nodes_per_host),
         cmocka_unit_test(test_manifest_syntax_errors),
         TMP(test_manifest_load),
         cmocka_unit_test(test_manifest_paths),

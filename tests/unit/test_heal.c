@@ -111,7 +111,7 @@ static void test_replica_lag_at_limit_is_none(void **state)
 {
     (void)state;
     heal_facts f = healthy_replica();
-    f.lag_bytes = HEAL_READY_LAG_BYTES; /* "at most" the limit: ready */
+    f.lag_bytes = MRD_CAUGHT_UP_LAG_BYTES; /* "at most" the limit: ready */
     assert_action(f, HEAL_NONE);
     f.lag_bytes = 1;
     assert_action(f, HEAL_NONE);
@@ -126,7 +126,7 @@ static void test_unpromotable_replica_repaired_once_ready(void **state)
     heal_facts f = healthy_replica();
     f.settings_drift = true;
     assert_action(f, HEAL_REPAIR);
-    f.lag_bytes = HEAL_READY_LAG_BYTES + 1;
+    f.lag_bytes = MRD_CAUGHT_UP_LAG_BYTES + 1;
     assert_action(f, HEAL_WAIT_SYNC);
     f = healthy_replica();
     f.settings_drift = true;
@@ -150,7 +150,7 @@ static void test_replica_lag_over_limit_waits_sync(void **state)
 {
     (void)state;
     heal_facts f = healthy_replica();
-    f.lag_bytes = HEAL_READY_LAG_BYTES + 1;
+    f.lag_bytes = MRD_CAUGHT_UP_LAG_BYTES + 1;
     assert_action(f, HEAL_WAIT_SYNC);
     f.lag_bytes = 1LL << 40;
     assert_action(f, HEAL_WAIT_SYNC);
@@ -393,8 +393,8 @@ static void test_leader_without_data_dir_not_serving_fails_over(void **state)
 /* Facts from a 12-bit mask (the 10 booleans and two choices of lag) plus a
  * down time: every combination, consistent or not, is walked. */
 #define N_BOOL_FACTS 11
-static const long long lag_values[] = {-1, 0, HEAL_READY_LAG_BYTES,
-                                       HEAL_READY_LAG_BYTES + 1};
+static const long long lag_values[] = {-1, 0, MRD_CAUGHT_UP_LAG_BYTES,
+                                       MRD_CAUGHT_UP_LAG_BYTES + 1};
 #define N_LAGS ((int)(sizeof(lag_values) / sizeof(lag_values[0])))
 static const long long down_values[] = {0, 1, DOWN_AFTER_MS - 1, DOWN_AFTER_MS,
                                         DOWN_AFTER_MS + 1, 1LL << 40};
@@ -512,7 +512,7 @@ static const char *check_none_means_ready(const heal_facts *f, heal_action a)
     if (f->self_is_leader)
         return f->is_master ? NULL : "a named leader running as replica is ready";
     if (f->is_master || !f->follows_leader || !f->link_up || f->lag_bytes < 0 ||
-        f->lag_bytes > HEAL_READY_LAG_BYTES)
+        f->lag_bytes > MRD_CAUGHT_UP_LAG_BYTES)
         return "a replica that is not caught up is ready";
     if (f->settings_drift)
         return "ready while a safety setting differs from the manifest";
@@ -627,7 +627,7 @@ static heal_action reference(const heal_facts *f, int down_after_ms)
         return f->failover_in_progress ? HEAL_WAIT_RECONFIG : HEAL_REPOINT;
     if (!f->link_up)
         return HEAL_WAIT_SYNC;
-    if (f->lag_bytes < 0 || f->lag_bytes > HEAL_READY_LAG_BYTES)
+    if (f->lag_bytes < 0 || f->lag_bytes > MRD_CAUGHT_UP_LAG_BYTES)
         return HEAL_WAIT_SYNC;
     return f->settings_drift ? HEAL_REPAIR : HEAL_NONE;
 }
@@ -708,23 +708,23 @@ static void test_action_name_out_of_range(void **state)
 static void test_code_names(void **state)
 {
     (void)state;
-    assert_int_equal(HEAL_OK, 0);
-    assert_int_equal(HEAL_WARNING, 1);
-    assert_int_equal(HEAL_CRITICAL, 2);
-    assert_int_equal(HEAL_UNKNOWN, 3);
-    assert_string_equal(heal_code_name(HEAL_OK), "ok");
-    assert_string_equal(heal_code_name(HEAL_WARNING), "warning");
-    assert_string_equal(heal_code_name(HEAL_CRITICAL), "critical");
-    assert_string_equal(heal_code_name(HEAL_UNKNOWN), "unknown");
+    assert_int_equal(MRD_HEALTH_OK, 0);
+    assert_int_equal(MRD_HEALTH_WARNING, 1);
+    assert_int_equal(MRD_HEALTH_CRITICAL, 2);
+    assert_int_equal(MRD_HEALTH_UNKNOWN, 3);
+    assert_string_equal(mrd_health_name(MRD_HEALTH_OK), "ok");
+    assert_string_equal(mrd_health_name(MRD_HEALTH_WARNING), "warning");
+    assert_string_equal(mrd_health_name(MRD_HEALTH_CRITICAL), "critical");
+    assert_string_equal(mrd_health_name(MRD_HEALTH_UNKNOWN), "unknown");
 }
 
 static void test_code_name_out_of_range(void **state)
 {
     (void)state;
-    assert_string_equal(heal_code_name((heal_code)4), "unknown");
-    assert_string_equal(heal_code_name((heal_code)1000), "unknown");
-    assert_string_equal(heal_code_name((heal_code)-1), "unknown");
-    assert_string_equal(heal_code_name((heal_code)INT32_MIN), "unknown");
+    assert_string_equal(mrd_health_name((mrd_health)4), "unknown");
+    assert_string_equal(mrd_health_name((mrd_health)1000), "unknown");
+    assert_string_equal(mrd_health_name((mrd_health)-1), "unknown");
+    assert_string_equal(mrd_health_name((mrd_health)INT32_MIN), "unknown");
 }
 
 /* ==== STALE SENTINEL ENTRIES ============================================ */

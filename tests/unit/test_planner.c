@@ -152,6 +152,21 @@ static void assert_sentinels(const mrd_plan *p, const char *expected)
         assert_int_equal(p->hosts[h].sentinel, expected[h] == 'S');
 }
 
+/* The host of the plan's (one) shard's master. */
+static int master_host(const mrd_plan *p)
+{
+    assert_int_equal(p->nshards, 1);
+    return p->nodes[p->shards[0].master].host;
+}
+
+/* The replica priority of host H's node (sentinel mode: one per host). */
+static int prio_of(const mrd_plan *p, int h)
+{
+    int n = plan_node_on(p, 0, h);
+    assert_true(n >= 0);
+    return p->nodes[n].replica_priority;
+}
+
 /* ==== TESTS ============================================================ */
 
 static void test_one_host_survive_none(void **state)
@@ -162,10 +177,10 @@ static void test_one_host_survive_none(void **state)
     t->survive = MRD_SURVIVE_NONE;
 
     mrd_plan *p = build_ok(t);
-    assert_int_equal(p->leader, 0);
-    assert_true(p->hosts[0].leader);
+    assert_int_equal(master_host(p), 0);
+    assert_true(p->nodes[0].master);
     assert_true(p->hosts[0].sentinel);
-    assert_int_equal(p->hosts[0].replica_priority, 100);
+    assert_int_equal(prio_of(p, 0), 100);
     assert_int_equal(p->nsentinels, 1);
     assert_int_equal(p->majority, 1);
     assert_int_equal(p->quorum, 1);
@@ -210,7 +225,7 @@ static void test_one_region_three_zones_survive_zone(void **state)
     assert_loss(loss(p, MRD_DOMAIN_ZONE, "us-east-b"), 2, 1, false, true, true);
     assert_loss(loss(p, MRD_DOMAIN_ZONE, "us-east-c"), 2, 1, false, true, true);
     for (int h = 0; h < 3; h++)
-        assert_int_equal(p->hosts[h].replica_priority, 100);
+        assert_int_equal(prio_of(p, h), 100);
 
     mrd_error err;
     assert_int_equal(plan_check(p, &err), MRD_OK);
@@ -258,7 +273,7 @@ static void test_two_regions_unsafe(void **state)
     t->survive = MRD_SURVIVE_REGION;
     snprintf(t->settings.store.leader_region, sizeof(t->settings.store.leader_region), "eu-west");
     p = build_ok(t);
-    assert_int_equal(p->leader, 2);
+    assert_int_equal(master_host(p), 2);
     assert_sentinels(p, "S.SS");
     assert_loss(loss(p, MRD_DOMAIN_REGION, "us-east"), 2, 1, false, true, true);
     assert_loss(loss(p, MRD_DOMAIN_REGION, "eu-west"), 1, 2, true, false, false);
@@ -277,9 +292,19 @@ static void test_three_regions_local_layout(void **state)
     t->settings.consistency.min_replicas_to_write = 1;
 
     mrd_plan *p = build_ok(t);
-    assert_int_equal(p->leader, 0);
-    assert_string_equal(t->hosts[p->leader].name, "us-east-a1");
-    assert_string_equal(t->hosts[p->leader].address, "127.0.1.1");
+    assert_int_equal(master_host(p), 0);
+    assert_string_equal(t->hosts[master_host(p)].name, "us-east-a1");
+    assert_string_equal(t->hosts[master_host(p)].address, "127.0.1.1");
+    /* one shard named as the topology, one node per host on store.port */
+    assert_string_equal(p->shards[0].name, t->name);
+    assert_int_equal(p->shards[0].first, 0);
+    assert_int_equal(p->shards[0].nnodes, 6);
+    assert_int_equal(p->nnodes, 6);
+    for (int h = 0; h < 6; h++) {
+        assert_int_equal(p->nodes[h].host, h);
+        assert_int_equal(p->nodes[h].shard, 0);
+        assert_int_equal(p->nodes[h].port, t->settings.store.port);
+    }
     assert_sentinels(p, "S.S.S.");
     assert_int_equal(p->nsentinels, 3);
     assert_int_equal(p->majority, 2);
@@ -287,8 +312,8 @@ static void test_three_regions_local_layout(void **state)
 
     const int prio[6] = { 100, 100, 110, 110, 120, 120 };
     for (int h = 0; h < 6; h++) {
-        assert_int_equal(p->hosts[h].replica_priority, prio[h]);
-        assert_int_equal(p->hosts[h].leader, h == 0);
+        assert_int_equal(prio_of(p, h), prio[h]);
+        assert_int_equal(p->nodes[h].master, h == 0);
     }
 
     assert_int_equal(p->nlosses, 9);
@@ -331,12 +356,15 @@ static void test_live_losses(void **state)
     t->settings.consistency.min_replicas_to_write = 1;
     mrd_plan *p = build_ok(t);
     mrd_domain_loss live[9];
-    mrd_live_host hosts[6];
-    for (int h = 0; h < 6; h++)
-        hosts[h] = (mrd_live_host){.sentinel_up = p->hosts[h].sentinel,
-                                   .replica_ok = h != 0, .promotable = true};
+    bool sentinel_up[6];
+    mrd_live_node nodes[6];
+    for (int h = 0; h < 6; h++) {
+        sentinel_up[h] = p->hosts[h].sentinel;
+        nodes[h] = (mrd_live_node){.replica_ok = h != 0, .promotable = true};
+    }
+    mrd_live st = {.master = 0, .sentinel_up = sentinel_up, .nodes = nodes};
 
-    plan_live_losses(p, 0, hosts, live);
+    plan_live_losses(p, &st, live);
     for (int i = 0; i < 9; i++) {
         assert_int_equal(live[i].writes_resume, p->losses[i].writes_resume);
         assert_int_equal(live[i].replicas_left, p->losses[i].replicas_left);
@@ -345,8 +373,8 @@ static void test_live_losses(void **state)
     assert_int_equal(plan_first_unsafe(p, live), -1);
 
     for (int h = 2; h < 6; h++) /* every replica outside us-east */
-        hosts[h].promotable = false;
-    plan_live_losses(p, 0, hosts, live);
+        nodes[h].promotable = false;
+    plan_live_losses(p, &st, live);
     assert_loss(&live[0], 2, 4, true, false, false);
     assert_int_equal(live[0].promotable_left, 0);
     assert_non_null(strstr(live[0].reason, "losing region us-east now leaves no "
@@ -355,18 +383,19 @@ static void test_live_losses(void **state)
     assert_int_equal(plan_first_unsafe(p, live), 0);
 
     for (int h = 2; h < 6; h++)
-        hosts[h].promotable = true;
-    hosts[2].sentinel_up = false; /* eu-west's sentinel */
-    plan_live_losses(p, 0, hosts, live);
+        nodes[h].promotable = true;
+    sentinel_up[2] = false; /* eu-west's sentinel */
+    plan_live_losses(p, &st, live);
     assert_loss(&live[0], 1, 4, true, false, false);
     assert_non_null(strstr(live[0].reason, "leaves 1 of 3 sentinels up, below the "
                                            "majority of 2"));
 
     /* the leader moved to eu-west: losing it is what matters now */
-    hosts[2].sentinel_up = true;
-    hosts[0].replica_ok = true;
-    hosts[2].replica_ok = false;
-    plan_live_losses(p, 2, hosts, live);
+    sentinel_up[2] = true;
+    nodes[0].replica_ok = true;
+    nodes[2].replica_ok = false;
+    st.master = 2;
+    plan_live_losses(p, &st, live);
     assert_true(live[1].leader_lost);
     assert_false(live[0].leader_lost);
     assert_int_equal(plan_first_unsafe(p, live), -1);
@@ -384,12 +413,12 @@ static void test_five_regions_five_sentinels(void **state)
 
     mrd_plan *p = build_ok(t);
     assert_int_equal(p->majority, 3);
-    assert_int_equal(p->leader, 4);
+    assert_int_equal(master_host(p), 4);
     assert_sentinels(p, "S.S.S.S.S.");
     /* Priorities grow with the distance from the leader's region. */
     const int prio[10] = { 120, 120, 110, 110, 100, 100, 110, 110, 120, 120 };
     for (int h = 0; h < 10; h++)
-        assert_int_equal(p->hosts[h].replica_priority, prio[h]);
+        assert_int_equal(prio_of(p, h), prio[h]);
     for (int r = 0; r < 5; r++) {
         assert_int_equal(p->losses[r].sentinels_left, 4);
         assert_true(p->losses[r].writes_resume);
@@ -480,7 +509,7 @@ static void test_leader_region_single_host(void **state)
     mrd_topology *t = topo_new("us-east:a1;eu-west:a1,b1;ap-south:a1,b1");
     t->settings.consistency.min_replicas_to_write = 1;
     mrd_plan *p = build_ok(t);
-    assert_int_equal(p->leader, 0);
+    assert_int_equal(master_host(p), 0);
     assert_sentinels(p, "SS.S.");
     assert_loss(loss(p, MRD_DOMAIN_REGION, "us-east"), 2, 4, true, true, true);
     assert_loss(loss(p, MRD_DOMAIN_ZONE, "us-east-a"), 2, 4, true, true, true);

@@ -309,6 +309,8 @@ static void test_valid_cluster(void **state)
     assert_int_equal(t->settings.cluster.shards, 3);
     assert_int_equal(t->settings.cluster.replicas_per_shard, 1);
     assert_string_equal(t->settings.store.maxmemory, "0"); /* written as integer 0 */
+    /* no store.leader_region: it means nothing in cluster mode */
+    assert_string_equal(t->settings.store.leader_region, "");
     assert_int_equal(t->nhosts, 6);
     assert_int_equal(t->zones[1].nhosts, 2);
     topology_free(&t);
