@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "conn.h"
 #include "fsutil.h"
 #include "log.h"
@@ -179,26 +181,25 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const mrd_peer *leader,
 static mrd_rc known_lines(const sv_host *h, const mrd_peer *leader, char **out)
 {
     const mrd_manifest *m = h->m;
-    size_t cap = 256 * (size_t)m->npeers + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return MRD_ERR_NOMEM;
-    buf[0] = '\0';
-    for (int i = 0; i < m->npeers; i++) {
+    mrd_buf buf; /* no cap: the manifest bounds the peers and their names */
+    mrd_buf_init(&buf, SIZE_MAX);
+    mrd_rc rc = MRD_OK;
+    for (int i = 0; i < m->npeers && rc == MRD_OK; i++) {
         const mrd_peer *p = &m->peers[i];
+        /* One line each, with no newline after the last. */
         if (p != leader)
-            len += (size_t)snprintf(buf + len, cap - len, "sentinel known-replica %s %s %d\n",
-                                    m->master_name, p->address, p->store_port);
-        if (i != m->self && p->sentinel_port)
-            len += (size_t)snprintf(buf + len, cap - len,
-                                    "sentinel known-sentinel %s %s %d %s\n",
-                                    m->master_name, p->address, p->sentinel_port,
-                                    p->sentinel_myid);
+            rc = mrd_buf_addf(&buf, "%ssentinel known-replica %s %s %d",
+                              mrd_buf_len(&buf) ? "\n" : "", m->master_name, p->address,
+                              p->store_port);
+        if (rc == MRD_OK && i != m->self && p->sentinel_port)
+            rc = mrd_buf_addf(&buf, "%ssentinel known-sentinel %s %s %d %s",
+                              mrd_buf_len(&buf) ? "\n" : "", m->master_name, p->address,
+                              p->sentinel_port, p->sentinel_myid);
     }
-    if (len > 0 && buf[len - 1] == '\n')
-        buf[len - 1] = '\0';
-    *out = buf;
-    return MRD_OK;
+    if (rc == MRD_OK && !(*out = mrd_buf_take(&buf)))
+        rc = MRD_ERR_NOMEM;
+    mrd_buf_free(&buf);
+    return rc;
 }
 
 static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h, const mrd_peer *leader)
