@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "conn.h"
 #include "fsutil.h"
 #include "log.h"
@@ -198,26 +200,26 @@ static mrd_rc known_lines(const sv_host *h, int leader, char **out)
 {
     const mrd_manifest *m = h->m;
     const mrd_mf_shard *sh = &m->shards[m->nodes[leader].shard];
-    size_t cap = 256 * (size_t)(sh->nnodes + m->nhosts) + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return MRD_ERR_NOMEM;
-    buf[0] = '\0';
-    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+    mrd_buf buf; /* no cap: the manifest bounds the nodes, hosts and names */
+    mrd_buf_init(&buf, SIZE_MAX);
+    mrd_rc rc = MRD_OK;
+    /* One line each, with no newline after the last. */
+    for (int i = sh->first; i < sh->first + sh->nnodes && rc == MRD_OK; i++)
         if (i != leader)
-            len += (size_t)snprintf(buf + len, cap - len, "sentinel known-replica %s %s %d\n",
-                                    sh->name, manifest_node_address(m, i), m->nodes[i].port);
-    for (int i = 0; i < m->nhosts; i++) {
+            rc = mrd_buf_addf(&buf, "%ssentinel known-replica %s %s %d",
+                              mrd_buf_len(&buf) ? "\n" : "", sh->name,
+                              manifest_node_address(m, i), m->nodes[i].port);
+    for (int i = 0; i < m->nhosts && rc == MRD_OK; i++) {
         const mrd_mf_host *o = &m->hosts[i];
         if (i != m->self && o->sentinel_port)
-            len += (size_t)snprintf(buf + len, cap - len,
-                                    "sentinel known-sentinel %s %s %d %s\n", sh->name,
-                                    o->address, o->sentinel_port, o->sentinel_myid);
+            rc = mrd_buf_addf(&buf, "%ssentinel known-sentinel %s %s %d %s",
+                              mrd_buf_len(&buf) ? "\n" : "", sh->name, o->address,
+                              o->sentinel_port, o->sentinel_myid);
     }
-    if (len > 0 && buf[len - 1] == '\n')
-        buf[len - 1] = '\0';
-    *out = buf;
-    return MRD_OK;
+    if (rc == MRD_OK && !(*out = mrd_buf_take(&buf)))
+        rc = MRD_ERR_NOMEM;
+    mrd_buf_free(&buf);
+    return rc;
 }
 
 static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h, int leader)

@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,9 @@
 
 /* The first allocation; each later one doubles. */
 #define BUF_FIRST_CAP 256
+
+/* mrd_buf_add_file() reads this much at a time. */
+#define BUF_FILE_CHUNK 8192
 
 void mrd_buf_init(mrd_buf *b, size_t max)
 {
@@ -21,6 +25,8 @@ static mrd_rc grow(mrd_buf *b, size_t n)
 {
     if (n > b->max - b->len)
         return MRD_ERR_INVALID;
+    if (n >= (size_t)-1 - b->len) /* uncapped: len + n + 1 would wrap */
+        return MRD_ERR_NOMEM;
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return MRD_OK;
@@ -82,8 +88,30 @@ size_t mrd_buf_len(const mrd_buf *b)
     return b->len;
 }
 
+mrd_rc mrd_buf_add_file(mrd_buf *b, FILE *f)
+{
+    char chunk[BUF_FILE_CHUNK];
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof(chunk), f);
+        int e = errno;
+        if (n > 0)
+            MRD_TRY(mrd_buf_add(b, chunk, n));
+        if (n < sizeof(chunk)) {
+            if (!ferror(f))
+                return MRD_OK;
+            errno = e;
+            return MRD_ERR_IO;
+        }
+    }
+}
+
 char *mrd_buf_take(mrd_buf *b)
 {
+    if (!b->p) {
+        if (grow(b, 0) != MRD_OK)
+            return NULL;
+        b->p[0] = '\0';
+    }
     char *p = b->p;
     mrd_buf_init(b, b->max);
     return p;

@@ -8,7 +8,7 @@
  *
  *   mrd_buf b;
  *   mrd_buf_init(&b, 64 * 1024);
- *   if (mrd_buf_add(&b, data, n) != MRD_OK) ...   // MRD_ERR_NOMEM or _TOO_BIG
+ *   if (mrd_buf_add(&b, data, n) != MRD_OK) ...   // MRD_ERR_NOMEM or _INVALID
  *   use(mrd_buf_str(&b), mrd_buf_len(&b));
  *   mrd_buf_free(&b);
  *
@@ -17,6 +17,7 @@
 #define MRD_BUF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -46,8 +47,16 @@ mrd_rc mrd_buf_addf(mrd_buf *b, const char *fmt, ...) __attribute__((format(prin
 const char *mrd_buf_str(const mrd_buf *b);
 size_t mrd_buf_len(const mrd_buf *b);
 
-/* Hand the content to the caller (new, NUL-terminated; NULL when empty
- * and nothing was ever added) and leave the buffer empty, same cap. */
+/* Append all that F has left to read, up to its end.  MRD_ERR_INVALID
+ * when F holds more than the cap leaves room for, MRD_ERR_IO when a read
+ * fails (errno says why), MRD_ERR_NOMEM; on an error the buffer may hold
+ * part of what was read: reset or free it.  F is not closed. */
+mrd_rc mrd_buf_add_file(mrd_buf *b, FILE *f);
+
+/* Hand the content to the caller: a new NUL-terminated string, "" when
+ * the buffer is empty.  The buffer is left empty, same cap.  NULL only
+ * when out of memory (possible only for an empty buffer that never
+ * allocated); the buffer is then unchanged. */
 char *mrd_buf_take(mrd_buf *b);
 
 /* Forget the content, keep the memory for reuse. */

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 mrd_rc mrd_path_fmt(char *buf, size_t n, const char *fmt, ...)
 {
     va_list ap;
@@ -144,41 +146,25 @@ mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
     if (!f)
         return mrd_error_set(err, errno == ENOENT ? MRD_ERR_NOT_FOUND : MRD_ERR_IO,
                              "cannot read %s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    mrd_rc rc = MRD_OK;
-    while (buf) {
-        if (n + 1 >= cap) {
-            cap *= 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (n > max) {
-            rc = mrd_error_set(err, MRD_ERR_INVALID, "%s is larger than %zu bytes", path,
-                               max);
-            break;
-        }
-        if (r == 0) {
-            if (ferror(f))
-                rc = mrd_error_set(err, MRD_ERR_IO, "cannot read %s", path);
-            break;
-        }
-    }
+    mrd_buf b;
+    mrd_buf_init(&b, max);
+    mrd_rc rc = mrd_buf_add_file(&b, f);
     fclose(f);
-    if (!buf)
+    size_t n = mrd_buf_len(&b);
+    char *buf = rc == MRD_OK ? mrd_buf_take(&b) : NULL;
+    mrd_buf_free(&b);
+    if (rc == MRD_OK && !buf)
+        rc = MRD_ERR_NOMEM;
+    switch (rc) {
+    case MRD_OK:
+        break;
+    case MRD_ERR_INVALID:
+        return mrd_error_set(err, rc, "%s is larger than %zu bytes", path, max);
+    case MRD_ERR_IO:
+        return mrd_error_set(err, rc, "cannot read %s", path);
+    default:
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory reading %s", path);
-    if (rc != MRD_OK) {
-        free(buf);
-        return rc;
     }
-    buf[n] = '\0';
     *out = buf;
     if (len)
         *len = n;

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "jsonpos.h"
 
 #define TOPO_MAX_DEPTH 8 /* path steps; regions[i].zones[j].hosts[k].x is 7 */
@@ -1423,44 +1424,24 @@ mrd_rc topology_load(const char *path, mrd_topology **out, mrd_error *err)
         return mrd_error_at(err, MRD_ERR_IO, path, 0, 0,
                             "cannot open the topology file: %s",
                             strerror(errno));
-    size_t cap = 8192, len = 0;
-    char *buf = malloc(cap);
-    mrd_rc rc = MRD_OK;
-    if (!buf) {
-        fclose(f);
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= (size_t)TOPO_MAX_FILE) {
-                rc = mrd_error_at(err, MRD_ERR_IO, path, 0, 0,
-                                  "the topology file is larger than %ld MiB: "
-                                  "is this the right file?",
-                                  TOPO_MAX_FILE / (1024 * 1024));
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f))
-                rc = mrd_error_at(err, MRD_ERR_IO, path, 0, 0,
-                                  "cannot read the topology file: %s",
-                                  strerror(errno));
-            break;
-        }
-    }
+    /* Less than TOPO_MAX_FILE bytes: a file of that size is refused. */
+    mrd_buf buf;
+    mrd_buf_init(&buf, (size_t)TOPO_MAX_FILE - 1);
+    mrd_rc rc = mrd_buf_add_file(&buf, f);
+    if (rc == MRD_ERR_INVALID)
+        rc = mrd_error_at(err, MRD_ERR_IO, path, 0, 0,
+                          "the topology file is larger than %ld MiB: "
+                          "is this the right file?",
+                          TOPO_MAX_FILE / (1024 * 1024));
+    else if (rc == MRD_ERR_IO)
+        rc = mrd_error_at(err, MRD_ERR_IO, path, 0, 0,
+                          "cannot read the topology file: %s", strerror(errno));
+    else if (rc == MRD_ERR_NOMEM)
+        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     fclose(f);
     if (rc == MRD_OK)
-        rc = topology_parse(buf, len, path, out, err);
-    free(buf);
+        rc = topology_parse(mrd_buf_str(&buf), mrd_buf_len(&buf), path, out, err);
+    mrd_buf_free(&buf);
     return rc;
 }
 

@@ -11,8 +11,9 @@
  *                                <- $<len>\r\n + len bytes             (disk)
  *                                or $EOF:<mark>\r\n + bytes + <mark>   (diskless)
  *
- * hiredis is not used here: it does not understand the payload, and the
- * payload must stream to disk rather than sit in a reply object. */
+ * hiredis' connection is not used here: it does not understand the
+ * payload, and the payload must stream to disk rather than sit in a reply
+ * object.  Only its formatter encodes the commands. */
 #include "snapshot.h"
 #include "snapshot_internal.h"
 
@@ -34,6 +35,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <hiredis/hiredis.h>
 
 /* ==== RDB FORMAT ==== */
 
@@ -496,27 +499,22 @@ static mrd_rc wire_send(fetch *f, const char *buf, size_t len, const char *what,
     return MRD_OK;
 }
 
-/* Send ARGV as a RESP array.  The buffer may hold a password: it is wiped. */
+/* Send ARGV as a RESP array, formatted by hiredis.  The command may hold
+ * a password: it is wiped. */
 static mrd_rc wire_command(fetch *f, int argc, const char *const argv[], mrd_error *err)
 {
-    size_t n = 32;
-    for (int i = 0; i < argc; i++)
-        n += strlen(argv[i]) + 32;
-    char *buf = malloc(n);
-    if (!buf)
+    /* hiredis takes char ** for historical reasons; it does not write. */
+    union {
+        const char *const *in;
+        const char **out;
+    } args = {.in = argv};
+    char *cmd = NULL;
+    int n = redisFormatCommandArgv(&cmd, argc, args.out, NULL);
+    if (n < 0)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    size_t used = (size_t)snprintf(buf, n, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        size_t al = strlen(argv[i]);
-        used += (size_t)snprintf(buf + used, n - used, "$%zu\r\n", al);
-        memcpy(buf + used, argv[i], al);
-        used += al;
-        memcpy(buf + used, "\r\n", 2);
-        used += 2;
-    }
-    mrd_rc rc = wire_send(f, buf, used, argv[0], err);
-    explicit_bzero(buf, n);
-    free(buf);
+    mrd_rc rc = wire_send(f, cmd, (size_t)n, argv[0], err);
+    explicit_bzero(cmd, (size_t)n);
+    redisFreeCommand(cmd);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "render_data.h"
 
 /* Names ending in this hold whole config lines and may contain '\n'. */
@@ -208,33 +209,6 @@ const char *vars_get(const mrd_vars *v, const char *name)
 
 /* ==== RENDERING ======================================================== */
 
-struct outbuf {
-    char *p;
-    size_t len;
-    size_t cap; /* always > len: room for the NUL */
-};
-
-static bool out_append(struct outbuf *b, const char *s, size_t n)
-{
-    if (n >= b->cap - b->len) {
-        size_t cap = b->cap;
-        while (n >= cap - b->len) {
-            if (cap > SIZE_MAX / 2)
-                return false;
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return false;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return true;
-}
-
 /* 1-based line and column of byte OFF (only computed for errors). */
 static void position(const char *tpl, size_t off, int *line, int *col)
 {
@@ -277,11 +251,8 @@ mrd_rc tpl_render(const char *tpl, size_t len, const char *name,
     if (!tpl && len > 0)
         return mrd_error_set(err, MRD_ERR_INVALID, "no template text for %s", name);
 
-    struct outbuf b = { .len = 0, .cap = len + len / 4 + 64 };
-    b.p = malloc(b.cap);
-    if (!b.p)
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory rendering %s", name);
-    b.p[0] = '\0';
+    mrd_buf b; /* no cap, as before: the template and its values are ours */
+    mrd_buf_init(&b, SIZE_MAX);
 
     size_t i = 0;
     while (i < len) {
@@ -298,7 +269,7 @@ mrd_rc tpl_render(const char *tpl, size_t len, const char *name,
                 break;
             open++;
         }
-        if (!out_append(&b, tpl + i, open - i))
+        if (mrd_buf_add(&b, tpl + i, open - i) != MRD_OK)
             goto nomem;
         if (open >= len)
             break;
@@ -309,27 +280,28 @@ mrd_rc tpl_render(const char *tpl, size_t len, const char *name,
         if (end == start || end + 1 >= len || tpl[end] != '}' ||
             tpl[end + 1] != '}') {
             mrd_rc rc = syntax_error(tpl, len, open, name, err);
-            free(b.p);
+            mrd_buf_free(&b);
             return rc;
         }
         const struct var *var = lookup(v, tpl + start, end - start);
         if (!var) {
             int line, col;
             position(tpl, open, &line, &col);
-            free(b.p);
+            mrd_buf_free(&b);
             return mrd_error_at(err, MRD_ERR_INVALID, name, line, col,
                                 "template variable {{%.*s}} is not set",
                                 (int)(end - start), tpl + start);
         }
-        if (!out_append(&b, var->value, strlen(var->value)))
+        if (mrd_buf_adds(&b, var->value) != MRD_OK)
             goto nomem;
         i = end + 2;
     }
-    *out = b.p;
+    if (!(*out = mrd_buf_take(&b)))
+        goto nomem;
     return MRD_OK;
 
 nomem:
-    free(b.p);
+    mrd_buf_free(&b);
     return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory rendering %s", name);
 }
 

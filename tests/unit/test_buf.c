@@ -6,8 +6,11 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 
@@ -18,7 +21,10 @@ static void test_empty_is_an_empty_string(void **state)
     mrd_buf_init(&b, 16);
     assert_string_equal(mrd_buf_str(&b), "");
     assert_int_equal(mrd_buf_len(&b), 0);
-    assert_null(mrd_buf_take(&b));
+    char *s = mrd_buf_take(&b); /* a string even when nothing was added */
+    assert_non_null(s);
+    assert_string_equal(s, "");
+    free(s);
     mrd_buf_free(&b);
     mrd_buf_free(&b); /* twice is fine */
 }
@@ -84,6 +90,70 @@ static void test_unbounded_cap(void **state)
     mrd_buf_free(&b);
 }
 
+/* A temporary file holding N bytes of a repeating pattern, at its start. */
+static FILE *file_of(size_t n)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fputc('a' + (int)(i % 26), f), 'a' + (int)(i % 26));
+    rewind(f);
+    return f;
+}
+
+static void test_add_file(void **state)
+{
+    (void)state;
+    mrd_buf b;
+    /* Several chunks, up to exactly the cap, after what the buffer held. */
+    FILE *f = file_of(20000);
+    mrd_buf_init(&b, 20002);
+    assert_int_equal(mrd_buf_adds(&b, "> "), MRD_OK);
+    assert_int_equal(mrd_buf_add_file(&b, f), MRD_OK);
+    assert_int_equal(mrd_buf_len(&b), 20002);
+    assert_int_equal(strlen(mrd_buf_str(&b)), 20002);
+    assert_memory_equal(mrd_buf_str(&b), "> abc", 5);
+    assert_int_equal(mrd_buf_str(&b)[2 + 19999], 'a' + 19999 % 26);
+    assert_int_equal(mrd_buf_add_file(&b, f), MRD_OK); /* at the end: adds nothing */
+    assert_int_equal(mrd_buf_len(&b), 20002);
+    fclose(f);
+    mrd_buf_free(&b);
+
+    /* One byte more than the cap. */
+    f = file_of(20001);
+    mrd_buf_init(&b, 20000);
+    assert_int_equal(mrd_buf_add_file(&b, f), MRD_ERR_INVALID);
+    fclose(f);
+    mrd_buf_free(&b);
+
+    /* An empty file. */
+    f = file_of(0);
+    mrd_buf_init(&b, 0);
+    assert_int_equal(mrd_buf_add_file(&b, f), MRD_OK);
+    assert_string_equal(mrd_buf_str(&b), "");
+    fclose(f);
+    mrd_buf_free(&b);
+}
+
+static void test_add_file_read_error(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/meridian-test-buf.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    FILE *f = fopen(path, "w"); /* not open for reading: fread fails */
+    assert_non_null(f);
+    unlink(path);
+    mrd_buf b;
+    mrd_buf_init(&b, 1024);
+    errno = 0;
+    assert_int_equal(mrd_buf_add_file(&b, f), MRD_ERR_IO);
+    assert_int_not_equal(errno, 0);
+    fclose(f);
+    mrd_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +162,8 @@ int main(void)
         cmocka_unit_test(test_cap_refuses_and_keeps_content),
         cmocka_unit_test(test_addf_take_reset),
         cmocka_unit_test(test_unbounded_cap),
+        cmocka_unit_test(test_add_file),
+        cmocka_unit_test(test_add_file_read_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
