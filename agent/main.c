@@ -85,8 +85,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: meridian-agent COMMAND --manifest FILE\n"
             "\n"
-            "Supervises the redis-server and redis-sentinel of one host, as described\n"
-            "by the manifest that `meridian deploy` wrote for it.\n"
+            "Supervises the store nodes (one redis-server per node the manifest puts\n"
+            "on this host) and the redis-sentinel of one host, as described by the\n"
+            "manifest that `meridian deploy` wrote for it.\n"
             "\n"
             "commands:\n"
             "  run    render missing configs, start the host's nodes, serve the HTTP API\n"
@@ -110,7 +111,9 @@ static void usage(FILE *out)
             "                        its lock and pid file, 1 with the reason if not\n"
             "      --agent-only      with stop: leave the nodes running\n"
             "      --heal            with check: act, not only observe\n"
-            "      --kill LIST       with fault: agent, redis, sentinel, comma-separated\n"
+            "      --kill LIST       with fault: agent, redis (the node on store.port),\n"
+            "                        redis-PORT (a node on another port), sentinel;\n"
+            "                        comma-separated\n"
             "      --wipe-data       with fault: also remove the node's data folder\n"
             "      --json            with check: print the report as one JSON object\n"
             "  -h, --help            this text\n");
@@ -457,13 +460,12 @@ static int cmd_fault(const char *manifest, const char *list, bool wipe)
         if (strcmp(w, "agent") == 0) {
             pid = running_agent(h);
             program = "meridian-agent";
-        } else if (strcmp(w, "redis") == 0 || strcmp(w, "sentinel") == 0) {
-            p = sv_find(h, strcmp(w, "redis") == 0 ? SV_REDIS : SV_SENTINEL);
-            pid = p ? p->pid : 0;
-            program = p ? p->program : w;
+        } else if ((p = sv_label(h, w))) {
+            pid = p->pid;
+            program = p->program;
         } else {
-            fprintf(stderr, "meridian-agent: fault: unknown process \"%s\" (agent, redis, "
-                            "sentinel)\n", w);
+            fprintf(stderr, "meridian-agent: fault: no process \"%s\" on this host (agent, "
+                            "redis, redis-PORT for a node on another port, sentinel)\n", w);
             rc = EXIT_USAGE;
             break;
         }

@@ -122,6 +122,14 @@ sv_proc *sv_find(sv_host *h, sv_kind kind)
     return NULL;
 }
 
+sv_proc *sv_label(sv_host *h, const char *label)
+{
+    for (int i = 0; i < h->nprocs; i++)
+        if (strcmp(h->procs[i].label, label) == 0)
+            return &h->procs[i];
+    return NULL;
+}
+
 sv_proc *sv_node(sv_host *h, int node)
 {
     for (int i = 0; i < h->nprocs; i++)

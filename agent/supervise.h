@@ -123,6 +123,9 @@ int sv_reap(sv_host *h);
 /* The first process of KIND, or NULL. */
 sv_proc *sv_find(sv_host *h, sv_kind kind);
 
+/* The process labelled LABEL ("redis", "redis-PORT", "sentinel"), or NULL. */
+sv_proc *sv_label(sv_host *h, const char *label);
+
 /* The process of manifest node NODE, or NULL when it is not on this host. */
 sv_proc *sv_node(sv_host *h, int node);
 

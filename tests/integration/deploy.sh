@@ -106,6 +106,27 @@ checks=$((checks + 1)); check "second deploy exits 0" test "$rc" -eq 0
 checks=$((checks + 1)); check "second deploy says no changes" grep -q '^no changes' "$T_DIR/deploy2.out"
 checks=$((checks + 1)); check "second deploy restarted nothing (same pids)" test "$before" = "$after"
 
+say "manifests the agent cannot run"
+# A manifest of another version, or one with more nodes on its host than
+# an agent starts, is refused with a sentence before anything is touched.
+mf="$T_STATE/hosts/use-b1/manifest.json"
+before=$(find "$T_STATE/hosts" -name '*.pid' | sort | xargs cat | tr '\n' ' ')
+jq '.version = 2' "$mf" >"$T_DIR/v2.json"
+"$BUILD/meridian-agent" check --manifest "$T_DIR/v2.json" >"$T_DIR/v2.out" 2>&1
+rc=$?
+checks=$((checks + 1)); check "a version 2 manifest is refused (exit $rc) with a sentence" \
+    grep -q 'manifest version 2 is not supported (expected 3): redeploy with a matching meridian' \
+    "$T_DIR/v2.out"
+jq '.shards[0].nodes += [range(1; 17) as $i | {host: "use-b1", port: (20000 + $i),
+    replica_priority: 100, master: false}]' "$mf" >"$T_DIR/many.json"
+"$BUILD/meridian-agent" run --manifest "$T_DIR/many.json" >"$T_DIR/many.out" 2>&1
+rc=$?
+checks=$((checks + 1)); check "17 nodes on one host are refused (exit $rc) with a sentence" \
+    grep -q 'has 17 nodes, more than the 16 one agent starts' "$T_DIR/many.out"
+after=$(find "$T_STATE/hosts" -name '*.pid' | sort | xargs cat | tr '\n' ' ')
+checks=$((checks + 1)); check "the running nodes were left untouched (same pids)" \
+    test "$before" = "$after"
+
 say "destroy"
 "$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" >"$T_DIR/dry.out" 2>&1
 checks=$((checks + 1)); check "destroy without --yes only says what it would do" \

@@ -80,8 +80,8 @@ checks=$((checks + 1)); check "POST /v1/heal on a healthy host: 200, code 0, no 
 code=$(api GET 127.0.2.2 /nope -H @"$T_DIR/auth.hdr")
 checks=$((checks + 1)); check "unknown path: 404" test "$code" = 404
 code=$(api GET 127.0.2.2 /metrics -H @"$T_DIR/auth.hdr")
-checks=$((checks + 1)); check "GET /metrics: Prometheus text with node_up" \
-    grep -q '^meridian_node_up{host="euw-b1"} 1$' "$T_DIR/body"
+checks=$((checks + 1)); check "GET /metrics: Prometheus text with node_up per node" \
+    grep -q "^meridian_node_up{host=\"euw-b1\",port=\"$BASE\"} 1\$" "$T_DIR/body"
 
 say "lost replica: kill euw-b1 and wipe its data dir; cron-mode check --heal"
 "$AGENT" stop --manifest "$(manifest euw-b1)" --agent-only
