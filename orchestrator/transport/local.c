@@ -1,5 +1,6 @@
-/* transport_local.c - every host is a loopback address on this machine:
- * files are local files, commands are local processes.  No state. */
+/* local.c - the local transport: every host is a loopback address on
+ * this machine: files are local files, commands are local processes.
+ * No state. */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
@@ -288,39 +289,4 @@ mrd_rc transport_local_open(mrd_tp **out, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     (*out)->ops = &local_ops;
     return MRD_OK;
-}
-
-/* ==== every transport ==== */
-
-mrd_rc transport_open(const mrd_topology *t, const transport_opts *o, mrd_tp **out,
-                      mrd_error *err)
-{
-    *out = NULL;
-    switch (t->transport.kind) {
-    case MRD_TRANSPORT_LOCAL:
-        return transport_local_open(out, err);
-    case MRD_TRANSPORT_SSH:
-        return transport_ssh_open(t, o, out, err);
-    }
-    return mrd_error_set(err, MRD_ERR_INVALID, "unknown transport kind %d",
-                         (int)t->transport.kind);
-}
-
-void transport_close(mrd_tp **tp)
-{
-    if (!tp || !*tp)
-        return;
-    if ((*tp)->ops && (*tp)->ops->close)
-        (*tp)->ops->close(*tp);
-    free(*tp);
-    *tp = NULL;
-}
-
-void tp_result_free(tp_result *r)
-{
-    if (!r)
-        return;
-    free(r->out);
-    free(r->err);
-    *r = (tp_result){0};
 }

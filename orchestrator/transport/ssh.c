@@ -1,4 +1,4 @@
-/* transport_ssh.c - reach hosts over ssh with libssh2.
+/* ssh.c - the ssh transport: reach hosts over ssh with libssh2.
  *
  * One connection per host, opened on first use and reused for every
  * operation of the command (exec channels and one SFTP session ride on
