@@ -4,4 +4,4 @@
 #   unit.drill   cmocka: the pure parts of a drill (how long a fault is
 #                kept in place, also with every setting at INT_MAX)
 
-mrd_unit_test(drill mrd_orch)
+mrd_unit_test(drill mrd_orch_drill)

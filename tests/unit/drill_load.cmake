@@ -11,11 +11,11 @@
 #                         --sentinels A:P,... --app-pass-file F
 #                         --admin-pass-file F [--duration-ms N] [--rate N]
 
-mrd_unit_test(drill_load mrd_orch)
+mrd_unit_test(drill_load mrd_orch_drill)
 
 add_executable(drill_load_driver
                ${CMAKE_CURRENT_SOURCE_DIR}/integration/drill_load_driver.c)
-target_link_libraries(drill_load_driver PRIVATE mrd_orch)
+target_link_libraries(drill_load_driver PRIVATE mrd_orch_drill)
 
 # Like every executable it lands in the build folder, where the integration
 # script finds it as $BUILD/drill_load_driver.

@@ -8,4 +8,4 @@
 #                       labelled markers) and drill_report_write into a
 #                       mkdtemp folder
 
-mrd_unit_test(drill_report mrd_orch)
+mrd_unit_test(drill_report mrd_orch_drill)

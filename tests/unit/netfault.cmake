@@ -6,4 +6,4 @@
 #                   name made an nft identifier), refusals (no address, no
 #                   port, not IPv4, a buffer too small) and the heal script
 
-mrd_unit_test(netfault mrd_orch)
+mrd_unit_test(netfault mrd_orch_drill)
