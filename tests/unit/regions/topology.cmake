@@ -1,4 +1,4 @@
-# tests/unit/topology.cmake - the topology parser's tests, included from
+# tests/unit/regions/topology.cmake - the topology parser's tests, included from
 # tests/CMakeLists.txt.
 #
 #   unit.topology                    cmocka unit tests (valid fixtures, the

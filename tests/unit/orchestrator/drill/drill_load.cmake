@@ -1,5 +1,5 @@
-# tests/unit/drill_load.cmake - orchestrator/drill_load.c, included from
-# tests/CMakeLists.txt.
+# tests/unit/orchestrator/drill/drill_load.cmake -
+# orchestrator/drill/drill_load.c, included from tests/CMakeLists.txt.
 #
 #   unit.drill_load     cmocka: pacing without catch-up bursts, leader
 #                       address to host mapping, +switch-master payloads,

@@ -1,4 +1,4 @@
-# tests/unit/api_request.cmake - agent/api_request.c, included from
+# tests/unit/agent/api_request.cmake - agent/api_request.c, included from
 # tests/CMakeLists.txt.
 #
 #   unit.api_request   cmocka: the agent API's request parser and router,

@@ -1,4 +1,4 @@
-# tests/unit/store.cmake - unit.store: the INFO parser (store/info.h) on
+# tests/unit/store/store.cmake - unit.store: the INFO parser (store/info.h) on
 # real Redis 7 captures and hand-written cases in tests/fixtures/info/.
 # store/sentinel.h needs a server and is covered by the integration tests.
 mrd_unit_test(store mrd_store)

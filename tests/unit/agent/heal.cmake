@@ -1,4 +1,5 @@
-# tests/unit/heal.cmake - agent/heal.c, included from tests/CMakeLists.txt.
+# tests/unit/agent/heal.cmake - agent/heal.c, included from
+# tests/CMakeLists.txt.
 #
 #   unit.heal   cmocka: the pure half of the check-and-heal pass: the
 #               decision table (heal_decide) by scenario, by invariant and

@@ -1,5 +1,5 @@
-# tests/unit/drill_report.cmake - orchestrator/drill_report.c, included
-# from tests/CMakeLists.txt.
+# tests/unit/orchestrator/drill/drill_report.cmake -
+# orchestrator/drill/drill_report.c, included from tests/CMakeLists.txt.
 #
 #   unit.drill_report   cmocka: drill_result_compute on hand-built drill
 #                       records (write gaps, detection, failover, isolated

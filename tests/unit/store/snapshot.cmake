@@ -1,4 +1,5 @@
-# tests/unit/snapshot.cmake - store/snapshot.c, included from tests/CMakeLists.txt.
+# tests/unit/store/snapshot.cmake - store/snapshot.c, included from
+# tests/CMakeLists.txt.
 #
 #   unit.snapshot          cmocka: store_rdb_inspect on hand-built RDB bytes,
 #                          the RDB CRC64

@@ -1,4 +1,4 @@
-# tests/unit/common.cmake - unit.common: common/ (errors, files, secrets,
+# tests/unit/common/common.cmake - unit.common: common/ (errors, files, secrets,
 # manifests, processes).  Files go to mkdtemp folders under /tmp that each
 # test removes; the process tests start only /bin/true, false, echo, sleep
 # and sh, and reap what they start.

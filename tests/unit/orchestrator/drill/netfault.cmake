@@ -1,5 +1,5 @@
-# tests/unit/netfault.cmake - orchestrator/netfault.c, included from
-# tests/CMakeLists.txt.
+# tests/unit/orchestrator/drill/netfault.cmake -
+# orchestrator/drill/netfault.c, included from tests/CMakeLists.txt.
 #
 #   unit.netfault   cmocka: the partition script (both hooks, the inside
 #                   set, the ports, four drop rules per hook, the table

@@ -1,5 +1,5 @@
-# tests/unit/drill.cmake - orchestrator/drill.c, included from
-# tests/CMakeLists.txt.
+# tests/unit/orchestrator/drill/drill.cmake - orchestrator/drill/drill.c,
+# included from tests/CMakeLists.txt.
 #
 #   unit.drill   cmocka: the pure parts of a drill (how long a fault is
 #                kept in place, also with every setting at INT_MAX)
