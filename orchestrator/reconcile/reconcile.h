@@ -13,7 +13,7 @@
  * other processes still reconcile, and nothing is ever restarted.
  *
  * Settings that cannot change live are not here: deploy pins them to the
- * running value and says "needs restart" (see deploy.c). */
+ * running value and says "needs restart" (see deploy/deploy.c). */
 #ifndef MRD_RECONCILE_H
 #define MRD_RECONCILE_H
 

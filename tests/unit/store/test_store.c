@@ -19,7 +19,7 @@
 #include "info.h"
 
 #ifndef MRD_SOURCE_DIR
-#error "MRD_SOURCE_DIR must name the source tree (see tests/unit/store.cmake)"
+#error "MRD_SOURCE_DIR must name the source tree (see tests/unit/store/store.cmake)"
 #endif
 
 #define FIXTURES MRD_SOURCE_DIR "/tests/fixtures/info/"

@@ -1,4 +1,4 @@
-/* test_drill.c - the pure parts of orchestrator/drill.c. */
+/* test_drill.c - the pure parts of orchestrator/drill/drill.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /* test_drill_load.c - the pure half of the drill load (orchestrator/
- * drill_load.h): pacing without catch-up bursts, leader address to host
+ * drill/drill_load.h): pacing without catch-up bursts, leader address to host
  * mapping, +switch-master payloads, and the argument checks of the start
  * functions.  The threads against real sentinels are covered by
  * integration.drill_load. */

@@ -1,6 +1,6 @@
-/* test_drill_report.c - orchestrator/drill_report.c: the result computed
- * from a drill's record (drill_result_compute) and its three reports
- * (JSON, text, SVG), on records built here by hand.  The only I/O is
+/* test_drill_report.c - orchestrator/drill/drill_report.c: the result
+ * computed from a drill's record (drill_result_compute) and its three
+ * reports (JSON, text, SVG), on records built here by hand.  The only I/O is
  * drill_report_write() into a mkdtemp folder. */
 #include <stdarg.h>
 #include <stddef.h>
