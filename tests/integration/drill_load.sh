@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # integration.drill_load: the drill's writer load and sentinel timeline
-# (orchestrator/drill_load.h) against a real deployment, through the
+# (orchestrator/drill/drill_load.h) against a real deployment, through the
 # drill_load_driver.
 #
 #   1. store_conn_open_from(): a connection bound to 127.0.51.250 is seen by

@@ -1,4 +1,4 @@
-/* drill_load_driver - run the drill load (orchestrator/drill_load.h)
+/* drill_load_driver - run the drill load (orchestrator/drill/drill_load.h)
  * against a real deployment, for integration.drill_load and by hand.
  *
  *   drill_load_driver run --master NAME --nodes A:P,... --sentinels A:P,...

@@ -1,0 +1,660 @@
+/* cli.c - the commands of meridian, the operator CLI: their help, their
+ * options, and the table main() dispatches through (cli_main).
+ *
+ *   meridian plan         TOPOLOGY [--json]
+ *   meridian deploy       TOPOLOGY [--state DIR] [--parallel N] [--timeout S]
+ *   meridian status       TOPOLOGY [--state DIR] [--json]
+ *   meridian heal         TOPOLOGY [--state DIR] [--json]
+ *   meridian destroy      TOPOLOGY [--yes] [--state DIR]
+ *   meridian connect-info TOPOLOGY [--state DIR] [--json]
+ *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_client.h"
+#include "deploy.h"
+#include "drill.h"
+#include "heal_report.h"
+#include "log.h"
+#include "orch.h"
+#include "settings.h"
+#include "status.h"
+
+#define EXIT_USAGE 64
+#define EXIT_DATAERR 65 /* the topology file is invalid */
+
+typedef struct cli {
+    const char *cmd;
+    const char *topology;
+    const char *state;
+    const char *host;     /* redis-cli --host / --sentinel */
+    bool json;
+    bool yes;
+    bool leader;
+    bool sentinel;
+    bool accept_new_host_keys; /* ssh: trust an unknown host key on first use */
+    bool install_packages;     /* ssh deploy: apt-get redis when missing */
+    int parallel;
+    int timeout_s;
+    const char *out_dir;  /* drill --out */
+    int duration_s;       /* drill --duration */
+    int rate;             /* drill --rate */
+    bool wait;            /* drill --wait */
+    char **rest;          /* after "--" */
+    int nrest;
+} cli;
+
+static const char *const command_help[][2] = {
+    {"drill", "drill TOPOLOGY SCENARIO [ARG] [--out DIR] [--json] [--duration S] [--rate N]\n"
+              "      [--wait] [--state DIR]\n"
+              "  Break something on purpose while a writer load runs, measure failover\n"
+              "  time and lost writes, put everything back and verify.  SCENARIO is\n"
+              "  kill-leader, replica-loss [HOST], region-outage REGION, partition REGION\n"
+              "  or sentinel-loss [HOST].  --out DIR gets report.json, report.txt and\n"
+              "  timeline.svg; --duration (default 12) and --rate (writes/s, default\n"
+              "  200) shape the load; --wait waits out Sentinel's failover cooldown\n"
+              "  instead of refusing.  Faults are applied on the hosts through the\n"
+              "  topology's transport (ssh included); a partition needs nftables and\n"
+              "  root (or sudo -n) on the region's hosts.  Exits 0 pass, 2 fail, 1\n"
+              "  refused in preflight.\n"},
+    {"plan", "plan TOPOLOGY [--json]\n"
+             "  Validate the topology, place the leader, replicas and sentinels, and\n"
+             "  show what the loss of each region and zone would leave.  Exits 0 when\n"
+             "  the layout is safe, 2 when it is refused (the reason is printed),\n"
+             "  65 when the file is invalid.\n"},
+    {"deploy", "deploy TOPOLOGY [--state DIR] [--parallel N] [--timeout SECONDS]\n"
+               "      [--accept-new-host-keys] [--install-packages]\n"
+               "  Write each host's manifest, start its agent, which starts the host's\n"
+               "  redis-server and redis-sentinel, then verify replication and sentinel\n"
+               "  agreement.  Idempotent: a healthy deployment is left alone (\"no\n"
+               "  changes\").  --parallel bounds hosts handled at once (default: all);\n"
+               "  --timeout bounds verification (default 60).  Over ssh, each host gets\n"
+               "  the agent, its secrets and its manifest; host keys are checked against\n"
+               "  known_hosts (--accept-new-host-keys records unknown ones; a changed key\n"
+               "  is always refused); --install-packages apt-gets a missing Redis.\n"
+               "  One deploy or destroy of a state dir at a time: another one waits up\n"
+               "  to 30 s (--timeout if shorter), then exits 75 naming it.  Each host's\n"
+               "  line says what this run did (\"agent started\" only for an agent it\n"
+               "  started).\n"
+               "  Exits 0 healthy, 1 not verified in time, 2 a host failed (the others\n"
+               "  are deployed: run it again once fixed), 75 another deploy or destroy\n"
+               "  of the same state dir is running.\n"},
+    {"status", "status TOPOLOGY [--state DIR] [--json]\n"
+               "  Probe every node and sentinel concurrently, and ask every host's agent\n"
+               "  whether its nodes are ready.  Exits 0 OK, 1 WARNING (degraded but\n"
+               "  serving, or an agent is down), 2 CRITICAL (no writable leader or no\n"
+               "  sentinel majority), 3 UNKNOWN (could not tell).\n"},
+    {"heal", "heal TOPOLOGY [--state DIR] [--json]\n"
+             "  Ask every host's agent, all at once, to run one check-and-heal pass\n"
+             "  (POST /v1/heal), then print each action taken and one line per host.\n"
+             "  Over ssh, a host whose agent API does not answer runs the same pass\n"
+             "  through ssh (meridian-agent check --heal).\n"
+             "  Safe from cron: each agent takes a lock, so overlapping runs never act\n"
+             "  twice.  Exits with the most severe host result: 0 OK, 1 WARNING\n"
+             "  (healed something, or degraded but serving), 2 CRITICAL (could not\n"
+             "  heal), 3 UNKNOWN (an agent did not answer or refused the token);\n"
+             "  CRITICAL outranks UNKNOWN.\n"},
+    {"destroy", "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
+                "  Stop every process of the topology by its pid file and remove its\n"
+                "  state (credentials included; over ssh, each host's folder, systemd\n"
+                "  unit and cron entry).  Without --yes, only say what it would stop.\n"
+                "  Exits 0 done, 1 a host could not be stopped (state kept) or part of\n"
+                "  the state could not be removed (each entry left is named), 75 another\n"
+                "  deploy or destroy of the same state dir is running (waits 30 s).\n"},
+    {"connect-info", "connect-info TOPOLOGY [--state DIR] [--json]\n"
+                     "  Print what an application needs to connect through the sentinels:\n"
+                     "  sentinel addresses, master name, the application user and its\n"
+                     "  password (for a secret store; the only command that prints it).\n"},
+    {"settings", "settings [--json | --markdown SECTION]\n"
+                 "  List every topology setting: its key, type, default, where it lands\n"
+                 "  (redis.conf, sentinel.conf, agent, planner) and how a change reaches a\n"
+                 "  running deployment (live, agent restart, needs restart, new plan).\n"
+                 "  --markdown SECTION prints the key table regions/README.md shows.\n"},
+    {"redis-cli", "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "
+                  "[--state DIR] [-- ARGS...]\n"
+                  "  Run redis-cli against a node (default: the leader) or a sentinel as\n"
+                  "  the admin user.  The password goes through the environment\n"
+                  "  (REDISCLI_AUTH), never the command line.\n"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: meridian COMMAND TOPOLOGY [OPTIONS]\n\n"
+                 "Deploys Redis leaders, replicas and sentinels across regions, zones and\n"
+                 "hosts, and keeps them healthy.  Common options: --state DIR (default\n"
+                 "$XDG_STATE_HOME/meridian/<name>), --json, -h/--help.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(command_help) / sizeof(command_help[0]); i++)
+        fprintf(out, "  %s", command_help[i][1]);
+}
+
+static bool command_usage(const char *cmd, FILE *out)
+{
+    for (size_t i = 0; i < sizeof(command_help) / sizeof(command_help[0]); i++)
+        if (strcmp(cmd, command_help[i][0]) == 0) {
+            fprintf(out, "usage: meridian %s", command_help[i][1]);
+            return true;
+        }
+    return false;
+}
+
+static int report(const mrd_error *err)
+{
+    char buf[1024];
+    mrd_error_format(err, buf, sizeof(buf));
+    fprintf(stderr, "meridian: %s\n", buf);
+    return 1;
+}
+
+/* Exit code for a failure to open the topology. */
+static int open_failure(const mrd_error *err, int unknown_code)
+{
+    report(err);
+    if (err->code == MRD_ERR_PARSE || err->code == MRD_ERR_INVALID)
+        return EXIT_DATAERR;
+    if (err->code == MRD_ERR_UNSAFE)
+        return 2;
+    return unknown_code;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
+/* ==== plan ==== */
+
+static void print_plan(const mrd_plan *p)
+{
+    const mrd_topology *t = p->topo;
+    printf("%s: %d regions, %d zones, %d hosts; leader region %s; %d sentinels, "
+           "quorum %d, majority %d; must survive the loss of any %s\n\n",
+           t->name, t->nregions, t->nzones, t->nhosts, t->settings.store.leader_region,
+           p->nsentinels, p->quorum, p->majority, topology_survive_name(t->survive));
+    printf("%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
+    for (int i = 0; i < t->nhosts; i++) {
+        const mrd_host *h = &t->hosts[i];
+        const mrd_plan_node *n = &p->nodes[plan_node_on(p, 0, i)]; /* one per host */
+        char roles[96];
+        snprintf(roles, sizeof(roles), "%s%s", n->master ? "leader" : "replica",
+                 p->hosts[i].sentinel ? ", sentinel" : "");
+        if (!n->master)
+            snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
+                     " (priority %d)", n->replica_priority);
+        printf("%-12s %-10s %-12s %-16s %s\n", h->name, t->regions[h->region].name,
+               t->zones[h->zone].name, h->address, roles);
+    }
+    printf("\n%-6s %-12s %-11s %-9s %-12s %-13s %s\n", "LOSS", "DOMAIN", "SENTINELS",
+           "REPLICAS", "LEADER LOST", "WRITES RESUME", "");
+    for (int i = 0; i < p->nlosses; i++) {
+        const mrd_domain_loss *l = &p->losses[i];
+        char sent[32];
+        snprintf(sent, sizeof(sent), "%d/%d (>=%d)", l->sentinels_left, p->nsentinels,
+                 l->majority);
+        printf("%-6s %-12s %-11s %-9d %-12s %-13s %s\n",
+               l->kind == MRD_DOMAIN_REGION ? "region" : "zone", l->name, sent,
+               l->replicas_left, l->leader_lost ? "yes" : "no",
+               l->writes_resume ? "yes" : "NO", l->reason);
+    }
+}
+
+static int cmd_plan(const cli *o)
+{
+    mrd_topology *t = NULL;
+    mrd_plan *p = NULL;
+    mrd_error err;
+    if (topology_load(o->topology, &t, &err) != MRD_OK)
+        return open_failure(&err, EXIT_DATAERR);
+    if (plan_build(t, &p, &err) != MRD_OK) {
+        topology_free(&t);
+        return open_failure(&err, EXIT_DATAERR);
+    }
+    mrd_rc safe = plan_check(p, &err);
+    if (o->json) {
+        json_t *j = plan_to_json(p);
+        json_object_set_new(j, "safe", json_boolean(safe == MRD_OK));
+        json_object_set_new(j, "refusal", safe == MRD_OK ? json_null() : json_string(err.msg));
+        print_json(j);
+    } else {
+        print_plan(p);
+        printf("\n%s\n", safe == MRD_OK ? "layout is safe" : "layout REFUSED");
+    }
+    if (safe != MRD_OK)
+        report(&err);
+    plan_free(&p);
+    topology_free(&t);
+    return safe == MRD_OK ? 0 : 2;
+}
+
+/* ==== deploy, status, heal, destroy ==== */
+
+/* orch_open() with what the command line says about reaching hosts. */
+static mrd_rc open_ctx(const cli *o, orch_ctx **c, mrd_error *err)
+{
+    orch_opts oo = {.accept_new_host_keys = o->accept_new_host_keys,
+                    .install_packages = o->install_packages};
+    return orch_open_ex(o->topology, o->state, &oo, c, err);
+}
+
+static int cmd_deploy(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK)
+        return open_failure(&err, 2);
+    deploy_opts d = {.parallel = o->parallel,
+                     .verify_timeout_ms = (o->timeout_s > 0 ? o->timeout_s : 60) * 1000,
+                     .progress = stdout};
+    int rc = deploy_run(c, &d);
+    orch_close(&c);
+    return rc;
+}
+
+static int cmd_status(const cli *o)
+{
+    orch_ctx *c = NULL;
+    st_report *r = NULL;
+    mrd_error err;
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK) {
+        report(&err); /* monitoring reads the exit code: could not tell */
+        return ST_UNKNOWN;
+    }
+    status_opts so = {.timeout_ms = 1000, .ask_agents = true};
+    if (status_probe_ex(c, &so, &r, &err) != MRD_OK) {
+        report(&err);
+        if (o->json)
+            print_json(json_pack("{s:s,s:s,s:s}", "topology", c->topo->name, "health",
+                                 "unknown", "summary", err.msg));
+        orch_close(&c);
+        return ST_UNKNOWN;
+    }
+    if (o->json)
+        print_json(status_to_json(c, r));
+    else
+        status_print(stdout, c, r);
+    int rc = (int)r->health;
+    status_free(&r);
+    orch_close(&c);
+    return rc;
+}
+
+static int cmd_heal(const cli *o)
+{
+    orch_ctx *c = NULL;
+    agent_result *res = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK) {
+        report(&err); /* cron and monitoring read the exit code: could not tell */
+        return HEAL_UNKNOWN;
+    }
+    const mrd_topology *t = c->topo;
+    const char **hosts = calloc((size_t)t->nhosts, sizeof(*hosts));
+    if (!hosts || agent_heal_all(c, NULL, &res, &err) != MRD_OK) {
+        if (!hosts)
+            mrd_error_set(&err, MRD_ERR_NOMEM, "out of memory");
+        report(&err);
+        if (o->json)
+            print_json(json_pack("{s:s,s:i,s:s,s:[],s:s}", "topology", t->name, "code",
+                                 HEAL_UNKNOWN, "status", heal_code_name(HEAL_UNKNOWN),
+                                 "hosts", "error", err.msg));
+        free(hosts);
+        orch_close(&c);
+        return HEAL_UNKNOWN;
+    }
+    deploy_heal_fallback(c, res, stderr); /* ssh: agents whose API is unreachable */
+    for (int i = 0; i < t->nhosts; i++)
+        hosts[i] = t->hosts[i].name;
+    json_t *rep = heal_report_new(t->name, hosts, res, t->nhosts);
+    agent_results_free(&res, t->nhosts);
+    free(hosts);
+    int rc = HEAL_UNKNOWN;
+    if (!rep) {
+        fprintf(stderr, "meridian: out of memory\n");
+    } else {
+        rc = heal_report_code(rep);
+        if (o->json)
+            print_json(rep);
+        else {
+            heal_report_print(stdout, rep);
+            json_decref(rep);
+        }
+    }
+    orch_close(&c);
+    return rc;
+}
+
+static int cmd_destroy(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK)
+        return open_failure(&err, 1);
+    int rc = destroy_run(c, o->yes, stdout);
+    orch_close(&c);
+    return rc;
+}
+
+/* ==== connect-info, redis-cli ==== */
+
+static int cmd_connect_info(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    char pass[MRD_SECRET_LEN];
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 1);
+    if (orch_secret(c, "app", pass, sizeof(pass), &err) != MRD_OK) {
+        orch_close(&c);
+        return report(&err);
+    }
+    const mrd_topology *t = c->topo;
+    json_t *sentinels = json_array();
+    for (int i = 0; i < t->nhosts; i++)
+        if (c->plan->hosts[i].sentinel)
+            json_array_append_new(sentinels,
+                                  json_pack("{s:s,s:i}", "address", t->hosts[i].address,
+                                            "port", t->settings.sentinel.port));
+    if (o->json) {
+        print_json(json_pack("{s:s,s:o,s:s,s:s,s:s}", "master_name", t->name, "sentinels",
+                             sentinels, "user", "app", "password", pass, "sentinel_user",
+                             "app"));
+    } else {
+        printf("master name:   %s\nsentinels:    ", t->name);
+        size_t i;
+        json_t *s;
+        json_array_foreach(sentinels, i, s)
+            printf(" %s:%lld", json_string_value(json_object_get(s, "address")),
+                   json_integer_value(json_object_get(s, "port")));
+        printf("\nuser:          app (the same user and password on the sentinels)\n"
+               "password:      %s\n",
+               pass);
+        json_decref(sentinels);
+    }
+    memset(pass, 0, sizeof(pass));
+    orch_close(&c);
+    return 0;
+}
+
+static int cmd_redis_cli(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    char pass[MRD_SECRET_LEN];
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 1);
+    const mrd_topology *t = c->topo;
+    int host = -1, port = o->sentinel ? t->settings.sentinel.port : t->settings.store.port;
+    if (o->host) {
+        host = topology_find_host(t, o->host);
+        if (host < 0) {
+            fprintf(stderr, "meridian: no host \"%s\" in %s\n", o->host, t->name);
+            orch_close(&c);
+            return EXIT_USAGE;
+        }
+        if (o->sentinel && !c->plan->hosts[host].sentinel) {
+            fprintf(stderr, "meridian: host %s runs no sentinel\n", o->host);
+            orch_close(&c);
+            return EXIT_USAGE;
+        }
+    } else {
+        st_report *r = NULL;
+        if (status_probe(c, 1000, &r, &err) != MRD_OK) {
+            orch_close(&c);
+            return report(&err);
+        }
+        host = r->leader;
+        status_free(&r);
+        if (host < 0) {
+            fprintf(stderr, "meridian: no leader is agreed by the sentinels; "
+                            "use --host HOST\n");
+            orch_close(&c);
+            return 2;
+        }
+    }
+    if (orch_secret(c, "admin", pass, sizeof(pass), &err) != MRD_OK) {
+        orch_close(&c);
+        return report(&err);
+    }
+    char portbuf[16];
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    const char *argv[64] = {"redis-cli", "-h", t->hosts[host].address, "-p", portbuf,
+                            "--user", "admin", "--no-auth-warning"};
+    int argc = 8;
+    for (int i = 0; i < o->nrest && argc < 63; i++)
+        argv[argc++] = o->rest[i];
+    argv[argc] = NULL;
+    setenv("REDISCLI_AUTH", pass, 1);
+    memset(pass, 0, sizeof(pass));
+    orch_close(&c);
+    fflush(stdout);
+    union {
+        const char **in;
+        char *const *out;
+    } args = {.in = argv};
+    execvp("redis-cli", args.out);
+    perror("meridian: cannot run redis-cli");
+    return 1;
+}
+
+/* ==== drill ==== */
+
+static int cmd_drill(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+        return open_failure(&err, 3);
+    drill_opts d = {.scenario = (drill_scenario)drill_scenario_parse(o->rest[0]),
+                    .arg = o->nrest > 1 ? o->rest[1] : NULL,
+                    .out_dir = o->out_dir,
+                    .json = o->json,
+                    .duration_s = o->duration_s ? o->duration_s : 12,
+                    .rate = o->rate ? o->rate : 200,
+                    .wait_cooldown = o->wait};
+    int rc = drill_run(c, &d);
+    orch_close(&c);
+    return rc;
+}
+
+/* ==== argument parsing ==== */
+
+static int parse(int argc, char **argv, cli *o)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"yes", no_argument, NULL, 'y'},
+        {"parallel", required_argument, NULL, 'p'},
+        {"timeout", required_argument, NULL, 't'},
+        {"leader", no_argument, NULL, 'L'},
+        {"host", required_argument, NULL, 'H'},
+        {"sentinel", required_argument, NULL, 'S'},
+        {"out", required_argument, NULL, 'o'},
+        {"duration", required_argument, NULL, 'd'},
+        {"rate", required_argument, NULL, 'r'},
+        {"wait", no_argument, NULL, 'w'},
+        {"accept-new-host-keys", no_argument, NULL, 'K'},
+        {"install-packages", no_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    char *end;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "s:jyp:t:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's': o->state = optarg; break;
+        case 'j': o->json = true; break;
+        case 'y': o->yes = true; break;
+        case 'L': o->leader = true; break;
+        case 'K': o->accept_new_host_keys = true; break;
+        case 'I': o->install_packages = true; break;
+        case 'H': o->host = optarg; break;
+        case 'S': o->host = optarg; o->sentinel = true; break;
+        case 'o': o->out_dir = optarg; break;
+        case 'w': o->wait = true; break;
+        case 'p':
+        case 't':
+        case 'd':
+        case 'r': {
+            long max = ch == 'r' ? 100000 : 3600;
+            long v = strtol(optarg, &end, 10);
+            const char *name = ch == 'p' ? "parallel" : ch == 't' ? "timeout"
+                             : ch == 'd' ? "duration" : "rate";
+            if (*end || v < 1 || v > max) {
+                fprintf(stderr, "meridian: --%s needs a number from 1 to %ld\n", name, max);
+                return -1;
+            }
+            *(ch == 'p' ? &o->parallel : ch == 't' ? &o->timeout_s
+              : ch == 'd' ? &o->duration_s : &o->rate) = (int)v;
+            break;
+        }
+        case 'h':
+            command_usage(o->cmd, stdout);
+            return 1;
+        default:
+            return -1;
+        }
+    }
+    /* GNU getopt moved the operands (TOPOLOGY, then what follows "--") here. */
+    if (optind < argc && strcmp(argv[optind], "--") != 0)
+        o->topology = argv[optind++];
+    if (optind < argc && strcmp(argv[optind], "--") == 0)
+        optind++;
+    o->rest = argv + optind;
+    o->nrest = argc - optind;
+    if (!o->topology) {
+        fprintf(stderr, "meridian: %s needs a TOPOLOGY file (try meridian %s --help)\n",
+                o->cmd, o->cmd);
+        return -1;
+    }
+    bool drill = strcmp(o->cmd, "drill") == 0;
+    if (o->nrest > (drill ? 2 : 0) && strcmp(o->cmd, "redis-cli") != 0) {
+        fprintf(stderr, "meridian: unexpected argument \"%s\"\n", o->rest[drill ? 2 : 0]);
+        return -1;
+    }
+    if (drill && o->nrest < 1) {
+        fprintf(stderr, "meridian: drill needs a SCENARIO (try meridian drill --help)\n");
+        return -1;
+    }
+    if (drill && drill_scenario_parse(o->rest[0]) < 0) {
+        fprintf(stderr, "meridian: unknown scenario \"%s\": use kill-leader, replica-loss, "
+                        "region-outage, partition or sentinel-loss\n", o->rest[0]);
+        return -1;
+    }
+    if (o->nrest && !drill && strcmp(o->cmd, "redis-cli") != 0) {
+        fprintf(stderr, "meridian: unexpected argument \"%s\"\n", o->rest[0]);
+        return -1;
+    }
+    if (o->leader && o->host) {
+        fprintf(stderr, "meridian: --leader, --host and --sentinel exclude each other\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ==== settings ==== */
+
+/* meridian settings: no topology, only the table. */
+static int cmd_settings(int argc, char **argv)
+{
+    bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+    if (argc == 4 && strcmp(argv[2], "--markdown") == 0) {
+        char *md = mrd_settings_keys(argv[3]) ? mrd_settings_markdown(argv[3]) : NULL;
+        if (!md) {
+            fprintf(stderr, "meridian: no settings section \"%s\": use store, sentinel, "
+                            "consistency, agent or cluster\n", argv[3]);
+            return EXIT_USAGE;
+        }
+        fputs(md, stdout);
+        free(md);
+        return 0;
+    }
+    if (argc > 2 && !json) {
+        command_usage("settings", stderr);
+        return EXIT_USAGE;
+    }
+    size_t n;
+    const mrd_setting *t = mrd_settings_table(&n);
+    mrd_settings def;
+    mrd_settings_defaults(&def);
+    json_t *all = json ? json_array() : NULL;
+    if (!json)
+        printf("%-36s %-8s %-10s %-44s %s\n", "SETTING", "TYPE", "DEFAULT", "LANDS IN",
+               "A CHANGE");
+    for (size_t i = 0; i < n; i++) {
+        char key[96], val[64], lands[128];
+        snprintf(key, sizeof(key), "%s.%s", t[i].section, t[i].key);
+        mrd_setting_format(&t[i], &def, val, sizeof(val));
+        mrd_setting_lands_text(&t[i], lands, sizeof(lands));
+        const char *type = mrd_setting_type_name(&t[i]);
+        const char *change = mrd_setting_apply_name(t[i].apply);
+        if (json)
+            json_array_append_new(
+                all, json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:s}", "section", t[i].section,
+                               "key", t[i].key, "type", type, "default",
+                               t[i].def ? json_string(val) : json_null(), "doc", t[i].doc,
+                               "lands", lands, "directive",
+                               t[i].directive ? json_string(t[i].directive) : json_null(),
+                               "change", change));
+        else
+            printf("%-36s %-8s %-10s %-44s %s\n", key, type, t[i].def ? val : "required",
+                   lands, change);
+    }
+    if (json)
+        print_json(all);
+    return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+    mrd_log_init("meridian", NULL, MRD_LOG_WARN);
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (argc > 2 && command_usage(argv[2], stdout))
+            return 0;
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "settings") == 0) {
+        if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))
+            return command_usage("settings", stdout) ? 0 : EXIT_USAGE;
+        return cmd_settings(argc, argv);
+    }
+    cli o = {.cmd = argv[1]};
+    static const struct {
+        const char *name;
+        int (*fn)(const cli *);
+    } cmds[] = {
+        {"plan", cmd_plan},       {"deploy", cmd_deploy},
+        {"status", cmd_status},   {"heal", cmd_heal}, {"drill", cmd_drill},
+        {"destroy", cmd_destroy},
+        {"connect-info", cmd_connect_info}, {"redis-cli", cmd_redis_cli},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(o.cmd, cmds[i].name) != 0)
+            continue;
+        int p = parse(argc, argv, &o);
+        if (p != 0) {
+            if (p < 0)
+                command_usage(o.cmd, stderr);
+            return p < 0 ? EXIT_USAGE : 0;
+        }
+        return cmds[i].fn(&o);
+    }
+    fprintf(stderr, "meridian: unknown command \"%s\" (try meridian --help)\n", o.cmd);
+    return EXIT_USAGE;
+}

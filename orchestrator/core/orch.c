@@ -1,0 +1,171 @@
+/* orch.c - the context every orchestrator command starts from (orch.h):
+ * the topology and its plan, the state dir, the transport, where each
+ * host's files live, the generated secrets. */
+#include "orch.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "manifest.h"
+
+static mrd_rc default_state_dir(const char *name, char *buf, size_t n, mrd_error *err)
+{
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    mrd_rc rc;
+    if (xdg && xdg[0] == '/')
+        rc = mrd_path_fmt(buf, n, "%s/meridian/%s", xdg, name);
+    else if (home && home[0] == '/')
+        rc = mrd_path_fmt(buf, n, "%s/.local/state/meridian/%s", home, name);
+    else
+        return mrd_error_set(err, MRD_ERR_USAGE,
+                             "neither XDG_STATE_HOME nor HOME is set: pass --state DIR");
+    return rc == MRD_OK ? MRD_OK : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+}
+
+/* PATH made absolute against the working folder: the paths under the
+ * state dir go into manifests, which agents read after a chdir("/"). */
+static mrd_rc absolute_path(const char *path, char *buf, size_t n, mrd_error *err)
+{
+    if (path[0] == '/')
+        return mrd_path_fmt(buf, n, "%s", path) == MRD_OK
+                   ? MRD_OK
+                   : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    char cwd[MRD_PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return mrd_error_set(err, MRD_ERR_IO, "cannot tell the working folder for %s: %s",
+                             path, strerror(errno));
+    return mrd_path_fmt(buf, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", path) ==
+                   MRD_OK
+               ? MRD_OK
+               : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+}
+
+/* meridian-agent next to this executable, unless MERIDIAN_AGENT names one. */
+static mrd_rc find_agent(char *buf, size_t n, mrd_error *err)
+{
+    const char *env = getenv("MERIDIAN_AGENT");
+    if (env && env[0])
+        return mrd_path_fmt(buf, n, "%s", env);
+    char self[MRD_PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len < 0)
+        return mrd_error_set(err, MRD_ERR_IO, "cannot find my own executable: %s",
+                             strerror(errno));
+    self[len] = '\0';
+    return mrd_path_fmt(buf, n, "%s/meridian-agent", dirname(self));
+}
+
+mrd_rc orch_open(const char *topology_path, const char *state, orch_ctx **out,
+                 mrd_error *err)
+{
+    return orch_open_ex(topology_path, state, NULL, out, err);
+}
+
+mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opts *o,
+                    orch_ctx **out, mrd_error *err)
+{
+    *out = NULL;
+    orch_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    if (o)
+        c->opts = *o;
+    mrd_rc rc = topology_load(topology_path, &c->topo, err);
+    if (rc == MRD_OK)
+        rc = plan_build(c->topo, &c->plan, err);
+    if (rc == MRD_OK)
+        rc = plan_check(c->plan, err);
+    if (rc == MRD_OK)
+        rc = state ? absolute_path(state, c->state_dir, sizeof(c->state_dir), err)
+                   : default_state_dir(c->topo->name, c->state_dir, sizeof(c->state_dir),
+                                       err);
+    if (rc == MRD_OK)
+        rc = mrd_path_fmt(c->secrets_dir, sizeof(c->secrets_dir), "%s/secrets",
+                          c->state_dir);
+    if (rc == MRD_OK)
+        rc = find_agent(c->agent_bin, sizeof(c->agent_bin), err);
+    if (rc == MRD_OK)
+        rc = c->topo->transport.root[0]
+                 ? mrd_path_fmt(c->remote_root, sizeof(c->remote_root), "%s",
+                                c->topo->transport.root)
+                 : mrd_path_fmt(c->remote_root, sizeof(c->remote_root),
+                                "~/.local/state/meridian/%s", c->topo->name);
+    if (rc == MRD_OK) {
+        transport_opts to = {.accept_new_host_keys = c->opts.accept_new_host_keys};
+        rc = transport_open(c->topo, &to, &c->tp, err);
+    }
+    if (rc != MRD_OK) {
+        if (err && err->code == MRD_OK)
+            mrd_error_set(err, rc, "path too long");
+        orch_close(&c);
+        return rc;
+    }
+    *out = c;
+    return MRD_OK;
+}
+
+void orch_close(orch_ctx **c)
+{
+    if (!c || !*c)
+        return;
+    transport_close(&(*c)->tp);
+    plan_free(&(*c)->plan);
+    topology_free(&(*c)->topo);
+    free(*c);
+    *c = NULL;
+}
+
+static bool remote(const orch_ctx *c)
+{
+    return c->tp && c->tp->ops->remote;
+}
+
+mrd_rc orch_host_root_ex(const orch_ctx *c, int host, char *buf, size_t n, mrd_error *err)
+{
+    const char *name = c->topo->hosts[host].name;
+    if (!remote(c))
+        return mrd_path_fmt(buf, n, "%s/hosts/%s", c->state_dir, name) == MRD_OK
+                   ? MRD_OK
+                   : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    mrd_rc rc;
+    if (strncmp(c->remote_root, "~/", 2) == 0) {
+        char home[MRD_PATH_MAX];
+        MRD_TRY(c->tp->ops->home(c->tp, &c->topo->hosts[host], home, sizeof(home), err));
+        rc = mrd_path_fmt(buf, n, "%s%s%s/hosts/%s", home,
+                          home[0] && home[strlen(home) - 1] == '/' ? "" : "/",
+                          c->remote_root + 2, name);
+    } else {
+        rc = mrd_path_fmt(buf, n, "%s/hosts/%s", c->remote_root, name);
+    }
+    return rc == MRD_OK ? MRD_OK : mrd_error_set(err, MRD_ERR_INVALID, "host root too long");
+}
+
+mrd_rc orch_host_root(const orch_ctx *c, int host, char *buf, size_t n)
+{
+    return orch_host_root_ex(c, host, buf, n, NULL);
+}
+
+mrd_rc orch_manifest_path(const orch_ctx *c, int host, char *buf, size_t n)
+{
+    char root[MRD_PATH_MAX];
+    MRD_TRY(orch_host_root(c, host, root, sizeof(root)));
+    return mrd_path_fmt(buf, n, "%s/manifest.json", root);
+}
+
+mrd_rc orch_secret(const orch_ctx *c, const char *name, char *buf, size_t n,
+                   mrd_error *err)
+{
+    char path[MRD_PATH_MAX];
+    if (manifest_secret_path(c->secrets_dir, name, path, sizeof(path)) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "secrets path too long");
+    mrd_rc rc = mrd_secret_read(path, buf, n, err);
+    if (rc == MRD_ERR_NOT_FOUND)
+        mrd_error_set(err, rc, "no credentials in %s: is %s deployed (see --state)?",
+                      c->secrets_dir, c->topo->name);
+    return rc;
+}

@@ -1,0 +1,368 @@
+/* deploy.c - the deploy command: secrets, settings pinned or reconciled,
+ * every host set up in parallel, then verified as status judges it. */
+#include "deploy_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent_client.h"
+#include "fsutil.h"
+#include "lock.h"
+#include "log.h"
+#include "manifest.h"
+#include "reconcile.h"
+#include "status.h"
+
+#define STATUS_PROBE_TIMEOUT_MS 1000
+#define VERIFY_POLL_MS 20
+#define AGENT_ANSWER_TIMEOUT_MS 20000 /* a started agent answers /v1/health */
+#define AGENT_ANSWER_POLL_MS 20
+
+/* "SIZE FNV1A64\n" of DATA: cheap, and enough to tell two builds apart. */
+static void binary_stamp(const char *data, size_t len, char *buf, size_t n)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
+    snprintf(buf, n, "%zu %016llx\n", len, h);
+}
+
+/* Wait until every agent started on a host answers GET
+ * /v1/health (ready or not), all hosts at once: an agent answers only
+ * once its nodes run, and a sentinel host's agent first waits a little
+ * for its peers, so waiting host by host would serialise those waits.  A
+ * host whose agent does not answer in time is failed, with the last line
+ * of its log. */
+static void wait_agents_answer(orch_ctx *c, host_job *jobs)
+{
+    const mrd_topology *t = c->topo;
+    int n = t->nhosts, pending = 0;
+    agent_target *targets = calloc((size_t)n, sizeof(*targets));
+    agent_result *res = calloc((size_t)n, sizeof(*res));
+    int *idx = calloc((size_t)n, sizeof(*idx));
+    if (!targets || !res || !idx)
+        goto out;
+    agent_timeouts to = {.request_ms = AGENT_HEALTH_TIMEOUT_MS,
+                         .connect_ms = AGENT_CONNECT_TIMEOUT_MS};
+    long long start = mrd_now_ms();
+    for (;;) {
+        pending = 0;
+        for (int i = 0; i < n; i++)
+            if (jobs[i].outcome == HOST_STARTED || jobs[i].outcome == HOST_RESTARTED ||
+                jobs[i].outcome == HOST_RUNNING) {
+                if (jobs[i].answered)
+                    continue;
+                targets[pending] = (agent_target){.host = t->hosts[i].name,
+                                                  .address = t->hosts[i].address,
+                                                  .port = t->settings.agent.port};
+                idx[pending++] = i;
+            }
+        if (pending == 0 || mrd_now_ms() - start >= AGENT_ANSWER_TIMEOUT_MS)
+            break;
+        mrd_error err;
+        if (agent_client_default()->health_all(targets, pending, &to, res, &err) != MRD_OK)
+            break;
+        for (int k = 0; k < pending; k++) {
+            host_job *j = &jobs[idx[k]];
+            if (res[k].http_status > 0) {
+                j->answered = true;
+                progress(j, idx[k], "agent answers http://%s:%d/v1/health (%s) %.2f s after "
+                                    "the deploy started",
+                         targets[k].address, targets[k].port,
+                         res[k].http_status == 200 ? "ready" : "starting its nodes",
+                         (double)(mrd_now_ms() - j->t0) / 1000.0);
+            } else {
+                snprintf(j->err.msg, sizeof(j->err.msg), "%s", res[k].error);
+            }
+            json_decref(res[k].body);
+        }
+        mrd_sleep_ms(AGENT_ANSWER_POLL_MS);
+    }
+    for (int k = 0; k < pending; k++) {
+        host_job *j = &jobs[idx[k]];
+        remote_paths p;
+        char *log = NULL, line[300] = "", last[sizeof(j->err.msg)];
+        snprintf(last, sizeof(last), "%s", j->err.msg);
+        mrd_error perr;
+        if (remote_paths_get(c, idx[k], &p, &perr) == MRD_OK &&
+            tp_get_file(c->tp, &t->hosts[idx[k]], p.log, &log, NULL) == MRD_OK)
+            last_line(log, line, sizeof(line));
+        free(log);
+        mrd_error_set(&j->err, MRD_ERR_TIMEOUT,
+                      "the agent did not answer within %d s (%s); last line of its log: %s",
+                      AGENT_ANSWER_TIMEOUT_MS / 1000, last, line[0] ? line : "(empty)");
+        j->outcome = HOST_FAILED;
+        progress(j, idx[k], "FAILED: %s", j->err.msg);
+    }
+out:
+    free(targets);
+    free(res);
+    free(idx);
+}
+
+/* Healthy as status judges it, and every agent says its node is ready:
+ * "deployed and verified" must not be followed by a status that shows an
+ * agent still reporting a replica as syncing.  Otherwise *summary says
+ * which agent is not ready yet. */
+static st_health verified(const orch_ctx *c, st_report *r)
+{
+    if (r->health != ST_OK)
+        return r->health;
+    for (int i = 0; i < c->topo->nhosts; i++) {
+        const st_node *n = &r->nodes[i];
+        if (n->ready == 1)
+            continue;
+        snprintf(r->summary, sizeof(r->summary), "healthy; waiting for the agent on %s: %s",
+                 c->topo->hosts[i].name,
+                 n->ready == 0 ? (n->ready_reason[0] ? n->ready_reason : "not ready")
+                               : n->ready_reason[0] ? n->ready_reason : "no answer");
+        return ST_WARNING;
+    }
+    return ST_OK;
+}
+
+/* Poll status (the agents' readiness included) until verified or the
+ * deadline; print what is still pending whenever it changes. */
+static st_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
+{
+    long long start = mrd_now_ms(), deadline = start + timeout_ms;
+    char last[256] = "";
+    st_health health = ST_UNKNOWN;
+    status_opts opts = {.timeout_ms = STATUS_PROBE_TIMEOUT_MS, .ask_agents = true};
+    for (int round = 0;; round++) {
+        st_report *r = NULL;
+        mrd_error err;
+        if (status_probe_ex(c, &opts, &r, &err) == MRD_OK) {
+            health = verified(c, r);
+            if (round == 0)
+                *first_ok = health == ST_OK;
+            if (out && health != ST_OK && strcmp(last, r->summary) != 0) {
+                fprintf(out, "  verify       %.1f s: %s\n",
+                        (double)(mrd_now_ms() - start) / 1000.0, r->summary);
+                fflush(out);
+                snprintf(last, sizeof(last), "%s", r->summary);
+            }
+            if (health == ST_OK || mrd_now_ms() >= deadline) {
+                if (out && health != ST_OK)
+                    status_print(out, c, r);
+                status_free(&r);
+                return health;
+            }
+            status_free(&r);
+        } else if (mrd_now_ms() >= deadline) {
+            return ST_UNKNOWN;
+        }
+        mrd_sleep_ms(VERIFY_POLL_MS);
+    }
+}
+
+static mrd_rc ensure_secrets(orch_ctx *c, FILE *out, mrd_error *err)
+{
+    static const char *const names[] = {"admin", "replication", "sentinel", "app",
+                                        "agent.token"};
+    mrd_rc rc = mrd_mkdir_p(c->secrets_dir, 0700, err);
+    if (rc != MRD_OK)
+        return rc;
+    chmod(c->state_dir, 0700);
+    int created = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[MRD_PATH_MAX], buf[MRD_SECRET_LEN];
+        bool made;
+        if (manifest_secret_path(c->secrets_dir, names[i], path, sizeof(path)) != MRD_OK)
+            return mrd_error_set(err, MRD_ERR_INVALID, "secrets path too long");
+        rc = mrd_secret_ensure(path, buf, sizeof(buf), &made, err);
+        memset(buf, 0, sizeof(buf));
+        if (rc != MRD_OK)
+            return rc;
+        created += made;
+    }
+    if (created && out)
+        fprintf(out, "  credentials  generated %d secrets in %s (mode 0600)\n", created,
+                c->secrets_dir);
+    return MRD_OK;
+}
+
+/* What this run did to the agents, e.g. "6 agents started" or "1 agent
+ * started, 5 unchanged". */
+static void outcomes_summary(const host_job *jobs, int n, char *buf, size_t len)
+{
+    static const struct {
+        host_outcome o;
+        const char *what;
+    } kinds[] = {
+        {HOST_STARTED, "started"},
+        {HOST_RESTARTED, "restarted"},
+        {HOST_RUNNING, "found running"},
+        {HOST_UNCHANGED, "unchanged"},
+        {HOST_FAILED, "failed"},
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            count += jobs[i].outcome == kinds[k].o;
+        if (count == 0)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%d%s %s", used ? ", " : "", count,
+                         used ? "" : count == 1 ? " agent" : " agents", kinds[k].what);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* "ssh: 6 connections to 6 hosts (1 per host)" */
+static void print_connections(orch_ctx *c, FILE *out)
+{
+    if (!out || !remote(c))
+        return;
+    int total = 0, most = 0;
+    for (int i = 0; i < c->topo->nhosts; i++) {
+        int n = c->tp->ops->connections(c->tp, &c->topo->hosts[i]);
+        total += n;
+        most = n > most ? n : most;
+    }
+    fprintf(out, "  %-12s %d connections to %d hosts (at most %d per host)\n",
+            c->tp->ops->name, total, c->topo->nhosts, most);
+}
+
+static int deploy_locked(orch_ctx *c, const deploy_opts *o)
+{
+    FILE *out = o->progress;
+    long long t0 = mrd_now_ms();
+    mrd_error err;
+    deploy_shared sh = {.install_packages = c->opts.install_packages};
+    if (out) {
+        if (remote(c))
+            fprintf(out, "deploy %s: %d hosts over %s as %s (port %d), host roots %s/hosts/HOST, "
+                         "credentials in %s\n",
+                    c->topo->name, c->topo->nhosts, c->tp->ops->name, c->topo->transport.user,
+                    c->topo->transport.port, c->remote_root, c->state_dir);
+        else
+            fprintf(out, "deploy %s: %d hosts, state %s\n", c->topo->name, c->topo->nhosts,
+                    c->state_dir);
+    }
+    mrd_rc rc = ensure_secrets(c, out, &err);
+    int pinned = 0; /* settings that need a restart: kept as they run */
+    mrd_settings before;  /* what the deployment ran with */
+    bool have_before = false;
+    if (rc == MRD_OK)
+        rc = reconcile_pin(c, out, &pinned, &before, &have_before, &err);
+    if (rc == MRD_OK && remote(c)) {
+        rc = mrd_read_file(c->agent_bin, 256u << 20, &sh.agent, &sh.agent_len, &err);
+        if (rc == MRD_OK)
+            binary_stamp(sh.agent, sh.agent_len, sh.agent_stamp, sizeof(sh.agent_stamp));
+    }
+    if (rc != MRD_OK) {
+        char buf[600];
+        mrd_error_format(&err, buf, sizeof(buf));
+        fprintf(stderr, "meridian: %s\n", buf);
+        free(sh.agent);
+        return 2;
+    }
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    host_job *jobs = calloc((size_t)c->topo->nhosts, sizeof(*jobs));
+    if (!jobs) {
+        free(sh.agent);
+        return 2;
+    }
+    for (int i = 0; i < c->topo->nhosts; i++)
+        jobs[i] = (host_job){.c = c, .sh = &sh, .progress = out, .lock = &lock, .t0 = t0};
+    run_hosts(c, jobs, o->parallel, deploy_host);
+    free(sh.agent);
+    wait_agents_answer(c, jobs); /* every transport: an operator expects the
+                                    agents up (their API) when deploy returns */
+
+    int failed = 0, changed = 0;
+    char did[200];
+    for (int i = 0; i < c->topo->nhosts; i++) {
+        failed += jobs[i].outcome == HOST_FAILED;
+        changed += jobs[i].outcome != HOST_UNCHANGED;
+    }
+    outcomes_summary(jobs, c->topo->nhosts, did, sizeof(did));
+    print_connections(c, out);
+    if (failed) {
+        if (out) {
+            if (failed == c->topo->nhosts)
+                fprintf(out, "deploy failed: no host was deployed. Fix these and run deploy "
+                             "again:\n");
+            else
+                fprintf(out, "deploy incomplete: %d of %d hosts failed; the others are "
+                             "deployed. Fix these and run deploy again:\n",
+                        failed, c->topo->nhosts);
+            for (int i = 0; i < c->topo->nhosts; i++)
+                if (jobs[i].outcome == HOST_FAILED)
+                    fprintf(out, "  %-12s %s\n", c->topo->hosts[i].name, jobs[i].err.msg);
+        }
+        free(jobs);
+        return 2;
+    }
+    free(jobs);
+    /* settings that change live: set them on every node and sentinel */
+    reconcile_report rr;
+    if (reconcile_run(c, true, have_before ? &before : NULL, &rr, &err) != MRD_OK) {
+        if (out)
+            fprintf(out, "deploy incomplete: could not compare the running settings: %s\n",
+                    err.msg);
+        return 2;
+    }
+    if (out)
+        reconcile_print(out, c, &rr);
+    int live_changes = rr.nchanges, refused = rr.refused;
+    reconcile_report_free(&rr);
+    if (refused > 0) {
+        /* what Redis refused stays as it runs: verification would only wait
+         * for a drift that will not go away */
+        if (out)
+            fprintf(out, "deploy incomplete: %d setting change(s) refused (see above); "
+                         "nothing was restarted. Fix the value and deploy again\n",
+                    refused);
+        return 2;
+    }
+    bool first_ok = false;
+    st_health h = verify(c, o->verify_timeout_ms, out, &first_ok);
+    double secs = (double)(mrd_now_ms() - t0) / 1000.0;
+    if (h != ST_OK) {
+        if (out)
+            fprintf(out, "deploy not verified: still %s after %.1f s (see the table above "
+                         "and the agent logs under %s/hosts)\n",
+                    status_health_name(h), secs, remote(c) ? c->remote_root : c->state_dir);
+        return 1;
+    }
+    if (pinned > 0) {
+        if (out)
+            fprintf(out, "deployed, but %d setting(s) need a restart and were not applied "
+                         "(see above)\n", pinned);
+        return 1;
+    }
+    if (out) {
+        if (changed == 0 && live_changes == 0 && first_ok)
+            fprintf(out, "no changes: %d hosts already deployed and healthy (%.1f s)\n",
+                    c->topo->nhosts, secs);
+        else
+            fprintf(out, "deployed and verified in %.1f s (%s): leader %s, %d replicas "
+                         "linked, %d sentinels agree\n",
+                    secs, did, plan_node_host(c->plan, c->plan->shards[0].master)->name, c->topo->nhosts - 1,
+                    c->plan->nsentinels);
+    }
+    return 0;
+}
+
+int deploy_run(orch_ctx *c, const deploy_opts *o)
+{
+    mrd_lock *l = NULL;
+    /* --timeout bounds this wait too, when it is shorter */
+    int wait_ms = o->verify_timeout_ms > 0 && o->verify_timeout_ms < DEPLOY_LOCK_WAIT_MS
+                      ? o->verify_timeout_ms
+                      : DEPLOY_LOCK_WAIT_MS;
+    int rc = state_lock(c, "deploy", true, wait_ms, o->progress, &l);
+    if (rc != 0)
+        return rc;
+    rc = deploy_locked(c, o);
+    mrd_lock_release(&l);
+    return rc;
+}

@@ -1,0 +1,9 @@
+# tests/unit/agent/heal.cmake - agent/heal.c, included from
+# tests/CMakeLists.txt.
+#
+#   unit.heal   cmocka: the pure half of the check-and-heal pass: the
+#               decision table (heal_decide) by scenario, by invariant and
+#               over every combination of facts; action and code names;
+#               stale sentinel replica entries (heal_stale_replicas)
+
+mrd_unit_test(heal mrd_agent)

@@ -1,7 +1,0 @@
-# tests/unit/drill.cmake - orchestrator/drill.c, included from
-# tests/CMakeLists.txt.
-#
-#   unit.drill   cmocka: the pure parts of a drill (how long a fault is
-#                kept in place, also with every setting at INT_MAX)
-
-mrd_unit_test(drill mrd_orch)

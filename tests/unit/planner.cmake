@@ -1,2 +1,0 @@
-# unit.planner: placement and survivability matrix (orchestrator/plan.c).
-mrd_unit_test(planner mrd_orch)
