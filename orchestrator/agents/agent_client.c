@@ -347,12 +347,22 @@ const agent_client_ops *agent_client_curl(void)
 
 /* ==== GET /v1/health without libcurl ====
  *
- * `meridian status` asks every agent for readiness on each run, and must
- * stay light (bench/status.sh: <= 10 MB RSS): loading libcurl alone would
- * cost it ~6 MB and ~5 ms.  The health endpoint needs no token and no TLS
- * today, so a plain HTTP/1.0 GET over non-blocking sockets, all agents at
- * once in one poll() loop, does the job.  Heal requests (token, long
- * timeouts) stay with libcurl. */
+ * The one exception to "libcurl is the agent client", measured, not
+ * assumed.  `meridian status` asks every agent for readiness on each run
+ * and must stay light (bench/status.sh: peak RSS <= 10 MB, no regression
+ * over 10 %).  With health_all = curl_health_all, in one run
+ * (BASELINE_BUILD=<this plain path's build> bench/status.sh 30, 6 hosts,
+ * 2-core machine): 10.1 ms and 10.9 MB peak RSS, against 6.1 ms and
+ * 4.2 MB here: 1.65x the time, 2.57x the memory, over the RSS target.
+ * Loading libcurl's ~30 shared libraries (TLS, Kerberos, LDAP, ssh) is
+ * the cost, not the requests.
+ *
+ * So GET /v1/health alone stays a plain HTTP/1.0 GET over non-blocking
+ * sockets, all agents at once in one poll() loop: the endpoint needs no
+ * token and no TLS.  Its limits: IPv4 addresses only, no TLS.  The day
+ * the agent API gets TLS, health must move to curl_health_all (and the
+ * RSS target be revisited).  Heal requests (token, long timeouts) and
+ * everything else go through libcurl. */
 
 typedef struct plain_call {
     const agent_target *t;

@@ -80,7 +80,7 @@ typedef struct st_report {
 typedef struct status_opts {
     int timeout_ms;                /* each Redis connection */
     bool ask_agents;               /* also GET /v1/health of every agent */
-    const agent_client_ops *agents; /* NULL: agent_client_curl() */
+    const agent_client_ops *agents; /* NULL: agent_client_default() */
 } status_opts;
 
 /* Probe the deployment described by C as O says.  Never fails on an
