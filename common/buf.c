@@ -60,22 +60,27 @@ mrd_rc mrd_buf_adds(mrd_buf *b, const char *s)
     return mrd_buf_add(b, s, strlen(s));
 }
 
+mrd_rc mrd_buf_vaddf(mrd_buf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    mrd_rc rc = n < 0 ? MRD_ERR_INVALID : grow(b, (size_t)n);
+    if (rc == MRD_OK) {
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+    return rc;
+}
+
 mrd_rc mrd_buf_addf(mrd_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    mrd_rc rc = mrd_buf_vaddf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return MRD_ERR_INVALID;
-    mrd_rc rc = grow(b, (size_t)n);
-    if (rc != MRD_OK)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return MRD_OK;
+    return rc;
 }
 
 const char *mrd_buf_str(const mrd_buf *b)

@@ -16,6 +16,7 @@
 #ifndef MRD_BUF_H
 #define MRD_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -41,6 +42,10 @@ mrd_rc mrd_buf_adds(mrd_buf *b, const char *s);
 
 /* Append printf-style text (errors as mrd_buf_add). */
 mrd_rc mrd_buf_addf(mrd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The same with a va_list, for printf-like wrappers (AP is consumed as
+ * by vprintf). */
+mrd_rc mrd_buf_vaddf(mrd_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* The content ("" when empty; borrowed: valid until the next add, reset
  * or free) and its length. */

@@ -21,6 +21,7 @@
 #include "deploy.h"
 #include "drill.h"
 #include "heal_report.h"
+#include "health.h"
 #include "log.h"
 #include "orch.h"
 #include "settings.h"
@@ -266,7 +267,7 @@ static int cmd_status(const cli *o)
     mrd_error err;
     if (orch_open(o->topology, o->state, &c, &err) != MRD_OK) {
         report(&err); /* monitoring reads the exit code: could not tell */
-        return ST_UNKNOWN;
+        return MRD_HEALTH_UNKNOWN;
     }
     status_opts so = {.timeout_ms = 1000, .ask_agents = true};
     if (status_probe_ex(c, &so, &r, &err) != MRD_OK) {
@@ -275,7 +276,7 @@ static int cmd_status(const cli *o)
             print_json(json_pack("{s:s,s:s,s:s}", "topology", c->topo->name, "health",
                                  "unknown", "summary", err.msg));
         orch_close(&c);
-        return ST_UNKNOWN;
+        return MRD_HEALTH_UNKNOWN;
     }
     if (o->json)
         print_json(status_to_json(c, r));
@@ -294,7 +295,7 @@ static int cmd_heal(const cli *o)
     mrd_error err;
     if (open_ctx(o, &c, &err) != MRD_OK) {
         report(&err); /* cron and monitoring read the exit code: could not tell */
-        return HEAL_UNKNOWN;
+        return MRD_HEALTH_UNKNOWN;
     }
     const mrd_topology *t = c->topo;
     const char **hosts = calloc((size_t)t->nhosts, sizeof(*hosts));
@@ -304,11 +305,11 @@ static int cmd_heal(const cli *o)
         report(&err);
         if (o->json)
             print_json(json_pack("{s:s,s:i,s:s,s:[],s:s}", "topology", t->name, "code",
-                                 HEAL_UNKNOWN, "status", heal_code_name(HEAL_UNKNOWN),
+                                 MRD_HEALTH_UNKNOWN, "status", mrd_health_name(MRD_HEALTH_UNKNOWN),
                                  "hosts", "error", err.msg));
         free(hosts);
         orch_close(&c);
-        return HEAL_UNKNOWN;
+        return MRD_HEALTH_UNKNOWN;
     }
     deploy_heal_fallback(c, res, stderr); /* ssh: agents whose API is unreachable */
     for (int i = 0; i < t->nhosts; i++)
@@ -316,7 +317,7 @@ static int cmd_heal(const cli *o)
     json_t *rep = heal_report_new(t->name, hosts, res, t->nhosts);
     agent_results_free(&res, t->nhosts);
     free(hosts);
-    int rc = HEAL_UNKNOWN;
+    int rc = MRD_HEALTH_UNKNOWN;
     if (!rep) {
         fprintf(stderr, "meridian: out of memory\n");
     } else {

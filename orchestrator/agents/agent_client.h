@@ -67,7 +67,9 @@ typedef struct agent_client_ops {
 const agent_client_ops *agent_client_curl(void);
 
 /* What commands use: heal through libcurl, health through a plain HTTP/1.0
- * GET in one poll() loop, so `meridian status` never loads libcurl. */
+ * GET in one poll() loop (IPv4, no TLS), so `meridian status` never loads
+ * libcurl: with libcurl it measured 1.65x the time and 2.57x the peak RSS
+ * (10.9 MB; see "GET /v1/health without libcurl" in agent_client.c). */
 const agent_client_ops *agent_client_default(void);
 
 /* Call every host of C's topology: results[i] answers topology host i.

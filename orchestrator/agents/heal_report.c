@@ -2,30 +2,6 @@
 
 #include <string.h>
 
-/* ==== codes ==== */
-
-const char *heal_code_name(int code)
-{
-    static const char *const names[] = {"ok", "warning", "critical", "unknown"};
-    return code >= 0 && code <= 3 ? names[code] : "unknown";
-}
-
-/* Severity rank: OK 0, WARNING 1, UNKNOWN 2, CRITICAL 3. */
-static int rank(int code)
-{
-    static const int ranks[] = {0, 1, 3, 2};
-    return code >= 0 && code <= 3 ? ranks[code] : ranks[HEAL_UNKNOWN];
-}
-
-int heal_code_worst(int a, int b)
-{
-    if (a < 0 || a > 3)
-        a = HEAL_UNKNOWN;
-    if (b < 0 || b > 3)
-        b = HEAL_UNKNOWN;
-    return rank(a) >= rank(b) ? a : b;
-}
-
 /* ==== judging one host's answer ==== */
 
 /* The string member KEY of OBJ, or NULL. */
@@ -96,14 +72,14 @@ static json_t *judge_host(const char *host, const agent_result *r)
         char why[512];
         no_report(r, why, sizeof(why));
         return json_pack("{s:s,s:o,s:i,s:s,s:n,s:[],s:s}", "host", host, "http_status", http,
-                         "code", HEAL_UNKNOWN, "status", heal_code_name(HEAL_UNKNOWN),
+                         "code", MRD_HEALTH_UNKNOWN, "status", mrd_health_name(MRD_HEALTH_UNKNOWN),
                          "summary", "actions", "error", why);
     }
     json_t *actions = json_object_get(r->body, "actions");
     actions = json_is_array(actions) ? json_deep_copy(actions) : json_array();
     const char *summary = str_of(r->body, "summary");
     return json_pack("{s:s,s:o,s:i,s:s,s:s,s:o,s:n}", "host", host, "http_status", http,
-                     "code", code, "status", heal_code_name(code), "summary",
+                     "code", code, "status", mrd_health_name(code), "summary",
                      summary ? summary : "", "actions", actions, "error");
 }
 
@@ -111,25 +87,25 @@ json_t *heal_report_new(const char *topology, const char *const *hosts,
                         const agent_result *results, int n)
 {
     json_t *arr = json_array();
-    int worst = HEAL_OK;
+    int worst = MRD_HEALTH_OK;
     for (int i = 0; arr && i < n; i++) {
         json_t *h = judge_host(hosts[i], &results[i]);
         if (!h || json_array_append_new(arr, h) != 0) {
             json_decref(arr);
             return NULL;
         }
-        worst = heal_code_worst(worst, (int)json_integer_value(json_object_get(h, "code")));
+        worst = mrd_health_worst(worst, (int)json_integer_value(json_object_get(h, "code")));
     }
     if (!arr)
         return NULL;
     return json_pack("{s:s,s:i,s:s,s:o}", "topology", topology, "code", worst, "status",
-                     heal_code_name(worst), "hosts", arr);
+                     mrd_health_name(worst), "hosts", arr);
 }
 
 int heal_report_code(const json_t *report)
 {
     int code = report_code(report);
-    return code < 0 ? HEAL_UNKNOWN : code;
+    return code < 0 ? MRD_HEALTH_UNKNOWN : code;
 }
 
 /* ==== text ==== */
@@ -178,7 +154,7 @@ static void print_host(FILE *out, const json_t *h, int counts[4])
     const char *text = str_of(h, "error");
     if (!text)
         text = str_of(h, "summary");
-    line(out, clean(host, a, sizeof(a)), heal_code_name(code), clean(text, c, sizeof(c)));
+    line(out, clean(host, a, sizeof(a)), mrd_health_name(code), clean(text, c, sizeof(c)));
 }
 
 void heal_report_print(FILE *out, const json_t *report)
@@ -191,19 +167,19 @@ void heal_report_print(FILE *out, const json_t *report)
 
     char tally[160] = "";
     size_t len = 0;
-    static const int order[] = {HEAL_OK, HEAL_WARNING, HEAL_CRITICAL, HEAL_UNKNOWN};
+    static const int order[] = {MRD_HEALTH_OK, MRD_HEALTH_WARNING, MRD_HEALTH_CRITICAL, MRD_HEALTH_UNKNOWN};
     for (int k = 0; k < 4; k++) {
         int code = order[k];
         if (!counts[code] || len >= sizeof(tally))
             continue;
         int w = snprintf(tally + len, sizeof(tally) - len, "%s%d %s", len ? ", " : "",
-                         counts[code], heal_code_name(code));
+                         counts[code], mrd_health_name(code));
         len += w > 0 ? (size_t)w : 0;
     }
     char name[128];
     size_t n = json_array_size(hosts);
     int code = heal_report_code(report);
     fprintf(out, "\n%s: %s - %zu host%s: %s\n",
-            clean(str_of(report, "topology"), name, sizeof(name)), heal_code_name(code), n,
+            clean(str_of(report, "topology"), name, sizeof(name)), mrd_health_name(code), n,
             n == 1 ? "" : "s", len ? tally : "none");
 }

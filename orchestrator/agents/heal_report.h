@@ -4,10 +4,11 @@
  * Pure: no I/O but the FILE the text goes to, so the unit tests feed it
  * canned agent answers.
  *
- * Codes follow the monitoring-plugin convention: 0 OK, 1 WARNING (healed
- * something, or degraded but serving), 2 CRITICAL (could not heal),
- * 3 UNKNOWN (could not tell: the agent did not answer, refused the token,
- * or answered something that is not a heal report).  The report's code is
+ * Codes are common/health.h's mrd_health (the monitoring-plugin
+ * convention): 0 OK, 1 WARNING (healed something, or degraded but
+ * serving), 2 CRITICAL (could not heal), 3 UNKNOWN (could not tell: the
+ * agent did not answer, refused the token, or answered something that is
+ * not a heal report).  The report's code is
  * the most severe of its hosts', in the order OK < WARNING < UNKNOWN <
  * CRITICAL: a host that could not heal is never hidden behind one that
  * could not be asked. */
@@ -19,19 +20,7 @@
 #include <jansson.h>
 
 #include "agent_client.h"
-
-enum {
-    HEAL_OK = 0,
-    HEAL_WARNING = 1,
-    HEAL_CRITICAL = 2,
-    HEAL_UNKNOWN = 3,
-};
-
-/* "ok", "warning", "critical", "unknown" (anything else: "unknown"). */
-const char *heal_code_name(int code);
-
-/* The more severe of two codes (OK < WARNING < UNKNOWN < CRITICAL). */
-int heal_code_worst(int a, int b);
+#include "health.h"
 
 /* The report of one topology (new reference):
  *   {"topology", "code", "status",
@@ -42,7 +31,7 @@ int heal_code_worst(int a, int b);
 json_t *heal_report_new(const char *topology, const char *const *hosts,
                         const agent_result *results, int n);
 
-/* The report's "code" (HEAL_UNKNOWN when it has none). */
+/* The report's "code" (MRD_HEALTH_UNKNOWN when it has none). */
 int heal_report_code(const json_t *report);
 
 /* The text of `meridian heal`: for each host, one line per action

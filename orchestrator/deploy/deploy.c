@@ -107,9 +107,9 @@ out:
  * "deployed and verified" must not be followed by a status that shows an
  * agent still reporting a replica as syncing.  Otherwise *summary says
  * which agent is not ready yet. */
-static st_health verified(const orch_ctx *c, st_report *r)
+static mrd_health verified(const orch_ctx *c, st_report *r)
 {
-    if (r->health != ST_OK)
+    if (r->health != MRD_HEALTH_OK)
         return r->health;
     for (int i = 0; i < c->topo->nhosts; i++) {
         const st_node *n = &r->nodes[i];
@@ -119,18 +119,18 @@ static st_health verified(const orch_ctx *c, st_report *r)
                  c->topo->hosts[i].name,
                  n->ready == 0 ? (n->ready_reason[0] ? n->ready_reason : "not ready")
                                : n->ready_reason[0] ? n->ready_reason : "no answer");
-        return ST_WARNING;
+        return MRD_HEALTH_WARNING;
     }
-    return ST_OK;
+    return MRD_HEALTH_OK;
 }
 
 /* Poll status (the agents' readiness included) until verified or the
  * deadline; print what is still pending whenever it changes. */
-static st_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
+static mrd_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
 {
     long long start = mrd_now_ms(), deadline = start + timeout_ms;
     char last[256] = "";
-    st_health health = ST_UNKNOWN;
+    mrd_health health = MRD_HEALTH_UNKNOWN;
     status_opts opts = {.timeout_ms = STATUS_PROBE_TIMEOUT_MS, .ask_agents = true};
     for (int round = 0;; round++) {
         st_report *r = NULL;
@@ -138,22 +138,22 @@ static st_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
         if (status_probe_ex(c, &opts, &r, &err) == MRD_OK) {
             health = verified(c, r);
             if (round == 0)
-                *first_ok = health == ST_OK;
-            if (out && health != ST_OK && strcmp(last, r->summary) != 0) {
+                *first_ok = health == MRD_HEALTH_OK;
+            if (out && health != MRD_HEALTH_OK && strcmp(last, r->summary) != 0) {
                 fprintf(out, "  verify       %.1f s: %s\n",
                         (double)(mrd_now_ms() - start) / 1000.0, r->summary);
                 fflush(out);
                 snprintf(last, sizeof(last), "%s", r->summary);
             }
-            if (health == ST_OK || mrd_now_ms() >= deadline) {
-                if (out && health != ST_OK)
+            if (health == MRD_HEALTH_OK || mrd_now_ms() >= deadline) {
+                if (out && health != MRD_HEALTH_OK)
                     status_print(out, c, r);
                 status_free(&r);
                 return health;
             }
             status_free(&r);
         } else if (mrd_now_ms() >= deadline) {
-            return ST_UNKNOWN;
+            return MRD_HEALTH_UNKNOWN;
         }
         mrd_sleep_ms(VERIFY_POLL_MS);
     }
@@ -324,13 +324,13 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
         return 2;
     }
     bool first_ok = false;
-    st_health h = verify(c, o->verify_timeout_ms, out, &first_ok);
+    mrd_health h = verify(c, o->verify_timeout_ms, out, &first_ok);
     double secs = (double)(mrd_now_ms() - t0) / 1000.0;
-    if (h != ST_OK) {
+    if (h != MRD_HEALTH_OK) {
         if (out)
             fprintf(out, "deploy not verified: still %s after %.1f s (see the table above "
                          "and the agent logs under %s/hosts)\n",
-                    status_health_name(h), secs, remote(c) ? c->remote_root : c->state_dir);
+                    mrd_health_name(h), secs, remote(c) ? c->remote_root : c->state_dir);
         return 1;
     }
     if (pinned > 0) {

@@ -411,7 +411,7 @@ static bool wait_healthy(drill *d, int timeout_ms, int *leader)
         st_report *r = NULL;
         mrd_error err;
         if (status_probe(d->c, 500, &r, &err) == MRD_OK) {
-            bool ok = r->health == ST_OK;
+            bool ok = r->health == MRD_HEALTH_OK;
             *leader = r->leader;
             if (!ok && strcmp(last, r->summary) != 0) {
                 say(d, "heal: %s", r->summary);
@@ -592,7 +592,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         fprintf(stderr, "meridian: %s\n", err.msg);
         goto out;
     }
-    bool healthy = r->health == ST_OK;
+    bool healthy = r->health == MRD_HEALTH_OK;
     d.leader = r->leader;
     if (!healthy) {
         /* just after a heal or a deploy the sentinels may still be

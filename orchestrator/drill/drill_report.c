@@ -6,10 +6,12 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "fsutil.h"
 
 /* The bucket of the SVG bar chart, in ms. */
@@ -20,42 +22,25 @@
 
 /* ==== STRING BUILDER ==================================================== */
 
-/* A growing NUL-terminated string.  After an allocation failure every
- * append is a no-op and sb_finish() returns NULL, so callers build the
- * whole report and check once. */
+/* common/buf.h's buffer, uncapped (a report is as long as its record),
+ * with a sticky failure: after an allocation failure every append is a
+ * no-op and sb_finish() returns NULL, so callers build the whole report
+ * and check once. */
 typedef struct sbuf {
-    char *p;
-    size_t len;
-    size_t cap;
+    mrd_buf b;
     bool oom;
 } sbuf;
 
-static bool sb_reserve(sbuf *b, size_t extra)
+static void sb_init(sbuf *b)
 {
-    if (b->oom)
-        return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
+    mrd_buf_init(&b->b, SIZE_MAX);
+    b->oom = false;
 }
 
 static void sb_putn(sbuf *b, const char *s, size_t n)
 {
-    if (!sb_reserve(b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!b->oom && mrd_buf_add(&b->b, s, n) != MRD_OK)
+        b->oom = true;
 }
 
 static void sb_puts(sbuf *b, const char *s)
@@ -66,39 +51,21 @@ static void sb_puts(sbuf *b, const char *s)
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
-    char small[512];
+    if (b->oom)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    int w = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (w < 0) {
+    if (mrd_buf_vaddf(&b->b, fmt, ap) != MRD_OK)
         b->oom = true;
-        return;
-    }
-    if ((size_t)w < sizeof(small)) {
-        sb_putn(b, small, (size_t)w);
-        return;
-    }
-    if (!sb_reserve(b, (size_t)w))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)w + 1, fmt, ap);
     va_end(ap);
-    b->len += (size_t)w;
 }
 
 /* The string (caller frees), or NULL after an allocation failure. */
 static char *sb_finish(sbuf *b)
 {
-    if (!b->oom && !b->p)
-        sb_reserve(b, 0);
-    if (b->oom) {
-        free(b->p);
-        b->p = NULL;
-        return NULL;
-    }
-    b->p[b->len] = '\0';
-    return b->p;
+    char *s = b->oom ? NULL : mrd_buf_take(&b->b);
+    mrd_buf_free(&b->b);
+    return s;
 }
 
 /* ==== TEXT HELPERS ====================================================== */
@@ -771,7 +738,8 @@ static void text_writer(sbuf *b, const drill_record *r, const char *const *names
 
 char *drill_report_text(const drill_record *r, const char *const *host_names, int nhosts)
 {
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     text_header(&b, r);
     text_measurements(&b, r);
     text_timeline(&b, r, host_names, nhosts);
@@ -1077,7 +1045,8 @@ static void svg_legend(sbuf *b, bool has_isolated)
 char *drill_report_svg(const drill_record *r, const char *const *host_names, int nhosts)
 {
     const drill_result *o = &r->r;
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     char f[FIELD_MAX];
 
     /* The time domain: from the start to the end, whichever is later of
@@ -1256,7 +1225,8 @@ mrd_rc drill_report_write(const char *dir, const drill_record *r,
     json_t *j = drill_report_json(r);
     char *dumped = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     if (dumped) {
         sb_puts(&b, dumped);
         sb_puts(&b, "\n");

@@ -264,41 +264,41 @@ static void judge(const orch_ctx *c, st_report *r)
     }
 
     if (r->leader < 0 || !lead->healthy) {
-        r->health = ST_CRITICAL;
+        r->health = MRD_HEALTH_CRITICAL;
         snprintf(r->summary, sizeof(r->summary),
                  r->leader < 0 ? "no leader agreed by a majority of sentinels (%d of %d agree)"
                                : "the agreed leader is not a writable master (%d of %d agree)",
                  votes, r->nsentinels);
     } else if (masters > 1) {
-        r->health = ST_CRITICAL;
+        r->health = MRD_HEALTH_CRITICAL;
         snprintf(r->summary, sizeof(r->summary), "%d nodes act as master", masters);
     } else if (healthy < t->nhosts || sentinels_ok < r->nsentinels) {
-        r->health = ST_WARNING;
+        r->health = MRD_HEALTH_WARNING;
         snprintf(r->summary, sizeof(r->summary),
                  "degraded: %d of %d nodes healthy, %d of %d sentinels ok", healthy,
                  t->nhosts, sentinels_ok, r->nsentinels);
     } else if (unpromotable > 0) {
-        r->health = ST_WARNING;
+        r->health = MRD_HEALTH_WARNING;
         snprintf(r->summary, sizeof(r->summary),
                  "%d %s not promotable as the plan says (replica-priority)", unpromotable,
                  unpromotable == 1 ? "replica is" : "replicas are");
     } else {
-        r->health = ST_OK;
+        r->health = MRD_HEALTH_OK;
         snprintf(r->summary, sizeof(r->summary),
                  "healthy: leader %s, %d replicas linked, %d sentinels agree",
                  t->hosts[r->leader].name, t->nhosts - 1, r->nsentinels);
     }
 
     judge_live_survival(c, r);
-    if (r->live_unsafe >= 0 && r->health != ST_CRITICAL) {
+    if (r->live_unsafe >= 0 && r->health != MRD_HEALTH_CRITICAL) {
         const char *why = r->live_losses[r->live_unsafe].reason;
-        if (r->health == ST_OK)
+        if (r->health == MRD_HEALTH_OK)
             snprintf(r->summary, sizeof(r->summary), "%s", why);
         else {
             size_t sl = strlen(r->summary);
             snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", why);
         }
-        r->health = ST_WARNING;
+        r->health = MRD_HEALTH_WARNING;
     }
 }
 
@@ -325,8 +325,8 @@ static void judge_agents(const orch_ctx *c, st_report *r)
     char what[224];
     snprintf(what, sizeof(what), down == 1 ? "agent on %s is down" : "agents on %s are down",
              names);
-    if (r->health == ST_OK) {
-        r->health = ST_WARNING;
+    if (r->health == MRD_HEALTH_OK) {
+        r->health = MRD_HEALTH_WARNING;
         snprintf(r->summary, sizeof(r->summary), "%s", what);
     } else {
         size_t sl = strlen(r->summary);
@@ -354,8 +354,8 @@ static void judge_drift(const orch_ctx *c, st_report *r)
     char what[256];
     snprintf(what, sizeof(what), "settings drift on %d process%s (%s%s)", n, n == 1 ? "" : "es",
              first, n > 1 ? ", ..." : "");
-    if (r->health == ST_OK) {
-        r->health = ST_WARNING;
+    if (r->health == MRD_HEALTH_OK) {
+        r->health = MRD_HEALTH_WARNING;
         snprintf(r->summary, sizeof(r->summary), "%s", what);
     } else {
         size_t sl = strlen(r->summary);
@@ -480,12 +480,6 @@ void status_free(st_report **r)
     *r = NULL;
 }
 
-const char *status_health_name(st_health h)
-{
-    static const char *const names[] = {"ok", "warning", "critical", "unknown"};
-    return (unsigned)h < 4 ? names[h] : "unknown";
-}
-
 /* ==== output ==== */
 
 static const char *node_role(const st_report *r, int i)
@@ -557,7 +551,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                              "losses", losses);
     }
     return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "topology", t->name, "health",
-                     status_health_name(r->health), "summary", r->summary, "leader",
+                     mrd_health_name(r->health), "summary", r->summary, "leader",
                      leader, "nodes", nodes, "sentinels", sentinels, "survivability",
                      survival);
 }
@@ -579,7 +573,7 @@ static const char *agent_ready(const st_node *n)
 void status_print(FILE *out, const orch_ctx *c, const st_report *r)
 {
     const mrd_topology *t = c->topo;
-    fprintf(out, "%s: %s - %s\n\n", t->name, status_health_name(r->health), r->summary);
+    fprintf(out, "%s: %s - %s\n\n", t->name, mrd_health_name(r->health), r->summary);
     fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %-12s  %s\n", "HOST", "REGION",
             "ZONE", "NODE", "ROLE", "LINK", "LAG", "AGENT/READY", "STATE");
     for (int i = 0; i < t->nhosts; i++) {

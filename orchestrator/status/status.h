@@ -1,10 +1,10 @@
 /* status.h - probe every node and sentinel of a deployment concurrently
  * and judge its health.
  *
- * Health follows the monitoring-plugin convention (the exit code of
- * `meridian status`): OK, WARNING (degraded but serving), CRITICAL (no
- * writable leader, or no sentinel majority agreeing on one), UNKNOWN
- * (could not tell: no credentials).
+ * Health is common/health.h's mrd_health, the monitoring-plugin
+ * convention (the exit code of `meridian status`): OK, WARNING (degraded
+ * but serving), CRITICAL (no writable leader, or no sentinel majority
+ * agreeing on one), UNKNOWN (could not tell: no credentials).
  *
  * `meridian status` also asks every host's agent for GET /v1/health while
  * the Redis probes run (one extra thread, joined after the probes), and
@@ -20,15 +20,9 @@
 #include <jansson.h>
 
 #include "agent_client.h"
+#include "health.h"
 #include "orch.h"
 #include "plan.h"
-
-typedef enum st_health {
-    ST_OK = 0,
-    ST_WARNING = 1,
-    ST_CRITICAL = 2,
-    ST_UNKNOWN = 3,
-} st_health;
 
 /* What a node's agent said about it. */
 typedef enum st_agent {
@@ -70,7 +64,7 @@ typedef struct st_sentinel {
 } st_sentinel;
 
 typedef struct st_report {
-    st_health health;
+    mrd_health health;
     int leader;          /* host index, -1 when none */
     char summary[256];
     st_node *nodes;      /* one per host */
@@ -86,7 +80,7 @@ typedef struct st_report {
 typedef struct status_opts {
     int timeout_ms;                /* each Redis connection */
     bool ask_agents;               /* also GET /v1/health of every agent */
-    const agent_client_ops *agents; /* NULL: agent_client_curl() */
+    const agent_client_ops *agents; /* NULL: agent_client_default() */
 } status_opts;
 
 /* Probe the deployment described by C as O says.  Never fails on an
@@ -100,8 +94,6 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err);
 
 void status_free(st_report **r);
-
-const char *status_health_name(st_health h);
 
 /* The object documented for `meridian status --json` (new reference). */
 json_t *status_to_json(const orch_ctx *c, const st_report *r);

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fsutil.h"
 #include "log.h"
 #include "proc.h"
@@ -81,31 +82,6 @@ static mrd_rc local_stat(mrd_tp *tp, const mrd_host *host, const char *path, tp_
 
 /* ==== exec: a child with its stdin, stdout and stderr on pipes ==== */
 
-typedef struct sink {
-    char *buf;
-    size_t len, cap;
-} sink;
-
-static bool sink_add(sink *s, const char *data, size_t n)
-{
-    if (s->len + n + 1 > s->cap) {
-        if (s->len + n + 1 > TP_MAX_OUTPUT)
-            return false;
-        size_t cap = s->cap ? s->cap : 1024;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *b = realloc(s->buf, cap);
-        if (!b)
-            return false;
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, data, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-    return true;
-}
-
 static void close_fd(int *fd)
 {
     if (*fd >= 0)
@@ -161,7 +137,9 @@ static mrd_rc local_exec(mrd_tp *tp, const mrd_host *host, const char *const arg
     if (!input || len == 0)
         close_fd(&p[0][1]);
 
-    sink out = {0}, errs = {0};
+    mrd_buf out, errs; /* the child's stdout and stderr */
+    mrd_buf_init(&out, TP_MAX_OUTPUT);
+    mrd_buf_init(&errs, TP_MAX_OUTPUT);
     size_t sent = 0;
     long long deadline = mrd_now_ms() + (timeout_ms > 0 ? timeout_ms : TP_COMMAND_TIMEOUT_MS);
     mrd_rc rc = MRD_OK;
@@ -195,7 +173,7 @@ static mrd_rc local_exec(mrd_tp *tp, const mrd_host *host, const char *const arg
             char buf[8192];
             ssize_t n = read(p[i][0], buf, sizeof(buf));
             if (n > 0) {
-                if (!sink_add(i == 1 ? &out : &errs, buf, (size_t)n))
+                if (mrd_buf_add(i == 1 ? &out : &errs, buf, (size_t)n) != MRD_OK)
                     rc = mrd_error_set(err, MRD_ERR_NOMEM, "%s printed more than %d bytes",
                                        argv[0], TP_MAX_OUTPUT);
             } else if (n == 0 || errno != EAGAIN) {
@@ -214,15 +192,15 @@ static mrd_rc local_exec(mrd_tp *tp, const mrd_host *host, const char *const arg
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     if (rc != MRD_OK) {
-        free(out.buf);
-        free(errs.buf);
+        mrd_buf_free(&out);
+        mrd_buf_free(&errs);
         return rc;
     }
     res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    res->out = out.buf ? out.buf : strdup("");
-    res->out_len = out.len;
-    res->err = errs.buf ? errs.buf : strdup("");
-    res->err_len = errs.len;
+    res->out_len = mrd_buf_len(&out);
+    res->out = mrd_buf_take(&out); /* NULL only when out of memory */
+    res->err_len = mrd_buf_len(&errs);
+    res->err = mrd_buf_take(&errs);
     if (!res->out || !res->err) {
         tp_result_free(res);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");

@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #include <libssh2_sftp.h>
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "fsutil.h"
 #include "log.h"
 #include "transport.h"
@@ -227,49 +229,28 @@ static void knownhost_name(const mrd_host *h, int port, char *buf, size_t n)
         snprintf(buf, n, "[%s]:%d", h->address, port);
 }
 
-/* POSIX shell quoting of one word: 'it'\''s'. */
-static bool quote_word(const char *w, char **out, size_t *len, size_t *cap)
+/* Append W to OUT as one POSIX shell word, 'it'\''s', after a space
+ * unless OUT is empty. */
+static bool quote_word(const char *w, mrd_buf *out)
 {
-    size_t need = *len + 4 * strlen(w) + 4;
-    if (need > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < need)
-            c *= 2;
-        char *b = realloc(*out, c);
-        if (!b)
-            return false;
-        *out = b;
-        *cap = c;
-    }
-    char *p = *out + *len;
-    if (*len)
-        *p++ = ' ';
-    *p++ = '\'';
-    for (; *w; w++) {
-        if (*w == '\'') {
-            memcpy(p, "'\\''", 4);
-            p += 4;
-        } else {
-            *p++ = *w;
-        }
-    }
-    *p++ = '\'';
-    *p = '\0';
-    *len = (size_t)(p - *out);
-    return true;
+    bool ok = mrd_buf_adds(out, mrd_buf_len(out) ? " '" : "'") == MRD_OK;
+    for (const char *q; ok && (q = strchr(w, '\'')) != NULL; w = q + 1)
+        ok = mrd_buf_add(out, w, (size_t)(q - w)) == MRD_OK &&
+             mrd_buf_adds(out, "'\\''") == MRD_OK;
+    return ok && mrd_buf_adds(out, w) == MRD_OK && mrd_buf_adds(out, "'") == MRD_OK;
 }
 
-/* The remote command line of ARGV (new string). */
+/* The remote command line of ARGV (new string), NULL when out of memory. */
 static char *command_line(const char *const argv[])
 {
-    char *out = NULL;
-    size_t len = 0, cap = 0;
+    mrd_buf out;
+    mrd_buf_init(&out, SIZE_MAX);
     for (int i = 0; argv[i]; i++)
-        if (!quote_word(argv[i], &out, &len, &cap)) {
-            free(out);
+        if (!quote_word(argv[i], &out)) {
+            mrd_buf_free(&out);
             return NULL;
         }
-    return out ? out : strdup("");
+    return mrd_buf_take(&out);
 }
 
 /* ==== waiting on the socket ==== */
@@ -930,26 +911,6 @@ static void conn_check(ssh_conn *k, int rc)
 
 /* ==== exec ==== */
 
-static bool sink_add(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        if (*len + n + 1 > TP_MAX_OUTPUT)
-            return false;
-        size_t c = *cap ? *cap : 1024;
-        while (c < *len + n + 1)
-            c *= 2;
-        char *b = realloc(*buf, c);
-        if (!b)
-            return false;
-        *buf = b;
-        *cap = c;
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return true;
-}
-
 /* 128 + the number of the signal named SIG ("TERM", "KILL", ...). */
 static int signal_status(const char *sig)
 {
@@ -979,8 +940,9 @@ static mrd_rc exec_locked(ssh_conn *k, const char *const argv[], const void *inp
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     LIBSSH2_CHANNEL *ch;
     int rc = 0;
-    char *out = NULL, *errs = NULL;
-    size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
+    mrd_buf out, errs; /* the command's stdout and stderr */
+    mrd_buf_init(&out, TP_MAX_OUTPUT);
+    mrd_buf_init(&errs, TP_MAX_OUTPUT);
     SSH_RETRY_PTR(k, deadline, &e, ch, libssh2_channel_open_session(k->s));
     if (!ch) {
         if (e.code == MRD_OK)
@@ -1022,9 +984,7 @@ static mrd_rc exec_locked(ssh_conn *k, const char *const argv[], const void *inp
             ssize_t n = libssh2_channel_read_ex(ch, stream, buf, sizeof(buf));
             if (n > 0) {
                 progress = true;
-                bool ok = stream == 0 ? sink_add(&out, &olen, &ocap, buf, (size_t)n)
-                                      : sink_add(&errs, &elen, &ecap, buf, (size_t)n);
-                if (!ok) {
+                if (mrd_buf_add(stream == 0 ? &out : &errs, buf, (size_t)n) != MRD_OK) {
                     mrd_error_set(&e, MRD_ERR_NOMEM, "%s: %s printed more than %d bytes",
                                   h->name, argv[0], TP_MAX_OUTPUT);
                     goto broken;
@@ -1056,10 +1016,10 @@ static mrd_rc exec_locked(ssh_conn *k, const char *const argv[], const void *inp
     if (sig)
         libssh2_free(k->s, sig);
     SSH_RETRY(k, deadline, &e, rc, libssh2_channel_free(ch));
-    res->out = out ? out : strdup("");
-    res->out_len = olen;
-    res->err = errs ? errs : strdup("");
-    res->err_len = elen;
+    res->out_len = mrd_buf_len(&out);
+    res->out = mrd_buf_take(&out); /* NULL only when out of memory */
+    res->err_len = mrd_buf_len(&errs);
+    res->err = mrd_buf_take(&errs);
     free(cmd);
     if (!res->out || !res->err) {
         tp_result_free(res);
@@ -1078,8 +1038,8 @@ broken:
                       session_error(k));
     }
     free(cmd);
-    free(out);
-    free(errs);
+    mrd_buf_free(&out);
+    mrd_buf_free(&errs);
     libssh2_channel_free(ch); /* best effort before the session goes */
     conn_drop(k, true);
     if (err)
@@ -1354,8 +1314,8 @@ static mrd_rc ssh_get_file(mrd_tp *tp, const mrd_host *host, const char *path, c
     LIBSSH2_SFTP *sftp = sftp_get(k, deadline, err);
     mrd_rc rc = MRD_OK;
     LIBSSH2_SFTP_HANDLE *fh = NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    mrd_buf buf;
+    mrd_buf_init(&buf, SSH_MAX_FILE);
     if (!sftp) {
         rc = err ? err->code : MRD_ERR_CONNECT;
         goto out;
@@ -1377,8 +1337,7 @@ static mrd_rc ssh_get_file(mrd_tp *tp, const mrd_host *host, const char *path, c
         }
         if (r == 0)
             break;
-        if (len + (size_t)r > SSH_MAX_FILE ||
-            !sink_add(&buf, &len, &cap, chunk, (size_t)r)) {
+        if (mrd_buf_add(&buf, chunk, (size_t)r) != MRD_OK) {
             rc = mrd_error_set(err, MRD_ERR_INVALID, "%s: %s is larger than %d bytes",
                                host->name, path, SSH_MAX_FILE);
             break;
@@ -1389,14 +1348,10 @@ static mrd_rc ssh_get_file(mrd_tp *tp, const mrd_host *host, const char *path, c
         SSH_RETRY(k, deadline, NULL, r, libssh2_sftp_close_handle(fh));
         (void)r;
     }
-    if (rc == MRD_OK) {
-        *out = buf ? buf : strdup("");
-        buf = NULL;
-        if (!*out)
-            rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    }
+    if (rc == MRD_OK && (*out = mrd_buf_take(&buf)) == NULL)
+        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
 out:
-    free(buf);
+    mrd_buf_free(&buf);
     conn_release(k);
     return rc;
 }

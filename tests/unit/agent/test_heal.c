@@ -705,28 +705,6 @@ static void test_action_name_out_of_range(void **state)
     assert_string_equal(heal_action_name((heal_action)INT32_MIN), "unknown");
 }
 
-static void test_code_names(void **state)
-{
-    (void)state;
-    assert_int_equal(MRD_HEALTH_OK, 0);
-    assert_int_equal(MRD_HEALTH_WARNING, 1);
-    assert_int_equal(MRD_HEALTH_CRITICAL, 2);
-    assert_int_equal(MRD_HEALTH_UNKNOWN, 3);
-    assert_string_equal(mrd_health_name(MRD_HEALTH_OK), "ok");
-    assert_string_equal(mrd_health_name(MRD_HEALTH_WARNING), "warning");
-    assert_string_equal(mrd_health_name(MRD_HEALTH_CRITICAL), "critical");
-    assert_string_equal(mrd_health_name(MRD_HEALTH_UNKNOWN), "unknown");
-}
-
-static void test_code_name_out_of_range(void **state)
-{
-    (void)state;
-    assert_string_equal(mrd_health_name((mrd_health)4), "unknown");
-    assert_string_equal(mrd_health_name((mrd_health)1000), "unknown");
-    assert_string_equal(mrd_health_name((mrd_health)-1), "unknown");
-    assert_string_equal(mrd_health_name((mrd_health)INT32_MIN), "unknown");
-}
-
 /* ==== STALE SENTINEL ENTRIES ============================================ */
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -907,8 +885,6 @@ int main(void)
         cmocka_unit_test(test_action_names),
         cmocka_unit_test(test_action_names_distinct),
         cmocka_unit_test(test_action_name_out_of_range),
-        cmocka_unit_test(test_code_names),
-        cmocka_unit_test(test_code_name_out_of_range),
         /* stale sentinel entries */
         cmocka_unit_test(test_stale_identical_sets),
         cmocka_unit_test(test_stale_extra_entry),

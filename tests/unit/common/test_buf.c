@@ -80,6 +80,30 @@ static void test_addf_take_reset(void **state)
     mrd_buf_free(&b);
 }
 
+/* A printf-like wrapper, as the drill report's, through mrd_buf_vaddf. */
+static mrd_rc wrapped(mrd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static mrd_rc wrapped(mrd_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mrd_rc rc = mrd_buf_vaddf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void test_vaddf_and_cap(void **state)
+{
+    (void)state;
+    mrd_buf b;
+    mrd_buf_init(&b, 8);
+    assert_int_equal(wrapped(&b, "%d-%s", 12, "ab"), MRD_OK);
+    assert_int_equal(wrapped(&b, "%s", "cdef"), MRD_ERR_INVALID); /* 9 > 8 */
+    assert_string_equal(mrd_buf_str(&b), "12-ab"); /* kept as it was */
+    assert_int_equal(wrapped(&b, "%s", "cd"), MRD_OK);
+    assert_string_equal(mrd_buf_str(&b), "12-abcd");
+    mrd_buf_free(&b);
+}
+
 static void test_unbounded_cap(void **state)
 {
     (void)state;
@@ -161,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_add_grows_and_terminates),
         cmocka_unit_test(test_cap_refuses_and_keeps_content),
         cmocka_unit_test(test_addf_take_reset),
+        cmocka_unit_test(test_vaddf_and_cap),
         cmocka_unit_test(test_unbounded_cap),
         cmocka_unit_test(test_add_file),
         cmocka_unit_test(test_add_file_read_error),
