@@ -85,7 +85,10 @@ static void check_topology(const mrd_topology *t)
     FUZZ_CHECK(t->settings.agent.port >= 1 && t->settings.agent.port <= 65535);
     FUZZ_CHECK(t->settings.store.port != t->settings.sentinel.port && t->settings.store.port != t->settings.agent.port &&
                t->settings.sentinel.port != t->settings.agent.port);
-    FUZZ_CHECK(topology_find_region(t, t->settings.store.leader_region) >= 0);
+    /* sentinel mode places its leader there; cluster mode needs none, but a
+     * leader_region it is given must be a region too */
+    FUZZ_CHECK(topology_find_region(t, t->settings.store.leader_region) >= 0 ||
+               (t->mode != MRD_MODE_SENTINEL && !t->settings.store.leader_region[0]));
     FUZZ_CHECK(FUZZ_TERMINATED(t->settings.store.maxmemory) && FUZZ_TERMINATED(t->settings.store.repl_backlog));
     FUZZ_CHECK(topology_parse_size(t->settings.store.maxmemory) >= 0);
     FUZZ_CHECK(topology_parse_size(t->settings.store.repl_backlog) >= 16 * 1024);
