@@ -1,10 +1,13 @@
 /* heal.h - the agent's check-and-heal pass for its host.
  *
- * A pass has two halves, as Sentinel's loop does: it first OBSERVES (are
- * the processes alive, does the node answer, what role does it have, which
- * leader do a majority of sentinels name, which peers are healthy), then
- * it DECIDES one action per process with heal_decide(), a pure function,
- * and only then, when asked to heal, ACTS.
+ * A pass has two halves, as Sentinel's loop does: for each store node of
+ * the host it first OBSERVES (is the process alive, does the node answer,
+ * what role does it have, which master do a majority of sentinels name for
+ * its shard, which peers are healthy), then it DECIDES one action per node
+ * with heal_decide(), a pure function, and only then, when asked to heal,
+ * ACTS.  Observing and acting go through the mode's table (heal_int.h;
+ * heal_sentinel.c is sentinel mode's); deciding, the state kept across
+ * passes and the report are the front end's (heal.c).
  *
  * Restoring a lost replica:
  *   1. ask the sentinels for the current leader (a majority must agree);
