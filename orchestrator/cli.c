@@ -51,77 +51,105 @@ typedef struct cli {
     int nrest;
 } cli;
 
-static const char *const command_help[][2] = {
-    {"drill", "drill TOPOLOGY SCENARIO [ARG] [--out DIR] [--json] [--duration S] [--rate N]\n"
-              "      [--wait] [--state DIR]\n"
-              "  Break something on purpose while a writer load runs, measure failover\n"
-              "  time and lost writes, put everything back and verify.  SCENARIO is\n"
-              "  kill-leader, replica-loss [HOST], region-outage REGION, partition REGION\n"
-              "  or sentinel-loss [HOST].  --out DIR gets report.json, report.txt and\n"
-              "  timeline.svg; --duration (default 12) and --rate (writes/s, default\n"
-              "  200) shape the load; --wait waits out Sentinel's failover cooldown\n"
-              "  instead of refusing.  Faults are applied on the hosts through the\n"
-              "  topology's transport (ssh included); a partition needs nftables and\n"
-              "  root (or sudo -n) on the region's hosts.  Exits 0 pass, 2 fail, 1\n"
-              "  refused in preflight.\n"},
-    {"plan", "plan TOPOLOGY [--json]\n"
-             "  Validate the topology, place the leader, replicas and sentinels, and\n"
-             "  show what the loss of each region and zone would leave.  Exits 0 when\n"
-             "  the layout is safe, 2 when it is refused (the reason is printed),\n"
-             "  65 when the file is invalid.\n"},
-    {"deploy", "deploy TOPOLOGY [--state DIR] [--parallel N] [--timeout SECONDS]\n"
-               "      [--accept-new-host-keys] [--install-packages]\n"
-               "  Write each host's manifest, start its agent, which starts the host's\n"
-               "  redis-server and redis-sentinel, then verify replication and sentinel\n"
-               "  agreement.  Idempotent: a healthy deployment is left alone (\"no\n"
-               "  changes\").  --parallel bounds hosts handled at once (default: all);\n"
-               "  --timeout bounds verification (default 60).  Over ssh, each host gets\n"
-               "  the agent, its secrets and its manifest; host keys are checked against\n"
-               "  known_hosts (--accept-new-host-keys records unknown ones; a changed key\n"
-               "  is always refused); --install-packages apt-gets a missing Redis.\n"
-               "  One deploy or destroy of a state dir at a time: another one waits up\n"
-               "  to 30 s (--timeout if shorter), then exits 75 naming it.  Each host's\n"
-               "  line says what this run did (\"agent started\" only for an agent it\n"
-               "  started).\n"
-               "  Exits 0 healthy, 1 not verified in time, 2 a host failed (the others\n"
-               "  are deployed: run it again once fixed), 75 another deploy or destroy\n"
-               "  of the same state dir is running.\n"},
-    {"status", "status TOPOLOGY [--state DIR] [--json]\n"
-               "  Probe every node and sentinel concurrently, and ask every host's agent\n"
-               "  whether its nodes are ready.  Exits 0 OK, 1 WARNING (degraded but\n"
-               "  serving, or an agent is down), 2 CRITICAL (no writable leader or no\n"
-               "  sentinel majority), 3 UNKNOWN (could not tell).\n"},
-    {"heal", "heal TOPOLOGY [--state DIR] [--json]\n"
-             "  Ask every host's agent, all at once, to run one check-and-heal pass\n"
-             "  (POST /v1/heal), then print each action taken and one line per host.\n"
-             "  Over ssh, a host whose agent API does not answer runs the same pass\n"
-             "  through ssh (meridian-agent check --heal).\n"
-             "  Safe from cron: each agent takes a lock, so overlapping runs never act\n"
-             "  twice.  Exits with the most severe host result: 0 OK, 1 WARNING\n"
-             "  (healed something, or degraded but serving), 2 CRITICAL (could not\n"
-             "  heal), 3 UNKNOWN (an agent did not answer or refused the token);\n"
-             "  CRITICAL outranks UNKNOWN.\n"},
-    {"destroy", "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
-                "  Stop every process of the topology by its pid file and remove its\n"
-                "  state (credentials included; over ssh, each host's folder, systemd\n"
-                "  unit and cron entry).  Without --yes, only say what it would stop.\n"
-                "  Exits 0 done, 1 a host could not be stopped (state kept) or part of\n"
-                "  the state could not be removed (each entry left is named), 75 another\n"
-                "  deploy or destroy of the same state dir is running (waits 30 s).\n"},
-    {"connect-info", "connect-info TOPOLOGY [--state DIR] [--json]\n"
-                     "  Print what an application needs to connect through the sentinels:\n"
-                     "  sentinel addresses, master name, the application user and its\n"
-                     "  password (for a secret store; the only command that prints it).\n"},
-    {"settings", "settings [--json | --markdown SECTION]\n"
-                 "  List every topology setting: its key, type, default, where it lands\n"
-                 "  (redis.conf, sentinel.conf, agent, planner) and how a change reaches a\n"
-                 "  running deployment (live, agent restart, needs restart, new plan).\n"
-                 "  --markdown SECTION prints the key table regions/README.md shows.\n"},
-    {"redis-cli", "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "
-                  "[--state DIR] [-- ARGS...]\n"
-                  "  Run redis-cli against a node (default: the leader) or a sentinel as\n"
-                  "  the admin user.  The password goes through the environment\n"
-                  "  (REDISCLI_AUTH), never the command line.\n"},
+static int cmd_plan(const cli *o);
+static int cmd_deploy(const cli *o);
+static int cmd_status(const cli *o);
+static int cmd_heal(const cli *o);
+static int cmd_destroy(const cli *o);
+static int cmd_connect_info(const cli *o);
+static int cmd_redis_cli(const cli *o);
+static int cmd_drill(const cli *o);
+static int cmd_settings(int argc, char **argv);
+
+/* The one command table: name, what runs it, and its help (the usage line
+ * and what it does), in the order `meridian --help` lists them.  A command
+ * with RUN takes the common options (parse()); one with RUN_ARGV parses
+ * its own. */
+static const struct command {
+    const char *name;
+    int (*run)(const cli *o);
+    int (*run_argv)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"drill", cmd_drill, NULL,
+     "drill TOPOLOGY SCENARIO [ARG] [--out DIR] [--json] [--duration S] [--rate N]\n"
+     "      [--wait] [--state DIR]\n"
+     "  Break something on purpose while a writer load runs, measure failover\n"
+     "  time and lost writes, put everything back and verify.  SCENARIO is\n"
+     "  kill-leader, replica-loss [HOST], region-outage REGION, partition REGION\n"
+     "  or sentinel-loss [HOST].  --out DIR gets report.json, report.txt and\n"
+     "  timeline.svg; --duration (default 12) and --rate (writes/s, default\n"
+     "  200) shape the load; --wait waits out Sentinel's failover cooldown\n"
+     "  instead of refusing.  Faults are applied on the hosts through the\n"
+     "  topology's transport (ssh included); a partition needs nftables and\n"
+     "  root (or sudo -n) on the region's hosts.  Exits 0 pass, 2 fail, 1\n"
+     "  refused in preflight.\n"},
+    {"plan", cmd_plan, NULL,
+     "plan TOPOLOGY [--json]\n"
+     "  Validate the topology, place the leader, replicas and sentinels, and\n"
+     "  show what the loss of each region and zone would leave.  Exits 0 when\n"
+     "  the layout is safe, 2 when it is refused (the reason is printed),\n"
+     "  65 when the file is invalid.\n"},
+    {"deploy", cmd_deploy, NULL,
+     "deploy TOPOLOGY [--state DIR] [--parallel N] [--timeout SECONDS]\n"
+     "      [--accept-new-host-keys] [--install-packages]\n"
+     "  Write each host's manifest, start its agent, which starts the host's\n"
+     "  redis-server and redis-sentinel, then verify replication and sentinel\n"
+     "  agreement.  Idempotent: a healthy deployment is left alone (\"no\n"
+     "  changes\").  --parallel bounds hosts handled at once (default: all);\n"
+     "  --timeout bounds verification (default 60).  Over ssh, each host gets\n"
+     "  the agent, its secrets and its manifest; host keys are checked against\n"
+     "  known_hosts (--accept-new-host-keys records unknown ones; a changed key\n"
+     "  is always refused); --install-packages apt-gets a missing Redis.\n"
+     "  One deploy or destroy of a state dir at a time: another one waits up\n"
+     "  to 30 s (--timeout if shorter), then exits 75 naming it.  Each host's\n"
+     "  line says what this run did (\"agent started\" only for an agent it\n"
+     "  started).\n"
+     "  Exits 0 healthy, 1 not verified in time, 2 a host failed (the others\n"
+     "  are deployed: run it again once fixed), 75 another deploy or destroy\n"
+     "  of the same state dir is running.\n"},
+    {"status", cmd_status, NULL,
+     "status TOPOLOGY [--state DIR] [--json]\n"
+     "  Probe every node and sentinel concurrently, and ask every host's agent\n"
+     "  whether its nodes are ready.  Exits 0 OK, 1 WARNING (degraded but\n"
+     "  serving, or an agent is down), 2 CRITICAL (no writable leader or no\n"
+     "  sentinel majority), 3 UNKNOWN (could not tell).\n"},
+    {"heal", cmd_heal, NULL,
+     "heal TOPOLOGY [--state DIR] [--json]\n"
+     "  Ask every host's agent, all at once, to run one check-and-heal pass\n"
+     "  (POST /v1/heal), then print each action taken and one line per host.\n"
+     "  Over ssh, a host whose agent API does not answer runs the same pass\n"
+     "  through ssh (meridian-agent check --heal).\n"
+     "  Safe from cron: each agent takes a lock, so overlapping runs never act\n"
+     "  twice.  Exits with the most severe host result: 0 OK, 1 WARNING\n"
+     "  (healed something, or degraded but serving), 2 CRITICAL (could not\n"
+     "  heal), 3 UNKNOWN (an agent did not answer or refused the token);\n"
+     "  CRITICAL outranks UNKNOWN.\n"},
+    {"destroy", cmd_destroy, NULL,
+     "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
+     "  Stop every process of the topology by its pid file and remove its\n"
+     "  state (credentials included; over ssh, each host's folder, systemd\n"
+     "  unit and cron entry).  Without --yes, only say what it would stop.\n"
+     "  Exits 0 done, 1 a host could not be stopped (state kept) or part of\n"
+     "  the state could not be removed (each entry left is named), 75 another\n"
+     "  deploy or destroy of the same state dir is running (waits 30 s).\n"},
+    {"connect-info", cmd_connect_info, NULL,
+     "connect-info TOPOLOGY [--state DIR] [--json]\n"
+     "  Print what an application needs to connect through the sentinels:\n"
+     "  sentinel addresses, master name, the application user and its\n"
+     "  password (for a secret store; the only command that prints it).\n"},
+    {"settings", NULL, cmd_settings,
+     "settings [--json | --markdown SECTION]\n"
+     "  List every topology setting: its key, type, default, where it lands\n"
+     "  (redis.conf, sentinel.conf, agent, planner) and how a change reaches a\n"
+     "  running deployment (live, agent restart, needs restart, new plan).\n"
+     "  --markdown SECTION prints the key table regions/README.md shows.\n"},
+    {"redis-cli", cmd_redis_cli, NULL,
+     "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "
+     "[--state DIR] [-- ARGS...]\n"
+     "  Run redis-cli against a node (default: the leader) or a sentinel as\n"
+     "  the admin user.  The password goes through the environment\n"
+     "  (REDISCLI_AUTH), never the command line.\n"},
 };
 
 static void usage(FILE *out)
@@ -130,15 +158,15 @@ static void usage(FILE *out)
                  "Deploys Redis leaders, replicas and sentinels across regions, zones and\n"
                  "hosts, and keeps them healthy.  Common options: --state DIR (default\n"
                  "$XDG_STATE_HOME/meridian/<name>), --json, -h/--help.\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(command_help) / sizeof(command_help[0]); i++)
-        fprintf(out, "  %s", command_help[i][1]);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %s", commands[i].help);
 }
 
 static bool command_usage(const char *cmd, FILE *out)
 {
-    for (size_t i = 0; i < sizeof(command_help) / sizeof(command_help[0]); i++)
-        if (strcmp(cmd, command_help[i][0]) == 0) {
-            fprintf(out, "usage: meridian %s", command_help[i][1]);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(cmd, commands[i].name) == 0) {
+            fprintf(out, "usage: meridian %s", commands[i].help);
             return true;
         }
     return false;
@@ -630,31 +658,23 @@ int cli_main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "settings") == 0) {
-        if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))
-            return command_usage("settings", stdout) ? 0 : EXIT_USAGE;
-        return cmd_settings(argc, argv);
-    }
     cli o = {.cmd = argv[1]};
-    static const struct {
-        const char *name;
-        int (*fn)(const cli *);
-    } cmds[] = {
-        {"plan", cmd_plan},       {"deploy", cmd_deploy},
-        {"status", cmd_status},   {"heal", cmd_heal}, {"drill", cmd_drill},
-        {"destroy", cmd_destroy},
-        {"connect-info", cmd_connect_info}, {"redis-cli", cmd_redis_cli},
-    };
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        if (strcmp(o.cmd, cmds[i].name) != 0)
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        const struct command *c = &commands[i];
+        if (strcmp(o.cmd, c->name) != 0)
             continue;
+        if (c->run_argv) {
+            if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))
+                return command_usage(c->name, stdout) ? 0 : EXIT_USAGE;
+            return c->run_argv(argc, argv);
+        }
         int p = parse(argc, argv, &o);
         if (p != 0) {
             if (p < 0)
                 command_usage(o.cmd, stderr);
             return p < 0 ? EXIT_USAGE : 0;
         }
-        return cmds[i].fn(&o);
+        return c->run(&o);
     }
     fprintf(stderr, "meridian: unknown command \"%s\" (try meridian --help)\n", o.cmd);
     return EXIT_USAGE;
