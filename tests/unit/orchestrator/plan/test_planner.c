@@ -621,6 +621,10 @@ static void test_build_errors(void **state)
 
     t->settings.sentinel.count = 3;
     t->mode = MRD_MODE_CLUSTER;
+    /* the mode table chooses: sentinel has one, cluster none yet */
+    assert_non_null(plan_mode_for(MRD_MODE_SENTINEL));
+    assert_string_equal(plan_mode_for(MRD_MODE_SENTINEL)->name, "sentinel");
+    assert_null(plan_mode_for(MRD_MODE_CLUSTER));
     assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
     assert_null(p);
     assert_string_equal(err.msg, "cluster mode is not deployable yet: use "
@@ -675,6 +679,23 @@ static void test_plan_to_json(void **state)
     roles = json_object_get(h3, "roles");
     assert_int_equal(json_array_size(roles), 1);
     assert_string_equal(json_string_value(json_array_get(roles, 0)), "replica");
+
+    /* the mode and its one shard, in nodes */
+    assert_string_equal(json_string_value(json_object_get(j, "mode")), "sentinel");
+    json_t *shards = json_object_get(j, "shards");
+    assert_int_equal(json_array_size(shards), 1);
+    json_t *s0 = json_array_get(shards, 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "name")), "demo");
+    assert_string_equal(json_string_value(json_object_get(s0, "master")), "us-east-a1");
+    json_t *nodes = json_object_get(s0, "nodes");
+    assert_int_equal(json_array_size(nodes), 6);
+    json_t *n3 = json_array_get(nodes, 3);
+    assert_string_equal(json_string_value(json_object_get(n3, "host")), "eu-west-b1");
+    assert_int_equal(json_integer_value(json_object_get(n3, "port")), t->settings.store.port);
+    assert_string_equal(json_string_value(json_object_get(n3, "role")), "replica");
+    assert_int_equal(json_integer_value(json_object_get(n3, "replica_priority")), 110);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 0), "role")),
+                        "master");
 
     json_t *losses = json_object_get(j, "losses");
     assert_int_equal(json_array_size(losses), 9);
