@@ -86,8 +86,10 @@ static void *agent_job_run(void *arg)
     return NULL;
 }
 
-/* The host's agent's answer A, as seen from node N. */
-static void take_agent(const agent_result *a, st_node *n)
+/* The host's agent's answer A about node N, which listens on PORT: the
+ * agent's redis entry of that port (an entry without a port is the
+ * host's one node). */
+static void take_agent(const agent_result *a, int port, st_node *n)
 {
     n->ready = -1;
     if (a->http_status == 0) {
@@ -101,7 +103,9 @@ static void take_agent(const agent_result *a, st_node *n)
     json_array_foreach(json_object_get(a->body, "nodes"), i, node) {
         const char *kind = json_string_value(json_object_get(node, "kind"));
         const json_t *ready = json_object_get(node, "ready");
-        if (!kind || strcmp(kind, "redis") != 0 || !json_is_boolean(ready))
+        const json_t *at = json_object_get(node, "port");
+        if (!kind || strcmp(kind, "redis") != 0 || !json_is_boolean(ready) ||
+            (json_is_integer(at) && json_integer_value(at) != port))
             continue;
         n->ready = json_is_true(ready);
         const char *reason = json_string_value(json_object_get(node, "reason"));
@@ -115,11 +119,19 @@ static void take_agent(const agent_result *a, st_node *n)
 
 /* ==== judging ==== */
 
-static int host_by_addr(const mrd_topology *t, const char *addr_port)
+/* "ADDR:PORT" of plan node I, as Sentinel names a master. */
+static void node_addr(const mrd_plan *p, int i, char *buf, size_t n)
 {
-    for (int i = 0; i < t->nhosts; i++) {
+    snprintf(buf, n, "%s:%d", plan_node_host(p, i)->address, p->nodes[i].port);
+}
+
+/* The node of shard SHARD that ADDR_PORT ("ADDR:PORT") names, or -1. */
+static int node_by_addr(const mrd_plan *p, int shard, const char *addr_port)
+{
+    const mrd_plan_shard *sh = &p->shards[shard];
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
         char buf[96];
-        snprintf(buf, sizeof(buf), "%s:%d", t->hosts[i].address, t->settings.store.port);
+        node_addr(p, i, buf, sizeof(buf));
         if (strcmp(buf, addr_port) == 0)
             return i;
     }
@@ -129,10 +141,9 @@ static int host_by_addr(const mrd_topology *t, const char *addr_port)
 /* A healthy replica is promotable when its live replica-priority is the
  * plan's: 0 (left by an interrupted restore) makes Sentinel skip it, and
  * any other value reorders the failover the plan chose. */
-static void judge_priority(const orch_ctx *c, int host, st_node *n)
+static void judge_priority(const orch_ctx *c, st_node *n)
 {
-    int node = plan_node_on(c->plan, 0, host);
-    int want = node >= 0 ? c->plan->nodes[node].replica_priority : 0;
+    int want = c->plan->nodes[n->node].replica_priority;
     if (!n->healthy || n->is_master)
         return;
     n->promotable = n->replica_priority == want;
@@ -151,7 +162,7 @@ static void judge_live_survival(const orch_ctx *c, st_report *r)
 {
     const mrd_topology *t = c->topo;
     r->live_unsafe = -1;
-    if (r->leader < 0)
+    if (r->master < 0)
         return;
     bool *sentinel_up = calloc((size_t)t->nhosts, sizeof(*sentinel_up));
     mrd_live_node *nodes = calloc((size_t)c->plan->nnodes, sizeof(*nodes));
@@ -164,24 +175,24 @@ static void judge_live_survival(const orch_ctx *c, st_report *r)
         return;
     }
     char want[96];
-    snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
+    node_addr(c->plan, r->master, want, sizeof(want));
     for (int i = 0; i < r->nsentinels; i++)
         sentinel_up[r->sentinels[i].host] =
             r->sentinels[i].reachable && strcmp(r->sentinels[i].leader, want) == 0;
-    /* sentinel mode: node i is the one store node of host i */
-    for (int i = 0; i < t->nhosts; i++) {
-        nodes[i].replica_ok = i != r->leader && r->nodes[i].healthy;
+    for (int i = 0; i < r->nnodes; i++) {
+        nodes[i].replica_ok = i != r->master && r->nodes[i].healthy;
         nodes[i].promotable = r->nodes[i].replica_priority > 0;
     }
-    mrd_live live = {.master = r->leader, .sentinel_up = sentinel_up, .nodes = nodes};
+    mrd_live live = {.master = r->master, .sentinel_up = sentinel_up, .nodes = nodes};
     plan_live_losses(c->plan, &live, r->live_losses);
     r->live_unsafe = plan_first_unsafe(c->plan, r->live_losses);
     free(sentinel_up);
     free(nodes);
 }
 
-/* The leader the sentinels agree on: named by at least a majority. */
-static int sentinel_majority_leader(const orch_ctx *c, const st_report *r, int *votes)
+/* The master of shard 0 the sentinels agree on: named by at least a
+ * majority.  A node index, -1 when none. */
+static int sentinel_majority_master(const orch_ctx *c, const st_report *r, int *votes)
 {
     *votes = 0;
     for (int i = 0; i < r->nsentinels; i++) {
@@ -194,7 +205,7 @@ static int sentinel_majority_leader(const orch_ctx *c, const st_report *r, int *
         if (v > *votes) {
             *votes = v;
             if (v >= mrd_majority(c->plan->nsentinels))
-                return host_by_addr(c->topo, r->sentinels[i].leader);
+                return node_by_addr(c->plan, 0, r->sentinels[i].leader);
         }
     }
     return -1;
@@ -203,19 +214,22 @@ static int sentinel_majority_leader(const orch_ctx *c, const st_report *r, int *
 static void judge(const orch_ctx *c, st_report *r)
 {
     const mrd_topology *t = c->topo;
+    const mrd_plan_shard *shard = &c->plan->shards[0]; /* sentinel mode: the one shard */
     int votes;
-    r->leader = sentinel_majority_leader(c, r, &votes);
+    r->master = sentinel_majority_master(c, r, &votes);
     int masters = 0, healthy = 0, unpromotable = 0;
-    for (int i = 0; i < t->nhosts; i++)
+    for (int i = 0; i < r->nnodes; i++)
         masters += r->nodes[i].reachable && r->nodes[i].is_master;
 
-    const st_node *lead = r->leader >= 0 ? &r->nodes[r->leader] : NULL;
-    for (int i = 0; i < t->nhosts; i++) {
+    const st_node *lead = r->master >= 0 ? &r->nodes[r->master] : NULL;
+    const mrd_host *lead_host = lead ? &t->hosts[lead->host] : NULL;
+    int lead_port = lead ? c->plan->nodes[r->master].port : 0;
+    for (int i = 0; i < r->nnodes; i++) {
         st_node *n = &r->nodes[i];
         n->lag_bytes = -1;
         if (!n->reachable)
             continue;
-        if (i == r->leader) {
+        if (i == r->master) {
             n->healthy = n->is_master;
             if (!n->is_master)
                 snprintf(n->problem, sizeof(n->problem),
@@ -225,8 +239,8 @@ static void judge(const orch_ctx *c, st_report *r)
                      "a second master: the sentinels name another leader");
         } else if (!lead) {
             snprintf(n->problem, sizeof(n->problem), "no agreed leader to follow");
-        } else if (strcmp(n->master_host, t->hosts[r->leader].address) != 0 ||
-                   n->master_port != t->settings.store.port) {
+        } else if (strcmp(n->master_host, lead_host->address) != 0 ||
+                   n->master_port != lead_port) {
             snprintf(n->problem, sizeof(n->problem), "follows %s:%d, not the leader",
                      n->master_host, n->master_port);
         } else if (!n->link_up) {
@@ -238,23 +252,23 @@ static void judge(const orch_ctx *c, st_report *r)
                 snprintf(n->problem, sizeof(n->problem), "lags %lld bytes", n->lag_bytes);
         }
         healthy += n->healthy;
-        judge_priority(c, i, n);
+        judge_priority(c, n);
         unpromotable += n->healthy && !n->is_master && !n->promotable;
     }
 
     int sentinels_ok = 0;
     char want[96] = "";
-    if (r->leader >= 0)
-        snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
+    if (r->master >= 0)
+        node_addr(c->plan, r->master, want, sizeof(want));
     for (int i = 0; i < r->nsentinels; i++) {
         st_sentinel *s = &r->sentinels[i];
         if (!s->reachable)
             continue;
         if (strcmp(s->leader, want) != 0)
             snprintf(s->problem, sizeof(s->problem), "names %s as leader", s->leader);
-        else if (s->replicas_ok < t->nhosts - 1)
+        else if (s->replicas_ok < shard->nnodes - 1)
             snprintf(s->problem, sizeof(s->problem), "sees %d of %d replicas",
-                     s->replicas_ok, t->nhosts - 1);
+                     s->replicas_ok, shard->nnodes - 1);
         else if (s->sentinels_ok < r->nsentinels - 1)
             snprintf(s->problem, sizeof(s->problem), "sees %d of %d other sentinels",
                      s->sentinels_ok, r->nsentinels - 1);
@@ -263,20 +277,20 @@ static void judge(const orch_ctx *c, st_report *r)
         sentinels_ok += s->ok;
     }
 
-    if (r->leader < 0 || !lead->healthy) {
+    if (r->master < 0 || !lead->healthy) {
         r->health = MRD_HEALTH_CRITICAL;
         snprintf(r->summary, sizeof(r->summary),
-                 r->leader < 0 ? "no leader agreed by a majority of sentinels (%d of %d agree)"
+                 r->master < 0 ? "no leader agreed by a majority of sentinels (%d of %d agree)"
                                : "the agreed leader is not a writable master (%d of %d agree)",
                  votes, r->nsentinels);
     } else if (masters > 1) {
         r->health = MRD_HEALTH_CRITICAL;
         snprintf(r->summary, sizeof(r->summary), "%d nodes act as master", masters);
-    } else if (healthy < t->nhosts || sentinels_ok < r->nsentinels) {
+    } else if (healthy < r->nnodes || sentinels_ok < r->nsentinels) {
         r->health = MRD_HEALTH_WARNING;
         snprintf(r->summary, sizeof(r->summary),
                  "degraded: %d of %d nodes healthy, %d of %d sentinels ok", healthy,
-                 t->nhosts, sentinels_ok, r->nsentinels);
+                 r->nnodes, sentinels_ok, r->nsentinels);
     } else if (unpromotable > 0) {
         r->health = MRD_HEALTH_WARNING;
         snprintf(r->summary, sizeof(r->summary),
@@ -286,7 +300,7 @@ static void judge(const orch_ctx *c, st_report *r)
         r->health = MRD_HEALTH_OK;
         snprintf(r->summary, sizeof(r->summary),
                  "healthy: leader %s, %d replicas linked, %d sentinels agree",
-                 t->hosts[r->leader].name, t->nhosts - 1, r->nsentinels);
+                 lead_host->name, shard->nnodes - 1, r->nsentinels);
     }
 
     judge_live_survival(c, r);
@@ -311,7 +325,7 @@ static void judge_agents(const orch_ctx *c, st_report *r)
     size_t len = 0;
     int down = 0;
     for (int i = 0; i < t->nhosts; i++) {
-        if (r->nodes[i].agent != ST_AGENT_DOWN)
+        if (r->hosts[i].agent != ST_AGENT_DOWN)
             continue;
         down++;
         if (len < sizeof(names)) {
@@ -342,9 +356,10 @@ static void judge_drift(const orch_ctx *c, st_report *r)
     const mrd_topology *t = c->topo;
     int n = 0;
     char first[256] = "";
-    for (int i = 0; i < t->nhosts; i++)
+    for (int i = 0; i < r->nnodes; i++)
         if (r->nodes[i].drift[0] && n++ == 0)
-            snprintf(first, sizeof(first), "%s: %s", t->hosts[i].name, r->nodes[i].drift);
+            snprintf(first, sizeof(first), "%s: %s", t->hosts[r->nodes[i].host].name,
+                     r->nodes[i].drift);
     for (int i = 0; i < r->nsentinels; i++)
         if (r->sentinels[i].drift[0] && n++ == 0)
             snprintf(first, sizeof(first), "sentinel on %s: %s",
@@ -379,22 +394,29 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     if (rc != MRD_OK)
         return rc;
 
-    int ns = c->plan->nsentinels, np = t->nhosts + ns;
+    const mrd_plan *pl = c->plan;
+    int nn = pl->nnodes, ns = pl->nsentinels, np = nn + ns;
     st_report *r = calloc(1, sizeof(*r));
     store_probe *probes = calloc((size_t)np, sizeof(*probes));
     sentinel_view *views = calloc((size_t)(ns ? ns : 1), sizeof(*views));
     if (r) {
-        r->nodes = calloc((size_t)t->nhosts, sizeof(*r->nodes));
+        r->nodes = calloc((size_t)(nn ? nn : 1), sizeof(*r->nodes));
+        r->hosts = calloc((size_t)t->nhosts, sizeof(*r->hosts));
         r->sentinels = calloc((size_t)(ns ? ns : 1), sizeof(*r->sentinels));
     }
-    if (!r || !probes || !views || !r->nodes || !r->sentinels) {
+    if (!r || !probes || !views || !r->nodes || !r->hosts || !r->sentinels) {
         free(probes);
         free(views);
         status_free(&r);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
+    r->master = -1;
     r->live_unsafe = -1;
-    for (int i = 0; i < t->nhosts; i++) {
+    r->nnodes = nn;
+    for (int i = 0; i < nn; i++) {
+        r->nodes[i].node = i;
+        r->nodes[i].host = pl->nodes[i].host;
+        r->nodes[i].shard = pl->nodes[i].shard;
         r->nodes[i].ready = -1;
         r->nodes[i].replica_priority = -1;
     }
@@ -405,19 +427,20 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     const char *names[STORE_PROBE_MAX_CONFIG + 1] = {NULL};
     for (size_t i = 0; i < nnode; i++)
         names[i] = node_rows[i]->directive;
-    /* probes[0..nhosts) are the nodes, then the sentinels in host order */
-    for (int i = 0; i < t->nhosts; i++)
-        probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
-                                  .port = t->settings.store.port, .user = "admin",
+    /* probes[0..nnodes) are the nodes, then the sentinels in host order */
+    for (int i = 0; i < nn; i++)
+        probes[i] = (store_probe){.kind = STORE_PROBE_INFO,
+                                  .address = plan_node_host(pl, i)->address,
+                                  .port = pl->nodes[i].port, .user = "admin",
                                   .pass = admin, .config = names};
-    for (int i = 0, k = t->nhosts; i < t->nhosts; i++) {
+    for (int i = 0, k = nn; i < t->nhosts; i++) {
         if (!c->plan->hosts[i].sentinel)
             continue;
         r->sentinels[r->nsentinels].host = i;
         probes[k++] = (store_probe){.kind = STORE_PROBE_SENTINEL,
                                     .address = t->hosts[i].address,
                                     .port = t->settings.sentinel.port, .user = "admin", .pass = admin,
-                                    .master = t->name, .view = &views[r->nsentinels++]};
+                                    .master = pl->shards[0].name, .view = &views[r->nsentinels++]};
     }
     agent_job job = {.c = c, .ops = o->agents};
     pthread_t th;
@@ -428,14 +451,14 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         pthread_join(th, NULL);
     else if (o->ask_agents)
         agent_job_run(&job); /* no thread to spare: one after the other */
-    for (int i = 0; i < t->nhosts; i++) {
+    for (int i = 0; i < nn; i++) {
         take_node(&probes[i], &r->nodes[i]);
         if (probes[i].rc == MRD_OK)
             take_drift(c, node_rows, nnode, (const char *const *)probes[i].config_values,
                        r->nodes[i].drift, sizeof(r->nodes[i].drift));
     }
     for (int i = 0; i < r->nsentinels; i++) {
-        const store_probe *p = &probes[t->nhosts + i];
+        const store_probe *p = &probes[nn + i];
         take_sentinel(p, &r->sentinels[i]);
         const char *values[STORE_PROBE_MAX_CONFIG];
         for (size_t k = 0; k < nsnt; k++)
@@ -449,9 +472,12 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         store_probe_clear(&probes[i]);
     free(probes);
     free(views);
+    /* an agent answers for every node on its host */
     for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < t->nhosts; i++)
-        take_agent(&job.results[i], &r->nodes[i]);
-    for (int i = 0; o->ask_agents && job.rc != MRD_OK && i < t->nhosts; i++) {
+        r->hosts[i].agent = job.results[i].http_status ? ST_AGENT_UP : ST_AGENT_DOWN;
+    for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < nn; i++)
+        take_agent(&job.results[r->nodes[i].host], pl->nodes[i].port, &r->nodes[i]);
+    for (int i = 0; o->ask_agents && job.rc != MRD_OK && i < nn; i++) {
         /* the client itself failed (OOM, libcurl): we could not ask */
         r->nodes[i].ready = -1;
         snprintf(r->nodes[i].ready_reason, sizeof(r->nodes[i].ready_reason), "%s",
@@ -474,6 +500,7 @@ void status_free(st_report **r)
     if (!r || !*r)
         return;
     free((*r)->nodes);
+    free((*r)->hosts);
     free((*r)->sentinels);
     free((*r)->live_losses);
     free(*r);
@@ -493,14 +520,15 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
 {
     const mrd_topology *t = c->topo;
     json_t *leader = json_null();
-    if (r->leader >= 0) {
-        const mrd_host *h = &t->hosts[r->leader];
+    if (r->master >= 0) {
+        const mrd_host *h = plan_node_host(c->plan, r->master);
         leader = json_pack("{s:s,s:s,s:i,s:s}", "host", h->name, "address", h->address,
-                           "port", t->settings.store.port, "region", t->regions[h->region].name);
+                           "port", c->plan->nodes[r->master].port, "region",
+                           t->regions[h->region].name);
     }
     json_t *nodes = json_array();
-    for (int i = 0; i < t->nhosts; i++) {
-        const mrd_host *h = &t->hosts[i];
+    for (int i = 0; i < r->nnodes; i++) {
+        const mrd_host *h = &t->hosts[r->nodes[i].host];
         const st_node *n = &r->nodes[i];
         json_t *link = json_null();
         if (n->reachable && !n->is_master)
@@ -518,7 +546,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
             nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o,s:o,s:o}",
                              "host", h->name, "region", t->regions[h->region].name, "zone",
                              t->zones[h->zone].name, "address", h->address, "port",
-                             t->settings.store.port, "role", node_role(r, i), "link", link,
+                             c->plan->nodes[i].port, "role", node_role(r, i), "link", link,
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
                              n->problem, "ready", ready, "agent", agent, "ready_reason",
                              reason, "replica_priority", prio, "promotable", promotable));
@@ -576,11 +604,11 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
     fprintf(out, "%s: %s - %s\n\n", t->name, mrd_health_name(r->health), r->summary);
     fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %-12s  %s\n", "HOST", "REGION",
             "ZONE", "NODE", "ROLE", "LINK", "LAG", "AGENT/READY", "STATE");
-    for (int i = 0; i < t->nhosts; i++) {
-        const mrd_host *h = &t->hosts[i];
+    for (int i = 0; i < r->nnodes; i++) {
+        const mrd_host *h = &t->hosts[r->nodes[i].host];
         const st_node *n = &r->nodes[i];
         char node[80], lag[24] = "-";
-        snprintf(node, sizeof(node), "%s:%d", h->address, t->settings.store.port);
+        snprintf(node, sizeof(node), "%s:%d", h->address, c->plan->nodes[i].port);
         if (n->lag_bytes >= 0)
             snprintf(lag, sizeof(lag), "%lld", n->lag_bytes);
         const char *link = !n->reachable || n->is_master ? "-" : n->link_up ? "up" : "down";
