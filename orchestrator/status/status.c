@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "info.h"
-#include "probe.h"
+#include "probe_set.h"
 #include "reconcile.h"
 
 /* ==== probing ==== */
@@ -395,18 +395,22 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         return rc;
 
     const mrd_plan *pl = c->plan;
-    int nn = pl->nnodes, ns = pl->nsentinels, np = nn + ns;
+    int nn = pl->nnodes, ns = pl->nsentinels;
+    probe_set *ps = NULL;
+    rc = probe_set_new(c, admin, true, &ps, err);
+    if (rc != MRD_OK) {
+        memset(admin, 0, sizeof(admin));
+        return rc;
+    }
     st_report *r = calloc(1, sizeof(*r));
-    store_probe *probes = calloc((size_t)np, sizeof(*probes));
-    sentinel_view *views = calloc((size_t)(ns ? ns : 1), sizeof(*views));
     if (r) {
         r->nodes = calloc((size_t)(nn ? nn : 1), sizeof(*r->nodes));
         r->hosts = calloc((size_t)t->nhosts, sizeof(*r->hosts));
         r->sentinels = calloc((size_t)(ns ? ns : 1), sizeof(*r->sentinels));
     }
-    if (!r || !probes || !views || !r->nodes || !r->hosts || !r->sentinels) {
-        free(probes);
-        free(views);
+    if (!r || !r->nodes || !r->hosts || !r->sentinels) {
+        memset(admin, 0, sizeof(admin));
+        probe_set_free(&ps);
         status_free(&r);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
@@ -420,58 +424,35 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         r->nodes[i].ready = -1;
         r->nodes[i].replica_priority = -1;
     }
-    /* the settings that change live, compared for drift */
-    const mrd_setting *node_rows[STORE_PROBE_MAX_CONFIG], *snt_rows[STORE_PROBE_MAX_CONFIG];
-    size_t nnode = mrd_settings_live_rows(MRD_LANDS_REDIS, node_rows, STORE_PROBE_MAX_CONFIG);
-    size_t nsnt = mrd_settings_live_rows(MRD_LANDS_SENTINEL, snt_rows, STORE_PROBE_MAX_CONFIG);
-    const char *names[STORE_PROBE_MAX_CONFIG + 1] = {NULL};
-    for (size_t i = 0; i < nnode; i++)
-        names[i] = node_rows[i]->directive;
-    /* probes[0..nnodes) are the nodes, then the sentinels in host order */
-    for (int i = 0; i < nn; i++)
-        probes[i] = (store_probe){.kind = STORE_PROBE_INFO,
-                                  .address = plan_node_host(pl, i)->address,
-                                  .port = pl->nodes[i].port, .user = "admin",
-                                  .pass = admin, .config = names};
-    for (int i = 0, k = nn; i < t->nhosts; i++) {
-        if (!c->plan->hosts[i].sentinel)
-            continue;
-        r->sentinels[r->nsentinels].host = i;
-        probes[k++] = (store_probe){.kind = STORE_PROBE_SENTINEL,
-                                    .address = t->hosts[i].address,
-                                    .port = t->settings.sentinel.port, .user = "admin", .pass = admin,
-                                    .master = pl->shards[0].name, .view = &views[r->nsentinels++]};
-    }
+    r->nsentinels = ps->nsentinels;
+    for (int i = 0; i < ps->nsentinels; i++)
+        r->sentinels[i].host = ps->sentinel_host[i];
+
     agent_job job = {.c = c, .ops = o->agents};
     pthread_t th;
     bool threaded = o->ask_agents && pthread_create(&th, NULL, agent_job_run, &job) == 0;
-    rc = store_probe_all(probes, np, o->timeout_ms);
+    rc = probe_set_run(ps, o->timeout_ms);
     memset(admin, 0, sizeof(admin));
     if (threaded)
         pthread_join(th, NULL);
     else if (o->ask_agents)
         agent_job_run(&job); /* no thread to spare: one after the other */
     for (int i = 0; i < nn; i++) {
-        take_node(&probes[i], &r->nodes[i]);
-        if (probes[i].rc == MRD_OK)
-            take_drift(c, node_rows, nnode, (const char *const *)probes[i].config_values,
+        const store_probe *p = &ps->probes[i];
+        take_node(p, &r->nodes[i]);
+        if (p->rc == MRD_OK)
+            take_drift(c, ps->node_rows, ps->nnode_rows, (const char *const *)p->config_values,
                        r->nodes[i].drift, sizeof(r->nodes[i].drift));
     }
     for (int i = 0; i < r->nsentinels; i++) {
-        const store_probe *p = &probes[nn + i];
-        take_sentinel(p, &r->sentinels[i]);
+        take_sentinel(&ps->probes[nn + i], &r->sentinels[i]);
         const char *values[STORE_PROBE_MAX_CONFIG];
-        for (size_t k = 0; k < nsnt; k++)
-            values[k] = p->rc == MRD_OK ? sentinel_entry_setting(&p->view->master,
-                                                                 snt_rows[k]->directive)
-                                        : NULL;
-        take_drift(c, snt_rows, nsnt, values, r->sentinels[i].drift,
+        for (size_t k = 0; k < ps->nsentinel_rows; k++)
+            values[k] = probe_set_sentinel_value(ps, i, k);
+        take_drift(c, ps->sentinel_rows, ps->nsentinel_rows, values, r->sentinels[i].drift,
                    sizeof(r->sentinels[i].drift));
     }
-    for (int i = 0; i < np; i++)
-        store_probe_clear(&probes[i]);
-    free(probes);
-    free(views);
+    probe_set_free(&ps);
     /* an agent answers for every node on its host */
     for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < t->nhosts; i++)
         r->hosts[i].agent = job.results[i].http_status ? ST_AGENT_UP : ST_AGENT_DOWN;
