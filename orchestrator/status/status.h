@@ -10,7 +10,11 @@
  * the Redis probes run (one extra thread, joined after the probes), and
  * shows each node's readiness as its agent sees it.  An agent that is down
  * makes the health at least WARNING, never CRITICAL by itself: Redis and
- * Sentinel keep serving without it; only healing stops. */
+ * Sentinel keep serving without it; only healing stops.
+ *
+ * The report is in nodes and shards: one st_node per plan node, its
+ * master a node index.  What a mode asks and how it judges is its table
+ * in status_mode.h (sentinel mode: sentinel.c), chosen once per probe. */
 #ifndef MRD_STATUS_H
 #define MRD_STATUS_H
 
