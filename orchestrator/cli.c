@@ -434,13 +434,19 @@ static int cmd_redis_cli(const cli *o)
             orch_close(&c);
             return EXIT_USAGE;
         }
+        int node = plan_node_on(c->plan, 0, host);
+        if (!o->sentinel && node >= 0)
+            port = c->plan->nodes[node].port;
     } else {
         st_report *r = NULL;
         if (status_probe(c, 1000, &r, &err) != MRD_OK) {
             orch_close(&c);
             return report(&err);
         }
-        host = r->leader;
+        if (r->master >= 0) {
+            host = c->plan->nodes[r->master].host;
+            port = o->sentinel ? port : c->plan->nodes[r->master].port;
+        }
         status_free(&r);
         if (host < 0) {
             fprintf(stderr, "meridian: no leader is agreed by the sentinels; "

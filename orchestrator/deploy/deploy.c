@@ -111,12 +111,12 @@ static mrd_health verified(const orch_ctx *c, st_report *r)
 {
     if (r->health != MRD_HEALTH_OK)
         return r->health;
-    for (int i = 0; i < c->topo->nhosts; i++) {
+    for (int i = 0; i < r->nnodes; i++) {
         const st_node *n = &r->nodes[i];
         if (n->ready == 1)
             continue;
         snprintf(r->summary, sizeof(r->summary), "healthy; waiting for the agent on %s: %s",
-                 c->topo->hosts[i].name,
+                 c->topo->hosts[n->host].name,
                  n->ready == 0 ? (n->ready_reason[0] ? n->ready_reason : "not ready")
                                : n->ready_reason[0] ? n->ready_reason : "no answer");
         return MRD_HEALTH_WARNING;

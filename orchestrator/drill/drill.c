@@ -412,7 +412,8 @@ static bool wait_healthy(drill *d, int timeout_ms, int *leader)
         mrd_error err;
         if (status_probe(d->c, 500, &r, &err) == MRD_OK) {
             bool ok = r->health == MRD_HEALTH_OK;
-            *leader = r->leader;
+            /* the drill still thinks in hosts: the master's host */
+            *leader = r->master >= 0 ? d->c->plan->nodes[r->master].host : -1;
             if (!ok && strcmp(last, r->summary) != 0) {
                 say(d, "heal: %s", r->summary);
                 snprintf(last, sizeof(last), "%s", r->summary);
@@ -593,7 +594,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         goto out;
     }
     bool healthy = r->health == MRD_HEALTH_OK;
-    d.leader = r->leader;
+    d.leader = r->master >= 0 ? c->plan->nodes[r->master].host : -1;
     if (!healthy) {
         /* just after a heal or a deploy the sentinels may still be
          * catching up: give a converging topology a moment */

@@ -5,10 +5,9 @@
 
 #include "conn.h"
 #include "manifest.h"
-#include "probe.h"
+#include "probe_set.h"
 
 #define RECONCILE_PROBE_TIMEOUT_MS 2000
-#define RECONCILE_MAX_ROWS STORE_PROBE_MAX_CONFIG
 
 void reconcile_wanted(const orch_ctx *c, mrd_settings *out)
 {
@@ -46,7 +45,7 @@ bool reconcile_differs(const mrd_setting *row, const char *live, const mrd_setti
     return true;
 }
 
-static mrd_rc add_change(reconcile_report *r, int host, bool sentinel, const mrd_setting *row,
+static mrd_rc add_change(reconcile_report *r, int host, int node, const mrd_setting *row,
                          const char *from, const char *to)
 {
     reconcile_change *grown = realloc(r->changes, (size_t)(r->nchanges + 1) * sizeof(*grown));
@@ -56,7 +55,8 @@ static mrd_rc add_change(reconcile_report *r, int host, bool sentinel, const mrd
     reconcile_change *ch = &r->changes[r->nchanges++];
     memset(ch, 0, sizeof(*ch));
     ch->host = host;
-    ch->sentinel = sentinel;
+    ch->node = node;
+    ch->sentinel = node < 0;
     ch->row = row;
     snprintf(ch->from, sizeof(ch->from), "%s", from);
     snprintf(ch->to, sizeof(ch->to), "%s", to);
@@ -69,7 +69,7 @@ static void apply_process(const orch_ctx *c, const char *admin, reconcile_report
 {
     const reconcile_change *head = &r->changes[first];
     const mrd_host *h = &c->topo->hosts[head->host];
-    int port = head->sentinel ? c->topo->settings.sentinel.port : c->topo->settings.store.port;
+    int port = head->sentinel ? c->topo->settings.sentinel.port : c->plan->nodes[head->node].port;
     mrd_settings want;
     reconcile_wanted(c, &want);
     store_conn *conn = NULL;
@@ -113,77 +113,53 @@ mrd_rc reconcile_run(const orch_ctx *c, bool apply, const mrd_settings *before,
                      reconcile_report *r, mrd_error *err)
 {
     memset(r, 0, sizeof(*r));
-    const mrd_topology *t = c->topo;
     char admin[MRD_SECRET_LEN];
     MRD_TRY(orch_secret(c, "admin", admin, sizeof(admin), err));
 
-    const mrd_setting *node_rows[RECONCILE_MAX_ROWS], *snt_rows[RECONCILE_MAX_ROWS];
-    size_t nnode = mrd_settings_live_rows(MRD_LANDS_REDIS, node_rows, RECONCILE_MAX_ROWS);
-    size_t nsnt = mrd_settings_live_rows(MRD_LANDS_SENTINEL, snt_rows, RECONCILE_MAX_ROWS);
-    const char *names[RECONCILE_MAX_ROWS + 1] = {NULL};
-    for (size_t i = 0; i < nnode; i++)
-        names[i] = node_rows[i]->directive;
-
-    int ns = c->plan->nsentinels, np = t->nhosts + ns;
-    store_probe *probes = calloc((size_t)np, sizeof(*probes));
-    sentinel_view *views = calloc((size_t)(ns ? ns : 1), sizeof(*views));
-    int *view_host = calloc((size_t)(ns ? ns : 1), sizeof(*view_host));
-    mrd_rc rc = probes && views && view_host ? MRD_OK : MRD_ERR_NOMEM;
-    for (int i = 0; rc == MRD_OK && i < t->nhosts; i++)
-        probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
-                                  .port = t->settings.store.port, .user = "admin",
-                                  .pass = admin, .config = names};
-    for (int i = 0, k = 0; rc == MRD_OK && i < t->nhosts; i++)
-        if (c->plan->hosts[i].sentinel) {
-            view_host[k] = i;
-            probes[t->nhosts + k] = (store_probe){
-                .kind = STORE_PROBE_SENTINEL, .address = t->hosts[i].address,
-                .port = t->settings.sentinel.port, .user = "admin", .pass = admin,
-                .master = t->name, .view = &views[k]};
-            k++;
-        }
-    if (rc == MRD_OK)
-        rc = store_probe_all(probes, np, RECONCILE_PROBE_TIMEOUT_MS);
+    probe_set *ps = NULL;
+    mrd_rc rc = probe_set_new(c, admin, true, &ps, err);
+    if (rc != MRD_OK) {
+        memset(admin, 0, sizeof(admin));
+        return rc;
+    }
+    rc = probe_set_run(ps, RECONCILE_PROBE_TIMEOUT_MS);
 
     mrd_settings want;
     reconcile_wanted(c, &want);
     char from[64], to[64];
-    for (int i = 0; rc == MRD_OK && i < np; i++) {
-        bool snt = i >= t->nhosts;
-        int host = snt ? view_host[i - t->nhosts] : i;
-        if (probes[i].rc != MRD_OK) {
+    for (int i = 0; rc == MRD_OK && i < ps->nnodes + ps->nsentinels; i++) {
+        bool snt = i >= ps->nnodes;
+        int s = i - ps->nnodes; /* sentinel index when snt */
+        int host = snt ? ps->sentinel_host[s] : c->plan->nodes[i].host;
+        if (ps->probes[i].rc != MRD_OK) {
             r->unreachable++;
             continue;
         }
-        size_t nrows = snt ? nsnt : nnode;
+        size_t nrows = snt ? ps->nsentinel_rows : ps->nnode_rows;
         for (size_t k = 0; rc == MRD_OK && k < nrows; k++) {
-            const mrd_setting *row = snt ? snt_rows[k] : node_rows[k];
-            const char *live = snt ? sentinel_entry_setting(&probes[i].view->master,
-                                                            row->directive)
-                                   : probes[i].config_values[k];
+            const mrd_setting *row = snt ? ps->sentinel_rows[k] : ps->node_rows[k];
+            const char *live = snt ? probe_set_sentinel_value(ps, s, k)
+                                   : ps->probes[i].config_values[k];
             if (reconcile_differs(row, live, &want, from, to, sizeof(from))) {
-                rc = add_change(r, host, snt, row, from, to);
+                rc = add_change(r, host, snt ? -1 : i, row, from, to);
             } else if (live && before && mrd_setting_differs(row, before, &want)) {
                 /* already runs the new value: its agent set it first */
                 mrd_setting_format(row, before, from, sizeof(from));
                 mrd_setting_format(row, &want, to, sizeof(to));
-                rc = add_change(r, host, snt, row, from, to);
+                rc = add_change(r, host, snt ? -1 : i, row, from, to);
                 if (rc == MRD_OK)
                     r->changes[r->nchanges - 1].applied = true;
             }
         }
     }
-    for (int i = 0; probes && i < np; i++)
-        store_probe_clear(&probes[i]);
-    free(probes);
-    free(views);
-    free(view_host);
+    probe_set_free(&ps);
 
-    /* one process at a time, in host order: the nodes, then the sentinels */
+    /* one process at a time, in probe order: the nodes (plan order, which
+     * is host order in sentinel mode), then the sentinels */
     for (int i = 0; apply && rc == MRD_OK && i < r->nchanges;) {
         int j = i, pending = 0;
         while (j < r->nchanges && r->changes[j].host == r->changes[i].host &&
-               r->changes[j].sentinel == r->changes[i].sentinel)
+               r->changes[j].node == r->changes[i].node)
             pending += !r->changes[j++].applied;
         if (pending)
             apply_process(c, admin, r, i, j);

@@ -25,7 +25,8 @@
 
 typedef struct reconcile_change {
     int host;               /* topology host index */
-    bool sentinel;          /* the host's sentinel, else its redis-server */
+    bool sentinel;          /* the host's sentinel, else a redis-server: */
+    int node;               /* ... plan node NODE on HOST; -1 a sentinel */
     const mrd_setting *row;
     char from[64], to[64];  /* values as a topology file writes them */
     bool applied;           /* set live (apply mode) */

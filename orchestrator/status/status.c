@@ -5,8 +5,23 @@
 #include <string.h>
 
 #include "info.h"
-#include "probe.h"
 #include "reconcile.h"
+#include "status_mode.h"
+
+/* ==== the mode ==== */
+
+/* The table of MODE: chosen here, once per probe; nothing else in status
+ * asks which mode runs.  NULL when status cannot judge that mode yet. */
+static const status_mode *status_mode_for(mrd_mode mode)
+{
+    switch (mode) {
+    case MRD_MODE_SENTINEL:
+        return &status_mode_sentinel;
+    case MRD_MODE_CLUSTER: /* judged in the next step */
+    default:
+        return NULL;
+    }
+}
 
 /* ==== probing ==== */
 
@@ -86,8 +101,10 @@ static void *agent_job_run(void *arg)
     return NULL;
 }
 
-/* The host's agent's answer A, as seen from node N. */
-static void take_agent(const agent_result *a, st_node *n)
+/* The host's agent's answer A about node N, which listens on PORT: the
+ * agent's redis entry of that port (an entry without a port is the
+ * host's one node). */
+static void take_agent(const agent_result *a, int port, st_node *n)
 {
     n->ready = -1;
     if (a->http_status == 0) {
@@ -101,7 +118,9 @@ static void take_agent(const agent_result *a, st_node *n)
     json_array_foreach(json_object_get(a->body, "nodes"), i, node) {
         const char *kind = json_string_value(json_object_get(node, "kind"));
         const json_t *ready = json_object_get(node, "ready");
-        if (!kind || strcmp(kind, "redis") != 0 || !json_is_boolean(ready))
+        const json_t *at = json_object_get(node, "port");
+        if (!kind || strcmp(kind, "redis") != 0 || !json_is_boolean(ready) ||
+            (json_is_integer(at) && json_integer_value(at) != port))
             continue;
         n->ready = json_is_true(ready);
         const char *reason = json_string_value(json_object_get(node, "reason"));
@@ -115,193 +134,6 @@ static void take_agent(const agent_result *a, st_node *n)
 
 /* ==== judging ==== */
 
-static int host_by_addr(const mrd_topology *t, const char *addr_port)
-{
-    for (int i = 0; i < t->nhosts; i++) {
-        char buf[96];
-        snprintf(buf, sizeof(buf), "%s:%d", t->hosts[i].address, t->settings.store.port);
-        if (strcmp(buf, addr_port) == 0)
-            return i;
-    }
-    return -1;
-}
-
-/* A healthy replica is promotable when its live replica-priority is the
- * plan's: 0 (left by an interrupted restore) makes Sentinel skip it, and
- * any other value reorders the failover the plan chose. */
-static void judge_priority(const orch_ctx *c, int host, st_node *n)
-{
-    int node = plan_node_on(c->plan, 0, host);
-    int want = node >= 0 ? c->plan->nodes[node].replica_priority : 0;
-    if (!n->healthy || n->is_master)
-        return;
-    n->promotable = n->replica_priority == want;
-    if (n->replica_priority == 0)
-        snprintf(n->problem, sizeof(n->problem),
-                 "not promotable: replica-priority 0 (plan: %d)", want);
-    else if (!n->promotable)
-        snprintf(n->problem, sizeof(n->problem), "replica-priority %d, plan: %d",
-                 n->replica_priority, want);
-}
-
-/* The survivability matrix of what runs now (as `plan` judges the file):
- * which sentinels answer and name the leader, which replicas are linked,
- * caught up and promotable. */
-static void judge_live_survival(const orch_ctx *c, st_report *r)
-{
-    const mrd_topology *t = c->topo;
-    r->live_unsafe = -1;
-    if (r->leader < 0)
-        return;
-    bool *sentinel_up = calloc((size_t)t->nhosts, sizeof(*sentinel_up));
-    mrd_live_node *nodes = calloc((size_t)c->plan->nnodes, sizeof(*nodes));
-    r->live_losses = calloc((size_t)c->plan->nlosses, sizeof(*r->live_losses));
-    if (!sentinel_up || !nodes || !r->live_losses) {
-        free(sentinel_up);
-        free(nodes);
-        free(r->live_losses);
-        r->live_losses = NULL;
-        return;
-    }
-    char want[96];
-    snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
-    for (int i = 0; i < r->nsentinels; i++)
-        sentinel_up[r->sentinels[i].host] =
-            r->sentinels[i].reachable && strcmp(r->sentinels[i].leader, want) == 0;
-    /* sentinel mode: node i is the one store node of host i */
-    for (int i = 0; i < t->nhosts; i++) {
-        nodes[i].replica_ok = i != r->leader && r->nodes[i].healthy;
-        nodes[i].promotable = r->nodes[i].replica_priority > 0;
-    }
-    mrd_live live = {.master = r->leader, .sentinel_up = sentinel_up, .nodes = nodes};
-    plan_live_losses(c->plan, &live, r->live_losses);
-    r->live_unsafe = plan_first_unsafe(c->plan, r->live_losses);
-    free(sentinel_up);
-    free(nodes);
-}
-
-/* The leader the sentinels agree on: named by at least a majority. */
-static int sentinel_majority_leader(const orch_ctx *c, const st_report *r, int *votes)
-{
-    *votes = 0;
-    for (int i = 0; i < r->nsentinels; i++) {
-        if (!r->sentinels[i].reachable)
-            continue;
-        int v = 0;
-        for (int j = 0; j < r->nsentinels; j++)
-            v += r->sentinels[j].reachable &&
-                 strcmp(r->sentinels[i].leader, r->sentinels[j].leader) == 0;
-        if (v > *votes) {
-            *votes = v;
-            if (v >= mrd_majority(c->plan->nsentinels))
-                return host_by_addr(c->topo, r->sentinels[i].leader);
-        }
-    }
-    return -1;
-}
-
-static void judge(const orch_ctx *c, st_report *r)
-{
-    const mrd_topology *t = c->topo;
-    int votes;
-    r->leader = sentinel_majority_leader(c, r, &votes);
-    int masters = 0, healthy = 0, unpromotable = 0;
-    for (int i = 0; i < t->nhosts; i++)
-        masters += r->nodes[i].reachable && r->nodes[i].is_master;
-
-    const st_node *lead = r->leader >= 0 ? &r->nodes[r->leader] : NULL;
-    for (int i = 0; i < t->nhosts; i++) {
-        st_node *n = &r->nodes[i];
-        n->lag_bytes = -1;
-        if (!n->reachable)
-            continue;
-        if (i == r->leader) {
-            n->healthy = n->is_master;
-            if (!n->is_master)
-                snprintf(n->problem, sizeof(n->problem),
-                         "the sentinels name it leader but it is a replica");
-        } else if (n->is_master) {
-            snprintf(n->problem, sizeof(n->problem),
-                     "a second master: the sentinels name another leader");
-        } else if (!lead) {
-            snprintf(n->problem, sizeof(n->problem), "no agreed leader to follow");
-        } else if (strcmp(n->master_host, t->hosts[r->leader].address) != 0 ||
-                   n->master_port != t->settings.store.port) {
-            snprintf(n->problem, sizeof(n->problem), "follows %s:%d, not the leader",
-                     n->master_host, n->master_port);
-        } else if (!n->link_up) {
-            snprintf(n->problem, sizeof(n->problem), "replication link is down");
-        } else {
-            n->lag_bytes = lead->offset > n->offset ? lead->offset - n->offset : 0;
-            n->healthy = n->lag_bytes <= MRD_CAUGHT_UP_LAG_BYTES;
-            if (!n->healthy)
-                snprintf(n->problem, sizeof(n->problem), "lags %lld bytes", n->lag_bytes);
-        }
-        healthy += n->healthy;
-        judge_priority(c, i, n);
-        unpromotable += n->healthy && !n->is_master && !n->promotable;
-    }
-
-    int sentinels_ok = 0;
-    char want[96] = "";
-    if (r->leader >= 0)
-        snprintf(want, sizeof(want), "%s:%d", t->hosts[r->leader].address, t->settings.store.port);
-    for (int i = 0; i < r->nsentinels; i++) {
-        st_sentinel *s = &r->sentinels[i];
-        if (!s->reachable)
-            continue;
-        if (strcmp(s->leader, want) != 0)
-            snprintf(s->problem, sizeof(s->problem), "names %s as leader", s->leader);
-        else if (s->replicas_ok < t->nhosts - 1)
-            snprintf(s->problem, sizeof(s->problem), "sees %d of %d replicas",
-                     s->replicas_ok, t->nhosts - 1);
-        else if (s->sentinels_ok < r->nsentinels - 1)
-            snprintf(s->problem, sizeof(s->problem), "sees %d of %d other sentinels",
-                     s->sentinels_ok, r->nsentinels - 1);
-        else
-            s->ok = true;
-        sentinels_ok += s->ok;
-    }
-
-    if (r->leader < 0 || !lead->healthy) {
-        r->health = MRD_HEALTH_CRITICAL;
-        snprintf(r->summary, sizeof(r->summary),
-                 r->leader < 0 ? "no leader agreed by a majority of sentinels (%d of %d agree)"
-                               : "the agreed leader is not a writable master (%d of %d agree)",
-                 votes, r->nsentinels);
-    } else if (masters > 1) {
-        r->health = MRD_HEALTH_CRITICAL;
-        snprintf(r->summary, sizeof(r->summary), "%d nodes act as master", masters);
-    } else if (healthy < t->nhosts || sentinels_ok < r->nsentinels) {
-        r->health = MRD_HEALTH_WARNING;
-        snprintf(r->summary, sizeof(r->summary),
-                 "degraded: %d of %d nodes healthy, %d of %d sentinels ok", healthy,
-                 t->nhosts, sentinels_ok, r->nsentinels);
-    } else if (unpromotable > 0) {
-        r->health = MRD_HEALTH_WARNING;
-        snprintf(r->summary, sizeof(r->summary),
-                 "%d %s not promotable as the plan says (replica-priority)", unpromotable,
-                 unpromotable == 1 ? "replica is" : "replicas are");
-    } else {
-        r->health = MRD_HEALTH_OK;
-        snprintf(r->summary, sizeof(r->summary),
-                 "healthy: leader %s, %d replicas linked, %d sentinels agree",
-                 t->hosts[r->leader].name, t->nhosts - 1, r->nsentinels);
-    }
-
-    judge_live_survival(c, r);
-    if (r->live_unsafe >= 0 && r->health != MRD_HEALTH_CRITICAL) {
-        const char *why = r->live_losses[r->live_unsafe].reason;
-        if (r->health == MRD_HEALTH_OK)
-            snprintf(r->summary, sizeof(r->summary), "%s", why);
-        else {
-            size_t sl = strlen(r->summary);
-            snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", why);
-        }
-        r->health = MRD_HEALTH_WARNING;
-    }
-}
-
 /* An agent that is down stops healing, not serving: at least WARNING,
  * never CRITICAL by itself. */
 static void judge_agents(const orch_ctx *c, st_report *r)
@@ -311,7 +143,7 @@ static void judge_agents(const orch_ctx *c, st_report *r)
     size_t len = 0;
     int down = 0;
     for (int i = 0; i < t->nhosts; i++) {
-        if (r->nodes[i].agent != ST_AGENT_DOWN)
+        if (r->hosts[i].agent != ST_AGENT_DOWN)
             continue;
         down++;
         if (len < sizeof(names)) {
@@ -342,9 +174,10 @@ static void judge_drift(const orch_ctx *c, st_report *r)
     const mrd_topology *t = c->topo;
     int n = 0;
     char first[256] = "";
-    for (int i = 0; i < t->nhosts; i++)
+    for (int i = 0; i < r->nnodes; i++)
         if (r->nodes[i].drift[0] && n++ == 0)
-            snprintf(first, sizeof(first), "%s: %s", t->hosts[i].name, r->nodes[i].drift);
+            snprintf(first, sizeof(first), "%s: %s", t->hosts[r->nodes[i].host].name,
+                     r->nodes[i].drift);
     for (int i = 0; i < r->nsentinels; i++)
         if (r->sentinels[i].drift[0] && n++ == 0)
             snprintf(first, sizeof(first), "sentinel on %s: %s",
@@ -375,83 +208,80 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     *out = NULL;
     const mrd_topology *t = c->topo;
     char admin[MRD_SECRET_LEN];
+    const status_mode *mode = status_mode_for(t->mode);
+    if (!mode)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "status cannot judge a topology of this mode yet: only "
+                             "\"sentinel\" mode deploys");
     mrd_rc rc = orch_secret(c, "admin", admin, sizeof(admin), err);
     if (rc != MRD_OK)
         return rc;
 
-    int ns = c->plan->nsentinels, np = t->nhosts + ns;
+    const mrd_plan *pl = c->plan;
+    int nn = pl->nnodes, ns = pl->nsentinels;
+    probe_set *ps = NULL;
+    rc = mode->probes(c, admin, &ps, err);
+    if (rc != MRD_OK) {
+        memset(admin, 0, sizeof(admin));
+        return rc;
+    }
     st_report *r = calloc(1, sizeof(*r));
-    store_probe *probes = calloc((size_t)np, sizeof(*probes));
-    sentinel_view *views = calloc((size_t)(ns ? ns : 1), sizeof(*views));
     if (r) {
-        r->nodes = calloc((size_t)t->nhosts, sizeof(*r->nodes));
+        r->nodes = calloc((size_t)(nn ? nn : 1), sizeof(*r->nodes));
+        r->hosts = calloc((size_t)t->nhosts, sizeof(*r->hosts));
         r->sentinels = calloc((size_t)(ns ? ns : 1), sizeof(*r->sentinels));
     }
-    if (!r || !probes || !views || !r->nodes || !r->sentinels) {
-        free(probes);
-        free(views);
+    if (!r || !r->nodes || !r->hosts || !r->sentinels) {
+        memset(admin, 0, sizeof(admin));
+        probe_set_free(&ps);
         status_free(&r);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
+    r->master = -1;
     r->live_unsafe = -1;
-    for (int i = 0; i < t->nhosts; i++) {
+    r->nnodes = nn;
+    for (int i = 0; i < nn; i++) {
+        r->nodes[i].node = i;
+        r->nodes[i].host = pl->nodes[i].host;
+        r->nodes[i].shard = pl->nodes[i].shard;
         r->nodes[i].ready = -1;
         r->nodes[i].replica_priority = -1;
     }
-    /* the settings that change live, compared for drift */
-    const mrd_setting *node_rows[STORE_PROBE_MAX_CONFIG], *snt_rows[STORE_PROBE_MAX_CONFIG];
-    size_t nnode = mrd_settings_live_rows(MRD_LANDS_REDIS, node_rows, STORE_PROBE_MAX_CONFIG);
-    size_t nsnt = mrd_settings_live_rows(MRD_LANDS_SENTINEL, snt_rows, STORE_PROBE_MAX_CONFIG);
-    const char *names[STORE_PROBE_MAX_CONFIG + 1] = {NULL};
-    for (size_t i = 0; i < nnode; i++)
-        names[i] = node_rows[i]->directive;
-    /* probes[0..nhosts) are the nodes, then the sentinels in host order */
-    for (int i = 0; i < t->nhosts; i++)
-        probes[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = t->hosts[i].address,
-                                  .port = t->settings.store.port, .user = "admin",
-                                  .pass = admin, .config = names};
-    for (int i = 0, k = t->nhosts; i < t->nhosts; i++) {
-        if (!c->plan->hosts[i].sentinel)
-            continue;
-        r->sentinels[r->nsentinels].host = i;
-        probes[k++] = (store_probe){.kind = STORE_PROBE_SENTINEL,
-                                    .address = t->hosts[i].address,
-                                    .port = t->settings.sentinel.port, .user = "admin", .pass = admin,
-                                    .master = t->name, .view = &views[r->nsentinels++]};
-    }
+    r->nsentinels = ps->nsentinels;
+    for (int i = 0; i < ps->nsentinels; i++)
+        r->sentinels[i].host = ps->sentinel_host[i];
+
     agent_job job = {.c = c, .ops = o->agents};
     pthread_t th;
     bool threaded = o->ask_agents && pthread_create(&th, NULL, agent_job_run, &job) == 0;
-    rc = store_probe_all(probes, np, o->timeout_ms);
+    rc = probe_set_run(ps, o->timeout_ms);
     memset(admin, 0, sizeof(admin));
     if (threaded)
         pthread_join(th, NULL);
     else if (o->ask_agents)
         agent_job_run(&job); /* no thread to spare: one after the other */
-    for (int i = 0; i < t->nhosts; i++) {
-        take_node(&probes[i], &r->nodes[i]);
-        if (probes[i].rc == MRD_OK)
-            take_drift(c, node_rows, nnode, (const char *const *)probes[i].config_values,
+    for (int i = 0; i < nn; i++) {
+        const store_probe *p = &ps->probes[i];
+        take_node(p, &r->nodes[i]);
+        if (p->rc == MRD_OK)
+            take_drift(c, ps->node_rows, ps->nnode_rows, (const char *const *)p->config_values,
                        r->nodes[i].drift, sizeof(r->nodes[i].drift));
     }
     for (int i = 0; i < r->nsentinels; i++) {
-        const store_probe *p = &probes[t->nhosts + i];
-        take_sentinel(p, &r->sentinels[i]);
+        take_sentinel(&ps->probes[nn + i], &r->sentinels[i]);
         const char *values[STORE_PROBE_MAX_CONFIG];
-        for (size_t k = 0; k < nsnt; k++)
-            values[k] = p->rc == MRD_OK ? sentinel_entry_setting(&p->view->master,
-                                                                 snt_rows[k]->directive)
-                                        : NULL;
-        take_drift(c, snt_rows, nsnt, values, r->sentinels[i].drift,
+        for (size_t k = 0; k < ps->nsentinel_rows; k++)
+            values[k] = probe_set_sentinel_value(ps, i, k);
+        take_drift(c, ps->sentinel_rows, ps->nsentinel_rows, values, r->sentinels[i].drift,
                    sizeof(r->sentinels[i].drift));
     }
-    for (int i = 0; i < np; i++)
-        store_probe_clear(&probes[i]);
-    free(probes);
-    free(views);
+    probe_set_free(&ps);
+    /* an agent answers for every node on its host */
     for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < t->nhosts; i++)
-        take_agent(&job.results[i], &r->nodes[i]);
-    for (int i = 0; o->ask_agents && job.rc != MRD_OK && i < t->nhosts; i++) {
+        r->hosts[i].agent = job.results[i].http_status ? ST_AGENT_UP : ST_AGENT_DOWN;
+    for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < nn; i++)
+        take_agent(&job.results[r->nodes[i].host], pl->nodes[i].port, &r->nodes[i]);
+    for (int i = 0; o->ask_agents && job.rc != MRD_OK && i < nn; i++) {
         /* the client itself failed (OOM, libcurl): we could not ask */
         r->nodes[i].ready = -1;
         snprintf(r->nodes[i].ready_reason, sizeof(r->nodes[i].ready_reason), "%s",
@@ -462,7 +292,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         status_free(&r);
         return mrd_error_set(err, rc, "out of memory");
     }
-    judge(c, r);
+    mode->judge(c, r);
     judge_drift(c, r);
     judge_agents(c, r);
     *out = r;
@@ -474,6 +304,7 @@ void status_free(st_report **r)
     if (!r || !*r)
         return;
     free((*r)->nodes);
+    free((*r)->hosts);
     free((*r)->sentinels);
     free((*r)->live_losses);
     free(*r);
@@ -493,14 +324,15 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
 {
     const mrd_topology *t = c->topo;
     json_t *leader = json_null();
-    if (r->leader >= 0) {
-        const mrd_host *h = &t->hosts[r->leader];
+    if (r->master >= 0) {
+        const mrd_host *h = plan_node_host(c->plan, r->master);
         leader = json_pack("{s:s,s:s,s:i,s:s}", "host", h->name, "address", h->address,
-                           "port", t->settings.store.port, "region", t->regions[h->region].name);
+                           "port", c->plan->nodes[r->master].port, "region",
+                           t->regions[h->region].name);
     }
     json_t *nodes = json_array();
-    for (int i = 0; i < t->nhosts; i++) {
-        const mrd_host *h = &t->hosts[i];
+    for (int i = 0; i < r->nnodes; i++) {
+        const mrd_host *h = &t->hosts[r->nodes[i].host];
         const st_node *n = &r->nodes[i];
         json_t *link = json_null();
         if (n->reachable && !n->is_master)
@@ -518,7 +350,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
             nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o,s:o,s:o}",
                              "host", h->name, "region", t->regions[h->region].name, "zone",
                              t->zones[h->zone].name, "address", h->address, "port",
-                             t->settings.store.port, "role", node_role(r, i), "link", link,
+                             c->plan->nodes[i].port, "role", node_role(r, i), "link", link,
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
                              n->problem, "ready", ready, "agent", agent, "ready_reason",
                              reason, "replica_priority", prio, "promotable", promotable));
@@ -576,11 +408,11 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
     fprintf(out, "%s: %s - %s\n\n", t->name, mrd_health_name(r->health), r->summary);
     fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %-12s  %s\n", "HOST", "REGION",
             "ZONE", "NODE", "ROLE", "LINK", "LAG", "AGENT/READY", "STATE");
-    for (int i = 0; i < t->nhosts; i++) {
-        const mrd_host *h = &t->hosts[i];
+    for (int i = 0; i < r->nnodes; i++) {
+        const mrd_host *h = &t->hosts[r->nodes[i].host];
         const st_node *n = &r->nodes[i];
         char node[80], lag[24] = "-";
-        snprintf(node, sizeof(node), "%s:%d", h->address, t->settings.store.port);
+        snprintf(node, sizeof(node), "%s:%d", h->address, c->plan->nodes[i].port);
         if (n->lag_bytes >= 0)
             snprintf(lag, sizeof(lag), "%lld", n->lag_bytes);
         const char *link = !n->reachable || n->is_master ? "-" : n->link_up ? "up" : "down";

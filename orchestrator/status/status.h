@@ -10,7 +10,11 @@
  * the Redis probes run (one extra thread, joined after the probes), and
  * shows each node's readiness as its agent sees it.  An agent that is down
  * makes the health at least WARNING, never CRITICAL by itself: Redis and
- * Sentinel keep serving without it; only healing stops. */
+ * Sentinel keep serving without it; only healing stops.
+ *
+ * The report is in nodes and shards: one st_node per plan node, its
+ * master a node index.  What a mode asks and how it judges is its table
+ * in status_mode.h (sentinel mode: sentinel.c), chosen once per probe. */
 #ifndef MRD_STATUS_H
 #define MRD_STATUS_H
 
@@ -31,7 +35,11 @@ typedef enum st_agent {
     ST_AGENT_DOWN,        /* did not answer */
 } st_agent;
 
+/* One store node (a plan node: one redis-server on one host and port). */
 typedef struct st_node {
+    int node;            /* index into the plan's nodes; r->nodes[i].node == i */
+    int host;            /* its host, index into topology hosts */
+    int shard;           /* its shard, index into the plan's shards */
     bool reachable;      /* answered PING as the admin user */
     bool is_master;
     char master_host[64];
@@ -47,10 +55,16 @@ typedef struct st_node {
                             "maxmemory 64mb (topology: 128mb)", "" none */
     bool healthy;
     char problem[160];   /* why not healthy, "" when healthy */
-    st_agent agent;      /* the host's agent */
-    int ready;           /* the agent's word: 1 ready, 0 not ready, -1 unknown */
+    st_agent agent;      /* the host's agent (as st_host.agent) */
+    int ready;           /* the agent's word on this node: 1 ready, 0 not
+                            ready, -1 unknown */
     char ready_reason[160]; /* the agent's reason when not ready; why unknown */
 } st_node;
+
+/* One host: its agent, which answers for every node on the host. */
+typedef struct st_host {
+    st_agent agent;
+} st_host;
 
 typedef struct st_sentinel {
     int host;            /* index into topology hosts */
@@ -65,14 +79,18 @@ typedef struct st_sentinel {
 
 typedef struct st_report {
     mrd_health health;
-    int leader;          /* host index, -1 when none */
+    int master;          /* node index of the master a majority of sentinels
+                            name for the shard (sentinel mode: shard 0), -1
+                            when none */
     char summary[256];
-    st_node *nodes;      /* one per host */
+    st_node *nodes;      /* one per plan node, in plan order */
+    int nnodes;
+    st_host *hosts;      /* one per topology host, in topology order */
     st_sentinel *sentinels;
     int nsentinels;
     mrd_domain_loss *live_losses; /* the survivability matrix of the live
                                      state (plan->nlosses entries); NULL
-                                     when there is no agreed leader */
+                                     when there is no agreed master */
     int live_unsafe;     /* index of the first loss it would not survive
                             (as plan_check judges), -1 none */
 } st_report;
