@@ -73,13 +73,14 @@ typedef struct drill {
     const drill_opts *o;
     drill_record rec;
     long long t0;            /* monotonic ms at the start */
-    int leader;              /* host index of the leader before the fault */
-    int target_host;         /* host-level scenarios */
+    int master;              /* node index of the master before the fault */
+    int target_host;         /* host-level scenarios (and the target node's host) */
+    int target_node;         /* node-level scenarios: kill-leader, replica-loss */
     int target_region;       /* region-level scenarios */
     bool region_has_leader;
     bool partitioned;        /* an nftables table is in place */
     bool agents_stopped;     /* region-outage: agents to restart */
-    sync_counts syncs0[MRD_MF_MAX_HOSTS];
+    sync_counts syncs0[MRD_MF_MAX_NODES];
     char admin[MRD_SECRET_LEN];
 } drill;
 
@@ -103,6 +104,34 @@ static void say(const drill *d, const char *fmt, ...)
 static const mrd_host *host(const drill *d, int i)
 {
     return &d->c->topo->hosts[i];
+}
+
+/* The host of node N. */
+static const mrd_host *node_host(const drill *d, int n)
+{
+    return plan_node_host(d->c->plan, n);
+}
+
+/* What `meridian-agent fault --kill` calls node N on its host: "redis" for
+ * the node on store.port, "redis-PORT" for any other. */
+static const char *node_label(const drill *d, int n, char *buf, size_t len)
+{
+    int port = d->c->plan->nodes[n].port;
+    if (port == d->c->topo->settings.store.port)
+        snprintf(buf, len, "redis");
+    else
+        snprintf(buf, len, "redis-%d", port);
+    return buf;
+}
+
+/* Node N's name in reports: its host's, with ":PORT" when it is not the
+ * host's node on store.port. */
+static void node_name(const drill *d, int n, char *buf, size_t len)
+{
+    if (d->c->plan->nodes[n].port == d->c->topo->settings.store.port)
+        snprintf(buf, len, "%s", node_host(d, n)->name);
+    else
+        snprintf(buf, len, "%s:%d", node_host(d, n)->name, d->c->plan->nodes[n].port);
 }
 
 /* Run `meridian-agent fault --kill WHAT [--wipe-data]` on host H through
@@ -130,15 +159,18 @@ static bool host_fault(drill *d, int h, const char *what, bool wipe, mrd_error *
 
 /* ==== choosing the target ==== */
 
+/* A replica node of the master's shard, outside the master's region if
+ * there is one. */
 static int replica_default(const drill *d)
 {
-    const mrd_topology *t = d->c->topo;
-    int lr = t->hosts[d->leader].region;
-    for (int i = 0; i < t->nhosts; i++) /* a replica outside the leader's region */
-        if (i != d->leader && t->hosts[i].region != lr)
+    const mrd_plan *p = d->c->plan;
+    const mrd_plan_shard *sh = &p->shards[p->nodes[d->master].shard];
+    int lr = node_host(d, d->master)->region;
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        if (i != d->master && node_host(d, i)->region != lr)
             return i;
-    for (int i = 0; i < t->nhosts; i++)
-        if (i != d->leader)
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        if (i != d->master)
             return i;
     return -1;
 }
@@ -146,7 +178,7 @@ static int replica_default(const drill *d)
 static int sentinel_default(const drill *d)
 {
     const mrd_topology *t = d->c->topo;
-    int lr = t->hosts[d->leader].region;
+    int lr = node_host(d, d->master)->region;
     for (int i = 0; i < t->nhosts; i++)
         if (d->c->plan->hosts[i].sentinel && t->hosts[i].region != lr)
             return i;
@@ -162,18 +194,27 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
 {
     const mrd_topology *t = d->c->topo;
     const char *arg = d->o->arg;
-    d->target_host = d->target_region = -1;
+    const mrd_plan *p = d->c->plan;
+    d->target_host = d->target_node = d->target_region = -1;
     switch (d->o->scenario) {
     case DRILL_KILL_LEADER:
         if (arg)
             return mrd_error_set(err, MRD_ERR_USAGE, "kill-leader takes no argument");
-        d->target_host = d->leader;
+        d->target_node = d->master;
         break;
     case DRILL_REPLICA_LOSS:
-        d->target_host = arg ? topology_find_host(t, arg) : replica_default(d);
-        if (d->target_host < 0)
-            return mrd_error_set(err, MRD_ERR_USAGE, "no host \"%s\" in %s", arg, t->name);
-        if (d->target_host == d->leader)
+        if (arg) {
+            int h = topology_find_host(t, arg);
+            if (h < 0)
+                return mrd_error_set(err, MRD_ERR_USAGE, "no host \"%s\" in %s", arg, t->name);
+            d->target_node = plan_node_on(p, p->nodes[d->master].shard, h);
+            if (d->target_node < 0)
+                return mrd_error_set(err, MRD_ERR_USAGE, "%s runs no node of %s", arg,
+                                     p->shards[p->nodes[d->master].shard].name);
+        } else if ((d->target_node = replica_default(d)) < 0) {
+            return mrd_error_set(err, MRD_ERR_USAGE, "%s has no replica to lose", t->name);
+        }
+        if (d->target_node == d->master)
             return mrd_error_set(err, MRD_ERR_USAGE,
                                  "%s runs the leader: use kill-leader, or name a replica",
                                  arg);
@@ -193,14 +234,19 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
         d->target_region = topology_find_region(t, arg);
         if (d->target_region < 0)
             return mrd_error_set(err, MRD_ERR_USAGE, "no region \"%s\" in %s", arg, t->name);
-        d->region_has_leader = t->hosts[d->leader].region == d->target_region;
+        d->region_has_leader = node_host(d, d->master)->region == d->target_region;
         break;
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
-    snprintf(d->rec.target, sizeof(d->rec.target), "%s",
-             d->target_host >= 0 ? t->hosts[d->target_host].name
-                                 : t->regions[d->target_region].name);
+    if (d->target_node >= 0) {
+        d->target_host = p->nodes[d->target_node].host;
+        node_name(d, d->target_node, d->rec.target, sizeof(d->rec.target));
+    } else {
+        snprintf(d->rec.target, sizeof(d->rec.target), "%s",
+                 d->target_host >= 0 ? t->hosts[d->target_host].name
+                                     : t->regions[d->target_region].name);
+    }
     return MRD_OK;
 }
 
@@ -233,15 +279,16 @@ static void cooldown_note(const drill *d)
 
 /* ==== sync counters ==== */
 
+/* Every node's counters, OUT[node]. */
 static void sync_read(const drill *d, sync_counts *out)
 {
-    const mrd_topology *t = d->c->topo;
-    for (int i = 0; i < t->nhosts; i++) {
+    const mrd_plan *p = d->c->plan;
+    for (int i = 0; i < p->nnodes && i < MRD_MF_MAX_NODES; i++) {
         store_conn *conn = NULL;
         char *text = NULL;
         store_info info;
         out[i] = (sync_counts){0};
-        if (store_conn_open(t->hosts[i].address, t->settings.store.port, "admin", d->admin, 300,
+        if (store_conn_open(node_host(d, i)->address, p->nodes[i].port, "admin", d->admin, 300,
                             &conn, NULL) == MRD_OK &&
             store_info_text(conn, NULL, &text, NULL) == MRD_OK &&
             store_info_parse(text, strlen(text), &info, NULL) == MRD_OK)
@@ -251,15 +298,16 @@ static void sync_read(const drill *d, sync_counts *out)
     }
 }
 
-/* Resyncs the leaders (before and after the drill) served during it.
+/* Resyncs the masters (before and after the drill: node indexes) served
+ * during it.
  * Replicas are left out: one that serves a heal's snapshot counts that
  * SYNC as a full sync, but it sends nothing over the leader's links. */
 static void sync_delta(const drill *d, const sync_counts *before, const sync_counts *after,
                        int leader_after, long long *full, long long *partial)
 {
     *full = *partial = 0;
-    for (int i = 0; i < d->c->topo->nhosts; i++) {
-        if (i != d->leader && i != leader_after)
+    for (int i = 0; i < d->c->plan->nnodes && i < MRD_MF_MAX_NODES; i++) {
+        if (i != d->master && i != leader_after)
             continue;
         bool same = before[i].pid && before[i].pid == after[i].pid;
         *full += after[i].full - (same ? before[i].full : 0);
@@ -303,11 +351,13 @@ static mrd_rc nft_on_hosts(drill *d, const char *script, bool all, mrd_error *er
 static bool isolated_source(const drill *d, char *buf, size_t n)
 {
     unsigned a, b, c, h;
-    if (sscanf(host(d, d->leader)->address, "%u.%u.%u.%u", &a, &b, &c, &h) != 4 || a != 127)
+    if (sscanf(node_host(d, d->master)->address, "%u.%u.%u.%u", &a, &b, &c, &h) != 4 || a != 127)
         return false;
     snprintf(buf, n, "%u.%u.%u.250", a, b, c);
     return true;
 }
+
+#define DRILL_PARTITION_PORTS (MRD_MF_MAX_HOST_NODES + 2)
 
 static mrd_rc partition(drill *d, mrd_error *err)
 {
@@ -320,26 +370,63 @@ static mrd_rc partition(drill *d, mrd_error *err)
             inside[n++] = t->hosts[i].address;
     if (d->region_has_leader && isolated_source(d, probe, sizeof(probe)))
         inside[n++] = probe;
-    const int ports[] = {t->settings.store.port, t->settings.sentinel.port, t->settings.agent.port};
-    char script[4096];
-    MRD_TRY(netfault_partition_script(t->name, inside, n, ports, 3, script, sizeof(script),
-                                      err));
+    /* every node's port (store.port, and store.port + i for a host's
+     * further nodes), the sentinels' and the agents' */
+    int ports[DRILL_PARTITION_PORTS] = {t->settings.sentinel.port, t->settings.agent.port};
+    int nports = 2;
+    for (int i = 0; i < d->c->plan->nnodes; i++) {
+        int port = d->c->plan->nodes[i].port, k = 0;
+        while (k < nports && ports[k] != port)
+            k++;
+        if (k == nports && nports < DRILL_PARTITION_PORTS)
+            ports[nports++] = port;
+    }
+    char script[8192];
+    MRD_TRY(netfault_partition_script(t->name, inside, n, ports, nports, script,
+                                      sizeof(script), err));
     d->partitioned = true; /* a host may hold the table even when another failed */
     MRD_TRY(nft_on_hosts(d, script, false, err));
-    say(d, "partitioned %s (%d addresses) from every other address on ports %d, %d, %d",
-        t->regions[d->target_region].name, n, ports[0], ports[1], ports[2]);
+    say(d, "partitioned %s (%d addresses) from every other address on %d ports (store %d, "
+        "sentinel %d, agent %d)",
+        t->regions[d->target_region].name, n, nports, t->settings.store.port, ports[0],
+        ports[1]);
     return MRD_OK;
+}
+
+/* Every process of host H as `fault --kill` names them: its nodes, then
+ * its sentinel ("redis,redis-16380,sentinel"). */
+static void host_processes(const drill *d, int h, char *buf, size_t len)
+{
+    const mrd_plan *p = d->c->plan;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->nnodes; i++) {
+        char label[32];
+        if (p->nodes[i].host != h)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+                         node_label(d, i, label, sizeof(label)));
+        if (w > 0 && (size_t)w < len - used)
+            used += (size_t)w;
+    }
+    if (p->hosts[h].sentinel)
+        snprintf(buf + used, len - used, "%ssentinel", used ? "," : "");
 }
 
 static mrd_rc apply_fault(drill *d, mrd_error *err)
 {
     const mrd_topology *t = d->c->topo;
     int h = d->target_host;
+    char label[32];
     switch (d->o->scenario) {
     case DRILL_KILL_LEADER:
-        return host_fault(d, h, "redis", false, err) ? MRD_OK : err->code;
+        return host_fault(d, h, node_label(d, d->target_node, label, sizeof(label)), false, err)
+                   ? MRD_OK
+                   : err->code;
     case DRILL_REPLICA_LOSS:
-        return host_fault(d, h, "redis", true, err) ? MRD_OK : err->code;
+        return host_fault(d, h, node_label(d, d->target_node, label, sizeof(label)), true, err)
+                   ? MRD_OK
+                   : err->code;
     case DRILL_SENTINEL_LOSS:
         return host_fault(d, h, "sentinel", false, err) ? MRD_OK : err->code;
     case DRILL_REGION_OUTAGE:
@@ -358,8 +445,9 @@ static mrd_rc apply_fault(drill *d, mrd_error *err)
         for (int i = 0; i < t->nhosts; i++)
             if (t->hosts[i].region == d->target_region) {
                 mrd_error ferr;
-                if (!host_fault(d, i, d->c->plan->hosts[i].sentinel ? "redis,sentinel" : "redis",
-                                false, &ferr))
+                char what[256];
+                host_processes(d, i, what, sizeof(what));
+                if (!host_fault(d, i, what, false, &ferr))
                     say(d, "%s", ferr.msg);
             }
         return MRD_OK;
@@ -402,7 +490,8 @@ static void undo_fault(drill *d)
 
 /* ==== waiting ==== */
 
-/* Poll status until healthy; *leader gets the agreed leader. */
+/* Poll status until healthy; *leader gets the agreed master (a node
+ * index). */
 static bool wait_healthy(drill *d, int timeout_ms, int *leader)
 {
     long long deadline = mrd_now_ms() + timeout_ms;
@@ -412,8 +501,7 @@ static bool wait_healthy(drill *d, int timeout_ms, int *leader)
         mrd_error err;
         if (status_probe(d->c, 500, &r, &err) == MRD_OK) {
             bool ok = r->health == MRD_HEALTH_OK;
-            /* the drill still thinks in hosts: the master's host */
-            *leader = r->master >= 0 ? d->c->plan->nodes[r->master].host : -1;
+            *leader = r->master;
             if (!ok && strcmp(last, r->summary) != 0) {
                 say(d, "heal: %s", r->summary);
                 snprintf(last, sizeof(last), "%s", r->summary);
@@ -434,21 +522,23 @@ static bool wait_healthy(drill *d, int timeout_ms, int *leader)
 typedef struct targets {
     drill_target sentinels[MRD_MF_MAX_HOSTS];
     int nsentinels;
-    drill_target nodes[MRD_MF_MAX_HOSTS];
+    drill_target nodes[MRD_MF_MAX_NODES];
     int nnodes;
 } targets;
 
+/* The store nodes (recorded by node index) and the sentinels (by host). */
 static void make_targets(const drill *d, targets *tg)
 {
     const mrd_topology *t = d->c->topo;
+    const mrd_plan *p = d->c->plan;
     memset(tg, 0, sizeof(*tg));
-    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_HOSTS; i++) {
-        tg->nodes[tg->nnodes++] =
-            (drill_target){.address = t->hosts[i].address, .port = t->settings.store.port, .host = i};
-        if (d->c->plan->hosts[i].sentinel)
+    for (int i = 0; i < p->nnodes && i < MRD_MF_MAX_NODES; i++)
+        tg->nodes[tg->nnodes++] = (drill_target){.address = node_host(d, i)->address,
+                                                 .port = p->nodes[i].port, .index = i};
+    for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_HOSTS; i++)
+        if (p->hosts[i].sentinel)
             tg->sentinels[tg->nsentinels++] = (drill_target){
-                .address = t->hosts[i].address, .port = t->settings.sentinel.port, .host = i};
-    }
+                .address = t->hosts[i].address, .port = t->settings.sentinel.port, .index = i};
 }
 
 /* Does the fault move the leader, so the drill waits for a failover? */
@@ -516,7 +606,7 @@ static bool split_brain(const drill *d)
             continue;
         if (w->isolated && w->t_ms > last_isolated)
             last_isolated = w->t_ms;
-        if (!w->isolated && w->leader >= 0 && w->leader != d->leader && w->t_ms > d->rec.fault_ms &&
+        if (!w->isolated && w->leader >= 0 && w->leader != d->master && w->t_ms > d->rec.fault_ms &&
             (first_new < 0 || w->t_ms < first_new))
             first_new = w->t_ms;
     }
@@ -526,13 +616,20 @@ static bool split_brain(const drill *d)
 static int finish_report(drill *d)
 {
     const mrd_topology *t = d->c->topo;
-    const char *names[MRD_MF_MAX_HOSTS];
+    const mrd_plan *p = d->c->plan;
+    const char *hosts[MRD_MF_MAX_HOSTS], *nodes[MRD_MF_MAX_NODES];
+    char node_names[MRD_MF_MAX_NODES][96];
     for (int i = 0; i < t->nhosts && i < MRD_MF_MAX_HOSTS; i++)
-        names[i] = t->hosts[i].name;
+        hosts[i] = t->hosts[i].name;
+    for (int i = 0; i < p->nnodes && i < MRD_MF_MAX_NODES; i++) {
+        node_name(d, i, node_names[i], sizeof(node_names[i]));
+        nodes[i] = node_names[i];
+    }
+    drill_names names = {.hosts = hosts, .nhosts = t->nhosts < MRD_MF_MAX_HOSTS ? t->nhosts : MRD_MF_MAX_HOSTS,
+                         .nodes = nodes, .nnodes = p->nnodes < MRD_MF_MAX_NODES ? p->nnodes : MRD_MF_MAX_NODES};
     drill_result_compute(&d->rec, t->settings.consistency.wait_replicas);
     mrd_error err;
-    if (d->o->out_dir &&
-        drill_report_write(d->o->out_dir, &d->rec, names, t->nhosts, &err) != MRD_OK)
+    if (d->o->out_dir && drill_report_write(d->o->out_dir, &d->rec, &names, &err) != MRD_OK)
         say(d, "cannot write the report: %s", err.msg);
     if (d->o->json) {
         json_t *j = drill_report_json(&d->rec);
@@ -542,7 +639,7 @@ static int finish_report(drill *d)
         free(s);
         json_decref(j);
     } else {
-        char *text = drill_report_text(&d->rec, names, t->nhosts);
+        char *text = drill_report_text(&d->rec, &names);
         if (text)
             fputs(text, stdout);
         free(text);
@@ -554,7 +651,7 @@ static int finish_report(drill *d)
 
 int drill_run(orch_ctx *c, const drill_opts *o)
 {
-    drill d = {.c = c, .o = o, .t0 = mrd_now_ms(), .leader = -1};
+    drill d = {.c = c, .o = o, .t0 = mrd_now_ms(), .master = -1};
     const mrd_topology *t = c->topo;
     mrd_error err;
     int rc = 3;
@@ -594,13 +691,13 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         goto out;
     }
     bool healthy = r->health == MRD_HEALTH_OK;
-    d.leader = r->master >= 0 ? c->plan->nodes[r->master].host : -1;
+    d.master = r->master;
     if (!healthy) {
         /* just after a heal or a deploy the sentinels may still be
          * catching up: give a converging topology a moment */
         say(&d, "preflight: %s is not healthy yet (%s); waiting up to %d s", t->name,
             r->summary, DRILL_PREFLIGHT_WAIT_MS / 1000);
-        healthy = wait_healthy(&d, DRILL_PREFLIGHT_WAIT_MS, &d.leader);
+        healthy = wait_healthy(&d, DRILL_PREFLIGHT_WAIT_MS, &d.master);
     }
     if (!healthy)
         fprintf(stderr, "meridian: preflight: %s is not healthy (%s): run meridian heal "
@@ -629,7 +726,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
             mrd_sleep_ms(DRILL_POLL_MS);
         d.t0 = mrd_now_ms();
     }
-    snprintf(d.rec.leader_before, sizeof(d.rec.leader_before), "%s", host(&d, d.leader)->name);
+    node_name(&d, d.master, d.rec.leader_before, sizeof(d.rec.leader_before));
     say(&d, "%s %s: leader %s, %d writes/s for at least %d s", d.rec.scenario, d.rec.target,
         d.rec.leader_before, o->rate, o->duration_s);
     sync_read(&d, d.syncs0);
@@ -656,7 +753,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     if (o->scenario == DRILL_PARTITION && d.region_has_leader &&
         !isolated_source(&d, source, sizeof(source))) {
         say(&d, "no writer inside the partition: %s is not a loopback test host, so the "
-                "isolated leader's refusal is not measured", host(&d, d.leader)->address);
+                "isolated leader's refusal is not measured", node_host(&d, d.master)->address);
     } else if (o->scenario == DRILL_PARTITION && d.region_has_leader) {
         /* a client inside the cut-off region, writing to the old leader */
         drill_load_opts io = lo;
@@ -664,8 +761,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         io.rate = o->rate < 50 ? o->rate : 50;
         io.wait_replicas = 0;
         io.source_address = source;
-        io.fixed_address = host(&d, d.leader)->address;
-        io.fixed_port = t->settings.store.port;
+        io.fixed_address = node_host(&d, d.master)->address;
+        io.fixed_port = c->plan->nodes[d.master].port;
         if (drill_load_start(&io, &isolated, &err) != MRD_OK) {
             fprintf(stderr, "meridian: cannot start the isolated writer: %s\n", err.msg);
             goto out;
@@ -726,10 +823,9 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     }
     drill_timeline_events(tl, &d.rec.events, &d.rec.nevents, NULL);
     if (leader_after >= 0) {
-        snprintf(d.rec.leader_after, sizeof(d.rec.leader_after), "%s",
-                 host(&d, leader_after)->name);
+        node_name(&d, leader_after, d.rec.leader_after, sizeof(d.rec.leader_after));
         drill_verify_result v = {0};
-        if (drill_load_verify(host(&d, leader_after)->address, t->settings.store.port, "admin",
+        if (drill_load_verify(node_host(&d, leader_after)->address, c->plan->nodes[leader_after].port, "admin",
                               d.admin, prefix, main_w, nmain, 5000, &v, &err) == MRD_OK) {
             d.rec.r.acked_writes_lost = v.acked_writes_lost;
             d.rec.r.unacked_writes_lost = v.unacked_writes_lost;
@@ -738,7 +834,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
             d.rec.r.healed = false;
         }
     }
-    sync_counts syncs1[MRD_MF_MAX_HOSTS];
+    sync_counts syncs1[MRD_MF_MAX_NODES];
     long long full, partial;
     sync_read(&d, syncs1);
     sync_delta(&d, d.syncs0, syncs1, leader_after, &full, &partial);

@@ -42,7 +42,7 @@ typedef enum drill_write_state {
 typedef struct drill_write {
     int64_t t_ms;        /* when the SET was sent */
     int64_t seq;         /* the key is "<prefix>:<seq>", the value "<seq>" */
-    int16_t leader;      /* host index it was sent to, -1 none */
+    int16_t leader;      /* node index (the plan's) it was sent to, -1 none */
     uint8_t state;       /* drill_write_state */
     uint8_t isolated;    /* sent by the in-partition probe writer */
 } drill_write;

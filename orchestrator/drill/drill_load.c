@@ -24,11 +24,11 @@
 
 /* ==== pure helpers ==== */
 
-int drill_load_host_of(const drill_target *t, int n, const char *address, int port)
+int drill_load_index_of(const drill_target *t, int n, const char *address, int port)
 {
     for (int i = 0; i < n; i++)
         if (t[i].port == port && t[i].address && strcmp(t[i].address, address) == 0)
-            return t[i].host;
+            return t[i].index;
     return -1;
 }
 
@@ -261,7 +261,7 @@ static void *listener_main(void *arg)
         if (rc == MRD_OK) {
             heard_ms = now;
             if (channel[0])
-                ls->fn(ls->ctx, ls->target->host, now, channel, payload);
+                ls->fn(ls->ctx, ls->target->index, now, channel, payload);
             else
                 ping_ms = -1; /* the pong */
             continue;
@@ -441,7 +441,7 @@ static void write_once(drill_load *l, drill_write *w)
             return;
         }
     }
-    w->leader = (int16_t)drill_load_host_of(l->nodes, l->nnodes, l->leader_ip, l->leader_port);
+    w->leader = (int16_t)drill_load_index_of(l->nodes, l->nnodes, l->leader_ip, l->leader_port);
     if (!l->conn &&
         store_conn_open_from(l->leader_ip, l->leader_port, l->source, l->user, l->pass,
                              l->command_timeout_ms, &l->conn, &err) != MRD_OK) {

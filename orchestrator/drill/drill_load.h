@@ -42,12 +42,13 @@
 #include "drill.h"
 #include "err.h"
 
-/* A server the load talks to and the plan's host index it lives on: the
- * number recorded in drill_write.leader and drill_event.sentinel. */
+/* A server the load talks to and the number the record keeps for it: the
+ * plan's node index for a store node (drill_write.leader), its host index
+ * for a sentinel (drill_event.sentinel). */
 typedef struct drill_target {
     const char *address;
     int port;
-    int host;
+    int index;
 } drill_target;
 
 /* Defaults used when the corresponding option is 0. */
@@ -58,8 +59,8 @@ typedef struct drill_target {
 
 /* ==== pure helpers (no I/O; unit-tested) ==== */
 
-/* Host index of the target at ADDRESS:PORT among T[0..N), -1 when none. */
-int drill_load_host_of(const drill_target *t, int n, const char *address, int port);
+/* The index of the target at ADDRESS:PORT among T[0..N), -1 when none. */
+int drill_load_index_of(const drill_target *t, int n, const char *address, int port);
 
 /* Pacing without catch-up bursts: the write due at DUE_NS was just made
  * and the clock reads NOW_NS; the next one is due one PERIOD_NS later, or

@@ -139,31 +139,34 @@ static void sb_xml(sbuf *b, const char *s)
     }
 }
 
-/* The name of host index IDX: HOST_NAMES[IDX], else "host#IDX" in BUF. */
-static const char *host_name(const char *const *names, int nhosts, int idx, char *buf,
-                             size_t n)
-{
-    if (names && idx >= 0 && idx < nhosts && names[idx])
-        return names[idx];
-    snprintf(buf, n, "host#%d", idx);
-    return buf;
-}
-
-/* Host names come from the topology, but go through clean() all the same. */
-static const char *host_clean(const char *const *names, int nhosts, int idx, char *dst)
+/* LIST[IDX] (N entries), else "KIND#IDX", cleaned into DST: the names
+ * come from the topology, but go through clean() all the same. */
+static const char *name_clean(const char *const *list, int n, const char *kind, int idx,
+                              char *dst)
 {
     char tmp[32];
-    const char *h = host_name(names, nhosts, idx, tmp, sizeof(tmp));
-    return clean(dst, h, FIELD_MAX - 1, false);
+    const char *name = tmp;
+    if (list && idx >= 0 && idx < n && list[idx])
+        name = list[idx];
+    else
+        snprintf(tmp, sizeof(tmp), "%s#%d", kind, idx);
+    return clean(dst, name, FIELD_MAX - 1, false);
 }
 
 /* The source of an event: its sentinel's host, or "drill". */
-static const char *source_name(const char *const *names, int nhosts, int sentinel,
-                               char *dst)
+static const char *source_name(const drill_names *names, int sentinel, char *dst)
 {
     if (sentinel < 0)
         return "drill";
-    return host_clean(names, nhosts, sentinel, dst);
+    return name_clean(names ? names->hosts : NULL, names ? names->nhosts : 0, "host", sentinel,
+                      dst);
+}
+
+/* The node a write was sent to. */
+static const char *node_name(const drill_names *names, int node, char *dst)
+{
+    return name_clean(names ? names->nodes : NULL, names ? names->nnodes : 0, "node", node,
+                      dst);
 }
 
 /* "+1.024 s" for T relative to REF. */
@@ -619,8 +622,7 @@ static void text_measurements(sbuf *b, const drill_record *r)
     row_mark(b, "drill ended", r->end_ms, ref);
 }
 
-static void text_timeline(sbuf *b, const drill_record *r, const char *const *names,
-                          int nhosts)
+static void text_timeline(sbuf *b, const drill_record *r, const drill_names *names)
 {
     const int64_t ref = ref_ms(r);
     char src[FIELD_MAX], name[FIELD_MAX], detail[FIELD_MAX], t[32];
@@ -633,7 +635,7 @@ static void text_timeline(sbuf *b, const drill_record *r, const char *const *nam
     /* Column widths: the longest source and event name. */
     int wsrc = 5, wname = 6;
     for (int64_t i = 0; i < n_events(r); i++) {
-        int ls = (int)strlen(source_name(names, nhosts, r->events[i].sentinel, src));
+        int ls = (int)strlen(source_name(names, r->events[i].sentinel, src));
         int ln = (int)strlen(CLEAN(name, r->events[i].name));
         wsrc = ls > wsrc ? ls : wsrc;
         wname = ln > wname ? ln : wname;
@@ -646,14 +648,13 @@ static void text_timeline(sbuf *b, const drill_record *r, const char *const *nam
     for (int64_t k = 0; k < n_events(r); k++) {
         const drill_event *e = &r->events[order[k].i];
         sb_printf(b, "  %9s  %-*s  %-*s  %s\n", rel_s(t, sizeof(t), e->t_ms, ref), wsrc,
-                  source_name(names, nhosts, e->sentinel, src), wname, CLEAN(name, e->name),
+                  source_name(names, e->sentinel, src), wname, CLEAN(name, e->name),
                   CLEAN(detail, e->detail));
     }
     free(order);
 }
 
-static void text_writer(sbuf *b, const drill_record *r, const char *const *names,
-                        int nhosts)
+static void text_writer(sbuf *b, const drill_record *r, const drill_names *names)
 {
     const int64_t ref = ref_ms(r);
     int64_t sent = 0, acked = 0, written = 0, failed = 0;
@@ -712,7 +713,7 @@ static void text_writer(sbuf *b, const drill_record *r, const char *const *names
             if (n == 0)
                 continue;
             sb_printf(b, "%s%s %" PRId64 " (%" PRId64 " acknowledged)", sep,
-                      host_clean(names, nhosts, l, h), n, nack);
+                      node_name(names, l, h), n, nack);
             sep = ", ";
         }
         int64_t none = 0;
@@ -736,14 +737,14 @@ static void text_writer(sbuf *b, const drill_record *r, const char *const *names
               r->r.acked_writes_lost, r->r.unacked_writes_lost);
 }
 
-char *drill_report_text(const drill_record *r, const char *const *host_names, int nhosts)
+char *drill_report_text(const drill_record *r, const drill_names *names)
 {
     sbuf b;
     sb_init(&b);
     text_header(&b, r);
     text_measurements(&b, r);
-    text_timeline(&b, r, host_names, nhosts);
-    text_writer(&b, r, host_names, nhosts);
+    text_timeline(&b, r, names);
+    text_writer(&b, r, names);
     return sb_finish(&b);
 }
 
@@ -861,12 +862,12 @@ static void place_labels(svg_marker *m, int n)
 }
 
 static void svg_text_event(sbuf *b, const drill_record *r, const drill_event *e,
-                           const char *const *names, int nhosts)
+                           const drill_names *names)
 {
     char t[32], src[FIELD_MAX], name[FIELD_MAX], detail[FIELD_MAX];
     sb_puts(b, rel_s(t, sizeof(t), e->t_ms, ref_ms(r)));
     sb_puts(b, "  ");
-    sb_xml(b, source_name(names, nhosts, e->sentinel, src));
+    sb_xml(b, source_name(names, e->sentinel, src));
     sb_puts(b, "  ");
     sb_xml(b, CLEAN(name, e->name));
     sb_puts(b, "  ");
@@ -875,12 +876,12 @@ static void svg_text_event(sbuf *b, const drill_record *r, const drill_event *e,
 
 /* "<g><title>" with the marker's name and the event it stands for. */
 static void svg_marker_open(sbuf *b, const drill_record *r, const svg_marker *mk,
-                            const char *const *names, int nhosts)
+                            const drill_names *names)
 {
     sb_printf(b, "<g><title>%s", mk->label);
     if (mk->event >= 0) {
         sb_puts(b, ": ");
-        svg_text_event(b, r, &r->events[mk->event], names, nhosts);
+        svg_text_event(b, r, &r->events[mk->event], names);
     }
     sb_puts(b, "</title>\n");
 }
@@ -1042,7 +1043,7 @@ static void svg_legend(sbuf *b, bool has_isolated)
     }
 }
 
-char *drill_report_svg(const drill_record *r, const char *const *host_names, int nhosts)
+char *drill_report_svg(const drill_record *r, const drill_names *names)
 {
     const drill_result *o = &r->r;
     sbuf b;
@@ -1164,7 +1165,7 @@ char *drill_report_svg(const drill_record *r, const char *const *host_names, int
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" "
                   "stroke-width=\"1.5\"><title>",
                   x, PY0 - 8, x, PY0 - 1);
-        svg_text_event(&b, r, e, host_names, nhosts);
+        svg_text_event(&b, r, e, names);
         sb_puts(&b, "</title></line>\n");
     }
 
@@ -1174,7 +1175,7 @@ char *drill_report_svg(const drill_record *r, const char *const *host_names, int
         const svg_marker *mk = &m[i];
         if (mk->t < 0)
             continue;
-        svg_marker_open(&b, r, mk, host_names, nhosts);
+        svg_marker_open(&b, r, mk, names);
         sb_printf(&b,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                   "stroke-width=\"%s\"%s%s%s/>\n</g>\n",
@@ -1189,7 +1190,7 @@ char *drill_report_svg(const drill_record *r, const char *const *host_names, int
         double w = (double)strlen(mk->text) * CHAR_W + 6;
         double ly = PY0 + 4 + LABEL_ROW_H * mk->row;
         double lx = mk->left ? mk->x - 2 - w : mk->x + 2;
-        svg_marker_open(&b, r, mk, host_names, nhosts);
+        svg_marker_open(&b, r, mk, names);
         sb_printf(&b,
                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"2\" "
                   "fill=\"#ffffff\" fill-opacity=\"0.9\"/>\n",
@@ -1217,8 +1218,8 @@ static mrd_rc write_one(const char *dir, const char *file, const char *data, mrd
     return mrd_write_atomic(path, data, strlen(data), 0644, err);
 }
 
-mrd_rc drill_report_write(const char *dir, const drill_record *r,
-                          const char *const *host_names, int nhosts, mrd_error *err)
+mrd_rc drill_report_write(const char *dir, const drill_record *r, const drill_names *names,
+                          mrd_error *err)
 {
     MRD_TRY(mrd_mkdir_p(dir, 0755, err));
 
@@ -1240,7 +1241,7 @@ mrd_rc drill_report_write(const char *dir, const drill_record *r,
     if (rc != MRD_OK)
         return rc;
 
-    char *txt = drill_report_text(r, host_names, nhosts);
+    char *txt = drill_report_text(r, names);
     if (!txt)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building report.txt");
     rc = write_one(dir, "report.txt", txt, err);
@@ -1248,7 +1249,7 @@ mrd_rc drill_report_write(const char *dir, const drill_record *r,
     if (rc != MRD_OK)
         return rc;
 
-    char *svg = drill_report_svg(r, host_names, nhosts);
+    char *svg = drill_report_svg(r, names);
     if (!svg)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building timeline.svg");
     rc = write_one(dir, "timeline.svg", svg, err);

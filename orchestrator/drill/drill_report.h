@@ -61,6 +61,17 @@ void drill_result_compute(drill_record *r, int wait_replicas);
 
 /* ==== reports ==== */
 
+/* The names of the numbers a record holds: drill_event.sentinel is a host
+ * index, drill_write.leader a node index.  Either list may be NULL (or
+ * shorter than an index): such an index prints as "host#I" / "node#I".
+ * All borrowed. */
+typedef struct drill_names {
+    const char *const *hosts;
+    int nhosts;
+    const char *const *nodes;
+    int nnodes;
+} drill_names;
+
 /* report.json as a new reference (caller json_decref()s), NULL on OOM:
  *   scenario, target, topology, verdict ("pass"/"fail"), verdict_reason,
  *   leader_before, leader_after (null when unknown), detect_ms,
@@ -81,11 +92,10 @@ json_t *drill_report_json(const drill_record *r);
  * per event, "+1.024 s  euw-a1  +odown  master local 127.0.1.1 16379
  * #quorum 2/2", seconds relative to the fault) and the writer summary.
  *
- * HOST_NAMES[i] (i < NHOSTS) names host index i, for event sources and
- * write leaders; HOST_NAMES may be NULL, and indexes without a name print
- * as "host#i".  Control characters in details print as '?'.  All borrowed;
- * R must not be NULL. */
-char *drill_report_text(const drill_record *r, const char *const *host_names, int nhosts);
+ * NAMES (may be NULL) names the hosts of event sources and the nodes
+ * writes were sent to.  Control characters in details print as '?'.  All
+ * borrowed; R must not be NULL. */
+char *drill_report_text(const drill_record *r, const drill_names *names);
 
 /* timeline.svg as a new NUL-terminated string (caller free()s), NULL on
  * OOM: a self-contained 960x360 SVG (generic font family, no scripts, no
@@ -100,14 +110,14 @@ char *drill_report_text(const drill_record *r, const char *const *host_names, in
  * (tooltip) holds the event.  All text is XML-escaped; invalid UTF-8 and
  * control characters become '?'.
  * Arguments as for drill_report_text(). */
-char *drill_report_svg(const drill_record *r, const char *const *host_names, int nhosts);
+char *drill_report_svg(const drill_record *r, const drill_names *names);
 
 /* Create DIR and its parents (mode 0755) and write DIR/report.json,
  * DIR/report.txt and DIR/timeline.svg, each atomically with mode 0644.
  * MRD_ERR_NOMEM when a report cannot be built, MRD_ERR_IO / MRD_ERR_INVALID
  * from the file system (detail in ERR, which may be NULL).  A file already
  * written stays when a later one fails.  Arguments borrowed. */
-mrd_rc drill_report_write(const char *dir, const drill_record *r,
-                          const char *const *host_names, int nhosts, mrd_error *err);
+mrd_rc drill_report_write(const char *dir, const drill_record *r, const drill_names *names,
+                          mrd_error *err);
 
 #endif

@@ -73,7 +73,7 @@ static int parse_targets(const char *list, char **buf, drill_target *t, int max)
         long port = number(colon + 1, 1, 65535);
         if (port < 0)
             return -1;
-        t[n] = (drill_target){.address = item, .port = (int)port, .host = n};
+        t[n] = (drill_target){.address = item, .port = (int)port, .index = n};
         n++;
         item = comma ? comma + 1 : NULL;
     }
@@ -207,7 +207,7 @@ static int cmd_run(const run_args *a)
     for (int i = 0; i < ns; i++)
         for (int k = 0; k < nn; k++)
             if (strcmp(sentinels[i].address, nodes[k].address) == 0)
-                sentinels[i].host = nodes[k].host;
+                sentinels[i].index = nodes[k].index;
     char *app = read_secret(a->app_file), *admin = read_secret(a->admin_file);
     drill_target fixed = {0};
     char *fbuf = NULL;
@@ -301,7 +301,7 @@ static int cmd_run(const run_args *a)
             fprintf(stderr, "drill_load_driver: no sentinel names a leader\n");
             goto out;
         }
-        vhost = drill_load_host_of(nodes, nn, ip, port);
+        vhost = drill_load_index_of(nodes, nn, ip, port);
         if (drill_load_verify(ip, port, "admin", admin, a->prefix, writes, nw, 2000, &v,
                               &err) != MRD_OK) {
             fprintf(stderr, "drill_load_driver: %s\n", err.msg);

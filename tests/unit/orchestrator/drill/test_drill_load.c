@@ -72,16 +72,16 @@ static const drill_target NODES[] = {
 static void test_host_of(void **state)
 {
     (void)state;
-    assert_int_equal(drill_load_host_of(NODES, 5, "127.0.1.1", 16379), 0);
-    assert_int_equal(drill_load_host_of(NODES, 5, "127.0.2.1", 16379), 2);
+    assert_int_equal(drill_load_index_of(NODES, 5, "127.0.1.1", 16379), 0);
+    assert_int_equal(drill_load_index_of(NODES, 5, "127.0.2.1", 16379), 2);
     /* the port matters: two nodes on one address */
-    assert_int_equal(drill_load_host_of(NODES, 5, "127.0.2.1", 16380), 7);
-    assert_int_equal(drill_load_host_of(NODES, 5, "127.0.3.1", 16379), 4);
+    assert_int_equal(drill_load_index_of(NODES, 5, "127.0.2.1", 16380), 7);
+    assert_int_equal(drill_load_index_of(NODES, 5, "127.0.3.1", 16379), 4);
     /* unknown address or port, prefix of a known address, empty list */
-    assert_int_equal(drill_load_host_of(NODES, 5, "127.0.9.9", 16379), -1);
-    assert_int_equal(drill_load_host_of(NODES, 5, "127.0.1.1", 26379), -1);
-    assert_int_equal(drill_load_host_of(NODES, 5, "127.0.1.", 16379), -1);
-    assert_int_equal(drill_load_host_of(NODES, 0, "127.0.1.1", 16379), -1);
+    assert_int_equal(drill_load_index_of(NODES, 5, "127.0.9.9", 16379), -1);
+    assert_int_equal(drill_load_index_of(NODES, 5, "127.0.1.1", 26379), -1);
+    assert_int_equal(drill_load_index_of(NODES, 5, "127.0.1.", 16379), -1);
+    assert_int_equal(drill_load_index_of(NODES, 0, "127.0.1.1", 16379), -1);
 }
 
 static void test_parse_switch(void **state)

@@ -17,8 +17,10 @@
 #include "drill_report.h"
 #include "fsutil.h"
 
+/* Sentinels are named by host, writes by the node they went to. */
 static const char *const hosts[] = {"euw-a1", "euw-b1", "use-a1"};
-#define NHOSTS 3
+static const char *const nodes[] = {"euw-a1:16379", "euw-b1:16379", "use-a1:16379"};
+static const drill_names NAMES = {.hosts = hosts, .nhosts = 3, .nodes = nodes, .nnodes = 3};
 
 /* ==== RECORD BUILDERS =================================================== */
 
@@ -389,7 +391,7 @@ static void test_text(void **state)
     (void)state;
     rec *x = kill_leader();
     drill_result_compute(&x->r, 1);
-    char *t = drill_report_text(&x->r, hosts, NHOSTS);
+    char *t = drill_report_text(&x->r, &NAMES);
     assert_non_null(t);
     assert_non_null(strstr(t, "kill-leader on euw-a1 (topology demo)"));
     assert_non_null(strstr(t, "verdict: PASS - No acknowledged write was lost"));
@@ -413,18 +415,19 @@ static void test_text(void **state)
     assert_non_null(strstr(t, "main writer: 1000 writes"));
     assert_non_null(strstr(t, "last acknowledged write before the fault: +0.000 s; "
                                "first after: +0.700 s"));
-    assert_non_null(strstr(t, "euw-a1 370 (301 acknowledged)"));
-    assert_non_null(strstr(t, "use-a1 630 (629 acknowledged)"));
+    assert_non_null(strstr(t, "euw-a1:16379 370 (301 acknowledged)"));
+    assert_non_null(strstr(t, "use-a1:16379 630 (629 acknowledged)"));
     free(t);
 
     /* Failing, with unnamed hosts and a control character in a detail. */
     x->r.r.acked_writes_lost = 3;
     x->r.events[3].detail[0] = '\033';
     drill_result_compute(&x->r, 1);
-    t = drill_report_text(&x->r, NULL, 0);
+    t = drill_report_text(&x->r, NULL);
     assert_non_null(t);
     assert_non_null(strstr(t, "verdict: FAIL - 3 acknowledged writes were lost"));
     assert_non_null(strstr(t, "+0.400 s  host#1  +odown"));
+    assert_non_null(strstr(t, "node#0 370 (301 acknowledged)"));
     assert_null(strchr(t, '\033'));
     free(t);
     rec_free(x);
@@ -441,7 +444,7 @@ static void test_text_partition_and_empty(void **state)
     x->r.end_ms = 2000;
     x->r.r.healed = true;
     drill_result_compute(&x->r, 1);
-    char *t = drill_report_text(&x->r, hosts, NHOSTS);
+    char *t = drill_report_text(&x->r, &NAMES);
     assert_non_null(t);
     assert_non_null(strstr(t, "isolated leader: writes accepted"));
     assert_non_null(strstr(t, "2 writes, 1 accepted by the isolated leader; first refusal "
@@ -453,11 +456,11 @@ static void test_text_partition_and_empty(void **state)
     /* Nothing at all: still a report. */
     x = rec_new("sentinel-loss", "");
     drill_result_compute(&x->r, 1);
-    t = drill_report_text(&x->r, hosts, NHOSTS);
+    t = drill_report_text(&x->r, &NAMES);
     assert_non_null(t);
     assert_non_null(strstr(t, "the main writer sent no write"));
     free(t);
-    char *svg = drill_report_svg(&x->r, hosts, NHOSTS);
+    char *svg = drill_report_svg(&x->r, &NAMES);
     assert_non_null(svg);
     free(svg);
     json_t *j = drill_report_json(&x->r);
@@ -524,7 +527,7 @@ static void test_svg(void **state)
              "master <&> \"quoted\" 127.0.1.1 16379");
     snprintf(x->r.target, sizeof(x->r.target), "euw-a1 <x>");
     drill_result_compute(&x->r, 1);
-    char *svg = drill_report_svg(&x->r, hosts, NHOSTS);
+    char *svg = drill_report_svg(&x->r, &NAMES);
     assert_non_null(svg);
     size_t n = strlen(svg);
     assert_true(strncmp(svg, "<svg", 4) == 0);
@@ -566,7 +569,7 @@ static void test_svg(void **state)
     x->r.end_ms = 4000;
     x->r.r.acked_writes_lost = 1;
     drill_result_compute(&x->r, 1);
-    svg = drill_report_svg(&x->r, hosts, NHOSTS);
+    svg = drill_report_svg(&x->r, &NAMES);
     assert_non_null(svg);
     assert_non_null(strstr(svg, ">FAIL</tspan>"));
     assert_non_null(strstr(svg, ">+switch-master +0.800 s</text>"));
@@ -591,7 +594,7 @@ static void test_write(void **state)
     drill_result_compute(&x->r, 1);
     mrd_error err;
     mrd_error_clear(&err);
-    assert_int_equal(drill_report_write(dir, &x->r, hosts, NHOSTS, &err), MRD_OK);
+    assert_int_equal(drill_report_write(dir, &x->r, &NAMES, &err), MRD_OK);
 
     const char *files[] = {"report.json", "report.txt", "timeline.svg"};
     for (int i = 0; i < 3; i++) {
@@ -610,12 +613,12 @@ static void test_write(void **state)
     json_decref(j);
 
     /* Written again over the old files. */
-    assert_int_equal(drill_report_write(dir, &x->r, hosts, NHOSTS, NULL), MRD_OK);
+    assert_int_equal(drill_report_write(dir, &x->r, &NAMES, NULL), MRD_OK);
 
     /* A folder that cannot be created: an error with a message. */
     snprintf(path, sizeof(path), "%s/report.txt/sub", dir);
     mrd_error_clear(&err);
-    assert_int_not_equal(drill_report_write(path, &x->r, hosts, NHOSTS, &err), MRD_OK);
+    assert_int_not_equal(drill_report_write(path, &x->r, &NAMES, &err), MRD_OK);
     assert_true(err.msg[0] != '\0');
 
     rec_free(x);
