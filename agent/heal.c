@@ -70,7 +70,6 @@ const char *heal_action_name(heal_action a)
     return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "unknown";
 }
 
-
 /* ==== state ==== */
 
 static void state_path(const heal_ctx *hc, char *buf, size_t n)
@@ -91,6 +90,10 @@ static void state_load(heal_ctx *hc)
         char port[16];
         snprintf(port, sizeof(port), "%d", hn->proc->port);
         json_t *o = json_object_get(all, port);
+        /* before nodes and shards the file held the host's one node's
+         * state at its top level: it is the node on store.port's */
+        if (!all && hn->proc->port == hc->h->m->settings.store.port)
+            o = j;
         if (!json_is_object(o))
             continue;
         hn->down_since_ms = json_integer_value(json_object_get(o, "down_since_ms"));

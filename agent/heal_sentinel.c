@@ -122,20 +122,19 @@ static void check_drift(const heal_ctx *hc, const store_probe *self, observation
  * index, -1 when none or not in the manifest) and o->votes. */
 static void count_votes(const mrd_manifest *m, observation *o)
 {
-    for (int i = 0; i < o->nviews; i++) {
-        if (view_probe(o, i)->rc != MRD_OK)
-            continue;
-        int votes = 0;
-        for (int j = 0; j < o->nviews; j++)
-            votes += view_probe(o, j)->rc == MRD_OK &&
-                     strcmp(o->views[i].leader_ip, o->views[j].leader_ip) == 0 &&
-                     o->views[i].leader_port == o->views[j].leader_port;
-        if (votes <= o->votes)
-            continue;
-        o->votes = votes;
-        int n = manifest_find_node(m, o->views[i].leader_ip, o->views[i].leader_port);
-        o->leader = n >= 0 && &m->shards[m->nodes[n].shard] == o->shard ? n : -1;
+    char named[MRD_MF_MAX_HOSTS][96];
+    const char *names[MRD_MF_MAX_HOSTS];
+    int n = 0;
+    for (int i = 0; i < o->nviews && n < MRD_MF_MAX_HOSTS; i++, n++) {
+        snprintf(named[n], sizeof(named[n]), "%s:%d", o->views[i].leader_ip,
+                 o->views[i].leader_port);
+        names[n] = view_probe(o, i)->rc == MRD_OK ? named[n] : NULL;
     }
+    int v = mrd_plurality(names, n, &o->votes);
+    if (v < 0)
+        return;
+    int node = manifest_find_node(m, o->views[v].leader_ip, o->views[v].leader_port);
+    o->leader = node >= 0 && &m->shards[m->nodes[node].shard] == o->shard ? node : -1;
 }
 
 /* Observe node HN: every node of its shard (INFO; its own with the safety
@@ -794,7 +793,9 @@ static void sentinel_act(heal_step *ps, heal_action a)
         repair(ps);
         break;
     case HEAL_NONE:
-        reset_stale(ps);
+        /* the host's sentinel, once a pass: in the first node's step */
+        if (ps->hn == &ps->hc->nodes[0])
+            reset_stale(ps);
         break;
     default:
         break;

@@ -32,7 +32,7 @@
 
 #define EXIT_USAGE 64
 #define STOP_TIMEOUT_MS 5000
-#define PEER_WAIT_MS 5000  /* before starting a fresh replica, see sv_wait_peers() */
+#define PEER_WAIT_MS 5000  /* before starting a fresh replica, see sv_wait_master() */
 #define CHECK_LOCK_WAIT_MS 5000 /* check waits this long for a running pass */
 #define API_LOCK_WAIT_MS 2000   /* POST /v1/heal waits this long, then 409 */
 #define EVENTS_FLUSH_MS 1000
@@ -265,24 +265,30 @@ static int cmd_run(const char *manifest, bool daemon)
         return fail(&err);
     }
     sv_refresh(h);
-    for (int i = 0; i < h->nprocs; i++) {
-        sv_proc *p = &h->procs[i];
-        /* A fresh replica waits for its leader (see sv_wait_peers). */
-        bool fresh_replica = fresh[i] && p->kind == SV_REDIS && !h->m->nodes[p->node].master;
-        if (!p->pid && fresh_replica && !sv_wait_peers(h, true, PEER_WAIT_MS))
-            mrd_warn("%s/%s: the leader is not answering after %d ms; starting anyway",
-                     h->m->host, p->label, PEER_WAIT_MS);
-        if (p->pid)
-            mrd_info("%s/%s: already running as pid %d; adopted", h->m->host, p->label,
-                     (int)p->pid);
-        else if (p->kind == SV_REDIS && !fresh[i])
-            /* It ran before and is down: its data is gone (persistence is
-             * off), so the heal pass restores it from a peer's snapshot as
-             * a replica of the current leader, never as it was. */
-            mrd_info("%s/%s: down; the heal pass will restore it", h->m->host, p->label);
-        else if (sv_start(h, p, MRD_SPAWN_CHILD, &err) != MRD_OK)
-            fail(&err);
-    }
+    /* Masters first, then replicas (each waits for its own master, see
+     * sv_wait_master), then the sentinel. */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < h->nprocs; i++) {
+            sv_proc *p = &h->procs[i];
+            bool master = p->kind == SV_REDIS && h->m->nodes[p->node].master;
+            if ((round == 0) != master)
+                continue;
+            bool fresh_replica = fresh[i] && p->kind == SV_REDIS && !master;
+            if (!p->pid && fresh_replica && !sv_wait_master(h, p->node, PEER_WAIT_MS))
+                mrd_warn("%s/%s: the leader is not answering after %d ms; starting anyway",
+                         h->m->host, p->label, PEER_WAIT_MS);
+            if (p->pid)
+                mrd_info("%s/%s: already running as pid %d; adopted", h->m->host, p->label,
+                         (int)p->pid);
+            else if (p->kind == SV_REDIS && !fresh[i])
+                /* It ran before and is down: its data is gone (persistence
+                 * is off), so the heal pass restores it from a peer's
+                 * snapshot as a replica of the current leader, never as it
+                 * was. */
+                mrd_info("%s/%s: down; the heal pass will restore it", h->m->host, p->label);
+            else if (sv_start(h, p, MRD_SPAWN_CHILD, &err) != MRD_OK)
+                fail(&err);
+        }
     /* Sentinels start with the nodes and converge fast (see supervise.h). */
     sv_proc *sentinel = sv_find(h, SV_SENTINEL);
     if (sentinel && sentinel->pid && sv_bootstrap_sentinel(h, sentinel, &err) != MRD_OK)

@@ -48,10 +48,7 @@ static mrd_rc init_proc(const mrd_manifest *m, sv_proc *p, sv_kind kind, int nod
     }
     p->program = "redis-server";
     p->port = m->nodes[node].port;
-    if (p->port == m->settings.store.port)
-        snprintf(p->label, sizeof(p->label), "redis");
-    else
-        snprintf(p->label, sizeof(p->label), "redis-%d", p->port);
+    manifest_node_label(p->port, m->settings.store.port, p->label, sizeof(p->label));
     MRD_TRY(manifest_node_path(m, node, "redis.conf", p->conf, sizeof(p->conf)));
     MRD_TRY(manifest_node_path(m, node, "redis.pid", p->pidfile, sizeof(p->pidfile)));
     MRD_TRY(manifest_node_path(m, node, "redis.log", p->logfile, sizeof(p->logfile)));
@@ -352,24 +349,17 @@ static bool port_open(const char *address, int port, int timeout_ms)
     return ok;
 }
 
-bool sv_wait_peers(const sv_host *h, bool masters_only, int timeout_ms)
+bool sv_wait_master(const sv_host *h, int node, int timeout_ms)
 {
     const mrd_manifest *m = h->m;
+    int master = m->shards[m->nodes[node].shard].master;
     long long deadline = mrd_now_ms() + timeout_ms;
-    for (;;) {
-        int up = 0, want = 0;
-        for (int i = 0; i < m->nnodes; i++) {
-            if (masters_only && !m->nodes[i].master)
-                continue;
-            want++;
-            up += port_open(manifest_node_address(m, i), m->nodes[i].port, 100);
-        }
-        if (up == want)
-            return true;
+    while (!port_open(manifest_node_address(m, master), m->nodes[master].port, 100)) {
         if (mrd_now_ms() >= deadline)
             return false;
         mrd_sleep_ms(SV_PEER_POLL_MS);
     }
+    return true;
 }
 
 /* Open an admin connection to this host's sentinel, retrying while it

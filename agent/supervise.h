@@ -81,13 +81,13 @@ int sv_refresh(sv_host *h);
  * pass renders its config as a replica of the current leader first. */
 mrd_rc sv_start(sv_host *h, sv_proc *p, mrd_spawn_mode mode, mrd_error *err);
 
-/* Wait until every node's store port (or, with MASTERS_ONLY, every
- * initial master's) accepts connections, at most TIMEOUT_MS.  A replica retries a
- * failed connection to its leader only once per second (replicationCron),
- * so a fresh replica started before its leader listens would take a
- * second longer to sync.  False on timeout. */
+/* Wait until the initial master of node NODE's shard accepts connections,
+ * at most TIMEOUT_MS.  A replica retries a failed connection to its leader
+ * only once per second (replicationCron), so a fresh replica started
+ * before its leader listens would take a second longer to sync.  False on
+ * timeout. */
 #define SV_PEER_POLL_MS 10
-bool sv_wait_peers(const sv_host *h, bool masters_only, int timeout_ms);
+bool sv_wait_master(const sv_host *h, int node, int timeout_ms);
 
 /* Sentinel pings every instance, and retries a broken link, once per
  * ping period (1000 ms by default), and it makes its first connections

@@ -34,4 +34,11 @@ static inline int mrd_majority(int n)
     return n / 2 + 1;
 }
 
+/* The entry of NAMES[0..N) named most often, ignoring NULL entries (a
+ * voter that did not answer): the index of its first occurrence, or -1
+ * when every entry is NULL; *VOTES gets its count.  With mrd_majority():
+ * "the master a majority of the sentinels name" (the agent's heal pass and
+ * `meridian status` both ask it this way). */
+int mrd_plurality(const char *const *names, int n, int *votes);
+
 #endif

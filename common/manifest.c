@@ -146,6 +146,15 @@ static mrd_rc check_runnable(const mrd_manifest *m, mrd_error *err)
                              "manifest: host \"%s\" has %d nodes, more than the %d one "
                              "agent starts: spread them over more hosts",
                              m->host, here, MRD_MF_MAX_HOST_NODES);
+    /* a node's port is its own on its host */
+    for (int i = 0; i < m->nnodes; i++) {
+        const mrd_mf_host *h = &m->hosts[m->nodes[i].host];
+        int port = m->nodes[i].port;
+        if (port == h->sentinel_port || port == h->agent_port)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: node %s:%d uses the host's %s port", h->host, port,
+                                 port == h->sentinel_port ? "sentinel" : "agent");
+    }
     return MRD_OK;
 }
 
@@ -233,6 +242,28 @@ mrd_rc manifest_parse(const char *text, size_t len, mrd_manifest **out, mrd_erro
     }
     *out = m;
     return MRD_OK;
+}
+
+mrd_rc manifest_settings_parse(const char *text, size_t len, mrd_settings *out,
+                               mrd_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return mrd_error_at(err, MRD_ERR_PARSE, "manifest", jerr.line, jerr.column, "%s",
+                            jerr.text);
+    int version = 0;
+    mrd_rc rc = json_is_object(root) ? get_int(root, "version", &version, err)
+                                     : mrd_error_set(err, MRD_ERR_INVALID,
+                                                     "manifest: not a JSON object");
+    json_t *settings = json_object_get(root, "settings");
+    if (rc == MRD_OK && (version < 2 || !json_is_object(settings)))
+        rc = mrd_error_set(err, MRD_ERR_INVALID,
+                           "manifest version %d has no settings table", version);
+    if (rc == MRD_OK)
+        rc = mrd_settings_from_json(settings, out, err);
+    json_decref(root);
+    return rc;
 }
 
 mrd_rc manifest_load(const char *path, mrd_manifest **out, mrd_error *err)
@@ -355,13 +386,19 @@ static const struct {
     {"redis.data", "/data"},       {"redis.dir", ""},
 };
 
+void manifest_node_label(int port, int store_port, char *buf, size_t n)
+{
+    if (port == store_port)
+        snprintf(buf, n, "redis");
+    else
+        snprintf(buf, n, "redis-%d", port);
+}
+
 mrd_rc manifest_node_path(const mrd_manifest *m, int node, const char *what, char *buf,
                           size_t n)
 {
-    char dir[32] = "redis";
-    int port = m->nodes[node].port;
-    if (port != m->settings.store.port)
-        snprintf(dir, sizeof(dir), "redis-%d", port);
+    char dir[32];
+    manifest_node_label(m->nodes[node].port, m->settings.store.port, dir, sizeof(dir));
     for (size_t i = 0; i < sizeof(node_layout) / sizeof(node_layout[0]); i++)
         if (strcmp(node_layout[i].what, what) == 0)
             return mrd_path_fmt(buf, n, "%s/%s%s", m->root, dir, node_layout[i].rel);

@@ -92,6 +92,13 @@ mrd_rc manifest_parse(const char *text, size_t len, mrd_manifest **out,
                       mrd_error *err);
 mrd_rc manifest_load(const char *path, mrd_manifest **out, mrd_error *err);
 
+/* Only the settings of a manifest of version 2 or later (the settings
+ * table's layout, unchanged since), for comparing a deployment that runs
+ * an older manifest with a new topology: MRD_ERR_INVALID for a version 1
+ * manifest or a settings block that does not parse. */
+mrd_rc manifest_settings_parse(const char *text, size_t len, mrd_settings *out,
+                               mrd_error *err);
+
 /* New JSON object for M (canonical key order, so equal manifests
  * serialise to equal bytes). */
 json_t *manifest_to_json(const mrd_manifest *m);
@@ -117,6 +124,11 @@ int manifest_find_node(const mrd_manifest *m, const char *address, int port);
  * "agent.lock", "sentinel.conf", "sentinel.pid", "sentinel.log",
  * "sentinel.dir". */
 mrd_rc manifest_path(const mrd_manifest *m, const char *what, char *buf, size_t n);
+
+/* The name of a host's node on PORT in logs, events, folders and
+ * `meridian-agent fault --kill`: "redis" for the node on store.port
+ * (STORE_PORT), "redis-PORT" for any other. */
+void manifest_node_label(int port, int store_port, char *buf, size_t n);
 
 /* A node's paths: WHAT is one of "redis.conf", "redis.pid", "redis.log",
  * "redis.data", "redis.dir".  A host's node on store.port lives in

@@ -212,11 +212,12 @@ static void print_plan(const mrd_plan *p)
     printf("%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
     for (int i = 0; i < t->nhosts; i++) {
         const mrd_host *h = &t->hosts[i];
-        const mrd_plan_node *n = &p->nodes[plan_node_on(p, 0, i)]; /* one per host */
+        int ni = plan_node_on(p, 0, i); /* sentinel mode: one node per host */
+        const mrd_plan_node *n = ni >= 0 ? &p->nodes[ni] : NULL;
         char roles[96];
-        snprintf(roles, sizeof(roles), "%s%s", n->master ? "leader" : "replica",
+        snprintf(roles, sizeof(roles), "%s%s", !n ? "-" : n->master ? "leader" : "replica",
                  p->hosts[i].sentinel ? ", sentinel" : "");
-        if (!n->master)
+        if (n && !n->master)
             snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
                      " (priority %d)", n->replica_priority);
         printf("%-12s %-10s %-12s %-16s %s\n", h->name, t->regions[h->region].name,

@@ -120,15 +120,10 @@ void orch_close(orch_ctx **c)
     *c = NULL;
 }
 
-static bool remote(const orch_ctx *c)
-{
-    return c->tp && c->tp->ops->remote;
-}
-
 mrd_rc orch_host_root_ex(const orch_ctx *c, int host, char *buf, size_t n, mrd_error *err)
 {
     const char *name = c->topo->hosts[host].name;
-    if (!remote(c))
+    if (!orch_remote(c))
         return mrd_path_fmt(buf, n, "%s/hosts/%s", c->state_dir, name) == MRD_OK
                    ? MRD_OK
                    : mrd_error_set(err, MRD_ERR_INVALID, "state path too long");

@@ -31,6 +31,13 @@ typedef struct orch_ctx {
     char remote_root[MRD_PATH_MAX];
 } orch_ctx;
 
+/* The hosts are other machines (ssh): deploy puts the agent binary and the
+ * secrets on them, and host roots are under remote_root. */
+static inline bool orch_remote(const orch_ctx *c)
+{
+    return c->tp && c->tp->ops->remote;
+}
+
 /* Load TOPOLOGY_PATH, plan it and refuse an unsafe layout.  STATE may be
  * NULL for the default ($XDG_STATE_HOME/meridian/<name>, else
  * ~/.local/state/meridian/<name>).  *out is new; orch_close() it.

@@ -32,7 +32,7 @@ static bool agent_under_systemd(orch_ctx *c, int host, const remote_paths *p)
 {
     tp_filestat st;
     const mrd_host *h = &c->topo->hosts[host];
-    return remote(c) && strcmp(c->topo->transport.user, "root") == 0 &&
+    return orch_remote(c) && strcmp(c->topo->transport.user, "root") == 0 &&
            tp_stat(c->tp, h, "/run/systemd/system", &st, NULL) == MRD_OK && st.is_dir &&
            tp_stat(c->tp, h, p->unit, &st, NULL) == MRD_OK;
 }

@@ -218,7 +218,7 @@ static void outcomes_summary(const host_job *jobs, int n, char *buf, size_t len)
 /* "ssh: 6 connections to 6 hosts (1 per host)" */
 static void print_connections(orch_ctx *c, FILE *out)
 {
-    if (!out || !remote(c))
+    if (!out || !orch_remote(c))
         return;
     int total = 0, most = 0;
     for (int i = 0; i < c->topo->nhosts; i++) {
@@ -237,7 +237,7 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     mrd_error err;
     deploy_shared sh = {.install_packages = c->opts.install_packages};
     if (out) {
-        if (remote(c))
+        if (orch_remote(c))
             fprintf(out, "deploy %s: %d hosts over %s as %s (port %d), host roots %s/hosts/HOST, "
                          "credentials in %s\n",
                     c->topo->name, c->topo->nhosts, c->tp->ops->name, c->topo->transport.user,
@@ -252,7 +252,7 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     bool have_before = false;
     if (rc == MRD_OK)
         rc = reconcile_pin(c, out, &pinned, &before, &have_before, &err);
-    if (rc == MRD_OK && remote(c)) {
+    if (rc == MRD_OK && orch_remote(c)) {
         rc = mrd_read_file(c->agent_bin, 256u << 20, &sh.agent, &sh.agent_len, &err);
         if (rc == MRD_OK)
             binary_stamp(sh.agent, sh.agent_len, sh.agent_stamp, sizeof(sh.agent_stamp));
@@ -330,7 +330,7 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
         if (out)
             fprintf(out, "deploy not verified: still %s after %.1f s (see the table above "
                          "and the agent logs under %s/hosts)\n",
-                    mrd_health_name(h), secs, remote(c) ? c->remote_root : c->state_dir);
+                    mrd_health_name(h), secs, orch_remote(c) ? c->remote_root : c->state_dir);
         return 1;
     }
     if (pinned > 0) {
@@ -346,8 +346,8 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
         else
             fprintf(out, "deployed and verified in %.1f s (%s): leader %s, %d replicas "
                          "linked, %d sentinels agree\n",
-                    secs, did, plan_node_host(c->plan, c->plan->shards[0].master)->name, c->topo->nhosts - 1,
-                    c->plan->nsentinels);
+                    secs, did, plan_node_host(c->plan, c->plan->shards[0].master)->name,
+                    c->plan->shards[0].nnodes - 1, c->plan->nsentinels);
     }
     return 0;
 }

@@ -26,13 +26,6 @@
  * one should rather be told. */
 #define DEPLOY_LOCK_WAIT_MS 30000
 
-/* The hosts are other machines (ssh): deploy puts the agent binary and
- * the secrets on them. */
-static inline bool remote(const orch_ctx *c)
-{
-    return c->tp && c->tp->ops->remote;
-}
-
 typedef enum host_outcome {
     HOST_UNCHANGED = 0, /* its agent ran with this manifest: nothing done */
     HOST_STARTED,       /* this run started its agent */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "manifest.h"
 
 static void report_pidfile(host_job *j, int host, const char *root, const char *rel)
 {
@@ -22,6 +23,23 @@ static void report_pidfile(host_job *j, int host, const char *root, const char *
     free(text);
 }
 
+/* What a dry run reports for host H under ROOT: its agent, each of its
+ * nodes (redis/ or redis-PORT/) and its sentinel. */
+static void report_pidfiles(const orch_ctx *c, host_job *j, int host, const char *root)
+{
+    const mrd_plan *p = c->plan;
+    report_pidfile(j, host, root, "agent.pid");
+    for (int i = 0; i < p->nnodes; i++) {
+        char rel[64];
+        if (p->nodes[i].host != host)
+            continue;
+        manifest_node_label(p->nodes[i].port, c->topo->settings.store.port, rel, sizeof(rel));
+        snprintf(rel + strlen(rel), sizeof(rel) - strlen(rel), "/redis.pid");
+        report_pidfile(j, host, root, rel);
+    }
+    report_pidfile(j, host, root, "sentinel/sentinel.pid");
+}
+
 /* Stop host H's agent and nodes (the local transport keeps the files
  * for the state dir's removal). */
 static host_outcome destroy_host_local(orch_ctx *c, int host, host_job *j)
@@ -31,9 +49,7 @@ static host_outcome destroy_host_local(orch_ctx *c, int host, host_job *j)
         mrd_path_fmt(mpath, sizeof(mpath), "%s/manifest.json", root) != MRD_OK)
         return HOST_FAILED;
     if (!j->yes) {
-        report_pidfile(j, host, root, "agent.pid");
-        report_pidfile(j, host, root, "redis/redis.pid");
-        report_pidfile(j, host, root, "sentinel/sentinel.pid");
+        report_pidfiles(c, j, host, root);
         return HOST_UNCHANGED;
     }
     if (!mrd_path_exists(mpath))
@@ -57,9 +73,7 @@ static host_outcome destroy_host_remote(orch_ctx *c, int host, host_job *j)
     if (tp_connect(c->tp, h, err) != MRD_OK || remote_paths_get(c, host, &p, err) != MRD_OK)
         goto fail;
     if (!j->yes) {
-        report_pidfile(j, host, p.root, "agent.pid");
-        report_pidfile(j, host, p.root, "redis/redis.pid");
-        report_pidfile(j, host, p.root, "sentinel/sentinel.pid");
+        report_pidfiles(c, j, host, p.root);
         if (tp_stat(c->tp, h, p.root, &st, NULL) == MRD_OK)
             progress(j, host, "would remove %s", p.root);
         return HOST_UNCHANGED;
@@ -107,14 +121,14 @@ static int destroy_locked(orch_ctx *c, bool yes, bool state, FILE *out);
 int destroy_run(orch_ctx *c, bool yes, FILE *out)
 {
     bool state = mrd_path_exists(c->state_dir);
-    if (!state && !remote(c)) {
+    if (!state && !orch_remote(c)) {
         fprintf(out, "nothing to destroy: %s does not exist\n", c->state_dir);
         return 0;
     }
     mrd_lock *l = NULL;
     if (yes && state) {
         int rc = state_lock(c, "destroy", false, DEPLOY_LOCK_WAIT_MS, out, &l);
-        if (rc == -1 && !remote(c)) { /* another destroy removed it meanwhile */
+        if (rc == -1 && !orch_remote(c)) { /* another destroy removed it meanwhile */
             fprintf(out, "nothing to destroy: %s does not exist\n", c->state_dir);
             return 0;
         }
@@ -138,8 +152,8 @@ static int destroy_locked(orch_ctx *c, bool yes, bool state, FILE *out)
         jobs[i] = (host_job){.c = c, .progress = out, .lock = &lock, .yes = yes};
     /* The local transport stops hosts one by one, as it always did; remote
      * hosts are stopped all at once (listed one by one). */
-    run_hosts(c, jobs, remote(c) && yes ? 0 : 1,
-              remote(c) ? destroy_host_remote : destroy_host_local);
+    run_hosts(c, jobs, orch_remote(c) && yes ? 0 : 1,
+              orch_remote(c) ? destroy_host_remote : destroy_host_local);
     int failed = 0;
     for (int i = 0; i < c->topo->nhosts; i++)
         failed += jobs[i].outcome == HOST_FAILED;
@@ -164,6 +178,6 @@ static int destroy_locked(orch_ctx *c, bool yes, bool state, FILE *out)
         return 1;
     }
     fprintf(out, "destroyed %s: every process stopped, %s removed\n", c->topo->name,
-            remote(c) ? "host roots and credentials" : c->state_dir);
+            orch_remote(c) ? "host roots and credentials" : c->state_dir);
     return 0;
 }

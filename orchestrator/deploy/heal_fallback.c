@@ -66,7 +66,7 @@ static void *heal_over_transport(void *arg)
 
 int deploy_heal_fallback(orch_ctx *c, agent_result *res, FILE *diag)
 {
-    if (!remote(c) || !res)
+    if (!orch_remote(c) || !res)
         return 0;
     int n = c->topo->nhosts, healed = 0;
     heal_job *jobs = calloc((size_t)n, sizeof(*jobs));

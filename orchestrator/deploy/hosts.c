@@ -15,7 +15,7 @@
  * transport; its own copy, ROOT/secrets, on a remote host. */
 mrd_rc host_secrets_dir(const orch_ctx *c, const char *root, char *buf, size_t n)
 {
-    return remote(c) ? mrd_path_fmt(buf, n, "%s/secrets", root)
+    return orch_remote(c) ? mrd_path_fmt(buf, n, "%s/secrets", root)
                      : mrd_path_fmt(buf, n, "%s", c->secrets_dir);
 }
 
@@ -23,7 +23,7 @@ mrd_rc host_secrets_dir(const orch_ctx *c, const char *root, char *buf, size_t n
  * transport, the uploaded ROOT/bin/meridian-agent on a remote host. */
 mrd_rc host_agent_bin(const orch_ctx *c, const char *root, char *buf, size_t n)
 {
-    return remote(c) ? mrd_path_fmt(buf, n, "%s/bin/meridian-agent", root)
+    return orch_remote(c) ? mrd_path_fmt(buf, n, "%s/bin/meridian-agent", root)
                      : mrd_path_fmt(buf, n, "%s", c->agent_bin);
 }
 

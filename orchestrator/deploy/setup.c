@@ -465,7 +465,7 @@ done:
 
 host_outcome deploy_host(orch_ctx *c, int host, host_job *j)
 {
-    host_outcome out = remote(c) ? deploy_host_remote(c, host, j) : deploy_host_local(c, host, j);
+    host_outcome out = orch_remote(c) ? deploy_host_remote(c, host, j) : deploy_host_local(c, host, j);
     if (out == HOST_FAILED) {
         char buf[600];
         if (j->err.code == MRD_OK)

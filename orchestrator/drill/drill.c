@@ -116,22 +116,14 @@ static const mrd_host *node_host(const drill *d, int n)
  * the node on store.port, "redis-PORT" for any other. */
 static const char *node_label(const drill *d, int n, char *buf, size_t len)
 {
-    int port = d->c->plan->nodes[n].port;
-    if (port == d->c->topo->settings.store.port)
-        snprintf(buf, len, "redis");
-    else
-        snprintf(buf, len, "redis-%d", port);
+    manifest_node_label(d->c->plan->nodes[n].port, d->c->topo->settings.store.port, buf, len);
     return buf;
 }
 
-/* Node N's name in reports: its host's, with ":PORT" when it is not the
- * host's node on store.port. */
+/* Node N's name in reports (plan_node_name). */
 static void node_name(const drill *d, int n, char *buf, size_t len)
 {
-    if (d->c->plan->nodes[n].port == d->c->topo->settings.store.port)
-        snprintf(buf, len, "%s", node_host(d, n)->name);
-    else
-        snprintf(buf, len, "%s:%d", node_host(d, n)->name, d->c->plan->nodes[n].port);
+    plan_node_name(d->c->plan, n, buf, len);
 }
 
 /* Run `meridian-agent fault --kill WHAT [--wipe-data]` on host H through
@@ -359,6 +351,16 @@ static bool isolated_source(const drill *d, char *buf, size_t n)
 
 #define DRILL_PARTITION_PORTS (MRD_MF_MAX_HOST_NODES + 2)
 
+/* Add PORT to PORTS (*N of them) unless it is there or the list is full. */
+static void add_port(int *ports, int *n, int port)
+{
+    for (int i = 0; i < *n; i++)
+        if (ports[i] == port)
+            return;
+    if (*n < DRILL_PARTITION_PORTS)
+        ports[(*n)++] = port;
+}
+
 static mrd_rc partition(drill *d, mrd_error *err)
 {
     const mrd_topology *t = d->c->topo;
@@ -370,26 +372,27 @@ static mrd_rc partition(drill *d, mrd_error *err)
             inside[n++] = t->hosts[i].address;
     if (d->region_has_leader && isolated_source(d, probe, sizeof(probe)))
         inside[n++] = probe;
-    /* every node's port (store.port, and store.port + i for a host's
-     * further nodes), the sentinels' and the agents' */
-    int ports[DRILL_PARTITION_PORTS] = {t->settings.sentinel.port, t->settings.agent.port};
-    int nports = 2;
-    for (int i = 0; i < d->c->plan->nnodes; i++) {
-        int port = d->c->plan->nodes[i].port, k = 0;
-        while (k < nports && ports[k] != port)
-            k++;
-        if (k == nports && nports < DRILL_PARTITION_PORTS)
-            ports[nports++] = port;
-    }
-    char script[8192];
+    /* every node's port (store.port, and another for each further node on
+     * a host), then the sentinels' and the agents' */
+    int ports[DRILL_PARTITION_PORTS];
+    int nports = 0;
+    for (int i = 0; i < d->c->plan->nnodes; i++)
+        add_port(ports, &nports, d->c->plan->nodes[i].port);
+    add_port(ports, &nports, t->settings.sentinel.port);
+    add_port(ports, &nports, t->settings.agent.port);
+    char script[8192], list[256] = "";
     MRD_TRY(netfault_partition_script(t->name, inside, n, ports, nports, script,
                                       sizeof(script), err));
     d->partitioned = true; /* a host may hold the table even when another failed */
     MRD_TRY(nft_on_hosts(d, script, false, err));
-    say(d, "partitioned %s (%d addresses) from every other address on %d ports (store %d, "
-        "sentinel %d, agent %d)",
-        t->regions[d->target_region].name, n, nports, t->settings.store.port, ports[0],
-        ports[1]);
+    for (int i = 0, used = 0; i < nports; i++) {
+        int w = snprintf(list + used, sizeof(list) - (size_t)used, "%s%d", i ? ", " : "",
+                         ports[i]);
+        if (w > 0 && (size_t)w < sizeof(list) - (size_t)used)
+            used += w;
+    }
+    say(d, "partitioned %s (%d addresses) from every other address on ports %s",
+        t->regions[d->target_region].name, n, list);
     return MRD_OK;
 }
 

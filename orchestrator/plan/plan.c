@@ -127,7 +127,7 @@ static int spreadable_count(int n, int domains, int nhosts)
             if (c < 3 || c > max)
                 continue;
             int per = (c + domains - 1) / domains;
-            if (per <= c - (c / 2 + 1))
+            if (per <= c - mrd_majority(c))
                 return c;
         }
     }
@@ -391,6 +391,14 @@ const plan_mode *plan_mode_for(mrd_mode mode)
         break;
     }
     return NULL;
+}
+
+void plan_node_name(const mrd_plan *p, int i, char *buf, size_t n)
+{
+    if (p->nodes[i].port == p->topo->settings.store.port)
+        snprintf(buf, n, "%s", plan_node_host(p, i)->name);
+    else
+        snprintf(buf, n, "%s:%d", plan_node_host(p, i)->name, p->nodes[i].port);
 }
 
 int plan_node_on(const mrd_plan *p, int shard, int host)

@@ -29,6 +29,7 @@
 #define MRD_PLAN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -137,6 +138,10 @@ static inline const mrd_host *plan_node_host(const mrd_plan *p, int i)
 {
     return &p->topo->hosts[p->nodes[i].host];
 }
+
+/* Node I's name for an operator: its host's name, with ":PORT" when it is
+ * not the host's node on store.port ("euw-a1", "euw-a1:16380"). */
+void plan_node_name(const mrd_plan *p, int i, char *buf, size_t n);
 
 /* The node of shard SHARD on host HOST, or -1. */
 int plan_node_on(const mrd_plan *p, int shard, int host);

@@ -85,9 +85,11 @@ static void apply_process(const orch_ctx *c, const char *admin, reconcile_report
         mrd_setting_live_value(ch->row, &want, value, sizeof(value));
         if (rc == MRD_OK) {
             mrd_error_clear(&err);
+            /* sentinel mode: the sentinels monitor the one shard */
             mrd_rc set = ch->sentinel
-                             ? store_cmdl(conn, NULL, &err, "SENTINEL", "SET", c->topo->name,
-                                          ch->row->directive, value, NULL)
+                             ? store_cmdl(conn, NULL, &err, "SENTINEL", "SET",
+                                          c->plan->shards[0].name, ch->row->directive, value,
+                                          NULL)
                              : store_cmdl(conn, NULL, &err, "CONFIG", "SET",
                                           ch->row->directive, value, NULL);
             ch->applied = set == MRD_OK;
@@ -174,20 +176,18 @@ mrd_rc reconcile_run(const orch_ctx *c, bool apply, const mrd_settings *before,
 }
 
 /* The settings the deployment runs with, from the first readable host
- * manifest; false on a first deploy (none can be read). */
+ * manifest (of any version with a settings table: an upgrade's first
+ * deploy reads the older manifests); false on a first deploy (none can be
+ * read). */
 static bool deployed_settings(orch_ctx *c, mrd_settings *out)
 {
     for (int i = 0; i < c->topo->nhosts; i++) {
         char path[MRD_PATH_MAX], *text = NULL;
-        mrd_manifest *m = NULL;
         if (orch_manifest_path(c, i, path, sizeof(path)) != MRD_OK ||
             tp_get_file(c->tp, &c->topo->hosts[i], path, &text, NULL) != MRD_OK)
             continue;
-        bool ok = manifest_parse(text, strlen(text), &m, NULL) == MRD_OK;
+        bool ok = manifest_settings_parse(text, strlen(text), out, NULL) == MRD_OK;
         free(text);
-        if (ok)
-            *out = m->settings;
-        manifest_free(&m);
         if (ok)
             return true;
     }
@@ -244,15 +244,18 @@ void reconcile_print(FILE *out, const orch_ctx *c, const reconcile_report *r)
 {
     for (int i = 0; i < r->nchanges; i++) {
         const reconcile_change *ch = &r->changes[i];
-        char name[96];
+        char name[96], where[96];
         snprintf(name, sizeof(name), "%s%s", ch->sentinel ? "sentinel " : "",
                  ch->row->directive);
-        if (ch->applied && !ch->error[0])
-            fprintf(out, "  %-12s changed: %s %s -> %s (live)\n",
-                    c->topo->hosts[ch->host].name, name, ch->from, ch->to);
+        if (ch->node >= 0)
+            plan_node_name(c->plan, ch->node, where, sizeof(where));
         else
-            fprintf(out, "  %-12s not changed: %s %s -> %s: %s\n",
-                    c->topo->hosts[ch->host].name, name, ch->from, ch->to,
-                    ch->error[0] ? ch->error : "not applied");
+            snprintf(where, sizeof(where), "%s", c->topo->hosts[ch->host].name);
+        if (ch->applied && !ch->error[0])
+            fprintf(out, "  %-12s changed: %s %s -> %s (live)\n", where, name, ch->from,
+                    ch->to);
+        else
+            fprintf(out, "  %-12s not changed: %s %s -> %s: %s\n", where, name, ch->from,
+                    ch->to, ch->error[0] ? ch->error : "not applied");
     }
 }

@@ -97,21 +97,18 @@ static void judge_live_survival(const orch_ctx *c, st_report *r)
  * majority.  A node index, -1 when none. */
 static int sentinel_majority_master(const orch_ctx *c, const st_report *r, int *votes)
 {
-    *votes = 0;
-    for (int i = 0; i < r->nsentinels; i++) {
-        if (!r->sentinels[i].reachable)
-            continue;
-        int v = 0;
-        for (int j = 0; j < r->nsentinels; j++)
-            v += r->sentinels[j].reachable &&
-                 strcmp(r->sentinels[i].leader, r->sentinels[j].leader) == 0;
-        if (v > *votes) {
-            *votes = v;
-            if (v >= mrd_majority(c->plan->nsentinels))
-                return node_by_addr(c->plan, 0, r->sentinels[i].leader);
-        }
+    const char **names = calloc((size_t)r->nsentinels + 1, sizeof(*names));
+    if (!names) {
+        *votes = 0;
+        return -1;
     }
-    return -1;
+    for (int i = 0; i < r->nsentinels; i++)
+        names[i] = r->sentinels[i].reachable ? r->sentinels[i].leader : NULL;
+    int v = mrd_plurality(names, r->nsentinels, votes);
+    free(names);
+    if (v < 0 || *votes < mrd_majority(c->plan->nsentinels))
+        return -1;
+    return node_by_addr(c->plan, 0, r->sentinels[v].leader);
 }
 
 static void sentinel_judge(const orch_ctx *c, st_report *r)

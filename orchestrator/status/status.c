@@ -175,9 +175,11 @@ static void judge_drift(const orch_ctx *c, st_report *r)
     int n = 0;
     char first[256] = "";
     for (int i = 0; i < r->nnodes; i++)
-        if (r->nodes[i].drift[0] && n++ == 0)
-            snprintf(first, sizeof(first), "%s: %s", t->hosts[r->nodes[i].host].name,
-                     r->nodes[i].drift);
+        if (r->nodes[i].drift[0] && n++ == 0) {
+            char name[96];
+            plan_node_name(c->plan, r->nodes[i].node, name, sizeof(name));
+            snprintf(first, sizeof(first), "%s: %s", name, r->nodes[i].drift);
+        }
     for (int i = 0; i < r->nsentinels; i++)
         if (r->sentinels[i].drift[0] && n++ == 0)
             snprintf(first, sizeof(first), "sentinel on %s: %s",

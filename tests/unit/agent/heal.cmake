@@ -3,7 +3,7 @@
 #
 #   unit.heal   cmocka: the pure half of the check-and-heal pass: the
 #               decision table (heal_decide) by scenario, by invariant and
-#               over every combination of facts; action and code names;
+#               over every combination of facts; action names;
 #               stale sentinel replica entries (heal_stale_replicas)
 
 mrd_unit_test(heal mrd_agent)

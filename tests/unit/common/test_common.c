@@ -1796,6 +1796,53 @@ static void test_manifest_nodes_per_host(void **state)
     manifest_fails(text, MRD_ERR_INVALID, "manifest: two nodes on host \"use-a1\" use port 16379",
                    false);
     free(text);
+
+    /* a node on its host's sentinel or agent port */
+    root = json_loads(valid_manifest, 0, &jerr);
+    nodes = json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
+    json_object_set_new(json_array_get(nodes, 0), "port", json_integer(26379));
+    text = json_dumps(root, 0);
+    json_decref(root);
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a1:26379 uses the host's sentinel port",
+                   false);
+    free(text);
+    root = json_loads(valid_manifest, 0, &jerr);
+    nodes = json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
+    json_object_set_new(json_array_get(nodes, 1), "port", json_integer(16901));
+    text = json_dumps(root, 0);
+    json_decref(root);
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a2:16901 uses the host's agent port",
+                   false);
+    free(text);
+}
+
+/* A deploy after an upgrade compares the settings of the manifests the
+ * hosts still run, of any version with a settings table. */
+static void test_manifest_settings_only(void **state)
+{
+    (void)state;
+    mrd_settings st;
+    mrd_error err;
+    assert_int_equal(manifest_settings_parse(valid_manifest, strlen(valid_manifest), &st, &err),
+                     MRD_OK);
+    assert_string_equal(st.store.maxmemory, "256mb");
+    assert_int_equal(st.sentinel.down_after_ms, 5000);
+    /* version 2 (peers, no shards): its settings still read */
+    char *text = mutated("", "version", json_integer(2));
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(manifest_settings_parse(text, strlen(text), &st, &err), MRD_OK);
+    assert_int_equal(st.consistency.min_replicas_max_lag_s, 10);
+    free(text);
+    /* version 1 had no settings table */
+    text = mutated("", "version", json_integer(1));
+    assert_int_equal(manifest_settings_parse(text, strlen(text), &st, &err), MRD_ERR_INVALID);
+    assert_string_equal(err.msg, "manifest version 1 has no settings table");
+    free(text);
+    text = mutated("", "settings", NULL);
+    assert_int_equal(manifest_settings_parse(text, strlen(text), &st, &err), MRD_ERR_INVALID);
+    free(text);
+    assert_int_equal(manifest_settings_parse("[1]", 3, &st, &err), MRD_ERR_INVALID);
+    assert_int_equal(manifest_settings_parse("{", 1, &st, &err), MRD_ERR_PARSE);
 }
 
 static void test_manifest_syntax_errors(void **state)
@@ -2456,6 +2503,7 @@ int main(void)
         cmocka_unit_test(test_manifest_missing_and_wrong_types),
         cmocka_unit_test(test_manifest_invalid_documents),
         cmocka_unit_test(test_manifest_nodes_per_host),
+        cmocka_unit_test(test_manifest_settings_only),
         cmocka_unit_test(test_manifest_syntax_errors),
         TMP(test_manifest_load),
         cmocka_unit_test(test_manifest_paths),

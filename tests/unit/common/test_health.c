@@ -102,6 +102,36 @@ static void test_majority(void **state)
     assert_int_equal(mrd_majority(5), 3);
 }
 
+/* The most-named entry, NULLs (voters that did not answer) ignored; ties
+ * go to the first named; with the majority rule, "the master a majority
+ * of the sentinels name". */
+static void test_plurality(void **state)
+{
+    (void)state;
+    int votes = -1;
+    const char *none[] = {NULL, NULL, NULL};
+    assert_int_equal(mrd_plurality(none, 3, &votes), -1);
+    assert_int_equal(votes, 0);
+    assert_int_equal(mrd_plurality(none, 0, &votes), -1);
+
+    const char *three[] = {"127.0.1.1:16379", NULL, "127.0.1.1:16379"};
+    assert_int_equal(mrd_plurality(three, 3, &votes), 0);
+    assert_int_equal(votes, 2);
+    assert_true(votes >= mrd_majority(3));
+
+    /* a split vote: no majority of 3 */
+    const char *split[] = {"127.0.1.1:16379", "127.0.2.1:16379", NULL};
+    assert_int_equal(mrd_plurality(split, 3, &votes), 0);
+    assert_int_equal(votes, 1);
+    assert_false(votes >= mrd_majority(3));
+
+    /* the later name wins with more votes; a port is part of the name */
+    const char *later[] = {"127.0.1.1:16379", "127.0.2.1:16380", "127.0.2.1:16380",
+                           "127.0.2.1:16379", "127.0.2.1:16380"};
+    assert_int_equal(mrd_plurality(later, 5, &votes), 1);
+    assert_int_equal(votes, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_worst_order),
         cmocka_unit_test(test_worst_out_of_range_is_unknown),
         cmocka_unit_test(test_majority),
+        cmocka_unit_test(test_plurality),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

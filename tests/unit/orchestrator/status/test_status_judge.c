@@ -145,10 +145,18 @@ static void test_master_by_node_port(void **state)
     for (int i = 0; i < r->nsentinels; i++)
         snprintf(r->sentinels[i].leader, sizeof(r->sentinels[i].leader), "127.0.2.2:%d", PORT);
     status_mode_sentinel.judge(c, r);
-    c->plan->nodes[3].port = PORT;
     assert_int_equal(r->master, -1);
     assert_int_equal(r->health, MRD_HEALTH_CRITICAL);
     status_free(&r);
+}
+
+/* test_master_by_node_port moves a node of the shared plan: put it back
+ * even when an assertion failed. */
+static int restore_port(void **state)
+{
+    orch_ctx *c = *state;
+    c->plan->nodes[3].port = PORT;
+    return 0;
 }
 
 static void test_no_majority(void **state)
@@ -217,7 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthy),
-        cmocka_unit_test(test_master_by_node_port),
+        cmocka_unit_test_teardown(test_master_by_node_port, restore_port),
         cmocka_unit_test(test_no_majority),
         cmocka_unit_test(test_lagging_replica),
         cmocka_unit_test(test_unpromotable_replica),
