@@ -124,6 +124,25 @@ static mrd_health verified(const orch_ctx *c, st_report *r)
     return MRD_HEALTH_OK;
 }
 
+/* An agent that does not answer during verification, though this run
+ * found it running or started it: it may have died since (say, stopped by
+ * the `meridian-agent stop` of a deploy killed with -9, which outlives
+ * it).  Start it once per host; a live agent (holding its lock) makes the
+ * start a harmless refusal. */
+static void restart_down_agents(orch_ctx *c, const st_report *r, bool *tried, FILE *out)
+{
+    for (int h = 0; h < c->topo->nhosts; h++) {
+        mrd_error err;
+        if (tried[h] || r->hosts[h].agent != ST_AGENT_DOWN)
+            continue;
+        tried[h] = true;
+        if (deploy_agent_start(c, h, &err) == MRD_OK && out) {
+            fprintf(out, "  %-12s agent was not running; started\n", c->topo->hosts[h].name);
+            fflush(out);
+        }
+    }
+}
+
 /* Poll status (the agents' readiness included) until verified or the
  * deadline; print what is still pending whenever it changes. */
 static mrd_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
@@ -132,11 +151,16 @@ static mrd_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
     char last[256] = "";
     mrd_health health = MRD_HEALTH_UNKNOWN;
     status_opts opts = {.timeout_ms = STATUS_PROBE_TIMEOUT_MS, .ask_agents = true};
+    bool *tried = calloc((size_t)c->topo->nhosts, sizeof(*tried));
+    if (!tried)
+        return MRD_HEALTH_UNKNOWN;
     for (int round = 0;; round++) {
         st_report *r = NULL;
         mrd_error err;
         if (status_probe_ex(c, &opts, &r, &err) == MRD_OK) {
             health = verified(c, r);
+            if (health != MRD_HEALTH_OK)
+                restart_down_agents(c, r, tried, out);
             if (round == 0)
                 *first_ok = health == MRD_HEALTH_OK;
             if (out && health != MRD_HEALTH_OK && strcmp(last, r->summary) != 0) {
@@ -149,10 +173,12 @@ static mrd_health verify(orch_ctx *c, int timeout_ms, FILE *out, bool *first_ok)
                 if (out && health != MRD_HEALTH_OK)
                     status_print(out, c, r);
                 status_free(&r);
+                free(tried);
                 return health;
             }
             status_free(&r);
         } else if (mrd_now_ms() >= deadline) {
+            free(tried);
             return MRD_HEALTH_UNKNOWN;
         }
         mrd_sleep_ms(VERIFY_POLL_MS);

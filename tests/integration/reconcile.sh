@@ -78,6 +78,64 @@ checks=$((checks + 1)); check "... and the sentinel's" \
 checks=$((checks + 1)); check "the next deploy sets both back and reports them" \
     test "$(grep -c 'changed: .*maxmemory 16mb -> 32mb\|changed: sentinel failover-timeout 7000 -> 6000' "$T_DIR/deploy4.out")" -eq 2
 
+say "a live change Redis refuses: reported with its error, the others still applied"
+# behind meridian's back, euw-a1's admin may no longer CONFIG SET
+adm -h 127.0.2.1 -p "$BASE" acl setuser admin -config\|set >/dev/null
+REFUSED="$T_DIR/refused.json"
+sed -e 's/"maxmemory": "32mb"/"maxmemory": "48mb"/' "$COPY" >"$REFUSED"
+"$MERIDIAN" deploy "$REFUSED" --state "$T_STATE" >"$T_DIR/deploy6.out" 2>&1
+rc=$?
+cat "$T_DIR/deploy6.out"
+checks=$((checks + 1)); check "deploy exits 2, naming euw-a1 and Redis' own error" \
+    test "$rc" -eq 2 -a "$(grep -c 'euw-a1 .*not changed: maxmemory 32mb -> 48mb: .*NOPERM' "$T_DIR/deploy6.out")" -eq 1
+checks=$((checks + 1)); check "the other 5 hosts changed maxmemory live" \
+    test "$(grep -c 'changed: maxmemory 32mb -> 48mb (live)' "$T_DIR/deploy6.out")" -eq 5
+pids >"$T_DIR/pids.after3"
+checks=$((checks + 1)); check "nothing was restarted" cmp -s "$T_DIR/pids.before" "$T_DIR/pids.after3"
+adm -h 127.0.2.1 -p "$BASE" acl setuser admin +config\|set >/dev/null
+"$MERIDIAN" deploy "$REFUSED" --state "$T_STATE" >"$T_DIR/deploy7.out" 2>&1
+rc=$?
+checks=$((checks + 1)); check "once allowed, the next deploy applies it there only (exit $rc)" \
+    test "$rc" -eq 0 -a "$(grep -c 'changed: ' "$T_DIR/deploy7.out")" -eq 1 -a \
+    "$(grep -c 'euw-a1 .*changed: maxmemory 32mb -> 48mb (live)' "$T_DIR/deploy7.out")" -eq 1
+
+say "a reconcile interrupted by kill -9 converges on the next deploy"
+KILLED="$T_DIR/killed.json"
+sed -e 's/"maxmemory": "48mb"/"maxmemory": "40mb"/' -e 's/"down_after_ms": 3000/"down_after_ms": 2000/' \
+    "$REFUSED" >"$KILLED"
+"$MERIDIAN" deploy "$KILLED" --state "$T_STATE" >"$T_DIR/deploy8.out" 2>&1 &
+dpid=$!
+# killed as soon as it has written a host's new manifest: the manifests
+# and the agents are part new, part old, and nothing is reconciled yet
+for _ in $(seq 1 1000); do
+    grep -q 'manifest updated' "$T_DIR/deploy8.out" 2>/dev/null && break
+    sleep 0.005
+done
+kill -9 "$dpid" 2>/dev/null
+wait "$dpid" 2>/dev/null
+applied=$(grep -c 'changed: ' "$T_DIR/deploy8.out")
+written=$(grep -c 'manifest updated' "$T_DIR/deploy8.out")
+"$MERIDIAN" deploy "$KILLED" --state "$T_STATE" >"$T_DIR/deploy9.out" 2>&1
+rc=$?
+grep 'changed\|not running\|verified\|no changes' "$T_DIR/deploy9.out"
+ok_nodes=0
+for h in "${HOSTS[@]}"; do
+    [[ $(adm -h "$h" -p "$BASE" config get maxmemory | tail -1) == 41943040 ]] && ok_nodes=$((ok_nodes + 1))
+done
+ok_snt=0
+for s in "${SENTINELS[@]}"; do
+    v=$(adm -h "$s" -p "$SPORT" sentinel master itreconcile | awk 'f {print; exit} $0 == "down-after-milliseconds" {f = 1}')
+    [[ $v == 2000 ]] && ok_snt=$((ok_snt + 1))
+done
+checks=$((checks + 1)); check "killed after $written manifest(s) and $applied change(s); the next deploy exits 0 and every node and sentinel runs the new values" \
+    test "$rc" -eq 0 -a "$ok_nodes" -eq 6 -a "$ok_snt" -eq 3
+"$MERIDIAN" deploy "$KILLED" --state "$T_STATE" >"$T_DIR/deploy10.out" 2>&1
+checks=$((checks + 1)); check "and the one after says no changes" grep -q '^no changes' "$T_DIR/deploy10.out"
+pids >"$T_DIR/pids.after4"
+checks=$((checks + 1)); check "no Redis or Sentinel pid changed through all of it" \
+    cmp -s "$T_DIR/pids.before" "$T_DIR/pids.after4"
+COPY="$KILLED"
+
 say "a port change needs a restart: reported, not applied"
 PORTS="$T_DIR/ports.json"
 sed -e "s/\"port\": $BASE,/\"port\": $((BASE + 1)),/" "$COPY" >"$PORTS"
