@@ -134,6 +134,19 @@ static void take_agent(const agent_result *a, int port, st_node *n)
 
 /* ==== judging ==== */
 
+/* A WARNING finding WHAT: the summary when the report was OK, appended to
+ * it otherwise (the health stays the worse). */
+static void add_warning(st_report *r, const char *what)
+{
+    if (r->health == MRD_HEALTH_OK) {
+        r->health = MRD_HEALTH_WARNING;
+        snprintf(r->summary, sizeof(r->summary), "%s", what);
+    } else {
+        size_t sl = strlen(r->summary);
+        snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", what);
+    }
+}
+
 /* An agent that is down stops healing, not serving: at least WARNING,
  * never CRITICAL by itself. */
 static void judge_agents(const orch_ctx *c, st_report *r)
@@ -157,13 +170,7 @@ static void judge_agents(const orch_ctx *c, st_report *r)
     char what[224];
     snprintf(what, sizeof(what), down == 1 ? "agent on %s is down" : "agents on %s are down",
              names);
-    if (r->health == MRD_HEALTH_OK) {
-        r->health = MRD_HEALTH_WARNING;
-        snprintf(r->summary, sizeof(r->summary), "%s", what);
-    } else {
-        size_t sl = strlen(r->summary);
-        snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", what);
-    }
+    add_warning(r, what);
 }
 
 /* A live setting that differs from the topology (changed behind
@@ -189,13 +196,7 @@ static void judge_drift(const orch_ctx *c, st_report *r)
     char what[256];
     snprintf(what, sizeof(what), "settings drift on %d process%s (%s%s)", n, n == 1 ? "" : "es",
              first, n > 1 ? ", ..." : "");
-    if (r->health == MRD_HEALTH_OK) {
-        r->health = MRD_HEALTH_WARNING;
-        snprintf(r->summary, sizeof(r->summary), "%s", what);
-    } else {
-        size_t sl = strlen(r->summary);
-        snprintf(r->summary + sl, sizeof(r->summary) - sl, "; %s", what);
-    }
+    add_warning(r, what);
 }
 
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)

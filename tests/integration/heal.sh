@@ -27,15 +27,6 @@ leader_addr() {
 stat_of() { # stat_of ADDR FIELD: a field of INFO on ADDR
     adm -h "$1" -p "$BASE" info all | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'
 }
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        (($(date +%s) >= deadline)) && return 1
-        sleep 0.2
-    done
-}
 status_ok() {
     "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/st.json" 2>/dev/null
 }

@@ -165,3 +165,14 @@ drill() {
 
 # now_ms: wall clock in milliseconds.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds (5 times a
+# second); false when it has not within SECONDS.
+wait_for() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        (($(date +%s) >= deadline)) && return 1
+        sleep 0.2
+    done
+}

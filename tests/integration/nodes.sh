@@ -16,15 +16,6 @@ T_TOPO="$T_DIR/nodes.json"
 write_single "$T_TOPO" itnodes "$BASE"
 checks=0
 
-wait_for() { # wait_for SECONDS COMMAND...
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        (($(date +%s) >= deadline)) && return 1
-        sleep 0.2
-    done
-}
-
 "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" >"$T_DIR/deploy.out" 2>&1 ||
     { cat "$T_DIR/deploy.out"; fail "deploy"; exit 1; }
 record_pids
