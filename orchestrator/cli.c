@@ -202,41 +202,6 @@ static void print_json(json_t *j)
 
 /* ==== plan ==== */
 
-static void print_plan(const mrd_plan *p)
-{
-    const mrd_topology *t = p->topo;
-    printf("%s: %d regions, %d zones, %d hosts; leader region %s; %d sentinels, "
-           "quorum %d, majority %d; must survive the loss of any %s\n\n",
-           t->name, t->nregions, t->nzones, t->nhosts, t->settings.store.leader_region,
-           p->nsentinels, p->quorum, p->majority, topology_survive_name(t->survive));
-    printf("%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
-    for (int i = 0; i < t->nhosts; i++) {
-        const mrd_host *h = &t->hosts[i];
-        int ni = plan_node_on(p, 0, i); /* sentinel mode: one node per host */
-        const mrd_plan_node *n = ni >= 0 ? &p->nodes[ni] : NULL;
-        char roles[96];
-        snprintf(roles, sizeof(roles), "%s%s", !n ? "-" : n->master ? "leader" : "replica",
-                 p->hosts[i].sentinel ? ", sentinel" : "");
-        if (n && !n->master)
-            snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
-                     " (priority %d)", n->replica_priority);
-        printf("%-12s %-10s %-12s %-16s %s\n", h->name, t->regions[h->region].name,
-               t->zones[h->zone].name, h->address, roles);
-    }
-    printf("\n%-6s %-12s %-11s %-9s %-12s %-13s %s\n", "LOSS", "DOMAIN", "SENTINELS",
-           "REPLICAS", "LEADER LOST", "WRITES RESUME", "");
-    for (int i = 0; i < p->nlosses; i++) {
-        const mrd_domain_loss *l = &p->losses[i];
-        char sent[32];
-        snprintf(sent, sizeof(sent), "%d/%d (>=%d)", l->sentinels_left, p->nsentinels,
-                 l->majority);
-        printf("%-6s %-12s %-11s %-9d %-12s %-13s %s\n",
-               l->kind == MRD_DOMAIN_REGION ? "region" : "zone", l->name, sent,
-               l->replicas_left, l->leader_lost ? "yes" : "no",
-               l->writes_resume ? "yes" : "NO", l->reason);
-    }
-}
-
 static int cmd_plan(const cli *o)
 {
     mrd_topology *t = NULL;
@@ -255,7 +220,7 @@ static int cmd_plan(const cli *o)
         json_object_set_new(j, "refusal", safe == MRD_OK ? json_null() : json_string(err.msg));
         print_json(j);
     } else {
-        print_plan(p);
+        plan_print(stdout, p);
         printf("\n%s\n", safe == MRD_OK ? "layout is safe" : "layout REFUSED");
     }
     if (safe != MRD_OK)

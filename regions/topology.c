@@ -1214,21 +1214,17 @@ static mrd_rc check_across(ctx *c, json_t *root)
                            "cluster.shards must be at least 3 in cluster mode, "
                            "not %d: Redis Cluster needs 3 primaries",
                            shards);
-        long long need = (long long)shards * (1 + (long long)rps);
-        if (need > t->nhosts) {
+        if ((long long)rps + 1 > t->nhosts) {
             jsonpos p;
-            if (has(root, "cluster", "shards"))
-                p = pos_top(c, "cluster", "shards", JSONPOS_VALUE);
-            else if (has(root, "cluster", "replicas_per_shard"))
+            if (has(root, "cluster", "replicas_per_shard"))
                 p = pos_top(c, "cluster", "replicas_per_shard", JSONPOS_VALUE);
             else
                 p = pos_setting(c, root, "cluster", NULL, "mode");
             return fail_at(c, p, MRD_ERR_INVALID,
-                           "cluster mode needs %lld hosts for %d shards with "
-                           "%d replica%s each (one node per host), but the "
-                           "topology has %d: lower cluster.shards or "
-                           "cluster.replicas_per_shard, or add hosts",
-                           need, shards, rps, plural(rps), t->nhosts);
+                           "cluster mode keeps a shard's %lld copies (a master and %d "
+                           "replica%s) on distinct hosts, but the topology has %d: lower "
+                           "cluster.replicas_per_shard or add hosts",
+                           (long long)rps + 1, rps, plural(rps), t->nhosts);
         }
     }
     return MRD_OK;

@@ -7,38 +7,32 @@
  * change to the topology file that fixes it.
  */
 #include "plan.h"
+#include "plan_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Replica priorities (redis.conf replica-priority: lower is preferred by
- * Sentinel, 0 means never promote). */
-#define PRIO_BASE 100
-#define PRIO_PER_REGION_HOP 10
 
 /* ==== SMALL HELPERS ==================================================== */
 
-static const char *kind_name(mrd_domain_kind k)
+const char *plan_kind_name(mrd_domain_kind k)
 {
     return k == MRD_DOMAIN_REGION ? "region" : "zone";
 }
 
-static bool host_in_domain(const mrd_host *h, mrd_domain_kind kind, int index)
+bool plan_host_in_domain(const mrd_host *h, mrd_domain_kind kind, int index)
 {
     return kind == MRD_DOMAIN_REGION ? h->region == index : h->zone == index;
 }
 
-static const char *plural(int n, const char *one, const char *many)
+const char *plan_plural(int n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
 }
 
-/* Bounded, never fails; a reason that does not fit is cut short. */
-static void set_reason(mrd_domain_loss *l, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_reason(mrd_domain_loss *l, const char *fmt, ...)
+void plan_set_reason(mrd_domain_loss *l, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -46,6 +40,15 @@ static void set_reason(mrd_domain_loss *l, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         l->reason[0] = '\0';
+}
+
+void plan_loss_init(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind, int index)
+{
+    const mrd_topology *t = p->topo;
+    memset(l, 0, sizeof(*l));
+    l->kind = kind;
+    l->index = index;
+    l->name = kind == MRD_DOMAIN_REGION ? t->regions[index].name : t->zones[index].name;
 }
 
 /* ==== PLACEMENT ======================================================== */
@@ -140,7 +143,7 @@ static void sentinel_fix(const mrd_plan *p, mrd_domain_kind kind, char *buf,
                          size_t n)
 {
     const mrd_topology *t = p->topo;
-    const char *k = kind_name(kind);
+    const char *k = plan_kind_name(kind);
     int domains = kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
     int count = p->nsentinels;
 
@@ -176,7 +179,7 @@ static void sentinel_fix(const mrd_plan *p, mrd_domain_kind kind, char *buf,
 static void explain(const mrd_plan *p, mrd_domain_loss *l, int nodes_outside)
 {
     const mrd_topology *t = p->topo;
-    const char *k = kind_name(l->kind);
+    const char *k = plan_kind_name(l->kind);
     int domains = l->kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
     int mrw = t->settings.consistency.min_replicas_to_write;
 
@@ -186,23 +189,23 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int nodes_outside)
 
     if (!l->leader_lost) {
         /* The leader stays up; only min-replicas-to-write can stop it. */
-        set_reason(l,
+        plan_set_reason(l,
                    "losing %s %s leaves %d %s, below min_replicas_to_write %d: "
                    "the leader would refuse writes; add replicas in other %ss "
                    "or lower consistency.min_replicas_to_write",
                    k, l->name, l->replicas_left,
-                   plural(l->replicas_left, "replica", "replicas"), mrw, k);
+                   plan_plural(l->replicas_left, "replica", "replicas"), mrw, k);
         return;
     }
     if (nodes_outside == 0) {
         if (domains == 1)
-            set_reason(l,
+            plan_set_reason(l,
                        "losing %s %s leaves no replica outside it to promote: "
                        "add hosts in two more %ss (a sentinel majority must "
                        "survive too), or lower \"survive\"",
                        k, l->name, k);
         else
-            set_reason(l,
+            plan_set_reason(l,
                        "losing %s %s leaves no replica outside it to promote: "
                        "add a host in another %s",
                        k, l->name, k);
@@ -211,14 +214,14 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int nodes_outside)
     if (l->sentinels_left < l->majority) {
         char fix[160];
         sentinel_fix(p, l->kind, fix, sizeof(fix));
-        set_reason(l, "losing %s %s leaves %d of %d sentinels, below the "
+        plan_set_reason(l, "losing %s %s leaves %d of %d sentinels, below the "
                       "majority of %d: %s",
                    k, l->name, l->sentinels_left, p->nsentinels, l->majority,
                    fix);
         return;
     }
     if (l->sentinels_left < l->quorum) {
-        set_reason(l,
+        plan_set_reason(l,
                    "losing %s %s leaves %d of %d sentinels, below the quorum "
                    "of %d: lower sentinel.quorum to %d or less (0 means the "
                    "majority)",
@@ -227,19 +230,19 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int nodes_outside)
         return;
     }
     if (l->replicas_left < 1) { /* unreachable: a sentinel host runs a node */
-        set_reason(l,
+        plan_set_reason(l,
                    "losing %s %s leaves no replica outside it to promote: add "
                    "a host in another %s",
                    k, l->name, k);
         return;
     }
-    set_reason(l,
+    plan_set_reason(l,
                "losing %s %s leaves %d %s, %d after one is promoted, below "
                "min_replicas_to_write %d: the new leader would refuse writes; "
                "add replicas in other %ss or lower "
                "consistency.min_replicas_to_write",
                k, l->name, l->replicas_left,
-               plural(l->replicas_left, "replica", "replicas"),
+               plan_plural(l->replicas_left, "replica", "replicas"),
                l->replicas_left - 1, mrw, k);
 }
 
@@ -247,38 +250,38 @@ static void explain(const mrd_plan *p, mrd_domain_loss *l, int nodes_outside)
  * change to the file: the topology itself passed plan_check). */
 static void explain_live(const mrd_plan *p, mrd_domain_loss *l)
 {
-    const char *k = kind_name(l->kind);
+    const char *k = plan_kind_name(l->kind);
     int mrw = p->topo->settings.consistency.min_replicas_to_write;
 
     l->reason[0] = '\0';
     if (l->writes_resume)
         return;
     if (!l->leader_lost)
-        set_reason(l,
+        plan_set_reason(l,
                    "losing %s %s now leaves the leader %d linked %s, below "
                    "min_replicas_to_write %d: it would refuse writes",
                    k, l->name, l->replicas_left,
-                   plural(l->replicas_left, "replica", "replicas"), mrw);
+                   plan_plural(l->replicas_left, "replica", "replicas"), mrw);
     else if (l->sentinels_left < l->majority || l->sentinels_left < l->quorum)
-        set_reason(l,
+        plan_set_reason(l,
                    "losing %s %s now leaves %d of %d sentinels up, below the %s "
                    "of %d: no failover",
                    k, l->name, l->sentinels_left, p->nsentinels,
                    l->sentinels_left < l->majority ? "majority" : "quorum",
                    l->sentinels_left < l->majority ? l->majority : l->quorum);
     else if (l->promotable_left < 1)
-        set_reason(l,
+        plan_set_reason(l,
                    "losing %s %s now leaves no promotable replica outside it: "
                    "%d linked %s there, none with a replica-priority above 0",
                    k, l->name, l->replicas_left,
-                   plural(l->replicas_left, "replica", "replicas"));
+                   plan_plural(l->replicas_left, "replica", "replicas"));
     else
-        set_reason(l,
+        plan_set_reason(l,
                    "losing %s %s now leaves %d linked %s, %d after one is "
                    "promoted, below min_replicas_to_write %d: the new leader "
                    "would refuse writes",
                    k, l->name, l->replicas_left,
-                   plural(l->replicas_left, "replica", "replicas"),
+                   plan_plural(l->replicas_left, "replica", "replicas"),
                    l->replicas_left - 1, mrw);
 }
 
@@ -293,17 +296,13 @@ static void sentinel_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind
     int master = live ? live->master : sh->master;
     int nodes_out = 0;
 
-    memset(l, 0, sizeof(*l));
-    l->kind = kind;
-    l->index = index;
-    l->name = kind == MRD_DOMAIN_REGION ? t->regions[index].name
-                                        : t->zones[index].name;
-    l->leader_lost = host_in_domain(plan_node_host(p, master), kind, index);
+    plan_loss_init(p, l, kind, index);
+    l->leader_lost = plan_host_in_domain(plan_node_host(p, master), kind, index);
     for (int h = 0; h < t->nhosts; h++)
-        if (!host_in_domain(&t->hosts[h], kind, index))
+        if (!plan_host_in_domain(&t->hosts[h], kind, index))
             l->sentinels_left += live ? live->sentinel_up[h] : p->hosts[h].sentinel;
     for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
-        if (host_in_domain(plan_node_host(p, i), kind, index))
+        if (plan_host_in_domain(plan_node_host(p, i), kind, index))
             continue;
         nodes_out++;
         bool replica = live ? live->nodes[i].replica_ok : i != master;
@@ -338,6 +337,20 @@ static void sentinel_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind
  * in store.leader_region, sentinels spread (see place_sentinels). */
 static mrd_rc sentinel_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
 {
+    if (t->settings.sentinel.count < 1)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "sentinel.count is %d: set it to at least 1",
+                            t->settings.sentinel.count);
+    if (t->settings.sentinel.count > t->nhosts)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "sentinel.count is %d but the topology has %d "
+                            "%s and a host runs at most one sentinel: lower "
+                            "sentinel.count to %d or add hosts",
+                            t->settings.sentinel.count, t->nhosts,
+                            plan_plural(t->nhosts, "host", "hosts"), t->nhosts);
+    p->nsentinels = t->settings.sentinel.count;
+    p->majority = mrd_majority(p->nsentinels);
+    p->quorum = t->settings.sentinel.quorum > 0 ? t->settings.sentinel.quorum : p->majority;
     int lr = topology_find_region(t, t->settings.store.leader_region);
     if (lr < 0)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
@@ -361,6 +374,8 @@ static mrd_rc sentinel_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
     sh->first = 0;
     sh->nnodes = t->nhosts;
     sh->master = leader; /* node i runs on host i */
+    sh->slot_first = 0;
+    sh->slot_last = 16383;
     for (int h = 0; h < t->nhosts; h++) {
         int hop = abs(t->hosts[h].region - lr);
         p->nodes[h] = (mrd_plan_node){
@@ -376,19 +391,29 @@ static mrd_rc sentinel_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
     return MRD_OK;
 }
 
-static const plan_mode sentinel_mode = {
+static json_t *sentinel_host_json(const mrd_plan *p, int h);
+static json_t *sentinel_loss_json(const mrd_plan *p, const mrd_domain_loss *l);
+static json_t *sentinel_to_json(const mrd_plan *p, json_t *hosts, json_t *shards,
+                                json_t *losses);
+static void sentinel_print(FILE *out, const mrd_plan *p);
+
+const plan_mode plan_mode_sentinel = {
     .name = "sentinel",
     .place = sentinel_place,
     .loss = sentinel_loss,
+    .host_json = sentinel_host_json,
+    .loss_json = sentinel_loss_json,
+    .to_json = sentinel_to_json,
+    .print = sentinel_print,
 };
 
 const plan_mode *plan_mode_for(mrd_mode mode)
 {
     switch (mode) {
     case MRD_MODE_SENTINEL:
-        return &sentinel_mode;
-    case MRD_MODE_CLUSTER: /* placed in the next step */
-        break;
+        return &plan_mode_sentinel;
+    case MRD_MODE_CLUSTER:
+        return &plan_mode_cluster;
     }
     return NULL;
 }
@@ -418,23 +443,12 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
     const plan_mode *mode = plan_mode_for(t->mode);
     if (!mode)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "cluster mode is not deployable yet: use "
-                            "\"mode\": \"sentinel\"");
+                            "this mode cannot be planned: use \"mode\": "
+                            "\"sentinel\" or \"cluster\"");
     if (t->nhosts < 1)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "the topology has no hosts: add at least one "
                             "region with a zone and a host");
-    if (t->settings.sentinel.count < 1)
-        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "sentinel.count is %d: set it to at least 1",
-                            t->settings.sentinel.count);
-    if (t->settings.sentinel.count > t->nhosts)
-        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "sentinel.count is %d but the topology has %d "
-                            "%s and a host runs at most one sentinel: lower "
-                            "sentinel.count to %d or add hosts",
-                            t->settings.sentinel.count, t->nhosts,
-                            plural(t->nhosts, "host", "hosts"), t->nhosts);
 
     mrd_plan *p = calloc(1, sizeof(*p));
     if (!p)
@@ -448,10 +462,6 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
         plan_free(&p);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     }
-    p->nsentinels = t->settings.sentinel.count;
-    p->majority = mrd_majority(p->nsentinels);
-    p->quorum = t->settings.sentinel.quorum > 0 ? t->settings.sentinel.quorum : p->majority;
-
     mrd_rc rc = mode->place(t, p, err);
     if (rc != MRD_OK) {
         plan_free(&p);
@@ -509,7 +519,7 @@ void plan_free(mrd_plan **p)
 
 /* Host H's roles and the priority of its node (sentinel mode: one per
  * host, in the one shard). */
-static json_t *host_json(const mrd_plan *p, int h)
+static json_t *sentinel_host_json(const mrd_plan *p, int h)
 {
     const mrd_topology *t = p->topo;
     const mrd_host *host = &t->hosts[h];
@@ -538,20 +548,79 @@ static json_t *shard_json(const mrd_plan *p, int s)
                                                p->nodes[i].master ? "master" : "replica",
                                                "replica_priority",
                                                p->nodes[i].replica_priority));
-    return json_pack("{s:s,s:s,s:o}", "name", sh->name, "master",
-                     plan_node_host(p, sh->master)->name, "nodes", nodes);
+    return json_pack("{s:s,s:s,s:[i,i],s:o}", "name", sh->name, "master",
+                     plan_node_host(p, sh->master)->name, "slots", sh->slot_first,
+                     sh->slot_last, "nodes", nodes);
 }
 
-json_t *plan_loss_to_json(const mrd_domain_loss *l)
+static json_t *sentinel_loss_json(const mrd_plan *p, const mrd_domain_loss *l)
 {
+    (void)p;
     return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:b,s:b,s:b,s:s}", "kind",
-                     kind_name(l->kind), "name", l->name, "sentinels_left",
+                     plan_kind_name(l->kind), "name", l->name, "sentinels_left",
                      l->sentinels_left, "majority", l->majority, "quorum",
                      l->quorum, "replicas_left", l->replicas_left,
                      "promotable_left", l->promotable_left,
                      "leader_lost", l->leader_lost, "failover_possible",
                      l->failover_possible, "writes_resume", l->writes_resume,
                      "reason", l->reason);
+}
+
+json_t *plan_loss_to_json(const mrd_plan *p, const mrd_domain_loss *l)
+{
+    return p->mode->loss_json(p, l);
+}
+
+static void sentinel_print(FILE *out, const mrd_plan *p)
+{
+    const mrd_topology *t = p->topo;
+    fprintf(out, "%s: %d regions, %d zones, %d hosts; leader region %s; %d sentinels, "
+                 "quorum %d, majority %d; must survive the loss of any %s\n\n",
+            t->name, t->nregions, t->nzones, t->nhosts, t->settings.store.leader_region,
+            p->nsentinels, p->quorum, p->majority, topology_survive_name(t->survive));
+    fprintf(out, "%-12s %-10s %-12s %-16s %s\n", "HOST", "REGION", "ZONE", "ADDRESS", "ROLES");
+    for (int i = 0; i < t->nhosts; i++) {
+        const mrd_host *h = &t->hosts[i];
+        int ni = plan_node_on(p, 0, i); /* sentinel mode: one node per host */
+        const mrd_plan_node *n = ni >= 0 ? &p->nodes[ni] : NULL;
+        char roles[96];
+        snprintf(roles, sizeof(roles), "%s%s", !n ? "-" : n->master ? "leader" : "replica",
+                 p->hosts[i].sentinel ? ", sentinel" : "");
+        if (n && !n->master)
+            snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
+                     " (priority %d)", n->replica_priority);
+        fprintf(out, "%-12s %-10s %-12s %-16s %s\n", h->name, t->regions[h->region].name,
+                t->zones[h->zone].name, h->address, roles);
+    }
+    fprintf(out, "\n%-6s %-12s %-11s %-9s %-12s %-13s %s\n", "LOSS", "DOMAIN", "SENTINELS",
+            "REPLICAS", "LEADER LOST", "WRITES RESUME", "");
+    for (int i = 0; i < p->nlosses; i++) {
+        const mrd_domain_loss *l = &p->losses[i];
+        char sent[32];
+        snprintf(sent, sizeof(sent), "%d/%d (>=%d)", l->sentinels_left, p->nsentinels,
+                 l->majority);
+        fprintf(out, "%-6s %-12s %-11s %-9d %-12s %-13s %s\n",
+                l->kind == MRD_DOMAIN_REGION ? "region" : "zone", l->name, sent,
+                l->replicas_left, l->leader_lost ? "yes" : "no",
+                l->writes_resume ? "yes" : "NO", l->reason);
+    }
+}
+
+/* "o" steals the arrays' references, on failure too. */
+static json_t *sentinel_to_json(const mrd_plan *p, json_t *hosts, json_t *shards,
+                                json_t *losses)
+{
+    const mrd_topology *t = p->topo;
+    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:o,s:o,s:o}", "topology", t->name, "mode",
+                     p->mode->name, "survive", topology_survive_name(t->survive), "leader",
+                     plan_node_host(p, p->shards[0].master)->name, "quorum", p->quorum,
+                     "majority", p->majority, "hosts", hosts, "shards", shards, "losses",
+                     losses);
+}
+
+void plan_print(FILE *out, const mrd_plan *p)
+{
+    p->mode->print(out, p);
 }
 
 json_t *plan_to_json(const mrd_plan *p)
@@ -561,20 +630,15 @@ json_t *plan_to_json(const mrd_plan *p)
     if (!hosts || !shards || !losses)
         goto fail;
     for (int h = 0; h < t->nhosts; h++)
-        if (json_array_append_new(hosts, host_json(p, h)) != 0)
+        if (json_array_append_new(hosts, p->mode->host_json(p, h)) != 0)
             goto fail;
     for (int s = 0; s < p->nshards; s++)
         if (json_array_append_new(shards, shard_json(p, s)) != 0)
             goto fail;
     for (int i = 0; i < p->nlosses; i++)
-        if (json_array_append_new(losses, plan_loss_to_json(&p->losses[i])) != 0)
+        if (json_array_append_new(losses, plan_loss_to_json(p, &p->losses[i])) != 0)
             goto fail;
-    /* "o" steals the arrays' references, on failure too. */
-    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:o,s:o,s:o}", "topology", t->name, "mode",
-                     p->mode->name, "survive", topology_survive_name(t->survive), "leader",
-                     plan_node_host(p, p->shards[0].master)->name, "quorum", p->quorum,
-                     "majority", p->majority, "hosts", hosts, "shards", shards, "losses",
-                     losses);
+    return p->mode->to_json(p, hosts, shards, losses);
 fail:
     json_decref(hosts);
     json_decref(shards);

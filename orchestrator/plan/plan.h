@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -48,6 +49,7 @@ typedef struct mrd_plan_node {
     int port;             /* store.port + i for a host's i-th node */
     int replica_priority; /* replicas: from the plan; the master: 100 */
     bool master;          /* the shard's initial master */
+    int bus_port;         /* cluster mode: its cluster bus port; 0 otherwise */
 } mrd_plan_node;
 
 /* One master and its replicas: nodes[first .. first + nnodes - 1]. */
@@ -56,6 +58,8 @@ typedef struct mrd_plan_shard {
     int first;
     int nnodes;
     int master;           /* node index of the initial master */
+    int slot_first;       /* cluster mode: its hash slots, a contiguous */
+    int slot_last;        /* range; sentinel mode: 0 and 16383 */
 } mrd_plan_shard;
 
 typedef enum mrd_domain_kind {
@@ -83,6 +87,11 @@ typedef struct mrd_domain_loss {
                                  failover if the leader was lost), taking
                                  consistency.min_replicas_to_write into
                                  account */
+    /* cluster mode (the sentinel fields above stay 0) */
+    int masters_left;         /* slot-owning masters outside the domain */
+    int masters_majority;     /* masters needed to vote a replica in */
+    int shards_lost;          /* shards whose master is in the domain */
+    int shards_stranded;      /* ... of which no replica is outside it */
     char reason[256];         /* why not, when !writes_resume; else "" */
 } mrd_domain_loss;
 
@@ -128,7 +137,22 @@ struct plan_mode {
      * the live state's. */
     void (*loss)(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind, int index,
                  const mrd_live *live);
+    /* Host H's entry in plan_to_json()'s "hosts" (new). */
+    json_t *(*host_json)(const mrd_plan *p, int h);
+    /* L as in plan_to_json()'s "losses" (new). */
+    json_t *(*loss_json)(const mrd_plan *p, const mrd_domain_loss *l);
+    /* plan_to_json()'s object around the arrays it built (stolen, on
+     * failure too). */
+    json_t *(*to_json)(const mrd_plan *p, json_t *hosts, json_t *shards, json_t *losses);
+    /* The plan as `meridian plan` prints it. */
+    void (*print)(FILE *out, const mrd_plan *p);
 };
+
+extern const plan_mode plan_mode_sentinel;
+extern const plan_mode plan_mode_cluster;
+
+/* The plan as `meridian plan` prints it: placement, then the matrix. */
+void plan_print(FILE *out, const mrd_plan *p);
 
 /* The mode table of MODE; NULL when that mode cannot be deployed yet. */
 const plan_mode *plan_mode_for(mrd_mode mode);
@@ -182,6 +206,6 @@ void plan_free(mrd_plan **p);
 json_t *plan_to_json(const mrd_plan *p);
 
 /* New JSON object for one loss, as in plan_to_json()'s "losses". */
-json_t *plan_loss_to_json(const mrd_domain_loss *l);
+json_t *plan_loss_to_json(const mrd_plan *p, const mrd_domain_loss *l);
 
 #endif

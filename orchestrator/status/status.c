@@ -378,7 +378,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
     if (r->live_losses) {
         json_t *losses = json_array();
         for (int i = 0; i < c->plan->nlosses; i++)
-            json_array_append_new(losses, plan_loss_to_json(&r->live_losses[i]));
+            json_array_append_new(losses, plan_loss_to_json(c->plan, &r->live_losses[i]));
         survival = json_pack("{s:b,s:o,s:o}", "ok", r->live_unsafe < 0, "reason",
                              r->live_unsafe >= 0
                                  ? json_string(r->live_losses[r->live_unsafe].reason)

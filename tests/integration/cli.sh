@@ -100,4 +100,25 @@ checks=$((checks + 1)); check "a topology named .. is refused before the default
 rc=$?
 checks=$((checks + 1)); check "status of a topology never deployed is UNKNOWN (3)" test "$rc" -eq 3
 
+say "cluster mode: planned, not deployed yet"
+"$MERIDIAN" plan "$SRC/regions/local-cluster.json" --json >"$T_DIR/cplan.json"
+rc=$?
+masters=$(jq '[.shards[].nodes[] | select(.role == "master")] | length' "$T_DIR/cplan.json")
+distinct=$(jq -r --slurpfile p "$T_DIR/cplan.json" \
+    '[.shards[].master as $m | $p[0].hosts[] | select(.host == $m) | .region] | unique | length' \
+    "$T_DIR/cplan.json")
+checks=$((checks + 1)); check "plan of local-cluster: safe (exit $rc), 3 masters in $distinct regions" \
+    test "$rc" -eq 0 -a "$masters" -eq 3 -a "$distinct" -eq 3 -a \
+    "$(jq -r '.losses[] | select(.kind == "region") | .serves_all_slots' "$T_DIR/cplan.json" | sort -u)" = true
+sed 's/"shards": 3/"shards": 4/' "$SRC/regions/local-cluster.json" >"$T_DIR/c4.json"
+out=$("$MERIDIAN" plan "$T_DIR/c4.json" 2>&1)
+rc=$?
+checks=$((checks + 1)); check "4 shards over 3 regions are refused (exit $rc) with the reason and the fix" \
+    test "$rc" -eq 2 -a -n "$(grep -F 'leaves 2 of 4 masters, below the majority of 3' <<<"$out")" -a \
+    -n "$(grep -F 'use 3 or 5 shards' <<<"$out")"
+out=$("$MERIDIAN" deploy "$SRC/regions/local-cluster.json" --state "$T_DIR/cl" 2>&1)
+rc=$?
+checks=$((checks + 1)); check "deploy of a cluster topology says it is not deployable yet (exit $rc)" \
+    test "$rc" -eq 65 -a ! -e "$T_DIR/cl" -a -n "$(grep -F 'can be planned' <<<"$out")"
+
 finish "$checks"

@@ -624,11 +624,14 @@ static void test_build_errors(void **state)
     /* the mode table chooses: sentinel has one, cluster none yet */
     assert_non_null(plan_mode_for(MRD_MODE_SENTINEL));
     assert_string_equal(plan_mode_for(MRD_MODE_SENTINEL)->name, "sentinel");
-    assert_null(plan_mode_for(MRD_MODE_CLUSTER));
+    assert_string_equal(plan_mode_for(MRD_MODE_CLUSTER)->name, "cluster");
+    /* cluster mode: a shard's copies go on distinct hosts (3 here) */
+    t->settings.cluster.replicas_per_shard = 3;
     assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
     assert_null(p);
-    assert_string_equal(err.msg, "cluster mode is not deployable yet: use "
-                                 "\"mode\": \"sentinel\"");
+    assert_string_equal(err.msg, "a shard's 4 copies (a master and 3 replicas) go on distinct "
+                                 "hosts, but the topology has 3: lower "
+                                 "cluster.replicas_per_shard or add hosts");
 
     t->mode = MRD_MODE_SENTINEL;
     snprintf(t->settings.store.leader_region, sizeof(t->settings.store.leader_region), "mars");
@@ -731,6 +734,165 @@ static void test_plan_to_json(void **state)
     topo_free_test(&t);
 }
 
+/* ==== CLUSTER MODE ===================================================== */
+
+static mrd_topology *cluster_topo(const char *spec, int shards, int replicas)
+{
+    mrd_topology *t = topo_new(spec);
+    t->mode = MRD_MODE_CLUSTER;
+    t->settings.cluster.shards = shards;
+    t->settings.cluster.replicas_per_shard = replicas;
+    return t;
+}
+
+/* 3 regions x 2 hosts, 3 shards with 2 replicas each (the shipped
+ * local-cluster layout): a master per region; each shard a replica
+ * outside its master's region and one inside; no host holds two copies of
+ * a shard; 9 nodes over 6 hosts, at most 2 per host, on store.port + i;
+ * the slots split evenly; every region's and zone's loss survived. */
+static void test_cluster_local(void **state)
+{
+    (void)state;
+    mrd_topology *t = cluster_topo(LOCAL_LAYOUT, 3, 2);
+    mrd_plan *p = build_ok(t);
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    assert_int_equal(p->nshards, 3);
+    assert_int_equal(p->nnodes, 9);
+    assert_int_equal(p->nsentinels, 0);
+    bool region_has_master[3] = {false, false, false};
+    int load[6] = {0};
+    for (int s = 0; s < 3; s++) {
+        const mrd_plan_shard *sh = &p->shards[s];
+        assert_int_equal(sh->nnodes, 3);
+        assert_int_equal(sh->master, sh->first);
+        int mr = plan_node_host(p, sh->master)->region;
+        assert_false(region_has_master[mr]);
+        region_has_master[mr] = true;
+        int outside = 0, inside = 0;
+        for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
+            assert_int_equal(p->nodes[i].shard, s);
+            assert_int_equal(p->nodes[i].master, i == sh->master);
+            for (int j = sh->first; j < i; j++)
+                assert_int_not_equal(p->nodes[i].host, p->nodes[j].host);
+            if (i != sh->master) {
+                outside += plan_node_host(p, i)->region != mr;
+                inside += plan_node_host(p, i)->region == mr;
+            }
+        }
+        assert_int_equal(outside, 1);
+        assert_int_equal(inside, 1);
+    }
+    for (int i = 0; i < p->nnodes; i++)
+        load[p->nodes[i].host]++;
+    for (int h = 0; h < 6; h++) {
+        assert_true(load[h] >= 1 && load[h] <= 2);
+        /* a host's k nodes on store.port .. store.port + k - 1, each once */
+        bool used[2] = {false, false};
+        for (int i = 0; i < p->nnodes; i++)
+            if (p->nodes[i].host == h) {
+                int k = p->nodes[i].port - t->settings.store.port;
+                assert_true(k >= 0 && k < load[h]);
+                assert_false(used[k]);
+                used[k] = true;
+                assert_int_equal(p->nodes[i].bus_port, p->nodes[i].port + 20000);
+            }
+    }
+    assert_int_equal(p->shards[0].slot_first, 0);
+    assert_int_equal(p->shards[0].slot_last, 5460);
+    assert_int_equal(p->shards[1].slot_first, 5461);
+    assert_int_equal(p->shards[1].slot_last, 10921);
+    assert_int_equal(p->shards[2].slot_first, 10922);
+    assert_int_equal(p->shards[2].slot_last, 16383);
+    /* losing a region: 2 of 3 masters left (the majority), one shard to
+     * fail over, its replica outside */
+    for (int r = 0; r < 3; r++) {
+        const mrd_domain_loss *l = &p->losses[r];
+        assert_int_equal(l->masters_left, 2);
+        assert_int_equal(l->masters_majority, 2);
+        assert_int_equal(l->shards_lost, 1);
+        assert_int_equal(l->shards_stranded, 0);
+        assert_true(l->writes_resume);
+    }
+    json_t *j = plan_to_json(p);
+    assert_string_equal(json_string_value(json_object_get(j, "mode")), "cluster");
+    assert_int_equal(json_integer_value(json_object_get(j, "masters_majority")), 2);
+    json_t *l0 = json_array_get(json_object_get(j, "losses"), 0);
+    assert_int_equal(json_integer_value(json_object_get(l0, "masters_left")), 2);
+    assert_true(json_is_true(json_object_get(l0, "serves_all_slots")));
+    json_t *s1 = json_array_get(json_object_get(j, "shards"), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(s1, "slots"), 0)), 5461);
+    json_decref(j);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+/* 4 shards over 3 regions: one region holds 2 masters, and losing it
+ * leaves 2 of 4, below the majority of 3 that votes a replica in. */
+static void test_cluster_four_shards_three_regions(void **state)
+{
+    (void)state;
+    mrd_topology *t = cluster_topo(LOCAL_LAYOUT, 4, 1);
+    mrd_plan *p = build_ok(t);
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_non_null(strstr(err.msg, "leaves 2 of 4 masters, below the majority of 3"));
+    assert_non_null(strstr(err.msg, "4 shards cannot be spread over 3 regions so that any one "
+                                    "can be lost: use 3 or 5 shards"));
+    plan_free(&p);
+    /* 5 shards: 2, 2, 1 per region; losing one leaves 3 of 5 */
+    t->settings.cluster.shards = 5;
+    p = build_ok(t);
+    assert_int_equal(plan_check(p, &err), MRD_OK);
+    for (int r = 0; r < 3; r++)
+        assert_true(p->losses[r].masters_left >= 3);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+/* No replica: losing a master's region loses its slots. */
+static void test_cluster_without_replicas(void **state)
+{
+    (void)state;
+    mrd_topology *t = cluster_topo(LOCAL_LAYOUT, 3, 0);
+    mrd_plan *p = build_ok(t);
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_non_null(strstr(err.msg, "master and every replica of it: set "
+                                    "cluster.replicas_per_shard to at least 1"));
+    assert_int_equal(p->losses[0].shards_stranded, 1);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+/* Two regions cannot survive either's loss; more nodes than hosts can
+ * take go several to a host, up to what one agent starts. */
+static void test_cluster_limits(void **state)
+{
+    (void)state;
+    mrd_topology *t = cluster_topo("east:a2;west:a2", 3, 1);
+    mrd_plan *p = build_ok(t);
+    mrd_error err;
+    assert_int_equal(plan_check(p, &err), MRD_ERR_UNSAFE);
+    assert_non_null(strstr(err.msg, "add a third region"));
+    plan_free(&p);
+    topo_free_test(&t);
+
+    t = cluster_topo(LOCAL_LAYOUT, 48, 1); /* 96 nodes: 16 per host */
+    p = build_ok(t);
+    assert_int_equal(p->nnodes, 96);
+    plan_free(&p);
+    t->settings.cluster.shards = 49; /* 98: 17 per host */
+    assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "more than the 16 one agent starts"));
+    /* the agent's port inside the nodes' range */
+    t->settings.cluster.shards = 6; /* 12 nodes: 2 per host */
+    t->settings.agent.port = t->settings.store.port + 1;
+    assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "move store.port or agent.port"));
+    topo_free_test(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,6 +909,10 @@ int main(void)
         cmocka_unit_test(test_quorum),
         cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_plan_to_json),
+        cmocka_unit_test(test_cluster_local),
+        cmocka_unit_test(test_cluster_four_shards_three_regions),
+        cmocka_unit_test(test_cluster_without_replicas),
+        cmocka_unit_test(test_cluster_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,385 @@
+/* cluster.c - the planner's cluster mode (pure: no I/O).
+ *
+ * Redis Cluster splits the 16384 hash slots over S shards, each a master
+ * and R replicas.  A replica of a lost master is promoted only with the
+ * votes of a majority of the slot-owning masters, so the placement must
+ * keep that majority through the loss of any one region (and zone):
+ *
+ *   - masters, one at a time, on the host with the fewest masters in its
+ *     region, then in its zone, then the fewest nodes (so S masters over D
+ *     regions hold at most ceil(S/D) per region, which survives only when
+ *     ceil(S/D) <= S - majority(S): 3 shards over 3 regions yes, 4 no);
+ *   - each shard's first replica outside its master's region (what a
+ *     failover after a region's loss promotes), its second inside it (a
+ *     cheap snapshot source for the agent's restores), any further ones
+ *     where that shard has the fewest copies; never two copies of a shard
+ *     on one host; the least loaded host first;
+ *   - a host's i-th node listens on store.port + i, its cluster bus on
+ *     store.port + CLUSTER_BUS_OFFSET + i;
+ *   - shard s owns slots [s * 16384 / S, (s + 1) * 16384 / S - 1].
+ *
+ * The loss of a domain is judged as Redis Cluster would: the masters left
+ * must be a majority of S to vote, and every shard whose master was lost
+ * needs a replica outside the domain to promote.  A layout that fails is
+ * still placed (so `plan` can show it); plan_check refuses it with the
+ * domain and the fix. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manifest.h"
+#include "plan_int.h"
+
+#define CLUSTER_SLOTS 16384
+/* The cluster bus of a host's i-th node: store.port + this + i (the
+ * default, port + 10000, would be sentinel.port's default). */
+#define CLUSTER_BUS_OFFSET 20000
+
+/* ==== placement ==== */
+
+typedef struct placing {
+    const mrd_topology *t;
+    mrd_plan *p;
+    int *load;          /* nodes per host */
+    int *region_masters;
+    int *zone_masters;
+    int *placed;        /* per shard: nodes placed so far (its master first) */
+} placing;
+
+/* Does host H hold a copy of shard S? */
+static bool holds_copy(const placing *pl, int s, int h)
+{
+    const mrd_plan_shard *sh = &pl->p->shards[s];
+    for (int i = sh->first; i < sh->first + pl->placed[s]; i++)
+        if (pl->p->nodes[i].host == h)
+            return true;
+    return false;
+}
+
+/* Copies of shard S in region R. */
+static int copies_in_region(const placing *pl, int s, int r)
+{
+    const mrd_plan_shard *sh = &pl->p->shards[s];
+    int c = 0;
+    for (int i = sh->first; i < sh->first + pl->placed[s]; i++)
+        c += pl->t->hosts[pl->p->nodes[i].host].region == r;
+    return c;
+}
+
+/* Put shard SHARD's next node on host H, as the host's next port. */
+static void add_node(placing *pl, int h, int shard, bool master, int prio)
+{
+    const mrd_topology *t = pl->t;
+    int i = pl->load[h]++;
+    pl->p->nodes[pl->p->shards[shard].first + pl->placed[shard]++] = (mrd_plan_node){
+        .host = h,
+        .shard = shard,
+        .port = t->settings.store.port + i,
+        .bus_port = t->settings.store.port + CLUSTER_BUS_OFFSET + i,
+        .replica_priority = prio,
+        .master = master,
+    };
+}
+
+/* The host for shard SHARD's master: fewest masters in its region, then
+ * in its zone, then fewest nodes, then file order. */
+static int master_host(const placing *pl)
+{
+    const mrd_topology *t = pl->t;
+    int best = -1;
+    for (int h = 0; h < t->nhosts; h++) {
+        if (best < 0) {
+            best = h;
+            continue;
+        }
+        const mrd_host *a = &t->hosts[h], *b = &t->hosts[best];
+        int ra = pl->region_masters[a->region], rb = pl->region_masters[b->region];
+        int za = pl->zone_masters[a->zone], zb = pl->zone_masters[b->zone];
+        if (ra < rb || (ra == rb && (za < zb || (za == zb && pl->load[h] < pl->load[best]))))
+            best = h;
+    }
+    return best;
+}
+
+/* Does host A come before host B in the ordering of candidates for a
+ * replica of shard S (master region MR)?  The fewest
+ * nodes, then the fewest copies of the shard in the host's region, then
+ * the region next after the master's (so each region's masters send their
+ * outside replicas to the following region, and the load stays even),
+ * then file order. */
+static bool replica_before(const placing *pl, int s, int mr, int a, int b)
+{
+    const mrd_topology *t = pl->t;
+    if (pl->load[a] != pl->load[b])
+        return pl->load[a] < pl->load[b];
+    int ca = copies_in_region(pl, s, t->hosts[a].region);
+    int cb = copies_in_region(pl, s, t->hosts[b].region);
+    if (ca != cb)
+        return ca < cb;
+    int da = (t->hosts[a].region - mr + t->nregions) % t->nregions;
+    int db = (t->hosts[b].region - mr + t->nregions) % t->nregions;
+    return da < db;
+}
+
+/* The host for the next replica of shard S:
+ * WANT_OUTSIDE 1 takes a host outside the master's region when there is
+ * one, 0 inside, -1 either; among those, replica_before's order.  -1 when
+ * every host holds a copy. */
+static int replica_host(const placing *pl, int s, int want_outside)
+{
+    const mrd_topology *t = pl->t;
+    int mr = t->hosts[pl->p->nodes[pl->p->shards[s].master].host].region;
+    int best = -1, best_fit = 0;
+    for (int h = 0; h < t->nhosts; h++) {
+        if (holds_copy(pl, s, h))
+            continue;
+        bool outside = t->hosts[h].region != mr;
+        int fit = want_outside < 0 ? 1 : outside == (want_outside == 1);
+        if (best < 0 || fit > best_fit ||
+            (fit == best_fit && replica_before(pl, s, mr, h, best))) {
+            best = h;
+            best_fit = fit;
+        }
+    }
+    return best;
+}
+
+static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
+{
+    int S = t->settings.cluster.shards, R = t->settings.cluster.replicas_per_shard;
+    if (S < 1 || R < 0 || (long long)S * (1 + R) > MRD_MF_MAX_NODES)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "cluster mode places at most %d nodes: lower cluster.shards or "
+                            "cluster.replicas_per_shard",
+                            MRD_MF_MAX_NODES);
+    int n = S * (1 + R), per_host = (n + t->nhosts - 1) / t->nhosts;
+    if (R + 1 > t->nhosts)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "a shard's %d copies (a master and %d %s) go on distinct hosts, "
+                            "but the topology has %d: lower cluster.replicas_per_shard or "
+                            "add hosts",
+                            R + 1, R, plan_plural(R, "replica", "replicas"), t->nhosts);
+    if (per_host > MRD_MF_MAX_HOST_NODES)
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "%d nodes over %d hosts is %d per host, more than the %d one "
+                            "agent starts: add hosts or lower cluster.shards",
+                            n, t->nhosts, per_host, MRD_MF_MAX_HOST_NODES);
+    int top = t->settings.store.port + CLUSTER_BUS_OFFSET + per_host - 1;
+    int agent = t->settings.agent.port, store = t->settings.store.port;
+    if (top > 65535 || (agent >= store && agent < store + per_host) ||
+        (agent >= store + CLUSTER_BUS_OFFSET && agent <= top))
+        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                            "cluster mode uses ports %d to %d for its nodes and %d to %d for "
+                            "their cluster bus: move store.port or agent.port (%d) so that "
+                            "they do not overlap and stay below 65536",
+                            store, store + per_host - 1, store + CLUSTER_BUS_OFFSET, top,
+                            agent);
+
+    p->nshards = S;
+    p->nnodes = n;
+    p->shards = calloc((size_t)S, sizeof(*p->shards));
+    p->nodes = calloc((size_t)n, sizeof(*p->nodes));
+    placing pl = {.t = t, .p = p};
+    pl.load = calloc((size_t)t->nhosts, sizeof(int));
+    pl.region_masters = calloc((size_t)t->nregions, sizeof(int));
+    pl.zone_masters = calloc((size_t)t->nzones, sizeof(int));
+    pl.placed = calloc((size_t)S, sizeof(int));
+    mrd_rc rc = MRD_OK;
+    if (!p->shards || !p->nodes || !pl.load || !pl.region_masters || !pl.zone_masters ||
+        !pl.placed)
+        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+    /* every shard's master first, then each shard's first replica, then
+     * each shard's second, ... */
+    for (int s = 0; rc == MRD_OK && s < S; s++) {
+        mrd_plan_shard *sh = &p->shards[s];
+        snprintf(sh->name, sizeof(sh->name), "%s-%d", t->name, s);
+        sh->first = s * (1 + R);
+        sh->master = sh->first;
+        sh->nnodes = 1 + R;
+        sh->slot_first = (int)((long long)s * CLUSTER_SLOTS / S);
+        sh->slot_last = (int)((long long)(s + 1) * CLUSTER_SLOTS / S) - 1;
+        int mh = master_host(&pl);
+        pl.region_masters[t->hosts[mh].region]++;
+        pl.zone_masters[t->hosts[mh].zone]++;
+        add_node(&pl, mh, s, true, PRIO_BASE);
+    }
+    for (int r = 0; rc == MRD_OK && r < R; r++)
+        for (int s = 0; rc == MRD_OK && s < S; s++) {
+            int h = replica_host(&pl, s, r == 0 ? 1 : r == 1 ? 0 : -1);
+            if (h < 0) /* the R + 1 <= hosts check makes this unreachable */
+                rc = mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                  "no host left for a replica of shard %d", s);
+            else
+                add_node(&pl, h, s, false, PRIO_BASE);
+        }
+    free(pl.load);
+    free(pl.region_masters);
+    free(pl.zone_masters);
+    free(pl.placed);
+    return rc;
+}
+
+/* ==== survivability ==== */
+
+/* What the loss of domain KIND/INDEX leaves (the plan's layout; LIVE is
+ * for the status of a running cluster, which comes with cluster deploy). */
+static void cluster_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind,
+                         int index, const mrd_live *live)
+{
+    (void)live;
+    const mrd_topology *t = p->topo;
+    plan_loss_init(p, l, kind, index);
+    l->masters_majority = mrd_majority(p->nshards);
+    int stranded_first = -1;
+    for (int s = 0; s < p->nshards; s++) {
+        const mrd_plan_shard *sh = &p->shards[s];
+        if (!plan_host_in_domain(plan_node_host(p, sh->master), kind, index)) {
+            l->masters_left++;
+            continue;
+        }
+        l->shards_lost++;
+        int outside = 0;
+        for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+            outside += !p->nodes[i].master &&
+                       !plan_host_in_domain(plan_node_host(p, i), kind, index);
+        l->replicas_left += outside;
+        if (outside == 0 && l->shards_stranded++ == 0)
+            stranded_first = s;
+    }
+    l->leader_lost = l->shards_lost > 0;
+    l->failover_possible = l->masters_left >= l->masters_majority;
+    l->writes_resume = l->shards_lost == 0 || (l->failover_possible && l->shards_stranded == 0);
+    if (l->writes_resume)
+        return;
+
+    const char *k = plan_kind_name(kind);
+    int domains = kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
+    int S = p->nshards, at_most = S - mrd_majority(S);
+    if (!l->failover_possible) {
+        char fix[160];
+        if (domains < 3)
+            snprintf(fix, sizeof(fix), "add a third %s (or lower \"survive\")", k);
+        else if ((S + domains - 1) / domains > at_most)
+            snprintf(fix, sizeof(fix),
+                     "%d shards cannot be spread over %d %ss so that any one can be lost: use "
+                     "%d or %d shards",
+                     S, domains, k, S - 1 >= 3 ? S - 1 : 3, S + 1);
+        else
+            snprintf(fix, sizeof(fix), "spread the masters: at most %d per %s", at_most, k);
+        plan_set_reason(l,
+                        "losing %s %s leaves %d of %d masters, below the majority of %d that "
+                        "must vote a replica in: %s",
+                        k, l->name, l->masters_left, S, l->masters_majority, fix);
+    } else {
+        plan_set_reason(l,
+                        "losing %s %s loses shard %d's master and every replica of it: set "
+                        "cluster.replicas_per_shard to at least 1 and add hosts in other %ss",
+                        k, l->name, stranded_first, k);
+    }
+}
+
+/* ==== output ==== */
+
+static json_t *cluster_host_json(const mrd_plan *p, int h)
+{
+    const mrd_topology *t = p->topo;
+    const mrd_host *host = &t->hosts[h];
+    json_t *nodes = json_array(), *roles = json_array();
+    bool has_master = false, has_replica = false;
+    for (int i = 0; i < p->nnodes; i++) {
+        const mrd_plan_node *n = &p->nodes[i];
+        if (n->host != h)
+            continue;
+        has_master |= n->master;
+        has_replica |= !n->master;
+        json_array_append_new(nodes, json_pack("{s:i,s:i,s:i,s:s}", "port", n->port,
+                                               "bus_port", n->bus_port, "shard", n->shard,
+                                               "role", n->master ? "master" : "replica"));
+    }
+    if (has_master)
+        json_array_append_new(roles, json_string("master"));
+    if (has_replica)
+        json_array_append_new(roles, json_string("replica"));
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "host", host->name, "region",
+                     t->regions[host->region].name, "zone", t->zones[host->zone].name,
+                     "address", host->address, "roles", roles, "nodes", nodes);
+}
+
+static json_t *cluster_loss_json(const mrd_plan *p, const mrd_domain_loss *l)
+{
+    (void)p;
+    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:b,s:b,s:s}", "kind",
+                     plan_kind_name(l->kind), "name", l->name, "masters_left", l->masters_left,
+                     "masters_majority", l->masters_majority, "shards_lost", l->shards_lost,
+                     "shards_stranded", l->shards_stranded, "replicas_left", l->replicas_left,
+                     "failover_possible", l->failover_possible, "serves_all_slots",
+                     l->writes_resume, "reason", l->reason);
+}
+
+static void cluster_print(FILE *out, const mrd_plan *p)
+{
+    const mrd_topology *t = p->topo;
+    fprintf(out,
+            "%s: cluster of %d shards with %d %s each; %d regions, %d zones, %d hosts; "
+            "failover needs %d of %d masters; must survive the loss of any %s\n\n",
+            t->name, p->nshards, t->settings.cluster.replicas_per_shard,
+            plan_plural(t->settings.cluster.replicas_per_shard, "replica", "replicas"),
+            t->nregions, t->nzones, t->nhosts, mrd_majority(p->nshards), p->nshards,
+            topology_survive_name(t->survive));
+    fprintf(out, "%-8s %-13s %-24s %s\n", "SHARD", "SLOTS", "MASTER", "REPLICAS");
+    for (int s = 0; s < p->nshards; s++) {
+        const mrd_plan_shard *sh = &p->shards[s];
+        char slots[24], master[96], replicas[512] = "";
+        snprintf(slots, sizeof(slots), "%d-%d", sh->slot_first, sh->slot_last);
+        char name[80];
+        plan_node_name(p, sh->master, name, sizeof(name));
+        snprintf(master, sizeof(master), "%s (%s)", name,
+                 t->regions[plan_node_host(p, sh->master)->region].name);
+        size_t used = 0;
+        for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
+            if (p->nodes[i].master)
+                continue;
+            plan_node_name(p, i, name, sizeof(name));
+            int w = snprintf(replicas + used, sizeof(replicas) - used, "%s%s (%s)",
+                             used ? ", " : "", name,
+                             t->regions[plan_node_host(p, i)->region].name);
+            if (w > 0 && (size_t)w < sizeof(replicas) - used)
+                used += (size_t)w;
+        }
+        fprintf(out, "%-8d %-13s %-24s %s\n", s, slots, master, used ? replicas : "-");
+    }
+    fprintf(out, "\n%-6s %-12s %-13s %-12s %-9s %-10s %s\n", "LOSS", "DOMAIN", "MASTERS LEFT",
+            "SHARDS LOST", "FAILOVER", "ALL SLOTS", "");
+    for (int i = 0; i < p->nlosses; i++) {
+        const mrd_domain_loss *l = &p->losses[i];
+        char left[32];
+        snprintf(left, sizeof(left), "%d/%d (>=%d)", l->masters_left, p->nshards,
+                 l->masters_majority);
+        fprintf(out, "%-6s %-12s %-13s %-12d %-9s %-10s %s\n",
+                l->kind == MRD_DOMAIN_REGION ? "region" : "zone", l->name, left,
+                l->shards_lost, l->shards_lost == 0 ? "-" : l->failover_possible ? "yes" : "NO",
+                l->writes_resume ? "yes" : "NO", l->reason);
+    }
+}
+
+/* "o" steals the arrays' references, on failure too. */
+static json_t *cluster_to_json(const mrd_plan *p, json_t *hosts, json_t *shards,
+                               json_t *losses)
+{
+    const mrd_topology *t = p->topo;
+    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:o,s:o,s:o}", "topology", t->name, "mode",
+                     p->mode->name, "survive", topology_survive_name(t->survive), "shard_count",
+                     p->nshards, "replicas_per_shard", t->settings.cluster.replicas_per_shard,
+                     "masters_majority", mrd_majority(p->nshards), "hosts", hosts, "shards",
+                     shards, "losses", losses);
+}
+
+const plan_mode plan_mode_cluster = {
+    .name = "cluster",
+    .place = cluster_place,
+    .loss = cluster_loss,
+    .host_json = cluster_host_json,
+    .loss_json = cluster_loss_json,
+    .to_json = cluster_to_json,
+    .print = cluster_print,
+};
