@@ -144,6 +144,30 @@ static int replica_host(const placing *pl, int s, int want_outside)
     return best;
 }
 
+static mrd_rc too_many_per_host(const mrd_topology *t, int n, int per_host, mrd_error *err)
+{
+    return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                        "%d nodes over %d hosts is %d on a host, more than the %d one agent "
+                        "starts: add hosts or lower cluster.shards",
+                        n, t->nhosts, per_host, MRD_MF_MAX_HOST_NODES);
+}
+
+/* The ports of hosts running up to PER_HOST nodes: below 65536 and clear
+ * of agent.port. */
+static mrd_rc check_ports(const mrd_topology *t, int per_host, mrd_error *err)
+{
+    int store = t->settings.store.port, agent = t->settings.agent.port;
+    int top = store + CLUSTER_BUS_OFFSET + per_host - 1;
+    if (top <= 65535 && !(agent >= store && agent < store + per_host) &&
+        !(agent >= store + CLUSTER_BUS_OFFSET && agent <= top))
+        return MRD_OK;
+    return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                        "cluster mode uses ports %d to %d for its nodes and %d to %d for "
+                        "their cluster bus: move store.port or agent.port (%d) so that they "
+                        "do not overlap and stay below 65536",
+                        store, store + per_host - 1, store + CLUSTER_BUS_OFFSET, top, agent);
+}
+
 static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
 {
     int S = t->settings.cluster.shards, R = t->settings.cluster.replicas_per_shard;
@@ -160,20 +184,8 @@ static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
                             "add hosts",
                             R + 1, R, plan_plural(R, "replica", "replicas"), t->nhosts);
     if (per_host > MRD_MF_MAX_HOST_NODES)
-        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "%d nodes over %d hosts is %d per host, more than the %d one "
-                            "agent starts: add hosts or lower cluster.shards",
-                            n, t->nhosts, per_host, MRD_MF_MAX_HOST_NODES);
-    int top = t->settings.store.port + CLUSTER_BUS_OFFSET + per_host - 1;
-    int agent = t->settings.agent.port, store = t->settings.store.port;
-    if (top > 65535 || (agent >= store && agent < store + per_host) ||
-        (agent >= store + CLUSTER_BUS_OFFSET && agent <= top))
-        return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "cluster mode uses ports %d to %d for its nodes and %d to %d for "
-                            "their cluster bus: move store.port or agent.port (%d) so that "
-                            "they do not overlap and stay below 65536",
-                            store, store + per_host - 1, store + CLUSTER_BUS_OFFSET, top,
-                            agent);
+        return too_many_per_host(t, n, per_host, err);
+    MRD_TRY(check_ports(t, per_host, err));
 
     p->nshards = S;
     p->nnodes = n;
@@ -212,6 +224,14 @@ static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
             else
                 add_node(&pl, h, s, false, PRIO_BASE);
         }
+    /* the greedy spread may put one more than the average on a host */
+    int most = 0;
+    for (int h = 0; rc == MRD_OK && h < t->nhosts; h++)
+        most = pl.load[h] > most ? pl.load[h] : most;
+    if (rc == MRD_OK && most > MRD_MF_MAX_HOST_NODES)
+        rc = too_many_per_host(t, n, most, err);
+    if (rc == MRD_OK)
+        rc = check_ports(t, most, err);
     free(pl.load);
     free(pl.region_masters);
     free(pl.zone_masters);
