@@ -23,6 +23,23 @@ ADMIN=$(cat "$T_STATE/secrets/admin.pass")
 adm() { rcli_as admin "$ADMIN" "$@"; }
 pids() { cat "$T_STATE"/hosts/*/redis/redis.pid "$T_STATE"/hosts/*/sentinel/sentinel.pid | sort; }
 pids >"$T_DIR/pids.before"
+# nodes_with SETTING VALUE: how many nodes' CONFIG GET SETTING is VALUE
+nodes_with() {
+    local h n=0
+    for h in "${HOSTS[@]}"; do
+        [[ $(adm -h "$h" -p "$BASE" config get "$1" | tail -1) == "$2" ]] && n=$((n + 1))
+    done
+    echo "$n"
+}
+# sentinels_with FIELD VALUE: how many sentinels' SENTINEL MASTER FIELD is VALUE
+sentinels_with() {
+    local s n=0 v
+    for s in "${SENTINELS[@]}"; do
+        v=$(adm -h "$s" -p "$SPORT" sentinel master itreconcile | awk -v k="$1" 'f {print; exit} $0 == k {f = 1}')
+        [[ $v == "$2" ]] && n=$((n + 1))
+    done
+    echo "$n"
+}
 
 say "a copy with down_after_ms 1000 -> 3000, maxmemory 64mb -> 32mb, min_replicas_max_lag_s 5 -> 9"
 COPY="$T_DIR/changed.json"
@@ -39,20 +56,10 @@ checks=$((checks + 1)); check "it lists min-replicas-max-lag 5 -> 9 (live) on al
     test "$(grep -c 'changed: min-replicas-max-lag 5 -> 9 (live)' "$T_DIR/deploy2.out")" -eq 6
 checks=$((checks + 1)); check "it lists sentinel down-after-milliseconds 1000 -> 3000 on all 3 sentinels" \
     test "$(grep -c 'changed: sentinel down-after-milliseconds 1000 -> 3000 (live)' "$T_DIR/deploy2.out")" -eq 3
-ok_nodes=0
-for h in "${HOSTS[@]}"; do
-    [[ $(adm -h "$h" -p "$BASE" config get maxmemory | tail -1) == 33554432 &&
-       $(adm -h "$h" -p "$BASE" config get min-replicas-max-lag | tail -1) == 9 ]] &&
-        ok_nodes=$((ok_nodes + 1))
-done
-checks=$((checks + 1)); check "CONFIG GET on every node shows the new values" test "$ok_nodes" -eq 6
-ok_snt=0
-for s in "${SENTINELS[@]}"; do
-    v=$(adm -h "$s" -p "$SPORT" sentinel master itreconcile | awk 'f {print; exit} $0 == "down-after-milliseconds" {f = 1}')
-    [[ $v == 3000 ]] && ok_snt=$((ok_snt + 1))
-done
+checks=$((checks + 1)); check "CONFIG GET on every node shows the new values" \
+    test "$(nodes_with maxmemory 33554432)" -eq 6 -a "$(nodes_with min-replicas-max-lag 9)" -eq 6
 checks=$((checks + 1)); check "SENTINEL MASTER on every sentinel shows down-after-milliseconds 3000" \
-    test "$ok_snt" -eq 3
+    test "$(sentinels_with down-after-milliseconds 3000)" -eq 3
 conf_ok=$(grep -l '^maxmemory 32mb$' "$T_STATE"/hosts/*/redis/redis.conf | wc -l)
 checks=$((checks + 1)); check "every node rewrote its redis.conf (CONFIG REWRITE)" test "$conf_ok" -eq 6
 pids >"$T_DIR/pids.after"
@@ -118,15 +125,8 @@ written=$(grep -c 'manifest updated' "$T_DIR/deploy8.out")
 "$MERIDIAN" deploy "$KILLED" --state "$T_STATE" >"$T_DIR/deploy9.out" 2>&1
 rc=$?
 grep 'changed\|not running\|verified\|no changes' "$T_DIR/deploy9.out"
-ok_nodes=0
-for h in "${HOSTS[@]}"; do
-    [[ $(adm -h "$h" -p "$BASE" config get maxmemory | tail -1) == 41943040 ]] && ok_nodes=$((ok_nodes + 1))
-done
-ok_snt=0
-for s in "${SENTINELS[@]}"; do
-    v=$(adm -h "$s" -p "$SPORT" sentinel master itreconcile | awk 'f {print; exit} $0 == "down-after-milliseconds" {f = 1}')
-    [[ $v == 2000 ]] && ok_snt=$((ok_snt + 1))
-done
+ok_nodes=$(nodes_with maxmemory 41943040)
+ok_snt=$(sentinels_with down-after-milliseconds 2000)
 checks=$((checks + 1)); check "killed after $written manifest(s) and $applied change(s); the next deploy exits 0 and every node and sentinel runs the new values" \
     test "$rc" -eq 0 -a "$ok_nodes" -eq 6 -a "$ok_snt" -eq 3
 "$MERIDIAN" deploy "$KILLED" --state "$T_STATE" >"$T_DIR/deploy10.out" 2>&1

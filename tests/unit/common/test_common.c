@@ -1753,6 +1753,23 @@ static char *with_nodes(int n_here, bool second_shard)
     return text;
 }
 
+/* The valid manifest with node I of its shard moved to HOST (NULL: kept)
+ * and PORT. */
+static char *with_node(int i, const char *host, int port)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    json_t *node = json_array_get(
+        json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes"), (size_t)i);
+    if (host)
+        json_object_set_new(node, "host", json_string(host));
+    json_object_set_new(node, "port", json_integer(port));
+    char *text = json_dumps(root, 0);
+    json_decref(root);
+    return text;
+}
+
 /* The agent starts at most MRD_MF_MAX_HOST_NODES nodes on its host, and a
  * sentinel-mode manifest has one shard: anything else is refused with a
  * sentence, before any process is touched. */
@@ -1786,31 +1803,17 @@ static void test_manifest_nodes_per_host(void **state)
     free(text);
 
     /* two nodes on one host and port */
-    json_error_t jerr;
-    json_t *root = json_loads(valid_manifest, 0, &jerr);
-    json_t *nodes = json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
-    json_object_set_new(json_array_get(nodes, 2), "host", json_string("use-a1"));
-    json_object_set_new(json_array_get(nodes, 2), "port", json_integer(16379));
-    text = json_dumps(root, 0);
-    json_decref(root);
+    text = with_node(2, "use-a1", 16379);
     manifest_fails(text, MRD_ERR_INVALID, "manifest: two nodes on host \"use-a1\" use port 16379",
                    false);
     free(text);
 
     /* a node on its host's sentinel or agent port */
-    root = json_loads(valid_manifest, 0, &jerr);
-    nodes = json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
-    json_object_set_new(json_array_get(nodes, 0), "port", json_integer(26379));
-    text = json_dumps(root, 0);
-    json_decref(root);
+    text = with_node(0, NULL, 26379);
     manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a1:26379 uses the host's sentinel port",
                    false);
     free(text);
-    root = json_loads(valid_manifest, 0, &jerr);
-    nodes = json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
-    json_object_set_new(json_array_get(nodes, 1), "port", json_integer(16901));
-    text = json_dumps(root, 0);
-    json_decref(root);
+    text = with_node(1, NULL, 16901);
     manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a2:16901 uses the host's agent port",
                    false);
     free(text);
