@@ -18,6 +18,10 @@
 #   FUZZ_KEEP=1         keep the work folder (corpora, logs) and print it
 #   FUZZ_NICE=N         run the harnesses under nice -n N (default 0)
 #   FUZZ_FORK=N         libFuzzer -fork=N: N processes per target
+#   FUZZ_SEED=N         libFuzzer -seed=N: the same inputs in the same order
+#                       on every run (scripts/test.sh sets it, so that a
+#                       test run explores what the last one did; the
+#                       random exploration is bench/fuzz.sh's job)
 #   FUZZ_BUILD_ONLY=1   configure and build, run nothing
 #   FUZZ_NO_BUILD=1     run what FUZZ_BUILD holds, without building
 set -euo pipefail
@@ -83,6 +87,7 @@ if [[ -n $runs ]]; then
 else
     budget="$secs s each"
 fi
+[[ -n ${FUZZ_SEED:-} ]] && budget+=", seed $FUZZ_SEED"
 echo "fuzz: ${#targets[@]} harnesses, $budget ($BUILD, ASan+UBSan, seeds from the fixtures)"
 printf '%-12s %6s %12s %8s %9s %7s  %s\n' target seeds executions exec/s coverage corpus result
 passed=0 failed=0
@@ -101,6 +106,7 @@ for t in "${targets[@]}"; do
         opts+=(-max_total_time="$secs")
     fi
     [[ -n ${FUZZ_FORK:-} ]] && opts+=(-fork="$FUZZ_FORK" -ignore_crashes=0)
+    [[ -n ${FUZZ_SEED:-} ]] && opts+=(-seed="$FUZZ_SEED")
     start=$(date +%s.%N)
     rc=0
     nice -n "$nice_n" "$BUILD/fuzz_$t" "${opts[@]}" "$dir/corpus" >"$dir/log" 2>&1 || rc=$?

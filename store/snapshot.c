@@ -294,10 +294,13 @@ mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *o
             memcpy(out->repl_id, val.text, RDB_REPL_ID_LEN);
             out->repl_id[RDB_REPL_ID_LEN] = '\0';
         } else if (str_is(&key, "repl-offset")) {
+            /* digits only, all VAL.len of them (a NUL would cut it short) */
+            bool digits = val.kept && val.len > 0 &&
+                          strspn(val.text, "0123456789") == val.len;
             char *end = NULL;
             errno = 0;
-            long long v = val.kept && val.len > 0 ? strtoll(val.text, &end, 10) : -1;
-            if (!end || *end != '\0' || errno != 0 || v < 0)
+            long long v = digits ? strtoll(val.text, &end, 10) : -1;
+            if (!digits || !end || *end != '\0' || errno != 0 || v < 0)
                 return mrd_error_set(err, MRD_ERR_PARSE,
                                      "the RDB aux field repl-offset is not a "
                                      "non-negative number");
@@ -821,8 +824,11 @@ static mrd_rc check_payload(fetch *f, store_snapshot *out, mrd_error *err)
     uint64_t stored = 0;
     for (int i = RDB_TRAILER_LEN - 1; i >= 1; i--) /* little endian */
         stored = (stored << 8) | trailer[i];
+    /* the head may end with (part of) the EOF mark: inspect the payload's
+     * bytes only, as the installed file will hold them */
+    size_t head_len = (long long)f->head_len > payload ? (size_t)payload : f->head_len;
     mrd_error ierr;
-    if (store_rdb_inspect(f->head, f->head_len, out, &ierr) != MRD_OK)
+    if (store_rdb_inspect(f->head, head_len, out, &ierr) != MRD_OK)
         return fail(f, err, MRD_ERR_PARSE, "%s", ierr.msg);
     if (out->rdb_version >= RDB_CHECKSUM_SINCE && stored != 0 && stored != crc)
         return fail(f, err, MRD_ERR_PARSE,

@@ -448,6 +448,23 @@ static void test_repl_id_not_hex(void **state)
     assert_string_equal(s.repl_id, "8A1F4C3B2E9D7F6A5B4C3D2E1F0A9B8C7D6E5F4A");
 }
 
+/* Found by tests/fuzz/fuzz_snapshot.c: a repl-offset whose first byte
+ * is a NUL was read as 0 (strtoll stopped at the NUL). */
+static void test_repl_offset_with_nul(void **state)
+{
+    (void)state;
+    store_snapshot s;
+    mrd_error e;
+    rdb r = {0};
+    put_header(&r, "0010");
+    put_byte(&r, 0xFA);
+    put_str(&r, "repl-offset", 6);
+    put_len(&r, 3, 6);
+    put(&r, "\00012", 3);
+    assert_int_equal(inspect(&r, &s, &e), MRD_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "repl-offset"));
+}
+
 static void test_crc64(void **state)
 {
     (void)state;
@@ -745,6 +762,41 @@ static void test_fetch_eof_form_in_small_chunks(void **state)
     }
 }
 
+/* Found by tests/fuzz/fuzz_snapshot.c: in the EOF form the fetch
+ * inspected its first bytes together with the EOF mark that follows the
+ * payload, so an aux field cut short by the payload's end was read on into
+ * the mark.  Here the repl-offset claims 12 bytes where the payload has only
+ * its 9-byte trailer left: the installed file has no repl-offset, and the
+ * fetch must say the same (before the fix it failed with "repl-offset is
+ * not a non-negative number"). */
+static void test_fetch_eof_form_inspects_the_payload_only(void **state)
+{
+    (void)state;
+    const char *mark = "0123456789abcdef0123456789abcdef01234567";
+    rdb p = {0}, wire = {0};
+    put_header(&p, "0010");
+    put_byte(&p, 0xFA);
+    put_str(&p, "repl-offset", 6);
+    put_len(&p, 12, 6);
+    put_byte(&p, 0xFF); /* the trailer: EOF opcode, zero CRC64 */
+    for (int i = 0; i < 8; i++)
+        put_byte(&p, 0);
+    put(&wire, p.b, p.n);
+    put(&wire, mark, 40);
+    char hdr[64];
+    snprintf(hdr, sizeof(hdr), "$EOF:%s\r\n", mark);
+    fake f = {.sync_reply = hdr, .payload = wire.b, .payload_len = wire.n};
+    fetch_env e;
+    env_setup(&e);
+    store_snapshot s;
+    mrd_error err;
+    assert_int_equal(run_fetch(&f, &e, 2000, &s, &err), MRD_OK);
+    assert_int_equal(s.bytes, (long long)p.n);
+    assert_int_equal(s.repl_offset, -1);
+    env_check(&e, p.b, p.n);
+    env_teardown(&e);
+}
+
 static void test_fetch_zero_checksum(void **state)
 {
     (void)state;
@@ -971,10 +1023,12 @@ int main(void)
         cmocka_unit_test(test_not_rdb),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_repl_id_not_hex),
+        cmocka_unit_test(test_repl_offset_with_nul),
         cmocka_unit_test(test_crc64),
         cmocka_unit_test(test_fetch_refuses_bad_arguments),
         cmocka_unit_test(test_fetch_len_form),
         cmocka_unit_test(test_fetch_eof_form_in_small_chunks),
+        cmocka_unit_test(test_fetch_eof_form_inspects_the_payload_only),
         cmocka_unit_test(test_fetch_zero_checksum),
         cmocka_unit_test(test_fetch_keepalives_reset_the_idle_timeout),
         cmocka_unit_test(test_fetch_idle_timeout),
