@@ -187,12 +187,19 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const sv_proc *p, int lea
     mrd_rc rc = MRD_OK;
     if (leader < 0 || leader >= m->nnodes)
         return MRD_ERR_INVALID;
-    if (leader == p->node)
+    int bus_port = m->nodes[p->node].bus_port;
+    bool cluster = bus_port != 0; /* cluster mode */
+    if (cluster)
+        rc = vars_set(v, "replicaof_line",
+                      "# cluster mode: CLUSTER REPLICATE or nodes.conf names the master");
+    else if (leader == p->node)
         rc = vars_set(v, "replicaof_line", "# this node starts as the leader");
     else
         rc = vars_setf(v, "replicaof_line", "replicaof %s %d",
                        manifest_node_address(m, leader), m->nodes[leader].port);
     rc = rc ? rc : vars_set_int(v, "replica_priority", priority);
+    rc = rc ? rc : vars_set(v, "cluster_enabled", cluster ? "yes" : "no");
+    rc = rc ? rc : vars_set_int(v, "cluster_port", bus_port); /* 0: Redis' default */
     rc = rc ? rc : set_settings(v, m, MRD_LANDS_REDIS);
     rc = rc ? rc : vars_set(v, "replication_pass", h->secrets.replication);
     return rc;

@@ -62,6 +62,18 @@ static int host_index(const mrd_manifest *m, const char *name)
     return -1;
 }
 
+/* A port two nodes of one host both use (their own or their cluster bus
+ * port; 0 is no bus port), or 0. */
+static int port_clash(const mrd_mf_node *a, const mrd_mf_node *b)
+{
+    int pa[2] = {a->port, a->bus_port}, pb[2] = {b->port, b->bus_port};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            if (pa[i] && pa[i] == pb[j])
+                return pa[i];
+    return 0;
+}
+
 static mrd_rc parse_node(json_t *o, mrd_manifest *m, int shard, mrd_error *err)
 {
     if (!json_is_object(o))
@@ -75,20 +87,28 @@ static mrd_rc parse_node(json_t *o, mrd_manifest *m, int shard, mrd_error *err)
     MRD_TRY(get_int(o, "port", &nd->port, err));
     MRD_TRY(get_int(o, "replica_priority", &nd->replica_priority, err));
     MRD_TRY(get_bool(o, "master", &nd->master, err));
+    nd->bus_port = 0; /* sentinel mode has no cluster bus: the key is absent */
+    if (json_object_get(o, "bus_port"))
+        MRD_TRY(get_int(o, "bus_port", &nd->bus_port, err));
     nd->shard = shard;
     if ((nd->host = host_index(m, host)) < 0)
         return mrd_error_set(err, MRD_ERR_INVALID,
                              "manifest: shard \"%s\" names host \"%s\", which is not "
                              "among \"hosts\"",
                              m->shards[shard].name, host);
-    if (nd->port < 1 || nd->port > 65535)
+    if (nd->port < 1 || nd->port > 65535 || nd->bus_port > 65535)
         return mrd_error_set(err, MRD_ERR_INVALID, "manifest: node %s:%d: port out of range",
                              host, nd->port);
-    for (int i = 0; i < m->nnodes; i++)
-        if (m->nodes[i].host == nd->host && m->nodes[i].port == nd->port)
+    if (nd->bus_port == nd->port)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: node %s:%d uses its port as its bus port", host,
+                             nd->port);
+    for (int i = 0; i < m->nnodes; i++) {
+        int clash = m->nodes[i].host != nd->host ? 0 : port_clash(&m->nodes[i], nd);
+        if (clash)
             return mrd_error_set(err, MRD_ERR_INVALID,
-                                 "manifest: two nodes on host \"%s\" use port %d", host,
-                                 nd->port);
+                                 "manifest: two nodes on host \"%s\" use port %d", host, clash);
+    }
     m->nnodes++;
     return MRD_OK;
 }
@@ -127,19 +147,33 @@ static mrd_rc parse_shard(json_t *o, mrd_manifest *m, mrd_error *err)
     return MRD_OK;
 }
 
-/* What this agent can run: its mode, one shard in sentinel mode, and no
- * more nodes on its host than it starts. */
+/* What this agent can run: its mode (one shard and sentinels in sentinel
+ * mode; bus ports and no sentinel in cluster mode), and no more nodes on
+ * its host than it starts. */
 static mrd_rc check_runnable(const mrd_manifest *m, mrd_error *err)
 {
-    if (strcmp(m->mode, "sentinel") != 0)
+    bool cluster = strcmp(m->mode, "cluster") == 0;
+    if (!cluster && strcmp(m->mode, "sentinel") != 0)
         return mrd_error_set(err, MRD_ERR_INVALID,
                              "manifest: mode \"%s\" is not supported by this agent "
-                             "(it runs \"sentinel\"): upgrade meridian-agent",
+                             "(it runs \"sentinel\" and \"cluster\"): upgrade meridian-agent",
                              m->mode);
-    if (m->nshards != 1)
+    if (!cluster && m->nshards != 1)
         return mrd_error_set(err, MRD_ERR_INVALID,
                              "manifest: sentinel mode has exactly one shard, not %d",
                              m->nshards);
+    for (int i = 0; i < m->nnodes; i++)
+        if (cluster != (m->nodes[i].bus_port != 0))
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: node %s:%d %s a cluster bus port (\"bus_port\") "
+                                 "in %s mode",
+                                 m->hosts[m->nodes[i].host].host, m->nodes[i].port,
+                                 cluster ? "needs" : "has", m->mode);
+    for (int i = 0; cluster && i < m->nhosts; i++)
+        if (m->hosts[i].sentinel_port)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: host \"%s\" has a sentinel in cluster mode",
+                                 m->hosts[i].host);
     int here = manifest_host_nodes(m, m->self, NULL, 0);
     if (here > MRD_MF_MAX_HOST_NODES)
         return mrd_error_set(err, MRD_ERR_INVALID,
@@ -149,11 +183,14 @@ static mrd_rc check_runnable(const mrd_manifest *m, mrd_error *err)
     /* a node's port is its own on its host */
     for (int i = 0; i < m->nnodes; i++) {
         const mrd_mf_host *h = &m->hosts[m->nodes[i].host];
-        int port = m->nodes[i].port;
-        if (port == h->sentinel_port || port == h->agent_port)
-            return mrd_error_set(err, MRD_ERR_INVALID,
-                                 "manifest: node %s:%d uses the host's %s port", h->host, port,
-                                 port == h->sentinel_port ? "sentinel" : "agent");
+        int ports[2] = {m->nodes[i].port, m->nodes[i].bus_port};
+        for (int k = 0; k < 2; k++)
+            if (ports[k] && (ports[k] == h->sentinel_port || ports[k] == h->agent_port))
+                return mrd_error_set(err, MRD_ERR_INVALID,
+                                     "manifest: node %s:%d uses the host's %s port (%d)",
+                                     h->host, ports[0],
+                                     ports[k] == h->sentinel_port ? "sentinel" : "agent",
+                                     ports[k]);
     }
     return MRD_OK;
 }
@@ -244,6 +281,33 @@ mrd_rc manifest_parse(const char *text, size_t len, mrd_manifest **out, mrd_erro
     return MRD_OK;
 }
 
+/* An older manifest's SETTINGS into OUT: a setting added since (that the
+ * writing meridian did not know) has its default, which is what the
+ * deployment runs with until the next deploy renders it. */
+static mrd_rc settings_with_defaults(json_t *settings, mrd_settings *out,
+                                     mrd_error *err)
+{
+    mrd_settings defaults;
+    mrd_settings_defaults(&defaults);
+    json_t *full = mrd_settings_to_json(&defaults);
+    if (!full)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    const char *section, *key;
+    json_t *keys, *v;
+    json_object_foreach(settings, section, keys) {
+        json_t *into = json_object_get(full, section);
+        if (!into || !json_is_object(keys)) { /* refused by the strict parse */
+            json_object_set(full, section, keys);
+            continue;
+        }
+        json_object_foreach(keys, key, v)
+            json_object_set(into, key, v);
+    }
+    mrd_rc rc = mrd_settings_from_json(full, out, err);
+    json_decref(full);
+    return rc;
+}
+
 mrd_rc manifest_settings_parse(const char *text, size_t len, mrd_settings *out,
                                mrd_error *err)
 {
@@ -261,7 +325,7 @@ mrd_rc manifest_settings_parse(const char *text, size_t len, mrd_settings *out,
         rc = mrd_error_set(err, MRD_ERR_INVALID,
                            "manifest version %d has no settings table", version);
     if (rc == MRD_OK)
-        rc = mrd_settings_from_json(settings, out, err);
+        rc = settings_with_defaults(settings, out, err);
     json_decref(root);
     return rc;
 }
@@ -298,10 +362,12 @@ json_t *manifest_to_json(const mrd_manifest *m)
         json_t *nodes = json_array();
         for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
             const mrd_mf_node *nd = &m->nodes[i];
-            json_array_append_new(nodes, json_pack("{s:s,s:i,s:i,s:b}", "host",
-                                                   m->hosts[nd->host].host, "port", nd->port,
-                                                   "replica_priority", nd->replica_priority,
-                                                   "master", nd->master));
+            json_t *o = json_pack("{s:s,s:i,s:i,s:b}", "host", m->hosts[nd->host].host,
+                                  "port", nd->port, "replica_priority", nd->replica_priority,
+                                  "master", nd->master);
+            if (nd->bus_port)
+                json_object_set_new(o, "bus_port", json_integer(nd->bus_port));
+            json_array_append_new(nodes, o);
         }
         json_array_append_new(shards, json_pack("{s:s,s:o}", "name", sh->name, "nodes", nodes));
     }

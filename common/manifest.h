@@ -51,6 +51,8 @@ typedef struct mrd_mf_node {
     int host;             /* index into hosts */
     int shard;            /* index into shards */
     int port;
+    int bus_port;         /* cluster mode: its cluster bus port; 0 in
+                             sentinel mode ("bus_port" absent) */
     int replica_priority; /* the plan's (the master's is 100 too) */
     bool master;          /* the shard's initial master in the plan */
 } mrd_mf_node;
@@ -67,7 +69,7 @@ typedef struct mrd_mf_shard {
 typedef struct mrd_manifest {
     int version;
     char topology[MRD_MF_NAME];
-    char mode[16];          /* "sentinel": the only mode agents run so far */
+    char mode[16];          /* "sentinel" or "cluster" */
     char host[MRD_MF_NAME]; /* this host: also hosts[self] */
     int self;               /* index of this host in hosts */
     char root[MRD_MF_PATH];
@@ -95,7 +97,8 @@ mrd_rc manifest_load(const char *path, mrd_manifest **out, mrd_error *err);
 /* Only the settings of a manifest of version 2 or later (the settings
  * table's layout, unchanged since), for comparing a deployment that runs
  * an older manifest with a new topology: MRD_ERR_INVALID for a version 1
- * manifest or a settings block that does not parse. */
+ * manifest or a settings block that does not parse.  A setting added to
+ * the table since that manifest was written has its default. */
 mrd_rc manifest_settings_parse(const char *text, size_t len, mrd_settings *out,
                                mrd_error *err);
 

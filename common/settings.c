@@ -87,6 +87,11 @@ static const mrd_setting table[] = {
      AT(cluster.shards)},
     {"cluster", "replicas_per_shard", MRD_SETTING_INT, 0, INT_MAX, "1", "at least 0",
      MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN, AT(cluster.replicas_per_shard)},
+    {"cluster", "node_timeout_ms", MRD_SETTING_INT, 100, INT_MAX, "5000",
+     "at least 100; how long a node may not answer before the cluster counts it as "
+     "failing; a master's failover takes about this plus 1 to 2 s of election "
+     "(sentinel mode renders it too, where Redis ignores it)",
+     MRD_LANDS_REDIS, "cluster-node-timeout", MRD_APPLY_LIVE, AT(cluster.node_timeout_ms)},
 };
 
 #define NROWS (sizeof(table) / sizeof(table[0]))

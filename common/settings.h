@@ -55,6 +55,7 @@ typedef struct mrd_settings {
     struct {
         int shards;
         int replicas_per_shard;
+        int node_timeout_ms;
     } cluster;
 } mrd_settings;
 

@@ -454,6 +454,13 @@ static int cmd_drill(const cli *o)
     mrd_error err;
     if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
         return open_failure(&err, 3);
+    if (c->topo->mode == MRD_MODE_CLUSTER) {
+        fprintf(stderr, "meridian: %s: drills run in sentinel mode only so far; cluster "
+                        "mode can be deployed, checked (status) and healed\n",
+                c->topo->path);
+        orch_close(&c);
+        return 3;
+    }
     drill_opts d = {.scenario = (drill_scenario)drill_scenario_parse(o->rest[0]),
                     .arg = o->nrest > 1 ? o->rest[1] : NULL,
                     .out_dir = o->out_dir,

@@ -27,7 +27,7 @@
 
 typedef enum mrd_mode {
     MRD_MODE_SENTINEL = 0, /* one leader, replicas, sentinels */
-    MRD_MODE_CLUSTER,      /* validated and planned; not deployable yet */
+    MRD_MODE_CLUSTER,      /* shards of masters and replicas: Redis Cluster */
 } mrd_mode;
 
 typedef enum mrd_transport_kind {

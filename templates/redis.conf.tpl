@@ -63,6 +63,33 @@ repl-backlog-ttl 0
 min-replicas-to-write {{min_replicas_to_write}}
 min-replicas-max-lag {{min_replicas_max_lag}}
 
+# ---- cluster ---------------------------------------------------------
+# Cluster mode only: "cluster-enabled no" in sentinel mode, where Redis
+# ignores the rest of this section.
+cluster-enabled {{cluster_enabled}}
+# Redis keeps the cluster's view here (in dir): node ids, roles, slots,
+# epochs.  The agent writes it before the first start of a restored node,
+# declaring it a replica, so it never starts blank as a master.
+cluster-config-file nodes.conf
+cluster-node-timeout {{cluster_node_timeout}}
+# The bus port is explicit (the plan's): the default, port + 10000, may
+# be another node's port on a host with several nodes.  Announce this
+# host's address, as the replication section does.
+cluster-port {{cluster_port}}
+cluster-announce-ip {{bind}}
+cluster-announce-port {{port}}
+cluster-announce-bus-port {{cluster_port}}
+# meridian decides where replicas go (one outside each master's region);
+# Redis must not move them to an orphaned master elsewhere.
+cluster-allow-replica-migration no
+cluster-migration-barrier 1
+# Any replica may take over, however long its link was down: with
+# persistence off, a replica is the only copy left of a lost master.
+cluster-replica-validity-factor 0
+# A shard that lost every copy leaves its slots uncovered: the other
+# shards keep serving theirs rather than the whole cluster stopping.
+cluster-require-full-coverage no
+
 # ---- memory ----------------------------------------------------------
 maxmemory {{maxmemory}}
 # A store, not a cache: when full, refuse writes rather than drop keys that

@@ -76,13 +76,6 @@ mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opt
     if (o)
         c->opts = *o;
     mrd_rc rc = topology_load(topology_path, &c->topo, err);
-    /* `meridian plan` places a cluster (it does not open a context); the
-     * commands that run one come with cluster deploy */
-    if (rc == MRD_OK && c->topo->mode != MRD_MODE_SENTINEL)
-        rc = mrd_error_at(err, MRD_ERR_INVALID, c->topo->path, 0, 0,
-                          "cluster mode can be planned (meridian plan %s) but not deployed "
-                          "yet: use \"mode\": \"sentinel\" to deploy",
-                          topology_path);
     if (rc == MRD_OK)
         rc = plan_build(c->topo, &c->plan, err);
     if (rc == MRD_OK)

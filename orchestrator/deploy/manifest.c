@@ -69,6 +69,7 @@ static void fill_manifest(const orch_ctx *c, int host, const char *root, const c
         m->nodes[i] = (mrd_mf_node){.host = p->nodes[i].host,
                                     .shard = p->nodes[i].shard,
                                     .port = p->nodes[i].port,
+                                    .bus_port = p->nodes[i].bus_port,
                                     .replica_priority = p->nodes[i].replica_priority,
                                     .master = p->nodes[i].master};
     /* webhooks are borrowed from the topology for serialisation only */

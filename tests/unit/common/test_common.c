@@ -1244,7 +1244,7 @@ static const char valid_manifest[] =
     "                    \"wait_replicas\": 2},\n"
     "    \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true,\n"
     "              \"crash_fast_path\": false},\n"
-    "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1}\n"
+    "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1, \"node_timeout_ms\": 5000}\n"
     "  },\n"
     "  \"hosts\": [\n"
     "    {\"host\": \"use-a1\", \"region\": \"us-east\", \"zone\": \"a\",\n"
@@ -1634,8 +1634,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 10 top-level, 18 settings, 7 per host, 2 in the shard, 4 per node. */
-    assert_int_equal(checked, 10 + 18 + 21 + 2 + 12);
+    /* 10 top-level, 19 settings, 7 per host, 2 in the shard, 4 per node. */
+    assert_int_equal(checked, 10 + 19 + 21 + 2 + 12);
 }
 
 static void test_manifest_invalid_documents(void **state)
@@ -1662,10 +1662,17 @@ static void test_manifest_invalid_documents(void **state)
     free(text);
 
     /* A mode this agent does not run. */
+    text = mutated("", "mode", json_string("raft"));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: mode \"raft\" is not supported by this agent (it runs "
+                   "\"sentinel\" and \"cluster\"): upgrade meridian-agent",
+                   false);
+    free(text);
+    /* cluster mode without cluster bus ports */
     text = mutated("", "mode", json_string("cluster"));
     manifest_fails(text, MRD_ERR_INVALID,
-                   "manifest: mode \"cluster\" is not supported by this agent (it runs "
-                   "\"sentinel\"): upgrade meridian-agent",
+                   "manifest: node use-a1:16379 needs a cluster bus port (\"bus_port\") in "
+                   "cluster mode",
                    false);
     free(text);
 
@@ -1810,11 +1817,113 @@ static void test_manifest_nodes_per_host(void **state)
 
     /* a node on its host's sentinel or agent port */
     text = with_node(0, NULL, 26379);
-    manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a1:26379 uses the host's sentinel port",
-                   false);
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: node use-a1:26379 uses the host's sentinel port (26379)", false);
     free(text);
     text = with_node(1, NULL, 16901);
-    manifest_fails(text, MRD_ERR_INVALID, "manifest: node use-a2:16901 uses the host's agent port",
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: node use-a2:16901 uses the host's agent port (16901)", false);
+    free(text);
+}
+
+/* The valid manifest in cluster mode: no sentinels, and each node I has
+ * the bus port BUS[I] (0: the key left out). */
+static char *as_cluster(const int *bus, int n)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    json_object_set_new(root, "mode", json_string("cluster"));
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(root, "hosts"), i, h) {
+        json_object_set_new(h, "sentinel_port", json_integer(0));
+        json_object_set_new(h, "sentinel_myid", json_string(""));
+    }
+    json_t *nodes =
+        json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
+    for (int k = 0; k < n; k++)
+        if (bus[k])
+            json_object_set_new(json_array_get(nodes, (size_t)k), "bus_port",
+                                json_integer(bus[k]));
+    char *text = json_dumps(root, 0);
+    json_decref(root);
+    return text;
+}
+
+/* Cluster mode: every node has a bus port, which clashes with no port of
+ * its host (its own, another node's, the agent's), and no host runs a
+ * sentinel; sentinel mode has no bus ports. */
+static void test_manifest_cluster_mode(void **state)
+{
+    (void)state;
+    int bus[3] = {36379, 36379, 36379}; /* three hosts: one port each */
+    char *text = as_cluster(bus, 3);
+    mrd_manifest *m = parse_manifest_ok(text);
+    assert_string_equal(m->mode, "cluster");
+    assert_int_equal(m->nodes[0].bus_port, 36379);
+    json_t *j = manifest_to_json(m);
+    char *again = json_dumps(j, JSON_SORT_KEYS);
+    json_decref(j);
+    manifest_free(&m);
+    assert_non_null(strstr(again, "\"bus_port\": 36379"));
+    free(again);
+    free(text);
+
+    int missing[3] = {36379, 0, 36379};
+    text = as_cluster(missing, 3);
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: node use-a2:16379 needs a cluster bus port", true);
+    free(text);
+    int own[3] = {16379, 36379, 36379};
+    text = as_cluster(own, 3);
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: node use-a1:16379 uses its port as its bus port", false);
+    free(text);
+    int agent[3] = {36379, 16901, 36379};
+    text = as_cluster(agent, 3);
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: node use-a2:16379 uses the host's agent port (16901)", false);
+    free(text);
+
+    /* another node's port as a bus port, on the same host */
+    json_error_t jerr;
+    json_t *root = json_loads(text = as_cluster(bus, 3), 0, &jerr);
+    free(text);
+    json_t *nodes =
+        json_object_get(json_array_get(json_object_get(root, "shards"), 0), "nodes");
+    json_object_set_new(json_array_get(nodes, 1), "host", json_string("use-a1"));
+    json_object_set_new(json_array_get(nodes, 1), "port", json_integer(16380));
+    json_object_set_new(json_array_get(nodes, 1), "bus_port", json_integer(16379));
+    text = json_dumps(root, 0);
+    json_decref(root);
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: two nodes on host \"use-a1\" use port 16379", false);
+    free(text);
+
+    /* a sentinel in cluster mode; a bus port in sentinel mode */
+    root = json_loads(text = as_cluster(bus, 3), 0, &jerr);
+    free(text);
+    json_object_set_new(json_array_get(json_object_get(root, "hosts"), 0), "sentinel_port",
+                        json_integer(26379));
+    text = json_dumps(root, 0);
+    json_decref(root);
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: host \"use-a1\" has a sentinel in cluster mode", false);
+    free(text);
+    text = with_node(0, NULL, 16379);
+    root = json_loads(text, 0, &jerr);
+    free(text);
+    json_object_set_new(
+        json_array_get(json_object_get(json_array_get(json_object_get(root, "shards"), 0),
+                                       "nodes"),
+                       0),
+        "bus_port", json_integer(36379));
+    text = json_dumps(root, 0);
+    json_decref(root);
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: node use-a1:16379 has a cluster bus port (\"bus_port\") in "
+                   "sentinel mode",
                    false);
     free(text);
 }
@@ -1835,6 +1944,20 @@ static void test_manifest_settings_only(void **state)
     memset(&st, 0, sizeof(st));
     assert_int_equal(manifest_settings_parse(text, strlen(text), &st, &err), MRD_OK);
     assert_int_equal(st.consistency.min_replicas_max_lag_s, 10);
+    free(text);
+    /* written before cluster.node_timeout_ms existed: its default, while
+     * the whole manifest (what an agent runs) still needs every setting */
+    text = mutated("settings/cluster", "node_timeout_ms", NULL);
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(manifest_settings_parse(text, strlen(text), &st, &err), MRD_OK);
+    assert_int_equal(st.cluster.node_timeout_ms, 5000);
+    assert_int_equal(st.agent.port, 16900); /* the manifest's, not the default */
+    assert_string_equal(st.store.leader_region, "us-east");
+    manifest_fails(text, MRD_ERR_INVALID, "settings.cluster.node_timeout_ms is missing", false);
+    free(text);
+    /* an unknown key is still refused */
+    text = mutated("settings/cluster", "node_timeout", json_integer(5));
+    assert_int_equal(manifest_settings_parse(text, strlen(text), &st, &err), MRD_ERR_INVALID);
     free(text);
     /* version 1 had no settings table */
     text = mutated("", "version", json_integer(1));
@@ -2506,6 +2629,7 @@ int main(void)
         cmocka_unit_test(test_manifest_missing_and_wrong_types),
         cmocka_unit_test(test_manifest_invalid_documents),
         cmocka_unit_test(test_manifest_nodes_per_host),
+        cmocka_unit_test(test_manifest_cluster_mode),
         cmocka_unit_test(test_manifest_settings_only),
         cmocka_unit_test(test_manifest_syntax_errors),
         TMP(test_manifest_load),
