@@ -142,7 +142,7 @@ heal_ctx *heal_new(sv_host *h, events *ev, bool child_mode)
     hc->h = h;
     hc->ev = ev;
     hc->child_mode = child_mode;
-    hc->mode = &heal_mode_sentinel; /* the only mode an agent runs so far */
+    hc->mode = strcmp(h->m->mode, "cluster") == 0 ? &heal_mode_cluster : &heal_mode_sentinel;
     for (int i = 0; i < h->nprocs && hc->nnodes < MRD_MF_MAX_HOST_NODES; i++)
         if (h->procs[i].kind == SV_REDIS)
             hc->nodes[hc->nnodes++] = (heal_node){.node = h->procs[i].node,
@@ -307,23 +307,6 @@ static json_t *node_json(const heal_obs *o, heal_action a)
                      "action", heal_action_name(a));
 }
 
-static const char *wait_reason(heal_action a)
-{
-    switch (a) {
-    case HEAL_NONE: return "";
-    case HEAL_WAIT_SYNC: return "replica is syncing or catching up";
-    case HEAL_WAIT_RECONFIG: return "does not follow the leader the sentinels name yet";
-    case HEAL_WAIT_SENTINELS: return "no sentinel majority agrees on a leader";
-    case HEAL_WAIT_FAILOVER: return "the leader is lost; waiting for the sentinels to fail over";
-    case HEAL_ASK_FAILOVER: return "the leader is lost; a failover was requested";
-    case HEAL_RESTORE: return "lost: needs a restore";
-    case HEAL_BACKOFF: return "lost; backing off after failed or repeated restores";
-    case HEAL_REPOINT: return "does not follow the leader the sentinels name: repointed";
-    case HEAL_REPAIR: return "a safety setting differs from the manifest";
-    }
-    return "";
-}
-
 /* The observations of one pass (or of a /v1/nodes call): one per node of
  * this host, and the action each node's facts decide. */
 typedef struct round {
@@ -348,7 +331,7 @@ static mrd_rc observe_all(heal_ctx *hc, round *r, mrd_error *err)
             round_free(hc, r);
             return rc;
         }
-        r->actions[i] = heal_decide(&r->obs[i].f, hc->h->m->settings.sentinel.down_after_ms);
+        r->actions[i] = heal_decide(&r->obs[i].f, hc->mode->down_after_ms(hc->h->m));
         r->n++;
     }
     return MRD_OK;
@@ -380,9 +363,9 @@ static void remember(heal_ctx *hc, const round *r)
         heal_action a = r->actions[i];
         hn->ready = a == HEAL_NONE;
         if (a == HEAL_REPAIR)
-            snprintf(hn->reason, sizeof(hn->reason), "%s: %s", wait_reason(a), o->drift);
+            snprintf(hn->reason, sizeof(hn->reason), "%s: %s", hc->mode->reason(a), o->drift);
         else
-            snprintf(hn->reason, sizeof(hn->reason), "%s", wait_reason(a));
+            snprintf(hn->reason, sizeof(hn->reason), "%s", hc->mode->reason(a));
         hn->g_up = o->f.reachable;
         hn->g_master = o->f.is_master;
         hn->last_self_leader = o->f.self_is_leader && o->f.reachable && o->f.is_master;
@@ -474,10 +457,10 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
         heal_action a = i < r.n ? r.actions[i] : HEAL_WAIT_SYNC;
         c = mrd_health_worst(c, i < r.n ? code_for(ps, a) : MRD_HEALTH_UNKNOWN);
         if (!ps->summary[0] && a == HEAL_REPAIR)
-            snprintf(ps->summary, sizeof(ps->summary), "%s: %s", wait_reason(a),
+            snprintf(ps->summary, sizeof(ps->summary), "%s: %s", hc->mode->reason(a),
                      r.obs[i].drift);
         else if (!ps->summary[0] && a != HEAL_NONE)
-            snprintf(ps->summary, sizeof(ps->summary), "%s", wait_reason(a));
+            snprintf(ps->summary, sizeof(ps->summary), "%s", hc->mode->reason(a));
         if (!ps->summary[0])
             continue;
         /* one node: its summary; several: each that has one, by label */

@@ -114,9 +114,16 @@ struct heal_mode {
     /* The crash fast path: ask now for a failover of HN's shard, whose
      * master (HN) just died; the host that took the request goes to WHO. */
     bool (*fail_over_now)(const heal_ctx *hc, const heal_node *hn, char *who, size_t n);
+    /* How long a lost master may stay down before a failover is asked for
+     * (heal_decide's DOWN_AFTER_MS). */
+    int (*down_after_ms)(const mrd_manifest *m);
+    /* Why a node whose action is A is not ready, in the mode's words
+     * (static; "" for HEAL_NONE). */
+    const char *(*reason)(heal_action a);
 };
 
 extern const heal_mode heal_mode_sentinel;
+extern const heal_mode heal_mode_cluster;
 
 /* Record an action: the report, the log and the webhooks. */
 void heal_act(heal_step *ps, const char *event, const char *proc, const char *fmt, ...)

@@ -831,6 +831,28 @@ static bool sentinel_fail_over_now(const heal_ctx *hc, const heal_node *hn, char
     return request_failover(hc, &m->shards[m->nodes[hn->node].shard], NULL, who, n);
 }
 
+static int sentinel_down_after_ms(const mrd_manifest *m)
+{
+    return m->settings.sentinel.down_after_ms;
+}
+
+static const char *sentinel_reason(heal_action a)
+{
+    switch (a) {
+    case HEAL_NONE: return "";
+    case HEAL_WAIT_SYNC: return "replica is syncing or catching up";
+    case HEAL_WAIT_RECONFIG: return "does not follow the leader the sentinels name yet";
+    case HEAL_WAIT_SENTINELS: return "no sentinel majority agrees on a leader";
+    case HEAL_WAIT_FAILOVER: return "the leader is lost; waiting for the sentinels to fail over";
+    case HEAL_ASK_FAILOVER: return "the leader is lost; a failover was requested";
+    case HEAL_RESTORE: return "lost: needs a restore";
+    case HEAL_BACKOFF: return "lost; backing off after failed or repeated restores";
+    case HEAL_REPOINT: return "does not follow the leader the sentinels name: repointed";
+    case HEAL_REPAIR: return "a safety setting differs from the manifest";
+    }
+    return "";
+}
+
 const heal_mode heal_mode_sentinel = {
     .name = "sentinel",
     .observe = sentinel_observe,
@@ -841,4 +863,6 @@ const heal_mode heal_mode_sentinel = {
     .host_json = sentinel_host_json,
     .host_state = sentinel_host_state,
     .fail_over_now = sentinel_fail_over_now,
+    .down_after_ms = sentinel_down_after_ms,
+    .reason = sentinel_reason,
 };

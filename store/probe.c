@@ -9,8 +9,8 @@
 #include "conn_internal.h"
 #include "log.h"
 
-/* AUTH + a view, or AUTH + INFO + CONFIG GET */
-#define PROBE_MAX_REPLIES (1 + STORE__VIEW_NCOMMANDS > 3 ? 1 + STORE__VIEW_NCOMMANDS : 3)
+/* AUTH + a view, or AUTH + INFO + CONFIG GET + CLUSTER NODES + CLUSTER INFO */
+#define PROBE_MAX_REPLIES (1 + STORE__VIEW_NCOMMANDS > 5 ? 1 + STORE__VIEW_NCOMMANDS : 5)
 
 /* Where one probe is. */
 typedef enum probe_state {
@@ -26,6 +26,7 @@ typedef struct probe_run {
     probe_state state;
     int want;                         /* replies expected (AUTH included) */
     int got;
+    int config_at;                    /* the CONFIG GET reply's index; 0 none */
     redisReply *replies[PROBE_MAX_REPLIES];
     char name[96];
 } probe_run;
@@ -71,6 +72,12 @@ static void start(probe_run *r)
                 argv[argc++] = p->config[i];
             redisAppendCommandArgv(r->ctx, argc, argv, NULL);
             r->want++;
+            r->config_at = r->want - 1;
+        }
+        if (p->cluster) {
+            redisAppendCommand(r->ctx, "CLUSTER NODES");
+            redisAppendCommand(r->ctx, "CLUSTER INFO");
+            r->want += 2;
         }
     } else {
         const char *const *cmds[STORE__VIEW_NCOMMANDS] = {STORE__VIEW_COMMANDS(p->master)};
@@ -130,8 +137,23 @@ static void complete(probe_run *r)
             finish(r, MRD_ERR_NOMEM);
             return;
         }
-        if (r->want > 2)
-            take_config(p, r->replies[2]);
+        if (r->config_at)
+            take_config(p, r->replies[r->config_at]);
+        if (p->cluster) {
+            const redisReply *nodes = r->replies[r->want - 2], *ci = r->replies[r->want - 1];
+            if (nodes->type != REDIS_REPLY_STRING || ci->type != REDIS_REPLY_STRING) {
+                mrd_error_set(&p->err, MRD_ERR_PROTOCOL,
+                              "%s: CLUSTER NODES or CLUSTER INFO is not a string", r->name);
+                finish(r, MRD_ERR_PROTOCOL);
+                return;
+            }
+            p->cluster_nodes = strdup(nodes->str);
+            p->cluster_info = strdup(ci->str);
+            if (!p->cluster_nodes || !p->cluster_info) {
+                finish(r, MRD_ERR_NOMEM);
+                return;
+            }
+        }
         finish(r, MRD_OK);
         return;
     }
@@ -245,6 +267,10 @@ void store_probe_clear(store_probe *p)
         return;
     free(p->info);
     p->info = NULL;
+    free(p->cluster_nodes);
+    p->cluster_nodes = NULL;
+    free(p->cluster_info);
+    p->cluster_info = NULL;
     for (int i = 0; i < STORE_PROBE_MAX_CONFIG; i++) {
         free(p->config_values[i]);
         p->config_values[i] = NULL;

@@ -32,12 +32,16 @@ typedef struct store_probe {
                                   list of at most STORE_PROBE_MAX_CONFIG
                                   settings to CONFIG GET in the same round
                                   trip (borrowed) */
+    bool cluster;         /* STORE_PROBE_INFO: also CLUSTER NODES and
+                             CLUSTER INFO (cluster mode) */
     /* out */
     mrd_rc rc;            /* MRD_OK when every reply arrived and parsed */
     mrd_error err;
     char *info;           /* STORE_PROBE_INFO: INFO text (new) */
     char *config_values[STORE_PROBE_MAX_CONFIG]; /* value of config[i] (new);
                                   NULL when the server did not report it */
+    char *cluster_nodes;  /* with CLUSTER: the CLUSTER NODES text (new) */
+    char *cluster_info;   /* with CLUSTER: the CLUSTER INFO text (new) */
 } store_probe;
 
 /* Run every probe; returns when all are done or TIMEOUT_MS has passed
@@ -45,7 +49,7 @@ typedef struct store_probe {
  * probes[i].rc/err; the function itself fails only on OOM. */
 mrd_rc store_probe_all(store_probe *probes, int n, int timeout_ms);
 
-/* Free the results of P (info, config values) and NULL them; the inputs
+/* Free the results of P (info, config values, cluster texts) and NULL them; the inputs
  * are left as they are.  Accepts NULL. */
 void store_probe_clear(store_probe *p);
 

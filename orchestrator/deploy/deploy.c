@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "agent_client.h"
+#include "form.h"
 #include "fsutil.h"
 #include "lock.h"
 #include "log.h"
@@ -328,6 +329,19 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
         return 2;
     }
     free(jobs);
+    form_report fr = {0};
+    if (c->topo->mode == MRD_MODE_CLUSTER &&
+        cluster_form(c, o->verify_timeout_ms, out, &fr, &err) != MRD_OK) {
+        if (out)
+            fprintf(out, "deploy incomplete: %s\n", err.msg);
+        return 2;
+    }
+    if (out && c->topo->mode == MRD_MODE_CLUSTER) {
+        char what[200];
+        form_report_text(&fr, what, sizeof(what));
+        fprintf(out, "  %-12s %s (%.2f s)\n", "cluster", what, (double)fr.ms / 1000.0);
+    }
+    bool formed_now = fr.met + fr.ranges + fr.replicated + fr.epochs > 0;
     /* settings that change live: set them on every node and sentinel */
     reconcile_report rr;
     if (reconcile_run(c, true, have_before ? &before : NULL, &rr, &err) != MRD_OK) {
@@ -366,9 +380,14 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
         return 1;
     }
     if (out) {
-        if (changed == 0 && live_changes == 0 && first_ok)
+        if (changed == 0 && live_changes == 0 && !formed_now && first_ok)
             fprintf(out, "no changes: %d hosts already deployed and healthy (%.1f s)\n",
                     c->topo->nhosts, secs);
+        else if (c->topo->mode == MRD_MODE_CLUSTER)
+            fprintf(out, "deployed and verified in %.1f s (%s): %d shards serve all 16384 "
+                         "slots, %d replicas linked, cluster_state ok on %d nodes\n",
+                    secs, did, c->plan->nshards, c->plan->nnodes - c->plan->nshards,
+                    c->plan->nnodes);
         else
             fprintf(out, "deployed and verified in %.1f s (%s): leader %s, %d replicas "
                          "linked, %d sentinels agree\n",

@@ -31,9 +31,14 @@
 #include "plan_int.h"
 
 #define CLUSTER_SLOTS 16384
-/* The cluster bus of a host's i-th node: store.port + this + i (the
- * default, port + 10000, would be sentinel.port's default). */
-#define CLUSTER_BUS_OFFSET 20000
+/* The cluster bus of a host's i-th node: store.port + this + i, Redis'
+ * own offset (sentinel.port's default too, but cluster mode runs no
+ * sentinel).  It must stay below the kernel's ephemeral ports (32768 and
+ * up by default): there an outgoing connection from the host's address
+ * can hold the port when the node starts, and the node exits ("Failed
+ * listening on port ... (cluster)"), as seen here with +20000. */
+#define CLUSTER_BUS_OFFSET 10000
+#define EPHEMERAL_FIRST 32768
 
 /* ==== placement ==== */
 
@@ -152,20 +157,22 @@ static mrd_rc too_many_per_host(const mrd_topology *t, int n, int per_host, mrd_
                         n, t->nhosts, per_host, MRD_MF_MAX_HOST_NODES);
 }
 
-/* The ports of hosts running up to PER_HOST nodes: below 65536 and clear
- * of agent.port. */
+/* The ports of hosts running up to PER_HOST nodes: the bus below the
+ * ephemeral ports, and both clear of agent.port. */
 static mrd_rc check_ports(const mrd_topology *t, int per_host, mrd_error *err)
 {
     int store = t->settings.store.port, agent = t->settings.agent.port;
     int top = store + CLUSTER_BUS_OFFSET + per_host - 1;
-    if (top <= 65535 && !(agent >= store && agent < store + per_host) &&
+    if (top < EPHEMERAL_FIRST && !(agent >= store && agent < store + per_host) &&
         !(agent >= store + CLUSTER_BUS_OFFSET && agent <= top))
         return MRD_OK;
     return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                         "cluster mode uses ports %d to %d for its nodes and %d to %d for "
                         "their cluster bus: move store.port or agent.port (%d) so that they "
-                        "do not overlap and stay below 65536",
-                        store, store + per_host - 1, store + CLUSTER_BUS_OFFSET, top, agent);
+                        "do not overlap and the bus stays below %d, where the kernel's "
+                        "ephemeral ports start",
+                        store, store + per_host - 1, store + CLUSTER_BUS_OFFSET, top, agent,
+                        EPHEMERAL_FIRST);
 }
 
 static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
@@ -241,26 +248,27 @@ static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
 
 /* ==== survivability ==== */
 
-/* What the loss of domain KIND/INDEX leaves (the plan's layout; LIVE is
- * for the status of a running cluster, which comes with cluster deploy). */
+/* What the loss of domain KIND/INDEX leaves: the plan's layout, or with
+ * LIVE the running cluster's (its masters now, its linked replicas; a
+ * shard with no master now counts as lost wherever the domain is). */
 static void cluster_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind,
                          int index, const mrd_live *live)
 {
-    (void)live;
     const mrd_topology *t = p->topo;
     plan_loss_init(p, l, kind, index);
     l->masters_majority = mrd_majority(p->nshards);
     int stranded_first = -1;
     for (int s = 0; s < p->nshards; s++) {
         const mrd_plan_shard *sh = &p->shards[s];
-        if (!plan_host_in_domain(plan_node_host(p, sh->master), kind, index)) {
+        int master = live ? live->shard_master[s] : sh->master;
+        if (master >= 0 && !plan_host_in_domain(plan_node_host(p, master), kind, index)) {
             l->masters_left++;
             continue;
         }
         l->shards_lost++;
         int outside = 0;
         for (int i = sh->first; i < sh->first + sh->nnodes; i++)
-            outside += !p->nodes[i].master &&
+            outside += i != master && (live ? live->nodes[i].replica_ok : true) &&
                        !plan_host_in_domain(plan_node_host(p, i), kind, index);
         l->replicas_left += outside;
         if (outside == 0 && l->shards_stranded++ == 0)
@@ -275,7 +283,18 @@ static void cluster_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind 
     const char *k = plan_kind_name(kind);
     int domains = kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
     int S = p->nshards, at_most = S - mrd_majority(S);
-    if (!l->failover_possible) {
+    if (live && !l->failover_possible) {
+        plan_set_reason(l,
+                        "losing %s %s now leaves %d of %d masters, below the majority of %d "
+                        "that must vote a replica in: its masters are not where the plan "
+                        "put them",
+                        k, l->name, l->masters_left, S, l->masters_majority);
+    } else if (live) {
+        plan_set_reason(l,
+                        "losing %s %s now loses shard %d's master and every linked replica "
+                        "of it",
+                        k, l->name, stranded_first + 1);
+    } else if (!l->failover_possible) {
         char fix[160];
         if (domains < 3)
             snprintf(fix, sizeof(fix), "add a third %s (or lower \"survive\")", k);

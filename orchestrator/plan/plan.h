@@ -122,6 +122,8 @@ typedef struct mrd_live_node {
 
 typedef struct mrd_live {
     int master;               /* node index of the (first) shard's master now */
+    const int *shard_master;  /* cluster mode: per shard, the node index of
+                                 its master now, -1 when it has none */
     const bool *sentinel_up;  /* per host: runs a sentinel that answers and
                                  names the master */
     const mrd_live_node *nodes; /* per node */

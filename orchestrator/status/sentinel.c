@@ -117,6 +117,7 @@ static void sentinel_judge(const orch_ctx *c, st_report *r)
     const mrd_plan_shard *shard = &c->plan->shards[0]; /* sentinel mode: the one shard */
     int votes;
     r->master = sentinel_majority_master(c, r, &votes);
+    r->shards[0].master = r->master;
     int masters = 0, healthy = 0, unpromotable = 0;
     for (int i = 0; i < r->nnodes; i++)
         masters += r->nodes[i].reachable && r->nodes[i].is_master;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "info.h"
 #include "reconcile.h"
 #include "status_mode.h"
@@ -17,7 +18,8 @@ static const status_mode *status_mode_for(mrd_mode mode)
     switch (mode) {
     case MRD_MODE_SENTINEL:
         return &status_mode_sentinel;
-    case MRD_MODE_CLUSTER: /* judged in the next step */
+    case MRD_MODE_CLUSTER:
+        return &status_mode_cluster;
     default:
         return NULL;
     }
@@ -44,6 +46,12 @@ static void take_node(const store_probe *p, st_node *n)
     n->link_up = info.link_up;
     n->replica_priority = info.is_master ? -1 : info.replica_priority;
     n->offset = info.is_master ? info.master_repl_offset : info.slave_repl_offset;
+    if (p->cluster_nodes && !(n->cluster_nodes = strdup(p->cluster_nodes)))
+        return; /* out of memory: judged as unknown */
+    store_cluster_info ci;
+    if (p->cluster_info &&
+        store_cluster_info_parse(p->cluster_info, strlen(p->cluster_info), &ci, NULL) == MRD_OK)
+        snprintf(n->cluster_state, sizeof(n->cluster_state), "%s", ci.state);
 }
 
 static void take_sentinel(const store_probe *p, st_sentinel *s)
@@ -233,8 +241,9 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         r->nodes = calloc((size_t)(nn ? nn : 1), sizeof(*r->nodes));
         r->hosts = calloc((size_t)t->nhosts, sizeof(*r->hosts));
         r->sentinels = calloc((size_t)(ns ? ns : 1), sizeof(*r->sentinels));
+        r->shards = calloc((size_t)pl->nshards, sizeof(*r->shards));
     }
-    if (!r || !r->nodes || !r->hosts || !r->sentinels) {
+    if (!r || !r->nodes || !r->hosts || !r->sentinels || !r->shards) {
         memset(admin, 0, sizeof(admin));
         probe_set_free(&ps);
         status_free(&r);
@@ -243,6 +252,9 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     r->master = -1;
     r->live_unsafe = -1;
     r->nnodes = nn;
+    r->nshards = pl->nshards;
+    for (int s = 0; s < pl->nshards; s++)
+        r->shards[s].master = -1;
     for (int i = 0; i < nn; i++) {
         r->nodes[i].node = i;
         r->nodes[i].host = pl->nodes[i].host;
@@ -306,6 +318,9 @@ void status_free(st_report **r)
 {
     if (!r || !*r)
         return;
+    for (int i = 0; (*r)->nodes && i < (*r)->nnodes; i++)
+        free((*r)->nodes[i].cluster_nodes);
+    free((*r)->shards);
     free((*r)->nodes);
     free((*r)->hosts);
     free((*r)->sentinels);
@@ -316,11 +331,15 @@ void status_free(st_report **r)
 
 /* ==== output ==== */
 
-static const char *node_role(const st_report *r, int i)
+/* "leader" in sentinel mode, "master" in cluster mode (where each shard
+ * has one), "replica", "down". */
+static const char *node_role(const orch_ctx *c, const st_report *r, int i)
 {
     if (!r->nodes[i].reachable)
         return "down";
-    return r->nodes[i].is_master ? "leader" : "replica";
+    if (!r->nodes[i].is_master)
+        return "replica";
+    return c->topo->mode == MRD_MODE_CLUSTER ? "master" : "leader";
 }
 
 json_t *status_to_json(const orch_ctx *c, const st_report *r)
@@ -353,12 +372,40 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
             nodes, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o,s:b,s:s,s:o,s:o,s:o,s:o,s:o}",
                              "host", h->name, "region", t->regions[h->region].name, "zone",
                              t->zones[h->zone].name, "address", h->address, "port",
-                             c->plan->nodes[i].port, "role", node_role(r, i), "link", link,
+                             c->plan->nodes[i].port, "role", node_role(c, r, i), "link", link,
                              "lag_bytes", lag, "healthy", n->healthy, "problem",
                              n->problem, "ready", ready, "agent", agent, "ready_reason",
                              reason, "replica_priority", prio, "promotable", promotable));
-        json_object_set_new(json_array_get(nodes, json_array_size(nodes) - 1), "drift",
-                            n->drift[0] ? json_string(n->drift) : json_null());
+        json_t *o = json_array_get(nodes, json_array_size(nodes) - 1);
+        json_object_set_new(o, "drift", n->drift[0] ? json_string(n->drift) : json_null());
+        json_object_set_new(o, "shard", json_integer(n->shard + 1));
+        if (t->mode == MRD_MODE_CLUSTER) {
+            json_object_set_new(o, "cluster_state", n->cluster_state[0]
+                                                        ? json_string(n->cluster_state)
+                                                        : json_null());
+            json_object_set_new(o, "slots", json_integer(n->slots));
+            json_object_set_new(o, "slot_map_agrees",
+                                n->reachable ? json_boolean(n->map_agrees) : json_null());
+        }
+    }
+    json_t *shards = json_array();
+    for (int s = 0; s < r->nshards; s++) {
+        const st_shard *x = &r->shards[s];
+        const mrd_plan_shard *ps = &c->plan->shards[s];
+        json_t *master = json_null();
+        if (x->master >= 0) {
+            const mrd_host *h = plan_node_host(c->plan, x->master);
+            master = json_pack("{s:s,s:s,s:i,s:s}", "host", h->name, "address", h->address,
+                               "port", c->plan->nodes[x->master].port, "region",
+                               t->regions[h->region].name);
+        }
+        json_array_append_new(
+            shards, json_pack("{s:i,s:s,s:o,s:i,s:i,s:i,s:i,s:b,s:o}", "shard", s + 1, "name",
+                              ps->name, "master", master, "slot_first", ps->slot_first,
+                              "slot_last", ps->slot_last, "slots_served", x->slots_served,
+                              "replicas_linked", x->replicas_linked, "replica_outside_region",
+                              x->replica_outside,
+                              "problem", x->problem[0] ? json_string(x->problem) : json_null()));
     }
     json_t *sentinels = json_array();
     for (int i = 0; i < r->nsentinels; i++) {
@@ -385,10 +432,10 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                                  : json_null(),
                              "losses", losses);
     }
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "topology", t->name, "health",
-                     mrd_health_name(r->health), "summary", r->summary, "leader",
-                     leader, "nodes", nodes, "sentinels", sentinels, "survivability",
-                     survival);
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "topology", t->name, "mode",
+                     c->plan->mode->name, "health", mrd_health_name(r->health), "summary",
+                     r->summary, "leader", leader, "shards", shards, "nodes", nodes,
+                     "sentinels", sentinels, "survivability", survival);
 }
 
 /* The AGENT/READY cell: is the agent up, then its word on the node. */
@@ -402,6 +449,31 @@ static const char *agent_ready(const st_node *n)
     case ST_AGENT_UNASKED:
     default:
         return "-";
+    }
+}
+
+/* Cluster mode: one line per shard. */
+static void print_shards(FILE *out, const orch_ctx *c, const st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    fprintf(out, "\n%-6s %-12s %-21s %-10s %-11s %-9s %s\n", "SHARD", "SLOTS", "MASTER",
+            "REGION", "REPLICAS", "OUTSIDE", "STATE");
+    for (int s = 0; s < r->nshards; s++) {
+        const st_shard *x = &r->shards[s];
+        const mrd_plan_shard *ps = &c->plan->shards[s];
+        char slots[24], master[80] = "-", replicas[16];
+        const char *region = "-";
+        snprintf(slots, sizeof(slots), "%d-%d", ps->slot_first, ps->slot_last);
+        if (x->master >= 0) {
+            const mrd_host *h = plan_node_host(c->plan, x->master);
+            snprintf(master, sizeof(master), "%s:%d", h->address,
+                     c->plan->nodes[x->master].port);
+            region = t->regions[h->region].name;
+        }
+        snprintf(replicas, sizeof(replicas), "%d/%d", x->replicas_linked, ps->nnodes - 1);
+        fprintf(out, "%-6d %-12s %-21s %-10s %-11s %-9s %s\n", s + 1, slots, master, region,
+                replicas, x->replica_outside ? "yes" : "no",
+                x->problem[0] ? x->problem : "ok");
     }
 }
 
@@ -429,8 +501,12 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
             snprintf(state + strlen(state), sizeof(state) - strlen(state), "%snot ready: %s",
                      state[0] ? "; " : "", n->ready_reason);
         fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %-12s  %s\n", h->name,
-                t->regions[h->region].name, t->zones[h->zone].name, node, node_role(r, i),
+                t->regions[h->region].name, t->zones[h->zone].name, node, node_role(c, r, i),
                 link, lag, agent_ready(n), state);
+    }
+    if (r->nsentinels == 0) {
+        print_shards(out, c, r);
+        return;
     }
     fprintf(out, "\n%-12s %-10s %-21s %-21s %s\n", "SENTINEL", "REGION", "ADDRESS",
             "NAMES LEADER", "STATE");

@@ -59,7 +59,23 @@ typedef struct st_node {
     int ready;           /* the agent's word on this node: 1 ready, 0 not
                             ready, -1 unknown */
     char ready_reason[160]; /* the agent's reason when not ready; why unknown */
+    /* cluster mode */
+    char *cluster_nodes; /* its CLUSTER NODES text (owned), NULL unknown */
+    char cluster_state[8]; /* "ok", "fail"; "" unknown */
+    int slots;           /* slots it owns in its own view */
+    bool map_agrees;     /* its slot map is the one most nodes have */
 } st_node;
+
+/* One shard (cluster mode; sentinel mode: the one shard, master only). */
+typedef struct st_shard {
+    int master;          /* node index of its master now (the plan node
+                            that serves its slots as a master, as most
+                            nodes' slot maps say), -1 when none */
+    int slots_served;    /* of its planned slots, those that master owns */
+    int replicas_linked; /* plan nodes of the shard linked to that master */
+    bool replica_outside;/* ... one of them outside the master's region */
+    char problem[160];   /* "" when none */
+} st_shard;
 
 /* One host: its agent, which answers for every node on the host. */
 typedef struct st_host {
@@ -86,6 +102,8 @@ typedef struct st_report {
     st_node *nodes;      /* one per plan node, in plan order */
     int nnodes;
     st_host *hosts;      /* one per topology host, in topology order */
+    st_shard *shards;    /* one per plan shard */
+    int nshards;
     st_sentinel *sentinels;
     int nsentinels;
     mrd_domain_loss *live_losses; /* the survivability matrix of the live

@@ -5,8 +5,8 @@
  * mode's table once, by the topology's mode, and calls through it; it
  * never tests the mode itself, and the modes never call each other.  What
  * every mode shares (probing, reading INFO and sentinel answers, drift,
- * agents, output) lives in status.c.  Only the sentinel mode exists
- * (sentinel.c); Redis Cluster plugs in next. */
+ * agents, output) lives in status.c.  Sentinel mode is sentinel.c,
+ * Redis Cluster cluster.c. */
 #ifndef MRD_STATUS_MODE_H
 #define MRD_STATUS_MODE_H
 
@@ -31,5 +31,9 @@ typedef struct status_mode {
 /* Sentinel mode (sentinel.c): one shard whose master a majority of
  * sentinels names. */
 extern const status_mode status_mode_sentinel;
+
+/* Cluster mode (cluster.c): shards whose masters serve the slots that
+ * most nodes' slot maps give them. */
+extern const status_mode status_mode_cluster;
 
 #endif

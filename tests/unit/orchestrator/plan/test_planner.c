@@ -795,7 +795,7 @@ static void test_cluster_local(void **state)
                 assert_true(k >= 0 && k < load[h]);
                 assert_false(used[k]);
                 used[k] = true;
-                assert_int_equal(p->nodes[i].bus_port, p->nodes[i].port + 20000);
+                assert_int_equal(p->nodes[i].bus_port, p->nodes[i].port + 10000);
             }
     }
     assert_int_equal(p->shards[0].slot_first, 0);
@@ -890,6 +890,14 @@ static void test_cluster_limits(void **state)
     t->settings.agent.port = t->settings.store.port + 1;
     assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
     assert_non_null(strstr(err.msg, "move store.port or agent.port"));
+    /* the bus ports reaching the kernel's ephemeral ports */
+    t->settings.agent.port = 17379;
+    t->settings.store.port = 22767; /* bus 32767 and 32768 */
+    assert_int_equal(plan_build(t, &p, &err), MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "the bus stays below 32768"));
+    t->settings.store.port = 22766; /* bus 32766 and 32767 */
+    p = build_ok(t);
+    plan_free(&p);
     topo_free_test(&t);
 }
 
