@@ -52,17 +52,26 @@ static bool to_ll(const char *s, long long *out)
     return true;
 }
 
-/* Numeric field: absent leaves *out alone; malformed is an error. */
-static mrd_rc num(const char *text, size_t len, const char *key, long long *out,
-                  mrd_error *err)
+mrd_rc store_info_number(const char *text, size_t len, const char *key, long long *out,
+                         bool *found, mrd_error *err)
 {
     char buf[64];
-    if (!store_info_field(text, len, key, buf, sizeof(buf)))
+    bool present = store_info_field(text, len, key, buf, sizeof(buf));
+    if (found)
+        *found = present;
+    if (!present)
         return MRD_OK;
     if (!to_ll(buf, out))
         return mrd_error_set(err, MRD_ERR_PARSE, "INFO field %s is not a number: %s",
                              key, buf);
     return MRD_OK;
+}
+
+/* Numeric field: absent leaves *out alone; malformed is an error. */
+static mrd_rc num(const char *text, size_t len, const char *key, long long *out,
+                  mrd_error *err)
+{
+    return store_info_number(text, len, key, out, NULL, err);
 }
 
 /* "ip=127.0.1.2,port=16379,state=online,offset=123,lag=0" */

@@ -55,4 +55,11 @@ mrd_rc store_info_parse(const char *text, size_t len, store_info *out, mrd_error
 bool store_info_field(const char *text, size_t len, const char *key, char *buf,
                       size_t n);
 
+/* The number in the value of KEY, as INFO and CLUSTER INFO print it.
+ * *FOUND (may be NULL) says whether KEY is there; an absent KEY leaves
+ * *OUT alone and is MRD_OK.  MRD_ERR_PARSE when the value is not a
+ * decimal number that fits a long long. */
+mrd_rc store_info_number(const char *text, size_t len, const char *key, long long *out,
+                         bool *found, mrd_error *err);
+
 #endif
