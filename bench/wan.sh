@@ -105,7 +105,7 @@ wan_shape() {
     local words prev=
     eval "words=( $(trap -p EXIT) )"
     ((${#words[@]} >= 3)) && prev=${words[2]}
-    # shellcheck disable=SC2064 # expanded now on purpose
+    # shellcheck disable=SC2064,SC2154 # expanded now on purpose; _wan_rc is set in the trap
     trap "_wan_rc=\$?; wan_unshape; (exit \$_wan_rc); $prev" EXIT
     local sig code
     for sig in INT:130 TERM:143 HUP:129; do
@@ -131,11 +131,14 @@ wan_shape() {
                     flowid "$class" || { wan_unshape; return 1; }
             fi
             for p in "${ports[@]}"; do
-                tc filter add dev lo parent "$WAN_HANDLE:" protocol ip prio 1 u32 "${sel[@]}" \
-                    match ip sport "$p" 0xffff flowid "$class" &&
-                    tc filter add dev lo parent "$WAN_HANDLE:" protocol ip prio 1 u32 "${sel[@]}" \
-                        match ip dport "$p" 0xffff flowid "$class" ||
-                    { _wan_say "tc could not add the filters for port $p"; wan_unshape; return 1; }
+                if ! tc filter add dev lo parent "$WAN_HANDLE:" protocol ip prio 1 u32 "${sel[@]}" \
+                    match ip sport "$p" 0xffff flowid "$class" ||
+                    ! tc filter add dev lo parent "$WAN_HANDLE:" protocol ip prio 1 u32 "${sel[@]}" \
+                        match ip dport "$p" 0xffff flowid "$class"; then
+                    _wan_say "tc could not add the filters for port $p"
+                    wan_unshape
+                    return 1
+                fi
             done
         done
     done
