@@ -22,6 +22,8 @@
 #       exit path but SIGKILL.  Returns non-zero with a sentence on stderr
 #       when not root, when tc is missing, or when lo already has a root
 #       qdisc that is not the kernel's default noqueue (someone else's).
+#   wan_check
+#       The same refusals as wan_shape, without shaping (to fail early).
 #   wan_stats
 #       One line per shaped class: "R->S BYTES PKTS" (tc -s class show).
 #   wan_direct
@@ -70,10 +72,9 @@ wan_unshape() {
     return 0
 }
 
-wan_shape() {
-    local rate=${1:-100mbit} regions=${2:-3}
-    shift $(($# < 2 ? $# : 2))
-    local ports=("$@")
+# wan_check: 0 when wan_shape could shape lo now (a stale qdisc of ours
+# counts: wan_shape removes it); else non-zero with a sentence on stderr.
+wan_check() {
     if ((EUID != 0)); then
         _wan_say "shaping lo needs root; run as root or leave WAN unset"
         return 1
@@ -82,22 +83,29 @@ wan_shape() {
         _wan_say "tc is missing; install iproute2 or leave WAN unset"
         return 1
     fi
-    [[ $regions =~ ^[1-9]$ ]] || { _wan_say "REGIONS must be 1..9, not '$regions'"; return 1; }
     local root
     root=$(_wan_root)
-    if [[ $root == "htb $WAN_HANDLE:" ]]; then
-        if _wan_owner_alive; then
-            _wan_say "lo is shaped by a live run (pid $(cat "$WAN_OWNER")); wait for it or stop it"
-            return 1
-        fi
-        _wan_say "removing a stale meridian qdisc (htb $WAN_HANDLE:) left on lo by a killed run"
-        wan_unshape || return 1
-        root=$(_wan_root)
+    if [[ $root == "htb $WAN_HANDLE:" ]] && _wan_owner_alive; then
+        _wan_say "lo is shaped by a live run (pid $(cat "$WAN_OWNER")); wait for it or stop it"
+        return 1
     fi
-    if [[ $root != "noqueue 0:" ]]; then
+    if [[ $root != "htb $WAN_HANDLE:" && $root != "noqueue 0:" ]]; then
         _wan_say "lo already has a root qdisc ($root) that is not meridian's: not touching it;" \
             "remove it (tc qdisc del dev lo root) if it is stale"
         return 1
+    fi
+    return 0
+}
+
+wan_shape() {
+    local rate=${1:-100mbit} regions=${2:-3}
+    shift $(($# < 2 ? $# : 2))
+    local ports=("$@")
+    [[ $regions =~ ^[1-9]$ ]] || { _wan_say "REGIONS must be 1..9, not '$regions'"; return 1; }
+    wan_check || return 1
+    if [[ $(_wan_root) == "htb $WAN_HANDLE:" ]]; then
+        _wan_say "removing a stale meridian qdisc (htb $WAN_HANDLE:) left on lo by a killed run"
+        wan_unshape || return 1
     fi
 
     # remove on every exit path from here on: our EXIT handler first, then
