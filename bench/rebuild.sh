@@ -40,8 +40,21 @@
 # BACKLOG ("256mb"), MAXMEMORY ("1gb"), PORT_BASE (16860), READY_TIMEOUT_S
 # (180), CHUNKS (10: the load is sent in this many redis-cli --pipe runs),
 # KEEP_LOGS (a folder: keep euw-b1's redis.log of each rebuild and the check
-# report there).
-# Targets: bytes meridian/baseline <= 1%, time meridian/baseline <= 1.
+# report there), WAN (unset: no shaping; see below).
+#
+# WAN=RATE (e.g. 100mbit, as root): the links between regions get that
+# bandwidth (bench/wan.sh: one htb class per ordered pair of regions
+# 127.0.R.0/24 -> 127.0.S.0/24, only for this run's three ports, so other
+# deployments on the machine keep a fast loopback), from after the load
+# until both rebuilds are measured; same-region traffic stays unshaped.
+# The leader (use-a1, us-east: store.leader_region) is in another region
+# than the lost replica euw-b1 and its peer euw-a1 (eu-west), so the
+# baseline's full sync crosses the shaped us-east -> eu-west link while
+# meridian's snapshot fetch stays in eu-west.  The report prints each shaped
+# class's bytes during each rebuild (the baseline's RDB must show in
+# 1->2), and the run fails when it does not.
+# Targets: bytes meridian/baseline <= 1%, time meridian/baseline <= 1
+# (<= 0.3 under WAN).
 # Both depend on the run: meridian's bytes are the writes made between the
 # snapshot and the rejoin (RATE x a few seconds), and Redis 7.0 connects a
 # node that first loaded an RDB only at its next replication cron (once a
@@ -61,6 +74,7 @@ MAXMEMORY=${MAXMEMORY:-1gb}
 BASE=${PORT_BASE:-16860}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-180}
 CHUNKS=${CHUNKS:-10}
+WAN=${WAN:-}
 AGENT="$BUILD/meridian-agent"
 NAME=benchrebuild
 LEADER=127.0.1.1
@@ -77,6 +91,17 @@ die() {
 elapsed() { awk -v ms=$(($(now_ms) - T0_RUN)) 'BEGIN { printf "%6.1f s", ms / 1000 }'; }
 progress() { printf '# [%s] %s\n' "$(elapsed)" "$*"; }
 
+# region_of_addr 127.0.R.H: R
+region_of_addr() { local r=${1#127.0.}; echo "${r%%.*}"; }
+L_REG=$(region_of_addr "$LEADER")
+E_REG=$(region_of_addr "$EUWB")
+if [[ -n $WAN ]]; then
+    source "$SRC/bench/wan.sh"
+    wan_check || die "WAN=$WAN: cannot shape lo (see above)"
+    ((L_REG != E_REG && L_REG != $(region_of_addr "$EUWA"))) ||
+        die "WAN: the leader ($LEADER) must be in another region than euw-a1 and euw-b1"
+fi
+
 # The lib's three-region layout, with a backlog that covers the writes made
 # during a rebuild and room for the dataset.
 write_topology "$T_TOPO" "$NAME" "$BASE"
@@ -90,6 +115,9 @@ progress "deploy the three-region topology on port $BASE (backlog $BACKLOG, maxm
 record_pids
 ADMIN=$(cat "$T_STATE/secrets/admin.pass")
 adm() { rcli_as admin "$ADMIN" "$@"; }
+leader0=$(adm -h "$EUWA" -p $((BASE + 10000)) sentinel get-master-addr-by-name "$NAME" 2>/dev/null | head -1)
+[[ $leader0 == "$LEADER" ]] || die "the sentinels name '$leader0' as the leader, not $LEADER (use-a1)"
+progress "leader use-a1 $LEADER (us-east); lost replica euw-b1 $EUWB and its peer euw-a1 $EUWA (eu-west)"
 manifest() { echo "$T_STATE/hosts/$1/manifest.json"; }
 CONF="$T_STATE/hosts/euw-b1/redis/redis.conf"
 DATA="$T_STATE/hosts/euw-b1/redis/data"
@@ -202,6 +230,20 @@ done
 read -r mem_h < <(info_get "$LEADER" used_memory_human)
 progress "loaded in $(awk -v ms=$(($(now_ms) - t_load)) 'BEGIN { printf "%.1f", ms / 1000 }') s: every replica has $KEYS keys (leader used_memory $mem_h)"
 
+# ---------------------------------------------------------------- WAN
+# wan_delta BEFORE AFTER: "R->S MB" per shaped class between two wan_stats.
+wan_delta() {
+    awk 'NR == FNR { b[$1] = $2; next } { printf "%s%s %.2f", (n++ ? ", " : ""), $1, ($2 - b[$1]) / 1e6 }
+        END { printf " MB\n" }' <(echo "$1") <(echo "$2")
+}
+# wan_bytes STATS CLASS: that class's byte counter
+wan_bytes() { awk -v c="$2" '$1 == c { print $2 }' <<<"$1"; }
+if [[ -n $WAN ]]; then
+    wan_shape "$WAN" 3 "$BASE" $((BASE + 1000)) $((BASE + 10000)) || die "WAN=$WAN: shaping failed"
+    progress "WAN: lo shaped, $WAN per ordered pair of regions (ports $BASE, $((BASE + 1000)), $((BASE + 10000))); same-region traffic unshaped"
+fi
+wan_now() { [[ -n $WAN ]] && wan_stats; }
+
 # ---------------------------------------------------------------- writer
 # RATE SETs/s through the leader, over existing keys (dbsize stays KEYS),
 # for at most WRITER_MAX_S seconds.  A generator feeds one redis-cli through
@@ -247,6 +289,7 @@ progress "meridian: stop euw-b1's agent loop, kill its redis, wipe its data dir"
 lose_euwb1
 read -r m_out0 m_off0 m_full0 m_part0 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
 a_out0=$(info_get "$EUWA" total_net_repl_output_bytes)
+m_wan0=$(wan_now)
 progress "meridian: meridian-agent check --heal"
 t0=$(now_ms)
 "$AGENT" check --manifest "$(manifest euw-b1)" --heal --json >"$T_DIR/check.json" 2>"$T_DIR/check.err"
@@ -255,6 +298,7 @@ t_exit=$(now_ms)
 record_pids
 wait_ready || die "meridian: euw-b1 not ready $READY_TIMEOUT_S s after the check exited"
 t1=$(now_ms)
+m_wan1=$(wan_now)
 read -r m_out1 m_off1 m_full1 m_part1 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
 a_out1=$(info_get "$EUWA" total_net_repl_output_bytes)
 m_recv=$(info_get "$EUWB" total_net_repl_input_bytes)
@@ -284,6 +328,7 @@ lose_euwb1
 mkdir -m 0700 "$DATA" # empty: Redis cannot start in a missing dir
 grep -q "^replicaof $LEADER $BASE\$" "$CONF" || die "euw-b1's redis.conf does not follow $LEADER:$BASE"
 read -r b_out0 b_off0 b_full0 b_part0 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
+b_wan0=$(wan_now)
 progress "baseline: redis-server with euw-b1's redis.conf (replicaof $LEADER $BASE), empty data dir"
 t0=$(now_ms)
 redis-server "$CONF" >/dev/null 2>&1 &
@@ -291,6 +336,7 @@ B_PID=$!
 T_PIDS+=("$B_PID")
 wait_ready || die "baseline: euw-b1 not ready within $READY_TIMEOUT_S s"
 t1=$(now_ms)
+b_wan1=$(wan_now)
 read -r b_out1 b_off1 b_full1 b_part1 _ < <(info_get "$LEADER" "${LFIELDS[@]}")
 b_recv=$(info_get "$EUWB" total_net_repl_input_bytes)
 b_keys=$(dbsize "$EUWB")
@@ -308,6 +354,10 @@ pid_alive "$B_PID" && kill -9 "$B_PID" 2>/dev/null
 wait "$B_PID" 2>/dev/null
 
 stop_writer
+if [[ -n $WAN ]]; then
+    wan_unshape || die "could not remove the shaping"
+    progress "WAN: shaping removed (lo root qdisc: $(tc qdisc show dev lo root | awk 'NR == 1 { print $2, $3 }'))"
+fi
 w_s=$(awk -v ms=$(($(now_ms) - t_writer)) 'BEGIN { printf "%.1f", ms / 1000 }')
 w_ok=$(grep -c '^OK$' "$T_DIR/writer.out")
 w_err=$(grep -vc '^OK$' "$T_DIR/writer.out")
@@ -317,6 +367,12 @@ leader_now=$(adm -h "$EUWA" -p $((BASE + 10000)) sentinel get-master-addr-by-nam
 snap_mb=$(sed -n 's/.*: \([0-9.]*\) MB in .*/\1/p' <<<"$m_snap")
 echo
 echo "rebuild of a lost replica (euw-b1, eu-west) of $KEYS keys x $VALUE_BYTES B under $RATE SETs/s"
+echo "  leader use-a1 (us-east); snapshot peer euw-a1 (eu-west)"
+if [[ -n $WAN ]]; then
+    echo "  WAN: $WAN per ordered pair of regions (htb on lo, bench/wan.sh); same-region traffic unshaped"
+else
+    echo "  WAN: none (every link is loopback)"
+fi
 echo "  leader used_memory $mem_h; backlog $BACKLOG; writer: $w_ok SETs acknowledged, $w_err errors, over $w_s s"
 echo "  meridian check: exit $m_rc, events: $m_events"
 echo "  +snapshot-fetched: $m_snap"
@@ -330,7 +386,7 @@ awk -v mo="$((m_out1 - m_out0))" -v mf="$((m_off1 - m_off0))" -v bo="$((b_out1 -
     -v mfu="$((m_full1 - m_full0))" -v bfu="$((b_full1 - b_full0))" \
     -v mpa="$((m_part1 - m_part0))" -v bpa="$((b_part1 - b_part0))" \
     -v mt="$m_ms" -v bt="$b_ms" -v me="$m_exit_ms" -v mk="$m_keys" -v bk="$b_keys" \
-    -v peer="$((a_out1 - a_out0))" -v snap="${snap_mb:-0}" 'BEGIN {
+    -v peer="$((a_out1 - a_out0))" -v snap="${snap_mb:-0}" -v tt="$([[ -n $WAN ]] && echo 0.3 || echo 1)" 'BEGIN {
     mb = mo - 4 * mf; bb = bo - 4 * bf
     printf "%-9s %10s %14s %14s %12s %10s %13s %9s\n", "method", "ready s", "leader MB", "(live 4x MB)", "recv MB", "sync_full", "partial_ok", "keys"
     printf "%-9s %10.2f %14.2f %14.2f %12.2f %10s %13s %9s\n", "meridian", mt / 1000, mb / 1e6, 4 * mf / 1e6, mr / 1e6, "+" mfu, "+" mpa, mk
@@ -338,12 +394,26 @@ awk -v mo="$((m_out1 - m_out0))" -v mf="$((m_off1 - m_off0))" -v bo="$((b_out1 -
     printf "\n"
     printf "  meridian: check exited after %.2f s; snapshot fetched from euw-a1: %s MB (euw-a1 sent %.2f MB)\n", me / 1000, snap, peer / 1e6
     printf "  bytes meridian/baseline (leader): %.2f%% (target <= 1%%); by recv: %.2f%%\n", (bb > 0 ? 100 * mb / bb : 0), (br > 0 ? 100 * mr / br : 0)
-    printf "  time meridian/baseline: %.2f (target <= 1)\n", (bt > 0 ? mt / bt : 0)
+    r = (bt > 0 ? mt / bt : 0)
+    printf "  time meridian/baseline: %.3f (target <= %s: %s)\n", r, tt, (r <= tt ? "met" : "not met")
     printf "  leader sync_full delta: meridian +%d (target 0), baseline +%d\n", mfu, bfu
 }'
 echo "  where the time went (euw-b1's redis.log): meridian: fetch ${m_fetch:-?} s, RDB load $m_load s,"
 echo "    then $m_cron s until Redis connected to the leader (its replication cron runs once a"
 echo "    second); baseline: $b_cron s to connect, full-sync transfer $b_xfer s, RDB load $b_load s"
+wan_fail=0
+if [[ -n $WAN ]]; then
+    echo "  shaped bytes ($WAN links, tc -s class show dev lo; 1 = us-east, 2 = eu-west, 3 = ap-south):"
+    echo "    during meridian: $(wan_delta "$m_wan0" "$m_wan1")"
+    echo "    during baseline: $(wan_delta "$b_wan0" "$b_wan1")"
+    b_link=$(($(wan_bytes "$b_wan1" "$L_REG->$E_REG") - $(wan_bytes "$b_wan0" "$L_REG->$E_REG")))
+    if ((b_link < b_recv * 9 / 10)); then
+        echo "  FAIL: the baseline's full sync ($b_recv B) did not cross the shaped $L_REG->$E_REG link ($b_link B)"
+        wan_fail=1
+    fi
+    [[ $m_snap == "from euw-a1 "* ]] || echo "  NOTE: meridian's snapshot did not come from euw-a1 (same region)"
+fi
 [[ $leader_now == "$LEADER" ]] || echo "  NOTE: the sentinels now name '$leader_now' as the leader, not $LEADER"
 [[ $m_keys == "$KEYS" && $b_keys == "$KEYS" ]] || echo "  NOTE: a rebuilt replica does not hold $KEYS keys"
 progress "done"
+exit "$wan_fail"
