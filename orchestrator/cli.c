@@ -135,9 +135,10 @@ static const struct command {
      "  deploy or destroy of the same state dir is running (waits 30 s).\n"},
     {"connect-info", cmd_connect_info, NULL,
      "connect-info TOPOLOGY [--state DIR] [--json]\n"
-     "  Print what an application needs to connect through the sentinels:\n"
-     "  sentinel addresses, master name, the application user and its\n"
-     "  password (for a secret store; the only command that prints it).\n"},
+     "  Print what an application needs to connect: sentinel mode, the\n"
+     "  sentinel addresses and master name; cluster mode, seed nodes (every\n"
+     "  shard's master); then the application user and its password (for a\n"
+     "  secret store; the only command that prints it).\n"},
     {"settings", NULL, cmd_settings,
      "settings [--json | --markdown SECTION]\n"
      "  List every topology setting: its key, type, default, where it lands\n"
@@ -147,8 +148,9 @@ static const struct command {
     {"redis-cli", cmd_redis_cli, NULL,
      "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "
      "[--state DIR] [-- ARGS...]\n"
-     "  Run redis-cli against a node (default: the leader) or a sentinel as\n"
-     "  the admin user.  The password goes through the environment\n"
+     "  Run redis-cli against a node (default: the leader; cluster mode:\n"
+     "  shard 1's master, with -c to follow redirects) or a sentinel as the\n"
+     "  admin user.  The password goes through the environment\n"
      "  (REDISCLI_AUTH), never the command line.\n"},
 };
 
@@ -340,6 +342,39 @@ static int cmd_destroy(const cli *o)
 
 /* ==== connect-info, redis-cli ==== */
 
+/* Cluster mode's connect-info: every shard's master now (any node would
+ * do as a seed: a cluster client reads the slot map from the first that
+ * answers), or the plan's masters when the cluster cannot be asked. */
+static int print_cluster_seeds(orch_ctx *c, bool json, const char *pass)
+{
+    st_report *r = NULL;
+    mrd_error err;
+    bool live = status_probe(c, 1000, &r, &err) == MRD_OK;
+    json_t *seeds = json_array();
+    for (int s = 0; s < c->plan->nshards; s++) {
+        int m = live && r->shards[s].master >= 0 ? r->shards[s].master
+                                                 : c->plan->shards[s].master;
+        json_array_append_new(seeds, json_pack("{s:s,s:i}", "address",
+                                               plan_node_host(c->plan, m)->address, "port",
+                                               c->plan->nodes[m].port));
+    }
+    status_free(&r);
+    if (json) {
+        print_json(json_pack("{s:s,s:o,s:s,s:s}", "mode", "cluster", "seeds", seeds, "user",
+                             "app", "password", pass));
+        return 0;
+    }
+    printf("cluster seeds:");
+    size_t i;
+    json_t *x;
+    json_array_foreach(seeds, i, x)
+        printf(" %s:%lld", json_string_value(json_object_get(x, "address")),
+               json_integer_value(json_object_get(x, "port")));
+    printf("\nuser:          app\npassword:      %s\n", pass);
+    json_decref(seeds);
+    return 0;
+}
+
 static int cmd_connect_info(const cli *o)
 {
     orch_ctx *c = NULL;
@@ -352,6 +387,12 @@ static int cmd_connect_info(const cli *o)
         return report(&err);
     }
     const mrd_topology *t = c->topo;
+    if (t->mode == MRD_MODE_CLUSTER) {
+        int rc = print_cluster_seeds(c, o->json, pass);
+        memset(pass, 0, sizeof(pass));
+        orch_close(&c);
+        return rc;
+    }
     json_t *sentinels = json_array();
     for (int i = 0; i < t->nhosts; i++)
         if (c->plan->hosts[i].sentinel)
@@ -400,7 +441,9 @@ static int cmd_redis_cli(const cli *o)
             orch_close(&c);
             return EXIT_USAGE;
         }
-        int node = plan_node_on(c->plan, 0, host);
+        int node = -1; /* the host's first node, whatever its shard */
+        for (int s = 0; node < 0 && s < c->plan->nshards; s++)
+            node = plan_node_on(c->plan, s, host);
         if (!o->sentinel && node >= 0)
             port = c->plan->nodes[node].port;
     } else {
@@ -409,14 +452,18 @@ static int cmd_redis_cli(const cli *o)
             orch_close(&c);
             return report(&err);
         }
-        if (r->master >= 0) {
-            host = c->plan->nodes[r->master].host;
-            port = o->sentinel ? port : c->plan->nodes[r->master].port;
+        /* sentinel mode: the leader; cluster mode: shard 1's master */
+        int master = r->shards[0].master;
+        if (master >= 0) {
+            host = c->plan->nodes[master].host;
+            port = o->sentinel ? port : c->plan->nodes[master].port;
         }
         status_free(&r);
         if (host < 0) {
-            fprintf(stderr, "meridian: no leader is agreed by the sentinels; "
-                            "use --host HOST\n");
+            fprintf(stderr, t->mode == MRD_MODE_CLUSTER
+                                ? "meridian: shard 1 has no live master; use --host HOST\n"
+                                : "meridian: no leader is agreed by the sentinels; "
+                                  "use --host HOST\n");
             orch_close(&c);
             return 2;
         }
@@ -430,6 +477,8 @@ static int cmd_redis_cli(const cli *o)
     const char *argv[64] = {"redis-cli", "-h", t->hosts[host].address, "-p", portbuf,
                             "--user", "admin", "--no-auth-warning"};
     int argc = 8;
+    if (t->mode == MRD_MODE_CLUSTER && !o->sentinel)
+        argv[argc++] = "-c"; /* follow MOVED and ASK to the slot's node */
     for (int i = 0; i < o->nrest && argc < 63; i++)
         argv[argc++] = o->rest[i];
     argv[argc] = NULL;

@@ -108,6 +108,18 @@ write_topology() {
 JSON
 }
 
+# write_cluster_topology FILE NAME PORT_BASE: regions/local-cluster.json's
+# layout (3 regions x 2 hosts, 3 shards, 2 replicas each) on ports
+# PORT_BASE.. (nodes), PORT_BASE+10000.. (their cluster bus) and
+# PORT_BASE+1000 (agent).
+write_cluster_topology() {
+    local file=$1 name=$2 base=$3
+    jq --arg name "$name" --argjson base "$base" '
+        .name = $name | .store.port = $base | .store.maxmemory = "64mb" |
+        .store.repl_backlog = "16mb" | .agent.port = $base + 1000 | .agent.interval_ms = 500 |
+        .cluster.node_timeout_ms = 2000' "$SRC/regions/local-cluster.json" >"$file"
+}
+
 # redis-cli as a given user, the password through the environment.
 rcli_as() {
     local user=$1 pass=$2
