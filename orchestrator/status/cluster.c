@@ -127,8 +127,9 @@ static void judge_shard_slots(const orch_ctx *c, const views *vs, int s, st_repo
                  elsewhere, first_elsewhere, o->ip, o->port);
     } else if (x->slots_served != total) {
         plan_node_name(c->plan, m, name, sizeof(name));
-        snprintf(x->problem, sizeof(x->problem), "its master %s also serves %d other slots",
-                 name, x->slots_served - total);
+        snprintf(x->problem, sizeof(x->problem), "its master %s also serves %d slot%s of "
+                 "other shards", name, x->slots_served - total,
+                 x->slots_served - total == 1 ? "" : "s");
     }
 }
 

@@ -71,6 +71,9 @@ static st_report *healthy(const orch_ctx *c, int master)
     r->nodes = calloc((size_t)p->nnodes, sizeof(*r->nodes));
     r->hosts = calloc((size_t)c->topo->nhosts, sizeof(*r->hosts));
     r->sentinels = calloc((size_t)p->nsentinels, sizeof(*r->sentinels));
+    r->shards = calloc(1, sizeof(*r->shards));
+    r->nshards = 1;
+    assert_non_null(r->shards);
     assert_non_null(r->nodes);
     assert_non_null(r->hosts);
     assert_non_null(r->sentinels);
