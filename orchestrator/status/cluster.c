@@ -133,6 +133,27 @@ static void judge_shard_slots(const orch_ctx *c, const views *vs, int s, st_repo
     }
 }
 
+/* A slot the node of view V is migrating or importing: a move left
+ * unfinished, or keys for a slot another node owns (Redis marks such a
+ * slot importing when it starts).  Described in PROBLEM (N bytes). */
+static bool open_move(const store_cluster_view *v, char *problem, size_t n)
+{
+    for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++) {
+        uint16_t to = v->migrating_to[slot], from = v->importing_from[slot];
+        if (to == STORE_CLUSTER_NONE && from == STORE_CLUSTER_NONE)
+            continue;
+        const store_cluster_node *o = &v->nodes[to != STORE_CLUSTER_NONE ? to : from];
+        snprintf(problem, n,
+                 to != STORE_CLUSTER_NONE
+                     ? "slot %d is left migrating to %s:%d (an unfinished move)"
+                     : "slot %d is importing from %s:%d (an unfinished move, or keys for a "
+                       "slot that node owns)",
+                 slot, o->ip, o->port);
+        return true;
+    }
+    return false;
+}
+
 /* Node I of shard S whose master is X->master: linked and caught up, and
  * agreeing with the reference map. */
 static void judge_node(const orch_ctx *c, const views *vs, int i, st_report *r)
@@ -155,6 +176,8 @@ static void judge_node(const orch_ctx *c, const views *vs, int i, st_report *r)
                  "disagrees on the slot map (first at slot %d)", slot);
         return;
     }
+    if (open_move(v, n->problem, sizeof(n->problem)))
+        return;
     if (strcmp(n->cluster_state, "ok") != 0) {
         snprintf(n->problem, sizeof(n->problem), "cluster_state:%s",
                  n->cluster_state[0] ? n->cluster_state : "unknown");

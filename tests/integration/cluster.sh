@@ -57,6 +57,19 @@ checks=$((checks + 1)); check "a second deploy changes nothing and says so (exit
 checks=$((checks + 1)); check "... and sends no cluster command" \
     grep -q "cluster      no changes: 9 nodes already formed" "$T_DIR/deploy2.out"
 
+say "a changed setting reaches every node"
+jq '.cluster.node_timeout_ms = 3000 | .store.maxmemory = "48mb"' "$T_TOPO" >"$T_DIR/t.json" &&
+    mv "$T_DIR/t.json" "$T_TOPO"
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy-set.out" 2>&1
+rc=$?
+grep -E "cluster-node-timeout|maxmemory" "$T_DIR/deploy-set.out" | head -4
+live=$(for n in $(nodes); do
+    on "$n" config get cluster-node-timeout | tail -1
+    on "$n" config get maxmemory | tail -1
+done | sort | uniq -c | awk '{print $1 "x" $2}' | tr '\n' ' ')
+checks=$((checks + 1)); check "deploy sets cluster-node-timeout and maxmemory live on all 9 nodes (exit $rc): $live" \
+    test "$rc" -eq 0 -a "$live" = "9x3000 9x50331648 "
+
 say "connect-info and redis-cli"
 "$MERIDIAN" connect-info "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/ci.json"
 checks=$((checks + 1)); check "connect-info names the 3 masters as seeds and the app user" \

@@ -315,6 +315,39 @@ static void test_lagging_replica_and_failing_state(void **state)
     status_free(&r);
 }
 
+/* A master left importing a slot from another shard's master (an
+ * unfinished move, or keys for a slot that node owns). */
+static void test_open_slot_move(void **state)
+{
+    const orch_ctx *c = *state;
+    world w = planned(c);
+    st_report *r = report(c, &w);
+    int m = w.master[0], other = w.master[1];
+    char id[41], line[96];
+    node_id(other, id, sizeof(id));
+    snprintf(line, sizeof(line), " [7000-<-%s]\n", id);
+    /* the master's own line is its first with "myself" */
+    char *text = r->nodes[m].cluster_nodes, *mine = strstr(text, "myself");
+    char *eol = strchr(mine, '\n');
+    char *fixed = calloc(1, strlen(text) + strlen(line) + 1);
+    assert_non_null(fixed);
+    memcpy(fixed, text, (size_t)(eol - text));
+    strcat(fixed, line);
+    strcat(fixed, eol + 1);
+    free(text);
+    r->nodes[m].cluster_nodes = fixed;
+    status_mode_cluster.judge(c, r);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "slot 7000 is importing from %s:%d (an unfinished move, or keys for a slot that "
+             "node owns)",
+             plan_node_host(c->plan, other)->address, c->plan->nodes[other].port);
+    assert_string_equal(r->nodes[m].problem, want);
+    assert_false(r->nodes[m].healthy);
+    assert_int_equal(r->health, MRD_HEALTH_WARNING);
+    status_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_shard_without_a_master),
         cmocka_unit_test(test_node_disagrees_on_the_slot_map),
         cmocka_unit_test(test_lagging_replica_and_failing_state),
+        cmocka_unit_test(test_open_slot_move),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
