@@ -210,7 +210,8 @@ typedef struct store_cluster_replica_spec {
  *
  * MRD_ERR_INVALID, OUT unchanged, when an id is not 40 lowercase hex
  * digits, the ip is empty or holds a space, a port is out of 1..65535,
- * PEER has no master with MASTER_ID or it is marked fail, SPEC's id is
+ * PEER has no master with MASTER_ID or it is marked fail, handshake or
+ * noaddr, SPEC's id is
  * the master's or the peer's own, or a node this one would replace owns
  * slots.  MRD_ERR_INVALID or MRD_ERR_NOMEM from OUT's cap or allocation
  * (1 MiB is always enough). */
