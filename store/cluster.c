@@ -622,7 +622,10 @@ static mrd_rc check_spec(const store_cluster_view *peer,
                              spec->id, spec->master_id);
     MRD_TRY(check_address(spec, err));
     const store_cluster_node *m = store_cluster_find(peer, spec->master_id);
-    if (!m || !(m->flags & STORE_CLUSTER_MASTER) || (m->flags & STORE_CLUSTER_FAIL))
+    /* A master in handshake is not written to the file, one without an
+     * address cannot be reached, a failed one is being replaced. */
+    unsigned unusable = STORE_CLUSTER_FAIL | STORE_CLUSTER_HANDSHAKE | STORE_CLUSTER_NOADDR;
+    if (!m || !(m->flags & STORE_CLUSTER_MASTER) || (m->flags & unusable))
         return mrd_error_set(err, MRD_ERR_INVALID,
                              "%s is not a healthy master in the peer's view: ask a peer "
                              "for the shard's current master",

@@ -193,7 +193,14 @@ typedef struct store_cluster_replica_spec {
  *
  * Written before the node's first start, with the RDB of a peer of the
  * shard beside it, this makes the node load that RDB as a cached master
- * and ask the master for a partial resync (DESIGN.md).
+ * and ask the master for a partial resync (DESIGN.md).  Verified on Redis
+ * 7.0.15 with the lost node's id at a new address, a new id at a new
+ * address, and a new id at the lost node's address.  With the lost id the
+ * others only update its address; a new id is unknown to them (a node
+ * answers the PING of an unknown id but does not add it): introduce it
+ * with CLUSTER MEET once it runs, which keeps its replication as it is.
+ * The lost node's entry then stays in the others' views (noaddr when the
+ * new node took its address) until meridian forgets it.
  *
  * What is copied, and why (cluster.c, clusterLoadConfig()):
  * - PEER's nodes with SPEC's id or at SPEC's ip:port are left out: they
@@ -210,7 +217,8 @@ typedef struct store_cluster_replica_spec {
  *
  * MRD_ERR_INVALID, OUT unchanged, when an id is not 40 lowercase hex
  * digits, the ip is empty or holds a space, a port is out of 1..65535,
- * PEER has no master with MASTER_ID or it is marked fail, SPEC's id is
+ * PEER has no master with MASTER_ID or it is marked fail, handshake or
+ * noaddr, SPEC's id is
  * the master's or the peer's own, or a node this one would replace owns
  * slots.  MRD_ERR_INVALID or MRD_ERR_NOMEM from OUT's cap or allocation
  * (1 MiB is always enough). */

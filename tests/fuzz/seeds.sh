@@ -17,6 +17,8 @@
 #   sentinel  tests/fixtures/sentinel/*.resp (replies recorded from a real
 #             redis-sentinel: GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS,
 #             MASTER, pipelined as sentinel_get_view() asks them)
+#   cluster_nodes  tests/fixtures/cluster/**/* (CLUSTER NODES, CLUSTER INFO
+#             and nodes.conf files captured from real Redis 7.0.15 nodes)
 # plus tests/fuzz/regressions/<target>/* (inputs of past findings) for each.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,6 +44,7 @@ copy_seeds topology "${topology[@]}"
 copy_seeds jsonpos "${topology[@]}"
 copy_seeds info "$SRC"/tests/fixtures/info/*
 copy_seeds sentinel "$SRC"/tests/fixtures/sentinel/*.resp
+copy_seeds cluster_nodes "$SRC"/tests/fixtures/cluster/**/*
 
 mkdir -p "$OUT/manifest"
 "$BUILD/fuzz_manifest_seeds" "$OUT/manifest" "$SRC"/regions/*.json \

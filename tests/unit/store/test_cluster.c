@@ -90,6 +90,13 @@ static int index_of(const store_cluster_view *v, const char *id)
     return (int)(n - v->nodes);
 }
 
+static void assert_address(const store_cluster_node *n, const char *ip, int port, int bus)
+{
+    assert_string_equal(n->ip, ip);
+    assert_int_equal(n->port, port);
+    assert_int_equal(n->bus_port, bus);
+}
+
 static const char *owner_id(const store_cluster_view *v, int slot)
 {
     const store_cluster_node *n = store_cluster_slot_owner(v, slot);
@@ -106,9 +113,7 @@ static void test_healthy_from_master(void **state)
     const store_cluster_node *me = store_cluster_myself(v);
     assert_ptr_equal(me, &v->nodes[1]); /* the second line */
     assert_string_equal(me->id, ID_A);
-    assert_string_equal(me->ip, "127.0.0.1");
-    assert_int_equal(me->port, 19300);
-    assert_int_equal(me->bus_port, 19350);
+    assert_address(me, "127.0.0.1", 19300, 19350);
     assert_string_equal(me->hostname, "");
     assert_int_equal(me->flags, STORE_CLUSTER_MYSELF | STORE_CLUSTER_MASTER);
     assert_string_equal(me->master_id, "");
@@ -189,9 +194,7 @@ static void test_hostname(void **state)
     (void)state;
     store_cluster_view *v = view_of("nodes-hostname.txt");
     const store_cluster_node *n = store_cluster_find(v, ID_B);
-    assert_string_equal(n->ip, "127.0.0.1");
-    assert_int_equal(n->port, 19301);
-    assert_int_equal(n->bus_port, 19351);
+    assert_address(n, "127.0.0.1", 19301, 19351);
     assert_string_equal(n->hostname, "shard1.example");
     assert_string_equal(store_cluster_find(v, ID_A)->hostname, "");
     store_cluster_view_free(&v);
@@ -248,9 +251,7 @@ static void test_replaced_node_without_address(void **state)
     (void)state;
     store_cluster_view *v = view_of("nodes-noaddr.txt");
     const store_cluster_node *n = store_cluster_find(v, ID_N1);
-    assert_string_equal(n->ip, "");
-    assert_int_equal(n->port, 0);
-    assert_int_equal(n->bus_port, 0);
+    assert_address(n, "", 0, 0);
     assert_int_equal(n->flags,
                      STORE_CLUSTER_SLAVE | STORE_CLUSTER_FAIL | STORE_CLUSTER_NOADDR);
     assert_string_equal(n->master_id, ID_A);
@@ -814,6 +815,32 @@ static void test_conf_refusals(void **state)
                  "the restored replica's ports 0 and 50 are not both in 1..65535");
 }
 
+/* A master the new node could not follow: in handshake (not written to
+ * the file), without an address. */
+static void test_conf_refuses_unreachable_master(void **state)
+{
+    (void)state;
+    const char *flags[] = {"master,handshake", "master,noaddr"};
+    for (size_t i = 0; i < 2; i++) {
+        char t[512];
+        snprintf(t, sizeof(t), "%s" ID_B " 127.0.0.1:1@2 %s - 0 0 0 connected 6000\n", ME,
+                 flags[i]);
+        store_cluster_view *v = store_cluster_view_new();
+        assert_int_equal(store_cluster_nodes_parse(t, strlen(t), v, NULL), MRD_OK);
+        store_cluster_replica_spec spec = spec_of(ID_NEW, 19309, ID_B);
+        mrd_buf b;
+        mrd_buf_init(&b, 1 << 20);
+        mrd_error err;
+        assert_int_equal(store_cluster_replica_conf(v, &spec, &b, &err), MRD_ERR_INVALID);
+        assert_string_equal(err.msg, ID_B " is not a healthy master in the peer's view: ask "
+                                          "a peer for the shard's current master");
+        spec.master_id = ID_A; /* the same view, a master it can follow */
+        assert_int_equal(store_cluster_replica_conf(v, &spec, &b, &err), MRD_OK);
+        mrd_buf_free(&b);
+        store_cluster_view_free(&v);
+    }
+}
+
 static void test_conf_cap(void **state)
 {
     (void)state;
@@ -872,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_conf_cleans_flags),
         cmocka_unit_test(test_conf_drops_handshakes),
         cmocka_unit_test(test_conf_refusals),
+        cmocka_unit_test(test_conf_refuses_unreachable_master),
         cmocka_unit_test(test_conf_cap),
         cmocka_unit_test(test_new_id),
     };
