@@ -211,7 +211,7 @@ static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
      * each shard's second, ... */
     for (int s = 0; rc == MRD_OK && s < S; s++) {
         mrd_plan_shard *sh = &p->shards[s];
-        snprintf(sh->name, sizeof(sh->name), "%s-%d", t->name, s);
+        snprintf(sh->name, sizeof(sh->name), "%s-%d", t->name, s + 1); /* shards count from 1 */
         sh->first = s * (1 + R);
         sh->master = sh->first;
         sh->nnodes = 1 + R;
@@ -227,7 +227,7 @@ static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
             int h = replica_host(&pl, s, r == 0 ? 1 : r == 1 ? 0 : -1);
             if (h < 0) /* the R + 1 <= hosts check makes this unreachable */
                 rc = mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                                  "no host left for a replica of shard %d", s);
+                                  "no host left for a replica of shard %d", s + 1);
             else
                 add_node(&pl, h, s, false, PRIO_BASE);
         }
@@ -313,7 +313,7 @@ static void cluster_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind 
         plan_set_reason(l,
                         "losing %s %s loses shard %d's master and every replica of it: set "
                         "cluster.replicas_per_shard to at least 1 and add hosts in other %ss",
-                        k, l->name, stranded_first, k);
+                        k, l->name, stranded_first + 1, k);
     }
 }
 
@@ -385,7 +385,7 @@ static void cluster_print(FILE *out, const mrd_plan *p)
             if (w > 0 && (size_t)w < sizeof(replicas) - used)
                 used += (size_t)w;
         }
-        fprintf(out, "%-8d %-13s %-24s %s\n", s, slots, master, used ? replicas : "-");
+        fprintf(out, "%-8d %-13s %-24s %s\n", s + 1, slots, master, used ? replicas : "-");
     }
     fprintf(out, "\n%-6s %-12s %-13s %-12s %-9s %-10s %s\n", "LOSS", "DOMAIN", "MASTERS LEFT",
             "SHARDS LOST", "FAILOVER", "ALL SLOTS", "");
