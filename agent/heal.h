@@ -161,5 +161,14 @@ json_t *heal_nodes(heal_ctx *hc);
 /* Prometheus text exposition of the agent's metrics (new string). */
 char *heal_metrics(heal_ctx *hc);
 
+/* Cluster mode, when the agent starts: may node NODE (of this host, with
+ * no config and no nodes.conf yet) start blank?  False when another node
+ * of its shard answers (within TIMEOUT_MS) as part of a cluster that has
+ * slots assigned: the cluster was formed without it (its host was rebuilt,
+ * its folder removed), and a blank start would make an empty master that
+ * meets no one.  The heal pass restores it instead, as a replica of the
+ * shard's master.  True at a first deploy (no slots anywhere yet). */
+bool heal_cluster_may_start_blank(const sv_host *h, int node, int timeout_ms);
+
 
 #endif

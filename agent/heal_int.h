@@ -191,4 +191,45 @@ typedef struct heal_restore_req {
 /* Restore PS's node as RQ says; sets ps->acted, ps->failed, ps->summary. */
 void heal_restore(heal_step *ps, const heal_restore_req *rq);
 
+/* ==== cluster mode's pure parts (heal_cluster.c) ==== */
+
+struct store_cluster_view;
+
+/* The state of a node's own nodes.conf. */
+typedef enum heal_conf {
+    HEAL_CONF_OK = 0,   /* parses, and "myself" is this node's address */
+    HEAL_CONF_MISSING,  /* no file */
+    HEAL_CONF_DAMAGED,  /* unreadable, does not parse, or another node's */
+} heal_conf;
+
+/* Pure: judge the nodes.conf text TEXT (LEN bytes; NULL: no file) of the
+ * node at IP:PORT, parsed into OUT.  An empty ip on myself's line (a node
+ * that never learned its address) is accepted. */
+heal_conf heal_cluster_conf_judge(const char *text, size_t len, const char *ip, int port,
+                                  struct store_cluster_view *out);
+
+/* Where a restored node's id comes from. */
+typedef enum heal_id_from {
+    HEAL_ID_NODES_CONF = 0, /* its old nodes.conf, intact: the cluster keeps
+                               knowing it as the same node */
+    HEAL_ID_CLUSTER_VIEW,   /* the id the cluster's view has at its address */
+    HEAL_ID_NEW,            /* neither: the caller makes a new one */
+} heal_id_from;
+
+/* Pure: the id a restored node at IP:PORT takes, from OLD (its own intact
+ * nodes.conf, NULL when missing or damaged), else from PEER (a live node's
+ * view; NULL accepted), else none.  OUT gets the id ("" for HEAL_ID_NEW). */
+heal_id_from heal_cluster_node_id(const struct store_cluster_view *old,
+                                  const struct store_cluster_view *peer, const char *ip,
+                                  int port, char out[41]);
+
+/* Words for an id's origin, for events (static). */
+const char *heal_cluster_id_from_name(heal_id_from f);
+
+/* Pure: which of the shard's N nodes (IP[i]:PORT[i]) view V has as the
+ * shard's master: a master owning slots and not flagged fail; -1 when
+ * none (a dead master the cluster has not failed yet is still it). */
+int heal_cluster_master(const struct store_cluster_view *v, const char *const *ip,
+                        const int *port, int n);
+
 #endif
