@@ -6,8 +6,13 @@
  * its shard, which peers are healthy), then it DECIDES one action per node
  * with heal_decide(), a pure function, and only then, when asked to heal,
  * ACTS.  Observing and acting go through the mode's table (heal_int.h;
- * heal_sentinel.c is sentinel mode's); deciding, the state kept across
- * passes and the report are the front end's (heal.c).
+ * heal_sentinel.c, heal_cluster.c); deciding, the state kept across
+ * passes and the report are the front end's (heal.c), and so is the
+ * restore of a lost replica that both modes use (heal_restore.c, with a
+ * mode's hooks for the node's first start).  The steps below are sentinel
+ * mode's; cluster mode's differ in step 1 (the master is the one a live
+ * node's CLUSTER NODES gives the shard's slots) and step 4 (nodes.conf
+ * "myself,slave <master>" written before the start, no replicaof).
  *
  * Restoring a lost replica:
  *   1. ask the sentinels for the current leader (a majority must agree);
