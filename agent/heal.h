@@ -6,8 +6,13 @@
  * its shard, which peers are healthy), then it DECIDES one action per node
  * with heal_decide(), a pure function, and only then, when asked to heal,
  * ACTS.  Observing and acting go through the mode's table (heal_int.h;
- * heal_sentinel.c is sentinel mode's); deciding, the state kept across
- * passes and the report are the front end's (heal.c).
+ * heal_sentinel.c, heal_cluster.c); deciding, the state kept across
+ * passes and the report are the front end's (heal.c), and so is the
+ * restore of a lost replica that both modes use (heal_restore.c, with a
+ * mode's hooks for the node's first start).  The steps below are sentinel
+ * mode's; cluster mode's differ in step 1 (the master is the one a live
+ * node's CLUSTER NODES gives the shard's slots) and step 4 (nodes.conf
+ * "myself,slave <master>" written before the start, no replicaof).
  *
  * Restoring a lost replica:
  *   1. ask the sentinels for the current leader (a majority must agree);
@@ -160,6 +165,15 @@ json_t *heal_nodes(heal_ctx *hc);
 
 /* Prometheus text exposition of the agent's metrics (new string). */
 char *heal_metrics(heal_ctx *hc);
+
+/* Cluster mode, when the agent starts: may node NODE (of this host, with
+ * no config and no nodes.conf yet) start blank?  False when another node
+ * of its shard answers (within TIMEOUT_MS) as part of a cluster that has
+ * slots assigned: the cluster was formed without it (its host was rebuilt,
+ * its folder removed), and a blank start would make an empty master that
+ * meets no one.  The heal pass restores it instead, as a replica of the
+ * shard's master.  True at a first deploy (no slots anywhere yet). */
+bool heal_cluster_may_start_blank(const sv_host *h, int node, int timeout_ms);
 
 
 #endif

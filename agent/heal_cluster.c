@@ -4,14 +4,49 @@
  * the shard's slots: in the node's own view (CLUSTER NODES) when it
  * answers, else in the first of its shard's peers' that answers.  The
  * cluster itself fails a lost master over (its replicas vote); the agent
- * never restarts a crashed master as a master. */
+ * never restarts a crashed master as a master.
+ *
+ * Acting:
+ * - a lost node (process dead; its data and nodes.conf gone with it or
+ *   not) is restored through heal_restore(): a peer's snapshot, then a
+ *   nodes.conf written before its first start that says "myself,slave
+ *   <the shard's master now>" (taken from a live node's CLUSTER NODES,
+ *   never from the plan), then its config (no replicaof: nodes.conf names
+ *   the master).  Never started blank: a blank node would be an empty
+ *   master that meets no one, and a stale nodes.conf of a crashed master
+ *   would make it claim its slots with an empty dataset.
+ * - a crashed master waits (HEAL_WAIT_FAILOVER / HEAL_ASK_FAILOVER: the
+ *   cluster elects a replica by itself after cluster-node-timeout; while a
+ *   view still lists it with its slots it is "the master", and
+ *   heal_decide never restores the master; once flagged fail and before a
+ *   replica owns its slots no view names a master: HEAL_WAIT_SENTINELS),
+ *   then, once a replica owns the slots, it is a lost replica like any
+ *   other and rejoins as the new master's replica.
+ * - a replica of a node outside its shard is repointed (CLUSTER REPLICATE
+ *   the shard's master: a replica's data is a copy).  A replica still
+ *   following its shard's old master is left to the cluster, which moves
+ *   it itself once it learns the failover; a master the cluster does not
+ *   name is left to the cluster's epochs (it may hold data).
+ * - a running node whose nodes.conf is missing or damaged keeps its
+ *   cluster state in memory: CLUSTER SAVECONFIG writes it back (nothing
+ *   else is safe, and nothing else is needed: Redis rewrites the file on
+ *   every change of its state anyway).
+ * meridian never sends CLUSTER RESET, FLUSHALL or CLUSTER FAILOVER
+ * TAKEOVER. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cluster.h"
+#include "fsutil.h"
 #include "heal_int.h"
 #include "info.h"
+#include "log.h"
 #include "probe.h"
+
+/* nodes.conf is small (one line per node); a larger file is damaged. */
+#define NODES_CONF_MAX (1024 * 1024)
 
 /* ==== observing ==== */
 
@@ -24,6 +59,12 @@ typedef struct observation {
                                 CLUSTER NODES, CLUSTER INFO */
     store_cluster_view *view;/* the view the leader was read from; NULL */
     int view_node;           /* whose view that is (node index); -1 */
+    heal_conf conf;          /* the node's own nodes.conf */
+    store_cluster_view *old; /* ... parsed, when intact; NULL */
+    char shard_tag[MRD_MF_NAME + 16]; /* "shard NAME: " for event details */
+    /* set by the restore's prepare hook, for +replica-ready */
+    char new_id[STORE_CLUSTER_ID_LEN + 1];
+    heal_id_from id_from;
 } observation;
 
 static const store_probe *node_probe(const observation *o, int node)
@@ -47,6 +88,7 @@ static void cluster_obs_free(heal_obs *b)
         store_probe_clear(&o->probes[i]);
     free(o->probes);
     store_cluster_view_free(&o->view);
+    store_cluster_view_free(&o->old);
     free(o);
     b->mode_data = NULL;
 }
@@ -58,17 +100,100 @@ static const store_cluster_node *in_view(const mrd_manifest *m, const store_clus
     return store_cluster_find_addr(v, manifest_node_address(m, i), m->nodes[i].port);
 }
 
+/* ==== pure ==== */
+
+int heal_cluster_master(const store_cluster_view *v, const char *const *ip, const int *port,
+                        int n)
+{
+    for (int i = 0; i < n; i++) {
+        const store_cluster_node *x = store_cluster_find_addr(v, ip[i], port[i]);
+        if (x && (x->flags & STORE_CLUSTER_MASTER) && x->nslots > 0 &&
+            !(x->flags & STORE_CLUSTER_FAIL))
+            return i;
+    }
+    return -1;
+}
+
+heal_conf heal_cluster_conf_judge(const char *text, size_t len, const char *ip, int port,
+                                  store_cluster_view *out)
+{
+    if (!text)
+        return HEAL_CONF_MISSING;
+    if (store_cluster_nodes_parse(text, len, out, NULL) != MRD_OK)
+        return HEAL_CONF_DAMAGED;
+    const store_cluster_node *me = store_cluster_myself(out);
+    /* another node's file (copied by hand), or one from before the node
+     * had its address: not its identity */
+    if (!me || me->port != port || (me->ip[0] && strcmp(me->ip, ip) != 0))
+        return HEAL_CONF_DAMAGED;
+    return HEAL_CONF_OK;
+}
+
+heal_id_from heal_cluster_node_id(const store_cluster_view *old, const store_cluster_view *peer,
+                                  const char *ip, int port, char out[STORE_CLUSTER_ID_LEN + 1])
+{
+    const store_cluster_node *n = old ? store_cluster_myself(old) : NULL;
+    if (n) {
+        snprintf(out, STORE_CLUSTER_ID_LEN + 1, "%s", n->id);
+        return HEAL_ID_NODES_CONF;
+    }
+    n = peer ? store_cluster_find_addr(peer, ip, port) : NULL;
+    if (n && !(n->flags & STORE_CLUSTER_MYSELF)) {
+        snprintf(out, STORE_CLUSTER_ID_LEN + 1, "%s", n->id);
+        return HEAL_ID_CLUSTER_VIEW;
+    }
+    out[0] = '\0';
+    return HEAL_ID_NEW;
+}
+
+const char *heal_cluster_id_from_name(heal_id_from f)
+{
+    switch (f) {
+    case HEAL_ID_NODES_CONF: return "its own, from its nodes.conf";
+    case HEAL_ID_CLUSTER_VIEW: return "the one the cluster knows at its address";
+    case HEAL_ID_NEW: return "a new one";
+    }
+    return "";
+}
+
 /* The shard's master in view V: the node of the shard that the view has
  * as a master owning slots and not failed; -1 when none. */
 static int leader_in(const mrd_manifest *m, const observation *o, const store_cluster_view *v)
 {
-    for (int i = o->shard->first; i < o->shard->first + o->shard->nnodes; i++) {
-        const store_cluster_node *n = in_view(m, v, i);
-        if (n && (n->flags & STORE_CLUSTER_MASTER) && n->nslots > 0 &&
-            !(n->flags & STORE_CLUSTER_FAIL))
-            return i;
+    const char *ip[MRD_MF_MAX_NODES];
+    int port[MRD_MF_MAX_NODES];
+    int n = 0;
+    for (int i = o->shard->first; i < o->shard->first + o->shard->nnodes; i++, n++) {
+        ip[n] = manifest_node_address(m, i);
+        port[n] = m->nodes[i].port;
     }
-    return -1;
+    int k = heal_cluster_master(v, ip, port, n);
+    return k < 0 ? -1 : o->shard->first + k;
+}
+
+/* Read and judge the nodes.conf in node HN's data dir into o->conf and,
+ * when intact, o->old. */
+static void read_conf(const heal_ctx *hc, const heal_node *hn, observation *o)
+{
+    const mrd_manifest *m = hc->h->m;
+    char path[MRD_MF_PATH], *text = NULL;
+    size_t len = 0;
+    o->conf = HEAL_CONF_MISSING;
+    if (mrd_path_fmt(path, sizeof(path), "%s/nodes.conf", hn->proc->dir) != MRD_OK)
+        return;
+    if (!mrd_path_exists(path))
+        return;
+    if (mrd_read_file(path, NODES_CONF_MAX, &text, &len, NULL) != MRD_OK ||
+        !(o->old = store_cluster_view_new())) {
+        free(text);
+        o->conf = HEAL_CONF_DAMAGED;
+        return;
+    }
+    o->conf = heal_cluster_conf_judge(text, len, manifest_node_address(m, hn->node),
+                                      m->nodes[hn->node].port, o->old);
+    free(text);
+    if (o->conf != HEAL_CONF_OK)
+        store_cluster_view_free(&o->old);
 }
 
 /* Read the view of node I (its probe's CLUSTER NODES) into o->view. */
@@ -100,6 +225,8 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
     o->shard = &m->shards[m->nodes[hn->node].shard];
     o->leader = -1;
     o->view_node = -1;
+    snprintf(o->shard_tag, sizeof(o->shard_tag), "shard %s: ", o->shard->name);
+    read_conf(hc, hn, o);
     o->probes = calloc((size_t)o->shard->nnodes, sizeof(*o->probes));
     if (!o->probes) {
         cluster_obs_free(b);
@@ -147,10 +274,198 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
 
 /* ==== acting ==== */
 
+/* The id of node I in the observation's view ("" when absent). */
+static const char *view_id(const heal_ctx *hc, const observation *o, int i)
+{
+    const store_cluster_node *n = o->view ? in_view(hc->h->m, o->view, i) : NULL;
+    return n ? n->id : "";
+}
+
+/* Before the first start: nodes.conf saying "myself,slave <MASTER's id>"
+ * with every other node of a live peer's view, then the config (cluster
+ * mode renders no replicaof; the plan's replica priority). */
+static mrd_rc restore_prepare(heal_step *ps, int master, mrd_error *err)
+{
+    heal_ctx *hc = ps->hc;
+    const mrd_manifest *m = hc->h->m;
+    observation *o = ps->o->mode_data;
+    int self = ps->hn->node;
+    store_cluster_info ci;
+    const store_probe *vp = o->view && o->view_node >= 0 ? node_probe(o, o->view_node) : NULL;
+    if (!vp || o->view_node == self || !vp->cluster_info ||
+        store_cluster_info_parse(vp->cluster_info, strlen(vp->cluster_info), &ci, NULL) !=
+            MRD_OK)
+        return mrd_error_set(err, MRD_ERR_STATE,
+                             "no live peer's view of the cluster to write nodes.conf from");
+    const char *ip = manifest_node_address(m, self);
+    o->id_from = heal_cluster_node_id(o->old, o->view, ip, m->nodes[self].port, o->new_id);
+    if (o->id_from == HEAL_ID_NEW)
+        MRD_TRY(store_cluster_new_id(o->new_id, err));
+    store_cluster_replica_spec spec = {
+        .id = o->new_id,
+        .ip = ip,
+        .port = m->nodes[self].port,
+        .bus_port = m->nodes[self].bus_port,
+        .master_id = view_id(hc, o, master),
+        .current_epoch = (unsigned long long)ci.current_epoch,
+    };
+    char path[MRD_MF_PATH];
+    mrd_buf buf;
+    mrd_buf_init(&buf, NODES_CONF_MAX);
+    mrd_rc rc = mrd_path_fmt(path, sizeof(path), "%s/nodes.conf", ps->hn->proc->dir);
+    if (rc != MRD_OK)
+        mrd_error_set(err, rc, "%s: the data dir's path is too long", ps->hn->proc->label);
+    if (rc == MRD_OK)
+        rc = store_cluster_replica_conf(o->view, &spec, &buf, err);
+    if (rc == MRD_OK)
+        rc = mrd_write_atomic(path, mrd_buf_str(&buf), mrd_buf_len(&buf), 0600, err);
+    mrd_buf_free(&buf);
+    MRD_TRY(rc);
+    return sv_render(hc->h, ps->hn->proc, master, m->nodes[self].replica_priority, err);
+}
+
+static mrd_rc restore_ready(heal_step *ps, char *detail, size_t n, mrd_error *err)
+{
+    (void)err;
+    const observation *o = ps->o->mode_data;
+    snprintf(detail, n, ", node id %.8s (%s)", o->new_id, heal_cluster_id_from_name(o->id_from));
+    return MRD_OK;
+}
+
+static const heal_restore_hooks restore_hooks = {
+    .master_word = "master",
+    .prepare = restore_prepare,
+    .ready = restore_ready,
+};
+
+static void restore(heal_step *ps)
+{
+    const observation *o = ps->o->mode_data;
+    const heal_facts *f = &ps->o->f;
+    const store_cluster_node *me = o->old ? store_cluster_myself(o->old) : NULL;
+    char why[160];
+    snprintf(why, sizeof(why), "process not running%s%s",
+             !f->data_dir_ok                ? " and data dir missing"
+             : o->conf == HEAL_CONF_MISSING ? " and nodes.conf missing"
+             : o->conf == HEAL_CONF_DAMAGED ? " and nodes.conf damaged"
+                                            : "",
+             me && (me->flags & STORE_CLUSTER_MASTER) && me->nslots > 0
+                 ? " (it was the master; the cluster promoted a replica)"
+                 : "");
+    heal_restore(ps, &(heal_restore_req){.why = why, .shard = o->shard_tag,
+                                         .master = o->leader, .probes = o->probes,
+                                         .sh = o->shard, .hooks = &restore_hooks});
+}
+
+/* A replica of a node outside its shard (or of one the manifest does not
+ * have): CLUSTER REPLICATE the shard's master.  Only replicas: a master
+ * may hold data, and its own shard's epochs settle it. */
+static void repoint(heal_step *ps)
+{
+    heal_ctx *hc = ps->hc;
+    const mrd_manifest *m = hc->h->m;
+    observation *o = ps->o->mode_data;
+    const char *label = ps->hn->proc->label;
+    store_info self;
+    if (ps->o->f.is_master || !node_info(o, ps->hn->node, &self))
+        return; /* left to the cluster; reported as not ready */
+    int followed = manifest_find_node(m, self.master_host, self.master_port);
+    if (followed >= 0 && m->nodes[followed].shard == m->nodes[ps->hn->node].shard)
+        return; /* its shard's old master: the cluster moves it by itself */
+    const char *id = view_id(hc, o, o->leader);
+    store_conn *c = NULL;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = id[0] ? heal_node_conn(hc, ps->hn->node, &c, &err)
+                      : mrd_error_set(&err, MRD_ERR_STATE, "the master's id is not in the view");
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, &err, "CLUSTER", "REPLICATE", id, NULL);
+    store_conn_close(&c);
+    if (rc != MRD_OK) {
+        ps->failed = true;
+        heal_act(ps, "+heal-failed", label, "%scould not repoint it to the master: %s",
+            o->shard_tag, err.msg);
+        return;
+    }
+    ps->acted = true;
+    heal_act(ps, "+repointed", label, "%sfollowed %s:%d, outside its shard; now a replica of %s",
+        o->shard_tag, self.master_host, self.master_port, heal_node_host(m, o->leader)->host);
+}
+
+/* A running node whose nodes.conf is gone or damaged: CLUSTER SAVECONFIG
+ * writes its in-memory state back.  Never a restart, a reset or a new
+ * file of ours: the node is serving, and its memory is the truth. */
+static void keep_conf(heal_step *ps)
+{
+    observation *o = ps->o->mode_data;
+    if (o->conf == HEAL_CONF_OK || !ps->o->f.reachable)
+        return;
+    store_conn *c = NULL;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = heal_node_conn(ps->hc, ps->hn->node, &c, &err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, &err, "CLUSTER", "SAVECONFIG", NULL);
+    store_conn_close(&c);
+    if (rc != MRD_OK) {
+        ps->failed = true;
+        heal_act(ps, "+heal-failed", ps->hn->proc->label, "%snodes.conf %s; CLUSTER SAVECONFIG "
+            "failed: %s", o->shard_tag, o->conf == HEAL_CONF_MISSING ? "missing" : "damaged",
+            err.msg);
+        return;
+    }
+    ps->acted = true;
+    heal_act(ps, "+nodes-conf-saved", ps->hn->proc->label,
+        "%sthe node runs but its nodes.conf was %s; rewritten from its memory "
+        "(CLUSTER SAVECONFIG)", o->shard_tag,
+        o->conf == HEAL_CONF_MISSING ? "missing" : "damaged");
+}
+
 static void cluster_act(heal_step *ps, heal_action a)
 {
-    (void)ps;
-    (void)a; /* restores, repoints and failovers in cluster mode come next */
+    keep_conf(ps);
+    switch (a) {
+    case HEAL_RESTORE:
+        restore(ps);
+        break;
+    case HEAL_REPOINT:
+        repoint(ps);
+        break;
+    default:
+        /* HEAL_WAIT_FAILOVER, HEAL_ASK_FAILOVER: the cluster elects a
+         * replica by itself after cluster-node-timeout; asking it with
+         * CLUSTER FAILOVER would need the master (or TAKEOVER, never) */
+        break;
+    }
+}
+
+/* ==== the agent's start ==== */
+
+bool heal_cluster_may_start_blank(const sv_host *h, int node, int timeout_ms)
+{
+    const mrd_manifest *m = h->m;
+    const mrd_mf_shard *sh = &m->shards[m->nodes[node].shard];
+    store_probe *p = calloc((size_t)sh->nnodes, sizeof(*p));
+    if (!p)
+        return false; /* cannot tell: leave it to the heal pass */
+    int n = 0;
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        if (i != node)
+            p[n++] = (store_probe){.kind = STORE_PROBE_INFO,
+                                   .address = manifest_node_address(m, i),
+                                   .port = m->nodes[i].port, .user = "admin",
+                                   .pass = h->secrets.admin, .cluster = true};
+    bool formed = store_probe_all(p, n, timeout_ms) != MRD_OK;
+    for (int i = 0; i < n; i++) {
+        store_cluster_info ci;
+        formed |= p[i].rc == MRD_OK && p[i].cluster_info &&
+                  store_cluster_info_parse(p[i].cluster_info, strlen(p[i].cluster_info), &ci,
+                                           NULL) == MRD_OK &&
+                  ci.slots_assigned > 0;
+        store_probe_clear(&p[i]);
+    }
+    free(p);
+    return !formed;
 }
 
 /* ==== the host ==== */

@@ -1,5 +1,5 @@
-/* heal_int.h - what the heal pass's front end (heal.c) and its mode
- * implementations (heal_sentinel.c; cluster mode next) share.  Not for
+/* heal_int.h - what the heal pass's front end (heal.c, heal_restore.c)
+ * and its mode implementations (heal_sentinel.c, heal_cluster.c) share.  Not for
  * other modules: they use heal.h.
  *
  * The front end owns the pass: the heal lock, the per-node state kept
@@ -19,6 +19,7 @@
 
 #include "conn.h"
 #include "heal.h"
+#include "probe.h"
 
 #define HEAL_PROBE_TIMEOUT_MS 1000
 #define HEAL_MAX_ACTIONS 32
@@ -134,5 +135,101 @@ mrd_rc heal_node_conn(const heal_ctx *hc, int i, store_conn **c, mrd_error *err)
 
 /* The host holding node I. */
 const mrd_mf_host *heal_node_host(const mrd_manifest *m, int i);
+
+/* ==== restoring a lost replica (heal_restore.c) ====
+ *
+ * The steps every mode takes to rebuild a lost node as a replica of its
+ * shard's master, in the front end (modes never call each other): choose
+ * a snapshot source, fetch an RDB from it over the replication protocol,
+ * let the mode prepare the node's first start (heal_restore_hooks), start
+ * it, wait until it is linked and caught up, say whether the master did a
+ * partial or a full resync, and keep the failure, backoff and flap
+ * bookkeeping.  Events: +replica-lost, +snapshot-fetched, +partial-resync
+ * or +full-resync, +replica-ready, +backoff, +heal-failed. */
+
+/* One node of the shard as a pass saw it: a candidate snapshot source. */
+typedef struct heal_source {
+    int node;           /* manifest node index */
+    bool healthy;       /* answered as a replica of the shard's master, link
+                           up */
+    bool same_region;   /* in this host's region */
+    long long lag;      /* bytes behind the master */
+} heal_source;
+
+/* Pure: the snapshot source among the N candidates C: the healthy replica
+ * in this region with the least lag, else the healthy one in another
+ * region with the least lag (the first of equals), else MASTER (the
+ * shard's master, a node index), which is returned as it is. */
+int heal_choose_source(const heal_source *c, int n, int master);
+
+/* The mode's part of a restore. */
+typedef struct heal_restore_hooks {
+    const char *master_word; /* what the events call the master: "leader" */
+    /* With the snapshot installed as dir/dump.rdb and the process stopped:
+     * write what the node must find at its first start so that it starts
+     * as a replica of node MASTER and keeps the snapshot's replication id
+     * (sentinel mode: its config with replicaof and replica-priority 0;
+     * cluster mode: its nodes.conf, then its config).  Nothing is started
+     * when it fails. */
+    mrd_rc (*prepare)(heal_step *ps, int master, mrd_error *err);
+    /* Once the node is linked and caught up: what the mode does then
+     * (sentinel mode: the plan's replica priority back), and what it adds
+     * to +replica-ready's detail (N bytes at DETAIL, "" for nothing). */
+    mrd_rc (*ready)(heal_step *ps, char *detail, size_t n, mrd_error *err);
+} heal_restore_hooks;
+
+/* What one restore is about. */
+typedef struct heal_restore_req {
+    const char *why;            /* "process not running", ... */
+    const char *shard;          /* prefix of every detail ("shard x: "), or "" */
+    int master;                 /* node index of the shard's master now */
+    const store_probe *probes;  /* INFO of the shard's nodes, in manifest order */
+    const mrd_mf_shard *sh;
+    const heal_restore_hooks *hooks;
+} heal_restore_req;
+
+/* Restore PS's node as RQ says; sets ps->acted, ps->failed, ps->summary. */
+void heal_restore(heal_step *ps, const heal_restore_req *rq);
+
+/* ==== cluster mode's pure parts (heal_cluster.c) ==== */
+
+struct store_cluster_view;
+
+/* The state of a node's own nodes.conf. */
+typedef enum heal_conf {
+    HEAL_CONF_OK = 0,   /* parses, and "myself" is this node's address */
+    HEAL_CONF_MISSING,  /* no file */
+    HEAL_CONF_DAMAGED,  /* unreadable, does not parse, or another node's */
+} heal_conf;
+
+/* Pure: judge the nodes.conf text TEXT (LEN bytes; NULL: no file) of the
+ * node at IP:PORT, parsed into OUT.  An empty ip on myself's line (a node
+ * that never learned its address) is accepted. */
+heal_conf heal_cluster_conf_judge(const char *text, size_t len, const char *ip, int port,
+                                  struct store_cluster_view *out);
+
+/* Where a restored node's id comes from. */
+typedef enum heal_id_from {
+    HEAL_ID_NODES_CONF = 0, /* its old nodes.conf, intact: the cluster keeps
+                               knowing it as the same node */
+    HEAL_ID_CLUSTER_VIEW,   /* the id the cluster's view has at its address */
+    HEAL_ID_NEW,            /* neither: the caller makes a new one */
+} heal_id_from;
+
+/* Pure: the id a restored node at IP:PORT takes, from OLD (its own intact
+ * nodes.conf, NULL when missing or damaged), else from PEER (a live node's
+ * view; NULL accepted), else none.  OUT gets the id ("" for HEAL_ID_NEW). */
+heal_id_from heal_cluster_node_id(const struct store_cluster_view *old,
+                                  const struct store_cluster_view *peer, const char *ip,
+                                  int port, char out[41]);
+
+/* Words for an id's origin, for events (static). */
+const char *heal_cluster_id_from_name(heal_id_from f);
+
+/* Pure: which of the shard's N nodes (IP[i]:PORT[i]) view V has as the
+ * shard's master: a master owning slots and not flagged fail; -1 when
+ * none (a dead master the cluster has not failed yet is still it). */
+int heal_cluster_master(const struct store_cluster_view *v, const char *const *ip,
+                        const int *port, int n);
 
 #endif

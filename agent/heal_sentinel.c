@@ -8,7 +8,6 @@
  * settings are repaired; a master cut off from a majority fences itself;
  * the host's sentinel is restarted, and reset when it lists replicas the
  * manifest does not have. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +19,6 @@
 #include "log.h"
 #include "probe.h"
 #include "sentinel.h"
-#include "snapshot.h"
 
 /* ==== observing ==== */
 
@@ -243,93 +241,7 @@ static mrd_rc sentinel_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
     return MRD_OK;
 }
 
-/* The snapshot source: a healthy replica of the leader in this region with
- * the least lag, else one in another region, else the leader. */
-static int choose_source(const heal_ctx *hc, const observation *o)
-{
-    const mrd_manifest *m = hc->h->m;
-    const mrd_mf_host *self = manifest_self(m);
-    store_info lead, info;
-    if (!node_info(o, o->leader, &lead))
-        return -1;
-    int best = -1;
-    bool best_local = false;
-    long long best_lag = 0;
-    for (int i = o->shard->first; i < o->shard->first + o->shard->nnodes; i++) {
-        if (i == o->b->hn->node || i == o->leader || !node_info(o, i, &info) || info.is_master ||
-            !info.link_up || strcmp(info.master_host, manifest_node_address(m, o->leader)) != 0 ||
-            info.master_port != m->nodes[o->leader].port)
-            continue;
-        long long lag = lead.master_repl_offset - info.slave_repl_offset;
-        bool local = strcmp(heal_node_host(m, i)->region, self->region) == 0;
-        if (best < 0 || (local && !best_local) || (local == best_local && lag < best_lag)) {
-            best = i;
-            best_local = local;
-            best_lag = lag;
-        }
-    }
-    return best >= 0 ? best : o->leader;
-}
-
-static mrd_rc leader_stats(const heal_ctx *hc, int leader, store_info *out)
-{
-    store_conn *c = NULL;
-    char *text = NULL;
-    mrd_rc rc = heal_node_conn(hc, leader, &c, NULL);
-    if (rc == MRD_OK)
-        rc = store_info_text(c, NULL, &text, NULL);
-    if (rc == MRD_OK)
-        rc = store_info_parse(text, strlen(text), out, NULL);
-    free(text);
-    store_conn_close(&c);
-    return rc;
-}
-
-/* Remove temporary files a killed restore may have left in DIR. */
-static void clean_partial(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp.")) {
-            char path[MRD_MF_PATH];
-            if (mrd_path_fmt(path, sizeof(path), "%s/%s", dir, e->d_name) == MRD_OK)
-                unlink(path);
-        }
-    closedir(d);
-}
-
-/* Wait for the restored node HN to link up and catch up with LEADER.  On
- * success, fill *lag and return MRD_OK. */
-static mrd_rc wait_ready(const heal_ctx *hc, const heal_node *hn, int leader, long long *lag,
-                         mrd_error *err)
-{
-    long long deadline = mrd_now_ms() + HEAL_SYNC_TIMEOUT_MS;
-    while (mrd_now_ms() < deadline) {
-        store_conn *c = NULL;
-        char *text = NULL;
-        store_info me, lead;
-        bool ok = heal_node_conn(hc, hn->node, &c, NULL) == MRD_OK &&
-                  store_info_text(c, "replication", &text, NULL) == MRD_OK &&
-                  store_info_parse(text, strlen(text), &me, NULL) == MRD_OK && me.link_up &&
-                  !me.sync_in_progress && leader_stats(hc, leader, &lead) == MRD_OK;
-        free(text);
-        store_conn_close(&c);
-        if (ok) {
-            *lag = lead.master_repl_offset > me.slave_repl_offset
-                       ? lead.master_repl_offset - me.slave_repl_offset
-                       : 0;
-            if (*lag <= MRD_CAUGHT_UP_LAG_BYTES)
-                return MRD_OK;
-        }
-        mrd_sleep_ms(50);
-    }
-    return mrd_error_set(err, MRD_ERR_TIMEOUT,
-                         "not linked and caught up with %s within %d s",
-                         heal_node_host(hc->h->m, leader)->host, HEAL_SYNC_TIMEOUT_MS / 1000);
-}
+/* ==== restoring a lost replica (heal_restore.c, with these hooks) ==== */
 
 /* Restore the plan's replica priority once the node is ready. */
 static mrd_rc restore_priority(const heal_ctx *hc, const heal_node *hn, mrd_error *err)
@@ -346,124 +258,33 @@ static mrd_rc restore_priority(const heal_ctx *hc, const heal_node *hn, mrd_erro
     return rc;
 }
 
-static void note_failure(heal_node *hn)
+/* replicaof the leader in the config (needed for a partial resync), and
+ * not promotable until ready. */
+static mrd_rc restore_prepare(heal_step *ps, int leader, mrd_error *err)
 {
-    hn->failures++;
-    long long delay = HEAL_BACKOFF_FIRST_MS;
-    for (int i = 1; i < hn->failures && delay < HEAL_BACKOFF_MAX_MS; i++)
-        delay *= 2;
-    if (delay > HEAL_BACKOFF_MAX_MS)
-        delay = HEAL_BACKOFF_MAX_MS;
-    hn->next_try_ms = mrd_wall_ms() + delay;
+    return sv_render(ps->hc->h, ps->hn->proc, leader, 0, err);
 }
 
-/* Remember a restore; true when the node now flaps (too many restores in
- * the window), which starts a backoff. */
-static bool note_restore(heal_node *hn)
+static mrd_rc restore_ready(heal_step *ps, char *detail, size_t n, mrd_error *err)
 {
-    long long now = mrd_wall_ms();
-    memmove(&hn->restores[1], &hn->restores[0],
-            sizeof(hn->restores[0]) * (HEAL_FLAP_COUNT - 1));
-    hn->restores[0] = now;
-    return hn->restores[HEAL_FLAP_COUNT - 1] &&
-           now - hn->restores[HEAL_FLAP_COUNT - 1] < HEAL_FLAP_WINDOW_MS;
+    MRD_TRY(restore_priority(ps->hc, ps->hn, err));
+    snprintf(detail, n, ", promotable again (replica-priority %d)",
+             ps->hc->h->m->nodes[ps->hn->node].replica_priority);
+    return MRD_OK;
 }
+
+static const heal_restore_hooks restore_hooks = {
+    .master_word = "leader",
+    .prepare = restore_prepare,
+    .ready = restore_ready,
+};
 
 static void restore(heal_step *ps, const char *why)
 {
-    heal_ctx *hc = ps->hc;
-    heal_node *hn = ps->hn;
-    sv_host *h = hc->h;
-    const mrd_manifest *m = h->m;
-    observation *o = ps->o->mode_data;
-    sv_proc *redis = hn->proc;
-    const char *label = redis->label;
-    int leader = o->leader;
-    const mrd_mf_host *lh = heal_node_host(m, leader);
-    mrd_error err;
-    mrd_error_clear(&err);
-    long long t0 = mrd_now_ms();
-    ps->acted = true;
-    heal_act(ps, "+replica-lost", label, "%s; leader is %s (%s:%d)", why, lh->host, lh->address,
-        m->nodes[leader].port);
-
-    if (redis->pid && mrd_proc_stop(redis->pid, 5000, &err) != MRD_OK)
-        goto failed;
-    redis->pid = 0;
-    int src = choose_source(hc, o);
-    if (src < 0) {
-        mrd_error_set(&err, MRD_ERR_STATE, "no healthy snapshot source answers");
-        goto failed;
-    }
-    const mrd_mf_host *sh = heal_node_host(m, src);
-    char dump[MRD_MF_PATH];
-    if (mrd_mkdir_p(redis->dir, 0700, &err) != MRD_OK ||
-        mrd_path_fmt(dump, sizeof(dump), "%s/dump.rdb", redis->dir) != MRD_OK)
-        goto failed;
-    clean_partial(redis->dir);
-    store_snapshot snap;
-    if (store_snapshot_fetch(sh->address, m->nodes[src].port, "replication",
-                             h->secrets.replication, dump, HEAL_FETCH_TIMEOUT_MS, &snap,
-                             &err) != MRD_OK)
-        goto failed;
-    hn->snapshot_bytes += snap.bytes;
-    heal_act(ps, "+snapshot-fetched", label,
-        "from %s %s(%s:%d): %.1f MB in %.2f s, replication offset %lld", sh->host,
-        src == leader ? "the leader " : "", sh->address, m->nodes[src].port,
-        (double)snap.bytes / 1e6, (double)snap.duration_ms / 1000.0, snap.repl_offset);
-
-    store_info before, after;
-    bool stats = leader_stats(hc, leader, &before) == MRD_OK;
-    /* replicaof the leader in the config (needed for a partial resync),
-     * and not promotable until ready */
-    if (sv_render(h, redis, leader, 0, &err) != MRD_OK ||
-        sv_start(h, redis, hc->child_mode ? MRD_SPAWN_CHILD : MRD_SPAWN_DAEMON,
-                 &err) != MRD_OK)
-        goto failed;
-    long long lag = 0;
-    if (wait_ready(hc, hn, leader, &lag, &err) != MRD_OK)
-        goto failed;
-    if (stats && leader_stats(hc, leader, &after) == MRD_OK) {
-        if (after.sync_full > before.sync_full) {
-            hn->syncs_full++;
-            heal_act(ps, "+full-resync", label,
-                "the leader sent the whole dataset (its backlog no longer covered the "
-                "snapshot's offset %lld): sync_full %lld -> %lld",
-                snap.repl_offset, before.sync_full, after.sync_full);
-        } else if (after.sync_partial_ok > before.sync_partial_ok) {
-            hn->syncs_partial++;
-            heal_act(ps, "+partial-resync", label,
-                "the leader sent only the writes since the snapshot: sync_partial_ok "
-                "%lld -> %lld, sync_full unchanged at %lld",
-                before.sync_partial_ok, after.sync_partial_ok, after.sync_full);
-        }
-    }
-    if (restore_priority(hc, hn, &err) != MRD_OK)
-        goto failed;
-    heal_act(ps, "+replica-ready", label,
-        "linked to %s, lag %lld bytes, promotable again (replica-priority %d); restored "
-        "in %.2f s",
-        lh->host, lag, m->nodes[hn->node].replica_priority,
-        (double)(mrd_now_ms() - t0) / 1000.0);
-    hn->failures = 0;
-    hn->next_try_ms = 0;
-    hn->heals_ok++;
-    if (note_restore(hn)) {
-        hn->next_try_ms = mrd_wall_ms() + HEAL_BACKOFF_FIRST_MS;
-        heal_act(ps, "+backoff", label,
-            "restored %d times within %d minutes: the node keeps dying; the next "
-            "restore waits %d s",
-            HEAL_FLAP_COUNT, HEAL_FLAP_WINDOW_MS / 60000, HEAL_BACKOFF_FIRST_MS / 1000);
-    }
-    snprintf(ps->summary, sizeof(ps->summary), "restored %s from %s", label, sh->host);
-    return;
-failed:
-    hn->heals_failed++;
-    note_failure(hn);
-    ps->failed = true;
-    heal_act(ps, "+heal-failed", label, "%s; next attempt in %lld s", err.msg,
-        (hn->next_try_ms - mrd_wall_ms()) / 1000);
-    snprintf(ps->summary, sizeof(ps->summary), "could not restore %s: %s", label, err.msg);
+    const observation *o = ps->o->mode_data;
+    heal_restore(ps, &(heal_restore_req){.why = why, .shard = "", .master = o->leader,
+                                         .probes = o->probes, .sh = o->shard,
+                                         .hooks = &restore_hooks});
 }
 
 /* Ask the first sentinel that answers to fail SHARD over now; its host's

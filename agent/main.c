@@ -33,6 +33,7 @@
 #define EXIT_USAGE 64
 #define STOP_TIMEOUT_MS 5000
 #define PEER_WAIT_MS 5000  /* before starting a fresh replica, see sv_wait_master() */
+#define CLUSTER_PEEK_MS 1000 /* asking the shard's peers whether a cluster exists */
 #define CHECK_LOCK_WAIT_MS 5000 /* check waits this long for a running pass */
 #define API_LOCK_WAIT_MS 2000   /* POST /v1/heal waits this long, then 409 */
 #define EVENTS_FLUSH_MS 1000
@@ -256,8 +257,23 @@ static int cmd_run(const char *manifest, bool daemon)
     mrd_info("%s: agent started (manifest %s)", h->m->host, manifest);
     store_set_source(manifest_self(h->m)->address); /* leave from our host's address */
     bool fresh[MRD_MF_MAX_HOST_NODES + 1] = {false};
-    for (int i = 0; i < h->nprocs; i++)
+    bool cluster = strcmp(h->m->mode, "cluster") == 0;
+    for (int i = 0; i < h->nprocs; i++) {
         fresh[i] = !mrd_path_exists(h->procs[i].conf);
+        /* Cluster mode: a node with a nodes.conf ran before, whatever
+         * happened to its config; started as it is, a crashed master would
+         * claim its slots again with an empty dataset.  And a node with
+         * neither, whose shard already serves slots, was lost with its
+         * folder: started blank, it would be an empty master that meets no
+         * one.  Both are left to the heal pass, which restores them. */
+        char nodes_conf[MRD_MF_PATH];
+        if (fresh[i] && cluster && h->procs[i].kind == SV_REDIS &&
+            mrd_path_fmt(nodes_conf, sizeof(nodes_conf), "%s/nodes.conf",
+                         h->procs[i].dir) == MRD_OK &&
+            (mrd_path_exists(nodes_conf) ||
+             !heal_cluster_may_start_blank(h, h->procs[i].node, CLUSTER_PEEK_MS)))
+            fresh[i] = false;
+    }
     int created;
     if (sv_render_missing(h, &created, &err) != MRD_OK) {
         unlink(pidpath);

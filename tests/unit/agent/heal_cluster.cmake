@@ -1,0 +1,11 @@
+# tests/unit/agent/heal_cluster.cmake - the pure parts of the heal pass's
+# cluster mode and of the shared restore, included from tests/CMakeLists.txt.
+#
+#   unit.heal_cluster   cmocka: the snapshot source choice
+#                       (heal_choose_source), a node's nodes.conf judged
+#                       (heal_cluster_conf_judge), the id a restored node
+#                       takes (heal_cluster_node_id), the shard's master in
+#                       a view (heal_cluster_master) and what heal_decide
+#                       does with the facts a crashed master leaves
+
+mrd_unit_test(heal_cluster mrd_agent)

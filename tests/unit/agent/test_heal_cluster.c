@@ -1,0 +1,262 @@
+/* test_heal_cluster.c - the pure parts of cluster-mode heal: source
+ * choice, a node's own nodes.conf, the id of a restored node, the shard's
+ * master as a view says, and heal_decide on the facts a crashed master
+ * leaves at each stage of a failover (never restored while any view still
+ * gives it its slots, nor while no view names a master).  No I/O. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "heal_int.h"
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define ID_C "cccccccccccccccccccccccccccccccccccccccc"
+#define ID_D "dddddddddddddddddddddddddddddddddddddddd"
+
+/* One shard (A master of 0-16383, B and C its replicas) and the node D
+ * of no shard, as B sees it. */
+static const char view_healthy[] =
+    ID_A " 127.0.1.1:7000@17000 master - 0 1 1 connected 0-16383\n"
+    ID_B " 127.0.2.2:7000@17000 myself,slave " ID_A " 0 1 1 connected\n"
+    ID_C " 127.0.1.2:7001@17001 slave " ID_A " 0 1 1 connected\n"
+    ID_D " 127.0.3.1:7000@17000 master - 0 1 2 connected\n";
+/* A died; the cluster has not agreed yet (B only suspects it). */
+static const char view_pfail[] =
+    ID_A " 127.0.1.1:7000@17000 master,fail? - 5 1 1 disconnected 0-16383\n"
+    ID_B " 127.0.2.2:7000@17000 myself,slave " ID_A " 0 1 1 connected\n"
+    ID_C " 127.0.1.2:7001@17001 slave " ID_A " 0 1 1 connected\n";
+/* A failed; no replica promoted yet: its slots stay with it, flagged. */
+static const char view_failed[] =
+    ID_A " 127.0.1.1:7000@17000 master,fail - 5 1 1 disconnected 0-16383\n"
+    ID_B " 127.0.2.2:7000@17000 myself,slave " ID_A " 0 1 1 connected\n"
+    ID_C " 127.0.1.2:7001@17001 slave " ID_A " 0 1 1 connected\n";
+/* B was promoted: it owns the slots; A is a failed master without any. */
+static const char view_promoted[] =
+    ID_A " 127.0.1.1:7000@17000 master,fail - 5 1 1 disconnected\n"
+    ID_B " 127.0.2.2:7000@17000 myself,master - 0 1 3 connected 0-16383\n"
+    ID_C " 127.0.1.2:7001@17001 slave " ID_B " 0 1 3 connected\n";
+
+static const char *const shard_ip[] = {"127.0.1.1", "127.0.2.2", "127.0.1.2"};
+static const int shard_port[] = {7000, 7000, 7001};
+
+static store_cluster_view *parse(const char *text)
+{
+    store_cluster_view *v = store_cluster_view_new();
+    assert_non_null(v);
+    assert_int_equal(store_cluster_nodes_parse(text, strlen(text), v, NULL), MRD_OK);
+    return v;
+}
+
+/* ==== source choice ==== */
+
+static void test_source_same_region_first(void **state)
+{
+    (void)state;
+    heal_source c[] = {
+        {.node = 3, .healthy = true, .same_region = false, .lag = 0},
+        {.node = 4, .healthy = true, .same_region = true, .lag = 900},
+    };
+    assert_int_equal(heal_choose_source(c, 2, 0), 4);
+}
+
+static void test_source_least_lag_among_equals(void **state)
+{
+    (void)state;
+    heal_source c[] = {
+        {.node = 3, .healthy = true, .same_region = false, .lag = 50},
+        {.node = 4, .healthy = true, .same_region = false, .lag = 10},
+        {.node = 5, .healthy = true, .same_region = false, .lag = 10},
+    };
+    assert_int_equal(heal_choose_source(c, 3, 0), 4);
+}
+
+static void test_source_unhealthy_skipped_then_master(void **state)
+{
+    (void)state;
+    heal_source c[] = {
+        {.node = 3, .healthy = false, .same_region = true, .lag = 0},
+        {.node = 4, .healthy = true, .same_region = false, .lag = 7},
+    };
+    assert_int_equal(heal_choose_source(c, 2, 9), 4);
+    c[1].healthy = false;
+    assert_int_equal(heal_choose_source(c, 2, 9), 9);
+    assert_int_equal(heal_choose_source(NULL, 0, 9), 9);
+}
+
+/* ==== the node's own nodes.conf ==== */
+
+static void test_conf_missing(void **state)
+{
+    (void)state;
+    store_cluster_view *v = store_cluster_view_new();
+    assert_int_equal(heal_cluster_conf_judge(NULL, 0, "127.0.2.2", 7000, v), HEAL_CONF_MISSING);
+    store_cluster_view_free(&v);
+}
+
+static void test_conf_damaged(void **state)
+{
+    (void)state;
+    store_cluster_view *v = store_cluster_view_new();
+    const char cut[] = ID_A " 127.0.1.1:7000@17000 mas";
+    assert_int_equal(heal_cluster_conf_judge(cut, strlen(cut), "127.0.2.2", 7000, v),
+                     HEAL_CONF_DAMAGED);
+    assert_int_equal(heal_cluster_conf_judge("", 0, "127.0.2.2", 7000, v), HEAL_CONF_DAMAGED);
+    /* B's file, but this node is 127.0.1.2:7001 (C) */
+    assert_int_equal(heal_cluster_conf_judge(view_healthy, strlen(view_healthy), "127.0.1.2",
+                                             7001, v),
+                     HEAL_CONF_DAMAGED);
+    store_cluster_view_free(&v);
+}
+
+static void test_conf_ok_with_vars_line(void **state)
+{
+    (void)state;
+    store_cluster_view *v = store_cluster_view_new();
+    char text[1024];
+    snprintf(text, sizeof(text), "%svars currentEpoch 3 lastVoteEpoch 0\n", view_healthy);
+    assert_int_equal(heal_cluster_conf_judge(text, strlen(text), "127.0.2.2", 7000, v),
+                     HEAL_CONF_OK);
+    assert_string_equal(store_cluster_myself(v)->id, ID_B);
+    store_cluster_view_free(&v);
+}
+
+/* ==== the restored node's id ==== */
+
+static void test_id_from_intact_nodes_conf(void **state)
+{
+    (void)state;
+    store_cluster_view *old = parse(view_healthy), *peer = parse(view_promoted);
+    char id[41];
+    assert_int_equal(heal_cluster_node_id(old, peer, "127.0.2.2", 7000, id),
+                     HEAL_ID_NODES_CONF);
+    assert_string_equal(id, ID_B);
+    store_cluster_view_free(&old);
+    store_cluster_view_free(&peer);
+}
+
+static void test_id_from_cluster_view(void **state)
+{
+    (void)state;
+    store_cluster_view *peer = parse(view_promoted); /* B's view */
+    char id[41];
+    assert_int_equal(heal_cluster_node_id(NULL, peer, "127.0.1.1", 7000, id),
+                     HEAL_ID_CLUSTER_VIEW);
+    assert_string_equal(id, ID_A);
+    store_cluster_view_free(&peer);
+}
+
+static void test_id_new_when_unknown(void **state)
+{
+    (void)state;
+    store_cluster_view *peer = parse(view_promoted);
+    char id[41] = "x";
+    assert_int_equal(heal_cluster_node_id(NULL, peer, "127.0.9.9", 7000, id), HEAL_ID_NEW);
+    assert_string_equal(id, "");
+    /* the peer itself is never whom a lost node is */
+    assert_int_equal(heal_cluster_node_id(NULL, peer, "127.0.2.2", 7000, id), HEAL_ID_NEW);
+    assert_int_equal(heal_cluster_node_id(NULL, NULL, "127.0.1.1", 7000, id), HEAL_ID_NEW);
+    store_cluster_view_free(&peer);
+}
+
+/* ==== the crashed master, stage by stage ==== */
+
+/* The facts of a node whose process is gone, given the index in the
+ * shard (0: A) the view names as master, for node SELF. */
+static heal_facts lost_facts(int master, int self, long long down_ms)
+{
+    heal_facts f = {
+        .proc_alive = false, .data_dir_ok = false, .reachable = false, .lag_bytes = -1,
+        .have_leader = master >= 0, .self_is_leader = master == self, .down_ms = down_ms,
+    };
+    return f;
+}
+
+static int master_in(const char *text)
+{
+    store_cluster_view *v = parse(text);
+    int k = heal_cluster_master(v, shard_ip, shard_port, 3);
+    store_cluster_view_free(&v);
+    return k;
+}
+
+static void test_master_in_each_stage(void **state)
+{
+    (void)state;
+    assert_int_equal(master_in(view_healthy), 0);
+    assert_int_equal(master_in(view_pfail), 0);   /* suspected only: still A */
+    assert_int_equal(master_in(view_failed), -1); /* failed, none promoted */
+    assert_int_equal(master_in(view_promoted), 1);
+}
+
+static void test_crashed_master_never_restored_before_promotion(void **state)
+{
+    (void)state;
+    const int timeout = 1000;
+    const char *const before[] = {view_healthy, view_pfail, view_failed};
+    for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++)
+        for (long long down = 0; down <= 3 * timeout; down += timeout / 2) {
+            heal_facts f = lost_facts(master_in(before[i]), 0, down);
+            for (int backoff = 0; backoff < 2; backoff++) {
+                f.backing_off = backoff;
+                heal_action a = heal_decide(&f, timeout);
+                assert_int_not_equal(a, HEAL_RESTORE);
+                assert_int_not_equal(a, HEAL_BACKOFF);
+                assert_int_not_equal(a, HEAL_NONE);
+            }
+        }
+}
+
+static void test_crashed_master_waits_then_asks(void **state)
+{
+    (void)state;
+    heal_facts f = lost_facts(master_in(view_pfail), 0, 500);
+    assert_int_equal(heal_decide(&f, 1000), HEAL_WAIT_FAILOVER);
+    f.down_ms = 1000;
+    assert_int_equal(heal_decide(&f, 1000), HEAL_ASK_FAILOVER); /* a no-op in cluster mode */
+    f = lost_facts(master_in(view_failed), 0, 5000);
+    assert_int_equal(heal_decide(&f, 1000), HEAL_WAIT_SENTINELS);
+}
+
+static void test_crashed_master_restored_after_promotion(void **state)
+{
+    (void)state;
+    heal_facts f = lost_facts(master_in(view_promoted), 0, 5000);
+    assert_int_equal(heal_decide(&f, 1000), HEAL_RESTORE);
+    f.backing_off = true;
+    assert_int_equal(heal_decide(&f, 1000), HEAL_BACKOFF);
+}
+
+static void test_lost_replica_restored(void **state)
+{
+    (void)state;
+    heal_facts f = lost_facts(master_in(view_healthy), 2, 0);
+    assert_int_equal(heal_decide(&f, 1000), HEAL_RESTORE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_source_same_region_first),
+        cmocka_unit_test(test_source_least_lag_among_equals),
+        cmocka_unit_test(test_source_unhealthy_skipped_then_master),
+        cmocka_unit_test(test_conf_missing),
+        cmocka_unit_test(test_conf_damaged),
+        cmocka_unit_test(test_conf_ok_with_vars_line),
+        cmocka_unit_test(test_id_from_intact_nodes_conf),
+        cmocka_unit_test(test_id_from_cluster_view),
+        cmocka_unit_test(test_id_new_when_unknown),
+        cmocka_unit_test(test_master_in_each_stage),
+        cmocka_unit_test(test_crashed_master_never_restored_before_promotion),
+        cmocka_unit_test(test_crashed_master_waits_then_asks),
+        cmocka_unit_test(test_crashed_master_restored_after_promotion),
+        cmocka_unit_test(test_lost_replica_restored),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
