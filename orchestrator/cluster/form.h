@@ -18,6 +18,11 @@
  *   5. done when every node says cluster_state:ok, every slot is covered
  *      and every node has the same slot map.
  *
+ * A fresh cluster (no slot owned anywhere yet, so no data) forms with
+ * cluster-node-timeout FORM_NODE_TIMEOUT_MS, set back to the topology's
+ * when the run ends: nodes ping each other, and so learn who owns which
+ * slots, every half node timeout.
+ *
  * Every round re-reads every node's view (CLUSTER NODES) before it acts,
  * and each step is only taken where the view says it is missing, so a
  * second run changes nothing, and a run interrupted anywhere (kill -9)
@@ -47,6 +52,8 @@ typedef struct form_report {
 
 /* A run's step at most waits this long between two looks. */
 #define FORM_POLL_MS 20
+/* cluster-node-timeout while a fresh cluster forms (see form.c). */
+#define FORM_NODE_TIMEOUT_MS 500
 
 /* Form (or finish forming) C's cluster; at most TIMEOUT_MS.  Progress
  * lines go to OUT (may be NULL).  MRD_ERR_TIMEOUT with what is still

@@ -67,8 +67,8 @@ events=$(jq -r '[.actions[].event] | join(" ")' "$T_DIR/r1.json")
 checks=$((checks + 1)); check "check --heal exits 1 (healed) in $t_replica ms" test "$rc" -eq 1
 checks=$((checks + 1)); check "events: $events" \
     test "$events" = "+replica-lost +snapshot-fetched +partial-resync +replica-ready"
-named=$(jq -r '[.actions[].detail | select(startswith("shard itcheal-0: "))] | length' "$T_DIR/r1.json")
-checks=$((checks + 1)); check "every event names shard itcheal-0" test "$named" -eq 4
+named=$(jq -r '[.actions[].detail | select(startswith("shard itcheal-1: "))] | length' "$T_DIR/r1.json")
+checks=$((checks + 1)); check "every event names shard itcheal-1" test "$named" -eq 4
 full1=$(stat_of 127.0.1.1 "$BASE" sync_full)
 part1=$(stat_of 127.0.1.1 "$BASE" sync_partial_ok)
 checks=$((checks + 1)); check "master sync_full unchanged ($full0 -> $full1)" test "$full1" = "$full0"
@@ -127,9 +127,9 @@ say "shard 0's master now: $new_master"
 checks=$((checks + 1)); check "a replica of shard 0 was promoted" \
     test -n "$new_master" -a "$new_master" != "127.0.1.1:$BASE"
 jq -r '.actions[] | .event + " " + .detail' "$T_DIR/m$passes.json"
-checks=$((checks + 1)); check "+replica-lost names the new master of shard itcheal-0" \
+checks=$((checks + 1)); check "+replica-lost names the new master of shard itcheal-1" \
     jq -e --arg m "${new_master%:*}:${new_master#*:}" \
-    '[.actions[] | select(.event == "+replica-lost" and (.detail | startswith("shard itcheal-0: ")) and (.detail | contains("(" + $m + ")")))] | length == 1' \
+    '[.actions[] | select(.event == "+replica-lost" and (.detail | startswith("shard itcheal-1: ")) and (.detail | contains("(" + $m + ")")))] | length == 1' \
     "$T_DIR/m$passes.json" >/dev/null
 checks=$((checks + 1)); check "the new master did a partial resync" \
     jq -e '[.actions[].event] | index("+partial-resync") != null' "$T_DIR/m$passes.json" >/dev/null
