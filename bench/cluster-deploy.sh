@@ -78,7 +78,8 @@ where() {
         out+=("$(awk -v a="${a%:*}" -v p="${a#*:}" '$3 == a && $4 == p { printf "%s:%s (%s)", $1, $4, $2 }' "$T_DIR/nodes")")
     done
     local IFS=,
-    echo "${out[*]}" | sed 's/,/, /g'
+    local joined="${out[*]}"
+    echo "${joined//,/, }"
 }
 # regions_of ADDRESS:PORT...: the number of distinct regions among them.
 distinct_regions() {
@@ -105,7 +106,6 @@ meridian_round() {
     m_form=$(sed -n 's/^ *cluster *[0-9]* MEETs.*(\([0-9.]*\) s)$/\1/p' "$T_DIR/deploy.out")
     "$MERIDIAN" status "$TOPO" --state "$state" --json >"$T_DIR/status.json" 2>/dev/null
     mapfile -t m_masters < <(jq -r '.shards[] | "\(.master.address):\(.master.port)"' "$T_DIR/status.json")
-    m_regions=$(jq -r '[.shards[].master.region] | join(" ")' "$T_DIR/status.json")
     "$MERIDIAN" destroy "$TOPO" --state "$state" --yes >"$T_DIR/destroy.out" 2>&1 ||
         { cat "$T_DIR/destroy.out"; die "meridian destroy failed (round $1)"; }
 }
@@ -123,7 +123,7 @@ adm() { rcli_as admin "$ADMIN_PASS" "$@"; }
 # templates/redis.conf.tpl (what differs: nothing that forming depends on).
 write_conf() {
     local dir=$1 addr=$2 port=$3 bus=$4
-    mkdir -p -m 0700 "$dir/data"
+    mkdir -p "$dir" && mkdir -m 0700 "$dir/data"
     cat >"$dir/redis.conf" <<CONF
 bind $addr
 port $port
@@ -226,21 +226,21 @@ stop_baseline() {
 # replicas are linked too, or "?"), b_phases (where the time went),
 # b_masters (ADDRESS:PORT).
 baseline_round() {
-    local root="$T_DIR/b-$1" t0 t_agree="" t_link="" deadline host region addr port bus pid addrs=()
-    while read -r host region addr port bus; do
+    local root="$T_DIR/b-$1" t0 t_agree="" t_link="" deadline host addr port bus pid addrs=()
+    while read -r host _ addr port bus; do
         write_conf "$root/$host-$port" "$addr" "$port" "$bus"
         addrs+=("$addr:$port")
     done <"$T_DIR/nodes"
 
     t0=$(now_ms)
     deadline=$((t0 + TIMEOUT_S * 1000))
-    while read -r host region addr port bus; do
+    while read -r host _ addr port _; do
         redis-server "$root/$host-$port/redis.conf" </dev/null >/dev/null 2>&1 &
         pid=$!
         B_PIDS+=("$pid")
         T_PIDS+=("$pid")
     done <"$T_DIR/nodes"
-    while read -r host region addr port bus; do
+    while read -r host _ addr port _; do
         until [[ $(adm -h "$addr" -p "$port" ping </dev/null 2>/dev/null) == PONG ]]; do
             (($(now_ms) >= deadline)) && die "baseline: $host:$port does not answer (round $1)"
             sleep 0.01
