@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 bench/deploy.sh "${DEPLOY_ROUNDS:-5}"
+bench/cluster-deploy.sh "${CLUSTER_DEPLOY_ROUNDS:-5}"
+# bench/cluster-rebuild.sh joins once the agent heals cluster nodes (its
+# meridian half reports "did not restore" until then).
 bench/status.sh "${STATUS_RUNS:-30}"
 bench/rebuild.sh
 # The same across a 100 Mbit/s WAN between regions (tc on lo: root only).
