@@ -12,7 +12,10 @@
  *   nodes.conf written before its first start that says "myself,slave
  *   <the shard's master now>" (taken from a live node's CLUSTER NODES,
  *   never from the plan), then its config (no replicaof: nodes.conf names
- *   the master).  Never started blank: a blank node would be an empty
+ *   the master; cluster-replica-no-failover yes, so that it cannot win an
+ *   election before it has caught up, set back to no once it is ready,
+ *   and by HEAL_REPAIR after an interrupted restore).  Never started
+ *   blank: a blank node would be an empty
  *   master that meets no one, and a stale nodes.conf of a crashed master
  *   would make it claim its slots with an empty dataset.
  * - a crashed master waits (HEAL_WAIT_FAILOVER / HEAL_ASK_FAILOVER: the
@@ -44,6 +47,9 @@
 #include "info.h"
 #include "log.h"
 #include "probe.h"
+
+/* A replica being restored may not win an election until it is ready. */
+#define NO_FAILOVER "cluster-replica-no-failover"
 
 /* nodes.conf is small (one line per node); a larger file is damaged. */
 #define NODES_CONF_MAX (1024 * 1024)
@@ -232,11 +238,13 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
         cluster_obs_free(b);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
+    static const char *const safety[] = {NO_FAILOVER, NULL};
     for (int i = o->shard->first, k = 0; i < o->shard->first + o->shard->nnodes; i++, k++)
         o->probes[k] = (store_probe){.kind = STORE_PROBE_INFO,
                                      .address = manifest_node_address(m, i),
                                      .port = m->nodes[i].port, .user = "admin",
-                                     .pass = hc->h->secrets.admin, .cluster = true};
+                                     .pass = hc->h->secrets.admin, .cluster = true,
+                                     .config = i == hn->node ? safety : NULL};
     mrd_rc rc = store_probe_all(o->probes, o->shard->nnodes, HEAL_PROBE_TIMEOUT_MS);
     if (rc != MRD_OK) {
         cluster_obs_free(b);
@@ -259,6 +267,11 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
         f->reachable = true;
         f->is_master = self.is_master;
         f->link_up = self.link_up;
+        const char *nf = node_probe(o, hn->node)->config_values[0];
+        if (nf && strcmp(nf, "yes") == 0) { /* the manifest never wants it */
+            snprintf(b->drift, sizeof(b->drift), NO_FAILOVER " yes (manifest: no)");
+            f->settings_drift = true;
+        }
         if (o->leader >= 0) {
             f->follows_leader =
                 strcmp(self.master_host, manifest_node_address(m, o->leader)) == 0 &&
@@ -321,15 +334,49 @@ static mrd_rc restore_prepare(heal_step *ps, int master, mrd_error *err)
         rc = mrd_write_atomic(path, mrd_buf_str(&buf), mrd_buf_len(&buf), 0600, err);
     mrd_buf_free(&buf);
     MRD_TRY(rc);
-    return sv_render(hc->h, ps->hn->proc, master, m->nodes[self].replica_priority, err);
+    /* priority 0: cluster-replica-no-failover yes until it is ready */
+    return sv_render(hc->h, ps->hn->proc, master, 0, err);
 }
 
+/* cluster-replica-no-failover VALUE on node HN, kept across restarts. */
+static mrd_rc set_no_failover(const heal_ctx *hc, const heal_node *hn, const char *value,
+                              mrd_error *err)
+{
+    store_conn *c = NULL;
+    mrd_rc rc = heal_node_conn(hc, hn->node, &c, err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, err, "CONFIG", "SET", NO_FAILOVER, value, NULL);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, err, "CONFIG", "REWRITE", NULL);
+    store_conn_close(&c);
+    return rc;
+}
+
+/* Caught up: it may win an election again. */
 static mrd_rc restore_ready(heal_step *ps, char *detail, size_t n, mrd_error *err)
 {
-    (void)err;
     const observation *o = ps->o->mode_data;
-    snprintf(detail, n, ", node id %.8s (%s)", o->new_id, heal_cluster_id_from_name(o->id_from));
+    MRD_TRY(set_no_failover(ps->hc, ps->hn, "no", err));
+    snprintf(detail, n, ", node id %.8s (%s), may fail over again", o->new_id,
+             heal_cluster_id_from_name(o->id_from));
     return MRD_OK;
+}
+
+/* A node left unable to fail over (a restore interrupted before it was
+ * ready, or a change by hand), once it is caught up: set it back. */
+static void repair(heal_step *ps)
+{
+    mrd_error err;
+    mrd_error_clear(&err);
+    if (set_no_failover(ps->hc, ps->hn, "no", &err) != MRD_OK) {
+        ps->failed = true;
+        heal_act(ps, "+heal-failed", ps->hn->proc->label, "could not repair %s: %s",
+            ps->o->drift, err.msg);
+        return;
+    }
+    ps->acted = true;
+    heal_act(ps, "+setting-repaired", ps->hn->proc->label,
+        "live %s; set back to no: it may fail over again", ps->o->drift);
 }
 
 static const heal_restore_hooks restore_hooks = {
@@ -430,6 +477,9 @@ static void cluster_act(heal_step *ps, heal_action a)
         break;
     case HEAL_REPOINT:
         repoint(ps);
+        break;
+    case HEAL_REPAIR:
+        repair(ps);
         break;
     default:
         /* HEAL_WAIT_FAILOVER, HEAL_ASK_FAILOVER: the cluster elects a

@@ -199,6 +199,9 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const sv_proc *p, int lea
                        manifest_node_address(m, leader), m->nodes[leader].port);
     rc = rc ? rc : vars_set_int(v, "replica_priority", priority);
     rc = rc ? rc : vars_set(v, "cluster_enabled", cluster ? "yes" : "no");
+    /* priority 0, never promote, is cluster mode's no-failover */
+    rc = rc ? rc : vars_set(v, "cluster_replica_no_failover",
+                            cluster && priority == 0 ? "yes" : "no");
     rc = rc ? rc : vars_set_int(v, "cluster_port", bus_port); /* 0: Redis' default */
     rc = rc ? rc : set_settings(v, m, MRD_LANDS_REDIS);
     rc = rc ? rc : vars_set(v, "replication_pass", h->secrets.replication);

@@ -65,7 +65,8 @@ mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err);
 /* Render P's config (overwriting it) for LEADER (the index of a node of
  * the manifest: the master of P's shard, or, for the sentinel, of the
  * shard it monitors) and, for a store node, replica priority PRIORITY (0:
- * never promote, used while a restored node loads). */
+ * never promote, used while a restored node loads; in cluster mode that
+ * is cluster-replica-no-failover yes). */
 mrd_rc sv_render(const sv_host *h, const sv_proc *p, int leader, int priority,
                  mrd_error *err);
 

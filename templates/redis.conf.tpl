@@ -86,6 +86,10 @@ cluster-migration-barrier 1
 # Any replica may take over, however long its link was down: with
 # persistence off, a replica is the only copy left of a lost master.
 cluster-replica-validity-factor 0
+# "yes" only while the agent restores this node from a snapshot: not yet
+# caught up, it must not win an election (sentinel mode's replica-priority
+# 0).  The agent sets it back to "no" once the node is ready.
+cluster-replica-no-failover {{cluster_replica_no_failover}}
 # A shard that lost every copy leaves its slots uncovered: the other
 # shards keep serving theirs rather than the whole cluster stopping.
 cluster-require-full-coverage no
