@@ -6,12 +6,14 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 bench/deploy.sh "${DEPLOY_ROUNDS:-5}"
 bench/cluster-deploy.sh "${CLUSTER_DEPLOY_ROUNDS:-5}"
-# bench/cluster-rebuild.sh joins once the agent heals cluster nodes (its
-# meridian half reports "did not restore" until then).
 bench/status.sh "${STATUS_RUNS:-30}"
 bench/rebuild.sh
+bench/cluster-rebuild.sh
 # The same across a 100 Mbit/s WAN between regions (tc on lo: root only).
-if [[ $EUID -eq 0 ]]; then WAN=100mbit bench/rebuild.sh; fi
+if [[ $EUID -eq 0 ]]; then
+    WAN=100mbit bench/rebuild.sh
+    WAN=100mbit bench/cluster-rebuild.sh
+fi
 bench/ssh-deploy.sh "${SSH_DEPLOY_ROUNDS:-5}"
 bench/drills.sh "${DRILL_ROUNDS:-5}"
 # Fuzzing: its own clang build (build-fuzz/), 10,000,000 executions per
