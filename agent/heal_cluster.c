@@ -352,13 +352,34 @@ static mrd_rc set_no_failover(const heal_ctx *hc, const heal_node *hn, const cha
     return rc;
 }
 
+/* A node with a new id is unknown to the others: they answer its pings
+ * but never add an id they have not met (verified on Redis 7.0.15, see
+ * store/cluster.h), so it meets its master, whose gossip spreads it. */
+static mrd_rc meet_master(heal_step *ps, int master, mrd_error *err)
+{
+    const mrd_manifest *m = ps->hc->h->m;
+    char port[8], bus[8];
+    snprintf(port, sizeof(port), "%d", m->nodes[master].port);
+    snprintf(bus, sizeof(bus), "%d", m->nodes[master].bus_port);
+    store_conn *c = NULL;
+    mrd_rc rc = heal_node_conn(ps->hc, ps->hn->node, &c, err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, err, "CLUSTER", "MEET", manifest_node_address(m, master), port,
+                        bus, NULL);
+    store_conn_close(&c);
+    return rc;
+}
+
 /* Caught up: it may win an election again. */
 static mrd_rc restore_ready(heal_step *ps, char *detail, size_t n, mrd_error *err)
 {
     const observation *o = ps->o->mode_data;
+    if (o->id_from == HEAL_ID_NEW)
+        MRD_TRY(meet_master(ps, o->leader, err));
     MRD_TRY(set_no_failover(ps->hc, ps->hn, "no", err));
-    snprintf(detail, n, ", node id %.8s (%s), may fail over again", o->new_id,
-             heal_cluster_id_from_name(o->id_from));
+    snprintf(detail, n, ", node id %.8s (%s%s), may fail over again", o->new_id,
+             heal_cluster_id_from_name(o->id_from),
+             o->id_from == HEAL_ID_NEW ? ", met the master" : "");
     return MRD_OK;
 }
 

@@ -155,5 +155,26 @@ checks=$((checks + 1)); check "status names the new master of shard 0 ($st_maste
     test "$st_master" = "$new_master"
 checks=$((checks + 1)); check "status: every shard serves its slots, replicas linked ($(jq -r .summary "$T_DIR/st.json"))" \
     test "$(jq -c '[.shards[] | [.slots_served, .replicas_linked, .problem]]' "$T_DIR/st.json")" = '[[5461,2,null],[5461,2,null],[5462,2,null]]'
+say "a replica the cluster forgot: aps-b1:$((BASE + 1)) (shard 3), killed, wiped, CLUSTER FORGET everywhere"
+lost=127.0.3.2:$((BASE + 1))
+"$AGENT" stop --manifest "$(manifest aps-b1)" --agent-only 2>/dev/null
+lost_id=$(adm -h 127.0.3.2 -p $((BASE + 1)) cluster myid)
+kill -9 "$(cat "$T_STATE/hosts/aps-b1/redis-$((BASE + 1))/redis.pid")"
+rm -rf "$T_STATE/hosts/aps-b1/redis-$((BASE + 1))/data"
+for n in $(adm -h 127.0.2.1 -p "$BASE" cluster nodes | awk -v l="$lost" '{split($2, a, "@")} a[1] != l {print a[1]}'); do
+    adm -h "${n%:*}" -p "${n#*:}" cluster forget "$lost_id" >/dev/null
+done
+full0=$(stat_of 127.0.3.1 "$BASE" sync_full)
+"$AGENT" check --manifest "$(manifest aps-b1)" --heal --json >"$T_DIR/r3.json" 2>"$T_DIR/r3.err"
+record_pids
+ready=$(jq -r '.actions[] | select(.event == "+replica-ready") | .detail' "$T_DIR/r3.json")
+checks=$((checks + 1)); check "restored under a new id, which met the master: $ready" \
+    grep -q "(a new one, met the master), may fail over again" <<<"$ready"
+known_again() {
+    adm -h 127.0.3.1 -p "$BASE" cluster nodes | grep -v "$lost_id" | grep -q " $lost@[0-9]* slave "
+}
+checks=$((checks + 1)); check "the master lists it again as a replica" wait_for 5 known_again
+checks=$((checks + 1)); check "... after a partial resync (sync_full $full0 -> $(stat_of 127.0.3.1 "$BASE" sync_full))" \
+    test "$(stat_of 127.0.3.1 "$BASE" sync_full)" = "$full0"
 say "replica restored in $t_replica ms; master lost to replica ready in $t_master ms; test $(($(now_ms) - t0)) ms"
 finish "$checks"
