@@ -236,6 +236,13 @@ static mrd_rc observe(heal_ctx *hc, heal_node *hn, heal_obs *o, mrd_error *err)
     return MRD_OK;
 }
 
+/* ==== the crash fast path ==== */
+
+bool heal_fast_path_due(long long asked_ms, long long now_ms, long long cooldown_ms)
+{
+    return asked_ms <= 0 || now_ms < asked_ms || now_ms - asked_ms >= cooldown_ms;
+}
+
 /* The crash fast path for one node. */
 static void watch_node(heal_ctx *hc, heal_node *hn)
 {
@@ -259,26 +266,37 @@ static void watch_node(heal_ctx *hc, heal_node *hn)
         redis->child = false;
         const mrd_manifest *m = hc->h->m;
         long long now = mrd_wall_ms();
-        bool recent = hn->failover_asked_ms &&
-                      now - hn->failover_asked_ms < 2LL * m->settings.sentinel.failover_timeout_ms;
+        char died[48];
+        snprintf(died, sizeof(died), "%s %d",
+                 WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        /* what the last observation found (an API call may be updating it) */
+        int to[HEAL_FAST_MAX], nto;
+        pthread_mutex_lock(&hc->mu);
+        bool leader = hn->last_self_leader;
+        nto = hn->nfast_to;
+        memcpy(to, hn->fast_to, sizeof(to));
+        pthread_mutex_unlock(&hc->mu);
         /* The process is gone (we reaped it), so the leader cannot still be
-         * answering; ask once per Sentinel cooldown, never twice. */
-        char who[MRD_MF_NAME] = "";
-        if (hn->last_self_leader && m->settings.agent.crash_fast_path && !recent &&
-            hc->mode->fail_over_now(hc, hn, who, sizeof(who))) {
+         * answering; ask once per the store's cooldown, never twice. */
+        char detail[512] = "";
+        bool asked = false;
+        if (leader && m->settings.agent.crash_fast_path &&
+            heal_fast_path_due(hn->failover_asked_ms, now, hc->mode->fast_path_cooldown_ms(m)))
+            asked = hc->mode->fail_over_now(hc, hn, to, nto, died, detail, sizeof(detail));
+        if (asked) {
             hn->failover_asked_ms = now;
+            pthread_mutex_lock(&hc->mu);
             hn->last_self_leader = false;
-            events_emit(hc->ev, "+leader-crashed", redis->label,
-                        "%s/%s: the leader's process died (%s %d); asked the sentinel on "
-                        "%s to fail over at once (%lld ms)",
-                        m->host, redis->label, WIFSIGNALED(status) ? "signal" : "exit status",
-                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), who,
+            pthread_mutex_unlock(&hc->mu);
+            events_emit(hc->ev, "+leader-crashed", redis->label, "%s (%lld ms)", detail,
                         mrd_now_ms() - t0);
             state_save(hc);
         } else {
-            mrd_warn("%s/%s: pid %d %s %d", m->host, redis->label, (int)pid,
+            mrd_warn("%s/%s: pid %d %s %d%s%s", m->host, redis->label, (int)pid,
                      WIFSIGNALED(status) ? "killed by signal" : "exited with status",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                     detail[0] ? ": " : "", detail);
         }
     }
     close(lock);
@@ -369,6 +387,8 @@ static void remember(heal_ctx *hc, const round *r)
         hn->g_up = o->f.reachable;
         hn->g_master = o->f.is_master;
         hn->last_self_leader = o->f.self_is_leader && o->f.reachable && o->f.is_master;
+        hn->nfast_to = hn->last_self_leader ? o->nfast_to : 0;
+        memcpy(hn->fast_to, o->fast_to, sizeof(hn->fast_to));
         hn->g_link = o->f.link_up;
         hn->g_lag = o->f.lag_bytes;
     }

@@ -149,11 +149,16 @@ mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
 
 /* The crash fast path.  The agent's loop calls this every few ms between
  * passes: when this host's redis-server (the agent's child) has exited and
- * the last pass saw it serve as the leader, the agent asks a sentinel to
- * fail over at once (SENTINEL FAILOVER) instead of waiting for
- * down-after-milliseconds.  It never fires while the process lives (it
- * fires on reaping it), and at most once per 2 x failover-timeout.
- * Off with the topology's agent.crash_fast_path false. */
+ * the last pass saw it serve as the leader, the agent asks for a failover
+ * at once instead of waiting for the store to notice: sentinel mode asks a
+ * sentinel (SENTINEL FAILOVER) rather than wait for
+ * down-after-milliseconds; cluster mode asks the replica the last pass
+ * found caught up (the planned region's first, the one with the most data
+ * when they differ) for CLUSTER FAILOVER FORCE rather than wait for
+ * cluster-node-timeout.  It never fires while the process lives (it fires
+ * on reaping it), and at most once per node per 2 x failover-timeout
+ * (cluster mode: 2 x node-timeout).  Off with the topology's
+ * agent.crash_fast_path false. */
 void heal_watch(heal_ctx *hc);
 
 /* Readiness from the last observation: {"host","ready","nodes":[{"kind",

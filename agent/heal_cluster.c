@@ -18,6 +18,10 @@
  *   blank: a blank node would be an empty
  *   master that meets no one, and a stale nodes.conf of a crashed master
  *   would make it claim its slots with an empty dataset.
+ * - a master whose process dies under this agent (its child, reaped by
+ *   the loop's heal_watch) is failed over at once: the crash fast path
+ *   asks a caught-up replica for CLUSTER FAILOVER FORCE (see
+ *   cluster_fail_over_now; it still needs the masters' votes).
  * - a crashed master waits (HEAL_WAIT_FAILOVER / HEAL_ASK_FAILOVER: the
  *   cluster elects a replica by itself after cluster-node-timeout; while a
  *   view still lists it with its slots it is "the master", and
@@ -120,6 +124,24 @@ int heal_cluster_master(const store_cluster_view *v, const char *const *ip, cons
     return -1;
 }
 
+int heal_cluster_failover_target(const heal_fo_candidate *c, int n)
+{
+    long long best = -1;
+    for (int i = 0; i < n; i++)
+        if (c[i].answered && c[i].offset > best)
+            best = c[i].offset;
+    int pick = -1;
+    for (int i = 0; i < n; i++) {
+        if (!c[i].answered || c[i].offset != best)
+            continue;
+        if (c[i].planned)
+            return i;
+        if (pick < 0)
+            pick = i;
+    }
+    return pick;
+}
+
 heal_conf heal_cluster_conf_judge(const char *text, size_t len, const char *ip, int port,
                                   store_cluster_view *out)
 {
@@ -217,6 +239,32 @@ static bool take_view(observation *o, int i)
     return true;
 }
 
+/* For the crash fast path, of a master (this node, INFO SELF): the
+ * replicas of its shard that could take over from it at once without a
+ * loss, as this round saw them: replicas of it, linked, at most
+ * MRD_CAUGHT_UP_LAG_BYTES behind, and allowed to fail over (not flagged
+ * nofailover in the view: a replica still being restored).  In manifest
+ * order, into o->b->fast_to. */
+static void fit_to_take_over(const heal_ctx *hc, observation *o, const store_info *self)
+{
+    const mrd_manifest *m = hc->h->m;
+    int me = o->b->hn->node;
+    heal_obs *b = o->b;
+    for (int i = o->shard->first;
+         i < o->shard->first + o->shard->nnodes && b->nfast_to < HEAL_FAST_MAX; i++) {
+        store_info r;
+        if (i == me || !node_info(o, i, &r) || r.is_master || !r.link_up ||
+            strcmp(r.master_host, manifest_node_address(m, me)) != 0 ||
+            r.master_port != m->nodes[me].port)
+            continue;
+        long long lag = self->master_repl_offset - r.slave_repl_offset;
+        const store_cluster_node *v = o->view ? in_view(m, o->view, i) : NULL;
+        if (lag > MRD_CAUGHT_UP_LAG_BYTES || !v || (v->flags & STORE_CLUSTER_NOFAILOVER))
+            continue;
+        b->fast_to[b->nfast_to++] = i;
+    }
+}
+
 /* Observe node B->hn: every node of its shard (INFO, CLUSTER NODES and
  * CLUSTER INFO), in one concurrent round. */
 static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
@@ -281,6 +329,8 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
                                    ? lead.master_repl_offset - self.slave_repl_offset
                                    : 0;
         }
+        if (f->self_is_leader && self.is_master)
+            fit_to_take_over(hc, o, &self);
     }
     return MRD_OK;
 }
@@ -504,8 +554,11 @@ static void cluster_act(heal_step *ps, heal_action a)
         break;
     default:
         /* HEAL_WAIT_FAILOVER, HEAL_ASK_FAILOVER: the cluster elects a
-         * replica by itself after cluster-node-timeout; asking it with
-         * CLUSTER FAILOVER would need the master (or TAKEOVER, never) */
+         * replica by itself after cluster-node-timeout.  A pass does not
+         * ask: it cannot tell a dead master from one it cannot reach, and
+         * FORCE skips the handshake that makes a live master's failover
+         * lose nothing; only the crash fast path, which reaped the
+         * process, asks */
         break;
     }
 }
@@ -573,14 +626,100 @@ static bool cluster_host_state(const heal_ctx *hc, const heal_obs *b, bool *up, 
     return false;
 }
 
-/* Redis Cluster fails a master over by itself (its replicas vote). */
-static bool cluster_fail_over_now(const heal_ctx *hc, const heal_node *hn, char *who, size_t n)
+/* ==== the crash fast path ==== */
+
+/* The region the plan fails SHARD over to when node DEAD, its master,
+ * is lost: its first replica's in the manifest (the planner puts it
+ * outside the master's region), or, when that replica is the node that
+ * died (it was promoted before), the planned master's. */
+static const char *planned_region(const mrd_manifest *m, const mrd_mf_shard *sh, int dead)
 {
-    (void)hc;
-    (void)hn;
-    (void)who;
-    (void)n;
-    return false;
+    int first = -1;
+    for (int i = sh->first; i < sh->first + sh->nnodes && first < 0; i++)
+        if (i != sh->master)
+            first = i;
+    int to = first < 0 || first == dead ? sh->master : first;
+    return heal_node_host(m, to)->region;
+}
+
+/* The master (HN) died on a live host: ask one of the replicas the last
+ * pass found caught up (TO) for CLUSTER FAILOVER FORCE now, rather than
+ * wait for cluster-node-timeout (PFAIL, then FAIL, then an election).
+ * FORCE skips only the handshake with the master, which is dead: the
+ * replica still needs the votes of a majority of the slot-owning masters,
+ * which vote for a FORCE request even before they flag the master FAIL
+ * (CLUSTERMSG_FLAG0_FORCEACK), and each of them once per master per 2 x
+ * node-timeout.  So it is the cluster's own election, started early;
+ * never TAKEOVER (no votes).  Each candidate is asked for its offset
+ * first (one INFO round, HEAL_FAST_TIMEOUT_MS), and the one with the most
+ * data is chosen (heal_cluster_failover_target). */
+static bool cluster_fail_over_now(const heal_ctx *hc, const heal_node *hn, const int *to,
+                                  int nto, const char *died, char *detail, size_t n)
+{
+    const mrd_manifest *m = hc->h->m;
+    const mrd_mf_shard *sh = &m->shards[m->nodes[hn->node].shard];
+    if (nto <= 0) {
+        snprintf(detail, n, "shard %s: no replica was caught up at the last pass; the cluster "
+                 "fails over by itself", sh->name);
+        return false;
+    }
+    store_probe p[HEAL_FAST_MAX];
+    heal_fo_candidate c[HEAL_FAST_MAX];
+    const char *region = planned_region(m, sh, hn->node);
+    for (int i = 0; i < nto; i++) {
+        p[i] = (store_probe){.kind = STORE_PROBE_INFO, .address = manifest_node_address(m, to[i]),
+                             .port = m->nodes[to[i]].port, .user = "admin",
+                             .pass = hc->h->secrets.admin};
+        c[i] = (heal_fo_candidate){.node = to[i],
+                                   .planned = strcmp(heal_node_host(m, to[i])->region,
+                                                     region) == 0};
+    }
+    if (store_probe_all(p, nto, HEAL_FAST_TIMEOUT_MS) != MRD_OK) {
+        snprintf(detail, n, "shard %s: out of memory", sh->name);
+        return false;
+    }
+    for (int i = 0; i < nto; i++) {
+        store_info r;
+        c[i].answered = p[i].rc == MRD_OK && p[i].info &&
+                        store_info_parse(p[i].info, strlen(p[i].info), &r, NULL) == MRD_OK &&
+                        !r.is_master;
+        c[i].offset = c[i].answered ? r.slave_repl_offset : -1;
+        store_probe_clear(&p[i]);
+    }
+    int k = heal_cluster_failover_target(c, nto);
+    if (k < 0) {
+        snprintf(detail, n, "shard %s: none of the %d caught-up replica(s) answered; the "
+                 "cluster fails over by itself", sh->name, nto);
+        return false;
+    }
+    int target = c[k].node;
+    const mrd_mf_host *th = heal_node_host(m, target);
+    store_conn *conn = NULL;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = store_conn_open(manifest_node_address(m, target), m->nodes[target].port, "admin",
+                                hc->h->secrets.admin, HEAL_FAST_TIMEOUT_MS, &conn, &err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(conn, NULL, &err, "CLUSTER", "FAILOVER", "FORCE", NULL);
+    store_conn_close(&conn);
+    if (rc != MRD_OK) {
+        snprintf(detail, n, "shard %s: CLUSTER FAILOVER FORCE on %s (%s:%d) failed: %s",
+                 sh->name, th->host, manifest_node_address(m, target), m->nodes[target].port,
+                 err.msg);
+        return false;
+    }
+    snprintf(detail, n, "shard %s: the master's process died (%s); asked %s (%s:%d, %s%s) for "
+             "CLUSTER FAILOVER FORCE at once: replication offset %lld, %d caught-up "
+             "replica(s)", sh->name, died, th->host, manifest_node_address(m, target),
+             m->nodes[target].port, th->region, c[k].planned ? ", the planned region" : "",
+             c[k].offset, nto);
+    return true;
+}
+
+/* A master votes once per master per 2 x node-timeout. */
+static long long cluster_fast_path_cooldown_ms(const mrd_manifest *m)
+{
+    return 2LL * m->settings.cluster.node_timeout_ms;
 }
 
 static int cluster_down_after_ms(const mrd_manifest *m)
@@ -615,6 +754,7 @@ const heal_mode heal_mode_cluster = {
     .host_json = cluster_host_json,
     .host_state = cluster_host_state,
     .fail_over_now = cluster_fail_over_now,
+    .fast_path_cooldown_ms = cluster_fast_path_cooldown_ms,
     .down_after_ms = cluster_down_after_ms,
     .reason = cluster_reason,
 };

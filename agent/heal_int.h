@@ -23,6 +23,10 @@
 
 #define HEAL_PROBE_TIMEOUT_MS 1000
 #define HEAL_MAX_ACTIONS 32
+/* The crash fast path: at most this many nodes to ask, and how long it may
+ * wait for one of them (it runs in the agent's loop, between passes). */
+#define HEAL_FAST_MAX 16
+#define HEAL_FAST_TIMEOUT_MS 300
 
 /* One store node of this host: what the last observation said of it, and
  * what is kept across passes (persisted in ROOT/heal-state.json, keyed by
@@ -46,6 +50,11 @@ typedef struct heal_node {
 
     bool last_self_leader;        /* the last pass saw this node serve as the
                                      master its shard's authority names */
+    int fast_to[HEAL_FAST_MAX];   /* ... and these nodes (manifest indexes)
+                                     as fit to take over from it at once: the
+                                     mode's choice (heal_obs), kept for the
+                                     crash fast path, which must not observe */
+    int nfast_to;
     bool fenced;                  /* writes refused: isolated from a majority */
 
     /* metrics */
@@ -81,6 +90,11 @@ typedef struct heal_obs {
     heal_facts f;
     heal_node *hn;
     char drift[256];     /* "replica-priority 0 (manifest: 110), ..." */
+    int fast_to[HEAL_FAST_MAX]; /* a master's nodes fit to take over from it
+                                   at once (the mode fills it; cluster mode:
+                                   its caught-up replicas, in manifest order;
+                                   sentinel mode asks a sentinel instead) */
+    int nfast_to;
     void *mode_data;     /* the mode's own observation (owned) */
 } heal_obs;
 
@@ -113,8 +127,16 @@ struct heal_mode {
     bool (*host_state)(const heal_ctx *hc, const heal_obs *o, bool *up, bool *ready,
                        char *reason, size_t n);
     /* The crash fast path: ask now for a failover of HN's shard, whose
-     * master (HN) just died; the host that took the request goes to WHO. */
-    bool (*fail_over_now)(const heal_ctx *hc, const heal_node *hn, char *who, size_t n);
+     * master (HN) just died (DIED: "signal 9", "exit status 1").  TO: the
+     * NTO nodes the last observation found fit to take over (a copy of
+     * hn->fast_to).  The event's detail goes to DETAIL, whether or not it
+     * asked (false: why not).  At most about HEAL_FAST_TIMEOUT_MS per node
+     * it talks to. */
+    bool (*fail_over_now)(const heal_ctx *hc, const heal_node *hn, const int *to, int nto,
+                          const char *died, char *detail, size_t n);
+    /* At most one fast-path request per node within this long (Sentinel:
+     * 2 x failover-timeout; the cluster: 2 x node-timeout). */
+    long long (*fast_path_cooldown_ms)(const mrd_manifest *m);
     /* How long a lost master may stay down before a failover is asked for
      * (heal_decide's DOWN_AFTER_MS). */
     int (*down_after_ms)(const mrd_manifest *m);
@@ -191,6 +213,17 @@ typedef struct heal_restore_req {
 /* Restore PS's node as RQ says; sets ps->acted, ps->failed, ps->summary. */
 void heal_restore(heal_step *ps, const heal_restore_req *rq);
 
+/* ==== the crash fast path's pure parts ==== */
+
+/* Pure: may the crash fast path ask again, ASKED_MS (wall clock; 0: never)
+ * being its last request for the node and NOW_MS now?  Only once
+ * COOLDOWN_MS have passed since.  A wall clock that went back before
+ * ASKED_MS makes it due: the time kept is meaningless then, and the store
+ * refuses a second failover within the cooldown itself (Sentinel's
+ * 2 x failover-timeout, a master's one vote per master per 2 x
+ * node-timeout), so a request too many is noise, not harm. */
+bool heal_fast_path_due(long long asked_ms, long long now_ms, long long cooldown_ms);
+
 /* ==== cluster mode's pure parts (heal_cluster.c) ==== */
 
 struct store_cluster_view;
@@ -225,6 +258,24 @@ heal_id_from heal_cluster_node_id(const struct store_cluster_view *old,
 
 /* Words for an id's origin, for events (static). */
 const char *heal_cluster_id_from_name(heal_id_from f);
+
+/* A replica the cluster-mode crash fast path may ask for CLUSTER FAILOVER
+ * FORCE: one the last observation found caught up with the master that
+ * died (linked, lag at most MRD_CAUGHT_UP_LAG_BYTES, allowed to fail
+ * over), asked again for its offset when the master died. */
+typedef struct heal_fo_candidate {
+    int node;          /* manifest node index */
+    bool planned;      /* in the region the plan fails the shard over to */
+    bool answered;     /* answered INFO as a replica when the master died */
+    long long offset;  /* ... its replication offset then */
+} heal_fo_candidate;
+
+/* Pure: which of the N candidates C to ask (an index into C; -1 when none
+ * answered).  Only those with the highest offset: a replica behind another
+ * lacks writes the other may have acknowledged (WAIT), and FORCE does not
+ * compare offsets as an election's rank does.  Among those, the first in
+ * the planned region, else the first. */
+int heal_cluster_failover_target(const heal_fo_candidate *c, int n);
 
 /* Pure: which of the shard's N nodes (IP[i]:PORT[i]) view V has as the
  * shard's master: a master owning slots and not flagged fail; -1 when

@@ -646,10 +646,29 @@ static bool sentinel_host_state(const heal_ctx *hc, const heal_obs *b, bool *up,
     return true;
 }
 
-static bool sentinel_fail_over_now(const heal_ctx *hc, const heal_node *hn, char *who, size_t n)
+/* Every sentinel may be asked: the fast path does not observe (TO, the
+ * observation's choice, is cluster mode's). */
+static bool sentinel_fail_over_now(const heal_ctx *hc, const heal_node *hn, const int *to,
+                                   int nto, const char *died, char *detail, size_t n)
 {
+    (void)to;
+    (void)nto;
     const mrd_manifest *m = hc->h->m;
-    return request_failover(hc, &m->shards[m->nodes[hn->node].shard], NULL, who, n);
+    char who[MRD_MF_NAME];
+    if (!request_failover(hc, &m->shards[m->nodes[hn->node].shard], NULL, who, sizeof(who))) {
+        snprintf(detail, n, "no sentinel took SENTINEL FAILOVER");
+        return false;
+    }
+    snprintf(detail, n, "%s/%s: the leader's process died (%s); asked the sentinel on %s to "
+             "fail over at once", m->host, hn->proc->label, died, who);
+    return true;
+}
+
+/* Sentinel refuses a second failover of a master within 2 x
+ * failover-timeout. */
+static long long sentinel_fast_path_cooldown_ms(const mrd_manifest *m)
+{
+    return 2LL * m->settings.sentinel.failover_timeout_ms;
 }
 
 static int sentinel_down_after_ms(const mrd_manifest *m)
@@ -684,6 +703,7 @@ const heal_mode heal_mode_sentinel = {
     .host_json = sentinel_host_json,
     .host_state = sentinel_host_state,
     .fail_over_now = sentinel_fail_over_now,
+    .fast_path_cooldown_ms = sentinel_fast_path_cooldown_ms,
     .down_after_ms = sentinel_down_after_ms,
     .reason = sentinel_reason,
 };

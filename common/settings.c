@@ -78,8 +78,10 @@ static const mrd_setting table[] = {
      "`true` serves `/metrics` without the agent token", MRD_LANDS_AGENT, NULL,
      MRD_APPLY_AGENT, AT(agent.metrics_open)},
     {"agent", "crash_fast_path", MRD_SETTING_BOOL, 0, 1, "true",
-     "the leader's agent asks a sentinel to fail over the moment the leader's process "
-     "dies, instead of waiting for `down_after_ms`; `false` is for comparison drills",
+     "the leader's agent asks for a failover the moment the leader's process dies: a "
+     "sentinel instead of waiting for `down_after_ms`; in cluster mode, a caught-up "
+     "replica (`CLUSTER FAILOVER FORCE`) instead of waiting for `node_timeout_ms`; "
+     "`false` is for comparison drills",
      MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT, AT(agent.crash_fast_path)},
     /* ---- cluster ---- */
     {"cluster", "shards", MRD_SETTING_INT, 1, CLUSTER_SLOTS, "3",

@@ -4,6 +4,8 @@
 #   unit.heal   cmocka: the pure half of the check-and-heal pass: the
 #               decision table (heal_decide) by scenario, by invariant and
 #               over every combination of facts; action names;
-#               stale sentinel replica entries (heal_stale_replicas)
+#               stale sentinel replica entries (heal_stale_replicas);
+#               the crash fast path's once-per-cooldown rule
+#               (heal_fast_path_due)
 
 mrd_unit_test(heal mrd_agent)

@@ -6,6 +6,8 @@
 #                       (heal_cluster_conf_judge), the id a restored node
 #                       takes (heal_cluster_node_id), the shard's master in
 #                       a view (heal_cluster_master) and what heal_decide
-#                       does with the facts a crashed master leaves
+#                       does with the facts a crashed master leaves; the
+#                       replica the crash fast path asks
+#                       (heal_cluster_failover_target)
 
 mrd_unit_test(heal_cluster mrd_agent)

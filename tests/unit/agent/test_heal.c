@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "heal.h"
+#include "heal_int.h"
 
 /* The sentinel down-after the scenarios use, in ms. */
 #define DOWN_AFTER_MS 5000
@@ -835,6 +836,43 @@ static void test_stale_fewer_seen_than_expected(void **state)
 
 /* ==== MAIN ============================================================== */
 
+/* ==== the crash fast path: once per cooldown ==== */
+
+static void test_fast_path_first_time(void **state)
+{
+    (void)state;
+    assert_true(heal_fast_path_due(0, 1000000, 6000));
+}
+
+static void test_fast_path_once_per_cooldown(void **state)
+{
+    (void)state;
+    const long long asked = 1700000000000LL;
+    const long long cooldown = 2LL * 3000; /* cluster mode: 2 x node-timeout 3000 */
+    assert_false(heal_fast_path_due(asked, asked, cooldown));
+    assert_false(heal_fast_path_due(asked, asked + 1, cooldown));
+    assert_false(heal_fast_path_due(asked, asked + cooldown - 1, cooldown));
+    assert_true(heal_fast_path_due(asked, asked + cooldown, cooldown));
+    assert_true(heal_fast_path_due(asked, asked + 10 * cooldown, cooldown));
+}
+
+static void test_fast_path_clock_went_back(void **state)
+{
+    (void)state;
+    /* the kept time is in the future: meaningless, so not a reason to wait
+     * (the store refuses a second failover within its cooldown itself) */
+    assert_true(heal_fast_path_due(1700000000000LL, 1600000000000LL, 6000));
+}
+
+static void test_fast_path_large_cooldown(void **state)
+{
+    (void)state;
+    /* 2 x an INT_MAX setting does not overflow */
+    const long long cooldown = 2LL * 2147483647;
+    assert_false(heal_fast_path_due(1000, 1000 + 2147483647LL, cooldown));
+    assert_true(heal_fast_path_due(1000, 1000 + cooldown, cooldown));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -896,6 +934,10 @@ int main(void)
         cmocka_unit_test(test_stale_empty_expected),
         cmocka_unit_test(test_stale_order_independent),
         cmocka_unit_test(test_stale_fewer_seen_than_expected),
+        cmocka_unit_test(test_fast_path_first_time),
+        cmocka_unit_test(test_fast_path_once_per_cooldown),
+        cmocka_unit_test(test_fast_path_clock_went_back),
+        cmocka_unit_test(test_fast_path_large_cooldown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

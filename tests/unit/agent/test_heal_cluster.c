@@ -2,7 +2,8 @@
  * choice, a node's own nodes.conf, the id of a restored node, the shard's
  * master as a view says, and heal_decide on the facts a crashed master
  * leaves at each stage of a failover (never restored while any view still
- * gives it its slots, nor while no view names a master).  No I/O. */
+ * gives it its slots, nor while no view names a master), and the replica
+ * the crash fast path asks.  No I/O. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -240,6 +241,70 @@ static void test_lost_replica_restored(void **state)
     assert_int_equal(heal_decide(&f, 1000), HEAL_RESTORE);
 }
 
+/* ==== the crash fast path: which replica to ask ==== */
+
+/* A candidate that answered with OFFSET. */
+#define ANS(n, plan, off) {.node = (n), .planned = (plan), .answered = true, .offset = (off)}
+#define SILENT(n, plan) {.node = (n), .planned = (plan), .answered = false, .offset = -1}
+
+static void test_target_planned_region_first(void **state)
+{
+    (void)state;
+    /* manifest order: the in-region replica first here, the planned one second */
+    heal_fo_candidate c[] = {ANS(2, false, 900), ANS(1, true, 900)};
+    assert_int_equal(heal_cluster_failover_target(c, 2), 1);
+}
+
+static void test_target_first_when_none_planned(void **state)
+{
+    (void)state;
+    heal_fo_candidate c[] = {ANS(4, false, 900), ANS(5, false, 900)};
+    assert_int_equal(heal_cluster_failover_target(c, 2), 0);
+}
+
+static void test_target_most_data_beats_the_plan(void **state)
+{
+    (void)state;
+    /* the planned replica lacks 10 bytes the other has: they may be a
+     * write acknowledged by WAIT 1, so the other one is asked */
+    heal_fo_candidate c[] = {ANS(1, true, 890), ANS(2, false, 900)};
+    assert_int_equal(heal_cluster_failover_target(c, 2), 1);
+}
+
+static void test_target_silent_skipped(void **state)
+{
+    (void)state;
+    /* the planned replica did not answer at the crash: it cannot be asked,
+     * and its offset cannot be compared */
+    heal_fo_candidate c[] = {SILENT(1, true), ANS(2, false, 100)};
+    assert_int_equal(heal_cluster_failover_target(c, 2), 1);
+    heal_fo_candidate d[] = {SILENT(1, true), SILENT(2, false)};
+    assert_int_equal(heal_cluster_failover_target(d, 2), -1);
+}
+
+static void test_target_none(void **state)
+{
+    (void)state;
+    assert_int_equal(heal_cluster_failover_target(NULL, 0), -1);
+}
+
+static void test_target_offset_zero(void **state)
+{
+    (void)state;
+    /* a shard that never took a write: offset 0 is an answer, not "none" */
+    heal_fo_candidate c[] = {ANS(2, false, 0), ANS(1, true, 0)};
+    assert_int_equal(heal_cluster_failover_target(c, 2), 1);
+}
+
+static void test_target_planned_among_the_most_data(void **state)
+{
+    (void)state;
+    /* three replicas: the two with the most data tie; the planned one of
+     * those wins over the earlier one, the laggard never */
+    heal_fo_candidate c[] = {ANS(1, true, 10), ANS(2, false, 50), ANS(3, true, 50)};
+    assert_int_equal(heal_cluster_failover_target(c, 3), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +322,13 @@ int main(void)
         cmocka_unit_test(test_crashed_master_waits_then_asks),
         cmocka_unit_test(test_crashed_master_restored_after_promotion),
         cmocka_unit_test(test_lost_replica_restored),
+        cmocka_unit_test(test_target_planned_region_first),
+        cmocka_unit_test(test_target_first_when_none_planned),
+        cmocka_unit_test(test_target_most_data_beats_the_plan),
+        cmocka_unit_test(test_target_silent_skipped),
+        cmocka_unit_test(test_target_none),
+        cmocka_unit_test(test_target_offset_zero),
+        cmocka_unit_test(test_target_planned_among_the_most_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The crash fast path in cluster mode, on a real 3-shard Redis Cluster (9
+# nodes, 6 hosts, cluster-node-timeout 3000 ms): SIGKILL of a shard's
+# master, with its agent's loop running.  With agent.crash_fast_path (the
+# default) the agent reaps the process and asks a caught-up replica for
+# CLUSTER FAILOVER FORCE at once (+leader-crashed names the shard and the
+# replica): the shard serves writes again well below the node timeout, no
+# write acknowledged by WAIT 1 is lost, and the old master is restored as
+# a replica by the usual heal.  With crash_fast_path false the cluster
+# fails over by itself, no sooner than the node timeout.
+#
+# ROUNDS=N (default 1) kills N masters in each mode, one after the other
+# (each time the current master of the next shard), and prints the
+# medians: the measurement of README's "Self-healing in cluster mode".
+source "$(dirname "$0")/lib.sh"
+
+BASE=${PORT_BASE:-15400}
+ROUNDS=${ROUNDS:-1}
+NODE_TIMEOUT=3000
+T_TOPO="$T_DIR/cluster.json"
+checks=0
+# topo FAST_PATH: the test's topology, with agent.crash_fast_path FAST_PATH
+topo() {
+    jq --argjson p "$BASE" --argjson t "$NODE_TIMEOUT" --argjson f "$1" '
+        .name = "itcfast" | .store.port = $p | .agent.port = ($p + 1000)
+        | .store.maxmemory = "64mb" | .store.repl_backlog = "16mb"
+        | .cluster.node_timeout_ms = $t | .agent.interval_ms = 500
+        | .agent.crash_fast_path = $f' "$SRC/regions/local-cluster.json" >"$T_TOPO"
+}
+deploy() {
+    "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy.out" 2>&1 ||
+        { cat "$T_DIR/deploy.out"; fail "deploy"; exit 1; }
+    record_pids
+    ADMIN=$(cat "$T_STATE/secrets/admin.pass")
+    APP=$(cat "$T_STATE/secrets/app.pass")
+}
+adm() { rcli_as admin "$ADMIN" "$@"; }
+declare -A HOST_OF=([127.0.1.1]=use-a1 [127.0.1.2]=use-b1 [127.0.2.1]=euw-a1
+                    [127.0.2.2]=euw-b1 [127.0.3.1]=aps-a1 [127.0.3.2]=aps-b1)
+NODES=()
+for a in 127.0.1.1 127.0.1.2 127.0.2.1 127.0.2.2 127.0.3.1 127.0.3.2; do
+    NODES+=("$a:$BASE" "$a:$((BASE + 1))")
+done
+# pid_file ADDR:PORT: that node's pid file
+pid_file() {
+    local a=${1%:*} p=${1#*:} d=redis
+    [[ $p == "$BASE" ]] || d=redis-$p
+    echo "$T_STATE/hosts/${HOST_OF[$a]}/$d/redis.pid"
+}
+# view: CLUSTER NODES of the first node that answers
+view() {
+    local n
+    for n in "${NODES[@]}"; do
+        adm -h "${n%:*}" -p "${n#*:}" cluster nodes 2>/dev/null && return 0
+    done
+    return 1
+}
+# master_of FIRST_SLOT: ADDR:PORT of the live master whose slots start there
+master_of() {
+    view | awk -v s="$1" '$3 ~ /master/ && $3 !~ /fail/ {
+        for (i = 9; i <= NF; i++) { split($i, r, "-"); if (r[1] == s) { split($2, a, "@"); print a[1] } } }'
+}
+# tag_in LO HI: a hash tag whose slot is in LO..HI
+tag_in() {
+    local i s
+    for i in $(seq 0 200); do
+        s=$(adm -h 127.0.2.1 -p "$BASE" cluster keyslot "t$i")
+        ((s >= $1 && s <= $2)) && { echo "t$i"; return; }
+    done
+}
+
+# writer TAG LOG: SET {TAG}:<seq> then WAIT 1 500 on the node that serves
+# the tag's slot (following MOVED, trying the next node when one refuses),
+# one line per attempt "<unix ms> <seq> ok|fail", until $T_DIR/stop exists.
+writer() {
+    local tag=$1 log=$2 seq=0 cur=127.0.2.1:$BASE k=0 out t
+    while [[ ! -e $T_DIR/stop ]]; do
+        seq=$((seq + 1))
+        out=$(printf 'SET {%s}:%d %d\nWAIT 1 500\n' "$tag" "$seq" "$seq" |
+            rcli_as app "$APP" -h "${cur%:*}" -p "${cur#*:}" 2>&1 | tr -d '\r')
+        t=${EPOCHREALTIME/./}
+        t=$((t / 1000))
+        if [[ $out =~ ^OK$'\n'([0-9]+)$ ]] && ((BASH_REMATCH[1] >= 1)); then
+            echo "$t $seq ok"
+        else
+            echo "$t $seq fail"
+            if [[ $out =~ MOVED\ [0-9]+\ ([0-9.]+:[0-9]+) ]]; then
+                cur=${BASH_REMATCH[1]}
+            elif [[ ! $out =~ ^OK ]]; then
+                k=$(((k + 1) % ${#NODES[@]}))
+                cur=${NODES[$k]}
+                sleep 0.005
+            fi
+        fi
+    done >"$log"
+}
+
+# healthy: every shard serves its slots with both replicas linked (status
+# itself warns about the masters' spread against the plan after a failover)
+healthy() {
+    status_json # exits 1 (warning) for the masters' spread
+    jq -e '[.shards[] | select(.replicas_linked != 2 or .problem != null)] | length == 0' \
+        "$T_DIR/st.json" >/dev/null
+}
+
+FAILOVER_MS=()   # per round: kill -> first acknowledged write
+GAP_MS=()        # per round: last acknowledged write before -> first after
+# round MODE SHARD(0..2): kill the current master of SHARD under a write
+# load; check and record what happened.
+round() {
+    local mode=$1 s=$2 lo hi tag master log t_kill name
+    lo=$((s * 16384 / 3)) hi=$(((s + 1) * 16384 / 3 - 1))
+    tag=$(tag_in "$lo" "$hi")
+    master=$(master_of "$lo")
+    name="itcfast-$((s + 1))"
+    log="$T_DIR/w-$mode-$s-$RANDOM.log"
+    say "$mode: kill shard $name's master $master (${HOST_OF[${master%:*}]}) under writes to {$tag}"
+    rm -f "$T_DIR/stop"
+    writer "$tag" "$log" &
+    local wpid=$!
+    T_PIDS+=("$wpid")
+    wait_for 10 grep -q ' ok$' "$log" || { fail "$mode: the writer never got an acknowledgement"; }
+    sleep 1.2 # two agent passes with the writer running: the fast path's last observation
+    local pid alog="$T_STATE/hosts/${HOST_OF[${master%:*}]}/agent.log" lines
+    lines=$(wc -l <"$alog")
+    pid=$(cat "$(pid_file "$master")")
+    t_kill=$(now_ms)
+    kill -9 "$pid"
+    wait_for 20 awk -v t="$t_kill" '$1 > t && $3 == "ok" {f = 1} END {exit !f}' "$log"
+    touch "$T_DIR/stop"
+    wait "$wpid"
+    local before after
+    before=$(awk -v t="$t_kill" '$1 <= t && $3 == "ok" {x = $1} END {print x}' "$log")
+    after=$(awk -v t="$t_kill" '$1 > t && $3 == "ok" {print $1; exit}' "$log")
+    if [[ -z $after ]]; then
+        fail "$mode: no write acknowledged within 20 s of the kill"
+        return
+    fi
+    FAILOVER_MS+=($((after - t_kill)))
+    GAP_MS+=($((after - before)))
+    local now_master acked lost
+    now_master=$(master_of "$lo")
+    acked=$(awk '$3 == "ok" {print $2}' "$log")
+    lost=$(for q in $acked; do echo "GET {$tag}:$q"; done |
+        adm -h "${now_master%:*}" -p "${now_master#*:}" | grep -c '^$')
+    say "$mode: new master $now_master; first acknowledged write $((after - t_kill)) ms after the kill (gap $((after - before)) ms); $(wc -w <<<"$acked") acknowledged, $lost lost"
+    checks=$((checks + 1)); check "$mode: no acknowledged write lost ($(wc -w <<<"$acked") acknowledged)" \
+        test "$lost" -eq 0
+    local ev
+    ev=$(tail -n +$((lines + 1)) "$alog" | grep -a "EVENT +leader-crashed")
+    if [[ $mode == fast ]]; then
+        say "agent: ${ev#*EVENT }"
+        checks=$((checks + 1)); check "$mode: +leader-crashed names shard $name and the replica asked, $now_master" \
+            grep -q "shard $name: .*asked [a-z0-9-]* ($now_master, .*CLUSTER FAILOVER FORCE" <<<"$ev"
+        checks=$((checks + 1)); check "$mode: the shard serves writes again within 1500 ms of the kill ($((after - t_kill)) ms)" \
+            test $((after - t_kill)) -le 1500
+    else
+        checks=$((checks + 1)); check "$mode: no +leader-crashed with crash_fast_path false" \
+            test -z "$ev"
+        checks=$((checks + 1)); check "$mode: the cluster fails over by itself, no sooner than the node timeout ($((after - t_kill)) ms >= $NODE_TIMEOUT)" \
+            test $((after - t_kill)) -ge "$NODE_TIMEOUT"
+    fi
+    # the old master comes back as a replica of the new one (the usual heal)
+    restored() {
+        adm -h "${master%:*}" -p "${master#*:}" cluster nodes 2>/dev/null | grep -q 'myself,slave '
+    }
+    checks=$((checks + 1)); check "$mode: the old master $master is restored as a replica" wait_for 30 restored
+    checks=$((checks + 1)); check "$mode: every shard serves its slots, both replicas linked" wait_for 30 healthy
+    record_pids
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
+
+t0=$(now_ms)
+for mode in fast nofast; do
+    if [[ $mode == fast ]]; then topo true; else topo false; fi
+    deploy
+    for i in $(seq 1 50); do echo "SET key:$i value-$i"; done | adm -c -h 127.0.1.1 -p "$BASE" >/dev/null
+    FAILOVER_MS=() GAP_MS=()
+    for r in $(seq 0 $((ROUNDS - 1))); do
+        round "$mode" $((r % 3))
+    done
+    say "$mode: kill -> first acknowledged write, ms: ${FAILOVER_MS[*]} (median $(median "${FAILOVER_MS[@]}")); write gap: ${GAP_MS[*]} (median $(median "${GAP_MS[@]}"))"
+    "$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" --yes >/dev/null 2>&1
+done
+say "test $(($(now_ms) - t0)) ms"
+finish "$checks"
