@@ -22,7 +22,7 @@ set -u
 BUILD=${BUILD:-build}
 SRC=${SRC:-.}
 source "$SRC/tests/integration/lib.sh"
-BASE=${PORT_BASE:-15400}
+BASE=${PORT_BASE:-14400}
 ROUNDS=${ROUNDS:-3}
 NODE_TIMEOUT=${NODE_TIMEOUT:-3000}
 MIN_REPLICAS=${MIN_REPLICAS:-1}

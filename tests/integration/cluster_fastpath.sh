@@ -14,7 +14,7 @@
 # medians: the measurement of README's "Self-healing in cluster mode".
 source "$(dirname "$0")/lib.sh"
 
-BASE=${PORT_BASE:-15400}
+BASE=${PORT_BASE:-14400}
 ROUNDS=${ROUNDS:-1}
 NODE_TIMEOUT=3000
 T_TOPO="$T_DIR/cluster.json"
