@@ -397,7 +397,7 @@ static void print_rebalance_text(const orch_ctx *c, const cli *o, const rebalanc
     const rebal_decision *d = &r->last;
     switch (r->outcome) {
     case REBAL_OUT_BALANCED:
-        printf("%s: %s%s\n", c->topo->name, r->nsteps ? "rebalanced: " : "", d->text);
+        printf("%s: %s\n", c->topo->name, d->text);
         break;
     case REBAL_OUT_PLANNED:
         printf("%s: %d shard%s off plan%s\n  would %s", c->topo->name, d->off_plan,

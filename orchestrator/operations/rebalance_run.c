@@ -96,7 +96,7 @@ static bool take(const orch_ctx *c, const char *admin, const rebal_decision *d,
 {
     const mrd_plan *p = c->plan;
     long long start = mrd_now_ms();
-    int limit = REBAL_STEP_BASE_MS + c->topo->settings.cluster.node_timeout_ms;
+    int limit = REBAL_STEP_BASE_MS + 2 * c->topo->settings.cluster.node_timeout_ms;
     char name[96], target_id[STORE_CLUSTER_ID_LEN + 1] = "";
     mrd_error e;
     if (d->kind == REBAL_REPOINT) {
@@ -113,19 +113,33 @@ static bool take(const orch_ctx *c, const char *admin, const rebal_decision *d,
     const char *failover[] = {"CLUSTER", "FAILOVER"};
     const char *replicate[] = {"CLUSTER", "REPLICATE", target_id};
     int node = d->kind == REBAL_MOVE ? d->to : d->node;
-    if (send(c, node, admin, d->kind == REBAL_MOVE ? 2 : 3,
-             d->kind == REBAL_MOVE ? failover : replicate, &e) != MRD_OK) {
-        plan_node_name(p, node, name, sizeof(name));
-        failed(r, "%s on %s: %s", d->kind == REBAL_MOVE ? "CLUSTER FAILOVER" : "CLUSTER REPLICATE",
-               name, e.msg);
-        return true;
-    }
+    int attempts = 0;
+    long long sent = 0;
     char waiting[400] = "no look yet";
+    bool again = true;
     for (;;) {
+        if (again) {
+            again = false;
+            if (send(c, node, admin, d->kind == REBAL_MOVE ? 2 : 3,
+                     d->kind == REBAL_MOVE ? failover : replicate, &e) != MRD_OK) {
+                plan_node_name(p, node, name, sizeof(name));
+                failed(r, "%s on %s: %s",
+                       d->kind == REBAL_MOVE ? "CLUSTER FAILOVER" : "CLUSTER REPLICATE", name,
+                       e.msg);
+                return true;
+            }
+            attempts++;
+            sent = mrd_now_ms();
+        }
         st_report *now = NULL;
         if (look(c, &now, err) != MRD_OK)
             return false;
         const rebal_decision *v = &now->rebalance;
+        /* nothing changed and a fresh look decides the same move: Redis'
+         * masters refused their votes; ask again */
+        bool retry = d->kind == REBAL_MOVE && v->kind == REBAL_MOVE && v->shard == d->shard &&
+                     v->from == d->from && v->to == d->to &&
+                     mrd_now_ms() - sent >= REBAL_MF_RETRY_MS;
         bool done = v->settled &&
                     (d->kind == REBAL_MOVE
                          ? now->shards[d->shard].master == d->to && follows(c, now, d->from, d->to)
@@ -144,15 +158,19 @@ static bool take(const orch_ctx *c, const char *admin, const rebal_decision *d,
                                                      .to = d->to,
                                                      .node = d->node,
                                                      .lag_bytes = d->lag_bytes,
-                                                     .ms = ms};
+                                                     .ms = ms,
+                                                     .attempts = attempts};
             return true;
         }
         if (ms >= limit) {
-            failed(r, "%s did not spread to every view within %.1f s: %s", d->text,
-                   (double)limit / 1000.0, waiting);
+            failed(r, "%s did not spread to every view within %.1f s (%d attempt%s): %s",
+                   d->text, (double)limit / 1000.0, attempts, attempts == 1 ? "" : "s",
+                   waiting);
             return true;
         }
-        mrd_sleep_ms(REBAL_POLL_MS);
+        again = retry;
+        if (!again)
+            mrd_sleep_ms(REBAL_POLL_MS);
     }
 }
 
@@ -250,9 +268,12 @@ void rebalance_step_text(const orch_ctx *c, const rebal_step *s, char *buf, size
                  who(c, s->node, a, sizeof(a)), who(c, s->to, b, sizeof(b)),
                  (double)s->ms / 1000.0);
     else
-        snprintf(buf, n, "shard %d: master %s -> %s in %.2f s, lag before %lld bytes",
+        snprintf(buf, n, "shard %d: master %s -> %s in %.2f s, lag before %lld bytes%s",
                  s->shard + 1, who(c, s->from, a, sizeof(a)), who(c, s->to, b, sizeof(b)),
-                 (double)s->ms / 1000.0, s->lag_bytes);
+                 (double)s->ms / 1000.0, s->lag_bytes,
+                 s->attempts > 1 ? " (asked again: the masters had voted for this shard "
+                                   "less than 2 x node timeout before)"
+                                 : "");
 }
 
 static json_t *node_json(const orch_ctx *c, int i)

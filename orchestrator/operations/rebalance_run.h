@@ -10,7 +10,10 @@
  *            chosen replica, then wait, reading every view again, until
  *            every view agrees that it is the master of the shard's slots
  *            and the old master is its linked replica (at most the step
- *            timeout: 10 s + cluster-node-timeout);
+ *            timeout: 10 s + 2 x cluster-node-timeout), asking again
+ *            every REBAL_MF_RETRY_MS while a fresh look decides the same
+ *            move (Redis refused the votes: a failover of that shard
+ *            less than 2 x node timeout ago);
  *   repoint  CLUSTER REPLICATE <its shard's master> on a replica that
  *            follows another shard's master, then wait until it is linked.
  *
@@ -34,9 +37,15 @@
 /* A run never takes more steps than this (a cluster that keeps moving
  * back is refused, not chased). */
 #define REBAL_MAX_STEPS 32
-/* A move must be agreed by every view within this plus the cluster's
- * node timeout. */
+/* A move must be agreed by every view within this plus twice the
+ * cluster's node timeout (see REBAL_MF_RETRY_MS). */
 #define REBAL_STEP_BASE_MS 10000
+/* Redis' masters give their vote for a shard's failover at most once per
+ * 2 x cluster-node-timeout, and a replica's manual failover that got no
+ * majority ends after 5 s (CLUSTER_MF_TIMEOUT) with nothing changed.  So
+ * a move right after another failover of the same shard is asked again
+ * after this long, as long as a fresh look still decides the same move. */
+#define REBAL_MF_RETRY_MS 5500
 /* Between two looks while a step spreads. */
 #define REBAL_POLL_MS 100
 
@@ -59,6 +68,7 @@ typedef struct rebal_step {
     int node;           /* REPOINT: the replica repointed */
     long long lag_bytes;/* MOVE: the new master's lag before the move */
     long long ms;       /* from the command to every view agreeing */
+    int attempts;       /* CLUSTER FAILOVERs sent (see REBAL_MF_RETRY_MS) */
 } rebal_step;
 
 typedef enum rebal_outcome {
