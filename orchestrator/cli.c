@@ -5,6 +5,7 @@
  *   meridian deploy       TOPOLOGY [--state DIR] [--parallel N] [--timeout S]
  *   meridian status       TOPOLOGY [--state DIR] [--json]
  *   meridian heal         TOPOLOGY [--state DIR] [--json]
+ *   meridian rebalance    TOPOLOGY [--yes] [--json] [--state DIR] [--timeout S]
  *   meridian destroy      TOPOLOGY [--yes] [--state DIR]
  *   meridian connect-info TOPOLOGY [--state DIR] [--json]
  *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
@@ -22,8 +23,10 @@
 #include "drill.h"
 #include "heal_report.h"
 #include "health.h"
+#include "lock.h"
 #include "log.h"
 #include "orch.h"
+#include "rebalance_run.h"
 #include "settings.h"
 #include "status.h"
 
@@ -56,6 +59,8 @@ static int cmd_deploy(const cli *o);
 static int cmd_status(const cli *o);
 static int cmd_heal(const cli *o);
 static int cmd_destroy(const cli *o);
+static int cmd_rebalance(const cli *o);
+static json_t *heal_rebalance(orch_ctx *c);
 static int cmd_connect_info(const cli *o);
 static int cmd_redis_cli(const cli *o);
 static int cmd_drill(const cli *o);
@@ -120,11 +125,28 @@ static const struct command {
      "  (POST /v1/heal), then print each action taken and one line per host.\n"
      "  Over ssh, a host whose agent API does not answer runs the same pass\n"
      "  through ssh (meridian-agent check --heal).\n"
+     "  Cluster mode: when the passes leave the cluster healthy, masters that\n"
+     "  failovers moved out of their planned region are moved back as\n"
+     "  `rebalance --yes` does, and the moves are reported.\n"
      "  Safe from cron: each agent takes a lock, so overlapping runs never act\n"
      "  twice.  Exits with the most severe host result: 0 OK, 1 WARNING\n"
      "  (healed something, or degraded but serving), 2 CRITICAL (could not\n"
      "  heal), 3 UNKNOWN (an agent did not answer or refused the token);\n"
      "  CRITICAL outranks UNKNOWN.\n"},
+    {"rebalance", cmd_rebalance, NULL,
+     "rebalance TOPOLOGY [--yes] [--json] [--state DIR] [--timeout SECONDS]\n"
+     "  Cluster mode: move each shard's master back to the region the plan put\n"
+     "  it in, one shard at a time, with a coordinated CLUSTER FAILOVER (no\n"
+     "  FORCE, no TAKEOVER: nothing acknowledged is lost) sent to a caught-up\n"
+     "  replica there; a replica that follows another shard's master is\n"
+     "  repointed first.  Every node is read again before each step.  Without\n"
+     "  --yes, only say what the next step would be.  Refuses while a node is\n"
+     "  down, a failover is running or spreading, or the replica lags.\n"
+     "  --timeout bounds the whole run (default 120).\n"
+     "  Exits 0 balanced (nothing to do, or done and status OK), 1 steps are\n"
+     "  needed (without --yes), 2 refused or failed (the reason is printed;\n"
+     "  sentinel mode is refused), 75 a deploy, destroy or rebalance of the\n"
+     "  same state dir is running.\n"},
     {"destroy", cmd_destroy, NULL,
      "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
      "  Stop every process of the topology by its pid file and remove its\n"
@@ -313,6 +335,11 @@ static int cmd_heal(const cli *o)
     json_t *rep = heal_report_new(t->name, hosts, res, t->nhosts);
     agent_results_free(&res, t->nhosts);
     free(hosts);
+    /* cluster mode: masters back to the plan once the passes healed what
+     * they could (the rebalance reads every node again and refuses while
+     * anything is down or settling) */
+    if (rep && t->mode == MRD_MODE_CLUSTER && heal_report_code(rep) <= MRD_HEALTH_WARNING)
+        heal_report_set_rebalance(rep, heal_rebalance(c));
     int rc = MRD_HEALTH_UNKNOWN;
     if (!rep) {
         fprintf(stderr, "meridian: out of memory\n");
@@ -325,6 +352,151 @@ static int cmd_heal(const cli *o)
             json_decref(rep);
         }
     }
+    orch_close(&c);
+    return rc;
+}
+
+/* ==== rebalance ==== */
+
+/* STATE/rebalance.lock names the holder of the state dir's lock (the same
+ * flock on the folder that deploy and destroy take): one acting command
+ * at a time. */
+#define REBALANCE_LOCK_RECORD "rebalance.lock"
+
+/* A cluster that is still settling (a failover spreading) is waited for
+ * this long after the node timeout before --yes (and heal) refuse. */
+#define REBALANCE_SETTLE_EXTRA_MS 2000
+
+/* Rebalance C with --yes semantics for `heal`: the report's JSON, or a
+ * "skipped" one when the state dir's lock is held (new reference). */
+static json_t *heal_rebalance(orch_ctx *c)
+{
+    mrd_lock *l = NULL;
+    mrd_error err;
+    if (mrd_lock_take(c->state_dir, REBALANCE_LOCK_RECORD, "rebalance", 0, &l, NULL, &err) !=
+        MRD_OK)
+        return json_pack("{s:s,s:s,s:[]}", "outcome", "skipped", "reason",
+                         "a deploy, destroy or rebalance of this state dir is running",
+                         "moves");
+    rebalance_opts ro = {.apply = true,
+                         .settle_ms = c->topo->settings.cluster.node_timeout_ms +
+                                      REBALANCE_SETTLE_EXTRA_MS,
+                         .timeout_ms = 120000};
+    rebalance_report rr;
+    json_t *j = NULL;
+    if (rebalance_run(c, &ro, &rr, &err) == MRD_OK)
+        j = rebalance_report_json(c, &rr);
+    else
+        j = json_pack("{s:s,s:s,s:[]}", "outcome", "failed", "reason", err.msg, "moves");
+    mrd_lock_release(&l);
+    return j;
+}
+
+static void print_rebalance_text(const orch_ctx *c, const cli *o, const rebalance_report *r)
+{
+    const rebal_decision *d = &r->last;
+    switch (r->outcome) {
+    case REBAL_OUT_BALANCED:
+        printf("%s: %s\n", c->topo->name, d->text);
+        break;
+    case REBAL_OUT_PLANNED:
+        printf("%s: %d shard%s off plan%s\n  would %s", c->topo->name, d->off_plan,
+               d->off_plan == 1 ? "" : "s",
+               d->misplaced ? ", replicas following another shard's master" : "", d->text);
+        if (d->kind == REBAL_MOVE)
+            printf(" (its lag: %lld bytes)", d->lag_bytes);
+        printf("\n%s%s run `meridian rebalance %s --yes` to do it\n",
+               d->off_plan > 1 ? "  then the next shard, decided after that move has spread;\n"
+                               : "",
+               d->off_plan > 1 ? "" : " ", o->topology);
+        break;
+    case REBAL_OUT_REFUSED:
+    case REBAL_OUT_FAILED:
+    default:
+        break;
+    }
+}
+
+static int cmd_rebalance(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK)
+        return open_failure(&err, 2);
+    if (c->topo->mode != MRD_MODE_CLUSTER) {
+        fprintf(stderr, "meridian: %s: rebalance moves the masters of a Redis Cluster; "
+                        "sentinel mode has one leader, placed by Sentinel's replica "
+                        "priorities (nothing was changed)\n",
+                c->topo->path);
+        orch_close(&c);
+        return 2;
+    }
+    mrd_lock *l = NULL;
+    if (o->yes) {
+        mrd_lock_holder who = {0};
+        mrd_rc lrc = mrd_lock_take(c->state_dir, REBALANCE_LOCK_RECORD, "rebalance", 10000,
+                                   &l, &who, &err);
+        if (lrc != MRD_OK) {
+            if (lrc == MRD_ERR_TIMEOUT)
+                fprintf(stderr, "meridian: another %s of %s is running (pid %d); run "
+                                "rebalance again once it has finished\n",
+                        who.what[0] ? who.what : "deploy, destroy or rebalance",
+                        c->topo->name, (int)who.pid);
+            else
+                report(&err);
+            orch_close(&c);
+            return lrc == MRD_ERR_TIMEOUT ? 75 : 2;
+        }
+    }
+    rebalance_opts ro = {.apply = o->yes,
+                         .settle_ms = o->yes ? c->topo->settings.cluster.node_timeout_ms +
+                                                   REBALANCE_SETTLE_EXTRA_MS
+                                             : 0,
+                         .timeout_ms = (o->timeout_s > 0 ? o->timeout_s : 120) * 1000,
+                         .progress = o->json ? NULL : stdout};
+    rebalance_report rr;
+    if (rebalance_run(c, &ro, &rr, &err) != MRD_OK) {
+        mrd_lock_release(&l);
+        orch_close(&c);
+        report(&err);
+        return 2;
+    }
+    mrd_lock_release(&l);
+    int rc = rr.outcome == REBAL_OUT_BALANCED ? 0 : rr.outcome == REBAL_OUT_PLANNED ? 1 : 2;
+    /* after steps: the masters as planned and nothing else wrong */
+    st_report *after = NULL;
+    char verdict[600] = "";
+    if (rr.outcome == REBAL_OUT_BALANCED && rr.nsteps > 0) {
+        if (status_probe(c, 1000, &after, &err) != MRD_OK)
+            snprintf(verdict, sizeof(verdict), "unknown - %s", err.msg);
+        else
+            snprintf(verdict, sizeof(verdict), "%s - %s", mrd_health_name(after->health),
+                     after->summary);
+        if (!after || after->health != MRD_HEALTH_OK)
+            rc = 2;
+    }
+    if (o->json) {
+        json_t *j = rebalance_report_json(c, &rr);
+        json_object_set_new(j, "topology", json_string(c->topo->name));
+        json_object_set_new(j, "applied", json_boolean(o->yes));
+        json_object_set_new(j, "status", verdict[0] ? json_string(verdict) : json_null());
+        json_object_set_new(j, "code", json_integer(rc));
+        print_json(j);
+    } else {
+        print_rebalance_text(c, o, &rr);
+        if (verdict[0])
+            printf("%d step%s in %.1f s; status %s\n", rr.nsteps, rr.nsteps == 1 ? "" : "s",
+                   (double)rr.ms / 1000.0, verdict);
+    }
+    if (rr.outcome == REBAL_OUT_REFUSED)
+        fprintf(stderr, "meridian: rebalance refused%s: %s\n",
+                rr.nsteps ? " after the steps above" : "", rr.last.text);
+    else if (rr.outcome == REBAL_OUT_FAILED)
+        fprintf(stderr, "meridian: rebalance failed: %s\n", rr.error);
+    else if (rc == 2)
+        fprintf(stderr, "meridian: the masters are back as planned, but status is not OK: %s\n",
+                verdict);
+    status_free(&after);
     orch_close(&c);
     return rc;
 }

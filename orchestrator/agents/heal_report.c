@@ -1,5 +1,6 @@
 #include "heal_report.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 /* ==== judging one host's answer ==== */
@@ -102,6 +103,23 @@ json_t *heal_report_new(const char *topology, const char *const *hosts,
                      mrd_health_name(worst), "hosts", arr);
 }
 
+void heal_report_set_rebalance(json_t *report, json_t *rebalance)
+{
+    if (!report || !rebalance) {
+        json_decref(rebalance);
+        return;
+    }
+    const char *outcome = str_of(rebalance, "outcome");
+    bool acted = json_array_size(json_object_get(rebalance, "moves")) > 0 ||
+                 (outcome && (strcmp(outcome, "refused") == 0 || strcmp(outcome, "failed") == 0));
+    json_object_set_new(report, "rebalance", rebalance);
+    if (!acted)
+        return;
+    int code = mrd_health_worst(heal_report_code(report), MRD_HEALTH_WARNING);
+    json_object_set_new(report, "code", json_integer(code));
+    json_object_set_new(report, "status", json_string(mrd_health_name(code)));
+}
+
 int heal_report_code(const json_t *report)
 {
     int code = report_code(report);
@@ -157,6 +175,26 @@ static void print_host(FILE *out, const json_t *h, int counts[4])
     line(out, clean(host, a, sizeof(a)), mrd_health_name(code), clean(text, c, sizeof(c)));
 }
 
+/* The orchestrator's rebalance after the passes: each step, or why none. */
+static void print_rebalance(FILE *out, const json_t *rb)
+{
+    if (!json_is_object(rb))
+        return;
+    char b[1024];
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(rb, "moves"), i, m) {
+        const char *action = str_of(m, "action");
+        line(out, "rebalance",
+             action && strcmp(action, "repoint") == 0 ? "+replica-repointed" : "+master-moved",
+             clean(str_of(m, "text"), b, sizeof(b)));
+    }
+    const char *outcome = str_of(rb, "outcome");
+    const char *reason = str_of(rb, "reason");
+    if (outcome && reason && strcmp(outcome, "balanced") != 0)
+        line(out, "rebalance", outcome, clean(reason, b, sizeof(b)));
+}
+
 void heal_report_print(FILE *out, const json_t *report)
 {
     int counts[4] = {0};
@@ -164,6 +202,7 @@ void heal_report_print(FILE *out, const json_t *report)
     const json_t *h;
     const json_t *hosts = json_object_get(report, "hosts");
     json_array_foreach(hosts, i, h) print_host(out, h, counts);
+    print_rebalance(out, json_object_get(report, "rebalance"));
 
     char tally[160] = "";
     size_t len = 0;

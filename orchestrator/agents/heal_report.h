@@ -31,6 +31,13 @@
 json_t *heal_report_new(const char *topology, const char *const *hosts,
                         const agent_result *results, int n);
 
+/* Add what the orchestrator's rebalance did after the agents' passes
+ * (cluster mode; operations/rebalance_run.h's JSON, stolen) as the
+ * report's "rebalance".  A step taken (a "moves" entry), a refusal or a
+ * failure ("outcome" refused / failed) makes the code at least WARNING:
+ * healed something, or the masters are still off plan. */
+void heal_report_set_rebalance(json_t *report, json_t *rebalance);
+
 /* The report's "code" (MRD_HEALTH_UNKNOWN when it has none). */
 int heal_report_code(const json_t *report);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "rebalance.h"
 #include "status_mode.h"
 
 /* ==== probing ==== */
@@ -288,6 +289,49 @@ static bool judge_spread(const orch_ctx *c, const st_report *r, char *what, size
     return found;
 }
 
+/* What `meridian rebalance` would do next, decided from the same views
+ * (cluster/rebalance.h), into r->rebalance. */
+static void decide_rebalance(const orch_ctx *c, const views *vs, st_report *r)
+{
+    rebal_node *n = calloc((size_t)(r->nnodes ? r->nnodes : 1), sizeof(*n));
+    if (!n)
+        return;
+    for (int i = 0; i < r->nnodes; i++) {
+        const st_node *x = &r->nodes[i];
+        n[i] = (rebal_node){.up = x->reachable,
+                            .view = vs->v[i],
+                            .cluster_ok = strcmp(x->cluster_state, "ok") == 0,
+                            .current_epoch = x->cluster_epoch,
+                            .is_master = x->is_master,
+                            .offset = x->offset,
+                            .link_up = x->link_up};
+    }
+    rebalance_decide(c->plan, n, &r->rebalance);
+    r->has_rebalance = true;
+    free(n);
+}
+
+/* The masters are off plan (or a replica follows another shard): what
+ * `meridian rebalance` would do about it, in HINT (N bytes); "" when
+ * nothing is off plan.  SKEWED: the spread warning already says a region
+ * holds too many masters. */
+static void rebalance_hint(const st_report *r, bool skewed, char *hint, size_t n)
+{
+    const rebal_decision *d = &r->rebalance;
+    hint[0] = '\0';
+    if (!r->has_rebalance || !rebalance_needed(d))
+        return;
+    char lead[96] = "";
+    if (!skewed && d->off_plan)
+        snprintf(lead, sizeof(lead), "%d shard%s outside %s planned region; ",
+                 d->off_plan, d->off_plan == 1 ? "'s master is" : "s' masters are",
+                 d->off_plan == 1 ? "its" : "their");
+    if (d->kind == REBAL_REFUSED)
+        snprintf(hint, n, "%s`meridian rebalance` cannot act now: %s", lead, d->text);
+    else
+        snprintf(hint, n, "%s`meridian rebalance` would %s", lead, d->text);
+}
+
 static void summarise(const orch_ctx *c, st_report *r)
 {
     int healthy = 0, serving = 0, shard_problems = 0, first = -1;
@@ -318,10 +362,16 @@ static void summarise(const orch_ctx *c, st_report *r)
                  r->nshards, STORE_CLUSTER_SLOTS, r->nnodes - r->nshards, r->nnodes);
     }
     judge_live_survival(c, r);
-    char spread[256];
+    char spread[256], hint[448] = "";
     bool skewed = judge_spread(c, r, spread, sizeof(spread));
-    if ((skewed || r->live_unsafe >= 0) && r->health != MRD_HEALTH_CRITICAL) {
-        const char *why = skewed ? spread : r->live_losses[r->live_unsafe].reason;
+    rebalance_hint(r, skewed, hint, sizeof(hint));
+    if ((skewed || hint[0] || r->live_unsafe >= 0) && r->health != MRD_HEALTH_CRITICAL) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s%s%s",
+                 skewed || !r->live_losses || r->live_unsafe < 0
+                     ? (skewed ? spread : "")
+                     : r->live_losses[r->live_unsafe].reason,
+                 (skewed || r->live_unsafe >= 0) && hint[0] ? "; " : "", hint);
         if (r->health == MRD_HEALTH_OK)
             snprintf(r->summary, sizeof(r->summary), "%s", why);
         else {
@@ -351,6 +401,7 @@ static void cluster_judge(const orch_ctx *c, st_report *r)
         judge_node(c, &vs, i, r);
     for (int s = 0; s < r->nshards; s++)
         judge_shard_replicas(c, s, r);
+    decide_rebalance(c, &vs, r);
     views_free(&vs);
     summarise(c, r);
 }

@@ -50,8 +50,10 @@ static void take_node(const store_probe *p, st_node *n)
         return; /* out of memory: judged as unknown */
     store_cluster_info ci;
     if (p->cluster_info &&
-        store_cluster_info_parse(p->cluster_info, strlen(p->cluster_info), &ci, NULL) == MRD_OK)
+        store_cluster_info_parse(p->cluster_info, strlen(p->cluster_info), &ci, NULL) == MRD_OK) {
         snprintf(n->cluster_state, sizeof(n->cluster_state), "%s", ci.state);
+        n->cluster_epoch = ci.current_epoch;
+    }
 }
 
 static void take_sentinel(const store_probe *p, st_sentinel *s)
@@ -261,6 +263,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         r->nodes[i].shard = pl->nodes[i].shard;
         r->nodes[i].ready = -1;
         r->nodes[i].replica_priority = -1;
+        r->nodes[i].cluster_epoch = -1;
     }
     r->nsentinels = ps->nsentinels;
     for (int i = 0; i < ps->nsentinels; i++)
@@ -340,6 +343,31 @@ static const char *node_role(const orch_ctx *c, const st_report *r, int i)
     if (!r->nodes[i].is_master)
         return "replica";
     return c->topo->mode == MRD_MODE_CLUSTER ? "master" : "leader";
+}
+
+/* Plan node I as {"host", "region"}, null for -1 (new). */
+static json_t *plan_node_json(const orch_ctx *c, int i)
+{
+    if (i < 0)
+        return json_null();
+    char name[96];
+    plan_node_name(c->plan, i, name, sizeof(name));
+    return json_pack("{s:s,s:s}", "host", name,
+                     "region", c->topo->regions[plan_node_host(c->plan, i)->region].name);
+}
+
+/* What `meridian rebalance` would do next (new). */
+static json_t *rebalance_json(const orch_ctx *c, const rebal_decision *d)
+{
+    bool step = d->kind == REBAL_MOVE || d->kind == REBAL_REPOINT;
+    return json_pack("{s:b,s:s,s:o,s:i,s:i,s:o,s:o,s:o,s:s}", "needed", rebalance_needed(d),
+                     "action", rebalance_kind_name(d->kind), "refusal",
+                     d->kind == REBAL_REFUSED ? json_string(rebalance_why_name(d->why))
+                                              : json_null(),
+                     "off_plan", d->off_plan, "misplaced_replicas", d->misplaced, "shard",
+                     step ? json_integer(d->shard + 1) : json_null(), "from",
+                     plan_node_json(c, step ? (d->kind == REBAL_MOVE ? d->from : d->node) : -1),
+                     "to", plan_node_json(c, step ? d->to : -1), "text", d->text);
 }
 
 json_t *status_to_json(const orch_ctx *c, const st_report *r)
@@ -432,10 +460,13 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                                  : json_null(),
                              "losses", losses);
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "topology", t->name, "mode",
-                     c->plan->mode->name, "health", mrd_health_name(r->health), "summary",
-                     r->summary, "leader", leader, "shards", shards, "nodes", nodes,
-                     "sentinels", sentinels, "survivability", survival);
+    json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "topology", t->name,
+                            "mode", c->plan->mode->name, "health", mrd_health_name(r->health),
+                            "summary", r->summary, "leader", leader, "shards", shards, "nodes",
+                            nodes, "sentinels", sentinels, "survivability", survival);
+    if (out && r->has_rebalance)
+        json_object_set_new(out, "rebalance", rebalance_json(c, &r->rebalance));
+    return out;
 }
 
 /* The AGENT/READY cell: is the agent up, then its word on the node. */

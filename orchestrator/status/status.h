@@ -27,6 +27,7 @@
 #include "health.h"
 #include "orch.h"
 #include "plan.h"
+#include "rebalance.h"
 
 /* What a node's agent said about it. */
 typedef enum st_agent {
@@ -63,6 +64,7 @@ typedef struct st_node {
     char *cluster_nodes; /* its CLUSTER NODES text (owned), NULL unknown */
     char cluster_state[8]; /* "ok", "fail"; "" unknown */
     int slots;           /* slots it owns in its own view */
+    long long cluster_epoch; /* its cluster_current_epoch; -1 unknown */
     bool map_agrees;     /* its slot map is the one most nodes have */
 } st_node;
 
@@ -98,7 +100,7 @@ typedef struct st_report {
     int master;          /* node index of the master a majority of sentinels
                             name for the shard (sentinel mode: shard 0), -1
                             when none */
-    char summary[256];
+    char summary[512];
     st_node *nodes;      /* one per plan node, in plan order */
     int nnodes;
     st_host *hosts;      /* one per topology host, in topology order */
@@ -111,6 +113,9 @@ typedef struct st_report {
                                      when there is no agreed master */
     int live_unsafe;     /* index of the first loss it would not survive
                             (as plan_check judges), -1 none */
+    bool has_rebalance;  /* cluster mode: REBALANCE below was decided */
+    rebal_decision rebalance; /* the step `meridian rebalance` would take
+                            next (cluster/rebalance.h), from these views */
 } st_report;
 
 typedef struct status_opts {

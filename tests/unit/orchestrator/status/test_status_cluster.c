@@ -230,12 +230,22 @@ static void test_masters_spread_against_the_plan(void **state)
     w.master[s] = m;
     st_report *r = judge(c, &w);
     assert_int_equal(r->health, MRD_HEALTH_WARNING);
-    char want[200];
+    char want[400], name[64], planned[64];
+    int back = c->plan->shards[s].master;
+    plan_node_name(c->plan, m, name, sizeof(name));
+    plan_node_name(c->plan, back, planned, sizeof(planned));
     snprintf(want, sizeof(want),
              "%s holds 2 masters (plan: 1): losing %s now leaves 1 of 3 masters, too few to "
-             "vote a replica in",
-             east, east);
+             "vote a replica in; `meridian rebalance` would move shard %d's master from %s "
+             "(%s) to %s (%s)",
+             east, east, s + 1, name, east, planned,
+             c->topo->regions[plan_node_host(c->plan, back)->region].name);
     assert_string_equal(r->summary, want);
+    /* the same decision, as status --json gives it */
+    assert_true(r->has_rebalance);
+    assert_int_equal(r->rebalance.kind, REBAL_MOVE);
+    assert_int_equal(r->rebalance.from, m);
+    assert_int_equal(r->rebalance.to, back);
     assert_int_equal(r->shards[s].master, m);
     assert_true(r->live_unsafe >= 0);
     status_free(&r);
