@@ -138,8 +138,12 @@ round() {
     fi
     FAILOVER_MS+=($((after - t_kill)))
     GAP_MS+=($((after - before)))
-    local now_master acked lost
-    now_master=$(master_of "$lo")
+    local acked lost
+    # the viewer may not have heard of the promotion yet: wait until its
+    # map names another master for the slots
+    now_master=
+    promoted() { now_master=$(master_of "$lo"); [[ -n $now_master && $now_master != "$master" ]]; }
+    wait_for 5 promoted || fail "$mode: the view still names $master for slot $lo"
     acked=$(awk '$3 == "ok" {print $2}' "$log")
     lost=$(for q in $acked; do echo "GET {$tag}:$q"; done |
         adm -h "${now_master%:*}" -p "${now_master#*:}" | grep -c '^$')
