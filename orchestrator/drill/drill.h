@@ -18,11 +18,12 @@
 #include "orch.h"
 
 typedef enum drill_scenario {
-    DRILL_KILL_LEADER = 0, /* SIGKILL the leader's redis-server */
+    DRILL_KILL_LEADER = 0, /* SIGKILL the leader's redis-server (cluster
+                              mode: a shard's master, shard 1 by default) */
     DRILL_REPLICA_LOSS,    /* kill a replica and wipe its data dir */
     DRILL_REGION_OUTAGE,   /* stop every process of a region */
     DRILL_PARTITION,       /* cut a region off, its processes running */
-    DRILL_SENTINEL_LOSS,   /* kill a sentinel */
+    DRILL_SENTINEL_LOSS,   /* kill a sentinel (sentinel mode) */
     DRILL__COUNT
 } drill_scenario;
 
@@ -57,9 +58,9 @@ typedef struct drill_event {
                             cluster mode the node that showed the change;
                             -1 for drill markers */
     int16_t node;        /* cluster mode: plan node index of the source,
-                            -1 none (sentinel mode: 0, unused) */
+                            -1 none (sentinel mode: always -1) */
     int16_t shard;       /* cluster mode: the plan shard the event is
-                            about, -1 none (sentinel mode: 0, unused) */
+                            about, -1 none (sentinel mode: always -1) */
     char name[32];       /* "+sdown", "+odown", "+switch-master", ...;
                             cluster mode: "+pfail", "+fail", "-fail",
                             "+promoted", "+demoted", "+cluster-fail",
@@ -160,7 +161,13 @@ typedef struct drill_opts {
     bool json;           /* print report.json on stdout */
     int duration_s;      /* writer runs at least this long (default 12) */
     int rate;            /* writes per second (default 200) */
-    bool wait_cooldown;  /* wait out Sentinel's failover cooldown, else refuse */
+    bool wait_cooldown;  /* wait out the failover cooldown, else refuse */
+    /* Cluster mode: run once the topology is ready again after the fault,
+     * what `meridian heal` runs (the front end passes its own, so a drill
+     * ends as the operator's heal leaves a deployment: masters back in
+     * their planned regions once heal rebalances).  Returns heal's exit
+     * code.  NULL: none. */
+    int (*heal)(orch_ctx *c);
 } drill_opts;
 
 /* Run the drill; exit code 0 pass, 2 fail, 1 refused in preflight, 3 could

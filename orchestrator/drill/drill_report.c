@@ -756,7 +756,7 @@ static void text_measurements(sbuf *b, const drill_record *r)
                                                   : "failover      (fault -> first %s)",
              failover_name(r));
     row_dur(b, label, o->failover_ms);
-    row_dur(b, r->nshards > 0 ? "unavailable   (longest gap of any shard's acked writes)"
+    row_dur(b, r->nshards > 0 ? "unavailable   (longest acked-write gap of a shard)"
                               : "unavailable   (longest gap between acked writes)",
             o->write_unavailable_ms);
     if (r->nshards > 0) {
