@@ -206,6 +206,36 @@ static int sentinel_default(const drill *d)
     return -1;
 }
 
+/* The REGION of region-outage and partition, into d->target_region;
+ * MRD_ERR_USAGE with a sentence when it names none. */
+static mrd_rc choose_region(drill *d, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    const char *arg = d->o->arg;
+    if (!arg)
+        return mrd_error_set(err, MRD_ERR_USAGE, "%s needs a REGION (one of the "
+                             "topology's regions, e.g. %s)",
+                             drill_scenario_name(d->o->scenario), t->regions[0].name);
+    d->target_region = topology_find_region(t, arg);
+    if (d->target_region < 0)
+        return mrd_error_set(err, MRD_ERR_USAGE, "no region \"%s\" in %s", arg, t->name);
+    return MRD_OK;
+}
+
+/* rec.target: the target node's name, else its host's, else the region. */
+static void name_target(drill *d)
+{
+    const mrd_topology *t = d->c->topo;
+    if (d->target_node >= 0) {
+        d->target_host = d->c->plan->nodes[d->target_node].host;
+        node_name(d, d->target_node, d->rec.target, sizeof(d->rec.target));
+    } else {
+        snprintf(d->rec.target, sizeof(d->rec.target), "%s",
+                 d->target_host >= 0 ? t->hosts[d->target_host].name
+                                     : t->regions[d->target_region].name);
+    }
+}
+
 /* Resolve the scenario's target; MRD_ERR_USAGE with a sentence when the
  * argument names nothing usable. */
 static mrd_rc choose_target(drill *d, mrd_error *err)
@@ -245,26 +275,13 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
         break;
     case DRILL_REGION_OUTAGE:
     case DRILL_PARTITION:
-        if (!arg)
-            return mrd_error_set(err, MRD_ERR_USAGE, "%s needs a REGION (one of the "
-                                 "topology's regions, e.g. %s)",
-                                 drill_scenario_name(d->o->scenario), t->regions[0].name);
-        d->target_region = topology_find_region(t, arg);
-        if (d->target_region < 0)
-            return mrd_error_set(err, MRD_ERR_USAGE, "no region \"%s\" in %s", arg, t->name);
+        MRD_TRY(choose_region(d, err));
         d->region_has_leader = node_host(d, d->master)->region == d->target_region;
         break;
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
-    if (d->target_node >= 0) {
-        d->target_host = p->nodes[d->target_node].host;
-        node_name(d, d->target_node, d->rec.target, sizeof(d->rec.target));
-    } else {
-        snprintf(d->rec.target, sizeof(d->rec.target), "%s",
-                 d->target_host >= 0 ? t->hosts[d->target_host].name
-                                     : t->regions[d->target_region].name);
-    }
+    name_target(d);
     return MRD_OK;
 }
 
@@ -729,13 +746,7 @@ static mrd_rc cluster_choose_target(drill *d, mrd_error *err)
                              "replica-loss, region-outage or partition", t->name);
     case DRILL_REGION_OUTAGE:
     case DRILL_PARTITION:
-        if (!arg)
-            return mrd_error_set(err, MRD_ERR_USAGE, "%s needs a REGION (one of the "
-                                 "topology's regions, e.g. %s)",
-                                 drill_scenario_name(d->o->scenario), t->regions[0].name);
-        d->target_region = topology_find_region(t, arg);
-        if (d->target_region < 0)
-            return mrd_error_set(err, MRD_ERR_USAGE, "no region \"%s\" in %s", arg, t->name);
+        MRD_TRY(choose_region(d, err));
         break;
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
@@ -748,12 +759,7 @@ static mrd_rc cluster_choose_target(drill *d, mrd_error *err)
         d->shard_faulted[s] = d->shard_master0[s] >= 0 && d->faulted[d->shard_master0[s]];
         d->region_has_leader |= d->target_region >= 0 && d->shard_faulted[s];
     }
-    if (d->target_node >= 0) {
-        d->target_host = p->nodes[d->target_node].host;
-        node_name(d, d->target_node, d->rec.target, sizeof(d->rec.target));
-    } else {
-        snprintf(d->rec.target, sizeof(d->rec.target), "%s", t->regions[d->target_region].name);
-    }
+    name_target(d);
     return MRD_OK;
 }
 
