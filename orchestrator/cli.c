@@ -82,9 +82,11 @@ static const struct command {
      "  Break something on purpose while a writer load runs, measure failover\n"
      "  time and lost writes, put everything back and verify.  SCENARIO is\n"
      "  kill-leader, replica-loss [HOST], region-outage REGION, partition REGION\n"
-     "  or sentinel-loss [HOST].  --out DIR gets report.json, report.txt and\n"
+     "  or sentinel-loss [HOST]; in cluster mode kill-leader [SHARD] (from 1)\n"
+     "  and no sentinel-loss, with a slot-routing writer and a section per\n"
+     "  shard in the report.  --out DIR gets report.json, report.txt and\n"
      "  timeline.svg; --duration (default 12) and --rate (writes/s, default\n"
-     "  200) shape the load; --wait waits out Sentinel's failover cooldown\n"
+     "  200) shape the load; --wait waits out the failover cooldown\n"
      "  instead of refusing.  Faults are applied on the hosts through the\n"
      "  topology's transport (ssh included); a partition needs nftables and\n"
      "  root (or sudo -n) on the region's hosts.  Exits 0 pass, 2 fail, 1\n"
@@ -306,27 +308,23 @@ static int cmd_status(const cli *o)
     return rc;
 }
 
-static int cmd_heal(const cli *o)
+/* One heal of the deployment C: every agent's pass, the ssh fallback, the
+ * report (JSON on stdout, else text on OUT).  Returns heal's exit code. */
+static int heal_once(orch_ctx *c, bool json, FILE *out)
 {
-    orch_ctx *c = NULL;
     agent_result *res = NULL;
     mrd_error err;
-    if (open_ctx(o, &c, &err) != MRD_OK) {
-        report(&err); /* cron and monitoring read the exit code: could not tell */
-        return MRD_HEALTH_UNKNOWN;
-    }
     const mrd_topology *t = c->topo;
     const char **hosts = calloc((size_t)t->nhosts, sizeof(*hosts));
     if (!hosts || agent_heal_all(c, NULL, &res, &err) != MRD_OK) {
         if (!hosts)
             mrd_error_set(&err, MRD_ERR_NOMEM, "out of memory");
         report(&err);
-        if (o->json)
+        if (json)
             print_json(json_pack("{s:s,s:i,s:s,s:[],s:s}", "topology", t->name, "code",
                                  MRD_HEALTH_UNKNOWN, "status", mrd_health_name(MRD_HEALTH_UNKNOWN),
                                  "hosts", "error", err.msg));
         free(hosts);
-        orch_close(&c);
         return MRD_HEALTH_UNKNOWN;
     }
     deploy_heal_fallback(c, res, stderr); /* ssh: agents whose API is unreachable */
@@ -345,13 +343,25 @@ static int cmd_heal(const cli *o)
         fprintf(stderr, "meridian: out of memory\n");
     } else {
         rc = heal_report_code(rep);
-        if (o->json)
+        if (json)
             print_json(rep);
         else {
-            heal_report_print(stdout, rep);
+            heal_report_print(out, rep);
             json_decref(rep);
         }
     }
+    return rc;
+}
+
+static int cmd_heal(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK) {
+        report(&err); /* cron and monitoring read the exit code: could not tell */
+        return MRD_HEALTH_UNKNOWN;
+    }
+    int rc = heal_once(c, o->json, stdout);
     orch_close(&c);
     return rc;
 }
@@ -499,6 +509,13 @@ static int cmd_rebalance(const cli *o)
     status_free(&after);
     orch_close(&c);
     return rc;
+}
+
+/* A drill's heal: `meridian heal`, its report on stderr (stdout holds the
+ * drill's). */
+static int drill_heal(orch_ctx *c)
+{
+    return heal_once(c, false, stderr);
 }
 
 static int cmd_destroy(const cli *o)
@@ -675,20 +692,14 @@ static int cmd_drill(const cli *o)
     mrd_error err;
     if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
         return open_failure(&err, 3);
-    if (c->topo->mode == MRD_MODE_CLUSTER) {
-        fprintf(stderr, "meridian: %s: drills run in sentinel mode only so far; cluster "
-                        "mode can be deployed, checked (status) and healed\n",
-                c->topo->path);
-        orch_close(&c);
-        return 3;
-    }
     drill_opts d = {.scenario = (drill_scenario)drill_scenario_parse(o->rest[0]),
                     .arg = o->nrest > 1 ? o->rest[1] : NULL,
                     .out_dir = o->out_dir,
                     .json = o->json,
                     .duration_s = o->duration_s ? o->duration_s : 12,
                     .rate = o->rate ? o->rate : 200,
-                    .wait_cooldown = o->wait};
+                    .wait_cooldown = o->wait,
+                    .heal = drill_heal};
     int rc = drill_run(c, &d);
     orch_close(&c);
     return rc;

@@ -3,6 +3,7 @@
  * nodes.conf of a restored replica.  See cluster.h for the format. */
 #include "cluster.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -514,6 +515,78 @@ int store_cluster_replicas(const store_cluster_view *v, const store_cluster_node
         n++;
     }
     return n;
+}
+
+/* ==== KEYS AND REDIRECTIONS ============================================ */
+
+/* CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), bit by bit: a
+ * drill hashes a few hundred keys a second, no table needed. */
+static uint16_t crc16(const unsigned char *p, size_t n)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint16_t)(p[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+int store_cluster_keyslot(const char *key, size_t len)
+{
+    const unsigned char *k = (const unsigned char *)key;
+    size_t open = 0;
+    while (open < len && k[open] != '{')
+        open++;
+    if (open < len) {
+        size_t close = open + 1;
+        while (close < len && k[close] != '}')
+            close++;
+        /* "{}" or no "}": the whole key, as Redis does */
+        if (close < len && close > open + 1)
+            return crc16(k + open + 1, close - open - 1) & (STORE_CLUSTER_SLOTS - 1);
+    }
+    return crc16(k, len) & (STORE_CLUSTER_SLOTS - 1);
+}
+
+bool store_cluster_redirect_parse(const char *msg, store_cluster_redirect *out)
+{
+    if (!msg)
+        return false;
+    if (*msg == '-')
+        msg++;
+    if (strncmp(msg, "MOVED ", 6) == 0) {
+        out->ask = false;
+        msg += 6;
+    } else if (strncmp(msg, "ASK ", 4) == 0) {
+        out->ask = true;
+        msg += 4;
+    } else {
+        return false;
+    }
+    char *end;
+    errno = 0;
+    long slot = strtol(msg, &end, 10);
+    if (errno || end == msg || *end != ' ' || slot < 0 || slot >= STORE_CLUSTER_SLOTS)
+        return false;
+    const char *addr = end + 1;
+    size_t alen = strcspn(addr, " \r\n");
+    if (addr[alen] != '\0' && addr[alen] != '\r' && addr[alen] != '\n')
+        return false;
+    const char *colon = NULL;
+    for (const char *c = addr; c < addr + alen; c++)
+        if (*c == ':')
+            colon = c;
+    if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof(out->ip))
+        return false;
+    long port = strtol(colon + 1, &end, 10);
+    if (end != addr + alen || end == colon + 1 || port < 1 || port > 65535)
+        return false;
+    memcpy(out->ip, addr, (size_t)(colon - addr));
+    out->ip[colon - addr] = '\0';
+    out->slot = (int)slot;
+    out->port = (int)port;
+    return true;
 }
 
 /* ==== CLUSTER INFO ===================================================== */

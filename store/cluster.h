@@ -150,6 +150,29 @@ const store_cluster_node *store_cluster_master_of(const store_cluster_view *v,
 int store_cluster_replicas(const store_cluster_view *v, const store_cluster_node *master,
                            const store_cluster_node **out, int max);
 
+/* ==== KEYS AND REDIRECTIONS ============================================ */
+
+/* The hash slot of the key KEY (LEN bytes), as Redis computes it
+ * (cluster.c keyHashSlot()): CRC16-CCITT (XMODEM) of the key, or of the
+ * part between the first "{" and the next "}" when that part is not
+ * empty, modulo 16384.  Pure. */
+int store_cluster_keyslot(const char *key, size_t len);
+
+/* A redirection a cluster node answered instead of running a command. */
+typedef struct store_cluster_redirect {
+    bool ask;      /* ASK (one command, after ASKING), else MOVED (the slot
+                      has a new owner) */
+    int slot;
+    char ip[64];
+    int port;
+} store_cluster_redirect;
+
+/* Parse an error reply "MOVED <slot> <ip>:<port>" or "ASK <slot>
+ * <ip>:<port>" (a leading "-" is allowed; an IPv6 address is the part
+ * before the last ':').  True with OUT filled when MSG is one; false, OUT
+ * unspecified, for any other text (CLUSTERDOWN, READONLY, ...).  Pure. */
+bool store_cluster_redirect_parse(const char *msg, store_cluster_redirect *out);
+
 /* ==== CLUSTER INFO ===================================================== */
 
 typedef struct store_cluster_info {

@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "deploy.h"
+#include "drill_cluster.h"
 #include "drill_load.h"
 #include "drill_report.h"
 #include "fsutil.h"
@@ -28,6 +29,7 @@
 #define DRILL_WAIT_TIMEOUT_MS 1000 /* WAIT timeout of the writer */
 #define DRILL_TAIL_MS 1000         /* writes after the topology is ready again */
 #define DRILL_PREFLIGHT_WAIT_MS 15000 /* a converging topology gets this long */
+#define DRILL_SETTLE_MS 1000       /* a failover is seen: observe this much longer */
 
 static const char *const scenario_names[DRILL__COUNT] = {
     [DRILL_KILL_LEADER] = "kill-leader",
@@ -82,7 +84,31 @@ typedef struct drill {
     bool agents_stopped;     /* region-outage: agents to restart */
     sync_counts syncs0[MRD_MF_MAX_NODES];
     char admin[MRD_SECRET_LEN];
+    const struct drill_mode *mode;
+    /* cluster mode */
+    int target_shard;        /* kill-leader, replica-loss: the shard */
+    int shard_master0[MRD_MF_MAX_NODES]; /* per shard, its master at the start */
+    int nshards;
+    uint8_t faulted[MRD_MF_MAX_NODES];   /* per node: the fault hits it */
+    bool shard_faulted[MRD_MF_MAX_NODES];
+    drill_cwriter *cwriter;
+    drill_cwatch *cwatch;
 } drill;
+
+/* What differs between the modes, chosen once by the topology's mode (as
+ * status_mode.h): the front end (drill_run) never tests the mode. */
+typedef struct drill_mode {
+    const char *detect_event, *failover_event;
+    long long (*cooldown_ms)(const mrd_topology *t); /* between two failovers */
+    mrd_rc (*choose_target)(drill *d, mrd_error *err);
+    bool (*ready)(const st_report *r);   /* fit for a drill; healed */
+    /* the start's facts from the preflight's report: masters */
+    void (*note_start)(drill *d, const st_report *r);
+    /* why a drill would not survive the fault (a sentence), MRD_OK fit */
+    mrd_rc (*preflight)(drill *d, const st_report *r, mrd_error *err);
+    bool (*moves_leader)(const drill *d);
+    void (*fault_window)(const drill *d, long long *limit_ms, long long *hold_ms);
+} drill_mode;
 
 static long long now_rel(const drill *d)
 {
@@ -180,6 +206,36 @@ static int sentinel_default(const drill *d)
     return -1;
 }
 
+/* The REGION of region-outage and partition, into d->target_region;
+ * MRD_ERR_USAGE with a sentence when it names none. */
+static mrd_rc choose_region(drill *d, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    const char *arg = d->o->arg;
+    if (!arg)
+        return mrd_error_set(err, MRD_ERR_USAGE, "%s needs a REGION (one of the "
+                             "topology's regions, e.g. %s)",
+                             drill_scenario_name(d->o->scenario), t->regions[0].name);
+    d->target_region = topology_find_region(t, arg);
+    if (d->target_region < 0)
+        return mrd_error_set(err, MRD_ERR_USAGE, "no region \"%s\" in %s", arg, t->name);
+    return MRD_OK;
+}
+
+/* rec.target: the target node's name, else its host's, else the region. */
+static void name_target(drill *d)
+{
+    const mrd_topology *t = d->c->topo;
+    if (d->target_node >= 0) {
+        d->target_host = d->c->plan->nodes[d->target_node].host;
+        node_name(d, d->target_node, d->rec.target, sizeof(d->rec.target));
+    } else {
+        snprintf(d->rec.target, sizeof(d->rec.target), "%s",
+                 d->target_host >= 0 ? t->hosts[d->target_host].name
+                                     : t->regions[d->target_region].name);
+    }
+}
+
 /* Resolve the scenario's target; MRD_ERR_USAGE with a sentence when the
  * argument names nothing usable. */
 static mrd_rc choose_target(drill *d, mrd_error *err)
@@ -219,34 +275,23 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
         break;
     case DRILL_REGION_OUTAGE:
     case DRILL_PARTITION:
-        if (!arg)
-            return mrd_error_set(err, MRD_ERR_USAGE, "%s needs a REGION (one of the "
-                                 "topology's regions, e.g. %s)",
-                                 drill_scenario_name(d->o->scenario), t->regions[0].name);
-        d->target_region = topology_find_region(t, arg);
-        if (d->target_region < 0)
-            return mrd_error_set(err, MRD_ERR_USAGE, "no region \"%s\" in %s", arg, t->name);
+        MRD_TRY(choose_region(d, err));
         d->region_has_leader = node_host(d, d->master)->region == d->target_region;
         break;
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
-    if (d->target_node >= 0) {
-        d->target_host = p->nodes[d->target_node].host;
-        node_name(d, d->target_node, d->rec.target, sizeof(d->rec.target));
-    } else {
-        snprintf(d->rec.target, sizeof(d->rec.target), "%s",
-                 d->target_host >= 0 ? t->hosts[d->target_host].name
-                                     : t->regions[d->target_region].name);
-    }
+    name_target(d);
     return MRD_OK;
 }
 
-/* ==== Sentinel's failover cooldown ==== */
+/* ==== the failover cooldown ==== */
 
 /* A sentinel refuses a second failover of the same master within
- * 2 x failover-timeout; the last one a drill caused is kept in the state
- * dir.  Returns the milliseconds left, 0 when a failover is possible. */
+ * 2 x failover-timeout, a cluster node a second vote for a replica of the
+ * same master within 2 x node timeout (the mode's cooldown_ms); the last
+ * failover a drill caused is kept in the state dir.  Returns the
+ * milliseconds left, 0 when a failover is possible. */
 static long long cooldown_left(const drill *d)
 {
     char path[MRD_PATH_MAX];
@@ -255,7 +300,7 @@ static long long cooldown_left(const drill *d)
     json_t *j = json_load_file(path, 0, NULL);
     long long last = j ? json_integer_value(json_object_get(j, "last_failover_ms")) : 0;
     json_decref(j);
-    long long left = last + 2LL * d->c->topo->settings.sentinel.failover_timeout_ms - mrd_wall_ms();
+    long long left = last + d->mode->cooldown_ms(d->c->topo) - mrd_wall_ms();
     return last && left > 0 ? left : 0;
 }
 
@@ -290,16 +335,16 @@ static void sync_read(const drill *d, sync_counts *out)
     }
 }
 
-/* Resyncs the masters (before and after the drill: node indexes) served
- * during it.
+/* Resyncs the masters (MASTERS[node]: a master before or after the
+ * drill) served during it.
  * Replicas are left out: one that serves a heal's snapshot counts that
  * SYNC as a full sync, but it sends nothing over the leader's links. */
 static void sync_delta(const drill *d, const sync_counts *before, const sync_counts *after,
-                       int leader_after, long long *full, long long *partial)
+                       const bool *masters, long long *full, long long *partial)
 {
     *full = *partial = 0;
     for (int i = 0; i < d->c->plan->nnodes && i < MRD_MF_MAX_NODES; i++) {
-        if (i != d->master && i != leader_after)
+        if (!masters[i])
             continue;
         bool same = before[i].pid && before[i].pid == after[i].pid;
         *full += after[i].full - (same ? before[i].full : 0);
@@ -349,7 +394,7 @@ static bool isolated_source(const drill *d, char *buf, size_t n)
     return true;
 }
 
-#define DRILL_PARTITION_PORTS (MRD_MF_MAX_HOST_NODES + 2)
+#define DRILL_PARTITION_PORTS (2 * MRD_MF_MAX_HOST_NODES + 2)
 
 /* Add PORT to PORTS (*N of them) unless it is there or the list is full. */
 static void add_port(int *ports, int *n, int port)
@@ -373,12 +418,20 @@ static mrd_rc partition(drill *d, mrd_error *err)
     if (d->region_has_leader && isolated_source(d, probe, sizeof(probe)))
         inside[n++] = probe;
     /* every node's port (store.port, and another for each further node on
-     * a host), then the sentinels' and the agents' */
+     * a host) and in cluster mode its cluster bus port, then the
+     * sentinels' and the agents' */
     int ports[DRILL_PARTITION_PORTS];
     int nports = 0;
-    for (int i = 0; i < d->c->plan->nnodes; i++)
+    bool sentinels = false;
+    for (int i = 0; i < d->c->plan->nnodes; i++) {
         add_port(ports, &nports, d->c->plan->nodes[i].port);
-    add_port(ports, &nports, t->settings.sentinel.port);
+        if (d->c->plan->nodes[i].bus_port > 0)
+            add_port(ports, &nports, d->c->plan->nodes[i].bus_port);
+    }
+    for (int i = 0; i < t->nhosts; i++)
+        sentinels |= d->c->plan->hosts[i].sentinel;
+    if (sentinels)
+        add_port(ports, &nports, t->settings.sentinel.port);
     add_port(ports, &nports, t->settings.agent.port);
     char script[8192], list[256] = "";
     MRD_TRY(netfault_partition_script(t->name, inside, n, ports, nports, script,
@@ -493,23 +546,29 @@ static void undo_fault(drill *d)
 
 /* ==== waiting ==== */
 
-/* Poll status until healthy; *leader gets the agreed master (a node
- * index). */
-static bool wait_healthy(drill *d, int timeout_ms, int *leader)
+/* Poll status until the mode calls it ready; *LAST (may be NULL) gets the
+ * last report (the caller status_free()s it), NULL when none came. */
+static bool wait_ready(drill *d, int timeout_ms, st_report **last)
 {
     long long deadline = mrd_now_ms() + timeout_ms;
-    char last[256] = "";
+    char seen[256] = "";
+    if (last)
+        *last = NULL;
     while (!interrupted) {
         st_report *r = NULL;
         mrd_error err;
         if (status_probe(d->c, 500, &r, &err) == MRD_OK) {
-            bool ok = r->health == MRD_HEALTH_OK;
-            *leader = r->master;
-            if (!ok && strcmp(last, r->summary) != 0) {
+            bool ok = d->mode->ready(r);
+            if (!ok && strcmp(seen, r->summary) != 0) {
                 say(d, "heal: %s", r->summary);
-                snprintf(last, sizeof(last), "%s", r->summary);
+                snprintf(seen, sizeof(seen), "%s", r->summary);
             }
-            status_free(&r);
+            if (last) {
+                status_free(last);
+                *last = r;
+            } else {
+                status_free(&r);
+            }
             if (ok)
                 return true;
         }
@@ -519,6 +578,251 @@ static bool wait_healthy(drill *d, int timeout_ms, int *leader)
     }
     return false;
 }
+
+/* ==== sentinel mode ==== */
+
+static long long sentinel_cooldown(const mrd_topology *t)
+{
+    return 2LL * t->settings.sentinel.failover_timeout_ms;
+}
+
+static bool sentinel_ready(const st_report *r)
+{
+    return r->health == MRD_HEALTH_OK;
+}
+
+static void sentinel_note_start(drill *d, const st_report *r)
+{
+    d->master = r->master;
+}
+
+static mrd_rc sentinel_preflight(drill *d, const st_report *r, mrd_error *err)
+{
+    (void)d;
+    (void)r;
+    (void)err;
+    return MRD_OK;
+}
+
+/* Does the fault move the leader, so the drill waits for a failover? */
+static bool sentinel_moves_leader(const drill *d)
+{
+    switch (d->o->scenario) {
+    case DRILL_KILL_LEADER:
+        return true;
+    case DRILL_REGION_OUTAGE:
+    case DRILL_PARTITION:
+        return d->region_has_leader;
+    default:
+        return false;
+    }
+}
+
+void drill_fault_window(const mrd_topology *t, bool moves_leader, bool isolates_leader,
+                        long long *limit_ms, long long *hold_ms)
+{
+    /* In long long before adding: the parser takes each setting up to
+     * INT_MAX, and the sum of two ints overflowed. */
+    *limit_ms = moves_leader ? (long long)t->settings.sentinel.down_after_ms +
+                                   t->settings.sentinel.failover_timeout_ms + DRILL_FAILOVER_SLACK_MS
+                             : DRILL_AFTER_FAULT_MS;
+    *hold_ms = isolates_leader ? ((long long)t->settings.consistency.min_replicas_max_lag_s + 2) * 1000
+                               : 0;
+}
+
+static void sentinel_fault_window(const drill *d, long long *limit_ms, long long *hold_ms)
+{
+    drill_fault_window(d->c->topo, sentinel_moves_leader(d),
+                       d->o->scenario == DRILL_PARTITION && d->region_has_leader, limit_ms,
+                       hold_ms);
+}
+
+static const drill_mode mode_sentinel = {
+    .detect_event = "+odown",
+    .failover_event = "+switch-master",
+    .cooldown_ms = sentinel_cooldown,
+    .choose_target = choose_target,
+    .ready = sentinel_ready,
+    .note_start = sentinel_note_start,
+    .preflight = sentinel_preflight,
+    .moves_leader = sentinel_moves_leader,
+    .fault_window = sentinel_fault_window,
+};
+
+/* ==== cluster mode ==== */
+
+static long long cluster_cooldown(const mrd_topology *t)
+{
+    /* a node votes for a replica of the same master at most once per
+     * 2 x node timeout (cluster.c, clusterSendFailoverAuthIfNeeded) */
+    return 2LL * t->settings.cluster.node_timeout_ms;
+}
+
+/* Fit for a drill, healed: every shard serves its slots with linked
+ * replicas and every node is healthy.  Masters away from their planned
+ * regions (after a failover, until a rebalance) are allowed: the report
+ * shows each shard's region. */
+static bool cluster_ready(const st_report *r)
+{
+    for (int s = 0; s < r->nshards; s++)
+        if (r->shards[s].master < 0 || r->shards[s].problem[0])
+            return false;
+    for (int i = 0; i < r->nnodes; i++)
+        if (!r->nodes[i].healthy)
+            return false;
+    return r->health != MRD_HEALTH_CRITICAL && r->health != MRD_HEALTH_UNKNOWN;
+}
+
+static void cluster_note_start(drill *d, const st_report *r)
+{
+    d->nshards = r->nshards < MRD_MF_MAX_NODES ? r->nshards : MRD_MF_MAX_NODES;
+    for (int s = 0; s < d->nshards; s++)
+        d->shard_master0[s] = r->shards[s].master;
+    d->master = d->nshards ? d->shard_master0[0] : -1;
+}
+
+/* A replica of shard S (a node that is not its master now) on host H, -1. */
+static int cluster_replica_on(const drill *d, int s, int h)
+{
+    const mrd_plan_shard *sh = &d->c->plan->shards[s];
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        if (i != d->shard_master0[s] && d->c->plan->nodes[i].host == h)
+            return i;
+    return -1;
+}
+
+static mrd_rc cluster_choose_target(drill *d, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    const mrd_plan *p = d->c->plan;
+    const char *arg = d->o->arg;
+    d->target_host = d->target_node = d->target_region = d->target_shard = -1;
+    switch (d->o->scenario) {
+    case DRILL_KILL_LEADER: {
+        long s = 1;
+        if (arg) {
+            char *end;
+            errno = 0;
+            s = strtol(arg, &end, 10);
+            if (errno || end == arg || *end || s < 1 || s > d->nshards)
+                return mrd_error_set(err, MRD_ERR_USAGE,
+                                     "kill-leader takes a SHARD number, 1 to %d (\"%s\")",
+                                     d->nshards, arg);
+        }
+        d->target_shard = (int)s - 1;
+        d->target_node = d->shard_master0[d->target_shard];
+        if (d->target_node < 0)
+            return mrd_error_set(err, MRD_ERR_USAGE, "shard %ld has no master to kill", s);
+        break;
+    }
+    case DRILL_REPLICA_LOSS:
+        if (arg) {
+            int h = topology_find_host(t, arg);
+            if (h < 0)
+                return mrd_error_set(err, MRD_ERR_USAGE, "no host \"%s\" in %s", arg, t->name);
+            for (int s = 0; s < d->nshards && d->target_node < 0; s++)
+                if ((d->target_node = cluster_replica_on(d, s, h)) >= 0)
+                    d->target_shard = s;
+            if (d->target_node < 0)
+                return mrd_error_set(err, MRD_ERR_USAGE,
+                                     "%s runs no replica (only masters, or no node): use "
+                                     "kill-leader, or name another host", arg);
+        } else {
+            /* shard 1's replica outside its master's region */
+            int m = d->shard_master0[0];
+            const mrd_plan_shard *sh = &p->shards[0];
+            for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+                if (i != m && (d->target_node < 0 ||
+                               node_host(d, i)->region != node_host(d, m)->region))
+                    d->target_node = i;
+            d->target_shard = 0;
+            if (d->target_node < 0)
+                return mrd_error_set(err, MRD_ERR_USAGE, "%s has no replica to lose", t->name);
+        }
+        break;
+    case DRILL_SENTINEL_LOSS:
+        return mrd_error_set(err, MRD_ERR_USAGE,
+                             "%s runs in cluster mode, without sentinels: try kill-leader, "
+                             "replica-loss, region-outage or partition", t->name);
+    case DRILL_REGION_OUTAGE:
+    case DRILL_PARTITION:
+        MRD_TRY(choose_region(d, err));
+        break;
+    default:
+        return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
+    }
+    /* what the fault hits */
+    for (int i = 0; i < p->nnodes && i < MRD_MF_MAX_NODES; i++)
+        d->faulted[i] = i == d->target_node ||
+                        (d->target_region >= 0 && node_host(d, i)->region == d->target_region);
+    for (int s = 0; s < d->nshards; s++) {
+        d->shard_faulted[s] = d->shard_master0[s] >= 0 && d->faulted[d->shard_master0[s]];
+        d->region_has_leader |= d->target_region >= 0 && d->shard_faulted[s];
+    }
+    name_target(d);
+    return MRD_OK;
+}
+
+/* Refuse a fault the cluster would not survive: a shard whose master the
+ * fault hits needs a healthy replica the fault spares, and a region's
+ * loss must leave a majority of the masters to vote replicas in. */
+static mrd_rc cluster_preflight(drill *d, const st_report *r, mrd_error *err)
+{
+    const mrd_topology *t = d->c->topo;
+    const mrd_plan *p = d->c->plan;
+    int left = 0;
+    for (int s = 0; s < d->nshards; s++) {
+        left += !d->shard_faulted[s];
+        if (!d->shard_faulted[s])
+            continue;
+        bool spare = false;
+        const mrd_plan_shard *sh = &p->shards[s];
+        for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+            spare |= i != d->shard_master0[s] && r->nodes[i].healthy && !d->faulted[i] &&
+                     p->nodes[i].host != p->nodes[d->shard_master0[s]].host;
+        if (!spare)
+            return mrd_error_set(err, MRD_ERR_STATE,
+                                 "preflight: shard %d has no healthy replica outside %s to "
+                                 "promote: the drill would stop it for good; run meridian heal "
+                                 "first", s + 1, d->rec.target);
+    }
+    if (d->target_region >= 0 && left < mrd_majority(d->nshards))
+        return mrd_error_set(err, MRD_ERR_STATE,
+                             "preflight: %s holds %d of the %d masters: losing it leaves too "
+                             "few to vote replicas in, and the whole cluster would stop; run "
+                             "meridian rebalance (or drill another region)",
+                             t->regions[d->target_region].name, d->nshards - left, d->nshards);
+    return MRD_OK;
+}
+
+static bool cluster_moves_leader(const drill *d)
+{
+    for (int s = 0; s < d->nshards; s++)
+        if (d->shard_faulted[s])
+            return true;
+    return false;
+}
+
+static void cluster_fault_window(const drill *d, long long *limit_ms, long long *hold_ms)
+{
+    long long nt = d->c->topo->settings.cluster.node_timeout_ms;
+    *limit_ms = cluster_moves_leader(d) ? 2 * nt + DRILL_FAILOVER_SLACK_MS : DRILL_AFTER_FAULT_MS;
+    /* a cut-off master refuses writes once it misses the majority for a
+     * node timeout */
+    *hold_ms = d->o->scenario == DRILL_PARTITION && d->region_has_leader ? nt + 2000 : 0;
+}
+
+static const drill_mode mode_cluster = {
+    .detect_event = "+fail",
+    .failover_event = "+promoted",
+    .cooldown_ms = cluster_cooldown,
+    .choose_target = cluster_choose_target,
+    .ready = cluster_ready,
+    .note_start = cluster_note_start,
+    .preflight = cluster_preflight,
+    .moves_leader = cluster_moves_leader,
+    .fault_window = cluster_fault_window,
+};
 
 /* ==== the drill ==== */
 
@@ -544,52 +848,67 @@ static void make_targets(const drill *d, targets *tg)
                 .address = t->hosts[i].address, .port = t->settings.sentinel.port, .index = i};
 }
 
-/* Does the fault move the leader, so the drill waits for a failover? */
-static bool moves_leader(const drill *d)
+/* The failover the fault calls for has happened: sentinel mode, the
+ * first +switch-master; cluster mode, a +promoted of every shard whose
+ * master the fault hit.  *AT gets when (the last of them). */
+static bool failover_seen(const drill *d, drill_timeline *tl, int64_t *at, char *what,
+                          size_t n)
 {
-    switch (d->o->scenario) {
-    case DRILL_KILL_LEADER:
+    drill_event ev;
+    if (d->nshards == 0 || d->mode != &mode_cluster) {
+        if (!drill_timeline_first(tl, d->mode->failover_event, d->rec.fault_ms, &ev))
+            return false;
+        *at = ev.t_ms;
+        snprintf(what, n, "%s", ev.detail);
         return true;
-    case DRILL_REGION_OUTAGE:
-    case DRILL_PARTITION:
-        return d->region_has_leader;
-    default:
-        return false;
     }
-}
-
-void drill_fault_window(const mrd_topology *t, bool moves_leader, bool isolates_leader,
-                        long long *limit_ms, long long *hold_ms)
-{
-    /* In long long before adding: the parser takes each setting up to
-     * INT_MAX, and the sum of two ints overflowed. */
-    *limit_ms = moves_leader ? (long long)t->settings.sentinel.down_after_ms +
-                                   t->settings.sentinel.failover_timeout_ms + DRILL_FAILOVER_SLACK_MS
-                             : DRILL_AFTER_FAULT_MS;
-    *hold_ms = isolates_leader ? ((long long)t->settings.consistency.min_replicas_max_lag_s + 2) * 1000
-                               : 0;
+    drill_event *evs = NULL;
+    int64_t nev = 0;
+    if (drill_timeline_events(tl, &evs, &nev, NULL) != MRD_OK)
+        return false;
+    bool all = true;
+    int64_t last = -1;
+    what[0] = '\0';
+    for (int s = 0; s < d->nshards && all; s++) {
+        if (!d->shard_faulted[s])
+            continue;
+        int64_t first = -1;
+        for (int64_t i = 0; i < nev && first < 0; i++)
+            if (evs[i].shard == s && evs[i].t_ms >= d->rec.fault_ms &&
+                strcmp(evs[i].name, d->mode->failover_event) == 0) {
+                first = evs[i].t_ms;
+                size_t used = strlen(what);
+                snprintf(what + used, n - used, "%s%s", used ? "; " : "", evs[i].detail);
+            }
+        all = first >= 0;
+        last = first > last ? first : last;
+    }
+    free(evs);
+    if (all)
+        *at = last;
+    return all;
 }
 
 /* Keep the fault in place until the failover (if any) is seen and, for a
  * partition of the leader's region, until the isolated leader has had
- * time to refuse writes (drill_fault_window). */
+ * time to refuse writes (the mode's fault window). */
 static void observe_fault(drill *d, drill_timeline *tl)
 {
     long long limit, hold;
-    drill_fault_window(d->c->topo, moves_leader(d),
-                       d->o->scenario == DRILL_PARTITION && d->region_has_leader, &limit,
-                       &hold);
-    drill_event ev;
+    d->mode->fault_window(d, &limit, &hold);
+    bool moves = d->mode->moves_leader(d);
     while (!interrupted) {
         long long since = now_rel(d) - d->rec.fault_ms;
-        if (d->rec.failover_seen_ms < 0 &&
-            drill_timeline_first(tl, "+switch-master", d->rec.fault_ms, &ev)) {
-            d->rec.failover_seen_ms = ev.t_ms;
-            say(d, "+switch-master after %lld ms: %s", (long long)(ev.t_ms - d->rec.fault_ms),
-                ev.detail);
+        int64_t at;
+        char what[256];
+        if (d->rec.failover_seen_ms < 0 && moves &&
+            failover_seen(d, tl, &at, what, sizeof(what))) {
+            d->rec.failover_seen_ms = at;
+            say(d, "%s after %lld ms: %s", d->mode->failover_event,
+                (long long)(at - d->rec.fault_ms), what);
         }
-        bool done = moves_leader(d) ? d->rec.failover_seen_ms >= 0 && since >= 1000
-                                    : since >= DRILL_AFTER_FAULT_MS;
+        bool done = moves ? d->rec.failover_seen_ms >= 0 && since >= DRILL_SETTLE_MS
+                          : since >= DRILL_AFTER_FAULT_MS;
         if ((done && since >= hold) || since >= limit)
             break;
         mrd_sleep_ms(DRILL_POLL_MS);
@@ -652,10 +971,86 @@ static int finish_report(drill *d)
     return d->rec.r.pass ? 0 : 2;
 }
 
+/* Cluster mode: the per-shard part of the record, before (FINAL NULL)
+ * and after the drill. */
+static void cluster_shards_note(drill *d, const st_report *final)
+{
+    const mrd_topology *t = d->c->topo;
+    const mrd_plan *p = d->c->plan;
+    for (int s = 0; s < d->nshards; s++) {
+        drill_shard *x = &d->rec.shards[s];
+        int m = final ? final->shards[s].master : d->shard_master0[s];
+        char *who = final ? x->master_after : x->master_before;
+        char *where = final ? x->region_after : x->region_before;
+        if (!final) {
+            snprintf(x->name, sizeof(x->name), "%s", p->shards[s].name);
+            snprintf(x->region_planned, sizeof(x->region_planned), "%s",
+                     t->regions[plan_node_host(p, p->shards[s].master)->region].name);
+            x->faulted = d->shard_faulted[s];
+        }
+        if (m >= 0) {
+            node_name(d, m, who, sizeof(x->master_after));
+            snprintf(where, sizeof(x->region_after), "%s",
+                     t->regions[node_host(d, m)->region].name);
+        }
+    }
+}
+
+/* Cluster mode: read every shard's keys back from its master now. */
+static void cluster_verify(drill *d, const st_report *final, const drill_write *w, int64_t n,
+                           const char *prefix)
+{
+    drill_write *mine = malloc(sizeof(*mine) * (size_t)(n > 0 ? n : 1));
+    if (!mine) {
+        d->rec.r.healed = false;
+        return;
+    }
+    for (int s = 0; s < d->nshards; s++) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (w[i].shard == s)
+                mine[k++] = w[i];
+        int m = final->shards[s].master;
+        drill_verify_result v = {0};
+        mrd_error err;
+        if (m < 0 || drill_load_verify(node_host(d, m)->address, d->c->plan->nodes[m].port,
+                                       "admin", d->admin, prefix, mine, k, 5000, &v,
+                                       &err) != MRD_OK) {
+            say(d, "cannot read shard %d's writes back: %s", s + 1,
+                m < 0 ? "it has no master" : err.msg);
+            d->rec.r.healed = false;
+            continue;
+        }
+        d->rec.shards[s].acked_writes_lost = v.acked_writes_lost;
+        d->rec.shards[s].unacked_writes_lost = v.unacked_writes_lost;
+        d->rec.r.acked_writes_lost += v.acked_writes_lost;
+        d->rec.r.unacked_writes_lost += v.unacked_writes_lost;
+    }
+    free(mine);
+}
+
+/* Remove a partition table an earlier drill left behind (one killed with
+ * kill -9 could not): on every host.  A drill that is no partition does
+ * not need nftables, so its failure to run nft is not an error. */
+static mrd_rc clear_leftover_partition(drill *d, mrd_error *err)
+{
+    char script[256];
+    netfault_heal_script(d->c->topo->name, script, sizeof(script));
+    mrd_error e;
+    mrd_rc rc = nft_on_hosts(d, script, true, &e);
+    if (rc != MRD_OK && d->o->scenario == DRILL_PARTITION) {
+        *err = e;
+        return rc;
+    }
+    return MRD_OK;
+}
+
 int drill_run(orch_ctx *c, const drill_opts *o)
 {
     drill d = {.c = c, .o = o, .t0 = mrd_now_ms(), .master = -1};
     const mrd_topology *t = c->topo;
+    bool cluster = t->mode == MRD_MODE_CLUSTER;
+    d.mode = cluster ? &mode_cluster : &mode_sentinel;
     mrd_error err;
     int rc = 3;
     drill_load *load = NULL, *isolated = NULL;
@@ -674,17 +1069,13 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    if (o->scenario == DRILL_PARTITION) {
-        /* nftables works on every host, and no table of an earlier drill
-         * that was killed is left anywhere */
-        char script[256];
-        netfault_heal_script(t->name, script, sizeof(script));
-        if (nft_on_hosts(&d, script, true, &err) != MRD_OK) {
-            fprintf(stderr, "meridian: partition drills need nftables and root on every "
-                            "host: %s\n", err.msg);
-            rc = 1;
-            goto out;
-        }
+    /* nftables works on every host (partition drills), and no table of an
+     * earlier drill that was killed is left anywhere (every drill) */
+    if (clear_leftover_partition(&d, &err) != MRD_OK) {
+        fprintf(stderr, "meridian: partition drills need nftables and root on every "
+                        "host: %s\n", err.msg);
+        rc = 1;
+        goto out;
     }
 
     /* ---- preflight ---- */
@@ -693,45 +1084,77 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         fprintf(stderr, "meridian: %s\n", err.msg);
         goto out;
     }
-    bool healthy = r->health == MRD_HEALTH_OK;
-    d.master = r->master;
+    bool healthy = d.mode->ready(r);
     if (!healthy) {
-        /* just after a heal or a deploy the sentinels may still be
-         * catching up: give a converging topology a moment */
+        /* just after a heal or a deploy the sentinels (or the cluster's
+         * nodes) may still be catching up: give a converging topology a
+         * moment */
         say(&d, "preflight: %s is not healthy yet (%s); waiting up to %d s", t->name,
             r->summary, DRILL_PREFLIGHT_WAIT_MS / 1000);
-        healthy = wait_healthy(&d, DRILL_PREFLIGHT_WAIT_MS, &d.master);
+        status_free(&r);
+        healthy = wait_ready(&d, DRILL_PREFLIGHT_WAIT_MS, &r);
     }
-    if (!healthy)
-        fprintf(stderr, "meridian: preflight: %s is not healthy (%s): run meridian heal "
-                        "first\n", t->name, r->summary);
-    status_free(&r);
     if (!healthy) {
+        fprintf(stderr, "meridian: preflight: %s is not healthy (%s): run meridian heal "
+                        "first\n", t->name, r ? r->summary : "no answer");
+        status_free(&r);
         rc = 1;
         goto out;
     }
-    if (choose_target(&d, &err) != MRD_OK) {
+    d.mode->note_start(&d, r);
+    if (d.mode->choose_target(&d, &err) != MRD_OK) {
+        status_free(&r);
         fprintf(stderr, "meridian: %s\n", err.msg);
         rc = 64;
         goto out;
     }
-    long long left = moves_leader(&d) ? cooldown_left(&d) : 0;
+    mrd_rc pre = d.mode->preflight(&d, r, &err);
+    status_free(&r);
+    if (pre != MRD_OK) {
+        fprintf(stderr, "meridian: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    long long left = d.mode->moves_leader(&d) ? cooldown_left(&d) : 0;
     if (left > 0 && !o->wait_cooldown) {
-        fprintf(stderr, "meridian: preflight: the sentinels refuse another failover of %s for "
-                        "%.1f s more (2 x failover-timeout after the last one): wait, or pass "
-                        "--wait\n", t->name, (double)left / 1000.0);
+        if (cluster)
+            fprintf(stderr, "meridian: preflight: the nodes of %s refuse another failover "
+                            "vote for %.1f s more (2 x node timeout after the last failover): "
+                            "wait, or pass --wait\n", t->name, (double)left / 1000.0);
+        else
+            fprintf(stderr, "meridian: preflight: the sentinels refuse another failover of %s "
+                            "for %.1f s more (2 x failover-timeout after the last one): wait, "
+                            "or pass --wait\n", t->name, (double)left / 1000.0);
         rc = 1;
         goto out;
     }
     if (left > 0) {
-        say(&d, "waiting %.1f s for Sentinel's failover cooldown", (double)left / 1000.0);
+        say(&d, "waiting %.1f s for the failover cooldown", (double)left / 1000.0);
         for (long long end = mrd_now_ms() + left; mrd_now_ms() < end && !interrupted;)
             mrd_sleep_ms(DRILL_POLL_MS);
         d.t0 = mrd_now_ms();
     }
     node_name(&d, d.master, d.rec.leader_before, sizeof(d.rec.leader_before));
-    say(&d, "%s %s: leader %s, %d writes/s for at least %d s", d.rec.scenario, d.rec.target,
-        d.rec.leader_before, o->rate, o->duration_s);
+    if (cluster) {
+        d.rec.nshards = d.nshards;
+        d.rec.shards = calloc((size_t)(d.nshards ? d.nshards : 1), sizeof(drill_shard));
+        if (!d.rec.shards)
+            goto out;
+        snprintf(d.rec.detect_event, sizeof(d.rec.detect_event), "%s", d.mode->detect_event);
+        snprintf(d.rec.failover_event, sizeof(d.rec.failover_event), "%s",
+                 d.mode->failover_event);
+        d.rec.node_faulted = d.faulted;
+        d.rec.nnodes_faulted = c->plan->nnodes < MRD_MF_MAX_NODES ? c->plan->nnodes : MRD_MF_MAX_NODES;
+        cluster_shards_note(&d, NULL);
+        if (d.target_shard >= 0)
+            node_name(&d, d.shard_master0[d.target_shard], d.rec.leader_before,
+                      sizeof(d.rec.leader_before));
+        say(&d, "%s %s: %d shards, %d writes/s for at least %d s", d.rec.scenario,
+            d.rec.target, d.nshards, o->rate, o->duration_s);
+    } else {
+        say(&d, "%s %s: leader %s, %d writes/s for at least %d s", d.rec.scenario,
+            d.rec.target, d.rec.leader_before, o->rate, o->duration_s);
+    }
     sync_read(&d, d.syncs0);
 
     /* ---- load and timeline ---- */
@@ -740,6 +1163,31 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     char prefix[96], iprefix[96];
     snprintf(prefix, sizeof(prefix), "drill:%lld", mrd_wall_ms());
     snprintf(iprefix, sizeof(iprefix), "%s:isolated", prefix);
+    int slot_first[MRD_MF_MAX_NODES], slot_last[MRD_MF_MAX_NODES];
+    int node_host_of[MRD_MF_MAX_NODES], node_shard[MRD_MF_MAX_NODES];
+    const char *nnames[MRD_MF_MAX_NODES];
+    char nname_buf[MRD_MF_MAX_NODES][64];
+    for (int s = 0; s < d.nshards; s++) {
+        slot_first[s] = c->plan->shards[s].slot_first;
+        slot_last[s] = c->plan->shards[s].slot_last;
+    }
+    for (int i = 0; i < tg.nnodes; i++) {
+        node_host_of[i] = c->plan->nodes[i].host;
+        node_shard[i] = c->plan->nodes[i].shard;
+        node_name(&d, i, nname_buf[i], sizeof(nname_buf[i]));
+        nnames[i] = nname_buf[i];
+    }
+    drill_cluster_opts co = {.t0_ms = d.t0, .nodes = tg.nodes, .nnodes = tg.nnodes,
+                             .slot_first = slot_first, .slot_last = slot_last,
+                             .nshards = d.nshards, .node_host = node_host_of,
+                             .node_shard = node_shard, .node_name = nnames,
+                             .plan_nodes = tg.nnodes, .user = "app", .pass = app,
+                             .prefix = prefix, .rate = o->rate,
+                             .wait_replicas = t->settings.consistency.wait_replicas,
+                             .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
+    drill_cluster_opts wo = co;
+    wo.user = "admin";
+    wo.pass = d.admin;
     drill_timeline_opts to = {.t0_ms = d.t0, .sentinels = tg.sentinels,
                               .nsentinels = tg.nsentinels, .user = "admin", .pass = d.admin};
     drill_load_opts lo = {.t0_ms = d.t0, .master = t->name, .sentinels = tg.sentinels,
@@ -747,17 +1195,20 @@ int drill_run(orch_ctx *c, const drill_opts *o)
                           .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
                           .wait_replicas = t->settings.consistency.wait_replicas,
                           .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
-    if (drill_timeline_start(&to, &tl, &err) != MRD_OK ||
-        drill_load_start(&lo, &load, &err) != MRD_OK) {
+    if (cluster ? drill_timeline_new(d.t0, &tl, &err) != MRD_OK ||
+                      drill_cwatch_start(&wo, tl, &d.cwatch, &err) != MRD_OK ||
+                      drill_cwriter_start(&co, &d.cwriter, &err) != MRD_OK
+                : drill_timeline_start(&to, &tl, &err) != MRD_OK ||
+                      drill_load_start(&lo, &load, &err) != MRD_OK) {
         fprintf(stderr, "meridian: cannot start the load: %s\n", err.msg);
         goto out;
     }
     char source[32] = "";
-    if (o->scenario == DRILL_PARTITION && d.region_has_leader &&
-        !isolated_source(&d, source, sizeof(source))) {
+    bool probe = !cluster && o->scenario == DRILL_PARTITION && d.region_has_leader;
+    if (probe && !isolated_source(&d, source, sizeof(source))) {
         say(&d, "no writer inside the partition: %s is not a loopback test host, so the "
                 "isolated leader's refusal is not measured", node_host(&d, d.master)->address);
-    } else if (o->scenario == DRILL_PARTITION && d.region_has_leader) {
+    } else if (probe) {
         /* a client inside the cut-off region, writing to the old leader */
         drill_load_opts io = lo;
         io.prefix = iprefix;
@@ -789,14 +1240,21 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     undo_fault(&d);
     if (isolated)
         drill_load_stop(isolated);
-    int leader_after = -1;
-    d.rec.r.healed = wait_healthy(&d, DRILL_HEAL_TIMEOUT_MS, &leader_after);
+    st_report *final = NULL;
+    d.rec.r.healed = wait_ready(&d, DRILL_HEAL_TIMEOUT_MS, &final);
+    if (d.rec.r.healed && cluster && o->heal) {
+        /* what `meridian heal` does (rebalance included, where it runs),
+         * so the drill ends with the topology as the operator's heal
+         * leaves it */
+        say(&d, "meridian heal: %s", o->heal(c) <= 1 ? "done" : "reported a problem");
+        d.rec.r.healed = wait_ready(&d, DRILL_HEAL_TIMEOUT_MS, &final);
+    }
     if (d.rec.r.healed) {
         d.rec.ready_ms = now_rel(&d);
         drill_timeline_mark(tl, "ready", NULL);
         say(&d, "healed: back to plan %lld ms after the restore",
             (long long)(d.rec.ready_ms - d.rec.restore_ms));
-        if (moves_leader(&d) && d.rec.failover_seen_ms >= 0)
+        if (d.mode->moves_leader(&d) && d.rec.failover_seen_ms >= 0)
             cooldown_note(&d);
     } else {
         say(&d, "not healed within %d s", DRILL_HEAL_TIMEOUT_MS / 1000);
@@ -807,13 +1265,18 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     while (mrd_now_ms() < until && !interrupted)
         mrd_sleep_ms(DRILL_POLL_MS);
     drill_load_stop(load);
+    drill_cwriter_stop(d.cwriter);
+    drill_cwatch_stop(d.cwatch);
     drill_timeline_stop(tl);
     d.rec.end_ms = now_rel(&d);
 
     /* ---- verify ---- */
     drill_write *main_w = NULL, *iso_w = NULL;
     int64_t nmain = 0, niso = 0;
-    drill_load_writes(load, &main_w, &nmain, NULL);
+    if (cluster)
+        drill_cwriter_writes(d.cwriter, &main_w, &nmain, NULL);
+    else
+        drill_load_writes(load, &main_w, &nmain, NULL);
     if (isolated)
         drill_load_writes(isolated, &iso_w, &niso, NULL);
     d.rec.nwrites = nmain + niso;
@@ -825,8 +1288,15 @@ int drill_run(orch_ctx *c, const drill_opts *o)
             memcpy(d.rec.writes + nmain, iso_w, (size_t)niso * sizeof(drill_write));
     }
     drill_timeline_events(tl, &d.rec.events, &d.rec.nevents, NULL);
-    if (leader_after >= 0) {
+    int leader_after = final ? final->master : -1;
+    if (cluster && final) {
+        cluster_shards_note(&d, final);
+        leader_after = final->shards[d.target_shard >= 0 ? d.target_shard : 0].master;
+        cluster_verify(&d, final, main_w, nmain, prefix);
+    }
+    if (leader_after >= 0)
         node_name(&d, leader_after, d.rec.leader_after, sizeof(d.rec.leader_after));
+    if (!cluster && leader_after >= 0) {
         drill_verify_result v = {0};
         if (drill_load_verify(node_host(&d, leader_after)->address, c->plan->nodes[leader_after].port, "admin",
                               d.admin, prefix, main_w, nmain, 5000, &v, &err) == MRD_OK) {
@@ -838,12 +1308,24 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         }
     }
     sync_counts syncs1[MRD_MF_MAX_NODES];
+    bool masters[MRD_MF_MAX_NODES] = {false};
+    if (d.master >= 0)
+        masters[d.master] = true;
+    if (leader_after >= 0)
+        masters[leader_after] = true;
+    for (int s = 0; cluster && s < d.nshards; s++) {
+        if (d.shard_master0[s] >= 0)
+            masters[d.shard_master0[s]] = true;
+        if (final && final->shards[s].master >= 0)
+            masters[final->shards[s].master] = true;
+    }
     long long full, partial;
     sync_read(&d, syncs1);
-    sync_delta(&d, d.syncs0, syncs1, leader_after, &full, &partial);
+    sync_delta(&d, d.syncs0, syncs1, masters, &full, &partial);
     d.rec.r.full_syncs = full;
     d.rec.r.partial_syncs = partial;
     d.rec.r.split_brain = split_brain(&d);
+    status_free(&final);
     free(main_w);
     free(iso_w);
     rc = interrupted ? 3 : finish_report(&d);
@@ -851,9 +1333,12 @@ out:
     undo_fault(&d);
     drill_load_free(&isolated);
     drill_load_free(&load);
+    drill_cwriter_free(&d.cwriter);
+    drill_cwatch_free(&d.cwatch);
     drill_timeline_free(&tl);
     free(d.rec.writes);
     free(d.rec.events);
+    free(d.rec.shards);
     memset(app, 0, sizeof(app));
     memset(d.admin, 0, sizeof(d.admin));
     sigaction(SIGINT, &old_int, NULL);

@@ -18,11 +18,12 @@
 #include "orch.h"
 
 typedef enum drill_scenario {
-    DRILL_KILL_LEADER = 0, /* SIGKILL the leader's redis-server */
+    DRILL_KILL_LEADER = 0, /* SIGKILL the leader's redis-server (cluster
+                              mode: a shard's master, shard 1 by default) */
     DRILL_REPLICA_LOSS,    /* kill a replica and wipe its data dir */
     DRILL_REGION_OUTAGE,   /* stop every process of a region */
     DRILL_PARTITION,       /* cut a region off, its processes running */
-    DRILL_SENTINEL_LOSS,   /* kill a sentinel */
+    DRILL_SENTINEL_LOSS,   /* kill a sentinel (sentinel mode) */
     DRILL__COUNT
 } drill_scenario;
 
@@ -45,15 +46,50 @@ typedef struct drill_write {
     int16_t leader;      /* node index (the plan's) it was sent to, -1 none */
     uint8_t state;       /* drill_write_state */
     uint8_t isolated;    /* sent by the in-partition probe writer */
+    int16_t shard;       /* cluster mode: the plan shard whose slot range
+                            holds the key's slot; 0 in sentinel mode */
 } drill_write;
 
-/* One message from a sentinel's event channels (or a drill marker). */
+/* One message from a sentinel's event channels, a change a cluster node
+ * showed when polled (or a drill marker). */
 typedef struct drill_event {
     int64_t t_ms;
-    int16_t sentinel;    /* host index of the sentinel, -1 for drill markers */
-    char name[32];       /* "+sdown", "+odown", "+switch-master", ... */
+    int16_t sentinel;    /* host index of the source: the sentinel, or in
+                            cluster mode the node that showed the change;
+                            -1 for drill markers */
+    int16_t node;        /* cluster mode: plan node index of the source,
+                            -1 none (sentinel mode: always -1) */
+    int16_t shard;       /* cluster mode: the plan shard the event is
+                            about, -1 none (sentinel mode: always -1) */
+    char name[32];       /* "+sdown", "+odown", "+switch-master", ...;
+                            cluster mode: "+pfail", "+fail", "-fail",
+                            "+promoted", "+demoted", "+cluster-fail",
+                            "+cluster-ok" */
     char detail[160];    /* the message payload */
 } drill_event;
+
+/* Cluster mode: what happened to one shard (plan shard index = position in
+ * drill_record.shards). */
+typedef struct drill_shard {
+    char name[64];               /* "local-cluster-1" */
+    char master_before[64];      /* node names; "" unknown */
+    char master_after[64];
+    char region_before[32];      /* the masters' regions */
+    char region_after[32];
+    char region_planned[32];     /* where the plan puts its master */
+    bool faulted;                /* the fault hit its master */
+    /* the orchestrator's (never written by drill_result_compute) */
+    int64_t acked_writes_lost;
+    int64_t unacked_writes_lost;
+    /* drill_result_compute's */
+    int64_t failover_ms;         /* fault -> first +promoted of a node of
+                                    the shard; -1 none */
+    int64_t write_unavailable_ms; /* longest gap between acknowledged
+                                    writes of the shard's keys, as the
+                                    record-wide figure */
+    int64_t writes_attempted;
+    int64_t writes_acked;
+} drill_shard;
 
 typedef struct drill_result {
     int64_t detect_ms;            /* fault -> first +odown; -1 none */
@@ -74,6 +110,14 @@ typedef struct drill_result {
                                      leader accepted */
     int64_t isolated_refused_ms;  /* partition: fault -> its first refusal;
                                      -1 none */
+    /* cluster mode (-1 in sentinel mode) */
+    int64_t cluster_fail_ms;      /* time after the fault during which some
+                                     node the fault did not hit reported
+                                     cluster_state:fail */
+    int64_t cluster_ok_ms;        /* fault -> every such node ok again after
+                                     the last fail; -1 none (never failed,
+                                     or still failing at the end) */
+    int longest_gap_shard;        /* the shard of write_unavailable_ms, -1 */
     bool healed;                  /* status OK at the end */
     bool pass;                    /* nothing acked lost and healed */
     char verdict_reason[256];     /* why not, when !pass */
@@ -94,6 +138,17 @@ typedef struct drill_record {
     int64_t nwrites;
     drill_event *events;
     int64_t nevents;
+    /* Cluster mode: one entry per plan shard (0 and NULL in sentinel
+     * mode); the events that mark detection and failover ("" means
+     * sentinel mode's "+odown" and "+switch-master"); which plan nodes
+     * the fault hit (NODE_FAULTED[i] != 0), left out of cluster_fail_ms
+     * (borrowed, may be NULL). */
+    drill_shard *shards;
+    int nshards;
+    char detect_event[32];
+    char failover_event[32];
+    const uint8_t *node_faulted;
+    int nnodes_faulted;
     drill_result r;
 } drill_record;
 
@@ -106,7 +161,13 @@ typedef struct drill_opts {
     bool json;           /* print report.json on stdout */
     int duration_s;      /* writer runs at least this long (default 12) */
     int rate;            /* writes per second (default 200) */
-    bool wait_cooldown;  /* wait out Sentinel's failover cooldown, else refuse */
+    bool wait_cooldown;  /* wait out the failover cooldown, else refuse */
+    /* Cluster mode: run once the topology is ready again after the fault,
+     * what `meridian heal` runs (the front end passes its own, so a drill
+     * ends as the operator's heal leaves a deployment: masters back in
+     * their planned regions once heal rebalances).  Returns heal's exit
+     * code.  NULL: none. */
+    int (*heal)(orch_ctx *c);
 } drill_opts;
 
 /* Run the drill; exit code 0 pass, 2 fail, 1 refused in preflight, 3 could

@@ -673,7 +673,14 @@ struct drill_timeline {
 static void timeline_add(drill_timeline *t, int host, int64_t at_ms, const char *name,
                          const char *detail)
 {
-    drill_event e = {.t_ms = at_ms - t->t0_ms, .sentinel = (int16_t)host};
+    drill_timeline_add(t, at_ms, host, -1, -1, name, detail);
+}
+
+void drill_timeline_add(drill_timeline *t, int64_t at_ms, int host, int node, int shard,
+                        const char *name, const char *detail)
+{
+    drill_event e = {.t_ms = at_ms - t->t0_ms, .sentinel = (int16_t)host,
+                     .node = (int16_t)node, .shard = (int16_t)shard};
     snprintf(e.name, sizeof(e.name), "%s", name);
     snprintf(e.detail, sizeof(e.detail), "%s", detail ? detail : "");
     pthread_mutex_lock(&t->lock);
@@ -692,6 +699,19 @@ static void on_event(void *ctx, int host, int64_t at_ms, const char *channel,
                      const char *payload)
 {
     timeline_add(ctx, host, at_ms, channel, payload);
+}
+
+mrd_rc drill_timeline_new(int64_t t0_ms, drill_timeline **out, mrd_error *err)
+{
+    *out = NULL;
+    drill_timeline *t = calloc(1, sizeof(*t));
+    if (!t)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&t->lock, NULL);
+    atomic_init(&t->stop, false);
+    t->t0_ms = t0_ms;
+    *out = t;
+    return MRD_OK;
 }
 
 mrd_rc drill_timeline_start(const drill_timeline_opts *o, drill_timeline **out,
@@ -810,8 +830,11 @@ mrd_rc drill_timeline_events(drill_timeline *t, drill_event **out, int64_t *n,
 
 /* For each seq of the comma-separated ARGV[2], '1' when "<ARGV[1]>:<seq>"
  * holds "<seq>", else '0'.  Read-only; the keys are not declared in KEYS
- * (store_cmd takes at most 32 words), which standalone Redis allows. */
+ * (store_cmd takes at most 32 words), which standalone Redis allows, and
+ * a cluster node too for keys of slots it serves once the script says
+ * allow-cross-slot-keys (Redis 7.0 script flags). */
 static const char VERIFY_SCRIPT[] =
+    "#!lua flags=no-writes,allow-cross-slot-keys\n"
     "local out = {}\n"
     "for s in string.gmatch(ARGV[2], '[^,]+') do\n"
     "  out[#out + 1] = (redis.call('GET', ARGV[1] .. ':' .. s) == s) and '1' or '0'\n"

@@ -196,6 +196,17 @@ typedef struct drill_timeline drill_timeline; /* opaque */
 mrd_rc drill_timeline_start(const drill_timeline_opts *o, drill_timeline **out,
                             mrd_error *err);
 
+/* A timeline with no listener: events come from drill_timeline_add()
+ * (cluster mode's watcher, drill_cluster.h) and drill_timeline_mark().
+ * Errors: MRD_ERR_NOMEM.  *out is new; drill_timeline_free() it. */
+mrd_rc drill_timeline_new(int64_t t0_ms, drill_timeline **out, mrd_error *err);
+
+/* Record {AT_MS (a reading of mrd_now_ms()) made relative to the
+ * timeline's t0, HOST, NODE, SHARD, NAME, DETAIL (may be NULL)}, keeping
+ * t_ms non-decreasing as every event of the list.  Thread-safe. */
+void drill_timeline_add(drill_timeline *t, int64_t at_ms, int host, int node, int shard,
+                        const char *name, const char *detail);
+
 /* How many sentinels are subscribed right now. */
 int drill_timeline_subscribed(drill_timeline *t);
 

@@ -258,46 +258,50 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static bool main_acked(const drill_write *w)
+/* An acknowledged write of the main writer, of SHARD's keys (any shard
+ * when SHARD < 0). */
+static bool main_acked(const drill_write *w, int shard)
 {
-    return !w->isolated && w->state == DRILL_W_ACKED;
+    return !w->isolated && w->state == DRILL_W_ACKED && (shard < 0 || w->shard == shard);
 }
 
-/* Last acknowledged main write at or before the fault, -1 none. */
-static int64_t last_ack_before(const drill_record *r)
+/* Last acknowledged main write (of SHARD, see main_acked) at or before
+ * the fault, -1 none. */
+static int64_t last_ack_before(const drill_record *r, int shard)
 {
     int64_t t = -1;
     for (int64_t i = 0; i < n_writes(r); i++) {
         const drill_write *w = &r->writes[i];
-        if (main_acked(w) && w->t_ms <= r->fault_ms && w->t_ms > t)
+        if (main_acked(w, shard) && w->t_ms <= r->fault_ms && w->t_ms > t)
             t = w->t_ms;
     }
     return t;
 }
 
 /* First acknowledged main write after the fault, -1 none. */
-static int64_t first_ack_after(const drill_record *r)
+static int64_t first_ack_after(const drill_record *r, int shard)
 {
     int64_t t = -1;
     for (int64_t i = 0; i < n_writes(r); i++) {
         const drill_write *w = &r->writes[i];
-        if (main_acked(w) && w->t_ms > r->fault_ms && (t < 0 || w->t_ms < t))
+        if (main_acked(w, shard) && w->t_ms > r->fault_ms && (t < 0 || w->t_ms < t))
             t = w->t_ms;
     }
     return t;
 }
 
-/* write_unavailable_ms; see drill_report.h.  The main writer's writes are
- * normally in time order, but the record does not promise it, so the
- * acknowledged times after the fault are sorted first. */
-static int64_t longest_ack_gap(const drill_record *r)
+/* write_unavailable_ms of SHARD's keys (every key when SHARD < 0); see
+ * drill_report.h.  The main writer's writes are normally in time order,
+ * but the record does not promise it, so the acknowledged times after the
+ * fault are sorted first. */
+static int64_t longest_ack_gap(const drill_record *r, int shard)
 {
-    int64_t anchor = last_ack_before(r);
+    int64_t anchor = last_ack_before(r, shard);
     if (anchor < 0)
         anchor = r->fault_ms;
     int64_t n = 0;
     for (int64_t i = 0; i < n_writes(r); i++)
-        if (main_acked(&r->writes[i]) && r->writes[i].t_ms > r->fault_ms)
+        if (main_acked(&r->writes[i], shard) && r->writes[i].t_ms > r->fault_ms)
             n++;
     if (n == 0)
         return r->end_ms > anchor ? r->end_ms - anchor : 0;
@@ -307,7 +311,7 @@ static int64_t longest_ack_gap(const drill_record *r)
     if (t) {
         int64_t k = 0;
         for (int64_t i = 0; i < n_writes(r); i++)
-            if (main_acked(&r->writes[i]) && r->writes[i].t_ms > r->fault_ms)
+            if (main_acked(&r->writes[i], shard) && r->writes[i].t_ms > r->fault_ms)
                 t[k++] = r->writes[i].t_ms;
         qsort(t, (size_t)n, sizeof(*t), cmp_i64);
         for (int64_t i = 0; i < n; i++) {
@@ -321,7 +325,7 @@ static int64_t longest_ack_gap(const drill_record *r)
     /* Out of memory: trust the record's order. */
     for (int64_t i = 0; i < n_writes(r); i++) {
         const drill_write *w = &r->writes[i];
-        if (!main_acked(w) || w->t_ms <= r->fault_ms)
+        if (!main_acked(w, shard) || w->t_ms <= r->fault_ms)
             continue;
         if (w->t_ms - prev > gap)
             gap = w->t_ms - prev;
@@ -329,6 +333,114 @@ static int64_t longest_ack_gap(const drill_record *r)
             prev = w->t_ms;
     }
     return gap;
+}
+
+/* The event that marks detection / failover in this record's mode. */
+static const char *detect_name(const drill_record *r)
+{
+    return r->detect_event[0] ? r->detect_event : "+odown";
+}
+
+static const char *failover_name(const drill_record *r)
+{
+    return r->failover_event[0] ? r->failover_event : "+switch-master";
+}
+
+/* ==== CLUSTER MODE ====================================================== */
+
+static bool faulted_node(const drill_record *r, int node)
+{
+    return r->node_faulted && node >= 0 && node < r->nnodes_faulted && r->node_faulted[node];
+}
+
+/* cluster_fail_ms and cluster_ok_ms from the +cluster-fail / +cluster-ok
+ * events of the nodes the fault did not hit: a sweep in time order over
+ * how many of them report fail, starting from what each reported before
+ * the fault. */
+static void cluster_state_times(drill_record *r, const ev_key *order)
+{
+    drill_result *o = &r->r;
+    o->cluster_fail_ms = 0;
+    o->cluster_ok_ms = -1;
+    int n = r->nnodes_faulted > 0 ? r->nnodes_faulted : 0;
+    int maxnode = n;
+    for (int64_t i = 0; i < n_events(r); i++)
+        if (r->events[i].node >= maxnode)
+            maxnode = r->events[i].node + 1;
+    uint8_t *failing = calloc((size_t)(maxnode > 0 ? maxnode : 1), 1);
+    if (!failing)
+        return;
+    int nfail = 0;
+    int64_t since = -1; /* when the current stretch of fail began */
+    bool failed_once = false;
+    for (int64_t k = 0; k < n_events(r); k++) {
+        const drill_event *e = &r->events[order[k].i];
+        bool f = strcmp(e->name, "+cluster-fail") == 0;
+        if ((!f && strcmp(e->name, "+cluster-ok") != 0) || e->node < 0 ||
+            faulted_node(r, e->node) || failing[e->node] == f)
+            continue;
+        failing[e->node] = f;
+        int64_t t = e->t_ms > r->fault_ms ? e->t_ms : r->fault_ms;
+        if (f && nfail++ == 0) {
+            since = t;
+        } else if (!f && --nfail == 0) {
+            if (since >= 0 && e->t_ms >= r->fault_ms) {
+                o->cluster_fail_ms += t - since;
+                o->cluster_ok_ms = t - r->fault_ms;
+                failed_once = true;
+            }
+            since = -1;
+        }
+    }
+    if (nfail > 0 && since >= 0) {
+        o->cluster_fail_ms += (r->end_ms > since ? r->end_ms - since : 0);
+        o->cluster_ok_ms = -1;
+    } else if (!failed_once) {
+        o->cluster_ok_ms = -1;
+    }
+    free(failing);
+}
+
+/* The per-shard figures and the cluster-wide ones that follow from them. */
+static void compute_shards(drill_record *r)
+{
+    drill_result *o = &r->r;
+    const int64_t fault = r->fault_ms;
+    int64_t last_failover = -1, longest = -1;
+    o->longest_gap_shard = -1;
+    for (int s = 0; s < r->nshards; s++) {
+        drill_shard *x = &r->shards[s];
+        x->writes_attempted = x->writes_acked = 0;
+        for (int64_t i = 0; i < n_writes(r); i++) {
+            const drill_write *w = &r->writes[i];
+            if (w->isolated || w->shard != s)
+                continue;
+            x->writes_attempted++;
+            x->writes_acked += w->state == DRILL_W_ACKED;
+        }
+        x->write_unavailable_ms = fault >= 0 ? longest_ack_gap(r, s) : -1;
+        x->failover_ms = -1;
+        for (int64_t i = 0; fault >= 0 && i < n_events(r); i++) {
+            const drill_event *e = &r->events[i];
+            if (e->shard == s && e->t_ms >= fault && strcmp(e->name, failover_name(r)) == 0 &&
+                (x->failover_ms < 0 || e->t_ms - fault < x->failover_ms))
+                x->failover_ms = e->t_ms - fault;
+        }
+        if (x->failover_ms > last_failover)
+            last_failover = x->failover_ms;
+        if (x->write_unavailable_ms > longest) {
+            longest = x->write_unavailable_ms;
+            o->longest_gap_shard = s;
+        }
+    }
+    o->failover_ms = last_failover;
+    o->write_unavailable_ms = longest;
+    ev_key *order = fault >= 0 ? event_order(r) : NULL;
+    if (order)
+        cluster_state_times(r, order);
+    else
+        o->cluster_fail_ms = o->cluster_ok_ms = -1;
+    free(order);
 }
 
 /* ==== THE RESULT ======================================================== */
@@ -412,11 +524,15 @@ void drill_result_compute(drill_record *r, int wait_replicas)
     o->isolated_accepted = iso_accepted;
     o->isolated_refused_ms = iso_refused >= 0 ? iso_refused - fault : -1;
 
-    int64_t odown = fault >= 0 ? first_event(r, "+odown", fault) : -1;
-    int64_t sw = fault >= 0 ? first_event(r, "+switch-master", fault) : -1;
+    int64_t odown = fault >= 0 ? first_event(r, detect_name(r), fault) : -1;
+    int64_t sw = fault >= 0 ? first_event(r, failover_name(r), fault) : -1;
     o->detect_ms = odown >= 0 ? r->events[odown].t_ms - fault : -1;
     o->failover_ms = sw >= 0 ? r->events[sw].t_ms - fault : -1;
-    o->write_unavailable_ms = fault >= 0 ? longest_ack_gap(r) : -1;
+    o->write_unavailable_ms = fault >= 0 ? longest_ack_gap(r, -1) : -1;
+    o->cluster_fail_ms = o->cluster_ok_ms = -1;
+    o->longest_gap_shard = -1;
+    if (r->nshards > 0 && r->shards)
+        compute_shards(r);
     o->heal_ms = r->restore_ms >= 0 && r->ready_ms >= r->restore_ms
                      ? r->ready_ms - r->restore_ms
                      : -1;
@@ -448,6 +564,53 @@ static json_t *field_json(const char *arr, size_t cap, bool null_if_empty)
     return json_string(buf);
 }
 #define FIELD_JSON(arr, nul) field_json((arr), sizeof(arr), (nul))
+
+/* The cluster-wide figures (cluster mode). */
+static json_t *cluster_json(const drill_record *r, bool *ok)
+{
+    const drill_result *o = &r->r;
+    json_t *c = json_object();
+    if (!c)
+        return NULL;
+    put(c, "cluster_state_fail_ms", ms_or_null(o->cluster_fail_ms), ok);
+    put(c, "cluster_ok_ms", ms_or_null(o->cluster_ok_ms), ok);
+    put(c, "longest_gap_ms", ms_or_null(o->write_unavailable_ms), ok);
+    put(c, "longest_gap_shard",
+        o->longest_gap_shard >= 0 ? json_integer(o->longest_gap_shard + 1) : json_null(), ok);
+    put(c, "last_failover_ms", ms_or_null(o->failover_ms), ok);
+    return c;
+}
+
+/* One object per shard, numbered from 1 as people count them. */
+static json_t *shards_json(const drill_record *r, bool *ok)
+{
+    json_t *a = json_array();
+    for (int s = 0; a && s < r->nshards; s++) {
+        const drill_shard *x = &r->shards[s];
+        json_t *o = json_object();
+        if (!o || json_array_append_new(a, o) != 0) {
+            *ok = false;
+            break;
+        }
+        put(o, "shard", json_integer(s + 1), ok);
+        put(o, "name", FIELD_JSON(x->name, false), ok);
+        put(o, "faulted", json_boolean(x->faulted), ok);
+        put(o, "master_before", FIELD_JSON(x->master_before, true), ok);
+        put(o, "master_after", FIELD_JSON(x->master_after, true), ok);
+        put(o, "region_before", FIELD_JSON(x->region_before, true), ok);
+        put(o, "region_after", FIELD_JSON(x->region_after, true), ok);
+        put(o, "region_planned", FIELD_JSON(x->region_planned, true), ok);
+        put(o, "failover_ms", ms_or_null(x->failover_ms), ok);
+        put(o, "write_unavailable_ms", ms_or_null(x->write_unavailable_ms), ok);
+        put(o, "writes_attempted", json_integer((json_int_t)x->writes_attempted), ok);
+        put(o, "writes_acked", json_integer((json_int_t)x->writes_acked), ok);
+        put(o, "acked_writes_lost", json_integer((json_int_t)x->acked_writes_lost), ok);
+        put(o, "unacked_writes_lost", json_integer((json_int_t)x->unacked_writes_lost), ok);
+    }
+    if (!a)
+        *ok = false;
+    return a;
+}
 
 json_t *drill_report_json(const drill_record *r)
 {
@@ -492,6 +655,11 @@ json_t *drill_report_json(const drill_record *r)
     put(j, "isolated_attempted", json_integer((json_int_t)iso_attempted), &ok);
     put(j, "isolated_accepted", json_integer((json_int_t)o->isolated_accepted), &ok);
     put(j, "isolated_refused_ms", ms_or_null(o->isolated_refused_ms), &ok);
+
+    if (r->nshards > 0 && r->shards)
+        put(j, "cluster", cluster_json(r, &ok), &ok);
+    if (r->nshards > 0 && r->shards)
+        put(j, "shards", shards_json(r, &ok), &ok);
 
     json_t *marks = json_object();
     if (marks) {
@@ -580,10 +748,21 @@ static void text_measurements(sbuf *b, const drill_record *r)
     const int64_t ref = ref_ms(r);
     char buf[64], d[32];
 
+    char label[96];
     sb_puts(b, "\nMEASUREMENTS\n");
-    row_dur(b, "detect        (fault -> first +odown)", o->detect_ms);
-    row_dur(b, "failover      (fault -> first +switch-master)", o->failover_ms);
-    row_dur(b, "unavailable   (longest gap between acked writes)", o->write_unavailable_ms);
+    snprintf(label, sizeof(label), "detect        (fault -> first %s)", detect_name(r));
+    row_dur(b, label, o->detect_ms);
+    snprintf(label, sizeof(label), r->nshards > 0 ? "failover      (fault -> last shard's %s)"
+                                                  : "failover      (fault -> first %s)",
+             failover_name(r));
+    row_dur(b, label, o->failover_ms);
+    row_dur(b, r->nshards > 0 ? "unavailable   (longest acked-write gap of a shard)"
+                              : "unavailable   (longest gap between acked writes)",
+            o->write_unavailable_ms);
+    if (r->nshards > 0) {
+        row_dur(b, "cluster_state fail (nodes the fault did not hit)", o->cluster_fail_ms);
+        row_dur(b, "cluster ok again   (fault -> last fail cleared)", o->cluster_ok_ms);
+    }
     row_dur(b, "heal          (restore -> topology back to plan)", o->heal_ms);
     row_count(b, "writes attempted", o->writes_attempted, "writes");
     if (o->writes_attempted > 0) {
@@ -616,10 +795,36 @@ static void text_measurements(sbuf *b, const drill_record *r)
     } else {
         row(b, "fault applied", "- (times are from the drill's start)");
     }
-    row_mark(b, "first +switch-master seen", r->failover_seen_ms, ref);
+    snprintf(label, sizeof(label), "%s seen", failover_name(r));
+    row_mark(b, label, r->failover_seen_ms, ref);
     row_mark(b, "fault undone (restore)", r->restore_ms, ref);
     row_mark(b, "topology back to plan (ready)", r->ready_ms, ref);
     row_mark(b, "drill ended", r->end_ms, ref);
+}
+
+/* Cluster mode: one line per shard. */
+static void text_shards(sbuf *b, const drill_record *r)
+{
+    if (r->nshards <= 0 || !r->shards)
+        return;
+    char f[FIELD_MAX], g[FIELD_MAX], h[FIELD_MAX], k[FIELD_MAX], d1[32], d2[32];
+    sb_puts(b, "\nSHARDS\n");
+    sb_printf(b, "  %-5s %-24s %-9s %-12s %-34s %s\n", "shard", "master before -> after",
+              "failover", "unavailable", "region before -> after (plan)", "acked / lost");
+    for (int s = 0; s < r->nshards; s++) {
+        const drill_shard *x = &r->shards[s];
+        char who[160], where[160];
+        snprintf(who, sizeof(who), "%s -> %s", x->master_before[0] ? CLEAN(f, x->master_before) : "?",
+                 x->master_after[0] ? CLEAN(g, x->master_after) : "?");
+        snprintf(where, sizeof(where), "%s -> %s (%s)",
+                 x->region_before[0] ? CLEAN(h, x->region_before) : "?",
+                 x->region_after[0] ? CLEAN(k, x->region_after) : "?",
+                 x->region_planned[0] ? CLEAN(f, x->region_planned) : "?");
+        sb_printf(b, "  %-5d %-24s %-9s %-12s %-34s %" PRId64 " / %" PRId64 "%s\n", s + 1, who,
+                  dur_s(d1, sizeof(d1), x->failover_ms),
+                  dur_s(d2, sizeof(d2), x->write_unavailable_ms), where, x->writes_acked,
+                  x->acked_writes_lost, x->faulted ? "   (faulted)" : "");
+    }
 }
 
 static void text_timeline(sbuf *b, const drill_record *r, const drill_names *names)
@@ -692,7 +897,7 @@ static void text_writer(sbuf *b, const drill_record *r, const drill_names *names
                   sent, rel_s(a, sizeof(a), first_t, ref), rel_s(c, sizeof(c), last_t, ref),
                   acked, written, failed);
         if (r->fault_ms >= 0) {
-            int64_t before = last_ack_before(r), after = first_ack_after(r);
+            int64_t before = last_ack_before(r, -1), after = first_ack_after(r, -1);
             sb_printf(b, "  last acknowledged write before the fault: %s; first after: %s\n",
                       before < 0 ? "none" : rel_s(a, sizeof(a), before, ref),
                       after < 0 ? "none (acknowledgements never resumed)"
@@ -743,6 +948,7 @@ char *drill_report_text(const drill_record *r, const drill_names *names)
     sb_init(&b);
     text_header(&b, r);
     text_measurements(&b, r);
+    text_shards(&b, r);
     text_timeline(&b, r, names);
     text_writer(&b, r, names);
     return sb_finish(&b);
@@ -1107,10 +1313,10 @@ char *drill_report_svg(const drill_record *r, const drill_names *names)
     int64_t from = r->fault_ms;
     svg_marker m[5] = {
         {.label = "fault", .color = "#111111", .t = r->fault_ms, .event = -1},
-        {.label = "+odown", .color = "#e4572e", .dash = "5 3",
-         .event = first_event(r, "+odown", from)},
-        {.label = "+switch-master", .color = "#6a3d9a",
-         .event = first_event(r, "+switch-master", from)},
+        {.label = detect_name(r), .color = "#e4572e", .dash = "5 3",
+         .event = first_event(r, detect_name(r), from)},
+        {.label = failover_name(r), .color = "#6a3d9a",
+         .event = first_event(r, failover_name(r), from)},
         {.label = "restore", .color = "#0e8a7e", .dash = "2 2", .t = r->restore_ms,
          .event = -1},
         {.label = "ready", .color = "#2e7d32", .t = r->ready_ms, .event = -1},

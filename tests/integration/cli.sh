@@ -118,7 +118,7 @@ checks=$((checks + 1)); check "4 shards over 3 regions are refused (exit $rc) wi
     -n "$(grep -F 'use 3 or 5 shards' <<<"$out")"
 out=$("$MERIDIAN" drill "$SRC/regions/local-cluster.json" kill-leader --state "$T_DIR/cl" 2>&1)
 rc=$?
-checks=$((checks + 1)); check "a drill of a cluster topology is refused with a sentence (exit $rc)" \
-    test "$rc" -eq 3 -a ! -e "$T_DIR/cl" -a -n "$(grep -F 'drills run in sentinel mode only so far' <<<"$out")"
+checks=$((checks + 1)); check "a drill of a cluster topology not deployed says so (exit $rc), creating nothing" \
+    test "$rc" -eq 3 -a ! -e "$T_DIR/cl" -a -n "$(grep -F 'is local-cluster deployed' <<<"$out")"
 
 finish "$checks"

@@ -869,6 +869,68 @@ static void test_new_id(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* ==== KEYS AND REDIRECTIONS ============================================ */
+
+static int slot_of(const char *k)
+{
+    return store_cluster_keyslot(k, strlen(k));
+}
+
+static void test_keyslot(void **state)
+{
+    (void)state;
+    /* values redis-cli's CLUSTER KEYSLOT gives, and the CRC16 check value
+     * of "123456789" (0x31C3) */
+    assert_int_equal(slot_of("foo"), 12182);
+    assert_int_equal(slot_of("bar"), 5061);
+    assert_int_equal(slot_of("hello"), 866);
+    assert_int_equal(slot_of("123456789"), 0x31C3 & 16383);
+    assert_int_equal(slot_of(""), 0);
+    /* hash tags: the first {...} that is not empty */
+    assert_int_equal(slot_of("{user1000}.following"), slot_of("user1000"));
+    assert_int_equal(slot_of("{bar}foo"), slot_of("bar"));
+    assert_int_equal(slot_of("foo{bar}{zap}"), slot_of("bar"));
+    assert_int_equal(slot_of("foo{{bar}}zap"), slot_of("{bar"));
+    /* "{}" first, or no closing brace: the whole key */
+    assert_int_equal(slot_of("foo{}{bar}"), 8363);
+    assert_int_not_equal(slot_of("foo{bar"), slot_of("bar"));
+    /* the length bounds the key */
+    assert_int_equal(store_cluster_keyslot("foo-and-more", 3), 12182);
+    for (int i = 0; i < 1000; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "drill:%d", i);
+        int s = slot_of(k);
+        assert_true(s >= 0 && s < STORE_CLUSTER_SLOTS);
+    }
+}
+
+static void test_redirect(void **state)
+{
+    (void)state;
+    store_cluster_redirect r;
+    assert_true(store_cluster_redirect_parse("MOVED 3999 127.0.0.1:6381", &r));
+    assert_false(r.ask);
+    assert_int_equal(r.slot, 3999);
+    assert_string_equal(r.ip, "127.0.0.1");
+    assert_int_equal(r.port, 6381);
+    assert_true(store_cluster_redirect_parse("-ASK 16383 127.0.2.1:15001", &r));
+    assert_true(r.ask);
+    assert_int_equal(r.slot, 16383);
+    assert_string_equal(r.ip, "127.0.2.1");
+    assert_int_equal(r.port, 15001);
+    assert_true(store_cluster_redirect_parse("MOVED 0 ::1:7000", &r));
+    assert_string_equal(r.ip, "::1");
+    assert_int_equal(r.port, 7000);
+    const char *bad[] = {"CLUSTERDOWN The cluster is down", "READONLY You can't write",
+                         "MOVED", "MOVED 16384 127.0.0.1:1", "MOVED -1 127.0.0.1:1",
+                         "MOVED 12 127.0.0.1", "MOVED 12 127.0.0.1:0",
+                         "MOVED 12 127.0.0.1:70000", "MOVED 12 :6379", "MOVED x 1.2.3.4:5",
+                         "MOVED 12 1.2.3.4:5 extra", "moved 12 1.2.3.4:5", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(store_cluster_redirect_parse(bad[i], &r));
+    assert_false(store_cluster_redirect_parse(NULL, &r));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -902,6 +964,8 @@ int main(void)
         cmocka_unit_test(test_conf_refuses_unreachable_master),
         cmocka_unit_test(test_conf_cap),
         cmocka_unit_test(test_new_id),
+        cmocka_unit_test(test_keyslot),
+        cmocka_unit_test(test_redirect),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -625,6 +625,151 @@ static void test_write(void **state)
     assert_int_equal(mrd_rm_rf(tmpl, NULL), MRD_OK);
 }
 
+/* ==== cluster mode ====================================================== */
+
+static void add_cluster_event(rec *x, int64_t t, int node, int shard, const char *name)
+{
+    add_event(x, t, node / 2, name, "");
+    x->r.events[x->r.nevents - 1].node = (int16_t)node;
+    x->r.events[x->r.nevents - 1].shard = (int16_t)shard;
+}
+
+/* Three shards, one write every 10 ms to each; region-outage at 3000 ms
+ * hits nodes 0 and 3, the masters of shards 0 and 1: shard 0's writes fail
+ * from 3000 to 5200 (promoted at +2.1 s), shard 1's from 3000 to 4500
+ * (promoted at +1.4 s), shard 2 never stops.  Node 5 (not hit) reports
+ * cluster_state fail from 3900 to 4400 and again 4800-5100, node 6 from
+ * 4000 to 5300: in all, 3900-5300; node 0 (hit) says fail until 9000,
+ * which does not count. */
+static rec *cluster_outage(drill_shard *shards, uint8_t *faulted)
+{
+    rec *x = rec_new("region-outage", "us-east");
+    for (int64_t t = 0; t < 10000; t += 10)
+        for (int s = 0; s < 3; s++) {
+            bool down = (s == 0 && t >= 3000 && t < 5200) || (s == 1 && t >= 3000 && t < 4500);
+            add_write(x, t, s, down ? DRILL_W_ERROR : DRILL_W_ACKED, false);
+            x->r.writes[x->r.nwrites - 1].shard = (int16_t)s;
+        }
+    add_cluster_event(x, 3500, 4, -1, "+fail");
+    add_cluster_event(x, 4400, 2, 1, "+promoted");
+    add_cluster_event(x, 5100, 1, 0, "+promoted");
+    add_cluster_event(x, 5150, 7, 0, "+promoted"); /* a later word on the same shard */
+    add_cluster_event(x, 2000, 0, -1, "+cluster-ok");
+    add_cluster_event(x, 3900, 5, -1, "+cluster-fail");
+    add_cluster_event(x, 4000, 6, -1, "+cluster-fail");
+    add_cluster_event(x, 4400, 5, -1, "+cluster-ok");
+    add_cluster_event(x, 4800, 5, -1, "+cluster-fail");
+    add_cluster_event(x, 5100, 5, -1, "+cluster-ok");
+    add_cluster_event(x, 5300, 6, -1, "+cluster-ok");
+    add_cluster_event(x, 3100, 0, -1, "+cluster-fail");
+    add_cluster_event(x, 9000, 0, -1, "+cluster-ok");
+    x->r.fault_ms = 3000;
+    x->r.restore_ms = 6000;
+    x->r.ready_ms = 8000;
+    x->r.end_ms = 10000;
+    x->r.r.healed = true;
+    memset(shards, 0, 3 * sizeof(*shards));
+    for (int s = 0; s < 3; s++) {
+        snprintf(shards[s].name, sizeof(shards[s].name), "demo-%d", s + 1);
+        snprintf(shards[s].region_planned, sizeof(shards[s].region_planned), "r%d", s);
+    }
+    shards[0].faulted = shards[1].faulted = true;
+    shards[1].acked_writes_lost = 0;
+    memset(faulted, 0, 9);
+    faulted[0] = faulted[3] = 1;
+    x->r.shards = shards;
+    x->r.nshards = 3;
+    x->r.node_faulted = faulted;
+    x->r.nnodes_faulted = 9;
+    snprintf(x->r.detect_event, sizeof(x->r.detect_event), "+fail");
+    snprintf(x->r.failover_event, sizeof(x->r.failover_event), "+promoted");
+    return x;
+}
+
+static void test_cluster_shards(void **state)
+{
+    (void)state;
+    drill_shard shards[3];
+    uint8_t faulted[9];
+    rec *x = cluster_outage(shards, faulted);
+    drill_result_compute(&x->r, 1);
+    const drill_result *o = &x->r.r;
+    assert_int_equal(shards[0].failover_ms, 2100);
+    assert_int_equal(shards[1].failover_ms, 1400);
+    assert_int_equal(shards[2].failover_ms, -1);
+    /* the last acked write before the fault is at 2990 */
+    assert_int_equal(shards[0].write_unavailable_ms, 5200 - 2990);
+    assert_int_equal(shards[1].write_unavailable_ms, 4500 - 2990);
+    assert_int_equal(shards[2].write_unavailable_ms, 10);
+    assert_int_equal(shards[0].writes_attempted, 1000);
+    assert_int_equal(shards[0].writes_acked, 1000 - 220);
+    assert_int_equal(shards[2].writes_acked, 1000);
+    /* cluster-wide: the last shard's failover, the longest gap of any */
+    assert_int_equal(o->failover_ms, 2100);
+    assert_int_equal(o->detect_ms, 500);
+    assert_int_equal(o->write_unavailable_ms, 5200 - 2990);
+    assert_int_equal(o->longest_gap_shard, 0);
+    /* some node outside the fault fails from 3900 (node 5) to 5300 (node
+     * 6): node 5's ok in between does not end it; node 0 is hit */
+    assert_int_equal(o->cluster_fail_ms, 1400);
+    assert_int_equal(o->cluster_ok_ms, 2300);
+    assert_true(o->pass);
+
+    json_t *j = drill_report_json(&x->r);
+    assert_non_null(j);
+    json_t *sh = json_object_get(j, "shards");
+    assert_int_equal(json_array_size(sh), 3);
+    json_t *s1 = json_array_get(sh, 0);
+    assert_int_equal(json_integer_value(json_object_get(s1, "shard")), 1);
+    assert_string_equal(json_string_value(json_object_get(s1, "name")), "demo-1");
+    assert_int_equal(json_integer_value(json_object_get(s1, "failover_ms")), 2100);
+    assert_true(json_is_null(json_object_get(json_array_get(sh, 2), "failover_ms")));
+    assert_true(json_is_true(json_object_get(s1, "faulted")));
+    assert_true(json_is_null(json_object_get(s1, "region_after")));
+    json_t *c = json_object_get(j, "cluster");
+    assert_int_equal(json_integer_value(json_object_get(c, "cluster_state_fail_ms")), 1400);
+    assert_int_equal(json_integer_value(json_object_get(c, "longest_gap_shard")), 1);
+    json_decref(j);
+
+    char *t = drill_report_text(&x->r, &NAMES);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "SHARDS"));
+    assert_non_null(strstr(t, "first +fail"));
+    assert_non_null(strstr(t, "cluster_state fail"));
+    free(t);
+    char *svg = drill_report_svg(&x->r, &NAMES);
+    assert_non_null(svg);
+    assert_non_null(strstr(svg, "+promoted +"));
+    free(svg);
+    rec_free(x);
+}
+
+/* Still failing at the end: counted to the end, no ok time; sentinel
+ * records have neither figure. */
+static void test_cluster_state_never_ok(void **state)
+{
+    (void)state;
+    drill_shard shards[3];
+    uint8_t faulted[9];
+    rec *x = cluster_outage(shards, faulted);
+    x->r.nevents = 0;
+    add_cluster_event(x, 4000, 6, -1, "+cluster-fail");
+    drill_result_compute(&x->r, 1);
+    assert_int_equal(x->r.r.cluster_fail_ms, 6000);
+    assert_int_equal(x->r.r.cluster_ok_ms, -1);
+    assert_int_equal(shards[0].failover_ms, -1);
+    rec_free(x);
+
+    x = kill_leader();
+    drill_result_compute(&x->r, 1);
+    assert_int_equal(x->r.r.cluster_fail_ms, -1);
+    assert_int_equal(x->r.r.longest_gap_shard, -1);
+    json_t *j = drill_report_json(&x->r);
+    assert_null(json_object_get(j, "shards"));
+    json_decref(j);
+    rec_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +786,8 @@ int main(void)
         cmocka_unit_test(test_text_partition_and_empty),
         cmocka_unit_test(test_svg),
         cmocka_unit_test(test_write),
+        cmocka_unit_test(test_cluster_shards),
+        cmocka_unit_test(test_cluster_state_never_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
