@@ -524,7 +524,8 @@ static mrd_rc set_min_replicas(const heal_ctx *hc, const heal_node *hn, int n,
  * every write it accepts would be lost when the partition heals.  It fences
  * itself (min-replicas-to-write above any replica count: writes fail with
  * NOREPLICAS) until it sees a majority again.  With the sentinels down but
- * the nodes reachable nobody can fail over, so it keeps writing. */
+ * the nodes reachable nobody can fail over, so it keeps writing.  Off (and
+ * a fence this agent holds lifted) with agent.fence false. */
 static void fence(heal_step *ps)
 {
     heal_ctx *hc = ps->hc;
@@ -532,7 +533,7 @@ static void fence(heal_step *ps)
     const mrd_manifest *m = hc->h->m;
     const observation *o = ps->o->mode_data;
     int nnodes = o->shard->nnodes;
-    bool cut_off = o->b->f.reachable && o->b->f.is_master &&
+    bool cut_off = m->settings.agent.fence && o->b->f.reachable && o->b->f.is_master &&
                    o->sentinels_reachable < mrd_majority(o->nsentinels) &&
                    o->nodes_reachable < mrd_majority(nnodes);
     mrd_error err;
