@@ -34,6 +34,11 @@
  *   following its shard's old master is left to the cluster, which moves
  *   it itself once it learns the failover; a master the cluster does not
  *   name is left to the cluster's epochs (it may hold data).
+ * - a master owning slots that reaches fewer than a majority of the
+ *   masters owning slots (its own view's; asked every pass) is fenced:
+ *   min-replicas-to-write HEAL_FENCE_MIN_REPLICAS until a majority answers
+ *   again or it is no longer such a master (see fence()); a fence no agent
+ *   holds is repaired as drift once the node is not isolated.
  * - a running node whose nodes.conf is missing or damaged keeps its
  *   cluster state in memory: CLUSTER SAVECONFIG writes it back (nothing
  *   else is safe, and nothing else is needed: Redis rewrites the file on
