@@ -34,6 +34,7 @@ MIN_REPLICAS=${MIN_REPLICAS:-1}
 CONFIGS=${CONFIGS:-500:true 500:false 1000:true 1000:false}
 T_TOPO="$T_DIR/cluster.json"
 TABLE=meridian_itcpart
+trap 'unpartition; cleanup' EXIT # partition, unpartition: lib.sh
 # topo INTERVAL FENCE
 topo() {
     jq --argjson p "$BASE" --argjson t "$NODE_TIMEOUT" --argjson m "$MIN_REPLICAS" \
@@ -43,74 +44,10 @@ topo() {
         | .cluster.node_timeout_ms = $t | .agent.interval_ms = $i | .agent.fence = $f
         | .consistency.min_replicas_to_write = $m' "$SRC/regions/local-cluster.json" >"$T_TOPO"
 }
-unpartition() { printf 'add table inet %s\ndelete table inet %s\n' "$TABLE" "$TABLE" | nft -f -; }
-trap 'unpartition; cleanup' EXIT
-partition() {
-    local p=$BASE
-    nft -f - <<NFT
-table inet $TABLE {
-  set inside { type ipv4_addr; elements = { 127.0.1.1, 127.0.1.2, 127.0.1.250 } }
-  set ports { type inet_service; elements = { $p, $((p + 1)), $((p + 10000)), $((p + 10001)), $((p + 1000)) } }
-  chain output {
-    type filter hook output priority 0; policy accept;
-    ip saddr @inside ip daddr != @inside tcp dport @ports drop
-    ip saddr @inside ip daddr != @inside tcp sport @ports drop
-    ip daddr @inside ip saddr != @inside tcp dport @ports drop
-    ip daddr @inside ip saddr != @inside tcp sport @ports drop
-  }
-  chain input {
-    type filter hook input priority 0; policy accept;
-    ip saddr @inside ip daddr != @inside tcp dport @ports drop
-    ip saddr @inside ip daddr != @inside tcp sport @ports drop
-    ip daddr @inside ip saddr != @inside tcp dport @ports drop
-    ip daddr @inside ip saddr != @inside tcp sport @ports drop
-  }
-}
-NFT
-}
 
 # bounded: our own connections leave from 127.0.0.1, cut off from us-east
 adm() { timeout 5 env REDISCLI_AUTH="$ADMIN" redis-cli --no-auth-warning --user admin "$@"; }
 
-# writer OUT SECONDS: from 127.0.1.250 to use-a1, one line per attempt:
-# "<unix ms> ok" or "<unix ms> <error>".
-writer() {
-    APP_PASS=$APP python3 - "$1" "$2" "$BASE" "$tag" <<'PY'
-import os, socket, sys, time
-out, secs, port, tag = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-def cmd(*a):
-    return b"".join([b"*%d\r\n" % len(a)] + [b"$%d\r\n%s\r\n" % (len(x), x) for x in
-                     (s if isinstance(s, bytes) else str(s).encode() for s in a)])
-def conn():
-    s = socket.socket()
-    s.settimeout(1.0)
-    s.bind(("127.0.1.250", 0))
-    s.connect(("127.0.1.1", port))
-    s.sendall(cmd("AUTH", "app", os.environ["APP_PASS"]))
-    f = s.makefile("rb")
-    f.readline()
-    return s, f
-end = time.time() + secs
-seq = 0
-with open(out, "w") as o:
-    s = f = None
-    while time.time() < end:
-        seq += 1
-        try:
-            if s is None:
-                s, f = conn()
-            s.sendall(cmd("SET", "{%s}:%d" % (tag, seq), seq) + cmd("WAIT", 1, 200))
-            a = f.readline().strip().decode()
-            b = f.readline().strip().decode()
-            ok = a == "+OK" and b.startswith(":") and int(b[1:]) >= 1
-            o.write("%d %s %d\n" % (time.time() * 1000, "ok" if ok else (a + " " + b), seq))
-        except Exception as e:
-            o.write("%d %s\n" % (time.time() * 1000, type(e).__name__))
-            s = f = None
-        o.flush()
-        time.sleep(0.01)
-PY
-}
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 SUMMARY=()
@@ -131,7 +68,7 @@ for cfg in $CONFIGS; do
     WINDOWS=() ACCEPTED=() LOST=()
     for r in $(seq 1 "$ROUNDS"); do
         say "round $r: shard 1's master $(adm -h 127.0.1.1 -p "$BASE" role | head -1) on use-a1"
-        writer "$T_DIR/w$r.log" $((NODE_TIMEOUT / 1000 + 8)) &
+        inside_writer "$T_DIR/w$r.log" $((NODE_TIMEOUT / 1000 + 8)) &
         wpid=$!
         T_PIDS+=("$wpid")
         sleep 1

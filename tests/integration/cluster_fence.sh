@@ -22,40 +22,13 @@ NODE_TIMEOUT=3000
 INTERVAL=500
 T_TOPO="$T_DIR/cluster.json"
 TABLE=meridian_itcfence
+trap 'unpartition; cleanup' EXIT # partition, unpartition: lib.sh
 checks=0
 jq --argjson p "$BASE" --argjson t "$NODE_TIMEOUT" --argjson i "$INTERVAL" '
     .name = "itcfence" | .store.port = $p | .agent.port = ($p + 1000)
     | .store.maxmemory = "64mb" | .store.repl_backlog = "16mb"
     | .cluster.node_timeout_ms = $t | .agent.interval_ms = $i' \
     "$SRC/regions/local-cluster.json" >"$T_TOPO"
-
-unpartition() { printf 'add table inet %s\ndelete table inet %s\n' "$TABLE" "$TABLE" | nft -f -; }
-trap 'unpartition; cleanup' EXIT
-# partition: drop every packet between us-east (and the writer) and the
-# other regions on this deployment's ports: nodes, cluster bus, agent.
-partition() {
-    local p=$BASE
-    nft -f - <<NFT
-table inet $TABLE {
-  set inside { type ipv4_addr; elements = { 127.0.1.1, 127.0.1.2, 127.0.1.250 } }
-  set ports { type inet_service; elements = { $p, $((p + 1)), $((p + 10000)), $((p + 10001)), $((p + 1000)) } }
-  chain output {
-    type filter hook output priority 0; policy accept;
-    ip saddr @inside ip daddr != @inside tcp dport @ports drop
-    ip saddr @inside ip daddr != @inside tcp sport @ports drop
-    ip daddr @inside ip saddr != @inside tcp dport @ports drop
-    ip daddr @inside ip saddr != @inside tcp sport @ports drop
-  }
-  chain input {
-    type filter hook input priority 0; policy accept;
-    ip saddr @inside ip daddr != @inside tcp dport @ports drop
-    ip saddr @inside ip daddr != @inside tcp sport @ports drop
-    ip daddr @inside ip saddr != @inside tcp dport @ports drop
-    ip daddr @inside ip saddr != @inside tcp sport @ports drop
-  }
-}
-NFT
-}
 
 t0=$(now_ms)
 "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy.out" 2>&1 ||
@@ -76,49 +49,9 @@ done
 checks=$((checks + 1)); check "shard 1's master is use-a1" \
     bash -c "REDISCLI_AUTH='$ADMIN' redis-cli --no-auth-warning --user admin -h 127.0.1.1 -p $BASE role | head -1 | grep -q master"
 
-# writer OUT SECONDS: from 127.0.1.250 to use-a1, one line per attempt:
-# "<unix ms> ok" or "<unix ms> <error>".
-writer() {
-    APP_PASS=$APP python3 - "$1" "$2" "$BASE" "$tag" <<'PY'
-import os, socket, sys, time
-out, secs, port, tag = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-def cmd(*a):
-    return b"".join([b"*%d\r\n" % len(a)] + [b"$%d\r\n%s\r\n" % (len(x), x) for x in
-                     (s if isinstance(s, bytes) else str(s).encode() for s in a)])
-def conn():
-    s = socket.socket()
-    s.settimeout(1.0)
-    s.bind(("127.0.1.250", 0))
-    s.connect(("127.0.1.1", port))
-    s.sendall(cmd("AUTH", "app", os.environ["APP_PASS"]))
-    f = s.makefile("rb")
-    f.readline()
-    return s, f
-end = time.time() + secs
-seq = 0
-with open(out, "w") as o:
-    s = f = None
-    while time.time() < end:
-        seq += 1
-        try:
-            if s is None:
-                s, f = conn()
-            s.sendall(cmd("SET", "{%s}:%d" % (tag, seq), seq) + cmd("WAIT", 1, 200))
-            a = f.readline().strip().decode()
-            b = f.readline().strip().decode()
-            ok = a == "+OK" and b.startswith(":") and int(b[1:]) >= 1
-            o.write("%d %s\n" % (time.time() * 1000, "ok" if ok else (a + " " + b)))
-        except Exception as e:
-            o.write("%d %s\n" % (time.time() * 1000, type(e).__name__))
-            s = f = None
-        o.flush()
-        time.sleep(0.01)
-PY
-}
-
 alog="$T_STATE/hosts/use-a1/agent.log"
 wlog="$T_DIR/w.log"
-writer "$wlog" 6 &
+inside_writer "$wlog" 6 &
 wpid=$!
 T_PIDS+=("$wpid")
 sleep 1.5
