@@ -191,6 +191,32 @@ mrd_rc heal_node_conn(const heal_ctx *hc, int i, store_conn **c, mrd_error *err)
                            hc->h->secrets.admin, HEAL_PROBE_TIMEOUT_MS, c, err);
 }
 
+mrd_rc heal_set_min_replicas(const heal_ctx *hc, const heal_node *hn, int n, mrd_error *err)
+{
+    char val[16];
+    snprintf(val, sizeof(val), "%d", n);
+    store_conn *c = NULL;
+    mrd_rc rc = heal_node_conn(hc, hn->node, &c, err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, err, "CONFIG", "SET", "min-replicas-to-write", val, NULL);
+    store_conn_close(&c);
+    return rc;
+}
+
+/* ==== the self-fence (pure) ==== */
+
+heal_fence_move heal_fence_next(bool enabled, bool isolated, bool fenced, bool live_fenced)
+{
+    if (enabled && isolated)
+        return !live_fenced ? HEAL_FENCE_SET : fenced ? HEAL_FENCE_KEEP : HEAL_FENCE_ADOPT;
+    return fenced ? HEAL_FENCE_LIFT : HEAL_FENCE_KEEP;
+}
+
+bool heal_fence_drift(bool isolated, bool fenced, long live, int manifest)
+{
+    return !isolated && !fenced && live >= 0 && live != manifest;
+}
+
 /* Hold ROOT/heal.lock, waiting at most WAIT_MS.  Returns the fd or -1. */
 static int take_heal_lock(const heal_ctx *hc, int wait_ms)
 {

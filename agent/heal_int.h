@@ -27,6 +27,9 @@
  * wait for one of them (it runs in the agent's loop, between passes). */
 #define HEAL_FAST_MAX 16
 #define HEAL_FAST_TIMEOUT_MS 300
+/* Cluster mode's fence: at most this many other masters remembered from
+ * one pass to the next (more are probed in a second round). */
+#define HEAL_FENCE_MAX_PEERS 64
 
 /* One store node of this host: what the last observation said of it, and
  * what is kept across passes (persisted in ROOT/heal-state.json, keyed by
@@ -56,6 +59,11 @@ typedef struct heal_node {
                                      crash fast path, which must not observe */
     int nfast_to;
     bool fenced;                  /* writes refused: isolated from a majority */
+    int fence_peers[HEAL_FENCE_MAX_PEERS]; /* cluster mode: the other masters
+                                     owning slots in the node's own view at
+                                     the last pass (manifest indexes), probed
+                                     in the next pass's first round */
+    int nfence_peers;
 
     /* metrics */
     long heals_ok, heals_failed;
@@ -151,6 +159,42 @@ extern const heal_mode heal_mode_cluster;
 /* Record an action: the report, the log and the webhooks. */
 void heal_act(heal_step *ps, const char *event, const char *proc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* CONFIG SET min-replicas-to-write N on node HN (no CONFIG REWRITE: a
+ * fence is the running process's state, see the modes' fence()). */
+mrd_rc heal_set_min_replicas(const heal_ctx *hc, const heal_node *hn, int n, mrd_error *err);
+
+/* ==== the self-fence (pure) ====
+ *
+ * A master cut off from a majority (sentinel mode: of the sentinels and of
+ * its shard's nodes; cluster mode: of the masters owning slots) is fenced:
+ * min-replicas-to-write HEAL_FENCE_MIN_REPLICAS, so that it refuses writes
+ * (NOREPLICAS) that the majority side, which is electing another master,
+ * would never see. */
+
+/* What a pass does about a node's fence. */
+typedef enum heal_fence_move {
+    HEAL_FENCE_KEEP = 0, /* nothing to change */
+    HEAL_FENCE_SET,      /* isolated and writable: fence it (+fenced) */
+    HEAL_FENCE_ADOPT,    /* isolated and already fenced, by an earlier agent
+                            or `check` run: the fence is this agent's now */
+    HEAL_FENCE_LIFT,     /* this agent's fence, and no longer isolated (a
+                            majority answers, or it is no longer a master
+                            owning slots, or agent.fence is off): the
+                            manifest's value back (-fenced) */
+} heal_fence_move;
+
+/* Pure: the move for a node that answered, ENABLED being agent.fence,
+ * ISOLATED this pass's judgement, FENCED whether this agent holds its
+ * fence and LIVE_FENCED whether its live min-replicas-to-write is at
+ * least HEAL_FENCE_MIN_REPLICAS. */
+heal_fence_move heal_fence_next(bool enabled, bool isolated, bool fenced, bool live_fenced);
+
+/* Pure: does a live min-replicas-to-write LIVE (-1: not reported) differ
+ * from the manifest's MANIFEST in a way HEAL_REPAIR sets back?  Never
+ * while the node is ISOLATED (a fence there is right, whoever left it) or
+ * while this agent holds its fence (FENCED: the fence step lifts it). */
+bool heal_fence_drift(bool isolated, bool fenced, long live, int manifest);
 
 /* An admin connection to node I of the manifest. */
 mrd_rc heal_node_conn(const heal_ctx *hc, int i, store_conn **c, mrd_error *err);
@@ -282,5 +326,18 @@ int heal_cluster_failover_target(const heal_fo_candidate *c, int n);
  * none (a dead master the cluster has not failed yet is still it). */
 int heal_cluster_master(const struct store_cluster_view *v, const char *const *ip,
                         const int *port, int n);
+
+/* Pure: is the node that printed view V (its "myself") a master cut off
+ * from the cluster?  ANSWERED[i] says whether the view's node i answered
+ * this pass (myself's entry is not read).  *MASTERS gets the number of
+ * masters owning slots in V, fail-flagged ones included (Redis counts
+ * them in the cluster's size, and so in the quorum), and *REACHED those
+ * of them that answered, myself included in both.  Isolated when fewer
+ * than a majority of them answered: the side that holds the majority can
+ * elect a replica in its place, and the writes it takes meanwhile are
+ * lost when the partition heals.  False (and 0, 0) when myself is not a
+ * master owning slots. */
+bool heal_cluster_isolated(const struct store_cluster_view *v, const bool *answered,
+                           int *masters, int *reached);
 
 #endif

@@ -506,25 +506,13 @@ static void reset_stale(heal_step *ps)
     sv_bootstrap_sentinel(hc->h, snt, &err);
 }
 
-static mrd_rc set_min_replicas(const heal_ctx *hc, const heal_node *hn, int n,
-                               mrd_error *err)
-{
-    char val[16];
-    snprintf(val, sizeof(val), "%d", n);
-    store_conn *c = NULL;
-    mrd_rc rc = heal_node_conn(hc, hn->node, &c, err);
-    if (rc == MRD_OK)
-        rc = store_cmdl(c, NULL, err, "CONFIG", "SET", "min-replicas-to-write", val, NULL);
-    store_conn_close(&c);
-    return rc;
-}
-
 /* A master that can reach neither a majority of sentinels nor a majority
  * of its shard's nodes is cut off: the others are electing a new leader, so
  * every write it accepts would be lost when the partition heals.  It fences
  * itself (min-replicas-to-write above any replica count: writes fail with
  * NOREPLICAS) until it sees a majority again.  With the sentinels down but
- * the nodes reachable nobody can fail over, so it keeps writing. */
+ * the nodes reachable nobody can fail over, so it keeps writing.  Off (and
+ * a fence this agent holds lifted) with agent.fence false. */
 static void fence(heal_step *ps)
 {
     heal_ctx *hc = ps->hc;
@@ -532,12 +520,12 @@ static void fence(heal_step *ps)
     const mrd_manifest *m = hc->h->m;
     const observation *o = ps->o->mode_data;
     int nnodes = o->shard->nnodes;
-    bool cut_off = o->b->f.reachable && o->b->f.is_master &&
+    bool cut_off = m->settings.agent.fence && o->b->f.reachable && o->b->f.is_master &&
                    o->sentinels_reachable < mrd_majority(o->nsentinels) &&
                    o->nodes_reachable < mrd_majority(nnodes);
     mrd_error err;
     if (cut_off && !hn->fenced) {
-        if (set_min_replicas(hc, hn, HEAL_FENCE_MIN_REPLICAS, &err) == MRD_OK) {
+        if (heal_set_min_replicas(hc, hn, HEAL_FENCE_MIN_REPLICAS, &err) == MRD_OK) {
             hn->fenced = true;
             ps->acted = true;
             heal_act(ps, "+fenced", hn->proc->label,
@@ -546,7 +534,7 @@ static void fence(heal_step *ps)
                 o->sentinels_reachable, o->nsentinels, o->nodes_reachable, nnodes);
         }
     } else if (!cut_off && hn->fenced && o->b->f.reachable) {
-        if (set_min_replicas(hc, hn, m->settings.consistency.min_replicas_to_write, &err) ==
+        if (heal_set_min_replicas(hc, hn, m->settings.consistency.min_replicas_to_write, &err) ==
             MRD_OK) {
             hn->fenced = false;
             ps->acted = true;

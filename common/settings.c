@@ -83,6 +83,12 @@ static const mrd_setting table[] = {
      "replica (`CLUSTER FAILOVER FORCE`) instead of waiting for `node_timeout_ms`; "
      "`false` is for comparison drills",
      MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT, AT(agent.crash_fast_path)},
+    {"agent", "fence", MRD_SETTING_BOOL, 0, 1, "true",
+     "a master's agent makes it refuse writes (`min-replicas-to-write` above any replica "
+     "count) while it cannot reach a majority: of the sentinels and of its shard's nodes; "
+     "in cluster mode, of the masters owning slots, within about `interval_ms` + 1 s "
+     "instead of Redis' 1 to 1.5 × `node_timeout_ms`; `false` is for comparison drills",
+     MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT, AT(agent.fence)},
     /* ---- cluster ---- */
     {"cluster", "shards", MRD_SETTING_INT, 1, CLUSTER_SLOTS, "3",
      "1 to 16384; at least 3 in cluster mode", MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN,

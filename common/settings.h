@@ -51,6 +51,7 @@ typedef struct mrd_settings {
         int interval_ms;
         bool metrics_open;
         bool crash_fast_path;
+        bool fence;
     } agent;
     struct {
         int shards;

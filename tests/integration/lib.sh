@@ -188,3 +188,78 @@ wait_for() {
         sleep 0.2
     done
 }
+
+# ==== a region cut off (cluster mode; bench/cluster-partition.sh,
+# cluster_fence.sh) ====
+
+# partition: an nftables table $TABLE that drops every TCP packet between
+# us-east's addresses (127.0.1.1, 127.0.1.2) and the writer's (127.0.1.250)
+# and any other address, on the deployment's ports of $BASE only (nodes
+# BASE and BASE+1, their bus, the agent).  unpartition removes it; the
+# caller does so in a trap on every exit.
+unpartition() { printf 'add table inet %s\ndelete table inet %s\n' "$TABLE" "$TABLE" | nft -f -; }
+partition() {
+    local p=$BASE
+    nft -f - <<NFT
+table inet $TABLE {
+  set inside { type ipv4_addr; elements = { 127.0.1.1, 127.0.1.2, 127.0.1.250 } }
+  set ports { type inet_service; elements = { $p, $((p + 1)), $((p + 10000)), $((p + 10001)), $((p + 1000)) } }
+  chain output {
+    type filter hook output priority 0; policy accept;
+    ip saddr @inside ip daddr != @inside tcp dport @ports drop
+    ip saddr @inside ip daddr != @inside tcp sport @ports drop
+    ip daddr @inside ip saddr != @inside tcp dport @ports drop
+    ip daddr @inside ip saddr != @inside tcp sport @ports drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip saddr @inside ip daddr != @inside tcp dport @ports drop
+    ip saddr @inside ip daddr != @inside tcp sport @ports drop
+    ip daddr @inside ip saddr != @inside tcp dport @ports drop
+    ip daddr @inside ip saddr != @inside tcp sport @ports drop
+  }
+}
+NFT
+}
+
+# inside_writer OUT SECONDS: from 127.0.1.250 (inside the partition) to
+# use-a1's node on $BASE as app ($APP), SET {$tag}:<seq> + WAIT 1 200
+# every ~10 ms, one line per attempt: "<unix ms> ok <seq>", else
+# "<unix ms> <error ...>".
+inside_writer() {
+    APP_PASS=$APP python3 - "$1" "$2" "$BASE" "$tag" <<'PY'
+import os, socket, sys, time
+out, secs, port, tag = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def cmd(*a):
+    return b"".join([b"*%d\r\n" % len(a)] + [b"$%d\r\n%s\r\n" % (len(x), x) for x in
+                     (s if isinstance(s, bytes) else str(s).encode() for s in a)])
+def conn():
+    s = socket.socket()
+    s.settimeout(1.0)
+    s.bind(("127.0.1.250", 0))
+    s.connect(("127.0.1.1", port))
+    s.sendall(cmd("AUTH", "app", os.environ["APP_PASS"]))
+    f = s.makefile("rb")
+    f.readline()
+    return s, f
+end = time.time() + secs
+seq = 0
+with open(out, "w") as o:
+    s = f = None
+    while time.time() < end:
+        seq += 1
+        try:
+            if s is None:
+                s, f = conn()
+            s.sendall(cmd("SET", "{%s}:%d" % (tag, seq), seq) + cmd("WAIT", 1, 200))
+            a = f.readline().strip().decode()
+            b = f.readline().strip().decode()
+            ok = a == "+OK" and b.startswith(":") and int(b[1:]) >= 1
+            o.write("%d %s %d\n" % (time.time() * 1000, "ok" if ok else (a + " " + b), seq))
+        except Exception as e:
+            o.write("%d %s\n" % (time.time() * 1000, type(e).__name__))
+            s = f = None
+        o.flush()
+        time.sleep(0.01)
+PY
+}

@@ -8,6 +8,10 @@
 #                       a view (heal_cluster_master) and what heal_decide
 #                       does with the facts a crashed master leaves; the
 #                       replica the crash fast path asks
-#                       (heal_cluster_failover_target)
+#                       (heal_cluster_failover_target); the fence: a master
+#                       cut off from a majority of the masters owning slots
+#                       (heal_cluster_isolated), fence/lift/adopt
+#                       (heal_fence_next) and the repair of a stray fence
+#                       (heal_fence_drift)
 
 mrd_unit_test(heal_cluster mrd_agent)

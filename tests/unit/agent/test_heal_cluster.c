@@ -305,6 +305,147 @@ static void test_target_planned_among_the_most_data(void **state)
     assert_int_equal(heal_cluster_failover_target(c, 3), 2);
 }
 
+/* ==== the fence ==== */
+
+#define ID_E "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+#define ID_F "ffffffffffffffffffffffffffffffffffffffff"
+
+/* Three shards, as shard 1's master A sees them while cut off from the
+ * other two masters (D, E: flagged fail? by A, still owning their slots),
+ * with a replica of its own (B), another shard's replica (F) and C, a
+ * master owning nothing (a spare just met). */
+static const char view_three[] =
+    ID_A " 127.0.1.1:7000@17000 myself,master - 0 1 1 connected 0-5460\n"
+    ID_B " 127.0.1.2:7001@17001 slave " ID_A " 0 1 1 connected\n"
+    ID_C " 127.0.1.3:7000@17000 master - 0 1 7 connected\n"
+    ID_D " 127.0.2.1:7000@17000 master,fail? - 5 1 2 disconnected 5461-10922\n"
+    ID_E " 127.0.3.1:7000@17000 master,fail? - 5 1 3 disconnected 10923-16383\n"
+    ID_F " 127.0.2.2:7001@17001 slave " ID_D " 0 1 2 connected\n";
+
+/* Which of view_three's nodes answered: A, B, C, D, E, F. */
+static bool isolated_three(bool d, bool e, int *masters, int *reached)
+{
+    store_cluster_view *v = parse(view_three);
+    bool answered[] = {false /* myself: not read */, true, true, d, e, true};
+    bool iso = heal_cluster_isolated(v, answered, masters, reached);
+    store_cluster_view_free(&v);
+    return iso;
+}
+
+static void test_isolated_majority_of_slot_owners(void **state)
+{
+    (void)state;
+    int masters, reached;
+    /* neither other master: 1 of 3, cut off (its replica and the empty
+     * master answering do not count) */
+    assert_true(isolated_three(false, false, &masters, &reached));
+    assert_int_equal(masters, 3);
+    assert_int_equal(reached, 1);
+    /* one of them: 2 of 3 is a majority */
+    assert_false(isolated_three(true, false, &masters, &reached));
+    assert_int_equal(reached, 2);
+    assert_false(isolated_three(false, true, &masters, &reached));
+    /* both */
+    assert_false(isolated_three(true, true, &masters, &reached));
+    assert_int_equal(reached, 3);
+}
+
+static void test_isolated_even_and_failed_masters(void **state)
+{
+    (void)state;
+    /* four masters owning slots, one of them flagged fail (counted: Redis
+     * keeps it in the cluster's size): 2 of 4 is not a majority, 3 is */
+    static const char four[] =
+        ID_A " 127.0.1.1:7000@17000 myself,master - 0 1 1 connected 0-4000\n"
+        ID_B " 127.0.2.1:7000@17000 master - 0 1 2 connected 4001-8000\n"
+        ID_C " 127.0.3.1:7000@17000 master,fail - 5 1 3 disconnected 8001-12000\n"
+        ID_D " 127.0.4.1:7000@17000 master - 0 1 4 connected 12001-16383\n";
+    store_cluster_view *v = parse(four);
+    int masters, reached;
+    bool answered[] = {false, true, false, false};
+    assert_true(heal_cluster_isolated(v, answered, &masters, &reached));
+    assert_int_equal(masters, 4);
+    assert_int_equal(reached, 2);
+    answered[3] = true;
+    assert_false(heal_cluster_isolated(v, answered, &masters, &reached));
+    assert_int_equal(reached, 3);
+    store_cluster_view_free(&v);
+}
+
+static void test_isolated_only_for_a_slot_owning_master(void **state)
+{
+    (void)state;
+    int masters = -1, reached = -1;
+    bool none[8] = {false};
+    /* a replica (B in view_healthy) is never isolated */
+    store_cluster_view *v = parse(view_healthy);
+    assert_false(heal_cluster_isolated(v, none, &masters, &reached));
+    assert_int_equal(masters, 0);
+    assert_int_equal(reached, 0);
+    store_cluster_view_free(&v);
+    /* nor a master owning no slot (an old master after the failover) */
+    static const char empty_master[] =
+        ID_A " 127.0.1.1:7000@17000 myself,master - 0 1 1 connected\n"
+        ID_B " 127.0.2.2:7000@17000 master - 0 1 3 connected 0-16383\n";
+    v = parse(empty_master);
+    assert_false(heal_cluster_isolated(v, none, &masters, &reached));
+    store_cluster_view_free(&v);
+    /* the only master owning slots reaches a majority of one: itself */
+    v = parse(view_promoted);
+    assert_false(heal_cluster_isolated(v, none, &masters, &reached));
+    assert_int_equal(masters, 1);
+    assert_int_equal(reached, 1);
+    store_cluster_view_free(&v);
+}
+
+static void test_fence_transitions(void **state)
+{
+    (void)state;
+    /* enabled, isolated, fenced by us, live fenced */
+    assert_int_equal(heal_fence_next(true, true, false, false), HEAL_FENCE_SET);
+    assert_int_equal(heal_fence_next(true, true, true, true), HEAL_FENCE_KEEP);
+    /* ours, but set back behind our back while still isolated: again */
+    assert_int_equal(heal_fence_next(true, true, true, false), HEAL_FENCE_SET);
+    /* a dead agent's (or a check run's) fence, still isolated */
+    assert_int_equal(heal_fence_next(true, true, false, true), HEAL_FENCE_ADOPT);
+    /* a majority again, or no longer a master owning slots */
+    assert_int_equal(heal_fence_next(true, false, true, true), HEAL_FENCE_LIFT);
+    assert_int_equal(heal_fence_next(true, false, true, false), HEAL_FENCE_LIFT);
+    assert_int_equal(heal_fence_next(true, false, false, false), HEAL_FENCE_KEEP);
+    /* not ours and not isolated: the repair's (heal_fence_drift) */
+    assert_int_equal(heal_fence_next(true, false, false, true), HEAL_FENCE_KEEP);
+    /* agent.fence false: never set, ours lifted */
+    assert_int_equal(heal_fence_next(false, true, false, false), HEAL_FENCE_KEEP);
+    assert_int_equal(heal_fence_next(false, true, true, true), HEAL_FENCE_LIFT);
+    assert_int_equal(heal_fence_next(false, true, false, true), HEAL_FENCE_KEEP);
+}
+
+static void test_fence_repair_only_when_not_isolated(void **state)
+{
+    (void)state;
+    /* a dead agent's fence on a node that reaches a majority: repair */
+    assert_true(heal_fence_drift(false, false, HEAL_FENCE_MIN_REPLICAS, 1));
+    /* a change by hand */
+    assert_true(heal_fence_drift(false, false, 0, 1));
+    assert_false(heal_fence_drift(false, false, 1, 1));
+    /* isolated: the fence is right, whoever set it */
+    assert_false(heal_fence_drift(true, false, HEAL_FENCE_MIN_REPLICAS, 1));
+    /* ours: the fence step lifts it, not the repair */
+    assert_false(heal_fence_drift(false, true, HEAL_FENCE_MIN_REPLICAS, 1));
+    /* not reported */
+    assert_false(heal_fence_drift(false, false, -1, 1));
+    /* and heal_decide repairs a ready master with that drift */
+    heal_facts f = {.proc_alive = true, .data_dir_ok = true, .reachable = true,
+                    .is_master = true, .have_leader = true, .self_is_leader = true,
+                    .lag_bytes = -1, .settings_drift = true};
+    assert_int_equal(heal_decide(&f, 3000), HEAL_REPAIR);
+    /* a replica still syncing keeps it until it is caught up */
+    f = (heal_facts){.proc_alive = true, .data_dir_ok = true, .reachable = true,
+                     .have_leader = true, .follows_leader = true, .link_up = false,
+                     .lag_bytes = -1, .settings_drift = true};
+    assert_int_equal(heal_decide(&f, 3000), HEAL_WAIT_SYNC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +470,11 @@ int main(void)
         cmocka_unit_test(test_target_none),
         cmocka_unit_test(test_target_offset_zero),
         cmocka_unit_test(test_target_planned_among_the_most_data),
+        cmocka_unit_test(test_isolated_majority_of_slot_owners),
+        cmocka_unit_test(test_isolated_even_and_failed_masters),
+        cmocka_unit_test(test_isolated_only_for_a_slot_owning_master),
+        cmocka_unit_test(test_fence_transitions),
+        cmocka_unit_test(test_fence_repair_only_when_not_isolated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

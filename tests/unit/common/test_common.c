@@ -1243,7 +1243,7 @@ static const char valid_manifest[] =
     "    \"consistency\": {\"min_replicas_to_write\": 1, \"min_replicas_max_lag_s\": 10,\n"
     "                    \"wait_replicas\": 2},\n"
     "    \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true,\n"
-    "              \"crash_fast_path\": false},\n"
+    "              \"crash_fast_path\": false, \"fence\": false},\n"
     "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1, \"node_timeout_ms\": 5000}\n"
     "  },\n"
     "  \"hosts\": [\n"
@@ -1363,6 +1363,7 @@ static void test_manifest_parse_valid(void **state)
     assert_int_equal(m->settings.agent.interval_ms, 1000);
     assert_true(m->settings.agent.metrics_open);
     assert_false(m->settings.agent.crash_fast_path);
+    assert_false(m->settings.agent.fence);
     assert_int_equal(m->nhosts, 3);
     assert_host(&m->hosts[0], "use-a1", "us-east", "a", "127.0.1.1", 26379, 16900,
                 "0123456789abcdef0123456789abcdef01234567");
@@ -1634,8 +1635,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 10 top-level, 19 settings, 7 per host, 2 in the shard, 4 per node. */
-    assert_int_equal(checked, 10 + 19 + 21 + 2 + 12);
+    /* 10 top-level, 20 settings, 7 per host, 2 in the shard, 4 per node. */
+    assert_int_equal(checked, 10 + 20 + 21 + 2 + 12);
 }
 
 static void test_manifest_invalid_documents(void **state)

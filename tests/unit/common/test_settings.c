@@ -35,6 +35,7 @@ static void test_defaults(void **state)
     assert_int_equal(s.agent.interval_ms, 5000);
     assert_false(s.agent.metrics_open);
     assert_true(s.agent.crash_fast_path);
+    assert_true(s.agent.fence);
     assert_int_equal(s.cluster.shards, 3);
     assert_int_equal(s.cluster.replicas_per_shard, 1);
 }
@@ -66,7 +67,8 @@ static void test_table_is_consistent(void **state)
     const char *const *keys = mrd_settings_keys("agent");
     assert_string_equal(keys[0], "port");
     assert_string_equal(keys[3], "crash_fast_path");
-    assert_null(keys[4]);
+    assert_string_equal(keys[4], "fence");
+    assert_null(keys[5]);
     assert_null(mrd_settings_keys("nope"));
 }
 
