@@ -8,6 +8,8 @@
 #                       a view (heal_cluster_master) and what heal_decide
 #                       does with the facts a crashed master leaves; the
 #                       replica the crash fast path asks
-#                       (heal_cluster_failover_target)
+#                       (heal_cluster_failover_target); the replica-side
+#                       failover request (heal_cluster_rfail_decide,
+#                       heal_cluster_lost_by)
 
 mrd_unit_test(heal_cluster mrd_agent)
