@@ -22,6 +22,11 @@
  *   the loop's heal_watch) is failed over at once: the crash fast path
  *   asks a caught-up replica for CLUSTER FAILOVER FORCE (see
  *   cluster_fail_over_now; it still needs the masters' votes).
+ * - a replica of this host whose master has not answered for node-timeout
+ *   while a majority of the masters answer and have lost it too (a region
+ *   outage took the master's agent with it) is asked for CLUSTER FAILOVER
+ *   FORCE when it is the replica to promote (see "the replica-side
+ *   failover request").
  * - a crashed master waits (HEAL_WAIT_FAILOVER / HEAL_ASK_FAILOVER: the
  *   cluster elects a replica by itself after cluster-node-timeout; while a
  *   view still lists it with its slots it is "the master", and
@@ -820,11 +825,13 @@ static void cluster_act(heal_step *ps, heal_action a)
         break;
     default:
         /* HEAL_WAIT_FAILOVER, HEAL_ASK_FAILOVER: the cluster elects a
-         * replica by itself after cluster-node-timeout.  A pass does not
-         * ask: it cannot tell a dead master from one it cannot reach, and
-         * FORCE skips the handshake that makes a live master's failover
-         * lose nothing; only the crash fast path, which reaped the
-         * process, asks */
+         * replica by itself after cluster-node-timeout.  The lost master's
+         * own pass does not ask: it cannot tell a dead master from one it
+         * cannot reach, and FORCE skips the handshake that makes a live
+         * master's failover lose nothing; the crash fast path, which
+         * reaped the process, asks, and so does a replica's pass once a
+         * majority of the masters have lost the master too
+         * (request_failover) */
         break;
     }
 }
