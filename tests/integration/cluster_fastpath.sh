@@ -87,8 +87,7 @@ round() {
     promoted() { now_master=$(master_of "$lo"); [[ -n $now_master && $now_master != "$master" ]]; }
     wait_for 5 promoted || fail "$mode: the view still names $master for slot $lo"
     acked=$(awk '$3 == "ok" {print $2}' "$log")
-    lost=$(for q in $acked; do echo "GET {$tag}:$q"; done |
-        adm -h "${now_master%:*}" -p "${now_master#*:}" | grep -c '^$')
+    lost=$(lost_writes "$tag" "$log" "$now_master")
     say "$mode: new master $now_master; first acknowledged write $((after - t_kill)) ms after the kill (gap $((after - before)) ms); $(wc -w <<<"$acked") acknowledged, $lost lost"
     checks=$((checks + 1)); check "$mode: no acknowledged write lost ($(wc -w <<<"$acked") acknowledged)" \
         test "$lost" -eq 0

@@ -108,8 +108,7 @@ checks=$((checks + 1)); check "the request came once the master was unreachable 
 checks=$((checks + 1)); check "one request only" test "$(grep -c . <<<"$ev")" -eq 1
 
 acked=$(awk '$3 == "ok" {print $2}' "$log")
-lost=$(for q in $acked; do echo "GET {$tag}:$q"; done |
-    adm -h "${now_master%:*}" -p "${now_master#*:}" | grep -c '^$')
+lost=$(lost_writes "$tag" "$log" "$now_master")
 say "$(wc -w <<<"$acked") writes acknowledged, $lost lost"
 checks=$((checks + 1)); check "no acknowledged write lost ($(wc -w <<<"$acked") acknowledged)" \
     test "$lost" -eq 0
@@ -132,8 +131,7 @@ heal_until_planned() {
 checks=$((checks + 1)); check "status OK and every master back in its planned region after meridian heal" \
     wait_for 45 heal_until_planned
 grep -a "master-moved" "$T_DIR/heal.out" | head -3 | sed 's/^/# /'
-lost=$(for q in $acked; do echo "GET {$tag}:$q"; done |
-    adm -c -h 127.0.2.1 -p "$BASE" | grep -c '^$')
+lost=$(lost_writes "$tag" "$log" "127.0.2.1:$BASE")
 checks=$((checks + 1)); check "no acknowledged write lost after the rebalance" test "$lost" -eq 0
 say "test $(($(now_ms) - t0)) ms"
 finish "$checks"

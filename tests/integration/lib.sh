@@ -257,3 +257,11 @@ writer() {
         fi
     done >"$log"
 }
+
+# lost_writes TAG LOG ADDR:PORT: how many of the writes LOG (writer's) has
+# as acknowledged the node at ADDR:PORT does not have (redis-cli -c: it
+# follows MOVED)
+lost_writes() {
+    awk -v t="$1" '$3 == "ok" {printf "GET {%s}:%s\n", t, $2}' "$2" |
+        rcli_as admin "$ADMIN" -c -h "${3%:*}" -p "${3#*:}" | grep -c '^$'
+}
