@@ -158,7 +158,9 @@ mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
  * cluster-node-timeout.  It never fires while the process lives (it fires
  * on reaping it), and at most once per node per 2 x failover-timeout
  * (cluster mode: 2 x node-timeout).  Off with the topology's
- * agent.crash_fast_path false. */
+ * agent.crash_fast_path false, and so is cluster mode's other half of the
+ * fast path, run by the heal pass: the replica-side failover request for
+ * a master lost with its agent (heal_int.h). */
 void heal_watch(heal_ctx *hc);
 
 /* Readiness from the last observation: {"host","ready","nodes":[{"kind",

@@ -22,6 +22,11 @@
  *   the loop's heal_watch) is failed over at once: the crash fast path
  *   asks a caught-up replica for CLUSTER FAILOVER FORCE (see
  *   cluster_fail_over_now; it still needs the masters' votes).
+ * - a replica of this host whose master has not answered for node-timeout
+ *   while a majority of the masters answer and have lost it too (a region
+ *   outage took the master's agent with it) is asked for CLUSTER FAILOVER
+ *   FORCE when it is the replica to promote (see "the replica-side
+ *   failover request").
  * - a crashed master waits (HEAL_WAIT_FAILOVER / HEAL_ASK_FAILOVER: the
  *   cluster elects a replica by itself after cluster-node-timeout; while a
  *   view still lists it with its slots it is "the master", and
@@ -87,6 +92,10 @@ typedef struct observation {
     char reach[256];         /* "itself, euw-a1; not aps-a1 (...)" */
     long live_min_replicas;  /* its min-replicas-to-write; -1 unknown */
     bool drift_no_failover, drift_min_replicas;
+    /* the replica-side failover request: the verdict for this node, and
+     * +failover-requested's detail when it is HEAL_RFAIL_ASK */
+    heal_rfail rfail;
+    char rfail_detail[448];
     /* set by the restore's prepare hook, for +replica-ready */
     char new_id[STORE_CLUSTER_ID_LEN + 1];
     heal_id_from id_from;
@@ -160,11 +169,11 @@ int heal_cluster_failover_target(const heal_fo_candidate *c, int n)
 {
     long long best = -1;
     for (int i = 0; i < n; i++)
-        if (c[i].answered && c[i].offset > best)
+        if (c[i].answered && !c[i].no_failover && c[i].offset > best)
             best = c[i].offset;
     int pick = -1;
     for (int i = 0; i < n; i++) {
-        if (!c[i].answered || c[i].offset != best)
+        if (!c[i].answered || c[i].no_failover || c[i].offset != best)
             continue;
         if (c[i].planned)
             return i;
@@ -172,6 +181,55 @@ int heal_cluster_failover_target(const heal_fo_candidate *c, int n)
             pick = i;
     }
     return pick;
+}
+
+heal_rfail heal_cluster_rfail_decide(const heal_rfail_facts *f)
+{
+    if (!f->enabled)
+        return HEAL_RFAIL_OFF;
+    if (f->lost_since_ms <= 0)
+        return HEAL_RFAIL_MASTER_ANSWERS;
+    if (f->now_ms - f->lost_since_ms < f->node_timeout_ms)
+        return HEAL_RFAIL_TOO_SOON;
+    if (!heal_fast_path_due(f->asked_ms, f->now_ms, 2LL * f->node_timeout_ms))
+        return HEAL_RFAIL_COOLDOWN;
+    int k = heal_cluster_failover_target(f->c, f->n);
+    if (k < 0 || k != f->self)
+        return HEAL_RFAIL_NOT_CHOSEN;
+    if (f->masters < 0)
+        return HEAL_RFAIL_PROBE;
+    if (f->masters_lost_it < f->masters / 2 + 1)
+        return HEAL_RFAIL_NO_MAJORITY;
+    return HEAL_RFAIL_ASK;
+}
+
+const char *heal_cluster_rfail_name(heal_rfail r)
+{
+    switch (r) {
+    case HEAL_RFAIL_ASK: return "ask";
+    case HEAL_RFAIL_OFF: return "off";
+    case HEAL_RFAIL_MASTER_ANSWERS: return "master-answers";
+    case HEAL_RFAIL_TOO_SOON: return "too-soon";
+    case HEAL_RFAIL_COOLDOWN: return "cooldown";
+    case HEAL_RFAIL_NOT_CHOSEN: return "not-chosen";
+    case HEAL_RFAIL_PROBE: return "probe";
+    case HEAL_RFAIL_NO_MAJORITY: return "no-majority";
+    }
+    return "unknown";
+}
+
+const char *heal_cluster_lost_by(const store_cluster_view *v, const char *ip, int port)
+{
+    const store_cluster_node *me = store_cluster_myself(v);
+    const store_cluster_node *x = store_cluster_find_addr(v, ip, port);
+    if (!me || !(me->flags & STORE_CLUSTER_MASTER) || me->nslots <= 0 || !x || x == me ||
+        !(x->flags & STORE_CLUSTER_MASTER) || x->nslots <= 0)
+        return NULL;
+    if (x->flags & STORE_CLUSTER_FAIL)
+        return "fail";
+    if (x->flags & STORE_CLUSTER_PFAIL)
+        return "fail?";
+    return x->connected ? NULL : "disconnected";
 }
 
 heal_conf heal_cluster_conf_judge(const char *text, size_t len, const char *ip, int port,
@@ -214,6 +272,216 @@ const char *heal_cluster_id_from_name(heal_id_from f)
     case HEAL_ID_NEW: return "a new one";
     }
     return "";
+}
+
+/* ==== the replica-side failover request ====
+ *
+ * A region outage takes a master's agent with it, so no crash fast path
+ * fires, and Redis alone needs 1 to 1.5 x node-timeout before it flags the
+ * master PFAIL (a ping goes out once the last pong is node-timeout/2 old
+ * and PFAIL comes node-timeout after it), then FAIL, then the election
+ * delay (500 ms + 0-500 ms + 1 s x rank).  So the agent of a surviving
+ * replica asks its own node for CLUSTER FAILOVER FORCE once, from its own
+ * probes (heal_cluster_rfail_decide):
+ * - the master has not answered for node-timeout, counted from the first
+ *   probe it did not answer (never from its last answer: the request is
+ *   never earlier than node-timeout after the loss, as Redis' own PFAIL);
+ * - the replica is the one to promote: the most data among the live
+ *   replicas of that master, the planned region among equals, never one
+ *   with cluster-replica-no-failover yes (FORCE would ignore the setting);
+ * - a majority of the slot-owning masters answer the agent and their
+ *   views show the master disconnected, fail? or fail: the majority side
+ *   lost it too, so a link that only this replica lost is never the
+ *   reason, and the request does not race Redis' own judgement;
+ * - at most once per shard per 2 x node-timeout; off with the topology's
+ *   agent.crash_fast_path (it is part of the fast path).
+ * FORCE skips the election delay and the handshake with the lost master
+ * but still needs the votes of a majority of the slot-owning masters
+ * (they vote for a FORCE request before they flag the master FAIL, once
+ * per master per 2 x node-timeout): a replica on a minority side cannot
+ * win, and of two replicas asking, one at most.  Never TAKEOVER.
+ *
+ * Data: the promoted replica has what it had when it lost the master, as
+ * in Redis' own election, which also waits at least node-timeout.  An
+ * isolated old master keeps acknowledging writes (its same-region replica
+ * answers WAIT 1) until it fences itself (Redis' CLUSTERDOWN after 1 to
+ * 1.5 x node-timeout, or the agent's fence): those writes are lost however
+ * late the promotion comes, since the majority side stopped receiving
+ * them when it lost the master. */
+
+static const char *planned_region(const mrd_manifest *m, const mrd_mf_shard *sh, int dead);
+
+/* This host's last request for SHARD (monotonic ms; 0: none). */
+static long long shard_asked_ms(const heal_ctx *hc, int shard)
+{
+    long long t = 0;
+    for (int i = 0; i < hc->nnodes; i++)
+        if (hc->h->m->nodes[hc->nodes[i].node].shard == shard &&
+            hc->nodes[i].failover_req_ms > t)
+            t = hc->nodes[i].failover_req_ms;
+    return t;
+}
+
+/* The live replicas of MASTER in this round's probes, into C (the shard's
+ * size at most); *SELF gets this node's index in C (-1 when absent). */
+static int live_replicas(const heal_ctx *hc, const observation *o, int master,
+                         heal_fo_candidate *c, int *self)
+{
+    const mrd_manifest *m = hc->h->m;
+    const char *region = planned_region(m, o->shard, master);
+    int n = 0;
+    *self = -1;
+    for (int i = o->shard->first; i < o->shard->first + o->shard->nnodes; i++) {
+        store_info r;
+        if (i == master || !node_info(o, i, &r) || r.is_master ||
+            strcmp(r.master_host, manifest_node_address(m, master)) != 0 ||
+            r.master_port != m->nodes[master].port)
+            continue;
+        const store_cluster_node *v = in_view(m, o->view, i);
+        const char *nf = i == o->b->hn->node ? node_probe(o, i)->config_values[0] : NULL;
+        if (i == o->b->hn->node)
+            *self = n;
+        c[n++] = (heal_fo_candidate){
+            .node = i, .answered = true, .offset = r.slave_repl_offset,
+            .planned = strcmp(heal_node_host(m, i)->region, region) == 0,
+            .no_failover = !v || (v->flags & STORE_CLUSTER_NOFAILOVER) ||
+                           (nf && strcmp(nf, "yes") == 0)};
+    }
+    return n;
+}
+
+/* Probe the slot-owning masters of o->view other than the lost MASTER:
+ * *LOST_IT gets how many answered and lost it too; returns how many
+ * slot-owning masters there are (the lost one included), and what each
+ * said goes to SAID ("euw-a1 disconnected, aps-a1 fail?"). */
+static int probe_masters(const heal_ctx *hc, const observation *o, int master, int *lost_it,
+                         char *said, size_t n)
+{
+    const mrd_manifest *m = hc->h->m;
+    const store_cluster_view *v = o->view;
+    const char *lost_ip = manifest_node_address(m, master);
+    int lost_port = m->nodes[master].port, masters = 0, np = 0;
+    store_probe *p = calloc((size_t)v->nnodes, sizeof(*p));
+    store_cluster_view *pv = store_cluster_view_new();
+    *lost_it = 0;
+    said[0] = '\0';
+    for (int i = 0; p && pv && i < v->nnodes; i++) {
+        const store_cluster_node *x = &v->nodes[i];
+        if (!(x->flags & STORE_CLUSTER_MASTER) || x->nslots <= 0)
+            continue;
+        masters++;
+        if (x->port == lost_port && strcmp(x->ip, lost_ip) == 0)
+            continue;
+        p[np++] = (store_probe){.kind = STORE_PROBE_INFO, .address = x->ip, .port = x->port,
+                                .user = "admin", .pass = hc->h->secrets.admin, .cluster = true};
+    }
+    if (!p || !pv || store_probe_all(p, np, HEAL_PROBE_TIMEOUT_MS) != MRD_OK)
+        np = 0; /* out of memory: no majority */
+    size_t used = 0;
+    for (int i = 0; i < np; i++) {
+        const char *word = "no answer";
+        if (p[i].rc == MRD_OK && p[i].cluster_nodes &&
+            store_cluster_nodes_parse(p[i].cluster_nodes, strlen(p[i].cluster_nodes), pv,
+                                      NULL) == MRD_OK) {
+            const char *lost = heal_cluster_lost_by(pv, lost_ip, lost_port);
+            *lost_it += lost != NULL;
+            word = lost ? lost : "still connected to it";
+        }
+        int k = manifest_find_node(m, p[i].address, p[i].port);
+        int w = snprintf(said + used, n - used, "%s%s %s", used ? ", " : "",
+                         k >= 0 ? heal_node_host(m, k)->host : p[i].address, word);
+        if (w > 0 && (size_t)w < n - used)
+            used += (size_t)w;
+        store_probe_clear(&p[i]);
+    }
+    free(p);
+    store_cluster_view_free(&pv);
+    return masters;
+}
+
+/* For a replica of this host (o->b->hn): keep track of whether its master
+ * answers, and decide whether this pass asks it for CLUSTER FAILOVER
+ * FORCE (o->rfail, o->rfail_detail).  T_PROBE: when this round's probes
+ * were sent (monotonic ms). */
+static void watch_master(const heal_ctx *hc, observation *o, long long t_probe)
+{
+    const mrd_manifest *m = hc->h->m;
+    heal_node *hn = o->b->hn;
+    store_info self;
+    int master = -1;
+    const store_cluster_node *mv = NULL;
+    o->rfail = HEAL_RFAIL_MASTER_ANSWERS;
+    if (o->view && o->view_node == hn->node && node_info(o, hn->node, &self) &&
+        !self.is_master)
+        master = manifest_find_node(m, self.master_host, self.master_port);
+    if (master >= 0 && master != hn->node && m->nodes[master].shard == m->nodes[hn->node].shard)
+        mv = in_view(m, o->view, master);
+    /* lost: it did not answer this round and still owns the shard's slots
+     * (no replica has taken them over) */
+    if (!mv || !(mv->flags & STORE_CLUSTER_MASTER) || mv->nslots <= 0 ||
+        node_probe(o, master)->rc == MRD_OK) {
+        hn->master_lost_since_ms = 0;
+        return;
+    }
+    if (!hn->master_lost_since_ms || hn->master_lost != master) {
+        hn->master_lost = master;
+        hn->master_lost_since_ms = t_probe;
+    }
+    heal_fo_candidate c[MRD_MF_MAX_NODES];
+    heal_rfail_facts f = {.enabled = m->settings.agent.crash_fast_path,
+                          .node_timeout_ms = m->settings.cluster.node_timeout_ms,
+                          .lost_since_ms = hn->master_lost_since_ms, .now_ms = mrd_now_ms(),
+                          .asked_ms = shard_asked_ms(hc, m->nodes[hn->node].shard), .c = c,
+                          .masters = -1};
+    f.n = live_replicas(hc, o, master, c, &f.self);
+    o->rfail = heal_cluster_rfail_decide(&f);
+    if (o->rfail != HEAL_RFAIL_PROBE)
+        return;
+    char said[256];
+    f.masters = probe_masters(hc, o, master, &f.masters_lost_it, said, sizeof(said));
+    f.now_ms = mrd_now_ms();
+    o->rfail = heal_cluster_rfail_decide(&f);
+    const mrd_mf_host *mh = heal_node_host(m, master), *me = heal_node_host(m, hn->node);
+    if (o->rfail != HEAL_RFAIL_ASK) {
+        mrd_info("%s/%s: %smaster %s unreachable for %lld ms, no failover request: %d of %d "
+                 "slot-owning masters answer and lost it too (%s)", m->host, hn->proc->label,
+                 o->shard_tag, mh->host, f.now_ms - f.lost_since_ms, f.masters_lost_it,
+                 f.masters, said);
+        return;
+    }
+    snprintf(o->rfail_detail, sizeof(o->rfail_detail),
+             "%smaster %s (%s:%d) unreachable for %lld ms (node timeout %d ms); %d of %d "
+             "slot-owning masters answer and lost it too (%s); asked %s (%s:%d, %s%s) for "
+             "CLUSTER FAILOVER FORCE: replication offset %lld, %d live replica(s)",
+             o->shard_tag, mh->host, manifest_node_address(m, master), m->nodes[master].port,
+             f.now_ms - f.lost_since_ms, f.node_timeout_ms, f.masters_lost_it, f.masters, said,
+             me->host, manifest_node_address(m, hn->node), m->nodes[hn->node].port, me->region,
+             c[f.self].planned ? ", the planned region" : "", c[f.self].offset, f.n);
+}
+
+/* The verdict of watch_master() is to ask: CLUSTER FAILOVER FORCE on this
+ * node (never TAKEOVER). */
+static void request_failover(heal_step *ps)
+{
+    observation *o = ps->o->mode_data;
+    if (o->rfail != HEAL_RFAIL_ASK)
+        return;
+    store_conn *c = NULL;
+    mrd_error err;
+    mrd_error_clear(&err);
+    mrd_rc rc = heal_node_conn(ps->hc, ps->hn->node, &c, &err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, &err, "CLUSTER", "FAILOVER", "FORCE", NULL);
+    store_conn_close(&c);
+    if (rc != MRD_OK) {
+        ps->failed = true;
+        heal_act(ps, "+heal-failed", ps->hn->proc->label, "%s; it failed: %s", o->rfail_detail,
+                 err.msg);
+        return;
+    }
+    ps->hn->failover_req_ms = mrd_now_ms();
+    ps->acted = true;
+    heal_act(ps, "+failover-requested", ps->hn->proc->label, "%s", o->rfail_detail);
 }
 
 /* The shard's master in view V: the node of the shard that the view has
@@ -471,6 +739,7 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
         o->probes[k] = ping_probe(hc, manifest_node_address(m, hn->fence_peers[j]),
                                   m->nodes[hn->fence_peers[j]].port);
     o->nprobes = k;
+    long long t_probe = mrd_now_ms();
     mrd_rc rc = store_probe_all(o->probes, o->nprobes, HEAL_PROBE_TIMEOUT_MS);
     if (rc != MRD_OK) {
         cluster_obs_free(b);
@@ -511,6 +780,7 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
     }
     if (f->reachable)
         check_drift(hc, o);
+    watch_master(hc, o, t_probe);
     return MRD_OK;
 }
 
@@ -827,6 +1097,7 @@ static void cluster_act(heal_step *ps, heal_action a)
 {
     keep_conf(ps);
     fence(ps);
+    request_failover(ps);
     switch (a) {
     case HEAL_RESTORE:
         restore(ps);
@@ -839,11 +1110,13 @@ static void cluster_act(heal_step *ps, heal_action a)
         break;
     default:
         /* HEAL_WAIT_FAILOVER, HEAL_ASK_FAILOVER: the cluster elects a
-         * replica by itself after cluster-node-timeout.  A pass does not
-         * ask: it cannot tell a dead master from one it cannot reach, and
-         * FORCE skips the handshake that makes a live master's failover
-         * lose nothing; only the crash fast path, which reaped the
-         * process, asks */
+         * replica by itself after cluster-node-timeout.  The lost master's
+         * own pass does not ask: it cannot tell a dead master from one it
+         * cannot reach, and FORCE skips the handshake that makes a live
+         * master's failover lose nothing; the crash fast path, which
+         * reaped the process, asks, and so does a replica's pass once a
+         * majority of the masters have lost the master too
+         * (request_failover) */
         break;
     }
 }

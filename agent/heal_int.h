@@ -69,6 +69,14 @@ typedef struct heal_node {
     long heals_ok, heals_failed;
     long long snapshot_bytes;
     long syncs_partial, syncs_full;
+
+    /* the replica-side failover request (cluster mode, heal_cluster.c):
+     * in memory only, touched by passes alone (under the heal lock) */
+    int master_lost;              /* manifest index of this replica's master
+                                     while it does not answer */
+    long long master_lost_since_ms; /* monotonic ms when the first probe it
+                                       did not answer was sent; 0: it answers */
+    long long failover_req_ms;    /* monotonic ms of this node's last request */
 } heal_node;
 
 typedef struct heal_mode heal_mode;
@@ -312,14 +320,78 @@ typedef struct heal_fo_candidate {
     bool planned;      /* in the region the plan fails the shard over to */
     bool answered;     /* answered INFO as a replica when the master died */
     long long offset;  /* ... its replication offset then */
+    bool no_failover;  /* cluster-replica-no-failover yes (a replica being
+                          restored): never asked, FORCE would ignore it */
 } heal_fo_candidate;
 
 /* Pure: which of the N candidates C to ask (an index into C; -1 when none
- * answered).  Only those with the highest offset: a replica behind another
- * lacks writes the other may have acknowledged (WAIT), and FORCE does not
- * compare offsets as an election's rank does.  Among those, the first in
- * the planned region, else the first. */
+ * answered).  Never one flagged no_failover.  Only those with the highest
+ * offset: a replica behind another lacks writes the other may have
+ * acknowledged (WAIT), and FORCE does not compare offsets as an
+ * election's rank does.  Among those, the first in the planned region,
+ * else the first. */
 int heal_cluster_failover_target(const heal_fo_candidate *c, int n);
+
+/* ==== the replica-side failover request (heal_cluster.c) ====
+ *
+ * A region outage takes the master's agent with it, so the crash fast path
+ * cannot fire.  Instead the agent of one surviving replica asks its own
+ * node for CLUSTER FAILOVER FORCE once the master has not answered the
+ * agent's probes for node-timeout, a majority of the slot-owning masters
+ * answer and have lost it too, and that replica is the one to promote.
+ * FORCE still needs a majority of the masters' votes: a replica on the
+ * minority side of a partition cannot be promoted by it. */
+
+/* What heal_cluster_rfail_decide() says of one replica of this host. */
+typedef enum heal_rfail {
+    HEAL_RFAIL_ASK = 0,          /* ask this replica for CLUSTER FAILOVER FORCE */
+    HEAL_RFAIL_OFF,              /* agent.crash_fast_path is false */
+    HEAL_RFAIL_MASTER_ANSWERS,   /* its master answered the last probe */
+    HEAL_RFAIL_TOO_SOON,         /* ... not for node-timeout yet */
+    HEAL_RFAIL_COOLDOWN,         /* asked for the shard within 2 x node-timeout */
+    HEAL_RFAIL_NOT_CHOSEN,       /* another live replica is the one to promote
+                                    (or this one may not fail over) */
+    HEAL_RFAIL_PROBE,            /* every other condition holds: probe the
+                                    other masters, then decide again */
+    HEAL_RFAIL_NO_MAJORITY,      /* fewer than a majority of the slot-owning
+                                    masters answer and have lost it too */
+} heal_rfail;
+
+/* The facts, all from the agent's own probes. */
+typedef struct heal_rfail_facts {
+    bool enabled;                /* agent.crash_fast_path */
+    int node_timeout_ms;         /* cluster-node-timeout */
+    long long lost_since_ms;     /* when the first probe the master did not
+                                    answer was sent (monotonic); 0: it answers */
+    long long now_ms;            /* the same clock */
+    long long asked_ms;          /* this host's last request for the shard; 0 */
+    const heal_fo_candidate *c;  /* the live replicas of the lost master that
+                                    answered, this host's among them */
+    int n;
+    int self;                    /* index in C of the replica deciding */
+    int masters;                 /* slot-owning masters, the lost one
+                                    included; -1: not probed yet */
+    int masters_lost_it;         /* those that answered and whose view shows
+                                    the lost master disconnected, fail? or fail */
+} heal_rfail_facts;
+
+/* Pure: the verdict for F, checked in the order of heal_rfail's values
+ * (the cheap ones first, so that the other masters are probed only when
+ * nothing else stands in the way: HEAL_RFAIL_PROBE).  The replica to
+ * promote is heal_cluster_failover_target()'s: the most data first, the
+ * planned region among equals, never a no_failover one.  The cooldown is
+ * 2 x node-timeout (heal_fast_path_due), as a master votes for a replica
+ * of the same master once per 2 x node-timeout. */
+heal_rfail heal_cluster_rfail_decide(const heal_rfail_facts *f);
+
+/* Stable name of a verdict ("ask", "too-soon", ...; static). */
+const char *heal_cluster_rfail_name(heal_rfail r);
+
+/* Pure: has the master that printed view V lost the node at IP:PORT while
+ * that node still owns slots in V?  "fail", "fail?" or "disconnected"
+ * (static) when so; NULL when V's printer is no master owning slots, the
+ * node is absent, owns no slots (a failover happened) or looks fine. */
+const char *heal_cluster_lost_by(const struct store_cluster_view *v, const char *ip, int port);
 
 /* Pure: which of the shard's N nodes (IP[i]:PORT[i]) view V has as the
  * shard's master: a master owning slots and not flagged fail; -1 when

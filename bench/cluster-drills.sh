@@ -3,7 +3,9 @@
 #   kill-leader 1            crash fast path on (the agent asks the planned
 #                            replica for CLUSTER FAILOVER FORCE at once)
 #   kill-leader 1 (baseline) crash fast path off: Redis Cluster alone
-#   region-outage us-east    every node of shard 1's master's region
+#   region-outage us-east    every node of shard 1's master's region (its
+#                            agent too: the surviving replica's agent asks
+#                            for CLUSTER FAILOVER FORCE after node-timeout)
 #   partition us-east        the same region cut off, its processes running
 # on regions/local-cluster.json (3 regions x 2 hosts, 3 shards, 2 replicas
 # each, the shipped node timeout of 5000 ms and agent interval of 1000 ms;

@@ -80,7 +80,9 @@ static const mrd_setting table[] = {
     {"agent", "crash_fast_path", MRD_SETTING_BOOL, 0, 1, "true",
      "the leader's agent asks for a failover the moment the leader's process dies: a "
      "sentinel instead of waiting for `down_after_ms`; in cluster mode, a caught-up "
-     "replica (`CLUSTER FAILOVER FORCE`) instead of waiting for `node_timeout_ms`; "
+     "replica (`CLUSTER FAILOVER FORCE`) instead of waiting for `node_timeout_ms`, and "
+     "a surviving replica's agent asks the same once a master lost with its agent has "
+     "not answered for `node_timeout_ms` and a majority of the masters lost it too; "
      "`false` is for comparison drills",
      MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT, AT(agent.crash_fast_path)},
     {"agent", "fence", MRD_SETTING_BOOL, 0, 1, "true",

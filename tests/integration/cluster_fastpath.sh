@@ -35,65 +35,7 @@ deploy() {
     APP=$(cat "$T_STATE/secrets/app.pass")
 }
 adm() { rcli_as admin "$ADMIN" "$@"; }
-declare -A HOST_OF=([127.0.1.1]=use-a1 [127.0.1.2]=use-b1 [127.0.2.1]=euw-a1
-                    [127.0.2.2]=euw-b1 [127.0.3.1]=aps-a1 [127.0.3.2]=aps-b1)
-NODES=()
-for a in 127.0.1.1 127.0.1.2 127.0.2.1 127.0.2.2 127.0.3.1 127.0.3.2; do
-    NODES+=("$a:$BASE" "$a:$((BASE + 1))")
-done
-# pid_file ADDR:PORT: that node's pid file
-pid_file() {
-    local a=${1%:*} p=${1#*:} d=redis
-    [[ $p == "$BASE" ]] || d=redis-$p
-    echo "$T_STATE/hosts/${HOST_OF[$a]}/$d/redis.pid"
-}
-# view: CLUSTER NODES of the first node that answers
-view() {
-    local n
-    for n in "${NODES[@]}"; do
-        adm -h "${n%:*}" -p "${n#*:}" cluster nodes 2>/dev/null && return 0
-    done
-    return 1
-}
-# master_of FIRST_SLOT: ADDR:PORT of the live master whose slots start there
-master_of() {
-    view | awk -v s="$1" '$3 ~ /master/ && $3 !~ /fail/ {
-        for (i = 9; i <= NF; i++) { split($i, r, "-"); if (r[1] == s) { split($2, a, "@"); print a[1] } } }'
-}
-# tag_in LO HI: a hash tag whose slot is in LO..HI
-tag_in() {
-    local i s
-    for i in $(seq 0 200); do
-        s=$(adm -h 127.0.2.1 -p "$BASE" cluster keyslot "t$i")
-        ((s >= $1 && s <= $2)) && { echo "t$i"; return; }
-    done
-}
-
-# writer TAG LOG: SET {TAG}:<seq> then WAIT 1 500 on the node that serves
-# the tag's slot (following MOVED, trying the next node when one refuses),
-# one line per attempt "<unix ms> <seq> ok|fail", until $T_DIR/stop exists.
-writer() {
-    local tag=$1 log=$2 seq=0 cur=127.0.2.1:$BASE k=0 out t
-    while [[ ! -e $T_DIR/stop ]]; do
-        seq=$((seq + 1))
-        out=$(printf 'SET {%s}:%d %d\nWAIT 1 500\n' "$tag" "$seq" "$seq" |
-            rcli_as app "$APP" -h "${cur%:*}" -p "${cur#*:}" 2>&1 | tr -d '\r')
-        t=${EPOCHREALTIME/./}
-        t=$((t / 1000))
-        if [[ $out =~ ^OK$'\n'([0-9]+)$ ]] && ((BASH_REMATCH[1] >= 1)); then
-            echo "$t $seq ok"
-        else
-            echo "$t $seq fail"
-            if [[ $out =~ MOVED\ [0-9]+\ ([0-9.]+:[0-9]+) ]]; then
-                cur=${BASH_REMATCH[1]}
-            elif [[ ! $out =~ ^OK ]]; then
-                k=$(((k + 1) % ${#NODES[@]}))
-                cur=${NODES[$k]}
-                sleep 0.005
-            fi
-        fi
-    done >"$log"
-}
+cluster_nodes "$BASE"
 
 # healthy: every shard serves its slots with both replicas linked (status
 # itself warns about the masters' spread against the plan after a failover)
@@ -145,8 +87,7 @@ round() {
     promoted() { now_master=$(master_of "$lo"); [[ -n $now_master && $now_master != "$master" ]]; }
     wait_for 5 promoted || fail "$mode: the view still names $master for slot $lo"
     acked=$(awk '$3 == "ok" {print $2}' "$log")
-    lost=$(for q in $acked; do echo "GET {$tag}:$q"; done |
-        adm -h "${now_master%:*}" -p "${now_master#*:}" | grep -c '^$')
+    lost=$(lost_writes "$tag" "$log" "$now_master")
     say "$mode: new master $now_master; first acknowledged write $((after - t_kill)) ms after the kill (gap $((after - before)) ms); $(wc -w <<<"$acked") acknowledged, $lost lost"
     checks=$((checks + 1)); check "$mode: no acknowledged write lost ($(wc -w <<<"$acked") acknowledged)" \
         test "$lost" -eq 0

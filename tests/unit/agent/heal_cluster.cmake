@@ -12,6 +12,8 @@
 #                       cut off from a majority of the masters owning slots
 #                       (heal_cluster_isolated), fence/lift/adopt
 #                       (heal_fence_next) and the repair of a stray fence
-#                       (heal_fence_drift)
+#                       (heal_fence_drift); the replica-side failover
+#                       request (heal_cluster_rfail_decide,
+#                       heal_cluster_lost_by)
 
 mrd_unit_test(heal_cluster mrd_agent)

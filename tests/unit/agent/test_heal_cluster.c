@@ -2,8 +2,10 @@
  * choice, a node's own nodes.conf, the id of a restored node, the shard's
  * master as a view says, and heal_decide on the facts a crashed master
  * leaves at each stage of a failover (never restored while any view still
- * gives it its slots, nor while no view names a master), and the replica
- * the crash fast path asks.  No I/O. */
+ * gives it its slots, nor while no view names a master), the replica
+ * the crash fast path asks, and the replica-side failover request's
+ * verdict (unreachable for node-timeout, the majority side, the replica
+ * chosen, the cooldown, the switch).  No I/O. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -446,6 +448,165 @@ static void test_fence_repair_only_when_not_isolated(void **state)
     assert_int_equal(heal_decide(&f, 3000), HEAL_WAIT_SYNC);
 }
 
+static void test_target_never_no_failover(void **state)
+{
+    (void)state;
+    /* a replica being restored (cluster-replica-no-failover yes) is never
+     * asked, even with the most data: FORCE would ignore the setting */
+    heal_fo_candidate c[] = {ANS(1, true, 900), ANS(2, false, 500)};
+    c[0].no_failover = true;
+    assert_int_equal(heal_cluster_failover_target(c, 2), 1);
+    c[1].no_failover = true;
+    assert_int_equal(heal_cluster_failover_target(c, 2), -1);
+}
+
+/* ==== the replica-side failover request ==== */
+
+#define NT 3000
+/* The master of a 3-master cluster lost since t=10000; the one live
+ * replica (this agent's, planned) at offset 900; now node-timeout later;
+ * masters not probed yet. */
+static heal_fo_candidate one_live[] = {ANS(4, true, 900)};
+static heal_rfail_facts lost_for(long long ms)
+{
+    return (heal_rfail_facts){.enabled = true, .node_timeout_ms = NT, .lost_since_ms = 10000,
+                              .now_ms = 10000 + ms, .c = one_live, .n = 1, .self = 0,
+                              .masters = -1};
+}
+
+static void test_rfail_unreachable_duration(void **state)
+{
+    (void)state;
+    heal_rfail_facts f = lost_for(NT - 1);
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_TOO_SOON);
+    f = lost_for(0);
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_TOO_SOON);
+    f = lost_for(NT);
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_PROBE);
+    f.lost_since_ms = 0; /* it answered */
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_MASTER_ANSWERS);
+}
+
+static void test_rfail_majority_side(void **state)
+{
+    (void)state;
+    heal_rfail_facts f = lost_for(NT + 200);
+    f.masters = 3;
+    f.masters_lost_it = 2; /* the two other masters answer, both lost it */
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+    f.masters_lost_it = 1; /* a minority side, or a link only we lost */
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NO_MAJORITY);
+    f.masters_lost_it = 0;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NO_MAJORITY);
+    f.masters = 5; /* 3 of 5 needed */
+    f.masters_lost_it = 2;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NO_MAJORITY);
+    f.masters_lost_it = 3;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+    f.masters = 0; /* a view with no master: never */
+    f.masters_lost_it = 0;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NO_MAJORITY);
+}
+
+static void test_rfail_choice_of_replica(void **state)
+{
+    (void)state;
+    heal_rfail_facts f = lost_for(NT);
+    f.masters = 3;
+    f.masters_lost_it = 3;
+    /* two live replicas at the same offset: the planned one asks, the
+     * other's agent does not */
+    heal_fo_candidate c[] = {ANS(4, false, 900), ANS(5, true, 900)};
+    f.c = c;
+    f.n = 2;
+    f.self = 0;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NOT_CHOSEN);
+    f.self = 1;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+    /* the unplanned one has more data: it is the one */
+    c[0].offset = 950;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NOT_CHOSEN);
+    f.self = 0;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+    /* ... unless it may not fail over: then the planned one */
+    c[0].no_failover = true;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NOT_CHOSEN);
+    f.self = 1;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+    /* this node not among the live replicas (-1) */
+    f.self = -1;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NOT_CHOSEN);
+    /* not chosen is decided before any master is probed */
+    f.masters = -1;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_NOT_CHOSEN);
+}
+
+static void test_rfail_cooldown(void **state)
+{
+    (void)state;
+    heal_rfail_facts f = lost_for(NT);
+    f.masters = 3;
+    f.masters_lost_it = 2;
+    f.asked_ms = f.now_ms - 1; /* asked a moment ago */
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_COOLDOWN);
+    f.asked_ms = f.now_ms - 2 * NT + 1;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_COOLDOWN);
+    f.asked_ms = f.now_ms - 2 * NT;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+    f.asked_ms = 0;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+}
+
+static void test_rfail_switch_off(void **state)
+{
+    (void)state;
+    heal_rfail_facts f = lost_for(10 * NT);
+    f.masters = 3;
+    f.masters_lost_it = 3;
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_ASK);
+    f.enabled = false; /* agent.crash_fast_path false: Redis alone */
+    assert_int_equal(heal_cluster_rfail_decide(&f), HEAL_RFAIL_OFF);
+    assert_string_equal(heal_cluster_rfail_name(HEAL_RFAIL_OFF), "off");
+    assert_string_equal(heal_cluster_rfail_name(HEAL_RFAIL_ASK), "ask");
+}
+
+/* Master A's view of B, the lost master of another shard, at each stage. */
+#define VIEW_OF_B(flags, link, slots)                                              \
+    ID_A " 127.0.2.1:7000@17000 myself,master - 0 1 1 connected 0-5460\n"          \
+    ID_B " 127.0.1.1:7000@17000 " flags " - 5 1 2 " link slots "\n"                \
+    ID_C " 127.0.3.1:7000@17000 master - 0 1 3 connected 10922-16383\n"
+
+static void test_lost_by(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {VIEW_OF_B("master", "connected", " 5461-10921"), NULL},
+        {VIEW_OF_B("master", "disconnected", " 5461-10921"), "disconnected"},
+        {VIEW_OF_B("master,fail?", "connected", " 5461-10921"), "fail?"},
+        {VIEW_OF_B("master,fail?", "disconnected", " 5461-10921"), "fail?"},
+        {VIEW_OF_B("master,fail", "disconnected", " 5461-10921"), "fail"},
+        /* a replica took its slots: nothing to ask for any more */
+        {VIEW_OF_B("master,fail", "disconnected", ""), NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        store_cluster_view *v = parse(cases[i].text);
+        const char *got = heal_cluster_lost_by(v, "127.0.1.1", 7000);
+        if (cases[i].want)
+            assert_string_equal(got, cases[i].want);
+        else
+            assert_null(got);
+        assert_null(heal_cluster_lost_by(v, "127.0.9.9", 7000)); /* not in the view */
+        store_cluster_view_free(&v);
+    }
+    /* printed by a replica, not a master owning slots: it does not count */
+    store_cluster_view *v = parse(view_pfail);
+    assert_null(heal_cluster_lost_by(v, "127.0.1.1", 7000));
+    store_cluster_view_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +636,13 @@ int main(void)
         cmocka_unit_test(test_isolated_only_for_a_slot_owning_master),
         cmocka_unit_test(test_fence_transitions),
         cmocka_unit_test(test_fence_repair_only_when_not_isolated),
+        cmocka_unit_test(test_target_never_no_failover),
+        cmocka_unit_test(test_rfail_unreachable_duration),
+        cmocka_unit_test(test_rfail_majority_side),
+        cmocka_unit_test(test_rfail_choice_of_replica),
+        cmocka_unit_test(test_rfail_cooldown),
+        cmocka_unit_test(test_rfail_switch_off),
+        cmocka_unit_test(test_lost_by),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
