@@ -95,6 +95,14 @@ typedef struct drill {
     drill_cwatch *cwatch;
 } drill;
 
+/* The options of every writer and timeline a mode may start. */
+typedef struct load_setup {
+    drill_cluster_opts co;   /* cluster writer (user app) */
+    drill_cluster_opts wo;   /* cluster watcher (user admin) */
+    drill_timeline_opts to;  /* sentinels' timeline */
+    drill_load_opts lo;      /* sentinel-mode writer */
+} load_setup;
+
 /* What differs between the modes, chosen once by the topology's mode (as
  * status_mode.h): the front end (drill_run) never tests the mode. */
 typedef struct drill_mode {
@@ -108,7 +116,24 @@ typedef struct drill_mode {
     mrd_rc (*preflight)(drill *d, const st_report *r, mrd_error *err);
     bool (*moves_leader)(const drill *d);
     void (*fault_window)(const drill *d, long long *limit_ms, long long *hold_ms);
+    /* the preflight's refusal (on stderr) when the cooldown has LEFT_MS to run */
+    void (*cooldown_refused)(const mrd_topology *t, long long left_ms);
+    /* the start's part of the record, and the drill's opening line; false
+     * when out of memory */
+    bool (*note_record)(drill *d);
+    /* start the timeline and the writer; ERR set on failure */
+    mrd_rc (*start_load)(drill *d, const load_setup *ls, drill_timeline **tl,
+                         drill_load **load, mrd_error *err);
+    /* the writes the main writer made (a new array the caller frees) */
+    void (*main_writes)(drill *d, drill_load *load, drill_write **w, int64_t *n);
+    /* read the writes back from the healed topology (FINAL, NULL when it
+     * did not answer); note rec.leader_after; the leader after (-1 none) */
+    int (*verify)(drill *d, const st_report *final, const drill_write *w, int64_t n,
+                  const char *prefix);
+    bool isolated_writer; /* a partition that cuts off the leader: a writer inside */
+    bool heal_after;      /* healed: run `meridian heal` (opts.heal) as well */
 } drill_mode;
+
 
 static long long now_rel(const drill *d)
 {
@@ -637,6 +662,57 @@ static void sentinel_fault_window(const drill *d, long long *limit_ms, long long
                        hold_ms);
 }
 
+static void sentinel_cooldown_refused(const mrd_topology *t, long long left_ms)
+{
+    fprintf(stderr, "meridian: preflight: the sentinels refuse another failover of %s "
+                    "for %.1f s more (2 x failover-timeout after the last one): wait, "
+                    "or pass --wait\n", t->name, (double)left_ms / 1000.0);
+}
+
+static bool sentinel_note_record(drill *d)
+{
+    say(d, "%s %s: leader %s, %d writes/s for at least %d s", d->rec.scenario,
+        d->rec.target, d->rec.leader_before, d->o->rate, d->o->duration_s);
+    return true;
+}
+
+static mrd_rc sentinel_start_load(drill *d, const load_setup *ls, drill_timeline **tl,
+                                  drill_load **load, mrd_error *err)
+{
+    (void)d;
+    mrd_rc rc = drill_timeline_start(&ls->to, tl, err);
+    if (rc == MRD_OK)
+        rc = drill_load_start(&ls->lo, load, err);
+    return rc;
+}
+
+static void sentinel_main_writes(drill *d, drill_load *load, drill_write **w, int64_t *n)
+{
+    (void)d;
+    drill_load_writes(load, w, n, NULL);
+}
+
+static int sentinel_verify(drill *d, const st_report *final, const drill_write *w, int64_t n,
+                           const char *prefix)
+{
+    const mrd_plan *p = d->c->plan;
+    int leader_after = final ? final->master : -1;
+    if (leader_after >= 0) {
+        node_name(d, leader_after, d->rec.leader_after, sizeof(d->rec.leader_after));
+        drill_verify_result v = {0};
+        mrd_error err;
+        if (drill_load_verify(node_host(d, leader_after)->address, p->nodes[leader_after].port, "admin",
+                              d->admin, prefix, w, n, 5000, &v, &err) == MRD_OK) {
+            d->rec.r.acked_writes_lost = v.acked_writes_lost;
+            d->rec.r.unacked_writes_lost = v.unacked_writes_lost;
+        } else {
+            say(d, "cannot read the writes back: %s", err.msg);
+            d->rec.r.healed = false;
+        }
+    }
+    return leader_after;
+}
+
 static const drill_mode mode_sentinel = {
     .detect_event = "+odown",
     .failover_event = "+switch-master",
@@ -647,6 +723,12 @@ static const drill_mode mode_sentinel = {
     .preflight = sentinel_preflight,
     .moves_leader = sentinel_moves_leader,
     .fault_window = sentinel_fault_window,
+    .cooldown_refused = sentinel_cooldown_refused,
+    .note_record = sentinel_note_record,
+    .start_load = sentinel_start_load,
+    .main_writes = sentinel_main_writes,
+    .verify = sentinel_verify,
+    .isolated_writer = true,
 };
 
 /* ==== cluster mode ==== */
@@ -812,6 +894,124 @@ static void cluster_fault_window(const drill *d, long long *limit_ms, long long 
     *hold_ms = d->o->scenario == DRILL_PARTITION && d->region_has_leader ? nt + 2000 : 0;
 }
 
+/* Cluster mode: the per-shard part of the record, before (FINAL NULL)
+ * and after the drill. */
+static void cluster_shards_note(drill *d, const st_report *final)
+{
+    const mrd_topology *t = d->c->topo;
+    const mrd_plan *p = d->c->plan;
+    for (int s = 0; s < d->nshards; s++) {
+        drill_shard *x = &d->rec.shards[s];
+        int m = final ? final->shards[s].master : d->shard_master0[s];
+        char *who = final ? x->master_after : x->master_before;
+        char *where = final ? x->region_after : x->region_before;
+        if (!final) {
+            snprintf(x->name, sizeof(x->name), "%s", p->shards[s].name);
+            snprintf(x->region_planned, sizeof(x->region_planned), "%s",
+                     t->regions[plan_node_host(p, p->shards[s].master)->region].name);
+            x->faulted = d->shard_faulted[s];
+        }
+        if (m >= 0) {
+            node_name(d, m, who, sizeof(x->master_after));
+            snprintf(where, sizeof(x->region_after), "%s",
+                     t->regions[node_host(d, m)->region].name);
+        }
+    }
+}
+
+/* Cluster mode: read every shard's keys back from its master now. */
+static void cluster_verify(drill *d, const st_report *final, const drill_write *w, int64_t n,
+                           const char *prefix)
+{
+    drill_write *mine = malloc(sizeof(*mine) * (size_t)(n > 0 ? n : 1));
+    if (!mine) {
+        d->rec.r.healed = false;
+        return;
+    }
+    for (int s = 0; s < d->nshards; s++) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (w[i].shard == s)
+                mine[k++] = w[i];
+        int m = final->shards[s].master;
+        drill_verify_result v = {0};
+        mrd_error err;
+        if (m < 0 || drill_load_verify(node_host(d, m)->address, d->c->plan->nodes[m].port,
+                                       "admin", d->admin, prefix, mine, k, 5000, &v,
+                                       &err) != MRD_OK) {
+            say(d, "cannot read shard %d's writes back: %s", s + 1,
+                m < 0 ? "it has no master" : err.msg);
+            d->rec.r.healed = false;
+            continue;
+        }
+        d->rec.shards[s].acked_writes_lost = v.acked_writes_lost;
+        d->rec.shards[s].unacked_writes_lost = v.unacked_writes_lost;
+        d->rec.r.acked_writes_lost += v.acked_writes_lost;
+        d->rec.r.unacked_writes_lost += v.unacked_writes_lost;
+    }
+    free(mine);
+}
+
+static void cluster_cooldown_refused(const mrd_topology *t, long long left_ms)
+{
+    fprintf(stderr, "meridian: preflight: the nodes of %s refuse another failover "
+                    "vote for %.1f s more (2 x node timeout after the last failover): "
+                    "wait, or pass --wait\n", t->name, (double)left_ms / 1000.0);
+}
+
+static bool cluster_note_record(drill *d)
+{
+    const mrd_plan *p = d->c->plan;
+    d->rec.nshards = d->nshards;
+    d->rec.shards = calloc((size_t)(d->nshards ? d->nshards : 1), sizeof(drill_shard));
+    if (!d->rec.shards)
+        return false;
+    snprintf(d->rec.detect_event, sizeof(d->rec.detect_event), "%s", d->mode->detect_event);
+    snprintf(d->rec.failover_event, sizeof(d->rec.failover_event), "%s",
+             d->mode->failover_event);
+    d->rec.node_faulted = d->faulted;
+    d->rec.nnodes_faulted = p->nnodes < MRD_MF_MAX_NODES ? p->nnodes : MRD_MF_MAX_NODES;
+    cluster_shards_note(d, NULL);
+    if (d->target_shard >= 0)
+        node_name(d, d->shard_master0[d->target_shard], d->rec.leader_before,
+                  sizeof(d->rec.leader_before));
+    say(d, "%s %s: %d shards, %d writes/s for at least %d s", d->rec.scenario,
+        d->rec.target, d->nshards, d->o->rate, d->o->duration_s);
+    return true;
+}
+
+static mrd_rc cluster_start_load(drill *d, const load_setup *ls, drill_timeline **tl,
+                                 drill_load **load, mrd_error *err)
+{
+    (void)load;
+    mrd_rc rc = drill_timeline_new(d->t0, tl, err);
+    if (rc == MRD_OK)
+        rc = drill_cwatch_start(&ls->wo, *tl, &d->cwatch, err);
+    if (rc == MRD_OK)
+        rc = drill_cwriter_start(&ls->co, &d->cwriter, err);
+    return rc;
+}
+
+static void cluster_main_writes(drill *d, drill_load *load, drill_write **w, int64_t *n)
+{
+    (void)load;
+    drill_cwriter_writes(d->cwriter, w, n, NULL);
+}
+
+static int cluster_verify_all(drill *d, const st_report *final, const drill_write *w,
+                              int64_t n, const char *prefix)
+{
+    int leader_after = final ? final->master : -1;
+    if (final) {
+        cluster_shards_note(d, final);
+        leader_after = final->shards[d->target_shard >= 0 ? d->target_shard : 0].master;
+        cluster_verify(d, final, w, n, prefix);
+    }
+    if (leader_after >= 0)
+        node_name(d, leader_after, d->rec.leader_after, sizeof(d->rec.leader_after));
+    return leader_after;
+}
+
 static const drill_mode mode_cluster = {
     .detect_event = "+fail",
     .failover_event = "+promoted",
@@ -822,6 +1022,12 @@ static const drill_mode mode_cluster = {
     .preflight = cluster_preflight,
     .moves_leader = cluster_moves_leader,
     .fault_window = cluster_fault_window,
+    .cooldown_refused = cluster_cooldown_refused,
+    .note_record = cluster_note_record,
+    .start_load = cluster_start_load,
+    .main_writes = cluster_main_writes,
+    .verify = cluster_verify_all,
+    .heal_after = true,
 };
 
 /* ==== the drill ==== */
@@ -971,64 +1177,6 @@ static int finish_report(drill *d)
     return d->rec.r.pass ? 0 : 2;
 }
 
-/* Cluster mode: the per-shard part of the record, before (FINAL NULL)
- * and after the drill. */
-static void cluster_shards_note(drill *d, const st_report *final)
-{
-    const mrd_topology *t = d->c->topo;
-    const mrd_plan *p = d->c->plan;
-    for (int s = 0; s < d->nshards; s++) {
-        drill_shard *x = &d->rec.shards[s];
-        int m = final ? final->shards[s].master : d->shard_master0[s];
-        char *who = final ? x->master_after : x->master_before;
-        char *where = final ? x->region_after : x->region_before;
-        if (!final) {
-            snprintf(x->name, sizeof(x->name), "%s", p->shards[s].name);
-            snprintf(x->region_planned, sizeof(x->region_planned), "%s",
-                     t->regions[plan_node_host(p, p->shards[s].master)->region].name);
-            x->faulted = d->shard_faulted[s];
-        }
-        if (m >= 0) {
-            node_name(d, m, who, sizeof(x->master_after));
-            snprintf(where, sizeof(x->region_after), "%s",
-                     t->regions[node_host(d, m)->region].name);
-        }
-    }
-}
-
-/* Cluster mode: read every shard's keys back from its master now. */
-static void cluster_verify(drill *d, const st_report *final, const drill_write *w, int64_t n,
-                           const char *prefix)
-{
-    drill_write *mine = malloc(sizeof(*mine) * (size_t)(n > 0 ? n : 1));
-    if (!mine) {
-        d->rec.r.healed = false;
-        return;
-    }
-    for (int s = 0; s < d->nshards; s++) {
-        int64_t k = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (w[i].shard == s)
-                mine[k++] = w[i];
-        int m = final->shards[s].master;
-        drill_verify_result v = {0};
-        mrd_error err;
-        if (m < 0 || drill_load_verify(node_host(d, m)->address, d->c->plan->nodes[m].port,
-                                       "admin", d->admin, prefix, mine, k, 5000, &v,
-                                       &err) != MRD_OK) {
-            say(d, "cannot read shard %d's writes back: %s", s + 1,
-                m < 0 ? "it has no master" : err.msg);
-            d->rec.r.healed = false;
-            continue;
-        }
-        d->rec.shards[s].acked_writes_lost = v.acked_writes_lost;
-        d->rec.shards[s].unacked_writes_lost = v.unacked_writes_lost;
-        d->rec.r.acked_writes_lost += v.acked_writes_lost;
-        d->rec.r.unacked_writes_lost += v.unacked_writes_lost;
-    }
-    free(mine);
-}
-
 /* Remove a partition table an earlier drill left behind (one killed with
  * kill -9 could not): on every host.  A drill that is no partition does
  * not need nftables, so its failure to run nft is not an error. */
@@ -1049,8 +1197,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
 {
     drill d = {.c = c, .o = o, .t0 = mrd_now_ms(), .master = -1};
     const mrd_topology *t = c->topo;
-    bool cluster = t->mode == MRD_MODE_CLUSTER;
-    d.mode = cluster ? &mode_cluster : &mode_sentinel;
+    d.mode = t->mode == MRD_MODE_CLUSTER ? &mode_cluster : &mode_sentinel;
     mrd_error err;
     int rc = 3;
     drill_load *load = NULL, *isolated = NULL;
@@ -1117,14 +1264,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     }
     long long left = d.mode->moves_leader(&d) ? cooldown_left(&d) : 0;
     if (left > 0 && !o->wait_cooldown) {
-        if (cluster)
-            fprintf(stderr, "meridian: preflight: the nodes of %s refuse another failover "
-                            "vote for %.1f s more (2 x node timeout after the last failover): "
-                            "wait, or pass --wait\n", t->name, (double)left / 1000.0);
-        else
-            fprintf(stderr, "meridian: preflight: the sentinels refuse another failover of %s "
-                            "for %.1f s more (2 x failover-timeout after the last one): wait, "
-                            "or pass --wait\n", t->name, (double)left / 1000.0);
+        d.mode->cooldown_refused(t, left);
         rc = 1;
         goto out;
     }
@@ -1135,26 +1275,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         d.t0 = mrd_now_ms();
     }
     node_name(&d, d.master, d.rec.leader_before, sizeof(d.rec.leader_before));
-    if (cluster) {
-        d.rec.nshards = d.nshards;
-        d.rec.shards = calloc((size_t)(d.nshards ? d.nshards : 1), sizeof(drill_shard));
-        if (!d.rec.shards)
-            goto out;
-        snprintf(d.rec.detect_event, sizeof(d.rec.detect_event), "%s", d.mode->detect_event);
-        snprintf(d.rec.failover_event, sizeof(d.rec.failover_event), "%s",
-                 d.mode->failover_event);
-        d.rec.node_faulted = d.faulted;
-        d.rec.nnodes_faulted = c->plan->nnodes < MRD_MF_MAX_NODES ? c->plan->nnodes : MRD_MF_MAX_NODES;
-        cluster_shards_note(&d, NULL);
-        if (d.target_shard >= 0)
-            node_name(&d, d.shard_master0[d.target_shard], d.rec.leader_before,
-                      sizeof(d.rec.leader_before));
-        say(&d, "%s %s: %d shards, %d writes/s for at least %d s", d.rec.scenario,
-            d.rec.target, d.nshards, o->rate, o->duration_s);
-    } else {
-        say(&d, "%s %s: leader %s, %d writes/s for at least %d s", d.rec.scenario,
-            d.rec.target, d.rec.leader_before, o->rate, o->duration_s);
-    }
+    if (!d.mode->note_record(&d))
+        goto out;
     sync_read(&d, d.syncs0);
 
     /* ---- load and timeline ---- */
@@ -1177,7 +1299,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         node_name(&d, i, nname_buf[i], sizeof(nname_buf[i]));
         nnames[i] = nname_buf[i];
     }
-    drill_cluster_opts co = {.t0_ms = d.t0, .nodes = tg.nodes, .nnodes = tg.nnodes,
+    load_setup ls = {0};
+    ls.co = (drill_cluster_opts){.t0_ms = d.t0, .nodes = tg.nodes, .nnodes = tg.nnodes,
                              .slot_first = slot_first, .slot_last = slot_last,
                              .nshards = d.nshards, .node_host = node_host_of,
                              .node_shard = node_shard, .node_name = nnames,
@@ -1185,32 +1308,28 @@ int drill_run(orch_ctx *c, const drill_opts *o)
                              .prefix = prefix, .rate = o->rate,
                              .wait_replicas = t->settings.consistency.wait_replicas,
                              .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
-    drill_cluster_opts wo = co;
-    wo.user = "admin";
-    wo.pass = d.admin;
-    drill_timeline_opts to = {.t0_ms = d.t0, .sentinels = tg.sentinels,
+    ls.wo = ls.co;
+    ls.wo.user = "admin";
+    ls.wo.pass = d.admin;
+    ls.to = (drill_timeline_opts){.t0_ms = d.t0, .sentinels = tg.sentinels,
                               .nsentinels = tg.nsentinels, .user = "admin", .pass = d.admin};
-    drill_load_opts lo = {.t0_ms = d.t0, .master = t->name, .sentinels = tg.sentinels,
+    ls.lo = (drill_load_opts){.t0_ms = d.t0, .master = t->name, .sentinels = tg.sentinels,
                           .nsentinels = tg.nsentinels, .nodes = tg.nodes, .nnodes = tg.nnodes,
                           .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
                           .wait_replicas = t->settings.consistency.wait_replicas,
                           .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
-    if (cluster ? drill_timeline_new(d.t0, &tl, &err) != MRD_OK ||
-                      drill_cwatch_start(&wo, tl, &d.cwatch, &err) != MRD_OK ||
-                      drill_cwriter_start(&co, &d.cwriter, &err) != MRD_OK
-                : drill_timeline_start(&to, &tl, &err) != MRD_OK ||
-                      drill_load_start(&lo, &load, &err) != MRD_OK) {
+    if (d.mode->start_load(&d, &ls, &tl, &load, &err) != MRD_OK) {
         fprintf(stderr, "meridian: cannot start the load: %s\n", err.msg);
         goto out;
     }
     char source[32] = "";
-    bool probe = !cluster && o->scenario == DRILL_PARTITION && d.region_has_leader;
+    bool probe = d.mode->isolated_writer && o->scenario == DRILL_PARTITION && d.region_has_leader;
     if (probe && !isolated_source(&d, source, sizeof(source))) {
         say(&d, "no writer inside the partition: %s is not a loopback test host, so the "
                 "isolated leader's refusal is not measured", node_host(&d, d.master)->address);
     } else if (probe) {
         /* a client inside the cut-off region, writing to the old leader */
-        drill_load_opts io = lo;
+        drill_load_opts io = ls.lo;
         io.prefix = iprefix;
         io.rate = o->rate < 50 ? o->rate : 50;
         io.wait_replicas = 0;
@@ -1242,7 +1361,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         drill_load_stop(isolated);
     st_report *final = NULL;
     d.rec.r.healed = wait_ready(&d, DRILL_HEAL_TIMEOUT_MS, &final);
-    if (d.rec.r.healed && cluster && o->heal) {
+    if (d.rec.r.healed && d.mode->heal_after && o->heal) {
         /* what `meridian heal` does (rebalance included, where it runs),
          * so the drill ends with the topology as the operator's heal
          * leaves it */
@@ -1273,10 +1392,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     /* ---- verify ---- */
     drill_write *main_w = NULL, *iso_w = NULL;
     int64_t nmain = 0, niso = 0;
-    if (cluster)
-        drill_cwriter_writes(d.cwriter, &main_w, &nmain, NULL);
-    else
-        drill_load_writes(load, &main_w, &nmain, NULL);
+    d.mode->main_writes(&d, load, &main_w, &nmain);
     if (isolated)
         drill_load_writes(isolated, &iso_w, &niso, NULL);
     d.rec.nwrites = nmain + niso;
@@ -1288,32 +1404,14 @@ int drill_run(orch_ctx *c, const drill_opts *o)
             memcpy(d.rec.writes + nmain, iso_w, (size_t)niso * sizeof(drill_write));
     }
     drill_timeline_events(tl, &d.rec.events, &d.rec.nevents, NULL);
-    int leader_after = final ? final->master : -1;
-    if (cluster && final) {
-        cluster_shards_note(&d, final);
-        leader_after = final->shards[d.target_shard >= 0 ? d.target_shard : 0].master;
-        cluster_verify(&d, final, main_w, nmain, prefix);
-    }
-    if (leader_after >= 0)
-        node_name(&d, leader_after, d.rec.leader_after, sizeof(d.rec.leader_after));
-    if (!cluster && leader_after >= 0) {
-        drill_verify_result v = {0};
-        if (drill_load_verify(node_host(&d, leader_after)->address, c->plan->nodes[leader_after].port, "admin",
-                              d.admin, prefix, main_w, nmain, 5000, &v, &err) == MRD_OK) {
-            d.rec.r.acked_writes_lost = v.acked_writes_lost;
-            d.rec.r.unacked_writes_lost = v.unacked_writes_lost;
-        } else {
-            say(&d, "cannot read the writes back: %s", err.msg);
-            d.rec.r.healed = false;
-        }
-    }
+    int leader_after = d.mode->verify(&d, final, main_w, nmain, prefix);
     sync_counts syncs1[MRD_MF_MAX_NODES];
     bool masters[MRD_MF_MAX_NODES] = {false};
     if (d.master >= 0)
         masters[d.master] = true;
     if (leader_after >= 0)
         masters[leader_after] = true;
-    for (int s = 0; cluster && s < d.nshards; s++) {
+    for (int s = 0; s < d.nshards; s++) { /* sentinel mode: none */
         if (d.shard_master0[s] >= 0)
             masters[d.shard_master0[s]] = true;
         if (final && final->shards[s].master >= 0)
