@@ -6,7 +6,7 @@
  * its shard, which peers are healthy), then it DECIDES one action per node
  * with heal_decide(), a pure function, and only then, when asked to heal,
  * ACTS.  Observing and acting go through the mode's table (heal_int.h;
- * heal_sentinel.c, heal_cluster.c); deciding, the state kept across
+ * heal_sentinel.c, heal_cluster*.c); deciding, the state kept across
  * passes and the report are the front end's (heal.c), and so is the
  * restore of a lost replica that both modes use (heal_restore.c, with a
  * mode's hooks for the node's first start).  The steps below are sentinel

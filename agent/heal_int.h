@@ -1,6 +1,7 @@
 /* heal_int.h - what the heal pass's front end (heal.c, heal_restore.c)
- * and its mode implementations (heal_sentinel.c, heal_cluster.c) share.  Not for
- * other modules: they use heal.h.
+ * and its mode implementations (heal_sentinel.c; heal_cluster.c and its
+ * parts, which share heal_cluster_int.h) share.  Not for other modules:
+ * they use heal.h.
  *
  * The front end owns the pass: the heal lock, the per-node state kept
  * across passes, deciding (heal_decide, pure), the report, the API views
@@ -70,7 +71,7 @@ typedef struct heal_node {
     long long snapshot_bytes;
     long syncs_partial, syncs_full;
 
-    /* the replica-side failover request (cluster mode, heal_cluster.c):
+    /* the replica-side failover request (cluster mode, heal_cluster_failover.c):
      * in memory only, touched by passes alone (under the heal lock) */
     int master_lost;              /* manifest index of this replica's master
                                      while it does not answer */
@@ -276,7 +277,7 @@ void heal_restore(heal_step *ps, const heal_restore_req *rq);
  * node-timeout), so a request too many is noise, not harm. */
 bool heal_fast_path_due(long long asked_ms, long long now_ms, long long cooldown_ms);
 
-/* ==== cluster mode's pure parts (heal_cluster.c) ==== */
+/* ==== cluster mode's pure parts (heal_cluster*.c) ==== */
 
 struct store_cluster_view;
 
@@ -332,7 +333,7 @@ typedef struct heal_fo_candidate {
  * else the first. */
 int heal_cluster_failover_target(const heal_fo_candidate *c, int n);
 
-/* ==== the replica-side failover request (heal_cluster.c) ====
+/* ==== the replica-side failover request (heal_cluster_failover.c) ====
  *
  * A region outage takes the master's agent with it, so the crash fast path
  * cannot fire.  Instead the agent of one surviving replica asks its own
