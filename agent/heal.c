@@ -351,6 +351,22 @@ static json_t *node_json(const heal_obs *o, heal_action a)
                      "action", heal_action_name(a));
 }
 
+/* Why a node whose action is A is not ready: the mode's words where they
+ * name its authority, else the words every mode shares ("" for none). */
+static const char *heal_reason(const heal_ctx *hc, heal_action a)
+{
+    const char *mode = hc->mode->reason(a);
+    if (mode)
+        return mode;
+    switch (a) {
+    case HEAL_WAIT_SYNC: return "replica is syncing or catching up";
+    case HEAL_RESTORE: return "lost: needs a restore";
+    case HEAL_BACKOFF: return "lost; backing off after failed or repeated restores";
+    case HEAL_REPAIR: return "a safety setting differs from the manifest";
+    default: return "";
+    }
+}
+
 /* The observations of one pass (or of a /v1/nodes call): one per node of
  * this host, and the action each node's facts decide. */
 typedef struct round {
@@ -407,9 +423,9 @@ static void remember(heal_ctx *hc, const round *r)
         heal_action a = r->actions[i];
         hn->ready = a == HEAL_NONE;
         if (a == HEAL_REPAIR)
-            snprintf(hn->reason, sizeof(hn->reason), "%s: %s", hc->mode->reason(a), o->drift);
+            snprintf(hn->reason, sizeof(hn->reason), "%s: %s", heal_reason(hc, a), o->drift);
         else
-            snprintf(hn->reason, sizeof(hn->reason), "%s", hc->mode->reason(a));
+            snprintf(hn->reason, sizeof(hn->reason), "%s", heal_reason(hc, a));
         hn->g_up = o->f.reachable;
         hn->g_master = o->f.is_master;
         hn->last_self_leader = o->f.self_is_leader && o->f.reachable && o->f.is_master;
@@ -503,10 +519,10 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
         heal_action a = i < r.n ? r.actions[i] : HEAL_WAIT_SYNC;
         c = mrd_health_worst(c, i < r.n ? code_for(ps, a) : MRD_HEALTH_UNKNOWN);
         if (!ps->summary[0] && a == HEAL_REPAIR)
-            snprintf(ps->summary, sizeof(ps->summary), "%s: %s", hc->mode->reason(a),
+            snprintf(ps->summary, sizeof(ps->summary), "%s: %s", heal_reason(hc, a),
                      r.obs[i].drift);
         else if (!ps->summary[0] && a != HEAL_NONE)
-            snprintf(ps->summary, sizeof(ps->summary), "%s", hc->mode->reason(a));
+            snprintf(ps->summary, sizeof(ps->summary), "%s", heal_reason(hc, a));
         if (!ps->summary[0])
             continue;
         /* one node: its summary; several: each that has one, by label */

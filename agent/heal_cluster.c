@@ -391,18 +391,13 @@ static int cluster_down_after_ms(const mrd_manifest *m)
 static const char *cluster_reason(heal_action a)
 {
     switch (a) {
-    case HEAL_NONE: return "";
-    case HEAL_WAIT_SYNC: return "replica is syncing or catching up";
     case HEAL_WAIT_RECONFIG: return "does not follow its shard's master yet";
     case HEAL_WAIT_SENTINELS: return "the cluster names no master for its shard";
     case HEAL_WAIT_FAILOVER: return "the master is lost; waiting for the cluster to fail over";
     case HEAL_ASK_FAILOVER: return "the master is lost; waiting for the cluster to fail over";
-    case HEAL_RESTORE: return "lost: needs a restore";
-    case HEAL_BACKOFF: return "lost; backing off after failed or repeated restores";
     case HEAL_REPOINT: return "does not replicate its shard's master";
-    case HEAL_REPAIR: return "a safety setting differs from the manifest";
+    default: return NULL; /* the front end's words (heal_reason) */
     }
-    return "";
 }
 
 const heal_mode heal_mode_cluster = {

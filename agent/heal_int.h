@@ -158,7 +158,9 @@ struct heal_mode {
      * (heal_decide's DOWN_AFTER_MS). */
     int (*down_after_ms)(const mrd_manifest *m);
     /* Why a node whose action is A is not ready, in the mode's words
-     * (static; "" for HEAL_NONE). */
+     * (static): the actions that name the authority (the leader and the
+     * sentinels, the master and the cluster); NULL for the others, whose
+     * words every mode shares (heal.c's heal_reason). */
     const char *(*reason)(heal_action a);
 };
 

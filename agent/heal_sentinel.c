@@ -667,18 +667,13 @@ static int sentinel_down_after_ms(const mrd_manifest *m)
 static const char *sentinel_reason(heal_action a)
 {
     switch (a) {
-    case HEAL_NONE: return "";
-    case HEAL_WAIT_SYNC: return "replica is syncing or catching up";
     case HEAL_WAIT_RECONFIG: return "does not follow the leader the sentinels name yet";
     case HEAL_WAIT_SENTINELS: return "no sentinel majority agrees on a leader";
     case HEAL_WAIT_FAILOVER: return "the leader is lost; waiting for the sentinels to fail over";
     case HEAL_ASK_FAILOVER: return "the leader is lost; a failover was requested";
-    case HEAL_RESTORE: return "lost: needs a restore";
-    case HEAL_BACKOFF: return "lost; backing off after failed or repeated restores";
     case HEAL_REPOINT: return "does not follow the leader the sentinels name: repointed";
-    case HEAL_REPAIR: return "a safety setting differs from the manifest";
+    default: return NULL; /* the front end's words (heal_reason) */
     }
-    return "";
 }
 
 const heal_mode heal_mode_sentinel = {
