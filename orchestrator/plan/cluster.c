@@ -46,6 +46,8 @@ typedef struct placing {
     const mrd_topology *t;
     mrd_plan *p;
     int *load;          /* nodes per host */
+    unsigned long long *ports; /* per host: bit i when store.port + i is taken */
+    int top;            /* the highest port index taken on any host */
     int *region_masters;
     int *zone_masters;
     int *placed;        /* per shard: nodes placed so far (its master first) */
@@ -71,11 +73,22 @@ static int copies_in_region(const placing *pl, int s, int r)
     return c;
 }
 
-/* Put shard SHARD's next node on host H, as the host's next port. */
-static void add_node(placing *pl, int h, int shard, bool master, int prio)
+/* Put shard SHARD's next node on host H at port index I (store.port + I,
+ * its bus CLUSTER_BUS_OFFSET above), or, with I -1, at the host's lowest
+ * free index. */
+static void add_node_at(placing *pl, int h, int i, int shard, bool master, int prio)
 {
     const mrd_topology *t = pl->t;
-    int i = pl->load[h]++;
+    if (i < 0)
+        for (i = 0; i < 63 && (pl->ports[h] >> i & 1u); i++)
+            ;
+    pl->ports[h] |= 1ull << i;
+    pl->top = i > pl->top ? i : pl->top;
+    pl->load[h]++;
+    if (master) {
+        pl->region_masters[t->hosts[h].region]++;
+        pl->zone_masters[t->hosts[h].zone]++;
+    }
     pl->p->nodes[pl->p->shards[shard].first + pl->placed[shard]++] = (mrd_plan_node){
         .host = h,
         .shard = shard,
@@ -157,8 +170,8 @@ static mrd_rc too_many_per_host(const mrd_topology *t, int n, int per_host, mrd_
                         n, t->nhosts, per_host, MRD_MF_MAX_HOST_NODES);
 }
 
-/* The ports of hosts running up to PER_HOST nodes: the bus below the
- * ephemeral ports, and both clear of agent.port. */
+/* The ports of hosts whose highest node index is TOP - 1: the bus below
+ * the ephemeral ports, and both clear of agent.port. */
 static mrd_rc check_ports(const mrd_topology *t, int per_host, mrd_error *err)
 {
     int store = t->settings.store.port, agent = t->settings.agent.port;
@@ -175,71 +188,157 @@ static mrd_rc check_ports(const mrd_topology *t, int per_host, mrd_error *err)
                         EPHEMERAL_FIRST);
 }
 
-static mrd_rc cluster_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
+/* Copies PREV gives shard S. */
+static int prev_copies(const mrd_placement *prev, int s)
+{
+    int n = 0;
+    for (int i = 0; prev && i < prev->nnodes; i++)
+        n += prev->nodes[i].shard == s;
+    return n;
+}
+
+/* Shard S's nodes as PREV places them, into PL: same host, port and
+ * planned master. */
+static mrd_rc keep_shard(placing *pl, const mrd_placement *prev, int s, mrd_error *err)
+{
+    const mrd_topology *t = pl->t;
+    for (int k = 0; k < prev->nnodes; k++) {
+        const mrd_placed_node *x = &prev->nodes[k];
+        if (x->shard != s)
+            continue;
+        int h = topology_find_host(t, x->host);
+        int i = x->port - t->settings.store.port;
+        if (h < 0)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "host %s runs a node of shard %d (port %d) but is not in the "
+                                "topology: put it back; to retire a host, first lower "
+                                "cluster.shards so that its shards go, and deploy",
+                                x->host, s + 1, x->port);
+        if (i < 0 || i >= MRD_MF_MAX_HOST_NODES || (pl->ports[h] >> i & 1u))
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "host %s runs a node of shard %d on port %d, outside "
+                                "store.port %d to %d or taken twice: the placement record "
+                                "does not match the topology",
+                                x->host, s + 1, x->port, t->settings.store.port,
+                                t->settings.store.port + MRD_MF_MAX_HOST_NODES - 1);
+        add_node_at(pl, h, i, s, x->master && s < t->settings.cluster.shards, PRIO_BASE);
+        mrd_plan_node *n = &pl->p->nodes[pl->p->shards[s].first + pl->placed[s] - 1];
+        n->master = x->master;
+        n->bus_port = x->bus_port;
+        if (x->master)
+            pl->p->shards[s].master = pl->p->shards[s].first + pl->placed[s] - 1;
+    }
+    return MRD_OK;
+}
+
+/* Counts, shard entries and their nodes' room: shards 0..S-1 of the
+ * topology, then PREV's beyond them (retiring).  A shard PREV has keeps
+ * its copies, which must be what the topology asks. */
+static mrd_rc size_plan(const mrd_topology *t, const mrd_placement *prev, mrd_plan *p,
+                        mrd_error *err)
 {
     int S = t->settings.cluster.shards, R = t->settings.cluster.replicas_per_shard;
-    if (S < 1 || R < 0 || (long long)S * (1 + R) > MRD_MF_MAX_NODES)
+    int P = prev ? prev->nshards : 0, T = S > P ? S : P;
+    if (S < 1 || R < 0 || (long long)T * (1 + R) > MRD_MF_MAX_NODES || T > MRD_MF_MAX_SHARDS)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "cluster mode places at most %d nodes: lower cluster.shards or "
-                            "cluster.replicas_per_shard",
-                            MRD_MF_MAX_NODES);
-    int n = S * (1 + R), per_host = (n + t->nhosts - 1) / t->nhosts;
+                            "cluster mode places at most %d nodes in %d shards: lower "
+                            "cluster.shards or cluster.replicas_per_shard",
+                            MRD_MF_MAX_NODES, MRD_MF_MAX_SHARDS);
     if (R + 1 > t->nhosts)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "a shard's %d copies (a master and %d %s) go on distinct hosts, "
                             "but the topology has %d: lower cluster.replicas_per_shard or "
                             "add hosts",
                             R + 1, R, plan_plural(R, "replica", "replicas"), t->nhosts);
+    p->nshards = T;
+    p->shards = calloc((size_t)T, sizeof(*p->shards));
+    if (!p->shards)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+    int n = 0;
+    for (int s = 0; s < T; s++) {
+        mrd_plan_shard *sh = &p->shards[s];
+        int copies = s < P ? prev_copies(prev, s) : 1 + R;
+        if (s < S && s < P && copies != 1 + R)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "shard %d runs %d copies but cluster.replicas_per_shard %d "
+                                "asks for %d: changing the replicas of a running cluster is "
+                                "not supported yet; set it back to %d",
+                                s + 1, copies, R, 1 + R, copies - 1);
+        snprintf(sh->name, sizeof(sh->name), "%s-%d", t->name, s + 1); /* from 1 */
+        sh->first = n;
+        sh->master = n;
+        sh->nnodes = copies;
+        sh->added = prev && s >= P;
+        sh->retiring = s >= S;
+        if (sh->retiring) {
+            sh->slot_first = 0;
+            sh->slot_last = -1;
+        } else {
+            sh->slot_first = (int)((long long)s * CLUSTER_SLOTS / S);
+            sh->slot_last = (int)((long long)(s + 1) * CLUSTER_SLOTS / S) - 1;
+        }
+        sh->nslots = sh->slot_last - sh->slot_first + 1;
+        p->nretiring += sh->retiring;
+        p->nadded += sh->added;
+        n += copies;
+    }
+    p->nnodes = n;
+    p->from_placement = prev != NULL;
+    int per_host = (n + t->nhosts - 1) / t->nhosts;
     if (per_host > MRD_MF_MAX_HOST_NODES)
         return too_many_per_host(t, n, per_host, err);
-    MRD_TRY(check_ports(t, per_host, err));
-
-    p->nshards = S;
-    p->nnodes = n;
-    p->shards = calloc((size_t)S, sizeof(*p->shards));
+    if (!prev)
+        MRD_TRY(check_ports(t, per_host, err));
     p->nodes = calloc((size_t)n, sizeof(*p->nodes));
+    return p->nodes ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
+}
+
+/* Every new shard's master first, then each new shard's first replica,
+ * then each one's second, ... (a fresh plan: every shard is new). */
+static mrd_rc place_new(placing *pl, int from, int to, int R, mrd_error *err)
+{
+    const mrd_topology *t = pl->t;
+    for (int s = from; s < to; s++)
+        add_node_at(pl, master_host(pl), -1, s, true, PRIO_BASE);
+    for (int r = 0; r < R; r++)
+        for (int s = from; s < to; s++) {
+            int h = replica_host(pl, s, r == 0 ? 1 : r == 1 ? 0 : -1);
+            if (h < 0) /* the R + 1 <= hosts check makes this unreachable */
+                return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                    "no host left for a replica of shard %d", s + 1);
+            add_node_at(pl, h, -1, s, false, PRIO_BASE);
+        }
+    return MRD_OK;
+}
+
+static mrd_rc cluster_place(const mrd_topology *t, const mrd_placement *prev, mrd_plan *p,
+                            mrd_error *err)
+{
+    MRD_TRY(size_plan(t, prev, p, err));
+    int S = t->settings.cluster.shards, P = prev ? prev->nshards : 0;
     placing pl = {.t = t, .p = p};
     pl.load = calloc((size_t)t->nhosts, sizeof(int));
+    pl.ports = calloc((size_t)t->nhosts, sizeof(*pl.ports));
     pl.region_masters = calloc((size_t)t->nregions, sizeof(int));
     pl.zone_masters = calloc((size_t)t->nzones, sizeof(int));
-    pl.placed = calloc((size_t)S, sizeof(int));
+    pl.placed = calloc((size_t)p->nshards, sizeof(int));
     mrd_rc rc = MRD_OK;
-    if (!p->shards || !p->nodes || !pl.load || !pl.region_masters || !pl.zone_masters ||
-        !pl.placed)
+    if (!pl.load || !pl.ports || !pl.region_masters || !pl.zone_masters || !pl.placed)
         rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
-    /* every shard's master first, then each shard's first replica, then
-     * each shard's second, ... */
-    for (int s = 0; rc == MRD_OK && s < S; s++) {
-        mrd_plan_shard *sh = &p->shards[s];
-        snprintf(sh->name, sizeof(sh->name), "%s-%d", t->name, s + 1); /* shards count from 1 */
-        sh->first = s * (1 + R);
-        sh->master = sh->first;
-        sh->nnodes = 1 + R;
-        sh->slot_first = (int)((long long)s * CLUSTER_SLOTS / S);
-        sh->slot_last = (int)((long long)(s + 1) * CLUSTER_SLOTS / S) - 1;
-        int mh = master_host(&pl);
-        pl.region_masters[t->hosts[mh].region]++;
-        pl.zone_masters[t->hosts[mh].zone]++;
-        add_node(&pl, mh, s, true, PRIO_BASE);
-    }
-    for (int r = 0; rc == MRD_OK && r < R; r++)
-        for (int s = 0; rc == MRD_OK && s < S; s++) {
-            int h = replica_host(&pl, s, r == 0 ? 1 : r == 1 ? 0 : -1);
-            if (h < 0) /* the R + 1 <= hosts check makes this unreachable */
-                rc = mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                                  "no host left for a replica of shard %d", s + 1);
-            else
-                add_node(&pl, h, s, false, PRIO_BASE);
-        }
+    for (int s = 0; rc == MRD_OK && s < P; s++)
+        rc = keep_shard(&pl, prev, s, err);
+    if (rc == MRD_OK && S > P)
+        rc = place_new(&pl, P, S, t->settings.cluster.replicas_per_shard, err);
     /* the greedy spread may put one more than the average on a host */
     int most = 0;
     for (int h = 0; rc == MRD_OK && h < t->nhosts; h++)
         most = pl.load[h] > most ? pl.load[h] : most;
     if (rc == MRD_OK && most > MRD_MF_MAX_HOST_NODES)
-        rc = too_many_per_host(t, n, most, err);
+        rc = too_many_per_host(t, p->nnodes, most, err);
     if (rc == MRD_OK)
-        rc = check_ports(t, most, err);
+        rc = check_ports(t, pl.top + 1, err);
     free(pl.load);
+    free(pl.ports);
     free(pl.region_masters);
     free(pl.zone_masters);
     free(pl.placed);
@@ -256,10 +355,12 @@ static void cluster_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind 
 {
     const mrd_topology *t = p->topo;
     plan_loss_init(p, l, kind, index);
-    l->masters_majority = mrd_majority(p->nshards);
+    l->masters_majority = mrd_majority(p->nshards - p->nretiring);
     int stranded_first = -1;
     for (int s = 0; s < p->nshards; s++) {
         const mrd_plan_shard *sh = &p->shards[s];
+        if (sh->retiring) /* owns no slot once the plan is carried out */
+            continue;
         int master = live ? live->shard_master[s] : sh->master;
         if (master >= 0 && !plan_host_in_domain(plan_node_host(p, master), kind, index)) {
             l->masters_left++;
@@ -282,7 +383,7 @@ static void cluster_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind 
 
     const char *k = plan_kind_name(kind);
     int domains = kind == MRD_DOMAIN_REGION ? t->nregions : t->nzones;
-    int S = p->nshards, at_most = S - mrd_majority(S);
+    int S = p->nshards - p->nretiring, at_most = S - mrd_majority(S);
     if (live && !l->failover_possible) {
         plan_set_reason(l,
                         "losing %s %s now leaves %d of %d masters, below the majority of %d "
@@ -361,15 +462,25 @@ static void cluster_print(FILE *out, const mrd_plan *p)
     fprintf(out,
             "%s: cluster of %d shards with %d %s each; %d regions, %d zones, %d hosts; "
             "failover needs %d of %d masters; must survive the loss of any %s\n\n",
-            t->name, p->nshards, t->settings.cluster.replicas_per_shard,
+            t->name, p->nshards - p->nretiring, t->settings.cluster.replicas_per_shard,
             plan_plural(t->settings.cluster.replicas_per_shard, "replica", "replicas"),
-            t->nregions, t->nzones, t->nhosts, mrd_majority(p->nshards), p->nshards,
-            topology_survive_name(t->survive));
+            t->nregions, t->nzones, t->nhosts, mrd_majority(p->nshards - p->nretiring),
+            p->nshards - p->nretiring, topology_survive_name(t->survive));
+    if (p->nadded || p->nretiring)
+        fprintf(out, "scale: from the deployed %d shards, %d %s added, %d retired; the "
+                     "%d others keep their nodes where they run\n\n",
+                p->nshards - p->nadded, p->nadded, p->nadded == 1 ? "shard" : "shards",
+                p->nretiring, p->nshards - p->nadded - p->nretiring);
     fprintf(out, "%-8s %-13s %-24s %s\n", "SHARD", "SLOTS", "MASTER", "REPLICAS");
     for (int s = 0; s < p->nshards; s++) {
         const mrd_plan_shard *sh = &p->shards[s];
         char slots[24], master[96], replicas[512] = "";
-        snprintf(slots, sizeof(slots), "%d-%d", sh->slot_first, sh->slot_last);
+        if (sh->retiring)
+            snprintf(slots, sizeof(slots), "0 (retire)");
+        else if (p->from_placement) /* after a scale: any slots, so many */
+            snprintf(slots, sizeof(slots), "%d%s", sh->nslots, sh->added ? " (new)" : "");
+        else
+            snprintf(slots, sizeof(slots), "%d-%d", sh->slot_first, sh->slot_last);
         char name[80];
         plan_node_name(p, sh->master, name, sizeof(name));
         snprintf(master, sizeof(master), "%s (%s)", name,
@@ -406,11 +517,13 @@ static json_t *cluster_to_json(const mrd_plan *p, json_t *hosts, json_t *shards,
                                json_t *losses)
 {
     const mrd_topology *t = p->topo;
-    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:o,s:o,s:o}", "topology", t->name, "mode",
-                     p->mode->name, "survive", topology_survive_name(t->survive), "shard_count",
-                     p->nshards, "replicas_per_shard", t->settings.cluster.replicas_per_shard,
-                     "masters_majority", mrd_majority(p->nshards), "hosts", hosts, "shards",
-                     shards, "losses", losses);
+    int S = p->nshards - p->nretiring;
+    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:o,s:o,s:o}", "topology", t->name,
+                     "mode", p->mode->name, "survive", topology_survive_name(t->survive),
+                     "shard_count", S, "shards_added", p->nadded, "shards_retiring",
+                     p->nretiring, "replicas_per_shard",
+                     t->settings.cluster.replicas_per_shard, "masters_majority",
+                     mrd_majority(S), "hosts", hosts, "shards", shards, "losses", losses);
 }
 
 const plan_mode plan_mode_cluster = {

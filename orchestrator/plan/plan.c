@@ -335,8 +335,10 @@ static void sentinel_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind
 
 /* Sentinel mode: one shard, one node per host on store.port, the master
  * in store.leader_region, sentinels spread (see place_sentinels). */
-static mrd_rc sentinel_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
+static mrd_rc sentinel_place(const mrd_topology *t, const mrd_placement *prev, mrd_plan *p,
+                             mrd_error *err)
 {
+    (void)prev; /* one node per host: nothing to keep */
     if (t->settings.sentinel.count < 1)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "sentinel.count is %d: set it to at least 1",
@@ -376,6 +378,7 @@ static mrd_rc sentinel_place(const mrd_topology *t, mrd_plan *p, mrd_error *err)
     sh->master = leader; /* node i runs on host i */
     sh->slot_first = 0;
     sh->slot_last = 16383;
+    sh->nslots = 16384;
     for (int h = 0; h < t->nhosts; h++) {
         int hop = abs(t->hosts[h].region - lr);
         p->nodes[h] = (mrd_plan_node){
@@ -439,6 +442,36 @@ int plan_node_on(const mrd_plan *p, int shard, int host)
 
 mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
 {
+    return plan_build_from(t, NULL, out, err);
+}
+
+mrd_rc plan_placement(const mrd_plan *p, bool without_retiring, mrd_placement *out,
+                      mrd_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->nodes = calloc(p->nnodes ? (size_t)p->nnodes : 1, sizeof(*out->nodes));
+    if (!out->nodes)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    for (int s = 0; s < p->nshards; s++) {
+        const mrd_plan_shard *sh = &p->shards[s];
+        if (without_retiring && sh->retiring)
+            continue;
+        out->nshards++;
+        for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
+            mrd_placed_node *x = &out->nodes[out->nnodes++];
+            snprintf(x->host, sizeof(x->host), "%s", plan_node_host(p, i)->name);
+            x->port = p->nodes[i].port;
+            x->bus_port = p->nodes[i].bus_port;
+            x->shard = s;
+            x->master = i == sh->master;
+        }
+    }
+    return MRD_OK;
+}
+
+mrd_rc plan_build_from(const mrd_topology *t, const mrd_placement *prev, mrd_plan **out,
+                       mrd_error *err)
+{
     *out = NULL;
     const plan_mode *mode = plan_mode_for(t->mode);
     if (!mode)
@@ -462,7 +495,7 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
         plan_free(&p);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     }
-    mrd_rc rc = mode->place(t, p, err);
+    mrd_rc rc = mode->place(t, prev, p, err);
     if (rc != MRD_OK) {
         plan_free(&p);
         return rc;
@@ -548,9 +581,10 @@ static json_t *shard_json(const mrd_plan *p, int s)
                                                p->nodes[i].master ? "master" : "replica",
                                                "replica_priority",
                                                p->nodes[i].replica_priority));
-    return json_pack("{s:s,s:s,s:[i,i],s:o}", "name", sh->name, "master",
+    return json_pack("{s:s,s:s,s:[i,i],s:i,s:b,s:b,s:o}", "name", sh->name, "master",
                      plan_node_host(p, sh->master)->name, "slots", sh->slot_first,
-                     sh->slot_last, "nodes", nodes);
+                     sh->slot_last, "slot_count", sh->nslots, "added", sh->added, "retiring",
+                     sh->retiring, "nodes", nodes);
 }
 
 static json_t *sentinel_loss_json(const mrd_plan *p, const mrd_domain_loss *l)

@@ -36,6 +36,7 @@
 
 #include "err.h"
 #include "health.h"
+#include "placement.h"
 #include "topology.h"
 
 typedef struct mrd_plan_host {
@@ -58,8 +59,17 @@ typedef struct mrd_plan_shard {
     int first;
     int nnodes;
     int master;           /* node index of the initial master */
-    int slot_first;       /* cluster mode: its hash slots, a contiguous */
-    int slot_last;        /* range; sentinel mode: 0 and 16383 */
+    int slot_first;       /* cluster mode: the slots a fresh cluster gives */
+    int slot_last;        /* it, a contiguous range (empty, 0 and -1, when
+                             retiring); sentinel mode: 0 and 16383 */
+    int nslots;           /* how many slots it should own: the range's
+                             size.  After a scale its slots are not that
+                             range but any nslots slots (the fewest moved) */
+    bool added;           /* cluster mode: new in this plan (not in the
+                             placement it was built from) */
+    bool retiring;        /* cluster mode: in the placement but beyond
+                             cluster.shards: its slots move to the others,
+                             then its nodes stop (nslots 0) */
 } mrd_plan_shard;
 
 typedef enum mrd_domain_kind {
@@ -104,7 +114,10 @@ typedef struct mrd_plan {
     mrd_plan_node *nodes;     /* shard by shard */
     int nnodes;
     mrd_plan_shard *shards;
-    int nshards;
+    int nshards;              /* retiring ones included */
+    int nretiring;            /* shards being retired (the last ones) */
+    int nadded;               /* shards new in this plan (the last ones) */
+    bool from_placement;      /* built from a deployed placement */
     int nsentinels;
     int quorum;               /* sentinel.quorum or the majority */
     int majority;             /* mrd_majority(nsentinels) */
@@ -133,8 +146,10 @@ typedef struct mrd_live {
  * chosen once in plan_build, never calling each other). */
 struct plan_mode {
     const char *name;
-    /* Place nodes, shards and sentinels into P (its counts are set). */
-    mrd_rc (*place)(const mrd_topology *t, mrd_plan *p, mrd_error *err);
+    /* Place nodes, shards and sentinels into P (its counts are set),
+     * keeping what PREV (may be NULL) places where the mode can. */
+    mrd_rc (*place)(const mrd_topology *t, const mrd_placement *prev, mrd_plan *p,
+                    mrd_error *err);
     /* Fill L for the loss of domain KIND/INDEX: the plan's (LIVE NULL) or
      * the live state's. */
     void (*loss)(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind, int index,
@@ -177,6 +192,25 @@ int plan_node_on(const mrd_plan *p, int shard, int host);
  * supported yet); an unsafe but placeable layout still returns MRD_OK so
  * that `meridian plan` can show its matrix.  *out is new; plan_free() it. */
 mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err);
+
+/* plan_build() from a deployed placement PREV (NULL: as plan_build()).
+ * Cluster mode keeps every node PREV places in a shard that stays (same
+ * host, port and planned master) and places only what is new: the nodes
+ * of shards beyond PREV's, on the least loaded hosts by the same rules
+ * and ports free on their hosts; shards of PREV beyond cluster.shards
+ * stay in the plan as retiring.  So a plan built from its own placement
+ * is itself.  MRD_ERR_INVALID when PREV cannot be kept: a host it uses is
+ * not in the topology, a shard of it has another number of copies than
+ * cluster.replicas_per_shard asks, a port outside the host's range.
+ * Sentinel mode ignores PREV. */
+mrd_rc plan_build_from(const mrd_topology *t, const mrd_placement *prev, mrd_plan **out,
+                       mrd_error *err);
+
+/* P's placement, to record (placement.h); with WITHOUT_RETIRING, as it
+ * will be once its retiring shards are gone.  OUT is new (placement_free()
+ * it). */
+mrd_rc plan_placement(const mrd_plan *p, bool without_retiring, mrd_placement *out,
+                      mrd_error *err);
 
 /* MRD_OK when every domain of the topology's `survive` kind (and, for
  * "region", every zone too) can be lost with writes resuming; otherwise

@@ -901,6 +901,207 @@ static void test_cluster_limits(void **state)
     topo_free_test(&t);
 }
 
+/* ==== SCALE: PLANS FROM A DEPLOYED PLACEMENT =========================== */
+
+/* Do A and B place node I identically (host, port, bus, shard, master)? */
+static void assert_same_node(const mrd_plan *a, int i, const mrd_plan *b, int k)
+{
+    assert_int_equal(a->nodes[i].host, b->nodes[k].host);
+    assert_int_equal(a->nodes[i].port, b->nodes[k].port);
+    assert_int_equal(a->nodes[i].bus_port, b->nodes[k].bus_port);
+    assert_int_equal(a->nodes[i].shard, b->nodes[k].shard);
+    assert_int_equal(a->nodes[i].master, b->nodes[k].master);
+}
+
+static mrd_plan *build_from_ok(const mrd_topology *t, const mrd_placement *prev)
+{
+    mrd_plan *p = NULL;
+    mrd_error err;
+    mrd_rc rc = plan_build_from(t, prev, &p, &err);
+    if (rc != MRD_OK)
+        fail_msg("plan_build_from: %s", err.msg);
+    return p;
+}
+
+/* A plan built from its own placement is itself (so every command that
+ * plans from the record sees what deploy deployed), and the record
+ * survives its JSON. */
+static void test_scale_fixed_point(void **state)
+{
+    (void)state;
+    mrd_topology *t = cluster_topo(LOCAL_LAYOUT, 3, 2);
+    mrd_plan *p = build_ok(t);
+    mrd_placement pl, back;
+    mrd_error err;
+    assert_int_equal(plan_placement(p, false, &pl, &err), MRD_OK);
+    json_t *j = placement_to_json(t->name, &pl);
+    char *text = json_dumps(j, 0);
+    assert_int_equal(placement_parse(text, strlen(text), "placement.json", &back, &err), MRD_OK);
+    mrd_plan *q = build_from_ok(t, &back);
+    assert_int_equal(q->nnodes, p->nnodes);
+    assert_int_equal(q->nadded + q->nretiring, 0);
+    assert_true(q->from_placement);
+    for (int i = 0; i < p->nnodes; i++)
+        assert_same_node(p, i, q, i);
+    free(text);
+    json_decref(j);
+    placement_free(&pl);
+    placement_free(&back);
+    plan_free(&q);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+/* 3 shards to 5 on the shipped layout: the 9 running nodes stay where
+ * they run (the fewest moves), 6 new nodes on ports free on their hosts,
+ * the new masters where a region has fewest (no region holds 3 of 5),
+ * each new shard a replica outside its master's region, the quotas split
+ * the slots, and the layout is safe.  A fresh 5-shard plan would move
+ * running nodes: that is what the placement avoids. */
+static void test_scale_grow(void **state)
+{
+    (void)state;
+    mrd_topology *t3 = cluster_topo(LOCAL_LAYOUT, 3, 2), *t5 = cluster_topo(LOCAL_LAYOUT, 5, 2);
+    mrd_plan *p3 = build_ok(t3), *fresh5 = build_ok(t5);
+    mrd_placement pl;
+    mrd_error err;
+    assert_int_equal(plan_placement(p3, false, &pl, &err), MRD_OK);
+    mrd_plan *p5 = build_from_ok(t5, &pl);
+    assert_int_equal(plan_check(p5, &err), MRD_OK);
+    assert_int_equal(p5->nshards, 5);
+    assert_int_equal(p5->nnodes, 15);
+    assert_int_equal(p5->nadded, 2);
+    assert_int_equal(p5->nretiring, 0);
+    for (int i = 0; i < 9; i++)
+        assert_same_node(p3, i, p5, i);
+    bool fresh_moves = false;
+    for (int i = 0; i < 9; i++)
+        fresh_moves |= fresh5->nodes[i].host != p3->nodes[i].host ||
+                       fresh5->nodes[i].port != p3->nodes[i].port;
+    assert_true(fresh_moves);
+    int region_masters[3] = {0}, total = 0;
+    for (int s = 0; s < 5; s++) {
+        const mrd_plan_shard *sh = &p5->shards[s];
+        assert_int_equal(sh->added, s >= 3);
+        assert_false(sh->retiring);
+        total += sh->nslots;
+        int mr = plan_node_host(p5, sh->master)->region, outside = 0;
+        region_masters[mr]++;
+        for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+            outside += plan_node_host(p5, i)->region != mr;
+        assert_true(outside >= 1);
+    }
+    assert_int_equal(total, 16384);
+    for (int r = 0; r < 3; r++)
+        assert_true(region_masters[r] <= 2);
+    for (int i = 0; i < 15; i++)
+        for (int k = i + 1; k < 15; k++)
+            assert_false(p5->nodes[i].host == p5->nodes[k].host &&
+                         p5->nodes[i].port == p5->nodes[k].port);
+    placement_free(&pl);
+    plan_free(&p5);
+    plan_free(&fresh5);
+    plan_free(&p3);
+    topo_free_test(&t5);
+    topo_free_test(&t3);
+}
+
+/* 5 shards back to 3: shards 4 and 5 stay in the plan as retiring (no
+ * slots), the matrix judges the 3 that stay; without the retiring shards
+ * the placement is the 3-shard one's nodes exactly. */
+static void test_scale_shrink(void **state)
+{
+    (void)state;
+    mrd_topology *t3 = cluster_topo(LOCAL_LAYOUT, 3, 2), *t5 = cluster_topo(LOCAL_LAYOUT, 5, 2);
+    mrd_plan *p3 = build_ok(t3);
+    mrd_placement pl3, pl5, final;
+    mrd_error err;
+    assert_int_equal(plan_placement(p3, false, &pl3, &err), MRD_OK);
+    mrd_plan *p5 = build_from_ok(t5, &pl3);
+    assert_int_equal(plan_placement(p5, false, &pl5, &err), MRD_OK);
+    mrd_plan *back = build_from_ok(t3, &pl5);
+    assert_int_equal(plan_check(back, &err), MRD_OK);
+    assert_int_equal(back->nshards, 5);
+    assert_int_equal(back->nretiring, 2);
+    assert_int_equal(back->shards[3].nslots, 0);
+    assert_true(back->shards[4].retiring);
+    assert_int_equal(back->losses[0].masters_majority, 2);
+    assert_int_equal(plan_placement(back, true, &final, &err), MRD_OK);
+    assert_int_equal(final.nshards, 3);
+    assert_int_equal(final.nnodes, 9);
+    mrd_plan *done = build_from_ok(t3, &final);
+    for (int i = 0; i < 9; i++)
+        assert_same_node(p3, i, done, i);
+    placement_free(&pl3);
+    placement_free(&pl5);
+    placement_free(&final);
+    plan_free(&done);
+    plan_free(&back);
+    plan_free(&p5);
+    plan_free(&p3);
+    topo_free_test(&t5);
+    topo_free_test(&t3);
+}
+
+/* A placement that cannot be kept is refused with what to change. */
+static void test_scale_refusals(void **state)
+{
+    (void)state;
+    mrd_topology *t = cluster_topo(LOCAL_LAYOUT, 3, 2);
+    mrd_plan *p = build_ok(t), *q = NULL;
+    mrd_placement pl;
+    mrd_error err;
+    assert_int_equal(plan_placement(p, false, &pl, &err), MRD_OK);
+    char saved[MRD_NAME_MAX];
+    snprintf(saved, sizeof(saved), "%s", pl.nodes[0].host);
+    snprintf(pl.nodes[0].host, sizeof(pl.nodes[0].host), "gone-host");
+    assert_int_equal(plan_build_from(t, &pl, &q, &err), MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "host gone-host runs a node of shard 1"));
+    assert_non_null(strstr(err.msg, "not in the topology"));
+    snprintf(pl.nodes[0].host, sizeof(pl.nodes[0].host), "%s", saved);
+    t->settings.cluster.replicas_per_shard = 1;
+    assert_int_equal(plan_build_from(t, &pl, &q, &err), MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "shard 1 runs 3 copies"));
+    assert_null(q);
+    placement_free(&pl);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
+/* A damaged record names the file and what is wrong. */
+static void test_placement_parse_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"{", "placement record is damaged"},
+        {"{\"version\":2,\"shards\":1,\"nodes\":[]}", "\"version\" must be 1"},
+        {"{\"version\":1,\"shards\":0,\"nodes\":[]}", "\"shards\" must be 1 to 64"},
+        {"{\"version\":1,\"shards\":1,\"nodes\":[]}", "shard 1 must have nodes"},
+        {"{\"version\":1,\"shards\":1,\"nodes\":[{\"host\":\"a\",\"port\":1,\"bus_port\":2,"
+         "\"shard\":2,\"master\":true}]}",
+         "node 1: \"shard\" must be 1 to"},
+        {"{\"version\":1,\"shards\":1,\"nodes\":[{\"host\":\"a\",\"port\":1,\"bus_port\":2,"
+         "\"shard\":1,\"master\":true},{\"host\":\"a\",\"port\":1,\"bus_port\":3,"
+         "\"shard\":1,\"master\":false}]}",
+         "two nodes on one host and port"},
+        {"{\"version\":1,\"shards\":1,\"nodes\":[{\"host\":\"a\",\"port\":70000,"
+         "\"bus_port\":2,\"shard\":1,\"master\":true}]}",
+         "must be ports"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mrd_placement pl;
+        mrd_error err;
+        assert_int_equal(placement_parse(cases[i].text, strlen(cases[i].text), "st/placement.json",
+                                         &pl, &err),
+                         MRD_ERR_PARSE);
+        if (!strstr(err.msg, cases[i].want))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
+        assert_string_equal(err.file, "st/placement.json");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -921,6 +1122,11 @@ int main(void)
         cmocka_unit_test(test_cluster_four_shards_three_regions),
         cmocka_unit_test(test_cluster_without_replicas),
         cmocka_unit_test(test_cluster_limits),
+        cmocka_unit_test(test_scale_fixed_point),
+        cmocka_unit_test(test_scale_grow),
+        cmocka_unit_test(test_scale_shrink),
+        cmocka_unit_test(test_scale_refusals),
+        cmocka_unit_test(test_placement_parse_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
