@@ -129,6 +129,7 @@ mrd_rc store_conn_open(const char *address, int port, const char *user,
         return MRD_ERR_CONNECT;
     }
     redisSetTimeout(c->ctx, tv);
+    c->timeout_ms = timeout_ms;
     if (user) {
         /* AUTH is queued and travels with the first command: one round trip
          * for both.  A refusal is reported by that command as MRD_ERR_AUTH. */
@@ -213,6 +214,7 @@ mrd_rc store_conn_open_from(const char *address, int port, const char *source_ad
         store_conn_close(&c);
         return MRD_ERR_CONNECT;
     }
+    c->timeout_ms = timeout_ms;
     if (user) {
         const char *argv[] = {"AUTH", user, pass};
         rc = store__append(c, err, 3, argv);

@@ -12,6 +12,7 @@ struct store_conn {
     redisContext *ctx;
     char name[96];
     bool auth_pending; /* AUTH sent with the next command, reply not read */
+    int timeout_ms;    /* the read/write timeout it was opened with */
 };
 
 /* Run ARGV and return the raw reply (caller freeReplyObject()s it).  I/O

@@ -60,6 +60,70 @@ static mrd_rc find_agent(char *buf, size_t n, mrd_error *err)
     return mrd_path_fmt(buf, n, "%s/meridian-agent", dirname(self));
 }
 
+mrd_rc orch_placement_path(const orch_ctx *c, char *buf, size_t n)
+{
+    return mrd_path_fmt(buf, n, "%s/placement.json", c->state_dir);
+}
+
+/* STATE/placement.json, in cluster mode, when it exists. */
+static mrd_rc load_placement(orch_ctx *c, mrd_error *err)
+{
+    char path[MRD_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    if (c->topo->mode != MRD_MODE_CLUSTER)
+        return MRD_OK;
+    if (orch_placement_path(c, path, sizeof(path)) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    if (!mrd_path_exists(path))
+        return MRD_OK;
+    MRD_TRY(mrd_read_file(path, 16u << 20, &text, &len, err));
+    mrd_rc rc = placement_parse(text, len, path, &c->placement, err);
+    free(text);
+    c->have_placement = rc == MRD_OK;
+    return rc;
+}
+
+mrd_rc orch_replan(orch_ctx *c, mrd_placement *pl, mrd_error *err)
+{
+    mrd_plan *p = NULL;
+    MRD_TRY(plan_build_from(c->topo, pl, &p, err));
+    plan_free(&c->plan);
+    c->plan = p;
+    if (pl != &c->placement) {
+        placement_free(&c->placement);
+        c->have_placement = pl != NULL;
+        if (pl) {
+            c->placement = *pl;
+            memset(pl, 0, sizeof(*pl));
+        }
+    }
+    return MRD_OK;
+}
+
+mrd_rc orch_placement_save(orch_ctx *c, const mrd_plan *p, bool without_retiring,
+                           mrd_error *err)
+{
+    mrd_placement pl;
+    char path[MRD_PATH_MAX];
+    if (orch_placement_path(c, path, sizeof(path)) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    MRD_TRY(plan_placement(p, without_retiring, &pl, err));
+    json_t *j = placement_to_json(c->topo->name, &pl);
+    char *text = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
+    json_decref(j);
+    mrd_rc rc = text ? mrd_write_atomic(path, text, strlen(text), 0600, err)
+                     : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    free(text);
+    if (rc != MRD_OK) {
+        placement_free(&pl);
+        return rc;
+    }
+    placement_free(&c->placement); /* C's plan stays as it is */
+    c->placement = pl;
+    c->have_placement = true;
+    return MRD_OK;
+}
+
 mrd_rc orch_open(const char *topology_path, const char *state, orch_ctx **out,
                  mrd_error *err)
 {
@@ -77,13 +141,15 @@ mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opt
         c->opts = *o;
     mrd_rc rc = topology_load(topology_path, &c->topo, err);
     if (rc == MRD_OK)
-        rc = plan_build(c->topo, &c->plan, err);
-    if (rc == MRD_OK)
-        rc = plan_check(c->plan, err);
-    if (rc == MRD_OK)
         rc = state ? absolute_path(state, c->state_dir, sizeof(c->state_dir), err)
                    : default_state_dir(c->topo->name, c->state_dir, sizeof(c->state_dir),
                                        err);
+    if (rc == MRD_OK)
+        rc = load_placement(c, err);
+    if (rc == MRD_OK)
+        rc = plan_build_from(c->topo, c->have_placement ? &c->placement : NULL, &c->plan, err);
+    if (rc == MRD_OK)
+        rc = plan_check(c->plan, err);
     if (rc == MRD_OK)
         rc = mrd_path_fmt(c->secrets_dir, sizeof(c->secrets_dir), "%s/secrets",
                           c->state_dir);
@@ -115,6 +181,7 @@ void orch_close(orch_ctx **c)
         return;
     transport_close(&(*c)->tp);
     plan_free(&(*c)->plan);
+    placement_free(&(*c)->placement);
     topology_free(&(*c)->topo);
     free(*c);
     *c = NULL;

@@ -29,6 +29,10 @@ typedef struct orch_ctx {
     /* ssh: transport.root or ~/.local/state/meridian/<name>; "~/" is the
      * remote user's home.  Host H lives in REMOTE_ROOT/hosts/H. */
     char remote_root[MRD_PATH_MAX];
+    /* cluster mode: STATE/placement.json, the plan deploy last recorded
+     * (placement.h); the plan is built from it and the topology */
+    mrd_placement placement;
+    bool have_placement;
 } orch_ctx;
 
 /* The hosts are other machines (ssh): deploy puts the agent binary and the
@@ -38,7 +42,8 @@ static inline bool orch_remote(const orch_ctx *c)
     return c->tp && c->tp->ops->remote;
 }
 
-/* Load TOPOLOGY_PATH, plan it and refuse an unsafe layout.  STATE may be
+/* Load TOPOLOGY_PATH, plan it (from the deployed placement, when the
+ * state dir records one) and refuse an unsafe layout.  STATE may be
  * NULL for the default ($XDG_STATE_HOME/meridian/<name>, else
  * ~/.local/state/meridian/<name>).  *out is new; orch_close() it.
  * The transport is opened but connects to nothing yet. */
@@ -48,6 +53,18 @@ mrd_rc orch_open(const char *topology_path, const char *state, orch_ctx **out,
 mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opts *o,
                     orch_ctx **out, mrd_error *err);
 void orch_close(orch_ctx **c);
+
+/* "STATE/placement.json" */
+mrd_rc orch_placement_path(const orch_ctx *c, char *buf, size_t n);
+
+/* Make PL (stolen: PL is zeroed) C's placement and build C's plan anew
+ * from it and the topology (PL NULL: from the topology alone). */
+mrd_rc orch_replan(orch_ctx *c, mrd_placement *pl, mrd_error *err);
+
+/* Record P's placement in the state dir (atomically, mode 0600), as it is
+ * (retiring shards included) or WITHOUT_RETIRING; it becomes C's. */
+mrd_rc orch_placement_save(orch_ctx *c, const mrd_plan *p, bool without_retiring,
+                           mrd_error *err);
 
 /* The root folder of host H: STATE/hosts/H on the local transport,
  * REMOTE_ROOT/hosts/H on the host over ssh ("~/" resolved on the host,

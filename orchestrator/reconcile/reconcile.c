@@ -194,6 +194,14 @@ static bool deployed_settings(orch_ctx *c, mrd_settings *out)
     return false;
 }
 
+/* ROW is cluster.shards of a cluster-mode deployment: a change is a scale
+ * that deploy carries out, not a setting to pin. */
+static bool is_scale(const orch_ctx *c, const mrd_setting *row)
+{
+    return c->topo->mode == MRD_MODE_CLUSTER && strcmp(row->section, "cluster") == 0 &&
+           strcmp(row->key, "shards") == 0;
+}
+
 mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
                      bool *have_before, mrd_error *err)
 {
@@ -203,7 +211,7 @@ mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
         return MRD_OK;
     *before = running;
     mrd_settings *want = &c->topo->settings;
-    bool replan = false;
+    bool replan = false, scale = false;
     size_t n;
     const mrd_setting *rows = mrd_settings_table(&n);
     for (size_t i = 0; i < n; i++) {
@@ -212,6 +220,10 @@ mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
             continue;
         if (!mrd_setting_differs(row, &running, want))
             continue;
+        if (is_scale(c, row)) {
+            scale = true; /* deploy carries it out (deploy/scale.c) */
+            continue;
+        }
         char from[64], to[64];
         mrd_setting_format(row, &running, from, sizeof(from));
         mrd_setting_format(row, want, to, sizeof(to));
@@ -225,13 +237,24 @@ mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
         replan |= (row->lands & MRD_LANDS_PLANNER) != 0;
         (*pinned)++;
     }
-    if (!replan)
+    if (scale && !c->have_placement) {
+        /* deployed before placements were recorded: it runs the plan its
+         * own shard count gives from nothing */
+        mrd_placement pl;
+        int shards = want->cluster.shards;
+        want->cluster.shards = running.cluster.shards;
+        mrd_plan *p = NULL;
+        mrd_rc rc = plan_build(c->topo, &p, err);
+        want->cluster.shards = shards;
+        if (rc == MRD_OK)
+            rc = plan_placement(p, false, &pl, err);
+        plan_free(&p);
+        MRD_TRY(rc);
+        return orch_replan(c, &pl, err);
+    }
+    if (!replan && !scale)
         return MRD_OK;
-    mrd_plan *p = NULL;
-    MRD_TRY(plan_build(c->topo, &p, err));
-    plan_free(&c->plan);
-    c->plan = p;
-    return MRD_OK;
+    return orch_replan(c, c->have_placement ? &c->placement : NULL, err);
 }
 
 void reconcile_report_free(reconcile_report *r)

@@ -1,0 +1,131 @@
+/* slots.c - moving hash slots (see slots.h). */
+#include "slots.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "conn_internal.h"
+
+void store_slot_keys_free(char **keys, int n)
+{
+    for (int i = 0; keys && i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, int *n, mrd_error *err)
+{
+    *keys = NULL;
+    *n = 0;
+    char s[16], m[16];
+    snprintf(s, sizeof(s), "%d", slot);
+    snprintf(m, sizeof(m), "%d", max);
+    const char *argv[] = {"CLUSTER", "GETKEYSINSLOT", s, m};
+    redisReply *r = NULL;
+    MRD_TRY(store__command(c, &r, err, 4, argv));
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: CLUSTER GETKEYSINSLOT: not a list",
+                             store_conn_name(c));
+    }
+    char **out = calloc(r->elements ? r->elements : 1, sizeof(*out));
+    mrd_rc rc = out ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == MRD_OK && i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING)
+            rc = mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: CLUSTER GETKEYSINSLOT: not a key",
+                               store_conn_name(c));
+        else if (!(out[i] = malloc(e->len + 1)))
+            rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(out[i], e->str, e->len);
+            out[i][e->len] = '\0'; /* a key with a NUL is cut there: see README */
+        }
+    }
+    if (rc != MRD_OK) {
+        store_slot_keys_free(out, (int)r->elements);
+        freeReplyObject(r);
+        return rc;
+    }
+    *keys = out;
+    *n = (int)r->elements;
+    freeReplyObject(r);
+    return MRD_OK;
+}
+
+mrd_rc store_slot_count_keys(store_conn *c, const int *slots, int n, long long *out,
+                             mrd_error *err)
+{
+    enum { WINDOW = 256 }; /* commands in flight */
+    int sent = 0, got = 0;
+    while (got < n) {
+        while (sent < n && sent - got < WINDOW) {
+            char s[16];
+            snprintf(s, sizeof(s), "%d", slots[sent]);
+            const char *argv[] = {"CLUSTER", "COUNTKEYSINSLOT", s};
+            MRD_TRY(store__append(c, err, 3, argv));
+            sent++;
+        }
+        redisReply *r = NULL;
+        MRD_TRY(store__reply(c, &r, err)); /* the rest of the pipeline is lost */
+        out[got++] = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        freeReplyObject(r);
+    }
+    return MRD_OK;
+}
+
+static void set_timeout(store_conn *c, int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    if (c->ctx)
+        redisSetTimeout(c->ctx, tv);
+}
+
+mrd_rc store_migrate_keys(store_conn *c, const char *ip, int port, const char *user,
+                          const char *pass, int timeout_ms, bool replace,
+                          char *const *keys, int n, mrd_error *err)
+{
+    if (!c->ctx || c->ctx->err)
+        return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", store_conn_name(c));
+    int fixed = 10 + (replace ? 1 : 0), argc = fixed + n;
+    const char **argv = calloc((size_t)argc, sizeof(*argv));
+    size_t *lens = calloc((size_t)argc, sizeof(*lens));
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
+    char p[16], t[16];
+    snprintf(p, sizeof(p), "%d", port);
+    snprintf(t, sizeof(t), "%d", timeout_ms);
+    int k = 0;
+    const char *head[] = {"MIGRATE", ip, p, "", "0", t};
+    for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+        argv[k++] = head[i];
+    if (replace)
+        argv[k++] = "REPLACE";
+    argv[k++] = "AUTH2";
+    argv[k++] = user;
+    argv[k++] = pass;
+    argv[k++] = "KEYS";
+    for (int i = 0; i < n; i++)
+        argv[k++] = keys[i];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    /* the source waits up to TIMEOUT_MS per step of the transfer: give it
+     * that and a second more before this side calls it lost */
+    set_timeout(c, timeout_ms + 1000);
+    redisReply *r = NULL;
+    mrd_rc rc = redisAppendCommandArgv(c->ctx, argc, argv, lens) == REDIS_OK
+                    ? store__reply(c, &r, err)
+                    : mrd_error_set(err, MRD_ERR_CONNECT, "%s: %s", store_conn_name(c),
+                                    c->ctx->errstr);
+    set_timeout(c, c->timeout_ms);
+    free(argv);
+    free(lens);
+    if (r)
+        freeReplyObject(r);
+    return rc;
+}
