@@ -181,26 +181,13 @@ static fnode *shard_master(former *f, int s, mrd_error *err)
     return m;
 }
 
-/* Refuse what only a destructive step could fix: every slot a node owns
- * (in its own view) must be in its shard's range, and a node that must
- * become a replica must not hold keys while it owns nothing. */
+/* Refuse what only a destructive step could fix: a node that must become
+ * a replica must not hold keys while it owns nothing.  (Which slots a
+ * shard owns is not forming's business: after a scale they are any slots,
+ * and scale.c moves them to the plan's quotas.) */
 static bool layout_ok(former *f, mrd_error *err)
 {
     char a[96], b[96];
-    for (int i = 0; i < f->nn; i++) {
-        fnode *x = &f->n[i];
-        const mrd_plan_shard *sh = &f->p->shards[f->p->nodes[x->node].shard];
-        for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++) {
-            const store_cluster_node *o = store_cluster_slot_owner(x->view, slot);
-            if (o != me(x) || (slot >= sh->slot_first && slot <= sh->slot_last))
-                continue;
-            mrd_error_set(err, MRD_ERR_STATE,
-                          "%s owns slot %d, outside its shard's slots %d-%d: meridian "
-                          "moves no slot; see `meridian status`",
-                          name_of(f, x, a, sizeof(a)), slot, sh->slot_first, sh->slot_last);
-            return false;
-        }
-    }
     for (int s = 0; s < f->p->nshards; s++) {
         const mrd_plan_shard *sh = &f->p->shards[s];
         fnode *m = shard_master(f, s, err);

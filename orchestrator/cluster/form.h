@@ -27,10 +27,10 @@
  * and each step is only taken where the view says it is missing, so a
  * second run changes nothing, and a run interrupted anywhere (kill -9)
  * is finished by the next one.  Nothing is ever taken from a node that
- * holds data: no CLUSTER RESET, FLUSHALL, TAKEOVER or slot move.  A
- * layout that only such a step could fix (a slot owned outside its shard,
- * a node that should be a replica but holds keys and no slots) is refused
- * with a sentence naming it, before anything is changed. */
+ * holds data: no CLUSTER RESET, FLUSHALL, TAKEOVER or slot move (slots
+ * move in scale.c, after forming).  A layout that only such a step could
+ * fix (a node that should be a replica but holds keys and no slots) is
+ * refused with a sentence naming it, before anything is changed. */
 #ifndef MRD_CLUSTER_FORM_H
 #define MRD_CLUSTER_FORM_H
 
