@@ -283,8 +283,19 @@ static round_result meet(former *f, mrd_error *err)
     return ROUND_DONE;
 }
 
-/* Step 3: each shard's master gets the slots of its range that it does not
- * own and nobody else owns, in its own view. */
+/* Is SLOT owned in any node's view?  A node just met does not know the
+ * slot map yet: a slot unowned in its view may be served elsewhere, and
+ * giving it to that node would take it (and its keys) from its owner. */
+static bool owned_anywhere(const former *f, int slot)
+{
+    for (int i = 0; i < f->nn; i++)
+        if (store_cluster_slot_owner(f->n[i].view, slot))
+            return true;
+    return false;
+}
+
+/* Step 3: each shard's master gets the slots of its range that no node
+ * sees owned (a fresh cluster's, or slots a lost master owned alone). */
 static round_result assign_slots(former *f, mrd_error *err)
 {
     round_result res = ROUND_DONE;
@@ -294,12 +305,12 @@ static round_result assign_slots(former *f, mrd_error *err)
         if (!m)
             return ROUND_FAILED;
         for (int slot = sh->slot_first; slot <= sh->slot_last;) {
-            if (store_cluster_slot_owner(m->view, slot)) {
+            if (owned_anywhere(f, slot)) {
                 slot++;
                 continue;
             }
             int end = slot;
-            while (end + 1 <= sh->slot_last && !store_cluster_slot_owner(m->view, end + 1))
+            while (end + 1 <= sh->slot_last && !owned_anywhere(f, end + 1))
                 end++;
             char from[8], to[8];
             snprintf(from, sizeof(from), "%d", slot);
