@@ -117,7 +117,10 @@ sleep 2 # a few passes (every 200 ms while the host is not ready)
 checks=$((checks + 1)); check "the master still runs (pid $a1), its folder in place, nothing retired" \
     eval 'pid_alive $a1 && [[ -d $(root use-a1)/redis && ! -e $(root use-a1)/retired ]]'
 logged=$(grep -c "ERROR use-a1/redis: $sentence" "$(root use-a1)/agent.log")
-checks=$((checks + 1)); check "the error is logged once, not once per pass ($logged)" test "$logged" -eq 1
+# once; twice at most if a pass in between could not reach the node (a
+# changed sentence is logged again)
+checks=$((checks + 1)); check "the error is logged once, not once per pass ($logged)" \
+    test "$logged" -ge 1 -a "$logged" -le 2
 "$AGENT" check --manifest "$(root use-a1)/manifest.json" --json >"$T_DIR/check.json" 2>/dev/null
 rc=$?
 checks=$((checks + 1)); check "check says WARNING (exit $rc) with the same sentence, action keep" \
