@@ -522,7 +522,7 @@ static long long log_leftover(const heal_ctx *hc, const heal_leftover *last, int
  * report's "leftovers"); what the pass did or could not do to SUMMARY (N
  * bytes, appended with "; "); *FOUND says whether there were any, *ACTED
  * whether one was retired.  The ones left stay in hc->leftovers. */
-static void retire_leftovers(heal_ctx *hc, bool do_act, json_t *actions, json_t *out,
+static void leftovers_pass(heal_ctx *hc, bool do_act, json_t *actions, json_t *out,
                              char *summary, size_t n, bool *found, bool *acted)
 {
     const sv_host *h = hc->h;
@@ -647,7 +647,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     json_t *leftovers = json_array();
     char lsum[1024] = "";
     bool found_leftovers, retired;
-    retire_leftovers(hc, do_act, actions, leftovers, lsum, sizeof(lsum), &found_leftovers,
+    leftovers_pass(hc, do_act, actions, leftovers, lsum, sizeof(lsum), &found_leftovers,
                      &retired);
     acted |= retired;
     if (acted) { /* observe again: the report shows the result */
