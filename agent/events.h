@@ -5,6 +5,7 @@
  *   +replica-lost +snapshot-fetched +partial-resync +full-resync
  *   +replica-ready +sentinel-reset +sentinel-restarted +leader-lost
  *   +rejoined +heal-failed +backoff +datadir-recreated
+ *   +retired (a node folder the manifest no longer lists, see retire.h)
  * An event goes to the agent's log at once and, when the topology lists
  * webhooks, is POSTed as JSON by a background thread with libcurl
  * (timeout EVENTS_TIMEOUT_MS, up to EVENTS_RETRIES attempts with backoff).

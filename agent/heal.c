@@ -478,6 +478,140 @@ static void act_on(heal_step *ps, heal_action a, bool host_lost)
     ps->hc->mode->act(ps, a);
 }
 
+/* ==== nodes not in the manifest (retire.h) ==== */
+
+/* May this pass retire?  The agent's own passes may; a cron-mode check
+ * only when no agent runs for the host: a running agent retires by its own
+ * manifest, which is not the one on disk until it is restarted with it,
+ * and a node of that manifest stopped under it would be one it restores. */
+static bool may_retire(const heal_ctx *hc, pid_t *agent)
+{
+    char path[MRD_MF_PATH];
+    pid_t pid;
+    *agent = 0;
+    if (hc->child_mode)
+        return true;
+    if (manifest_path(hc->h->m, "agent.pid", path, sizeof(path)) == MRD_OK &&
+        mrd_pidfile_read(path, &pid, NULL) == MRD_OK && pid != getpid() &&
+        mrd_pid_is(pid, "meridian-agent"))
+        *agent = pid;
+    return *agent == 0;
+}
+
+/* Log a leftover's sentence, unless the last pass logged the same one less
+ * than HEAL_LEFTOVER_RELOG_MS ago (a host that is not ready is passed over
+ * every few hundred ms); LAST[N] is the last pass's list.  Returns when it
+ * was logged. */
+static long long log_leftover(const heal_ctx *hc, const heal_leftover *last, int n,
+                              const retire_node *rn, const char *text)
+{
+    long long now = mrd_now_ms();
+    for (int i = 0; i < n; i++)
+        if (last[i].port == rn->port && strcmp(last[i].reason, text) == 0 &&
+            now - last[i].logged_ms < HEAL_LEFTOVER_RELOG_MS)
+            return last[i].logged_ms;
+    if (rn->action == RETIRE_KEEP)
+        mrd_errorlog("%s/%s: %s", hc->h->m->host, rn->label, text);
+    else
+        mrd_warn("%s/%s: %s", hc->h->m->host, rn->label, text);
+    return now;
+}
+
+/* Find, judge and (when the pass acts and may) retire the node folders of
+ * the host that the manifest does not list.  Their entries go to OUT (the
+ * report's "leftovers"); what the pass did or could not do to SUMMARY (N
+ * bytes, appended with "; "); *FOUND says whether there were any, *ACTED
+ * whether one was retired.  The ones left stay in hc->leftovers. */
+static void leftovers_pass(heal_ctx *hc, bool do_act, json_t *actions, json_t *out,
+                             char *summary, size_t n, bool *found, bool *acted)
+{
+    const sv_host *h = hc->h;
+    retire_node *rn = calloc(RETIRE_MAX, sizeof(*rn));
+    heal_leftover *left = calloc(RETIRE_MAX, sizeof(*left));
+    heal_leftover last[RETIRE_MAX];
+    mrd_error err;
+    int nleft = 0, nlast;
+    *found = *acted = false;
+    if (!rn || !left) {
+        free(rn);
+        free(left);
+        return;
+    }
+    int nf = retire_find(h, rn, RETIRE_MAX, &err);
+    if (nf < 0)
+        mrd_warn("%s: cannot look for nodes that are not in the manifest: %s", h->m->host,
+                 err.msg);
+    if (nf > RETIRE_MAX)
+        mrd_warn("%s: %d node folders are not in the manifest; judging the first %d this "
+                 "pass", h->m->host, nf, RETIRE_MAX);
+    pid_t agent = 0;
+    bool act = do_act && may_retire(hc, &agent);
+    pthread_mutex_lock(&hc->mu);
+    nlast = hc->nleftovers;
+    memcpy(last, hc->leftovers, sizeof(last));
+    pthread_mutex_unlock(&hc->mu);
+    heal_step ps = {.hc = hc, .actions = actions};
+    for (int i = 0; i < nf && i < RETIRE_MAX; i++) {
+        retire_node *r = &rn[i];
+        char text[384], to[MRD_MF_PATH] = "";
+        *found = true;
+        retire_observe(h, r, HEAL_PROBE_TIMEOUT_MS);
+        retire_explain(r->label, r->port, &r->f, r->action, r->pid, r->why, text,
+                       sizeof(text));
+        bool retirable = r->action == RETIRE_MOVE || r->action == RETIRE_STOP;
+        bool retired = false;
+        if (retirable && act) {
+            pid_t pid = r->pid;
+            retire_action was = r->action;
+            if (retire_act(h, r, RETIRE_STOP_MS, to, sizeof(to), &err) == MRD_OK) {
+                retired = *acted = true;
+                if (was == RETIRE_STOP)
+                    heal_act(&ps, "+retired", r->label,
+                             "not in the manifest, held no key%s: stopped pid %d; folder "
+                             "moved to %s", r->f.cluster ? " and no slot" : "", (int)pid, to);
+                else
+                    heal_act(&ps, "+retired", r->label,
+                             "not in the manifest, not running: folder moved to %s", to);
+                snprintf(text, sizeof(text), "retired %s (not in the manifest)", r->label);
+            } else if (r->action == RETIRE_KEEP || r->action == RETIRE_WAIT) {
+                /* counted again with its writes paused: not empty after all */
+                retire_explain(r->label, r->port, &r->f, r->action, r->pid, r->why, text,
+                               sizeof(text));
+            } else {
+                snprintf(text, sizeof(text), "node %s is not in the manifest; retiring it "
+                         "failed: %s; tried again at the next pass", r->label, err.msg);
+                r->action = RETIRE_WAIT;
+            }
+        } else if (retirable && do_act) {
+            snprintf(text, sizeof(text), "node %s is not in the manifest: the running agent "
+                     "(pid %d) retires it", r->label, (int)agent);
+        } else if (retirable) { /* check without --heal: say what --heal does */
+            size_t tl = strlen(text);
+            snprintf(text + tl, sizeof(text) - tl, " (by check --heal)");
+        }
+        if (!retired) { /* the host is not ready until it is resolved */
+            heal_leftover *l = &left[nleft++];
+            l->port = r->port;
+            snprintf(l->reason, sizeof(l->reason), "%s", text);
+            l->logged_ms = log_leftover(hc, last, nlast, r, text);
+        }
+        size_t sl = strlen(summary);
+        snprintf(summary + sl, n - sl, "%s%s", sl ? "; " : "", text);
+        json_array_append_new(out, json_pack("{s:s,s:i,s:i,s:s,s:b,s:s}", "folder", r->label,
+                                             "port", r->port, "pid", (int)r->pid, "action",
+                                             retire_action_name(r->action), "retired", retired,
+                                             "detail", text));
+    }
+    pthread_mutex_lock(&hc->mu);
+    memcpy(hc->leftovers, left, sizeof(hc->leftovers));
+    hc->nleftovers = nleft;
+    if (hc->nnodes == 0) /* a host left with no node: this was all there is */
+        hc->observed = true;
+    pthread_mutex_unlock(&hc->mu);
+    free(rn);
+    free(left);
+}
+
 mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
                  mrd_health *code, mrd_error *err)
 {
@@ -500,7 +634,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     bool host_lost = r.n > 0 && hc->mode->host_lost(hc, &r.obs[0]);
     bool acted = false;
     mrd_health c = MRD_HEALTH_OK;
-    char summary[256] = "";
+    char summary[1536] = "";
     size_t slen = 0;
     heal_step passes[MRD_MF_MAX_HOST_NODES];
     for (int i = 0; i < r.n; i++) {
@@ -509,6 +643,13 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
             act_on(&passes[i], r.actions[i], host_lost && i == 0);
         acted |= passes[i].acted;
     }
+    /* After the host's own nodes: a leftover's stop may take seconds. */
+    json_t *leftovers = json_array();
+    char lsum[1024] = "";
+    bool found_leftovers, retired;
+    leftovers_pass(hc, do_act, actions, leftovers, lsum, sizeof(lsum), &found_leftovers,
+                     &retired);
+    acted |= retired;
     if (acted) { /* observe again: the report shows the result */
         round_free(hc, &r);
         if (observe_all(hc, &r, err) != MRD_OK)
@@ -533,8 +674,14 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
         if (w > 0 && (size_t)w < sizeof(summary) - slen)
             slen += (size_t)w;
     }
-    if (c == MRD_HEALTH_OK && host_lost)
+    if (c == MRD_HEALTH_OK && (host_lost || found_leftovers))
         c = MRD_HEALTH_WARNING;
+    if (lsum[0]) {
+        int w = snprintf(summary + slen, sizeof(summary) - slen, "%s%s", slen ? "; " : "",
+                         lsum);
+        if (w > 0 && (size_t)w < sizeof(summary) - slen)
+            slen += (size_t)w;
+    }
     if (!summary[0] && host_lost && !do_act)
         snprintf(summary, sizeof(summary), "sentinel is not running");
     else if (!summary[0])
@@ -548,9 +695,10 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     pthread_mutex_unlock(&hc->mu);
     state_save(hc);
     json_t *nodes = r.n > 0 ? round_json(hc, &r) : json_array();
-    *report = json_pack("{s:s,s:i,s:s,s:s,s:I,s:o,s:o}", "host", m->host, "code", (int)c,
+    *report = json_pack("{s:s,s:i,s:s,s:s,s:I,s:o,s:o,s:o}", "host", m->host, "code", (int)c,
                         "status", mrd_health_name(c), "summary", summary, "duration_ms",
-                        (json_int_t)dur, "actions", actions, "nodes", nodes);
+                        (json_int_t)dur, "actions", actions, "nodes", nodes, "leftovers",
+                        leftovers);
     *code = c;
     round_free(hc, &r);
     close(lock);
@@ -564,16 +712,28 @@ json_t *heal_health(heal_ctx *hc, bool *ready)
     pthread_mutex_lock(&hc->mu);
     bool has_sentinel = sv_find(hc->h, SV_SENTINEL) != NULL;
     bool observed = hc->observed;
-    *ready = observed && (!has_sentinel || hc->host_ready);
+    *ready = observed && (!has_sentinel || hc->host_ready) && hc->nleftovers == 0;
+    /* A node the manifest does not list and the last pass could not retire
+     * makes the host not ready.  `meridian status` and deploy verification
+     * read each node's entry by port, so a node that is ready otherwise
+     * carries the first such sentence; the leftovers have entries too. */
+    const char *leftover = hc->nleftovers > 0 ? hc->leftovers[0].reason : NULL;
     json_t *nodes = json_array();
     for (int i = 0; i < hc->nnodes; i++) {
         const heal_node *hn = &hc->nodes[i];
+        bool node_ready = observed && hn->ready && !leftover;
+        const char *reason = !observed ? "not checked yet"
+                             : hn->ready && leftover ? leftover
+                                                     : hn->reason;
         *ready = *ready && hn->ready;
         json_array_append_new(nodes, json_pack("{s:s,s:i,s:b,s:s}", "kind", "redis", "port",
-                                               hn->proc->port, "ready", observed && hn->ready,
-                                               "reason",
-                                               observed ? hn->reason : "not checked yet"));
+                                               hn->proc->port, "ready", node_ready, "reason",
+                                               reason));
     }
+    for (int i = 0; observed && i < hc->nleftovers; i++)
+        json_array_append_new(nodes, json_pack("{s:s,s:i,s:b,s:s}", "kind", "leftover", "port",
+                                               hc->leftovers[i].port, "ready", false, "reason",
+                                               hc->leftovers[i].reason));
     if (has_sentinel)
         json_array_append_new(nodes,
                               json_pack("{s:s,s:b,s:s}", "kind", "sentinel", "ready",

@@ -143,7 +143,15 @@ void heal_free(heal_ctx **hc);
  * Takes the heal lock, waiting at most LOCK_WAIT_MS; MRD_ERR_STATE when
  * another pass holds it.  *report (new) gets the JSON report:
  * {"host","code","status","summary","duration_ms","actions":[{"event",
- * "node","detail"}],"nodes":[...]}; *code the monitoring code. */
+ * "node","detail"}],"nodes":[...],"leftovers":[{"folder","port","pid",
+ * "action","retired","detail"}]}; *code the monitoring code.
+ *
+ * After the host's nodes, a pass looks for node folders its manifest does
+ * not list and retires the ones that hold nothing (retire.h): +retired.
+ * One that still owns slots or holds keys, or cannot be judged, is never
+ * stopped: the pass is a WARNING that names it, and /v1/health says the
+ * host is not ready until it is gone.  A cron-mode pass leaves retiring to
+ * the host's running agent, if any. */
 mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
                  mrd_health *code, mrd_error *err);
 
@@ -164,7 +172,12 @@ mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
 void heal_watch(heal_ctx *hc);
 
 /* Readiness from the last observation: {"host","ready","nodes":[{"kind",
- * "ready","reason"}]} (new).  Cheap: no I/O. */
+ * "ready","reason"}]} (new).  Kind "redis" (with "port") for each node,
+ * "sentinel", and "leftover" (with "port") for each node folder the last
+ * pass did not retire; while there is one, the host and every node entry
+ * are not ready, and a node that is ready otherwise gives the first
+ * leftover's sentence as its reason (`meridian status` reads the nodes'
+ * entries).  Cheap: no I/O. */
 json_t *heal_health(heal_ctx *hc, bool *ready);
 
 /* Observe now (no action, no lock): the /v1/nodes object (new). */

@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "heal.h"
 #include "probe.h"
+#include "retire.h"
 
 #define HEAL_PROBE_TIMEOUT_MS 1000
 #define HEAL_MAX_ACTIONS 32
@@ -80,6 +81,16 @@ typedef struct heal_node {
     long long failover_req_ms;    /* monotonic ms of this node's last request */
 } heal_node;
 
+/* A node folder of this host that the manifest does not list and that the
+ * last pass did not retire (retire.h): /v1/health names it, and its
+ * sentence is logged when it changes, else once per HEAL_LEFTOVER_RELOG_MS. */
+#define HEAL_LEFTOVER_RELOG_MS 60000
+typedef struct heal_leftover {
+    int port;
+    char reason[384];             /* retire_explain()'s sentence */
+    long long logged_ms;          /* monotonic ms it was last logged */
+} heal_leftover;
+
 typedef struct heal_mode heal_mode;
 
 struct heal_ctx {
@@ -98,6 +109,8 @@ struct heal_ctx {
     bool g_host_up;
     json_t *last_nodes;           /* /v1/nodes of the last observation */
     long long last_heal_ms;
+    heal_leftover leftovers[RETIRE_MAX]; /* not retired by the last pass */
+    int nleftovers;
 };
 
 /* What one pass saw of one node.  The front end fills the process facts

@@ -28,6 +28,7 @@
 #include "heal.h"
 #include "log.h"
 #include "proc.h"
+#include "retire.h"
 #include "supervise.h"
 
 #define EXIT_USAGE 64
@@ -93,12 +94,15 @@ static void usage(FILE *out)
             "commands:\n"
             "  run    render missing configs, start the host's nodes, serve the HTTP API\n"
             "         and run a check-and-heal pass every interval until SIGTERM (the\n"
-            "         nodes keep running when the agent stops)\n"
+            "         nodes keep running when the agent stops); each pass retires the\n"
+            "         node folders the manifest no longer lists that hold no slot and no\n"
+            "         key (stopped, moved to ROOT/retired/), and names the others\n"
             "  check  run one pass and exit 0 OK, 1 WARNING (healed something, or\n"
             "         degraded but serving), 2 CRITICAL (could not heal, no writable\n"
             "         leader), 3 UNKNOWN (could not tell, or another pass is running);\n"
             "         only observes unless --heal is given (cron: check --heal)\n"
-            "  stop   stop the running agent and every node of the host, by pid\n"
+            "  stop   stop the running agent and every node of the host, by pid, those\n"
+            "         the manifest no longer lists included\n"
             "         (--agent-only: stop the agent, leave the nodes running)\n"
             "  alive  exit 0 when an agent runs for this manifest, 1 when not\n"
             "  fault  for drills (meridian drill): SIGKILL this host's processes named\n"
@@ -336,6 +340,11 @@ static int cmd_run(const char *manifest, bool daemon)
     mrd_info("%s: API on http://%s:%d/v1/health; heal pass every %d ms", h->m->host,
              self->address, h->m->settings.agent.port, h->m->settings.agent.interval_ms);
 
+    /* The first pass follows at once.  It retires the node folders the
+     * manifest no longer lists (retire.h) after the host's own nodes were
+     * started and healed, not before: those serve clients, while retiring
+     * a leftover is cleanup that may wait seconds for a process to exit
+     * (and a leftover's client port is, by definition, none of theirs). */
     while (!stop_requested) {
         json_t *report = NULL;
         mrd_health code;
@@ -442,6 +451,10 @@ static int cmd_stop(const char *manifest, bool agent_only)
             mrd_info("%s/agent: stopped pid %d", h->m->host, (int)pid);
     }
     if (!agent_only && sv_stop_all(h, STOP_TIMEOUT_MS, &err) != MRD_OK)
+        rc = fail(&err);
+    /* and the nodes its manifest no longer lists (retire.h): they are this
+     * host's processes too, whatever they hold */
+    if (!agent_only && retire_stop_all(h, STOP_TIMEOUT_MS, &err) != MRD_OK)
         rc = fail(&err);
     sv_close(&h);
     return rc;
