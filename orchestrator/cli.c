@@ -235,7 +235,8 @@ static int cmd_plan(const cli *o)
     mrd_error err;
     if (topology_load(o->topology, &t, &err) != MRD_OK)
         return open_failure(&err, EXIT_DATAERR);
-    if (plan_build(t, &p, &err) != MRD_OK) {
+    char from[MRD_PATH_MAX];
+    if (orch_plan_from_state(t, o->state, &p, from, sizeof(from), &err) != MRD_OK) {
         topology_free(&t);
         return open_failure(&err, EXIT_DATAERR);
     }
@@ -244,8 +245,12 @@ static int cmd_plan(const cli *o)
         json_t *j = plan_to_json(p);
         json_object_set_new(j, "safe", json_boolean(safe == MRD_OK));
         json_object_set_new(j, "refusal", safe == MRD_OK ? json_null() : json_string(err.msg));
+        json_object_set_new(j, "placement", from[0] ? json_string(from) : json_null());
         print_json(j);
     } else {
+        if (from[0])
+            printf("(from the deployed placement %s: running nodes stay where they run)\n",
+                   from);
         plan_print(stdout, p);
         printf("\n%s\n", safe == MRD_OK ? "layout is safe" : "layout REFUSED");
     }

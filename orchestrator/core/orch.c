@@ -65,21 +65,50 @@ mrd_rc orch_placement_path(const orch_ctx *c, char *buf, size_t n)
     return mrd_path_fmt(buf, n, "%s/placement.json", c->state_dir);
 }
 
+static mrd_rc read_placement(const char *path, mrd_placement *out, bool *have,
+                             mrd_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *have = false;
+    if (!mrd_path_exists(path))
+        return MRD_OK;
+    MRD_TRY(mrd_read_file(path, 16u << 20, &text, &len, err));
+    mrd_rc rc = placement_parse(text, len, path, out, err);
+    free(text);
+    *have = rc == MRD_OK;
+    return rc;
+}
+
 /* STATE/placement.json, in cluster mode, when it exists. */
 static mrd_rc load_placement(orch_ctx *c, mrd_error *err)
 {
-    char path[MRD_PATH_MAX], *text = NULL;
-    size_t len = 0;
+    char path[MRD_PATH_MAX];
     if (c->topo->mode != MRD_MODE_CLUSTER)
         return MRD_OK;
     if (orch_placement_path(c, path, sizeof(path)) != MRD_OK)
         return mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
-    if (!mrd_path_exists(path))
-        return MRD_OK;
-    MRD_TRY(mrd_read_file(path, 16u << 20, &text, &len, err));
-    mrd_rc rc = placement_parse(text, len, path, &c->placement, err);
-    free(text);
-    c->have_placement = rc == MRD_OK;
+    return read_placement(path, &c->placement, &c->have_placement, err);
+}
+
+mrd_rc orch_plan_from_state(const mrd_topology *t, const char *state, mrd_plan **out,
+                            char *path, size_t n, mrd_error *err)
+{
+    char dir[MRD_PATH_MAX];
+    mrd_placement pl = {0};
+    bool have = false;
+    path[0] = '\0';
+    MRD_TRY(state ? absolute_path(state, dir, sizeof(dir), err)
+                  : default_state_dir(t->name, dir, sizeof(dir), err));
+    if (t->mode == MRD_MODE_CLUSTER) {
+        if (mrd_path_fmt(path, n, "%s/placement.json", dir) != MRD_OK)
+            return mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+        MRD_TRY(read_placement(path, &pl, &have, err));
+    }
+    if (!have)
+        path[0] = '\0';
+    mrd_rc rc = plan_build_from(t, have ? &pl : NULL, out, err);
+    placement_free(&pl);
     return rc;
 }
 

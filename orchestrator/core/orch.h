@@ -54,6 +54,12 @@ mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opt
                     orch_ctx **out, mrd_error *err);
 void orch_close(orch_ctx **c);
 
+/* T's plan as a command that reaches no host sees it (`meridian plan`):
+ * from the placement recorded in STATE (NULL: the default state dir) when
+ * there is one, whose path then goes to PATH (N bytes; "" when none). */
+mrd_rc orch_plan_from_state(const mrd_topology *t, const char *state, mrd_plan **out,
+                            char *path, size_t n, mrd_error *err);
+
 /* "STATE/placement.json" */
 mrd_rc orch_placement_path(const orch_ctx *c, char *buf, size_t n);
 
