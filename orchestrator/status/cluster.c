@@ -91,8 +91,8 @@ static int plan_node_of(const orch_ctx *c, const store_cluster_node *n)
 
 /* ==== the slot map ==== */
 
-/* A shard's slots are what the reference map gives any node of it, not
- * its plan range: after a scale they are any set of its quota's size. */
+#define SLOT_NOBODY (-1)  /* slot_shard(): no node owns the slot */
+#define SLOT_OUTSIDE (-2) /* slot_shard(): a node outside the deployment does */
 
 /* Per node of the reference view, its plan node (-1: outside the
  * deployment); new, NULL on OOM. */
@@ -104,14 +104,14 @@ static int *plan_nodes_of(const orch_ctx *c, const store_cluster_view *ref)
     return of;
 }
 
-/* The plan shard that owns SLOT in REF (OF: plan_nodes_of()); -1 when
- * nobody owns it, -2 when a node outside the deployment does. */
+/* The plan shard whose node owns SLOT in REF (OF: plan_nodes_of()), or
+ * SLOT_NOBODY, SLOT_OUTSIDE. */
 static int slot_shard(const orch_ctx *c, const store_cluster_view *ref, const int *of, int slot)
 {
     uint16_t o = ref->owner[slot];
     if (o == STORE_CLUSTER_NONE)
-        return -1;
-    return of[o] < 0 ? -2 : c->plan->nodes[of[o]].shard;
+        return SLOT_NOBODY;
+    return of[o] < 0 ? SLOT_OUTSIDE : c->plan->nodes[of[o]].shard;
 }
 
 /* Every shard's slots_owned and ranges, and the slots no shard owns
@@ -119,12 +119,12 @@ static int slot_shard(const orch_ctx *c, const store_cluster_view *ref, const in
 static bool map_slots(const orch_ctx *c, const store_cluster_view *ref, const int *of,
                       st_report *r)
 {
-    int first_unassigned = -1, first_outside = -1, prev = -1;
+    int first_unassigned = -1, first_outside = -1, prev = SLOT_NOBODY;
     for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++) {
         int s = slot_shard(c, ref, of, slot);
-        if (s == -1 && r->slots_unassigned++ == 0)
+        if (s == SLOT_NOBODY && r->slots_unassigned++ == 0)
             first_unassigned = slot;
-        else if (s == -2 && r->slots_outside++ == 0)
+        else if (s == SLOT_OUTSIDE && r->slots_outside++ == 0)
             first_outside = slot;
         else if (s >= 0) {
             r->shards[s].slots_owned++;
@@ -138,7 +138,7 @@ static bool map_slots(const orch_ctx *c, const store_cluster_view *ref, const in
             return false;
         x->nranges = 0;
     }
-    prev = -1;
+    prev = SLOT_NOBODY;
     for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++) {
         int s = slot_shard(c, ref, of, slot);
         if (s >= 0 && s == prev)
