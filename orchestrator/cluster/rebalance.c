@@ -65,6 +65,9 @@ typedef struct decider {
     rebal_decision *d;
     int ref;      /* the node whose slot map most nodes share */
     int *master;  /* per shard: plan node of its master now, -1 none */
+    bool *empty;  /* per shard: no node of it owns a slot in the reference
+                     view (a new shard not filled yet, a drained retiring
+                     one): it has no master to rebalance, and is skipped */
 } decider;
 
 static const store_cluster_node *me(const decider *x, int i)
@@ -124,22 +127,37 @@ static int reference(const decider *x)
 }
 
 /* Shard S's master in the reference view: the plan node of the shard that
- * owns its first slot, not flagged fail there; -1 none. */
-static int shard_master(const decider *x, int s)
+ * owns the most slots there (after a scale a shard's slots are any set,
+ * not its plan range), not flagged fail there; -1 none.  *EMPTY: no node
+ * of the shard owns a slot. */
+static int shard_master(const decider *x, int s, bool *empty)
 {
-    const store_cluster_node *o =
-        store_cluster_slot_owner(x->n[x->ref].view, x->p->shards[s].slot_first);
-    int m = rebalance_plan_node(x->p, o);
-    if (m < 0 || x->p->nodes[m].shard != s || (o->flags & STORE_CLUSTER_FAIL))
+    const store_cluster_view *v = x->n[x->ref].view;
+    const store_cluster_node *o = NULL;
+    int m = -1;
+    for (int k = 0; k < v->nnodes; k++) {
+        const store_cluster_node *e = &v->nodes[k];
+        if (e->nslots == 0 || (o && e->nslots <= o->nslots))
+            continue;
+        int i = rebalance_plan_node(x->p, e);
+        if (i >= 0 && x->p->nodes[i].shard == s) {
+            o = e;
+            m = i;
+        }
+    }
+    *empty = !o;
+    if (!o || (o->flags & STORE_CLUSTER_FAIL))
         return -1;
     return m;
 }
 
 /* Plan node I, up, is a replica (in its own view) of a master of another
- * shard: the plan node it follows, else -1. */
+ * shard: the plan node it follows, else -1.  A node of an empty shard is
+ * left alone: its shard has no master to follow. */
 static int follows_other_shard(const decider *x, int i)
 {
-    if (!x->n[i].up || !x->n[i].view || !(me(x, i)->flags & STORE_CLUSTER_SLAVE))
+    if (!x->n[i].up || !x->n[i].view || !(me(x, i)->flags & STORE_CLUSTER_SLAVE) ||
+        x->empty[x->p->nodes[i].shard])
         return -1;
     const store_cluster_node *m = store_cluster_find(x->n[i].view, me(x, i)->master_id);
     int j = rebalance_plan_node(x->p, m);
@@ -225,7 +243,7 @@ static bool settled(decider *x)
             return false;
         }
     for (int s = 0; s < p->nshards; s++) {
-        if (x->master[s] >= 0 && x->n[x->master[s]].is_master)
+        if (x->empty[s] || (x->master[s] >= 0 && x->n[x->master[s]].is_master))
             continue;
         x->d->shard = s;
         refuse(x, REBAL_WHY_NO_MASTER, -1, "shard %d has no master serving its slots", s + 1);
@@ -246,13 +264,15 @@ static int pick_shard(const decider *x)
     if (!excess)
         return -1;
     for (int s = 0; s < p->nshards; s++) {
+        if (x->empty[s])
+            continue;
         excess[region_of(x, x->master[s])]++;
         excess[region_of(x, p->shards[s].master)]--;
     }
     int best = -1;
     for (int s = 0; s < p->nshards; s++) {
         int m = x->master[s];
-        if (region_of(x, m) == region_of(x, p->shards[s].master))
+        if (x->empty[s] || region_of(x, m) == region_of(x, p->shards[s].master))
             continue;
         if (best < 0 || excess[region_of(x, m)] > excess[region_of(x, x->master[best])])
             best = s;
@@ -344,20 +364,24 @@ void rebalance_decide(const mrd_plan *p, const rebal_node *nodes, rebal_decision
     *d = (rebal_decision){.kind = REBAL_BALANCED, .shard = -1, .from = -1, .to = -1,
                           .node = -1, .lag_bytes = -1};
     int *master = calloc((size_t)(p->nshards ? p->nshards : 1), sizeof(*master));
-    decider x = {.p = p, .n = nodes, .d = d, .master = master};
-    if (!master) {
+    bool *empty = calloc((size_t)(p->nshards ? p->nshards : 1), sizeof(*empty));
+    decider x = {.p = p, .n = nodes, .d = d, .master = master, .empty = empty};
+    if (!master || !empty) {
         snprintf(d->text, sizeof(d->text), "out of memory");
         d->kind = REBAL_REFUSED;
+        free(master);
+        free(empty);
         return;
     }
     x.ref = reference(&x);
     if (x.ref < 0) {
         refuse(&x, REBAL_WHY_DOWN, -1, "no node answered with its cluster view");
         free(master);
+        free(empty);
         return;
     }
     for (int s = 0; s < p->nshards; s++) {
-        master[s] = shard_master(&x, s);
+        master[s] = shard_master(&x, s, &empty[s]);
         d->off_plan += master[s] >= 0 &&
                        region_of(&x, master[s]) != region_of(&x, p->shards[s].master);
     }
@@ -403,4 +427,5 @@ void rebalance_decide(const mrd_plan *p, const rebal_node *nodes, rebal_decision
             refuse(&x, REBAL_WHY_NONE, -1, "out of memory");
     }
     free(master);
+    free(empty);
 }

@@ -8,8 +8,11 @@
  * from a stale view is how a healthy master gets demoted (DESIGN.md).
  *
  * A shard is off plan when its master (the plan node of the shard that
- * owns the shard's first slot in the reference view) is in another region
- * than the plan's master of the shard.  The step that fixes it is a
+ * owns the most slots in the reference view: after a scale a shard's
+ * slots are any set, not its plan range) is in another region than the
+ * plan's master of the shard.  A shard that owns no slot (a new shard not
+ * filled yet, a drained retiring one) has no master to move: it is
+ * skipped, and so are its replicas.  The step that fixes it is a
  * coordinated CLUSTER FAILOVER (no FORCE, no TAKEOVER: the master hands
  * over its offset, nothing acknowledged is lost) sent to one replica of
  * the current master in the planned region: the plan's master itself when

@@ -740,24 +740,31 @@ static long long cluster_cooldown(const mrd_topology *t)
     return 2LL * t->settings.cluster.node_timeout_ms;
 }
 
-/* Fit for a drill, healed: every shard serves its slots with linked
- * replicas and every node is healthy.  Masters away from their planned
- * regions (after a failover, until a rebalance) are allowed: the report
- * shows each shard's region. */
+/* Fit for a drill, healed: every shard serves slots with linked replicas
+ * and every node is healthy.  Masters away from their planned regions
+ * (after a failover, until a rebalance) are allowed: the report shows each
+ * shard's region.  A retiring shard that owns no slots is left out, its
+ * nodes too (a shrink stops them); a shard that owns none otherwise (a
+ * grow that has not filled it) is not fit: it would take no writes. */
 static bool cluster_ready(const st_report *r)
 {
     for (int s = 0; s < r->nshards; s++)
-        if (r->shards[s].master < 0 || r->shards[s].problem[0])
+        if (r->shards[s].state != ST_SHARD_RETIRING &&
+            (r->shards[s].master < 0 || r->shards[s].problem[0] ||
+             r->shards[s].slots_owned == 0))
             return false;
     for (int i = 0; i < r->nnodes; i++)
-        if (!r->nodes[i].healthy)
+        if (!r->nodes[i].healthy && r->shards[r->nodes[i].shard].state != ST_SHARD_RETIRING)
             return false;
     return r->health != MRD_HEALTH_CRITICAL && r->health != MRD_HEALTH_UNKNOWN;
 }
 
+/* The shards the drill writes to, faults and reports: all but the retiring
+ * ones (the plan's last), which get no writer (their slots move away). */
 static void cluster_note_start(drill *d, const st_report *r)
 {
-    d->nshards = r->nshards < MRD_MF_MAX_NODES ? r->nshards : MRD_MF_MAX_NODES;
+    int n = r->nshards - d->c->plan->nretiring;
+    d->nshards = n < MRD_MF_MAX_NODES ? n : MRD_MF_MAX_NODES;
     for (int s = 0; s < d->nshards; s++)
         d->shard_master0[s] = r->shards[s].master;
     d->master = d->nshards ? d->shard_master0[0] : -1;
@@ -1285,6 +1292,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     char prefix[96], iprefix[96];
     snprintf(prefix, sizeof(prefix), "drill:%lld", mrd_wall_ms());
     snprintf(iprefix, sizeof(iprefix), "%s:isolated", prefix);
+    /* a fresh cluster's ranges: the writer takes each shard's slots from
+     * the live slot map, these only for slots it does not place */
     int slot_first[MRD_MF_MAX_NODES], slot_last[MRD_MF_MAX_NODES];
     int node_host_of[MRD_MF_MAX_NODES], node_shard[MRD_MF_MAX_NODES];
     const char *nnames[MRD_MF_MAX_NODES];

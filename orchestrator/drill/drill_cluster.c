@@ -34,6 +34,37 @@ int64_t drill_cluster_next_seq(const char *prefix, int64_t from, int stride, int
     return -1;
 }
 
+int64_t drill_cluster_next_seq_of(const char *prefix, int64_t from, int stride,
+                                  const int16_t slot_shard[STORE_CLUSTER_SLOTS], int shard)
+{
+    if (stride < 1)
+        stride = 1;
+    char key[160];
+    for (int i = 0; i < 1000000; i++, from += stride) {
+        int n = snprintf(key, sizeof(key), "%s:%" PRId64, prefix, from);
+        if (n < 0 || (size_t)n >= sizeof(key))
+            return -1;
+        if (slot_shard[store_cluster_keyslot(key, (size_t)n)] == shard)
+            return from;
+    }
+    return -1;
+}
+
+void drill_cluster_slot_shards(const int16_t owner[STORE_CLUSTER_SLOTS],
+                               const drill_target *nodes, int n, const int *node_shard,
+                               int plan_nodes, const int *slot_first, const int *slot_last,
+                               int nshards, int16_t out[STORE_CLUSTER_SLOTS])
+{
+    for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++) {
+        int p = owner[slot], i = p >= 0 && p < n ? nodes[p].index : -1;
+        int s = i >= 0 && i < plan_nodes && node_shard ? node_shard[i] : -1;
+        for (int k = 0; s < 0 && slot_first && slot_last && k < nshards; k++)
+            if (slot >= slot_first[k] && slot <= slot_last[k])
+                s = k;
+        out[slot] = (int16_t)(s >= 0 && s < nshards ? s : -1);
+    }
+}
+
 void drill_cluster_slot_map(const store_cluster_view *const *views, int nviews,
                             const drill_target *nodes, int n, int16_t owner[STORE_CLUSTER_SLOTS])
 {
@@ -233,6 +264,10 @@ struct drill_cwriter {
     atomic_bool stale;       /* a writer saw an error: refresh the map now */
     pthread_mutex_t lock;    /* owner[], writes */
     int16_t owner[STORE_CLUSTER_SLOTS]; /* position in c.nodes, -1 */
+    int16_t slot_shard[STORE_CLUSTER_SLOTS]; /* whose writer writes the
+                                                slot's keys (set once, at
+                                                the start), -1 none */
+    int writers;             /* shards with a writer: they share the rate */
     drill_write *writes;
     int64_t nwrites, capw;
     /* router */
@@ -415,8 +450,9 @@ static void *shard_main(void *arg)
     shard_writer *sw = arg;
     drill_cwriter *w = sw->w;
     int s = sw->shard, ns = w->c.nshards;
-    /* the shard's share of the rate */
-    int64_t period_ns = (int64_t)1000000000 * ns / w->rate;
+    /* the shard's share of the rate; the stride keeps every writer's
+     * sequence numbers its own (seq = s + 1 modulo ns) */
+    int64_t period_ns = (int64_t)1000000000 * w->writers / w->rate;
     int64_t seq = s + 1;
     int64_t due = (int64_t)mrd_now_ms() * 1000000;
     char key[160];
@@ -424,8 +460,7 @@ static void *shard_main(void *arg)
         long long wait_ms = (due / 1000000) - mrd_now_ms();
         if (wait_ms > 0 && !nap(wait_ms, &w->stop))
             break;
-        int64_t next = drill_cluster_next_seq(w->c.prefix, seq, ns, w->c.slot_first[s],
-                                              w->c.slot_last[s]);
+        int64_t next = drill_cluster_next_seq_of(w->c.prefix, seq, ns, w->slot_shard, s);
         if (next < 0)
             break;
         seq = next + ns;
@@ -485,6 +520,21 @@ mrd_rc drill_cwriter_start(const drill_cluster_opts *o, drill_cwriter **out, mrd
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
     router_refresh(w);
+    /* each shard's keys from its slots in this first map, not its plan
+     * range: after a scale they are any set (a fresh cluster's are that
+     * range) */
+    drill_cluster_slot_shards(w->owner, w->c.nodes, n, w->c.node_shard, w->c.plan_nodes,
+                              w->c.slot_first, w->c.slot_last, o->nshards, w->slot_shard);
+    bool *owns = calloc((size_t)o->nshards, sizeof(*owns));
+    if (!owns) {
+        drill_cwriter_free(&w);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
+    for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++)
+        if (w->slot_shard[slot] >= 0)
+            owns[w->slot_shard[slot]] = true;
+    for (int s = 0; s < o->nshards; s++)
+        w->writers += owns[s];
     rc = MRD_OK;
     if (pthread_create(&w->router, NULL, router_main, w) != 0)
         rc = mrd_error_set(err, MRD_ERR_PROCESS, "cannot start the router thread: %s",
@@ -492,12 +542,15 @@ mrd_rc drill_cwriter_start(const drill_cluster_opts *o, drill_cwriter **out, mrd
     else
         w->router_started = true;
     for (int s = 0; rc == MRD_OK && s < o->nshards; s++) {
+        if (!owns[s]) /* no slot: nothing to write (a shard not filled yet) */
+            continue;
         if (pthread_create(&w->shards[s].thread, NULL, shard_main, &w->shards[s]) != 0)
             rc = mrd_error_set(err, MRD_ERR_PROCESS, "cannot start a writer thread: %s",
                                strerror(errno));
         else
             w->shards[s].started = true;
     }
+    free(owns);
     if (rc != MRD_OK) {
         drill_cwriter_free(&w);
         return rc;

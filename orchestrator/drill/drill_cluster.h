@@ -4,7 +4,9 @@
  *
  *   writer   one thread per shard, as a cluster client with a connection
  *            per node: it writes "SET <prefix>:<seq> <seq>" for keys of
- *            its shard's slot range (the plan's), sends each to the master
+ *            its shard's slots as the router's first slot map gives them
+ *            (after a scale a shard owns any set of slots, not its plan
+ *            range; a shard that owns none gets no thread), sends each to the master
  *            its slot map names, follows MOVED (the map is corrected) and
  *            ASK (ASKING, once), runs WAIT <wait_replicas> on that master
  *            and records a drill_write (shard = the key's plan shard,
@@ -50,6 +52,27 @@
 int64_t drill_cluster_next_seq(const char *prefix, int64_t from, int stride, int slot_first,
                                int slot_last);
 
+/* The same for the slots SLOT_SHARD gives SHARD (drill_cluster_slot_shards()):
+ * the first sequence number >= FROM, stepping by STRIDE, whose key hashes
+ * to a slot with SLOT_SHARD[slot] == SHARD; -1 when none within 1,000,000
+ * steps (the shard has no slot). */
+int64_t drill_cluster_next_seq_of(const char *prefix, int64_t from, int stride,
+                                  const int16_t slot_shard[STORE_CLUSTER_SLOTS], int shard);
+
+/* Which shard's writer writes each slot's keys, into OUT: the plan shard
+ * (NODE_SHARD[plan node], PLAN_NODES entries) of the node OWNER[slot]
+ * names.  OWNER holds positions in NODES (N entries, whose .index is a
+ * plan node), -1 none: drill_cluster_slot_map() of a copy of NODES with
+ * .index = position, as the writer's router keeps it.  A slot OWNER does
+ * not place goes to the shard whose plan range SLOT_FIRST[s]..SLOT_LAST[s]
+ * holds it (both may be NULL: none).  -1 for a slot neither places, or
+ * placed in a shard at or beyond NSHARDS (the writer's shards: a retiring
+ * shard gets no keys). */
+void drill_cluster_slot_shards(const int16_t owner[STORE_CLUSTER_SLOTS],
+                               const drill_target *nodes, int n, const int *node_shard,
+                               int plan_nodes, const int *slot_first, const int *slot_last,
+                               int nshards, int16_t out[STORE_CLUSTER_SLOTS]);
+
 /* The slot map of several views: OWNER[slot] = the index (drill_target
  * .index) among NODES[0..N) of the owner with the highest config epoch
  * any view gives the slot, -1 when no view assigns it (or its owner is
@@ -76,10 +99,15 @@ typedef struct drill_cluster_opts {
     int64_t t0_ms;             /* the drill's start (mrd_now_ms()) */
     const drill_target *nodes; /* every node; .index is its plan node index */
     int nnodes;
-    const int *slot_first;     /* per plan shard: its slot range */
+    const int *slot_first;     /* writer: per plan shard, its plan range
+                                  (what a fresh cluster gives it): only for
+                                  slots the first slot map does not place */
     const int *slot_last;
-    int nshards;
-    /* watcher only: per plan node index, its host, shard and name */
+    int nshards;               /* writer: the first NSHARDS plan shards get
+                                  one writer each (retiring ones, the last,
+                                  none) */
+    /* per plan node index, its host, shard and name (watcher: all three;
+     * writer: the shard, to tell whose slots are whose) */
     const int *node_host;
     const int *node_shard;
     const char *const *node_name;
@@ -95,7 +123,8 @@ typedef struct drill_cluster_opts {
 typedef struct drill_cwriter drill_cwriter; /* opaque */
 
 /* Start the router (its first slot map is read before this returns) and
- * one writer per shard.  Errors: MRD_ERR_INVALID (no nodes, shards,
+ * one writer per shard that owns a slot in it (drill_cluster_slot_shards()),
+ * which share the rate.  Errors: MRD_ERR_INVALID (no nodes, shards,
  * prefix, user or password; rate < number of shards), MRD_ERR_NOMEM,
  * MRD_ERR_PROCESS (threads).  Unreachable nodes are not errors.  *out is
  * new; drill_cwriter_free() it. */

@@ -3,12 +3,17 @@
  *
  * Every node is asked INFO replication, the live settings, CLUSTER NODES
  * and CLUSTER INFO in one round trip.  The slot map most nodes share is
- * the cluster's; a node with another one disagrees.  A shard's master is
- * the plan node of the shard that owns the shard's slots in that map and
- * acts as a master; its replicas should be linked to it and caught up,
- * one of them outside its region.  The masters' spread is judged as the
- * planner judges a layout: losing any one region (or zone) must leave a
- * majority of masters to vote a replica in.  Pure (see status_mode.h). */
+ * the cluster's; a node with another one disagrees.  A shard's slots are
+ * the slots that map gives any node of the shard: its plan range only in
+ * a fresh cluster, any set after a scale (cluster/reshard.h moves the
+ * fewest).  Its master is the node of the shard that owns them and acts
+ * as a master; its replicas should be linked to it and caught up, one of
+ * them outside its region.  How many slots it owns is judged against its
+ * quota (the plan's nslots) only to tell a scale under way or left
+ * unfinished (st_shard_state), never as an error.  The masters' spread is
+ * judged as the planner judges a layout: losing any one region (or zone)
+ * must leave a majority of masters to vote a replica in.  Pure (see
+ * status_mode.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,53 +89,181 @@ static int plan_node_of(const orch_ctx *c, const store_cluster_node *n)
     return -1;
 }
 
-/* Shard S in the reference map: its master and how many of its slots that
- * master serves; a problem when another node serves some of them, or
- * nobody does. */
-static void judge_shard_slots(const orch_ctx *c, const views *vs, int s, st_report *r)
+/* ==== the slot map ==== */
+
+#define SLOT_NOBODY (-1)  /* slot_shard(): no node owns the slot */
+#define SLOT_OUTSIDE (-2) /* slot_shard(): a node outside the deployment does */
+
+/* Per node of the reference view, its plan node (-1: outside the
+ * deployment); new, NULL on OOM. */
+static int *plan_nodes_of(const orch_ctx *c, const store_cluster_view *ref)
+{
+    int *of = malloc(sizeof(*of) * (size_t)(ref->nnodes ? ref->nnodes : 1));
+    for (int k = 0; of && k < ref->nnodes; k++)
+        of[k] = plan_node_of(c, &ref->nodes[k]);
+    return of;
+}
+
+/* The plan shard whose node owns SLOT in REF (OF: plan_nodes_of()), or
+ * SLOT_NOBODY, SLOT_OUTSIDE. */
+static int slot_shard(const orch_ctx *c, const store_cluster_view *ref, const int *of, int slot)
+{
+    uint16_t o = ref->owner[slot];
+    if (o == STORE_CLUSTER_NONE)
+        return SLOT_NOBODY;
+    return of[o] < 0 ? SLOT_OUTSIDE : c->plan->nodes[of[o]].shard;
+}
+
+/* Every shard's slots_owned and ranges, and the slots no shard owns
+ * (r->slots_unassigned, slots_outside, slots_problem).  False on OOM. */
+static bool map_slots(const orch_ctx *c, const store_cluster_view *ref, const int *of,
+                      st_report *r)
+{
+    int first_unassigned = -1, first_outside = -1, prev = SLOT_NOBODY;
+    for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++) {
+        int s = slot_shard(c, ref, of, slot);
+        if (s == SLOT_NOBODY && r->slots_unassigned++ == 0)
+            first_unassigned = slot;
+        else if (s == SLOT_OUTSIDE && r->slots_outside++ == 0)
+            first_outside = slot;
+        else if (s >= 0) {
+            r->shards[s].slots_owned++;
+            r->shards[s].nranges += s != prev;
+        }
+        prev = s;
+    }
+    for (int s = 0; s < r->nshards; s++) {
+        st_shard *x = &r->shards[s];
+        if (x->nranges && !(x->ranges = calloc((size_t)x->nranges, sizeof(*x->ranges))))
+            return false;
+        x->nranges = 0;
+    }
+    prev = SLOT_NOBODY;
+    for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++) {
+        int s = slot_shard(c, ref, of, slot);
+        if (s >= 0 && s == prev)
+            r->shards[s].ranges[r->shards[s].nranges - 1].last = slot;
+        else if (s >= 0)
+            r->shards[s].ranges[r->shards[s].nranges++] = (st_range){slot, slot};
+        prev = s;
+    }
+    int n = r->slots_unassigned ? r->slots_unassigned : r->slots_outside;
+    if (r->slots_unassigned)
+        snprintf(r->slots_problem, sizeof(r->slots_problem),
+                 "%d slot%s (the first %d) %s not assigned: no node serves %s", n,
+                 n == 1 ? "" : "s", first_unassigned, n == 1 ? "is" : "are",
+                 n == 1 ? "it" : "them");
+    else if (r->slots_outside) {
+        const store_cluster_node *o = store_cluster_slot_owner(ref, first_outside);
+        snprintf(r->slots_problem, sizeof(r->slots_problem),
+                 "%d slot%s (the first %d) %s owned by %s:%d, a node outside the deployment",
+                 n, n == 1 ? "" : "s", first_outside, n == 1 ? "is" : "are",
+                 o->ip[0] ? o->ip : "?", o->port);
+    }
+    return true;
+}
+
+/* X's slots for a sentence: "slot 7", "slots 0-5460", "3277 slots in 2
+ * ranges". */
+static void slots_words(const st_shard *x, char *buf, size_t n)
+{
+    if (x->nranges == 1 && x->slots_owned == 1)
+        snprintf(buf, n, "slot %d", x->ranges[0].first);
+    else if (x->nranges == 1)
+        snprintf(buf, n, "slots %d-%d", x->ranges[0].first, x->ranges[0].last);
+    else
+        snprintf(buf, n, "%d slots in %d ranges", x->slots_owned, x->nranges);
+}
+
+/* Shard S's master in the reference view REF (OF: plan_nodes_of()): of
+ * its nodes there, the one that owns the most slots; when none owns any
+ * (a new shard not filled yet, a drained one), one the view names a
+ * master, undoubted first, then the plan's.  Borrowed; NULL when none,
+ * else *M is its plan node. */
+static const store_cluster_node *shard_owner(const orch_ctx *c, const store_cluster_view *ref,
+                                             const int *of, int s, int *m)
+{
+    const mrd_plan *p = c->plan;
+    const store_cluster_node *best = NULL;
+    int best_score = -1;
+    *m = -1;
+    for (int k = 0; k < ref->nnodes; k++) {
+        const store_cluster_node *n = &ref->nodes[k];
+        if (of[k] < 0 || p->nodes[of[k]].shard != s || !(n->flags & STORE_CLUSTER_MASTER))
+            continue;
+        bool doubted = n->flags & (STORE_CLUSTER_FAIL | STORE_CLUSTER_PFAIL);
+        /* slots first; among empty masters, undoubted, then the plan's */
+        int score = n->nslots > 0 ? 4 + n->nslots
+                                  : 2 * !doubted + (of[k] == p->shards[s].master);
+        if (score > best_score) {
+            best = n;
+            best_score = score;
+            *m = of[k];
+        }
+    }
+    return best;
+}
+
+/* Shard S in the reference map: its master, where its slots stand against
+ * its quota (state, scale), and what is wrong (problem). */
+static void judge_shard_slots(const orch_ctx *c, const store_cluster_view *ref, const int *of,
+                              int s, st_report *r)
 {
     const mrd_plan_shard *sh = &c->plan->shards[s];
     st_shard *x = &r->shards[s];
-    const store_cluster_view *ref = vs->v[vs->ref];
-    int unassigned = 0, elsewhere = 0, first_elsewhere = -1;
-    const store_cluster_node *owner = NULL;
-    for (int slot = sh->slot_first; slot <= sh->slot_last; slot++) {
-        const store_cluster_node *o = store_cluster_slot_owner(ref, slot);
-        int i = plan_node_of(c, o);
-        if (!o) {
-            unassigned++;
-        } else if (i < 0 || c->plan->nodes[i].shard != s) {
-            if (elsewhere++ == 0)
-                first_elsewhere = slot;
-        } else if (!owner) {
-            owner = o;
-        }
-    }
-    int m = plan_node_of(c, owner);
-    if (m >= 0 && !(owner->flags & (STORE_CLUSTER_FAIL | STORE_CLUSTER_PFAIL)) &&
+    int m;
+    const store_cluster_node *owner = shard_owner(c, ref, of, s, &m);
+    if (owner && !(owner->flags & (STORE_CLUSTER_FAIL | STORE_CLUSTER_PFAIL)) &&
         r->nodes[m].reachable && r->nodes[m].is_master) {
         x->master = m;
         x->slots_served = owner->nslots;
     }
-    int total = sh->slot_last - sh->slot_first + 1;
-    char name[96];
-    if (x->master < 0)
+    int owned = x->slots_owned, quota = sh->nslots;
+    if (owned > 0 && x->master < 0)
+        x->state = ST_SHARD_DOWN;
+    else if (sh->retiring)
+        x->state = owned ? ST_SHARD_DRAINING : ST_SHARD_RETIRING;
+    else if (owned == quota)
+        x->state = ST_SHARD_SERVING;
+    else
+        x->state = sh->added && owned < quota ? ST_SHARD_FILLING : ST_SHARD_UNBALANCED;
+
+    if (sh->retiring && owned)
+        snprintf(x->scale, sizeof(x->scale),
+                 "shard %d is being drained: %d slot%s left, then its nodes retire", s + 1,
+                 owned, owned == 1 ? "" : "s");
+    else if (sh->retiring)
+        snprintf(x->scale, sizeof(x->scale),
+                 "shard %d is drained: it retires when `meridian deploy` finishes", s + 1);
+    else if (sh->added && owned < quota)
+        snprintf(x->scale, sizeof(x->scale), "shard %d is being filled: %d of %d slots", s + 1,
+                 owned, quota);
+    else if (owned != quota)
+        snprintf(x->scale, sizeof(x->scale),
+                 "shard %d owns %d slot%s, the plan gives it %d: `meridian deploy` moves the "
+                 "difference",
+                 s + 1, owned, owned == 1 ? "" : "s", quota);
+
+    char words[64], name[96];
+    if (x->state == ST_SHARD_DOWN) {
+        slots_words(x, words, sizeof(words));
+        snprintf(x->problem, sizeof(x->problem), "%s %s no live master: shard %d does not serve",
+                 words, owned == 1 ? "has" : "have", s + 1);
+    } else if (x->master < 0 && !sh->retiring) {
         snprintf(x->problem, sizeof(x->problem),
-                 "slots %d-%d have no live master: shard %d does not serve", sh->slot_first,
-                 sh->slot_last, s + 1);
-    else if (unassigned)
-        snprintf(x->problem, sizeof(x->problem), "%d of its %d slots are not assigned",
-                 unassigned, total);
-    else if (elsewhere) {
-        const store_cluster_node *o = store_cluster_slot_owner(ref, first_elsewhere);
-        snprintf(x->problem, sizeof(x->problem),
-                 "%d of its slots (the first %d) are served by %s:%d, outside the shard",
-                 elsewhere, first_elsewhere, o->ip, o->port);
-    } else if (x->slots_served != total) {
-        plan_node_name(c->plan, m, name, sizeof(name));
-        snprintf(x->problem, sizeof(x->problem), "its master %s also serves %d slot%s of "
-                 "other shards", name, x->slots_served - total,
-                 x->slots_served - total == 1 ? "" : "s");
+                 "no node of it answers as a master: no slot can move to it");
+    } else if (x->master >= 0 && x->slots_served < owned) {
+        /* another node of the shard owns the rest: two masters */
+        for (int k = 0; k < ref->nnodes; k++) {
+            const store_cluster_node *n = &ref->nodes[k];
+            if (n == owner || of[k] < 0 || c->plan->nodes[of[k]].shard != s || !n->nslots)
+                continue;
+            plan_node_name(c->plan, of[k], name, sizeof(name));
+            snprintf(x->problem, sizeof(x->problem),
+                     "%d of its slots are owned by %s, a second master of the shard",
+                     owned - x->slots_served, name);
+            break;
+        }
     }
 }
 
@@ -162,6 +295,13 @@ static void judge_node(const orch_ctx *c, const views *vs, int i, st_report *r)
     st_node *n = &r->nodes[i];
     const st_shard *x = &r->shards[n->shard];
     n->lag_bytes = -1;
+    if (!n->reachable && x->state == ST_SHARD_RETIRING) {
+        /* the deploy stops a drained shard's nodes before it forgets them */
+        char was[sizeof(n->problem)];
+        snprintf(was, sizeof(was), "%s", n->problem);
+        snprintf(n->problem, sizeof(n->problem), "retiring with shard %d (%s)", n->shard + 1,
+                 was[0] ? was : "does not answer");
+    }
     if (!n->reachable)
         return;
     const store_cluster_view *v = vs->v[i];
@@ -190,10 +330,14 @@ static void judge_node(const orch_ctx *c, const views *vs, int i, st_report *r)
         return;
     }
     const mrd_host *lh = lead ? &c->topo->hosts[lead->host] : NULL;
-    if (n->is_master)
+    if (n->is_master && n->slots)
         snprintf(n->problem, sizeof(n->problem),
-                 n->slots ? "a master of other slots than its shard's"
-                          : "a master with no slots: not a replica of its shard");
+                 lead ? "a second master of its shard, owning %d slots"
+                      : "owns %d slots but is not its shard's live master",
+                 n->slots);
+    else if (n->is_master)
+        snprintf(n->problem, sizeof(n->problem),
+                 "a master with no slots: not a replica of its shard");
     else if (!lead)
         snprintf(n->problem, sizeof(n->problem), "its shard has no live master to follow");
     else if (strcmp(n->master_host, lh->address) != 0 ||
@@ -215,7 +359,7 @@ static void judge_shard_replicas(const orch_ctx *c, int s, st_report *r)
 {
     const mrd_plan_shard *sh = &c->plan->shards[s];
     st_shard *x = &r->shards[s];
-    if (x->master < 0)
+    if (x->master < 0 || x->state == ST_SHARD_RETIRING)
         return;
     int region = c->topo->hosts[r->nodes[x->master].host].region;
     for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
@@ -266,6 +410,8 @@ static bool judge_spread(const orch_ctx *c, const st_report *r, char *what, size
     int *planned = calloc((size_t)t->nregions, sizeof(*planned));
     bool found = false;
     for (int s = 0; now && planned && s < r->nshards; s++) {
+        if (p->shards[s].retiring) /* no master once the plan is carried out */
+            continue;
         planned[plan_node_host(p, p->shards[s].master)->region]++;
         if (r->shards[s].master >= 0)
             now[plan_node_host(p, r->shards[s].master)->region]++;
@@ -273,15 +419,14 @@ static bool judge_spread(const orch_ctx *c, const st_report *r, char *what, size
     for (int g = 0; now && planned && g < t->nregions && !found; g++) {
         if (now[g] <= planned[g])
             continue;
-        int left = 0;
+        int left = 0, S = p->nshards - p->nretiring;
         for (int s = 0; s < r->nshards; s++)
-            left += r->shards[s].master >= 0 &&
+            left += !p->shards[s].retiring && r->shards[s].master >= 0 &&
                     plan_node_host(p, r->shards[s].master)->region != g;
         snprintf(what, n,
                  "%s holds %d masters (plan: %d): losing %s now leaves %d of %d masters%s",
-                 t->regions[g].name, now[g], planned[g], t->regions[g].name, left,
-                 r->nshards,
-                 left < mrd_majority(r->nshards) ? ", too few to vote a replica in" : "");
+                 t->regions[g].name, now[g], planned[g], t->regions[g].name, left, S,
+                 left < mrd_majority(S) ? ", too few to vote a replica in" : "");
         found = true;
     }
     free(now);
@@ -332,35 +477,70 @@ static void rebalance_hint(const st_report *r, bool skewed, char *hint, size_t n
         snprintf(hint, n, "%s`meridian rebalance` would %s", lead, d->text);
 }
 
+/* Append "; WHAT" (or WHAT to an empty BUF) to BUF (N bytes). */
+static void add_finding(char *buf, size_t n, const char *what)
+{
+    size_t len = strlen(buf);
+    if (what[0] && len < n)
+        snprintf(buf + len, n - len, "%s%s", len ? "; " : "", what);
+}
+
+/* Health and summary from the shards and nodes: CRITICAL when slots are
+ * served by nobody (a shard's master is down, or slots are not assigned);
+ * WARNING for slots a foreign node owns, a shard's problem, a scale under
+ * way or left unfinished, and unhealthy nodes.  A drained retiring shard
+ * is no finding: its nodes are not counted, and the summary only says it
+ * retires. */
 static void summarise(const orch_ctx *c, st_report *r)
 {
-    int healthy = 0, serving = 0, shard_problems = 0, first = -1;
-    for (int i = 0; i < r->nnodes; i++)
+    int healthy = 0, counted = 0, owning = 0, serving = 0, down = -1, first = -1;
+    for (int i = 0; i < r->nnodes; i++) {
+        if (r->shards[r->nodes[i].shard].state == ST_SHARD_RETIRING)
+            continue;
+        counted++;
         healthy += r->nodes[i].healthy;
+    }
+    char scales[512] = "", retiring[512] = "", what[512] = "";
     for (int s = 0; s < r->nshards; s++) {
-        serving += r->shards[s].master >= 0;
-        if (r->shards[s].problem[0] && shard_problems++ == 0)
+        const st_shard *x = &r->shards[s];
+        owning += x->slots_owned > 0;
+        serving += x->slots_owned > 0 && x->master >= 0;
+        if (x->state == ST_SHARD_DOWN && down < 0)
+            down = s;
+        if (x->problem[0] && first < 0)
             first = s;
+        add_finding(x->state == ST_SHARD_RETIRING ? retiring : scales,
+                    sizeof(scales), x->scale);
     }
-    if (serving < r->nshards) {
+    if (down >= 0 || r->slots_unassigned) {
         r->health = MRD_HEALTH_CRITICAL;
-        snprintf(r->summary, sizeof(r->summary), "%d of %d shards serve: shard %d: %s",
-                 serving, r->nshards, first + 1, r->shards[first].problem);
-    } else if (shard_problems) {
-        r->health = MRD_HEALTH_WARNING;
-        snprintf(r->summary, sizeof(r->summary), "shard %d: %s", first + 1,
-                 r->shards[first].problem);
-    } else if (healthy < r->nnodes) {
-        r->health = MRD_HEALTH_WARNING;
-        snprintf(r->summary, sizeof(r->summary), "degraded: %d of %d nodes healthy", healthy,
-                 r->nnodes);
+        if (down >= 0)
+            snprintf(what, sizeof(what), "%d of %d shards serve: shard %d: %s", serving,
+                     owning, down + 1, r->shards[down].problem);
+        if (r->slots_unassigned)
+            add_finding(what, sizeof(what), r->slots_problem);
     } else {
-        r->health = MRD_HEALTH_OK;
-        snprintf(r->summary, sizeof(r->summary),
-                 "healthy: %d shards serve all %d slots, %d replicas linked, "
-                 "cluster_state ok on %d nodes",
-                 r->nshards, STORE_CLUSTER_SLOTS, r->nnodes - r->nshards, r->nnodes);
+        add_finding(what, sizeof(what), r->slots_problem);
+        if (first >= 0) {
+            char one[200];
+            snprintf(one, sizeof(one), "shard %d: %s", first + 1, r->shards[first].problem);
+            add_finding(what, sizeof(what), one);
+        }
+        add_finding(what, sizeof(what), scales);
+        if (healthy < counted) {
+            char one[64];
+            snprintf(one, sizeof(one), "degraded: %d of %d nodes healthy", healthy, counted);
+            add_finding(what, sizeof(what), one);
+        }
+        r->health = what[0] ? MRD_HEALTH_WARNING : MRD_HEALTH_OK;
+        if (!what[0])
+            snprintf(what, sizeof(what),
+                     "healthy: %d shards serve all %d slots, %d replicas linked, "
+                     "cluster_state ok on %d nodes",
+                     owning, STORE_CLUSTER_SLOTS, counted - owning, counted);
+        add_finding(what, sizeof(what), retiring);
     }
+    snprintf(r->summary, sizeof(r->summary), "%s", what);
     judge_live_survival(c, r);
     char spread[256], hint[448] = "";
     bool skewed = judge_spread(c, r, spread, sizeof(spread));
@@ -387,7 +567,13 @@ static void cluster_judge(const orch_ctx *c, st_report *r)
     views vs;
     for (int s = 0; s < r->nshards; s++)
         r->shards[s].master = -1;
-    if (!views_parse(r, &vs) || vs.ref < 0) {
+    int *of = NULL;
+    bool parsed = views_parse(r, &vs) && vs.ref >= 0;
+    if (parsed && (!(of = plan_nodes_of(c, vs.v[vs.ref])) ||
+                   !map_slots(c, vs.v[vs.ref], of, r)))
+        parsed = false; /* out of memory */
+    if (!parsed) {
+        free(of);
         views_free(&vs);
         for (int i = 0; i < r->nnodes; i++)
             r->nodes[i].lag_bytes = -1;
@@ -396,7 +582,8 @@ static void cluster_judge(const orch_ctx *c, st_report *r)
         return;
     }
     for (int s = 0; s < r->nshards; s++)
-        judge_shard_slots(c, &vs, s, r);
+        judge_shard_slots(c, vs.v[vs.ref], of, s, r);
+    free(of);
     for (int i = 0; i < r->nnodes; i++)
         judge_node(c, &vs, i, r);
     for (int s = 0; s < r->nshards; s++)

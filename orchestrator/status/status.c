@@ -323,6 +323,8 @@ void status_free(st_report **r)
         return;
     for (int i = 0; (*r)->nodes && i < (*r)->nnodes; i++)
         free((*r)->nodes[i].cluster_nodes);
+    for (int s = 0; (*r)->shards && s < (*r)->nshards; s++)
+        free((*r)->shards[s].ranges);
     free((*r)->shards);
     free((*r)->nodes);
     free((*r)->hosts);
@@ -333,6 +335,40 @@ void status_free(st_report **r)
 }
 
 /* ==== output ==== */
+
+const char *status_shard_state_name(st_shard_state s)
+{
+    switch (s) {
+    case ST_SHARD_DOWN:
+        return "down";
+    case ST_SHARD_FILLING:
+        return "filling";
+    case ST_SHARD_DRAINING:
+        return "draining";
+    case ST_SHARD_RETIRING:
+        return "retiring";
+    case ST_SHARD_UNBALANCED:
+        return "unbalanced";
+    case ST_SHARD_SERVING:
+    default:
+        return "serving";
+    }
+}
+
+/* Cluster mode: what shard X owns, added to its JSON object O:
+ * "slots_owned", "slot_quota", "slot_ranges" [[first, last], ...],
+ * "state" and "scale" (a sentence, or null). */
+static void shard_slots_json(json_t *o, const st_shard *x, const mrd_plan_shard *ps)
+{
+    json_t *ranges = json_array();
+    for (int k = 0; ranges && k < x->nranges; k++)
+        json_array_append_new(ranges, json_pack("[i,i]", x->ranges[k].first, x->ranges[k].last));
+    json_object_set_new(o, "slots_owned", json_integer(x->slots_owned));
+    json_object_set_new(o, "slot_quota", json_integer(ps->nslots));
+    json_object_set_new(o, "slot_ranges", ranges ? ranges : json_null());
+    json_object_set_new(o, "state", json_string(status_shard_state_name(x->state)));
+    json_object_set_new(o, "scale", x->scale[0] ? json_string(x->scale) : json_null());
+}
 
 /* "leader" in sentinel mode, "master" in cluster mode (where each shard
  * has one), "replica", "down". */
@@ -434,6 +470,8 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                               "replicas_linked", x->replicas_linked, "replica_outside_region",
                               x->replica_outside,
                               "problem", x->problem[0] ? json_string(x->problem) : json_null()));
+        if (t->mode == MRD_MODE_CLUSTER)
+            shard_slots_json(json_array_get(shards, json_array_size(shards) - 1), x, ps);
     }
     json_t *sentinels = json_array();
     for (int i = 0; i < r->nsentinels; i++) {
@@ -466,6 +504,10 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                             nodes, "sentinels", sentinels, "survivability", survival);
     if (out && r->has_rebalance)
         json_object_set_new(out, "rebalance", rebalance_json(c, &r->rebalance));
+    if (out && t->mode == MRD_MODE_CLUSTER) {
+        json_object_set_new(out, "slots_unassigned", json_integer(r->slots_unassigned));
+        json_object_set_new(out, "slots_outside", json_integer(r->slots_outside));
+    }
     return out;
 }
 
@@ -483,18 +525,47 @@ static const char *agent_ready(const st_node *n)
     }
 }
 
+/* Shard X's slots for the table: "5461", or "1200/3277" when it owns
+ * another count than its quota Q (SLOTS); its ranges when they fit in
+ * RANGES ("0-5460", "0-99,200-5460"), else "3277 in 12 ranges"; "-" when
+ * it owns none. */
+static void shard_slots_cells(const st_shard *x, int q, char *slots, size_t ns, char *ranges,
+                              size_t nr)
+{
+    if (x->slots_owned == q)
+        snprintf(slots, ns, "%d", q);
+    else
+        snprintf(slots, ns, "%d/%d", x->slots_owned, q);
+    size_t len = 0;
+    ranges[0] = '\0';
+    for (int k = 0; k < x->nranges; k++) {
+        const st_range *g = &x->ranges[k];
+        int w = g->first == g->last
+                    ? snprintf(ranges + len, nr - len, "%s%d", k ? "," : "", g->first)
+                    : snprintf(ranges + len, nr - len, "%s%d-%d", k ? "," : "", g->first,
+                               g->last);
+        if (w < 0 || (size_t)w >= nr - len) {
+            snprintf(ranges, nr, "%d in %d ranges", x->slots_owned, x->nranges);
+            return;
+        }
+        len += (size_t)w;
+    }
+    if (!x->nranges)
+        snprintf(ranges, nr, "-");
+}
+
 /* Cluster mode: one line per shard. */
 static void print_shards(FILE *out, const orch_ctx *c, const st_report *r)
 {
     const mrd_topology *t = c->topo;
-    fprintf(out, "\n%-6s %-12s %-21s %-10s %-11s %-9s %s\n", "SHARD", "SLOTS", "MASTER",
-            "REGION", "REPLICAS", "OUTSIDE", "STATE");
+    fprintf(out, "\n%-6s %-10s %-20s %-21s %-10s %-9s %-8s %s\n", "SHARD", "SLOTS", "RANGES",
+            "MASTER", "REGION", "REPLICAS", "OUTSIDE", "STATE");
     for (int s = 0; s < r->nshards; s++) {
         const st_shard *x = &r->shards[s];
         const mrd_plan_shard *ps = &c->plan->shards[s];
-        char slots[24], master[80] = "-", replicas[16];
+        char slots[24], ranges[21], master[80] = "-", replicas[16], state[352];
         const char *region = "-";
-        snprintf(slots, sizeof(slots), "%d-%d", ps->slot_first, ps->slot_last);
+        shard_slots_cells(x, ps->nslots, slots, sizeof(slots), ranges, sizeof(ranges));
         if (x->master >= 0) {
             const mrd_host *h = plan_node_host(c->plan, x->master);
             snprintf(master, sizeof(master), "%s:%d", h->address,
@@ -502,10 +573,14 @@ static void print_shards(FILE *out, const orch_ctx *c, const st_report *r)
             region = t->regions[h->region].name;
         }
         snprintf(replicas, sizeof(replicas), "%d/%d", x->replicas_linked, ps->nnodes - 1);
-        fprintf(out, "%-6d %-12s %-21s %-10s %-11s %-9s %s\n", s + 1, slots, master, region,
-                replicas, x->replica_outside ? "yes" : "no",
-                x->problem[0] ? x->problem : "ok");
+        snprintf(state, sizeof(state), "%s%s%s",
+                 x->problem[0] ? x->problem : x->scale[0] ? "" : "ok",
+                 x->problem[0] && x->scale[0] ? "; " : "", x->scale);
+        fprintf(out, "%-6d %-10s %-20s %-21s %-10s %-9s %-8s %s\n", s + 1, slots, ranges,
+                master, region, replicas, x->replica_outside ? "yes" : "no", state);
     }
+    if (r->slots_problem[0])
+        fprintf(out, "\nslots: %s\n", r->slots_problem);
 }
 
 void status_print(FILE *out, const orch_ctx *c, const st_report *r)

@@ -68,15 +68,52 @@ typedef struct st_node {
     bool map_agrees;     /* its slot map is the one most nodes have */
 } st_node;
 
+/* Where a shard's slots stand against its quota (cluster mode).  After a
+ * scale a shard owns any set of slots, not its plan range: what it owns is
+ * read from the slot map most nodes share, and only the count is judged. */
+typedef enum st_shard_state {
+    ST_SHARD_SERVING = 0, /* owns its quota, a live master serves it (sentinel
+                             mode: always) */
+    ST_SHARD_DOWN,        /* owns slots that no live master serves (CRITICAL) */
+    ST_SHARD_FILLING,     /* new in this plan, owns fewer than its quota: a
+                             scale moves slots in (WARNING) */
+    ST_SHARD_DRAINING,    /* retiring and still owns slots: a shrink moves
+                             them out (WARNING) */
+    ST_SHARD_RETIRING,    /* retiring and owns none: its nodes stop, and a
+                             stopped one is no finding; the plan lists it
+                             until the deploy finishes (not a warning) */
+    ST_SHARD_UNBALANCED,  /* owns another count than its quota: a scale left
+                             unfinished, or slots moved by hand (WARNING) */
+} st_shard_state;
+
+/* "serving", "down", "filling", "draining", "retiring", "unbalanced". */
+const char *status_shard_state_name(st_shard_state s);
+
+/* Slots FIRST..LAST, both included. */
+typedef struct st_range {
+    int first, last;
+} st_range;
+
 /* One shard (cluster mode; sentinel mode: the one shard, master only). */
 typedef struct st_shard {
-    int master;          /* node index of its master now (the plan node
-                            that serves its slots as a master, as most
-                            nodes' slot maps say), -1 when none */
-    int slots_served;    /* of its planned slots, those that master owns */
+    int master;          /* node index of its master now (the plan node of
+                            the shard that owns the most of its slots, as
+                            most nodes' slot maps say, and acts as a
+                            master; a shard that owns none: the one of its
+                            nodes those maps name a master), -1 when none */
+    int slots_served;    /* the slots that master owns */
+    int slots_owned;     /* cluster mode: the slots any node of the shard
+                            owns in that map */
+    st_range *ranges;    /* cluster mode: those slots, ascending (owned,
+                            freed by status_free(); NULL when none) */
+    int nranges;
+    st_shard_state state;
     int replicas_linked; /* plan nodes of the shard linked to that master */
     bool replica_outside;/* ... one of them outside the master's region */
     char problem[160];   /* "" when none */
+    char scale[160];     /* cluster mode: the scale it is in, a sentence
+                            naming the shard ("shard 4 is being filled:
+                            1200 of 3277 slots"); "" when serving */
 } st_shard;
 
 /* One host: its agent, which answers for every node on the host. */
@@ -104,8 +141,13 @@ typedef struct st_report {
     st_node *nodes;      /* one per plan node, in plan order */
     int nnodes;
     st_host *hosts;      /* one per topology host, in topology order */
-    st_shard *shards;    /* one per plan shard */
+    st_shard *shards;    /* one per plan shard (retiring ones included) */
     int nshards;
+    /* cluster mode: slots of the shared slot map that no shard owns */
+    int slots_unassigned;  /* no node owns them (CRITICAL: no key in them
+                              can be written) */
+    int slots_outside;     /* a node outside the deployment owns them */
+    char slots_problem[192]; /* the first of the two, a sentence; "" none */
     st_sentinel *sentinels;
     int nsentinels;
     mrd_domain_loss *live_losses; /* the survivability matrix of the live

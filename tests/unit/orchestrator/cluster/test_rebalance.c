@@ -2,7 +2,9 @@
  * rebalance.c): for a chosen state of regions/local-cluster.json's cluster
  * (which node is each shard's master, who lags, who is down or doubted),
  * CLUSTER NODES texts are written here for every node, parsed, and the one
- * step (or the refusal) is checked. */
+ * step (or the refusal) is checked.  Two cases scale the cluster first:
+ * a shard's slots are then any set, not its plan range, and a new shard
+ * may own none yet. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,13 +20,13 @@
 #include "orch.h"
 #include "rebalance.h"
 
-/* regions/local-cluster.json: 3 regions x 2 hosts, 3 shards, 2 replicas.
- * Shard 3: master aps-a1 (ap-south), replicas use-b1 (us-east) and
- * aps-b1:16380 (ap-south). */
-static const char topology_json[] =
+/* regions/local-cluster.json: 3 regions x 2 hosts, %d shards (3 there),
+ * 2 replicas.  Shard 3: master aps-a1 (ap-south), replicas use-b1
+ * (us-east) and aps-b1:16380 (ap-south). */
+static const char topology_fmt[] =
     "{\"name\": \"demo\", \"mode\": \"cluster\", \"transport\": {\"kind\": \"local\"},"
     " \"store\": {\"port\": 16379},"
-    " \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 2},"
+    " \"cluster\": {\"shards\": %d, \"replicas_per_shard\": 2},"
     " \"consistency\": {\"min_replicas_to_write\": 1, \"wait_replicas\": 1},"
     " \"regions\": ["
     "  {\"name\": \"us-east\", \"zones\": ["
@@ -37,11 +39,14 @@ static const char topology_json[] =
     "   {\"name\": \"ap-south-a\", \"hosts\": [{\"name\": \"aps-a1\", \"address\": \"127.0.3.1\"}]},"
     "   {\"name\": \"ap-south-b\", \"hosts\": [{\"name\": \"aps-b1\", \"address\": \"127.0.3.2\"}]}]}]}";
 
-#define MAXN 9
+#define MAXS 5  /* shards of a case's plan, at most */
+#define MAXN 15 /* its nodes */
 
 /* The state of the cluster a case describes. */
 typedef struct world {
-    int master[3];          /* per shard: the plan node that is its master */
+    int master[MAXS];       /* per shard: the plan node that is its master */
+    const int16_t *owner;   /* per slot: the shard whose master owns it;
+                               NULL: each shard its plan range */
     int follows[MAXN];      /* per node: the node it replicates; -1: its shard's master */
     long long lag[MAXN];    /* per replica: bytes behind */
     bool down[MAXN];        /* does not answer */
@@ -56,14 +61,23 @@ typedef struct fixture {
     rebal_node n[MAXN];
 } fixture;
 
+static mrd_topology *topology_of(int shards)
+{
+    char text[sizeof(topology_fmt) + 16];
+    snprintf(text, sizeof(text), topology_fmt, shards);
+    mrd_topology *t = NULL;
+    mrd_error err;
+    if (topology_parse(text, strlen(text), "test.json", &t, &err) != MRD_OK)
+        fail_msg("topology: %s", err.msg);
+    return t;
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     mrd_error err;
-    if (!f ||
-        topology_parse(topology_json, strlen(topology_json), "test.json", &f->c.topo, &err) !=
-            MRD_OK ||
-        plan_build(f->c.topo, &f->c.plan, &err) != MRD_OK || f->c.plan->nnodes != MAXN)
+    if (!f || !(f->c.topo = topology_of(3)) ||
+        plan_build(f->c.topo, &f->c.plan, &err) != MRD_OK || f->c.plan->nnodes != 9)
         return -1;
     for (int i = 0; i < MAXN; i++)
         if (!(f->v[i] = store_cluster_view_new()))
@@ -86,7 +100,7 @@ static int teardown(void **state)
 static world planned(const fixture *f)
 {
     world w = {.doubted = -1};
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < f->c.plan->nshards; s++)
         w.master[s] = f->c.plan->shards[s].master;
     for (int i = 0; i < MAXN; i++) {
         w.follows[i] = -1;
@@ -114,10 +128,11 @@ static int master_of(const world *w, const mrd_plan *p, int i)
 static void decide(fixture *f, const world *w, rebal_decision *d)
 {
     const mrd_plan *p = f->c.plan;
-    for (int viewer = 0; viewer < MAXN; viewer++) {
+    assert_true(p->nnodes <= MAXN && p->nshards <= MAXS);
+    for (int viewer = 0; viewer < p->nnodes; viewer++) {
         mrd_buf b;
         mrd_buf_init(&b, SIZE_MAX);
-        for (int i = 0; i < MAXN; i++) {
+        for (int i = 0; i < p->nnodes; i++) {
             int s = p->nodes[i].shard;
             bool master = w->master[s] == i;
             char mid[41];
@@ -129,10 +144,13 @@ static void decide(fixture *f, const world *w, rebal_decision *d)
                              master ? "master" : "slave", i == w->doubted ? ",fail?" : "",
                              w->nofailover[i] ? ",nofailover" : "", master ? "-" : mid, s + 1),
                 MRD_OK);
-            if (master)
+            if (master && !w->owner && p->shards[s].nslots)
                 assert_int_equal(mrd_buf_addf(&b, " %d-%d", p->shards[s].slot_first,
                                               p->shards[s].slot_last),
                                  MRD_OK);
+            for (int slot = 0; master && w->owner && slot < STORE_CLUSTER_SLOTS; slot++)
+                if (w->owner[slot] == s)
+                    assert_int_equal(mrd_buf_addf(&b, " %d", slot), MRD_OK);
             assert_int_equal(mrd_buf_addf(&b, "\n"), MRD_OK);
         }
         assert_int_equal(store_cluster_nodes_parse(b.p, b.len, f->v[viewer], NULL), MRD_OK);
@@ -330,6 +348,70 @@ static void test_most_crowded_region_first(void **state)
     assert_int_equal(d.to, f->c.plan->shards[0].master);
 }
 
+/* ==== after a scale ==== */
+
+/* Shards 1 and 2 own each other's plan range (as slot moves may leave
+ * them): each shard's master is still the node of it that owns slots. */
+static void test_slots_not_the_plan_range(void **state)
+{
+    fixture *f = *state;
+    const mrd_plan *p = f->c.plan;
+    static int16_t owner[STORE_CLUSTER_SLOTS];
+    for (int s = 0; s < 3; s++)
+        for (int slot = p->shards[s].slot_first; slot <= p->shards[s].slot_last; slot++)
+            owner[slot] = (int16_t)(s == 0 ? 1 : s == 1 ? 0 : s);
+    world w = planned(f);
+    w.owner = owner;
+    rebal_decision d;
+    decide(f, &w, &d);
+    assert_int_equal(d.kind, REBAL_BALANCED);
+    assert_true(d.settled);
+    w = shard3_on_use_b1(f);
+    w.owner = owner;
+    decide(f, &w, &d);
+    assert_int_equal(d.kind, REBAL_MOVE);
+    assert_int_equal(d.shard, 2);
+    assert_int_equal(d.to, p->shards[2].master);
+    assert_int_equal(d.off_plan, 1);
+}
+
+/* 3 shards grown to 5, before any slot moved: shards 4 and 5 own none,
+ * so they have no master to rebalance; the others still do. */
+static void test_empty_new_shards_are_skipped(void **state)
+{
+    fixture *f = *state;
+    mrd_topology *t3 = f->c.topo, *t5 = topology_of(5);
+    mrd_plan *p3 = f->c.plan, *p5 = NULL;
+    mrd_placement pl;
+    mrd_error err;
+    assert_int_equal(plan_placement(p3, false, &pl, &err), MRD_OK);
+    assert_int_equal(plan_build_from(t5, &pl, &p5, &err), MRD_OK);
+    assert_int_equal(p5->nadded, 2);
+    static int16_t owner[STORE_CLUSTER_SLOTS];
+    for (int slot = 0; slot < STORE_CLUSTER_SLOTS; slot++)
+        owner[slot] = (int16_t)(slot * 3 / STORE_CLUSTER_SLOTS); /* the 3-shard ranges */
+    f->c.topo = t5;
+    f->c.plan = p5;
+    world w = planned(f);
+    w.owner = owner;
+    rebal_decision d;
+    decide(f, &w, &d);
+    assert_int_equal(d.kind, REBAL_BALANCED);
+    assert_true(d.settled);
+    w = shard3_on_use_b1(f);
+    w.owner = owner;
+    decide(f, &w, &d);
+    assert_int_equal(d.kind, REBAL_MOVE);
+    assert_int_equal(d.shard, 2);
+    assert_string_equal(d.text,
+                        "move shard 3's master from use-b1 (us-east) to aps-a1 (ap-south)");
+    f->c.topo = t3;
+    f->c.plan = p3;
+    placement_free(&pl);
+    plan_free(&p5);
+    topology_free(&t5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +426,8 @@ int main(void)
         cmocka_unit_test(test_view_disagrees_on_a_role),
         cmocka_unit_test(test_replica_of_another_shard_is_repointed_first),
         cmocka_unit_test(test_most_crowded_region_first),
+        cmocka_unit_test(test_slots_not_the_plan_range),
+        cmocka_unit_test(test_empty_new_shards_are_skipped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

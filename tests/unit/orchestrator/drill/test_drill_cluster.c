@@ -109,6 +109,80 @@ static void test_slot_map_highest_epoch(void **state)
     store_cluster_view_free(&b);
 }
 
+/* After a scale: shard 1 (A) owns 0-99 and 8192-12000, shard 2 (B)
+ * 100-8191 and 12011-15999, a retiring shard 3 (R's node here) 16000-16383;
+ * 12001-12010 are in no view.  The plan ranges are a fresh 2-shard
+ * cluster's, which this map no longer is. */
+static const char SCALED[] =
+    ID_A " 127.0.1.1:15000@25000 myself,master - 0 1 1 connected 0-99 8192-12000\n"
+    ID_B " 127.0.2.1:15000@25000 master - 0 1 2 connected 100-8191 12011-15999\n"
+    ID_R " 127.0.3.1:15000@25000 master - 0 1 3 connected 16000-16383\n";
+
+/* plan node -> shard: NODES' .index 0 (A), 3 (B), 1 (R) */
+static const int NODE_SHARD[] = {0, 2, 0, 1, 1, 1};
+static const int FIRST2[] = {0, 8192}, LAST2[] = {8191, 16383};
+
+/* The slot map as the writer's router keeps it: positions in NODES (a copy
+ * of them with .index = position), not plan nodes. */
+static void positions_map(const store_cluster_view *const *vs, int n, int16_t *owner)
+{
+    drill_target pos[3];
+    for (int i = 0; i < 3; i++)
+        pos[i] = (drill_target){.address = NODES[i].address, .port = NODES[i].port, .index = i};
+    drill_cluster_slot_map(vs, n, pos, 3, owner);
+}
+
+static void test_slot_shards_after_a_scale(void **state)
+{
+    (void)state;
+    store_cluster_view *v = view(SCALED);
+    const store_cluster_view *vs[] = {v};
+    int16_t owner[STORE_CLUSTER_SLOTS], shard[STORE_CLUSTER_SLOTS];
+    positions_map(vs, 1, owner);
+    drill_cluster_slot_shards(owner, NODES, 3, NODE_SHARD, 6, FIRST2, LAST2, 2, shard);
+    assert_int_equal(shard[0], 0);
+    assert_int_equal(shard[99], 0);
+    assert_int_equal(shard[100], 1);
+    assert_int_equal(shard[8192], 0);   /* the live map, not the plan range */
+    assert_int_equal(shard[12000], 0);
+    assert_int_equal(shard[12005], 1);  /* in no view: the plan range's */
+    assert_int_equal(shard[15999], 1);
+    assert_int_equal(shard[16000], -1); /* the retiring shard's: no writer */
+    /* without plan ranges a slot no view places is nobody's */
+    drill_cluster_slot_shards(owner, NODES, 3, NODE_SHARD, 6, NULL, NULL, 2, shard);
+    assert_int_equal(shard[12005], -1);
+    assert_int_equal(shard[8192], 0);
+    /* shard 1's keys hash to its own slots only */
+    for (int64_t from = 1; from < 400; from += 11) {
+        int64_t s = drill_cluster_next_seq_of("drill:1", from, 2, shard, 0);
+        assert_true(s >= from);
+        assert_int_equal((s - from) % 2, 0);
+        char key[64];
+        int n = snprintf(key, sizeof(key), "drill:1:%lld", (long long)s);
+        assert_int_equal(shard[store_cluster_keyslot(key, (size_t)n)], 0);
+    }
+    /* a shard with no slot: none */
+    assert_int_equal(drill_cluster_next_seq_of("p", 1, 1, shard, 2), -1);
+    store_cluster_view_free(&v);
+}
+
+/* A fresh cluster's map is its plan ranges: the same keys as before. */
+static void test_slot_shards_fresh_cluster(void **state)
+{
+    (void)state;
+    store_cluster_view *b = view(B_AFTER); /* R 0-8191, B 8192-16383 */
+    const store_cluster_view *vs[] = {b};
+    int16_t owner[STORE_CLUSTER_SLOTS], shard[STORE_CLUSTER_SLOTS];
+    static const int node_shard[] = {0, 0, 0, 1}; /* R (1) shard 1, B (3) shard 2 */
+    positions_map(vs, 1, owner);
+    drill_cluster_slot_shards(owner, NODES, 3, node_shard, 4, FIRST2, LAST2, 2, shard);
+    for (int64_t from = 1; from < 300; from += 7)
+        for (int s = 0; s < 2; s++)
+            assert_int_equal(drill_cluster_next_seq_of("drill:9", from, 2, shard, s),
+                             drill_cluster_next_seq("drill:9", from, 2, FIRST2[s], LAST2[s]));
+    store_cluster_view_free(&b);
+}
+
 typedef struct seen {
     char names[8][32];
     char about[8][64];
@@ -181,6 +255,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_next_seq),
         cmocka_unit_test(test_slot_map_highest_epoch),
+        cmocka_unit_test(test_slot_shards_after_a_scale),
+        cmocka_unit_test(test_slot_shards_fresh_cluster),
         cmocka_unit_test(test_diff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
