@@ -650,8 +650,8 @@ static void print_progress(FILE *out, const look *l, progress *pg, const reshard
     double secs = (double)(mrd_now_ms() - t0) / 1000.0;
     double rate = secs > 0 ? (double)pg->keys / secs : 0;
     long long left = rp->keys - pg->keys;
-    fprintf(out, "  %-12s %.1f s: %d of %d slots, %lld of %lld keys, %.0f keys/s", "reshard",
-            secs, pg->slots, rp->nmoves, pg->keys, rp->keys, rate);
+    fprintf(out, "  %-12s %.1f s: %d of %d slots, %lld keys (%lld when planned), %.0f keys/s",
+            "reshard", secs, pg->slots, rp->nmoves, pg->keys, rp->keys, rate);
     if (rate > 0 && left > 0)
         fprintf(out, ", about %.0f s left", (double)left / rate);
     for (int s = 0; s < l->p->nshards; s++) {
