@@ -28,6 +28,7 @@
 #include "orch.h"
 #include "rebalance_run.h"
 #include "settings.h"
+#include "scale.h"
 #include "status.h"
 
 #define EXIT_USAGE 64
@@ -341,8 +342,14 @@ static int heal_once(orch_ctx *c, bool json, FILE *out)
     /* cluster mode: masters back to the plan once the passes healed what
      * they could (the rebalance reads every node again and refuses while
      * anything is down or settling) */
-    if (rep && t->mode == MRD_MODE_CLUSTER && heal_report_code(rep) <= MRD_HEALTH_WARNING)
+    if (rep && t->mode == MRD_MODE_CLUSTER && heal_report_code(rep) <= MRD_HEALTH_WARNING) {
+        /* a slot move a killed deploy left open: finished (clients were
+         * being sent ASK for it); the rest of a scale is deploy's */
+        int done = 0;
+        if (cluster_finish_open(c, stderr, &done, &err) != MRD_OK)
+            fprintf(stderr, "meridian: open slot moves not finished: %s\n", err.msg);
         heal_report_set_rebalance(rep, heal_rebalance(c));
+    }
     int rc = MRD_HEALTH_UNKNOWN;
     if (!rep) {
         fprintf(stderr, "meridian: out of memory\n");

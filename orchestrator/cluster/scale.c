@@ -787,6 +787,45 @@ static void progress_free(progress *pg)
     pthread_mutex_destroy(&pg->lock);
 }
 
+/* Finish the open moves L's last look found; *DONE gets how many. */
+static mrd_rc finish_open(look *l, progress *pg, FILE *out, int *done, mrd_error *err)
+{
+    reshard_move *open = calloc((size_t)l->nopen, sizeof(*open));
+    for (int k = 0; open && k < l->nopen; k++)
+        open[k] = (reshard_move){.slot = l->open[k].slot, .from = l->open[k].from,
+                                 .to = l->open[k].to};
+    reshard_plan once = {.moves = open, .nmoves = l->nopen, .nshards = l->p->nshards,
+                         .gives = calloc((size_t)l->p->nshards, sizeof(int)),
+                         .takes = calloc((size_t)l->p->nshards, sizeof(int))};
+    if (out)
+        fprintf(out, "  %-12s finishing %d slot %s an earlier run left open\n", "reshard",
+                l->nopen, l->nopen == 1 ? "move" : "moves");
+    mrd_rc rc = !open || !once.gives || !once.takes
+                    ? mrd_error_set(err, MRD_ERR_NOMEM, "out of memory")
+                    : run_moves(l, pg, &once, open, l->nopen, false, NULL, mrd_now_ms(), err);
+    *done = pg->slots;
+    reshard_plan_free(&once);
+    return rc;
+}
+
+mrd_rc cluster_finish_open(orch_ctx *c, FILE *out, int *done, mrd_error *err)
+{
+    *done = 0;
+    look l;
+    progress pg;
+    mrd_rc rc = look_init(&l, c, err);
+    if (rc == MRD_OK)
+        rc = look_all(&l, err);
+    if (rc == MRD_OK && l.nopen) {
+        rc = progress_init(&pg, l.p->nshards, err);
+        if (rc == MRD_OK)
+            rc = finish_open(&l, &pg, out, done, err);
+        progress_free(&pg);
+    }
+    look_free(&l);
+    return rc;
+}
+
 /* One round: look, finish open moves, plan, move phase by phase.  *MOVED
  * gets how many slots moved (0: every shard owns its quota). */
 static mrd_rc reshard_round(look *l, FILE *out, scale_report *r, int *moved, mrd_error *err)
@@ -800,22 +839,10 @@ static mrd_rc reshard_round(look *l, FILE *out, scale_report *r, int *moved, mrd
     long long t0 = mrd_now_ms();
     mrd_rc rc = progress_init(&pg, l->p->nshards, err);
     if (rc == MRD_OK && l->nopen) {
-        reshard_move *open = calloc((size_t)l->nopen, sizeof(*open));
-        for (int k = 0; open && k < l->nopen; k++)
-            open[k] = (reshard_move){.slot = l->open[k].slot, .from = l->open[k].from,
-                                     .to = l->open[k].to};
-        reshard_plan once = {.moves = open, .nmoves = l->nopen, .nshards = l->p->nshards,
-                             .gives = calloc((size_t)l->p->nshards, sizeof(int)),
-                             .takes = calloc((size_t)l->p->nshards, sizeof(int))};
-        if (out)
-            fprintf(out, "  %-12s finishing %d slot %s an earlier run left open\n", "reshard",
-                    l->nopen, l->nopen == 1 ? "move" : "moves");
-        rc = !open || !once.gives || !once.takes
-                 ? mrd_error_set(err, MRD_ERR_NOMEM, "out of memory")
-                 : run_moves(l, &pg, &once, open, l->nopen, false, NULL, t0, err);
-        r->repaired += pg.slots;
+        int done = 0;
+        rc = finish_open(l, &pg, out, &done, err);
+        r->repaired += done;
         r->keys += pg.keys;
-        reshard_plan_free(&once);
         if (rc == MRD_OK)
             rc = look_all(l, err);
     }

@@ -70,6 +70,10 @@ bool cluster_scale_drained(orch_ctx *c);
  * quota (nslots).  Progress to OUT (may be NULL).  Fills *R. */
 mrd_rc cluster_reshard(orch_ctx *c, FILE *out, scale_report *r, mrd_error *err);
 
+/* Only finish the slot moves an earlier run left open (`meridian heal`);
+ * *DONE gets how many. */
+mrd_rc cluster_finish_open(orch_ctx *c, FILE *out, int *done, mrd_error *err);
+
 /* The nodes at GONE[0..N) ("address:port") are retired: wait (at most
  * TIMEOUT_MS) until none answers, then CLUSTER FORGET each on every node
  * of C's plan that still lists it.  *FORGOTTEN gets how many FORGETs. */
