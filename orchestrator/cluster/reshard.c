@@ -31,6 +31,8 @@ static int by_phase_from_slot(const void *a, const void *b)
         return (int)x->phase - (int)y->phase;
     if (x->phase == RESHARD_BULK && x->from != y->from)
         return x->from - y->from;
+    if (x->phase == RESHARD_BULK && x->to != y->to)
+        return x->to - y->to;
     return x->slot - y->slot;
 }
 

@@ -16,8 +16,8 @@
  *      back, each the emptiest slot it will get (3 masters to 5 passes
  *      through 4, which no layout over 3 regions survives; this way it
  *      lasts one small slot);
- *   2. "bulk": the rest, grouped by giving shard (one worker each, in
- *      parallel: different sources, different links);
+ *   2. "bulk": the rest, grouped by giving shard and then by taking shard
+ *      (one worker per pair, in parallel);
  *   3. "last": the last slot of every shard that ends with none, back to
  *      back, each the emptiest (5 to 3 passes through 4 the same way).
  * Within a group, slots in ascending order. */
@@ -42,7 +42,7 @@ typedef struct reshard_move {
 } reshard_move;
 
 typedef struct reshard_plan {
-    reshard_move *moves; /* phase by phase; "bulk" grouped by FROM */
+    reshard_move *moves; /* phase by phase; "bulk" grouped by FROM, TO */
     int nmoves;
     long long keys;      /* sum of the moves' keys */
     int *gives;          /* per shard: slots it gives */

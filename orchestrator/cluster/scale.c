@@ -396,16 +396,19 @@ mrd_rc cluster_scale_preview(orch_ctx *c, FILE *out, int *moves, mrd_error *err)
         if (rp.nmoves) {
             char b[32];
             human_bytes(bytes, b, sizeof(b));
-            int sources = 0;
-            for (int s = 0; s < p->nshards; s++)
-                sources += rp.gives[s] > 0;
+            int pairs = 0; /* workers: one per pair of shards (run_moves) */
+            for (int i = 0; i < rp.nmoves; i++)
+                pairs += rp.moves[i].phase == RESHARD_BULK &&
+                         (i == 0 || rp.moves[i - 1].phase != RESHARD_BULK ||
+                          rp.moves[i - 1].from != rp.moves[i].from ||
+                          rp.moves[i - 1].to != rp.moves[i].to);
             double secs = ((double)rp.keys / SCALE_ESTIMATE_KEYS_PER_S +
                            (double)rp.nmoves * SCALE_ESTIMATE_MS_PER_SLOT / 1000.0) /
-                          (sources ? sources : 1);
+                          (pairs ? pairs : 1);
             fprintf(out, "  %-12s %d slots, %lld keys, about %s; estimated %.0f s (%d "
-                         "sources in parallel, about %d keys/s each on loopback)\n",
-                    "total", rp.nmoves, rp.keys, b, secs < 1 ? 1 : secs, sources,
-                    SCALE_ESTIMATE_KEYS_PER_S);
+                         "workers in parallel; about %d ms a slot and %d keys/s each)\n",
+                    "total", rp.nmoves, rp.keys, b, secs < 1 ? 1 : secs, pairs,
+                    SCALE_ESTIMATE_MS_PER_SLOT, SCALE_ESTIMATE_KEYS_PER_S);
             print_windows(out, &l, &rp);
         }
         if (l.nopen)
@@ -665,8 +668,9 @@ static void print_progress(FILE *out, const look *l, progress *pg, const reshard
     pthread_mutex_unlock(&pg->lock);
 }
 
-/* Run MOVES[0..N): with PARALLEL, one worker per giving shard, else one
- * worker in order. */
+/* Run MOVES[0..N): with PARALLEL, one worker per pair of giving and
+ * taking shard (a source's MIGRATEs to two destinations overlap their
+ * round trips), else one worker in order. */
 static mrd_rc run_moves(look *l, progress *pg, const reshard_plan *rp, const reshard_move *moves,
                         int n, bool parallel, FILE *out, long long t0, mrd_error *err)
 {
@@ -676,7 +680,8 @@ static mrd_rc run_moves(look *l, progress *pg, const reshard_plan *rp, const res
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     for (int k = 0; k < n;) {
         int end = k + 1;
-        while (end < n && (!parallel || moves[end].from == moves[k].from))
+        while (end < n && (!parallel || (moves[end].from == moves[k].from &&
+                                         moves[end].to == moves[k].to)))
             end++;
         w[nw] = (mover){.l = l, .pg = pg, .moves = moves + k, .nmoves = end - k,
                         .conn = calloc((size_t)S, sizeof(store_conn *))};
