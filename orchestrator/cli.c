@@ -93,11 +93,14 @@ static const struct command {
      "  root (or sudo -n) on the region's hosts.  Exits 0 pass, 2 fail, 1\n"
      "  refused in preflight.\n"},
     {"plan", cmd_plan, NULL,
-     "plan TOPOLOGY [--json]\n"
-     "  Validate the topology, place the leader, replicas and sentinels, and\n"
-     "  show what the loss of each region and zone would leave.  Exits 0 when\n"
-     "  the layout is safe, 2 when it is refused (the reason is printed),\n"
-     "  65 when the file is invalid.\n"},
+     "plan TOPOLOGY [--state DIR] [--json]\n"
+     "  Validate the topology, place the leader, replicas and sentinels (in\n"
+     "  cluster mode: shards), and show what the loss of each region and zone\n"
+     "  would leave.  A deployed cluster is planned from the placement its\n"
+     "  state dir records: running nodes stay, new shards are placed, shards\n"
+     "  beyond cluster.shards retire.  Exits 0 when the layout is safe, 2\n"
+     "  when it is refused (the reason is printed), 65 when the file is\n"
+     "  invalid.\n"},
     {"deploy", cmd_deploy, NULL,
      "deploy TOPOLOGY [--state DIR] [--parallel N] [--timeout SECONDS]\n"
      "      [--accept-new-host-keys] [--install-packages]\n"
@@ -113,6 +116,10 @@ static const struct command {
      "  to 30 s (--timeout if shorter), then exits 75 naming it.  Each host's\n"
      "  line says what this run did (\"agent started\" only for an agent it\n"
      "  started).\n"
+     "  Cluster mode: a changed cluster.shards is carried out online: the plan\n"
+     "  diff (new or retiring nodes, slots to move, keys, bytes, estimated\n"
+     "  time) first, then new nodes, slots moved with progress, drained\n"
+     "  shards retired; a run killed in the middle is finished by the next.\n"
      "  Exits 0 healthy, 1 not verified in time, 2 a host failed (the others\n"
      "  are deployed: run it again once fixed), 75 another deploy or destroy\n"
      "  of the same state dir is running.\n"},
