@@ -17,8 +17,10 @@
 
 /* ==== pure helpers ==== */
 
-int64_t drill_cluster_next_seq(const char *prefix, int64_t from, int stride, int slot_first,
-                               int slot_last)
+/* The first sequence number >= FROM, stepping by STRIDE, whose key's
+ * slot IN accepts (with CTX); -1 when none within 1,000,000 steps. */
+static int64_t next_seq_where(const char *prefix, int64_t from, int stride,
+                              bool (*in)(int slot, const void *ctx), const void *ctx)
 {
     if (stride < 1)
         stride = 1;
@@ -27,27 +29,41 @@ int64_t drill_cluster_next_seq(const char *prefix, int64_t from, int stride, int
         int n = snprintf(key, sizeof(key), "%s:%" PRId64, prefix, from);
         if (n < 0 || (size_t)n >= sizeof(key))
             return -1;
-        int slot = store_cluster_keyslot(key, (size_t)n);
-        if (slot >= slot_first && slot <= slot_last)
+        if (in(store_cluster_keyslot(key, (size_t)n), ctx))
             return from;
     }
     return -1;
 }
 
+static bool in_range(int slot, const void *ctx)
+{
+    const int *r = ctx;
+    return slot >= r[0] && slot <= r[1];
+}
+
+int64_t drill_cluster_next_seq(const char *prefix, int64_t from, int stride, int slot_first,
+                               int slot_last)
+{
+    const int range[2] = {slot_first, slot_last};
+    return next_seq_where(prefix, from, stride, in_range, range);
+}
+
+typedef struct shard_of {
+    const int16_t *slot_shard;
+    int shard;
+} shard_of;
+
+static bool in_shard(int slot, const void *ctx)
+{
+    const shard_of *x = ctx;
+    return x->slot_shard[slot] == x->shard;
+}
+
 int64_t drill_cluster_next_seq_of(const char *prefix, int64_t from, int stride,
                                   const int16_t slot_shard[STORE_CLUSTER_SLOTS], int shard)
 {
-    if (stride < 1)
-        stride = 1;
-    char key[160];
-    for (int i = 0; i < 1000000; i++, from += stride) {
-        int n = snprintf(key, sizeof(key), "%s:%" PRId64, prefix, from);
-        if (n < 0 || (size_t)n >= sizeof(key))
-            return -1;
-        if (slot_shard[store_cluster_keyslot(key, (size_t)n)] == shard)
-            return from;
-    }
-    return -1;
+    const shard_of x = {.slot_shard = slot_shard, .shard = shard};
+    return next_seq_where(prefix, from, stride, in_shard, &x);
 }
 
 void drill_cluster_slot_shards(const int16_t owner[STORE_CLUSTER_SLOTS],
