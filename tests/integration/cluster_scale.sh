@@ -10,8 +10,10 @@
 #     masters where `plan` put them, no region holds half of the masters,
 #     the 9 running nodes kept their host and port;
 #   - a shard count the planner refuses is refused before anything moves;
-#   - shrinks back to 3: the retired shards' processes stop, every node
-#     forgets them, 3 masters own the slots;
+#   - shrinks back to 3, first with the remaining masters full: the move
+#     stops naming the key, its slot and both nodes, every key stays
+#     readable; then it resumes: the retired shards' processes stop, every
+#     node forgets them, 3 masters own the slots;
 #   - no loaded key and no acknowledged write is lost.
 source "$(dirname "$0")/lib.sh"
 
@@ -108,6 +110,16 @@ for s in 3 4; do
     done
 done
 set_shards 3
+say "... first with the remaining masters full (maxmemory 1mb): a key they refuse stops the move"
+remaining=(127.0.1.1:"$BASE" 127.0.2.1:"$BASE" 127.0.3.1:"$BASE")
+for m in "${remaining[@]}"; do on "$m" config set maxmemory 1mb >/dev/null; done
+M deploy >"$T_DIR/full.out" 2>&1
+rc=$?
+grep -m1 'could not move' "$T_DIR/full.out"
+checks=$((checks + 1)); check "the deploy stops (exit $rc) naming the key, its slot and both nodes" \
+    test "$rc" -eq 2 -a -n "$(grep -E 'key "key:[0-9]+" of slot [0-9]+ could not move from [a-z]+-[ab]1:[0-9]+ to [a-z]+-[ab]1:[0-9]+' "$T_DIR/full.out")"
+for m in "${remaining[@]}"; do on "$m" config set maxmemory 64mb >/dev/null; done
+checks=$((checks + 1)); check "... the slot left open, every loaded key still readable" test "$(missing_keys)" -eq 0
 M deploy >"$T_DIR/shrink.out" 2>&1
 rc=$?
 tail -5 "$T_DIR/shrink.out"
