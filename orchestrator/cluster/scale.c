@@ -579,8 +579,10 @@ static mrd_rc move_slot(mover *w, int slot, int from, int to, mrd_error *err)
             return mrd_error_set(err, e.code, "CLUSTER GETKEYSINSLOT %d on %s: %s", slot,
                                  name_of(l, l->master[from], a, sizeof(a)), e.msg);
         }
-        if (n == 0)
+        if (n == 0) {
+            store_slot_keys_free(keys, 0);
             break;
+        }
         mrd_rc rc = migrate_batch(w, slot, from, to, keys, n, err);
         store_slot_keys_free(keys, n);
         MRD_TRY(rc);
