@@ -24,6 +24,9 @@ typedef enum drill_scenario {
     DRILL_REGION_OUTAGE,   /* stop every process of a region */
     DRILL_PARTITION,       /* cut a region off, its processes running */
     DRILL_SENTINEL_LOSS,   /* kill a sentinel (sentinel mode) */
+    DRILL_SCALE,           /* cluster mode: run the deploy of a changed
+                              cluster.shards (grow or shrink) under the
+                              writer load; no fault (drill_scale.h) */
     DRILL__COUNT
 } drill_scenario;
 
@@ -193,6 +196,8 @@ typedef struct drill_opts {
     int duration_s;      /* writer runs at least this long (default 12) */
     int rate;            /* writes per second (default 200) */
     bool wait_cooldown;  /* wait out the failover cooldown, else refuse */
+    int timeout_s;       /* scale: the deploy's verification timeout
+                            (deploy --timeout); 0: 60 */
     /* Cluster mode: run once the topology is ready again after the fault,
      * what `meridian heal` runs (the front end passes its own, so a drill
      * ends as the operator's heal leaves a deployment: masters back in
@@ -202,7 +207,8 @@ typedef struct drill_opts {
 } drill_opts;
 
 /* Run the drill; exit code 0 pass, 2 fail, 1 refused in preflight, 3 could
- * not run.  Progress goes to stderr, the summary to stdout. */
+ * not run, 64 the scenario does not fit the topology.  Progress goes to
+ * stderr, the summary to stdout (DRILL_SCALE: see drill_scale.h). */
 int drill_run(orch_ctx *c, const drill_opts *o);
 
 /* How long a drill keeps its fault in place, in ms (pure): at most
