@@ -79,7 +79,7 @@ static const struct command {
 } commands[] = {
     {"drill", cmd_drill, NULL,
      "drill TOPOLOGY SCENARIO [ARG] [--out DIR] [--json] [--duration S] [--rate N]\n"
-     "      [--wait] [--state DIR]\n"
+     "      [--wait] [--timeout SECONDS] [--state DIR]\n"
      "  Break something on purpose while a writer load runs, measure failover\n"
      "  time and lost writes, put everything back and verify.  SCENARIO is\n"
      "  kill-leader, replica-loss [HOST], region-outage REGION, partition REGION\n"
@@ -90,8 +90,18 @@ static const struct command {
      "  200) shape the load; --wait waits out the failover cooldown\n"
      "  instead of refusing.  Faults are applied on the hosts through the\n"
      "  topology's transport (ssh included); a partition needs nftables and\n"
-     "  root (or sudo -n) on the region's hosts.  Exits 0 pass, 2 fail, 1\n"
-     "  refused in preflight.\n"},
+     "  root (or sudo -n) on the region's hosts.\n"
+     "  scale (cluster mode): change cluster.shards in TOPOLOGY, then run this\n"
+     "  instead of deploy.  It runs the same deploy (its progress on stdout,\n"
+     "  stderr with --json; --timeout is deploy's) while the writer writes\n"
+     "  over all slots, reads every write back from the nodes that own them\n"
+     "  afterwards and reports acknowledged writes lost, the longest gap\n"
+     "  between two acknowledged writes of one writer, writes/s before,\n"
+     "  during and after the scale, its duration and deploy's exit code.  It\n"
+     "  passes when the deploy exits 0 and nothing acknowledged was lost;\n"
+     "  refused when the topology asks for no change.\n"
+     "  Exits 0 pass, 2 fail, 1 refused in preflight, 64 the scenario does not\n"
+     "  fit the topology's mode.\n"},
     {"plan", cmd_plan, NULL,
      "plan TOPOLOGY [--state DIR] [--json]\n"
      "  Validate the topology, place the leader, replicas and sentinels (in\n"
@@ -718,6 +728,7 @@ static int cmd_drill(const cli *o)
                     .duration_s = o->duration_s ? o->duration_s : 12,
                     .rate = o->rate ? o->rate : 200,
                     .wait_cooldown = o->wait,
+                    .timeout_s = o->timeout_s,
                     .heal = drill_heal};
     int rc = drill_run(c, &d);
     orch_close(&c);
@@ -807,7 +818,7 @@ static int parse(int argc, char **argv, cli *o)
     }
     if (drill && drill_scenario_parse(o->rest[0]) < 0) {
         fprintf(stderr, "meridian: unknown scenario \"%s\": use kill-leader, replica-loss, "
-                        "region-outage, partition or sentinel-loss\n", o->rest[0]);
+                        "region-outage, partition, sentinel-loss or scale\n", o->rest[0]);
         return -1;
     }
     if (o->nrest && !drill && strcmp(o->cmd, "redis-cli") != 0) {

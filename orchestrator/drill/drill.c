@@ -13,6 +13,7 @@
 #include "drill_cluster.h"
 #include "drill_load.h"
 #include "drill_report.h"
+#include "drill_scale.h"
 #include "fsutil.h"
 #include "info.h"
 #include "log.h"
@@ -37,6 +38,7 @@ static const char *const scenario_names[DRILL__COUNT] = {
     [DRILL_REGION_OUTAGE] = "region-outage",
     [DRILL_PARTITION] = "partition",
     [DRILL_SENTINEL_LOSS] = "sentinel-loss",
+    [DRILL_SCALE] = "scale",
 };
 
 const char *drill_scenario_name(drill_scenario s)
@@ -1202,6 +1204,8 @@ static mrd_rc clear_leftover_partition(drill *d, mrd_error *err)
 
 int drill_run(orch_ctx *c, const drill_opts *o)
 {
+    if (o->scenario == DRILL_SCALE) /* no fault, no heal: a flow of its own */
+        return drill_scale_run(c, o);
     drill d = {.c = c, .o = o, .t0 = mrd_now_ms(), .master = -1};
     const mrd_topology *t = c->topo;
     d.mode = t->mode == MRD_MODE_CLUSTER ? &mode_cluster : &mode_sentinel;

@@ -24,6 +24,9 @@ typedef enum drill_scenario {
     DRILL_REGION_OUTAGE,   /* stop every process of a region */
     DRILL_PARTITION,       /* cut a region off, its processes running */
     DRILL_SENTINEL_LOSS,   /* kill a sentinel (sentinel mode) */
+    DRILL_SCALE,           /* cluster mode: run the deploy of a changed
+                              cluster.shards (grow or shrink) under the
+                              writer load; no fault (drill_scale.h) */
     DRILL__COUNT
 } drill_scenario;
 
@@ -95,7 +98,9 @@ typedef struct drill_result {
     int64_t detect_ms;            /* fault -> first +odown; -1 none */
     int64_t failover_ms;          /* fault -> first +switch-master; -1 none */
     int64_t write_unavailable_ms; /* longest gap between acknowledged writes
-                                     of the main writer, from the fault */
+                                     of the main writer, from the fault
+                                     (scale: of one writer thread, from
+                                     the deploy's start) */
     int64_t writes_attempted;
     int64_t writes_acked;
     int64_t acked_writes_lost;    /* acked but not readable at the end */
@@ -119,9 +124,37 @@ typedef struct drill_result {
                                      or still failing at the end) */
     int longest_gap_shard;        /* the shard of write_unavailable_ms, -1 */
     bool healed;                  /* status OK at the end */
-    bool pass;                    /* nothing acked lost and healed */
+    bool pass;                    /* nothing acked lost and healed (scale:
+                                     and the deploy exited 0, every write
+                                     read back) */
     char verdict_reason[256];     /* why not, when !pass */
 } drill_result;
+
+/* The scale drill's part of a record (scenario "scale"; all zero, PRESENT
+ * false, for every other scenario).  Its marks: fault_ms is when the
+ * deploy started, restore_ms when it returned; drill_write.shard is the
+ * writer thread (each writes keys of its own share of the slots), not a
+ * plan shard. */
+typedef struct drill_scale {
+    bool present;
+    int shards_before;       /* shards owning slots before (the deployed
+                                placement's, retiring ones included) */
+    int shards_after;        /* cluster.shards */
+    int added, retiring;     /* shards the plan adds, retires */
+    int slots_to_move;       /* the plan diff's slot moves, before the deploy */
+    int writers;             /* writer threads */
+    int rate;                /* writes per second asked of them, together */
+    int deploy_exit;         /* deploy_run's exit code */
+    int masters_after;       /* masters owning slots when read back; -1 unknown */
+    bool readback_complete;  /* every write was read back */
+    int64_t load_ready_ms;   /* every writer had an acknowledged write */
+    /* drill_result_compute's */
+    int64_t scale_ms;             /* fault_ms -> restore_ms: the deploy */
+    double acked_per_s_before;    /* load_ready_ms -> fault_ms */
+    double acked_per_s_during;    /* fault_ms -> restore_ms */
+    double acked_per_s_after;     /* restore_ms -> end_ms */
+    int longest_gap_writer;       /* the writer of r.write_unavailable_ms, -1 */
+} drill_scale;
 
 typedef struct drill_record {
     char topology[64];
@@ -149,6 +182,7 @@ typedef struct drill_record {
     char failover_event[32];
     const uint8_t *node_faulted;
     int nnodes_faulted;
+    drill_scale scale;     /* scenario "scale" only */
     drill_result r;
 } drill_record;
 
@@ -162,6 +196,8 @@ typedef struct drill_opts {
     int duration_s;      /* writer runs at least this long (default 12) */
     int rate;            /* writes per second (default 200) */
     bool wait_cooldown;  /* wait out the failover cooldown, else refuse */
+    int timeout_s;       /* scale: the deploy's verification timeout
+                            (deploy --timeout); 0: 60 */
     /* Cluster mode: run once the topology is ready again after the fault,
      * what `meridian heal` runs (the front end passes its own, so a drill
      * ends as the operator's heal leaves a deployment: masters back in
@@ -171,7 +207,8 @@ typedef struct drill_opts {
 } drill_opts;
 
 /* Run the drill; exit code 0 pass, 2 fail, 1 refused in preflight, 3 could
- * not run.  Progress goes to stderr, the summary to stdout. */
+ * not run, 64 the scenario does not fit the topology.  Progress goes to
+ * stderr, the summary to stdout (DRILL_SCALE: see drill_scale.h). */
 int drill_run(orch_ctx *c, const drill_opts *o);
 
 /* How long a drill keeps its fault in place, in ms (pure): at most

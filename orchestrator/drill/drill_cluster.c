@@ -638,6 +638,107 @@ mrd_rc drill_cwriter_writes(drill_cwriter *w, drill_write **out, int64_t *n, mrd
     return rc;
 }
 
+/* ==== read-back ==== */
+
+/* Every node's view of the slot map (NULL: it did not answer), merged:
+ * OWNER[slot] = position in NODES, -1 none.  False when no node answered. */
+static bool read_slot_map(const drill_target *nodes, int n, const char *user, const char *pass,
+                          int timeout_ms, int16_t *owner)
+{
+    store_cluster_view **views = calloc((size_t)n, sizeof(*views));
+    const store_cluster_view **seen = calloc((size_t)n, sizeof(*seen));
+    drill_target *pos = calloc((size_t)n, sizeof(*pos));
+    int nseen = 0;
+    for (int i = 0; views && seen && pos && i < n; i++) {
+        pos[i] = (drill_target){.address = nodes[i].address, .port = nodes[i].port, .index = i};
+        store_conn *c = NULL;
+        char *text = NULL;
+        mrd_error e;
+        if (store_conn_open(nodes[i].address, nodes[i].port, user, pass, timeout_ms, &c, &e) ==
+                MRD_OK &&
+            store_cmdl(c, &text, &e, "CLUSTER", "NODES", NULL) == MRD_OK && text &&
+            (views[i] = store_cluster_view_new()) &&
+            store_cluster_nodes_parse(text, strlen(text), views[i], &e) == MRD_OK)
+            seen[nseen++] = views[i];
+        free(text);
+        store_conn_close(&c);
+    }
+    if (nseen > 0)
+        drill_cluster_slot_map(seen, nseen, pos, n, owner);
+    for (int i = 0; views && i < n; i++)
+        store_cluster_view_free(&views[i]);
+    free(views);
+    free(seen);
+    free(pos);
+    return nseen > 0;
+}
+
+mrd_rc drill_cluster_verify(const drill_target *nodes, int nnodes, const char *user,
+                            const char *pass, const char *prefix, const drill_write *w,
+                            int64_t n, int timeout_ms, drill_verify_result *out, int *owners,
+                            mrd_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (owners)
+        *owners = 0;
+    if (nnodes < 1 || nnodes > DRILL_CLUSTER_MAX_NODES)
+        return mrd_error_set(err, MRD_ERR_INVALID, "drill cluster read-back: 1 to %d nodes",
+                             DRILL_CLUSTER_MAX_NODES);
+    int16_t *owner = malloc(sizeof(*owner) * STORE_CLUSTER_SLOTS);
+    int16_t *at = malloc(sizeof(*at) * (size_t)(n > 0 ? n : 1)); /* per write: its owner */
+    drill_write *mine = malloc(sizeof(*mine) * (size_t)(n > 0 ? n : 1));
+    if (!owner || !at || !mine) {
+        free(owner);
+        free(at);
+        free(mine);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
+    mrd_rc rc = MRD_OK;
+    if (!read_slot_map(nodes, nnodes, user, pass, timeout_ms, owner))
+        rc = mrd_error_set(err, MRD_ERR_STATE, "no node of the cluster answered CLUSTER NODES");
+    bool *owns = calloc((size_t)nnodes, sizeof(*owns));
+    if (rc == MRD_OK && !owns)
+        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    for (int s = 0; rc == MRD_OK && s < STORE_CLUSTER_SLOTS; s++)
+        if (owner[s] >= 0 && !owns[owner[s]]) {
+            owns[owner[s]] = true;
+            if (owners)
+                (*owners)++;
+        }
+    char key[160];
+    for (int64_t i = 0; rc == MRD_OK && i < n; i++) {
+        int len = snprintf(key, sizeof(key), "%s:%" PRId64, prefix, w[i].seq);
+        at[i] = len > 0 && (size_t)len < sizeof(key)
+                    ? owner[store_cluster_keyslot(key, (size_t)len)]
+                    : -1;
+        if (at[i] >= 0)
+            continue;
+        out->checked++; /* no node serves its slot: not there */
+        out->acked_writes_lost += w[i].state == DRILL_W_ACKED;
+        out->unacked_writes_lost += w[i].state == DRILL_W_WRITTEN;
+    }
+    for (int p = 0; rc == MRD_OK && p < nnodes; p++) {
+        int64_t k = 0;
+        for (int64_t i = 0; owns[p] && i < n; i++)
+            if (at[i] == p)
+                mine[k++] = w[i];
+        if (k == 0)
+            continue;
+        drill_verify_result v;
+        rc = drill_load_verify(nodes[p].address, nodes[p].port, user, pass, prefix, mine, k,
+                               timeout_ms, &v, err);
+        out->checked += v.checked;
+        out->acked_writes_lost += v.acked_writes_lost;
+        out->unacked_writes_lost += v.unacked_writes_lost;
+        out->errors_present += v.errors_present;
+    }
+    free(owns);
+    free(owner);
+    free(at);
+    free(mine);
+    return rc;
+}
+
 /* ==== watcher ==== */
 
 typedef struct poller {

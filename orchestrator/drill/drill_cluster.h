@@ -17,6 +17,8 @@
  *            a writer saw an error, else every second.  One thread per
  *            shard: a master that stalls (a partition) delays only its own
  *            shard's writes.
+ *   verify   after the drill: every write read back from the node that
+ *            owns its slot now (drill_cluster_verify()).
  *   watcher  one thread per node polling CLUSTER NODES and CLUSTER INFO
  *            every DRILL_CLUSTER_POLL_MS; each change becomes an event of
  *            the drill's timeline (drill_load.h's drill_timeline_new()):
@@ -136,6 +138,25 @@ void drill_cwriter_free(drill_cwriter **w);  /* stops if needed; accepts NULL */
 /* A copy of every write so far (grouped by when each was recorded, not
  * sorted).  *out is new (caller free()s; NULL when *n is 0). */
 mrd_rc drill_cwriter_writes(drill_cwriter *w, drill_write **out, int64_t *n, mrd_error *err);
+
+/* ==== read-back ==== */
+
+/* Read back the writes W[0..N) of a cluster writer (keys "<PREFIX>:<seq>")
+ * through the cluster as it is now, as a cluster client would: every node
+ * of NODES[0..NNODES) that answers gives its CLUSTER NODES, each slot goes
+ * to the owner drill_cluster_slot_map() names, and each owner reads back
+ * the keys of its slots (drill_load_verify(), USER and PASS: "admin";
+ * TIMEOUT_MS bounds each connect and batch).  A write whose slot no node
+ * serves counts as not there.  *OUT sums the owners' results; *OWNERS
+ * (may be NULL) gets how many nodes own slots.  Nodes that do not answer
+ * are not errors.  Errors: MRD_ERR_STATE (no node answered), those of
+ * drill_load_verify() for the first owner that could not be read (the
+ * slot map may have changed under it: the caller may try again),
+ * MRD_ERR_NOMEM. */
+mrd_rc drill_cluster_verify(const drill_target *nodes, int nnodes, const char *user,
+                            const char *pass, const char *prefix, const drill_write *w,
+                            int64_t n, int timeout_ms, drill_verify_result *out, int *owners,
+                            mrd_error *err);
 
 /* ==== watcher ==== */
 

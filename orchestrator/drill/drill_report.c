@@ -195,6 +195,15 @@ static int64_t ref_ms(const drill_record *r)
     return r->fault_ms >= 0 ? r->fault_ms : 0;
 }
 
+/* What ref_ms() is, for "seconds from the ...": a scale drill's fault_ms
+ * is the deploy's start. */
+static const char *ref_name(const drill_record *r)
+{
+    if (r->fault_ms < 0)
+        return "start";
+    return r->scale.present ? "scale's start" : "fault";
+}
+
 static int64_t n_writes(const drill_record *r)
 {
     return r->writes && r->nwrites > 0 ? r->nwrites : 0;
@@ -443,6 +452,46 @@ static void compute_shards(drill_record *r)
     free(order);
 }
 
+/* ==== THE SCALE DRILL =================================================== */
+
+/* Acknowledged main writes per second in [FROM, TO); 0 for an empty or
+ * unknown window. */
+static double acked_rate(const drill_record *r, int64_t from, int64_t to)
+{
+    if (from < 0 || to <= from)
+        return 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < n_writes(r); i++) {
+        const drill_write *w = &r->writes[i];
+        n += main_acked(w, -1) && w->t_ms >= from && w->t_ms < to;
+    }
+    return (double)n * 1000.0 / (double)(to - from);
+}
+
+/* The scale's figures: its duration, the throughput before, during and
+ * after the deploy, and the longest gap of any one writer thread (a
+ * writer's keys are drill_write.shard's), which becomes the record-wide
+ * write_unavailable_ms. */
+static void compute_scale(drill_record *r)
+{
+    drill_scale *x = &r->scale;
+    drill_result *o = &r->r;
+    x->scale_ms = r->fault_ms >= 0 && r->restore_ms >= r->fault_ms ? r->restore_ms - r->fault_ms
+                                                                   : -1;
+    x->acked_per_s_before = acked_rate(r, x->load_ready_ms, r->fault_ms);
+    x->acked_per_s_during = acked_rate(r, r->fault_ms, r->restore_ms);
+    x->acked_per_s_after = acked_rate(r, r->restore_ms, r->end_ms);
+    x->longest_gap_writer = -1;
+    o->write_unavailable_ms = -1;
+    for (int k = 0; r->fault_ms >= 0 && k < x->writers; k++) {
+        int64_t gap = longest_ack_gap(r, k);
+        if (gap > o->write_unavailable_ms) {
+            o->write_unavailable_ms = gap;
+            x->longest_gap_writer = k;
+        }
+    }
+}
+
 /* ==== THE RESULT ======================================================== */
 
 /* Append sentence S to BUF (size N) when it fits whole. */
@@ -457,6 +506,65 @@ static void add_sentence(char *buf, size_t n, const char *s)
     memcpy(buf + len, s, sl + 1);
 }
 
+/* The sentences about acknowledged writes lost, when some were. */
+static void lost_sentences(drill_record *r, int wait_replicas)
+{
+    drill_result *o = &r->r;
+    char s[200];
+    if (o->acked_writes_lost == 0)
+        return;
+    snprintf(s, sizeof(s),
+             "%" PRId64 " acknowledged write%s lost (WAIT had confirmed each on %d "
+             "replica%s).",
+             o->acked_writes_lost, o->acked_writes_lost == 1 ? " was" : "s were", wait_replicas,
+             wait_replicas == 1 ? "" : "s");
+    add_sentence(o->verdict_reason, sizeof(o->verdict_reason), s);
+    if (wait_replicas <= 0)
+        add_sentence(o->verdict_reason, sizeof(o->verdict_reason),
+                     "With wait_replicas 0 no replica confirms a write: set it to 1.");
+}
+
+/* What deploy's exit code CODE means, for a sentence. */
+static const char *deploy_meaning(int code)
+{
+    switch (code) {
+    case 0: return "deployed and verified";
+    case 1: return "deployed, but not verified healthy in time";
+    case 2: return "refused, or a host or a step failed";
+    case 75: return "another deploy or destroy of the state dir was running";
+    default: return "failed";
+    }
+}
+
+/* The scale drill's verdict: the deploy exited 0, every write was read
+ * back and none acknowledged was lost. */
+static void scale_verdict(drill_record *r, int wait_replicas)
+{
+    drill_result *o = &r->r;
+    const drill_scale *x = &r->scale;
+    char *buf = o->verdict_reason;
+    size_t n = sizeof(o->verdict_reason);
+    char s[256], d[32], g[32];
+    buf[0] = '\0';
+    o->pass = x->deploy_exit == 0 && x->readback_complete && o->acked_writes_lost == 0;
+    if (x->deploy_exit != 0) {
+        snprintf(s, sizeof(s), "The deploy exited %d (%s): see its output.", x->deploy_exit,
+                 deploy_meaning(x->deploy_exit));
+        add_sentence(buf, n, s);
+    }
+    lost_sentences(r, wait_replicas);
+    if (!x->readback_complete)
+        add_sentence(buf, n, "Not every write could be read back: see the drill's messages.");
+    if (o->pass) {
+        snprintf(s, sizeof(s),
+                 "No acknowledged write was lost while the cluster went from %d to %d shards "
+                 "in %s; the longest write gap was %s.",
+                 x->shards_before, x->shards_after, dur_s(d, sizeof(d), x->scale_ms),
+                 dur_s(g, sizeof(g), o->write_unavailable_ms));
+        add_sentence(buf, n, s);
+    }
+}
+
 static void verdict(drill_record *r, int wait_replicas)
 {
     drill_result *o = &r->r;
@@ -466,17 +574,7 @@ static void verdict(drill_record *r, int wait_replicas)
     buf[0] = '\0';
     o->pass = o->acked_writes_lost == 0 && o->healed;
 
-    if (o->acked_writes_lost != 0) {
-        snprintf(s, sizeof(s),
-                 "%" PRId64 " acknowledged write%s lost (WAIT had confirmed each on %d "
-                 "replica%s).",
-                 o->acked_writes_lost, o->acked_writes_lost == 1 ? " was" : "s were",
-                 wait_replicas, wait_replicas == 1 ? "" : "s");
-        add_sentence(buf, n, s);
-        if (wait_replicas <= 0)
-            add_sentence(buf, n,
-                         "With wait_replicas 0 no replica confirms a write: set it to 1.");
-    }
+    lost_sentences(r, wait_replicas);
     if (!o->healed)
         add_sentence(buf, n,
                      r->ready_ms < 0
@@ -536,7 +634,12 @@ void drill_result_compute(drill_record *r, int wait_replicas)
     o->heal_ms = r->restore_ms >= 0 && r->ready_ms >= r->restore_ms
                      ? r->ready_ms - r->restore_ms
                      : -1;
-    verdict(r, wait_replicas);
+    if (r->scale.present) {
+        compute_scale(r);
+        scale_verdict(r, wait_replicas);
+    } else {
+        verdict(r, wait_replicas);
+    }
 }
 
 /* ==== report.json ======================================================= */
@@ -578,6 +681,40 @@ static json_t *cluster_json(const drill_record *r, bool *ok)
     put(c, "longest_gap_shard",
         o->longest_gap_shard >= 0 ? json_integer(o->longest_gap_shard + 1) : json_null(), ok);
     put(c, "last_failover_ms", ms_or_null(o->failover_ms), ok);
+    return c;
+}
+
+/* A rate with one decimal, as the text shows it. */
+static json_t *rate_json(double v)
+{
+    return json_real((double)(long long)(v * 10.0 + 0.5) / 10.0);
+}
+
+/* The scale drill's figures; writers numbered from 1. */
+static json_t *scale_json(const drill_record *r, bool *ok)
+{
+    const drill_scale *x = &r->scale;
+    json_t *c = json_object();
+    if (!c)
+        return NULL;
+    put(c, "shards_before", json_integer(x->shards_before), ok);
+    put(c, "shards_after", json_integer(x->shards_after), ok);
+    put(c, "shards_added", json_integer(x->added), ok);
+    put(c, "shards_retiring", json_integer(x->retiring), ok);
+    put(c, "slots_to_move", json_integer(x->slots_to_move), ok);
+    put(c, "deploy_exit", json_integer(x->deploy_exit), ok);
+    put(c, "scale_ms", ms_or_null(x->scale_ms), ok);
+    put(c, "writers", json_integer(x->writers), ok);
+    put(c, "rate", json_integer(x->rate), ok);
+    put(c, "acked_per_s_before", rate_json(x->acked_per_s_before), ok);
+    put(c, "acked_per_s_during", rate_json(x->acked_per_s_during), ok);
+    put(c, "acked_per_s_after", rate_json(x->acked_per_s_after), ok);
+    put(c, "longest_gap_ms", ms_or_null(r->r.write_unavailable_ms), ok);
+    put(c, "longest_gap_writer",
+        x->longest_gap_writer >= 0 ? json_integer(x->longest_gap_writer + 1) : json_null(), ok);
+    put(c, "masters_after", x->masters_after >= 0 ? json_integer(x->masters_after) : json_null(),
+        ok);
+    put(c, "readback_complete", json_boolean(x->readback_complete), ok);
     return c;
 }
 
@@ -648,8 +785,12 @@ json_t *drill_report_json(const drill_record *r)
     put(j, "writes_failed", json_integer((json_int_t)failed), &ok);
     put(j, "acked_writes_lost", json_integer((json_int_t)o->acked_writes_lost), &ok);
     put(j, "unacked_writes_lost", json_integer((json_int_t)o->unacked_writes_lost), &ok);
-    put(j, "full_syncs", json_integer((json_int_t)o->full_syncs), &ok);
-    put(j, "partial_syncs", json_integer((json_int_t)o->partial_syncs), &ok);
+    /* a scale drill does not count resyncs (its new replicas' are the
+     * scale's own) */
+    put(j, "full_syncs", r->scale.present ? json_null() : json_integer((json_int_t)o->full_syncs),
+        &ok);
+    put(j, "partial_syncs",
+        r->scale.present ? json_null() : json_integer((json_int_t)o->partial_syncs), &ok);
     put(j, "split_brain", json_boolean(o->split_brain), &ok);
     put(j, "healed", json_boolean(o->healed), &ok);
     put(j, "isolated_attempted", json_integer((json_int_t)iso_attempted), &ok);
@@ -660,6 +801,8 @@ json_t *drill_report_json(const drill_record *r)
         put(j, "cluster", cluster_json(r, &ok), &ok);
     if (r->nshards > 0 && r->shards)
         put(j, "shards", shards_json(r, &ok), &ok);
+    if (r->scale.present)
+        put(j, "scale", scale_json(r, &ok), &ok);
 
     json_t *marks = json_object();
     if (marks) {
@@ -802,6 +945,48 @@ static void text_measurements(sbuf *b, const drill_record *r)
     row_mark(b, "drill ended", r->end_ms, ref);
 }
 
+/* The scale drill's measurements and marks, in place of the fault's. */
+static void text_scale(sbuf *b, const drill_record *r)
+{
+    const drill_result *o = &r->r;
+    const drill_scale *x = &r->scale;
+    char buf[96], d[32];
+    sb_puts(b, "\nMEASUREMENTS\n");
+    snprintf(buf, sizeof(buf), "%d -> %d (%d added, %d retired)", x->shards_before,
+             x->shards_after, x->added, x->retiring);
+    row(b, "shards", buf);
+    row_count(b, "slots to move (the plan diff, before the deploy)", x->slots_to_move, "slots");
+    row_dur(b, "scale         (the deploy: start -> exit)", x->scale_ms);
+    snprintf(buf, sizeof(buf), "%d (%s)", x->deploy_exit, deploy_meaning(x->deploy_exit));
+    row(b, "deploy exit code", buf);
+    snprintf(buf, sizeof(buf), "%.1f writes/s (%d asked of %d writers)", x->acked_per_s_before,
+             x->rate, x->writers);
+    row(b, "acknowledged before the scale", buf);
+    snprintf(buf, sizeof(buf), "%.1f writes/s", x->acked_per_s_during);
+    row(b, "acknowledged during the scale", buf);
+    snprintf(buf, sizeof(buf), "%.1f writes/s", x->acked_per_s_after);
+    row(b, "acknowledged after the scale", buf);
+    if (x->longest_gap_writer >= 0)
+        snprintf(buf, sizeof(buf), "%s (writer %d)", dur_s(d, sizeof(d), o->write_unavailable_ms),
+                 x->longest_gap_writer + 1);
+    else
+        snprintf(buf, sizeof(buf), "-");
+    row(b, "unavailable   (longest acked gap of one writer)", buf);
+    row_count(b, "writes attempted", o->writes_attempted, "writes");
+    row_count(b, "writes acknowledged (WAIT confirmed)", o->writes_acked, "writes");
+    row_count(b, "acknowledged writes lost", o->acked_writes_lost, "writes");
+    row_count(b, "unacknowledged writes lost", o->unacked_writes_lost, "writes");
+    row(b, "every write read back", x->readback_complete ? "yes" : "NO");
+    if (x->masters_after >= 0)
+        row_count(b, "masters owning slots afterwards", x->masters_after, "");
+
+    sb_puts(b, "\nMARKS (seconds from the scale's start)\n");
+    row_mark(b, "every writer acknowledged", x->load_ready_ms, ref_ms(r));
+    row_mark(b, "deploy started", r->fault_ms, ref_ms(r));
+    row_mark(b, "deploy returned", r->restore_ms, ref_ms(r));
+    row_mark(b, "drill ended", r->end_ms, ref_ms(r));
+}
+
 /* Cluster mode: one line per shard. */
 static void text_shards(sbuf *b, const drill_record *r)
 {
@@ -832,7 +1017,7 @@ static void text_timeline(sbuf *b, const drill_record *r, const drill_names *nam
     const int64_t ref = ref_ms(r);
     char src[FIELD_MAX], name[FIELD_MAX], detail[FIELD_MAX], t[32];
 
-    sb_printf(b, "\nTIMELINE (seconds from the %s)\n", r->fault_ms >= 0 ? "fault" : "start");
+    sb_printf(b, "\nTIMELINE (seconds from the %s)\n", ref_name(r));
     if (n_events(r) == 0) {
         sb_puts(b, "  (no events recorded)\n");
         return;
@@ -898,7 +1083,8 @@ static void text_writer(sbuf *b, const drill_record *r, const drill_names *names
                   acked, written, failed);
         if (r->fault_ms >= 0) {
             int64_t before = last_ack_before(r, -1), after = first_ack_after(r, -1);
-            sb_printf(b, "  last acknowledged write before the fault: %s; first after: %s\n",
+            sb_printf(b, "  last acknowledged write before the %s: %s; first after: %s\n",
+                      r->scale.present ? "scale" : "fault",
                       before < 0 ? "none" : rel_s(a, sizeof(a), before, ref),
                       after < 0 ? "none (acknowledgements never resumed)"
                                 : rel_s(c, sizeof(c), after, ref));
@@ -947,7 +1133,10 @@ char *drill_report_text(const drill_record *r, const drill_names *names)
     sbuf b;
     sb_init(&b);
     text_header(&b, r);
-    text_measurements(&b, r);
+    if (r->scale.present)
+        text_scale(&b, r);
+    else
+        text_measurements(&b, r);
     text_shards(&b, r);
     text_timeline(&b, r, names);
     text_writer(&b, r, names);
@@ -981,6 +1170,7 @@ typedef struct svg_scale {
     int64_t t_lo, t_hi; /* time domain, ms since the start */
     int64_t ref;        /* 0 on the axis: the fault, else the start */
     bool from_fault;    /* ref is the fault */
+    const char *ref_name; /* ref_name() */
     double ymax;        /* writes per bucket at the top of the plot */
 } svg_scale;
 
@@ -1112,9 +1302,16 @@ static void svg_title(sbuf *b, const drill_record *r)
 
     sb_puts(b, "<text x=\"16\" y=\"42\" font-size=\"11\" fill=\"#555\">topology ");
     sb_xml(b, CLEAN(f, r->topology));
-    sb_printf(b, "  \xc2\xb7  detect %s", dur_s(d, sizeof(d), o->detect_ms));
-    sb_printf(b, "  \xc2\xb7  failover %s", dur_s(d, sizeof(d), o->failover_ms));
-    sb_printf(b, "  \xc2\xb7  heal %s", dur_s(d, sizeof(d), o->heal_ms));
+    if (r->scale.present) {
+        sb_printf(b, "  \xc2\xb7  %d -> %d shards", r->scale.shards_before,
+                  r->scale.shards_after);
+        sb_printf(b, "  \xc2\xb7  scale %s", dur_s(d, sizeof(d), r->scale.scale_ms));
+        sb_printf(b, "  \xc2\xb7  deploy exit %d", r->scale.deploy_exit);
+    } else {
+        sb_printf(b, "  \xc2\xb7  detect %s", dur_s(d, sizeof(d), o->detect_ms));
+        sb_printf(b, "  \xc2\xb7  failover %s", dur_s(d, sizeof(d), o->failover_ms));
+        sb_printf(b, "  \xc2\xb7  heal %s", dur_s(d, sizeof(d), o->heal_ms));
+    }
     sb_printf(b, "  \xc2\xb7  %" PRId64 " of %" PRId64 " writes acknowledged", o->writes_acked,
               o->writes_attempted);
     sb_printf(b, "  \xc2\xb7  %" PRId64 " acknowledged lost", o->acked_writes_lost);
@@ -1214,7 +1411,7 @@ static void svg_axes(sbuf *b, const svg_scale *s, bool has_isolated)
     sb_printf(b,
               "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\" "
               "text-anchor=\"middle\">seconds from the %s</text>\n",
-              (PX0 + PX1) / 2, ty + 30, s->from_fault ? "fault" : "start");
+              (PX0 + PX1) / 2, ty + 30, s->ref_name);
 }
 
 static void svg_legend(sbuf *b, bool has_isolated)
@@ -1259,7 +1456,7 @@ char *drill_report_svg(const drill_record *r, const drill_names *names)
     /* The time domain: from the start to the end, whichever is later of
      * end_ms, the last write, the last event and the marks. */
     svg_scale s = {.t_lo = 0, .t_hi = r->end_ms, .ref = ref_ms(r),
-                   .from_fault = r->fault_ms >= 0, .ymax = 1};
+                   .from_fault = r->fault_ms >= 0, .ref_name = ref_name(r), .ymax = 1};
     for (int64_t i = 0; i < n_writes(r); i++)
         if (r->writes[i].t_ms + BUCKET_MS > s.t_hi)
             s.t_hi = r->writes[i].t_ms + BUCKET_MS;
@@ -1312,12 +1509,14 @@ char *drill_report_svg(const drill_record *r, const drill_names *names)
     /* The markers. */
     int64_t from = r->fault_ms;
     svg_marker m[5] = {
-        {.label = "fault", .color = "#111111", .t = r->fault_ms, .event = -1},
+        {.label = r->scale.present ? "scale" : "fault", .color = "#111111", .t = r->fault_ms,
+         .event = -1},
         {.label = detect_name(r), .color = "#e4572e", .dash = "5 3",
          .event = first_event(r, detect_name(r), from)},
         {.label = failover_name(r), .color = "#6a3d9a",
          .event = first_event(r, failover_name(r), from)},
-        {.label = "restore", .color = "#0e8a7e", .dash = "2 2", .t = r->restore_ms,
+        {.label = r->scale.present ? "deployed" : "restore", .color = "#0e8a7e", .dash = "2 2",
+         .t = r->restore_ms,
          .event = -1},
         {.label = "ready", .color = "#2e7d32", .t = r->ready_ms, .event = -1},
     };

@@ -53,6 +53,15 @@
  *   verdict_reason       one sentence saying why (also when it passed)
  * Durations that cannot be measured are -1.
  *
+ * A scale record (R->scale.present; its fault_ms is the deploy's start,
+ * restore_ms its return) also gets R->scale's scale_ms, acked_per_s_before
+ * (load_ready_ms -> fault_ms), _during (fault_ms -> restore_ms), _after
+ * (restore_ms -> end_ms) and longest_gap_writer; its write_unavailable_ms
+ * is the longest gap of one writer thread (the writes whose .shard is
+ * that writer, 0 .. scale.writers - 1) counted as above, and pass needs
+ * scale.deploy_exit 0 and scale.readback_complete as well (healed is not
+ * read).
+ *
  * WAIT_REPLICAS is the topology's wait_replicas, the number of replicas a
  * WAIT had to confirm for a write to count as acknowledged; it is quoted in
  * the verdict reason.  The record's other fields (failover_seen_ms
@@ -80,6 +89,12 @@ typedef struct drill_names {
  *   answered OK, not acknowledged), writes_failed, acked_writes_lost,
  *   unacked_writes_lost, full_syncs, partial_syncs, split_brain, healed,
  *   isolated_attempted, isolated_accepted,
+ *   scale (a scale record only): {shards_before, shards_after,
+ *     shards_added, shards_retiring, slots_to_move, deploy_exit, scale_ms,
+ *     writers, rate, acked_per_s_before, acked_per_s_during,
+ *     acked_per_s_after, longest_gap_ms, longest_gap_writer (from 1),
+ *     masters_after, readback_complete}; full_syncs and partial_syncs are
+ *     null in a scale record (not counted),
  *   marks: {fault_ms, failover_seen_ms, restore_ms, ready_ms, end_ms},
  *   timeline: [{t_ms, source (sentinel host index, or "drill"), event,
  *               detail}] ordered by time.

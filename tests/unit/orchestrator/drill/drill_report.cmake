@@ -5,7 +5,9 @@
 #                       records (write gaps, detection, failover, isolated
 #                       writes, verdict), report.json fields and nulls,
 #                       report.txt, timeline.svg (well formed, escaped,
-#                       labelled markers) and drill_report_write into a
-#                       mkdtemp folder
+#                       labelled markers), drill_report_write into a
+#                       mkdtemp folder, and the scale drill's figures (one
+#                       writer's longest gap, throughput before, during and
+#                       after, its verdict) and reports
 
 mrd_unit_test(drill_report mrd_orch_drill)

@@ -770,6 +770,119 @@ static void test_cluster_state_never_ok(void **state)
     rec_free(x);
 }
 
+/* ==== the scale drill =================================================== */
+
+/* A grow from 3 to 5 shards: two writer threads (drill_write.shard 0 and
+ * 1), each writing every 10 ms over 10 s; every writer acknowledged by
+ * 1000, the deploy from 3000 to 8000; writer 2's writes fail from 5000 to
+ * 5390 (a 410 ms gap from its ack at 4990), while writer 1 keeps writing,
+ * so the gap of all writes together is 10 ms. */
+static rec *scale_grow(void)
+{
+    rec *x = rec_new("scale", "3 -> 5 shards");
+    for (int64_t t = 0; t < 10000; t += 10)
+        for (int k = 0; k < 2; k++) {
+            add_write(x, t, k, k == 1 && t >= 5000 && t < 5400 ? DRILL_W_ERROR : DRILL_W_ACKED,
+                      false);
+            x->r.writes[x->r.nwrites - 1].shard = (int16_t)k;
+        }
+    add_event(x, 3000, -1, "scale", "3 -> 5 shards");
+    add_event(x, 8000, -1, "deployed", "deploy exited 0");
+    x->r.fault_ms = 3000;
+    x->r.restore_ms = 8000;
+    x->r.end_ms = 10000;
+    x->r.scale = (drill_scale){.present = true, .shards_before = 3, .shards_after = 5,
+                               .added = 2, .slots_to_move = 6554, .writers = 2, .rate = 200,
+                               .deploy_exit = 0, .masters_after = 5,
+                               .readback_complete = true, .load_ready_ms = 1000};
+    return x;
+}
+
+static void test_scale_result(void **state)
+{
+    (void)state;
+    rec *x = scale_grow();
+    drill_result_compute(&x->r, 1);
+    const drill_scale *sc = &x->r.scale;
+    const drill_result *o = &x->r.r;
+    assert_int_equal(sc->scale_ms, 5000);
+    /* one writer's longest gap, not that of all writes together */
+    assert_int_equal(o->write_unavailable_ms, 410);
+    assert_int_equal(sc->longest_gap_writer, 1);
+    assert_true(sc->acked_per_s_before > 199.9 && sc->acked_per_s_before < 200.1);
+    assert_true(sc->acked_per_s_during > 191.9 && sc->acked_per_s_during < 192.1);
+    assert_true(sc->acked_per_s_after > 199.9 && sc->acked_per_s_after < 200.1);
+    assert_int_equal(o->writes_attempted, 2000);
+    assert_int_equal(o->writes_acked, 2000 - 40);
+    assert_true(o->pass);
+    assert_non_null(strstr(o->verdict_reason, "from 3 to 5 shards in 5.000 s"));
+    assert_non_null(strstr(o->verdict_reason, "longest write gap was 0.410 s"));
+
+    json_t *j = drill_report_json(&x->r);
+    assert_non_null(j);
+    json_t *c = json_object_get(j, "scale");
+    assert_int_equal(json_integer_value(json_object_get(c, "deploy_exit")), 0);
+    assert_int_equal(json_integer_value(json_object_get(c, "scale_ms")), 5000);
+    assert_int_equal(json_integer_value(json_object_get(c, "longest_gap_ms")), 410);
+    assert_int_equal(json_integer_value(json_object_get(c, "longest_gap_writer")), 2);
+    assert_int_equal(json_integer_value(json_object_get(c, "shards_added")), 2);
+    assert_true(json_real_value(json_object_get(c, "acked_per_s_during")) == 192.0);
+    assert_true(json_is_true(json_object_get(c, "readback_complete")));
+    assert_true(json_is_null(json_object_get(j, "full_syncs")));
+    assert_null(json_object_get(j, "shards"));
+    assert_string_equal(json_string_value(json_object_get(j, "verdict")), "pass");
+    json_decref(j);
+
+    char *t = drill_report_text(&x->r, &NAMES);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "3 -> 5 (2 added, 0 retired)"));
+    assert_non_null(strstr(t, "0.410 s (writer 2)"));
+    assert_non_null(strstr(t, "192.0 writes/s"));
+    assert_non_null(strstr(t, "seconds from the scale's start"));
+    assert_null(strstr(t, "detect"));
+    free(t);
+    char *svg = drill_report_svg(&x->r, &NAMES);
+    assert_non_null(svg);
+    assert_non_null(strstr(svg, "deployed +5.000 s"));
+    assert_non_null(strstr(svg, "3 -&gt; 5 shards"));
+    free(svg);
+
+    /* no sorted record: the writes of one writer out of order */
+    drill_write tmp = x->r.writes[10];
+    x->r.writes[10] = x->r.writes[1500];
+    x->r.writes[1500] = tmp;
+    drill_result_compute(&x->r, 1);
+    assert_int_equal(o->write_unavailable_ms, 410);
+    rec_free(x);
+}
+
+/* A deploy that did not exit 0, or writes not read back, fail the drill
+ * even with nothing lost; lost writes fail it with the deploy's success. */
+static void test_scale_fails(void **state)
+{
+    (void)state;
+    rec *x = scale_grow();
+    x->r.scale.deploy_exit = 1;
+    drill_result_compute(&x->r, 1);
+    assert_false(x->r.r.pass);
+    assert_non_null(strstr(x->r.r.verdict_reason,
+                           "The deploy exited 1 (deployed, but not verified healthy in time)"));
+
+    x->r.scale.deploy_exit = 0;
+    x->r.scale.readback_complete = false;
+    drill_result_compute(&x->r, 1);
+    assert_false(x->r.r.pass);
+    assert_non_null(strstr(x->r.r.verdict_reason, "Not every write could be read back"));
+
+    x->r.scale.readback_complete = true;
+    x->r.r.acked_writes_lost = 3;
+    drill_result_compute(&x->r, 1);
+    assert_false(x->r.r.pass);
+    assert_non_null(strstr(x->r.r.verdict_reason, "3 acknowledged writes were lost"));
+    assert_null(strstr(x->r.r.verdict_reason, "deploy"));
+    rec_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +901,8 @@ int main(void)
         cmocka_unit_test(test_write),
         cmocka_unit_test(test_cluster_shards),
         cmocka_unit_test(test_cluster_state_never_ok),
+        cmocka_unit_test(test_scale_result),
+        cmocka_unit_test(test_scale_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
