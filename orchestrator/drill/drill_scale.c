@@ -172,6 +172,10 @@ static mrd_rc start_load(scale_drill *d, mrd_error *err)
                              .wait_replicas = t->settings.consistency.wait_replicas,
                              .wait_timeout_ms = 1000};
     drill_cluster_opts wo = co;
+    /* the writers write their even share of the slots, wherever those
+     * slots are served now (without node shards the writer keeps to the
+     * ranges); the watcher names each node's shard */
+    co.node_shard = NULL;
     wo.user = "admin";
     wo.pass = d->admin;
     MRD_TRY(drill_timeline_new(d->t0, &d->tl, err));
