@@ -428,8 +428,10 @@ bool cluster_scale_drained(orch_ctx *c)
     look l;
     mrd_error e;
     bool drained = look_init(&l, c, &e) == MRD_OK && look_all(&l, &e) == MRD_OK;
+    /* every slot served by a shard that stays (a slot nobody answering
+     * serves may be a retiring master's that did not answer) */
     for (int slot = 0; drained && slot < RESHARD_SLOTS; slot++)
-        drained = l.owner[slot] < 0 || !c->plan->shards[l.owner[slot]].retiring;
+        drained = l.owner[slot] >= 0 && !c->plan->shards[l.owner[slot]].retiring;
     for (int k = 0; drained && k < l.nopen; k++)
         drained = !c->plan->shards[l.open[k].from].retiring &&
                   !c->plan->shards[l.open[k].to].retiring;
