@@ -12,8 +12,9 @@
 #   - a shard count the planner refuses is refused before anything moves;
 #   - shrinks back to 3, first with the remaining masters full: the move
 #     stops naming the key, its slot and both nodes, every key stays
-#     readable; then it resumes: the retired shards' processes stop, every
-#     node forgets them, 3 masters own the slots;
+#     readable; then it resumes, is killed with -9 while it retires the
+#     drained shards, and the next deploy finishes: the retired shards'
+#     processes stop, every node forgets them, 3 masters own the slots;
 #   - no loaded key and no acknowledged write is lost.
 source "$(dirname "$0")/lib.sh"
 
@@ -120,6 +121,14 @@ checks=$((checks + 1)); check "the deploy stops (exit $rc) naming the key, its s
     test "$rc" -eq 2 -a -n "$(grep -E 'key "key:[0-9]+" of slot [0-9]+ could not move from [a-z]+-[ab]1:[0-9]+ to [a-z]+-[ab]1:[0-9]+' "$T_DIR/full.out")"
 for m in "${remaining[@]}"; do on "$m" config set maxmemory 64mb >/dev/null; done
 checks=$((checks + 1)); check "... the slot left open, every loaded key still readable" test "$(missing_keys)" -eq 0
+say "... then resumed, and killed with -9 once the drained shards' nodes are being retired"
+"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/shrink1.out" 2>&1 &
+dpid=$!
+retiring() { grep -q 'drained shards. nodes are retired' "$T_DIR/shrink1.out"; }
+wait_for 90 retiring
+kill -9 "$dpid"
+wait "$dpid" 2>/dev/null
+checks=$((checks + 1)); check "killed while retiring: every loaded key readable" test "$(missing_keys)" -eq 0
 M deploy >"$T_DIR/shrink.out" 2>&1
 rc=$?
 tail -5 "$T_DIR/shrink.out"
