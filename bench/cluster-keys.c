@@ -320,7 +320,9 @@ static int cmd_count(int argc, char **argv)
  *     slot map is not changed (the slot is being migrated);
  *   - TRYAGAIN, CLUSTERDOWN, NOREPLICAS, LOADING, MASTERDOWN, READONLY
  *     and connection errors or timeouts: the command is sent again after
- *     RETRY_PAUSE_MS (the map read again first after a connection error);
+ *     RETRY_PAUSE_MS (the map read again first after a connection error
+ *     or CLUSTERDOWN: a node whose view is behind says "Hash slot not
+ *     served" for a slot that moved while it forgot a node);
  *   - any other error is returned to the caller.
  *
  * One connection per node, opened on first use, with AUTH USER PASS when
@@ -349,7 +351,15 @@ typedef struct {
     /* counters, for the summary on stderr */
     unsigned long moved, ask, tryagain, clusterdown, noreplicas, other_retry, conn_errors,
         refreshes;
+    bool said[5]; /* the first of each kind of retried error was printed */
 } cclient;
+
+static long long unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void pause_ms(long ms)
 {
@@ -601,6 +611,12 @@ static redisReply *cclient_run(cclient *cl, int argc, const char **argv, const s
         if (c)
             r = redisCommandArgv(c, argc, argv, lens);
         if (!r) { /* refused, reset or timed out: read the map again */
+            if (!cl->said[4]) {
+                cl->said[4] = true;
+                fprintf(stderr, "cluster-keys: first connection error at unix ms %lld on %s:%d (slot %u): %s\n",
+                        unix_ms(), cl->node[target].addr, cl->node[target].port, slot,
+                        c ? c->errstr : "cannot connect");
+            }
             cl->conn_errors++;
             node_drop(cl, target);
             map_refresh(cl, -1);
@@ -636,27 +652,28 @@ static redisReply *cclient_run(cclient *cl, int argc, const char **argv, const s
             }
             continue;
         }
+        int kind;
         if (err_is(r, "TRYAGAIN"))
-            cl->tryagain++;
+            kind = 0, cl->tryagain++;
         else if (err_is(r, "CLUSTERDOWN"))
-            cl->clusterdown++;
+            kind = 1, cl->clusterdown++;
         else if (err_is(r, "NOREPLICAS"))
-            cl->noreplicas++;
+            kind = 2, cl->noreplicas++;
         else if (err_is(r, "LOADING") || err_is(r, "MASTERDOWN") || err_is(r, "READONLY"))
-            cl->other_retry++;
+            kind = 3, cl->other_retry++;
         else
             return r;
+        if (!cl->said[kind]) { /* what it was, once: the counts say how often */
+            cl->said[kind] = true;
+            fprintf(stderr, "cluster-keys: first retried error at unix ms %lld from %s:%d (slot %u): %s\n",
+                    unix_ms(), cl->node[target].addr, cl->node[target].port, slot, r->str);
+        }
         freeReplyObject(r);
         pause_ms(RETRY_PAUSE_MS);
+        if (kind == 1) /* that node's view may be behind: ask another */
+            map_refresh(cl, -1);
     }
     return NULL;
-}
-
-static long long unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* client_args: the optional "USER PASSFILE" after the fixed arguments. */
@@ -885,8 +902,8 @@ static int cmd_verify(int argc, char **argv)
     cl.retry_limit_us = VERIFY_RETRY_S * 1000000LL;
     static vitem it[VERIFY_BATCH];
     int n = 0;
-    unsigned long acked = 0, lost = 0, line = 0;
-    long long prev = -1, gap = 0, t;
+    unsigned long acked = 0, lost = 0, line = 0, gap_seq = 0;
+    long long prev = -1, gap = 0, gap_end = 0, t;
     unsigned long seq;
     bool ok = true;
     char buf[128], prefix[32] = "w:";
@@ -907,8 +924,11 @@ static int cmd_verify(int argc, char **argv)
             break;
         }
         acked++;
-        if (prev >= 0 && t - prev > gap)
+        if (prev >= 0 && t - prev > gap) {
             gap = t - prev;
+            gap_end = t;
+            gap_seq = seq;
+        }
         prev = t;
         it[n++].seq = seq;
         if (n == VERIFY_BATCH) {
@@ -924,6 +944,9 @@ static int cmd_verify(int argc, char **argv)
         fprintf(stderr, "cluster-keys: could not read back every key of %s\n", log_path);
         return 1;
     }
+    if (gap_seq)
+        fprintf(stderr, "cluster-keys: the longest gap ended with write %lu, at unix ms %lld\n",
+                gap_seq, gap_end);
     printf("acked=%lu lost=%lu longest_gap_ms=%lld\n", acked, lost, gap);
     return lost ? 3 : 0;
 }
