@@ -155,6 +155,23 @@ cli() {
     REDISCLI_AUTH=$(cat "$pf") redis-cli --no-auth-warning --user admin "$@"
 }
 
+# The long commands run in the background, pid recorded, and are waited
+# for: a signal then runs the exit trap at once, which stops them by pid.
+# bg_wait PID: its exit code.
+bg_wait() {
+    local rc=0
+    T_PIDS+=("$1")
+    wait "$1" || rc=$?
+    return "$rc"
+}
+# bg_cli OUT PASSFILE ARGS...: redis-cli as admin (as cli), output to OUT.
+bg_cli() {
+    local out=$1 pf=$2
+    shift 2
+    REDISCLI_AUTH=$(cat "$pf") redis-cli --no-auth-warning --user admin "$@" >"$out" 2>&1 &
+    bg_wait $!
+}
+
 # live_nodes PASSFILE ADDR PORT: "ID ADDR PORT ROLE MASTER_ID NSLOTS" per node
 # that node knows (ROLE master|replica; MASTER_ID - for a master).
 live_nodes() {
@@ -500,7 +517,7 @@ baseline() {
         addrs+=("$addr:$port")
     done <"$T_DIR/b.nodes"
     read -r _ _ seed_addr seed_port _ <"$T_DIR/b.nodes"
-    cli "$B_ADMIN" --cluster create "${addrs[@]}" --cluster-replicas 2 --cluster-yes >"$T_DIR/b.create.out" 2>&1 ||
+    bg_cli "$T_DIR/b.create.out" "$B_ADMIN" --cluster create "${addrs[@]}" --cluster-replicas 2 --cluster-yes ||
         { cat "$T_DIR/b.create.out"; die "baseline: redis-cli --cluster create failed"; }
     wait_until 60 agreed "$B_ADMIN" "$seed_addr" "$seed_port" 9 6 || die "baseline: the 9 nodes do not agree 60 s after create"
     live_nodes "$B_ADMIN" "$seed_addr" "$seed_port" >"$T_DIR/b.layout0"
@@ -537,8 +554,8 @@ baseline() {
     while read -r shard role host _ addr port _; do
         [[ $role == master ]] || continue
         t_add=$(now_ms)
-        cli "$B_ADMIN" --cluster add-node "$addr:$port" "$seed_addr:$seed_port" >>"$T_DIR/b.add.out" 2>&1 ||
-            { cat "$T_DIR/b.add.out"; die "baseline: add-node $addr:$port failed"; }
+        bg_cli "$T_DIR/b.add-$port-$addr.out" "$B_ADMIN" --cluster add-node "$addr:$port" "$seed_addr:$seed_port" ||
+            { cat "$T_DIR/b.add-$port-$addr.out"; die "baseline: add-node $addr:$port failed"; }
         join_wait "$addr:$port"
         mid[$shard]=$(cli "$B_ADMIN" -h "$addr" -p "$port" cluster myid | tr -d '\r')
         maddr[$shard]=$addr:$port
@@ -548,9 +565,9 @@ baseline() {
     while read -r shard role host _ addr port _; do
         [[ $role == master ]] && continue
         t_add=$(now_ms)
-        cli "$B_ADMIN" --cluster add-node "$addr:$port" "${maddr[$shard]}" --cluster-slave \
-            --cluster-master-id "${mid[$shard]}" >>"$T_DIR/b.add.out" 2>&1 ||
-            { cat "$T_DIR/b.add.out"; die "baseline: add-node $addr:$port --cluster-slave failed"; }
+        bg_cli "$T_DIR/b.add-$port-$addr.out" "$B_ADMIN" --cluster add-node "$addr:$port" "${maddr[$shard]}" \
+            --cluster-slave --cluster-master-id "${mid[$shard]}" ||
+            { cat "$T_DIR/b.add-$port-$addr.out"; die "baseline: add-node $addr:$port --cluster-slave failed"; }
         join_wait "$addr:$port"
     done <"$T_DIR/b.new"
     t_replicas=$(now_ms)
@@ -564,7 +581,7 @@ baseline() {
             die "baseline out: CONFIG SET min-replicas-to-write 1 on $addr:$port failed"
     done <"$T_DIR/b.new"
     t_joined=$(now_ms)
-    cli "$B_ADMIN" --cluster rebalance "$seed_addr:$seed_port" --cluster-use-empty-masters >"$T_DIR/b.rebalance-out.out" 2>&1 ||
+    bg_cli "$T_DIR/b.rebalance-out.out" "$B_ADMIN" --cluster rebalance "$seed_addr:$seed_port" --cluster-use-empty-masters ||
         { tail -20 "$T_DIR/b.rebalance-out.out"; die "baseline out: redis-cli --cluster rebalance failed"; }
     t_reb=$(now_ms)
     wait_until "$STEP_TIMEOUT_S" agreed "$B_ADMIN" "$seed_addr" "$seed_port" 15 10 ||
@@ -590,14 +607,14 @@ baseline() {
     for id in "${m_ids[@]}"; do weights+=("$id=0"); done
     t0=$(now_ms)
     progress "baseline in: rebalance --cluster-weight ${weights[*]}, then del-node the 4 replicas and the 2 masters (at unix ms $t0)"
-    cli "$B_ADMIN" --cluster rebalance "$seed_addr:$seed_port" --cluster-weight "${weights[@]}" >"$T_DIR/b.rebalance-in.out" 2>&1 ||
+    bg_cli "$T_DIR/b.rebalance-in.out" "$B_ADMIN" --cluster rebalance "$seed_addr:$seed_port" --cluster-weight "${weights[@]}" ||
         { tail -20 "$T_DIR/b.rebalance-in.out"; die "baseline in: redis-cli --cluster rebalance (weights 0) failed"; }
     t_reb=$(now_ms)
     ids=$(awk -v p="$(printf '%s ' "${m_ids[@]}")" 'BEGIN { n = split(p, a, " "); for (i = 1; i <= n; i++) w[a[i]] = 1 }
         $4 == "replica" && ($5 in w) { print $1 }' "$T_DIR/b.layout1")
     for id in $ids "${m_ids[@]}"; do
-        cli "$B_ADMIN" --cluster del-node "$seed_addr:$seed_port" "$id" >>"$T_DIR/b.del.out" 2>&1 ||
-            { cat "$T_DIR/b.del.out"; die "baseline in: del-node $id failed"; }
+        bg_cli "$T_DIR/b.del-$id.out" "$B_ADMIN" --cluster del-node "$seed_addr:$seed_port" "$id" ||
+            { cat "$T_DIR/b.del-$id.out"; die "baseline in: del-node $id failed"; }
     done
     t_del=$(now_ms)
     wait_until "$STEP_TIMEOUT_S" agreed "$B_ADMIN" "$seed_addr" "$seed_port" 9 6 ||
@@ -631,7 +648,8 @@ m_note=""
 # m_deploy LABEL: meridian deploy of T_TOPO; sets m_rc.
 m_deploy() {
     m_rc=0
-    "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout "$STEP_TIMEOUT_S" >"$T_DIR/m.$1.deploy.out" 2>&1 || m_rc=$?
+    "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout "$STEP_TIMEOUT_S" >"$T_DIR/m.$1.deploy.out" 2>&1 &
+    bg_wait $! || m_rc=$?
     record_pids
     sed 's/^/#   /' "$T_DIR/m.$1.deploy.out"
 }
@@ -711,7 +729,8 @@ meridian() {
     # whatever happened, the topology file says what runs, for destroy
     jq --argjson s "$(m_live_masters)" '.cluster.shards = $s' "$T_DIR/m3.json" >"$T_TOPO"
     progress "meridian: destroy"
-    "$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" --yes >"$T_DIR/m.destroy.out" 2>&1 ||
+    "$MERIDIAN" destroy "$T_TOPO" --state "$T_STATE" --yes >"$T_DIR/m.destroy.out" 2>&1 &
+    bg_wait $! ||
         { cat "$T_DIR/m.destroy.out"; die "meridian destroy failed"; }
 }
 
