@@ -47,10 +47,9 @@
 #        up in the seed's view); then until every node says
 #        cluster_state:ok, knows every node and the replicas are linked (a
 #        rebalance into a master that still says fail is refused by the
-#        target: CLUSTERDOWN); CONFIG SET
-#        min-replicas-to-write 1 + CONFIG REWRITE on the new masters;
-#        `redis-cli --cluster rebalance --cluster-use-empty-masters`; wait
-#        until every node agrees again.
+#        target: CLUSTERDOWN); CONFIG SET min-replicas-to-write 1 + CONFIG
+#        REWRITE on the new masters; `redis-cli --cluster rebalance
+#        --cluster-use-empty-masters`; wait until every node agrees again.
 #      in (timed): `redis-cli --cluster rebalance --cluster-weight ID=0`
 #        for the two new masters (every slot moves off them), then
 #        `--cluster del-node` for their replicas and for them (redis-cli
@@ -84,8 +83,9 @@
 # BASE_PORT (13000: baseline nodes BASE_PORT + i, bus + 10000),
 # MERIDIAN_PORT (11000: meridian's store.port, bus + 10000, agents + 1000),
 # MAXMEMORY (256mb, per node), SETTLE_S (2), STEP_TIMEOUT_S (1800: each
-# step, and each wait inside it), METHODS ("baseline meridian": which
-# halves to run).
+# step, and each wait inside it), AGREE_TIMEOUT_S (60: how long after
+# meridian's deploy exits the nodes may take to agree), METHODS ("baseline
+# meridian": which halves to run).
 # Exits 1 when something failed to run (a tool's error, a timeout), 0
 # otherwise, whether the targets are met or not.
 set -euo pipefail
@@ -102,6 +102,7 @@ MBASE=${MERIDIAN_PORT:-11000}
 MAXMEMORY=${MAXMEMORY:-256mb}
 SETTLE_S=${SETTLE_S:-2}
 STEP_TIMEOUT_S=${STEP_TIMEOUT_S:-1800}
+AGREE_TIMEOUT_S=${AGREE_TIMEOUT_S:-60}
 METHODS=${METHODS:-baseline meridian}
 KEYGEN="$BUILD/cluster-keys"
 NAME=benchcscale
@@ -696,8 +697,11 @@ m_step() {
         progress "$m_note"
         return 1
     fi
-    wait_until "$STEP_TIMEOUT_S" agreed "$M_ADMIN" "$m_seed_addr" "$m_seed_port" $((shards * 3)) $((shards * 2)) ||
-        die "meridian $dir: the nodes do not agree $STEP_TIMEOUT_S s after the deploy"
+    # deploy verified the cluster: it agrees at once, or something is off
+    if ! wait_until "$AGREE_TIMEOUT_S" agreed "$M_ADMIN" "$m_seed_addr" "$m_seed_port" $((shards * 3)) $((shards * 2)); then
+        live_nodes "$M_ADMIN" "$m_seed_addr" "$m_seed_port" | sed 's/^/#   /'
+        die "meridian $dir: $AGREE_TIMEOUT_S s after the deploy, the nodes above (the seed's view) are not $((shards * 3)) nodes and $((shards * 2)) linked replicas that all say cluster_state:ok over one slot map"
+    fi
     t1=$(now_ms)
     writer_stop
     writer_verify "$W_LOG" "$m_seed_addr" "$m_seed_port" "$M_APP"
