@@ -665,13 +665,13 @@ m_seed() {
 # m_live_masters: slot-owning masters the live cluster has (seed's view).
 m_live_masters() { live_nodes "$M_ADMIN" "$m_seed_addr" "$m_seed_port" | awk '$4 == "master" && $6 > 0' | wc -l; }
 
-# m_spread: "SPREAD|SAFE" from `meridian status --json` (shards whose
-# master serves slots), and the status line in m_status.
+# m_spread: m_sp "SPREAD|SAFE" from `meridian status --json` (the shards
+# whose master serves slots), m_status its health and summary.
 m_spread() {
     "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/m.status.json" 2>/dev/null || true
-    m_status="$(jq -r '"\(.health): \(.summary)"' "$T_DIR/m.status.json" 2>/dev/null || echo "no status")"
-    jq -r '.shards[] | select(.master != null and .slots_served > 0) | .master.address' "$T_DIR/m.status.json" 2>/dev/null |
-        spread "$T_DIR/regions"
+    m_status=$(jq -r '"\(.health): \(.summary)"' "$T_DIR/m.status.json" 2>/dev/null) || m_status="no status"
+    m_sp=$(jq -r '.shards[] | select(.master != null and .slots_served > 0) | .master.address' "$T_DIR/m.status.json" 2>/dev/null |
+        spread "$T_DIR/regions")
 }
 
 # m_step LABEL DIRECTION SHARDS: the timed deploy of T_TOPO with SHARDS;
@@ -708,7 +708,8 @@ m_step() {
     ((m_rc == 0)) || { m_failed=1; progress "meridian $dir: deploy exited $m_rc (see its output above)"; }
     slot_owners "$M_ADMIN" "$m_seed_addr" "$m_seed_port" >"$T_DIR/m.$dir.after"
     moved=$(keys_moved "$T_DIR/m.$dir.before" "$T_DIR/m.$dir.after")
-    sp=$(m_spread)
+    m_spread
+    sp=$m_sp
     add_row "meridian $dir $((t1 - t0)) $moved $v_acked $v_lost $v_gap $sp"
     progress "meridian $dir: $(secs $((t1 - t0))) s; $moved keys moved; writer acked $v_acked lost $v_lost longest gap $v_gap ms; masters ${sp%|*} (safe ${sp#*|}); status $m_status"
     return 0
