@@ -830,8 +830,8 @@ static void note_lost(const char *prefix, unsigned long seq, unsigned long *lost
 
 /* verify_batch: the n items' keys read back, pipelined per node; what a
  * pipelined GET cannot tell (redirected, error, connection lost) is asked
- * again alone once every pipelined reply is read.  False when a key's fate
- * could not be told. */
+ * again alone once every pipelined reply is read.  False at the first key
+ * whose fate could not be told. */
 static bool verify_batch(cclient *cl, const char *prefix, vitem *it, int n, unsigned long *lost)
 {
     bool dead[MAX_NODES] = {false};
@@ -868,17 +868,16 @@ static bool verify_batch(cclient *cl, const char *prefix, vitem *it, int n, unsi
     for (int i = 0; i < cl->nnodes; i++)
         if (dead[i])
             node_drop(cl, i);
-    bool ok = true;
     for (int k = 0; k < n; k++) {
         if (it[k].node == 0)
             continue;
         int v = verify_one(cl, prefix, it[k].seq);
         if (v < 0)
-            ok = false;
-        else if (v)
+            return false; /* no node serves it: the others would wait as long */
+        if (v)
             note_lost(prefix, it[k].seq, lost);
     }
-    return ok;
+    return true;
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -932,8 +931,10 @@ static int cmd_verify(int argc, char **argv)
         prev = t;
         it[n++].seq = seq;
         if (n == VERIFY_BATCH) {
-            ok = verify_batch(&cl, prefix, it, n, &lost) && ok;
+            ok = verify_batch(&cl, prefix, it, n, &lost);
             n = 0;
+            if (!ok)
+                break;
         }
     }
     if (ok && n)
