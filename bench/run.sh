@@ -9,6 +9,7 @@ bench/cluster-deploy.sh "${CLUSTER_DEPLOY_ROUNDS:-5}"
 bench/status.sh "${STATUS_RUNS:-30}"
 bench/rebuild.sh
 bench/cluster-rebuild.sh
+bench/cluster-scale.sh
 # The same across a 100 Mbit/s WAN between regions (tc on lo: root only).
 if [[ $EUID -eq 0 ]]; then
     WAN=100mbit bench/rebuild.sh
