@@ -7,11 +7,6 @@
 # afterwards, and every key loaded before the scale is still readable
 # through the cluster.  A second run, with nothing left to change, is
 # refused with a sentence; so is scale in sentinel mode.
-#
-# The pass needs deploy's verification to judge a scaled cluster's slots
-# from the live map: while status judges each shard by its plan range,
-# deploy ends "not verified" (exit 1) after a scale, and so the drill
-# fails with deploy_exit 1 (its other checks hold).
 source "$(dirname "$0")/lib.sh"
 
 BASE=${PORT_BASE:-11200}   # nodes BASE.. (up to 3 a host at 5 shards); bus BASE+10000..; agents BASE+1000
