@@ -15,7 +15,6 @@
 #include "log.h"
 #include "manifest.h"
 #include "reconcile.h"
-#include "scale.h"
 #include "status.h"
 
 #define STATUS_PROBE_TIMEOUT_MS 1000
@@ -258,11 +257,7 @@ static void print_connections(orch_ctx *c, FILE *out)
             c->tp->ops->name, total, c->topo->nhosts, most);
 }
 
-/* Every host: manifest, secrets, agent (re)started, PARALLEL at a time;
- * then wait for the agents to answer.  0, or 2 with what failed printed.
- * DID gets what happened to the agents ("6 agents started"); *CHANGED
- * counts the hosts that were not unchanged. */
-static int hosts_phase(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, long long t0,
+int deploy_hosts_phase(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, long long t0,
                        char *did, size_t didlen, int *changed)
 {
     FILE *out = o->progress;
@@ -298,120 +293,6 @@ static int hosts_phase(orch_ctx *c, const deploy_opts *o, const deploy_shared *s
     return failed ? 2 : 0;
 }
 
-/* Add the "address:port" of every node of C's retiring shards to GONE. */
-static void add_retiring(const orch_ctx *c, char (*gone)[80], int *n)
-{
-    const mrd_plan *p = c->plan;
-    for (int s = 0; s < p->nshards; s++)
-        for (int i = p->shards[s].first;
-             p->shards[s].retiring && i < p->shards[s].first + p->shards[s].nnodes &&
-             *n < MRD_MF_MAX_NODES;
-             i++)
-            snprintf(gone[(*n)++], 80, "%s:%d", plan_node_host(p, i)->address,
-                     p->nodes[i].port);
-}
-
-/* C's plan without its retiring shards (they own nothing any more). */
-static mrd_rc drop_retiring(orch_ctx *c, mrd_error *err)
-{
-    mrd_placement pl;
-    MRD_TRY(plan_placement(c->plan, true, &pl, err));
-    mrd_rc rc = orch_replan(c, &pl, err);
-    placement_free(&pl);
-    return rc;
-}
-
-/* Before the hosts: refuse an unsafe layout, print the plan diff of a
- * scale, check that every host answers, and when the retiring shards are
- * drained already (an earlier run was killed after the drain) go on with
- * the plan without them (GONE gets their nodes).  0 or 2. */
-static int scale_before(orch_ctx *c, FILE *out, char (*gone)[80], int *ngone)
-{
-    mrd_error err;
-    const mrd_plan *p = c->plan;
-    if (plan_check(p, &err) != MRD_OK) {
-        char buf[600];
-        mrd_error_format(&err, buf, sizeof(buf));
-        fprintf(stderr, "meridian: %s\n", buf);
-        return 2;
-    }
-    if (!p->nadded && !p->nretiring)
-        return 0;
-    int moves = 0;
-    if (cluster_scale_preview(c, out, &moves, &err) != MRD_OK) {
-        if (out)
-            fprintf(out, "deploy refused before anything changed: %s\n", err.msg);
-        return 2;
-    }
-    for (int h = 0; h < c->topo->nhosts; h++)
-        if (tp_connect(c->tp, &c->topo->hosts[h], &err) != MRD_OK) {
-            if (out)
-                fprintf(out, "deploy refused before anything changed: host %s: %s\n",
-                        c->topo->hosts[h].name, err.msg);
-            return 2;
-        }
-    if (p->nretiring && cluster_scale_drained(c)) {
-        add_retiring(c, gone, ngone);
-        if (drop_retiring(c, &err) != MRD_OK) {
-            if (out)
-                fprintf(out, "deploy incomplete: %s\n", err.msg);
-            return 2;
-        }
-    }
-    return 0;
-}
-
-/* After forming: move slots to every shard's quota; retire the shards
- * the plan retires (new manifests without them, so their agents stop
- * them), forget retired nodes, record the placement.  0, or 2 printed. */
-static int scale_after(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, FILE *out,
-                       char (*gone)[80], int ngone, int *changed)
-{
-    mrd_error err;
-    scale_report sr;
-    if (cluster_reshard(c, out, &sr, &err) != MRD_OK) {
-        if (out)
-            fprintf(out, "deploy incomplete: %s\n", err.msg);
-        return 2;
-    }
-    if (out && sr.slots + sr.repaired > 0)
-        fprintf(out, "  %-12s moved %d slots and %lld keys in %.1f s (%.0f keys/s)%s\n",
-                "reshard", sr.slots + sr.repaired, sr.keys, (double)sr.ms / 1000.0,
-                sr.ms > 0 ? (double)sr.keys * 1000.0 / (double)sr.ms : 0.0,
-                sr.repaired ? ", finishing an earlier run's open moves" : "");
-    *changed += sr.slots + sr.repaired;
-    if (c->plan->nretiring) {
-        add_retiring(c, gone, &ngone);
-        char did[200];
-        if (drop_retiring(c, &err) != MRD_OK) {
-            if (out)
-                fprintf(out, "deploy incomplete: %s\n", err.msg);
-            return 2;
-        }
-        if (out)
-            fprintf(out, "  %-12s the drained shards' nodes are retired: new manifests "
-                         "without them\n", "retire");
-        int rc = hosts_phase(c, o, sh, mrd_now_ms(), did, sizeof(did), changed);
-        if (rc != 0)
-            return rc;
-    }
-    int forgotten = 0;
-    if (cluster_forget(c, gone, ngone, AGENT_ANSWER_TIMEOUT_MS, &forgotten, &err) != MRD_OK) {
-        if (out)
-            fprintf(out, "deploy incomplete: %s\n", err.msg);
-        return 2;
-    }
-    if (out && ngone)
-        fprintf(out, "  %-12s %d retired %s stopped; %d CLUSTER FORGETs on the remaining "
-                     "nodes\n", "retire", ngone, ngone == 1 ? "node" : "nodes", forgotten);
-    if (orch_placement_save(c, c->plan, false, &err) != MRD_OK) {
-        if (out)
-            fprintf(out, "deploy incomplete: %s\n", err.msg);
-        return 2;
-    }
-    return 0;
-}
-
 /* The hosts, then in cluster mode the cluster: formed, slots moved to the
  * plan's quotas, retired shards gone.  0, or 2 with what failed printed. */
 static int roll_out(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, long long t0,
@@ -424,9 +305,9 @@ static int roll_out(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, 
     if (!gone)
         return 2;
     if (c->topo->mode == MRD_MODE_CLUSTER)
-        rc = scale_before(c, out, gone, &ngone);
+        rc = deploy_scale_before(c, out, gone, &ngone);
     if (rc == 0)
-        rc = hosts_phase(c, o, sh, t0, did, didlen, changed);
+        rc = deploy_hosts_phase(c, o, sh, t0, did, didlen, changed);
     if (rc == 0 && c->topo->mode == MRD_MODE_CLUSTER) {
         if (orch_placement_save(c, c->plan, false, &err) != MRD_OK ||
             cluster_form(c, o->verify_timeout_ms, out, fr, &err) != MRD_OK) {
@@ -439,7 +320,7 @@ static int roll_out(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, 
                 form_report_text(fr, what, sizeof(what));
                 fprintf(out, "  %-12s %s (%.2f s)\n", "cluster", what, (double)fr->ms / 1000.0);
             }
-            rc = scale_after(c, o, sh, out, gone, ngone, changed);
+            rc = deploy_scale_after(c, o, sh, out, gone, ngone, changed);
         }
     }
     free(gone);

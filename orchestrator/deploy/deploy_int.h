@@ -117,6 +117,31 @@ mrd_rc crontab_update(orch_ctx *c, int host, const char *manifest, const char *e
 /* `meridian-agent run --daemon` on host H: the agent's own verdict. */
 mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
 
+/* ==== deploy.c ==== */
+
+/* Every host: manifest, secrets, agent (re)started, O->parallel at a
+ * time; then wait for the agents to answer.  0, or 2 with what failed
+ * printed.  DID gets what happened to the agents ("6 agents started");
+ * *CHANGED counts the hosts that were not unchanged. */
+int deploy_hosts_phase(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh,
+                       long long t0, char *did, size_t didlen, int *changed);
+
+/* ==== scale_steps.c ==== */
+
+/* Before the hosts: refuse an unsafe layout, print the plan diff of a
+ * scale, check that every host answers, and when the retiring shards are
+ * drained already (an earlier run was killed after the drain) go on with
+ * the plan without them (GONE, MRD_MF_MAX_NODES entries, gets their
+ * nodes).  0 or 2. */
+int deploy_scale_before(orch_ctx *c, FILE *out, char (*gone)[80], int *ngone);
+
+/* After forming: move slots to every shard's quota; retire the shards
+ * the plan retires (new manifests without them, so their agents stop
+ * them), forget retired nodes (GONE[0..NGONE) too), record the placement.
+ * 0, or 2 printed. */
+int deploy_scale_after(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, FILE *out,
+                       char (*gone)[80], int ngone, int *changed);
+
 /* ==== state_lock.c ==== */
 
 /* Take the state dir's lock for WHAT ("deploy", "destroy"); see
