@@ -83,8 +83,9 @@ int deploy_scale_after(orch_ctx *c, const deploy_opts *o, const deploy_shared *s
         return 2;
     }
     if (out && sr.slots + sr.repaired > 0)
-        fprintf(out, "  %-12s moved %d slots and %lld keys in %.1f s (%.0f keys/s)%s\n",
-                "reshard", sr.slots + sr.repaired, sr.keys, (double)sr.ms / 1000.0,
+        fprintf(out, "  %-12s moved %d slot%s and %lld keys in %.1f s (%.0f keys/s)%s\n",
+                "reshard", sr.slots + sr.repaired, sr.slots + sr.repaired == 1 ? "" : "s",
+                sr.keys, (double)sr.ms / 1000.0,
                 sr.ms > 0 ? (double)sr.keys * 1000.0 / (double)sr.ms : 0.0,
                 sr.repaired ? ", finishing an earlier run's open moves" : "");
     *changed += sr.slots + sr.repaired;
