@@ -1661,3 +1661,24 @@ mrd_rc drill_report_write(const char *dir, const drill_record *r, const drill_na
     free(svg);
     return rc;
 }
+
+mrd_rc drill_report_publish(drill_record *r, int wait_replicas, const drill_names *names,
+                            const char *out_dir, bool json, mrd_error *err)
+{
+    drill_result_compute(r, wait_replicas);
+    mrd_rc rc = out_dir ? drill_report_write(out_dir, r, names, err) : MRD_OK;
+    if (json) {
+        json_t *j = drill_report_json(r);
+        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(j);
+    } else {
+        char *text = drill_report_text(r, names);
+        if (text)
+            fputs(text, stdout);
+        free(text);
+    }
+    return rc;
+}

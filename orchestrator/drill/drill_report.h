@@ -8,8 +8,9 @@
  *                 +switch-master, restore and ready drawn as labelled lines
  *
  * Pure: every function works on a drill_record in memory and does no I/O,
- * except drill_report_write(), which writes the three files.  The unit
- * tests build records by hand.
+ * except drill_report_write(), which writes the three files, and
+ * drill_report_publish(), which also prints the report.  The unit tests
+ * build records by hand.
  *
  * Times are the record's: milliseconds since the drill's start.  Reports
  * show them relative to the fault ("+1.024 s"), the moment a reader
@@ -134,5 +135,12 @@ char *drill_report_svg(const drill_record *r, const drill_names *names);
  * written stays when a later one fails.  Arguments borrowed. */
 mrd_rc drill_report_write(const char *dir, const drill_record *r, const drill_names *names,
                           mrd_error *err);
+
+/* The end of every drill: compute R's result (drill_result_compute), write
+ * the three files to OUT_DIR when it is not NULL, and print the report to
+ * stdout, as JSON or as text.  The files' failure is returned (the report
+ * is printed anyway). */
+mrd_rc drill_report_publish(drill_record *r, int wait_replicas, const drill_names *names,
+                            const char *out_dir, bool json, mrd_error *err);
 
 #endif

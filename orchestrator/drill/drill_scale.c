@@ -284,23 +284,10 @@ static int finish_report(scale_drill *d)
         hosts[i] = t->hosts[i].name;
     drill_names names = {.hosts = hosts, .nhosts = nhosts, .nodes = d->node_name,
                          .nnodes = d->nnodes};
-    drill_result_compute(&d->rec, t->settings.consistency.wait_replicas);
     mrd_error err;
-    if (d->o->out_dir && drill_report_write(d->o->out_dir, &d->rec, &names, &err) != MRD_OK)
+    if (drill_report_publish(&d->rec, t->settings.consistency.wait_replicas, &names,
+                             d->o->out_dir, d->o->json, &err) != MRD_OK)
         say(d, "cannot write the report: %s", err.msg);
-    if (d->o->json) {
-        json_t *j = drill_report_json(&d->rec);
-        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        json_decref(j);
-    } else {
-        char *text = drill_report_text(&d->rec, &names);
-        if (text)
-            fputs(text, stdout);
-        free(text);
-    }
     if (d->o->out_dir)
         say(d, "report in %s (report.json, report.txt, timeline.svg)", d->o->out_dir);
     if (d->rec.r.pass)
