@@ -146,11 +146,16 @@ static void say(const drill *d, const char *fmt, ...) __attribute__((format(prin
 
 static void say(const drill *d, const char *fmt, ...)
 {
-    fprintf(stderr, "drill %+8.3f s  ", (double)now_rel(d) / 1000.0);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    drill_vsay(d->t0, fmt, ap);
     va_end(ap);
+}
+
+void drill_vsay(long long t0_ms, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "drill %+8.3f s  ", (double)(mrd_now_ms() - t0_ms) / 1000.0);
+    vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }
 

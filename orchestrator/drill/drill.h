@@ -9,6 +9,7 @@
 #ifndef MRD_DRILL_H
 #define MRD_DRILL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -210,6 +211,10 @@ typedef struct drill_opts {
  * not run, 64 the scenario does not fit the topology.  Progress goes to
  * stderr, the summary to stdout (DRILL_SCALE: see drill_scale.h). */
 int drill_run(orch_ctx *c, const drill_opts *o);
+
+/* A drill's progress line on stderr, "drill  +1.234 s  TEXT", stamped
+ * with the time since T0_MS (mrd_now_ms() at the drill's start). */
+void drill_vsay(long long t0_ms, const char *fmt, va_list ap);
 
 /* How long a drill keeps its fault in place, in ms (pure): at most
  * *LIMIT_MS, down_after_ms + failover_timeout_ms + 5 s for a fault that

@@ -81,12 +81,10 @@ static void say(const scale_drill *d, const char *fmt, ...) __attribute__((forma
 
 static void say(const scale_drill *d, const char *fmt, ...)
 {
-    fprintf(stderr, "drill %+8.3f s  ", (double)now_rel(d) / 1000.0);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    drill_vsay(d->t0, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* ==== preflight ==== */
