@@ -8,6 +8,7 @@
 
 #include "conn_internal.h"
 
+/* Keys and their lengths in one allocation: N pointers, then N lengths. */
 void store_slot_keys_free(char **keys, int n)
 {
     for (int i = 0; keys && i < n; i++)
@@ -15,9 +16,11 @@ void store_slot_keys_free(char **keys, int n)
     free(keys);
 }
 
-mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, int *n, mrd_error *err)
+mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, size_t **lens, int *n,
+                       mrd_error *err)
 {
     *keys = NULL;
+    *lens = NULL;
     *n = 0;
     char s[16], m[16];
     snprintf(s, sizeof(s), "%d", slot);
@@ -30,7 +33,9 @@ mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, int *n, m
         return mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: CLUSTER GETKEYSINSLOT: not a list",
                              store_conn_name(c));
     }
-    char **out = calloc(r->elements ? r->elements : 1, sizeof(*out));
+    size_t count = r->elements ? r->elements : 1;
+    char **out = calloc(1, count * (sizeof(char *) + sizeof(size_t)));
+    size_t *len = out ? (size_t *)(out + count) : NULL;
     mrd_rc rc = out ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     for (size_t i = 0; rc == MRD_OK && i < r->elements; i++) {
         redisReply *e = r->element[i];
@@ -41,7 +46,8 @@ mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, int *n, m
             rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
         else {
             memcpy(out[i], e->str, e->len);
-            out[i][e->len] = '\0'; /* a key with a NUL is cut there: see README */
+            out[i][e->len] = '\0';
+            len[i] = e->len;
         }
     }
     if (rc != MRD_OK) {
@@ -50,6 +56,7 @@ mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, int *n, m
         return rc;
     }
     *keys = out;
+    *lens = len;
     *n = (int)r->elements;
     freeReplyObject(r);
     return MRD_OK;
@@ -85,7 +92,7 @@ static void set_timeout(store_conn *c, int ms)
 
 mrd_rc store_migrate_keys(store_conn *c, const char *ip, int port, const char *user,
                           const char *pass, int timeout_ms, bool replace,
-                          char *const *keys, int n, mrd_error *err)
+                          char *const *keys, const size_t *klens, int n, mrd_error *err)
 {
     if (!c->ctx || c->ctx->err)
         return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", store_conn_name(c));
@@ -112,8 +119,10 @@ mrd_rc store_migrate_keys(store_conn *c, const char *ip, int port, const char *u
     argv[k++] = "KEYS";
     for (int i = 0; i < n; i++)
         argv[k++] = keys[i];
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; i < fixed; i++)
         lens[i] = strlen(argv[i]);
+    for (int i = 0; i < n; i++)
+        lens[fixed + i] = klens[i];
     /* the source waits up to TIMEOUT_MS per step of the transfer: give it
      * that and a second more before this side calls it lost */
     set_timeout(c, timeout_ms + 1000);

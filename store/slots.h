@@ -26,8 +26,11 @@
 #include "err.h"
 
 /* Up to MAX keys of SLOT the node holds (CLUSTER GETKEYSINSLOT): *KEYS
- * new (store_slot_keys_free()), *N how many (0: none left). */
-mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, int *n, mrd_error *err);
+ * new (store_slot_keys_free()), each KEYS[i] *LENS[i] bytes (binary safe;
+ * NUL-terminated too), *N how many (0: none left).  *LENS is part of
+ * *KEYS' allocation: do not free it. */
+mrd_rc store_slot_keys(store_conn *c, int slot, int max, char ***keys, size_t **lens, int *n,
+                       mrd_error *err);
 void store_slot_keys_free(char **keys, int n);
 
 /* CLUSTER COUNTKEYSINSLOT for each of SLOTS[0..N), pipelined: OUT[i].
@@ -35,7 +38,7 @@ void store_slot_keys_free(char **keys, int n);
 mrd_rc store_slot_count_keys(store_conn *c, const int *slots, int n, long long *out,
                              mrd_error *err);
 
-/* MIGRATE KEYS[0..N) from C's node to IP:PORT as USER/PASS, waiting at
+/* MIGRATE KEYS[0..N) (LENS[i] bytes each) from C's node to IP:PORT as USER/PASS, waiting at
  * most TIMEOUT_MS for the destination (C's own read timeout is raised to
  * match for this command).  REPLACE overwrites keys the destination
  * already holds.  Redis' error as MRD_ERR_PROTOCOL ("IOERR error or
@@ -43,6 +46,6 @@ mrd_rc store_slot_count_keys(store_conn *c, const int *slots, int n, long long *
  * ..."); "NOKEY" (none of the keys was there any more) is MRD_OK. */
 mrd_rc store_migrate_keys(store_conn *c, const char *ip, int port, const char *user,
                           const char *pass, int timeout_ms, bool replace,
-                          char *const *keys, int n, mrd_error *err);
+                          char *const *keys, const size_t *lens, int n, mrd_error *err);
 
 #endif

@@ -520,8 +520,8 @@ static void add_keys(mover *w, int to, int n)
  * interrupted MIGRATE left on the destination; the source's is the one
  * clients see) again with REPLACE, a timeout again with twice the
  * timeout; what still fails is tried key by key, to name the key. */
-static mrd_rc migrate_batch(mover *w, int slot, int from, int to, char **keys, int n,
-                            mrd_error *err)
+static mrd_rc migrate_batch(mover *w, int slot, int from, int to, char **keys,
+                            const size_t *lens, int n, mrd_error *err)
 {
     const snode *dst = &w->l->n[w->l->master[to]];
     int timeout = SCALE_MIGRATE_TIMEOUT_MS;
@@ -530,7 +530,7 @@ static mrd_rc migrate_batch(mover *w, int slot, int from, int to, char **keys, i
     for (;;) {
         store_conn *c = conn_to(w, from, &e);
         if (c && store_migrate_keys(c, dst->address, dst->port, "admin", w->l->admin, timeout,
-                                    replace, keys, n, &e) == MRD_OK)
+                                    replace, keys, lens, n, &e) == MRD_OK)
             return MRD_OK;
         if (c && e.code != MRD_ERR_PROTOCOL)
             store_conn_close(&w->conn[from]); /* its reply may still come */
@@ -550,7 +550,7 @@ static mrd_rc migrate_batch(mover *w, int slot, int from, int to, char **keys, i
     name_of(w->l, w->l->master[to], b, sizeof(b));
     if (n > 1) /* which key: one at a time, with the longest timeout */
         for (int i = 0; i < n; i++)
-            if (migrate_batch(w, slot, from, to, &keys[i], 1, err) != MRD_OK)
+            if (migrate_batch(w, slot, from, to, &keys[i], &lens[i], 1, err) != MRD_OK)
                 return err->code;
     return mrd_error_set(err, e.code,
                          "key \"%.100s\" of slot %d could not move from %s to %s (waited up to "
@@ -571,10 +571,11 @@ static mrd_rc move_slot(mover *w, int slot, int from, int to, mrd_error *err)
     MRD_TRY(setslot(w, from, slot, "MIGRATING", dst_id, "not the owner", &not_owner, err));
     while (!not_owner) {
         char **keys = NULL;
+        size_t *lens = NULL;
         int n = 0;
         mrd_error e;
         store_conn *c = conn_to(w, from, &e);
-        if (!c || store_slot_keys(c, slot, SCALE_BATCH_KEYS, &keys, &n, &e) != MRD_OK) {
+        if (!c || store_slot_keys(c, slot, SCALE_BATCH_KEYS, &keys, &lens, &n, &e) != MRD_OK) {
             if (c)
                 store_conn_close(&w->conn[from]);
             char a[96];
@@ -585,7 +586,7 @@ static mrd_rc move_slot(mover *w, int slot, int from, int to, mrd_error *err)
             store_slot_keys_free(keys, 0);
             break;
         }
-        mrd_rc rc = migrate_batch(w, slot, from, to, keys, n, err);
+        mrd_rc rc = migrate_batch(w, slot, from, to, keys, lens, n, err);
         store_slot_keys_free(keys, n);
         MRD_TRY(rc);
         add_keys(w, to, n);

@@ -49,6 +49,12 @@ checks=$((checks + 1)); check "every loaded key readable" test "$(missing_keys)"
 
 say "independent clients write on three tags whose slots move to the new shards"
 TAGS=("$(tag_in 5000 5460)" "$(tag_in 10500 10921)" "$(tag_in 16000 16383)")
+# a key with a NUL byte in a slot that moves: MIGRATE must name it exactly
+bin_tag=${TAGS[0]}
+printf '*3\r\n$3\r\nSET\r\n$%d\r\n{%s}bin\0ary\r\n$1\r\nv\r\n' $((${#bin_tag} + 9)) "$bin_tag" |
+    adm -h 127.0.1.1 -p "$BASE" --pipe >/dev/null
+bin_keys() { local m n=0; for m in $(masters); do n=$((n + $(on "$m" keys "{$bin_tag}bin?ary" | grep -ac .))); done; echo "$n"; }
+checks=$((checks + 1)); check "a key with a NUL byte written" test "$(bin_keys)" -eq 1
 for t in "${TAGS[@]}"; do writer "$t" "$T_DIR/w-$t.log" & T_PIDS+=($!); done
 stop_writers() { touch "$T_DIR/stop"; wait "${T_PIDS[@]: -3}" 2>/dev/null; }
 
@@ -98,6 +104,7 @@ kept() { jq -r '.nodes[:9][] | "\(.host):\(.port)"' "$T_STATE/placement.json"; }
 checks=$((checks + 1)); check "the placement keeps the 9 running nodes first, 15 in all" \
     test "$(jq '.nodes | length' "$T_STATE/placement.json")" -eq 15 -a "$(kept | sort -u | wc -l)" -eq 9
 checks=$((checks + 1)); check "every loaded key readable after the grow" test "$(missing_keys)" -eq 0
+checks=$((checks + 1)); check "... and the key with a NUL byte, on its new shard" test "$(bin_keys)" -eq 1
 M deploy >"$T_DIR/again.out" 2>&1
 checks=$((checks + 1)); check "a second deploy moves nothing" test -z "$(grep 'moved [0-9]* slot' "$T_DIR/again.out")"
 
