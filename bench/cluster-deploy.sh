@@ -52,10 +52,8 @@ TIMEOUT_S=${TIMEOUT_S:-60}
 NAME=benchcluster
 TOPO="$T_DIR/cluster.json"
 
-die() {
-    printf 'cluster-deploy: %s\n' "$*" >&2
-    exit 1
-}
+BENCH=cluster-deploy
+source "$SRC/bench/lib.sh"
 
 jq --arg n "$NAME" --argjson p "$BASE" '.name = $n | .store.port = $p | .agent.port = ($p + 1000)' \
     "$SRC/regions/local-cluster.json" >"$TOPO" || die "could not write the topology copy"
@@ -112,62 +110,12 @@ meridian_round() {
 
 # ---------------------------------------------------------------- baseline
 # The same ACL users as meridian's template, with this run's passwords.
-pw() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 ADMIN_PASS=$(pw)
 REPL_PASS=$(pw)
 SENT_PASS=$(pw)
 APP_PASS=$(pw)
 adm() { rcli_as admin "$ADMIN_PASS" "$@"; }
 
-# write_conf DIR ADDRESS PORT BUS: a redis.conf with the essentials of
-# templates/redis.conf.tpl (what differs: nothing that forming depends on).
-write_conf() {
-    local dir=$1 addr=$2 port=$3 bus=$4
-    mkdir -p "$dir" && mkdir -m 0700 "$dir/data"
-    cat >"$dir/redis.conf" <<CONF
-bind $addr
-port $port
-protected-mode yes
-daemonize no
-supervised no
-pidfile $dir/redis.pid
-logfile $dir/redis.log
-dir $dir/data
-dbfilename dump.rdb
-save ""
-appendonly no
-bind-source-addr $addr
-replica-announce-ip $addr
-replica-announce-port $port
-masteruser replication
-masterauth $REPL_PASS
-replica-read-only yes
-repl-diskless-sync yes
-repl-diskless-sync-delay 0
-repl-backlog-size 64mb
-repl-backlog-ttl 0
-min-replicas-to-write 1
-min-replicas-max-lag 5
-cluster-enabled yes
-cluster-config-file nodes.conf
-cluster-node-timeout 5000
-cluster-port $bus
-cluster-announce-ip $addr
-cluster-announce-port $port
-cluster-announce-bus-port $bus
-cluster-allow-replica-migration no
-cluster-migration-barrier 1
-cluster-replica-validity-factor 0
-cluster-require-full-coverage no
-maxmemory 256mb
-maxmemory-policy noeviction
-user default off
-user admin on >$ADMIN_PASS ~* &* +@all
-user replication on >$REPL_PASS -@all +psync +sync +replconf +ping
-user sentinel on >$SENT_PASS allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill
-user app on >$APP_PASS ~* &* +@all -@admin -@dangerous +info +role
-CONF
-}
 
 # node_view ADDRESS PORT: one line "STATE ASSIGNED LINK SLOTMAP" of that
 # node (LINK: up, down or - for a master; SLOTMAP: "addr:port=ranges;..."
@@ -228,7 +176,7 @@ stop_baseline() {
 baseline_round() {
     local root="$T_DIR/b-$1" t0 t_agree="" t_link="" deadline host addr port bus pid addrs=()
     while read -r host _ addr port bus; do
-        write_conf "$root/$host-$port" "$addr" "$port" "$bus"
+        write_cluster_conf "$root/$host-$port" "$addr" "$port" "$bus" 1 256mb
         addrs+=("$addr:$port")
     done <"$T_DIR/nodes"
 

@@ -90,13 +90,8 @@ LAG_OK=$((1024 * 1024))
 T_TOPO="$T_DIR/cluster.json"
 T0_RUN=$(now_ms)
 
-die() {
-    printf 'cluster-rebuild: %s\n' "$*" >&2
-    exit 1
-}
-elapsed() { awk -v ms=$(($(now_ms) - T0_RUN)) 'BEGIN { printf "%6.1f s", ms / 1000 }'; }
-progress() { printf '# [%s] %s\n' "$(elapsed)" "$*"; }
-secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
+BENCH=cluster-rebuild
+source "$SRC/bench/lib.sh"
 
 [[ -x $KEYGEN ]] || die "$KEYGEN is missing: build the project (bench/CMakeLists.txt builds it)"
 if [[ -n $WAN ]]; then

@@ -109,13 +109,8 @@ NAME=benchcscale
 WRITER_MAX_S=86400 # stopped by SIGTERM after its step
 T0_RUN=$(now_ms)
 
-die() {
-    printf 'cluster-scale: %s\n' "$*" >&2
-    exit 1
-}
-elapsed() { awk -v ms=$(($(now_ms) - T0_RUN)) 'BEGIN { printf "%6.1f s", ms / 1000 }'; }
-progress() { printf '# [%s] %s\n' "$(elapsed)" "$*"; }
-secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
+BENCH=cluster-scale
+source "$SRC/bench/lib.sh"
 
 [[ -x $KEYGEN ]] || die "$KEYGEN is missing: build the project (bench/CMakeLists.txt builds it)"
 for c in redis-server redis-cli jq; do
@@ -409,65 +404,16 @@ done
 jq -r '.hosts[] | "\(.address) \(.region)"' "$T_DIR/m3.plan" >"$T_DIR/regions"
 
 # ================================================================ baseline
-pw() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 B_SECRETS="$T_DIR/b-secrets"
 B_ADMIN="$B_SECRETS/admin.pass"
 B_APP="$B_SECRETS/app.pass"
 
-# write_conf DIR ADDRESS PORT BUS MIN_REPLICAS: meridian's redis.conf
-# essentials (as bench/cluster-deploy.sh), this run's passwords.
-write_conf() {
-    local dir=$1 addr=$2 port=$3 bus=$4 min_replicas=$5
-    mkdir -p "$dir" && mkdir -m 0700 "$dir/data"
-    cat >"$dir/redis.conf" <<CONF
-bind $addr
-port $port
-protected-mode yes
-daemonize no
-supervised no
-pidfile $dir/redis.pid
-logfile $dir/redis.log
-dir $dir/data
-dbfilename dump.rdb
-save ""
-appendonly no
-bind-source-addr $addr
-replica-announce-ip $addr
-replica-announce-port $port
-masteruser replication
-masterauth $(cat "$B_SECRETS/replication.pass")
-replica-read-only yes
-repl-diskless-sync yes
-repl-diskless-sync-delay 0
-repl-backlog-size 64mb
-repl-backlog-ttl 0
-min-replicas-to-write $min_replicas
-min-replicas-max-lag 5
-cluster-enabled yes
-cluster-config-file nodes.conf
-cluster-node-timeout 5000
-cluster-port $bus
-cluster-announce-ip $addr
-cluster-announce-port $port
-cluster-announce-bus-port $bus
-cluster-allow-replica-migration no
-cluster-migration-barrier 1
-cluster-replica-validity-factor 0
-cluster-require-full-coverage no
-maxmemory $MAXMEMORY
-maxmemory-policy noeviction
-user default off
-user admin on >$(cat "$B_ADMIN") ~* &* +@all
-user replication on >$(cat "$B_SECRETS/replication.pass") -@all +psync +sync +replconf +ping
-user app on >$(cat "$B_APP") ~* &* +@all -@admin -@dangerous +info +role
-CONF
-}
 
 # start_node HOST ADDR PORT BUS MIN_REPLICAS: one baseline redis-server,
 # pid recorded; returns once it answers.
 start_node() {
     local dir="$T_DIR/b/$1-$3" pid
-    write_conf "$dir" "$2" "$3" "$4" "$5"
+    write_cluster_conf "$dir" "$2" "$3" "$4" "$5" "$MAXMEMORY"
     redis-server "$dir/redis.conf" </dev/null >/dev/null 2>&1 &
     pid=$!
     B_PIDS+=("$pid")
@@ -492,6 +438,8 @@ baseline() {
     mkdir -m 0700 "$B_SECRETS"
     local f
     for f in admin app replication; do (umask 077 && pw >"$B_SECRETS/$f.pass"); done
+    ADMIN_PASS=$(cat "$B_ADMIN") APP_PASS=$(cat "$B_APP")
+    REPL_PASS=$(cat "$B_SECRETS/replication.pass")
 
     # The 3-shard plan's nodes, region-interleaved (see the header):
     # "HOST REGION ADDRESS PORT BUS".

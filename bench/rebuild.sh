@@ -84,12 +84,8 @@ LAG_OK=$((1024 * 1024))
 T_TOPO="$T_DIR/rebuild.json"
 T0_RUN=$(now_ms)
 
-die() {
-    printf 'rebuild: %s\n' "$*" >&2
-    exit 1
-}
-elapsed() { awk -v ms=$(($(now_ms) - T0_RUN)) 'BEGIN { printf "%6.1f s", ms / 1000 }'; }
-progress() { printf '# [%s] %s\n' "$(elapsed)" "$*"; }
+BENCH=rebuild
+source "$SRC/bench/lib.sh"
 
 # region_of_addr 127.0.R.H: R
 region_of_addr() { local r=${1#127.0.}; echo "${r%%.*}"; }
