@@ -18,7 +18,7 @@
 #   - no loaded key and no acknowledged write is lost.
 source "$(dirname "$0")/lib.sh"
 
-BASE=${PORT_BASE:-17400}
+BASE=${PORT_BASE:-19100}
 T_TOPO="$T_DIR/cluster.json"
 KEYS=30000
 checks=0
