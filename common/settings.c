@@ -93,7 +93,7 @@ static const mrd_setting table[] = {
      MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT, AT(agent.fence)},
     /* ---- cluster ---- */
     {"cluster", "shards", MRD_SETTING_INT, 1, CLUSTER_SLOTS, "3",
-     "1 to 16384; at least 3 in cluster mode", MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN,
+     "1 to 16384; at least 3 in cluster mode", MRD_LANDS_PLANNER, NULL, MRD_APPLY_SCALE,
      AT(cluster.shards)},
     {"cluster", "replicas_per_shard", MRD_SETTING_INT, 0, INT_MAX, "1", "at least 0",
      MRD_LANDS_PLANNER, NULL, MRD_APPLY_PLAN, AT(cluster.replicas_per_shard)},
@@ -455,6 +455,8 @@ const char *mrd_setting_apply_name(mrd_setting_apply a)
         return "needs restart";
     case MRD_APPLY_PLAN:
         return "new plan";
+    case MRD_APPLY_SCALE:
+        return "scale (online)";
     }
     return "?";
 }

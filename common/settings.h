@@ -81,6 +81,8 @@ typedef enum mrd_setting_apply {
                            and Sentinel are untouched */
     MRD_APPLY_RESTART,  /* Redis or Sentinel must restart (a rollout) */
     MRD_APPLY_PLAN,     /* changes the placement itself */
+    MRD_APPLY_SCALE,    /* cluster mode: deploy adds or retires shards and
+                           moves slots online (orchestrator/cluster/scale.c) */
 } mrd_setting_apply;
 
 typedef struct mrd_setting {

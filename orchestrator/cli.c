@@ -185,7 +185,8 @@ static const struct command {
      "settings [--json | --markdown SECTION]\n"
      "  List every topology setting: its key, type, default, where it lands\n"
      "  (redis.conf, sentinel.conf, agent, planner) and how a change reaches a\n"
-     "  running deployment (live, agent restart, needs restart, new plan).\n"
+     "  running deployment (live, agent restart, needs restart, new plan,\n"
+     "  scale (online)).\n"
      "  --markdown SECTION prints the key table regions/README.md shows.\n"},
     {"redis-cli", cmd_redis_cli, NULL,
      "redis-cli TOPOLOGY [--leader | --host HOST | --sentinel HOST] "

@@ -49,7 +49,6 @@ mrd_rc reshard_plan_moves(const int *owner, const int *quota, int nshards,
     out->gives = calloc((size_t)nshards, sizeof(int));
     out->takes = calloc((size_t)nshards, sizeof(int));
     out->moves = calloc(RESHARD_SLOTS, sizeof(*out->moves));
-    out->nshards = nshards;
     if (!owned || !out->gives || !out->takes || !out->moves) {
         free(owned);
         reshard_plan_free(out);

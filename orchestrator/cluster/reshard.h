@@ -47,7 +47,6 @@ typedef struct reshard_plan {
     long long keys;      /* sum of the moves' keys */
     int *gives;          /* per shard: slots it gives */
     int *takes;          /* per shard: slots it takes */
-    int nshards;
 } reshard_plan;
 
 /* Plan the moves (see above).  KEYS[slot] may be NULL (every slot 0 keys).

@@ -192,13 +192,6 @@ static mrd_rc look_all(look *l, mrd_error *err)
     return MRD_OK;
 }
 
-/* Every shard's quota, for reshard_plan_moves(). */
-static void quotas(const mrd_plan *p, int *quota)
-{
-    for (int s = 0; s < p->nshards; s++)
-        quota[s] = p->shards[s].nslots;
-}
-
 /* ==== preview ==== */
 
 static void human_bytes(long long b, char *buf, size_t n)
@@ -252,6 +245,29 @@ static void count_keys(look *l, const reshard_plan *rp, long long *keys)
     }
     free(slots);
     free(got);
+}
+
+/* The moves from L's last look to every shard's quota, with the keys of
+ * the slots they move (asked of the givers), so that the order picks the
+ * emptiest first and last slots.  *RP is filled (reshard_plan_free()). */
+static mrd_rc plan_moves(look *l, reshard_plan *rp, mrd_error *err)
+{
+    int quota[MRD_MF_MAX_SHARDS];
+    for (int s = 0; s < l->p->nshards; s++)
+        quota[s] = l->p->shards[s].nslots;
+    MRD_TRY(reshard_plan_moves(l->owner, quota, l->p->nshards, NULL, rp, err));
+    if (rp->nmoves == 0)
+        return MRD_OK;
+    long long *keys = calloc(RESHARD_SLOTS, sizeof(long long));
+    if (!keys) {
+        reshard_plan_free(rp);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
+    count_keys(l, rp, keys);
+    reshard_plan_free(rp);
+    mrd_rc rc = reshard_plan_moves(l->owner, quota, l->p->nshards, keys, rp, err);
+    free(keys);
+    return rc;
 }
 
 /* The region of shard S's master: live, else planned. */
@@ -338,21 +354,8 @@ mrd_rc cluster_scale_preview(orch_ctx *c, FILE *out, int *moves, mrd_error *err)
     if (rc == MRD_OK)
         rc = look_all(&l, err);
     reshard_plan rp = {0};
-    int quota[MRD_MF_MAX_SHARDS];
-    long long *keys = calloc(RESHARD_SLOTS, sizeof(long long));
-    if (rc == MRD_OK && !keys)
-        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    quotas(p, quota);
     if (rc == MRD_OK)
-        rc = reshard_plan_moves(l.owner, quota, p->nshards, NULL, &rp, err);
-    if (rc != MRD_OK) {
-        free(keys);
-        look_free(&l);
-        return rc;
-    }
-    count_keys(&l, &rp, keys);
-    reshard_plan_free(&rp);
-    rc = reshard_plan_moves(l.owner, quota, p->nshards, keys, &rp, err);
+        rc = plan_moves(&l, &rp, err);
     if (rc == MRD_OK && out) {
         const mrd_topology *t = p->topo;
         int S = p->nshards - p->nretiring, was = p->nshards - p->nadded;
@@ -418,7 +421,6 @@ mrd_rc cluster_scale_preview(orch_ctx *c, FILE *out, int *moves, mrd_error *err)
     }
     *moves = rp.nmoves + l.nopen;
     reshard_plan_free(&rp);
-    free(keys);
     look_free(&l);
     return rc;
 }
@@ -428,23 +430,14 @@ bool cluster_scale_drained(orch_ctx *c)
     look l;
     mrd_error e;
     bool drained = look_init(&l, c, &e) == MRD_OK && look_all(&l, &e) == MRD_OK;
-    /* every slot served by a shard that stays (a slot nobody answering
-     * serves may be a retiring master's that did not answer) */
+    /* every slot served, in its master's own view, by a shard that stays
+     * (a slot nobody answering serves may be a retiring master's that did
+     * not answer), and no move open to or from a retiring shard */
     for (int slot = 0; drained && slot < RESHARD_SLOTS; slot++)
         drained = l.owner[slot] >= 0 && !c->plan->shards[l.owner[slot]].retiring;
     for (int k = 0; drained && k < l.nopen; k++)
         drained = !c->plan->shards[l.open[k].from].retiring &&
                   !c->plan->shards[l.open[k].to].retiring;
-    /* a retiring master that answers and owns a slot its own view shows
-     * is counted above; one that does not answer may own some: not drained */
-    for (int s = 0; drained && s < c->plan->nshards; s++)
-        drained = !c->plan->shards[s].retiring || l.master[s] < 0 ||
-                  me(&l.n[l.master[s]])->nslots == 0;
-    for (int s = 0; drained && s < c->plan->nshards; s++) {
-        const mrd_plan_shard *sh = &c->plan->shards[s];
-        for (int i = sh->first; drained && sh->retiring && i < sh->first + sh->nnodes; i++)
-            drained = !l.n[i].seen || me(&l.n[i])->nslots == 0;
-    }
     look_free(&l);
     return drained;
 }
@@ -455,7 +448,6 @@ bool cluster_scale_drained(orch_ctx *c)
 typedef struct progress {
     pthread_mutex_t lock;
     int *slots_in, *slots_out;  /* per shard */
-    long long *keys_in;
     int slots;
     long long keys;
     bool failed;
@@ -508,10 +500,9 @@ static mrd_rc setslot(mover *w, int s, int slot, const char *what, const char *i
                          name_of(w->l, w->l->master[s], who, sizeof(who)), e.msg);
 }
 
-static void add_keys(mover *w, int to, int n)
+static void add_keys(mover *w, int n)
 {
     pthread_mutex_lock(&w->pg->lock);
-    w->pg->keys_in[to] += n;
     w->pg->keys += n;
     pthread_mutex_unlock(&w->pg->lock);
 }
@@ -589,7 +580,7 @@ static mrd_rc move_slot(mover *w, int slot, int from, int to, mrd_error *err)
         mrd_rc rc = migrate_batch(w, slot, from, to, keys, lens, n, err);
         store_slot_keys_free(keys, n);
         MRD_TRY(rc);
-        add_keys(w, to, n);
+        add_keys(w, n);
     }
     /* the destination first (it takes the slot, bumping its epoch), then
      * the source (which then redirects with MOVED), then everyone else */
@@ -783,8 +774,7 @@ static mrd_rc progress_init(progress *pg, int nshards, mrd_error *err)
     pthread_mutex_init(&pg->lock, NULL);
     pg->slots_in = calloc((size_t)nshards, sizeof(int));
     pg->slots_out = calloc((size_t)nshards, sizeof(int));
-    pg->keys_in = calloc((size_t)nshards, sizeof(long long));
-    if (!pg->slots_in || !pg->slots_out || !pg->keys_in)
+    if (!pg->slots_in || !pg->slots_out)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     return MRD_OK;
 }
@@ -793,7 +783,6 @@ static void progress_free(progress *pg)
 {
     free(pg->slots_in);
     free(pg->slots_out);
-    free(pg->keys_in);
     pthread_mutex_destroy(&pg->lock);
 }
 
@@ -804,15 +793,13 @@ static mrd_rc finish_open(look *l, progress *pg, FILE *out, int *done, mrd_error
     for (int k = 0; open && k < l->nopen; k++)
         open[k] = (reshard_move){.slot = l->open[k].slot, .from = l->open[k].from,
                                  .to = l->open[k].to};
-    reshard_plan once = {.moves = open, .nmoves = l->nopen, .nshards = l->p->nshards,
-                         .gives = calloc((size_t)l->p->nshards, sizeof(int)),
-                         .takes = calloc((size_t)l->p->nshards, sizeof(int))};
+    /* no progress lines (OUT NULL to run_moves): a plan of the moves only */
+    reshard_plan once = {.moves = open, .nmoves = l->nopen};
     if (out)
         fprintf(out, "  %-12s finishing %d slot %s an earlier run left open\n", "reshard",
                 l->nopen, l->nopen == 1 ? "move" : "moves");
-    mrd_rc rc = !open || !once.gives || !once.takes
-                    ? mrd_error_set(err, MRD_ERR_NOMEM, "out of memory")
-                    : run_moves(l, pg, &once, open, l->nopen, false, NULL, mrd_now_ms(), err);
+    mrd_rc rc = !open ? mrd_error_set(err, MRD_ERR_NOMEM, "out of memory")
+                      : run_moves(l, pg, &once, open, l->nopen, false, NULL, mrd_now_ms(), err);
     *done = pg->slots;
     reshard_plan_free(&once);
     return rc;
@@ -844,8 +831,6 @@ static mrd_rc reshard_round(look *l, FILE *out, scale_report *r, int *moved, mrd
     MRD_TRY(look_all(l, err));
     progress pg;
     reshard_plan rp = {0};
-    int quota[MRD_MF_MAX_SHARDS];
-    quotas(l->p, quota);
     long long t0 = mrd_now_ms();
     mrd_rc rc = progress_init(&pg, l->p->nshards, err);
     if (rc == MRD_OK && l->nopen) {
@@ -857,16 +842,7 @@ static mrd_rc reshard_round(look *l, FILE *out, scale_report *r, int *moved, mrd
             rc = look_all(l, err);
     }
     if (rc == MRD_OK)
-        rc = reshard_plan_moves(l->owner, quota, l->p->nshards, NULL, &rp, err);
-    if (rc == MRD_OK && rp.nmoves > 0) {
-        long long *keys = calloc(RESHARD_SLOTS, sizeof(long long));
-        if (keys) {
-            count_keys(l, &rp, keys);
-            reshard_plan_free(&rp);
-            rc = reshard_plan_moves(l->owner, quota, l->p->nshards, keys, &rp, err);
-            free(keys);
-        }
-    }
+        rc = plan_moves(l, &rp, err);
     if (rc == MRD_OK && rp.nmoves > 0)
         rc = wait_receivers(l, &rp, out, err);
     if (rc == MRD_OK && rp.nmoves > 0) {

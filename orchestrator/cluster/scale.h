@@ -52,7 +52,6 @@ typedef struct scale_report {
     int slots;          /* slots moved */
     long long keys;     /* keys moved */
     long long ms;
-    int forgotten;      /* node ids forgotten (summed over nodes) */
 } scale_report;
 
 /* Print the plan diff of C's plan against what runs (see above) to OUT.

@@ -194,14 +194,6 @@ static bool deployed_settings(orch_ctx *c, mrd_settings *out)
     return false;
 }
 
-/* ROW is cluster.shards of a cluster-mode deployment: a change is a scale
- * that deploy carries out, not a setting to pin. */
-static bool is_scale(const orch_ctx *c, const mrd_setting *row)
-{
-    return c->topo->mode == MRD_MODE_CLUSTER && strcmp(row->section, "cluster") == 0 &&
-           strcmp(row->key, "shards") == 0;
-}
-
 mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
                      bool *have_before, mrd_error *err)
 {
@@ -216,12 +208,13 @@ mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
     const mrd_setting *rows = mrd_settings_table(&n);
     for (size_t i = 0; i < n; i++) {
         const mrd_setting *row = &rows[i];
-        if (row->apply != MRD_APPLY_RESTART && row->apply != MRD_APPLY_PLAN)
+        if (row->apply != MRD_APPLY_RESTART && row->apply != MRD_APPLY_PLAN &&
+            row->apply != MRD_APPLY_SCALE)
             continue;
         if (!mrd_setting_differs(row, &running, want))
             continue;
-        if (is_scale(c, row)) {
-            scale = true; /* deploy carries it out (deploy/scale.c) */
+        if (row->apply == MRD_APPLY_SCALE) { /* deploy carries it out */
+            scale |= c->topo->mode == MRD_MODE_CLUSTER;
             continue;
         }
         char from[64], to[64];
