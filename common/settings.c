@@ -91,6 +91,11 @@ static const mrd_setting table[] = {
      "in cluster mode, of the masters owning slots, within about `interval_ms` + 1 s "
      "instead of Redis' 1 to 1.5 × `node_timeout_ms`; `false` is for comparison drills",
      MRD_LANDS_AGENT, NULL, MRD_APPLY_AGENT, AT(agent.fence)},
+    {"agent", "replace_after_s", MRD_SETTING_INT, 1, INT_MAX, "300",
+     "at least 1; `meridian heal` replaces a host on a spare once its agent and every "
+     "process on it have been unreachable this long (a host back sooner is healed in "
+     "place)",
+     MRD_LANDS_HEAL, NULL, MRD_APPLY_NEXT_RUN, AT(agent.replace_after_s)},
     /* ---- cluster ---- */
     {"cluster", "shards", MRD_SETTING_INT, 1, CLUSTER_SLOTS, "3",
      "1 to 16384; at least 3 in cluster mode", MRD_LANDS_PLANNER, NULL, MRD_APPLY_SCALE,
@@ -430,6 +435,7 @@ void mrd_setting_lands_text(const mrd_setting *row, char *buf, size_t n)
         {MRD_LANDS_SENTINEL, "sentinel.conf"},
         {MRD_LANDS_AGENT, "agent"},
         {MRD_LANDS_PLANNER, "planner"},
+        {MRD_LANDS_HEAL, "`meridian heal`"},
     };
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         if (!(row->lands & parts[i].bit))
@@ -457,6 +463,8 @@ const char *mrd_setting_apply_name(mrd_setting_apply a)
         return "new plan";
     case MRD_APPLY_SCALE:
         return "scale (online)";
+    case MRD_APPLY_NEXT_RUN:
+        return "next heal";
     }
     return "?";
 }

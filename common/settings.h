@@ -52,6 +52,7 @@ typedef struct mrd_settings {
         bool metrics_open;
         bool crash_fast_path;
         bool fence;
+        int replace_after_s;
     } agent;
     struct {
         int shards;
@@ -72,6 +73,7 @@ typedef enum mrd_setting_type {
 #define MRD_LANDS_SENTINEL 0x2u /* a sentinel.conf directive on every sentinel */
 #define MRD_LANDS_AGENT 0x4u    /* read by the agent from its manifest */
 #define MRD_LANDS_PLANNER 0x8u  /* shapes the plan (placement, ports) */
+#define MRD_LANDS_HEAL 0x10u    /* read by `meridian heal` (the operator side) */
 
 /* How a changed value reaches a running deployment. */
 typedef enum mrd_setting_apply {
@@ -83,6 +85,7 @@ typedef enum mrd_setting_apply {
     MRD_APPLY_PLAN,     /* changes the placement itself */
     MRD_APPLY_SCALE,    /* cluster mode: deploy adds or retires shards and
                            moves slots online (orchestrator/cluster/scale.c) */
+    MRD_APPLY_NEXT_RUN, /* read by the next `meridian heal`; nothing runs it */
 } mrd_setting_apply;
 
 typedef struct mrd_setting {

@@ -68,7 +68,8 @@ static void test_table_is_consistent(void **state)
     assert_string_equal(keys[0], "port");
     assert_string_equal(keys[3], "crash_fast_path");
     assert_string_equal(keys[4], "fence");
-    assert_null(keys[5]);
+    assert_string_equal(keys[5], "replace_after_s");
+    assert_null(keys[6]);
     assert_null(mrd_settings_keys("nope"));
 }
 
