@@ -1636,8 +1636,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 10 top-level, 20 settings, 7 per host, 2 in the shard, 4 per node. */
-    assert_int_equal(checked, 10 + 20 + 21 + 2 + 12);
+    /* 10 top-level, 21 settings, 7 per host, 2 in the shard, 4 per node. */
+    assert_int_equal(checked, 10 + 21 + 21 + 2 + 12);
 }
 
 static void test_manifest_invalid_documents(void **state)
