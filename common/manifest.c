@@ -87,6 +87,9 @@ static mrd_rc parse_node(json_t *o, mrd_manifest *m, int shard, mrd_error *err)
     MRD_TRY(get_int(o, "port", &nd->port, err));
     MRD_TRY(get_int(o, "replica_priority", &nd->replica_priority, err));
     MRD_TRY(get_bool(o, "master", &nd->master, err));
+    nd->restore = false; /* emitted only when true */
+    if (json_object_get(o, "restore"))
+        MRD_TRY(get_bool(o, "restore", &nd->restore, err));
     nd->bus_port = 0; /* sentinel mode has no cluster bus: the key is absent */
     if (json_object_get(o, "bus_port"))
         MRD_TRY(get_int(o, "bus_port", &nd->bus_port, err));
@@ -195,16 +198,82 @@ static mrd_rc check_runnable(const mrd_manifest *m, mrd_error *err)
     return MRD_OK;
 }
 
+/* Version 4's "generation" and "replaced" (version 3: generation 1, none). */
+static mrd_rc parse_generation(json_t *root, mrd_manifest *m, mrd_error *err)
+{
+    m->generation = 1;
+    m->nreplaced = 0;
+    if (m->version < 4)
+        return MRD_OK;
+    MRD_TRY(get_int(root, "generation", &m->generation, err));
+    if (m->generation < 1)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: \"generation\" must be 1 or more, not %d",
+                             m->generation);
+    json_t *list = json_object_get(root, "replaced");
+    if (!json_is_array(list) || json_array_size(list) > MRD_MF_MAX_HOSTS)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "manifest: \"replaced\" must be an array of at most %d "
+                             "replacements",
+                             MRD_MF_MAX_HOSTS);
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o) {
+        mrd_mf_replaced *r = &m->replaced[i];
+        if (!json_is_object(o))
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: a replacement must be an object");
+        MRD_TRY(get_str(o, "host", r->host, sizeof(r->host), err));
+        MRD_TRY(get_str(o, "by", r->by, sizeof(r->by), err));
+        MRD_TRY(get_int(o, "generation", &r->generation, err));
+        if (!r->host[0] || !r->by[0] || strcmp(r->host, r->by) == 0)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: replacement of \"%s\" by \"%s\": a replacement "
+                                 "names two different hosts",
+                                 r->host, r->by);
+        if (r->generation < 2 || r->generation > m->generation)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: replacement of \"%s\" has generation %d, "
+                                 "outside 2..%d (the manifest's generation)",
+                                 r->host, r->generation, m->generation);
+        if (manifest_replaced(m, r->host))
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: host \"%s\" is replaced twice", r->host);
+        m->nreplaced++;
+    }
+    return MRD_OK;
+}
+
+/* A replaced host that is still among "hosts" runs nothing: it is fenced. */
+static mrd_rc check_fenced_idle(const mrd_manifest *m, mrd_error *err)
+{
+    for (int i = 0; i < m->nreplaced; i++) {
+        int h = host_index(m, m->replaced[i].host);
+        if (h < 0)
+            continue;
+        if (m->hosts[h].sentinel_port || manifest_host_nodes(m, h, NULL, 0) > 0)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "manifest: host \"%s\" was replaced by \"%s\" "
+                                 "(generation %d) but still has %s on it",
+                                 m->replaced[i].host, m->replaced[i].by,
+                                 m->replaced[i].generation,
+                                 m->hosts[h].sentinel_port ? "a sentinel" : "nodes");
+    }
+    return MRD_OK;
+}
+
 static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
 {
     if (!json_is_object(root))
         return mrd_error_set(err, MRD_ERR_INVALID, "manifest: not a JSON object");
     MRD_TRY(get_int(root, "version", &m->version, err));
-    if (m->version != MRD_MANIFEST_VERSION)
+    if (m->version < MRD_MANIFEST_VERSION_MIN || m->version > MRD_MANIFEST_VERSION)
         return mrd_error_set(err, MRD_ERR_INVALID,
-                             "manifest version %d is not supported (expected %d): "
+                             "manifest version %d is not supported (expected %d to %d): "
                              "redeploy with a matching meridian",
-                             m->version, MRD_MANIFEST_VERSION);
+                             m->version, MRD_MANIFEST_VERSION_MIN, MRD_MANIFEST_VERSION);
+    MRD_TRY(parse_generation(root, m, err));
+    m->version = MRD_MANIFEST_VERSION; /* read as version 4 from here on */
     MRD_TRY(get_str(root, "topology", m->topology, sizeof(m->topology), err));
     MRD_TRY(get_str(root, "mode", m->mode, sizeof(m->mode), err));
     MRD_TRY(get_str(root, "host", m->host, sizeof(m->host), err));
@@ -259,6 +328,7 @@ static mrd_rc parse_root(json_t *root, mrd_manifest *m, mrd_error *err)
             return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
         m->nwebhooks++;
     }
+    MRD_TRY(check_fenced_idle(m, err));
     return check_runnable(m, err);
 }
 
@@ -367,6 +437,8 @@ json_t *manifest_to_json(const mrd_manifest *m)
                                   "master", nd->master);
             if (nd->bus_port)
                 json_object_set_new(o, "bus_port", json_integer(nd->bus_port));
+            if (nd->restore)
+                json_object_set_new(o, "restore", json_true());
             json_array_append_new(nodes, o);
         }
         json_array_append_new(shards, json_pack("{s:s,s:o}", "name", sh->name, "nodes", nodes));
@@ -374,11 +446,17 @@ json_t *manifest_to_json(const mrd_manifest *m)
     json_t *hooks = json_array();
     for (int i = 0; i < m->nwebhooks; i++)
         json_array_append_new(hooks, json_string(m->webhooks[i]));
-    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "version",
+    json_t *replaced = json_array();
+    for (int i = 0; i < m->nreplaced; i++)
+        json_array_append_new(replaced, json_pack("{s:s,s:s,s:i}", "host", m->replaced[i].host,
+                                                  "by", m->replaced[i].by, "generation",
+                                                  m->replaced[i].generation));
+    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:o,s:o,s:o}", "version",
                      MRD_MANIFEST_VERSION, "topology", m->topology, "mode", m->mode, "host",
-                     m->host, "root", m->root, "secrets_dir", m->secrets_dir, "settings",
-                     mrd_settings_to_json(&m->settings), "hosts", hosts, "shards", shards,
-                     "webhooks", hooks);
+                     m->host, "root", m->root, "secrets_dir", m->secrets_dir, "generation",
+                     m->generation >= 1 ? m->generation : 1, "replaced", replaced,
+                     "settings", mrd_settings_to_json(&m->settings), "hosts", hosts,
+                     "shards", shards, "webhooks", hooks);
 }
 
 void manifest_free(mrd_manifest **m)
@@ -390,6 +468,14 @@ void manifest_free(mrd_manifest **m)
     free((*m)->webhooks);
     free(*m);
     *m = NULL;
+}
+
+const mrd_mf_replaced *manifest_replaced(const mrd_manifest *m, const char *host)
+{
+    for (int i = 0; i < m->nreplaced; i++)
+        if (strcmp(m->replaced[i].host, host) == 0)
+            return &m->replaced[i];
+    return NULL;
 }
 
 const mrd_mf_host *manifest_self(const mrd_manifest *m)

@@ -24,8 +24,14 @@
 /* 2: the settings follow the settings table ("settings": {"store": ...}).
  * 3: nodes and shards: "hosts" (every host of the deployment) and "shards"
  *    (each with its nodes: a redis-server on a host and port), instead of
- *    one "peers" list with one store node per host and one master name. */
-#define MRD_MANIFEST_VERSION 3
+ *    one "peers" list with one store node per host and one master name.
+ * 4: spare hosts: the deployment's "generation" (1, then one more per
+ *    host replaced by a spare), "replaced" (every replacement so far) and
+ *    a node's optional "restore": true (never started blank: rebuilt from
+ *    a peer's snapshot).  A version 3 manifest is still read, as
+ *    generation 1 with no replacement and no node to restore. */
+#define MRD_MANIFEST_VERSION 4
+#define MRD_MANIFEST_VERSION_MIN 3
 #define MRD_MF_NAME 64
 #define MRD_MF_PATH 1024
 #define MRD_MF_MAX_HOSTS 64
@@ -55,6 +61,11 @@ typedef struct mrd_mf_node {
                              sentinel mode ("bus_port" absent) */
     int replica_priority; /* the plan's (the master's is 100 too) */
     bool master;          /* the shard's initial master in the plan */
+    bool restore;         /* "restore": true (absent: false): the node stands
+                             in for a lost one; where it never ran (no data,
+                             no nodes.conf) it is rebuilt from a peer's
+                             snapshot as a lost replica is, never started
+                             blank */
 } mrd_mf_node;
 
 /* A shard: one master and its replicas.  Its nodes are
@@ -66,14 +77,30 @@ typedef struct mrd_mf_shard {
     int master;             /* node index of the initial master */
 } mrd_mf_shard;
 
+/* A replacement: host HOST was lost and BY, a spare, stands in for it
+ * from generation GENERATION on.  HOST is fenced: its agent never starts
+ * its nodes again (a manifest names it in "replaced" and puts no node and
+ * no sentinel on it). */
+typedef struct mrd_mf_replaced {
+    char host[MRD_MF_NAME];
+    char by[MRD_MF_NAME];
+    int generation;          /* 2 .. the manifest's generation */
+} mrd_mf_replaced;
+
 typedef struct mrd_manifest {
-    int version;
+    int version;            /* MRD_MANIFEST_VERSION once parsed (a version 3
+                               file is read as version 4) */
     char topology[MRD_MF_NAME];
     char mode[16];          /* "sentinel" or "cluster" */
     char host[MRD_MF_NAME]; /* this host: also hosts[self] */
     int self;               /* index of this host in hosts */
     char root[MRD_MF_PATH];
     char secrets_dir[MRD_MF_PATH];
+    int generation;         /* the deployment's generation (>= 1); written
+                               as 1 when below (a manifest built from a
+                               zeroed struct) */
+    mrd_mf_replaced replaced[MRD_MF_MAX_HOSTS]; /* in the order written */
+    int nreplaced;
 
     mrd_settings settings; /* every topology setting (see settings.h), with
                               sentinel.quorum resolved by the plan */
@@ -89,7 +116,11 @@ typedef struct mrd_manifest {
     int nwebhooks;
 } mrd_manifest;
 
-/* Parse a manifest.  *out is new; manifest_free() it. */
+/* Parse a manifest (version 3 or 4).  *out is new; manifest_free() it.
+ * Besides every key's type: a "replaced" entry must name two different
+ * hosts, a generation from 2 to the manifest's, and a host replaced only
+ * once; a host it names that is among "hosts" runs no node and no
+ * sentinel.  MRD_ERR_PARSE (not JSON), MRD_ERR_INVALID, MRD_ERR_NOMEM. */
 mrd_rc manifest_parse(const char *text, size_t len, mrd_manifest **out,
                       mrd_error *err);
 mrd_rc manifest_load(const char *path, mrd_manifest **out, mrd_error *err);
@@ -108,6 +139,9 @@ json_t *manifest_to_json(const mrd_manifest *m);
 
 /* Free and NULL *m.  Accepts NULL. */
 void manifest_free(mrd_manifest **m);
+
+/* The replacement of host HOST (as the lost host), or NULL (borrowed). */
+const mrd_mf_replaced *manifest_replaced(const mrd_manifest *m, const char *host);
 
 /* This host's own entry (borrowed). */
 const mrd_mf_host *manifest_self(const mrd_manifest *m);

@@ -1226,15 +1226,18 @@ static void test_lock_folder_removed_while_waiting(void **state)
 
 /* A hand-written manifest in the schema of common/manifest.c: this host
  * (use-a2) is the second of three hosts and runs no sentinel; one shard of
- * three nodes, use-a1's the master. */
+ * three nodes, use-a1's the master.  Generation 2: use-a2 stands in for
+ * use-c1, which is no longer among the hosts. */
 static const char valid_manifest[] =
     "{\n"
-    "  \"version\": 3,\n"
+    "  \"version\": 4,\n"
     "  \"topology\": \"shop\",\n"
     "  \"mode\": \"sentinel\",\n"
     "  \"host\": \"use-a2\",\n"
     "  \"root\": \"/var/lib/meridian/shop/use-a2\",\n"
     "  \"secrets_dir\": \"/etc/meridian/shop/secrets\",\n"
+    "  \"generation\": 2,\n"
+    "  \"replaced\": [{\"host\": \"use-c1\", \"by\": \"use-a2\", \"generation\": 2}],\n"
     "  \"settings\": {\n"
     "    \"store\": {\"port\": 16379, \"leader_region\": \"us-east\",\n"
     "              \"maxmemory\": \"256mb\", \"repl_backlog\": \"64mb\"},\n"
@@ -1313,6 +1316,13 @@ static void assert_manifest_equal(const mrd_manifest *a, const mrd_manifest *b)
     assert_int_equal(a->self, b->self);
     assert_string_equal(a->root, b->root);
     assert_string_equal(a->secrets_dir, b->secrets_dir);
+    assert_int_equal(a->generation, b->generation);
+    assert_int_equal(a->nreplaced, b->nreplaced);
+    for (int i = 0; i < a->nreplaced; i++) {
+        assert_string_equal(a->replaced[i].host, b->replaced[i].host);
+        assert_string_equal(a->replaced[i].by, b->replaced[i].by);
+        assert_int_equal(a->replaced[i].generation, b->replaced[i].generation);
+    }
     size_t nrows;
     const mrd_setting *rows = mrd_settings_table(&nrows);
     for (size_t i = 0; i < nrows; i++)
@@ -1335,6 +1345,7 @@ static void assert_manifest_equal(const mrd_manifest *a, const mrd_manifest *b)
     for (int i = 0; i < a->nnodes; i++) {
         const mrd_mf_node *n = &a->nodes[i];
         assert_node(&b->nodes[i], n->host, n->shard, n->port, n->replica_priority, n->master);
+        assert_int_equal(n->restore, b->nodes[i].restore);
     }
     assert_int_equal(a->nwebhooks, b->nwebhooks);
     for (int i = 0; i < a->nwebhooks; i++)
@@ -1345,7 +1356,16 @@ static void test_manifest_parse_valid(void **state)
 {
     (void)state;
     mrd_manifest *m = parse_manifest_ok(valid_manifest);
-    assert_int_equal(m->version, 3);
+    assert_int_equal(m->version, 4);
+    assert_int_equal(m->generation, 2);
+    assert_int_equal(m->nreplaced, 1);
+    assert_string_equal(m->replaced[0].host, "use-c1");
+    assert_string_equal(m->replaced[0].by, "use-a2");
+    assert_int_equal(m->replaced[0].generation, 2);
+    assert_ptr_equal(manifest_replaced(m, "use-c1"), &m->replaced[0]);
+    assert_null(manifest_replaced(m, "use-a2"));
+    for (int i = 0; i < m->nnodes; i++)
+        assert_false(m->nodes[i].restore);
     assert_string_equal(m->topology, "shop");
     assert_string_equal(m->mode, "sentinel");
     assert_string_equal(m->host, "use-a2");
@@ -1417,7 +1437,7 @@ static void test_manifest_round_trip(void **state)
     char *s1 = json_dumps(j1, JSON_COMPACT);
     assert_non_null(s1);
     /* Canonical key order, as the header promises. */
-    assert_int_equal(strncmp(s1, "{\"version\":3,\"topology\":\"shop\",\"mode\":", 37), 0);
+    assert_int_equal(strncmp(s1, "{\"version\":4,\"topology\":\"shop\",\"mode\":", 37), 0);
     mrd_manifest *m2 = parse_manifest_ok(s1);
     assert_manifest_equal(m1, m2);
 
@@ -1517,6 +1537,9 @@ static void expected_message(const char *key, json_t *valid, char *buf, size_t n
                  MRD_MF_MAX_SHARDS);
     else if (strcmp(key, "nodes") == 0)
         snprintf(buf, n, "manifest: shard \"shop-main\": \"nodes\" must be a non-empty array");
+    else if (strcmp(key, "replaced") == 0)
+        snprintf(buf, n, "manifest: \"replaced\" must be an array of at most %d replacements",
+                 MRD_MF_MAX_HOSTS);
     else if (json_is_array(valid))
         snprintf(buf, n, "manifest: \"%s\" must be an array", key);
     else if (json_is_object(valid))
@@ -1636,8 +1659,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 10 top-level, 21 settings, 7 per host, 2 in the shard, 4 per node. */
-    assert_int_equal(checked, 10 + 21 + 21 + 2 + 12);
+    /* 12 top-level, 21 settings, 7 per host, 2 in the shard, 4 per node. */
+    assert_int_equal(checked, 12 + 21 + 21 + 2 + 12);
 }
 
 static void test_manifest_invalid_documents(void **state)
@@ -1655,9 +1678,12 @@ static void test_manifest_invalid_documents(void **state)
      * shards). */
     text = mutated("", "version", json_integer(2));
     manifest_fails(text, MRD_ERR_INVALID,
-                   "manifest version 2 is not supported (expected 3): "
+                   "manifest version 2 is not supported (expected 3 to 4): "
                    "redeploy with a matching meridian",
                    false);
+    free(text);
+    text = mutated("", "version", json_integer(5));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest version 5 is not supported", true);
     free(text);
     text = mutated("", "version", json_integer(0));
     manifest_fails(text, MRD_ERR_INVALID, "manifest version 0 is not supported", true);
@@ -1932,6 +1958,176 @@ static void test_manifest_cluster_mode(void **state)
 
 /* A deploy after an upgrade compares the settings of the manifests the
  * hosts still run, of any version with a settings table. */
+/* The valid manifest with "replaced" set to REPLACED (stolen) and
+ * "generation" to GENERATION. */
+static char *with_replaced(int generation, json_t *replaced)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    json_object_set_new(root, "generation", json_integer(generation));
+    json_object_set_new(root, "replaced", replaced);
+    char *text = json_dumps(root, 0);
+    json_decref(root);
+    return text;
+}
+
+/* Version 3 (before spares) is still read: generation 1, nothing
+ * replaced, no node to restore; it is written back as version 4. */
+static void test_manifest_version3(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    json_object_set_new(root, "version", json_integer(3));
+    json_object_del(root, "generation");
+    json_object_del(root, "replaced");
+    char *text = json_dumps(root, 0);
+    mrd_manifest *m = parse_manifest_ok(text);
+    assert_int_equal(m->version, MRD_MANIFEST_VERSION);
+    assert_int_equal(m->generation, 1);
+    assert_int_equal(m->nreplaced, 0);
+    json_t *j = manifest_to_json(m);
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 4);
+    assert_int_equal(json_integer_value(json_object_get(j, "generation")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "replaced")), 0);
+    /* and what it writes is the same document at version 4 */
+    json_object_set_new(root, "version", json_integer(4));
+    json_object_set_new(root, "generation", json_integer(1));
+    json_object_set_new(root, "replaced", json_array());
+    assert_true(json_equal(root, j));
+    json_decref(j);
+    json_decref(root);
+    free(text);
+    /* a manifest built from a zeroed struct is written as generation 1 */
+    m->generation = 0;
+    j = manifest_to_json(m);
+    assert_int_equal(json_integer_value(json_object_get(j, "generation")), 1);
+    json_decref(j);
+    manifest_free(&m);
+}
+
+/* "restore": true round-trips; false is the default and is not written. */
+static void test_manifest_restore(void **state)
+{
+    (void)state;
+    char *text = mutated("nodes/1", "restore", json_true());
+    mrd_manifest *m = parse_manifest_ok(text);
+    free(text);
+    assert_false(m->nodes[0].restore);
+    assert_true(m->nodes[1].restore);
+    json_t *j = manifest_to_json(m);
+    char *s1 = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    assert_non_null(strstr(s1, "\"restore\":true"));
+    assert_null(strstr(s1, "\"restore\":false"));
+    mrd_manifest *m2 = parse_manifest_ok(s1);
+    assert_manifest_equal(m, m2);
+    free(s1);
+    manifest_free(&m);
+    manifest_free(&m2);
+
+    text = mutated("nodes/1", "restore", json_false());
+    m = parse_manifest_ok(text);
+    free(text);
+    assert_false(m->nodes[1].restore);
+    j = manifest_to_json(m);
+    s1 = json_dumps(j, JSON_COMPACT);
+    assert_null(strstr(s1, "restore"));
+    free(s1);
+    json_decref(j);
+    manifest_free(&m);
+
+    text = mutated("nodes/1", "restore", json_integer(1));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: \"restore\" must be a boolean", false);
+    free(text);
+}
+
+/* "generation" and "replaced": every refusal says what is wrong. */
+static void test_manifest_replaced_refusals(void **state)
+{
+    (void)state;
+    char *text;
+    /* several replacements, a chain among them: parsed in order */
+    text = with_replaced(3, json_pack("[{s:s,s:s,s:i},{s:s,s:s,s:i}]", "host", "use-c1", "by",
+                                      "use-c9", "generation", 2, "host", "use-c9", "by",
+                                      "use-a2", "generation", 3));
+    mrd_manifest *m = parse_manifest_ok(text);
+    free(text);
+    assert_int_equal(m->generation, 3);
+    assert_int_equal(m->nreplaced, 2);
+    assert_string_equal(m->replaced[1].host, "use-c9");
+    assert_int_equal(m->replaced[1].generation, 3);
+    manifest_free(&m);
+    /* none yet */
+    text = with_replaced(1, json_array());
+    m = parse_manifest_ok(text);
+    free(text);
+    assert_int_equal(m->nreplaced, 0);
+    manifest_free(&m);
+
+    text = with_replaced(0, json_array());
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: \"generation\" must be 1 or more, not 0",
+                   false);
+    free(text);
+    text = with_replaced(2, json_pack("[i]", 1));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: a replacement must be an object", false);
+    free(text);
+    text = with_replaced(2, json_pack("[{s:s,s:i}]", "host", "use-c1", "generation", 2));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: \"by\" must be a string", false);
+    free(text);
+    text = with_replaced(2, json_pack("[{s:s,s:s}]", "host", "use-c1", "by", "use-a2"));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: \"generation\" must be a non-negative integer", false);
+    free(text);
+    text = with_replaced(2, json_pack("[{s:s,s:s,s:i}]", "host", "use-c1", "by", "use-c1",
+                                      "generation", 2));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: replacement of \"use-c1\" by \"use-c1\": a replacement names "
+                   "two different hosts",
+                   false);
+    free(text);
+    text = with_replaced(2, json_pack("[{s:s,s:s,s:i}]", "host", "use-c1", "by", "use-a2",
+                                      "generation", 3));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: replacement of \"use-c1\" has generation 3, outside 2..2 (the "
+                   "manifest's generation)",
+                   false);
+    free(text);
+    text = with_replaced(2, json_pack("[{s:s,s:s,s:i}]", "host", "use-c1", "by", "use-a2",
+                                      "generation", 1));
+    manifest_fails(text, MRD_ERR_INVALID, "has generation 1, outside 2..2", true);
+    free(text);
+    text = with_replaced(3, json_pack("[{s:s,s:s,s:i},{s:s,s:s,s:i}]", "host", "use-c1", "by",
+                                      "use-c9", "generation", 2, "host", "use-c1", "by",
+                                      "use-a2", "generation", 3));
+    manifest_fails(text, MRD_ERR_INVALID, "manifest: host \"use-c1\" is replaced twice", false);
+    free(text);
+    json_t *many = json_array();
+    for (int i = 0; i <= MRD_MF_MAX_HOSTS; i++)
+        json_array_append_new(many, json_object());
+    text = with_replaced(2, many);
+    char msg[128];
+    snprintf(msg, sizeof(msg),
+             "manifest: \"replaced\" must be an array of at most %d replacements",
+             MRD_MF_MAX_HOSTS);
+    manifest_fails(text, MRD_ERR_INVALID, msg, false);
+    free(text);
+    /* a replaced host among the hosts is fenced: no node, no sentinel */
+    text = with_replaced(2, json_pack("[{s:s,s:s,s:i}]", "host", "use-a2", "by", "use-c9",
+                                      "generation", 2));
+    manifest_fails(text, MRD_ERR_INVALID,
+                   "manifest: host \"use-a2\" was replaced by \"use-c9\" (generation 2) but "
+                   "still has nodes on it",
+                   false);
+    free(text);
+    text = with_replaced(2, json_pack("[{s:s,s:s,s:i}]", "host", "use-a1", "by", "use-c9",
+                                      "generation", 2));
+    manifest_fails(text, MRD_ERR_INVALID, "but still has a sentinel on it", true);
+    free(text);
+}
+
 static void test_manifest_settings_only(void **state)
 {
     (void)state;
@@ -2632,6 +2828,9 @@ int main(void)
         cmocka_unit_test(test_manifest_invalid_documents),
         cmocka_unit_test(test_manifest_nodes_per_host),
         cmocka_unit_test(test_manifest_cluster_mode),
+        cmocka_unit_test(test_manifest_version3),
+        cmocka_unit_test(test_manifest_restore),
+        cmocka_unit_test(test_manifest_replaced_refusals),
         cmocka_unit_test(test_manifest_settings_only),
         cmocka_unit_test(test_manifest_syntax_errors),
         TMP(test_manifest_load),
