@@ -379,7 +379,7 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     }
     if (out)
         reconcile_print(out, c, &rr);
-    int live_changes = rr.nchanges, refused = rr.refused;
+    int live_changes = rr.nchanges - rr.fenced, refused = rr.refused;
     reconcile_report_free(&rr);
     if (refused > 0) {
         /* what Redis refused stays as it runs: verification would only wait
