@@ -12,7 +12,8 @@
 /* ==== the mode ==== */
 
 /* The table of MODE: chosen here, once per probe; nothing else in status
- * asks which mode runs.  NULL when status cannot judge that mode yet. */
+ * asks which mode runs, except the output for its words and fields
+ * (status_mode.h).  NULL when status cannot judge that mode yet. */
 static const status_mode *status_mode_for(mrd_mode mode)
 {
     switch (mode) {
