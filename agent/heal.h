@@ -51,6 +51,7 @@
 #include "err.h"
 #include "events.h"
 #include "health.h"
+#include "settings.h"
 #include "supervise.h"
 
 /* How long a restored node may take to link up and catch up. */
@@ -67,8 +68,9 @@
  * knows the replicas (each reset sentinel must see them all again). */
 #define HEAL_RESET_SETTLE_MS 5000
 
-/* A fenced leader's min-replicas-to-write: more than any topology has. */
-#define HEAL_FENCE_MIN_REPLICAS 1000
+/* A fenced leader's min-replicas-to-write: more than any topology has
+ * (common/settings.h: the orchestrator's reconcile and status know it). */
+#define HEAL_FENCE_MIN_REPLICAS MRD_FENCE_MIN_REPLICAS
 
 /* What was observed about one store node of this host. */
 typedef struct heal_facts {

@@ -55,6 +55,8 @@
  * - heal_cluster.c: observing (the views, the shard's master, nodes.conf's
  *   state, the replicas fit for the crash fast path), the act dispatch,
  *   the host's part and the mode's table;
+ * - heal_cluster_view.c: reading an observation (a node's probe and INFO,
+ *   a node in a view, its id), which every other file of the mode uses;
  * - heal_cluster_restore.c: restoring a lost node (nodes.conf and the
  *   restore hooks) and whether the agent's start may start a node blank;
  * - heal_cluster_repair.c: a running node set right (repointing, a lost
@@ -75,18 +77,6 @@
 
 /* ==== observing ==== */
 
-const store_probe *heal_cl_node_probe(const observation *o, int node)
-{
-    return &o->probes[node - o->shard->first];
-}
-
-bool heal_cl_node_info(const observation *o, int node, store_info *out)
-{
-    const store_probe *p = heal_cl_node_probe(o, node);
-    return p->rc == MRD_OK && p->info &&
-           store_info_parse(p->info, strlen(p->info), out, NULL) == MRD_OK;
-}
-
 static void cluster_obs_free(heal_obs *b)
 {
     observation *o = b->mode_data;
@@ -99,13 +89,6 @@ static void cluster_obs_free(heal_obs *b)
     store_cluster_view_free(&o->old);
     free(o);
     b->mode_data = NULL;
-}
-
-/* The view node of manifest node I in V, or NULL. */
-const store_cluster_node *heal_cl_in_view(const mrd_manifest *m, const store_cluster_view *v,
-                                          int i)
-{
-    return store_cluster_find_addr(v, manifest_node_address(m, i), m->nodes[i].port);
 }
 
 /* ==== pure ==== */
@@ -218,13 +201,6 @@ static void fit_to_take_over(const heal_ctx *hc, observation *o, const store_inf
     }
 }
 
-/* An INFO probe, with nothing else, of the node at ADDRESS:PORT. */
-store_probe heal_cl_ping_probe(const heal_ctx *hc, const char *address, int port)
-{
-    return (store_probe){.kind = STORE_PROBE_INFO, .address = address, .port = port,
-                         .user = "admin", .pass = hc->h->secrets.admin};
-}
-
 /* Observe node B->hn: every node of its shard (INFO, CLUSTER NODES and
  * CLUSTER INFO; its own with its safety settings) and the other masters
  * its own view had at the last pass (INFO), in one concurrent round; for
@@ -307,13 +283,6 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
 }
 
 /* ==== acting ==== */
-
-/* The id of node I in the observation's view ("" when absent). */
-const char *heal_cl_view_id(const heal_ctx *hc, const observation *o, int i)
-{
-    const store_cluster_node *n = o->view ? heal_cl_in_view(hc->h->m, o->view, i) : NULL;
-    return n ? n->id : "";
-}
 
 static void cluster_act(heal_step *ps, heal_action a)
 {

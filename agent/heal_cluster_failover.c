@@ -47,7 +47,7 @@ heal_rfail heal_cluster_rfail_decide(const heal_rfail_facts *f)
         return HEAL_RFAIL_NOT_CHOSEN;
     if (f->masters < 0)
         return HEAL_RFAIL_PROBE;
-    if (f->masters_lost_it < f->masters / 2 + 1)
+    if (f->masters_lost_it < mrd_majority(f->masters))
         return HEAL_RFAIL_NO_MAJORITY;
     return HEAL_RFAIL_ASK;
 }

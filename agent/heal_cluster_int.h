@@ -1,8 +1,8 @@
 /* heal_cluster_int.h - what the files of the heal pass's cluster mode
  * (heal_cluster.c, heal_cluster_restore.c, heal_cluster_repair.c,
- * heal_cluster_failover.c, heal_cluster_fence.c) share.  Not for other
- * modules, nor for the front end: it reaches the mode through
- * heal_mode_cluster (heal_int.h).
+ * heal_cluster_failover.c, heal_cluster_fence.c, heal_cluster_view.c)
+ * share.  Not for other modules, nor for the front end: it reaches the
+ * mode through heal_mode_cluster (heal_int.h).
  *
  * heal_cluster.c observes (one observation per node and pass, below) and
  * dispatches the actions to the other files; each of them owns one job and
@@ -54,7 +54,7 @@ typedef struct observation {
     heal_id_from id_from;
 } observation;
 
-/* ==== observing (heal_cluster.c) ==== */
+/* ==== reading an observation (heal_cluster_view.c) ==== */
 
 /* Node NODE's probe (a node of o->shard); borrowed. */
 const store_probe *heal_cl_node_probe(const observation *o, int node);

@@ -25,6 +25,13 @@
                            no leading '-' (they become paths and arguments) */
 #define MRD_SIZE_MAX 32 /* Redis memory size strings: "64mb", "1gb", "0" */
 
+/* The min-replicas-to-write an agent fences an isolated master with: more
+ * than any topology has, so that the node refuses every write
+ * (NOREPLICAS).  One value for both sides: the agent sets it and lifts it
+ * (agent/heal.h); reconcile and status recognise it as the agent's fence,
+ * never as drift, and never set it back themselves. */
+#define MRD_FENCE_MIN_REPLICAS 1000
+
 /* The values.  Both the topology (what the file says) and the manifest
  * (what one host runs) hold one. */
 typedef struct mrd_settings {

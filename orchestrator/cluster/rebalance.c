@@ -57,6 +57,23 @@ int rebalance_plan_node(const mrd_plan *p, const store_cluster_node *n)
     return -1;
 }
 
+int rebalance_reference(const store_cluster_view *const *views, int n)
+{
+    int best = -1, ref = -1;
+    for (int i = 0; i < n; i++) {
+        if (!views[i])
+            continue;
+        int agree = 0;
+        for (int j = 0; j < n; j++)
+            agree += views[j] && store_cluster_slots_agree(views[i], views[j], NULL);
+        if (agree > best) {
+            best = agree;
+            ref = i;
+        }
+    }
+    return ref;
+}
+
 /* ==== helpers ==== */
 
 typedef struct decider {
@@ -105,25 +122,6 @@ static void refuse(decider *x, rebal_why why, int node, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->d->text, sizeof(x->d->text), fmt, ap);
     va_end(ap);
-}
-
-/* The up node whose slot map agrees with the most others; -1 none. */
-static int reference(const decider *x)
-{
-    int best = -1, ref = -1;
-    for (int i = 0; i < x->p->nnodes; i++) {
-        if (!x->n[i].up || !x->n[i].view)
-            continue;
-        int agree = 0;
-        for (int j = 0; j < x->p->nnodes; j++)
-            agree += x->n[j].up && x->n[j].view &&
-                     store_cluster_slots_agree(x->n[i].view, x->n[j].view, NULL);
-        if (agree > best) {
-            best = agree;
-            ref = i;
-        }
-    }
-    return ref;
 }
 
 /* Shard S's master in the reference view: the plan node of the shard that
@@ -365,15 +363,22 @@ void rebalance_decide(const mrd_plan *p, const rebal_node *nodes, rebal_decision
                           .node = -1, .lag_bytes = -1};
     int *master = calloc((size_t)(p->nshards ? p->nshards : 1), sizeof(*master));
     bool *empty = calloc((size_t)(p->nshards ? p->nshards : 1), sizeof(*empty));
+    const store_cluster_view **views = calloc((size_t)(p->nnodes ? p->nnodes : 1),
+                                              sizeof(*views));
     decider x = {.p = p, .n = nodes, .d = d, .master = master, .empty = empty};
-    if (!master || !empty) {
+    if (!master || !empty || !views) {
         snprintf(d->text, sizeof(d->text), "out of memory");
         d->kind = REBAL_REFUSED;
         free(master);
         free(empty);
+        free(views);
         return;
     }
-    x.ref = reference(&x);
+    /* the up nodes' views: the reference is the map most of them share */
+    for (int i = 0; i < p->nnodes; i++)
+        views[i] = nodes[i].up ? nodes[i].view : NULL;
+    x.ref = rebalance_reference(views, p->nnodes);
+    free(views);
     if (x.ref < 0) {
         refuse(&x, REBAL_WHY_DOWN, -1, "no node answered with its cluster view");
         free(master);

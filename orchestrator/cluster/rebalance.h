@@ -110,4 +110,11 @@ const char *rebalance_why_name(rebal_why w);
 /* The plan node at the address of view node N, or -1. */
 int rebalance_plan_node(const mrd_plan *p, const store_cluster_node *n);
 
+/* The reference view: the index in VIEWS[0..N) (a NULL entry is a node
+ * that did not answer, or whose view did not parse) of the view whose
+ * slot map agrees with the most of them, itself included, i.e. the slot
+ * map most nodes share; the first on a tie; -1 when every entry is NULL.
+ * What rebalance_decide() and `meridian status` both judge against. */
+int rebalance_reference(const store_cluster_view *const *views, int n);
+
 #endif

@@ -117,7 +117,7 @@ mrd_rc crontab_update(orch_ctx *c, int host, const char *manifest, const char *e
 /* `meridian-agent run --daemon` on host H: the agent's own verdict. */
 mrd_rc run_daemon(orch_ctx *c, int host, mrd_error *err);
 
-/* ==== deploy.c ==== */
+/* ==== hosts_phase.c ==== */
 
 /* Every host: manifest, secrets, agent (re)started, O->parallel at a
  * time; then wait for the agents to answer.  0, or 2 with what failed

@@ -32,28 +32,6 @@
 #define DRILL_PREFLIGHT_WAIT_MS 15000 /* a converging topology gets this long */
 #define DRILL_SETTLE_MS 1000       /* a failover is seen: observe this much longer */
 
-static const char *const scenario_names[DRILL__COUNT] = {
-    [DRILL_KILL_LEADER] = "kill-leader",
-    [DRILL_REPLICA_LOSS] = "replica-loss",
-    [DRILL_REGION_OUTAGE] = "region-outage",
-    [DRILL_PARTITION] = "partition",
-    [DRILL_SENTINEL_LOSS] = "sentinel-loss",
-    [DRILL_SCALE] = "scale",
-};
-
-const char *drill_scenario_name(drill_scenario s)
-{
-    return (unsigned)s < DRILL__COUNT ? scenario_names[s] : "unknown";
-}
-
-int drill_scenario_parse(const char *name)
-{
-    for (int i = 0; i < DRILL__COUNT; i++)
-        if (strcmp(name, scenario_names[i]) == 0)
-            return i;
-    return -1;
-}
-
 /* ==== the drill's own state ==== */
 
 /* SIGINT/SIGTERM: the drill stops at its next step and undoes the fault. */
@@ -150,13 +128,6 @@ static void say(const drill *d, const char *fmt, ...)
     va_start(ap, fmt);
     drill_vsay(d->t0, fmt, ap);
     va_end(ap);
-}
-
-void drill_vsay(long long t0_ms, const char *fmt, va_list ap)
-{
-    fprintf(stderr, "drill %+8.3f s  ", (double)(mrd_now_ms() - t0_ms) / 1000.0);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
 }
 
 static const mrd_host *host(const drill *d, int i)

@@ -166,7 +166,11 @@ typedef struct drill_record {
     int64_t restore_ms;    /* when the fault was undone */
     int64_t ready_ms;      /* topology back to plan, -1 */
     int64_t end_ms;
-    char leader_before[64]; /* host names */
+    char leader_before[64]; /* the leader (cluster mode: the target shard's
+                               master) before the fault and after it, as
+                               node names (plan_node_name(): "aps-a1",
+                               "aps-a1:16380" for a node off store.port);
+                               "" unknown */
     char leader_after[64];
     drill_write *writes;
     int64_t nwrites;

@@ -1,5 +1,7 @@
 #include "reconcile.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +17,7 @@ void reconcile_wanted(const orch_ctx *c, mrd_settings *out)
     out->sentinel.quorum = c->plan->quorum;
 }
 
-/* A byte count as a topology file would write it: the largest whole unit. */
-static void human_size(long long bytes, char *buf, size_t n)
+void reconcile_human_size(long long bytes, char *buf, size_t n)
 {
     static const struct {
         long long mul;
@@ -30,16 +31,26 @@ static void human_size(long long bytes, char *buf, size_t n)
     snprintf(buf, n, "%lld", bytes);
 }
 
+bool reconcile_fenced(const mrd_setting *row, const char *live)
+{
+    if (!live || row->offset != offsetof(mrd_settings, consistency.min_replicas_to_write))
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(live, &end, 10);
+    return errno == 0 && end != live && *end == '\0' && v >= MRD_FENCE_MIN_REPLICAS;
+}
+
 bool reconcile_differs(const mrd_setting *row, const char *live, const mrd_settings *want,
                        char *from, char *to, size_t n)
 {
     char wanted[64];
-    if (!live || !mrd_setting_live_value(row, want, wanted, sizeof(wanted)) ||
-        strcmp(live, wanted) == 0)
+    if (!live || reconcile_fenced(row, live) ||
+        !mrd_setting_live_value(row, want, wanted, sizeof(wanted)) || strcmp(live, wanted) == 0)
         return false;
     mrd_setting_format(row, want, to, n);
     if (row->type == MRD_SETTING_SIZE)
-        human_size(strtoll(live, NULL, 10), from, n);
+        reconcile_human_size(strtoll(live, NULL, 10), from, n);
     else
         snprintf(from, n, "%s", live);
     return true;
@@ -79,8 +90,8 @@ static void apply_process(const orch_ctx *c, const char *admin, reconcile_report
     bool set_any = false;
     for (int i = first; i < last; i++) {
         reconcile_change *ch = &r->changes[i];
-        if (ch->applied)
-            continue; /* already runs it */
+        if (ch->applied || ch->fenced)
+            continue; /* already runs it; its agent's fence */
         char value[64];
         mrd_setting_live_value(ch->row, &want, value, sizeof(value));
         if (rc == MRD_OK) {
@@ -142,7 +153,16 @@ mrd_rc reconcile_run(const orch_ctx *c, bool apply, const mrd_settings *before,
             const mrd_setting *row = snt ? ps->sentinel_rows[k] : ps->node_rows[k];
             const char *live = snt ? probe_set_sentinel_value(ps, s, k)
                                    : ps->probes[i].config_values[k];
-            if (reconcile_differs(row, live, &want, from, to, sizeof(from))) {
+            if (!snt && reconcile_fenced(row, live)) {
+                /* its agent fenced it: the agent lifts the fence once the
+                 * node reaches a majority again, never reconcile */
+                mrd_setting_format(row, &want, to, sizeof(to));
+                rc = add_change(r, host, i, row, live, to);
+                if (rc == MRD_OK) {
+                    r->changes[r->nchanges - 1].fenced = true;
+                    r->fenced++;
+                }
+            } else if (reconcile_differs(row, live, &want, from, to, sizeof(from))) {
                 rc = add_change(r, host, snt ? -1 : i, row, from, to);
             } else if (live && before && mrd_setting_differs(row, before, &want)) {
                 /* already runs the new value: its agent set it first */
@@ -160,9 +180,10 @@ mrd_rc reconcile_run(const orch_ctx *c, bool apply, const mrd_settings *before,
      * is host order in sentinel mode), then the sentinels */
     for (int i = 0; apply && rc == MRD_OK && i < r->nchanges;) {
         int j = i, pending = 0;
-        while (j < r->nchanges && r->changes[j].host == r->changes[i].host &&
-               r->changes[j].node == r->changes[i].node)
-            pending += !r->changes[j++].applied;
+        for (; j < r->nchanges && r->changes[j].host == r->changes[i].host &&
+               r->changes[j].node == r->changes[i].node;
+             j++)
+            pending += !r->changes[j].applied && !r->changes[j].fenced;
         if (pending)
             apply_process(c, admin, r, i, j);
         i = j;
@@ -267,7 +288,11 @@ void reconcile_print(FILE *out, const orch_ctx *c, const reconcile_report *r)
             plan_node_name(c->plan, ch->node, where, sizeof(where));
         else
             snprintf(where, sizeof(where), "%s", c->topo->hosts[ch->host].name);
-        if (ch->applied && !ch->error[0])
+        if (ch->fenced)
+            fprintf(out, "  %-12s not changed: %s %s -> %s: fenced by its agent (it lifts "
+                         "the fence once the node reaches a majority again)\n",
+                    where, name, ch->from, ch->to);
+        else if (ch->applied && !ch->error[0])
             fprintf(out, "  %-12s changed: %s %s -> %s (live)\n", where, name, ch->from,
                     ch->to);
         else

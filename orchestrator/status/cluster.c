@@ -63,30 +63,10 @@ static bool views_parse(const st_report *r, views *vs)
         if (store_cluster_nodes_parse(text, strlen(text), vs->v[i], &err) != MRD_OK)
             store_cluster_view_free(&vs->v[i]); /* judged as unknown */
     }
-    /* the reference: the map that agrees with the most others */
-    int best = -1;
-    for (int i = 0; i < vs->n; i++) {
-        if (!vs->v[i])
-            continue;
-        int agree = 0;
-        for (int j = 0; j < vs->n; j++)
-            agree += vs->v[j] && store_cluster_slots_agree(vs->v[i], vs->v[j], NULL);
-        if (agree > best) {
-            best = agree;
-            vs->ref = i;
-        }
-    }
+    /* the reference: the map that agrees with the most others, as
+     * rebalance judges it */
+    vs->ref = rebalance_reference((const store_cluster_view *const *)vs->v, vs->n);
     return true;
-}
-
-/* The plan node at the address of view node N, or -1 (not a plan node). */
-static int plan_node_of(const orch_ctx *c, const store_cluster_node *n)
-{
-    const mrd_plan *p = c->plan;
-    for (int i = 0; n && i < p->nnodes; i++)
-        if (p->nodes[i].port == n->port && strcmp(plan_node_host(p, i)->address, n->ip) == 0)
-            return i;
-    return -1;
 }
 
 /* ==== the slot map ==== */
@@ -100,7 +80,7 @@ static int *plan_nodes_of(const orch_ctx *c, const store_cluster_view *ref)
 {
     int *of = malloc(sizeof(*of) * (size_t)(ref->nnodes ? ref->nnodes : 1));
     for (int k = 0; of && k < ref->nnodes; k++)
-        of[k] = plan_node_of(c, &ref->nodes[k]);
+        of[k] = rebalance_plan_node(c->plan, &ref->nodes[k]);
     return of;
 }
 

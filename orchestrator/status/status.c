@@ -12,7 +12,8 @@
 /* ==== the mode ==== */
 
 /* The table of MODE: chosen here, once per probe; nothing else in status
- * asks which mode runs.  NULL when status cannot judge that mode yet. */
+ * asks which mode runs, except the output for its words and fields
+ * (status_mode.h).  NULL when status cannot judge that mode yet. */
 static const status_mode *status_mode_for(mrd_mode mode)
 {
     switch (mode) {
@@ -72,9 +73,11 @@ static void take_sentinel(const store_probe *p, st_sentinel *s)
 }
 
 /* The live settings (VALUES[i] of ROWS[i], NULL unknown) that differ
- * from the topology, as "maxmemory 64mb (topology: 128mb), ..." in OUT. */
+ * from the topology, as "maxmemory 64mb (topology: 128mb), ..." in OUT;
+ * *FENCED (may be NULL: a sentinel) whether one of them is its agent's
+ * fence, which is not drift. */
 static void take_drift(const orch_ctx *c, const mrd_setting *const *rows, size_t nrows,
-                       const char *const *values, char *out, size_t n)
+                       const char *const *values, char *out, size_t n, bool *fenced)
 {
     mrd_settings want;
     reconcile_wanted(c, &want);
@@ -82,6 +85,8 @@ static void take_drift(const orch_ctx *c, const mrd_setting *const *rows, size_t
     out[0] = '\0';
     for (size_t i = 0; i < nrows; i++) {
         char from[64], to[64];
+        if (fenced && reconcile_fenced(rows[i], values[i]))
+            *fenced = true;
         if (!reconcile_differs(rows[i], values[i], &want, from, to, sizeof(from)))
             continue;
         int w = snprintf(out + len, n - len, "%s%s %s (topology: %s)", len ? ", " : "",
@@ -209,6 +214,25 @@ static void judge_drift(const orch_ctx *c, st_report *r)
     add_warning(r, what);
 }
 
+/* A node its agent fenced (cut off from a majority, it refuses writes
+ * until it reaches one again): WARNING, naming the first such node.  Not
+ * drift: the agent lifts the fence, and reconcile leaves it alone. */
+static void judge_fenced(const orch_ctx *c, st_report *r)
+{
+    int n = 0;
+    char first[96] = "";
+    for (int i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].fenced && n++ == 0)
+            plan_node_name(c->plan, r->nodes[i].node, first, sizeof(first));
+    if (n == 0)
+        return;
+    char what[256];
+    snprintf(what, sizeof(what), "%s%s fenced by its agent (min-replicas-to-write %d or more: "
+             "refuses writes until it reaches a majority again)", first,
+             n > 1 ? " and others" : "", MRD_FENCE_MIN_REPLICAS);
+    add_warning(r, what);
+}
+
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)
 {
     status_opts o = {.timeout_ms = timeout_ms};
@@ -283,7 +307,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         take_node(p, &r->nodes[i]);
         if (p->rc == MRD_OK)
             take_drift(c, ps->node_rows, ps->nnode_rows, (const char *const *)p->config_values,
-                       r->nodes[i].drift, sizeof(r->nodes[i].drift));
+                       r->nodes[i].drift, sizeof(r->nodes[i].drift), &r->nodes[i].fenced);
     }
     for (int i = 0; i < r->nsentinels; i++) {
         take_sentinel(&ps->probes[nn + i], &r->sentinels[i]);
@@ -291,7 +315,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         for (size_t k = 0; k < ps->nsentinel_rows; k++)
             values[k] = probe_set_sentinel_value(ps, i, k);
         take_drift(c, ps->sentinel_rows, ps->nsentinel_rows, values, r->sentinels[i].drift,
-                   sizeof(r->sentinels[i].drift));
+                   sizeof(r->sentinels[i].drift), NULL);
     }
     probe_set_free(&ps);
     /* an agent answers for every node on its host */
@@ -311,6 +335,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
         return mrd_error_set(err, rc, "out of memory");
     }
     mode->judge(c, r);
+    judge_fenced(c, r);
     judge_drift(c, r);
     judge_agents(c, r);
     *out = r;
@@ -442,6 +467,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                              reason, "replica_priority", prio, "promotable", promotable));
         json_t *o = json_array_get(nodes, json_array_size(nodes) - 1);
         json_object_set_new(o, "drift", n->drift[0] ? json_string(n->drift) : json_null());
+        json_object_set_new(o, "fenced", json_boolean(n->fenced));
         json_object_set_new(o, "shard", json_integer(n->shard + 1));
         if (t->mode == MRD_MODE_CLUSTER) {
             json_object_set_new(o, "cluster_state", n->cluster_state[0]
@@ -600,6 +626,9 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         char state[352];
         snprintf(state, sizeof(state), "%s%s%s", n->healthy ? "healthy" : "",
                  n->healthy && n->problem[0] ? "; " : "", n->problem);
+        if (n->fenced)
+            snprintf(state + strlen(state), sizeof(state) - strlen(state),
+                     "%sfenced by its agent", state[0] ? "; " : "");
         if (n->drift[0])
             snprintf(state + strlen(state), sizeof(state) - strlen(state), "%sdrift: %s",
                      state[0] ? "; " : "", n->drift);

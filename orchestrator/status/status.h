@@ -54,6 +54,10 @@ typedef struct st_node {
                             replica-priority is the plan's (0 never) */
     char drift[160];     /* live settings that differ from the topology:
                             "maxmemory 64mb (topology: 128mb)", "" none */
+    bool fenced;         /* fenced by its agent: its min-replicas-to-write is
+                            MRD_FENCE_MIN_REPLICAS or more (reconcile_fenced()),
+                            so it refuses writes until it reaches a majority
+                            again; a WARNING, not drift */
     bool healthy;
     char problem[160];   /* why not healthy, "" when healthy */
     st_agent agent;      /* the host's agent (as st_host.agent) */

@@ -2,11 +2,16 @@
  * to status/ and its tests).
  *
  * As curl's vtls chooses a TLS backend: status.c (the front end) picks a
- * mode's table once, by the topology's mode, and calls through it; it
- * never tests the mode itself, and the modes never call each other.  What
+ * mode's table once, by the topology's mode, and calls through it for
+ * what to probe and how to judge; the modes never call each other.  What
  * every mode shares (probing, reading INFO and sentinel answers, drift,
- * agents, output) lives in status.c.  Sentinel mode is sentinel.c,
- * Redis Cluster cluster.c. */
+ * agents, output) lives in status.c.  Its output still asks the mode in a
+ * few places, for words and fields only, never for a judgement: a master
+ * is a "leader" in sentinel mode, a "master" in cluster mode, and cluster
+ * mode's JSON adds its fields (each node's cluster_state, slots and
+ * slot_map_agrees, each shard's slot ranges, slots_unassigned and
+ * slots_outside).
+ * Sentinel mode is sentinel.c, Redis Cluster cluster.c. */
 #ifndef MRD_STATUS_MODE_H
 #define MRD_STATUS_MODE_H
 

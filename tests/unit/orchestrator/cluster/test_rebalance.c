@@ -318,6 +318,39 @@ static void test_view_disagrees_on_a_role(void **state)
     store_cluster_view_free(&old);
 }
 
+/* The reference view is the slot map most nodes share, whoever asks
+ * (status judges against the same one): NULL entries do not vote, a tie
+ * goes to the first. */
+static void test_reference_is_the_map_most_share(void **state)
+{
+    fixture *f = *state;
+    const mrd_plan *p = f->c.plan;
+    const store_cluster_view *views[MAXN] = {0};
+    assert_int_equal(rebalance_reference(views, p->nnodes), -1);
+    world w = shard3_on_use_b1(f);
+    world stale = planned(f);
+    rebal_decision d;
+    store_cluster_view *keep = f->v[0];
+    f->v[0] = store_cluster_view_new();
+    assert_non_null(f->v[0]);
+    decide(f, &stale, &d); /* f->v[0]: the map before shard 3's failover */
+    store_cluster_view *old = f->v[0];
+    f->v[0] = keep;
+    decide(f, &w, &d); /* every other view: the map after it */
+    views[0] = old;
+    for (int i = 1; i < p->nnodes; i++)
+        views[i] = f->v[i];
+    assert_int_equal(rebalance_reference(views, p->nnodes), 1);
+    views[2] = NULL; /* did not answer */
+    assert_int_equal(rebalance_reference(views, p->nnodes), 1);
+    for (int i = 2; i < p->nnodes; i++)
+        views[i] = NULL; /* one each: the first */
+    assert_int_equal(rebalance_reference(views, p->nnodes), 0);
+    views[0] = NULL;
+    assert_int_equal(rebalance_reference(views, p->nnodes), 1);
+    store_cluster_view_free(&old);
+}
+
 static void test_replica_of_another_shard_is_repointed_first(void **state)
 {
     fixture *f = *state;
@@ -424,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_failover_running),
         cmocka_unit_test(test_epochs_changing),
         cmocka_unit_test(test_view_disagrees_on_a_role),
+        cmocka_unit_test(test_reference_is_the_map_most_share),
         cmocka_unit_test(test_replica_of_another_shard_is_repointed_first),
         cmocka_unit_test(test_most_crowded_region_first),
         cmocka_unit_test(test_slots_not_the_plan_range),
