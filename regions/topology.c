@@ -43,7 +43,7 @@ static const char *const transport_keys[] = {
 static const char *const notify_keys[] = {"webhooks", NULL};
 static const char *const region_keys[] = {"name", "zones", NULL};
 static const char *const zone_keys[] = {"name", "hosts", NULL};
-static const char *const host_keys[] = {"name", "address", NULL};
+static const char *const host_keys[] = {"name", "address", "spare", NULL};
 
 static const char *const mode_names[] = {"sentinel", "cluster", NULL};
 static const char *const survive_names[] = {"none", "zone", "region", NULL};
@@ -911,6 +911,8 @@ static mrd_rc parse_host(ctx *c, json_t *o, int r, int z)
                            line_of_item(c, -1, -1, i, "address"));
         }
     }
+    if ((rc = get_bool(c, o, "spare", &host->spare)) != MRD_OK)
+        return rc;
     host->region = r;
     host->zone = z;
     t->nhosts++;
@@ -1138,28 +1140,63 @@ static mrd_rc check_port_pair(ctx *c, json_t *root, const char *a, int pa,
                    pa, b, why);
 }
 
-/* consistency.KEY (VALUE) may be at most nhosts - 1: one store node per
- * host, so that many replicas exist at most. */
+/* " that are not spares" when T has spares, else "": after a count of
+ * hosts that leaves the spares out. */
+static const char *not_spares(const mrd_topology *t)
+{
+    return topology_placeable_hosts(t) < t->nhosts ? " that are not spares" : "";
+}
+
+/* Spares hold nothing until a host is lost: at least one host must not be
+ * one, and in sentinel mode the leader region needs such a host. */
+static mrd_rc check_spares(ctx *c)
+{
+    mrd_topology *t = c->t;
+    if (topology_placeable_hosts(t) == 0) {
+        jsonpos_step s[TOPO_MAX_DEPTH];
+        size_t n = item_steps(t, -1, -1, 0, "spare", s);
+        return fail_at(c, locate_steps(c, s, n, JSONPOS_VALUE), MRD_ERR_INVALID,
+                       "every host is a spare: spares hold nothing until a host "
+                       "is lost, so remove \"spare\": true from the hosts that "
+                       "should run the store");
+    }
+    int lr = topology_find_region(t, t->settings.store.leader_region);
+    if (t->mode != MRD_MODE_SENTINEL || lr < 0)
+        return MRD_OK;
+    for (int h = 0; h < t->nhosts; h++)
+        if (t->hosts[h].region == lr && !t->hosts[h].spare)
+            return MRD_OK;
+    char q[TOPO_QUOTED];
+    return fail_at(c, pos_top(c, "store", "leader_region", JSONPOS_VALUE),
+                   MRD_ERR_INVALID,
+                   "store.leader_region %s has only spare hosts: the leader "
+                   "needs a host there that is not a spare; add one or choose "
+                   "another region",
+                   quote(t->settings.store.leader_region, q, sizeof(q)));
+}
+
+/* consistency.KEY (VALUE) may be at most hosts - 1 (spares not counted):
+ * one store node per host, so that many replicas exist at most. */
 static mrd_rc check_replicas(ctx *c, json_t *root, const char *key, int value)
 {
     mrd_topology *t = c->t;
-    int max = t->nhosts - 1;
+    int hosts = topology_placeable_hosts(t), max = hosts - 1;
     if (value <= max)
         return MRD_OK;
     jsonpos p = pos_setting(c, root, "consistency", key, "regions");
     if (has(root, "consistency", key))
         return fail_at(c, p, MRD_ERR_INVALID,
                        "consistency.%s %d is more than the %d replica%s that "
-                       "%d host%s can hold (one store node per host): use 0 "
+                       "%d host%s%s can hold (one store node per host): use 0 "
                        "to %d or add hosts",
-                       key, value, max, plural(max), t->nhosts,
-                       plural(t->nhosts), max);
+                       key, value, max, plural(max), hosts, plural(hosts),
+                       not_spares(t), max);
     return fail_at(c, p, MRD_ERR_INVALID,
-                   "consistency.%s is %d by default, but %d host%s can hold "
+                   "consistency.%s is %d by default, but %d host%s%s can hold "
                    "only %d replica%s (one store node per host): set it to at "
                    "most %d or add hosts",
-                   key, value, t->nhosts, plural(t->nhosts), max, plural(max),
-                   max);
+                   key, value, hosts, plural(hosts), not_spares(t), max,
+                   plural(max), max);
 }
 
 static mrd_rc check_across(ctx *c, json_t *root)
@@ -1167,22 +1204,25 @@ static mrd_rc check_across(ctx *c, json_t *root)
     mrd_topology *t = c->t;
     mrd_rc rc;
 
-    if ((rc = check_leader_region(c, root)) != MRD_OK)
+    if ((rc = check_leader_region(c, root)) != MRD_OK ||
+        (rc = check_spares(c)) != MRD_OK)
         return rc;
 
-    if (t->settings.sentinel.count > t->nhosts) {
+    int hosts = topology_placeable_hosts(t);
+    if (t->settings.sentinel.count > hosts) {
         jsonpos p = pos_setting(c, root, "sentinel", "count", "regions");
         if (has(root, "sentinel", "count"))
             return fail_at(c, p, MRD_ERR_INVALID,
-                           "sentinel.count %d cannot be placed on %d host%s "
+                           "sentinel.count %d cannot be placed on %d host%s%s "
                            "(one sentinel per host): lower it or add hosts",
-                           t->settings.sentinel.count, t->nhosts, plural(t->nhosts));
+                           t->settings.sentinel.count, hosts, plural(hosts),
+                           not_spares(t));
         return fail_at(c, p, MRD_ERR_INVALID,
                        "sentinel.count is %d by default, which cannot be "
-                       "placed on %d host%s (one sentinel per host): set "
+                       "placed on %d host%s%s (one sentinel per host): set "
                        "sentinel.count to at most %d or add hosts",
-                       t->settings.sentinel.count, t->nhosts, plural(t->nhosts),
-                       t->nhosts);
+                       t->settings.sentinel.count, hosts, plural(hosts),
+                       not_spares(t), hosts);
     }
     if (t->settings.sentinel.quorum > t->settings.sentinel.count)
         return fail_at(c, pos_top(c, "sentinel", "quorum", JSONPOS_VALUE),
@@ -1214,7 +1254,7 @@ static mrd_rc check_across(ctx *c, json_t *root)
                            "cluster.shards must be at least 3 in cluster mode, "
                            "not %d: Redis Cluster needs 3 primaries",
                            shards);
-        if ((long long)rps + 1 > t->nhosts) {
+        if ((long long)rps + 1 > hosts) {
             jsonpos p;
             if (has(root, "cluster", "replicas_per_shard"))
                 p = pos_top(c, "cluster", "replicas_per_shard", JSONPOS_VALUE);
@@ -1222,9 +1262,9 @@ static mrd_rc check_across(ctx *c, json_t *root)
                 p = pos_setting(c, root, "cluster", NULL, "mode");
             return fail_at(c, p, MRD_ERR_INVALID,
                            "cluster mode keeps a shard's %lld copies (a master and %d "
-                           "replica%s) on distinct hosts, but the topology has %d: lower "
-                           "cluster.replicas_per_shard or add hosts",
-                           (long long)rps + 1, rps, plural(rps), t->nhosts);
+                           "replica%s) on distinct hosts, but the topology has %d%s: "
+                           "lower cluster.replicas_per_shard or add hosts",
+                           (long long)rps + 1, rps, plural(rps), hosts, not_spares(t));
         }
     }
     return MRD_OK;
@@ -1464,6 +1504,14 @@ int topology_find_region(const mrd_topology *t, const char *name)
         if (strcmp(t->regions[i].name, name) == 0)
             return i;
     return -1;
+}
+
+int topology_placeable_hosts(const mrd_topology *t)
+{
+    int n = 0;
+    for (int i = 0; t && i < t->nhosts; i++)
+        n += !t->hosts[i].spare;
+    return n;
 }
 
 int topology_find_host(const mrd_topology *t, const char *name)

@@ -77,6 +77,9 @@ typedef struct mrd_host {
     char address[MRD_ADDR_MAX];
     int region; /* index into topology.regions */
     int zone;   /* index into topology.zones */
+    bool spare; /* "spare": true: the planner places nothing on it; it
+                   stands in for a host that is lost for good (see
+                   orchestrator/plan/replacements.h) */
 } mrd_host;
 
 typedef struct mrd_topology {
@@ -118,6 +121,10 @@ void topology_free(mrd_topology **t);
  * hosts are left alone).  The parser starts from these; tests that build
  * a topology in C do too. */
 void topology_set_defaults(mrd_topology *t);
+
+/* Hosts that are not spares: the ones the planner places on.  The
+ * parser refuses a topology with none. */
+int topology_placeable_hosts(const mrd_topology *t);
 
 /* Index of the named region/host, or -1. */
 int topology_find_region(const mrd_topology *t, const char *name);

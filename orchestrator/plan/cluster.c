@@ -51,7 +51,16 @@ typedef struct placing {
     int *region_masters;
     int *zone_masters;
     int *placed;        /* per shard: nodes placed so far (its master first) */
+    bool adding;        /* placing what is new to a deployed placement */
 } placing;
+
+/* May host H take a new node?  Never a spare; when adding to a deployed
+ * placement, never a replaced host either (the layout placed from the
+ * topology alone includes them: their nodes move to their spares). */
+static bool may_place(const placing *pl, int h)
+{
+    return pl->adding ? plan_host_takes_new(pl->p, h) : !pl->t->hosts[h].spare;
+}
 
 /* Does host H hold a copy of shard S? */
 static bool holds_copy(const placing *pl, int s, int h)
@@ -106,6 +115,8 @@ static int master_host(const placing *pl)
     const mrd_topology *t = pl->t;
     int best = -1;
     for (int h = 0; h < t->nhosts; h++) {
+        if (!may_place(pl, h))
+            continue;
         if (best < 0) {
             best = h;
             continue;
@@ -149,7 +160,7 @@ static int replica_host(const placing *pl, int s, int want_outside)
     int mr = t->hosts[pl->p->nodes[pl->p->shards[s].master].host].region;
     int best = -1, best_fit = 0;
     for (int h = 0; h < t->nhosts; h++) {
-        if (holds_copy(pl, s, h))
+        if (holds_copy(pl, s, h) || !may_place(pl, h))
             continue;
         bool outside = t->hosts[h].region != mr;
         int fit = want_outside < 0 ? 1 : outside == (want_outside == 1);
@@ -167,7 +178,7 @@ static mrd_rc too_many_per_host(const mrd_topology *t, int n, int per_host, mrd_
     return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                         "%d nodes over %d hosts is %d on a host, more than the %d one agent "
                         "starts: add hosts or lower cluster.shards",
-                        n, t->nhosts, per_host, MRD_MF_MAX_HOST_NODES);
+                        n, topology_placeable_hosts(t), per_host, MRD_MF_MAX_HOST_NODES);
 }
 
 /* The ports of hosts whose highest node index is TOP - 1: the bus below
@@ -239,17 +250,19 @@ static mrd_rc size_plan(const mrd_topology *t, const mrd_placement *prev, mrd_pl
 {
     int S = t->settings.cluster.shards, R = t->settings.cluster.replicas_per_shard;
     int P = prev ? prev->nshards : 0, T = S > P ? S : P;
+    int hosts = topology_placeable_hosts(t);
     if (S < 1 || R < 0 || (long long)T * (1 + R) > MRD_MF_MAX_NODES || T > MRD_MF_MAX_SHARDS)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "cluster mode places at most %d nodes in %d shards: lower "
                             "cluster.shards or cluster.replicas_per_shard",
                             MRD_MF_MAX_NODES, MRD_MF_MAX_SHARDS);
-    if (R + 1 > t->nhosts)
+    if (R + 1 > hosts)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "a shard's %d copies (a master and %d %s) go on distinct hosts, "
-                            "but the topology has %d: lower cluster.replicas_per_shard or "
+                            "but the topology has %d%s: lower cluster.replicas_per_shard or "
                             "add hosts",
-                            R + 1, R, plan_plural(R, "replica", "replicas"), t->nhosts);
+                            R + 1, R, plan_plural(R, "replica", "replicas"), hosts,
+                            hosts < t->nhosts ? " that are not spares" : "");
     p->nshards = T;
     p->shards = calloc((size_t)T, sizeof(*p->shards));
     if (!p->shards)
@@ -284,7 +297,7 @@ static mrd_rc size_plan(const mrd_topology *t, const mrd_placement *prev, mrd_pl
     }
     p->nnodes = n;
     p->from_placement = prev != NULL;
-    int per_host = (n + t->nhosts - 1) / t->nhosts;
+    int per_host = (n + hosts - 1) / hosts;
     if (per_host > MRD_MF_MAX_HOST_NODES)
         return too_many_per_host(t, n, per_host, err);
     if (!prev)
@@ -298,14 +311,24 @@ static mrd_rc size_plan(const mrd_topology *t, const mrd_placement *prev, mrd_pl
 static mrd_rc place_new(placing *pl, int from, int to, int R, mrd_error *err)
 {
     const mrd_topology *t = pl->t;
-    for (int s = from; s < to; s++)
-        add_node_at(pl, master_host(pl), -1, s, true, PRIO_BASE);
+    for (int s = from; s < to; s++) {
+        int h = master_host(pl);
+        if (h < 0) /* when adding, every host may be a spare or replaced */
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "no host left for the master of shard %d: every host is a "
+                                "spare or was replaced; add hosts",
+                                s + 1);
+        add_node_at(pl, h, -1, s, true, PRIO_BASE);
+    }
     for (int r = 0; r < R; r++)
         for (int s = from; s < to; s++) {
             int h = replica_host(pl, s, r == 0 ? 1 : r == 1 ? 0 : -1);
-            if (h < 0) /* the R + 1 <= hosts check makes this unreachable */
+            if (h < 0) /* the R + 1 <= hosts check: only when replaced hosts */
                 return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                                    "no host left for a replica of shard %d", s + 1);
+                                    "no host left for a replica of shard %d: a shard's copies "
+                                    "go on distinct hosts that are neither spares nor "
+                                    "replaced; add hosts",
+                                    s + 1);
             add_node_at(pl, h, -1, s, false, PRIO_BASE);
         }
     return MRD_OK;
@@ -316,7 +339,7 @@ static mrd_rc cluster_place(const mrd_topology *t, const mrd_placement *prev, mr
 {
     MRD_TRY(size_plan(t, prev, p, err));
     int S = t->settings.cluster.shards, P = prev ? prev->nshards : 0;
-    placing pl = {.t = t, .p = p};
+    placing pl = {.t = t, .p = p, .adding = prev != NULL};
     pl.load = calloc((size_t)t->nhosts, sizeof(int));
     pl.ports = calloc((size_t)t->nhosts, sizeof(*pl.ports));
     pl.region_masters = calloc((size_t)t->nregions, sizeof(int));

@@ -17,14 +17,16 @@
 
 /* ==== PLACEMENT ======================================================== */
 
-/* The initial leader: the first host of the first zone (with hosts) of
- * the leader region; -1 when that region has no host. */
+/* The initial leader: the first host that is not a spare of the first
+ * zone with one in the leader region; -1 when that region has none. */
 static int leader_host(const mrd_topology *t, int region)
 {
     const mrd_region *r = &t->regions[region];
     for (int z = r->first_zone; z < r->first_zone + r->nzones; z++)
-        if (t->zones[z].nhosts > 0)
-            return t->zones[z].first_host;
+        for (int h = t->zones[z].first_host; h < t->zones[z].first_host + t->zones[z].nhosts;
+             h++)
+            if (!t->hosts[h].spare)
+                return h;
     return -1;
 }
 
@@ -54,7 +56,7 @@ static mrd_rc place_sentinels(const mrd_topology *t, mrd_plan *p, int lr)
     for (int s = 0; s < p->nsentinels; s++) {
         int best = -1;
         for (int h = 0; h < t->nhosts; h++) {
-            if (p->hosts[h].sentinel)
+            if (p->hosts[h].sentinel || t->hosts[h].spare)
                 continue;
             if (best < 0) {
                 best = h;
@@ -297,23 +299,42 @@ static void sentinel_loss(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind
         explain(p, l, nodes_out);
 }
 
-/* Sentinel mode: one shard, one node per host on store.port, the master
- * in store.leader_region, sentinels spread (see place_sentinels). */
+/* Sentinel mode: a replica on host H gets PRIO_BASE in the leader
+ * region LR, PRIO_PER_REGION_HOP more per region between them in file
+ * order; the master PRIO_BASE. */
+static int sentinel_priority_on(const mrd_topology *t, int h, int lr, bool master)
+{
+    return master ? PRIO_BASE : PRIO_BASE + PRIO_PER_REGION_HOP * abs(t->hosts[h].region - lr);
+}
+
+static int sentinel_priority(const mrd_plan *p, int i)
+{
+    const mrd_topology *t = p->topo;
+    return sentinel_priority_on(t, p->nodes[i].host,
+                                topology_find_region(t, t->settings.store.leader_region),
+                                p->nodes[i].master);
+}
+
+/* Sentinel mode: one shard, one node per host (spares aside) on
+ * store.port, the master in store.leader_region, sentinels spread (see
+ * place_sentinels). */
 static mrd_rc sentinel_place(const mrd_topology *t, const mrd_placement *prev, mrd_plan *p,
                              mrd_error *err)
 {
     (void)prev; /* one node per host: nothing to keep */
+    int hosts = topology_placeable_hosts(t);
     if (t->settings.sentinel.count < 1)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "sentinel.count is %d: set it to at least 1",
                             t->settings.sentinel.count);
-    if (t->settings.sentinel.count > t->nhosts)
+    if (t->settings.sentinel.count > hosts)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                             "sentinel.count is %d but the topology has %d "
-                            "%s and a host runs at most one sentinel: lower "
+                            "%s%s and a host runs at most one sentinel: lower "
                             "sentinel.count to %d or add hosts",
-                            t->settings.sentinel.count, t->nhosts,
-                            plan_plural(t->nhosts, "host", "hosts"), t->nhosts);
+                            t->settings.sentinel.count, hosts,
+                            plan_plural(hosts, "host", "hosts"),
+                            hosts < t->nhosts ? " that are not spares" : "", hosts);
     p->nsentinels = t->settings.sentinel.count;
     p->majority = mrd_majority(p->nsentinels);
     p->quorum = t->settings.sentinel.quorum > 0 ? t->settings.sentinel.quorum : p->majority;
@@ -326,30 +347,33 @@ static mrd_rc sentinel_place(const mrd_topology *t, const mrd_placement *prev, m
     int leader = leader_host(t, lr);
     if (leader < 0)
         return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
-                            "store.leader_region \"%s\" has no host: add one "
-                            "or choose another region",
+                            "store.leader_region \"%s\" has no host that is not a "
+                            "spare: add one or choose another region",
                             t->settings.store.leader_region);
     p->nshards = 1;
-    p->nnodes = t->nhosts;
+    p->nnodes = hosts;
     p->shards = calloc(1, sizeof(*p->shards));
-    p->nodes = calloc((size_t)t->nhosts, sizeof(*p->nodes));
+    p->nodes = calloc((size_t)hosts, sizeof(*p->nodes));
     if (!p->shards || !p->nodes)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     mrd_plan_shard *sh = &p->shards[0];
     snprintf(sh->name, sizeof(sh->name), "%s", t->name);
     sh->first = 0;
-    sh->nnodes = t->nhosts;
-    sh->master = leader; /* node i runs on host i */
+    sh->nnodes = hosts;
     sh->slot_first = 0;
     sh->slot_last = 16383;
     sh->nslots = 16384;
+    int n = 0; /* without spares, node i runs on host i */
     for (int h = 0; h < t->nhosts; h++) {
-        int hop = abs(t->hosts[h].region - lr);
-        p->nodes[h] = (mrd_plan_node){
+        if (t->hosts[h].spare)
+            continue;
+        if (h == leader)
+            sh->master = n;
+        p->nodes[n++] = (mrd_plan_node){
             .host = h,
             .shard = 0,
             .port = t->settings.store.port,
-            .replica_priority = h == leader ? PRIO_BASE : PRIO_BASE + PRIO_PER_REGION_HOP * hop,
+            .replica_priority = sentinel_priority_on(t, h, lr, h == leader),
             .master = h == leader,
         };
     }
@@ -372,6 +396,7 @@ const plan_mode plan_mode_sentinel = {
     .loss_json = sentinel_loss_json,
     .to_json = sentinel_to_json,
     .print = sentinel_print,
+    .priority = sentinel_priority,
 };
 
 const plan_mode *plan_mode_for(mrd_mode mode)
@@ -398,7 +423,7 @@ int plan_node_on(const mrd_plan *p, int shard, int host)
 
 mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err)
 {
-    return plan_build_from(t, NULL, out, err);
+    return plan_build_ex(t, NULL, NULL, out, err);
 }
 
 mrd_rc plan_placement(const mrd_plan *p, bool without_retiring, mrd_placement *out,
@@ -425,8 +450,112 @@ mrd_rc plan_placement(const mrd_plan *p, bool without_retiring, mrd_placement *o
     return MRD_OK;
 }
 
+/* ==== REPLACEMENTS ===================================================== */
+
+/* Does host H hold a node or a sentinel of P? */
+static bool holds_something(const mrd_plan *p, int h)
+{
+    if (p->hosts[h].sentinel)
+        return true;
+    for (int i = 0; i < p->nnodes; i++)
+        if (p->nodes[i].host == h)
+            return true;
+    return false;
+}
+
+/* Each replacement of R as host indices, checked, into P's hosts
+ * (stands_for, replaced_by, generation): before placing, so that the
+ * modes know which hosts were replaced. */
+static mrd_rc resolve_replacements(mrd_plan *p, const mrd_replacements *r, mrd_error *err)
+{
+    const mrd_topology *t = p->topo;
+    for (int k = 0; r && k < r->n; k++) {
+        const mrd_replacement *x = &r->items[k];
+        int l = topology_find_host(t, x->host), s = topology_find_host(t, x->by);
+        if (l < 0 || s < 0)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "host %s, %s at generation %d, is not in the topology: put "
+                                "it back (a replacement is recorded in the state dir, the "
+                                "topology keeps both hosts)",
+                                l < 0 ? x->host : x->by,
+                                l < 0 ? "replaced" : "standing in", x->generation);
+        if (!t->hosts[s].spare)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "host %s stands in for %s (generation %d) but is not a spare: "
+                                "mark it \"spare\": true in the topology",
+                                x->by, x->host, x->generation);
+        if (k > 0 && x->generation <= r->items[k - 1].generation)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "the replacement of %s has generation %d, not above the one "
+                                "before it (%d): replacements apply in generation order",
+                                x->host, x->generation, r->items[k - 1].generation);
+        if (l == s || p->hosts[l].replaced_by >= 0 || p->hosts[s].stands_for >= 0 ||
+            p->hosts[s].replaced_by >= 0)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "%s cannot stand in for %s at generation %d: a host is "
+                                "replaced once, a spare stands in once, and a replaced host "
+                                "never stands in",
+                                x->by, x->host, x->generation);
+        p->hosts[l].replaced_by = s;
+        p->hosts[l].generation = x->generation;
+        p->hosts[s].stands_for = l;
+        p->hosts[s].generation = x->generation;
+    }
+    return MRD_OK;
+}
+
+/* Move what P puts on each lost host to its spare, in generation order
+ * (resolve_replacements() checked R). */
+static mrd_rc apply_replacements(mrd_plan *p, const mrd_replacements *r, mrd_error *err)
+{
+    const mrd_topology *t = p->topo;
+    for (int k = 0; r && k < r->n; k++) {
+        int l = topology_find_host(t, r->items[k].host), s = topology_find_host(t, r->items[k].by);
+        bool on_l = holds_something(p, l), on_s = holds_something(p, s);
+        if (on_s && on_l)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "%s cannot stand in for %s (generation %d): it already holds "
+                                "nodes of the plan; a spare stands in for one host only",
+                                r->items[k].by, r->items[k].host, r->items[k].generation);
+        if (!on_l) /* done already: PREV records the nodes on S */
+            continue;
+        for (int i = 0; i < p->nnodes; i++) {
+            if (p->nodes[i].host != l)
+                continue;
+            p->nodes[i].host = s;
+            if (p->mode->priority)
+                p->nodes[i].replica_priority = p->mode->priority(p, i);
+        }
+        p->hosts[s].sentinel = p->hosts[l].sentinel;
+        p->hosts[l].sentinel = false;
+    }
+    return MRD_OK;
+}
+
+/* A placement (PREV) may put nodes on a spare only where it stands in. */
+static mrd_rc check_spares_idle(const mrd_plan *p, mrd_error *err)
+{
+    const mrd_topology *t = p->topo;
+    for (int i = 0; i < p->nnodes; i++) {
+        int h = p->nodes[i].host;
+        if (t->hosts[h].spare && p->hosts[h].stands_for < 0)
+            return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
+                                "the placement record puts a node of shard %d on %s, a spare "
+                                "that stands in for no host in the replacement record: the "
+                                "state dir is inconsistent; restore it from a backup",
+                                p->nodes[i].shard + 1, t->hosts[h].name);
+    }
+    return MRD_OK;
+}
+
 mrd_rc plan_build_from(const mrd_topology *t, const mrd_placement *prev, mrd_plan **out,
                        mrd_error *err)
+{
+    return plan_build_ex(t, prev, NULL, out, err);
+}
+
+mrd_rc plan_build_ex(const mrd_topology *t, const mrd_placement *prev,
+                     const mrd_replacements *repl, mrd_plan **out, mrd_error *err)
 {
     *out = NULL;
     const plan_mode *mode = plan_mode_for(t->mode);
@@ -451,11 +580,23 @@ mrd_rc plan_build_from(const mrd_topology *t, const mrd_placement *prev, mrd_pla
         plan_free(&p);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     }
-    mrd_rc rc = mode->place(t, prev, p, err);
+    p->generation = repl ? repl->generation : 1;
+    for (int h = 0; h < t->nhosts; h++)
+        p->hosts[h].stands_for = p->hosts[h].replaced_by = -1;
+    mrd_rc rc = resolve_replacements(p, repl, err);
+    if (rc == MRD_OK)
+        rc = mode->place(t, prev, p, err);
+    if (rc == MRD_OK)
+        rc = apply_replacements(p, repl, err);
+    if (rc == MRD_OK)
+        rc = check_spares_idle(p, err);
     if (rc != MRD_OK) {
         plan_free(&p);
         return rc;
     }
+    for (int h = 0; h < t->nhosts; h++)
+        p->hosts[h].spare = t->hosts[h].spare && p->hosts[h].stands_for < 0 &&
+                            p->hosts[h].replaced_by < 0;
     plan_live_losses(p, NULL, p->losses);
     *out = p;
     return MRD_OK;

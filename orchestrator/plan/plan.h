@@ -7,8 +7,9 @@
  *
  * Sentinel mode places:
  *   - one shard, named as the topology, that the sentinels monitor;
- *   - one store node per host on store.port; the master on the first host
- *     of the first zone of store.leader_region, every other node a replica;
+ *   - one store node per host (spares aside) on store.port; the master on
+ *     the first such host of the first zone of store.leader_region that
+ *     has one, every other node a replica;
  *   - sentinel.count sentinels, at most one per host, spread round-robin
  *     over regions, then zones within a region, then hosts, so that no
  *     region and no zone holds more of them than it must;
@@ -22,6 +23,12 @@
  * sentence naming the domain and the fix, e.g.
  *   "losing region us-east leaves 1 of 3 sentinels, below the majority of
  *    2: put a sentinel in a third region".
+ *
+ * Spare hosts (topology "spare": true) get nothing from either mode.  A
+ * deployment's replacements (replacements.h) are applied last, in
+ * generation order: everything the plan puts on a lost host moves to the
+ * spare standing in for it (see plan_build_ex()), and the matrix is that
+ * of the layout after them.
  *
  * A plan borrows its topology: keep the topology alive while the plan is.
  */
@@ -37,10 +44,19 @@
 #include "err.h"
 #include "health.h"
 #include "placement.h"
+#include "replacements.h"
 #include "topology.h"
 
 typedef struct mrd_plan_host {
     bool sentinel;        /* runs a sentinel */
+    bool spare;           /* an idle spare: a topology spare that stands in
+                             for nobody and was not replaced itself */
+    int stands_for;       /* -1, or the host index of the lost host whose
+                             nodes and sentinel it holds */
+    int replaced_by;      /* -1, or the host index of the spare standing in
+                             for it (it is fenced: it runs nothing) */
+    int generation;       /* the generation of the (latest) replacement it
+                             takes part in, else 0 */
 } mrd_plan_host;
 
 /* One redis-server: on host HOST at PORT, in shard SHARD. */
@@ -118,6 +134,8 @@ typedef struct mrd_plan {
     int nretiring;            /* shards being retired (the last ones) */
     int nadded;               /* shards new in this plan (the last ones) */
     bool from_placement;      /* built from a deployed placement */
+    int generation;           /* the deployment's: the replacement record's,
+                                 1 without one */
     int nsentinels;
     int quorum;               /* sentinel.quorum or the majority */
     int majority;             /* mrd_majority(nsentinels) */
@@ -163,6 +181,9 @@ struct plan_mode {
     json_t *(*to_json)(const mrd_plan *p, json_t *hosts, json_t *shards, json_t *losses);
     /* The plan as `meridian plan` prints it. */
     void (*print)(FILE *out, const mrd_plan *p);
+    /* Node I's replica priority on the host it is on now (a replacement
+     * moved it); NULL keeps the priority it was placed with. */
+    int (*priority)(const mrd_plan *p, int i);
 };
 
 extern const plan_mode plan_mode_sentinel;
@@ -193,7 +214,12 @@ int plan_node_on(const mrd_plan *p, int shard, int host);
  * that `meridian plan` can show its matrix.  *out is new; plan_free() it. */
 mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err);
 
-/* plan_build() from a deployed placement PREV (NULL: as plan_build()).
+/* plan_build_ex() without replacements. */
+mrd_rc plan_build_from(const mrd_topology *t, const mrd_placement *prev, mrd_plan **out,
+                       mrd_error *err);
+
+/* plan_build() from a deployed placement PREV (NULL: as plan_build())
+ * and the deployment's replacement record REPL (NULL: none).
  * Cluster mode keeps every node PREV places in a shard that stays (same
  * host, port and planned master) and places only what is new: the nodes
  * of shards beyond PREV's, on the least loaded hosts by the same rules
@@ -202,9 +228,26 @@ mrd_rc plan_build(const mrd_topology *t, mrd_plan **out, mrd_error *err);
  * is itself.  MRD_ERR_INVALID when PREV cannot be kept: a host it uses is
  * not in the topology, a shard of it has another number of copies than
  * cluster.replicas_per_shard asks, a port outside the host's range.
- * Sentinel mode ignores PREV. */
-mrd_rc plan_build_from(const mrd_topology *t, const mrd_placement *prev, mrd_plan **out,
-                       mrd_error *err);
+ * Sentinel mode ignores PREV.
+ *
+ * Neither mode places anything on a spare.  The layout each mode places
+ * from the topology alone (sentinel mode always; cluster mode without
+ * PREV) is the deployment's original one, replaced hosts included; what
+ * cluster mode adds to PREV (the shards of a scale) goes on no replaced
+ * host either.  Then each replacement of REPL, in generation order, moves
+ * every node and the sentinel the plan puts on its lost host L to its
+ * spare S: same port, bus port, shard and master flag; sentinel mode
+ * gives a moved replica the priority S's region gets.  A chain (S lost in
+ * turn and replaced by S2) is followed.  A replacement whose spare already
+ * holds the nodes (PREV records them there) changes nothing, so a plan
+ * built from its own placement and REPL is itself.  MRD_ERR_INVALID, with
+ * a sentence, when a replacement cannot be applied: L or S not in the
+ * topology, S not a spare, S standing in twice or after it was replaced,
+ * L replaced twice, S already holding nodes while L holds some too,
+ * generations not increasing; and when PREV puts nodes on a spare that
+ * stands in for nobody. */
+mrd_rc plan_build_ex(const mrd_topology *t, const mrd_placement *prev,
+                     const mrd_replacements *repl, mrd_plan **out, mrd_error *err);
 
 /* P's placement, to record (placement.h); with WITHOUT_RETIRING, as it
  * will be once its retiring shards are gone.  OUT is new (placement_free()

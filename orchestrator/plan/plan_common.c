@@ -52,3 +52,8 @@ void plan_node_name(const mrd_plan *p, int i, char *buf, size_t n)
     else
         snprintf(buf, n, "%s:%d", plan_node_host(p, i)->name, p->nodes[i].port);
 }
+
+bool plan_host_takes_new(const mrd_plan *p, int h)
+{
+    return !p->topo->hosts[h].spare && p->hosts[h].replaced_by < 0;
+}

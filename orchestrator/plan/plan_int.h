@@ -25,6 +25,10 @@ const char *plan_plural(int n, const char *one, const char *many);
 void plan_set_reason(mrd_domain_loss *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Host H may take what a plan adds to a deployed placement: it is no
+ * spare and was not replaced. */
+bool plan_host_takes_new(const mrd_plan *p, int h);
+
 /* L's kind, index and name for domain KIND/INDEX; every count 0. */
 void plan_loss_init(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind, int index);
 

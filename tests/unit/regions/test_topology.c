@@ -343,6 +343,26 @@ static void test_valid_comments(void **state)
     topology_free(&t);
 }
 
+static void test_valid_spares(void **state)
+{
+    (void)state;
+    mrd_topology *t = load_ok(VALID_DIR "/spares.json");
+    check_indexes(t);
+    assert_int_equal(t->nhosts, 8);
+    assert_int_equal(topology_placeable_hosts(t), 6);
+    const char *spares[] = {"use-b9", "aps-b9"};
+    for (int i = 0; i < t->nhosts; i++) {
+        bool want = strcmp(t->hosts[i].name, spares[0]) == 0 ||
+                    strcmp(t->hosts[i].name, spares[1]) == 0;
+        assert_int_equal(t->hosts[i].spare, want); /* "spare": false as absent */
+    }
+    topology_free(&t);
+    /* the shipped topologies have no spare */
+    t = load_ok(MRD_SOURCE_DIR "/regions/local.json");
+    assert_int_equal(topology_placeable_hosts(t), t->nhosts);
+    topology_free(&t);
+}
+
 /* Every file in valid/ parses, including ones added without a test. */
 static void test_valid_dir_all_parse(void **state)
 {
@@ -760,6 +780,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_valid_cluster),
         cmocka_unit_test(test_valid_single_host),
         cmocka_unit_test(test_valid_comments),
+        cmocka_unit_test(test_valid_spares),
         cmocka_unit_test(test_valid_dir_all_parse),
         cmocka_unit_test(test_parse_not_nul_terminated),
         cmocka_unit_test(test_parse_messages),

@@ -1102,6 +1102,294 @@ static void test_placement_parse_errors(void **state)
     }
 }
 
+
+/* ==== SPARES AND REPLACEMENTS ========================================== */
+
+/* LOCAL_LAYOUT with one spare more in each region's zone b. */
+#define SPARE_LAYOUT "us-east:a1,b2;eu-west:a1,b2;ap-south:a1,b2"
+
+static int host_named(const mrd_topology *t, const char *name)
+{
+    int h = topology_find_host(t, name);
+    if (h < 0)
+        fail_msg("no host %s", name);
+    return h;
+}
+
+static mrd_topology *spare_topo(mrd_mode mode)
+{
+    mrd_topology *t = topo_new(SPARE_LAYOUT);
+    const char *spares[] = {"us-east-b2", "eu-west-b2", "ap-south-b2"};
+    for (int i = 0; i < 3; i++)
+        t->hosts[host_named(t, spares[i])].spare = true;
+    if (mode == MRD_MODE_CLUSTER) {
+        t->mode = MRD_MODE_CLUSTER;
+        t->settings.cluster.shards = 3;
+        t->settings.cluster.replicas_per_shard = 2;
+    }
+    return t;
+}
+
+static mrd_plan *build_ex_ok(const mrd_topology *t, const mrd_placement *prev,
+                             const mrd_replacements *r)
+{
+    mrd_plan *p = NULL;
+    mrd_error err;
+    if (plan_build_ex(t, prev, r, &p, &err) != MRD_OK)
+        fail_msg("plan_build_ex: %s", err.msg);
+    return p;
+}
+
+static void build_ex_refused(const mrd_topology *t, const mrd_placement *prev,
+                             const mrd_replacements *r, const char *needle)
+{
+    mrd_plan *p = NULL;
+    mrd_error err;
+    assert_int_equal(plan_build_ex(t, prev, r, &p, &err), MRD_ERR_INVALID);
+    assert_null(p);
+    if (!strstr(err.msg, needle))
+        fail_msg("\"%s\" not in \"%s\"", needle, err.msg);
+}
+
+/* Nodes (by host name), priorities and sentinels of A and B agree. */
+static void assert_same_layout(const mrd_plan *a, const mrd_plan *b)
+{
+    assert_int_equal(a->nnodes, b->nnodes);
+    for (int i = 0; i < a->nnodes; i++) {
+        assert_string_equal(plan_node_host(a, i)->name, plan_node_host(b, i)->name);
+        assert_int_equal(a->nodes[i].port, b->nodes[i].port);
+        assert_int_equal(a->nodes[i].bus_port, b->nodes[i].bus_port);
+        assert_int_equal(a->nodes[i].shard, b->nodes[i].shard);
+        assert_int_equal(a->nodes[i].master, b->nodes[i].master);
+        assert_int_equal(a->nodes[i].replica_priority, b->nodes[i].replica_priority);
+    }
+    for (int h = 0; h < a->topo->nhosts; h++) {
+        int k = topology_find_host(b->topo, a->topo->hosts[h].name);
+        if (k >= 0)
+            assert_int_equal(a->hosts[h].sentinel, b->hosts[k].sentinel);
+    }
+}
+
+/* Spares get nothing in either mode: the plan is the one without them. */
+static void test_spares_get_nothing(void **state)
+{
+    (void)state;
+    for (int m = 0; m < 2; m++) {
+        mrd_mode mode = m ? MRD_MODE_CLUSTER : MRD_MODE_SENTINEL;
+        mrd_topology *t = spare_topo(mode);
+        mrd_topology *plain = m ? cluster_topo(LOCAL_LAYOUT, 3, 2) : topo_new(LOCAL_LAYOUT);
+        mrd_plan *p = build_ok(t), *q = build_ok(plain);
+        mrd_error err;
+        assert_int_equal(plan_check(p, &err), MRD_OK);
+        assert_same_layout(p, q);
+        assert_int_equal(p->generation, 1);
+        for (int h = 0; h < t->nhosts; h++) {
+            assert_int_equal(p->hosts[h].spare, t->hosts[h].spare);
+            assert_int_equal(p->hosts[h].stands_for, -1);
+            assert_int_equal(p->hosts[h].replaced_by, -1);
+            assert_int_equal(p->hosts[h].generation, 0);
+            if (t->hosts[h].spare)
+                assert_false(p->hosts[h].sentinel);
+        }
+        for (int i = 0; i < p->nnodes; i++)
+            assert_false(plan_node_host(p, i)->spare);
+        /* the matrix is the same too */
+        for (int i = 0; i < p->nlosses; i++) {
+            assert_int_equal(p->losses[i].writes_resume, q->losses[i].writes_resume);
+            assert_int_equal(p->losses[i].replicas_left, q->losses[i].replicas_left);
+            assert_int_equal(p->losses[i].sentinels_left, q->losses[i].sentinels_left);
+        }
+        plan_free(&p);
+        plan_free(&q);
+        topo_free_test(&plain);
+        topo_free_test(&t);
+    }
+}
+
+/* Sentinel mode: the replaced host's node and sentinel move to the spare,
+ * with the priority of the spare's region; the leader's move keeps the
+ * master flag; hosts say who stands in for whom. */
+static void test_replacement_moves_sentinel_mode(void **state)
+{
+    (void)state;
+    mrd_topology *t = spare_topo(MRD_MODE_SENTINEL);
+    int euw = host_named(t, "eu-west-a1"), aps9 = host_named(t, "ap-south-b2");
+    int use = host_named(t, "us-east-a1"), use9 = host_named(t, "us-east-b2");
+    mrd_replacements r;
+    replacements_init(&r);
+    mrd_plan *before = build_ok(t);
+    assert_true(before->hosts[euw].sentinel);
+    assert_int_equal(prio_of(before, euw), 110);
+    assert_int_equal(master_host(before), use);
+
+    assert_int_equal(replacements_add(&r, "eu-west-a1", "ap-south-b2", 1000), MRD_OK);
+    assert_int_equal(replacements_add(&r, "us-east-a1", "us-east-b2", 2000), MRD_OK);
+    mrd_plan *p = build_ex_ok(t, NULL, &r);
+    assert_int_equal(p->generation, 3);
+    assert_int_equal(plan_node_on(p, 0, euw), -1);
+    assert_false(p->hosts[euw].sentinel);
+    assert_true(p->hosts[aps9].sentinel);
+    assert_int_equal(prio_of(p, aps9), 120); /* ap-south: two regions from the leader's */
+    assert_int_equal(master_host(p), use9);
+    assert_int_equal(prio_of(p, use9), 100);
+    assert_int_equal(plan_node_on(p, 0, use), -1);
+    assert_int_equal(p->nnodes, before->nnodes);
+    assert_int_equal(p->hosts[aps9].stands_for, euw);
+    assert_int_equal(p->hosts[euw].replaced_by, aps9);
+    assert_int_equal(p->hosts[euw].generation, 2);
+    assert_int_equal(p->hosts[use9].generation, 3);
+    assert_false(p->hosts[aps9].spare);
+    assert_true(p->hosts[host_named(t, "eu-west-b2")].spare);
+    assert_false(p->hosts[euw].spare);
+    /* the matrix is that of the layout after: the leader is in zone
+     * us-east-b now, and ap-south holds two sentinels, so that losing it
+     * leaves one (the reason plan_choose_spare would not pick this spare) */
+    const mrd_domain_loss *l = loss(p, MRD_DOMAIN_ZONE, "us-east-b");
+    assert_true(l->leader_lost);
+    l = loss(p, MRD_DOMAIN_ZONE, "us-east-a");
+    assert_false(l->leader_lost);
+    l = loss(p, MRD_DOMAIN_REGION, "ap-south");
+    assert_int_equal(l->sentinels_left, 1);
+    assert_false(l->failover_possible);
+
+    /* built twice: the same (no flip-flop) */
+    mrd_plan *again = build_ex_ok(t, NULL, &r);
+    assert_same_layout(p, again);
+    plan_free(&again);
+    plan_free(&p);
+    plan_free(&before);
+    replacements_free(&r);
+    topo_free_test(&t);
+}
+
+/* A spare that stands in and is lost in turn: the planner follows the
+ * chain; the first spare holds nothing. */
+static void test_replacement_chain(void **state)
+{
+    (void)state;
+    mrd_topology *t = spare_topo(MRD_MODE_SENTINEL);
+    int l = host_named(t, "eu-west-b1"), s1 = host_named(t, "eu-west-b2");
+    int s2 = host_named(t, "ap-south-b2");
+    mrd_replacements r;
+    replacements_init(&r);
+    assert_int_equal(replacements_add(&r, "eu-west-b1", "eu-west-b2", 1), MRD_OK);
+    assert_int_equal(replacements_add(&r, "eu-west-b2", "ap-south-b2", 2), MRD_OK);
+    mrd_plan *p = build_ex_ok(t, NULL, &r);
+    assert_int_equal(plan_node_on(p, 0, l), -1);
+    assert_int_equal(plan_node_on(p, 0, s1), -1);
+    assert_int_equal(prio_of(p, s2), 120);
+    assert_int_equal(p->hosts[s1].stands_for, l);
+    assert_int_equal(p->hosts[s1].replaced_by, s2);
+    assert_int_equal(p->hosts[s1].generation, 3);
+    assert_int_equal(p->hosts[s2].stands_for, s1);
+    assert_false(p->hosts[s1].spare);
+    plan_free(&p);
+    replacements_free(&r);
+    topo_free_test(&t);
+}
+
+/* Cluster mode: the lost host's nodes move to the spare with their ports;
+ * a plan built from the placement recorded before the replacement, or
+ * after it, is the same (idempotent); a scale puts nothing on the
+ * replaced host nor on a spare. */
+static void test_replacement_cluster(void **state)
+{
+    (void)state;
+    mrd_topology *t = spare_topo(MRD_MODE_CLUSTER);
+    int l = host_named(t, "eu-west-a1"), s = host_named(t, "eu-west-b2");
+    mrd_plan *p0 = build_ok(t);
+    mrd_placement before, after;
+    mrd_error err;
+    assert_int_equal(plan_placement(p0, false, &before, &err), MRD_OK);
+    mrd_replacements r;
+    replacements_init(&r);
+    assert_int_equal(replacements_add(&r, "eu-west-a1", "eu-west-b2", 1), MRD_OK);
+
+    mrd_plan *p1 = build_ex_ok(t, &before, &r);
+    assert_int_equal(p1->nnodes, p0->nnodes);
+    int moved = 0;
+    for (int i = 0; i < p0->nnodes; i++) {
+        assert_int_not_equal(p1->nodes[i].host, l);
+        if (p0->nodes[i].host == l) {
+            moved++;
+            assert_int_equal(p1->nodes[i].host, s);
+        } else {
+            assert_int_equal(p1->nodes[i].host, p0->nodes[i].host);
+        }
+        assert_int_equal(p1->nodes[i].port, p0->nodes[i].port);
+        assert_int_equal(p1->nodes[i].bus_port, p0->nodes[i].bus_port);
+        assert_int_equal(p1->nodes[i].master, p0->nodes[i].master);
+    }
+    assert_true(moved >= 1);
+    assert_int_equal(plan_check(p1, &err), MRD_OK);
+
+    /* from the placement after, and from nothing: the same plan */
+    assert_int_equal(plan_placement(p1, false, &after, &err), MRD_OK);
+    mrd_plan *p2 = build_ex_ok(t, &after, &r), *p3 = build_ex_ok(t, NULL, &r);
+    assert_same_layout(p1, p2);
+    assert_same_layout(p1, p3);
+
+    /* grow to 4 shards from the placement after: nothing new on the
+     * replaced host or a spare */
+    t->settings.cluster.shards = 4;
+    mrd_plan *p4 = build_ex_ok(t, &after, &r);
+    assert_int_equal(p4->nadded, 1);
+    const mrd_plan_shard *sh = &p4->shards[3];
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++) {
+        assert_int_not_equal(p4->nodes[i].host, l);
+        assert_false(plan_node_host(p4, i)->spare);
+    }
+    placement_free(&before);
+    placement_free(&after);
+    plan_free(&p0);
+    plan_free(&p1);
+    plan_free(&p2);
+    plan_free(&p3);
+    plan_free(&p4);
+    replacements_free(&r);
+    topo_free_test(&t);
+}
+
+static void test_replacement_refusals(void **state)
+{
+    (void)state;
+    mrd_topology *t = spare_topo(MRD_MODE_CLUSTER);
+    mrd_replacements r;
+    mrd_error err;
+
+    replacements_init(&r);
+    replacements_add(&r, "eu-west-a1", "eu-west-b1", 1);
+    build_ex_refused(t, NULL, &r, "is not a spare: mark it \"spare\": true");
+    replacements_free(&r);
+
+    replacements_init(&r);
+    replacements_add(&r, "eu-west-a9", "eu-west-b2", 1);
+    build_ex_refused(t, NULL, &r, "host eu-west-a9, replaced at generation 2, is not in the");
+    replacements_free(&r);
+
+    replacements_init(&r);
+    replacements_add(&r, "eu-west-a1", "eu-west-b2", 1);
+    replacements_add(&r, "us-east-a1", "eu-west-b2", 1);
+    build_ex_refused(t, NULL, &r, "a spare stands in once");
+    replacements_free(&r);
+
+    /* the placement already puts nodes on the spare while the lost host
+     * holds nodes too */
+    mrd_plan *p = build_ok(t);
+    mrd_placement pl;
+    assert_int_equal(plan_placement(p, false, &pl, &err), MRD_OK);
+    snprintf(pl.nodes[1].host, sizeof(pl.nodes[1].host), "eu-west-b2");
+    replacements_init(&r);
+    replacements_add(&r, pl.nodes[0].host, "eu-west-b2", 1);
+    build_ex_refused(t, &pl, &r, "it already holds nodes of the plan");
+    replacements_free(&r);
+    /* ... or on a spare standing in for nobody */
+    build_ex_refused(t, &pl, NULL, "a spare that stands in for no host");
+    placement_free(&pl);
+    plan_free(&p);
+    topo_free_test(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1127,6 +1415,11 @@ int main(void)
         cmocka_unit_test(test_scale_shrink),
         cmocka_unit_test(test_scale_refusals),
         cmocka_unit_test(test_placement_parse_errors),
+        cmocka_unit_test(test_spares_get_nothing),
+        cmocka_unit_test(test_replacement_moves_sentinel_mode),
+        cmocka_unit_test(test_replacement_chain),
+        cmocka_unit_test(test_replacement_cluster),
+        cmocka_unit_test(test_replacement_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
