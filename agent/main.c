@@ -300,6 +300,13 @@ static int cmd_run(const char *manifest, bool daemon)
          * folder: started blank, it would be an empty master that meets no
          * one.  Both are left to the heal pass, which restores them. */
         char nodes_conf[MRD_MF_PATH];
+        /* A node that stands in for a lost one ("restore": true) and never
+         * ran here is restored by the heal pass, never started blank. */
+        if (fresh[i] && h->procs[i].kind == SV_REDIS && h->m->nodes[h->procs[i].node].restore) {
+            mrd_info("%s/%s: stands in for a lost node; the heal pass restores it from a "
+                     "peer's snapshot", h->m->host, h->procs[i].label);
+            fresh[i] = false;
+        }
         if (fresh[i] && cluster && h->procs[i].kind == SV_REDIS &&
             mrd_path_fmt(nodes_conf, sizeof(nodes_conf), "%s/nodes.conf",
                          h->procs[i].dir) == MRD_OK &&
