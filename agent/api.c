@@ -251,6 +251,15 @@ static enum MHD_Result dispatch(api_server *s, struct MHD_Connection *c, api_rou
         return reply_buf(c, MHD_HTTP_OK, text, strlen(text),
                          "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
     }
+    case API_ROUTE_FENCE: {
+        if (!s->h.fence)
+            break;
+        json_t *obj = s->h.fence(s->h.ctx);
+        if (!obj)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "the agent could not report its generation");
+        return reply_json(c, MHD_HTTP_OK, obj, NULL, NULL);
+    }
     case API_ROUTE_NONE:
         break;
     }

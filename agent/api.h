@@ -6,6 +6,8 @@
  *   GET  /v1/nodes   role, link, lag, pid, data dir state of each node
  *   POST /v1/heal    run one check-and-heal pass; its report
  *   GET  /metrics    Prometheus text exposition (token unless metrics_open)
+ *   GET  /v1/fence   the deployment's generation and replacements as this
+ *                    agent's manifest has them (fence.h)
  *
  * Protected endpoints need "Authorization: Bearer <token>", compared in
  * constant time.  Every refusal is JSON {"error": "..."}; the statuses and
@@ -103,6 +105,8 @@ typedef struct api_handlers {
     json_t *(*heal)(void *ctx, int *http_status);
     /* GET /metrics: new NUL-terminated text (malloc). */
     char *(*metrics)(void *ctx);
+    /* GET /v1/fence: new object.  Optional: NULL answers 404. */
+    json_t *(*fence)(void *ctx);
 } api_handlers;
 
 typedef struct api_server api_server; /* opaque */

@@ -49,6 +49,8 @@ const char *api_route_name(api_route r)
         return "/v1/heal";
     case API_ROUTE_METRICS:
         return "/metrics";
+    case API_ROUTE_FENCE:
+        return "/v1/fence";
     case API_ROUTE_NONE:
         break;
     }
@@ -310,6 +312,7 @@ static api_route route_of(const char *path, size_t n)
         {"/v1/nodes", API_ROUTE_NODES},
         {"/v1/heal", API_ROUTE_HEAL},
         {"/metrics", API_ROUTE_METRICS},
+        {"/v1/fence", API_ROUTE_FENCE},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strlen(routes[i].path) == n && memcmp(routes[i].path, path, n) == 0)
@@ -366,6 +369,7 @@ static bool needs_token(const api_policy *p, api_route r)
         return !p->metrics_open;
     case API_ROUTE_NODES:
     case API_ROUTE_HEAL:
+    case API_ROUTE_FENCE:
     case API_ROUTE_NONE:
         break;
     }

@@ -24,6 +24,7 @@
 #include "api.h"
 #include "conn.h"
 #include "events.h"
+#include "fence.h"
 #include "fsutil.h"
 #include "heal.h"
 #include "log.h"
@@ -44,24 +45,42 @@
  * replica that finishes its sync within a fraction of a second. */
 #define RECHECK_MS 200
 
-/* ==== API handlers: thin adapters over the heal state ==== */
+/* ==== API handlers: thin adapters over the heal and fence states ==== */
+
+typedef struct agent_api {
+    const mrd_manifest *m;
+    heal_ctx *hc;
+    fence *fc;
+} agent_api;
 
 static json_t *api_health(void *ctx, bool *ready)
 {
-    return heal_health(ctx, ready);
+    agent_api *a = ctx;
+    return fence_health(a->fc, heal_health(a->hc, ready), ready);
 }
 
 static json_t *api_nodes(void *ctx)
 {
-    return heal_nodes(ctx);
+    return heal_nodes(((agent_api *)ctx)->hc);
+}
+
+static json_t *api_fence(void *ctx)
+{
+    return fence_view_json(((agent_api *)ctx)->m);
 }
 
 static json_t *api_heal(void *ctx, int *http_status)
 {
+    agent_api *a = ctx;
     json_t *report = NULL;
     mrd_health code;
     mrd_error err;
-    if (heal_pass(ctx, true, API_LOCK_WAIT_MS, &report, &code, &err) != MRD_OK) {
+    /* a fenced host heals nothing: the pass is the fence check */
+    if (fence_check(a->fc, true, true)) {
+        *http_status = 200;
+        return fence_report(a->fc);
+    }
+    if (heal_pass(a->hc, true, API_LOCK_WAIT_MS, &report, &code, &err) != MRD_OK) {
         *http_status = err.code == MRD_ERR_STATE ? 409 : 500;
         return json_pack("{s:s}", "error", err.msg);
     }
@@ -71,7 +90,7 @@ static json_t *api_heal(void *ctx, int *http_status)
 
 static char *api_metrics(void *ctx)
 {
-    return heal_metrics(ctx);
+    return heal_metrics(((agent_api *)ctx)->hc);
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -260,6 +279,16 @@ static int cmd_run(const char *manifest, bool daemon)
 
     mrd_info("%s: agent started (manifest %s)", h->m->host, manifest);
     store_set_source(manifest_self(h->m)->address); /* leave from our host's address */
+    /* Before anything starts: a host replaced by a spare starts nothing
+     * (fence.h), it only serves its API. */
+    fence *fc = fence_new(h, &err);
+    if (!fc) {
+        unlink(pidpath);
+        sv_close(&h);
+        return fail(&err);
+    }
+    if (fence_check(fc, true, true))
+        goto serve;
     bool fresh[MRD_MF_MAX_HOST_NODES + 1] = {false};
     bool cluster = strcmp(h->m->mode, "cluster") == 0;
     for (int i = 0; i < h->nprocs; i++) {
@@ -271,6 +300,13 @@ static int cmd_run(const char *manifest, bool daemon)
          * folder: started blank, it would be an empty master that meets no
          * one.  Both are left to the heal pass, which restores them. */
         char nodes_conf[MRD_MF_PATH];
+        /* A node that stands in for a lost one ("restore": true) and never
+         * ran here is restored by the heal pass, never started blank. */
+        if (fresh[i] && h->procs[i].kind == SV_REDIS && h->m->nodes[h->procs[i].node].restore) {
+            mrd_info("%s/%s: stands in for a lost node; the heal pass restores it from a "
+                     "peer's snapshot", h->m->host, h->procs[i].label);
+            fresh[i] = false;
+        }
         if (fresh[i] && cluster && h->procs[i].kind == SV_REDIS &&
             mrd_path_fmt(nodes_conf, sizeof(nodes_conf), "%s/nodes.conf",
                          h->procs[i].dir) == MRD_OK &&
@@ -281,6 +317,7 @@ static int cmd_run(const char *manifest, bool daemon)
     int created;
     if (sv_render_missing(h, &created, &err) != MRD_OK) {
         unlink(pidpath);
+        fence_free(&fc);
         sv_close(&h);
         return fail(&err);
     }
@@ -314,6 +351,7 @@ static int cmd_run(const char *manifest, bool daemon)
     if (sentinel && sentinel->pid && sv_bootstrap_sentinel(h, sentinel, &err) != MRD_OK)
         fail(&err);
 
+serve:;
     events *ev = NULL;
     heal_ctx *hc = NULL;
     api_server *api = NULL;
@@ -328,9 +366,11 @@ static int cmd_run(const char *manifest, bool daemon)
         rc = fail(&err);
         goto out;
     }
+    fence_attach_events(fc, ev); /* +replaced, when the start fenced the host */
     const mrd_mf_host *self = manifest_self(h->m);
-    api_handlers handlers = {.ctx = hc, .health = api_health, .nodes = api_nodes,
-                             .heal = api_heal, .metrics = api_metrics};
+    agent_api actx = {.m = h->m, .hc = hc, .fc = fc};
+    api_handlers handlers = {.ctx = &actx, .health = api_health, .nodes = api_nodes,
+                             .heal = api_heal, .metrics = api_metrics, .fence = api_fence};
     if (api_start(self->address, h->m->settings.agent.port, token, h->m->settings.agent.metrics_open,
                   &handlers, &api, &err) != MRD_OK) {
         rc = fail(&err);
@@ -345,11 +385,19 @@ static int cmd_run(const char *manifest, bool daemon)
      * started and healed, not before: those serve clients, while retiring
      * a leftover is cleanup that may wait seconds for a process to exit
      * (and a leftover's client port is, by definition, none of theirs). */
+    long long fence_asked = mrd_now_ms(); /* the start asked the peers */
     while (!stop_requested) {
         json_t *report = NULL;
-        mrd_health code;
+        mrd_health code = MRD_HEALTH_OK;
+        /* the peers are asked at most once an interval (passes come every
+         * RECHECK_MS while the host is not ready) */
+        bool ask = mrd_now_ms() - fence_asked >= h->m->settings.agent.interval_ms;
+        if (ask)
+            fence_asked = mrd_now_ms();
+        bool fenced = fence_check(fc, ask, true);
         /* lock_wait 0: a cron check or an API call is already healing */
-        if (heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK && code != MRD_HEALTH_OK)
+        if (!fenced && heal_pass(hc, true, 0, &report, &code, &err) == MRD_OK &&
+            code != MRD_HEALTH_OK)
             mrd_debug("%s: pass %s", h->m->host, mrd_health_name(code));
         json_decref(report);
         int pause = h->m->settings.agent.interval_ms;
@@ -357,14 +405,17 @@ static int cmd_run(const char *manifest, bool daemon)
             pause = RECHECK_MS;
         for (long long waited = 0; waited < pause && !stop_requested; waited += WATCH_PERIOD_MS) {
             mrd_sleep_ms(WATCH_PERIOD_MS);
-            heal_watch(hc); /* the crash fast path */
+            if (!fenced)
+                heal_watch(hc); /* the crash fast path */
         }
     }
     mrd_info("%s: agent stopping; its nodes keep running", h->m->host);
 out:
     api_stop(&api);
     heal_free(&hc);
+    fence_attach_events(fc, NULL);
     events_stop(&ev, EVENTS_FLUSH_MS);
+    fence_free(&fc);
     unlink(pidpath);
     close(lockfd);
     sv_close(&h);
@@ -385,6 +436,14 @@ static void print_report(const json_t *report)
            json_string_value(json_object_get(report, "summary")));
 }
 
+static void print_json(const json_t *report)
+{
+    char *text = json_dumps(report, JSON_INDENT(2));
+    if (text)
+        printf("%s\n", text);
+    free(text);
+}
+
 static int cmd_check(const char *manifest, bool heal, bool json)
 {
     mrd_error err;
@@ -395,13 +454,24 @@ static int cmd_check(const char *manifest, bool heal, bool json)
     }
     events *ev = NULL;
     heal_ctx *hc = NULL;
+    fence *fc = NULL;
     json_t *report = NULL;
     mrd_health code = MRD_HEALTH_UNKNOWN;
     store_set_source(manifest_self(h->m)->address);
     if (events_start(h->m->topology, h->m->host, h->m->webhooks, h->m->nwebhooks, &ev,
                      &err) != MRD_OK ||
-        !(hc = heal_new(h, ev, false))) {
+        !(hc = heal_new(h, ev, false)) || !(fc = fence_new(h, &err))) {
         fail(&err);
+    } else if (fence_attach_events(fc, ev), fence_check(fc, true, heal)) {
+        /* replaced by a spare: nothing to heal (with --heal, its processes
+         * were stopped), and that is where it should be */
+        report = fence_report(fc);
+        code = MRD_HEALTH_OK;
+        if (json)
+            print_json(report);
+        else
+            printf("%s: retired - %s\n", h->m->host,
+                   json_string_value(json_object_get(report, "summary")));
     } else if (heal_pass(hc, heal, CHECK_LOCK_WAIT_MS, &report, &code, &err) != MRD_OK) {
         fail(&err);
         if (json)
@@ -410,15 +480,14 @@ static int cmd_check(const char *manifest, bool heal, bool json)
                    h->m->host);
         code = MRD_HEALTH_UNKNOWN;
     } else if (json) {
-        char *text = json_dumps(report, JSON_INDENT(2));
-        if (text)
-            printf("%s\n", text);
-        free(text);
+        print_json(report);
     } else {
         print_report(report);
     }
     json_decref(report);
     heal_free(&hc);
+    fence_attach_events(fc, NULL);
+    fence_free(&fc);
     events_stop(&ev, EVENTS_FLUSH_MS);
     sv_close(&h);
     return (int)code;
