@@ -557,6 +557,16 @@ mrd_rc plan_build_from(const mrd_topology *t, const mrd_placement *prev, mrd_pla
 mrd_rc plan_build_ex(const mrd_topology *t, const mrd_placement *prev,
                      const mrd_replacements *repl, mrd_plan **out, mrd_error *err)
 {
+    MRD_TRY(plan_build_bare(t, prev, repl, out, err));
+    mrd_rc rc = plan_host_losses(*out, prev, repl, err);
+    if (rc != MRD_OK)
+        plan_free(out);
+    return rc;
+}
+
+mrd_rc plan_build_bare(const mrd_topology *t, const mrd_placement *prev,
+                       const mrd_replacements *repl, mrd_plan **out, mrd_error *err)
+{
     *out = NULL;
     const plan_mode *mode = plan_mode_for(t->mode);
     if (!mode)
@@ -643,6 +653,7 @@ void plan_free(mrd_plan **p)
     free((*p)->nodes);
     free((*p)->shards);
     free((*p)->losses);
+    free((*p)->host_losses);
     free(*p);
     *p = NULL;
 }
@@ -653,13 +664,15 @@ static json_t *sentinel_host_json(const mrd_plan *p, int h)
 {
     const mrd_topology *t = p->topo;
     const mrd_host *host = &t->hosts[h];
-    int n = plan_node_on(p, 0, h);
-    const char *store_role = n >= 0 && p->nodes[n].master ? "leader" : "replica";
-    json_t *roles = p->hosts[h].sentinel
-                        ? json_pack("[s,s]", store_role, "sentinel")
-                        : json_pack("[s]", store_role);
-    if (!roles)
+    int n = plan_node_on(p, 0, h); /* -1 on a spare or a replaced host */
+    json_t *roles = json_array();
+    if (!roles || (n >= 0 && json_array_append_new(roles, json_string(p->nodes[n].master
+                                                                       ? "leader"
+                                                                       : "replica")) != 0) ||
+        (p->hosts[h].sentinel && json_array_append_new(roles, json_string("sentinel")) != 0)) {
+        json_decref(roles);
         return NULL;
+    }
     return json_pack("{s:s,s:s,s:s,s:s,s:o,s:i}", "host", host->name,
                      "region", t->regions[host->region].name, "zone",
                      t->zones[host->zone].name, "address", host->address,
@@ -714,9 +727,12 @@ static void sentinel_print(FILE *out, const mrd_plan *p)
         const mrd_host *h = &t->hosts[i];
         int ni = plan_node_on(p, 0, i); /* sentinel mode: one node per host */
         const mrd_plan_node *n = ni >= 0 ? &p->nodes[ni] : NULL;
+        const char *store = n ? (n->master ? "leader" : "replica")
+                              : p->hosts[i].spare ? "spare"
+                              : p->hosts[i].replaced_by >= 0 ? "replaced"
+                              : "-";
         char roles[96];
-        snprintf(roles, sizeof(roles), "%s%s", !n ? "-" : n->master ? "leader" : "replica",
-                 p->hosts[i].sentinel ? ", sentinel" : "");
+        snprintf(roles, sizeof(roles), "%s%s", store, p->hosts[i].sentinel ? ", sentinel" : "");
         if (n && !n->master)
             snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
                      " (priority %d)", n->replica_priority);
@@ -752,6 +768,8 @@ static json_t *sentinel_to_json(const mrd_plan *p, json_t *hosts, json_t *shards
 void plan_print(FILE *out, const mrd_plan *p)
 {
     p->mode->print(out, p);
+    if (plan_has_spares(p))
+        plan_print_spares(out, p);
 }
 
 json_t *plan_to_json(const mrd_plan *p)
@@ -760,16 +778,28 @@ json_t *plan_to_json(const mrd_plan *p)
     json_t *hosts = json_array(), *shards = json_array(), *losses = json_array();
     if (!hosts || !shards || !losses)
         goto fail;
-    for (int h = 0; h < t->nhosts; h++)
-        if (json_array_append_new(hosts, p->mode->host_json(p, h)) != 0)
+    for (int h = 0; h < t->nhosts; h++) {
+        json_t *e = p->mode->host_json(p, h);
+        if (plan_host_spare_json(p, h, e) != 0) {
+            json_decref(e);
             goto fail;
+        }
+        if (json_array_append_new(hosts, e) != 0) /* stolen, on failure too */
+            goto fail;
+    }
     for (int s = 0; s < p->nshards; s++)
         if (json_array_append_new(shards, shard_json(p, s)) != 0)
             goto fail;
     for (int i = 0; i < p->nlosses; i++)
         if (json_array_append_new(losses, plan_loss_to_json(p, &p->losses[i])) != 0)
             goto fail;
-    return p->mode->to_json(p, hosts, shards, losses);
+    json_t *root = p->mode->to_json(p, hosts, shards, losses);
+    if (!root || json_object_set_new(root, "generation", json_integer(p->generation)) != 0 ||
+        json_object_set_new(root, "host_losses", plan_host_losses_json(p)) != 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
 fail:
     json_decref(hosts);
     json_decref(shards);

@@ -121,6 +121,16 @@ typedef struct mrd_domain_loss {
     char reason[256];         /* why not, when !writes_resume; else "" */
 } mrd_domain_loss;
 
+/* What losing one host that holds nodes or a sentinel would lead to:
+ * the spare plan_choose_spare() would put in its place. */
+typedef struct mrd_host_loss {
+    int host;                 /* index into topology.hosts */
+    int spare;                /* the spare's host index, or -1 */
+    const char *match;        /* plan_spare_match() of the two; NULL without */
+    char fix[96];             /* without a spare: "add a spare in us-east" */
+    char reason[256];         /* without a spare: why, and the fix; else "" */
+} mrd_host_loss;
+
 typedef struct plan_mode plan_mode;
 
 typedef struct mrd_plan {
@@ -141,6 +151,9 @@ typedef struct mrd_plan {
     int majority;             /* mrd_majority(nsentinels) */
     mrd_domain_loss *losses;  /* regions first (file order), then zones */
     int nlosses;
+    mrd_host_loss *host_losses; /* every host holding a node or a sentinel,
+                                   in file order */
+    int nhost_losses;
 } mrd_plan;
 
 /* What the live state holds, for the live matrix: where each shard's
@@ -189,7 +202,9 @@ struct plan_mode {
 extern const plan_mode plan_mode_sentinel;
 extern const plan_mode plan_mode_cluster;
 
-/* The plan as `meridian plan` prints it: placement, then the matrix. */
+/* The plan as `meridian plan` prints it: placement, then the matrix;
+ * with spares in the topology, then the spares and which one would stand
+ * in for each host (the rest is as without spares). */
 void plan_print(FILE *out, const mrd_plan *p);
 
 /* The mode table of MODE; NULL when that mode cannot be deployed yet. */
@@ -273,15 +288,41 @@ int plan_first_unsafe(const mrd_plan *p, const mrd_domain_loss *losses);
  * a replica-priority above 0"), not a change to the file. */
 void plan_live_losses(const mrd_plan *p, const mrd_live *live, mrd_domain_loss *out);
 
+/* The host index of the spare that should stand in for host LOST, given
+ * the deployed placement PREV (NULL: none) and the replacement record
+ * REPL (NULL: none), or -1 with WHY (N bytes; may be NULL) the sentence an
+ * operator needs, e.g. "no spare keeps the layout safe for losing use-b1
+ * (us-east): add a spare in us-east"; WHY is "" on success.
+ * Candidates are idle spares only: topology spares standing in for no
+ * host, not replaced and not listed lost in REPL.  They are tried in the
+ * lost host's zone, then its region, then the other regions in file
+ * order (file order within each), and the first whose replacement, added
+ * to REPL, gives a plan that builds, passes plan_check() and loses no
+ * failover the plan without it could make (in the domains `survive`
+ * covers: e.g. no region ends up with two sentinels of three) is chosen.
+ * -1 too when LOST is not a host index or was replaced already. */
+int plan_choose_spare(const mrd_topology *t, const mrd_placement *prev,
+                      const mrd_replacements *repl, int lost, char *why, size_t n);
+
+/* "same zone" | "same region" | "other region": where host SPARE is
+ * from host LOST (static strings). */
+const char *plan_spare_match(const mrd_topology *t, int lost, int spare);
+
 /* Free and NULL *p.  Accepts NULL. */
 void plan_free(mrd_plan **p);
 
 /* New JSON object: {"topology", "mode", "survive", "leader", "quorum",
- * "majority", "hosts": [{"host","region","zone","address","roles":[...],
- * "replica_priority"}], "shards": [{"name","master","nodes":[{"host",
- * "port","role","replica_priority"}]}], "losses": [{"kind","name","sentinels_left",
+ * "majority", "generation", "hosts": [{"host","region","zone","address",
+ * "roles":[...], "replica_priority", "spare", "stands_for", "replaced_by"}],
+ * "shards": [{"name","master","nodes":[{"host", "port","role",
+ * "replica_priority"}]}], "losses": [{"kind","name","sentinels_left",
  * "majority","quorum","replicas_left","promotable_left","leader_lost","failover_possible",
- * "writes_resume","reason"}]}.  NULL on allocation failure. */
+ * "writes_resume","reason"}], "host_losses": [{"host","spare","match",
+ * "reason"}]}; "spare" of a host is true for an idle spare; "stands_for",
+ * "replaced_by" and a host loss's "spare" and "match" are host names or
+ * null.  Cluster mode's hosts, losses and top level differ (see
+ * cluster.c); the spare fields, "generation" and "host_losses" are the
+ * same.  NULL on allocation failure. */
 json_t *plan_to_json(const mrd_plan *p);
 
 /* New JSON object for one loss, as in plan_to_json()'s "losses". */

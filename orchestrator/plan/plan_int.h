@@ -29,6 +29,24 @@ void plan_set_reason(mrd_domain_loss *l, const char *fmt, ...)
  * spare and was not replaced. */
 bool plan_host_takes_new(const mrd_plan *p, int h);
 
+/* plan_build_ex() without host losses (p->host_losses NULL): what
+ * plan_choose_spare() tries candidates with. */
+mrd_rc plan_build_bare(const mrd_topology *t, const mrd_placement *prev,
+                       const mrd_replacements *repl, mrd_plan **out, mrd_error *err);
+
+/* P's host losses (spare.c), from the PREV and REPL P was built from. */
+mrd_rc plan_host_losses(mrd_plan *p, const mrd_placement *prev, const mrd_replacements *repl,
+                        mrd_error *err);
+
+/* Does the topology have a spare?  Then plan_print() adds its sections. */
+bool plan_has_spares(const mrd_plan *p);
+
+/* The spares and host-loss sections of plan_print(); the spare fields
+ * of host H's JSON entry E; the "host_losses" array (new). */
+void plan_print_spares(FILE *out, const mrd_plan *p);
+int plan_host_spare_json(const mrd_plan *p, int h, json_t *e);
+json_t *plan_host_losses_json(const mrd_plan *p);
+
 /* L's kind, index and name for domain KIND/INDEX; every count 0. */
 void plan_loss_init(const mrd_plan *p, mrd_domain_loss *l, mrd_domain_kind kind, int index);
 

@@ -1390,6 +1390,184 @@ static void test_replacement_refusals(void **state)
     topo_free_test(&t);
 }
 
+/* Spares in us-east and ap-south, none in eu-west. */
+static mrd_topology *two_spares_topo(void)
+{
+    mrd_topology *t = topo_new("us-east:a1,b2;eu-west:a1,b1;ap-south:a1,b2");
+    t->hosts[host_named(t, "us-east-b2")].spare = true;
+    t->hosts[host_named(t, "ap-south-b2")].spare = true;
+    return t;
+}
+
+static void expect_spare(const mrd_topology *t, const mrd_replacements *r, const char *lost,
+                         const char *spare, const char *match)
+{
+    char why[256] = "x";
+    int l = host_named(t, lost);
+    int s = plan_choose_spare(t, NULL, r, l, why, sizeof(why));
+    if (s < 0)
+        fail_msg("no spare for %s: %s", lost, why);
+    assert_string_equal(t->hosts[s].name, spare);
+    assert_string_equal(plan_spare_match(t, l, s), match);
+    assert_string_equal(why, "");
+}
+
+static void expect_no_spare(const mrd_topology *t, const mrd_replacements *r, const char *lost,
+                            const char *sentence)
+{
+    char why[256];
+    assert_int_equal(plan_choose_spare(t, NULL, r, host_named(t, lost), why, sizeof(why)), -1);
+    assert_string_equal(why, sentence);
+}
+
+/* Same zone, then same region, then other regions in file order; a spare
+ * is taken only when the layout stays safe; the refusal names the fix. */
+static void test_spare_choice(void **state)
+{
+    (void)state;
+    mrd_topology *t = two_spares_topo();
+    expect_spare(t, NULL, "us-east-b1", "us-east-b2", "same zone");
+    expect_spare(t, NULL, "us-east-a1", "us-east-b2", "same region");
+    expect_spare(t, NULL, "ap-south-a1", "ap-south-b2", "same region");
+    expect_spare(t, NULL, "eu-west-b1", "us-east-b2", "other region");
+    /* eu-west-a1 holds a sentinel: in us-east the leader's region would
+     * hold two of three, in ap-south a region without the leader would */
+    expect_no_spare(t, NULL, "eu-west-a1",
+                    "no spare keeps the layout safe for losing eu-west-a1 (eu-west): add a "
+                    "spare in eu-west");
+    assert_int_equal(plan_choose_spare(t, NULL, NULL, host_named(t, "eu-west-a1"), NULL, 0), -1);
+
+    /* a spare that stands in, or is lost itself, is not idle */
+    mrd_replacements r;
+    replacements_init(&r);
+    assert_int_equal(replacements_add(&r, "us-east-b1", "us-east-b2", 1), MRD_OK);
+    expect_spare(t, &r, "eu-west-b1", "ap-south-b2", "other region");
+    /* the leader and a sentinel into ap-south: its loss would be fatal */
+    expect_no_spare(t, &r, "us-east-a1",
+                    "no spare keeps the layout safe for losing us-east-a1 (us-east): add a "
+                    "spare in us-east");
+    assert_int_equal(replacements_lost_set(&r, "ap-south-b2", 5), MRD_OK);
+    expect_no_spare(t, &r, "eu-west-b1",
+                    "no idle spare can stand in for eu-west-b1 (eu-west): add a spare in "
+                    "eu-west");
+    /* the spare standing in can be replaced in turn; a replaced host not */
+    replacements_lost_clear(&r, "ap-south-b2");
+    expect_spare(t, &r, "us-east-b2", "ap-south-b2", "other region");
+    expect_no_spare(t, &r, "us-east-b1",
+                    "us-east-b1 was replaced already: it is fenced and runs nothing");
+    replacements_free(&r);
+
+    /* survive "zone" in one region: a spare in another zone of the region
+     * would put two sentinels in one zone */
+    mrd_topology *z = topo_new("us-east:a2,b1,c1");
+    z->survive = MRD_SURVIVE_ZONE;
+    z->hosts[host_named(z, "us-east-a2")].spare = true;
+    expect_spare(z, NULL, "us-east-a1", "us-east-a2", "same zone");
+    expect_no_spare(z, NULL, "us-east-b1",
+                    "no spare keeps the layout safe for losing us-east-b1 (us-east): add a "
+                    "spare in zone us-east-b");
+    topo_free_test(&z);
+    topo_free_test(&t);
+}
+
+/* What `plan` shows: spares, who stands in for whom, replaced hosts, and
+ * the host-loss section, in JSON and text. */
+static void test_plan_output_spares(void **state)
+{
+    (void)state;
+    mrd_topology *t = two_spares_topo();
+    mrd_replacements r;
+    replacements_init(&r);
+    assert_int_equal(replacements_add(&r, "us-east-b1", "us-east-b2", 1), MRD_OK);
+    mrd_plan *p = build_ex_ok(t, NULL, &r);
+    json_t *j = plan_to_json(p);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "generation")), 2);
+    json_t *hosts = json_object_get(j, "hosts");
+    assert_int_equal(json_array_size(hosts), 8);
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        json_t *h = json_array_get(hosts, i);
+        const char *name = json_string_value(json_object_get(h, "host"));
+        json_t *sp = json_object_get(h, "spare"), *sf = json_object_get(h, "stands_for");
+        json_t *rb = json_object_get(h, "replaced_by");
+        assert_true(json_is_boolean(sp));
+        assert_int_equal(json_is_true(sp), strcmp(name, "ap-south-b2") == 0);
+        if (strcmp(name, "us-east-b2") == 0) {
+            assert_string_equal(json_string_value(sf), "us-east-b1");
+            assert_true(json_is_null(rb));
+        } else if (strcmp(name, "us-east-b1") == 0) {
+            assert_string_equal(json_string_value(rb), "us-east-b2");
+            assert_true(json_is_null(sf));
+            assert_int_equal(json_array_size(json_object_get(h, "roles")), 0);
+        } else {
+            assert_true(json_is_null(sf) && json_is_null(rb));
+        }
+    }
+    json_t *hl = json_object_get(j, "host_losses");
+    assert_int_equal(json_array_size(hl), 6); /* the hosts that hold something */
+    bool seen_standin = false;
+    for (size_t i = 0; i < json_array_size(hl); i++) {
+        json_t *e = json_array_get(hl, i);
+        const char *name = json_string_value(json_object_get(e, "host"));
+        assert_string_not_equal(name, "us-east-b1");
+        assert_string_not_equal(name, "ap-south-b2");
+        if (strcmp(name, "us-east-b2") == 0) {
+            seen_standin = true;
+            assert_string_equal(json_string_value(json_object_get(e, "spare")), "ap-south-b2");
+            assert_string_equal(json_string_value(json_object_get(e, "match")), "other region");
+            assert_string_equal(json_string_value(json_object_get(e, "reason")), "");
+        }
+        if (strcmp(name, "eu-west-a1") == 0) {
+            assert_true(json_is_null(json_object_get(e, "spare")));
+            assert_true(json_is_null(json_object_get(e, "match")));
+            assert_non_null(strstr(json_string_value(json_object_get(e, "reason")),
+                                   "add a spare in eu-west"));
+        }
+    }
+    assert_true(seen_standin);
+    json_decref(j);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    plan_print(f, p);
+    fclose(f);
+    const char *want[] = {
+        "us-east-b2 stands in for us-east-b1 (generation 2)",
+        "replaced by us-east-b2 (generation 2): fenced, runs nothing",
+        "ap-south-b2  ap-south   ap-south-b   spare (idle)",
+        "eu-west-a1   none: add a spare in eu-west",
+        "us-east-b2   ap-south-b2 (other region)",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(text, want[i]))
+            fail_msg("\"%s\" not in:\n%s", want[i], text);
+    free(text);
+    plan_free(&p);
+    replacements_free(&r);
+
+    /* without spares: the fields are there, every host loss says none,
+     * and the text has no spare section */
+    mrd_topology *plain = topo_new(LOCAL_LAYOUT);
+    p = build_ok(plain);
+    j = plan_to_json(p);
+    json_t *h0 = json_array_get(json_object_get(j, "hosts"), 0);
+    assert_true(json_is_false(json_object_get(h0, "spare")));
+    assert_true(json_is_null(json_object_get(h0, "stands_for")));
+    assert_int_equal(json_array_size(json_object_get(j, "host_losses")), 6);
+    json_decref(j);
+    f = open_memstream(&text, &len);
+    plan_print(f, p);
+    fclose(f);
+    assert_null(strstr(text, "SPARE"));
+    assert_null(strstr(text, "HOST LOSS"));
+    free(text);
+    plan_free(&p);
+    topo_free_test(&plain);
+    topo_free_test(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1420,6 +1598,8 @@ int main(void)
         cmocka_unit_test(test_replacement_chain),
         cmocka_unit_test(test_replacement_cluster),
         cmocka_unit_test(test_replacement_refusals),
+        cmocka_unit_test(test_spare_choice),
+        cmocka_unit_test(test_plan_output_spares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
