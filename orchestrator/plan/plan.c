@@ -452,8 +452,7 @@ mrd_rc plan_placement(const mrd_plan *p, bool without_retiring, mrd_placement *o
 
 /* ==== REPLACEMENTS ===================================================== */
 
-/* Does host H hold a node or a sentinel of P? */
-static bool holds_something(const mrd_plan *p, int h)
+bool plan_host_holds(const mrd_plan *p, int h)
 {
     if (p->hosts[h].sentinel)
         return true;
@@ -511,7 +510,7 @@ static mrd_rc apply_replacements(mrd_plan *p, const mrd_replacements *r, mrd_err
     const mrd_topology *t = p->topo;
     for (int k = 0; r && k < r->n; k++) {
         int l = topology_find_host(t, r->items[k].host), s = topology_find_host(t, r->items[k].by);
-        bool on_l = holds_something(p, l), on_s = holds_something(p, s);
+        bool on_l = plan_host_holds(p, l), on_s = plan_host_holds(p, s);
         if (on_s && on_l)
             return mrd_error_at(err, MRD_ERR_INVALID, t->path, 0, 0,
                                 "%s cannot stand in for %s (generation %d): it already holds "

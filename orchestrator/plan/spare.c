@@ -158,16 +158,6 @@ bool plan_has_spares(const mrd_plan *p)
     return topology_placeable_hosts(p->topo) < p->topo->nhosts;
 }
 
-static bool holds(const mrd_plan *p, int h)
-{
-    if (p->hosts[h].sentinel)
-        return true;
-    for (int i = 0; i < p->nnodes; i++)
-        if (p->nodes[i].host == h)
-            return true;
-    return false;
-}
-
 mrd_rc plan_host_losses(mrd_plan *p, const mrd_placement *prev, const mrd_replacements *repl,
                         mrd_error *err)
 {
@@ -176,7 +166,7 @@ mrd_rc plan_host_losses(mrd_plan *p, const mrd_placement *prev, const mrd_replac
     if (!p->host_losses)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory building the plan");
     for (int h = 0; h < t->nhosts; h++) {
-        if (!holds(p, h))
+        if (!plan_host_holds(p, h))
             continue;
         mrd_host_loss *x = &p->host_losses[p->nhost_losses++];
         x->host = h;

@@ -1470,6 +1470,18 @@ static void test_spare_choice(void **state)
     topo_free_test(&t);
 }
 
+/* plan_print(P) as a string (free() it). */
+static char *printed(const mrd_plan *p)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    plan_print(f, p);
+    fclose(f);
+    return text;
+}
+
 /* What `plan` shows: spares, who stands in for whom, replaced hosts, and
  * the host-loss section, in JSON and text. */
 static void test_plan_output_spares(void **state)
@@ -1527,12 +1539,7 @@ static void test_plan_output_spares(void **state)
     assert_true(seen_standin);
     json_decref(j);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    assert_non_null(f);
-    plan_print(f, p);
-    fclose(f);
+    char *text = printed(p);
     const char *want[] = {
         "us-east-b2 stands in for us-east-b1 (generation 2)",
         "replaced by us-east-b2 (generation 2): fenced, runs nothing",
@@ -1557,9 +1564,7 @@ static void test_plan_output_spares(void **state)
     assert_true(json_is_null(json_object_get(h0, "stands_for")));
     assert_int_equal(json_array_size(json_object_get(j, "host_losses")), 6);
     json_decref(j);
-    f = open_memstream(&text, &len);
-    plan_print(f, p);
-    fclose(f);
+    text = printed(p);
     assert_null(strstr(text, "SPARE"));
     assert_null(strstr(text, "HOST LOSS"));
     free(text);
