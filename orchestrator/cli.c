@@ -22,6 +22,7 @@
 #include "deploy.h"
 #include "drill.h"
 #include "heal_report.h"
+#include "replace.h"
 #include "health.h"
 #include "lock.h"
 #include "log.h"
@@ -51,6 +52,7 @@ typedef struct cli {
     int duration_s;       /* drill --duration */
     int rate;             /* drill --rate */
     bool wait;            /* drill --wait */
+    int replace_after_s;  /* drill --replace-after */
     char **rest;          /* after "--" */
     int nrest;
 } cli;
@@ -79,7 +81,7 @@ static const struct command {
 } commands[] = {
     {"drill", cmd_drill, NULL,
      "drill TOPOLOGY SCENARIO [ARG] [--out DIR] [--json] [--duration S] [--rate N]\n"
-     "      [--wait] [--timeout SECONDS] [--state DIR]\n"
+     "      [--wait] [--timeout SECONDS] [--replace-after S] [--state DIR]\n"
      "  Break something on purpose while a writer load runs, measure failover\n"
      "  time and lost writes, put everything back and verify.  SCENARIO is\n"
      "  kill-leader, replica-loss [HOST], region-outage REGION, partition REGION\n"
@@ -91,6 +93,13 @@ static const struct command {
      "  instead of refusing.  Faults are applied on the hosts through the\n"
      "  topology's transport (ssh included); a partition needs nftables and\n"
      "  root (or sudo -n) on the region's hosts.\n"
+     "  host-loss HOST: stop every process of HOST (agent first) and keep it\n"
+     "  down; heal replaces it on a spare (agent.replace_after_s shrunk to\n"
+     "  --replace-after, default 5); then the old host's agent is started\n"
+     "  again and must stay fenced.  The report adds the time to detect and\n"
+     "  to the replacement ready, the bytes the leader sent (against a full\n"
+     "  sync) and whether the layout keeps the plan's rules.  The spare keeps\n"
+     "  standing in afterwards.\n"
      "  scale (cluster mode): change cluster.shards in TOPOLOGY, then run this\n"
      "  instead of deploy.  It runs the same deploy (its progress on stdout,\n"
      "  stderr with --json; --timeout is deploy's) while the writer writes\n"
@@ -141,7 +150,14 @@ static const struct command {
      "  sentinel majority), 3 UNKNOWN (could not tell).\n"},
     {"heal", cmd_heal, NULL,
      "heal TOPOLOGY [--state DIR] [--json]\n"
-     "  Ask every host's agent, all at once, to run one check-and-heal pass\n"
+     "  First, a host lost for good (its agent and every process on it\n"
+     "  unreachable for agent.replace_after_s, default 300 s) is replaced on a\n"
+     "  spare host (\"spare\": true): fenced with a new generation so it can\n"
+     "  never rejoin, its nodes restored on the spare from a peer's snapshot,\n"
+     "  then forgotten by the sentinels or the cluster (+host-lost,\n"
+     "  +host-replaced).  Only while a majority can act; one host at a time;\n"
+     "  it waits (up to 60 s) for a host about to cross replace_after_s.\n"
+     "  Then ask every host's agent, all at once, to run one check-and-heal pass\n"
      "  (POST /v1/heal), then print each action taken and one line per host.\n"
      "  Over ssh, a host whose agent API does not answer runs the same pass\n"
      "  through ssh (meridian-agent check --heal).\n"
@@ -339,8 +355,21 @@ static int heal_once(orch_ctx *c, bool json, FILE *out)
     agent_result *res = NULL;
     mrd_error err;
     const mrd_topology *t = c->topo;
+    /* a host lost for good first: replaced on a spare, so that the
+     * agents' passes below see the deployment as it now is */
+    replace_report *lost = calloc(1, sizeof(*lost));
+    replace_opts ro = {.wait_max_ms = REPLACE_WAIT_MAX_MS,
+                       .ready_timeout_ms = REPLACE_READY_TIMEOUT_MS,
+                       .progress = json ? stderr : out};
+    json_t *lost_json = NULL;
+    if (lost && replace_run(c, &ro, lost, &err) != MRD_OK)
+        fprintf(stderr, "meridian: looking for lost hosts: %s\n", err.msg);
+    if (lost && lost->n > 0)
+        lost_json = replace_report_json(lost);
+    free(lost);
     const char **hosts = calloc((size_t)t->nhosts, sizeof(*hosts));
     if (!hosts || agent_heal_all(c, NULL, &res, &err) != MRD_OK) {
+        json_decref(lost_json);
         if (!hosts)
             mrd_error_set(&err, MRD_ERR_NOMEM, "out of memory");
         report(&err);
@@ -357,6 +386,8 @@ static int heal_once(orch_ctx *c, bool json, FILE *out)
     json_t *rep = heal_report_new(t->name, hosts, res, t->nhosts);
     agent_results_free(&res, t->nhosts);
     free(hosts);
+    if (lost_json)
+        heal_report_set_hosts_lost(rep, lost_json);
     /* cluster mode: masters back to the plan once the passes healed what
      * they could (the rebalance reads every node again and refuses while
      * anything is down or settling) */
@@ -730,6 +761,7 @@ static int cmd_drill(const cli *o)
                     .rate = o->rate ? o->rate : 200,
                     .wait_cooldown = o->wait,
                     .timeout_s = o->timeout_s,
+                    .replace_after_s = o->replace_after_s,
                     .heal = drill_heal};
     int rc = drill_run(c, &d);
     orch_close(&c);
@@ -753,6 +785,7 @@ static int parse(int argc, char **argv, cli *o)
         {"duration", required_argument, NULL, 'd'},
         {"rate", required_argument, NULL, 'r'},
         {"wait", no_argument, NULL, 'w'},
+        {"replace-after", required_argument, NULL, 'R'},
         {"accept-new-host-keys", no_argument, NULL, 'K'},
         {"install-packages", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
@@ -776,17 +809,18 @@ static int parse(int argc, char **argv, cli *o)
         case 'p':
         case 't':
         case 'd':
+        case 'R':
         case 'r': {
             long max = ch == 'r' ? 100000 : 3600;
             long v = strtol(optarg, &end, 10);
             const char *name = ch == 'p' ? "parallel" : ch == 't' ? "timeout"
-                             : ch == 'd' ? "duration" : "rate";
+                             : ch == 'd' ? "duration" : ch == 'R' ? "replace-after" : "rate";
             if (*end || v < 1 || v > max) {
                 fprintf(stderr, "meridian: --%s needs a number from 1 to %ld\n", name, max);
                 return -1;
             }
             *(ch == 'p' ? &o->parallel : ch == 't' ? &o->timeout_s
-              : ch == 'd' ? &o->duration_s : &o->rate) = (int)v;
+              : ch == 'd' ? &o->duration_s : ch == 'R' ? &o->replace_after_s : &o->rate) = (int)v;
             break;
         }
         case 'h':
@@ -819,7 +853,7 @@ static int parse(int argc, char **argv, cli *o)
     }
     if (drill && drill_scenario_parse(o->rest[0]) < 0) {
         fprintf(stderr, "meridian: unknown scenario \"%s\": use kill-leader, replica-loss, "
-                        "region-outage, partition, sentinel-loss or scale\n", o->rest[0]);
+                        "region-outage, partition, sentinel-loss, host-loss or scale\n", o->rest[0]);
         return -1;
     }
     if (o->nrest && !drill && strcmp(o->cmd, "redis-cli") != 0) {

@@ -532,25 +532,66 @@ const agent_client_ops *agent_client_default(void)
 
 /* ==== every host of a topology ==== */
 
-static mrd_rc new_batch(const orch_ctx *c, agent_target **targets, agent_result **results,
-                        mrd_error *err)
+/* The hosts of C's plan that run something, as targets (*N of them;
+ * IDX[k] is target k's topology host), and a result per topology host,
+ * the others marked skipped. */
+static mrd_rc new_batch(const orch_ctx *c, agent_target **targets, int **idx, int *n,
+                        agent_result **results, mrd_error *err)
 {
     const mrd_topology *t = c->topo;
-    int n = t->nhosts;
-    *targets = calloc((size_t)(n ? n : 1), sizeof(**targets));
-    *results = calloc((size_t)(n ? n : 1), sizeof(**results));
-    if (!*targets || !*results) {
+    int nh = t->nhosts ? t->nhosts : 1;
+    *targets = calloc((size_t)nh, sizeof(**targets));
+    *results = calloc((size_t)nh, sizeof(**results));
+    *idx = calloc((size_t)nh, sizeof(**idx));
+    if (!*targets || !*results || !*idx) {
         free(*targets);
         free(*results);
+        free(*idx);
         *targets = NULL;
         *results = NULL;
+        *idx = NULL;
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
-    for (int i = 0; i < n; i++)
-        (*targets)[i] = (agent_target){.host = t->hosts[i].name,
-                                       .address = t->hosts[i].address,
-                                       .port = t->settings.agent.port};
+    *n = 0;
+    for (int i = 0; i < t->nhosts; i++) {
+        if (!orch_host_used(c, i)) {
+            (*results)[i].skipped = true;
+            continue;
+        }
+        (*idx)[*n] = i;
+        (*targets)[(*n)++] = (agent_target){.host = t->hosts[i].name,
+                                            .address = t->hosts[i].address,
+                                            .port = t->settings.agent.port};
+    }
     return MRD_OK;
+}
+
+/* Call OPS' HEAL (TOKEN set) or HEALTH (TOKEN NULL) on every host C's
+ * plan uses; *OUT as agent_heal_all() says. */
+static mrd_rc call_batch(const orch_ctx *c, const agent_client_ops *ops, const char *token,
+                         const agent_timeouts *to, agent_result **out, mrd_error *err)
+{
+    agent_target *targets;
+    agent_result *results, *some;
+    int *idx, n = 0;
+    MRD_TRY(new_batch(c, &targets, &idx, &n, &results, err));
+    mrd_rc rc = MRD_OK;
+    some = calloc((size_t)(n ? n : 1), sizeof(*some));
+    if (!some)
+        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    if (rc == MRD_OK && n > 0)
+        rc = token ? ops->heal_all(targets, n, token, to, some, err)
+                   : ops->health_all(targets, n, to, some, err);
+    if (rc == MRD_OK)
+        for (int k = 0; k < n; k++)
+            results[idx[k]] = some[k];
+    else
+        agent_results_free(&results, c->topo->nhosts);
+    free(some);
+    free(targets);
+    free(idx);
+    *out = results;
+    return rc;
 }
 
 mrd_rc agent_heal_all(const orch_ctx *c, const agent_client_ops *ops, agent_result **out,
@@ -563,18 +604,9 @@ mrd_rc agent_heal_all(const orch_ctx *c, const agent_client_ops *ops, agent_resu
     mrd_rc rc = orch_secret(c, "agent.token", token, sizeof(token), err);
     if (rc != MRD_OK)
         return rc;
-    agent_target *targets;
-    agent_result *results;
-    rc = new_batch(c, &targets, &results, err);
-    if (rc == MRD_OK) {
-        agent_timeouts to = {.request_ms = AGENT_HEAL_TIMEOUT_MS,
-                             .connect_ms = AGENT_CONNECT_TIMEOUT_MS};
-        rc = ops->heal_all(targets, c->topo->nhosts, token, &to, results, err);
-        free(targets);
-        if (rc != MRD_OK)
-            agent_results_free(&results, c->topo->nhosts);
-        *out = results;
-    }
+    agent_timeouts to = {.request_ms = AGENT_HEAL_TIMEOUT_MS,
+                         .connect_ms = AGENT_CONNECT_TIMEOUT_MS};
+    rc = call_batch(c, ops, token, &to, out, err);
     memset(token, 0, sizeof(token));
     return rc;
 }
@@ -585,19 +617,9 @@ mrd_rc agent_health_all(const orch_ctx *c, const agent_client_ops *ops, agent_re
     *out = NULL;
     if (!ops)
         ops = agent_client_default();
-    agent_target *targets;
-    agent_result *results;
-    mrd_rc rc = new_batch(c, &targets, &results, err);
-    if (rc != MRD_OK)
-        return rc;
     agent_timeouts to = {.request_ms = AGENT_HEALTH_TIMEOUT_MS,
                          .connect_ms = AGENT_CONNECT_TIMEOUT_MS};
-    rc = ops->health_all(targets, c->topo->nhosts, &to, results, err);
-    free(targets);
-    if (rc != MRD_OK)
-        agent_results_free(&results, c->topo->nhosts);
-    *out = results;
-    return rc;
+    return call_batch(c, ops, NULL, &to, out, err);
 }
 
 void agent_results_free(agent_result **r, int n)

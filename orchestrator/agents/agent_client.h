@@ -36,6 +36,8 @@ typedef struct agent_target {
 
 /* What one agent answered. */
 typedef struct agent_result {
+    bool skipped;    /* not asked: the host runs nothing in the plan (an
+                        idle spare, or a host a spare replaced) */
     int http_status; /* 0 when no HTTP answer came */
     json_t *body;    /* the parsed body (new reference), NULL when none or
                         not JSON */
@@ -72,9 +74,11 @@ const agent_client_ops *agent_client_curl(void);
  * (10.9 MB; see "GET /v1/health without libcurl" in agent_client.c). */
 const agent_client_ops *agent_client_default(void);
 
-/* Call every host of C's topology: results[i] answers topology host i.
- * OPS NULL means agent_client_default().  *out is a new array of
- * c->topo->nhosts results; agent_results_free() it.  agent_heal_all()
+/* Call every host of C's topology that runs something in its plan:
+ * results[i] answers topology host i (skipped for a host that runs
+ * nothing, as orch_host_used() says).  OPS NULL means
+ * agent_client_default().  *out is a new array of c->topo->nhosts
+ * results; agent_results_free() it.  agent_heal_all()
  * reads the token with orch_secret(c, "agent.token") and fails (UNKNOWN to
  * the caller) when it cannot. */
 mrd_rc agent_heal_all(const orch_ctx *c, const agent_client_ops *ops, agent_result **out,

@@ -90,6 +90,8 @@ json_t *heal_report_new(const char *topology, const char *const *hosts,
     json_t *arr = json_array();
     int worst = MRD_HEALTH_OK;
     for (int i = 0; arr && i < n; i++) {
+        if (results[i].skipped) /* runs nothing: an idle or replaced host */
+            continue;
         json_t *h = judge_host(hosts[i], &results[i]);
         if (!h || json_array_append_new(arr, h) != 0) {
             json_decref(arr);
@@ -116,6 +118,21 @@ void heal_report_set_rebalance(json_t *report, json_t *rebalance)
     if (!acted)
         return;
     int code = mrd_health_worst(heal_report_code(report), MRD_HEALTH_WARNING);
+    json_object_set_new(report, "code", json_integer(code));
+    json_object_set_new(report, "status", json_string(mrd_health_name(code)));
+}
+
+void heal_report_set_hosts_lost(json_t *report, json_t *items)
+{
+    if (!report || !json_is_array(items)) {
+        json_decref(items);
+        return;
+    }
+    int code = heal_report_code(report);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(items, i, it) code = mrd_health_worst(code, heal_report_code(it));
+    json_object_set_new(report, "hosts_lost", items);
     json_object_set_new(report, "code", json_integer(code));
     json_object_set_new(report, "status", json_string(mrd_health_name(code)));
 }
@@ -202,6 +219,16 @@ void heal_report_print(FILE *out, const json_t *report)
     const json_t *h;
     const json_t *hosts = json_object_get(report, "hosts");
     json_array_foreach(hosts, i, h) print_host(out, h, counts);
+    /* "+host-replaced", "host-waiting", "host-blocked", ... */
+    char ev[64], a[128], b[1024];
+    json_array_foreach(json_object_get(report, "hosts_lost"), i, h) {
+        const char *outcome = str_of(h, "outcome");
+        snprintf(ev, sizeof(ev), "%shost-%s",
+                 outcome && strcmp(outcome, "replaced") == 0 ? "+" : "",
+                 outcome ? outcome : "?");
+        line(out, clean(str_of(h, "host"), a, sizeof(a)), ev,
+             clean(str_of(h, "text"), b, sizeof(b)));
+    }
     print_rebalance(out, json_object_get(report, "rebalance"));
 
     char tally[160] = "";

@@ -27,7 +27,8 @@
  *    "hosts": [{"host", "http_status" (null: no answer), "code", "status",
  *               "summary" (null: no report), "actions": [...],
  *               "error" (null: none)}]}
- * HOSTS[i] names the host RESULTS[i] answers for.  NULL on OOM. */
+ * HOSTS[i] names the host RESULTS[i] answers for; a skipped result (a
+ * host that runs nothing) is left out.  NULL on OOM. */
 json_t *heal_report_new(const char *topology, const char *const *hosts,
                         const agent_result *results, int n);
 
@@ -37,6 +38,11 @@ json_t *heal_report_new(const char *topology, const char *const *hosts,
  * failure ("outcome" refused / failed) makes the code at least WARNING:
  * healed something, or the masters are still off plan. */
 void heal_report_set_rebalance(json_t *report, json_t *rebalance);
+
+/* Add the lost hosts `meridian heal` found and what it did about them
+ * (operations/replace.h's JSON array, stolen) as the report's
+ * "hosts_lost"; each item's "code" counts towards the report's. */
+void heal_report_set_hosts_lost(json_t *report, json_t *items);
 
 /* The report's "code" (MRD_HEALTH_UNKNOWN when it has none). */
 int heal_report_code(const json_t *report);

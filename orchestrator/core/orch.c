@@ -80,6 +80,49 @@ static mrd_rc read_placement(const char *path, mrd_placement *out, bool *have,
     return rc;
 }
 
+mrd_rc orch_replacements_path(const orch_ctx *c, char *buf, size_t n)
+{
+    return mrd_path_fmt(buf, n, "%s/replacements.json", c->state_dir);
+}
+
+/* DIR/replacements.json into OUT, or OUT empty when there is none. */
+static mrd_rc read_replacements(const char *dir, mrd_replacements *out, mrd_error *err)
+{
+    char path[MRD_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    replacements_init(out);
+    if (mrd_path_fmt(path, sizeof(path), "%s/replacements.json", dir) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    if (!mrd_path_exists(path))
+        return MRD_OK;
+    MRD_TRY(mrd_read_file(path, 4u << 20, &text, &len, err));
+    replacements_free(out);
+    mrd_rc rc = replacements_parse(text, len, path, out, err);
+    free(text);
+    if (rc != MRD_OK)
+        replacements_init(out);
+    return rc;
+}
+
+mrd_rc orch_replacements_save(const orch_ctx *c, mrd_error *err)
+{
+    char path[MRD_PATH_MAX];
+    if (orch_replacements_path(c, path, sizeof(path)) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "state path too long");
+    json_t *j = replacements_to_json(&c->repl);
+    char *text = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
+    json_decref(j);
+    mrd_rc rc = text ? mrd_write_atomic(path, text, strlen(text), 0600, err)
+                     : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    free(text);
+    return rc;
+}
+
+bool orch_host_used(const orch_ctx *c, int h)
+{
+    return plan_host_holds(c->plan, h);
+}
+
 /* STATE/placement.json, in cluster mode, when it exists. */
 static mrd_rc load_placement(orch_ctx *c, mrd_error *err)
 {
@@ -107,7 +150,14 @@ mrd_rc orch_plan_from_state(const mrd_topology *t, const char *state, mrd_plan *
     }
     if (!have)
         path[0] = '\0';
-    mrd_rc rc = plan_build_from(t, have ? &pl : NULL, out, err);
+    mrd_replacements repl;
+    mrd_rc rc = read_replacements(dir, &repl, err);
+    if (rc == MRD_OK) {
+        rc = plan_build_ex(t, have ? &pl : NULL, &repl, out, err);
+        if (rc == MRD_OK && repl.n > 0 && !path[0])
+            mrd_path_fmt(path, n, "%s/replacements.json", dir);
+    }
+    replacements_free(&repl);
     placement_free(&pl);
     return rc;
 }
@@ -115,7 +165,7 @@ mrd_rc orch_plan_from_state(const mrd_topology *t, const char *state, mrd_plan *
 mrd_rc orch_replan(orch_ctx *c, mrd_placement *pl, mrd_error *err)
 {
     mrd_plan *p = NULL;
-    MRD_TRY(plan_build_from(c->topo, pl, &p, err));
+    MRD_TRY(plan_build_ex(c->topo, pl, &c->repl, &p, err));
     plan_free(&c->plan);
     c->plan = p;
     if (pl != &c->placement) {
@@ -173,10 +223,14 @@ mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opt
         rc = state ? absolute_path(state, c->state_dir, sizeof(c->state_dir), err)
                    : default_state_dir(c->topo->name, c->state_dir, sizeof(c->state_dir),
                                        err);
+    replacements_init(&c->repl);
     if (rc == MRD_OK)
         rc = load_placement(c, err);
     if (rc == MRD_OK)
-        rc = plan_build_from(c->topo, c->have_placement ? &c->placement : NULL, &c->plan, err);
+        rc = read_replacements(c->state_dir, &c->repl, err);
+    if (rc == MRD_OK)
+        rc = plan_build_ex(c->topo, c->have_placement ? &c->placement : NULL, &c->repl,
+                           &c->plan, err);
     if (rc == MRD_OK)
         rc = plan_check(c->plan, err);
     if (rc == MRD_OK)
@@ -211,6 +265,7 @@ void orch_close(orch_ctx **c)
     transport_close(&(*c)->tp);
     plan_free(&(*c)->plan);
     placement_free(&(*c)->placement);
+    replacements_free(&(*c)->repl);
     topology_free(&(*c)->topo);
     free(*c);
     *c = NULL;

@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "plan.h"
+#include "replacements.h"
 #include "secret.h"
 #include "topology.h"
 #include "transport.h"
@@ -33,6 +34,11 @@ typedef struct orch_ctx {
      * (placement.h); the plan is built from it and the topology */
     mrd_placement placement;
     bool have_placement;
+    /* STATE/replacements.json: the hosts replaced on spares, the
+     * deployment's generation, hosts seen lost (replacements.h); the plan
+     * puts a replaced host's nodes on its spare.  Empty (generation 1)
+     * when the file does not exist. */
+    mrd_replacements repl;
 } orch_ctx;
 
 /* The hosts are other machines (ssh): deploy puts the agent binary and the
@@ -71,6 +77,17 @@ mrd_rc orch_replan(orch_ctx *c, mrd_placement *pl, mrd_error *err);
  * (retiring shards included) or WITHOUT_RETIRING; it becomes C's. */
 mrd_rc orch_placement_save(orch_ctx *c, const mrd_plan *p, bool without_retiring,
                            mrd_error *err);
+
+/* "STATE/replacements.json" */
+mrd_rc orch_replacements_path(const orch_ctx *c, char *buf, size_t n);
+
+/* Record C's replacements (c->repl) in the state dir, atomically, mode
+ * 0600. */
+mrd_rc orch_replacements_save(const orch_ctx *c, mrd_error *err);
+
+/* Host H runs something in C's plan: a node or a sentinel.  An idle spare
+ * and a host replaced by a spare do not; commands leave them alone. */
+bool orch_host_used(const orch_ctx *c, int h);
 
 /* The root folder of host H: STATE/hosts/H on the local transport,
  * REMOTE_ROOT/hosts/H on the host over ssh ("~/" resolved on the host,

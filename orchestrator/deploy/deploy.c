@@ -137,6 +137,36 @@ static mrd_rc ensure_secrets(orch_ctx *c, FILE *out, mrd_error *err)
     return MRD_OK;
 }
 
+/* What every host's job reads: over a remote transport, the agent binary
+ * to upload and its stamp. */
+static mrd_rc shared_load(orch_ctx *c, deploy_shared *sh, mrd_error *err)
+{
+    *sh = (deploy_shared){.install_packages = c->opts.install_packages};
+    if (!orch_remote(c))
+        return MRD_OK;
+    MRD_TRY(mrd_read_file(c->agent_bin, 256u << 20, &sh->agent, &sh->agent_len, err));
+    binary_stamp(sh->agent, sh->agent_len, sh->agent_stamp, sizeof(sh->agent_stamp));
+    return MRD_OK;
+}
+
+int deploy_hosts(orch_ctx *c, const deploy_opts *o)
+{
+    deploy_shared sh;
+    mrd_error err;
+    if (shared_load(c, &sh, &err) != MRD_OK) {
+        if (o->progress)
+            fprintf(o->progress, "  %-12s %s\n", "agent", err.msg);
+        return 2;
+    }
+    char did[200];
+    int changed = 0;
+    int rc = deploy_hosts_phase(c, o, &sh, mrd_now_ms(), did, sizeof(did), &changed);
+    if (rc == 0 && o->progress)
+        fprintf(o->progress, "  %-12s %s\n", "hosts", did);
+    free(sh.agent);
+    return rc;
+}
+
 /* The hosts, then in cluster mode the cluster: formed, slots moved to the
  * plan's quotas, retired shards gone.  0, or 2 with what failed printed. */
 static int roll_out(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, long long t0,
@@ -193,11 +223,8 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     bool have_before = false;
     if (rc == MRD_OK)
         rc = reconcile_pin(c, out, &pinned, &before, &have_before, &err);
-    if (rc == MRD_OK && orch_remote(c)) {
-        rc = mrd_read_file(c->agent_bin, 256u << 20, &sh.agent, &sh.agent_len, &err);
-        if (rc == MRD_OK)
-            binary_stamp(sh.agent, sh.agent_len, sh.agent_stamp, sizeof(sh.agent_stamp));
-    }
+    if (rc == MRD_OK)
+        rc = shared_load(c, &sh, &err);
     if (rc != MRD_OK) {
         char buf[600];
         mrd_error_format(&err, buf, sizeof(buf));

@@ -33,6 +33,11 @@ typedef struct deploy_opts {
  * only for an agent it started. */
 int deploy_run(orch_ctx *c, const deploy_opts *o);
 
+/* Deploy's host phase alone: every host's manifest and agent as C's plan
+ * says (a host the plan does not use is left alone), then wait until the
+ * agents answer.  0, or 2 with what failed said on O->progress. */
+int deploy_hosts(orch_ctx *c, const deploy_opts *o);
+
 /* Stop every process of the topology by its pid file and remove the state
  * dir (and, over ssh, each host's root folder, systemd unit and cron
  * entry).  With YES false, only print what would be stopped (no lock

@@ -36,6 +36,8 @@ typedef enum host_outcome {
                            manifest yet, or started since): its start was
                            refused (one agent per host) and it is left */
     HOST_FAILED,
+    HOST_SKIPPED,       /* runs nothing in the plan (an idle spare, a host
+                           a spare replaced): left alone */
 } host_outcome;
 
 /* What every host's job reads (never written while the jobs run). */

@@ -80,7 +80,7 @@ int deploy_heal_fallback(orch_ctx *c, agent_result *res, FILE *diag)
         return 0;
     }
     for (int i = 0; i < n; i++) {
-        if (res[i].http_status != 0)
+        if (res[i].http_status != 0 || res[i].skipped)
             continue;
         jobs[i] = (heal_job){.c = c, .host = i, .res = &res[i], .diag = diag, .lock = &lock};
         started[i] = pthread_create(&th[i], NULL, heal_over_transport, &jobs[i]) == 0;

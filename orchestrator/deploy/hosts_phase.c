@@ -102,6 +102,7 @@ static void outcomes_summary(const host_job *jobs, int n, char *buf, size_t len)
         {HOST_RUNNING, "found running"},
         {HOST_UNCHANGED, "unchanged"},
         {HOST_FAILED, "failed"},
+        {HOST_SKIPPED, "not in use"},
     };
     size_t used = 0;
     buf[0] = '\0';
@@ -150,7 +151,7 @@ int deploy_hosts_phase(orch_ctx *c, const deploy_opts *o, const deploy_shared *s
     int failed = 0;
     for (int i = 0; i < c->topo->nhosts; i++) {
         failed += jobs[i].outcome == HOST_FAILED;
-        *changed += jobs[i].outcome != HOST_UNCHANGED;
+        *changed += jobs[i].outcome != HOST_UNCHANGED && jobs[i].outcome != HOST_SKIPPED;
     }
     outcomes_summary(jobs, c->topo->nhosts, did, didlen);
     print_connections(c, out);

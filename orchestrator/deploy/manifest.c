@@ -71,7 +71,19 @@ static void fill_manifest(const orch_ctx *c, int host, const char *root, const c
                                     .port = p->nodes[i].port,
                                     .bus_port = p->nodes[i].bus_port,
                                     .replica_priority = p->nodes[i].replica_priority,
-                                    .master = p->nodes[i].master};
+                                    .master = p->nodes[i].master,
+                                    /* a spare standing in: its nodes join a
+                                       running shard, from a peer's snapshot */
+                                    .restore = p->hosts[p->nodes[i].host].stands_for >= 0};
+    /* the fence: every replacement so far, so that every agent can tell a
+     * replaced host that it was replaced */
+    m->generation = p->generation;
+    for (int k = 0; k < c->repl.n && m->nreplaced < MRD_MF_MAX_HOSTS; k++) {
+        mrd_mf_replaced *r = &m->replaced[m->nreplaced++];
+        snprintf(r->host, sizeof(r->host), "%s", c->repl.items[k].host);
+        snprintf(r->by, sizeof(r->by), "%s", c->repl.items[k].by);
+        r->generation = c->repl.items[k].generation;
+    }
     /* webhooks are borrowed from the topology for serialisation only */
     m->webhooks = t->webhooks;
     m->nwebhooks = t->nwebhooks;

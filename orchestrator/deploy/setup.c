@@ -465,6 +465,15 @@ done:
 
 host_outcome deploy_host(orch_ctx *c, int host, host_job *j)
 {
+    const mrd_plan_host *ph = &c->plan->hosts[host];
+    if (!orch_host_used(c, host)) {
+        if (ph->replaced_by >= 0)
+            progress(j, host, "replaced by %s (generation %d): left alone; its agent stays "
+                              "fenced", c->topo->hosts[ph->replaced_by].name, ph->generation);
+        else
+            progress(j, host, "spare: nothing placed here");
+        return HOST_SKIPPED;
+    }
     host_outcome out = orch_remote(c) ? deploy_host_remote(c, host, j) : deploy_host_local(c, host, j);
     if (out == HOST_FAILED) {
         char buf[600];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -20,6 +21,7 @@
 #include "manifest.h"
 #include "netfault.h"
 #include "proc.h"
+#include "replace.h"
 #include "status.h"
 
 #define DRILL_WARMUP_MS 2000       /* writes before the fault */
@@ -62,6 +64,11 @@ typedef struct drill {
     bool region_has_leader;
     bool partitioned;        /* an nftables table is in place */
     bool agents_stopped;     /* region-outage: agents to restart */
+    bool host_down;          /* host-loss: the old host to bring back */
+    long long fault_wall_ms; /* host-loss: the fault, wall clock */
+    int lb_node;             /* host-loss: the leader when the host was
+                                fenced, and its replication counters then */
+    store_info lb0;
     sync_counts syncs0[MRD_MF_MAX_NODES];
     char admin[MRD_SECRET_LEN];
     const struct drill_mode *mode;
@@ -73,6 +80,7 @@ typedef struct drill {
     bool shard_faulted[MRD_MF_MAX_NODES];
     drill_cwriter *cwriter;
     drill_cwatch *cwatch;
+    drill_timeline *tl;      /* host-loss marks its own events */
 } drill;
 
 /* The options of every writer and timeline a mode may start. */
@@ -225,6 +233,31 @@ static mrd_rc choose_region(drill *d, mrd_error *err)
     return MRD_OK;
 }
 
+/* The HOST of host-loss, into d->target_host: a host that runs something
+ * and that a spare can replace; MRD_ERR_USAGE with a sentence otherwise. */
+static mrd_rc choose_lost_host(drill *d, mrd_error *err)
+{
+    orch_ctx *c = d->c;
+    const mrd_topology *t = c->topo;
+    const char *arg = d->o->arg;
+    if (!arg)
+        return mrd_error_set(err, MRD_ERR_USAGE,
+                             "host-loss needs a HOST (one that runs a node, e.g. %s)",
+                             plan_node_host(c->plan, 0)->name);
+    int h = topology_find_host(t, arg);
+    if (h < 0)
+        return mrd_error_set(err, MRD_ERR_USAGE, "no host \"%s\" in %s", arg, t->name);
+    if (!orch_host_used(c, h))
+        return mrd_error_set(err, MRD_ERR_USAGE, "%s runs nothing (%s): name a host that runs "
+                             "a node", arg, t->hosts[h].spare ? "a spare" : "replaced");
+    char why[300];
+    if (plan_choose_spare(t, c->have_placement ? &c->placement : NULL, &c->repl, h, why,
+                          sizeof(why)) < 0)
+        return mrd_error_set(err, MRD_ERR_USAGE, "nothing could replace %s: %s", arg, why);
+    d->target_host = h;
+    return MRD_OK;
+}
+
 /* rec.target: the target node's name, else its host's, else the region. */
 static void name_target(drill *d)
 {
@@ -280,6 +313,10 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
     case DRILL_PARTITION:
         MRD_TRY(choose_region(d, err));
         d->region_has_leader = node_host(d, d->master)->region == d->target_region;
+        break;
+    case DRILL_HOST_LOSS:
+        MRD_TRY(choose_lost_host(d, err));
+        d->region_has_leader = p->nodes[d->master].host == d->target_host;
         break;
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
@@ -472,6 +509,27 @@ static void host_processes(const drill *d, int h, char *buf, size_t len)
         snprintf(buf + used, len - used, "%ssentinel", used ? "," : "");
 }
 
+/* Stop host H's agent abruptly (its processes left running); say how. */
+static void halt_agent(drill *d, int h)
+{
+    char how[200];
+    mrd_error err;
+    if (deploy_agent_halt(d->c, h, how, sizeof(how), &err) == MRD_OK)
+        say(d, "%s: %s", host(d, h)->name, how);
+    else
+        say(d, "%s: agent not stopped: %s", host(d, h)->name, err.msg);
+}
+
+/* SIGKILL every node and the sentinel of host H. */
+static void kill_host_processes(drill *d, int h)
+{
+    mrd_error err;
+    char what[256];
+    host_processes(d, h, what, sizeof(what));
+    if (!host_fault(d, h, what, false, &err))
+        say(d, "%s", err.msg);
+}
+
 static mrd_rc apply_fault(drill *d, mrd_error *err)
 {
     const mrd_topology *t = d->c->topo;
@@ -490,25 +548,19 @@ static mrd_rc apply_fault(drill *d, mrd_error *err)
         return host_fault(d, h, "sentinel", false, err) ? MRD_OK : err->code;
     case DRILL_REGION_OUTAGE:
         /* agents first, so none of them reacts to its nodes going away */
-        for (int i = 0; i < t->nhosts; i++) {
-            if (t->hosts[i].region != d->target_region)
-                continue;
-            char how[200];
-            mrd_error aerr;
-            if (deploy_agent_halt(d->c, i, how, sizeof(how), &aerr) == MRD_OK)
-                say(d, "%s: %s", t->hosts[i].name, how);
-            else
-                say(d, "%s: agent not stopped: %s", t->hosts[i].name, aerr.msg);
-        }
+        for (int i = 0; i < t->nhosts; i++)
+            if (t->hosts[i].region == d->target_region)
+                halt_agent(d, i);
         d->agents_stopped = true;
         for (int i = 0; i < t->nhosts; i++)
-            if (t->hosts[i].region == d->target_region) {
-                mrd_error ferr;
-                char what[256];
-                host_processes(d, i, what, sizeof(what));
-                if (!host_fault(d, i, what, false, &ferr))
-                    say(d, "%s", ferr.msg);
-            }
+            if (t->hosts[i].region == d->target_region)
+                kill_host_processes(d, i);
+        return MRD_OK;
+    case DRILL_HOST_LOSS:
+        d->fault_wall_ms = mrd_wall_ms();
+        halt_agent(d, h);
+        d->host_down = true;
+        kill_host_processes(d, h);
         return MRD_OK;
     case DRILL_PARTITION:
         return partition(d, err);
@@ -545,6 +597,176 @@ static void undo_fault(drill *d)
         }
         d->agents_stopped = false;
     }
+    if (d->host_down) {
+        /* the old host returns: replaced by now, its agent must fence it */
+        const char *name = d->c->topo->hosts[d->target_host].name;
+        if (deploy_agent_start(d->c, d->target_host, &err) == MRD_OK)
+            say(d, "the old host %s is back: its agent started", name);
+        else
+            say(d, "could not start the agent of %s again: %s", name, err.msg);
+        d->host_down = false;
+    }
+}
+
+/* ==== host-loss: the replacement ==== */
+
+/* Node N's INFO into OUT. */
+static bool node_info(const drill *d, int n, store_info *out)
+{
+    store_conn *conn = NULL;
+    char *text = NULL;
+    bool ok = store_conn_open(node_host(d, n)->address, d->c->plan->nodes[n].port, "admin",
+                              d->admin, 1000, &conn, NULL) == MRD_OK &&
+              store_info_text(conn, NULL, &text, NULL) == MRD_OK &&
+              store_info_parse(text, strlen(text), out, NULL) == MRD_OK;
+    free(text);
+    store_conn_close(&conn);
+    return ok;
+}
+
+/* replace_opts.fenced: the host is fenced; the spare is not set up yet.
+ * Keep the leader's replication counters (sentinel mode's master, or in
+ * cluster mode the master of the first shard with a node on the lost
+ * host) to tell what it sends the spare. */
+static void on_fenced(void *arg, int lost, int spare)
+{
+    drill *d = arg;
+    (void)spare;
+    st_report *r = NULL;
+    mrd_error err;
+    d->lb_node = -1;
+    if (status_probe(d->c, 1000, &r, &err) != MRD_OK)
+        return;
+    for (int s = 0; s < r->nshards && d->lb_node < 0; s++)
+        if (plan_node_on(d->c->plan, s, spare) >= 0 || d->nshards == 0)
+            d->lb_node = r->shards[s].master >= 0 ? r->shards[s].master : r->master;
+    if (d->lb_node < 0)
+        d->lb_node = r->master;
+    status_free(&r);
+    if (d->lb_node >= 0 && !node_info(d, d->lb_node, &d->lb0))
+        d->lb_node = -1;
+    drill_timeline_mark(d->tl, "+host-lost", d->c->topo->hosts[lost].name);
+}
+
+/* The size of the RDB files the spare's nodes were restored from: what a
+ * full sync would have sent (local transport: the files are here); -1
+ * when unknown. */
+static int64_t restored_rdb_bytes(const drill *d, int spare)
+{
+    if (orch_remote(d->c))
+        return -1;
+    char root[MRD_PATH_MAX];
+    if (orch_host_root(d->c, spare, root, sizeof(root)) != MRD_OK)
+        return -1;
+    int64_t sum = 0;
+    const mrd_plan *p = d->c->plan;
+    for (int i = 0; i < p->nnodes; i++) {
+        if (p->nodes[i].host != spare)
+            continue;
+        char label[32], path[MRD_PATH_MAX];
+        struct stat st;
+        manifest_node_label(p->nodes[i].port, d->c->topo->settings.store.port, label,
+                            sizeof(label));
+        if (mrd_path_fmt(path, sizeof(path), "%s/%s/data/dump.rdb", root, label) != MRD_OK ||
+            stat(path, &st) != 0)
+            return -1;
+        sum += st.st_size;
+    }
+    return sum;
+}
+
+/* Heal, as `meridian heal` does, with agent.replace_after_s shrunk: the
+ * lost host is fenced and replaced on a spare.  Fills rec.host_loss. */
+static void replace_phase(drill *d)
+{
+    orch_ctx *c = d->c;
+    drill_host_loss *x = &d->rec.host_loss;
+    const char *name = c->topo->hosts[d->target_host].name;
+    c->topo->settings.agent.replace_after_s = x->replace_after_s;
+    replace_opts ro = {.wait_max_ms = (x->replace_after_s + 60) * 1000,
+                       .ready_timeout_ms = DRILL_HEAL_TIMEOUT_MS,
+                       .progress = stderr,
+                       .fenced = on_fenced,
+                       .arg = d};
+    d->lb_node = -1;
+    say(d, "heal: waiting agent.replace_after_s (%d s) before replacing %s", x->replace_after_s,
+        name);
+    replace_report *rr = calloc(1, sizeof(*rr));
+    mrd_error err;
+    if (!rr || replace_run(c, &ro, rr, &err) != MRD_OK) {
+        say(d, "heal could not look for lost hosts: %s", rr ? err.msg : "out of memory");
+        free(rr);
+        return;
+    }
+    for (int i = 0; i < rr->n; i++)
+        if (strcmp(rr->items[i].host, name) == 0)
+            say(d, "heal: %s %s", replace_outcome_name(rr->items[i].outcome), rr->items[i].text);
+    free(rr);
+    int k = replacements_find(&c->repl, name);
+    if (k < 0)
+        return;
+    const mrd_replacement *rp = &c->repl.items[k];
+    snprintf(x->spare, sizeof(x->spare), "%s", rp->by);
+    x->generation = rp->generation;
+    x->replaced = rp->done;
+    x->detect_ms = rp->at_ms - d->fault_wall_ms;
+    if (!x->replaced)
+        return;
+    x->ready_ms = mrd_wall_ms() - d->fault_wall_ms; /* bounded below by ready */
+    drill_timeline_mark(d->tl, "+host-replaced", rp->by);
+    int spare = topology_find_host(c->topo, rp->by);
+    store_info after;
+    if (d->lb_node >= 0 && node_info(d, d->lb_node, &after) &&
+        after.process_id == d->lb0.process_id) {
+        long long sent = after.total_net_repl_output_bytes - d->lb0.total_net_repl_output_bytes;
+        long long stream = after.master_repl_offset - d->lb0.master_repl_offset;
+        long long others = d->lb0.connected_slaves * stream;
+        x->leader_bytes = sent > others ? sent - others : 0;
+    }
+    x->full_sync_bytes = restored_rdb_bytes(d, spare);
+}
+
+/* The old host is back (undo_fault started its agent): it must start no
+ * node and its agent must say it was replaced.  Looks for up to 10 s. */
+static void check_old_host(drill *d)
+{
+    drill_host_loss *x = &d->rec.host_loss;
+    const mrd_topology *t = d->c->topo;
+    const mrd_host *h = &t->hosts[d->target_host];
+    agent_target at = {.host = h->name, .address = h->address, .port = t->settings.agent.port};
+    agent_timeouts to = {.request_ms = 1000, .connect_ms = 1000};
+    for (long long end = mrd_now_ms() + 10000; mrd_now_ms() < end && !interrupted;) {
+        agent_result res = {0};
+        mrd_error err;
+        const char *status = NULL, *by = NULL;
+        if (agent_client_default()->health_all(&at, 1, &to, &res, &err) == MRD_OK) {
+            status = json_string_value(json_object_get(res.body, "status"));
+            by = json_string_value(json_object_get(res.body, "replaced_by"));
+        }
+        bool retired = res.http_status == 503 && status && strcmp(status, "retired") == 0;
+        int up = 0;
+        for (int i = 0; retired && i < MRD_MF_MAX_HOST_NODES; i++) {
+            store_conn *conn = NULL;
+            up += store_conn_open(h->address, t->settings.store.port + i, "admin", d->admin, 300,
+                                  &conn, NULL) == MRD_OK;
+            store_conn_close(&conn);
+        }
+        if (retired)
+            snprintf(x->old_host, sizeof(x->old_host),
+                     "agent answers 503 retired (replaced by %s); %d node%s answering", by ? by : "?",
+                     up, up == 1 ? "" : "s");
+        else
+            snprintf(x->old_host, sizeof(x->old_host), "agent %s",
+                     res.http_status ? "answers, not retired" : "does not answer yet");
+        json_decref(res.body);
+        if (retired) {
+            x->old_host_fenced = up == 0;
+            say(d, "the old host %s: %s", h->name, x->old_host);
+            return;
+        }
+        mrd_sleep_ms(200);
+    }
+    say(d, "the old host %s: %s", h->name, x->old_host);
 }
 
 /* ==== waiting ==== */
@@ -615,6 +837,7 @@ static bool sentinel_moves_leader(const drill *d)
         return true;
     case DRILL_REGION_OUTAGE:
     case DRILL_PARTITION:
+    case DRILL_HOST_LOSS:
         return d->region_has_leader;
     default:
         return false;
@@ -815,16 +1038,21 @@ static mrd_rc cluster_choose_target(drill *d, mrd_error *err)
     case DRILL_PARTITION:
         MRD_TRY(choose_region(d, err));
         break;
+    case DRILL_HOST_LOSS:
+        MRD_TRY(choose_lost_host(d, err));
+        break;
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
     /* what the fault hits */
+    bool host_loss = d->o->scenario == DRILL_HOST_LOSS;
     for (int i = 0; i < p->nnodes && i < MRD_MF_MAX_NODES; i++)
         d->faulted[i] = i == d->target_node ||
-                        (d->target_region >= 0 && node_host(d, i)->region == d->target_region);
+                        (d->target_region >= 0 && node_host(d, i)->region == d->target_region) ||
+                        (host_loss && p->nodes[i].host == d->target_host);
     for (int s = 0; s < d->nshards; s++) {
         d->shard_faulted[s] = d->shard_master0[s] >= 0 && d->faulted[d->shard_master0[s]];
-        d->region_has_leader |= d->target_region >= 0 && d->shard_faulted[s];
+        d->region_has_leader |= (d->target_region >= 0 || host_loss) && d->shard_faulted[s];
     }
     name_target(d);
     return MRD_OK;
@@ -1294,6 +1522,12 @@ int drill_run(orch_ctx *c, const drill_opts *o)
                           .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
                           .wait_replicas = t->settings.consistency.wait_replicas,
                           .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
+    if (o->scenario == DRILL_HOST_LOSS)
+        d.rec.host_loss = (drill_host_loss){
+            .present = true,
+            .replace_after_s = o->replace_after_s > 0 ? o->replace_after_s
+                                                      : DRILL_REPLACE_AFTER_S,
+            .detect_ms = -1, .ready_ms = -1, .leader_bytes = -1, .full_sync_bytes = -1};
     if (d.mode->start_load(&d, &ls, &tl, &load, &err) != MRD_OK) {
         fprintf(stderr, "meridian: cannot start the load: %s\n", err.msg);
         goto out;
@@ -1317,6 +1551,7 @@ int drill_run(orch_ctx *c, const drill_opts *o)
             goto out;
         }
     }
+    d.tl = tl;
     for (long long end = mrd_now_ms() + DRILL_WARMUP_MS; mrd_now_ms() < end && !interrupted;)
         mrd_sleep_ms(DRILL_POLL_MS);
 
@@ -1328,11 +1563,15 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         goto out;
     }
     observe_fault(&d, tl);
+    if (o->scenario == DRILL_HOST_LOSS)
+        replace_phase(&d); /* the host stays down meanwhile */
 
     /* ---- restore, heal ---- */
     d.rec.restore_ms = now_rel(&d);
     drill_timeline_mark(tl, "restore", NULL);
     undo_fault(&d);
+    if (o->scenario == DRILL_HOST_LOSS && d.rec.host_loss.replaced)
+        check_old_host(&d);
     if (isolated)
         drill_load_stop(isolated);
     st_report *final = NULL;
@@ -1399,6 +1638,9 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     d.rec.r.full_syncs = full;
     d.rec.r.partial_syncs = partial;
     d.rec.r.split_brain = split_brain(&d);
+    if (d.rec.host_loss.present)
+        d.rec.host_loss.layout_ok = final && final->live_unsafe < 0 &&
+                                    plan_check(c->plan, &err) == MRD_OK;
     status_free(&final);
     free(main_w);
     free(iso_w);

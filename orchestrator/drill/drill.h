@@ -25,6 +25,9 @@ typedef enum drill_scenario {
     DRILL_REGION_OUTAGE,   /* stop every process of a region */
     DRILL_PARTITION,       /* cut a region off, its processes running */
     DRILL_SENTINEL_LOSS,   /* kill a sentinel (sentinel mode) */
+    DRILL_HOST_LOSS,       /* stop every process of a host for good: heal
+                              replaces it on a spare; then the old host
+                              returns and must stay fenced */
     DRILL_SCALE,           /* cluster mode: run the deploy of a changed
                               cluster.shards (grow or shrink) under the
                               writer load; no fault (drill_scale.h) */
@@ -157,6 +160,27 @@ typedef struct drill_scale {
     int longest_gap_writer;       /* the writer of r.write_unavailable_ms, -1 */
 } drill_scale;
 
+/* The host-loss drill's part of a record (PRESENT false for every other
+ * scenario).  Times are from the fault. */
+typedef struct drill_host_loss {
+    bool present;
+    char spare[64];          /* the spare heal chose, "" none */
+    int replace_after_s;     /* agent.replace_after_s the drill used */
+    int generation;          /* the replacement's generation, 0 none */
+    bool replaced;           /* heal replaced the host */
+    int64_t detect_ms;       /* fault -> the host fenced (+host-lost); -1 */
+    int64_t ready_ms;        /* fault -> the spare's nodes ready; -1 */
+    int64_t leader_bytes;    /* replication bytes the leader sent the
+                                spare's node (its backlog's delta and the
+                                stream since); -1 unknown */
+    int64_t full_sync_bytes; /* what a full sync would have sent: the RDB
+                                the spare restored from; -1 unknown */
+    bool layout_ok;          /* the live layout keeps the plan's rules */
+    bool old_host_fenced;    /* the old host, back, started no node and
+                                its agent says it was replaced */
+    char old_host[160];      /* what the returning old host showed */
+} drill_host_loss;
+
 typedef struct drill_record {
     char topology[64];
     char scenario[32];
@@ -188,6 +212,7 @@ typedef struct drill_record {
     const uint8_t *node_faulted;
     int nnodes_faulted;
     drill_scale scale;     /* scenario "scale" only */
+    drill_host_loss host_loss; /* scenario "host-loss" only */
     drill_result r;
 } drill_record;
 
@@ -203,6 +228,8 @@ typedef struct drill_opts {
     bool wait_cooldown;  /* wait out the failover cooldown, else refuse */
     int timeout_s;       /* scale: the deploy's verification timeout
                             (deploy --timeout); 0: 60 */
+    int replace_after_s; /* host-loss: agent.replace_after_s for the
+                            drill's heal; 0: DRILL_REPLACE_AFTER_S */
     /* Cluster mode: run once the topology is ready again after the fault,
      * what `meridian heal` runs (the front end passes its own, so a drill
      * ends as the operator's heal leaves a deployment: masters back in
@@ -210,6 +237,9 @@ typedef struct drill_opts {
      * code.  NULL: none. */
     int (*heal)(orch_ctx *c);
 } drill_opts;
+
+/* host-loss: the drill shrinks agent.replace_after_s to this by default. */
+#define DRILL_REPLACE_AFTER_S 5
 
 /* Run the drill; exit code 0 pass, 2 fail, 1 refused in preflight, 3 could
  * not run, 64 the scenario does not fit the topology.  Progress goes to

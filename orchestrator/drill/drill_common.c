@@ -16,6 +16,7 @@ static const char *const scenario_names[DRILL__COUNT] = {
     [DRILL_REGION_OUTAGE] = "region-outage",
     [DRILL_PARTITION] = "partition",
     [DRILL_SENTINEL_LOSS] = "sentinel-loss",
+    [DRILL_HOST_LOSS] = "host-loss",
     [DRILL_SCALE] = "scale",
 };
 

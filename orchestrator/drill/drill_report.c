@@ -565,6 +565,36 @@ static void scale_verdict(drill_record *r, int wait_replicas)
     }
 }
 
+/* host-loss: replaced, the layout within the plan's rules, the old host
+ * fenced; else a sentence each (into the verdict) and PASS cleared. */
+static void host_loss_verdict(drill_record *r)
+{
+    const drill_host_loss *x = &r->host_loss;
+    drill_result *o = &r->r;
+    char s[256];
+    if (!x->replaced) {
+        snprintf(s, sizeof(s), "The host was not replaced on a spare: see the drill's "
+                 "messages and meridian status.");
+        if (x->spare[0])
+            snprintf(s, sizeof(s), "The host was not replaced on its spare %s: see the "
+                     "drill's messages and meridian status.", x->spare);
+        add_sentence(o->verdict_reason, sizeof(o->verdict_reason), s);
+        o->pass = false;
+        return;
+    }
+    if (!x->layout_ok) {
+        add_sentence(o->verdict_reason, sizeof(o->verdict_reason),
+                     "The layout after the replacement does not keep the plan's rules.");
+        o->pass = false;
+    }
+    if (!x->old_host_fenced) {
+        snprintf(s, sizeof(s), "The old host was not fenced when it came back (%s).",
+                 x->old_host[0] ? x->old_host : "not seen");
+        add_sentence(o->verdict_reason, sizeof(o->verdict_reason), s);
+        o->pass = false;
+    }
+}
+
 static void verdict(drill_record *r, int wait_replicas)
 {
     drill_result *o = &r->r;
@@ -573,6 +603,8 @@ static void verdict(drill_record *r, int wait_replicas)
     char s[200], d[32];
     buf[0] = '\0';
     o->pass = o->acked_writes_lost == 0 && o->healed;
+    if (r->host_loss.present)
+        host_loss_verdict(r);
 
     lost_sentences(r, wait_replicas);
     if (!o->healed)
@@ -690,6 +722,32 @@ static json_t *rate_json(double v)
     return json_real((double)(long long)(v * 10.0 + 0.5) / 10.0);
 }
 
+/* The host-loss drill's figures. */
+static json_t *host_loss_json(const drill_record *r, bool *ok)
+{
+    const drill_host_loss *x = &r->host_loss;
+    json_t *c = json_object();
+    if (!c)
+        return NULL;
+    put(c, "spare", FIELD_JSON(x->spare, true), ok);
+    put(c, "replace_after_s", json_integer(x->replace_after_s), ok);
+    put(c, "generation", x->generation ? json_integer(x->generation) : json_null(), ok);
+    put(c, "replaced", json_boolean(x->replaced), ok);
+    put(c, "detect_ms", ms_or_null(x->detect_ms), ok);
+    put(c, "ready_ms", ms_or_null(x->ready_ms), ok);
+    put(c, "leader_bytes", ms_or_null(x->leader_bytes), ok);
+    put(c, "full_sync_bytes", ms_or_null(x->full_sync_bytes), ok);
+    put(c, "leader_bytes_pct",
+        x->leader_bytes >= 0 && x->full_sync_bytes > 0
+            ? json_real((double)x->leader_bytes * 100.0 / (double)x->full_sync_bytes)
+            : json_null(),
+        ok);
+    put(c, "layout_ok", json_boolean(x->layout_ok), ok);
+    put(c, "old_host_fenced", json_boolean(x->old_host_fenced), ok);
+    put(c, "old_host", FIELD_JSON(x->old_host, true), ok);
+    return c;
+}
+
 /* The scale drill's figures; writers numbered from 1. */
 static json_t *scale_json(const drill_record *r, bool *ok)
 {
@@ -803,6 +861,8 @@ json_t *drill_report_json(const drill_record *r)
         put(j, "shards", shards_json(r, &ok), &ok);
     if (r->scale.present)
         put(j, "scale", scale_json(r, &ok), &ok);
+    if (r->host_loss.present)
+        put(j, "host_loss", host_loss_json(r, &ok), &ok);
 
     json_t *marks = json_object();
     if (marks) {
@@ -943,6 +1003,35 @@ static void text_measurements(sbuf *b, const drill_record *r)
     row_mark(b, "fault undone (restore)", r->restore_ms, ref);
     row_mark(b, "topology back to plan (ready)", r->ready_ms, ref);
     row_mark(b, "drill ended", r->end_ms, ref);
+}
+
+/* The host-loss drill's replacement, after the usual measurements. */
+static void text_host_loss(sbuf *b, const drill_record *r)
+{
+    const drill_host_loss *x = &r->host_loss;
+    char buf[192];
+    sb_puts(b, "\nREPLACEMENT (times from the fault)\n");
+    snprintf(buf, sizeof(buf), "%s%s (generation %d; agent.replace_after_s %d)",
+             x->replaced ? "replaced by " : "NOT replaced",
+             x->replaced ? x->spare : "", x->generation, x->replace_after_s);
+    row(b, "host", buf);
+    row_dur(b, "detect        (fault -> host fenced, +host-lost)", x->detect_ms);
+    row_dur(b, "ready         (fault -> spare's nodes restored)", x->ready_ms);
+    if (x->leader_bytes >= 0 && x->full_sync_bytes > 0)
+        snprintf(buf, sizeof(buf), "%" PRId64 " bytes, %.3f %% of a full sync (%" PRId64
+                 " bytes)", x->leader_bytes,
+                 (double)x->leader_bytes * 100.0 / (double)x->full_sync_bytes,
+                 x->full_sync_bytes);
+    else if (x->leader_bytes >= 0)
+        snprintf(buf, sizeof(buf), "%" PRId64 " bytes (full sync size unknown)",
+                 x->leader_bytes);
+    else
+        snprintf(buf, sizeof(buf), "-");
+    row(b, "sent by the leader to the spare", buf);
+    row(b, "layout within the plan's rules", x->layout_ok ? "yes" : "NO");
+    snprintf(buf, sizeof(buf), "%s: %s", x->old_host_fenced ? "fenced" : "NOT FENCED",
+             x->old_host[0] ? x->old_host : "not seen");
+    row(b, "old host back", buf);
 }
 
 /* The scale drill's measurements and marks, in place of the fault's. */
@@ -1137,6 +1226,8 @@ char *drill_report_text(const drill_record *r, const drill_names *names)
         text_scale(&b, r);
     else
         text_measurements(&b, r);
+    if (r->host_loss.present)
+        text_host_loss(&b, r);
     text_shards(&b, r);
     text_timeline(&b, r, names);
     text_writer(&b, r, names);

@@ -220,6 +220,10 @@ static inline const mrd_host *plan_node_host(const mrd_plan *p, int i)
  * not the host's node on store.port ("euw-a1", "euw-a1:16380"). */
 void plan_node_name(const mrd_plan *p, int i, char *buf, size_t n);
 
+/* Host H runs something in P: a node or a sentinel.  An idle spare and a
+ * host a spare replaced do not. */
+bool plan_host_holds(const mrd_plan *p, int h);
+
 /* The node of shard SHARD on host HOST, or -1. */
 int plan_node_on(const mrd_plan *p, int shard, int host);
 

@@ -57,3 +57,18 @@ bool plan_host_takes_new(const mrd_plan *p, int h)
 {
     return !p->topo->hosts[h].spare && p->hosts[h].replaced_by < 0;
 }
+
+bool plan_has_spares(const mrd_plan *p)
+{
+    return topology_placeable_hosts(p->topo) < p->topo->nhosts;
+}
+
+bool plan_host_holds(const mrd_plan *p, int h)
+{
+    if (p->hosts[h].sentinel)
+        return true;
+    for (int i = 0; i < p->nnodes; i++)
+        if (p->nodes[i].host == h)
+            return true;
+    return false;
+}

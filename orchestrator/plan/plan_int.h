@@ -29,9 +29,6 @@ void plan_set_reason(mrd_domain_loss *l, const char *fmt, ...)
  * spare and was not replaced. */
 bool plan_host_takes_new(const mrd_plan *p, int h);
 
-/* Does host H hold a node or a sentinel of P? */
-bool plan_host_holds(const mrd_plan *p, int h);
-
 /* plan_build_ex() without host losses (p->host_losses NULL): what
  * plan_choose_spare() tries candidates with. */
 mrd_rc plan_build_bare(const mrd_topology *t, const mrd_placement *prev,

@@ -153,11 +153,6 @@ int plan_choose_spare(const mrd_topology *t, const mrd_placement *prev,
 
 /* ==== HOST LOSSES ======================================================= */
 
-bool plan_has_spares(const mrd_plan *p)
-{
-    return topology_placeable_hosts(p->topo) < p->topo->nhosts;
-}
-
 mrd_rc plan_host_losses(mrd_plan *p, const mrd_placement *prev, const mrd_replacements *repl,
                         mrd_error *err)
 {

@@ -6,6 +6,7 @@
 
 #include "cluster.h"
 #include "info.h"
+#include "log.h"
 #include "reconcile.h"
 #include "status_mode.h"
 
@@ -233,6 +234,58 @@ static void judge_fenced(const orch_ctx *c, st_report *r)
     add_warning(r, what);
 }
 
+/* Host H runs something in C's plan and nothing of it answers: its agent
+ * and every node and sentinel on it. */
+static bool host_lost(const orch_ctx *c, const st_report *r, int h)
+{
+    if (!orch_host_used(c, h) || r->hosts[h].agent != ST_AGENT_DOWN)
+        return false;
+    for (int i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].host == h && r->nodes[i].reachable)
+            return false;
+    for (int i = 0; i < r->nsentinels; i++)
+        if (r->sentinels[i].host == h && r->sentinels[i].reachable)
+            return false;
+    return true;
+}
+
+/* A lost host: WARNING while a spare can replace it (which, and when),
+ * CRITICAL when none keeps the layout safe (what would fix it). */
+static void judge_lost_hosts(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    for (int h = 0; h < t->nhosts; h++) {
+        st_host *sh = &r->hosts[h];
+        sh->lost = host_lost(c, r, h);
+        if (!sh->lost)
+            continue;
+        long long since = -1;
+        for (int k = 0; k < c->repl.nlost; k++)
+            if (strcmp(c->repl.lost[k].host, t->hosts[h].name) == 0)
+                since = c->repl.lost[k].since_ms;
+        char seen[64] = "";
+        if (since > 0)
+            snprintf(seen, sizeof(seen), " for %.0f s", (double)(mrd_wall_ms() - since) / 1000.0);
+        char why[300];
+        int spare = plan_choose_spare(t, c->have_placement ? &c->placement : NULL, &c->repl, h,
+                                      why, sizeof(why));
+        if (spare < 0) {
+            snprintf(sh->problem, sizeof(sh->problem),
+                     "%s lost (agent and every process unreachable%s): %s", t->hosts[h].name,
+                     seen, why);
+            r->health = MRD_HEALTH_CRITICAL;
+            snprintf(r->summary, sizeof(r->summary), "%s", sh->problem);
+            continue;
+        }
+        snprintf(sh->problem, sizeof(sh->problem),
+                 "%s unreachable (agent and every process%s): `meridian heal` replaces it on "
+                 "%s (%s) once it has been unreachable for agent.replace_after_s (%d s)",
+                 t->hosts[h].name, seen, t->hosts[spare].name,
+                 plan_spare_match(t, h, spare), t->settings.agent.replace_after_s);
+        add_warning(r, sh->problem);
+    }
+}
+
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)
 {
     status_opts o = {.timeout_ms = timeout_ms};
@@ -320,7 +373,9 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     probe_set_free(&ps);
     /* an agent answers for every node on its host */
     for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < t->nhosts; i++)
-        r->hosts[i].agent = job.results[i].http_status ? ST_AGENT_UP : ST_AGENT_DOWN;
+        r->hosts[i].agent = job.results[i].skipped       ? ST_AGENT_UNASKED
+                            : job.results[i].http_status ? ST_AGENT_UP
+                                                         : ST_AGENT_DOWN;
     for (int i = 0; o->ask_agents && job.rc == MRD_OK && i < nn; i++)
         take_agent(&job.results[r->nodes[i].host], pl->nodes[i].port, &r->nodes[i]);
     for (int i = 0; o->ask_agents && job.rc != MRD_OK && i < nn; i++) {
@@ -338,6 +393,8 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     judge_fenced(c, r);
     judge_drift(c, r);
     judge_agents(c, r);
+    if (o->ask_agents)
+        judge_lost_hosts(c, r);
     *out = r;
     return MRD_OK;
 }
@@ -429,6 +486,46 @@ static json_t *rebalance_json(const orch_ctx *c, const rebal_decision *d)
                      step ? json_integer(d->shard + 1) : json_null(), "from",
                      plan_node_json(c, step ? (d->kind == REBAL_MOVE ? d->from : d->node) : -1),
                      "to", plan_node_json(c, step ? d->to : -1), "text", d->text);
+}
+
+/* Host H's part in the deployment: "serving", "stands in" (a spare
+ * serving in a replaced host's place), "spare" (idle), "replaced", or
+ * "lost" (R found it so). */
+static const char *host_state(const orch_ctx *c, const st_report *r, int h)
+{
+    const mrd_plan_host *ph = &c->plan->hosts[h];
+    if (r->hosts[h].lost)
+        return "lost";
+    if (ph->replaced_by >= 0)
+        return "replaced";
+    if (ph->stands_for >= 0)
+        return "stands in";
+    return ph->spare ? "spare" : "serving";
+}
+
+/* "hosts": every host with its part, and a lost host's sentence. */
+static json_t *hosts_json(const orch_ctx *c, const st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    const mrd_plan *p = c->plan;
+    json_t *arr = json_array();
+    for (int h = 0; arr && h < t->nhosts; h++) {
+        const mrd_plan_host *ph = &p->hosts[h];
+        json_t *agent = r->hosts[h].agent == ST_AGENT_UNASKED
+                            ? json_null()
+                            : json_string(r->hosts[h].agent == ST_AGENT_UP ? "up" : "down");
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:s,s:o,s:s?,s:s?,s:o,s:s?}", "host", t->hosts[h].name,
+                           "region", t->regions[t->hosts[h].region].name, "state",
+                           host_state(c, r, h), "agent", agent, "stands_for",
+                           ph->stands_for >= 0 ? t->hosts[ph->stands_for].name : NULL,
+                           "replaced_by",
+                           ph->replaced_by >= 0 ? t->hosts[ph->replaced_by].name : NULL,
+                           "generation",
+                           ph->generation > 0 ? json_integer(ph->generation) : json_null(),
+                           "problem", r->hosts[h].problem[0] ? r->hosts[h].problem : NULL));
+    }
+    return arr;
 }
 
 json_t *status_to_json(const orch_ctx *c, const st_report *r)
@@ -528,6 +625,10 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
                             "mode", c->plan->mode->name, "health", mrd_health_name(r->health),
                             "summary", r->summary, "leader", leader, "shards", shards, "nodes",
                             nodes, "sentinels", sentinels, "survivability", survival);
+    if (out) {
+        json_object_set_new(out, "generation", json_integer(c->plan->generation));
+        json_object_set_new(out, "hosts", hosts_json(c, r));
+    }
     if (out && r->has_rebalance)
         json_object_set_new(out, "rebalance", rebalance_json(c, &r->rebalance));
     if (out && t->mode == MRD_MODE_CLUSTER) {
@@ -609,6 +710,36 @@ static void print_shards(FILE *out, const orch_ctx *c, const st_report *r)
         fprintf(out, "\nslots: %s\n", r->slots_problem);
 }
 
+/* The hosts that are not simply serving: spares, stand-ins, replaced and
+ * lost hosts (nothing when every host serves). */
+static void print_hosts(FILE *out, const orch_ctx *c, const st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    bool header = false;
+    for (int h = 0; h < t->nhosts; h++) {
+        const char *state = host_state(c, r, h);
+        if (strcmp(state, "serving") == 0)
+            continue;
+        if (!header)
+            fprintf(out, "\n%-12s %-10s %-12s %s\n", "HOST", "REGION", "ZONE", "PART");
+        header = true;
+        const mrd_plan_host *ph = &c->plan->hosts[h];
+        char part[400];
+        if (r->hosts[h].lost)
+            snprintf(part, sizeof(part), "%s", r->hosts[h].problem);
+        else if (ph->replaced_by >= 0)
+            snprintf(part, sizeof(part), "replaced by %s at generation %d: fenced, runs nothing",
+                     t->hosts[ph->replaced_by].name, ph->generation);
+        else if (ph->stands_for >= 0)
+            snprintf(part, sizeof(part), "spare standing in for %s since generation %d",
+                     t->hosts[ph->stands_for].name, ph->generation);
+        else
+            snprintf(part, sizeof(part), "spare, idle");
+        fprintf(out, "%-12s %-10s %-12s %s\n", t->hosts[h].name,
+                t->regions[t->hosts[h].region].name, t->zones[t->hosts[h].zone].name, part);
+    }
+}
+
 void status_print(FILE *out, const orch_ctx *c, const st_report *r)
 {
     const mrd_topology *t = c->topo;
@@ -639,6 +770,7 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
                 t->regions[h->region].name, t->zones[h->zone].name, node, node_role(c, r, i),
                 link, lag, agent_ready(n), state);
     }
+    print_hosts(out, c, r);
     if (r->nsentinels == 0) {
         print_shards(out, c, r);
         return;

@@ -123,6 +123,12 @@ typedef struct st_shard {
 /* One host: its agent, which answers for every node on the host. */
 typedef struct st_host {
     st_agent agent;
+    bool lost;           /* runs something in the plan, and its agent and
+                            every node and sentinel on it are unreachable
+                            (asked agents only): `meridian heal` replaces
+                            it on a spare after agent.replace_after_s */
+    char problem[320];   /* a lost host's sentence (which spare, or what
+                            would fix it), "" otherwise */
 } st_host;
 
 typedef struct st_sentinel {

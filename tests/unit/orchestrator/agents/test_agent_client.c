@@ -442,6 +442,7 @@ static void test_orch_calls_every_host(void **state)
     orch_ctx c = {0};
     mrd_error err;
     assert_int_equal(topology_parse(TOPO, strlen(TOPO), "t.json", &c.topo, &err), MRD_OK);
+    assert_int_equal(plan_build(c.topo, &c.plan, &err), MRD_OK);
     snprintf(c.secrets_dir, sizeof(c.secrets_dir), "%s", dir);
 
     /* no token yet: the call fails before asking anyone */
@@ -481,6 +482,7 @@ static void test_orch_calls_every_host(void **state)
 
     unlink(path);
     rmdir(dir);
+    plan_free(&c.plan);
     topology_free(&c.topo);
 }
 
