@@ -322,6 +322,10 @@ static int cmd_run(const char *manifest, bool daemon)
         return fail(&err);
     }
     sv_refresh(h);
+    /* a sentinel that runs already (a restarted agent adopts it) has
+     * converged long ago: only one started now is bootstrapped */
+    sv_proc *sentinel = sv_find(h, SV_SENTINEL);
+    bool sentinel_adopted = sentinel && sentinel->pid;
     /* Masters first, then replicas (each waits for its own master, see
      * sv_wait_master), then the sentinel. */
     for (int round = 0; round < 2; round++)
@@ -347,8 +351,8 @@ static int cmd_run(const char *manifest, bool daemon)
                 fail(&err);
         }
     /* Sentinels start with the nodes and converge fast (see supervise.h). */
-    sv_proc *sentinel = sv_find(h, SV_SENTINEL);
-    if (sentinel && sentinel->pid && sv_bootstrap_sentinel(h, sentinel, &err) != MRD_OK)
+    if (sentinel && sentinel->pid && !sentinel_adopted &&
+        sv_bootstrap_sentinel(h, sentinel, &err) != MRD_OK)
         fail(&err);
 
 serve:;

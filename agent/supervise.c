@@ -398,13 +398,17 @@ static mrd_rc set_period(store_conn *c, const char *which, int ms, mrd_error *er
     return store_cmdl(c, NULL, err, "SENTINEL", "DEBUG", which, period, NULL);
 }
 
-/* True when the sentinel sees every replica and every other sentinel of
- * the manifest, none of them flagged down. */
+/* True when the sentinel sees every replica on another host and every
+ * other sentinel of the manifest, none of them flagged down.  This host's
+ * own nodes do not count: one restored from a peer (a spare standing in)
+ * starts only with the heal pass, after the bootstrap. */
 static bool sentinel_sees_all(const sv_host *h, store_conn *c, sentinel_view *v)
 {
     const mrd_manifest *m = h->m;
     const mrd_mf_shard *sh = &m->shards[0]; /* sentinel mode: one shard */
-    int replicas = sh->nnodes - 1, sentinels = 0, up = 0;
+    int replicas = 0, sentinels = 0, up = 0;
+    for (int i = sh->first; i < sh->first + sh->nnodes; i++)
+        replicas += i != sh->master && m->nodes[i].host != m->self;
     for (int i = 0; i < m->nhosts; i++)
         sentinels += i != m->self && m->hosts[i].sentinel_port;
     if (sentinel_get_view(c, sh->name, v, NULL) != MRD_OK)
@@ -413,7 +417,7 @@ static bool sentinel_sees_all(const sv_host *h, store_conn *c, sentinel_view *v)
         up += !v->replicas[i].down;
     for (int i = 0; i < v->nsentinels; i++)
         up += !v->sentinels[i].down;
-    return up == replicas + sentinels;
+    return up >= replicas + sentinels;
 }
 
 mrd_rc sv_bootstrap_sentinel(const sv_host *h, const sv_proc *p, mrd_error *err)

@@ -28,6 +28,7 @@ source "$SRC/bench/lib.sh"
 
 ROUNDS=${1:-3}
 KEYS=${2:-100000}
+VALUE=${VALUE:-500} # bytes per value
 BASE=24000        # nodes; agents 25000, sentinels 34000; baseline replica 24100
 AFTER=5
 BPORT=$((BASE + 100))
@@ -44,10 +45,10 @@ info_of() { # info_of ADDR PORT FIELD
         awk -F: -v k="$3" '$1 == k {print $2}'
 }
 
-# load STATE: KEYS keys of about 100 bytes through the leader
+# load STATE: KEYS keys of VALUE bytes through the leader
 load() {
     ADMIN=$(cat "$1/secrets/admin.pass")
-    awk -v n="$KEYS" 'BEGIN { v = sprintf("%090d", 0);
+    awk -v n="$KEYS" -v size="$VALUE" 'BEGIN { v = ""; for (j = 0; j < size; j++) v = v "x";
         for (i = 1; i <= n; i++) printf "SET key:%d %s\n", i, v }' |
         rcli_as admin "$ADMIN" -h 127.0.1.1 -p "$BASE" --pipe >/dev/null ||
         die "loading $KEYS keys failed"
@@ -134,7 +135,7 @@ lost=$(jq -s '[.[] | .acked_writes_lost] | add' "$T_DIR"/r-*.json)
 fenced=$(jq -s '[.[] | select(.host_loss.old_host_fenced)] | length' "$T_DIR"/r-*.json)
 passed=$(jq -s '[.[] | select(.pass)] | length' "$T_DIR"/r-*.json)
 echo
-echo "host loss, $ROUNDS rounds, $KEYS keys, agent.replace_after_s $AFTER (medians)"
+echo "host loss, $ROUNDS rounds, $KEYS keys of $VALUE bytes, agent.replace_after_s $AFTER (medians)"
 printf '  %-34s %12s %16s\n' "" "ready (ms)" "leader bytes"
 printf '  %-34s %12s %16s\n' "meridian (spare, peer snapshot)" "$m_ready" "$m_bytes"
 printf '  %-34s %12s %16s\n' "baseline (new replica, full sync)" "$b_ready" "$b_bytes"

@@ -648,6 +648,28 @@ static void on_fenced(void *arg, int lost, int spare)
     drill_timeline_mark(d->tl, "+host-lost", d->c->topo->hosts[lost].name);
 }
 
+/* replace_opts.ready: the spare's nodes are restored.  What the leader
+ * sent since the fence, less what it streamed to the replicas it had then
+ * (each got the stream, MASTER_REPL_OFFSET's growth): what went to the
+ * spare's node, its psync (the writes since its snapshot) and the stream
+ * since it linked. */
+static void on_ready(void *arg, int lost, int spare)
+{
+    drill *d = arg;
+    drill_host_loss *x = &d->rec.host_loss;
+    (void)lost;
+    (void)spare;
+    x->ready_ms = mrd_wall_ms() - d->fault_wall_ms;
+    store_info after;
+    if (d->lb_node < 0 || !node_info(d, d->lb_node, &after) ||
+        after.process_id != d->lb0.process_id)
+        return;
+    long long sent = after.total_net_repl_output_bytes - d->lb0.total_net_repl_output_bytes;
+    long long others = d->lb0.connected_slaves *
+                       (after.master_repl_offset - d->lb0.master_repl_offset);
+    x->leader_bytes = sent > others ? sent - others : 0;
+}
+
 /* The size of the RDB files the spare's nodes were restored from: what a
  * full sync would have sent (local transport: the files are here); -1
  * when unknown. */
@@ -687,6 +709,7 @@ static void replace_phase(drill *d)
                        .ready_timeout_ms = DRILL_HEAL_TIMEOUT_MS,
                        .progress = stderr,
                        .fenced = on_fenced,
+                       .ready = on_ready,
                        .arg = d};
     d->lb_node = -1;
     say(d, "heal: waiting agent.replace_after_s (%d s) before replacing %s", x->replace_after_s,
@@ -712,18 +735,8 @@ static void replace_phase(drill *d)
     x->detect_ms = rp->at_ms - d->fault_wall_ms;
     if (!x->replaced)
         return;
-    x->ready_ms = mrd_wall_ms() - d->fault_wall_ms; /* bounded below by ready */
     drill_timeline_mark(d->tl, "+host-replaced", rp->by);
-    int spare = topology_find_host(c->topo, rp->by);
-    store_info after;
-    if (d->lb_node >= 0 && node_info(d, d->lb_node, &after) &&
-        after.process_id == d->lb0.process_id) {
-        long long sent = after.total_net_repl_output_bytes - d->lb0.total_net_repl_output_bytes;
-        long long stream = after.master_repl_offset - d->lb0.master_repl_offset;
-        long long others = d->lb0.connected_slaves * stream;
-        x->leader_bytes = sent > others ? sent - others : 0;
-    }
-    x->full_sync_bytes = restored_rdb_bytes(d, spare);
+    x->full_sync_bytes = restored_rdb_bytes(d, topology_find_host(c->topo, rp->by));
 }
 
 /* The old host is back (undo_fault started its agent): it must start no
@@ -1562,9 +1575,9 @@ int drill_run(orch_ctx *c, const drill_opts *o)
         say(&d, "the fault could not be applied: %s", err.msg);
         goto out;
     }
-    observe_fault(&d, tl);
     if (o->scenario == DRILL_HOST_LOSS)
-        replace_phase(&d); /* the host stays down meanwhile */
+        replace_phase(&d); /* heal as cron would, the host kept down */
+    observe_fault(&d, tl);
 
     /* ---- restore, heal ---- */
     d.rec.restore_ms = now_rel(&d);

@@ -306,6 +306,8 @@ static mrd_rc finish(orch_ctx *c, int k, const replace_opts *o, replace_item *it
                              rp->generation);
     MRD_TRY(wait_ready(c, spare, o, err));
     long long ready = mrd_now_ms();
+    if (o->ready)
+        o->ready(o->arg, lost, spare);
     if (it)
         it->ready_ms = mrd_wall_ms() - rp->at_ms; /* fence -> ready, across runs too */
     say(o, "  %-12s ready: every node restored (%.1f s after the fence)", rp->by,

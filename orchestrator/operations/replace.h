@@ -61,6 +61,9 @@ typedef struct replace_opts {
     /* Called once a host is fenced, before its spare is set up (drills
      * measure from here); NULL: none. */
     void (*fenced)(void *arg, int lost, int spare);
+    /* Called once the spare's agent says it is ready, before the old host
+     * is forgotten; NULL: none. */
+    void (*ready)(void *arg, int lost, int spare);
     void *arg;
 } replace_opts;
 
