@@ -121,7 +121,7 @@ timeout 20 "$BUILD/meridian-agent" run --daemon --manifest "$mf" >"$T_DIR/v2.out
 rc=$?
 checks=$((checks + 1)); check "a version 2 manifest is refused (exit $rc) with a sentence" \
     test "$rc" -ne 0 -a "$rc" -ne 124 -a \
-    "$(grep -c 'manifest version 2 is not supported (expected 3): redeploy with a matching meridian' \
+    "$(grep -c 'manifest version 2 is not supported (expected 3 to 4): redeploy with a matching meridian' \
       "$T_DIR/v2.out")" -ge 1
 jq '.shards[0].nodes += [range(1; 17) as $i | {host: "use-b1", port: (20000 + $i),
     replica_priority: 100, master: false}]' "$T_DIR/good.json" >"$mf"
