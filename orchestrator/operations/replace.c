@@ -88,9 +88,7 @@ static mrd_rc probe(orch_ctx *c, st_report **r, mrd_error *err)
     return status_probe_ex(c, &so, r, err);
 }
 
-/* May the rest of the deployment act without host LOST?  Otherwise WHY
- * says what it waits for. */
-static bool can_act(const orch_ctx *c, const st_report *r, int lost, char *why, size_t n)
+bool replace_can_act(const orch_ctx *c, const st_report *r, int lost, char *why, size_t n)
 {
     const mrd_plan *p = c->plan;
     if (c->topo->mode == MRD_MODE_SENTINEL) {
@@ -440,7 +438,7 @@ static int round_once(orch_ctx *c, const replace_opts *o, long long deadline,
                      (double)it->unreachable_ms / 1000.0, why);
             continue;
         }
-        if (!can_act(c, r, h, why, sizeof(why))) {
+        if (!replace_can_act(c, r, h, why, sizeof(why))) {
             set_item(it, REPLACE_BLOCKED, MRD_HEALTH_WARNING,
                      "%s lost; replacing it on %s waits: %s", name, it->spare, why);
             if (mrd_now_ms() + 1000 <= deadline) {

@@ -102,6 +102,15 @@ typedef struct replace_report {
  * as above.  Fails only when it could not look (then R says why too). */
 mrd_rc replace_run(orch_ctx *c, const replace_opts *o, replace_report *r, mrd_error *err);
 
+/* May the rest of C's deployment act without host LOST, as R (a status
+ * probe from where heal runs) shows it?  Sentinel mode: a majority of the
+ * sentinels answer and name one master, which answers as master and is
+ * not on LOST (a failover of a lost master has finished).  Cluster mode:
+ * every shard that owns slots has a live master off LOST, and a majority
+ * of them answer.  A machine on the minority side of a partition sees
+ * neither.  Otherwise WHY (N bytes) says what it waits for.  Pure. */
+bool replace_can_act(const orch_ctx *c, const st_report *r, int lost, char *why, size_t n);
+
 /* The report as `meridian heal --json` shows it under "hosts_lost": an
  * array of {"host", "outcome", "code", "spare", "match", "generation",
  * "unreachable_ms", "detect_ms", "ready_ms", "forget_ms", "text"}. */
