@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "fsutil.h"
+#include "heal.h"
 #include "log.h"
 #include "retire.h"
 #include "secret.h"
@@ -374,27 +375,6 @@ static mrd_rc marker_write(const mrd_manifest *m, const fence_verdict *v, mrd_er
     return rc;
 }
 
-/* ROOT/heal.lock, waiting at most WAIT_MS (a pass that started before the
- * fence must not restart what it stops); -1 when it could not be had. */
-static int take_heal_lock(const mrd_manifest *m, int wait_ms)
-{
-    char path[MRD_MF_PATH];
-    if (mrd_path_fmt(path, sizeof(path), "%s/heal.lock", m->root) != MRD_OK)
-        return -1;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    long long deadline = mrd_now_ms() + wait_ms;
-    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK || mrd_now_ms() >= deadline) {
-            close(fd);
-            return -1;
-        }
-        mrd_sleep_ms(20);
-    }
-    return fd;
-}
-
 static void emit_replaced(events *ev, const mrd_manifest *m, const fence_verdict *v)
 {
     char text[256];
@@ -411,7 +391,8 @@ static void fence_act(fence *f, const fence_verdict *v)
     if (marker_write(h->m, v, &err) != MRD_OK)
         mrd_errorlog("%s: cannot write %s/%s: %s", h->m->host, h->m->root, FENCE_MARKER,
                      err.msg);
-    int lock = take_heal_lock(h->m, FENCE_LOCK_WAIT_MS);
+    /* a pass that started before the fence must not restart what it stops */
+    int lock = heal_lock_take(h->m, FENCE_LOCK_WAIT_MS);
     if (lock < 0)
         mrd_warn("%s: a heal pass holds %s/heal.lock; stopping the nodes anyway", h->m->host,
                  h->m->root);

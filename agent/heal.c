@@ -163,26 +163,6 @@ void heal_free(heal_ctx **hc)
 }
 
 
-/* Hold ROOT/heal.lock, waiting at most WAIT_MS.  Returns the fd or -1. */
-static int take_heal_lock(const heal_ctx *hc, int wait_ms)
-{
-    char path[MRD_MF_PATH];
-    if (mrd_path_fmt(path, sizeof(path), "%s/heal.lock", hc->h->m->root) != MRD_OK)
-        return -1;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    long long deadline = mrd_now_ms() + wait_ms;
-    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK || mrd_now_ms() >= deadline) {
-            close(fd);
-            return -1;
-        }
-        mrd_sleep_ms(20);
-    }
-    return fd;
-}
-
 /* ==== observing ==== */
 
 /* Observe node HN: the process facts here, the rest through the mode. */
@@ -222,7 +202,7 @@ static void watch_node(heal_ctx *hc, heal_node *hn)
         info.si_pid == 0)
         return;
     /* a pass running in another thread reaps and reacts itself */
-    int lock = take_heal_lock(hc, 0);
+    int lock = heal_lock_take(hc->h->m, 0);
     if (lock < 0)
         return;
     int status;
@@ -559,7 +539,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     *report = NULL;
     *code = MRD_HEALTH_UNKNOWN;
     long long t0 = mrd_now_ms();
-    int lock = take_heal_lock(hc, lock_wait_ms);
+    int lock = heal_lock_take(hc->h->m, lock_wait_ms);
     if (lock < 0)
         return mrd_error_set(err, MRD_ERR_STATE,
                              "%s: another heal pass is running (%s/heal.lock)",
@@ -689,7 +669,7 @@ json_t *heal_nodes(heal_ctx *hc)
 {
     /* Observe under the heal lock (a pass changes the processes); when a
      * pass is running, answer from the last observation instead of waiting. */
-    int lock = take_heal_lock(hc, 200);
+    int lock = heal_lock_take(hc->h->m, 200);
     if (lock >= 0) {
         round r;
         if (observe_all(hc, &r, NULL) == MRD_OK) {

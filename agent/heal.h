@@ -141,6 +141,11 @@ typedef struct heal_ctx heal_ctx; /* opaque: the agent's heal state */
 heal_ctx *heal_new(sv_host *h, events *ev, bool child_mode);
 void heal_free(heal_ctx **hc);
 
+/* Hold ROOT/heal.lock of M's host (an flock: one heal pass at a time, and
+ * the fence never stopping processes under a running pass), waiting at
+ * most WAIT_MS.  Returns the fd to close, or -1. */
+int heal_lock_take(const mrd_manifest *m, int wait_ms);
+
 /* Run one pass.  With ACT false, only observe and say what would be done.
  * Takes the heal lock, waiting at most LOCK_WAIT_MS; MRD_ERR_STATE when
  * another pass holds it.  *report (new) gets the JSON report:

@@ -3,11 +3,17 @@
  * an action, reaching a node, setting its min-replicas-to-write, and the
  * pure fence and fast-path rules.  A leaf: it calls none of them, so no
  * two heal files call each other in a circle (ctest unit.layout). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include "fsutil.h"
 #include "heal.h"
 #include "heal_int.h"
+#include "log.h"
 
 /* ==== shared with the modes ==== */
 
@@ -68,4 +74,23 @@ bool heal_fence_drift(bool isolated, bool fenced, long live, int manifest)
 bool heal_fast_path_due(long long asked_ms, long long now_ms, long long cooldown_ms)
 {
     return asked_ms <= 0 || now_ms < asked_ms || now_ms - asked_ms >= cooldown_ms;
+}
+
+int heal_lock_take(const mrd_manifest *m, int wait_ms)
+{
+    char path[MRD_MF_PATH];
+    if (mrd_path_fmt(path, sizeof(path), "%s/heal.lock", m->root) != MRD_OK)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    long long deadline = mrd_now_ms() + wait_ms;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK || mrd_now_ms() >= deadline) {
+            close(fd);
+            return -1;
+        }
+        mrd_sleep_ms(20);
+    }
+    return fd;
 }
