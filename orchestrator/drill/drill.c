@@ -411,8 +411,8 @@ static mrd_rc nft_on_hosts(drill *d, const char *script, bool all, mrd_error *er
     const mrd_topology *t = d->c->topo;
     mrd_rc rc = MRD_OK;
     for (int i = 0; i < t->nhosts; i++) {
-        if (!all && t->hosts[i].region != d->target_region)
-            continue;
+        if ((!all && t->hosts[i].region != d->target_region) || !orch_host_used(d->c, i))
+            continue; /* an idle spare or a replaced host has no ports to cut */
         mrd_rc r = netfault_apply(d->c->tp, &t->hosts[i], fault_user(d), script, err);
         if (r != MRD_OK && !all)
             return r;

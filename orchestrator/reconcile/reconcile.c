@@ -204,6 +204,8 @@ static bool deployed_settings(orch_ctx *c, mrd_settings *out)
 {
     for (int i = 0; i < c->topo->nhosts; i++) {
         char path[MRD_PATH_MAX], *text = NULL;
+        if (!orch_host_used(c, i)) /* an idle spare, a replaced host: nothing */
+            continue;
         if (orch_manifest_path(c, i, path, sizeof(path)) != MRD_OK ||
             tp_get_file(c->tp, &c->topo->hosts[i], path, &text, NULL) != MRD_OK)
             continue;
