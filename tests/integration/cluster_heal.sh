@@ -106,7 +106,9 @@ before=$(total_keys)
             break
         fi
         sleep 0.02
-    done >"$T_DIR/first-answer"
+    done >"$T_DIR/first-answer.tmp"
+    now_ms >"$T_DIR/first-answer.at"
+    mv "$T_DIR/first-answer.tmp" "$T_DIR/first-answer"
 ) &
 T_PIDS+=("$!")
 kill -9 "$(cat "$T_STATE/hosts/use-a1/redis/redis.pid")"
@@ -116,6 +118,7 @@ passes=0
 restored_pass() {
     passes=$((passes + 1))
     "$AGENT" check --manifest "$(manifest use-a1)" --heal --json >"$T_DIR/m$passes.json" 2>/dev/null
+    now_ms >"$T_DIR/pass-end.at"
     record_pids
     grep -q '"+replica-ready"' "$T_DIR/m$passes.json"
 }
@@ -142,8 +145,22 @@ checks=$((checks + 1)); check "the new master did a partial resync" \
     jq -e '[.actions[].event] | index("+partial-resync") != null' "$T_DIR/m$passes.json" >/dev/null
 wait_for 5 test -s "$T_DIR/first-answer"
 say "the old master's first answer: $(cat "$T_DIR/first-answer")"
+# The restoring pass flips nofailover back within about 100 ms of the node
+# answering; a watcher slowed down (2 cores, -j2) may first see it after
+# that pass returned, and then it can only tell replica and no slots.
+first_answer_ok() {
+    local a
+    a=$(cat "$T_DIR/first-answer")
+    [[ $a == "myself,slave,nofailover 8" ]] && return 0
+    if [[ $a == "myself,slave 8" ]] &&
+        (($(cat "$T_DIR/first-answer.at") >= $(cat "$T_DIR/pass-end.at"))); then
+        say "the watcher first saw it after the restoring pass returned: nofailover not observable"
+        return 0
+    fi
+    return 1
+}
 checks=$((checks + 1)); check "the old master first answered as a replica without slots, not yet allowed to fail over" \
-    test "$(cat "$T_DIR/first-answer")" = "myself,slave,nofailover 8"
+    first_answer_ok
 checks=$((checks + 1)); check "it holds every key of its new master" \
     test "$(adm -h 127.0.1.1 -p "$BASE" dbsize)" = "$(adm -h "${new_master%:*}" -p "${new_master#*:}" dbsize)"
 checks=$((checks + 1)); check "no key lost ($before before the kill)" test "$(total_keys)" = "$before"
