@@ -49,11 +49,22 @@ replicas_caught_up() {
 }
 wait_for 10 replicas_caught_up
 
+# kill_dead PIDFILE: SIGKILL that pid and wait until it is gone (or a
+# zombie): SIGKILL is asynchronous, and on loaded cores a pass could still
+# find the node running and only recreate its data dir
+kill_dead() {
+    local pid
+    pid=$(cat "$1")
+    kill -9 "$pid"
+    gone() { ! pid_alive "$pid"; }
+    wait_for 5 gone
+}
+
 say "lost replica: kill use-b1:$((BASE + 1)) (shard 0), wipe its data dir; check --heal"
 "$AGENT" stop --manifest "$(manifest use-b1)" --agent-only 2>/dev/null
 full0=$(stat_of 127.0.1.1 "$BASE" sync_full)
 part0=$(stat_of 127.0.1.1 "$BASE" sync_partial_ok)
-kill -9 "$(cat "$T_STATE/hosts/use-b1/redis-$((BASE + 1))/redis.pid")"
+kill_dead "$T_STATE/hosts/use-b1/redis-$((BASE + 1))/redis.pid"
 rm -rf "$T_STATE/hosts/use-b1/redis-$((BASE + 1))/data"
 # writes while it is down: the delta the partial resync must carry
 for i in $(seq 3001 3100); do echo "SET key:$i value-$i"; done |
@@ -176,7 +187,7 @@ say "a replica the cluster forgot: aps-b1:$((BASE + 1)) (shard 3), killed, wiped
 lost=127.0.3.2:$((BASE + 1))
 "$AGENT" stop --manifest "$(manifest aps-b1)" --agent-only 2>/dev/null
 lost_id=$(adm -h 127.0.3.2 -p $((BASE + 1)) cluster myid)
-kill -9 "$(cat "$T_STATE/hosts/aps-b1/redis-$((BASE + 1))/redis.pid")"
+kill_dead "$T_STATE/hosts/aps-b1/redis-$((BASE + 1))/redis.pid"
 rm -rf "$T_STATE/hosts/aps-b1/redis-$((BASE + 1))/data"
 for n in $(adm -h 127.0.2.1 -p "$BASE" cluster nodes | awk -v l="$lost" '{split($2, a, "@")} a[1] != l {print a[1]}'); do
     adm -h "${n%:*}" -p "${n#*:}" cluster forget "$lost_id" >/dev/null
