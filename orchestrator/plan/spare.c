@@ -111,15 +111,17 @@ static int choose(const mrd_topology *t, const mrd_placement *prev, const mrd_re
         return -1;
     }
     mrd_plan *base = NULL;
-    if (plan_build_bare(t, prev, r, &base, NULL) != MRD_OK) {
-        snprintf(why, n, "the plan cannot be built: run meridian plan for why");
-        return -1;
-    }
     int candidates = 0, in_region = 0;
     for (int d = 0; d < 3; d++)
         for (int s = 0; s < t->nhosts; s++) {
             if (s == lost || !idle(t, r, s) || distance(t, lost, s) != d)
                 continue;
+            /* the plan as it is, built once and only when there is a
+             * candidate (a topology without spares costs nothing) */
+            if (!base && plan_build_bare(t, prev, r, &base, NULL) != MRD_OK) {
+                snprintf(why, n, "the plan cannot be built: run meridian plan for why");
+                return -1;
+            }
             candidates++;
             in_region += d < 2;
             if (safe_with(t, prev, r, base, l->name, t->hosts[s].name)) {
