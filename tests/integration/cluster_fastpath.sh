@@ -68,12 +68,19 @@ round() {
     pid=$(cat "$(pid_file "$master")")
     t_kill=$(now_ms)
     kill -9 "$pid"
-    wait_for 20 awk -v t="$t_kill" '$1 > t && $3 == "ok" {f = 1} END {exit !f}' "$log"
+    # SIGKILL is asynchronous: until the process is gone it may still
+    # answer a write in flight, which is no failover.  Acknowledgements
+    # count from its death; the times from the kill.
+    gone() { ! pid_alive "$pid"; }
+    wait_for 5 gone
+    local t_dead
+    t_dead=$(now_ms)
+    wait_for 20 awk -v t="$t_dead" '$1 > t && $3 == "ok" {f = 1} END {exit !f}' "$log"
     touch "$T_DIR/stop"
     wait "$wpid"
     local before after
     before=$(awk -v t="$t_kill" '$1 <= t && $3 == "ok" {x = $1} END {print x}' "$log")
-    after=$(awk -v t="$t_kill" '$1 > t && $3 == "ok" {print $1; exit}' "$log")
+    after=$(awk -v t="$t_dead" '$1 > t && $3 == "ok" {print $1; exit}' "$log")
     if [[ -z $after ]]; then
         fail "$mode: no write acknowledged within 20 s of the kill"
         return
