@@ -57,15 +57,21 @@ load() {
         die "loading $KEYS keys failed"
 }
 
+# deploy_loaded STATE: a fresh deployment with KEYS keys, every replica
+# caught up and the agents' passes ready
+deploy_loaded() {
+    track "$T_TOPO" "$1"
+    "$MERIDIAN" deploy "$T_TOPO" --state "$1" >"$T_DIR/deploy.out" 2>&1 ||
+        { cat "$T_DIR/deploy.out"; die "deploy failed"; }
+    record_pids
+    load "$1"
+    sleep 1.5
+}
+
 # meridian ROUND: deploy, load, drill; keeps the report
 meridian_round() {
     local i=$1 state="$T_DIR/state-$1" out="$T_DIR/out-$1"
-    track "$T_TOPO" "$state"
-    "$MERIDIAN" deploy "$T_TOPO" --state "$state" >"$T_DIR/deploy.out" 2>&1 ||
-        { cat "$T_DIR/deploy.out"; die "deploy failed"; }
-    record_pids
-    load "$state"
-    sleep 1.5 # every replica caught up, the agents' passes ready
+    deploy_loaded "$state"
     "$MERIDIAN" drill "$T_TOPO" host-loss euw-a1 --replace-after "$AFTER" --state "$state" \
         --out "$out" --duration 8 --rate 200 >/dev/null 2>"$T_DIR/drill-$i.err"
     local rc=$?
@@ -86,12 +92,7 @@ meridian_round() {
 # and caught up, plus replace_after_s of detection
 baseline_round() {
     local i=$1 state="$T_DIR/bstate-$1" dir="$T_DIR/baseline-$1"
-    track "$T_TOPO" "$state"
-    "$MERIDIAN" deploy "$T_TOPO" --state "$state" >"$T_DIR/deploy.out" 2>&1 ||
-        { cat "$T_DIR/deploy.out"; die "deploy failed"; }
-    record_pids
-    load "$state"
-    sleep 1.5
+    deploy_loaded "$state"
     REPL_PASS=$(cat "$state/secrets/replication.pass")
     APP_PASS=$(cat "$state/secrets/app.pass")
     ADMIN_PASS=$ADMIN
