@@ -260,6 +260,21 @@ static enum MHD_Result dispatch(api_server *s, struct MHD_Connection *c, api_rou
                                "the agent could not report its generation");
         return reply_json(c, MHD_HTTP_OK, obj, NULL, NULL);
     }
+    case API_ROUTE_HOLD: {
+        if (!s->h.hold)
+            break;
+        int status = MHD_HTTP_OK;
+        json_t *obj = s->h.hold(s->h.ctx,
+                                MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "port"),
+                                MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ttl_ms"),
+                                &status);
+        if (!obj)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "the agent could not answer the hold");
+        if (status < 200 || status > 599)
+            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        return reply_json(c, (unsigned)status, obj, NULL, NULL);
+    }
     case API_ROUTE_NONE:
         break;
     }

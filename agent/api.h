@@ -8,6 +8,8 @@
  *   GET  /metrics    Prometheus text exposition (token unless metrics_open)
  *   GET  /v1/fence   the deployment's generation and replacements as this
  *                    agent's manifest has them (fence.h)
+ *   POST /v1/hold    ?port=P&ttl_ms=N: hold node P at replica-priority 0
+ *                    for N ms, 0 lifts it (hold.h; a switchover's)
  *
  * Protected endpoints need "Authorization: Bearer <token>", compared in
  * constant time.  Every refusal is JSON {"error": "..."}; the statuses and
@@ -107,6 +109,10 @@ typedef struct api_handlers {
     char *(*metrics)(void *ctx);
     /* GET /v1/fence: new object.  Optional: NULL answers 404. */
     json_t *(*fence)(void *ctx);
+    /* POST /v1/hold with its query values PORT and TTL_MS (NULL when
+     * absent): new object, its status in *http_status.  Optional: NULL
+     * answers 404. */
+    json_t *(*hold)(void *ctx, const char *port, const char *ttl_ms, int *http_status);
 } api_handlers;
 
 typedef struct api_server api_server; /* opaque */

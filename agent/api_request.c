@@ -51,6 +51,8 @@ const char *api_route_name(api_route r)
         return "/metrics";
     case API_ROUTE_FENCE:
         return "/v1/fence";
+    case API_ROUTE_HOLD:
+        return "/v1/hold";
     case API_ROUTE_NONE:
         break;
     }
@@ -313,6 +315,7 @@ static api_route route_of(const char *path, size_t n)
         {"/v1/heal", API_ROUTE_HEAL},
         {"/metrics", API_ROUTE_METRICS},
         {"/v1/fence", API_ROUTE_FENCE},
+        {"/v1/hold", API_ROUTE_HOLD},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strlen(routes[i].path) == n && memcmp(routes[i].path, path, n) == 0)
@@ -370,10 +373,18 @@ static bool needs_token(const api_policy *p, api_route r)
     case API_ROUTE_NODES:
     case API_ROUTE_HEAL:
     case API_ROUTE_FENCE:
+    case API_ROUTE_HOLD:
     case API_ROUTE_NONE:
         break;
     }
     return true;
+}
+
+/* The endpoints that act take POST (and may carry a JSON object); the
+ * others GET or HEAD, without a body. */
+static bool route_is_post(api_route r)
+{
+    return r == API_ROUTE_HEAL || r == API_ROUTE_HOLD;
 }
 
 /* Decimal digits only; a value past UINT64_MAX saturates (it is refused
@@ -464,7 +475,7 @@ api_req_rc api_request_check_head(const api_request_in *in, const api_policy *p,
     v->body_len = declared;
     if (v->route == API_ROUTE_NONE)
         return refuse(v, 404, "no such endpoint");
-    bool post = v->route == API_ROUTE_HEAL;
+    bool post = route_is_post(v->route);
     if (post ? !method_is(in, "POST") : !(method_is(in, "GET") || v->head_method)) {
         v->allow = post ? "POST" : "GET, HEAD";
         return refuse(v, 405, "method not allowed on this endpoint");
@@ -498,7 +509,7 @@ api_req_rc api_request_check_body(const api_verdict *head, const uint8_t *body, 
     if (len > API_MAX_BODY)
         return refuse(v, 400,
                       "the request body is larger than " API_STR(API_MAX_BODY) " bytes");
-    if (v->route != API_ROUTE_HEAL)
+    if (!route_is_post(v->route))
         return len > 0 ? refuse(v, 400, "a GET request must not carry a body")
                        : API_REQ_ACCEPT;
     if (len == 0)

@@ -49,6 +49,7 @@ typedef enum api_route {
     API_ROUTE_HEAL,     /* POST /v1/heal, token */
     API_ROUTE_METRICS,  /* GET|HEAD /metrics, token unless metrics_open */
     API_ROUTE_FENCE,    /* GET|HEAD /v1/fence, token (fence.h) */
+    API_ROUTE_HOLD,     /* POST /v1/hold?port=P&ttl_ms=N, token (hold.h) */
 } api_route;
 
 typedef enum api_req_rc {

@@ -15,6 +15,7 @@
 
 #include "fsutil.h"
 #include "heal_int.h"
+#include "hold.h"
 #include "info.h"
 #include "log.h"
 #include "probe.h"
@@ -85,7 +86,10 @@ static int safety_wanted(const heal_ctx *hc, const heal_node *hn, int i)
     const mrd_manifest *m = hc->h->m;
     switch (i) {
     case SAFE_PRIORITY:
-        return m->nodes[hn->node].replica_priority;
+        /* a switchover holds the other replicas out of Sentinel's choice */
+        return hold_active(m->root, m->nodes[hn->node].port, mrd_wall_ms())
+                   ? 0
+                   : m->nodes[hn->node].replica_priority;
     case SAFE_MIN_REPLICAS:
         return hn->fenced ? HEAL_FENCE_MIN_REPLICAS
                           : m->settings.consistency.min_replicas_to_write;

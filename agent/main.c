@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "events.h"
 #include "fence.h"
+#include "hold.h"
 #include "fsutil.h"
 #include "heal.h"
 #include "log.h"
@@ -48,6 +49,7 @@
 /* ==== API handlers: thin adapters over the heal and fence states ==== */
 
 typedef struct agent_api {
+    const sv_host *h;
     const mrd_manifest *m;
     heal_ctx *hc;
     fence *fc;
@@ -86,6 +88,11 @@ static json_t *api_heal(void *ctx, int *http_status)
     }
     *http_status = 200;
     return report;
+}
+
+static json_t *api_hold(void *ctx, const char *port, const char *ttl_ms, int *http_status)
+{
+    return hold_request(((agent_api *)ctx)->h, port, ttl_ms, http_status);
 }
 
 static char *api_metrics(void *ctx)
@@ -372,9 +379,10 @@ serve:;
     }
     fence_attach_events(fc, ev); /* +replaced, when the start fenced the host */
     const mrd_mf_host *self = manifest_self(h->m);
-    agent_api actx = {.m = h->m, .hc = hc, .fc = fc};
+    agent_api actx = {.h = h, .m = h->m, .hc = hc, .fc = fc};
     api_handlers handlers = {.ctx = &actx, .health = api_health, .nodes = api_nodes,
-                             .heal = api_heal, .metrics = api_metrics, .fence = api_fence};
+                             .heal = api_heal, .metrics = api_metrics, .fence = api_fence,
+                             .hold = api_hold};
     if (api_start(self->address, h->m->settings.agent.port, token, h->m->settings.agent.metrics_open,
                   &handlers, &api, &err) != MRD_OK) {
         rc = fail(&err);

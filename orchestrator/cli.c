@@ -9,6 +9,7 @@
  *   meridian destroy      TOPOLOGY [--yes] [--state DIR]
  *   meridian connect-info TOPOLOGY [--state DIR] [--json]
  *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
+ *   meridian switchover   TOPOLOGY --to HOST|REGION [--shard N] [--yes] [--json]
  */
 #include "cli.h"
 
@@ -31,6 +32,7 @@
 #include "settings.h"
 #include "scale.h"
 #include "status.h"
+#include "switchover.h"
 
 #define EXIT_USAGE 64
 #define EXIT_DATAERR 65 /* the topology file is invalid */
@@ -53,6 +55,8 @@ typedef struct cli {
     int rate;             /* drill --rate */
     bool wait;            /* drill --wait */
     int replace_after_s;  /* drill --replace-after */
+    const char *to;       /* switchover --to HOST|REGION */
+    int shard;            /* switchover --shard N (from 1); 0 unset */
     char **rest;          /* after "--" */
     int nrest;
 } cli;
@@ -67,6 +71,7 @@ static json_t *heal_rebalance(orch_ctx *c);
 static int cmd_connect_info(const cli *o);
 static int cmd_redis_cli(const cli *o);
 static int cmd_drill(const cli *o);
+static int cmd_switchover(const cli *o);
 static int cmd_settings(int argc, char **argv);
 
 /* The one command table: name, what runs it, and its help (the usage line
@@ -183,6 +188,27 @@ static const struct command {
      "  needed (without --yes), 2 refused or failed (the reason is printed;\n"
      "  sentinel mode is refused), 75 a deploy, destroy or rebalance of the\n"
      "  same state dir is running.\n"},
+    {"switchover", cmd_switchover, NULL,
+     "switchover TOPOLOGY --to HOST|REGION [--shard N] [--yes] [--json] [--state DIR]\n"
+     "  Move the leader (cluster mode: shard N's master, default 1) to a caught-up\n"
+     "  replica on HOST or in REGION without losing an acknowledged write.\n"
+     "  Sentinel mode: the other replicas' agents hold them at replica-priority 0,\n"
+     "  writes are paused on the old leader (CLIENT PAUSE WRITE, a 1 s lease\n"
+     "  renewed while needed), the target catches up to the leader's offset,\n"
+     "  one sentinel is asked to fail over (SENTINEL FAILOVER), the old leader\n"
+     "  becomes the target's replica, writes are unpaused, every sentinel and\n"
+     "  replica is verified to follow the target, and the holds are released.\n"
+     "  A step that fails before the failover rolls back: the old leader keeps\n"
+     "  serving.  Cluster mode: a coordinated CLUSTER FAILOVER on the target,\n"
+     "  then the shard's master is recorded there (heal and rebalance keep it).\n"
+     "  The state is kept in STATE/switchover.json: a switchover killed at any\n"
+     "  step is finished (or rolled back and done again) by the next run.\n"
+     "  Refused, with the reason, when the deployment is not healthy, a\n"
+     "  failover runs or ran less than its cooldown ago, or no caught-up\n"
+     "  replica is there.  Without --yes, only say what it would do.\n"
+     "  Exits 0 done (or the leader is there already), 1 steps needed (without\n"
+     "  --yes), 2 refused or failed, 75 another deploy, rebalance or\n"
+     "  switchover of the state dir is running.\n"},
     {"destroy", cmd_destroy, NULL,
      "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
      "  Stop every process of the topology by its pid file and remove its\n"
@@ -768,6 +794,73 @@ static int cmd_drill(const cli *o)
     return rc;
 }
 
+/* ==== switchover ==== */
+
+#define SWITCHOVER_LOCK_RECORD "switchover.lock"
+
+static int cmd_switchover(const cli *o)
+{
+    if (!o->to) {
+        fprintf(stderr, "meridian: switchover needs --to HOST or --to REGION (try meridian "
+                        "switchover --help)\n");
+        return EXIT_USAGE;
+    }
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK)
+        return open_failure(&err, 2);
+    if (o->shard > c->plan->nshards || (o->shard > 1 && c->topo->mode != MRD_MODE_CLUSTER)) {
+        fprintf(stderr, "meridian: %s has %d shard%s: --shard %d does not exist\n",
+                c->topo->path, c->plan->nshards, c->plan->nshards == 1 ? "" : "s", o->shard);
+        orch_close(&c);
+        return EXIT_USAGE;
+    }
+    mrd_lock *l = NULL;
+    if (o->yes) {
+        mrd_lock_holder who = {0};
+        mrd_rc lrc = mrd_lock_take(c->state_dir, SWITCHOVER_LOCK_RECORD, "switchover", 10000,
+                                   &l, &who, &err);
+        if (lrc != MRD_OK) {
+            if (lrc == MRD_ERR_TIMEOUT)
+                fprintf(stderr, "meridian: another %s of %s is running (pid %d); run the "
+                                "switchover again once it has finished\n",
+                        who.what[0] ? who.what : "deploy, rebalance or switchover",
+                        c->topo->name, (int)who.pid);
+            else
+                report(&err);
+            orch_close(&c);
+            return lrc == MRD_ERR_TIMEOUT ? 75 : 2;
+        }
+    }
+    switchover_opts so = {.to = o->to,
+                          .shard = o->shard > 0 ? o->shard - 1 : 0,
+                          .apply = o->yes,
+                          .progress = o->json ? stderr : stdout};
+    switchover_report r;
+    int rc = switchover_run(c, &so, &r);
+    mrd_lock_release(&l);
+    if (o->json) {
+        json_t *j = switchover_report_json(&r);
+        json_object_set_new(j, "topology", json_string(c->topo->name));
+        json_object_set_new(j, "applied", json_boolean(o->yes));
+        json_object_set_new(j, "code", json_integer(rc));
+        print_json(j);
+    } else if (r.outcome == SW_OUT_DONE) {
+        printf("switchover done: %s (%s) -> %s (%s) in %.2f s", r.from_name, r.from_region,
+               r.to_name, r.to_region, (double)r.total_ms / 1000.0);
+        if (r.pause_ms >= 0)
+            printf("; writes paused %lld ms", r.pause_ms);
+        printf("%s\n", r.resumed ? " (finished a killed run)" : "");
+    } else if (r.outcome == SW_OUT_NOTHING || r.outcome == SW_OUT_PLANNED) {
+        printf("%s%s\n", r.reason, r.outcome == SW_OUT_PLANNED ? " (run with --yes to do it)" : "");
+    } else {
+        fprintf(stderr, "meridian: switchover %s: %s\n",
+                r.outcome == SW_OUT_REFUSED ? "refused (nothing was changed)" : "failed", r.reason);
+    }
+    orch_close(&c);
+    return rc;
+}
+
 /* ==== argument parsing ==== */
 
 static int parse(int argc, char **argv, cli *o)
@@ -788,6 +881,8 @@ static int parse(int argc, char **argv, cli *o)
         {"replace-after", required_argument, NULL, 'R'},
         {"accept-new-host-keys", no_argument, NULL, 'K'},
         {"install-packages", no_argument, NULL, 'I'},
+        {"to", required_argument, NULL, 'T'},
+        {"shard", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -806,21 +901,25 @@ static int parse(int argc, char **argv, cli *o)
         case 'S': o->host = optarg; o->sentinel = true; break;
         case 'o': o->out_dir = optarg; break;
         case 'w': o->wait = true; break;
+        case 'T': o->to = optarg; break;
         case 'p':
+        case 'N':
         case 't':
         case 'd':
         case 'R':
         case 'r': {
-            long max = ch == 'r' ? 100000 : 3600;
+            long max = ch == 'r' ? 100000 : ch == 'N' ? 1000 : 3600;
             long v = strtol(optarg, &end, 10);
             const char *name = ch == 'p' ? "parallel" : ch == 't' ? "timeout"
-                             : ch == 'd' ? "duration" : ch == 'R' ? "replace-after" : "rate";
+                             : ch == 'd' ? "duration" : ch == 'R' ? "replace-after"
+                             : ch == 'N' ? "shard" : "rate";
             if (*end || v < 1 || v > max) {
                 fprintf(stderr, "meridian: --%s needs a number from 1 to %ld\n", name, max);
                 return -1;
             }
             *(ch == 'p' ? &o->parallel : ch == 't' ? &o->timeout_s
-              : ch == 'd' ? &o->duration_s : ch == 'R' ? &o->replace_after_s : &o->rate) = (int)v;
+              : ch == 'd' ? &o->duration_s : ch == 'R' ? &o->replace_after_s
+              : ch == 'N' ? &o->shard : &o->rate) = (int)v;
             break;
         }
         case 'h':

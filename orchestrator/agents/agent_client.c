@@ -299,14 +299,10 @@ static void headers_free(struct curl_slist *h)
     lc.slist_free_all(h);
 }
 
-static mrd_rc curl_heal_all(const agent_target *targets, int n, const char *token,
-                            const agent_timeouts *to, agent_result *out, mrd_error *err)
+/* The headers of a call with TOKEN (new list: headers_free() it), NULL
+ * when out of memory. */
+static struct curl_slist *token_headers(const char *token)
 {
-    if (curl_ready(err) != MRD_OK) {
-        for (int j = 0; j < n; j++)
-            out[j] = (agent_result){0};
-        return err ? err->code : MRD_ERR_STATE;
-    }
     char auth[32 + MRD_SECRET_LEN];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
     struct curl_slist *h = NULL, *tmp;
@@ -316,17 +312,38 @@ static mrd_rc curl_heal_all(const agent_target *targets, int n, const char *toke
         tmp = lc.slist_append(h, lines[i]);
         if (!tmp) {
             headers_free(h);
-            memset(auth, 0, sizeof(auth));
-            for (int j = 0; j < n; j++)
-                out[j] = (agent_result){0};
-            return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+            h = NULL;
+            break;
         }
         h = tmp;
     }
     memset(auth, 0, sizeof(auth));
-    mrd_rc rc = call_all(targets, n, "POST", "/v1/heal", h, to, out, err);
+    return h;
+}
+
+/* POST PATH with TOKEN to each of the N targets, concurrently. */
+static mrd_rc curl_post_all(const agent_target *targets, int n, const char *path,
+                            const char *token, const agent_timeouts *to, agent_result *out,
+                            mrd_error *err)
+{
+    struct curl_slist *h = NULL;
+    mrd_rc rc = curl_ready(err) == MRD_OK ? MRD_OK : (err ? err->code : MRD_ERR_STATE);
+    if (rc == MRD_OK && !(h = token_headers(token)))
+        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    if (rc != MRD_OK) {
+        for (int j = 0; j < n; j++)
+            out[j] = (agent_result){0};
+        return rc;
+    }
+    rc = call_all(targets, n, "POST", path, h, to, out, err);
     headers_free(h);
     return rc;
+}
+
+static mrd_rc curl_heal_all(const agent_target *targets, int n, const char *token,
+                            const agent_timeouts *to, agent_result *out, mrd_error *err)
+{
+    return curl_post_all(targets, n, "/v1/heal", token, to, out, err);
 }
 
 static mrd_rc curl_health_all(const agent_target *targets, int n, const agent_timeouts *to,
@@ -630,4 +647,21 @@ void agent_results_free(agent_result **r, int n)
         json_decref((*r)[i].body);
     free(*r);
     *r = NULL;
+}
+
+mrd_rc agent_post(const orch_ctx *c, int host, const char *path, int timeout_ms,
+                  agent_result *out, mrd_error *err)
+{
+    *out = (agent_result){0};
+    if (host < 0 || host >= c->topo->nhosts)
+        return mrd_error_set(err, MRD_ERR_INVALID, "no host %d in the topology", host);
+    char token[MRD_SECRET_LEN];
+    MRD_TRY(orch_secret(c, "agent.token", token, sizeof(token), err));
+    const mrd_host *h = &c->topo->hosts[host];
+    agent_target t = {.host = h->name, .address = h->address,
+                      .port = c->topo->settings.agent.port};
+    agent_timeouts to = {.request_ms = timeout_ms, .connect_ms = AGENT_CONNECT_TIMEOUT_MS};
+    mrd_rc rc = curl_post_all(&t, 1, path, token, &to, out, err);
+    memset(token, 0, sizeof(token));
+    return rc;
 }

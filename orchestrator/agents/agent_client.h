@@ -86,6 +86,14 @@ mrd_rc agent_heal_all(const orch_ctx *c, const agent_client_ops *ops, agent_resu
 mrd_rc agent_health_all(const orch_ctx *c, const agent_client_ops *ops, agent_result **out,
                         mrd_error *err);
 
+/* POST PATH (with its query, e.g. "/v1/hold?port=16379&ttl_ms=0") and the
+ * agent token to host HOST's agent through libcurl, within TIMEOUT_MS:
+ * what an operation asks of one agent.  *OUT as one agent_result (release
+ * its body with json_decref()); fails only when the token cannot be read
+ * or the client cannot work, an unreachable agent is OUT->error. */
+mrd_rc agent_post(const orch_ctx *c, int host, const char *path, int timeout_ms,
+                  agent_result *out, mrd_error *err);
+
 /* Release each result's body, free the array, NULL *r.  Accepts NULL. */
 void agent_results_free(agent_result **r, int n);
 

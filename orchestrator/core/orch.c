@@ -9,7 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "fsutil.h"
+#include "log.h"
 #include "manifest.h"
 
 static mrd_rc default_state_dir(const char *name, char *buf, size_t n, mrd_error *err)
@@ -314,4 +317,31 @@ mrd_rc orch_secret(const orch_ctx *c, const char *name, char *buf, size_t n,
         mrd_error_set(err, rc, "no credentials in %s: is %s deployed (see --state)?",
                       c->secrets_dir, c->topo->name);
     return rc;
+}
+
+static mrd_rc failover_note_path(const orch_ctx *c, char *buf, size_t n)
+{
+    return mrd_path_fmt(buf, n, "%s/drill-state.json", c->state_dir);
+}
+
+long long orch_failover_cooldown_left(const orch_ctx *c, long long cooldown_ms)
+{
+    char path[MRD_PATH_MAX];
+    if (failover_note_path(c, path, sizeof(path)) != MRD_OK)
+        return 0;
+    json_t *j = json_load_file(path, 0, NULL);
+    long long last = j ? json_integer_value(json_object_get(j, "last_failover_ms")) : 0;
+    json_decref(j);
+    long long left = last + cooldown_ms - mrd_wall_ms();
+    return last && left > 0 ? left : 0;
+}
+
+void orch_failover_note(const orch_ctx *c)
+{
+    char path[MRD_PATH_MAX];
+    if (failover_note_path(c, path, sizeof(path)) != MRD_OK)
+        return;
+    char text[64];
+    int n = snprintf(text, sizeof(text), "{\"last_failover_ms\": %lld}\n", mrd_wall_ms());
+    mrd_write_atomic(path, text, (size_t)n, 0600, NULL);
 }

@@ -97,6 +97,15 @@ mrd_rc orch_host_root_ex(const orch_ctx *c, int host, char *buf, size_t n, mrd_e
 /* "ROOT/manifest.json" of host H. */
 mrd_rc orch_manifest_path(const orch_ctx *c, int host, char *buf, size_t n);
 
+/* The failovers meridian causes (drills, switchovers) are noted in
+ * STATE/drill-state.json ("last_failover_ms", wall clock): a sentinel
+ * refuses a second failover of the same master within 2 x
+ * failover-timeout, a cluster node a second vote within 2 x node timeout.
+ * orch_failover_cooldown_left() returns what is left of COOLDOWN_MS since
+ * the last one, 0 when none; orch_failover_note() notes one now. */
+long long orch_failover_cooldown_left(const orch_ctx *c, long long cooldown_ms);
+void orch_failover_note(const orch_ctx *c);
+
 /* Read a generated secret ("admin", "app", ...) from the state dir. */
 mrd_rc orch_secret(const orch_ctx *c, const char *name, char *buf, size_t n,
                    mrd_error *err);

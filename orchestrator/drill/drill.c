@@ -327,31 +327,17 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
 
 /* ==== the failover cooldown ==== */
 
-/* A sentinel refuses a second failover of the same master within
- * 2 x failover-timeout, a cluster node a second vote for a replica of the
- * same master within 2 x node timeout (the mode's cooldown_ms); the last
- * failover a drill caused is kept in the state dir.  Returns the
- * milliseconds left, 0 when a failover is possible. */
+/* The last failover a drill caused is kept in the state dir
+ * (orch_failover_note()).  Returns the milliseconds left, 0 when a
+ * failover is possible. */
 static long long cooldown_left(const drill *d)
 {
-    char path[MRD_PATH_MAX];
-    if (mrd_path_fmt(path, sizeof(path), "%s/drill-state.json", d->c->state_dir) != MRD_OK)
-        return 0;
-    json_t *j = json_load_file(path, 0, NULL);
-    long long last = j ? json_integer_value(json_object_get(j, "last_failover_ms")) : 0;
-    json_decref(j);
-    long long left = last + d->mode->cooldown_ms(d->c->topo) - mrd_wall_ms();
-    return last && left > 0 ? left : 0;
+    return orch_failover_cooldown_left(d->c, d->mode->cooldown_ms(d->c->topo));
 }
 
 static void cooldown_note(const drill *d)
 {
-    char path[MRD_PATH_MAX];
-    if (mrd_path_fmt(path, sizeof(path), "%s/drill-state.json", d->c->state_dir) != MRD_OK)
-        return;
-    char text[64];
-    int n = snprintf(text, sizeof(text), "{\"last_failover_ms\": %lld}\n", mrd_wall_ms());
-    mrd_write_atomic(path, text, (size_t)n, 0600, NULL);
+    orch_failover_note(d->c);
 }
 
 /* ==== sync counters ==== */

@@ -89,9 +89,7 @@ static mrd_rc send(const orch_ctx *c, int i, const char *admin, int argc, const 
     return rc;
 }
 
-/* Take step D (a move or a repoint), then wait until every view agrees on
- * its result, within the step timeout.  Records it in R. */
-static bool take(const orch_ctx *c, const char *admin, const rebal_decision *d,
+bool rebalance_take(const orch_ctx *c, const char *admin, const rebal_decision *d,
                  rebalance_report *r, mrd_error *err)
 {
     const mrd_plan *p = c->plan;
@@ -231,7 +229,7 @@ mrd_rc rebalance_run(const orch_ctx *c, const rebalance_opts *o, rebalance_repor
             break;
         }
         int before = r->nsteps;
-        if (!take(c, admin, &d, r, err)) {
+        if (!rebalance_take(c, admin, &d, r, err)) {
             rc = err->code != MRD_OK ? err->code : MRD_ERR_STATE;
             break;
         }

@@ -96,6 +96,15 @@ typedef struct rebalance_report {
 mrd_rc rebalance_run(const orch_ctx *c, const rebalance_opts *o, rebalance_report *r,
                      mrd_error *err);
 
+/* Take step D (a move or a repoint) with ADMIN's password, then wait
+ * until every view agrees on its result, within the step timeout
+ * (REBAL_STEP_BASE_MS + 2 x node timeout), asking again as
+ * REBAL_MF_RETRY_MS says.  The step goes into R->steps, or R->outcome is
+ * REBAL_OUT_FAILED with R->error.  False only when the cluster could not
+ * be read at all (ERR).  A switchover takes its move through this too. */
+bool rebalance_take(const orch_ctx *c, const char *admin, const rebal_decision *d,
+                    rebalance_report *r, mrd_error *err);
+
 /* "balanced", "planned", "refused", "failed". */
 const char *rebalance_outcome_name(rebal_outcome o);
 
