@@ -114,6 +114,12 @@ static const struct command {
      "  during and after the scale, its duration and deploy's exit code.  It\n"
      "  passes when the deploy exits 0 and nothing acknowledged was lost;\n"
      "  refused when the topology asks for no change.\n"
+     "  switchover HOST|REGION (sentinel mode): `meridian switchover --to ARG\n"
+     "  --yes` under the load; the report adds how long writes were paused on\n"
+     "  the old leader.  sentinel-failover: the baseline, SENTINEL FAILOVER\n"
+     "  sent by hand to one sentinel (no pause, no chosen replica).  Both\n"
+     "  report acknowledged writes lost and the longest gap between\n"
+     "  acknowledged writes the application saw.\n"
      "  Exits 0 pass, 2 fail, 1 refused in preflight, 64 the scenario does not\n"
      "  fit the topology's mode.\n"},
     {"plan", cmd_plan, NULL,
@@ -952,7 +958,8 @@ static int parse(int argc, char **argv, cli *o)
     }
     if (drill && drill_scenario_parse(o->rest[0]) < 0) {
         fprintf(stderr, "meridian: unknown scenario \"%s\": use kill-leader, replica-loss, "
-                        "region-outage, partition, sentinel-loss, host-loss or scale\n", o->rest[0]);
+                        "region-outage, partition, sentinel-loss, host-loss, scale, switchover or\n"
+                        "sentinel-failover\n", o->rest[0]);
         return -1;
     }
     if (o->nrest && !drill && strcmp(o->cmd, "redis-cli") != 0) {

@@ -23,6 +23,7 @@
 #include "proc.h"
 #include "replace.h"
 #include "status.h"
+#include "switchover.h"
 
 #define DRILL_WARMUP_MS 2000       /* writes before the fault */
 #define DRILL_AFTER_FAULT_MS 3000  /* faults that move no leader: observe this long */
@@ -318,6 +319,20 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
         MRD_TRY(choose_lost_host(d, err));
         d->region_has_leader = p->nodes[d->master].host == d->target_host;
         break;
+    case DRILL_SWITCHOVER:
+        if (!arg)
+            return mrd_error_set(err, MRD_ERR_USAGE,
+                                 "switchover needs a HOST or a REGION to move the leader to");
+        d->target_host = topology_find_host(t, arg);
+        if (d->target_host < 0)
+            MRD_TRY(choose_region(d, err));
+        break;
+    case DRILL_SENTINEL_FAILOVER:
+        if (arg)
+            return mrd_error_set(err, MRD_ERR_USAGE,
+                                 "sentinel-failover takes no argument: Sentinel chooses");
+        d->target_node = d->master;
+        break;
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
@@ -516,6 +531,52 @@ static void kill_host_processes(drill *d, int h)
         say(d, "%s", err.msg);
 }
 
+/* The switchover drill's "fault": `meridian switchover --to ARG --yes`
+ * as the operator runs it, its progress on stderr. */
+static mrd_rc planned_switchover(drill *d, mrd_error *err)
+{
+    drill_planned *x = &d->rec.planned;
+    switchover_opts so = {.to = d->o->arg, .shard = 0, .apply = true, .progress = stderr};
+    switchover_report sr;
+    switchover_run(d->c, &so, &sr);
+    snprintf(x->operation, sizeof(x->operation), "switchover");
+    snprintf(x->outcome, sizeof(x->outcome), "%s", sw_outcome_name(sr.outcome));
+    snprintf(x->from, sizeof(x->from), "%s", sr.from_name);
+    snprintf(x->to, sizeof(x->to), "%s", sr.to_name);
+    snprintf(x->reason, sizeof(x->reason), "%s", sr.reason);
+    x->pause_ms = sr.pause_ms;
+    x->op_ms = sr.total_ms;
+    if (sr.outcome != SW_OUT_DONE)
+        return mrd_error_set(err, MRD_ERR_STATE, "switchover %s: %s", x->outcome, sr.reason);
+    return MRD_OK;
+}
+
+/* The baseline: SENTINEL FAILOVER sent by hand to one sentinel, nothing
+ * else (no pause, no hold: Sentinel chooses the replica). */
+static mrd_rc sentinel_failover_by_hand(drill *d, mrd_error *err)
+{
+    drill_planned *x = &d->rec.planned;
+    int h = sentinel_default(d);
+    snprintf(x->operation, sizeof(x->operation), "sentinel-failover");
+    node_name(d, d->master, x->from, sizeof(x->from));
+    x->pause_ms = -1;
+    long long start = mrd_now_ms();
+    store_conn *k = NULL;
+    mrd_rc rc = h < 0 ? mrd_error_set(err, MRD_ERR_STATE, "no sentinel to ask")
+                      : store_conn_open(host(d, h)->address, d->c->topo->settings.sentinel.port,
+                                        "admin", d->admin, 1000, &k, err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(k, NULL, err, "SENTINEL", "FAILOVER", d->c->plan->shards[0].name, NULL);
+    store_conn_close(&k);
+    x->op_ms = mrd_now_ms() - start;
+    snprintf(x->outcome, sizeof(x->outcome), "%s", rc == MRD_OK ? "done" : "failed");
+    if (rc != MRD_OK)
+        snprintf(x->reason, sizeof(x->reason), "%s", err->msg);
+    else
+        say(d, "sent SENTINEL FAILOVER to the sentinel on %s", host(d, h)->name);
+    return rc;
+}
+
 static mrd_rc apply_fault(drill *d, mrd_error *err)
 {
     const mrd_topology *t = d->c->topo;
@@ -550,6 +611,10 @@ static mrd_rc apply_fault(drill *d, mrd_error *err)
         return MRD_OK;
     case DRILL_PARTITION:
         return partition(d, err);
+    case DRILL_SWITCHOVER:
+        return planned_switchover(d, err);
+    case DRILL_SENTINEL_FAILOVER:
+        return sentinel_failover_by_hand(d, err);
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
@@ -833,6 +898,8 @@ static bool sentinel_moves_leader(const drill *d)
 {
     switch (d->o->scenario) {
     case DRILL_KILL_LEADER:
+    case DRILL_SWITCHOVER:
+    case DRILL_SENTINEL_FAILOVER:
         return true;
     case DRILL_REGION_OUTAGE:
     case DRILL_PARTITION:
@@ -1521,6 +1588,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
                           .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
                           .wait_replicas = t->settings.consistency.wait_replicas,
                           .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
+    if (o->scenario == DRILL_SWITCHOVER || o->scenario == DRILL_SENTINEL_FAILOVER)
+        d.rec.planned = (drill_planned){.present = true, .pause_ms = -1, .op_ms = -1};
     if (o->scenario == DRILL_HOST_LOSS)
         d.rec.host_loss = (drill_host_loss){
             .present = true,
@@ -1619,6 +1688,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     }
     drill_timeline_events(tl, &d.rec.events, &d.rec.nevents, NULL);
     int leader_after = d.mode->verify(&d, final, main_w, nmain, prefix);
+    if (d.rec.planned.present && !d.rec.planned.to[0]) /* Sentinel chose it */
+        snprintf(d.rec.planned.to, sizeof(d.rec.planned.to), "%s", d.rec.leader_after);
     sync_counts syncs1[MRD_MF_MAX_NODES];
     bool masters[MRD_MF_MAX_NODES] = {false};
     if (d.master >= 0)

@@ -31,6 +31,11 @@ typedef enum drill_scenario {
     DRILL_SCALE,           /* cluster mode: run the deploy of a changed
                               cluster.shards (grow or shrink) under the
                               writer load; no fault (drill_scale.h) */
+    DRILL_SWITCHOVER,      /* a planned `meridian switchover --to HOST|REGION`
+                              (operations/switchover.h) under the load */
+    DRILL_SENTINEL_FAILOVER, /* sentinel mode, the baseline of the above:
+                              SENTINEL FAILOVER sent by hand, as operators
+                              do it without meridian */
     DRILL__COUNT
 } drill_scenario;
 
@@ -181,6 +186,22 @@ typedef struct drill_host_loss {
     char old_host[160];      /* what the returning old host showed */
 } drill_host_loss;
 
+/* The planned-operation drills' part of a record (switchover and its
+ * baseline sentinel-failover; PRESENT false for every other scenario).
+ * The writes the application saw are the record's usual figures
+ * (r.write_unavailable_ms: the longest gap between acknowledged writes). */
+typedef struct drill_planned {
+    bool present;
+    char operation[24];      /* "switchover", "sentinel-failover" */
+    char outcome[16];        /* switchover: sw_outcome_name(); the baseline:
+                                "done" once the command was accepted */
+    char from[64], to[64];   /* node names, "" unknown */
+    int64_t pause_ms;        /* writes paused on the old leader by the
+                                operation; -1 none or unknown */
+    int64_t op_ms;           /* the operation, from its start to its end */
+    char reason[256];        /* why it was not done, "" */
+} drill_planned;
+
 typedef struct drill_record {
     char topology[64];
     char scenario[32];
@@ -213,6 +234,7 @@ typedef struct drill_record {
     int nnodes_faulted;
     drill_scale scale;     /* scenario "scale" only */
     drill_host_loss host_loss; /* scenario "host-loss" only */
+    drill_planned planned; /* scenarios "switchover", "sentinel-failover" */
     drill_result r;
 } drill_record;
 

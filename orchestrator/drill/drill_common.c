@@ -18,6 +18,8 @@ static const char *const scenario_names[DRILL__COUNT] = {
     [DRILL_SENTINEL_LOSS] = "sentinel-loss",
     [DRILL_HOST_LOSS] = "host-loss",
     [DRILL_SCALE] = "scale",
+    [DRILL_SWITCHOVER] = "switchover",
+    [DRILL_SENTINEL_FAILOVER] = "sentinel-failover",
 };
 
 const char *drill_scenario_name(drill_scenario s)

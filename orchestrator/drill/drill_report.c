@@ -595,6 +595,20 @@ static void host_loss_verdict(drill_record *r)
     }
 }
 
+/* switchover, sentinel-failover: the operation was done; else a sentence
+ * (into the verdict) and PASS cleared. */
+static void planned_verdict(drill_record *r)
+{
+    const drill_planned *x = &r->planned;
+    if (strcmp(x->outcome, "done") == 0)
+        return;
+    char s[400];
+    snprintf(s, sizeof(s), "The %s was not done (%s): %s", x->operation,
+             x->outcome[0] ? x->outcome : "not run", x->reason[0] ? x->reason : "see above");
+    add_sentence(r->r.verdict_reason, sizeof(r->r.verdict_reason), s);
+    r->r.pass = false;
+}
+
 static void verdict(drill_record *r, int wait_replicas)
 {
     drill_result *o = &r->r;
@@ -605,6 +619,8 @@ static void verdict(drill_record *r, int wait_replicas)
     o->pass = o->acked_writes_lost == 0 && o->healed;
     if (r->host_loss.present)
         host_loss_verdict(r);
+    if (r->planned.present)
+        planned_verdict(r);
 
     lost_sentences(r, wait_replicas);
     if (!o->healed)
@@ -748,6 +764,23 @@ static json_t *host_loss_json(const drill_record *r, bool *ok)
     return c;
 }
 
+/* The planned operation's figures. */
+static json_t *planned_json(const drill_record *r, bool *ok)
+{
+    const drill_planned *x = &r->planned;
+    json_t *c = json_object();
+    if (!c)
+        return NULL;
+    put(c, "operation", json_string(x->operation), ok);
+    put(c, "outcome", FIELD_JSON(x->outcome, true), ok);
+    put(c, "from", FIELD_JSON(x->from, true), ok);
+    put(c, "to", FIELD_JSON(x->to, true), ok);
+    put(c, "pause_ms", ms_or_null(x->pause_ms), ok);
+    put(c, "operation_ms", ms_or_null(x->op_ms), ok);
+    put(c, "reason", FIELD_JSON(x->reason, true), ok);
+    return c;
+}
+
 /* The scale drill's figures; writers numbered from 1. */
 static json_t *scale_json(const drill_record *r, bool *ok)
 {
@@ -863,6 +896,8 @@ json_t *drill_report_json(const drill_record *r)
         put(j, "scale", scale_json(r, &ok), &ok);
     if (r->host_loss.present)
         put(j, "host_loss", host_loss_json(r, &ok), &ok);
+    if (r->planned.present)
+        put(j, "planned", planned_json(r, &ok), &ok);
 
     json_t *marks = json_object();
     if (marks) {
@@ -1032,6 +1067,21 @@ static void text_host_loss(sbuf *b, const drill_record *r)
     snprintf(buf, sizeof(buf), "%s: %s", x->old_host_fenced ? "fenced" : "NOT FENCED",
              x->old_host[0] ? x->old_host : "not seen");
     row(b, "old host back", buf);
+}
+
+/* The planned operation, after the usual measurements. */
+static void text_planned(sbuf *b, const drill_record *r)
+{
+    const drill_planned *x = &r->planned;
+    char buf[320];
+    sb_puts(b, "\nPLANNED OPERATION\n");
+    snprintf(buf, sizeof(buf), "%s: %s%s%s", x->operation, x->outcome,
+             x->reason[0] ? " - " : "", x->reason);
+    row(b, "operation", buf);
+    snprintf(buf, sizeof(buf), "%s -> %s", x->from[0] ? x->from : "?", x->to[0] ? x->to : "?");
+    row(b, "leader", buf);
+    row_dur(b, "writes paused on the old leader", x->pause_ms);
+    row_dur(b, "operation took", x->op_ms);
 }
 
 /* The scale drill's measurements and marks, in place of the fault's. */
@@ -1228,6 +1278,8 @@ char *drill_report_text(const drill_record *r, const drill_names *names)
         text_measurements(&b, r);
     if (r->host_loss.present)
         text_host_loss(&b, r);
+    if (r->planned.present)
+        text_planned(&b, r);
     text_shards(&b, r);
     text_timeline(&b, r, names);
     text_writer(&b, r, names);
