@@ -311,7 +311,10 @@ static mrd_rc step_catchup(sw_run *s, mrd_error *err)
         if (!li.is_master)
             return mrd_error_set(err, MRD_ERR_STATE, "%s is no longer a master",
                                  s->r->from_name);
-        MRD_TRY(node_info(s, s->to, &ti, err));
+        mrd_error te;
+        if (node_info(s, s->to, &ti, &te) != MRD_OK)
+            return mrd_error_set(err, te.code, "the target %s does not answer (%s)",
+                                 s->r->to_name, te.msg);
         if (ti.is_master)
             return mrd_error_set(err, MRD_ERR_STATE, "%s became a master on its own",
                                  s->r->to_name);

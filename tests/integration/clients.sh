@@ -12,18 +12,7 @@ T_TOPO="$T_DIR/clients.json"
 write_topology "$T_TOPO" itclients "$BASE"
 checks=0
 
-command -v node >/dev/null && command -v npm >/dev/null ||
-    { fail "node and npm are needed (scripts/install-deps.sh installs them)"; exit 1; }
-
-# The pinned packages, installed once per build tree from the lock file.
-NODE_DIR="$BUILD/clients"
-if ! cmp -s "$SRC/tests/clients/package-lock.json" "$NODE_DIR/package-lock.json" ||
-    [[ ! -d $NODE_DIR/node_modules ]]; then
-    mkdir -p "$NODE_DIR"
-    cp "$SRC/tests/clients/package.json" "$SRC/tests/clients/package-lock.json" "$NODE_DIR/"
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
-        { fail "npm ci of the pinned client packages"; exit 1; }
-fi
+install_clients || exit 1
 
 "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy.out" 2>&1 ||
     { cat "$T_DIR/deploy.out"; fail "deploy"; exit 1; }

@@ -79,6 +79,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# install_clients: the pinned client packages (tests/clients), installed
+# once per build tree from the lock file, in NODE_DIR.
+install_clients() {
+    command -v node >/dev/null && command -v npm >/dev/null ||
+        { fail "node and npm are needed (scripts/install-deps.sh installs them)"; return 1; }
+    NODE_DIR="$BUILD/clients"
+    # tests running at once install it once: the first holds the lock
+    exec {lockfd}>"$BUILD/clients.lock"
+    flock "$lockfd"
+    if ! cmp -s "$SRC/tests/clients/package-lock.json" "$NODE_DIR/package-lock.json" ||
+        [[ ! -d $NODE_DIR/node_modules ]]; then
+        mkdir -p "$NODE_DIR"
+        cp "$SRC/tests/clients/package.json" "$SRC/tests/clients/package-lock.json" "$NODE_DIR/"
+        (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
+            { flock -u "$lockfd"; fail "npm ci of the pinned client packages"; return 1; }
+    fi
+    flock -u "$lockfd"
+}
+
 # write_topology FILE NAME PORT_BASE: the local three-region
 # layout (2 hosts per region, one zone per host) on ports
 # PORT_BASE (store), PORT_BASE+10000 (sentinel), PORT_BASE+1000 (agent).
