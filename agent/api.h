@@ -8,6 +8,9 @@
  *   GET  /metrics    Prometheus text exposition (token unless metrics_open)
  *   GET  /v1/fence   the deployment's generation and replacements as this
  *                    agent's manifest has them (fence.h)
+ *   POST /v1/restart?port=P | ?sentinel=1
+ *                    restart one process with its manifest's settings,
+ *                    keeping its data (heal.h: heal_restart())
  *
  * Protected endpoints need "Authorization: Bearer <token>", compared in
  * constant time.  Every refusal is JSON {"error": "..."}; the statuses and
@@ -107,6 +110,10 @@ typedef struct api_handlers {
     char *(*metrics)(void *ctx);
     /* GET /v1/fence: new object.  Optional: NULL answers 404. */
     json_t *(*fence)(void *ctx);
+    /* POST /v1/restart: restart the store node on PORT, or the sentinel
+     * (PORT 0); new object and *http_status (200, or the refusal's: 404,
+     * 409, 500, 503).  Optional: NULL answers 404. */
+    json_t *(*restart)(void *ctx, int port, int *http_status);
 } api_handlers;
 
 typedef struct api_server api_server; /* opaque */
