@@ -213,9 +213,9 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 
 /* ==== DISPATCH ==== */
 
-static enum MHD_Result dispatch(api_server *s, struct MHD_Connection *c, api_route route)
+static enum MHD_Result dispatch(api_server *s, struct MHD_Connection *c, const api_verdict *v)
 {
-    switch (route) {
+    switch (v->route) {
     case API_ROUTE_HEALTH: {
         bool ready = false;
         json_t *obj = s->h.health(s->h.ctx, &ready);
@@ -274,6 +274,18 @@ static enum MHD_Result dispatch(api_server *s, struct MHD_Connection *c, api_rou
         if (status < 200 || status > 599)
             status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         return reply_json(c, (unsigned)status, obj, NULL, NULL);
+    }
+    case API_ROUTE_RESTART: {
+        if (!s->h.restart)
+            break;
+        int status = MHD_HTTP_OK;
+        mrd_info("api %s: restart of %s requested (port %d; 0: the sentinel)", s->where,
+                 v->restart_port ? "a node" : "the sentinel", v->restart_port);
+        json_t *obj = s->h.restart(s->h.ctx, v->restart_port, &status);
+        if (!obj)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "the restart gave no report");
+        return reply_json(c, status >= 200 && status <= 599 ? (unsigned)status : 500, obj, NULL,
+                          NULL);
     }
     case API_ROUTE_NONE:
         break;
@@ -336,7 +348,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     size_t len = rq->too_large ? API_MAX_BODY + 1 : rq->len;
     if (api_request_check_body(&rq->v, (const uint8_t *)rq->body, len, &v) != API_REQ_ACCEPT)
         return reply_verdict(c, &v);
-    return dispatch(s, c, v.route);
+    return dispatch(s, c, &v);
 }
 
 /* The front door's view of MHD. */

@@ -10,6 +10,9 @@
  *                    agent's manifest has them (fence.h)
  *   POST /v1/hold    ?port=P&ttl_ms=N: hold node P at replica-priority 0
  *                    for N ms, 0 lifts it (hold.h; a switchover's)
+ *   POST /v1/restart?port=P | ?sentinel=1
+ *                    restart one process with its manifest's settings,
+ *                    keeping its data (heal.h: heal_restart())
  *
  * Protected endpoints need "Authorization: Bearer <token>", compared in
  * constant time.  Every refusal is JSON {"error": "..."}; the statuses and
@@ -113,6 +116,10 @@ typedef struct api_handlers {
      * absent): new object, its status in *http_status.  Optional: NULL
      * answers 404. */
     json_t *(*hold)(void *ctx, const char *port, const char *ttl_ms, int *http_status);
+    /* POST /v1/restart: restart the store node on PORT, or the sentinel
+     * (PORT 0); new object and *http_status (200, or the refusal's: 404,
+     * 409, 500, 503).  Optional: NULL answers 404. */
+    json_t *(*restart)(void *ctx, int port, int *http_status);
 } api_handlers;
 
 typedef struct api_server api_server; /* opaque */

@@ -53,6 +53,8 @@ const char *api_route_name(api_route r)
         return "/v1/fence";
     case API_ROUTE_HOLD:
         return "/v1/hold";
+    case API_ROUTE_RESTART:
+        return "/v1/restart";
     case API_ROUTE_NONE:
         break;
     }
@@ -316,11 +318,39 @@ static api_route route_of(const char *path, size_t n)
         {"/metrics", API_ROUTE_METRICS},
         {"/v1/fence", API_ROUTE_FENCE},
         {"/v1/hold", API_ROUTE_HOLD},
+        {"/v1/restart", API_ROUTE_RESTART},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strlen(routes[i].path) == n && memcmp(routes[i].path, path, n) == 0)
             return routes[i].route;
     return API_ROUTE_NONE;
+}
+
+/* POST /v1/restart's query, raw (TARGET, N bytes, as sent): exactly
+ * "port=P" (1 to 65535, no leading zero) or "sentinel=1".  Sets
+ * v->restart_port (0: the sentinel). */
+static api_req_rc restart_query(const char *target, size_t n, api_verdict *v)
+{
+    const char *q = memchr(target, '?', n);
+    size_t len = q ? n - (size_t)(q + 1 - target) : 0;
+    static const char sentinel[] = "sentinel=1", port[] = "port=";
+    if (q && len == sizeof(sentinel) - 1 && memcmp(q + 1, sentinel, len) == 0) {
+        v->restart_port = 0;
+        return API_REQ_ACCEPT;
+    }
+    long p = 0;
+    size_t i = sizeof(port) - 1;
+    bool ok = q && len > i && len <= i + 5 && memcmp(q + 1, port, i) == 0 && q[1 + i] != '0';
+    for (; ok && i < len; i++) {
+        ok = q[1 + i] >= '0' && q[1 + i] <= '9';
+        p = p * 10 + (q[1 + i] - '0');
+    }
+    if (!ok || p > 65535)
+        return refuse(v, 400,
+                      "POST /v1/restart needs ?port=P (the port of a store node of this "
+                      "host) or ?sentinel=1");
+    v->restart_port = (int)p;
+    return API_REQ_ACCEPT;
 }
 
 static bool method_is(const api_request_in *in, const char *m)
@@ -374,6 +404,7 @@ static bool needs_token(const api_policy *p, api_route r)
     case API_ROUTE_HEAL:
     case API_ROUTE_FENCE:
     case API_ROUTE_HOLD:
+    case API_ROUTE_RESTART:
     case API_ROUTE_NONE:
         break;
     }
@@ -384,7 +415,7 @@ static bool needs_token(const api_policy *p, api_route r)
  * others GET or HEAD, without a body. */
 static bool route_is_post(api_route r)
 {
-    return r == API_ROUTE_HEAL || r == API_ROUTE_HOLD;
+    return r == API_ROUTE_HEAL || r == API_ROUTE_HOLD || r == API_ROUTE_RESTART;
 }
 
 /* Decimal digits only; a value past UINT64_MAX saturates (it is refused
@@ -487,6 +518,9 @@ api_req_rc api_request_check_head(const api_request_in *in, const api_policy *p,
                       "this endpoint needs \"Authorization: Bearer <token>\" with the "
                       "agent's API token");
     }
+    if (v->route == API_ROUTE_RESTART &&
+        restart_query(in->target, in->target_len, v) != API_REQ_ACCEPT)
+        return API_REQ_REFUSE;
     if (!post && (declared > 0 || encoding))
         return refuse(v, 400, "a GET request must not carry a body");
     if (encoding)

@@ -50,6 +50,7 @@ typedef enum api_route {
     API_ROUTE_METRICS,  /* GET|HEAD /metrics, token unless metrics_open */
     API_ROUTE_FENCE,    /* GET|HEAD /v1/fence, token (fence.h) */
     API_ROUTE_HOLD,     /* POST /v1/hold?port=P&ttl_ms=N, token (hold.h) */
+    API_ROUTE_RESTART,  /* POST /v1/restart?port=P | ?sentinel=1, token */
 } api_route;
 
 typedef enum api_req_rc {
@@ -95,6 +96,8 @@ typedef struct api_verdict {
     bool authorized;    /* a valid token was presented */
     uint64_t body_len;  /* the declared Content-Length (0 without one) */
     size_t head_len;    /* raw parsers: bytes of the head, blank line included */
+    int restart_port;   /* POST /v1/restart: the store node's port, 0 for
+                           ?sentinel=1 */
 } api_verdict;
 
 /* A head split by api_request_parse_head(): IN's pointers go into the
@@ -139,6 +142,8 @@ api_req_rc api_request_parse_head(const uint8_t *buf, size_t len, api_head *h,
  *   401  a protected endpoint without "Authorization: Bearer <token>" with
  *        P->token (scheme case-insensitive, token compared in constant
  *        time);
+ *   400  POST /v1/restart whose query is not exactly "port=P" (P from 1 to
+ *        65535, no leading zero) or "sentinel=1";
  *   400  a GET or HEAD that declares a body; a body over API_MAX_BODY;
  *   411  a POST whose body is sent with Transfer-Encoding (chunked).
  * Returns API_REQ_ACCEPT or API_REQ_REFUSE; V->head_len is left 0. */
@@ -147,7 +152,7 @@ api_req_rc api_request_check_head(const api_request_in *in, const api_policy *p,
 
 /* Check the body (LEN bytes) of a request whose head was accepted as HEAD.
  * Refusals, all 400: a body over API_MAX_BODY; a body on GET or HEAD; for
- * POST /v1/heal, a body that holds a NUL byte or is not a JSON object
+ * POST /v1/heal and /v1/restart, a body that holds a NUL byte or is not a JSON object
  * (duplicate keys refused).  An empty body is accepted.  On accept, *V is
  * *HEAD.  HEAD and V may be the same object. */
 api_req_rc api_request_check_body(const api_verdict *head, const uint8_t *body, size_t len,

@@ -107,7 +107,7 @@ static void state_load(heal_ctx *hc)
     json_decref(j);
 }
 
-static void state_save(const heal_ctx *hc)
+void heal_state_save(const heal_ctx *hc)
 {
     char path[MRD_MF_PATH];
     state_path(hc, path, sizeof(path));
@@ -166,7 +166,7 @@ void heal_free(heal_ctx **hc)
 /* ==== observing ==== */
 
 /* Observe node HN: the process facts here, the rest through the mode. */
-static mrd_rc observe(heal_ctx *hc, heal_node *hn, heal_obs *o, mrd_error *err)
+mrd_rc heal_observe(heal_ctx *hc, heal_node *hn, heal_obs *o, mrd_error *err)
 {
     memset(o, 0, sizeof(*o));
     o->hn = hn;
@@ -238,7 +238,7 @@ static void watch_node(heal_ctx *hc, heal_node *hn)
             pthread_mutex_unlock(&hc->mu);
             events_emit(hc->ev, "+leader-crashed", redis->label, "%s (%lld ms)", detail,
                         mrd_now_ms() - t0);
-            state_save(hc);
+            heal_state_save(hc);
         } else {
             mrd_warn("%s/%s: pid %d %s %d%s%s", m->host, redis->label, (int)pid,
                      WIFSIGNALED(status) ? "killed by signal" : "exited with status",
@@ -307,7 +307,7 @@ static mrd_rc observe_all(heal_ctx *hc, round *r, mrd_error *err)
 {
     r->n = 0;
     for (int i = 0; i < hc->nnodes; i++) {
-        mrd_rc rc = observe(hc, &hc->nodes[i], &r->obs[i], err);
+        mrd_rc rc = heal_observe(hc, &hc->nodes[i], &r->obs[i], err);
         if (rc != MRD_OK) {
             round_free(hc, r);
             return rc;
@@ -614,7 +614,7 @@ mrd_rc heal_pass(heal_ctx *hc, bool do_act, int lock_wait_ms, json_t **report,
     if (acted)
         hc->last_heal_ms = dur;
     pthread_mutex_unlock(&hc->mu);
-    state_save(hc);
+    heal_state_save(hc);
     json_t *nodes = r.n > 0 ? round_json(hc, &r) : json_array();
     *report = json_pack("{s:s,s:i,s:s,s:s,s:I,s:o,s:o,s:o}", "host", m->host, "code", (int)c,
                         "status", mrd_health_name(c), "summary", summary, "duration_ms",

@@ -178,6 +178,62 @@ mrd_rc heal_pass(heal_ctx *hc, bool act, int lock_wait_ms, json_t **report,
  * a master lost with its agent (heal_int.h). */
 void heal_watch(heal_ctx *hc);
 
+/* ==== a requested restart (POST /v1/restart; heal_restart.c) ====
+ *
+ * One step of a rolling restart (`meridian rollout`): a process of this
+ * host restarts with what its manifest says now (a changed io-threads, a
+ * new store.redis_server), keeping its data, under the heal lock (a pass
+ * and a restart never overlap).
+ *
+ * A store node that is a replica is restored through the heal path itself
+ * (heal_restore(), the mode's hooks): stopped, rebuilt from a peer's
+ * snapshot, its config re-rendered from the manifest as a replica of its
+ * shard's master (sentinel mode: replicaof the leader a majority of the
+ * sentinels names; cluster mode: nodes.conf keeps its id and says
+ * "myself,slave <master>"), started, and once linked and caught up made
+ * promotable again.  The master sends only the writes since the snapshot
+ * (a partial resync) when its backlog covers them.  A master is never
+ * restarted (persistence is off: it would come back empty).
+ *
+ * The sentinel is stopped and started again with its own sentinel.conf,
+ * which Redis rewrites with its state (epochs, known replicas and
+ * sentinels): nothing of it is re-rendered.  The only sentinel.conf
+ * setting that needs a restart, sentinel.port, is a new plan too, which
+ * deploy keeps as it runs until a rollout moves the plan. */
+
+/* What heal_restart_decide() says of a store node. */
+typedef enum heal_restart_verdict {
+    HEAL_RESTART_GO = 0,     /* a replica (or a lost one): restart it */
+    HEAL_RESTART_LEADER,     /* the master of its shard: switch it over first */
+    HEAL_RESTART_NOT_NOW,    /* no master agreed, a failover under way, or the
+                                node is alive but not answering (loading) */
+} heal_restart_verdict;
+
+/* Pure: the verdict for a node's facts. */
+heal_restart_verdict heal_restart_decide(const heal_facts *f);
+
+/* How a heal_restart() call ended. */
+typedef enum heal_restart_status {
+    HEAL_RESTART_DONE = 0,   /* restarted; ready (a node: linked and caught up) */
+    HEAL_RESTART_FAILED,     /* tried and failed (the report's detail says why;
+                                the heal pass restores a node left down) */
+    HEAL_RESTART_REFUSED,    /* not started: the node is its shard's master */
+    HEAL_RESTART_LATER,      /* not started: heal_restart_decide() said not now */
+    HEAL_RESTART_UNKNOWN,    /* no such process on this host */
+    HEAL_RESTART_BUSY,       /* another pass held the heal lock past LOCK_WAIT_MS */
+} heal_restart_status;
+
+/* Restart the store node of this host on PORT, or with PORT 0 its
+ * sentinel.  *report (new) gets {"process": label, "restarted": bool,
+ * "ms": N, "partial_resync": true|false|null (a node: whether the master
+ * counted a partial resync, false for a full one, null when unknown; null
+ * for the sentinel), "detail": "...", "events": [{"event","node",
+ * "detail"}]}, or when not started (REFUSED, LATER, UNKNOWN, BUSY)
+ * {"error": sentence, "process": label or null}.  Returns the status; MRD_ERR_NOMEM only when
+ * no report could be built (then *report is NULL). */
+mrd_rc heal_restart(heal_ctx *hc, int port, int lock_wait_ms, json_t **report,
+                    heal_restart_status *status, mrd_error *err);
+
 /* Readiness from the last observation: {"host","ready","nodes":[{"kind",
  * "ready","reason"}]} (new).  Kind "redis" (with "port") for each node,
  * "sentinel", and "leftover" (with "port") for each node folder the last

@@ -160,21 +160,6 @@ static void read_conf(const heal_ctx *hc, const heal_node *hn, observation *o)
         store_cluster_view_free(&o->old);
 }
 
-/* Read the view of node I (its probe's CLUSTER NODES) into o->view. */
-static bool take_view(observation *o, int i)
-{
-    const store_probe *p = heal_cl_node_probe(o, i);
-    if (p->rc != MRD_OK || !p->cluster_nodes)
-        return false;
-    if (!o->view && !(o->view = store_cluster_view_new()))
-        return false;
-    if (store_cluster_nodes_parse(p->cluster_nodes, strlen(p->cluster_nodes), o->view,
-                                  NULL) != MRD_OK)
-        return false;
-    o->view_node = i;
-    return true;
-}
-
 /* For the crash fast path, of a master (this node, INFO SELF): the
  * replicas of its shard that could take over from it at once without a
  * loss, as this round saw them: replicas of it, linked, at most
@@ -245,10 +230,10 @@ static mrd_rc cluster_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
     }
 
     /* the node's own view first, then its peers' in manifest order */
-    if (take_view(o, hn->node))
+    if (heal_cl_take_view(o, hn->node))
         o->leader = leader_in(m, o, o->view);
     for (int i = o->shard->first; o->leader < 0 && i < o->shard->first + o->shard->nnodes; i++)
-        if (i != hn->node && take_view(o, i))
+        if (i != hn->node && heal_cl_take_view(o, i))
             o->leader = leader_in(m, o, o->view);
 
     heal_facts *f = &b->f;

@@ -63,6 +63,11 @@ const store_probe *heal_cl_node_probe(const observation *o, int node);
  * answer or its INFO does not parse. */
 bool heal_cl_node_info(const observation *o, int node, store_info *out);
 
+/* Read the view of node I (its probe's CLUSTER NODES) into o->view (made
+ * when absent, else parsed over) and set o->view_node; false when I did
+ * not answer or its view does not parse. */
+bool heal_cl_take_view(observation *o, int i);
+
 /* The view node of manifest node I in V, or NULL (borrowed from V). */
 const store_cluster_node *heal_cl_in_view(const mrd_manifest *m, const store_cluster_view *v,
                                           int i);

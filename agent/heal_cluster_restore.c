@@ -52,6 +52,14 @@ static mrd_rc restore_prepare(heal_step *ps, int master, mrd_error *err)
     const mrd_manifest *m = hc->h->m;
     observation *o = ps->o->mode_data;
     int self = ps->hn->node;
+    /* a requested restart observed the node alive, in its own view: the
+     * nodes.conf is written from a peer's, as for a lost node */
+    for (int i = o->shard->first;
+         ps->restart && o->view_node == self && i < o->shard->first + o->shard->nnodes; i++)
+        if (i != self) {
+            store_cluster_view_free(&o->view);
+            heal_cl_take_view(o, i);
+        }
     store_cluster_info ci;
     const store_probe *vp =
         o->view && o->view_node >= 0 ? heal_cl_node_probe(o, o->view_node) : NULL;

@@ -22,6 +22,21 @@ bool heal_cl_node_info(const observation *o, int node, store_info *out)
            store_info_parse(p->info, strlen(p->info), out, NULL) == MRD_OK;
 }
 
+/* Read the view of node I (its probe's CLUSTER NODES) into o->view. */
+bool heal_cl_take_view(observation *o, int i)
+{
+    const store_probe *p = heal_cl_node_probe(o, i);
+    if (p->rc != MRD_OK || !p->cluster_nodes)
+        return false;
+    if (!o->view && !(o->view = store_cluster_view_new()))
+        return false;
+    if (store_cluster_nodes_parse(p->cluster_nodes, strlen(p->cluster_nodes), o->view,
+                                  NULL) != MRD_OK)
+        return false;
+    o->view_node = i;
+    return true;
+}
+
 /* The view node of manifest node I in V, or NULL. */
 const store_cluster_node *heal_cl_in_view(const mrd_manifest *m, const store_cluster_view *v,
                                           int i)

@@ -136,8 +136,17 @@ typedef struct heal_step {
     json_t *actions;
     bool acted;  /* something was changed */
     bool failed; /* something could not be healed */
+    bool restart; /* a requested restart (heal_restart()), not a loss: a
+                     restore says +restart and counts toward no flapping */
     char summary[256];
 } heal_step;
+
+/* Observe node HN into O (the process facts, then the mode's); the caller
+ * holds the heal lock and frees O with the mode's obs_free. */
+mrd_rc heal_observe(heal_ctx *hc, heal_node *hn, heal_obs *o, mrd_error *err);
+
+/* Save the state kept across passes (ROOT/heal-state.json). */
+void heal_state_save(const heal_ctx *hc);
 
 /* A mode's observe and act steps. */
 struct heal_mode {

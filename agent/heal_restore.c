@@ -170,8 +170,9 @@ void heal_restore(heal_step *ps, const heal_restore_req *rq)
     mrd_error_clear(&err);
     long long t0 = mrd_now_ms();
     ps->acted = true;
-    heal_act(ps, "+replica-lost", label, "%s%s; %s is %s (%s:%d)", pre, rq->why, word,
-        lh->host, lh->address, m->nodes[master].port);
+    heal_act(ps, ps->restart ? "+restart" : "+replica-lost", label, "%s%s; %s is %s (%s:%d)",
+        pre, ps->restart ? "restart requested: stopped, rebuilt from a peer's snapshot" : rq->why,
+        word, lh->host, lh->address, m->nodes[master].port);
 
     if (redis->pid && mrd_proc_stop(redis->pid, 5000, &err) != MRD_OK)
         goto failed;
@@ -231,7 +232,7 @@ void heal_restore(heal_step *ps, const heal_restore_req *rq)
     hn->failures = 0;
     hn->next_try_ms = 0;
     hn->heals_ok++;
-    if (note_restore(hn)) {
+    if (!ps->restart && note_restore(hn)) {
         hn->next_try_ms = mrd_wall_ms() + HEAL_BACKOFF_FIRST_MS;
         heal_act(ps, "+backoff", label,
             "restored %d times within %d minutes: the node keeps dying; the next "

@@ -39,6 +39,7 @@
 #define CLUSTER_PEEK_MS 1000 /* asking the shard's peers whether a cluster exists */
 #define CHECK_LOCK_WAIT_MS 5000 /* check waits this long for a running pass */
 #define API_LOCK_WAIT_MS 2000   /* POST /v1/heal waits this long, then 409 */
+#define RESTART_LOCK_WAIT_MS 10000 /* POST /v1/restart waits this long, then 503 */
 #define EVENTS_FLUSH_MS 1000
 #define WATCH_PERIOD_MS 10 /* how often the loop looks for a dead child */
 /* While the host is not ready (or the last pass acted), the next pass
@@ -93,6 +94,28 @@ static json_t *api_heal(void *ctx, int *http_status)
 static json_t *api_hold(void *ctx, const char *port, const char *ttl_ms, int *http_status)
 {
     return hold_request(((agent_api *)ctx)->h, port, ttl_ms, http_status);
+}
+
+static json_t *api_restart(void *ctx, int port, int *http_status)
+{
+    agent_api *a = ctx;
+    json_t *report = NULL;
+    heal_restart_status st;
+    mrd_error err;
+    /* a host replaced on a spare restarts nothing: it runs nothing */
+    if (fence_check(a->fc, false, true)) {
+        *http_status = 409;
+        return json_pack("{s:s}", "error", "this host is fenced (replaced on a spare)");
+    }
+    if (heal_restart(a->hc, port, RESTART_LOCK_WAIT_MS, &report, &st, &err) != MRD_OK) {
+        *http_status = 500;
+        return json_pack("{s:s}", "error", err.msg);
+    }
+    static const int status[] = {[HEAL_RESTART_DONE] = 200,    [HEAL_RESTART_FAILED] = 500,
+                                 [HEAL_RESTART_REFUSED] = 409, [HEAL_RESTART_LATER] = 503,
+                                 [HEAL_RESTART_UNKNOWN] = 404, [HEAL_RESTART_BUSY] = 503};
+    *http_status = status[st];
+    return report;
 }
 
 static char *api_metrics(void *ctx)
@@ -382,7 +405,7 @@ serve:;
     agent_api actx = {.h = h, .m = h->m, .hc = hc, .fc = fc};
     api_handlers handlers = {.ctx = &actx, .health = api_health, .nodes = api_nodes,
                              .heal = api_heal, .metrics = api_metrics, .fence = api_fence,
-                             .hold = api_hold};
+                             .hold = api_hold, .restart = api_restart};
     if (api_start(self->address, h->m->settings.agent.port, token, h->m->settings.agent.metrics_open,
                   &handlers, &api, &err) != MRD_OK) {
         rc = fail(&err);

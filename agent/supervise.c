@@ -46,7 +46,7 @@ static mrd_rc init_proc(const mrd_manifest *m, sv_proc *p, sv_kind kind, int nod
         MRD_TRY(manifest_path(m, "sentinel.log", p->logfile, sizeof(p->logfile)));
         return manifest_path(m, "sentinel.dir", p->dir, sizeof(p->dir));
     }
-    p->program = "redis-server";
+    p->program = m->settings.store.redis_server; /* a name on PATH, or a path */
     p->port = m->nodes[node].port;
     manifest_node_label(p->port, m->settings.store.port, p->label, sizeof(p->label));
     MRD_TRY(manifest_node_path(m, node, "redis.conf", p->conf, sizeof(p->conf)));
@@ -302,20 +302,31 @@ mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err)
 
 /* ==== running ==== */
 
+/* Whether PID runs P's program.  A store node's process counts when its
+ * program's base name starts with "redis-server" or is store.redis_server's
+ * base name: a node started before an upgrade changed the program (another
+ * path, another name) is still adopted. */
+static bool runs_program(const sv_proc *p, pid_t pid)
+{
+    if (p->kind == SV_SENTINEL)
+        return mrd_pid_is(pid, p->program);
+    const char *base = strrchr(p->program, '/');
+    return mrd_pid_is(pid, "redis-server") || mrd_pid_is(pid, base ? base + 1 : p->program);
+}
+
 int sv_refresh(sv_host *h)
 {
     int running = 0;
     for (int i = 0; i < h->nprocs; i++) {
         sv_proc *p = &h->procs[i];
-        if (p->pid && mrd_pid_is(p->pid, p->program)) {
+        if (p->pid && runs_program(p, p->pid)) {
             running++;
             continue;
         }
         p->pid = 0;
         p->child = false;
         pid_t pid;
-        if (mrd_pidfile_read(p->pidfile, &pid, NULL) == MRD_OK &&
-            mrd_pid_is(pid, p->program)) {
+        if (mrd_pidfile_read(p->pidfile, &pid, NULL) == MRD_OK && runs_program(p, pid)) {
             p->pid = pid;
             running++;
         }

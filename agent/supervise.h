@@ -6,7 +6,9 @@
  * file is missing: redis-server and redis-sentinel rewrite their own
  * files after a failover, and that state must survive), starts them as
  * its children, adopts ones that already run (their pid file names a live
- * process of the right program), and stops them by pid. */
+ * process of the right program: for a store node, redis-server under any
+ * name that starts so, or store.redis_server's base name), and stops them
+ * by pid. */
 #ifndef MRD_SUPERVISE_H
 #define MRD_SUPERVISE_H
 
@@ -28,7 +30,8 @@ typedef struct sv_proc {
     int node;           /* SV_REDIS: its index in the manifest's nodes; -1 */
     char label[24];     /* "redis" (the node on store.port), "redis-PORT",
                            "sentinel": names it in logs and events */
-    const char *program;/* "redis-server" / "redis-sentinel" */
+    const char *program;/* store.redis_server (a name on PATH or an absolute
+                           path; borrowed from the manifest) / "redis-sentinel" */
     int port;
     pid_t pid;          /* 0 when not running */
     bool child;         /* started by this agent: waitpid() reaps it */

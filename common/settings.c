@@ -18,8 +18,13 @@
 #define REPL_BACKLOG_MIN (16 * 1024)
 #define MAX_SENTINELS 15
 #define CLUSTER_SLOTS 16384
+#define IO_THREADS_MAX 128 /* Redis' own bound */
 
-#define AT(field) offsetof(mrd_settings, field), sizeof(((mrd_settings *)0)->field)
+#define AT_(field) offsetof(mrd_settings, field), sizeof(((mrd_settings *)0)->field)
+#define AT(field) AT_(field), false
+/* a row added after manifest version 3: a manifest may lack it (written by
+ * an older meridian, which ran the default) */
+#define AT_OPTIONAL(field) AT_(field), true
 
 /* ==== THE TABLE ======================================================== */
 
@@ -38,6 +43,15 @@ static const mrd_setting table[] = {
      "at least `\"16kb\"`; must hold the writes made while a lost replica is rebuilt, "
      "or it needs a full resync",
      MRD_LANDS_REDIS, "repl-backlog-size", MRD_APPLY_LIVE, AT(store.repl_backlog)},
+    {"store", "io_threads", MRD_SETTING_INT, 1, IO_THREADS_MAX, "1",
+     "1 to 128; threads for socket reads and writes (Redis 7.0 cannot change it live: "
+     "a rolling restart applies it)",
+     MRD_LANDS_REDIS, "io-threads", MRD_APPLY_RESTART, AT_OPTIONAL(store.io_threads)},
+    {"store", "redis_server", MRD_SETTING_PROGRAM, 0, 0, "redis-server",
+     "the program the agent starts nodes with: a name looked up on `PATH`, or an "
+     "absolute path (an upgrade: `meridian rollout --upgrade` restarts every node with it; "
+     "sentinels run `redis-sentinel`)",
+     MRD_LANDS_AGENT, NULL, MRD_APPLY_RESTART, AT_OPTIONAL(store.redis_server)},
     /* ---- sentinel ---- */
     {"sentinel", "count", MRD_SETTING_INT, 1, MAX_SENTINELS, "3",
      "1 to 15, and at most the number of hosts (one sentinel per host)",
@@ -209,6 +223,7 @@ static void set_text(mrd_settings *s, const mrd_setting *row, const char *text)
         break;
     case MRD_SETTING_SIZE:
     case MRD_SETTING_REGION:
+    case MRD_SETTING_PROGRAM:
         snprintf(at(s, row), row->size, "%s", text);
         break;
     }
@@ -276,6 +291,17 @@ mrd_rc mrd_setting_set_json(const mrd_setting *row, const json_t *v, mrd_setting
         snprintf(at(s, row), row->size, "%s", text);
         return MRD_OK;
     }
+    case MRD_SETTING_PROGRAM: {
+        const char *text = json_string_value(v);
+        if (!text) {
+            snprintf(why, n, "%s must be a string: a program name or an absolute path", name);
+            return MRD_ERR_INVALID;
+        }
+        if (!mrd_setting_program_ok(name, text, json_string_length(v), why, n))
+            return MRD_ERR_INVALID;
+        snprintf(at(s, row), row->size, "%s", text);
+        return MRD_OK;
+    }
     }
     snprintf(why, n, "%s has an unknown type", name);
     return MRD_ERR_INVALID;
@@ -290,6 +316,7 @@ json_t *mrd_setting_to_json(const mrd_setting *row, const mrd_settings *s)
         return json_boolean(*(const bool *)cat(s, row));
     case MRD_SETTING_SIZE:
     case MRD_SETTING_REGION:
+    case MRD_SETTING_PROGRAM:
         return json_string(cat(s, row));
     }
     return json_null();
@@ -306,6 +333,7 @@ void mrd_setting_format(const mrd_setting *row, const mrd_settings *s, char *buf
         return;
     case MRD_SETTING_SIZE:
     case MRD_SETTING_REGION:
+    case MRD_SETTING_PROGRAM:
         snprintf(buf, n, "%s", (const char *)cat(s, row));
         return;
     }
@@ -325,6 +353,7 @@ bool mrd_setting_live_value(const mrd_setting *row, const mrd_settings *s, char 
         return true;
     case MRD_SETTING_INT:
     case MRD_SETTING_REGION:
+    case MRD_SETTING_PROGRAM:
         mrd_setting_format(row, s, buf, n);
         return true;
     }
@@ -343,7 +372,7 @@ size_t mrd_settings_live_rows(unsigned lands, const mrd_setting **rows, size_t m
 bool mrd_setting_differs(const mrd_setting *row, const mrd_settings *a,
                          const mrd_settings *b)
 {
-    char x[64], y[64];
+    char x[MRD_PROGRAM_MAX], y[MRD_PROGRAM_MAX]; /* the longest value */
     mrd_setting_format(row, a, x, sizeof(x));
     mrd_setting_format(row, b, y, sizeof(y));
     return strcmp(x, y) != 0;
@@ -395,8 +424,9 @@ mrd_rc mrd_settings_from_json(const json_t *j, mrd_settings *s, mrd_error *err)
         const json_t *v = json_object_get(json_object_get(j, row->section), row->key);
         char why[256];
         if (!v) {
-            if (row->type == MRD_SETTING_REGION)
-                continue; /* a name the plan resolved elsewhere may be absent */
+            if (row->type == MRD_SETTING_REGION || row->optional)
+                continue; /* a name the plan resolved elsewhere may be absent; an
+                             optional row keeps its default */
             return mrd_error_set(err, MRD_ERR_INVALID, "settings.%s.%s is missing",
                                  row->section, row->key);
         }
@@ -404,6 +434,36 @@ mrd_rc mrd_settings_from_json(const json_t *j, mrd_settings *s, mrd_error *err)
             return mrd_error_set(err, MRD_ERR_INVALID, "settings: %s", why);
     }
     return MRD_OK;
+}
+
+bool mrd_setting_program_ok(const char *name, const char *text, size_t len, char *why,
+                            size_t n)
+{
+    if (len == 0 || len >= MRD_PROGRAM_MAX || strlen(text) != len) {
+        snprintf(why, n, "%s must be a program name or an absolute path of 1 to %d bytes",
+                 name, MRD_PROGRAM_MAX - 1);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] <= ' ' || (unsigned char)text[i] >= 0x7f) {
+            snprintf(why, n,
+                     "%s must not hold spaces, control or non-ASCII bytes: it is run as one "
+                     "word (a program name or an absolute path)",
+                     name);
+            return false;
+        }
+    if (strchr(text, '/') && (text[0] != '/' || text[len - 1] == '/')) {
+        snprintf(why, n,
+                 "%s must be a bare program name (looked up on PATH) or an absolute path "
+                 "to a program, such as \"/opt/redis/bin/redis-server\"",
+                 name);
+        return false;
+    }
+    if (text[0] == '-') {
+        snprintf(why, n, "%s must not start with '-' (it would read as an option)", name);
+        return false;
+    }
+    return true;
 }
 
 /* ==== DOCUMENTATION ==================================================== */
@@ -419,6 +479,8 @@ const char *mrd_setting_type_name(const mrd_setting *row)
         return "size";
     case MRD_SETTING_REGION:
         return "name";
+    case MRD_SETTING_PROGRAM:
+        return "program";
     }
     return "?";
 }
@@ -482,7 +544,8 @@ char *mrd_settings_markdown(const char *section)
         char def[80], lands[160];
         if (!row->def)
             snprintf(def, sizeof(def), "required");
-        else if (row->type == MRD_SETTING_SIZE || row->type == MRD_SETTING_REGION)
+        else if (row->type == MRD_SETTING_SIZE || row->type == MRD_SETTING_REGION ||
+                 row->type == MRD_SETTING_PROGRAM)
             snprintf(def, sizeof(def), "`\"%s\"`", row->def);
         else
             snprintf(def, sizeof(def), "`%s`", row->def);

@@ -24,6 +24,8 @@
 #define MRD_NAME_MAX 64 /* names: [A-Za-z0-9._-], 1..63 characters, not "." or "..",
                            no leading '-' (they become paths and arguments) */
 #define MRD_SIZE_MAX 32 /* Redis memory size strings: "64mb", "1gb", "0" */
+#define MRD_PROGRAM_MAX 256 /* a program: a bare name looked up on PATH, or an
+                               absolute path ("/opt/redis-7.2/bin/redis-server") */
 
 /* The min-replicas-to-write an agent fences an isolated master with: more
  * than any topology has, so that the node refuses every write
@@ -40,6 +42,8 @@ typedef struct mrd_settings {
         char leader_region[MRD_NAME_MAX];
         char maxmemory[MRD_SIZE_MAX];
         char repl_backlog[MRD_SIZE_MAX];
+        int io_threads;
+        char redis_server[MRD_PROGRAM_MAX];
     } store;
     struct {
         int count;
@@ -73,6 +77,8 @@ typedef enum mrd_setting_type {
     MRD_SETTING_BOOL,    /* true or false */
     MRD_SETTING_SIZE,    /* a Redis memory size ("64mb"), at least min bytes */
     MRD_SETTING_REGION,  /* the name of a region of the file */
+    MRD_SETTING_PROGRAM, /* a program to run: a bare name (looked up on PATH) or
+                            an absolute path; no spaces or control bytes */
 } mrd_setting_type;
 
 /* Where a setting lands (bits). */
@@ -109,6 +115,9 @@ typedef struct mrd_setting {
     mrd_setting_apply apply;
     size_t offset;         /* of the value in mrd_settings */
     size_t size;           /* of the value (the buffer, for strings) */
+    bool optional;         /* a manifest may lack it (written by a meridian
+                              older than the row): the default, which is what
+                              that meridian ran */
 } mrd_setting;
 
 /* The table, in README order; *n gets its length. */
@@ -164,7 +173,14 @@ mrd_rc mrd_settings_from_json(const json_t *j, mrd_settings *s, mrd_error *err);
  * Returns -1 when malformed. */
 long long mrd_parse_size(const char *s);
 
-/* "integer", "port", "boolean", "size" or "name" (static). */
+/* Whether TEXT (LEN bytes) is a valid MRD_SETTING_PROGRAM value: 1 to
+ * MRD_PROGRAM_MAX - 1 bytes, printable ASCII without spaces, and either a
+ * bare name (no '/') or an absolute path that does not end in '/'.  On
+ * false, WHY (N bytes) gets what is wrong, naming NAME. */
+bool mrd_setting_program_ok(const char *name, const char *text, size_t len, char *why,
+                            size_t n);
+
+/* "integer", "port", "boolean", "size", "name" or "program" (static). */
 const char *mrd_setting_type_name(const mrd_setting *row);
 
 /* "redis.conf `maxmemory`, agent, ..." into BUF. */

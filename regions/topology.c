@@ -691,6 +691,14 @@ static mrd_rc parse_settings(ctx *c, json_t *root, const char *section, const ch
         case MRD_SETTING_REGION:
             rc = get_name(c, o, row->key, field, "region name");
             break;
+        case MRD_SETTING_PROGRAM: {
+            json_t *v = json_object_get(o, row->key);
+            char why[320], w[TOPO_WHERE];
+            if (v && mrd_setting_set_json(row, v, &t->settings, why, sizeof(why)) != MRD_OK)
+                rc = fail_at(c, pos_here(c, row->key, JSONPOS_VALUE), MRD_ERR_INVALID,
+                             "%s: %s", path_str(c, row->key, w, sizeof(w)), why);
+            break;
+        }
         case MRD_SETTING_SIZE:
             rc = get_size(c, o, row->key, field, row->size, &bytes);
             if (rc == MRD_OK && json_object_get(o, row->key) && bytes < row->min) {

@@ -94,6 +94,12 @@ cluster-replica-no-failover {{cluster_replica_no_failover}}
 # shards keep serving theirs rather than the whole cluster stopping.
 cluster-require-full-coverage no
 
+# ---- threads ---------------------------------------------------------
+# Threads for socket reads and writes.  Redis 7.0 reads it at start only
+# (CONFIG SET refuses it): a change reaches a node through a rolling
+# restart (meridian rollout, the agent's POST /v1/restart).
+io-threads {{io_threads}}
+
 # ---- memory ----------------------------------------------------------
 maxmemory {{maxmemory}}
 # A store, not a cache: when full, refuse writes rather than drop keys that

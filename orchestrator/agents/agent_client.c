@@ -299,9 +299,8 @@ static void headers_free(struct curl_slist *h)
     lc.slist_free_all(h);
 }
 
-/* The headers of a call with TOKEN (new list: headers_free() it), NULL
- * when out of memory. */
-static struct curl_slist *token_headers(const char *token)
+/* The headers of a call with the token (*out new; headers_free() it). */
+static mrd_rc token_headers(const char *token, struct curl_slist **out, mrd_error *err)
 {
     char auth[32 + MRD_SECRET_LEN];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
@@ -312,30 +311,28 @@ static struct curl_slist *token_headers(const char *token)
         tmp = lc.slist_append(h, lines[i]);
         if (!tmp) {
             headers_free(h);
-            h = NULL;
-            break;
+            memset(auth, 0, sizeof(auth));
+            return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
         }
         h = tmp;
     }
     memset(auth, 0, sizeof(auth));
-    return h;
+    *out = h;
+    return MRD_OK;
 }
 
-/* POST PATH with TOKEN to each of the N targets, concurrently. */
+/* POST PATH with the token on the N targets. */
 static mrd_rc curl_post_all(const agent_target *targets, int n, const char *path,
                             const char *token, const agent_timeouts *to, agent_result *out,
                             mrd_error *err)
 {
     struct curl_slist *h = NULL;
-    mrd_rc rc = curl_ready(err) == MRD_OK ? MRD_OK : (err ? err->code : MRD_ERR_STATE);
-    if (rc == MRD_OK && !(h = token_headers(token)))
-        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    if (rc != MRD_OK) {
+    if (curl_ready(err) != MRD_OK || token_headers(token, &h, err) != MRD_OK) {
         for (int j = 0; j < n; j++)
             out[j] = (agent_result){0};
-        return rc;
+        return err ? err->code : MRD_ERR_STATE;
     }
-    rc = call_all(targets, n, "POST", path, h, to, out, err);
+    mrd_rc rc = call_all(targets, n, "POST", path, h, to, out, err);
     headers_free(h);
     return rc;
 }
@@ -344,6 +341,12 @@ static mrd_rc curl_heal_all(const agent_target *targets, int n, const char *toke
                             const agent_timeouts *to, agent_result *out, mrd_error *err)
 {
     return curl_post_all(targets, n, "/v1/heal", token, to, out, err);
+}
+
+static mrd_rc curl_restart(const agent_target *t, const char *path, const char *token,
+                           const agent_timeouts *to, agent_result *out, mrd_error *err)
+{
+    return curl_post_all(t, 1, path, token, to, out, err);
 }
 
 static mrd_rc curl_health_all(const agent_target *targets, int n, const agent_timeouts *to,
@@ -358,6 +361,7 @@ const agent_client_ops *agent_client_curl(void)
         .name = "curl",
         .heal_all = curl_heal_all,
         .health_all = curl_health_all,
+        .restart = curl_restart,
     };
     return &ops;
 }
@@ -543,6 +547,7 @@ const agent_client_ops *agent_client_default(void)
         .name = "default",
         .heal_all = curl_heal_all,
         .health_all = plain_health_all,
+        .restart = curl_restart,
     };
     return &ops;
 }
@@ -637,6 +642,42 @@ mrd_rc agent_health_all(const orch_ctx *c, const agent_client_ops *ops, agent_re
     agent_timeouts to = {.request_ms = AGENT_HEALTH_TIMEOUT_MS,
                          .connect_ms = AGENT_CONNECT_TIMEOUT_MS};
     return call_batch(c, ops, NULL, &to, out, err);
+}
+
+mrd_rc agent_restart_proc(const orch_ctx *c, const agent_client_ops *ops, int host, int port,
+                          agent_result *out, mrd_error *err)
+{
+    *out = (agent_result){0};
+    if (!ops)
+        ops = agent_client_default();
+    if (host < 0 || host >= c->topo->nhosts || port < 0 || port > 65535)
+        return mrd_error_set(err, MRD_ERR_INVALID, "restart: no host %d or port %d", host,
+                             port);
+    if (!ops->restart)
+        return mrd_error_set(err, MRD_ERR_INVALID, "the %s agent client cannot restart",
+                             ops->name);
+    char path[64], token[MRD_SECRET_LEN];
+    if (port > 0)
+        snprintf(path, sizeof(path), "/v1/restart?port=%d", port);
+    else
+        snprintf(path, sizeof(path), "/v1/restart?sentinel=1");
+    MRD_TRY(orch_secret(c, "agent.token", token, sizeof(token), err));
+    const mrd_host *h = &c->topo->hosts[host];
+    agent_target t = {.host = h->name, .address = h->address,
+                      .port = c->topo->settings.agent.port};
+    agent_timeouts to = {.request_ms = AGENT_RESTART_TIMEOUT_MS,
+                         .connect_ms = AGENT_CONNECT_TIMEOUT_MS};
+    mrd_rc rc = ops->restart(&t, path, token, &to, out, err);
+    memset(token, 0, sizeof(token));
+    return rc;
+}
+
+void agent_result_clear(agent_result *out)
+{
+    if (!out)
+        return;
+    json_decref(out->body);
+    *out = (agent_result){0};
 }
 
 void agent_results_free(agent_result **r, int n)

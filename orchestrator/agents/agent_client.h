@@ -23,6 +23,9 @@
 /* Per-request deadlines (whole request, connection included). */
 #define AGENT_HEAL_TIMEOUT_MS 120000  /* a heal pass may fetch a snapshot */
 #define AGENT_HEALTH_TIMEOUT_MS 1000  /* health must keep `status` fast */
+/* A restart fetches a snapshot and waits for the node to catch up (the
+ * agent's HEAL_SYNC_TIMEOUT_MS, 120 s), after waiting for the heal lock. */
+#define AGENT_RESTART_TIMEOUT_MS 150000
 #define AGENT_CONNECT_TIMEOUT_MS 1000 /* TCP connect, both calls */
 /* A larger answer is refused: no agent report comes near it. */
 #define AGENT_MAX_BODY (4 * 1024 * 1024)
@@ -63,6 +66,11 @@ typedef struct agent_client_ops {
     /* GET /v1/health (no token) on each target, concurrently; as above. */
     mrd_rc (*health_all)(const agent_target *targets, int n, const agent_timeouts *to,
                          agent_result *out, mrd_error *err);
+    /* POST PATH (a /v1/restart path with its query) with body {} and TOKEN
+     * on one target; *out as heal_all fills it.  Optional: NULL in a table
+     * that cannot restart (agent_restart_proc() says so). */
+    mrd_rc (*restart)(const agent_target *t, const char *path, const char *token,
+                      const agent_timeouts *to, agent_result *out, mrd_error *err);
 } agent_client_ops;
 
 /* The libcurl backend (static, borrowed): libcurl is opened on first use. */
@@ -93,6 +101,26 @@ mrd_rc agent_health_all(const orch_ctx *c, const agent_client_ops *ops, agent_re
  * or the client cannot work, an unreachable agent is OUT->error. */
 mrd_rc agent_post(const orch_ctx *c, int host, const char *path, int timeout_ms,
                   agent_result *out, mrd_error *err);
+/* One step of a rolling restart: POST /v1/restart?port=PORT (PORT > 0: the
+ * store node on that port) or ?sentinel=1 (PORT 0) on the agent of
+ * topology host HOST, with the token from the state dir.  *out gets the
+ * agent's answer (out->body new: agent_result_clear() it):
+ *   200 {"process","restarted":true,"ms","partial_resync":true|false|null,
+ *        "detail","events":[...]}
+ *   409 the node is its shard's leader ("... switch it over first"), or
+ *       the host is fenced; 503 not now (no agreed master, a failover,
+ *       another pass holds the heal lock past 10 s); 404 no such process;
+ *   500 {"restarted": false, "detail": why} (the heal pass restores a
+ *       node left down);
+ * or, with no JSON answer, out->error says why.  Fails (MRD_ERR_INVALID)
+ * for a host out of range or a port out of 0..65535, when the token
+ * cannot be read, or when the client itself cannot work.  OPS NULL means
+ * agent_client_default(). */
+mrd_rc agent_restart_proc(const orch_ctx *c, const agent_client_ops *ops, int host, int port,
+                          agent_result *out, mrd_error *err);
+
+/* Release OUT's body and clear it.  Accepts NULL. */
+void agent_result_clear(agent_result *out);
 
 /* Release each result's body, free the array, NULL *r.  Accepts NULL. */
 void agent_results_free(agent_result **r, int n);

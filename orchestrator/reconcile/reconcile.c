@@ -240,7 +240,7 @@ mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
             scale |= c->topo->mode == MRD_MODE_CLUSTER;
             continue;
         }
-        char from[64], to[64];
+        char from[MRD_PROGRAM_MAX], to[MRD_PROGRAM_MAX]; /* the longest value */
         mrd_setting_format(row, &running, from, sizeof(from));
         mrd_setting_format(row, want, to, sizeof(to));
         if (out)

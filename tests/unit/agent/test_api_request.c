@@ -75,6 +75,28 @@ static const rcase cases[] = {
      401, API_ROUTE_HOLD, "Authorization: Bearer"},
     {"GET hold", RAW("GET /v1/hold HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_REFUSE, 405,
      API_ROUTE_HOLD, "method not allowed"},
+    {"restart a node", RAW("POST /v1/restart?port=16379 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_ACCEPT, 0, API_ROUTE_RESTART, NULL},
+    {"restart the sentinel, {}",
+     RAW("POST /v1/restart?sentinel=1 HTTP/1.1\r\n" AUTH "Content-Length: 2\r\n\r\n{}"),
+     API_REQ_ACCEPT, 0, API_ROUTE_RESTART, NULL},
+    {"restart, no token", RAW("POST /v1/restart?port=1 HTTP/1.1\r\n\r\n"), API_REQ_REFUSE,
+     401, API_ROUTE_RESTART, "Authorization: Bearer"},
+    {"GET restart", RAW("GET /v1/restart?port=1 HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_REFUSE,
+     405, API_ROUTE_RESTART, "method not allowed"},
+    {"restart, no query", RAW("POST /v1/restart HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_REFUSE,
+     400, API_ROUTE_RESTART, "?port=P"},
+    {"restart, port 0", RAW("POST /v1/restart?port=0 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_REFUSE, 400, API_ROUTE_RESTART, "?port=P"},
+    {"restart, port 65536", RAW("POST /v1/restart?port=65536 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_REFUSE, 400, API_ROUTE_RESTART, "?port=P"},
+    {"restart, port and more", RAW("POST /v1/restart?port=1&x=2 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_REFUSE, 400, API_ROUTE_RESTART, "?sentinel=1"},
+    {"restart, sentinel=0", RAW("POST /v1/restart?sentinel=0 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_REFUSE, 400, API_ROUTE_RESTART, "?sentinel=1"},
+    {"restart, a body that is not an object",
+     RAW("POST /v1/restart?port=1 HTTP/1.1\r\n" AUTH "Content-Length: 2\r\n\r\n[]"),
+     API_REQ_REFUSE, 400, API_ROUTE_RESTART, "JSON object"},
     {"heal {}", RAW("POST /v1/heal HTTP/1.1\r\n" AUTH "Content-Length: 2\r\n\r\n{}"),
      API_REQ_ACCEPT, 0, API_ROUTE_HEAL, NULL},
     {"heal, no body", RAW("POST /v1/heal HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_ACCEPT, 0,
@@ -642,12 +664,28 @@ static void test_render(void **state)
     assert_int_equal(api_request_render_refusal(&v, buf, 40), 0);
 }
 
+/* POST /v1/restart's query gives the process: a node's port, or 0 for
+ * the sentinel. */
+static void test_restart_target(void **state)
+{
+    (void)state;
+    api_verdict v;
+    static const char node[] = "POST /v1/restart?port=16381 HTTP/1.1\r\n" AUTH "\r\n";
+    assert_int_equal(api_request_parse_raw(RAWU(node), &closed_policy, &v), API_REQ_ACCEPT);
+    assert_int_equal(v.restart_port, 16381);
+    static const char snt[] = "POST /v1/restart?sentinel=1 HTTP/1.1\r\n" AUTH "\r\n";
+    assert_int_equal(api_request_parse_raw(RAWU(snt), &closed_policy, &v), API_REQ_ACCEPT);
+    assert_int_equal(v.restart_port, 0);
+    assert_string_equal(api_route_name(v.route), "/v1/restart");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_verdict_details),
         cmocka_unit_test(test_metrics_open),
+        cmocka_unit_test(test_restart_target),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_check_head_direct),
         cmocka_unit_test(test_check_body_direct),

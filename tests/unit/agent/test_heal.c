@@ -100,6 +100,37 @@ static heal_facts dead_leader(long long down_ms)
                      heal_action_name(got_));                                             \
     } while (0)
 
+/* ==== A REQUESTED RESTART (heal_restart_decide) ========================= */
+
+static void test_restart_decide(void **state)
+{
+    (void)state;
+    heal_facts f = healthy_replica();
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_GO);
+    f.link_up = false; /* a replica catching up: a restart rebuilds it */
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_GO);
+    f = healthy_replica();
+    f.proc_alive = false;
+    f.reachable = false; /* a lost replica: the restore the pass would do */
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_GO);
+    f = healthy_leader();
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_LEADER);
+    f = dead_leader(DOWN_AFTER_MS * 2); /* never restarted as a master */
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_LEADER);
+    f = healthy_replica();
+    f.is_master = true; /* a master the sentinels do not name: still a master */
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_LEADER);
+    f = healthy_replica();
+    f.have_leader = false;
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_NOT_NOW);
+    f = healthy_replica();
+    f.failover_in_progress = true;
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_NOT_NOW);
+    f = healthy_replica();
+    f.reachable = false; /* alive, loading */
+    assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_NOT_NOW);
+}
+
 /* ==== REPLICA SCENARIOS ================================================= */
 
 static void test_replica_healthy_is_none(void **state)
@@ -877,6 +908,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         /* replica */
+        cmocka_unit_test(test_restart_decide),
         cmocka_unit_test(test_replica_healthy_is_none),
         cmocka_unit_test(test_replica_lag_at_limit_is_none),
         cmocka_unit_test(test_replica_lag_over_limit_waits_sync),

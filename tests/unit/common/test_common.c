@@ -1240,7 +1240,8 @@ static const char valid_manifest[] =
     "  \"replaced\": [{\"host\": \"use-c1\", \"by\": \"use-a2\", \"generation\": 2}],\n"
     "  \"settings\": {\n"
     "    \"store\": {\"port\": 16379, \"leader_region\": \"us-east\",\n"
-    "              \"maxmemory\": \"256mb\", \"repl_backlog\": \"64mb\"},\n"
+    "              \"maxmemory\": \"256mb\", \"repl_backlog\": \"64mb\",\n"
+    "              \"io_threads\": 4, \"redis_server\": \"/opt/redis-7/bin/redis-server\"},\n"
     "    \"sentinel\": {\"count\": 3, \"port\": 26379, \"quorum\": 2,\n"
     "                 \"down_after_ms\": 5000, \"failover_timeout_ms\": 60000},\n"
     "    \"consistency\": {\"min_replicas_to_write\": 1, \"min_replicas_max_lag_s\": 10,\n"
@@ -1374,6 +1375,8 @@ static void test_manifest_parse_valid(void **state)
     assert_int_equal(m->settings.store.port, 16379);
     assert_string_equal(m->settings.store.maxmemory, "256mb");
     assert_string_equal(m->settings.store.repl_backlog, "64mb");
+    assert_int_equal(m->settings.store.io_threads, 4);
+    assert_string_equal(m->settings.store.redis_server, "/opt/redis-7/bin/redis-server");
     assert_int_equal(m->settings.consistency.min_replicas_to_write, 1);
     assert_int_equal(m->settings.consistency.min_replicas_max_lag_s, 10);
     assert_int_equal(m->settings.consistency.wait_replicas, 2);
@@ -1556,7 +1559,9 @@ static void expected_message(const char *key, json_t *valid, char *buf, size_t n
 
 /* A setting of the manifest removed, or of the wrong type: the parse
  * fails naming it (the bounds are unit.settings' business).  A name the
- * plan resolves (store.leader_region) may be absent. */
+ * plan resolves (store.leader_region) and a row newer than the manifest
+ * format (optional: test_manifest_without_restart_settings) may be
+ * absent. */
 static void check_setting_refused(const char *section, const char *key, json_t *valid)
 {
     char where[32], name[96], text_msg[128];
@@ -1565,7 +1570,7 @@ static void check_setting_refused(const char *section, const char *key, json_t *
     const mrd_setting *row = mrd_setting_find(section, key);
     assert_non_null(row);
     char *text;
-    if (row->type != MRD_SETTING_REGION) {
+    if (row->type != MRD_SETTING_REGION && !row->optional) {
         text = mutated(where, key, NULL);
         snprintf(text_msg, sizeof(text_msg), "settings.%s is missing", name);
         manifest_fails(text, MRD_ERR_INVALID, text_msg, false);
@@ -1659,8 +1664,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 12 top-level, 21 settings, 7 per host, 2 in the shard, 4 per node. */
-    assert_int_equal(checked, 12 + 21 + 21 + 2 + 12);
+    /* 12 top-level, 23 settings, 7 per host, 2 in the shard, 4 per node. */
+    assert_int_equal(checked, 12 + 23 + 21 + 2 + 12);
 }
 
 static void test_manifest_invalid_documents(void **state)
@@ -1958,6 +1963,39 @@ static void test_manifest_cluster_mode(void **state)
 
 /* A deploy after an upgrade compares the settings of the manifests the
  * hosts still run, of any version with a settings table. */
+/* A manifest written before store.io_threads and store.redis_server is
+ * still read: both take their defaults, which is what that meridian ran;
+ * written back, it carries them. */
+static void test_manifest_without_restart_settings(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    json_t *root = json_loads(valid_manifest, 0, &jerr);
+    assert_non_null(root);
+    json_t *store = json_object_get(json_object_get(root, "settings"), "store");
+    json_object_del(store, "io_threads");
+    json_object_del(store, "redis_server");
+    char *text = json_dumps(root, 0);
+    mrd_manifest *m = parse_manifest_ok(text);
+    assert_int_equal(m->settings.store.io_threads, 1);
+    assert_string_equal(m->settings.store.redis_server, "redis-server");
+    json_t *j = manifest_to_json(m);
+    json_t *js = json_object_get(json_object_get(j, "settings"), "store");
+    assert_int_equal(json_integer_value(json_object_get(js, "io_threads")), 1);
+    assert_string_equal(json_string_value(json_object_get(js, "redis_server")), "redis-server");
+    json_decref(j);
+    manifest_free(&m);
+    free(text);
+    /* present but wrong: refused, naming the key */
+    json_object_set_new(store, "redis_server", json_string("bin/redis-server"));
+    text = json_dumps(root, 0);
+    mrd_error err;
+    assert_int_equal(manifest_parse(text, strlen(text), &m, &err), MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "store.redis_server"));
+    free(text);
+    json_decref(root);
+}
+
 /* The valid manifest with "replaced" set to REPLACED (stolen) and
  * "generation" to GENERATION. */
 static char *with_replaced(int generation, json_t *replaced)
@@ -2829,6 +2867,7 @@ int main(void)
         cmocka_unit_test(test_manifest_nodes_per_host),
         cmocka_unit_test(test_manifest_cluster_mode),
         cmocka_unit_test(test_manifest_version3),
+        cmocka_unit_test(test_manifest_without_restart_settings),
         cmocka_unit_test(test_manifest_restore),
         cmocka_unit_test(test_manifest_replaced_refusals),
         cmocka_unit_test(test_manifest_settings_only),

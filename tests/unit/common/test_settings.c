@@ -23,6 +23,8 @@ static void test_defaults(void **state)
     assert_string_equal(s.store.leader_region, ""); /* required: no default */
     assert_string_equal(s.store.maxmemory, "256mb");
     assert_string_equal(s.store.repl_backlog, "64mb");
+    assert_int_equal(s.store.io_threads, 1);
+    assert_string_equal(s.store.redis_server, "redis-server");
     assert_int_equal(s.sentinel.count, 3);
     assert_int_equal(s.sentinel.port, 26379);
     assert_int_equal(s.sentinel.quorum, 0);
@@ -108,6 +110,57 @@ static void test_set_json_bounds_and_types(void **state)
     assert_int_equal(mrd_setting_set_json(backlog, v, &s, why, sizeof(why)), MRD_ERR_INVALID);
     json_decref(v);
 
+    /* io_threads: Redis' bounds; a restart applies it, never CONFIG SET
+     * (Redis 7.0 refuses it: "can't set immutable config") */
+    const mrd_setting *io = mrd_setting_find("store", "io_threads");
+    assert_int_equal(io->apply, MRD_APPLY_RESTART);
+    assert_string_equal(io->directive, "io-threads");
+    v = json_integer(129);
+    assert_int_equal(mrd_setting_set_json(io, v, &s, why, sizeof(why)), MRD_ERR_INVALID);
+    assert_string_equal(why, "store.io_threads must be an integer from 1 to 128");
+    json_decref(v);
+    v = json_integer(4);
+    assert_int_equal(mrd_setting_set_json(io, v, &s, why, sizeof(why)), MRD_OK);
+    assert_int_equal(s.store.io_threads, 4);
+    json_decref(v);
+    const mrd_setting *live[32];
+    size_t nlive = mrd_settings_live_rows(MRD_LANDS_REDIS, live, 32);
+    for (size_t i = 0; i < nlive; i++)
+        assert_true(live[i] != io);
+
+    /* redis_server: a bare name or an absolute path, one word */
+    const mrd_setting *prog = mrd_setting_find("store", "redis_server");
+    assert_int_equal(prog->apply, MRD_APPLY_RESTART);
+    assert_string_equal(mrd_setting_type_name(prog), "program");
+    static const char *const good[] = {"redis-server", "/usr/bin/redis-server",
+                                       "/tmp/x/redis-server-b", "valkey-server"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        v = json_string(good[i]);
+        assert_int_equal(mrd_setting_set_json(prog, v, &s, why, sizeof(why)), MRD_OK);
+        assert_string_equal(s.store.redis_server, good[i]);
+        json_decref(v);
+    }
+    static const char *const bad[] = {"", "bin/redis-server", "/usr/bin/", "redis server",
+                                      "/opt/x\n", "-v", "./redis-server"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = json_string(bad[i]);
+        assert_int_equal(mrd_setting_set_json(prog, v, &s, why, sizeof(why)), MRD_ERR_INVALID);
+        assert_non_null(strstr(why, "store.redis_server"));
+        assert_string_equal(s.store.redis_server, "valkey-server"); /* unchanged */
+        json_decref(v);
+    }
+    char longer[MRD_PROGRAM_MAX + 1];
+    memset(longer, 'r', sizeof(longer) - 1);
+    longer[0] = '/';
+    longer[sizeof(longer) - 1] = '\0';
+    v = json_string(longer);
+    assert_int_equal(mrd_setting_set_json(prog, v, &s, why, sizeof(why)), MRD_ERR_INVALID);
+    json_decref(v);
+    v = json_integer(1);
+    assert_int_equal(mrd_setting_set_json(prog, v, &s, why, sizeof(why)), MRD_ERR_INVALID);
+    assert_non_null(strstr(why, "store.redis_server must be a string"));
+    json_decref(v);
+
     const mrd_setting *open = mrd_setting_find("agent", "metrics_open");
     v = json_string("true");
     assert_int_equal(mrd_setting_set_json(open, v, &s, why, sizeof(why)), MRD_ERR_INVALID);
@@ -146,6 +199,8 @@ static void test_json_round_trip(void **state)
     snprintf(a.store.leader_region, sizeof(a.store.leader_region), "us-east");
     a.agent.metrics_open = true;
     a.sentinel.quorum = 2;
+    a.store.io_threads = 8;
+    snprintf(a.store.redis_server, sizeof(a.store.redis_server), "/opt/redis/bin/redis-server");
     json_t *j = mrd_settings_to_json(&a);
     assert_non_null(j);
     mrd_error err;

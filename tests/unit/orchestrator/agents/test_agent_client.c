@@ -401,6 +401,7 @@ static struct {
     agent_target targets[4];
     int n;
     int request_ms;
+    char path[64];
 } seen;
 
 static mrd_rc fake_heal_all(const agent_target *t, int n, const char *token,
@@ -432,7 +433,21 @@ static mrd_rc fake_health_all(const agent_target *t, int n, const agent_timeouts
     return MRD_OK;
 }
 
-static const agent_client_ops FAKE = {"fake", fake_heal_all, fake_health_all};
+static mrd_rc fake_restart(const agent_target *t, const char *path, const char *token,
+                           const agent_timeouts *to, agent_result *out, mrd_error *err)
+{
+    (void)err;
+    seen.calls++;
+    seen.targets[0] = *t;
+    seen.request_ms = to->request_ms;
+    snprintf(seen.path, sizeof(seen.path), "%s", path);
+    snprintf(seen.token, sizeof(seen.token), "%s", token);
+    *out = (agent_result){.http_status = 409,
+                          .body = json_pack("{s:s}", "error", "switch it over first")};
+    return MRD_OK;
+}
+
+static const agent_client_ops FAKE = {"fake", fake_heal_all, fake_health_all, fake_restart};
 
 static void test_orch_calls_every_host(void **state)
 {
@@ -473,6 +488,28 @@ static void test_orch_calls_every_host(void **state)
     assert_null(res);
     agent_results_free(&res, 2);
     agent_results_free(NULL, 2);
+
+    /* one restart: the path names the process, the token and the host */
+    agent_result one;
+    assert_int_equal(agent_restart_proc(&c, &FAKE, 1, 16379, &one, &err), MRD_OK);
+    assert_string_equal(seen.path, "/v1/restart?port=16379");
+    assert_string_equal(seen.token, "s3cret");
+    assert_string_equal(seen.targets[0].address, "127.0.1.2");
+    assert_int_equal(seen.targets[0].port, 17555);
+    assert_int_equal(seen.request_ms, AGENT_RESTART_TIMEOUT_MS);
+    assert_int_equal(one.http_status, 409);
+    assert_string_equal(json_string_value(json_object_get(one.body, "error")),
+                        "switch it over first");
+    agent_result_clear(&one);
+    assert_null(one.body);
+    assert_int_equal(agent_restart_proc(&c, &FAKE, 0, 0, &one, &err), MRD_OK);
+    assert_string_equal(seen.path, "/v1/restart?sentinel=1");
+    agent_result_clear(&one);
+    agent_result_clear(NULL);
+    assert_int_equal(agent_restart_proc(&c, &FAKE, 2, 0, &one, &err), MRD_ERR_INVALID);
+    assert_int_equal(agent_restart_proc(&c, &FAKE, 0, 70000, &one, &err), MRD_ERR_INVALID);
+    static const agent_client_ops NO_RESTART = {"old", fake_heal_all, fake_health_all, NULL};
+    assert_int_equal(agent_restart_proc(&c, &NO_RESTART, 0, 0, &one, &err), MRD_ERR_INVALID);
 
     /* a client that fails hands back no results */
     res = &dummy;
