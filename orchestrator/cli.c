@@ -10,6 +10,7 @@
  *   meridian connect-info TOPOLOGY [--state DIR] [--json]
  *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
  *   meridian switchover   TOPOLOGY --to HOST|REGION [--shard N] [--yes] [--json]
+ *   meridian rollout      TOPOLOGY [--restart | --upgrade] [--yes] [--json]
  */
 #include "cli.h"
 
@@ -29,6 +30,8 @@
 #include "log.h"
 #include "orch.h"
 #include "rebalance_run.h"
+#include "reconcile.h"
+#include "rollout.h"
 #include "settings.h"
 #include "scale.h"
 #include "status.h"
@@ -54,6 +57,7 @@ typedef struct cli {
     int duration_s;       /* drill --duration */
     int rate;             /* drill --rate */
     bool wait;            /* drill --wait */
+    bool upgrade;         /* rollout --upgrade (--restart: the default) */
     int replace_after_s;  /* drill --replace-after */
     const char *to;       /* switchover --to HOST|REGION */
     int shard;            /* switchover --shard N (from 1); 0 unset */
@@ -72,6 +76,7 @@ static int cmd_connect_info(const cli *o);
 static int cmd_redis_cli(const cli *o);
 static int cmd_drill(const cli *o);
 static int cmd_switchover(const cli *o);
+static int cmd_rollout(const cli *o);
 static int cmd_settings(int argc, char **argv);
 
 /* The one command table: name, what runs it, and its help (the usage line
@@ -215,6 +220,26 @@ static const struct command {
      "  Exits 0 done (or the leader is there already), 1 steps needed (without\n"
      "  --yes), 2 refused or failed, 75 another deploy, rebalance or\n"
      "  switchover of the state dir is running.\n"},
+    {"rollout", cmd_rollout, NULL,
+     "rollout TOPOLOGY [--restart | --upgrade] [--yes] [--json] [--state DIR]\n"
+     "  Restart every node and sentinel, one at a time, without losing a write\n"
+     "  or a copy: first every host's manifest is written with the topology's\n"
+     "  values (the settings deploy reported as \"needs restart\", a new\n"
+     "  store.redis_server) and every agent restarted with this meridian-agent\n"
+     "  build (Redis and Sentinel keep running); then each replica is restarted\n"
+     "  by its agent and rebuilt from a peer's snapshot with a partial resync\n"
+     "  (never a full sync of the dataset), the leaders' regions last; then each\n"
+     "  sentinel; then each shard's leader hands over to a caught-up replica\n"
+     "  (its own region first) as `meridian switchover` does, and the old leader\n"
+     "  is restarted as a replica.  Each step waits for status OK before the\n"
+     "  next.  --restart (the default) and --upgrade run the same steps;\n"
+     "  --upgrade also prints what redis-server every node runs afterwards\n"
+     "  (INFO server: executable, version).  The steps are kept in\n"
+     "  STATE/rollout.json: a rollout killed or failed at any step goes on from\n"
+     "  it when run again.  Without --yes, only list the steps.\n"
+     "  Exits 0 done, 1 steps listed (without --yes), 2 refused or a step failed\n"
+     "  (the reason is printed; run it again to go on), 3 could not look, 75\n"
+     "  another deploy, rebalance, switchover or rollout of the state dir runs.\n"},
     {"destroy", cmd_destroy, NULL,
      "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
      "  Stop every process of the topology by its pid file and remove its\n"
@@ -867,6 +892,78 @@ static int cmd_switchover(const cli *o)
     return rc;
 }
 
+/* ==== rollout ==== */
+
+static int cmd_rollout(const cli *o)
+{
+    orch_ctx *c = NULL, *pending = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK)
+        return open_failure(&err, 2);
+    /* what the rollout will apply: deploy's "needs restart" list, read on
+     * a context of its own (reconcile_pin keeps the running values in it) */
+    int npinned = 0;
+    mrd_settings before;
+    bool have_before = false;
+    if (open_ctx(o, &pending, &err) == MRD_OK)
+        reconcile_pin(pending, o->json ? stderr : stdout, &npinned, &before, &have_before, &err);
+    orch_close(&pending);
+    if (!o->json)
+        printf("rollout %s: %d setting%s waiting for a restart%s\n", c->topo->name, npinned,
+               npinned == 1 ? "" : "s", npinned ? " (above)" : "");
+    mrd_lock *l = NULL;
+    if (o->yes) {
+        mrd_lock_holder who = {0};
+        mrd_rc lrc = mrd_lock_take(c->state_dir, "rollout.lock", "rollout", 10000, &l, &who,
+                                   &err);
+        if (lrc != MRD_OK) {
+            if (lrc == MRD_ERR_TIMEOUT)
+                fprintf(stderr, "meridian: another %s of %s is running (pid %d); run the "
+                                "rollout again once it has finished\n",
+                        who.what[0] ? who.what : "deploy or rollout", c->topo->name,
+                        (int)who.pid);
+            else
+                report(&err);
+            orch_close(&c);
+            return lrc == MRD_ERR_TIMEOUT ? 75 : 2;
+        }
+    }
+    rollout_opts ro = {.apply = o->yes, .upgrade = o->upgrade,
+                       .progress = o->json ? stderr : stdout};
+    rollout_report *r = calloc(1, sizeof(*r));
+    if (!r) {
+        mrd_lock_release(&l);
+        orch_close(&c);
+        fprintf(stderr, "meridian: out of memory\n");
+        return 3;
+    }
+    int rc = rollout_run(c, &ro, r);
+    mrd_lock_release(&l);
+    if (o->json) {
+        json_t *j = rollout_report_json(c, r);
+        json_object_set_new(j, "topology", json_string(c->topo->name));
+        json_object_set_new(j, "applied", json_boolean(o->yes));
+        json_object_set_new(j, "settings_pending", json_integer(npinned));
+        json_object_set_new(j, "code", json_integer(rc));
+        print_json(j);
+    } else if (rc == 0) {
+        printf("rollout done: %d steps in %.1f s; %d full sync%s; writes paused %lld ms in "
+               "all%s\n",
+               r->done, (double)r->ms / 1000.0, r->full_syncs, r->full_syncs == 1 ? "" : "s",
+               r->pause_ms, r->resumed ? " (finished a stopped rollout)" : "");
+        if (r->upgrade[0])
+            printf("servers: %s\n", r->upgrade);
+    } else if (rc == 1) {
+        printf("%s (run with --yes to do it)\n", r->reason);
+    } else {
+        fprintf(stderr, "meridian: rollout %s: %s\n", r->done ? "stopped" : "refused",
+                r->reason);
+    }
+    free(r);
+    orch_close(&c);
+    return rc;
+}
+
 /* ==== argument parsing ==== */
 
 static int parse(int argc, char **argv, cli *o)
@@ -888,6 +985,8 @@ static int parse(int argc, char **argv, cli *o)
         {"accept-new-host-keys", no_argument, NULL, 'K'},
         {"install-packages", no_argument, NULL, 'I'},
         {"to", required_argument, NULL, 'T'},
+        {"restart", no_argument, NULL, 'X'},
+        {"upgrade", no_argument, NULL, 'U'},
         {"shard", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -908,6 +1007,8 @@ static int parse(int argc, char **argv, cli *o)
         case 'o': o->out_dir = optarg; break;
         case 'w': o->wait = true; break;
         case 'T': o->to = optarg; break;
+        case 'X': break; /* rollout --restart: the default */
+        case 'U': o->upgrade = true; break;
         case 'p':
         case 'N':
         case 't':

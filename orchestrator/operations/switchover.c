@@ -412,8 +412,9 @@ static mrd_rc step_promoted(sw_run *s, mrd_error *err)
     return MRD_OK;
 }
 
-/* Every sentinel names the target, every other node of the shard follows
- * it with its link up?  WHY says what is missing. */
+/* Every sentinel names the target and runs no failover, and every other
+ * node of the shard follows it with its link up?  WHY says what is
+ * missing. */
 static bool all_agree(sw_run *s, char *why, size_t n)
 {
     for (int h = 0; h < s->c->topo->nhosts; h++) {
@@ -423,13 +424,20 @@ static bool all_agree(sw_run *s, char *why, size_t n)
         char ip[64] = "";
         int port = 0;
         mrd_error e;
+        sentinel_entry me;
+        const char *name = s->c->plan->shards[s->shard].name;
         bool ok = sentinel_open(s, h, &k, &e) == MRD_OK &&
-                  sentinel_master_addr(k, s->c->plan->shards[s->shard].name, ip, sizeof(ip),
-                                       &port, &e) == MRD_OK;
+                  sentinel_master_addr(k, name, ip, sizeof(ip), &port, &e) == MRD_OK &&
+                  sentinel_master(k, name, &me, &e) == MRD_OK;
         store_conn_close(&k);
         if (!ok || port != node_port(s, s->to) || strcmp(ip, node_addr(s, s->to)) != 0) {
             snprintf(why, n, "the sentinel on %s names %s:%d", s->c->topo->hosts[h].name,
                      ok ? ip : "nothing", ok ? port : 0);
+            return false;
+        }
+        if (me.failover_in_progress) {
+            snprintf(why, n, "the sentinel on %s has not ended its failover",
+                     s->c->topo->hosts[h].name);
             return false;
         }
     }
@@ -601,6 +609,7 @@ static bool preflight(sw_run *s, const st_report *r)
     long long left = orch_failover_cooldown_left(s->c, 2LL * s->c->topo->settings.sentinel
                                                                  .failover_timeout_ms);
     if (left > 0) {
+        s->r->retry_after_ms = left;
         snprintf(s->r->reason, sizeof(s->r->reason),
                  "the last failover was less than 2 x failover-timeout ago: the sentinels "
                  "may still be settling; try again in %.1f s",

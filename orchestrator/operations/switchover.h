@@ -124,6 +124,8 @@ typedef struct switchover_report {
     long long promote_ms;         /* failover asked -> target master; -1 */
     long long verify_ms;          /* unpaused -> every view agrees; -1 */
     long long total_ms;
+    long long retry_after_ms;     /* refused for a cooldown: what is left
+                                     of it; 0 otherwise */
     char failed_state[16];        /* the state that failed, "" none */
     char reason[400];             /* why refused or failed; what it would
                                      do (dry run) */

@@ -152,6 +152,7 @@ int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report 
     }
     long long left = orch_failover_cooldown_left(c, 2LL * c->topo->settings.cluster.node_timeout_ms);
     if (ok && to >= 0 && left > 0) {
+        r->retry_after_ms = left;
         snprintf(r->reason, sizeof(r->reason),
                  "the last failover was less than 2 x cluster-node-timeout ago: the masters "
                  "would refuse their votes; try again in %.1f s",
