@@ -124,7 +124,8 @@ static const struct command {
      "  the old leader.  sentinel-failover: the baseline, SENTINEL FAILOVER\n"
      "  sent by hand to one sentinel (no pause, no chosen replica).  Both\n"
      "  report acknowledged writes lost and the longest gap between\n"
-     "  acknowledged writes the application saw.\n"
+     "  acknowledged writes the application saw.  rollout: `meridian rollout\n"
+     "  --yes` under the load; the report adds each step's time.\n"
      "  Exits 0 pass, 2 fail, 1 refused in preflight, 64 the scenario does not\n"
      "  fit the topology's mode.\n"},
     {"plan", cmd_plan, NULL,
@@ -1059,8 +1060,8 @@ static int parse(int argc, char **argv, cli *o)
     }
     if (drill && drill_scenario_parse(o->rest[0]) < 0) {
         fprintf(stderr, "meridian: unknown scenario \"%s\": use kill-leader, replica-loss, "
-                        "region-outage, partition, sentinel-loss, host-loss, scale, switchover or\n"
-                        "sentinel-failover\n", o->rest[0]);
+                        "region-outage, partition, sentinel-loss, host-loss, scale, switchover,\n"
+                        "sentinel-failover or rollout\n", o->rest[0]);
         return -1;
     }
     if (o->nrest && !drill && strcmp(o->cmd, "redis-cli") != 0) {

@@ -22,6 +22,7 @@
 #include "netfault.h"
 #include "proc.h"
 #include "replace.h"
+#include "rollout.h"
 #include "status.h"
 #include "switchover.h"
 
@@ -328,9 +329,10 @@ static mrd_rc choose_target(drill *d, mrd_error *err)
             MRD_TRY(choose_region(d, err));
         break;
     case DRILL_SENTINEL_FAILOVER:
+    case DRILL_ROLLOUT:
         if (arg)
-            return mrd_error_set(err, MRD_ERR_USAGE,
-                                 "sentinel-failover takes no argument: Sentinel chooses");
+            return mrd_error_set(err, MRD_ERR_USAGE, "%s takes no argument",
+                                 drill_scenario_name(d->o->scenario));
         d->target_node = d->master;
         break;
     default:
@@ -551,6 +553,49 @@ static mrd_rc planned_switchover(drill *d, mrd_error *err)
     return MRD_OK;
 }
 
+/* The rollout drill's "fault": `meridian rollout --yes`, its progress on
+ * stderr; each step's time in the record. */
+static mrd_rc planned_rollout(drill *d, mrd_error *err)
+{
+    drill_planned *x = &d->rec.planned;
+    rollout_opts ro = {.apply = true, .progress = stderr};
+    rollout_report *r = calloc(1, sizeof(*r));
+    if (!r)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    int rc = rollout_run(d->c, &ro, r);
+    snprintf(x->operation, sizeof(x->operation), "rollout");
+    snprintf(x->outcome, sizeof(x->outcome), "%s", rc == 0 ? "done" : "failed");
+    snprintf(x->reason, sizeof(x->reason), "%s", rc == 0 ? "" : r->reason);
+    node_name(d, d->master, x->from, sizeof(x->from));
+    x->pause_ms = r->pause_ms;
+    x->op_ms = r->ms;
+    size_t len = 0;
+    for (int i = 0; i < r->plan.n && len + 1 < sizeof(x->steps); i++) {
+        const ro_step *s = &r->plan.steps[i];
+        char who[64];
+        if (s->kind == RO_AGENTS)
+            snprintf(who, sizeof(who), "agents");
+        else if (s->kind == RO_SENTINEL)
+            snprintf(who, sizeof(who), "sentinel %s", host(d, s->host)->name);
+        else if (s->kind == RO_SWITCHOVER)
+            snprintf(who, sizeof(who), "switchover");
+        else
+            node_name(d, s->node, who, sizeof(who));
+        int w = snprintf(x->steps + len, sizeof(x->steps) - len, "%s%s %.1f s%s", len ? ", " : "",
+                         who, (double)s->ms / 1000.0,
+                         s->kind == RO_REPLICA ? (s->partial == 1   ? " partial"
+                                                  : s->partial == 0 ? " FULL"
+                                                                    : "")
+                                               : "");
+        if (w > 0)
+            len += (size_t)w;
+    }
+    free(r);
+    if (rc != 0)
+        return mrd_error_set(err, MRD_ERR_STATE, "rollout failed: %s", x->reason);
+    return MRD_OK;
+}
+
 /* The baseline: SENTINEL FAILOVER sent by hand to one sentinel, nothing
  * else (no pause, no hold: Sentinel chooses the replica). */
 static mrd_rc sentinel_failover_by_hand(drill *d, mrd_error *err)
@@ -615,6 +660,8 @@ static mrd_rc apply_fault(drill *d, mrd_error *err)
         return planned_switchover(d, err);
     case DRILL_SENTINEL_FAILOVER:
         return sentinel_failover_by_hand(d, err);
+    case DRILL_ROLLOUT:
+        return planned_rollout(d, err);
     default:
         return mrd_error_set(err, MRD_ERR_USAGE, "unknown scenario");
     }
@@ -900,6 +947,7 @@ static bool sentinel_moves_leader(const drill *d)
     case DRILL_KILL_LEADER:
     case DRILL_SWITCHOVER:
     case DRILL_SENTINEL_FAILOVER:
+    case DRILL_ROLLOUT:
         return true;
     case DRILL_REGION_OUTAGE:
     case DRILL_PARTITION:
@@ -1588,7 +1636,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
                           .user = "app", .pass = app, .prefix = prefix, .rate = o->rate,
                           .wait_replicas = t->settings.consistency.wait_replicas,
                           .wait_timeout_ms = DRILL_WAIT_TIMEOUT_MS};
-    if (o->scenario == DRILL_SWITCHOVER || o->scenario == DRILL_SENTINEL_FAILOVER)
+    if (o->scenario == DRILL_SWITCHOVER || o->scenario == DRILL_SENTINEL_FAILOVER ||
+        o->scenario == DRILL_ROLLOUT)
         d.rec.planned = (drill_planned){.present = true, .pause_ms = -1, .op_ms = -1};
     if (o->scenario == DRILL_HOST_LOSS)
         d.rec.host_loss = (drill_host_loss){

@@ -36,6 +36,8 @@ typedef enum drill_scenario {
     DRILL_SENTINEL_FAILOVER, /* sentinel mode, the baseline of the above:
                               SENTINEL FAILOVER sent by hand, as operators
                               do it without meridian */
+    DRILL_ROLLOUT,         /* a `meridian rollout --yes` (operations/rollout.h)
+                              under the load */
     DRILL__COUNT
 } drill_scenario;
 
@@ -200,6 +202,7 @@ typedef struct drill_planned {
                                 operation; -1 none or unknown */
     int64_t op_ms;           /* the operation, from its start to its end */
     char reason[256];        /* why it was not done, "" */
+    char steps[1024];        /* rollout: "euw-a1 0.6 s partial, ..." */
 } drill_planned;
 
 typedef struct drill_record {
@@ -234,7 +237,8 @@ typedef struct drill_record {
     int nnodes_faulted;
     drill_scale scale;     /* scenario "scale" only */
     drill_host_loss host_loss; /* scenario "host-loss" only */
-    drill_planned planned; /* scenarios "switchover", "sentinel-failover" */
+    drill_planned planned; /* scenarios "switchover", "sentinel-failover",
+                              "rollout" */
     drill_result r;
 } drill_record;
 

@@ -20,6 +20,7 @@ static const char *const scenario_names[DRILL__COUNT] = {
     [DRILL_SCALE] = "scale",
     [DRILL_SWITCHOVER] = "switchover",
     [DRILL_SENTINEL_FAILOVER] = "sentinel-failover",
+    [DRILL_ROLLOUT] = "rollout",
 };
 
 const char *drill_scenario_name(drill_scenario s)

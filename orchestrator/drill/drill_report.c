@@ -778,6 +778,7 @@ static json_t *planned_json(const drill_record *r, bool *ok)
     put(c, "pause_ms", ms_or_null(x->pause_ms), ok);
     put(c, "operation_ms", ms_or_null(x->op_ms), ok);
     put(c, "reason", FIELD_JSON(x->reason, true), ok);
+    put(c, "steps", x->steps[0] ? json_string(x->steps) : json_null(), ok);
     return c;
 }
 
@@ -1082,6 +1083,8 @@ static void text_planned(sbuf *b, const drill_record *r)
     row(b, "leader", buf);
     row_dur(b, "writes paused on the old leader", x->pause_ms);
     row_dur(b, "operation took", x->op_ms);
+    if (x->steps[0])
+        row(b, "steps", x->steps);
 }
 
 /* The scale drill's measurements and marks, in place of the fault's. */
