@@ -72,7 +72,7 @@ SENTINELS="127.0.1.1:$SPORT,127.0.2.1:$SPORT,127.0.3.1:$SPORT" MASTER=itswitch \
     >"$T_DIR/acked.log" 2>"$T_DIR/writer.err" &
 WRITER=$!
 T_PIDS+=("$WRITER")
-wait_for 10 "the client writes" test -s "$T_DIR/acked.log"
+wait_for 10 test -s "$T_DIR/acked.log" || fail "the client wrote nothing"
 sw --to eu-west --yes --json >"$T_DIR/sw.json" 2>"$T_DIR/sw.err"
 rc=$?
 sleep 1
@@ -148,6 +148,7 @@ grep -q "rolled back" "$T_DIR/dies.out" || fail "no rollback said"
 checks=$((checks + 1)); check "... the old leader keeps serving, unpaused" \
     test "$(leader)" = "$old"
 writes_flow || fail "writes do not flow after the failed switchover"
-wait_for 30 "the holds released (replica priorities back)" priorities_back
+checks=$((checks + 1)); check "... and the holds are released (replica priorities back)" \
+    wait_for 30 priorities_back
 
 finish "$checks"
