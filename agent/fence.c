@@ -366,13 +366,7 @@ static mrd_rc marker_write(const mrd_manifest *m, const fence_verdict *v, mrd_er
     json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:I}", "host", m->host, "by", v->by, "generation",
                           v->generation, "source", v->source, "at_ms",
                           (json_int_t)mrd_wall_ms());
-    char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-    json_decref(j);
-    if (!text)
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    mrd_rc rc = mrd_write_atomic(path, text, strlen(text), 0600, err);
-    free(text);
-    return rc;
+    return mrd_write_json_atomic(path, j, JSON_INDENT(2), 0600, err);
 }
 
 static void emit_replaced(events *ev, const mrd_manifest *m, const fence_verdict *v)

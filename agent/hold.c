@@ -68,13 +68,7 @@ mrd_rc hold_put(const char *root, int port, long long until_ms, mrd_error *err)
         json_object_set_new(o, key, json_integer(until_ms));
     else
         json_object_del(o, key);
-    char *text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    mrd_rc rc = mrd_write_atomic(path, text, strlen(text), 0600, err);
-    free(text);
-    return rc;
+    return mrd_write_json_atomic(path, o, JSON_SORT_KEYS | JSON_COMPACT, 0600, err);
 }
 
 /* A decimal in [MIN, MAX] from S, else -1. */

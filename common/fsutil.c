@@ -236,3 +236,15 @@ mrd_rc mrd_rm_rf(const char *path, mrd_error *err)
         return mrd_error_set(err, MRD_ERR_IO, "%s is still there after removing it", path);
     return MRD_OK;
 }
+
+mrd_rc mrd_write_json_atomic(const char *path, json_t *j, size_t flags, mode_t mode,
+                             mrd_error *err)
+{
+    char *text = j ? json_dumps(j, flags) : NULL;
+    json_decref(j);
+    if (!text)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    mrd_rc rc = mrd_write_atomic(path, text, strlen(text), mode, err);
+    free(text);
+    return rc;
+}

@@ -176,13 +176,7 @@ static mrd_rc state_save(const ro_run *x, mrd_error *err)
                                                s->detail));
     }
     json_t *j = json_pack("{s:s,s:o}", "topology", x->c->topo->name, "steps", steps);
-    char *text = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
-    json_decref(j);
-    if (!text)
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    mrd_rc rc = mrd_write_atomic(path, text, strlen(text), 0600, err);
-    free(text);
-    return rc;
+    return mrd_write_json_atomic(path, j, JSON_INDENT(1), 0600, err);
 }
 
 /* The steps of a rollout a killed run left, into P: true when there is

@@ -89,12 +89,7 @@ static mrd_rc state_save(sw_run *s, sw_state st, mrd_error *err)
     json_t *j = json_pack("{s:I,s:i,s:i,s:i,s:i,s:s}", "id", (json_int_t)s->id, "shard",
                           s->shard, "from", s->from, "to", s->to, "sentinel", s->sentinel_host,
                           "state", sw_state_name(st));
-    char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
-    json_decref(j);
-    if (!text)
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    mrd_rc rc = mrd_write_atomic(path, text, strlen(text), 0600, err);
-    free(text);
+    mrd_rc rc = mrd_write_json_atomic(path, j, JSON_SORT_KEYS | JSON_INDENT(2), 0600, err);
     if (rc == MRD_OK)
         s->state = st;
     return rc;
