@@ -909,6 +909,26 @@ static int cmd_rollout(const cli *o)
     if (open_ctx(o, &pending, &err) == MRD_OK)
         reconcile_pin(pending, o->json ? stderr : stdout, &npinned, &before, &have_before, &err);
     orch_close(&pending);
+    /* a setting that moves processes (a port, the placement) is not a
+     * restart: the rollout restarts each process where it runs */
+    size_t nrows;
+    const mrd_setting *rows = mrd_settings_table(&nrows);
+    for (size_t i = 0; have_before && i < nrows; i++) {
+        char was[64], want[64];
+        if (!(rows[i].lands & MRD_LANDS_PLANNER))
+            continue;
+        mrd_setting_format(&rows[i], &before, was, sizeof(was));
+        mrd_setting_format(&rows[i], &c->topo->settings, want, sizeof(want));
+        if (strcmp(was, want) != 0) {
+            fprintf(stderr, "meridian: rollout refused (nothing was changed): %s.%s %s -> %s "
+                            "moves processes or changes the placement; a rollout restarts "
+                            "each process where it runs. Keep %s in %s, or deploy the change "
+                            "as a new deployment\n",
+                    rows[i].section, rows[i].key, was, want, was, c->topo->path);
+            orch_close(&c);
+            return 2;
+        }
+    }
     if (!o->json)
         printf("rollout %s: %d setting%s waiting for a restart%s\n", c->topo->name, npinned,
                npinned == 1 ? "" : "s", npinned ? " (above)" : "");

@@ -36,6 +36,15 @@ retopo() { # retopo JQ: apply the jq filter to the topology file
     jq "$1" "$T_TOPO" >"$T_TOPO.new" && mv "$T_TOPO.new" "$T_TOPO"
 }
 
+# ---- a port is not a restart: refused ----
+retopo ".store.port = $((BASE + 1))"
+"$MERIDIAN" rollout "$T_TOPO" --state "$T_STATE" --yes >"$T_DIR/port.out" 2>&1
+rc=$?
+checks=$((checks + 1)); check "a store.port change is refused (exit 2), naming the setting" \
+    grep -q "store.port $BASE -> $((BASE + 1)) moves processes" "$T_DIR/port.out"
+[[ $rc -eq 2 ]] || fail "rollout of a port change exited $rc"
+retopo ".store.port = $BASE"
+
 # ---- a setting that needs a restart ----
 retopo '.store.io_threads = 2'
 "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy2.out" 2>&1
