@@ -589,6 +589,8 @@ static mrd_rc planned_rollout(drill *d, mrd_error *err)
                                                : "");
         if (w > 0)
             len += (size_t)w;
+        x->full_syncs += s->kind == RO_REPLICA && s->partial == 0;
+        x->partial_syncs += s->kind == RO_REPLICA && s->partial == 1;
     }
     free(r);
     if (rc != 0)
@@ -1756,6 +1758,10 @@ int drill_run(orch_ctx *c, const drill_opts *o)
     sync_delta(&d, d.syncs0, syncs1, masters, &full, &partial);
     d.rec.r.full_syncs = full;
     d.rec.r.partial_syncs = partial;
+    if (o->scenario == DRILL_ROLLOUT) { /* every node restarted: counters reset */
+        d.rec.r.full_syncs = d.rec.planned.full_syncs;
+        d.rec.r.partial_syncs = d.rec.planned.partial_syncs;
+    }
     d.rec.r.split_brain = split_brain(&d);
     if (d.rec.host_loss.present)
         d.rec.host_loss.layout_ok = final && final->live_unsafe < 0 &&

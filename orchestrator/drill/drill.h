@@ -203,6 +203,11 @@ typedef struct drill_planned {
     int64_t op_ms;           /* the operation, from its start to its end */
     char reason[256];        /* why it was not done, "" */
     char steps[1024];        /* rollout: "euw-a1 0.6 s partial, ..." */
+    int full_syncs;          /* rollout: restarted nodes that needed a full
+                                sync, as their agents saw the master's
+                                counters (a restart resets a node's own:
+                                the record's sync figures come from here) */
+    int partial_syncs;       /* rollout: ... that resumed by a partial one */
 } drill_planned;
 
 typedef struct drill_record {
