@@ -105,11 +105,7 @@ checks=$((checks + 1)); check "... and changes nothing" nothing_changed
 # a writer on shard 2's slots through the whole switchover
 tag=$(tag_in 5461 10921)
 log="$T_DIR/writer.log"
-rm -f "$T_DIR/stop"
-writer "$tag" "$log" &
-wpid=$!
-T_PIDS+=("$wpid")
-wait_for 10 grep -q ' ok$' "$log" || fail "the writer never got an acknowledgement"
+start_writer "$tag" "$log"
 sleep 1
 say "switchover --shard 2 --to ap-south --yes under writes to {$tag}"
 sw --shard 2 --to ap-south --yes >"$T_DIR/sw.out" 2>&1
@@ -117,8 +113,7 @@ rc=$?
 t_done=$(now_ms)
 cat "$T_DIR/sw.out"
 sleep 1
-touch "$T_DIR/stop"
-wait "$wpid"
+stop_writer
 checks=$((checks + 1)); check "switchover exits 0 and says done (exit $rc)" \
     test "$rc" -eq 0 -a -n "$(grep "switchover done: euw-a1 (eu-west) -> aps-b1 (ap-south)" "$T_DIR/sw.out")"
 checks=$((checks + 1)); check "aps-b1 serves shard 2 in every view" shard2_at "$APS_B1"
@@ -161,18 +156,13 @@ cooldown() { sleep 4; }
 
 say "switch back to eu-west under writes"
 cooldown
-rm -f "$T_DIR/stop"
 log2="$T_DIR/writer2.log"
-writer "$tag" "$log2" &
-wpid=$!
-T_PIDS+=("$wpid")
-wait_for 10 grep -q ' ok$' "$log2" || fail "the writer never got an acknowledgement"
+start_writer "$tag" "$log2"
 sw --shard 2 --to eu-west --yes >"$T_DIR/back.out" 2>&1
 rc=$?
 cat "$T_DIR/back.out"
 sleep 1
-touch "$T_DIR/stop"
-wait "$wpid"
+stop_writer
 # either eu-west node of shard 2 may be chosen (the least lag)
 back=$(shard2_master)
 case $back in
