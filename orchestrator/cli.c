@@ -214,10 +214,13 @@ static const struct command {
      "  serving.  Cluster mode: a coordinated CLUSTER FAILOVER on the target,\n"
      "  then the shard's master is recorded there (heal and rebalance keep it).\n"
      "  The state is kept in STATE/switchover.json: a switchover killed at any\n"
-     "  step is finished (or rolled back and done again) by the next run.\n"
-     "  Refused, with the reason, when the deployment is not healthy, a\n"
-     "  failover runs or ran less than its cooldown ago, or no caught-up\n"
-     "  replica is there.  Without --yes, only say what it would do.\n"
+     "  step is finished (or rolled back and done again) by the next run\n"
+     "  (cluster mode: also by heal and rebalance --yes, before they move\n"
+     "  masters back).  Refused, with the reason, when the deployment is not\n"
+     "  healthy, a failover runs or ran less than its cooldown ago, no\n"
+     "  caught-up replica is there, or (cluster mode) the plan with the master\n"
+     "  there would not survive the loss of a domain `survive` names.\n"
+     "  Without --yes, only say what it would do.\n"
      "  Exits 0 done (or the leader is there already), 1 steps needed (without\n"
      "  --yes), 2 refused or failed, 75 another deploy, rebalance or\n"
      "  switchover of the state dir is running.\n"},
@@ -507,6 +510,12 @@ static json_t *heal_rebalance(orch_ctx *c)
         return json_pack("{s:s,s:s,s:[]}", "outcome", "skipped", "reason",
                          "a deploy, destroy or rebalance of this state dir is running",
                          "moves");
+    /* a switchover killed after its failover: recorded first, or the
+     * rebalance would move the master back */
+    if (switchover_finish_killed(c, stderr, &err) < 0) {
+        mrd_lock_release(&l);
+        return json_pack("{s:s,s:s,s:[]}", "outcome", "failed", "reason", err.msg, "moves");
+    }
     rebalance_opts ro = {.apply = true,
                          .settle_ms = c->topo->settings.cluster.node_timeout_ms +
                                       REBALANCE_SETTLE_EXTRA_MS,
@@ -575,6 +584,12 @@ static int cmd_rebalance(const cli *o)
                 report(&err);
             orch_close(&c);
             return lrc == MRD_ERR_TIMEOUT ? 75 : 2;
+        }
+        if (switchover_finish_killed(c, o->json ? stderr : stdout, &err) < 0) {
+            mrd_lock_release(&l);
+            orch_close(&c);
+            report(&err);
+            return 2;
         }
     }
     rebalance_opts ro = {.apply = o->yes,

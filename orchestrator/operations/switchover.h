@@ -35,8 +35,9 @@
  * Cluster mode: CLUSTER FAILOVER (coordinated: the master pauses its
  * clients and the replica waits for its offset; no FORCE, no TAKEOVER)
  * sent to the chosen replica, then wait until every node agrees; the
- * shard's new region is recorded (STATE/leaders.json) so that `meridian
- * heal` and `rebalance` keep the master where the operator put it.
+ * shard's master is recorded there (STATE/placement.json, the plan's
+ * "master" of the shard) so that `meridian heal` and `rebalance` keep it
+ * where the operator put it.
  *
  * The choice of target, the order of the states and what a resumed run
  * does are pure functions, unit-tested. */
@@ -145,6 +146,21 @@ int switchover_choose(const orch_ctx *c, const st_report *r, int shard, const ch
  * 0 done or nothing to do, 1 dry run (steps needed), 2 refused or failed
  * (R->reason says why; a failed run leaves the old leader serving). */
 int switchover_run(orch_ctx *c, const switchover_opts *o, switchover_report *r);
+
+/* Cluster mode: finish a switchover killed while its CLUSTER FAILOVER was
+ * asked (STATE/switchover.json).  Once every view agrees (or the failover
+ * can no longer be running: REBAL_STEP_BASE_MS + 2 x node timeout after
+ * it was asked), the shard's master is recorded in the placement when the
+ * target leads; else nothing changes.  A switchover run does this first,
+ * and so must every command that moves masters back to the plan (`heal`,
+ * `rebalance --yes`): it would otherwise undo the operator's move.  The
+ * caller holds the state dir's lock; progress lines go to PROGRESS (NULL:
+ * none).  Returns 1 when the move was recorded, 0 when there was nothing
+ * to finish or the failover had not moved the master (the file is
+ * dropped), -1 with ERR when the cluster could not be read or the
+ * placement not written (the file stays for the next command).  Sentinel
+ * mode: 0. */
+int switchover_finish_killed(orch_ctx *c, FILE *progress, mrd_error *err);
 
 /* `meridian switchover --json`: {"outcome", "shard", "from", "to",
  * "from_region", "to_region", "resumed", "resumed_from", "pause_ms",

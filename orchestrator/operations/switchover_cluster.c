@@ -5,10 +5,10 @@
  * `meridian heal` and `rebalance` keep it there.
  *
  * STATE/switchover.json says "state": "failover" while the failover is
- * asked; a run killed then is finished by the next one: the placement is
- * recorded when the target leads, else the file is dropped and the run
- * starts again.  Redis ends a manual failover by itself (5 s), so nothing
- * stays paused. */
+ * asked; a run killed then is finished (switchover_finish_killed()) by
+ * the next switchover, heal or rebalance --yes: the placement is recorded
+ * when the target leads, else the file is dropped.  Redis ends a manual
+ * failover by itself (5 s), so nothing stays paused. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,31 +89,61 @@ static void names(const orch_ctx *c, int from, int to, switchover_report *r)
              c->topo->regions[c->topo->hosts[p->nodes[to].host].region].name);
 }
 
-/* A run killed while its failover was asked: record the placement when
- * the target leads.  Drops the file either way. */
-static void resume(orch_ctx *c, switchover_report *r, FILE *progress, long long t0)
+/* The killed run's failover may still run (Redis gives a manual failover
+ * 5 s) or spread: its result is judged once every view agrees, or once
+ * this long after it was asked, as rebalance_take() waits for a move. */
+static long long finish_limit_ms(const orch_ctx *c)
+{
+    return REBAL_STEP_BASE_MS + 2LL * c->topo->settings.cluster.node_timeout_ms;
+}
+
+int switchover_finish_killed(orch_ctx *c, FILE *progress, mrd_error *err)
 {
     char path[MRD_PATH_MAX];
-    if (swc_state_path(c, path, sizeof(path)) != MRD_OK)
-        return;
+    if (c->topo->mode != MRD_MODE_CLUSTER || swc_state_path(c, path, sizeof(path)) != MRD_OK)
+        return 0;
     json_t *j = json_load_file(path, 0, NULL);
     if (!j)
-        return;
+        return 0;
     int shard = (int)json_integer_value(json_object_get(j, "shard"));
     int to = (int)json_integer_value(json_object_get(j, "to"));
+    long long asked = json_integer_value(json_object_get(j, "asked_ms"));
     json_decref(j);
-    st_report *st = NULL;
-    mrd_error err;
-    if (shard >= 0 && shard < c->plan->nshards && to >= 0 && to < c->plan->nnodes &&
-        status_probe(c, SWC_CONN_TIMEOUT_MS, &st, &err) == MRD_OK) {
-        r->resumed = true;
-        snprintf(r->resumed_from, sizeof(r->resumed_from), "failover");
-        if (st->shards[shard].master == to && record(c, shard, to, &err) == MRD_OK)
-            switchover_say(progress, t0, "a killed switchover had moved shard %d's master: "
-                                         "recorded where it runs now", shard + 1);
-        status_free(&st);
+    if (shard < 0 || shard >= c->plan->nshards || to < 0 || to >= c->plan->nnodes) {
+        unlink(path);
+        return 0;
     }
-    unlink(path);
+    long long t0 = mrd_now_ms();
+    st_report *st = NULL;
+    for (;;) {
+        if (status_probe(c, SWC_CONN_TIMEOUT_MS, &st, err) != MRD_OK)
+            return -1; /* the file stays: the next acting command tries again */
+        if ((st->has_rebalance && st->rebalance.settled) ||
+            mrd_wall_ms() - asked >= finish_limit_ms(c))
+            break;
+        status_free(&st);
+        mrd_sleep_ms(REBAL_POLL_MS);
+    }
+    int found = 0;
+    char name[64];
+    plan_node_name(c->plan, to, name, sizeof(name));
+    if (st->shards[shard].master != to) {
+        switchover_say(progress, t0,
+                       "a killed switchover of shard %d to %s did not move it: nothing "
+                       "to record", shard + 1, name);
+    } else if (record(c, shard, to, err) != MRD_OK) {
+        found = -1;
+    } else {
+        orch_failover_note(c);
+        switchover_say(progress, t0,
+                       "a killed switchover had moved shard %d's master to %s: recorded in "
+                       "the placement", shard + 1, name);
+        found = 1;
+    }
+    status_free(&st);
+    if (found >= 0)
+        unlink(path);
+    return found;
 }
 
 int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report *r)
@@ -121,7 +151,20 @@ int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report 
     long long t0 = mrd_now_ms();
     mrd_error err;
     mrd_error_clear(&err);
-    resume(c, r, o->progress, t0);
+    /* a dry run holds no lock and changes nothing: the file may be a
+     * running switchover's */
+    int killed = o->apply ? switchover_finish_killed(c, o->progress, &err) : 0;
+    if (killed < 0) {
+        r->outcome = SW_OUT_REFUSED;
+        snprintf(r->reason, sizeof(r->reason),
+                 "a killed switchover left %s/%s, which could not be finished: %s",
+                 c->state_dir, SWITCHOVER_STATE_FILE, err.msg);
+        return 2;
+    }
+    if (killed > 0) {
+        r->resumed = true;
+        snprintf(r->resumed_from, sizeof(r->resumed_from), "failover");
+    }
     r->shard = o->shard;
     st_report *st = NULL;
     if (status_probe(c, SWC_CONN_TIMEOUT_MS, &st, &err) != MRD_OK) {
@@ -174,10 +217,11 @@ int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report 
         r->outcome = SW_OUT_PLANNED;
         return 1;
     }
-    char path[MRD_PATH_MAX], text[160];
+    char path[MRD_PATH_MAX], text[200];
     int len = snprintf(text, sizeof(text),
-                       "{\"shard\": %d, \"from\": %d, \"to\": %d, \"state\": \"failover\"}\n",
-                       o->shard, from, to);
+                       "{\"shard\": %d, \"from\": %d, \"to\": %d, \"state\": \"failover\", "
+                       "\"asked_ms\": %lld}\n",
+                       o->shard, from, to, mrd_wall_ms());
     if (swc_state_path(c, path, sizeof(path)) != MRD_OK ||
         mrd_write_atomic(path, text, (size_t)len, 0600, &err) != MRD_OK) {
         r->outcome = SW_OUT_REFUSED;

@@ -50,11 +50,7 @@ checks=$((checks + 1)); check "shard 1's master is use-a1 ($master) as planned" 
 
 tag=$(tag_in 0 5460)
 log="$T_DIR/writer.log"
-rm -f "$T_DIR/stop"
-writer "$tag" "$log" &
-wpid=$!
-T_PIDS+=("$wpid")
-wait_for 10 grep -q ' ok$' "$log" || fail "the writer never got an acknowledgement"
+start_writer "$tag" "$log"
 sleep 2.5 # a few agent passes (interval 1 s) with the writer running
 
 alog="$T_STATE/hosts/euw-b1/agent.log"
@@ -83,8 +79,7 @@ for _ in $(seq 1 400); do
     fi
     sleep 0.05
 done
-touch "$T_DIR/stop"
-wait "$wpid"
+stop_writer
 if [[ -z $served ]]; then
     fail "shard 1 is not served again within 20 s of the outage"
     finish "$checks"

@@ -352,6 +352,21 @@ writer() {
     done >"$log"
 }
 
+# start_writer TAG LOG: writer TAG LOG in the background (pid in WPID,
+# stopped by the trap too), once it has an acknowledgement (the test fails
+# when it has none within 10 s); stop_writer stops it and waits for it.
+start_writer() {
+    rm -f "$T_DIR/stop"
+    writer "$1" "$2" &
+    WPID=$!
+    T_PIDS+=("$WPID")
+    wait_for 10 grep -q ' ok$' "$2" || fail "the writer never got an acknowledgement"
+}
+stop_writer() {
+    touch "$T_DIR/stop"
+    wait "$WPID"
+}
+
 # lost_writes TAG LOG ADDR:PORT: how many of the writes LOG (writer's) has
 # as acknowledged the node at ADDR:PORT does not have (redis-cli -c: it
 # follows MOVED)
