@@ -193,15 +193,10 @@ int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report 
         snprintf(r->reason, sizeof(r->reason), "%s", why);
         ok = false;
     }
-    long long left = orch_failover_cooldown_left(c, 2LL * c->topo->settings.cluster.node_timeout_ms);
-    if (ok && to >= 0 && left > 0) {
-        r->retry_after_ms = left;
-        snprintf(r->reason, sizeof(r->reason),
-                 "the last failover was less than 2 x cluster-node-timeout ago: the masters "
-                 "would refuse their votes; try again in %.1f s",
-                 (double)left / 1000.0);
-        ok = false;
-    }
+    /* No cooldown to refuse on: Redis' masters refuse a second vote only
+     * for a failover of the same master within 2 x node timeout, and
+     * rebalance_take() asks again while they do (REBAL_MF_RETRY_MS), so
+     * consecutive shards (a rollout) go one after the other at once. */
     status_free(&st);
     if (!ok) {
         r->outcome = SW_OUT_REFUSED;
@@ -242,7 +237,10 @@ int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report 
                   rebalance_take(c, admin, &d, &rr, &err);
     memset(admin, 0, sizeof(admin));
     if (!looked || rr.outcome == REBAL_OUT_FAILED || rr.nsteps == 0) {
-        unlink(path);
+        /* the views may agree later with the target leading: recorded
+         * then, else the file is dropped (kept when nothing answers) */
+        mrd_error fe;
+        switchover_finish_killed(c, o->progress, &fe);
         r->outcome = SW_OUT_FAILED;
         snprintf(r->failed_state, sizeof(r->failed_state), "failover");
         snprintf(r->reason, sizeof(r->reason), "%s", looked ? rr.error : err.msg);
