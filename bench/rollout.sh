@@ -106,7 +106,8 @@ for i in "${!ADDRS[@]}"; do
     kill "$pid"
     while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
     sed -i 's/^io-threads .*/io-threads 2/' "$dir/redis.conf"
-    (cd "$dir" && redis-server "$dir/redis.conf" >/dev/null) || die "restart of $a failed"
+    (cd "$dir" && redis-server "$dir/redis.conf" --daemonize yes >/dev/null) ||
+        die "restart of $a failed"
     sleep 0.1
     T_PIDS+=("$(cat "$dir/redis.pid")")
     off=$(info_of "$lead" master_repl_offset)

@@ -54,6 +54,7 @@ static bool has_flag(const char *flags, const char *flag)
 static mrd_rc parse_entry(const redisReply *r, sentinel_entry *e, mrd_error *err)
 {
     memset(e, 0, sizeof(*e));
+    e->info_refresh_ms = -1;
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
         return mrd_error_set(err, MRD_ERR_PROTOCOL, "unexpected sentinel entry");
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -77,6 +78,8 @@ static mrd_rc parse_entry(const redisReply *r, sentinel_entry *e, mrd_error *err
             e->replica_priority = (int)strtol(val, NULL, 10);
         else if (strcmp(key, "slave-repl-offset") == 0)
             e->repl_offset = strtoll(val, NULL, 10);
+        else if (strcmp(key, "info-refresh") == 0)
+            e->info_refresh_ms = strtoll(val, NULL, 10);
         else if (strcmp(key, "num-other-sentinels") == 0)
             e->num_other_sentinels = (int)strtol(val, NULL, 10);
         else if (strcmp(key, "quorum") == 0)

@@ -20,6 +20,8 @@ typedef struct sentinel_entry {
     char master_link_status[8];/* replicas: "ok" / "err" */
     int replica_priority;
     long long repl_offset;
+    long long info_refresh_ms;/* ms since its last INFO reply ("info-refresh");
+                                 -1 unknown */
     int num_other_sentinels;  /* master only */
     /* master only: the settings a SENTINEL SET changes, as the sentinel
      * reports them ("" when absent) */

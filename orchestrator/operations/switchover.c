@@ -258,6 +258,43 @@ static bool sentinel_sees_holds(sw_run *s, int h, sentinel_view *v, char *why, s
     return true;
 }
 
+/* The target's entry in the view V, NULL when the sentinel lists none. */
+static const sentinel_entry *target_entry(const sw_run *s, const sentinel_view *v)
+{
+    for (int k = 0; k < v->nreplicas; k++)
+        if (v->replicas[k].port == node_port(s, s->to) &&
+            strcmp(v->replicas[k].ip, node_addr(s, s->to)) == 0)
+            return &v->replicas[k];
+    return NULL;
+}
+
+/* Wait until the chosen sentinel's last INFO of the target is
+ * SWITCHOVER_INFO_ALIGN_MS old (a later one than that: wait for its next
+ * one, at most SWITCHOVER_HOLD_SEEN_MS), reading the view into V.  Returns
+ * how long it waited, -1 when the sentinel did not say (then not timed). */
+static long long align_to_info(sw_run *s, sentinel_view *v)
+{
+    long long start = mrd_now_ms();
+    while (mrd_now_ms() - start < SWITCHOVER_HOLD_SEEN_MS) {
+        store_conn *k = NULL;
+        mrd_error e;
+        bool ok = sentinel_open(s, s->sentinel_host, &k, &e) == MRD_OK &&
+                  sentinel_get_view(k, s->c->plan->shards[s->shard].name, v, &e) == MRD_OK;
+        long long read_at = mrd_now_ms();
+        store_conn_close(&k);
+        const sentinel_entry *t = ok ? target_entry(s, v) : NULL;
+        if (!t || t->info_refresh_ms < 0)
+            return -1;
+        long long age = t->info_refresh_ms + (mrd_now_ms() - read_at);
+        if (age <= SWITCHOVER_INFO_ALIGN_MS) {
+            mrd_sleep_ms(SWITCHOVER_INFO_ALIGN_MS - age);
+            return mrd_now_ms() - start;
+        }
+        mrd_sleep_ms(50);
+    }
+    return -1;
+}
+
 static mrd_rc step_hold(sw_run *s, mrd_error *err)
 {
     const mrd_plan_shard *ps = &s->c->plan->shards[s->shard];
@@ -280,12 +317,14 @@ static mrd_rc step_hold(sw_run *s, mrd_error *err)
         if (!seen)
             mrd_sleep_ms(100);
     }
+    long long aligned = seen ? align_to_info(s, v) : -1;
     free(v);
     if (!seen)
         return mrd_error_set(err, MRD_ERR_TIMEOUT, "%s after %d s", why,
                              SWITCHOVER_HOLD_SEEN_MS / 1000);
-    say(s, "the sentinel on %s can promote only %s", s->c->topo->hosts[s->sentinel_host].name,
-        s->r->to_name);
+    say(s, "the sentinel on %s can promote only %s%s", s->c->topo->hosts[s->sentinel_host].name,
+        s->r->to_name,
+        aligned >= 0 ? "; timed to its INFO cycle" : "; its INFO cycle not read: not timed");
     return MRD_OK;
 }
 
