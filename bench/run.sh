@@ -19,6 +19,9 @@ bench/ssh-deploy.sh "${SSH_DEPLOY_ROUNDS:-5}"
 bench/drills.sh "${DRILL_ROUNDS:-5}"
 bench/cluster-drills.sh "${DRILL_ROUNDS:-5}"
 bench/rollout.sh "${ROLLOUT_KEYS:-100000}"
+# A planned switchover under load against SENTINEL FAILOVER by hand (about
+# 3 min on 2 cores).
+bench/switchover.sh "${SWITCHOVER_ROUNDS:-5}"
 # Fuzzing: its own clang build (build-fuzz/), 10,000,000 executions per
 # harness by default (about 70 min on 2 cores; FUZZ_RUNS to change).
 bench/fuzz.sh "${FUZZ_RUNS:-10000000}"
