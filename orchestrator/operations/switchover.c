@@ -656,6 +656,16 @@ static bool preflight(sw_run *s, const st_report *r)
 static int sentinel_switchover(sw_run *s, mrd_error *err)
 {
     switchover_report *r = s->r;
+    if (!s->o->apply && state_load(s)) {
+        /* a dry run holds no lock: the file may be a running switchover's */
+        names(s);
+        snprintf(r->reason, sizeof(r->reason),
+                 "a switchover of %s to %s was left in state %s (killed, or still running): "
+                 "run with --yes to finish it or roll it back",
+                 r->from_name, r->to_name, sw_state_name(s->state));
+        r->outcome = SW_OUT_PLANNED;
+        return 1;
+    }
     if (state_load(s)) {
         if (resume(s, err)) {
             r->outcome = SW_OUT_DONE;
