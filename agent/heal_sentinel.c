@@ -251,7 +251,8 @@ static mrd_rc sentinel_observe(heal_ctx *hc, heal_obs *b, mrd_error *err)
 static mrd_rc restore_priority(const heal_ctx *hc, const heal_node *hn, mrd_error *err)
 {
     char prio[16];
-    snprintf(prio, sizeof(prio), "%d", hc->h->m->nodes[hn->node].replica_priority);
+    /* a node a switchover holds stays at 0 (safety_wanted()) */
+    snprintf(prio, sizeof(prio), "%d", safety_wanted(hc, hn, SAFE_PRIORITY));
     store_conn *c = NULL;
     mrd_rc rc = heal_node_conn(hc, hn->node, &c, err);
     if (rc == MRD_OK)

@@ -18,6 +18,12 @@ mrd_rc mrd_mkdir_p(const char *path, mode_t mode, mrd_error *err);
 mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
                         mode_t mode, mrd_error *err);
 
+/* J as JSON text (json_dumps() FLAGS) written to PATH with
+ * mrd_write_atomic() and MODE; J is released either way (NULL: out of
+ * memory, as a json_pack() that failed returns). */
+mrd_rc mrd_write_json_atomic(const char *path, json_t *j, size_t flags, mode_t mode,
+                             mrd_error *err);
+
 /* Create PATH with LEN bytes of DATA, mode MODE, atomically, only if it
  * does not exist: the data goes to a temporary file next to PATH, is
  * fsynced, then linked to PATH (link(2), or renameat2(RENAME_NOREPLACE)
@@ -26,12 +32,6 @@ mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
  * wins and the other's data is dropped.  *created (may be NULL) says
  * whether this call created PATH; an existing PATH is left as it is and is
  * not an error (MRD_OK, *created false). */
-/* J as JSON text (json_dumps() FLAGS) written to PATH with
- * mrd_write_atomic() and MODE; J is released either way (NULL: out of
- * memory, as a json_pack() that failed returns). */
-mrd_rc mrd_write_json_atomic(const char *path, json_t *j, size_t flags, mode_t mode,
-                             mrd_error *err);
-
 mrd_rc mrd_write_new(const char *path, const void *data, size_t len, mode_t mode,
                      bool *created, mrd_error *err);
 

@@ -892,6 +892,8 @@ static int cmd_switchover(const cli *o)
         json_object_set_new(j, "applied", json_boolean(o->yes));
         json_object_set_new(j, "code", json_integer(rc));
         print_json(j);
+    } else if (r.outcome == SW_OUT_DONE && r.reason[0]) {
+        printf("switchover done: %s\n", r.reason);
     } else if (r.outcome == SW_OUT_DONE) {
         printf("switchover done: %s (%s) -> %s (%s) in %.2f s", r.from_name, r.from_region,
                r.to_name, r.to_region, (double)r.total_ms / 1000.0);
@@ -983,17 +985,24 @@ static int cmd_rollout(const cli *o)
         json_object_set_new(j, "code", json_integer(rc));
         print_json(j);
     } else if (rc == 0) {
-        printf("rollout done: %d steps in %.1f s; %d full sync%s; writes paused %lld ms in "
-               "all%s\n",
-               r->done, (double)r->ms / 1000.0, r->full_syncs, r->full_syncs == 1 ? "" : "s",
-               r->pause_ms, r->resumed ? " (finished a stopped rollout)" : "");
+        char pause[64], unknown[64] = "";
+        if (r->pause_ms >= 0)
+            snprintf(pause, sizeof(pause), "writes paused %lld ms in all", r->pause_ms);
+        else
+            snprintf(pause, sizeof(pause), "writes paused by Redis itself (cluster mode)");
+        if (r->syncs_unknown)
+            snprintf(unknown, sizeof(unknown), " (%d restart%s could not tell)",
+                     r->syncs_unknown, r->syncs_unknown == 1 ? "" : "s");
+        printf("rollout done: %d steps in %.1f s; %d full sync%s%s; %s%s\n", r->done,
+               (double)r->ms / 1000.0, r->full_syncs, r->full_syncs == 1 ? "" : "s", unknown,
+               pause, r->resumed ? " (finished a stopped rollout)" : "");
         if (r->upgrade[0])
             printf("servers: %s\n", r->upgrade);
     } else if (rc == 1) {
         printf("%s (run with --yes to do it)\n", r->reason);
     } else {
-        fprintf(stderr, "meridian: rollout %s: %s\n", r->done ? "stopped" : "refused",
-                r->reason);
+        fprintf(stderr, "meridian: rollout %s: %s\n",
+                r->attempted || r->done ? "stopped" : "refused (nothing was changed)", r->reason);
     }
     free(r);
     orch_close(&c);

@@ -17,6 +17,7 @@
 #include "drill_scale.h"
 #include "fsutil.h"
 #include "info.h"
+#include "lock.h"
 #include "log.h"
 #include "manifest.h"
 #include "netfault.h"
@@ -535,12 +536,28 @@ static void kill_host_processes(drill *d, int h)
 
 /* The switchover drill's "fault": `meridian switchover --to ARG --yes`
  * as the operator runs it, its progress on stderr. */
+/* The state dir's lock, which the operations' callers hold (as the CLI
+ * does), taken for the drill's operation; NULL with ERR set when another
+ * deploy, switchover or rollout holds it for 10 s. */
+static mrd_lock *operation_lock(drill *d, const char *what, mrd_error *err)
+{
+    mrd_lock *l = NULL;
+    mrd_lock_holder who = {0};
+    if (mrd_lock_take(d->c->state_dir, "drill.lock", what, 10000, &l, &who, err) != MRD_OK)
+        return NULL;
+    return l;
+}
+
 static mrd_rc planned_switchover(drill *d, mrd_error *err)
 {
     drill_planned *x = &d->rec.planned;
+    mrd_lock *l = operation_lock(d, "drill switchover", err);
+    if (!l)
+        return err->code;
     switchover_opts so = {.to = d->o->arg, .shard = 0, .apply = true, .progress = stderr};
     switchover_report sr;
     switchover_run(d->c, &so, &sr);
+    mrd_lock_release(&l);
     snprintf(x->operation, sizeof(x->operation), "switchover");
     snprintf(x->outcome, sizeof(x->outcome), "%s", sw_outcome_name(sr.outcome));
     snprintf(x->from, sizeof(x->from), "%s", sr.from_name);
@@ -562,7 +579,13 @@ static mrd_rc planned_rollout(drill *d, mrd_error *err)
     rollout_report *r = calloc(1, sizeof(*r));
     if (!r)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    mrd_lock *l = operation_lock(d, "drill rollout", err);
+    if (!l) {
+        free(r);
+        return err->code;
+    }
     int rc = rollout_run(d->c, &ro, r);
+    mrd_lock_release(&l);
     snprintf(x->operation, sizeof(x->operation), "rollout");
     snprintf(x->outcome, sizeof(x->outcome), "%s", rc == 0 ? "done" : "failed");
     snprintf(x->reason, sizeof(x->reason), "%s", rc == 0 ? "" : r->reason);

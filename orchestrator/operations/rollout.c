@@ -63,6 +63,10 @@ mrd_rc rollout_plan(const orch_ctx *c, const st_report *r, ro_plan *out, char *w
 {
     const mrd_plan *p = c->plan;
     memset(out, 0, sizeof(*out));
+    if (1 + p->nnodes + c->topo->nhosts + p->nshards > ROLLOUT_MAX_STEPS) {
+        snprintf(why, n, "more than %d steps", ROLLOUT_MAX_STEPS);
+        return MRD_ERR_INVALID;
+    }
     int leader[MRD_MF_MAX_SHARDS];
     if (p->nshards > MRD_MF_MAX_SHARDS) {
         snprintf(why, n, "more than %d shards", MRD_MF_MAX_SHARDS);
@@ -188,7 +192,9 @@ static bool state_load(const orch_ctx *c, ro_plan *p)
         return false;
     json_t *j = json_load_file(path, 0, NULL);
     json_t *steps = json_object_get(j, "steps");
-    bool ok = json_is_array(steps) && json_array_size(steps) <= ROLLOUT_MAX_STEPS;
+    const char *topo = json_string_value(json_object_get(j, "topology"));
+    bool ok = json_is_array(steps) && json_array_size(steps) <= ROLLOUT_MAX_STEPS && topo &&
+              strcmp(topo, c->topo->name) == 0;
     memset(p, 0, sizeof(*p));
     size_t i;
     json_t *e;
@@ -208,9 +214,23 @@ static bool state_load(const orch_ctx *c, ro_plan *p)
                      .pause_ms = json_integer_value(json_object_get(e, "pause_ms"))};
         const char *detail = json_string_value(json_object_get(e, "detail"));
         snprintf(s.detail, sizeof(s.detail), "%s", detail ? detail : "");
-        ok = kind >= 0 && s.node >= -1 && s.node < c->plan->nnodes && s.host >= -1 &&
-             s.host < c->topo->nhosts && s.shard >= -1 && s.shard < c->plan->nshards &&
-             (kind == RO_AGENTS || kind == RO_SENTINEL ? 1 : s.node >= 0);
+        /* each kind with what it needs, on a node where the plan has it */
+        switch (kind) {
+        case RO_AGENTS:
+            ok = true;
+            break;
+        case RO_SENTINEL:
+            ok = s.host >= 0 && s.host < c->topo->nhosts && c->plan->hosts[s.host].sentinel;
+            break;
+        case RO_REPLICA:
+        case RO_SWITCHOVER:
+            ok = s.node >= 0 && s.node < c->plan->nnodes && s.shard >= 0 &&
+                 s.shard < c->plan->nshards && c->plan->nodes[s.node].shard == s.shard &&
+                 c->plan->nodes[s.node].host == s.host;
+            break;
+        default:
+            ok = false;
+        }
         if (!ok)
             break;
         p->steps[p->n++] = s;
@@ -450,7 +470,15 @@ int rollout_run(orch_ctx *c, const rollout_opts *o, rollout_report *r)
         if (s->done)
             continue;
         step_name(c, s, name, sizeof(name));
+        char why[512];
+        if (!wait_ok(c, ROLLOUT_READY_TIMEOUT_MS, why, sizeof(why))) {
+            snprintf(r->reason, sizeof(r->reason), "step %d (%s) not started: status not OK "
+                     "within %d s: %s; run the rollout again once it is",
+                     i + 1, name, ROLLOUT_READY_TIMEOUT_MS / 1000, why);
+            break;
+        }
         say(&x, "[%d/%d] %s", i + 1, p->n, name);
+        r->attempted++;
         if (run_step(&x, s, &err) != MRD_OK) {
             snprintf(r->reason, sizeof(r->reason), "step %d (%s): %s; run the rollout again to "
                      "go on from it", i + 1, name, err.msg);
@@ -466,12 +494,17 @@ int rollout_run(orch_ctx *c, const rollout_opts *o, rollout_report *r)
                                   : "",
             s->detail[0] ? "; " : "", s->detail);
     }
+    bool pause_known = false;
     for (int i = 0; i < p->n; i++) {
         const ro_step *s = &p->steps[i];
         r->done += s->done;
-        r->full_syncs += s->kind == RO_REPLICA && s->partial == 0;
+        r->full_syncs += s->kind == RO_REPLICA && s->done && s->partial == 0;
+        r->syncs_unknown += s->kind == RO_REPLICA && s->done && s->partial < 0;
+        pause_known |= s->kind == RO_SWITCHOVER && s->pause_ms >= 0;
         r->pause_ms += s->pause_ms > 0 ? s->pause_ms : 0;
     }
+    if (!pause_known)
+        r->pause_ms = -1;
     if (o->upgrade)
         note_servers(&x);
     r->ms = mrd_now_ms() - x.t0;
@@ -502,10 +535,12 @@ json_t *rollout_report_json(const orch_ctx *c, const rollout_report *r)
                       "pause_ms", s->pause_ms >= 0 ? json_integer(s->pause_ms) : json_null(),
                       "detail", s->detail));
     }
-    return json_pack("{s:b,s:i,s:i,s:o,s:i,s:I,s:I,s:b,s:o,s:o}", "done",
+    return json_pack("{s:b,s:i,s:i,s:o,s:i,s:i,s:o,s:I,s:b,s:o,s:o}", "done",
                      r->plan.n > 0 && r->done == r->plan.n, "steps_done", r->done, "steps_total",
-                     r->plan.n, "steps", steps, "full_syncs", r->full_syncs, "pause_ms",
-                     (json_int_t)r->pause_ms, "ms", (json_int_t)r->ms, "resumed", r->resumed,
+                     r->plan.n, "steps", steps, "full_syncs", r->full_syncs, "syncs_unknown",
+                     r->syncs_unknown, "pause_ms",
+                     r->pause_ms >= 0 ? json_integer(r->pause_ms) : json_null(), "ms",
+                     (json_int_t)r->ms, "resumed", r->resumed,
                      "reason", r->reason[0] ? json_string(r->reason) : json_null(), "servers",
                      r->upgrade[0] ? json_string(r->upgrade) : json_null());
 }

@@ -25,7 +25,8 @@
  *              as `meridian switchover` does: writes paused briefly;
  *   replica    the old leader, now a replica, restarted as the others.
  *
- * One step runs at a time and the next only once status is OK again.  A
+ * One step runs at a time, each only once status is OK (a resumed run
+ * checks it before its first step too).  A
  * run killed at any step (kill -9) resumes at the step it was in (a
  * restart asked twice restarts twice; a switchover finishes its own state
  * file); a step that fails stops the run with the reason, and the next
@@ -39,11 +40,13 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "manifest.h"
 #include "orch.h"
 #include "status.h"
 
 #define ROLLOUT_STATE_FILE "rollout.json"
-#define ROLLOUT_MAX_STEPS 256
+/* agents, every node, every sentinel and a switchover per shard */
+#define ROLLOUT_MAX_STEPS (1 + MRD_MF_MAX_NODES + MRD_MF_MAX_HOSTS + MRD_MF_MAX_SHARDS)
 #define ROLLOUT_READY_TIMEOUT_MS 120000 /* status OK again after a step */
 #define ROLLOUT_AGENT_TIMEOUT_MS 30000  /* a restarted agent answers */
 
@@ -90,8 +93,11 @@ typedef struct rollout_report {
     ro_plan plan;
     bool resumed;
     int done;              /* steps done (this run and before) */
+    int attempted;         /* steps this run started */
     int full_syncs;        /* replica restarts that needed a full sync */
-    long long pause_ms;    /* total writes paused by the switchovers */
+    int syncs_unknown;     /* ... whose agent could not tell */
+    long long pause_ms;    /* total writes paused by the switchovers; -1
+                              unknown (cluster mode: Redis pauses itself) */
     long long ms;
     char reason[400];      /* why it stopped or was refused; "" done */
     char upgrade[400];     /* --upgrade: the servers' executables after */
@@ -104,7 +110,7 @@ int rollout_run(orch_ctx *c, const rollout_opts *o, rollout_report *r);
 
 /* `meridian rollout --json`: {"done", "steps": [{"step", "host", "node",
  * "done", "ms", "partial_resync", "pause_ms", "detail"}], "full_syncs",
- * "pause_ms", "ms", "resumed", "reason"} (new reference). */
+ * "syncs_unknown", "pause_ms", "ms", "resumed", "reason", "servers"} (new reference). */
 json_t *rollout_report_json(const orch_ctx *c, const rollout_report *r);
 
 /* "agents", "replica", "sentinel", "switchover" */

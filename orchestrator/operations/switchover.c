@@ -17,6 +17,7 @@
 #define SW_CONN_TIMEOUT_MS 1000
 #define SW_HOLD_REQUEST_MS 3000
 #define SW_STATE_MAX 65536
+#define SW_HOLD_TTL_MAX_MS 300000 /* the longest hold an agent takes (HOLD_TTL_MAX_MS) */
 
 /* ==== the run ==== */
 
@@ -48,10 +49,17 @@ static int node_port(const sw_run *s, int node)
     return s->c->plan->nodes[node].port;
 }
 
+/* While writes are paused every call is kept short, so that the lease is
+ * renewed in time (SWITCHOVER_CALL_MS). */
+static int call_timeout(const sw_run *s)
+{
+    return s->paused_at && s->state < SW_VERIFY ? SWITCHOVER_CALL_MS : SW_CONN_TIMEOUT_MS;
+}
+
 static mrd_rc node_open(const sw_run *s, int node, store_conn **out, mrd_error *err)
 {
     return store_conn_open(node_addr(s, node), node_port(s, node), "admin", s->admin,
-                           SW_CONN_TIMEOUT_MS, out, err);
+                           call_timeout(s), out, err);
 }
 
 static mrd_rc node_info(const sw_run *s, int node, store_info *out, mrd_error *err)
@@ -68,10 +76,25 @@ static mrd_rc node_info(const sw_run *s, int node, store_info *out, mrd_error *e
     return rc;
 }
 
+/* INFO replication of the old leader, over the pause's connection. */
+static mrd_rc leader_info(sw_run *s, store_info *out, mrd_error *err)
+{
+    char *text = NULL;
+    if (!s->leader)
+        MRD_TRY(node_open(s, s->from, &s->leader, err));
+    mrd_rc rc = store_info_text(s->leader, "replication", &text, err);
+    if (rc == MRD_OK)
+        rc = store_info_parse(text, strlen(text), out, err);
+    else
+        store_conn_close(&s->leader);
+    free(text);
+    return rc;
+}
+
 static mrd_rc sentinel_open(const sw_run *s, int host, store_conn **out, mrd_error *err)
 {
     return store_conn_open(s->c->topo->hosts[host].address, s->c->topo->settings.sentinel.port,
-                           "admin", s->admin, SW_CONN_TIMEOUT_MS, out, err);
+                           "admin", s->admin, call_timeout(s), out, err);
 }
 
 /* ---- the state file ---- */
@@ -298,11 +321,13 @@ static long long align_to_info(sw_run *s, sentinel_view *v)
 static mrd_rc step_hold(sw_run *s, mrd_error *err)
 {
     const mrd_plan_shard *ps = &s->c->plan->shards[s->shard];
-    int ttl = SWITCHOVER_HOLD_TTL_MS + s->c->topo->settings.sentinel.failover_timeout_ms;
+    long long ttl = SWITCHOVER_HOLD_TTL_MS + (long long)s->c->topo->settings.sentinel.failover_timeout_ms;
+    if (ttl > SW_HOLD_TTL_MAX_MS)
+        ttl = SW_HOLD_TTL_MAX_MS;
     int n = 0;
     for (int i = ps->first; i < ps->first + ps->nnodes; i++)
         if (held_node(s, i)) {
-            MRD_TRY(hold(s, i, ttl, err));
+            MRD_TRY(hold(s, i, (int)ttl, err));
             n++;
         }
     say(s, "held %d other replica%s at replica-priority 0", n, n == 1 ? "" : "s");
@@ -341,7 +366,7 @@ static mrd_rc step_catchup(sw_run *s, mrd_error *err)
     long long start = mrd_now_ms();
     store_info li, ti;
     for (;;) {
-        MRD_TRY(node_info(s, s->from, &li, err));
+        MRD_TRY(leader_info(s, &li, err));
         if (!li.is_master)
             return mrd_error_set(err, MRD_ERR_STATE, "%s is no longer a master",
                                  s->r->from_name);
@@ -384,11 +409,12 @@ static mrd_rc step_failover(sw_run *s, mrd_error *err)
     return MRD_OK;
 }
 
-/* Is a failover of the shard running on any sentinel? */
-static bool failover_running(sw_run *s)
+/* Is a failover of the shard running on any sentinel?  1 yes, 0 no (every
+ * sentinel answered), -1 a sentinel could not be asked (it may be). */
+static int failover_running(sw_run *s)
 {
-    bool running = false;
-    for (int h = 0; h < s->c->topo->nhosts && !running; h++) {
+    int running = 0;
+    for (int h = 0; h < s->c->topo->nhosts && running != 1; h++) {
         if (!s->c->plan->hosts[h].sentinel)
             continue;
         store_conn *k = NULL;
@@ -396,7 +422,9 @@ static bool failover_running(sw_run *s)
         mrd_error err;
         if (sentinel_open(s, h, &k, &err) == MRD_OK &&
             sentinel_master(k, s->c->plan->shards[s->shard].name, &e, &err) == MRD_OK)
-            running = e.failover_in_progress;
+            running = e.failover_in_progress ? 1 : running;
+        else
+            running = -1;
         store_conn_close(&k);
     }
     return running;
@@ -405,13 +433,29 @@ static bool failover_running(sw_run *s)
 static mrd_rc step_promoted(sw_run *s, mrd_error *err)
 {
     long long limit = s->c->topo->settings.sentinel.failover_timeout_ms + 2000LL;
-    long long start = mrd_now_ms();
+    long long start = mrd_now_ms(), answered = start, asked = 0;
     store_info ti;
     for (;;) {
         mrd_error e;
-        if (node_info(s, s->to, &ti, &e) == MRD_OK && ti.is_master)
-            break;
-        if (mrd_now_ms() - start > limit)
+        long long now = mrd_now_ms();
+        if (node_info(s, s->to, &ti, &e) == MRD_OK) {
+            if (ti.is_master)
+                break;
+            answered = now;
+        } else if (now - answered > SWITCHOVER_TARGET_DEAD_MS) {
+            return mrd_error_set(err, MRD_ERR_CONNECT,
+                                 "the target %s stopped answering during the failover (%s)",
+                                 s->r->to_name, e.msg);
+        }
+        /* a failover the sentinel ended (aborted) without the target */
+        if (now - asked >= 250) {
+            asked = now;
+            if (now - start > 500 && failover_running(s) == 0)
+                return mrd_error_set(err, MRD_ERR_STATE,
+                                     "the sentinels ended the failover without promoting %s",
+                                     s->r->to_name);
+        }
+        if (now - start > limit)
             return mrd_error_set(err, MRD_ERR_TIMEOUT,
                                  "the sentinels did not promote %s within %lld ms",
                                  s->r->to_name, limit);
@@ -424,16 +468,15 @@ static mrd_rc step_promoted(sw_run *s, mrd_error *err)
     char port[16];
     snprintf(port, sizeof(port), "%d", node_port(s, s->to));
     store_info li;
-    store_conn *k = NULL;
-    mrd_rc rc = node_info(s, s->from, &li, err);
+    /* the pause renewed first: the demotion comes well within its lease */
+    mrd_rc rc = s->paused_at ? lease(s, true, err) : MRD_OK;
+    if (rc == MRD_OK)
+        rc = leader_info(s, &li, err);
     if (rc == MRD_OK && (li.is_master || strcmp(li.master_host, node_addr(s, s->to)) != 0 ||
                          li.master_port != node_port(s, s->to))) {
-        rc = node_open(s, s->from, &k, err);
+        rc = store_cmdl(s->leader, NULL, err, "REPLICAOF", node_addr(s, s->to), port, NULL);
         if (rc == MRD_OK)
-            rc = store_cmdl(k, NULL, err, "REPLICAOF", node_addr(s, s->to), port, NULL);
-        if (rc == MRD_OK)
-            rc = store_cmdl(k, NULL, err, "CONFIG", "REWRITE", NULL);
-        store_conn_close(&k);
+            rc = store_cmdl(s->leader, NULL, err, "CONFIG", "REWRITE", NULL);
     }
     if (rc != MRD_OK)
         return rc;
@@ -579,14 +622,20 @@ static bool resume(sw_run *s, mrd_error *err)
     store_info ti;
     mrd_error e;
     bool target_master = node_info(s, s->to, &ti, &e) == MRD_OK && ti.is_master;
-    sw_resume what = sw_resume_decide(s->state, target_master, failover_running(s));
+    sw_resume what = sw_resume_decide(s->state, target_master, failover_running(s) != 0);
     say(s, "a switchover of %s to %s was killed in state %s: %s", s->r->from_name,
         s->r->to_name, sw_state_name(s->state),
         what == SW_RESUME_ROLLBACK ? "rolling it back"
         : what == SW_RESUME_WAIT   ? "its failover runs, finishing it"
+        : what == SW_RESUME_DROP   ? "the leader has moved on since, dropping it"
                                    : "finishing it");
     if (what == SW_RESUME_ROLLBACK) {
         rollback(s);
+        return false;
+    }
+    if (what == SW_RESUME_DROP) {
+        release_all(s);
+        state_drop(s);
         return false;
     }
     if (s->state < SW_PROMOTED) {
@@ -598,7 +647,7 @@ static bool resume(sw_run *s, mrd_error *err)
         s->state = SW_PROMOTED;
     }
     mrd_rc rc = run_states(s, err);
-    if (rc != MRD_OK && s->state <= SW_PROMOTED && !failover_running(s) &&
+    if (rc != MRD_OK && s->state <= SW_PROMOTED && failover_running(s) == 0 &&
         !(node_info(s, s->to, &ti, &e) == MRD_OK && ti.is_master)) {
         rollback(s); /* the failover ended without the target */
         return false;
@@ -666,21 +715,26 @@ static int sentinel_switchover(sw_run *s, mrd_error *err)
         r->outcome = SW_OUT_PLANNED;
         return 1;
     }
+    bool finished_killed = false;
     if (state_load(s)) {
         if (resume(s, err)) {
-            r->outcome = SW_OUT_DONE;
+            /* then the move asked for now (nothing, when it was the same) */
             orch_failover_note(s->c);
-            return 0;
-        }
-        if (s->state >= SW_FAILOVER && r->failed_state[0]) {
+            finished_killed = true;
+        } else if (s->state >= SW_FAILOVER && r->failed_state[0]) {
             r->outcome = SW_OUT_FAILED;
             snprintf(r->reason, sizeof(r->reason), "resuming the killed switchover: %s",
                      err->msg);
             return 2;
         }
-        /* rolled back: start again */
-        r->resumed = true;
-        memset(r->failed_state, 0, sizeof(r->failed_state));
+        if (!finished_killed) {
+            /* rolled back: start again */
+            r->resumed = true;
+            memset(r->failed_state, 0, sizeof(r->failed_state));
+        }
+        s->state = SW_HOLD;
+        s->paused_at = s->last_lease = s->failover_at = 0;
+        r->pause_ms = r->catchup_ms = r->promote_ms = r->verify_ms = -1;
     }
     st_report *st = NULL;
     if (status_probe(s->c, SW_CONN_TIMEOUT_MS, &st, err) != MRD_OK) {
@@ -694,9 +748,9 @@ static int sentinel_switchover(sw_run *s, mrd_error *err)
     s->from = st->shards[0].master;
     if (to == -2) {
         plan_node_name(s->c->plan, s->from, r->from_name, sizeof(r->from_name));
-        snprintf(r->reason, sizeof(r->reason), "the leader %s is on %s already", r->from_name,
-                 s->o->to);
-        r->outcome = SW_OUT_NOTHING;
+        snprintf(r->reason, sizeof(r->reason), "the leader %s is on %s %s", r->from_name,
+                 s->o->to, finished_killed ? "now (a killed switchover finished)" : "already");
+        r->outcome = finished_killed ? SW_OUT_DONE : SW_OUT_NOTHING;
         status_free(&st);
         return 0;
     }
@@ -742,7 +796,7 @@ static int sentinel_switchover(sw_run *s, mrd_error *err)
     store_info ti;
     mrd_error e;
     bool moved = node_info(s, s->to, &ti, &e) == MRD_OK && ti.is_master;
-    if (s->state < SW_FAILOVER || (!moved && !failover_running(s))) {
+    if (s->state < SW_FAILOVER || (!moved && failover_running(s) == 0)) {
         rollback(s);
         r->outcome = SW_OUT_FAILED;
         return 2;

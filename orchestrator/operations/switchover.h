@@ -55,9 +55,17 @@
 #include "status.h"
 
 #define SWITCHOVER_STATE_FILE "switchover.json"
-#define SWITCHOVER_LEASE_MS 1000    /* one CLIENT PAUSE; renewed every
-                                       SWITCHOVER_RENEW_MS while waiting */
+#define SWITCHOVER_LEASE_MS 2000    /* one CLIENT PAUSE; renewed every
+                                       SWITCHOVER_RENEW_MS while waiting,
+                                       and just before the demotion: each
+                                       call in between is bounded by
+                                       SWITCHOVER_CALL_MS */
 #define SWITCHOVER_RENEW_MS 200
+#define SWITCHOVER_CALL_MS 500      /* connect and command, while paused */
+/* A target that does not answer for this long after the failover was
+ * asked is taken for dead: the pause ends, the old leader serves (the
+ * sentinel aborts its failover after failover-timeout). */
+#define SWITCHOVER_TARGET_DEAD_MS 2000
 #define SWITCHOVER_CATCHUP_MS 2000  /* target's offset equal to the leader's */
 #define SWITCHOVER_HOLD_SEEN_MS 15000 /* sentinel shows the holds (INFO: 10 s) */
 #define SWITCHOVER_VERIFY_MS 30000  /* + failover-timeout: all agree */
@@ -97,12 +105,17 @@ int sw_state_parse(const char *name);
  *                       the old leader still serving: unpause, lift the
  *                       holds, start again;
  *   SW_RESUME_WAIT      a failover runs: wait for the target's promotion;
- *   SW_RESUME_ON        go on from S (the target leads or is being
- *                       promoted). */
+ *   SW_RESUME_ON        go on from S (the target leads);
+ *   SW_RESUME_DROP      see below.
+ * FAILOVER_RUNNING is true also when a sentinel could not be asked (a
+ * failover may run there: wait rather than unpause). */
 typedef enum sw_resume {
     SW_RESUME_ROLLBACK = 0,
     SW_RESUME_WAIT,
     SW_RESUME_ON,
+    SW_RESUME_DROP,      /* it had got to verifying, and the target leads no
+                            longer (a failover since): lift the holds, drop
+                            the state, start again */
 } sw_resume;
 sw_resume sw_resume_decide(sw_state s, bool target_is_master, bool failover_running);
 
@@ -153,7 +166,10 @@ int switchover_choose(const orch_ctx *c, const st_report *r, int shard, const ch
 
 /* Run it (see above).  The caller holds the state dir's lock.  Exit code:
  * 0 done or nothing to do, 1 dry run (steps needed), 2 refused or failed
- * (R->reason says why; a failed run leaves the old leader serving). */
+ * (R->reason says why; a run that failed before the failover was asked
+ * leaves the old leader serving; after it, the state stays for the next
+ * run, which finishes it).  A run that finds a killed switchover finishes
+ * it (R->resumed) and then makes the move it was asked for. */
 int switchover_run(orch_ctx *c, const switchover_opts *o, switchover_report *r);
 
 /* Cluster mode: finish a switchover killed while its CLUSTER FAILOVER was

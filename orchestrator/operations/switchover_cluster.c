@@ -240,7 +240,11 @@ int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report 
         /* the views may agree later with the target leading: recorded
          * then, else the file is dropped (kept when nothing answers) */
         mrd_error fe;
-        switchover_finish_killed(c, o->progress, &fe);
+        if (switchover_finish_killed(c, o->progress, &fe) == 1) {
+            r->promote_ms = mrd_now_ms() - sent;
+            r->outcome = SW_OUT_DONE; /* the move spread late, and is recorded */
+            return 0;
+        }
         r->outcome = SW_OUT_FAILED;
         snprintf(r->failed_state, sizeof(r->failed_state), "failover");
         snprintf(r->reason, sizeof(r->reason), "%s", looked ? rr.error : err.msg);
@@ -253,9 +257,8 @@ int switchover_cluster(orch_ctx *c, const switchover_opts *o, switchover_report 
         snprintf(r->failed_state, sizeof(r->failed_state), "record");
         snprintf(r->reason, sizeof(r->reason),
                  "%s leads shard %d, but its placement could not be recorded (%s): the "
-                 "next heal would move it back",
+                 "next switchover, heal or rebalance records it (the state file stays)",
                  r->to_name, o->shard + 1, err.msg);
-        unlink(path);
         return 2;
     }
     unlink(path);

@@ -31,16 +31,16 @@ int sw_state_parse(const char *name)
 
 sw_resume sw_resume_decide(sw_state s, bool target_is_master, bool failover_running)
 {
-    if (target_is_master)
-        return s < SW_PROMOTED ? (s >= SW_FAILOVER ? SW_RESUME_ON : SW_RESUME_ROLLBACK)
-                               : SW_RESUME_ON;
     if (s < SW_FAILOVER)
         return SW_RESUME_ROLLBACK; /* nothing was asked of the sentinels */
+    if (target_is_master)
+        return SW_RESUME_ON;
     if (failover_running)
         return SW_RESUME_WAIT;
-    /* asked, and over without the target leading: the old leader serves
-     * (or the target was demoted again, which a later step would see) */
-    return s >= SW_VERIFY ? SW_RESUME_ON : SW_RESUME_ROLLBACK;
+    /* asked, over, and the target does not lead: before verifying, the
+     * failover failed (the old leader serves); from verifying on, the
+     * target had led and another failover moved the leader since */
+    return s >= SW_VERIFY ? SW_RESUME_DROP : SW_RESUME_ROLLBACK;
 }
 
 const char *sw_outcome_name(sw_outcome o)

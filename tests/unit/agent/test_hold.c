@@ -63,12 +63,14 @@ static void expired_holds_are_dropped(void **state)
 {
     const char *root = *state;
     long long now = mrd_wall_ms();
-    assert_int_equal(hold_put(root, 16381, now - 1, NULL), MRD_OK); /* already over */
-    assert_false(hold_active(root, 16381, now));
-    assert_int_equal(hold_put(root, 16382, now + 60000, NULL), MRD_OK);
-    char path[512], *text = NULL;
+    char path[512], *text = NULL, old[128];
     size_t len = 0;
     snprintf(path, sizeof(path), "%s/%s", root, HOLD_FILE);
+    /* a hold recorded earlier that has run out since */
+    int n = snprintf(old, sizeof(old), "{\"16381\": %lld}", now - 1);
+    assert_int_equal(mrd_write_atomic(path, old, (size_t)n, 0600, NULL), MRD_OK);
+    assert_false(hold_active(root, 16381, now));
+    assert_int_equal(hold_put(root, 16382, now + 60000, NULL), MRD_OK);
     assert_int_equal(mrd_read_file(path, 4096, &text, &len, NULL), MRD_OK);
     assert_null(strstr(text, "16381"));
     assert_non_null(strstr(text, "16382"));
