@@ -932,7 +932,9 @@ static int cmd_rollout(const cli *o)
     const mrd_setting *rows = mrd_settings_table(&nrows);
     for (size_t i = 0; have_before && i < nrows; i++) {
         char was[64], want[64];
-        if (!(rows[i].lands & MRD_LANDS_PLANNER))
+        /* a live setting (sentinel.quorum: 0 in a file, resolved in a
+         * manifest) is deploy's, not a move */
+        if (!(rows[i].lands & MRD_LANDS_PLANNER) || rows[i].apply == MRD_APPLY_LIVE)
             continue;
         mrd_setting_format(&rows[i], &before, was, sizeof(was));
         mrd_setting_format(&rows[i], &c->topo->settings, want, sizeof(want));
