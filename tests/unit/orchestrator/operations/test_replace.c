@@ -10,25 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "local_layout.h"
 #include "replace.h"
 
 /* Three regions of two hosts each: sentinel mode (3 sentinels, the master
  * on use-a1) or cluster mode (3 shards). */
-static const char topology_fmt[] =
-    "{\"name\": \"demo\", \"mode\": \"%s\", \"transport\": {\"kind\": \"local\"},"
-    " \"store\": {\"port\": 16379, \"leader_region\": \"us-east\"},"
-    " \"sentinel\": {\"count\": 3, \"port\": 26379},"
-    " \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 2},"
-    " \"regions\": ["
-    "  {\"name\": \"us-east\", \"zones\": ["
-    "   {\"name\": \"us-east-a\", \"hosts\": [{\"name\": \"use-a1\", \"address\": \"127.0.1.1\"}]},"
-    "   {\"name\": \"us-east-b\", \"hosts\": [{\"name\": \"use-b1\", \"address\": \"127.0.1.2\"}]}]},"
-    "  {\"name\": \"eu-west\", \"zones\": ["
-    "   {\"name\": \"eu-west-a\", \"hosts\": [{\"name\": \"euw-a1\", \"address\": \"127.0.2.1\"}]},"
-    "   {\"name\": \"eu-west-b\", \"hosts\": [{\"name\": \"euw-b1\", \"address\": \"127.0.2.2\"}]}]},"
-    "  {\"name\": \"ap-south\", \"zones\": ["
-    "   {\"name\": \"ap-south-a\", \"hosts\": [{\"name\": \"aps-a1\", \"address\": \"127.0.3.1\"}]},"
-    "   {\"name\": \"ap-south-b\", \"hosts\": [{\"name\": \"aps-b1\", \"address\": \"127.0.3.2\"}]}]}]}";
+static const char topology_fmt[] = MRD_TEST_LOCAL_LAYOUT;
 
 static orch_ctx *open_ctx(const char *mode)
 {

@@ -10,24 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "local_layout.h"
 #include "switchover.h"
 
 /* The local layout: three regions of two hosts, sentinel mode, the leader
  * on use-a1 (127.0.1.1:16379). */
-static const char topology[] =
-    "{\"name\": \"demo\", \"mode\": \"sentinel\", \"transport\": {\"kind\": \"local\"},"
-    " \"store\": {\"port\": 16379, \"leader_region\": \"us-east\"},"
-    " \"sentinel\": {\"count\": 3, \"port\": 26379},"
-    " \"regions\": ["
-    "  {\"name\": \"us-east\", \"zones\": ["
-    "   {\"name\": \"us-east-a\", \"hosts\": [{\"name\": \"use-a1\", \"address\": \"127.0.1.1\"}]},"
-    "   {\"name\": \"us-east-b\", \"hosts\": [{\"name\": \"use-b1\", \"address\": \"127.0.1.2\"}]}]},"
-    "  {\"name\": \"eu-west\", \"zones\": ["
-    "   {\"name\": \"eu-west-a\", \"hosts\": [{\"name\": \"euw-a1\", \"address\": \"127.0.2.1\"}]},"
-    "   {\"name\": \"eu-west-b\", \"hosts\": [{\"name\": \"euw-b1\", \"address\": \"127.0.2.2\"}]}]},"
-    "  {\"name\": \"ap-south\", \"zones\": ["
-    "   {\"name\": \"ap-south-a\", \"hosts\": [{\"name\": \"aps-a1\", \"address\": \"127.0.3.1\"}]},"
-    "   {\"name\": \"ap-south-b\", \"hosts\": [{\"name\": \"aps-b1\", \"address\": \"127.0.3.2\"}]}]}]}";
+static const char topology_fmt[] = MRD_TEST_LOCAL_LAYOUT;
 
 typedef struct fixture {
     orch_ctx c;
@@ -41,6 +29,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     mrd_error err;
+    char topology[4096];
+    snprintf(topology, sizeof(topology), topology_fmt, "sentinel");
     assert_non_null(f);
     if (topology_parse(topology, strlen(topology), "test.json", &f->c.topo, &err) != MRD_OK ||
         plan_build(f->c.topo, &f->c.plan, &err) != MRD_OK)
