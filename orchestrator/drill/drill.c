@@ -1169,6 +1169,16 @@ static mrd_rc cluster_choose_target(drill *d, mrd_error *err)
                 return mrd_error_set(err, MRD_ERR_USAGE, "%s has no replica to lose", t->name);
         }
         break;
+    case DRILL_SWITCHOVER:
+    case DRILL_SENTINEL_FAILOVER:
+    case DRILL_ROLLOUT:
+        return mrd_error_set(err, MRD_ERR_USAGE,
+                             "the %s drill runs in sentinel mode (its writer follows the "
+                             "sentinels); in cluster mode run `meridian %s` and measure with "
+                             "your own cluster client",
+                             drill_scenario_name(d->o->scenario),
+                             d->o->scenario == DRILL_ROLLOUT ? "rollout --yes"
+                                                             : "switchover --shard N --yes");
     case DRILL_SENTINEL_LOSS:
         return mrd_error_set(err, MRD_ERR_USAGE,
                              "%s runs in cluster mode, without sentinels: try kill-leader, "
