@@ -7,7 +7,7 @@
 #   3. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer
 #      into build-asan/ and runs them;
 #   4. builds the libFuzzer harnesses with clang into build-fuzz/ and runs
-#      each for FUZZ_SECONDS (default 30) from its seeds (scripts/fuzz.sh),
+#      each for FUZZ_SECONDS (default 20) from its seeds (scripts/fuzz.sh),
 #      with a fixed libFuzzer seed (FUZZ_SEED, default 1): every run tries
 #      the same inputs in the same order, so a pass is repeatable; the
 #      random search for new findings is bench/fuzz.sh.
