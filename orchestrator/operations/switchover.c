@@ -410,13 +410,18 @@ static mrd_rc step_failover(sw_run *s, mrd_error *err)
 }
 
 /* Is a failover of the shard running on any sentinel?  1 yes, 0 no (every
- * sentinel answered), -1 a sentinel could not be asked (it may be). */
+ * sentinel answered), -1 a sentinel could not be asked (it may be).  A
+ * pause in place is kept alive between the sentinels (each may take the
+ * whole call timeout). */
 static int failover_running(sw_run *s)
 {
     int running = 0;
     for (int h = 0; h < s->c->topo->nhosts && running != 1; h++) {
         if (!s->c->plan->hosts[h].sentinel)
             continue;
+        mrd_error le;
+        if (s->paused_at && s->state < SW_VERIFY)
+            lease(s, false, &le); /* a failure shows in the next renewal */
         store_conn *k = NULL;
         sentinel_entry e;
         mrd_error err;

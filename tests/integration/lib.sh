@@ -98,6 +98,34 @@ install_clients() {
     flock -u "$lockfd"
 }
 
+# sentinel_writer_start MASTER PREFIX: an independent application writing
+# through the sentinels on SPORT (ioredis, tests/clients/ioredis-writer.js:
+# SET PREFIX:<seq> then WAIT 1) as the app user, once it has made its first
+# acknowledged write; its acknowledged writes go to $T_DIR/PREFIX.acked.
+# sentinel_writer_stop PREFIX stops it and prints its summary;
+# sentinel_writer_lost PREFIX ADDR prints how many of them ADDR:$BASE lacks.
+# (install_clients first.)
+sentinel_writer_start() {
+    rm -f "$T_DIR/$2.stop"
+    SENTINELS="127.0.1.1:$SPORT,127.0.2.1:$SPORT,127.0.3.1:$SPORT" MASTER=$1 \
+        APP_PASS_FILE="$T_STATE/secrets/app.pass" NODE_PATH="$NODE_DIR/node_modules" \
+        node "$SRC/tests/clients/ioredis-writer.js" ioredis5 "$2" "$T_DIR/$2.stop" \
+        >"$T_DIR/$2.acked" 2>"$T_DIR/$2.err" &
+    T_WRITER=$!
+    T_PIDS+=("$T_WRITER")
+    wait_for 10 test -s "$T_DIR/$2.acked" || fail "the client wrote nothing"
+}
+sentinel_writer_stop() {
+    sleep 1
+    touch "$T_DIR/$1.stop"
+    wait "$T_WRITER"
+    cat "$T_DIR/$1.err"
+}
+sentinel_writer_lost() {
+    awk -v p="$1" '{printf "GET %s:%s\n", p, $2}' "$T_DIR/$1.acked" |
+        rcli_as admin "$ADMIN" -h "$2" -p "$BASE" | awk 'NF == 0 {n++} END {print n + 0}'
+}
+
 # write_topology FILE NAME PORT_BASE: the local three-region
 # layout (2 hosts per region, one zone per host) on ports
 # PORT_BASE (store), PORT_BASE+10000 (sentinel), PORT_BASE+1000 (agent).

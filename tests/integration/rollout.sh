@@ -62,26 +62,15 @@ grep -q "11 steps to take" "$T_DIR/dry.out" || { cat "$T_DIR/dry.out"; fail "not
 
 # ---- the rollout under an independent client ----
 full0=$(full_syncs)
-rm -f "$T_DIR/stop"
-SENTINELS="127.0.1.1:$SPORT,127.0.2.1:$SPORT,127.0.3.1:$SPORT" MASTER=itrollout \
-    APP_PASS_FILE="$T_STATE/secrets/app.pass" NODE_PATH="$NODE_DIR/node_modules" \
-    node "$SRC/tests/clients/ioredis-writer.js" ioredis5 ro "$T_DIR/stop" \
-    >"$T_DIR/acked.log" 2>"$T_DIR/writer.err" &
-WRITER=$!
-T_PIDS+=("$WRITER")
-wait_for 10 test -s "$T_DIR/acked.log" || fail "the client wrote nothing"
+sentinel_writer_start itrollout ro
 "$MERIDIAN" rollout "$T_TOPO" --state "$T_STATE" --restart --yes >"$T_DIR/rollout.out" 2>&1
 rc=$?
-sleep 1
-touch "$T_DIR/stop"
-wait "$WRITER"
+sentinel_writer_stop ro
 grep -v '^switchover' "$T_DIR/rollout.out"
-cat "$T_DIR/writer.err"
 checks=$((checks + 1)); check "rollout --restart --yes: done (exit 0), every node runs io-threads 2" \
     test "$rc" -eq 0 -a "$(config_all io-threads)" = "2 2 2 2 2 2"
-lost=$(awk '{printf "GET ro:%s\n", $2}' "$T_DIR/acked.log" |
-    adm -h "$(leader)" -p "$BASE" | awk 'NF == 0 {n++} END {print n + 0}')
-acked=$(wc -l <"$T_DIR/acked.log")
+lost=$(sentinel_writer_lost ro "$(leader)")
+acked=$(wc -l <"$T_DIR/ro.acked")
 checks=$((checks + 1)); check "the client lost none of its $acked acknowledged writes" \
     test "$lost" -eq 0 -a "$acked" -gt 50
 checks=$((checks + 1)); check "no full sync: every replica came back by a partial resync" \

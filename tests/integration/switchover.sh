@@ -65,29 +65,19 @@ checks=$((checks + 1)); check "the leader's own region: nothing to do (exit 0)" 
     grep -q "is on us-east already" "$T_DIR/same.out"
 
 # ---- switchover under an independent Sentinel-aware client ----
-rm -f "$T_DIR/stop"
-SENTINELS="127.0.1.1:$SPORT,127.0.2.1:$SPORT,127.0.3.1:$SPORT" MASTER=itswitch \
-    APP_PASS_FILE="$T_STATE/secrets/app.pass" NODE_PATH="$NODE_DIR/node_modules" \
-    node "$SRC/tests/clients/ioredis-writer.js" ioredis5 sw "$T_DIR/stop" \
-    >"$T_DIR/acked.log" 2>"$T_DIR/writer.err" &
-WRITER=$!
-T_PIDS+=("$WRITER")
-wait_for 10 test -s "$T_DIR/acked.log" || fail "the client wrote nothing"
-sw --to eu-west --yes --json >"$T_DIR/sw.json" 2>"$T_DIR/sw.err"
+sentinel_writer_start itswitch sw
+sw --to eu-west --yes --json >"$T_DIR/sw.json" 2>"$T_DIR/switch.err"
 rc=$?
-sleep 1
-touch "$T_DIR/stop"
-wait "$WRITER"
-cat "$T_DIR/sw.err" "$T_DIR/writer.err"
+cat "$T_DIR/switch.err"
+sentinel_writer_stop sw
 checks=$((checks + 1)); check "switchover --to eu-west: done (exit 0), the leader is in eu-west" \
     test "$rc" -eq 0 -a "$(jq -r .outcome "$T_DIR/sw.json")" = done \
     -a \( "$(leader)" = 127.0.2.1 -o "$(leader)" = 127.0.2.2 \)
-lost=$(awk '{printf "GET sw:%s\n", $2}' "$T_DIR/acked.log" |
-    adm -h "$(leader)" -p "$BASE" | awk -v want=0 'NF == 0 {n++} END {print n + 0}')
-acked=$(wc -l <"$T_DIR/acked.log")
+lost=$(sentinel_writer_lost sw "$(leader)")
+acked=$(wc -l <"$T_DIR/sw.acked")
 checks=$((checks + 1)); check "the client lost none of its $acked acknowledged writes" \
     test "$lost" -eq 0 -a "$acked" -gt 50
-say "writes paused on the old leader $(jq .pause_ms "$T_DIR/sw.json") ms; client: $(cat "$T_DIR/writer.err")"
+say "writes paused on the old leader $(jq .pause_ms "$T_DIR/sw.json") ms; client: $(cat "$T_DIR/sw.err")"
 checks=$((checks + 1)); check "writes flow, the replica priorities are the plan's, no state left" \
     writes_flow
 priorities_back || fail "replica priorities after the switchover"
