@@ -98,6 +98,19 @@ install_clients() {
     flock -u "$lockfd"
 }
 
+# deploy_sentinel_test NAME: deploy $T_TOPO (a write_topology layout named
+# NAME on BASE) or end the test; then ADMIN, adm (redis-cli as admin) and
+# leader (the address the sentinels name) are set.
+deploy_sentinel_test() {
+    T_NAME=$1
+    "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy.out" 2>&1 ||
+        { cat "$T_DIR/deploy.out"; fail "deploy"; exit 1; }
+    record_pids
+    ADMIN=$(cat "$T_STATE/secrets/admin.pass")
+}
+adm() { rcli_as admin "$ADMIN" "$@"; }
+leader() { adm -h 127.0.2.1 -p "$SPORT" sentinel get-master-addr-by-name "$T_NAME" | head -1; }
+
 # sentinel_writer_start MASTER PREFIX: an independent application writing
 # through the sentinels on SPORT (ioredis, tests/clients/ioredis-writer.js:
 # SET PREFIX:<seq> then WAIT 1) as the app user, once it has made its first

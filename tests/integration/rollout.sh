@@ -15,12 +15,7 @@ write_topology "$T_TOPO" itrollout "$BASE"
 checks=0
 
 install_clients || exit 1
-"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy.out" 2>&1 ||
-    { cat "$T_DIR/deploy.out"; fail "deploy"; exit 1; }
-record_pids
-ADMIN=$(cat "$T_STATE/secrets/admin.pass")
-adm() { rcli_as admin "$ADMIN" "$@"; }
-leader() { adm -h 127.0.2.1 -p "$SPORT" sentinel get-master-addr-by-name itrollout | head -1; }
+deploy_sentinel_test itrollout
 ADDRS=(127.0.1.1 127.0.1.2 127.0.2.1 127.0.2.2 127.0.3.1 127.0.3.2)
 # every node's value of CONFIG GET $1, space-separated
 config_all() {

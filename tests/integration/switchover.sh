@@ -15,12 +15,7 @@ write_topology "$T_TOPO" itswitch "$BASE"
 checks=0
 
 install_clients || exit 1
-"$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/deploy.out" 2>&1 ||
-    { cat "$T_DIR/deploy.out"; fail "deploy"; exit 1; }
-record_pids
-ADMIN=$(cat "$T_STATE/secrets/admin.pass")
-adm() { rcli_as admin "$ADMIN" "$@"; }
-leader() { adm -h 127.0.2.1 -p "$SPORT" sentinel get-master-addr-by-name itswitch | head -1; }
+deploy_sentinel_test itswitch
 sw() { "$MERIDIAN" switchover "$T_TOPO" --state "$T_STATE" "$@"; }
 # the plan's replica-priority of HOST's node, from its manifest
 plan_priority() {
