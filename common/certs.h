@@ -16,6 +16,20 @@
 
 #include "err.h"
 
+/* Where a deployment's TLS files live, relative to a secrets folder: the
+ * orchestrator's (STATE/secrets) and every host's (SECRETS in
+ * manifest.h) alike.  Meridian-managed or supplied by the operator
+ * (topology "tls": "ca_file", "cert_dir"), deploy copies them here, so
+ * everything downstream reads one layout. */
+#define MRD_TLS_DIR "tls"                /* mode 0700 */
+#define MRD_TLS_CA_CERT "tls/ca.crt"     /* the CA certificate, 0644 */
+#define MRD_TLS_CA_KEY "tls/ca.key"      /* orchestrator only, 0600; absent
+                                            when the operator supplied the CA */
+#define MRD_TLS_HOST_CERT "tls/host.crt" /* on a host: its own certificate */
+#define MRD_TLS_HOST_KEY "tls/host.key"  /* on a host: its key, 0600 */
+#define MRD_TLS_HOSTS_DIR "tls/hosts"    /* orchestrator: HOST.crt, HOST.key
+                                            for every host, as deployed */
+
 /* Bounds of a validity period, in days. */
 #define MRD_CERT_MIN_DAYS 1
 #define MRD_CERT_MAX_DAYS 36500
