@@ -19,6 +19,7 @@
 #define MAX_SENTINELS 15
 #define CLUSTER_SLOTS 16384
 #define IO_THREADS_MAX 128 /* Redis' own bound */
+#define CERT_DAYS_MAX 36500 /* common/certs.h MRD_CERT_MAX_DAYS */
 
 #define AT_(field) offsetof(mrd_settings, field), sizeof(((mrd_settings *)0)->field)
 #define AT(field) AT_(field), false
@@ -121,6 +122,30 @@ static const mrd_setting table[] = {
      "failing; a master's failover takes about this plus 1 to 2 s of election "
      "(sentinel mode renders it too, where Redis ignores it)",
      MRD_LANDS_REDIS, "cluster-node-timeout", MRD_APPLY_LIVE, AT(cluster.node_timeout_ms)},
+    /* ---- tls ---- */
+    {"tls", "enabled", MRD_SETTING_BOOL, 0, 1, "false",
+     "`true`: every node, sentinel and agent API listens on TLS only, on the ports above; "
+     "replication, Sentinel's links and the cluster bus use TLS; meridian verifies every "
+     "certificate and never falls back to plaintext.  Clients still log in with their ACL "
+     "password and need only the CA certificate (`tls-auth-clients no`).  Chosen at the "
+     "first deploy: a deployment changes it only by `destroy` and `deploy`",
+     MRD_LANDS_REDIS | MRD_LANDS_SENTINEL | MRD_LANDS_AGENT | MRD_LANDS_PLANNER, NULL,
+     MRD_APPLY_PLAN, AT_OPTIONAL(tls.enabled)},
+    {"tls", "cert_days", MRD_SETTING_INT, 1, CERT_DAYS_MAX, "365",
+     "1 to 36500; how long the host certificates meridian issues are valid",
+     MRD_LANDS_DEPLOY, NULL, MRD_APPLY_NEXT_DEPLOY, AT_OPTIONAL(tls.cert_days)},
+    {"tls", "renew_days", MRD_SETTING_INT, 1, CERT_DAYS_MAX, "30",
+     "at least 1; `meridian deploy` renews a certificate it issued that expires within "
+     "this many days, and reloads it on every node without a restart",
+     MRD_LANDS_DEPLOY, NULL, MRD_APPLY_NEXT_DEPLOY, AT_OPTIONAL(tls.renew_days)},
+    {"tls", "ca_file", MRD_SETTING_FILE, 0, 0, "",
+     "empty: meridian makes its own CA at the first deploy (key mode 0600 in the state "
+     "dir); else the operator's CA certificate, and `cert_dir` is required",
+     MRD_LANDS_DEPLOY, NULL, MRD_APPLY_NEXT_DEPLOY, AT_OPTIONAL(tls.ca_file)},
+    {"tls", "cert_dir", MRD_SETTING_FILE, 0, 0, "",
+     "with `ca_file`: the folder holding `HOST.crt` and `HOST.key` (mode 0600) for every "
+     "host, signed by that CA, each naming its host's address in subjectAltName",
+     MRD_LANDS_DEPLOY, NULL, MRD_APPLY_NEXT_DEPLOY, AT_OPTIONAL(tls.cert_dir)},
 };
 
 #define NROWS (sizeof(table) / sizeof(table[0]))
@@ -141,7 +166,7 @@ const mrd_setting *mrd_setting_find(const char *section, const char *key)
 
 /* One NULL-terminated key list per section, built once from the table. */
 static const char *const sections[] = {"store", "sentinel", "consistency", "agent",
-                                       "cluster"};
+                                       "cluster", "tls"};
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 static const char *section_keys[NSECTIONS][NROWS + 1];
 static pthread_once_t section_keys_once = PTHREAD_ONCE_INIT;
@@ -224,6 +249,7 @@ static void set_text(mrd_settings *s, const mrd_setting *row, const char *text)
     case MRD_SETTING_SIZE:
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
+    case MRD_SETTING_FILE:
         snprintf(at(s, row), row->size, "%s", text);
         break;
     }
@@ -302,6 +328,17 @@ mrd_rc mrd_setting_set_json(const mrd_setting *row, const json_t *v, mrd_setting
         snprintf(at(s, row), row->size, "%s", text);
         return MRD_OK;
     }
+    case MRD_SETTING_FILE: {
+        const char *text = json_string_value(v);
+        if (!text) {
+            snprintf(why, n, "%s must be a string: a path", name);
+            return MRD_ERR_INVALID;
+        }
+        if (!mrd_setting_file_ok(name, text, json_string_length(v), why, n))
+            return MRD_ERR_INVALID;
+        snprintf(at(s, row), row->size, "%s", text);
+        return MRD_OK;
+    }
     }
     snprintf(why, n, "%s has an unknown type", name);
     return MRD_ERR_INVALID;
@@ -317,6 +354,7 @@ json_t *mrd_setting_to_json(const mrd_setting *row, const mrd_settings *s)
     case MRD_SETTING_SIZE:
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
+    case MRD_SETTING_FILE:
         return json_string(cat(s, row));
     }
     return json_null();
@@ -334,6 +372,7 @@ void mrd_setting_format(const mrd_setting *row, const mrd_settings *s, char *buf
     case MRD_SETTING_SIZE:
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
+    case MRD_SETTING_FILE:
         snprintf(buf, n, "%s", (const char *)cat(s, row));
         return;
     }
@@ -354,6 +393,7 @@ bool mrd_setting_live_value(const mrd_setting *row, const mrd_settings *s, char 
     case MRD_SETTING_INT:
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
+    case MRD_SETTING_FILE:
         mrd_setting_format(row, s, buf, n);
         return true;
     }
@@ -466,6 +506,28 @@ bool mrd_setting_program_ok(const char *name, const char *text, size_t len, char
     return true;
 }
 
+bool mrd_setting_file_ok(const char *name, const char *text, size_t len, char *why,
+                         size_t n)
+{
+    if (len >= MRD_PROGRAM_MAX || strlen(text) != len) {
+        snprintf(why, n, "%s must be a path of at most %d bytes", name, MRD_PROGRAM_MAX - 1);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < ' ' || (unsigned char)text[i] == 0x7f) {
+            snprintf(why, n, "%s must not hold control bytes", name);
+            return false;
+        }
+    if (len && text[0] != '/' && strncmp(text, "~/", 2) != 0) {
+        snprintf(why, n,
+                 "%s must be an absolute path or one starting with \"~/\" (it is read on "
+                 "the machine that runs meridian, whatever the working directory)",
+                 name);
+        return false;
+    }
+    return true;
+}
+
 /* ==== DOCUMENTATION ==================================================== */
 
 const char *mrd_setting_type_name(const mrd_setting *row)
@@ -481,6 +543,8 @@ const char *mrd_setting_type_name(const mrd_setting *row)
         return "name";
     case MRD_SETTING_PROGRAM:
         return "program";
+    case MRD_SETTING_FILE:
+        return "path";
     }
     return "?";
 }
@@ -498,6 +562,7 @@ void mrd_setting_lands_text(const mrd_setting *row, char *buf, size_t n)
         {MRD_LANDS_AGENT, "agent"},
         {MRD_LANDS_PLANNER, "planner"},
         {MRD_LANDS_HEAL, "`meridian heal`"},
+        {MRD_LANDS_DEPLOY, "`meridian deploy`"},
     };
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         if (!(row->lands & parts[i].bit))
@@ -527,6 +592,8 @@ const char *mrd_setting_apply_name(mrd_setting_apply a)
         return "scale (online)";
     case MRD_APPLY_NEXT_RUN:
         return "next heal";
+    case MRD_APPLY_NEXT_DEPLOY:
+        return "next deploy";
     }
     return "?";
 }
@@ -545,7 +612,7 @@ char *mrd_settings_markdown(const char *section)
         if (!row->def)
             snprintf(def, sizeof(def), "required");
         else if (row->type == MRD_SETTING_SIZE || row->type == MRD_SETTING_REGION ||
-                 row->type == MRD_SETTING_PROGRAM)
+                 row->type == MRD_SETTING_PROGRAM || row->type == MRD_SETTING_FILE)
             snprintf(def, sizeof(def), "`\"%s\"`", row->def);
         else
             snprintf(def, sizeof(def), "`%s`", row->def);

@@ -25,7 +25,8 @@
                            no leading '-' (they become paths and arguments) */
 #define MRD_SIZE_MAX 32 /* Redis memory size strings: "64mb", "1gb", "0" */
 #define MRD_PROGRAM_MAX 256 /* a program: a bare name looked up on PATH, or an
-                               absolute path ("/opt/redis-7.2/bin/redis-server") */
+                               absolute path ("/opt/redis-7.2/bin/redis-server");
+                               also a file setting's room (MRD_SETTING_FILE) */
 
 /* The min-replicas-to-write an agent fences an isolated master with: more
  * than any topology has, so that the node refuses every write
@@ -70,6 +71,13 @@ typedef struct mrd_settings {
         int replicas_per_shard;
         int node_timeout_ms;
     } cluster;
+    struct {
+        bool enabled;
+        int cert_days;
+        int renew_days;
+        char ca_file[MRD_PROGRAM_MAX];  /* "": meridian's own CA */
+        char cert_dir[MRD_PROGRAM_MAX]; /* with ca_file: HOST.crt, HOST.key */
+    } tls;
 } mrd_settings;
 
 typedef enum mrd_setting_type {
@@ -79,6 +87,8 @@ typedef enum mrd_setting_type {
     MRD_SETTING_REGION,  /* the name of a region of the file */
     MRD_SETTING_PROGRAM, /* a program to run: a bare name (looked up on PATH) or
                             an absolute path; no spaces or control bytes */
+    MRD_SETTING_FILE,    /* a file or folder on the operator's machine: "" (none),
+                            an absolute path or one starting with "~/" */
 } mrd_setting_type;
 
 /* Where a setting lands (bits). */
@@ -87,6 +97,7 @@ typedef enum mrd_setting_type {
 #define MRD_LANDS_AGENT 0x4u    /* read by the agent from its manifest */
 #define MRD_LANDS_PLANNER 0x8u  /* shapes the plan (placement, ports) */
 #define MRD_LANDS_HEAL 0x10u    /* read by `meridian heal` (the operator side) */
+#define MRD_LANDS_DEPLOY 0x20u  /* read by `meridian deploy` (the operator side) */
 
 /* How a changed value reaches a running deployment. */
 typedef enum mrd_setting_apply {
@@ -99,6 +110,7 @@ typedef enum mrd_setting_apply {
     MRD_APPLY_SCALE,    /* cluster mode: deploy adds or retires shards and
                            moves slots online (orchestrator/cluster/scale.c) */
     MRD_APPLY_NEXT_RUN, /* read by the next `meridian heal`; nothing runs it */
+    MRD_APPLY_NEXT_DEPLOY, /* read by the next `meridian deploy` */
 } mrd_setting_apply;
 
 typedef struct mrd_setting {
@@ -180,7 +192,15 @@ long long mrd_parse_size(const char *s);
 bool mrd_setting_program_ok(const char *name, const char *text, size_t len, char *why,
                             size_t n);
 
-/* "integer", "port", "boolean", "size", "name" or "program" (static). */
+/* Whether TEXT (LEN bytes) is a valid MRD_SETTING_FILE value: empty, or
+ * an absolute path or one starting with "~/", of at most MRD_PROGRAM_MAX - 1
+ * bytes without control bytes.  On false, WHY (N bytes) gets what is
+ * wrong, naming NAME. */
+bool mrd_setting_file_ok(const char *name, const char *text, size_t len, char *why,
+                         size_t n);
+
+/* "integer", "port", "boolean", "size", "name", "program" or "path"
+ * (static). */
 const char *mrd_setting_type_name(const mrd_setting *row);
 
 /* "redis.conf `maxmemory`, agent, ..." into BUF. */

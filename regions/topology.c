@@ -37,7 +37,7 @@
 
 static const char *const top_keys[] = {
     "name", "mode", "survive", "transport", "store", "sentinel",
-    "consistency", "agent", "notify", "cluster", "regions", NULL};
+    "consistency", "agent", "notify", "cluster", "tls", "regions", NULL};
 static const char *const transport_keys[] = {
     "kind", "user", "identity", "known_hosts", "port", "root", NULL};
 static const char *const notify_keys[] = {"webhooks", NULL};
@@ -691,12 +691,13 @@ static mrd_rc parse_settings(ctx *c, json_t *root, const char *section, const ch
         case MRD_SETTING_REGION:
             rc = get_name(c, o, row->key, field, "region name");
             break;
-        case MRD_SETTING_PROGRAM: {
+        case MRD_SETTING_PROGRAM:
+        case MRD_SETTING_FILE: {
             json_t *v = json_object_get(o, row->key);
-            char why[320], w[TOPO_WHERE];
+            char why[320]; /* names the key: "tls.ca_file must be ..." */
             if (v && mrd_setting_set_json(row, v, &t->settings, why, sizeof(why)) != MRD_OK)
-                rc = fail_at(c, pos_here(c, row->key, JSONPOS_VALUE), MRD_ERR_INVALID,
-                             "%s: %s", path_str(c, row->key, w, sizeof(w)), why);
+                rc = fail_at(c, pos_here(c, row->key, JSONPOS_VALUE), MRD_ERR_INVALID, "%s",
+                             why);
             break;
         }
         case MRD_SETTING_SIZE:
@@ -1216,6 +1217,16 @@ static mrd_rc check_across(ctx *c, json_t *root)
         (rc = check_spares(c)) != MRD_OK)
         return rc;
 
+    /* the operator's certificates come as a pair: a CA and its hosts' */
+    bool ca = t->settings.tls.ca_file[0], dir = t->settings.tls.cert_dir[0];
+    if (ca != dir)
+        return fail_at(c, pos_top(c, "tls", ca ? "ca_file" : "cert_dir", JSONPOS_KEY),
+                       MRD_ERR_INVALID,
+                       "tls.%s is set but tls.%s is not: an operator-supplied CA comes "
+                       "with a cert_dir of HOST.crt and HOST.key files it signed; set both, "
+                       "or neither for meridian's own CA",
+                       ca ? "ca_file" : "cert_dir", ca ? "cert_dir" : "ca_file");
+
     int hosts = topology_placeable_hosts(t);
     if (t->settings.sentinel.count > hosts) {
         jsonpos p = pos_setting(c, root, "sentinel", "count", "regions");
@@ -1442,6 +1453,7 @@ mrd_rc topology_parse(const char *text, size_t len, const char *path,
         (rc = parse_notify(&c, root)) != MRD_OK ||
         (rc = parse_settings(&c, root, "cluster",
                              "{ \"shards\": ..., \"replicas_per_shard\": ... }")) != MRD_OK ||
+        (rc = parse_settings(&c, root, "tls", "{ \"enabled\": true, ... }")) != MRD_OK ||
         (rc = parse_regions(&c, root)) != MRD_OK ||
         (rc = check_across(&c, root)) != MRD_OK)
         goto done;

@@ -1249,7 +1249,9 @@ static const char valid_manifest[] =
     "    \"agent\": {\"port\": 16900, \"interval_ms\": 1000, \"metrics_open\": true,\n"
     "              \"crash_fast_path\": false, \"fence\": false,\n"
     "              \"replace_after_s\": 300},\n"
-    "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1, \"node_timeout_ms\": 5000}\n"
+    "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1, \"node_timeout_ms\": 5000},\n"
+    "    \"tls\": {\"enabled\": true, \"cert_days\": 90, \"renew_days\": 20,\n"
+    "            \"ca_file\": \"\", \"cert_dir\": \"\"}\n"
     "  },\n"
     "  \"hosts\": [\n"
     "    {\"host\": \"use-a1\", \"region\": \"us-east\", \"zone\": \"a\",\n"
@@ -1377,6 +1379,8 @@ static void test_manifest_parse_valid(void **state)
     assert_string_equal(m->settings.store.repl_backlog, "64mb");
     assert_int_equal(m->settings.store.io_threads, 4);
     assert_string_equal(m->settings.store.redis_server, "/opt/redis-7/bin/redis-server");
+    assert_true(m->settings.tls.enabled);
+    assert_int_equal(m->settings.tls.cert_days, 90);
     assert_int_equal(m->settings.consistency.min_replicas_to_write, 1);
     assert_int_equal(m->settings.consistency.min_replicas_max_lag_s, 10);
     assert_int_equal(m->settings.consistency.wait_replicas, 2);
@@ -1963,7 +1967,7 @@ static void test_manifest_cluster_mode(void **state)
 
 /* A deploy after an upgrade compares the settings of the manifests the
  * hosts still run, of any version with a settings table. */
-/* A manifest written before store.io_threads and store.redis_server is
+/* A manifest written before store.io_threads, store.redis_server and tls is
  * still read: both take their defaults, which is what that meridian ran;
  * written back, it carries them. */
 static void test_manifest_without_restart_settings(void **state)
@@ -1975,10 +1979,13 @@ static void test_manifest_without_restart_settings(void **state)
     json_t *store = json_object_get(json_object_get(root, "settings"), "store");
     json_object_del(store, "io_threads");
     json_object_del(store, "redis_server");
+    json_object_del(json_object_get(root, "settings"), "tls"); /* before TLS: off */
     char *text = json_dumps(root, 0);
     mrd_manifest *m = parse_manifest_ok(text);
     assert_int_equal(m->settings.store.io_threads, 1);
     assert_string_equal(m->settings.store.redis_server, "redis-server");
+    assert_false(m->settings.tls.enabled);
+    assert_int_equal(m->settings.tls.cert_days, 365);
     json_t *j = manifest_to_json(m);
     json_t *js = json_object_get(json_object_get(j, "settings"), "store");
     assert_int_equal(json_integer_value(json_object_get(js, "io_threads")), 1);

@@ -242,7 +242,7 @@ static void test_readme_tables_match(void **state)
     size_t len = fread(text, 1, sizeof(text) - 1, f);
     fclose(f);
     text[len] = '\0';
-    const char *sections[] = {"store", "sentinel", "consistency", "agent", "cluster"};
+    const char *sections[] = {"store", "sentinel", "consistency", "agent", "cluster", "tls"};
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         char *table = mrd_settings_markdown(sections[i]);
         char begin[64], end[] = "<!-- end of generated table -->";
