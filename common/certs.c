@@ -632,3 +632,20 @@ out:
     EVP_PKEY_free(key);
     return rc;
 }
+
+mrd_rc mrd_tls_host_file(const char *secrets, const char *host, bool key, char *buf,
+                         size_t n, mrd_error *err)
+{
+    if (mrd_path_fmt(buf, n, "%s/" MRD_TLS_HOSTS_DIR "/%s.%s", secrets, host,
+                     key ? "key" : "crt") != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "the path of %s's certificate is too long",
+                             host);
+    return MRD_OK;
+}
+
+mrd_rc mrd_tls_ca_file(const char *secrets, char *buf, size_t n, mrd_error *err)
+{
+    if (mrd_path_fmt(buf, n, "%s/" MRD_TLS_CA_CERT, secrets) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "the path of the CA certificate is too long");
+    return MRD_OK;
+}

@@ -20,15 +20,23 @@
  * orchestrator's (STATE/secrets) and every host's (SECRETS in
  * manifest.h) alike.  Meridian-managed or supplied by the operator
  * (topology "tls": "ca_file", "cert_dir"), deploy copies them here, so
- * everything downstream reads one layout. */
-#define MRD_TLS_DIR "tls"                /* mode 0700 */
-#define MRD_TLS_CA_CERT "tls/ca.crt"     /* the CA certificate, 0644 */
-#define MRD_TLS_CA_KEY "tls/ca.key"      /* orchestrator only, 0600; absent
-                                            when the operator supplied the CA */
-#define MRD_TLS_HOST_CERT "tls/host.crt" /* on a host: its own certificate */
-#define MRD_TLS_HOST_KEY "tls/host.key"  /* on a host: its key, 0600 */
-#define MRD_TLS_HOSTS_DIR "tls/hosts"    /* orchestrator: HOST.crt, HOST.key
-                                            for every host, as deployed */
+ * everything downstream reads one layout.  Host files are named after the
+ * host (mrd_tls_host_file): on the local transport every host's agent
+ * shares the orchestrator's secrets folder. */
+#define MRD_TLS_DIR "tls"               /* mode 0700 */
+#define MRD_TLS_CA_CERT "tls/ca.crt"    /* the CA certificate, 0644 */
+#define MRD_TLS_CA_KEY "tls/ca.key"     /* orchestrator only, 0600; absent when
+                                           the operator supplied the CA */
+#define MRD_TLS_HOSTS_DIR "tls/hosts"   /* HOST.crt (0644), HOST.key (0600) */
+
+/* SECRETS/tls/hosts/HOST.crt, or .key when KEY, into BUF (N bytes).
+ * MRD_ERR_INVALID when it does not fit. */
+mrd_rc mrd_tls_host_file(const char *secrets, const char *host, bool key, char *buf,
+                         size_t n, mrd_error *err);
+
+/* SECRETS/tls/ca.crt into BUF (N bytes); MRD_ERR_INVALID when it does not
+ * fit. */
+mrd_rc mrd_tls_ca_file(const char *secrets, char *buf, size_t n, mrd_error *err);
 
 /* Bounds of a validity period, in days. */
 #define MRD_CERT_MIN_DAYS 1
