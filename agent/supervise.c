@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "certs.h"
 #include "conn.h"
 #include "fsutil.h"
 #include "log.h"
@@ -137,10 +138,37 @@ sv_proc *sv_node(sv_host *h, int node)
 
 /* ==== rendering ==== */
 
+/* The TLS lines: the process's port is its tls-port and the plain port
+ * is 0 when TLS is on; the certificate files are this host's under the
+ * secrets folder (common/certs.h).  Off, every line says so. */
+static mrd_rc set_tls(mrd_vars *v, const sv_host *h, const sv_proc *p)
+{
+    bool on = h->m->settings.tls.enabled;
+    char cert[MRD_MF_PATH] = "", key[MRD_MF_PATH] = "", ca[MRD_MF_PATH] = "";
+    if (on && (mrd_tls_host_file(h->m->secrets_dir, h->m->host, false, cert, sizeof(cert),
+                                 NULL) != MRD_OK ||
+               mrd_tls_host_file(h->m->secrets_dir, h->m->host, true, key, sizeof(key),
+                                 NULL) != MRD_OK ||
+               mrd_tls_ca_file(h->m->secrets_dir, ca, sizeof(ca), NULL) != MRD_OK))
+        return MRD_ERR_INVALID;
+    /* the values are written inside double quotes: a quote or a backslash
+     * in a path would end them early */
+    if (strpbrk(h->m->secrets_dir, "\"\\"))
+        return MRD_ERR_INVALID;
+    mrd_rc rc = vars_set_int(v, "plain_port", on ? 0 : p->port);
+    rc = rc ? rc : vars_set_int(v, "tls_port", on ? p->port : 0);
+    rc = rc ? rc : vars_set(v, "tls_cert_file", cert);
+    rc = rc ? rc : vars_set(v, "tls_key_file", key);
+    rc = rc ? rc : vars_set(v, "tls_ca_cert_file", ca);
+    rc = rc ? rc : vars_set(v, "tls_replication", on ? "yes" : "no");
+    rc = rc ? rc : vars_set(v, "tls_cluster", on ? "yes" : "no");
+    return rc;
+}
+
 static mrd_rc set_common(mrd_vars *v, const sv_host *h, const sv_proc *p)
 {
     const mrd_mf_host *self = manifest_self(h->m);
-    mrd_rc rc = MRD_OK;
+    mrd_rc rc = set_tls(v, h, p);
     rc = rc ? rc : vars_set(v, "host", self->host);
     rc = rc ? rc : vars_set(v, "region", self->region);
     rc = rc ? rc : vars_set(v, "zone", self->zone);

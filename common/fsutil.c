@@ -248,3 +248,19 @@ mrd_rc mrd_write_json_atomic(const char *path, json_t *j, size_t flags, mode_t m
     free(text);
     return rc;
 }
+
+mrd_rc mrd_expand_home(const char *in, char *buf, size_t n, mrd_error *err)
+{
+    if (strncmp(in, "~/", 2) != 0)
+        return mrd_path_fmt(buf, n, "%s", in) == MRD_OK
+                   ? MRD_OK
+                   : mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", in);
+    const char *home = getenv("HOME");
+    if (!home || home[0] != '/')
+        return mrd_error_set(err, MRD_ERR_STATE,
+                             "HOME is not set, so %s cannot be found: use an absolute path",
+                             in);
+    return mrd_path_fmt(buf, n, "%s/%s", home, in + 2) == MRD_OK
+               ? MRD_OK
+               : mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", in);
+}

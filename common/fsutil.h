@@ -52,6 +52,11 @@ bool mrd_path_exists(const char *path);
  * counted).  Their folders are not listed again. */
 mrd_rc mrd_rm_rf(const char *path, mrd_error *err);
 
+/* IN with a leading "~/" replaced by $HOME (this machine's) into BUF (N
+ * bytes); any other path as it is.  MRD_ERR_STATE when HOME is needed and
+ * not an absolute path; MRD_ERR_INVALID when the result does not fit. */
+mrd_rc mrd_expand_home(const char *in, char *buf, size_t n, mrd_error *err);
+
 /* snprintf that reports truncation as MRD_ERR_INVALID. */
 mrd_rc mrd_path_fmt(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

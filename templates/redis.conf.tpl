@@ -7,10 +7,25 @@
 # Bind only this host's address: on the local layout every host is its own
 # loopback address (127.0.R.H) and all of them use the same port.
 bind {{bind}}
-port {{port}}
+port {{plain_port}}
 # Stays on: the default user is disabled below, so every client must
 # authenticate anyway; this is a second lock, not the only one.
 protected-mode yes
+
+# ---- tls -------------------------------------------------------------
+# With the topology's tls.enabled the node listens on TLS only (port 0
+# above, tls-port here), replicates and gossips over TLS, and presents
+# this host's certificate (its address in subjectAltName) signed by the
+# deployment's CA.  Clients log in with their ACL password as without TLS
+# and need only the CA certificate: no client certificate is asked for.
+# Without TLS every line here is off ("0", "no", "").
+tls-port {{tls_port}}
+tls-cert-file "{{tls_cert_file}}"
+tls-key-file "{{tls_key_file}}"
+tls-ca-cert-file "{{tls_ca_cert_file}}"
+tls-auth-clients no
+tls-replication {{tls_replication}}
+tls-cluster {{tls_cluster}}
 
 # ---- process ---------------------------------------------------------
 # meridian-agent starts and supervises redis-server as its child: no fork
@@ -77,7 +92,10 @@ cluster-node-timeout {{cluster_node_timeout}}
 # host's address, as the replication section does.
 cluster-port {{cluster_port}}
 cluster-announce-ip {{bind}}
-cluster-announce-port {{port}}
+# Under tls-cluster Redis announces cluster-announce-tls-port as the
+# clients' port and cluster-announce-port as a plaintext one ("0": none).
+cluster-announce-port {{plain_port}}
+cluster-announce-tls-port {{tls_port}}
 cluster-announce-bus-port {{cluster_port}}
 # meridian decides where replicas go (one outside each master's region);
 # Redis must not move them to an orphaned master elsewhere.

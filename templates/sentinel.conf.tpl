@@ -7,7 +7,18 @@
 # Bind only this host's address: on the local layout every host is its own
 # loopback address (127.0.R.H) and all of them use the same port.
 bind {{bind}}
-port {{port}}
+port {{plain_port}}
+
+# ---- tls -------------------------------------------------------------
+# With the topology's tls.enabled the sentinel listens on TLS only, and
+# tls-replication makes it talk TLS to the nodes and the other sentinels
+# too.  Clients need only the CA certificate.  Off: "0", "no", "".
+tls-port {{tls_port}}
+tls-cert-file "{{tls_cert_file}}"
+tls-key-file "{{tls_key_file}}"
+tls-ca-cert-file "{{tls_ca_cert_file}}"
+tls-auth-clients no
+tls-replication {{tls_replication}}
 
 # ---- process ---------------------------------------------------------
 # meridian-agent starts and supervises redis-sentinel as its child.

@@ -223,6 +223,9 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     bool have_before = false;
     if (rc == MRD_OK)
         rc = reconcile_pin(c, out, &pinned, &before, &have_before, &err);
+    deploy_tls tls; /* after the pin: a running deployment keeps its tls.enabled */
+    if (rc == MRD_OK)
+        rc = deploy_tls_prepare(c, out, &tls, &err);
     if (rc == MRD_OK)
         rc = shared_load(c, &sh, &err);
     if (rc != MRD_OK) {
@@ -239,6 +242,12 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     free(sh.agent);
     if (hrc != 0)
         return hrc;
+    if (deploy_tls_reload(c, &tls, out, &err) != MRD_OK) {
+        if (out)
+            fprintf(out, "deploy incomplete: a renewed certificate was not loaded: %s\n",
+                    err.msg);
+        return 2;
+    }
     bool formed_now = fr.met + fr.ranges + fr.replicated + fr.epochs > 0;
     /* settings that change live: set them on every node and sentinel */
     reconcile_report rr;

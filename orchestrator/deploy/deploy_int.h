@@ -8,7 +8,8 @@
  *   destroy.c        the destroy command
  *   heal_fallback.c  heal over the transport when an agent's API is silent
  *   state_lock.c     the state dir's lock (deploy, destroy)
- *   hosts.c          host paths, per-host jobs, progress lines */
+ *   hosts.c          host paths, per-host jobs, progress lines
+ *   tls.c            the CA and host certificates: made, checked, renewed */
 #ifndef MRD_DEPLOY_INT_H
 #define MRD_DEPLOY_INT_H
 
@@ -18,6 +19,7 @@
 
 #include "deploy.h"
 #include "lock.h"
+#include "manifest.h"
 
 /* A deploy or destroy waits this long for another one of the same state
  * dir to finish, then gives up (DEPLOY_EXIT_BUSY); deploy --timeout
@@ -143,6 +145,35 @@ int deploy_scale_before(orch_ctx *c, FILE *out, char (*gone)[80], int *ngone);
  * 0, or 2 printed. */
 int deploy_scale_after(orch_ctx *c, const deploy_opts *o, const deploy_shared *sh, FILE *out,
                        char (*gone)[80], int ngone, int *changed);
+
+/* ==== tls.c ==== */
+
+/* Each call deploy_tls_reload() makes to a node is bounded by this. */
+#define DEPLOY_TLS_CALL_MS 3000
+
+/* The certificates this deploy changed on hosts already running. */
+typedef struct deploy_tls {
+    bool renewed[MRD_MF_MAX_HOSTS]; /* by topology host index */
+    int nrenewed;
+} deploy_tls;
+
+/* With tls.enabled, before any host is touched: make meridian's CA at the
+ * first deploy, or copy the operator's (tls.ca_file); then give every host
+ * a certificate in the state dir's secrets (common/certs.h layout): one
+ * issued where there is none, where it no longer fits (another address, a
+ * key that does not match, another CA) or where it expires within
+ * tls.renew_days; or the operator's from tls.cert_dir, checked first
+ * (signed by the CA, valid now, the host's address in subjectAltName, the
+ * key mode 0600) and refused, naming the file, before anything changes.
+ * *T gets the running hosts whose certificate changed.  Progress lines on
+ * OUT (may be NULL).  Without tls.enabled: nothing. */
+mrd_rc deploy_tls_prepare(orch_ctx *c, FILE *out, deploy_tls *t, mrd_error *err);
+
+/* After the hosts got their files: every host in T loads its new
+ * certificate without downtime: CONFIG SET tls-cert-file on each node,
+ * then its sentinel and its agent restart (they read certificates at start
+ * only).  Stops at the first failure, which ERR names. */
+mrd_rc deploy_tls_reload(orch_ctx *c, const deploy_tls *t, FILE *out, mrd_error *err);
 
 /* ==== state_lock.c ==== */
 

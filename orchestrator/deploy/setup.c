@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certs.h"
 #include "fsutil.h"
 #include "manifest.h"
 #include "render.h"
@@ -217,14 +218,35 @@ static mrd_rc put_secrets(orch_ctx *c, int host, const remote_paths *p, bool fre
 {
     static const char *const names[] = {"admin", "replication", "sentinel", "app",
                                         "agent.token"};
+    const size_t nnames = sizeof(names) / sizeof(names[0]);
     const mrd_host *h = &c->topo->hosts[host];
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    bool tls = c->topo->settings.tls.enabled;
+    if (tls) {
+        char dir[MRD_PATH_MAX];
+        if (mrd_path_fmt(dir, sizeof(dir), "%s/" MRD_TLS_HOSTS_DIR, p->secrets) != MRD_OK)
+            return mrd_error_set(err, MRD_ERR_INVALID, "secrets path too long");
+        MRD_TRY(tp_mkdir_p(c->tp, h, dir, 0700, err));
+    }
+    /* the secrets, then with TLS the CA certificate and the host's own pair
+     * (common/certs.h), the key before the certificate */
+    for (size_t i = 0; i < nnames + (tls ? 3 : 0); i++) {
         char src[MRD_PATH_MAX], dst[MRD_PATH_MAX], *text = NULL;
         size_t len = 0;
-        if (manifest_secret_path(c->secrets_dir, names[i], src, sizeof(src)) != MRD_OK ||
-            manifest_secret_path(p->secrets, names[i], dst, sizeof(dst)) != MRD_OK)
+        mrd_rc prc = MRD_OK;
+        if (i < nnames)
+            prc = manifest_secret_path(c->secrets_dir, names[i], src, sizeof(src)) ||
+                  manifest_secret_path(p->secrets, names[i], dst, sizeof(dst));
+        else if (i == nnames)
+            prc = mrd_tls_ca_file(c->secrets_dir, src, sizeof(src), NULL) ||
+                  mrd_tls_ca_file(p->secrets, dst, sizeof(dst), NULL);
+        else
+            prc = mrd_tls_host_file(c->secrets_dir, h->name, i == nnames + 1, src,
+                                    sizeof(src), NULL) ||
+                  mrd_tls_host_file(p->secrets, h->name, i == nnames + 1, dst, sizeof(dst),
+                                    NULL);
+        if (prc != MRD_OK)
             return mrd_error_set(err, MRD_ERR_INVALID, "secrets path too long");
-        MRD_TRY(mrd_read_file(src, 4096, &text, &len, err));
+        MRD_TRY(mrd_read_file(src, 1u << 20, &text, &len, err));
         char *have = NULL;
         mrd_rc rc = MRD_OK;
         bool same = !fresh && tp_get_file(c->tp, h, dst, &have, NULL) == MRD_OK &&

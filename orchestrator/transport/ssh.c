@@ -92,23 +92,6 @@ static void ssh_init(void)
 
 /* ==== small helpers ==== */
 
-/* "~/x" -> "$HOME/x" (this machine). */
-static mrd_rc expand_local(const char *in, char *buf, size_t n, mrd_error *err)
-{
-    if (strncmp(in, "~/", 2) != 0)
-        return mrd_path_fmt(buf, n, "%s", in) == MRD_OK
-                   ? MRD_OK
-                   : mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", in);
-    const char *home = getenv("HOME");
-    if (!home || home[0] != '/')
-        return mrd_error_set(err, MRD_ERR_STATE,
-                             "HOME is not set, so %s cannot be found: use an absolute path",
-                             in);
-    return mrd_path_fmt(buf, n, "%s/%s", home, in + 2) == MRD_OK
-               ? MRD_OK
-               : mrd_error_set(err, MRD_ERR_INVALID, "path too long: %s", in);
-}
-
 /* Standard base64 of LEN bytes, without '=' padding (as OpenSSH prints
  * fingerprints) when NOPAD. */
 static void b64(const unsigned char *in, size_t len, bool nopad, char *out, size_t n)
@@ -1493,9 +1476,9 @@ mrd_rc transport_ssh_open(const mrd_topology *t, const transport_opts *o, mrd_tp
     atomic_init(&st->tmp_seq, 0);
     tp->ops = &ssh_ops;
     tp->impl = st;
-    mrd_rc rc = expand_local(t->transport.identity, st->identity, sizeof(st->identity), err);
+    mrd_rc rc = mrd_expand_home(t->transport.identity, st->identity, sizeof(st->identity), err);
     if (rc == MRD_OK)
-        rc = expand_local(t->transport.known_hosts, st->known_hosts, sizeof(st->known_hosts),
+        rc = mrd_expand_home(t->transport.known_hosts, st->known_hosts, sizeof(st->known_hosts),
                           err);
     if (rc != MRD_OK) {
         transport_close(&tp);
