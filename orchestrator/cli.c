@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "certs.h"
 #include "deploy.h"
 #include "drill.h"
 #include "heal_report.h"
@@ -257,7 +258,8 @@ static const struct command {
      "  Print what an application needs to connect: sentinel mode, the\n"
      "  sentinel addresses and master name; cluster mode, seed nodes (every\n"
      "  shard's master); then the application user and its password (for a\n"
-     "  secret store; the only command that prints it).\n"},
+     "  secret store; the only command that prints it); with TLS, the CA\n"
+     "  certificate to verify the servers with (--json: \"tls\", \"ca_file\").\n"},
     {"settings", NULL, cmd_settings,
      "settings [--json | --markdown SECTION]\n"
      "  List every topology setting: its key, type, default, where it lands\n"
@@ -270,8 +272,9 @@ static const struct command {
      "[--state DIR] [-- ARGS...]\n"
      "  Run redis-cli against a node (default: the leader; cluster mode:\n"
      "  shard 1's master, with -c to follow redirects) or a sentinel as the\n"
-     "  admin user.  The password goes through the environment\n"
-     "  (REDISCLI_AUTH), never the command line.\n"},
+     "  admin user, over TLS with the deployment's CA when tls.enabled.  The\n"
+     "  password goes through the environment (REDISCLI_AUTH), never the\n"
+     "  command line.\n"},
 };
 
 static void usage(FILE *out)
@@ -665,6 +668,37 @@ static int cmd_destroy(const cli *o)
 
 /* ==== connect-info, redis-cli ==== */
 
+/* The CA certificate applications verify the deployment with, into BUF;
+ * false without TLS. */
+static bool tls_ca(const orch_ctx *c, char *buf, size_t n)
+{
+    return c->topo->settings.tls.enabled && mrd_tls_ca_file(c->secrets_dir, buf, n, NULL) ==
+                                                MRD_OK;
+}
+
+/* connect-info's JSON J with "tls" and "ca_file" (null without TLS). */
+static json_t *with_tls(const orch_ctx *c, json_t *j)
+{
+    char ca[MRD_PATH_MAX];
+    bool tls = tls_ca(c, ca, sizeof(ca));
+    json_object_set_new(j, "tls", json_boolean(tls));
+    json_object_set_new(j, "ca_file", tls ? json_string(ca) : json_null());
+    return j;
+}
+
+static void print_tls(const orch_ctx *c)
+{
+    char ca[MRD_PATH_MAX];
+    if (!tls_ca(c, ca, sizeof(ca))) {
+        printf("tls:           no\n");
+        return;
+    }
+    printf("tls:           yes, on every port above (no plaintext); verify the servers with\n"
+           "ca file:       %s\n"
+           "               (redis-cli --tls --cacert %s ...)\n",
+           ca, ca);
+}
+
 /* Cluster mode's connect-info: every shard's master now (any node would
  * do as a seed: a cluster client reads the slot map from the first that
  * answers), or the plan's masters when the cluster cannot be asked. */
@@ -683,8 +717,9 @@ static int print_cluster_seeds(orch_ctx *c, bool json, const char *pass)
     }
     status_free(&r);
     if (json) {
-        print_json(json_pack("{s:s,s:o,s:s,s:s}", "mode", "cluster", "seeds", seeds, "user",
-                             "app", "password", pass));
+        json_t *j = json_pack("{s:s,s:o,s:s,s:s}", "mode", "cluster", "seeds", seeds, "user",
+                              "app", "password", pass);
+        print_json(with_tls(c, j));
         return 0;
     }
     printf("cluster seeds:");
@@ -694,6 +729,7 @@ static int print_cluster_seeds(orch_ctx *c, bool json, const char *pass)
         printf(" %s:%lld", json_string_value(json_object_get(x, "address")),
                json_integer_value(json_object_get(x, "port")));
     printf("\nuser:          app\npassword:      %s\n", pass);
+    print_tls(c);
     json_decref(seeds);
     return 0;
 }
@@ -723,9 +759,9 @@ static int cmd_connect_info(const cli *o)
                                   json_pack("{s:s,s:i}", "address", t->hosts[i].address,
                                             "port", t->settings.sentinel.port));
     if (o->json) {
-        print_json(json_pack("{s:s,s:o,s:s,s:s,s:s}", "master_name", t->name, "sentinels",
-                             sentinels, "user", "app", "password", pass, "sentinel_user",
-                             "app"));
+        print_json(with_tls(c, json_pack("{s:s,s:o,s:s,s:s,s:s}", "master_name", t->name,
+                                         "sentinels", sentinels, "user", "app", "password",
+                                         pass, "sentinel_user", "app")));
     } else {
         printf("master name:   %s\nsentinels:    ", t->name);
         size_t i;
@@ -736,6 +772,7 @@ static int cmd_connect_info(const cli *o)
         printf("\nuser:          app (the same user and password on the sentinels)\n"
                "password:      %s\n",
                pass);
+        print_tls(c);
         json_decref(sentinels);
     }
     memset(pass, 0, sizeof(pass));
@@ -800,6 +837,12 @@ static int cmd_redis_cli(const cli *o)
     const char *argv[64] = {"redis-cli", "-h", t->hosts[host].address, "-p", portbuf,
                             "--user", "admin", "--no-auth-warning"};
     int argc = 8;
+    char ca[MRD_PATH_MAX];
+    if (tls_ca(c, ca, sizeof(ca))) { /* verified: the node's address is in its certificate */
+        argv[argc++] = "--tls";
+        argv[argc++] = "--cacert";
+        argv[argc++] = ca;
+    }
     if (t->mode == MRD_MODE_CLUSTER && !o->sentinel)
         argv[argc++] = "-c"; /* follow MOVED and ASK to the slot's node */
     for (int i = 0; i < o->nrest && argc < 63; i++)

@@ -1217,6 +1217,14 @@ static mrd_rc check_across(ctx *c, json_t *root)
         (rc = check_spares(c)) != MRD_OK)
         return rc;
 
+    if (t->settings.tls.renew_days >= t->settings.tls.cert_days)
+        return fail_at(c, pos_top(c, "tls", has(root, "tls", "renew_days") ? "renew_days"
+                                                                         : "cert_days",
+                                  JSONPOS_VALUE),
+                       MRD_ERR_INVALID,
+                       "tls.renew_days %d is not less than tls.cert_days %d: every deploy "
+                       "would renew every certificate; lower renew_days or raise cert_days",
+                       t->settings.tls.renew_days, t->settings.tls.cert_days);
     /* the operator's certificates come as a pair: a CA and its hosts' */
     bool ca = t->settings.tls.ca_file[0], dir = t->settings.tls.cert_dir[0];
     if (ca != dir)

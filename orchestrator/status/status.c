@@ -1,9 +1,11 @@
 #include "status.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "certs.h"
 #include "cluster.h"
 #include "info.h"
 #include "log.h"
@@ -286,6 +288,57 @@ static void judge_lost_hosts(const orch_ctx *c, st_report *r)
     }
 }
 
+/* With TLS: every running host's certificate, as deploy gave it (the
+ * state dir's copy), and the CA's; WARNING within STATUS_CERT_WARN_DAYS of
+ * an end, naming the host. */
+static void judge_certs(const orch_ctx *c, st_report *r)
+{
+    const mrd_topology *t = c->topo;
+    if (!t->settings.tls.enabled)
+        return;
+    time_t now = time(NULL);
+    char first[96] = "", path[MRD_PATH_MAX];
+    long least = 0;
+    int n = 0;
+    for (int h = 0; h < t->nhosts; h++) {
+        mrd_cert_info info;
+        st_host *sh = &r->hosts[h];
+        if (!orch_host_used(c, h) ||
+            mrd_tls_host_file(c->secrets_dir, t->hosts[h].name, false, path, sizeof(path),
+                              NULL) != MRD_OK ||
+            mrd_cert_info_read(path, &info, NULL) != MRD_OK)
+            continue;
+        sh->has_cert = true;
+        sh->cert_days = mrd_cert_days_left(&info, now);
+        if (sh->cert_days >= STATUS_CERT_WARN_DAYS)
+            continue;
+        if (n++ == 0 || sh->cert_days < least) {
+            least = sh->cert_days;
+            snprintf(first, sizeof(first), "%s", t->hosts[h].name);
+        }
+    }
+    char what[320];
+    if (n > 0) {
+        snprintf(what, sizeof(what),
+                 least < 0 ? "the TLS certificate of %s%s has expired: `meridian deploy` "
+                             "issues a new one"
+                           : "the TLS certificate of %s%s expires in %ld days: `meridian "
+                             "deploy` renews it",
+                 first, n > 1 ? " (and others)" : "", least);
+        add_warning(r, what);
+    }
+    mrd_cert_info ca;
+    if (mrd_tls_ca_file(c->secrets_dir, path, sizeof(path), NULL) == MRD_OK &&
+        mrd_cert_info_read(path, &ca, NULL) == MRD_OK &&
+        mrd_cert_days_left(&ca, now) < STATUS_CERT_WARN_DAYS) {
+        snprintf(what, sizeof(what),
+                 "the TLS CA certificate %s expires in %ld days: every host certificate "
+                 "depends on it",
+                 path, mrd_cert_days_left(&ca, now));
+        add_warning(r, what);
+    }
+}
+
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)
 {
     status_opts o = {.timeout_ms = timeout_ms};
@@ -393,6 +446,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     judge_fenced(c, r);
     judge_drift(c, r);
     judge_agents(c, r);
+    judge_certs(c, r);
     if (o->ask_agents)
         judge_lost_hosts(c, r);
     *out = r;
@@ -524,6 +578,9 @@ static json_t *hosts_json(const orch_ctx *c, const st_report *r)
                            "generation",
                            ph->generation > 0 ? json_integer(ph->generation) : json_null(),
                            "problem", r->hosts[h].problem[0] ? r->hosts[h].problem : NULL));
+        if (r->hosts[h].has_cert)
+            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+                                "cert_expires_in_days", json_integer(r->hosts[h].cert_days));
     }
     return arr;
 }

@@ -129,7 +129,13 @@ typedef struct st_host {
                             it on a spare after agent.replace_after_s */
     char problem[320];   /* a lost host's sentence (which spare, or what
                             would fix it), "" otherwise */
+    bool has_cert;       /* tls.enabled and its certificate could be read */
+    long cert_days;      /* then: whole days until it expires (negative
+                            once it has) */
 } st_host;
+
+/* status warns when a certificate expires within this many days. */
+#define STATUS_CERT_WARN_DAYS 30
 
 typedef struct st_sentinel {
     int host;            /* index into topology hosts */
