@@ -6,7 +6,9 @@
 // line on stderr: {"acked","failed","longest_gap_ms"} (the longest time
 // between two acknowledged writes).
 // Usage: node ioredis-writer.js MODULE PREFIX STOP_FILE
-// Environment: SENTINELS="ADDR:PORT,...", MASTER=name, APP_PASS_FILE=path
+// Environment: SENTINELS="ADDR:PORT,...", MASTER=name, APP_PASS_FILE=path,
+// and with TLS CA_FILE=path (connect-info's "ca_file"): the sentinels and
+// the nodes are then reached over TLS only, verified against that CA.
 "use strict";
 const fs = require("fs");
 
@@ -18,8 +20,12 @@ const sentinels = process.env.SENTINELS.split(",").map((s) => {
   return { host, port: Number(port) };
 });
 
+// TLS as an application configures it: to the sentinels and to the
+// master they name, certificates verified against the deployment's CA
+const tls = process.env.CA_FILE ? { ca: fs.readFileSync(process.env.CA_FILE) } : undefined;
 const redis = new Redis({
   sentinels,
+  ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
   name: process.env.MASTER,
   username: "app",
   password: pass,

@@ -61,16 +61,21 @@ done
 checks=$((checks + 1)); check "3 sentinels name the same leader, see 5 replicas and 2 sentinels" test "$agree" -eq 3
 
 say "authentication"
-refused=0
-for h in "${HOSTS[@]}"; do
-    out=$(redis-cli -h "$h" -p "$BASE" ping 2>&1)
+# unauthenticated: NOAUTH (over TLS when the deployment has it); with TLS
+# a plaintext client gets no answer at all
+tls=()
+[[ $T_TLS == 1 ]] && tls=(--tls --cacert "$T_CA")
+refused=0 plain=0
+for a in "${HOSTS[@]/%/ $BASE}" "${SENTINELS[@]/%/ $SPORT}"; do
+    out=$(redis-cli "${tls[@]}" -h "${a% *}" -p "${a#* }" ping 2>&1)
     [[ $out == *NOAUTH* ]] && refused=$((refused + 1))
-done
-for s in "${SENTINELS[@]}"; do
-    out=$(redis-cli -h "$s" -p "$SPORT" ping 2>&1)
-    [[ $out == *NOAUTH* ]] && refused=$((refused + 1))
+    out=$(timeout 5 redis-cli -h "${a% *}" -p "${a#* }" ping 2>&1)
+    [[ $out != *NOAUTH* && $out != *PONG* ]] && plain=$((plain + 1))
 done
 checks=$((checks + 1)); check "unauthenticated PING refused on 6 nodes and 3 sentinels" test "$refused" -eq 9
+if [[ $T_TLS == 1 ]]; then
+    checks=$((checks + 1)); check "TLS: a plaintext client gets no answer from 6 nodes and 3 sentinels" test "$plain" -eq 9
+fi
 out=$(rcli_as admin wrong-password -h 127.0.1.1 -p "$BASE" ping 2>&1)
 checks=$((checks + 1)); check "a wrong password is refused" grep -q WRONGPASS <<<"$out"
 out=$(rcli_as app "$APP" -h 127.0.1.1 -p "$BASE" set it:key v 2>&1)

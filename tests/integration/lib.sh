@@ -15,6 +15,12 @@ T_FAILS=0
 T_PIDS=()
 T_DEPLOYS=()   # "TOPOLOGY|STATE" pairs that cleanup destroys
 
+# MERIDIAN_TEST_TLS=1 runs a test against a deployment with tls.enabled
+# (ctest's *_tls variants): write_topology adds the tls section, rcli_as
+# and the writer verify the servers with the CA in $T_CA.
+T_TLS=${MERIDIAN_TEST_TLS:-0}
+T_CA="$T_STATE/secrets/tls/ca.crt"
+
 say() { printf '# %s\n' "$*"; }
 
 pass() { printf 'ok - %s\n' "$*"; }
@@ -120,7 +126,9 @@ leader() { adm -h 127.0.2.1 -p "$SPORT" sentinel get-master-addr-by-name "$T_NAM
 # (install_clients first.)
 sentinel_writer_start() {
     rm -f "$T_DIR/$2.stop"
-    SENTINELS="127.0.1.1:$SPORT,127.0.2.1:$SPORT,127.0.3.1:$SPORT" MASTER=$1 \
+    local ca=""
+    [[ $T_TLS == 1 ]] && ca=$T_CA
+    SENTINELS="127.0.1.1:$SPORT,127.0.2.1:$SPORT,127.0.3.1:$SPORT" MASTER=$1 CA_FILE=$ca \
         APP_PASS_FILE="$T_STATE/secrets/app.pass" NODE_PATH="$NODE_DIR/node_modules" \
         node "$SRC/tests/clients/ioredis-writer.js" ioredis5 "$2" "$T_DIR/$2.stop" \
         >"$T_DIR/$2.acked" 2>"$T_DIR/$2.err" &
@@ -153,6 +161,7 @@ write_topology() {
   "sentinel": { "count": 3, "port": $((base + 10000)), "down_after_ms": 1000, "failover_timeout_ms": 6000 },
   "consistency": { "min_replicas_to_write": 1, "min_replicas_max_lag_s": 5, "wait_replicas": 1 },
   "agent": { "port": $((base + 1000)), "interval_ms": 500 },
+  "tls": { "enabled": $([[ $T_TLS == 1 ]] && echo true || echo false) },
   "regions": [
     { "name": "us-east", "zones": [
       { "name": "us-east-a", "hosts": [ { "name": "use-a1", "address": "127.0.1.1" } ] },
@@ -177,14 +186,18 @@ write_cluster_topology() {
     jq --arg name "$name" --argjson base "$base" '
         .name = $name | .store.port = $base | .store.maxmemory = "64mb" |
         .store.repl_backlog = "16mb" | .agent.port = $base + 1000 | .agent.interval_ms = 500 |
-        .cluster.node_timeout_ms = 2000' "$SRC/regions/local-cluster.json" >"$file"
+        .cluster.node_timeout_ms = 2000 | .tls.enabled = ($tls == "1")' \
+        --arg tls "$T_TLS" "$SRC/regions/local-cluster.json" >"$file"
 }
 
-# redis-cli as a given user, the password through the environment.
+# redis-cli as a given user, the password through the environment; over
+# TLS, verified with $T_CA, when the test runs with TLS.
 rcli_as() {
     local user=$1 pass=$2
     shift 2
-    REDISCLI_AUTH=$pass redis-cli --no-auth-warning --user "$user" "$@"
+    local tls=()
+    [[ $T_TLS == 1 ]] && tls=(--tls --cacert "$T_CA")
+    REDISCLI_AUTH=$pass redis-cli "${tls[@]}" --no-auth-warning --user "$user" "$@"
 }
 
 # finish: print the plain closing line and exit with the verdict.
