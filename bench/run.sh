@@ -22,6 +22,8 @@ bench/rollout.sh "${ROLLOUT_KEYS:-100000}"
 # A planned switchover under load against SENTINEL FAILOVER by hand (about
 # 3 min on 2 cores).
 bench/switchover.sh "${SWITCHOVER_ROUNDS:-5}"
+# TLS on every link against plaintext: kill-leader, replica rebuild, status.
+bench/tls.sh "${TLS_ROUNDS:-3}"
 # Fuzzing: its own clang build (build-fuzz/), 10,000,000 executions per
 # harness by default (about 70 min on 2 cores; FUZZ_RUNS to change).
 bench/fuzz.sh "${FUZZ_RUNS:-10000000}"
