@@ -393,7 +393,7 @@ static int cmd_status(const cli *o)
         report(&err); /* monitoring reads the exit code: could not tell */
         return MRD_HEALTH_UNKNOWN;
     }
-    status_opts so = {.timeout_ms = 1000, .ask_agents = true};
+    status_opts so = {.timeout_ms = 1000, .ask_agents = true, .check_certs = true};
     if (status_probe_ex(c, &so, &r, &err) != MRD_OK) {
         report(&err);
         if (o->json)

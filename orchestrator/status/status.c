@@ -446,7 +446,8 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     judge_fenced(c, r);
     judge_drift(c, r);
     judge_agents(c, r);
-    judge_certs(c, r);
+    if (o->check_certs)
+        judge_certs(c, r);
     if (o->ask_agents)
         judge_lost_hosts(c, r);
     *out = r;

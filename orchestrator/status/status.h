@@ -179,6 +179,10 @@ typedef struct st_report {
 typedef struct status_opts {
     int timeout_ms;                /* each Redis connection */
     bool ask_agents;               /* also GET /v1/health of every agent */
+    bool check_certs;              /* with TLS: WARNING when a host's or the
+                                      CA's certificate expires within
+                                      STATUS_CERT_WARN_DAYS (the status
+                                      command; deploy renews them itself) */
     const agent_client_ops *agents; /* NULL: agent_client_default() */
 } status_opts;
 
