@@ -11,6 +11,7 @@ PACKAGES=(
     openssh-server openssh-client             # sshd test hosts (tests/integration/ssh.sh)
     nftables                                  # region partitions in drills
     jq procps time curl                       # used by the tests and benchmarks
+    tcpdump                                   # TLS: the replication link captured (tests/integration/tls.sh)
     clang libclang-rt-14-dev llvm             # fuzzing: clang, libFuzzer and the
                                               # sanitizer runtimes, llvm-symbolizer
 )
