@@ -57,18 +57,20 @@ static wire_status broken(wire *w, const char *fmt, ...)
     return WIRE_FAILED;
 }
 
-/* Wait up to TIMEOUT_MS for W's socket to be ready for W->events.  1
- * ready, 0 timed out, -1 error (errno). */
-static int wait_ready(const wire *w, long long timeout_ms)
+/* Wait until DEADLINE (now_ms() time) for W's socket to be ready for
+ * W->events: WIRE_OK, WIRE_TIMEOUT (the caller says what timed out), or
+ * WIRE_FAILED (poll failed: W is broken). */
+static wire_status wait_until(wire *w, long long deadline)
 {
-    long long deadline = now_ms() + timeout_ms;
     for (;;) {
         struct pollfd p = {.fd = w->fd, .events = w->events};
         long long left = deadline - now_ms();
         int r = poll(&p, 1, left > 0 ? (int)left : 0);
         if (r < 0 && errno == EINTR)
             continue;
-        return r;
+        if (r < 0)
+            return broken(w, "poll: %s", strerror(errno));
+        return r > 0 ? WIRE_OK : WIRE_TIMEOUT;
     }
 }
 
@@ -169,6 +171,28 @@ wire *wire_from_fd(int fd, const char *name)
     return w;
 }
 
+const char *wire_close_hint(const wire *w)
+{
+    return !w->use_tls && !w->received ? "; the server may require TLS" : "";
+}
+
+/* The server closed the connection (or reset it). */
+static wire_status closed(wire *w)
+{
+    w->phase = PHASE_BROKEN;
+    if (wire_close_hint(w)[0])
+        snprintf(w->errstr, sizeof(w->errstr), "connection closed%s", wire_close_hint(w));
+    else
+        snprintf(w->errstr, sizeof(w->errstr), "the server closed the connection");
+    return WIRE_CLOSED;
+}
+
+/* A data step on a wire that is not ready for data. */
+static wire_status not_ready(wire *w)
+{
+    return w->phase == PHASE_BROKEN ? WIRE_FAILED : broken(w, "not connected");
+}
+
 /* Map a TLS step onto the wire; WHY is the failure's sentence. */
 static wire_status from_tls(wire *w, tls_status st, const char *why)
 {
@@ -182,9 +206,7 @@ static wire_status from_tls(wire *w, tls_status st, const char *why)
         w->events = POLLOUT;
         return WIRE_WANT;
     case TLS_CLOSED:
-        snprintf(w->errstr, sizeof(w->errstr), "the server closed the connection");
-        w->phase = PHASE_BROKEN;
-        return WIRE_CLOSED;
+        return closed(w);
     default:
         return broken(w, "%s", why);
     }
@@ -244,30 +266,23 @@ wire_status wire_connect(wire *w, int timeout_ms)
         wire_status st = wire_connect_step(w);
         if (st != WIRE_WANT)
             return st;
-        long long left = deadline - now_ms();
-        int r = left > 0 ? wait_ready(w, left) : 0;
-        if (r < 0)
-            return broken(w, "poll: %s", strerror(errno));
-        if (r == 0) {
+        if ((st = wait_until(w, deadline)) == WIRE_TIMEOUT) {
             wire_timeout(w, timeout_ms);
             w->phase = PHASE_BROKEN;
-            return WIRE_TIMEOUT;
         }
+        if (st != WIRE_OK)
+            return st;
     }
 }
 
 /* ==== DATA ==== */
 
-const char *wire_close_hint(const wire *w)
-{
-    return !w->use_tls && !w->received ? "; the server may require TLS" : "";
-}
 
 wire_status wire_write_step(wire *w, const void *buf, size_t n, size_t *done)
 {
     *done = 0;
     if (w->phase != PHASE_READY)
-        return w->phase == PHASE_BROKEN ? WIRE_FAILED : broken(w, "not connected");
+        return not_ready(w);
     if (w->tls) {
         char why[sizeof(w->errstr)];
         return from_tls(w, store__tls_write(w->tls, buf, n, done, why, sizeof(why)), why);
@@ -284,12 +299,8 @@ wire_status wire_write_step(wire *w, const void *buf, size_t n, size_t *done)
             w->events = POLLOUT;
             return WIRE_WANT;
         }
-        if ((errno == EPIPE || errno == ECONNRESET) && wire_close_hint(w)[0]) {
-            w->phase = PHASE_BROKEN;
-            snprintf(w->errstr, sizeof(w->errstr), "connection closed%s",
-                     wire_close_hint(w));
-            return WIRE_CLOSED;
-        }
+        if (errno == EPIPE || errno == ECONNRESET)
+            return closed(w);
         return broken(w, "%s", strerror(errno));
     }
 }
@@ -298,7 +309,7 @@ wire_status wire_read_step(wire *w, void *buf, size_t n, size_t *got)
 {
     *got = 0;
     if (w->phase != PHASE_READY)
-        return w->phase == PHASE_BROKEN ? WIRE_FAILED : broken(w, "not connected");
+        return not_ready(w);
     if (w->tls) {
         char why[sizeof(w->errstr)];
         return from_tls(w, store__tls_read(w->tls, buf, n, got, why, sizeof(why)), why);
@@ -316,15 +327,8 @@ wire_status wire_read_step(wire *w, void *buf, size_t n, size_t *got)
             w->events = POLLIN;
             return WIRE_WANT;
         }
-        if (r == 0 || errno == ECONNRESET) {
-            w->phase = PHASE_BROKEN;
-            if (wire_close_hint(w)[0])
-                snprintf(w->errstr, sizeof(w->errstr), "connection closed%s",
-                         wire_close_hint(w));
-            else
-                snprintf(w->errstr, sizeof(w->errstr), "the server closed the connection");
-            return WIRE_CLOSED;
-        }
+        if (r == 0 || errno == ECONNRESET)
+            return closed(w);
         return broken(w, "%s", strerror(errno));
     }
 }
@@ -342,13 +346,10 @@ wire_status wire_write_all(wire *w, const void *buf, size_t n, int timeout_ms)
         }
         if (st != WIRE_WANT)
             return st;
-        int r = wait_ready(w, timeout_ms);
-        if (r < 0)
-            return broken(w, "poll: %s", strerror(errno));
-        if (r == 0) {
+        if ((st = wait_until(w, now_ms() + timeout_ms)) == WIRE_TIMEOUT)
             snprintf(w->errstr, sizeof(w->errstr), "cannot send within %d ms", timeout_ms);
-            return WIRE_TIMEOUT;
-        }
+        if (st != WIRE_OK)
+            return st;
     }
     return WIRE_OK;
 }
@@ -362,14 +363,10 @@ wire_status wire_read_some(wire *w, void *buf, size_t n, size_t *got, int timeou
         wire_status st = wire_read_step(w, buf, n, got);
         if (st != WIRE_WANT)
             return st;
-        long long left = deadline - now_ms();
-        int r = left > 0 ? wait_ready(w, left) : 0;
-        if (r < 0)
-            return broken(w, "poll: %s", strerror(errno));
-        if (r == 0) {
+        if ((st = wait_until(w, deadline)) == WIRE_TIMEOUT)
             snprintf(w->errstr, sizeof(w->errstr), "no answer within %d ms", timeout_ms);
-            return WIRE_TIMEOUT;
-        }
+        if (st != WIRE_OK)
+            return st;
     }
 }
 
