@@ -88,6 +88,16 @@ static mrd_rc open_admin(const char *address, int port, store_conn **c, mrd_erro
     return store_conn_open(address, port, "admin", pass, CONN_TIMEOUT_MS, c, err);
 }
 
+/* A snapshot of 127.0.0.1:PORT fetched as admin into OUT_DIR/FILE. */
+static mrd_rc fetch(int port, const char *file, int timeout_ms, store_snapshot *s,
+                    mrd_error *err)
+{
+    char dest[4200];
+    snprintf(dest, sizeof(dest), "%s/%s", getenv("OUT_DIR"), file);
+    mrd_error_clear(err);
+    return store_snapshot_fetch("127.0.0.1", port, "admin", pass, dest, timeout_ms, s, err);
+}
+
 /* ==== CASES ==== */
 
 /* A command round trip over TLS, AUTH pipelined with it; a wrong password
@@ -224,13 +234,9 @@ static void case_snapshot(void)
         int port;
     } from[] = {{"replica", "replica.rdb", replica_port}, {"master", "master.rdb", tls_port}};
     for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
-        char dest[4200];
-        snprintf(dest, sizeof(dest), "%s/%s", getenv("OUT_DIR"), from[i].file);
         store_snapshot s;
         mrd_error err;
-        mrd_error_clear(&err);
-        mrd_rc rc = store_snapshot_fetch("127.0.0.1", from[i].port, "admin", pass, dest,
-                                         STORE_SNAPSHOT_TIMEOUT_MS, &s, &err);
+        mrd_rc rc = fetch(from[i].port, from[i].file, STORE_SNAPSHOT_TIMEOUT_MS, &s, &err);
         check(rc == MRD_OK && s.bytes > 0 && s.repl_id[0],
               "snapshot of the %s over TLS (%s)", from[i].what, rc ? err.msg : "ok");
         if (rc == MRD_OK)
@@ -251,11 +257,7 @@ static void case_wrong_ca(void)
               says(&err, name, "certificate verify failed",
                    "is not signed by the CA in", other_ca, NULL),
           "refused with another CA (%s)", err.msg);
-    char dest[4200];
-    snprintf(dest, sizeof(dest), "%s/wrong-ca.rdb", getenv("OUT_DIR"));
-    mrd_error_clear(&err);
-    rc = store_snapshot_fetch("127.0.0.1", replica_port, "admin", pass, dest, 2000, NULL,
-                              &err);
+    rc = fetch(replica_port, "wrong-ca.rdb", 2000, NULL, &err);
     check(rc == MRD_ERR_CONNECT && says(&err, "cannot fetch a snapshot from 127.0.0.1:",
                                         "is not signed by the CA in", NULL),
           "a snapshot fetch is refused too (%s)", err.msg);
@@ -292,10 +294,7 @@ static void case_plain_server(void)
     check(rc == MRD_ERR_CONNECT && !c &&
               says(&err, "127.0.0.1:", "is TLS enabled on it?", NULL),
           "a plaintext server is refused under TLS (%s)", err.msg);
-    char dest[4200];
-    snprintf(dest, sizeof(dest), "%s/plain.rdb", getenv("OUT_DIR"));
-    mrd_error_clear(&err);
-    rc = store_snapshot_fetch("127.0.0.1", plain_port, "admin", pass, dest, 2000, NULL, &err);
+    rc = fetch(plain_port, "plain.rdb", 2000, NULL, &err);
     check(rc == MRD_ERR_CONNECT && says(&err, "is TLS enabled on it?", NULL),
           "a snapshot fetch from it is refused too (%s)", err.msg);
     /* the server itself is fine: plaintext, asked for, works */
@@ -326,10 +325,7 @@ static void case_tls_server_in_plain(void)
     check(p.rc == MRD_ERR_CONNECT && says(&p.err, "the server may require TLS", NULL),
           "so does a probe (%s)", p.err.msg);
     store_probe_clear(&p);
-    char dest[4200];
-    snprintf(dest, sizeof(dest), "%s/in-plain.rdb", getenv("OUT_DIR"));
-    mrd_error_clear(&err);
-    rc = store_snapshot_fetch("127.0.0.1", tls_port, "admin", pass, dest, 2000, NULL, &err);
+    rc = fetch(tls_port, "in-plain.rdb", 2000, NULL, &err);
     check(rc == MRD_ERR_IO && says(&err, "the server may require TLS", NULL),
           "and a snapshot fetch (%s)", err.msg);
 }

@@ -29,17 +29,7 @@ MTLS_PORT=$((PORT_BASE + 3))
 KEYS=2000
 umask 077
 
-bail() {
-    fail "$*"
-    finish "$checks"
-    exit 1
-}
-
-ok() { checks=$((checks + 1)); check "$@"; }
-
-for tool in redis-server redis-cli redis-check-rdb; do
-    command -v "$tool" >/dev/null || bail "$tool is not installed (apt-get install redis-server redis-tools)"
-done
+need_tools redis-server redis-cli redis-check-rdb
 [[ -x $DRIVER ]] || bail "the tls_store driver is missing: $DRIVER (build the tests first)"
 
 TLS=$T_DIR/tls
@@ -51,42 +41,15 @@ ADMIN_PASS=$(hexpass)
 REPL_PASS=$(hexpass)
 printf '%s\n' "$ADMIN_PASS" >"$T_DIR/admin.pass"
 
-# write_conf NAME [LINE...]: NAME's folder and redis.conf (0600), with
+# write_conf NAME [LINE...]: NAME's redis.conf (lib.sh's redis_conf) with
 # the users and the certificates every server here shares.
 write_conf() {
-    local name=$1 dir=$T_DIR/$1
+    local name=$1
     shift
-    mkdir -p "$dir"
-    {
-        cat <<EOF
-dir $dir
-daemonize no
-pidfile $dir/redis.pid
-logfile $dir/redis.log
-save ""
-appendonly no
-repl-diskless-sync yes
-repl-diskless-sync-delay 0
-tls-cert-file $TLS/server.crt
-tls-key-file $TLS/server.key
-tls-ca-cert-file $TLS/ca/ca.crt
-user default off
-user admin on >$ADMIN_PASS ~* &* +@all
-user replication on >$REPL_PASS +psync +sync +replconf +ping
-EOF
-        local line
-        for line in "$@"; do printf '%s\n' "$line"; done
-    } >"$dir/redis.conf"
-    chmod 0600 "$dir/redis.conf"
-}
-
-# start NAME: run NAME's redis-server in the background, record its pid.
-declare -A PID
-start() {
-    redis-server "$T_DIR/$1/redis.conf" >/dev/null 2>&1 &
-    PID[$1]=$!
-    T_PIDS+=("$!")
-    disown "$!"
+    redis_conf "$name" "tls-cert-file $TLS/server.crt" "tls-key-file $TLS/server.key" \
+        "tls-ca-cert-file $TLS/ca/ca.crt" "user default off" \
+        "user admin on >$ADMIN_PASS ~* &* +@all" \
+        "user replication on >$REPL_PASS +psync +sync +replconf +ping" "$@"
 }
 
 # cli PORT ARGS...: redis-cli as admin on 127.0.0.1:PORT, over TLS unless
@@ -125,11 +88,11 @@ write_conf replica "bind 127.0.0.1" "port 0" "tls-port $REPLICA_PORT" \
     "masteruser replication" "masterauth $REPL_PASS"
 write_conf plain "bind 127.0.0.1" "port $PLAIN_PORT"
 write_conf mtls "bind 127.0.0.1" "port 0" "tls-port $MTLS_PORT" "tls-auth-clients yes"
-for s in master plain mtls; do start "$s"; done
+for s in master plain mtls; do redis_start "$s"; done
 wait_for 10 answers_ping "$TLS_PORT" || bail "the TLS server did not start (see $T_DIR/master/redis.log)"
 wait_for 10 answers_ping "$PLAIN_PORT" || bail "the plaintext server did not start"
 wait_for 10 answers_ping "$MTLS_PORT" || bail "the client-certificate server did not start"
-start replica
+redis_start replica
 wait_for 15 link_up || bail "the TLS replica did not link to its master (see $T_DIR/replica/redis.log)"
 
 awk -v n="$KEYS" 'BEGIN { for (i = 1; i <= n; i++) printf "SET tls:%d value-%d\n", i, i }' |
