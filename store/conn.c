@@ -1,19 +1,17 @@
+/* conn.c - authenticated connections (see conn.h): commands formatted by
+ * hiredis into an output buffer, sent over a wire (plaintext or TLS), the
+ * replies parsed by hiredis' reader. */
 #include "conn_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-
-#include "log.h"
 
 #define STORE_MAX_ARGS 32
+#define STORE_OUT_MAX ((size_t)1 << 30) /* bytes queued and not sent (a MIGRATE batch) */
+#define STORE_READ_LEN 16384            /* bytes read at a time, as hiredis */
 
 static mrd_rc reply_error(const store_conn *c, const char *text, mrd_error *err)
 {
@@ -23,52 +21,140 @@ static mrd_rc reply_error(const store_conn *c, const char *text, mrd_error *err)
                          text);
 }
 
-static mrd_rc io_error(const store_conn *c, mrd_error *err)
+/* The wire failed (ST): the connection is lost from now on. */
+static mrd_rc io_error(store_conn *c, wire_status st, mrd_error *err)
 {
-    bool timeout = c->ctx->err == REDIS_ERR_IO && strstr(c->ctx->errstr, "temporarily");
-    return mrd_error_set(err, timeout ? MRD_ERR_TIMEOUT : MRD_ERR_CONNECT, "%s: %s",
-                         c->name, c->ctx->errstr);
+    c->lost = true;
+    return mrd_error_set(err, st == WIRE_TIMEOUT ? MRD_ERR_TIMEOUT : MRD_ERR_CONNECT, "%s: %s",
+                         c->name, wire_error(c->w));
 }
 
-mrd_rc store__append(store_conn *c, mrd_error *err, int argc, const char *const argv[])
+static mrd_rc lost(const store_conn *c, mrd_error *err)
 {
-    if (!c->ctx || c->ctx->err)
-        return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", c->name);
-    size_t lens[STORE_MAX_ARGS];
-    if (argc > STORE_MAX_ARGS)
-        return mrd_error_set(err, MRD_ERR_INVALID, "too many command arguments");
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
+    return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", c->name);
+}
+
+mrd_rc store__format(mrd_buf *out, int argc, const char *const argv[], const size_t *lens)
+{
     /* hiredis takes char ** for historical reasons; it does not write. */
     union {
         const char *const *in;
         const char **out;
     } args = {.in = argv};
-    if (redisAppendCommandArgv(c->ctx, argc, args.out, lens) != REDIS_OK)
-        return io_error(c, err);
+    char *cmd = NULL;
+    int n = redisFormatCommandArgv(&cmd, argc, args.out, lens);
+    if (n < 0)
+        return MRD_ERR_NOMEM;
+    mrd_rc rc = mrd_buf_add(out, cmd, (size_t)n);
+    explicit_bzero(cmd, (size_t)n);
+    redisFreeCommand(cmd);
+    return rc;
+}
+
+void store__wipe(mrd_buf *out)
+{
+    if (mrd_buf_len(out) > 0)
+        explicit_bzero(out->p, out->len);
+    mrd_buf_reset(out);
+}
+
+mrd_rc store__append_argv(store_conn *c, mrd_error *err, int argc, const char *const argv[],
+                          const size_t *lens)
+{
+    if (c->lost)
+        return lost(c, err);
+    mrd_rc rc = store__format(&c->out, argc, argv, lens);
+    if (rc == MRD_ERR_NOMEM)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    if (rc != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "%s: more than %zu bytes of commands queued", c->name,
+                             (size_t)STORE_OUT_MAX);
     return MRD_OK;
 }
 
-/* One reply off the wire; error replies become mrd_rc. */
+mrd_rc store__append(store_conn *c, mrd_error *err, int argc, const char *const argv[])
+{
+    if (argc > STORE_MAX_ARGS)
+        return mrd_error_set(err, MRD_ERR_INVALID, "too many command arguments");
+    return store__append_argv(c, err, argc, argv, NULL);
+}
+
+mrd_rc store__flush(store_conn *c, mrd_error *err)
+{
+    if (c->lost)
+        return lost(c, err);
+    size_t len = mrd_buf_len(&c->out);
+    if (c->out_pos < len) {
+        wire_status st = wire_write_all(c->w, mrd_buf_str(&c->out) + c->out_pos,
+                                        len - c->out_pos, c->io_timeout_ms);
+        if (st != WIRE_OK)
+            return io_error(c, st, err);
+    }
+    c->out_pos = 0;
+    store__wipe(&c->out);
+    return MRD_OK;
+}
+
+/* The next reply off the wire, waiting at most TIMEOUT_MS for each read.
+ * A timeout leaves the connection usable; the caller decides. */
+static mrd_rc receive(store_conn *c, int timeout_ms, redisReply **reply, mrd_error *err)
+{
+    *reply = NULL;
+    for (;;) {
+        void *r = NULL;
+        if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
+            c->lost = true;
+            return mrd_error_set(err, MRD_ERR_CONNECT, "%s: %s", c->name, c->reader->errstr);
+        }
+        if (r) {
+            *reply = r;
+            return MRD_OK;
+        }
+        char buf[STORE_READ_LEN];
+        size_t got = 0;
+        wire_status st = wire_read_some(c->w, buf, sizeof(buf), &got, timeout_ms);
+        if (st == WIRE_TIMEOUT)
+            return mrd_error_set(err, MRD_ERR_TIMEOUT, "%s: %s", c->name, wire_error(c->w));
+        if (st != WIRE_OK)
+            return io_error(c, st, err);
+        if (redisReaderFeed(c->reader, buf, got) != REDIS_OK) {
+            c->lost = true;
+            return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+        }
+    }
+}
+
+mrd_rc store__next_reply(store_conn *c, int timeout_ms, redisReply **reply, mrd_error *err)
+{
+    *reply = NULL;
+    MRD_TRY(store__flush(c, err));
+    return receive(c, timeout_ms, reply, err);
+}
+
+/* One reply of a command; error replies become mrd_rc. */
 static mrd_rc read_reply(store_conn *c, redisReply **reply, mrd_error *err)
 {
-    void *r = NULL;
+    redisReply *r = NULL;
     *reply = NULL;
-    if (redisGetReply(c->ctx, &r) != REDIS_OK || !r)
-        return io_error(c, err);
-    redisReply *rr = r;
-    if (rr->type == REDIS_REPLY_ERROR) {
-        mrd_rc rc = reply_error(c, rr->str, err);
-        freeReplyObject(rr);
+    mrd_rc rc = receive(c, c->io_timeout_ms, &r, err);
+    if (rc == MRD_ERR_TIMEOUT)
+        c->lost = true; /* its reply may still come: the next one would be off by one */
+    if (rc != MRD_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_error(c, r->str, err);
+        freeReplyObject(r);
         return rc;
     }
-    *reply = rr;
+    *reply = r;
     return MRD_OK;
 }
 
 mrd_rc store__reply(store_conn *c, redisReply **reply, mrd_error *err)
 {
     *reply = NULL;
+    MRD_TRY(store__flush(c, err));
     if (c->auth_pending) {
         /* AUTH went out with the first command: its reply comes first. */
         redisReply *auth;
@@ -79,8 +165,8 @@ mrd_rc store__reply(store_conn *c, redisReply **reply, mrd_error *err)
                 err->code = MRD_ERR_AUTH;
             /* the queued command's reply would be NOAUTH: the connection is
              * unusable, and saying so once is enough */
-            redisFree(c->ctx);
-            c->ctx = NULL;
+            c->lost = true;
+            wire_free(&c->w);
             return rc == MRD_ERR_PROTOCOL ? MRD_ERR_AUTH : rc;
         }
         freeReplyObject(auth);
@@ -108,28 +194,35 @@ const char *store_source(void)
     return source_addr[0] ? source_addr : NULL;
 }
 
-mrd_rc store_conn_open(const char *address, int port, const char *user,
-                       const char *pass, int timeout_ms, store_conn **out,
-                       mrd_error *err)
+/* Connect to ADDRESS:PORT from SOURCE (NULL: the kernel's choice); FROM
+ * names the source in errors (NULL: not named). */
+static mrd_rc open_conn(const char *address, int port, const char *source, const char *from,
+                        const char *user, const char *pass, int timeout_ms, store_conn **out,
+                        mrd_error *err)
 {
-    if (store_source())
-        return store_conn_open_from(address, port, store_source(), user, pass, timeout_ms,
-                                    out, err);
     *out = NULL;
     store_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     snprintf(c->name, sizeof(c->name), "%s:%d", address, port);
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    c->ctx = redisConnectWithTimeout(address, port, tv);
-    if (!c->ctx || c->ctx->err) {
-        mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s: %s", c->name,
-                      c->ctx ? c->ctx->errstr : "out of memory");
+    mrd_buf_init(&c->out, STORE_OUT_MAX);
+    c->timeout_ms = c->io_timeout_ms = timeout_ms;
+    c->w = wire_new(address, port, source);
+    c->reader = redisReaderCreate();
+    if (!c->w || !c->reader) {
+        store_conn_close(&c);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
+    if (wire_connect(c->w, timeout_ms) != WIRE_OK) {
+        if (from)
+            mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s from %s: %s", c->name,
+                          from, wire_error(c->w));
+        else
+            mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s: %s", c->name,
+                          wire_error(c->w));
         store_conn_close(&c);
         return MRD_ERR_CONNECT;
     }
-    redisSetTimeout(c->ctx, tv);
-    c->timeout_ms = timeout_ms;
     if (user) {
         /* AUTH is queued and travels with the first command: one round trip
          * for both.  A refusal is reported by that command as MRD_ERR_AUTH. */
@@ -145,95 +238,34 @@ mrd_rc store_conn_open(const char *address, int port, const char *user,
     return MRD_OK;
 }
 
-/* Wait up to TIMEOUT_MS for C's non-blocking connect to finish. */
-static mrd_rc wait_connected(store_conn *c, const char *source, int timeout_ms,
-                             mrd_error *err)
+mrd_rc store_conn_open(const char *address, int port, const char *user,
+                       const char *pass, int timeout_ms, store_conn **out,
+                       mrd_error *err)
 {
-    long long deadline = mrd_now_ms() + timeout_ms;
-    for (;;) {
-        long long left = deadline - mrd_now_ms();
-        struct pollfd pfd = {.fd = c->ctx->fd, .events = POLLOUT};
-        int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
-        if (ready < 0 && errno == EINTR)
-            continue;
-        if (ready < 0)
-            return mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s from %s: %s",
-                                 c->name, source, strerror(errno));
-        if (ready == 0)
-            return mrd_error_set(err, MRD_ERR_CONNECT,
-                                 "cannot connect to %s from %s: no answer within %d ms",
-                                 c->name, source, timeout_ms);
-        int soerr = 0;
-        socklen_t len = sizeof(soerr);
-        if (getsockopt(c->ctx->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-            soerr = errno;
-        if (soerr)
-            return mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s from %s: %s",
-                                 c->name, source, strerror(soerr));
-        return MRD_OK;
-    }
+    if (store_source())
+        return store_conn_open_from(address, port, store_source(), user, pass, timeout_ms,
+                                    out, err);
+    return open_conn(address, port, NULL, NULL, user, pass, timeout_ms, out, err);
 }
 
 mrd_rc store_conn_open_from(const char *address, int port, const char *source_address,
                             const char *user, const char *pass, int timeout_ms,
                             store_conn **out, mrd_error *err)
 {
-    *out = NULL;
-    store_conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    snprintf(c->name, sizeof(c->name), "%s:%d", address, port);
-    const char *source = source_address ? source_address : "the default address";
-    /* hiredis 0.14 binds only on its non-blocking path: connect without
-     * blocking, wait with poll(), then switch the socket to blocking mode
-     * with send/receive timeouts, which is what redisConnectWithTimeout
-     * leaves behind. */
-    c->ctx = source_address ? redisConnectBindNonBlock(address, port, source_address)
-                            : redisConnectNonBlock(address, port);
-    mrd_rc rc = MRD_OK;
-    if (!c->ctx || c->ctx->err)
-        rc = mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s from %s: %s",
-                           c->name, source, c->ctx ? c->ctx->errstr : "out of memory");
-    if (rc == MRD_OK)
-        rc = wait_connected(c, source, timeout_ms, err);
-    if (rc == MRD_OK) {
-        int flags = fcntl(c->ctx->fd, F_GETFL);
-        if (flags < 0 || fcntl(c->ctx->fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-            rc = mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s: fcntl: %s",
-                               c->name, strerror(errno));
-    }
-    if (rc != MRD_OK) {
-        store_conn_close(&c);
-        return rc;
-    }
-    c->ctx->flags |= REDIS_BLOCK | REDIS_CONNECTED;
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    if (redisSetTimeout(c->ctx, tv) != REDIS_OK) {
-        mrd_error_set(err, MRD_ERR_CONNECT, "cannot connect to %s: %s", c->name,
-                      c->ctx->errstr);
-        store_conn_close(&c);
-        return MRD_ERR_CONNECT;
-    }
-    c->timeout_ms = timeout_ms;
-    if (user) {
-        const char *argv[] = {"AUTH", user, pass};
-        rc = store__append(c, err, 3, argv);
-        if (rc != MRD_OK) {
-            store_conn_close(&c);
-            return rc;
-        }
-        c->auth_pending = true;
-    }
-    *out = c;
-    return MRD_OK;
+    return open_conn(address, port, source_address,
+                     source_address ? source_address : "the default address", user, pass,
+                     timeout_ms, out, err);
 }
 
 void store_conn_close(store_conn **c)
 {
     if (!c || !*c)
         return;
-    if ((*c)->ctx)
-        redisFree((*c)->ctx);
+    wire_free(&(*c)->w);
+    if ((*c)->reader)
+        redisReaderFree((*c)->reader);
+    store__wipe(&(*c)->out);
+    mrd_buf_free(&(*c)->out);
     free(*c);
     *c = NULL;
 }

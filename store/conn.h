@@ -1,6 +1,8 @@
 /* conn.h - an authenticated connection to a redis-server or redis-sentinel.
  *
- * The only place hiredis is used.  Every connection authenticates as an
+ * hiredis stays in store/: it formats the commands and parses the replies,
+ * while the bytes go over meridian's own socket, through OpenSSL when
+ * store_set_tls() (tls.h) is on.  Every connection authenticates as an
  * ACL user (the default user is disabled on meridian's nodes); passwords
  * are passed in memory, never logged. */
 #ifndef MRD_STORE_CONN_H
@@ -12,12 +14,14 @@
 
 typedef struct store_conn store_conn; /* opaque */
 
-/* Connect to ADDRESS:PORT within TIMEOUT_MS (also the per-command timeout)
- * and, when USER is not NULL, authenticate as USER with PASS.  The AUTH is
- * pipelined with the first command, so a refusal is reported by that
- * command (MRD_ERR_AUTH); call store_ping() to check credentials alone.
- * Errors here: MRD_ERR_CONNECT (refused, unreachable, timeout).  *out is
- * new; store_conn_close() it. */
+/* Connect to ADDRESS:PORT within TIMEOUT_MS (also the per-command timeout;
+ * with TLS it bounds the connect and the handshake together) and, when
+ * USER is not NULL, authenticate as USER with PASS.  The AUTH is pipelined
+ * with the first command, so a refusal is reported by that command
+ * (MRD_ERR_AUTH); call store_ping() to check credentials alone.
+ * Errors here: MRD_ERR_CONNECT (refused, unreachable, timeout, a TLS
+ * handshake or certificate refused: "cannot connect to ADDRESS:PORT: ...").
+ * *out is new; store_conn_close() it. */
 mrd_rc store_conn_open(const char *address, int port, const char *user,
                        const char *pass, int timeout_ms, store_conn **out,
                        mrd_error *err);

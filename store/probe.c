@@ -4,17 +4,18 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "conn_internal.h"
 #include "log.h"
 
 /* AUTH + a view, or AUTH + INFO + CONFIG GET + CLUSTER NODES + CLUSTER INFO */
 #define PROBE_MAX_REPLIES (1 + STORE__VIEW_NCOMMANDS > 5 ? 1 + STORE__VIEW_NCOMMANDS : 5)
+#define PROBE_OUT_MAX 65536  /* AUTH and a handful of commands, formatted */
+#define PROBE_READ_LEN 16384 /* bytes read at a time */
 
 /* Where one probe is. */
 typedef enum probe_state {
-    PROBE_CONNECTING = 0, /* non-blocking connect in progress */
+    PROBE_CONNECTING = 0, /* non-blocking connect (and TLS handshake) in progress */
     PROBE_WRITING,        /* flushing AUTH and the commands */
     PROBE_READING,        /* waiting for the replies */
     PROBE_DONE,           /* finished: rc says how */
@@ -22,7 +23,10 @@ typedef enum probe_state {
 
 typedef struct probe_run {
     store_probe *p;
-    redisContext *ctx;
+    wire *w;
+    redisReader *reader;
+    mrd_buf out;                      /* AUTH and the commands, formatted */
+    size_t out_pos;                   /* sent so far */
     probe_state state;
     int want;                         /* replies expected (AUTH included) */
     int got;
@@ -40,58 +44,65 @@ static void finish(probe_run *r, mrd_rc rc)
 static void fail_io(probe_run *r, const char *what)
 {
     mrd_error_set(&r->p->err, MRD_ERR_CONNECT, "cannot %s %s: %s", what, r->name,
-                  r->ctx && r->ctx->errstr[0] ? r->ctx->errstr : strerror(errno));
+                  wire_error(r->w));
     finish(r, MRD_ERR_CONNECT);
 }
+
+/* Queue one command; false when out of memory. */
+static bool queue(probe_run *r, int argc, const char *const argv[])
+{
+    if (store__format(&r->out, argc, argv, NULL) != MRD_OK)
+        return false;
+    r->want++;
+    return true;
+}
+
+/* Format AUTH and the probe's commands; false when out of memory. */
+static bool queue_all(probe_run *r)
+{
+    store_probe *p = r->p;
+    const char *auth[] = {"AUTH", p->user, p->pass};
+    if (!queue(r, 3, auth))
+        return false;
+    if (p->kind == STORE_PROBE_SENTINEL) {
+        const char *const *cmds[STORE__VIEW_NCOMMANDS] = {STORE__VIEW_COMMANDS(p->master)};
+        for (int i = 0; i < STORE__VIEW_NCOMMANDS; i++)
+            if (!queue(r, 3, cmds[i]))
+                return false;
+        return true;
+    }
+    const char *info[] = {"INFO", "replication"};
+    if (!queue(r, 2, info))
+        return false;
+    if (p->config && p->config[0]) {
+        const char *argv[2 + STORE_PROBE_MAX_CONFIG] = {"CONFIG", "GET"};
+        int argc = 2;
+        for (int i = 0; i < STORE_PROBE_MAX_CONFIG && p->config[i]; i++)
+            argv[argc++] = p->config[i];
+        if (!queue(r, argc, argv))
+            return false;
+        r->config_at = r->want - 1;
+    }
+    const char *nodes[] = {"CLUSTER", "NODES"}, *cinfo[] = {"CLUSTER", "INFO"};
+    return !p->cluster || (queue(r, 2, nodes) && queue(r, 2, cinfo));
+}
+
+static void step(probe_run *r);
 
 static void start(probe_run *r)
 {
     store_probe *p = r->p;
     snprintf(r->name, sizeof(r->name), "%s:%d", p->address, p->port);
-    r->ctx = store_source() ? redisConnectBindNonBlock(p->address, p->port, store_source())
-                            : redisConnectNonBlock(p->address, p->port);
-    if (!r->ctx || r->ctx->err) {
-        fail_io(r, "connect to");
+    mrd_buf_init(&r->out, PROBE_OUT_MAX);
+    r->state = PROBE_CONNECTING;
+    r->w = wire_new(p->address, p->port, store_source());
+    r->reader = redisReaderCreate();
+    if (!r->w || !r->reader || !queue_all(r)) {
+        mrd_error_set(&p->err, MRD_ERR_NOMEM, "out of memory");
+        finish(r, MRD_ERR_NOMEM);
         return;
     }
-    const char *auth[] = {"AUTH", p->user, p->pass};
-    size_t authlen[] = {4, strlen(p->user), strlen(p->pass)};
-    union {
-        const char *const *in;
-        const char **out;
-    } a = {.in = auth};
-    redisAppendCommandArgv(r->ctx, 3, a.out, authlen);
-    r->want = 1;
-    if (p->kind == STORE_PROBE_INFO) {
-        redisAppendCommand(r->ctx, "INFO replication");
-        r->want++;
-        if (p->config && p->config[0]) {
-            const char *argv[2 + STORE_PROBE_MAX_CONFIG] = {"CONFIG", "GET"};
-            int argc = 2;
-            for (int i = 0; i < STORE_PROBE_MAX_CONFIG && p->config[i]; i++)
-                argv[argc++] = p->config[i];
-            redisAppendCommandArgv(r->ctx, argc, argv, NULL);
-            r->want++;
-            r->config_at = r->want - 1;
-        }
-        if (p->cluster) {
-            redisAppendCommand(r->ctx, "CLUSTER NODES");
-            redisAppendCommand(r->ctx, "CLUSTER INFO");
-            r->want += 2;
-        }
-    } else {
-        const char *const *cmds[STORE__VIEW_NCOMMANDS] = {STORE__VIEW_COMMANDS(p->master)};
-        for (int i = 0; i < STORE__VIEW_NCOMMANDS; i++) {
-            size_t lens[3] = {strlen(cmds[i][0]), strlen(cmds[i][1]), strlen(cmds[i][2])};
-            union {
-                const char *const *in;
-                const char **out;
-            } c = {.in = cmds[i]};
-            redisAppendCommandArgv(r->ctx, 3, c.out, lens);
-            r->want++;
-        }
-    }
-    r->state = PROBE_CONNECTING;
+    step(r); /* as far as it goes without waiting */
 }
 
 /* CONFIG GET's flat name/value list into p->config_values, by name. */
@@ -162,47 +173,69 @@ static void complete(probe_run *r)
     finish(r, rc);
 }
 
-/* Advance R after poll() reported REVENTS on its socket. */
-static void step(probe_run *r, short revents)
+/* Advance R as far as it goes without blocking: connect (and the TLS
+ * handshake), send everything, read until every reply is in or the socket
+ * has nothing more (reading until then also drains what TLS buffered, so
+ * nothing waits behind a poll()). */
+static void step(probe_run *r)
 {
     if (r->state == PROBE_CONNECTING) {
-        int soerr = 0;
-        socklen_t len = sizeof(soerr);
-        if (getsockopt(r->ctx->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr) {
-            errno = soerr;
-            r->ctx->errstr[0] = '\0';
+        wire_status st = wire_connect_step(r->w);
+        if (st == WIRE_WANT)
+            return;
+        if (st != WIRE_OK) {
             fail_io(r, "connect to");
             return;
         }
-        r->ctx->flags |= REDIS_CONNECTED;
         r->state = PROBE_WRITING;
     }
-    if (r->state == PROBE_WRITING && (revents & POLLOUT)) {
-        int done = 0;
-        if (redisBufferWrite(r->ctx, &done) != REDIS_OK) {
-            fail_io(r, "write to");
-            return;
+    if (r->state == PROBE_WRITING) {
+        size_t len = mrd_buf_len(&r->out);
+        while (r->out_pos < len) {
+            size_t done = 0;
+            wire_status st = wire_write_step(r->w, mrd_buf_str(&r->out) + r->out_pos,
+                                             len - r->out_pos, &done);
+            if (st == WIRE_WANT)
+                return;
+            if (st != WIRE_OK) {
+                fail_io(r, "write to");
+                return;
+            }
+            r->out_pos += done;
         }
-        if (done)
-            r->state = PROBE_READING;
+        store__wipe(&r->out); /* it held the password */
+        r->state = PROBE_READING;
     }
-    if (r->state == PROBE_READING && (revents & (POLLIN | POLLHUP | POLLERR))) {
-        if (redisBufferRead(r->ctx) != REDIS_OK) {
-            fail_io(r, "read from");
-            return;
-        }
+    while (r->state == PROBE_READING) {
         void *reply;
         while (r->got < r->want) {
-            if (redisGetReplyFromReader(r->ctx, &reply) != REDIS_OK) {
-                fail_io(r, "parse the reply of");
+            if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
+                mrd_error_set(&r->p->err, MRD_ERR_CONNECT, "cannot parse the reply of %s: %s",
+                              r->name, r->reader->errstr);
+                finish(r, MRD_ERR_CONNECT);
                 return;
             }
             if (!reply)
                 break;
             r->replies[r->got++] = reply;
         }
-        if (r->got == r->want)
+        if (r->got == r->want) {
             complete(r);
+            return;
+        }
+        char buf[PROBE_READ_LEN];
+        size_t got = 0;
+        wire_status st = wire_read_step(r->w, buf, sizeof(buf), &got);
+        if (st == WIRE_WANT)
+            return;
+        if (st != WIRE_OK) {
+            fail_io(r, "read from");
+            return;
+        }
+        if (redisReaderFeed(r->reader, buf, got) != REDIS_OK) {
+            mrd_error_set(&r->p->err, MRD_ERR_NOMEM, "out of memory");
+            finish(r, MRD_ERR_NOMEM);
+        }
     }
 }
 
@@ -230,8 +263,8 @@ mrd_rc store_probe_all(store_probe *probes, int n, int timeout_ms)
             pfds[i].revents = 0;
             if (runs[i].state == PROBE_DONE)
                 continue;
-            pfds[i].fd = runs[i].ctx->fd;
-            pfds[i].events = runs[i].state == PROBE_READING ? POLLIN : POLLOUT;
+            pfds[i].fd = wire_fd(runs[i].w);
+            pfds[i].events = wire_events(runs[i].w);
             active++;
         }
         long long left = deadline - mrd_now_ms();
@@ -242,19 +275,22 @@ mrd_rc store_probe_all(store_probe *probes, int n, int timeout_ms)
             break;
         for (int i = 0; i < n && ready > 0; i++)
             if (pfds[i].fd >= 0 && pfds[i].revents)
-                step(&runs[i], pfds[i].revents);
+                step(&runs[i]);
     }
     for (int i = 0; i < n; i++) {
         if (runs[i].state != PROBE_DONE) {
-            mrd_error_set(&probes[i].err, MRD_ERR_TIMEOUT, "%s: no answer within %d ms",
-                          runs[i].name, timeout_ms);
+            mrd_error_set(&probes[i].err, MRD_ERR_TIMEOUT, "%s: %s", runs[i].name,
+                          wire_timeout(runs[i].w, timeout_ms));
             probes[i].rc = MRD_ERR_TIMEOUT;
         }
         for (int k = 0; k < runs[i].got; k++)
             if (runs[i].replies[k])
                 freeReplyObject(runs[i].replies[k]);
-        if (runs[i].ctx)
-            redisFree(runs[i].ctx);
+        wire_free(&runs[i].w);
+        if (runs[i].reader)
+            redisReaderFree(runs[i].reader);
+        store__wipe(&runs[i].out);
+        mrd_buf_free(&runs[i].out);
     }
     free(runs);
     free(pfds);

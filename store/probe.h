@@ -1,9 +1,10 @@
 /* probe.h - ask many servers one question each, concurrently, from one
  * thread.
  *
- * Every probe connects without blocking, sends AUTH and its commands
- * pipelined, and collects the replies; one poll() loop drives them all, so
- * probing N servers costs about one round trip, not N, and no thread.
+ * Every probe connects without blocking (with TLS, its handshake too),
+ * sends AUTH and its commands pipelined, and collects the replies; one
+ * poll() loop drives them all, handshakes included, so probing N servers
+ * costs about one round trip (a few with TLS), not N, and no thread.
  * Used by `meridian status` and deploy verification. */
 #ifndef MRD_STORE_PROBE_H
 #define MRD_STORE_PROBE_H

@@ -1,7 +1,5 @@
 #include "pubsub.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,44 +99,28 @@ static sub_reply classify(const redisReply *r, char *channel, size_t cn, char *p
 mrd_rc store_next_message(store_conn *c, int timeout_ms, char *channel, size_t cn,
                           char *payload, size_t pn, mrd_error *err)
 {
-    if (!c->ctx || c->ctx->err)
+    if (c->lost)
         return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", c->name);
     long long deadline = mrd_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        /* First what the reader already holds: one read may bring several
-         * messages. */
-        void *reply = NULL;
-        if (redisGetReplyFromReader(c->ctx, &reply) != REDIS_OK)
-            return mrd_error_set(err, MRD_ERR_CONNECT, "%s: %s", c->name, c->ctx->errstr);
-        if (reply) {
-            redisReply *r = reply;
-            sub_reply kind = classify(r, channel, cn, payload, pn);
-            if (kind == SUB_ERROR)
-                mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: %s", c->name, r->str);
-            freeReplyObject(r);
-            if (kind == SUB_MESSAGE)
-                return MRD_OK;
-            if (kind == SUB_ERROR)
-                return MRD_ERR_PROTOCOL;
-            continue;
-        }
+        /* What already arrived first (one read may bring several
+         * messages), then what comes before the deadline. */
         long long left = deadline - mrd_now_ms();
-        if (left < 0)
-            left = 0;
-        struct pollfd pfd = {.fd = c->ctx->fd, .events = POLLIN};
-        int ready = poll(&pfd, 1, (int)left);
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            return mrd_error_set(err, MRD_ERR_IO, "%s: poll: %s", c->name, strerror(errno));
-        }
-        if (ready == 0)
+        redisReply *r = NULL;
+        mrd_rc rc = store__next_reply(c, left > 0 ? (int)left : 0, &r, err);
+        if (rc == MRD_ERR_TIMEOUT)
             return mrd_error_set(err, MRD_ERR_TIMEOUT, "%s: no message within %d ms",
                                  c->name, timeout_ms);
-        /* Readable, closed or broken: the socket is blocking, but poll()
-         * said a read() will not wait.  EOF and errors set ctx->err. */
-        if (redisBufferRead(c->ctx) != REDIS_OK)
-            return mrd_error_set(err, MRD_ERR_CONNECT, "%s: %s", c->name, c->ctx->errstr);
+        if (rc != MRD_OK)
+            return rc;
+        sub_reply kind = classify(r, channel, cn, payload, pn);
+        if (kind == SUB_ERROR)
+            mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: %s", c->name, r->str);
+        freeReplyObject(r);
+        if (kind == SUB_MESSAGE)
+            return MRD_OK;
+        if (kind == SUB_ERROR)
+            return MRD_ERR_PROTOCOL;
     }
 }
 
@@ -146,10 +128,6 @@ mrd_rc store_pubsub_ping(store_conn *c, mrd_error *err)
 {
     const char *argv[] = {"PING"};
     MRD_TRY(store__append(c, err, 1, argv));
-    /* flush now: nobody would otherwise, a subscriber only reads */
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
-            return mrd_error_set(err, MRD_ERR_CONNECT, "%s: %s", c->name, c->ctx->errstr);
-    return MRD_OK;
+    /* send now: nobody would otherwise, a subscriber only reads */
+    return store__flush(c, err);
 }

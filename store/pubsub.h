@@ -60,7 +60,8 @@ mrd_rc store_next_message(store_conn *c, int timeout_ms, char *channel, size_t c
  * the connection (a dropped-packet partition, a powered-off host) is
  * otherwise indistinguishable from a quiet one: a PING left unanswered
  * for longer than the caller's patience says the connection is dead.
- * Errors: MRD_ERR_CONNECT (the write failed). */
+ * Errors: MRD_ERR_CONNECT (the write failed), MRD_ERR_TIMEOUT (the
+ * server read nothing for the connection's timeout). */
 mrd_rc store_pubsub_ping(store_conn *c, mrd_error *err);
 
 #endif

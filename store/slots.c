@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "conn_internal.h"
 
@@ -83,18 +82,11 @@ mrd_rc store_slot_count_keys(store_conn *c, const int *slots, int n, long long *
     return MRD_OK;
 }
 
-static void set_timeout(store_conn *c, int ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    if (c->ctx)
-        redisSetTimeout(c->ctx, tv);
-}
-
 mrd_rc store_migrate_keys(store_conn *c, const char *ip, int port, const char *user,
                           const char *pass, int timeout_ms, bool replace,
                           char *const *keys, const size_t *klens, int n, mrd_error *err)
 {
-    if (!c->ctx || c->ctx->err)
+    if (c->lost)
         return mrd_error_set(err, MRD_ERR_CONNECT, "%s: connection lost", store_conn_name(c));
     int fixed = 10 + (replace ? 1 : 0), argc = fixed + n;
     const char **argv = calloc((size_t)argc, sizeof(*argv));
@@ -125,13 +117,12 @@ mrd_rc store_migrate_keys(store_conn *c, const char *ip, int port, const char *u
         lens[fixed + i] = klens[i];
     /* the source waits up to TIMEOUT_MS per step of the transfer: give it
      * that and a second more before this side calls it lost */
-    set_timeout(c, timeout_ms + 1000);
+    c->io_timeout_ms = timeout_ms + 1000;
     redisReply *r = NULL;
-    mrd_rc rc = redisAppendCommandArgv(c->ctx, argc, argv, lens) == REDIS_OK
-                    ? store__reply(c, &r, err)
-                    : mrd_error_set(err, MRD_ERR_CONNECT, "%s: %s", store_conn_name(c),
-                                    c->ctx->errstr);
-    set_timeout(c, c->timeout_ms);
+    mrd_rc rc = store__append_argv(c, err, argc, argv, lens);
+    if (rc == MRD_OK)
+        rc = store__reply(c, &r, err);
+    c->io_timeout_ms = c->timeout_ms;
     free(argv);
     free(lens);
     if (r)

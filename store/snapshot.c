@@ -2,7 +2,8 @@
  *
  * Two halves: a pure reader of the RDB header and its leading aux fields
  * (store_rdb_inspect, unit-tested on byte arrays), and the fetch, which
- * speaks just enough of the replication protocol on a plain socket:
+ * speaks just enough of the replication protocol over a wire (wire.h: a
+ * socket, TLS when store_set_tls() is on):
  *
  *   -> AUTH user pass            <- +OK
  *   -> REPLCONF capa eof         <- +OK      (we take the diskless form)
@@ -11,27 +12,24 @@
  *                                <- $<len>\r\n + len bytes             (disk)
  *                                or $EOF:<mark>\r\n + bytes + <mark>   (diskless)
  *
- * hiredis' connection is not used here: it does not understand the
- * payload, and the payload must stream to disk rather than sit in a reply
- * object.  Only its formatter encodes the commands. */
+ * hiredis' reader is not used here: it does not understand the payload,
+ * and the payload must stream to disk rather than sit in a reply object.
+ * Only its formatter encodes the commands. */
 #include "snapshot.h"
 #include "snapshot_internal.h"
 
 #include "conn.h"
+#include "wire.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,7 +345,7 @@ typedef struct fetch {
     char name[300];            /* "ADDRESS:PORT", for errors */
     const char *dest;
     int timeout_ms;
-    int fd;                    /* socket, non-blocking */
+    wire *w;                   /* the connection, NULL before it */
     unsigned char in[NET_BUF_LEN];
     size_t in_pos, in_len;     /* unread bytes: in[in_pos..in_len) */
 
@@ -397,114 +395,19 @@ static void printable(const char *in, char *out, size_t n)
     out[i] = '\0';
 }
 
-/* Wait until FD is ready for EVENTS for at most TIMEOUT_MS.  1 ready, 0
- * timed out, -1 error (errno). */
-static int wait_fd(int fd, short events, int timeout_ms)
+static mrd_rc repl_connect(fetch *f, const char *address, int port, mrd_error *err)
 {
-    long long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        long long left = deadline - now_ms();
-        int r = poll(&p, 1, left > 0 ? (int)left : 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        return r;
-    }
-}
-
-static mrd_rc wire_connect(fetch *f, const char *address, int port, mrd_error *err)
-{
-    char service[16];
-    snprintf(service, sizeof(service), "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(address, service, &hints, &res);
-    if (gai != 0)
-        return fail(f, err, MRD_ERR_CONNECT, "cannot resolve %s: %s", address,
-                    gai_strerror(gai));
-    int last = ECONNREFUSED;
-    for (struct addrinfo *ai = res; ai && f->fd < 0; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        if (store_source() && ai->ai_family == AF_INET) { /* see store_set_source() */
-            struct sockaddr_in src = {.sin_family = AF_INET};
-            if (inet_pton(AF_INET, store_source(), &src.sin_addr) != 1 ||
-                bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
-                last = errno;
-                close(fd);
-                continue;
-            }
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            f->fd = fd;
-            break;
-        }
-        if (errno == EINPROGRESS) {
-            int r = wait_fd(fd, POLLOUT, f->timeout_ms);
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            if (r == 0)
-                last = ETIMEDOUT;
-            else if (r < 0)
-                last = errno;
-            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-                last = errno;
-            else if (soerr != 0)
-                last = soerr;
-            else {
-                f->fd = fd;
-                break;
-            }
-        } else {
-            last = errno;
-        }
-        close(fd);
-    }
-    freeaddrinfo(res);
-    if (f->fd >= 0)
-        return MRD_OK;
-    if (last == ETIMEDOUT)
-        return fail(f, err, MRD_ERR_CONNECT, "cannot connect within %d ms",
-                    f->timeout_ms);
-    return fail(f, err, MRD_ERR_CONNECT, "cannot connect: %s", strerror(last));
-}
-
-static mrd_rc wire_send(fetch *f, const char *buf, size_t len, const char *what,
-                        mrd_error *err)
-{
-    while (len > 0) {
-        ssize_t w = send(f->fd, buf, len, MSG_NOSIGNAL);
-        if (w > 0) {
-            buf += w;
-            len -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int r = wait_fd(f->fd, POLLOUT, f->timeout_ms);
-            if (r == 0)
-                return fail(f, err, MRD_ERR_TIMEOUT, "cannot send %s within %d ms",
-                            what, f->timeout_ms);
-            if (r < 0)
-                return fail(f, err, MRD_ERR_IO, "cannot send %s: %s", what,
-                            strerror(errno));
-            continue;
-        }
-        return fail(f, err, MRD_ERR_IO, "cannot send %s: %s", what, strerror(errno));
-    }
+    f->w = wire_new(address, port, store_source()); /* see store_set_source() */
+    if (!f->w)
+        return fail(f, err, MRD_ERR_NOMEM, "out of memory");
+    if (wire_connect(f->w, f->timeout_ms) != WIRE_OK)
+        return fail(f, err, MRD_ERR_CONNECT, "cannot connect: %s", wire_error(f->w));
     return MRD_OK;
 }
 
 /* Send ARGV as a RESP array, formatted by hiredis.  The command may hold
  * a password: it is wiped. */
-static mrd_rc wire_command(fetch *f, int argc, const char *const argv[], mrd_error *err)
+static mrd_rc repl_command(fetch *f, int argc, const char *const argv[], mrd_error *err)
 {
     /* hiredis takes char ** for historical reasons; it does not write. */
     union {
@@ -515,69 +418,49 @@ static mrd_rc wire_command(fetch *f, int argc, const char *const argv[], mrd_err
     int n = redisFormatCommandArgv(&cmd, argc, args.out, NULL);
     if (n < 0)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-    mrd_rc rc = wire_send(f, cmd, (size_t)n, argv[0], err);
+    wire_status st = wire_write_all(f->w, cmd, (size_t)n, f->timeout_ms);
     explicit_bzero(cmd, (size_t)n);
     redisFreeCommand(cmd);
-    return rc;
+    if (st == WIRE_TIMEOUT)
+        return fail(f, err, MRD_ERR_TIMEOUT, "cannot send %s within %d ms", argv[0],
+                    f->timeout_ms);
+    if (st != WIRE_OK)
+        return fail(f, err, MRD_ERR_IO, "cannot send %s: %s", argv[0], wire_error(f->w));
+    return MRD_OK;
 }
 
-typedef enum wire_status { WIRE_DATA, WIRE_CLOSED, WIRE_TIMEOUT, WIRE_ERROR } wire_status;
-
-/* Refill the input buffer (it must be empty): one recv after at most one
- * idle timeout. */
-static wire_status wire_fill(fetch *f, int *sys_errno)
+/* Refill the input buffer (it must be empty): what one read brings, after
+ * at most one idle timeout. */
+static wire_status repl_fill(fetch *f)
 {
     f->in_pos = f->in_len = 0;
-    for (;;) {
-        ssize_t r = recv(f->fd, f->in, sizeof(f->in), 0);
-        if (r > 0) {
-            f->in_len = (size_t)r;
-            return WIRE_DATA;
-        }
-        if (r == 0)
-            return WIRE_CLOSED;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            *sys_errno = errno;
-            return WIRE_ERROR;
-        }
-        int w = wait_fd(f->fd, POLLIN, f->timeout_ms);
-        if (w == 0)
-            return WIRE_TIMEOUT;
-        if (w < 0) {
-            *sys_errno = errno;
-            return WIRE_ERROR;
-        }
-    }
+    return wire_read_some(f->w, f->in, sizeof(f->in), &f->in_len, f->timeout_ms);
 }
 
-static mrd_rc wire_fail(const fetch *f, wire_status st, int sys_errno, const char *what,
-                        mrd_error *err)
+static mrd_rc repl_fail(const fetch *f, wire_status st, const char *what, mrd_error *err)
 {
     switch (st) {
     case WIRE_CLOSED:
-        return fail(f, err, MRD_ERR_IO, "the connection closed while waiting for %s",
-                    what);
+        return fail(f, err, MRD_ERR_IO, "the connection closed while waiting for %s%s", what,
+                    wire_close_hint(f->w));
     case WIRE_TIMEOUT:
         return fail(f, err, MRD_ERR_TIMEOUT, "no data for %d ms while waiting for %s",
                     f->timeout_ms, what);
     default:
-        return fail(f, err, MRD_ERR_IO, "cannot read %s: %s", what, strerror(sys_errno));
+        return fail(f, err, MRD_ERR_IO, "cannot read %s: %s", what, wire_error(f->w));
     }
 }
 
 /* One reply line without its "\r\n" ("" for a "\n" keepalive). */
-static mrd_rc wire_line(fetch *f, char *line, size_t cap, const char *what,
+static mrd_rc repl_line(fetch *f, char *line, size_t cap, const char *what,
                         mrd_error *err)
 {
     size_t n = 0;
     for (;;) {
         if (f->in_pos == f->in_len) {
-            int e = 0;
-            wire_status st = wire_fill(f, &e);
-            if (st != WIRE_DATA)
-                return wire_fail(f, st, e, what, err);
+            wire_status st = repl_fill(f);
+            if (st != WIRE_OK)
+                return repl_fail(f, st, what, err);
         }
         unsigned char ch = f->in[f->in_pos++];
         if (ch == '\n')
@@ -610,16 +493,16 @@ static const char *auth_hint(const char *line)
 
 /* AUTH, then REPLCONF capa eof and rdb-only 1, each answered with one
  * status line. */
-static mrd_rc wire_handshake(fetch *f, const char *user, const char *pass,
+static mrd_rc repl_handshake(fetch *f, const char *user, const char *pass,
                              mrd_error *err)
 {
     char line[LINE_MAX_LEN], shown[LINE_MAX_LEN];
     mrd_rc rc;
     if (user) {
         const char *argv[] = {"AUTH", user, pass};
-        if ((rc = wire_command(f, 3, argv, err)) != MRD_OK)
+        if ((rc = repl_command(f, 3, argv, err)) != MRD_OK)
             return rc;
-        if ((rc = wire_line(f, line, sizeof(line), "the answer to AUTH", err)) != MRD_OK)
+        if ((rc = repl_line(f, line, sizeof(line), "the answer to AUTH", err)) != MRD_OK)
             return rc;
         printable(line, shown, sizeof(shown));
         if (line[0] == '-')
@@ -634,9 +517,9 @@ static mrd_rc wire_handshake(fetch *f, const char *user, const char *pass,
     static const char *const replconf[][3] = {{"REPLCONF", "capa", "eof"},
                                               {"REPLCONF", "rdb-only", "1"}};
     for (size_t i = 0; i < sizeof(replconf) / sizeof(replconf[0]); i++) {
-        if ((rc = wire_command(f, 3, replconf[i], err)) != MRD_OK)
+        if ((rc = repl_command(f, 3, replconf[i], err)) != MRD_OK)
             return rc;
-        if ((rc = wire_line(f, line, sizeof(line), "the answer to REPLCONF", err)) !=
+        if ((rc = repl_line(f, line, sizeof(line), "the answer to REPLCONF", err)) !=
             MRD_OK)
             return rc;
         printable(line, shown, sizeof(shown));
@@ -654,15 +537,15 @@ static mrd_rc wire_handshake(fetch *f, const char *user, const char *pass,
 }
 
 /* SYNC, then the bulk header, skipping keepalives. */
-static mrd_rc wire_sync(fetch *f, mrd_error *err)
+static mrd_rc repl_sync(fetch *f, mrd_error *err)
 {
     const char *argv[] = {"SYNC"};
-    mrd_rc rc = wire_command(f, 1, argv, err);
+    mrd_rc rc = repl_command(f, 1, argv, err);
     if (rc != MRD_OK)
         return rc;
     char line[LINE_MAX_LEN], shown[LINE_MAX_LEN];
     do {
-        rc = wire_line(f, line, sizeof(line), "the answer to SYNC", err);
+        rc = repl_line(f, line, sizeof(line), "the answer to SYNC", err);
         if (rc != MRD_OK)
             return rc;
     } while (line[0] == '\0'); /* "\n": the server is still preparing */
@@ -762,8 +645,7 @@ static mrd_rc stream_payload(fetch *f, mrd_error *err)
         if (!f->eof_form && f->received == f->expect)
             return MRD_OK;
         if (f->in_pos == f->in_len) {
-            int e = 0;
-            wire_status st = wire_fill(f, &e);
+            wire_status st = repl_fill(f);
             if (st == WIRE_CLOSED && f->eof_form)
                 return fail(f, err, MRD_ERR_IO,
                             "the connection closed after %lld bytes, before the end "
@@ -773,8 +655,8 @@ static mrd_rc stream_payload(fetch *f, mrd_error *err)
                 return fail(f, err, MRD_ERR_IO,
                             "the connection closed after %lld of %lld bytes",
                             f->received, f->expect);
-            if (st != WIRE_DATA)
-                return wire_fail(f, st, e, "the payload", err);
+            if (st != WIRE_OK)
+                return repl_fail(f, st, "the payload", err);
         }
         const unsigned char *d = f->in + f->in_pos;
         size_t n = f->in_len - f->in_pos;
@@ -909,30 +791,30 @@ static mrd_rc fetch_from(const char *name, const char *address, int port, int fd
             close(fd);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
+    if (fd >= 0 && !(f->w = wire_from_fd(fd, name))) {
+        free(f);
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    }
     snprintf(f->name, sizeof(f->name), "%s", name);
     f->dest = dest;
     f->timeout_ms = timeout_ms;
-    f->fd = fd;
     f->tfd = -1;
 
     store_snapshot got = {.repl_offset = -1};
     /* The temporary file first: a DEST that cannot be written must not
      * cost the source a fork and a dump. */
     mrd_rc rc = open_tmp(f, err);
-    if (rc == MRD_OK && f->fd < 0)
-        rc = wire_connect(f, address, port, err);
+    if (rc == MRD_OK && !f->w)
+        rc = repl_connect(f, address, port, err);
     if (rc == MRD_OK)
-        rc = wire_handshake(f, user, pass, err);
+        rc = repl_handshake(f, user, pass, err);
     if (rc == MRD_OK)
-        rc = wire_sync(f, err);
+        rc = repl_sync(f, err);
     if (rc == MRD_OK)
         rc = stream_payload(f, err);
     if (rc == MRD_OK)
         rc = check_payload(f, &got, err);
-    if (f->fd >= 0) {
-        close(f->fd);
-        f->fd = -1;
-    }
+    wire_free(&f->w);
     if (rc == MRD_OK)
         rc = install(f, err);
     if (f->tfd >= 0)

@@ -51,6 +51,9 @@ typedef struct store_snapshot {
  * failed or partial fetch leaves DEST untouched (old content intact) and
  * removes the temporary file.
  *
+ * Over TLS when store_set_tls() is on, verified as every connection is
+ * (tls.h).
+ *
  * USER NULL: no AUTH (PASS ignored).  The password is never logged nor put
  * in an error.  TIMEOUT_MS (> 0; STORE_SNAPSHOT_TIMEOUT_MS is a sane value)
  * bounds the connect and each read or write (an idle timeout), not the
@@ -61,8 +64,8 @@ typedef struct store_snapshot {
  * NOMASTERLINK: choose another source.
  *
  * Errors are sentences starting "cannot fetch a snapshot from ADDR:PORT: ":
- * MRD_ERR_CONNECT (refused, unreachable), MRD_ERR_AUTH (NOAUTH, WRONGPASS,
- * NOPERM), MRD_ERR_PROTOCOL (an error reply such as NOMASTERLINK, or an
+ * MRD_ERR_CONNECT (refused, unreachable, TLS refused), MRD_ERR_AUTH
+ * (NOAUTH, WRONGPASS, NOPERM), MRD_ERR_PROTOCOL (an error reply such as NOMASTERLINK, or an
  * unexpected reply line), MRD_ERR_TIMEOUT (no byte for TIMEOUT_MS),
  * MRD_ERR_IO (the connection closed early, a file operation failed),
  * MRD_ERR_PARSE (the payload is not a complete, intact RDB),

@@ -37,6 +37,24 @@ check() {
     if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
+# ok DESCRIPTION COMMAND...: check, counted in $checks (what the test
+# passes to finish); bail MESSAGE: a failed check that ends the test.
+ok() { checks=$((checks + 1)); check "$@"; }
+bail() {
+    fail "$*"
+    finish "$checks"
+    exit 1
+}
+
+# need_tools TOOL...: bail unless every TOOL is installed.
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null ||
+            bail "$tool is not installed (scripts/install-deps.sh installs what the tests need)"
+    done
+}
+
 # track TOPOLOGY STATE: cleanup will destroy that deployment.
 track() { T_DEPLOYS+=("$1|$2"); }
 
@@ -223,6 +241,37 @@ write_single() {
   ]
 }
 JSON
+}
+
+# ==== redis-server processes a test runs itself (snapshot.sh, tls_store.sh) ====
+
+# redis_conf NAME LINE...: $T_DIR/NAME/redis.conf, mode 0600 (it holds
+# passwords): a server in the foreground with its pid file, log and data
+# in $T_DIR/NAME, no persistence, diskless replication without delay, then
+# the LINEs (bind, ports, users, TLS...; a later line overrides an earlier
+# one).
+redis_conf() {
+    local dir=$T_DIR/$1
+    shift
+    mkdir -p "$dir"
+    (
+        umask 077
+        printf '%s\n' "dir $dir" "daemonize no" "pidfile $dir/redis.pid" \
+            "logfile $dir/redis.log" 'save ""' "appendonly no" "repl-diskless-sync yes" \
+            "repl-diskless-sync-delay 0" "$@" >"$dir/redis.conf"
+    )
+    chmod 0600 "$dir/redis.conf"
+}
+
+# redis_start NAME: run NAME's redis-server (redis_conf) in the background;
+# its pid goes to REDIS_PID[NAME] and T_PIDS (disowned: the shell does not
+# report its end when cleanup kills it).
+declare -A REDIS_PID
+redis_start() {
+    redis-server "$T_DIR/$1/redis.conf" >/dev/null 2>&1 &
+    REDIS_PID[$1]=$!
+    T_PIDS+=("$!")
+    disown "$!"
 }
 
 # ==== drills (drill.sh, ssh_drill.sh): $T_TOPO deployed with state $T_STATE ====

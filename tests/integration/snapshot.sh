@@ -23,17 +23,7 @@ BIG_KEYS=200
 DELTA_KEYS=100
 umask 077
 
-bail() {
-    fail "$*"
-    finish "$checks"
-    exit 1
-}
-
-ok() { checks=$((checks + 1)); check "$@"; }
-
-for tool in redis-server redis-cli redis-check-rdb; do
-    command -v "$tool" >/dev/null || bail "$tool is not installed (apt-get install redis-server redis-tools)"
-done
+need_tools redis-server redis-cli redis-check-rdb
 [[ -x $FETCH ]] || bail "the snapshot_fetch driver is missing: $FETCH (build the tests first)"
 
 hexpass() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
@@ -42,48 +32,21 @@ REPL_PASS=$(hexpass)
 printf '%s\n' "$REPL_PASS" >"$T_DIR/repl.pass"
 printf '%s\n' "$(hexpass)" >"$T_DIR/wrong.pass"
 
-# write_conf NAME ADDRESS [LINE...]: NAME's folder and redis.conf (0600).
+# write_conf NAME ADDRESS [LINE...]: NAME's redis.conf (lib.sh's
+# redis_conf) with this test's port and users.
 write_conf() {
-    local name=$1 addr=$2 dir=$T_DIR/$1
+    local name=$1 addr=$2
     shift 2
-    mkdir -p "$dir"
-    {
-        cat <<EOF
-bind $addr
-port $PORT
-dir $dir
-daemonize no
-pidfile $dir/redis.pid
-logfile $dir/redis.log
-save ""
-appendonly no
-repl-diskless-sync yes
-repl-diskless-sync-delay 0
-user default off
-user admin on >$ADMIN_PASS ~* &* +@all
-user replication on >$REPL_PASS +psync +sync +replconf +ping
-user nosync on >$REPL_PASS +ping
-EOF
-        local line
-        for line in "$@"; do printf '%s\n' "$line"; done
-    } >"$dir/redis.conf"
-    chmod 0600 "$dir/redis.conf"
-}
-
-# start NAME: run NAME's redis-server in the background, record its pid
-# (disowned: the shell does not report its end when cleanup kills it).
-declare -A PID
-start() {
-    redis-server "$T_DIR/$1/redis.conf" >/dev/null 2>&1 &
-    PID[$1]=$!
-    T_PIDS+=("$!")
-    disown "$!"
+    redis_conf "$name" "bind $addr" "port $PORT" "user default off" \
+        "user admin on >$ADMIN_PASS ~* &* +@all" \
+        "user replication on >$REPL_PASS +psync +sync +replconf +ping" \
+        "user nosync on >$REPL_PASS +ping" "$@"
 }
 
 # stop NAME: stop that pid (and only it), wait for it to go.
 stop() {
-    kill "${PID[$1]}" 2>/dev/null
-    wait_for 10 not_alive "${PID[$1]}"
+    kill "${REDIS_PID[$1]}" 2>/dev/null
+    wait_for 10 not_alive "${REDIS_PID[$1]}"
 }
 not_alive() { ! pid_alive "$1"; }
 
@@ -136,9 +99,9 @@ rdb_ok() { redis-check-rdb "$1" 2>&1 | grep -q 'RDB looks OK'; }
 write_conf leader "$LEADER"
 write_conf replica "$REPLICA" "replicaof $LEADER $PORT" "masteruser replication" \
     "masterauth $REPL_PASS" "repl-diskless-sync-delay 2"
-start leader
+redis_start leader
 wait_for 10 answers_ping "$LEADER" || bail "the leader did not start (see $T_DIR/leader/redis.log)"
-start replica
+redis_start replica
 wait_for 15 link_up "$REPLICA" || bail "the replica did not link to the leader"
 
 # Real writes through the leader, replicated as commands (DEBUG POPULATE
@@ -228,7 +191,7 @@ done | admin "$LEADER" >/dev/null
 write_conf node3 "$NODE3" "replicaof $LEADER $PORT" "masteruser replication" \
     "masterauth $REPL_PASS"
 cp "$T_DIR/snap1/dump.rdb" "$T_DIR/node3/dump.rdb"
-start node3
+redis_start node3
 wait_for 10 answers_ping "$NODE3" || bail "the node started from the snapshot did not start"
 wait_for 15 link_up "$NODE3"
 ok "the new node links to the leader" link_up "$NODE3"
