@@ -309,6 +309,11 @@ static int cmd_run(const char *manifest, bool daemon)
 
     mrd_info("%s: agent started (manifest %s)", h->m->host, manifest);
     store_set_source(manifest_self(h->m)->address); /* leave from our host's address */
+    if (sv_tls_start(h, &err) != MRD_OK) {
+        unlink(pidpath);
+        sv_close(&h);
+        return fail(&err);
+    }
     /* Before anything starts: a host replaced by a spare starts nothing
      * (fence.h), it only serves its API. */
     fence *fc = fence_new(h, &err);
@@ -493,6 +498,11 @@ static int cmd_check(const char *manifest, bool heal, bool json)
     json_t *report = NULL;
     mrd_health code = MRD_HEALTH_UNKNOWN;
     store_set_source(manifest_self(h->m)->address);
+    if (sv_tls_start(h, &err) != MRD_OK) {
+        fail(&err);
+        sv_close(&h);
+        return MRD_HEALTH_UNKNOWN;
+    }
     if (events_start(h->m->topology, h->m->host, h->m->webhooks, h->m->nwebhooks, &ev,
                      &err) != MRD_OK ||
         !(hc = heal_new(h, ev, false)) || !(fc = fence_new(h, &err))) {

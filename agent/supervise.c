@@ -20,6 +20,7 @@
 #include "proc.h"
 #include "render.h"
 #include "sentinel.h"
+#include "tls.h"
 
 /* ==== loading ==== */
 
@@ -99,6 +100,18 @@ mrd_rc sv_open(const char *manifest_path, sv_host **out, mrd_error *err)
     }
     *out = h;
     return MRD_OK;
+}
+
+mrd_rc sv_tls_start(const sv_host *h, mrd_error *err)
+{
+    const mrd_manifest *m = h->m;
+    if (!m->settings.tls.enabled)
+        return MRD_OK;
+    char ca[MRD_MF_PATH], cert[MRD_MF_PATH], key[MRD_MF_PATH];
+    MRD_TRY(mrd_tls_ca_file(m->secrets_dir, ca, sizeof(ca), err));
+    MRD_TRY(mrd_tls_host_file(m->secrets_dir, m->host, false, cert, sizeof(cert), err));
+    MRD_TRY(mrd_tls_host_file(m->secrets_dir, m->host, true, key, sizeof(key), err));
+    return store_set_tls(ca, cert, key, err);
 }
 
 void sv_close(sv_host **h)

@@ -59,6 +59,13 @@ typedef struct sv_host {
 /* Load the manifest at PATH and the secrets it names.  *out is new;
  * sv_close() it. */
 mrd_rc sv_open(const char *manifest_path, sv_host **out, mrd_error *err);
+
+/* With the manifest's tls.enabled: every later Redis connection of this
+ * process (probes, heal, snapshot fetches) uses TLS, verifying the servers
+ * with the secrets folder's CA and presenting this host's certificate
+ * (store_set_tls).  An unreadable file is an error naming it, and TLS stays
+ * on, refusing every connection.  Without TLS: nothing. */
+mrd_rc sv_tls_start(const sv_host *h, mrd_error *err);
 void sv_close(sv_host **h);
 
 /* Render each process's config if it does not exist yet.  *created gets

@@ -11,9 +11,11 @@
 
 #include <jansson.h>
 
+#include "certs.h"
 #include "fsutil.h"
 #include "log.h"
 #include "manifest.h"
+#include "tls.h"
 
 static mrd_rc default_state_dir(const char *name, char *buf, size_t n, mrd_error *err)
 {
@@ -239,6 +241,10 @@ mrd_rc orch_open_ex(const char *topology_path, const char *state, const orch_opt
     if (rc == MRD_OK)
         rc = mrd_path_fmt(c->secrets_dir, sizeof(c->secrets_dir), "%s/secrets",
                           c->state_dir);
+    /* a CA not made yet (before the first deploy) leaves TLS on and every
+     * connection refused, naming the file; deploy starts it again */
+    if (rc == MRD_OK)
+        (void)orch_tls_start(c, NULL);
     if (rc == MRD_OK)
         rc = find_agent(c->agent_bin, sizeof(c->agent_bin), err);
     if (rc == MRD_OK)
@@ -344,4 +350,13 @@ void orch_failover_note(const orch_ctx *c)
     char text[64];
     int n = snprintf(text, sizeof(text), "{\"last_failover_ms\": %lld}\n", mrd_wall_ms());
     mrd_write_atomic(path, text, (size_t)n, 0600, NULL);
+}
+
+mrd_rc orch_tls_start(const orch_ctx *c, mrd_error *err)
+{
+    if (!c->topo->settings.tls.enabled)
+        return MRD_OK;
+    char ca[MRD_PATH_MAX];
+    MRD_TRY(mrd_tls_ca_file(c->secrets_dir, ca, sizeof(ca), err));
+    return store_set_tls(ca, NULL, NULL, err);
 }

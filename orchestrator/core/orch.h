@@ -106,6 +106,13 @@ mrd_rc orch_manifest_path(const orch_ctx *c, int host, char *buf, size_t n);
 long long orch_failover_cooldown_left(const orch_ctx *c, long long cooldown_ms);
 void orch_failover_note(const orch_ctx *c);
 
+/* With tls.enabled: every later Redis connection of this process uses TLS
+ * and verifies the servers with the state dir's CA certificate
+ * (store_set_tls).  orch_open() calls it; so does deploy once it has made
+ * the CA.  A CA that cannot be read is an error, and TLS stays on,
+ * refusing every connection: never plaintext.  Without TLS: nothing. */
+mrd_rc orch_tls_start(const orch_ctx *c, mrd_error *err);
+
 /* Read a generated secret ("admin", "app", ...) from the state dir. */
 mrd_rc orch_secret(const orch_ctx *c, const char *name, char *buf, size_t n,
                    mrd_error *err);

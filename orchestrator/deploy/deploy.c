@@ -227,6 +227,8 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     if (rc == MRD_OK)
         rc = deploy_tls_prepare(c, out, &tls, &err);
     if (rc == MRD_OK)
+        rc = orch_tls_start(c, &err); /* the CA may be new */
+    if (rc == MRD_OK)
         rc = shared_load(c, &sh, &err);
     if (rc != MRD_OK) {
         char buf[600];
