@@ -578,6 +578,39 @@ api_req_rc api_request_parse_raw(const uint8_t *buf, size_t len, const api_polic
     return api_request_check_body(v, buf + h.head_len, (size_t)v->body_len, v);
 }
 
+/* ==== TLS ==== */
+
+#define TLS_CONTENT_HANDSHAKE 22
+#define TLS_HANDSHAKE_CLIENT_HELLO 1
+#define TLS_HANDSHAKE_HEADER 4 /* message type and a 24-bit length */
+
+api_req_rc api_request_parse_hello(const uint8_t *buf, size_t len, api_verdict *v)
+{
+    verdict_clear(v);
+    /* byte 0: content type; 1-2: legacy record version (3.1 for a first
+     * ClientHello, 3.3 from some clients; 3.0-3.4 are let through, TLS
+     * versions themselves are the library's business); 3-4: length;
+     * 5: the first handshake message's type */
+    if (len >= 1 && buf[0] != TLS_CONTENT_HANDSHAKE)
+        return refuse(v, 400,
+                      buf[0] >= 'A' && buf[0] <= 'Z'
+                          ? "plain HTTP to the HTTPS port: the agent API serves HTTPS only"
+                          : "not a TLS handshake: the agent API serves HTTPS only");
+    if (len >= 3 && (buf[1] != 3 || buf[2] > 4))
+        return refuse(v, 400, "not a TLS handshake: unknown record version");
+    if (len < API_TLS_RECORD_HEADER)
+        return API_REQ_INCOMPLETE;
+    size_t body = (size_t)buf[3] << 8 | buf[4];
+    if (body < TLS_HANDSHAKE_HEADER || body > API_TLS_RECORD_MAX - API_TLS_RECORD_HEADER)
+        return refuse(v, 400, "not a TLS handshake: bad record length");
+    if (len > API_TLS_RECORD_HEADER && buf[API_TLS_RECORD_HEADER] != TLS_HANDSHAKE_CLIENT_HELLO)
+        return refuse(v, 400, "a TLS handshake that does not start with a ClientHello");
+    if (len < API_TLS_RECORD_HEADER + body)
+        return API_REQ_INCOMPLETE;
+    v->head_len = API_TLS_RECORD_HEADER + body;
+    return API_REQ_ACCEPT;
+}
+
 /* ==== ANSWERS ==== */
 
 /* Append S as a JSON string body, escaped as jansson does. */

@@ -165,6 +165,29 @@ api_req_rc api_request_check_body(const api_verdict *head, const uint8_t *body, 
 api_req_rc api_request_parse_raw(const uint8_t *buf, size_t len, const api_policy *p,
                                  api_verdict *v);
 
+/* ==== TLS (api.h: tls on) ====
+ * With TLS the request head is encrypted: the front door cannot read it.
+ * It waits instead for the client's first TLS record (RFC 8446 5.1: a
+ * 5-byte header - content type, legacy version, length - then at most
+ * 2^14 bytes), which must be a handshake record that starts a ClientHello.
+ * A client that sends anything else (a plain HTTP request to the HTTPS
+ * port) is closed without an answer: never a plain HTTP one. */
+#define API_TLS_RECORD_HEADER 5
+#define API_TLS_RECORD_MAX (API_TLS_RECORD_HEADER + 16384) /* bytes of a whole record */
+
+/* Look at BUF (LEN bytes, the start of a connection's input) as TLS:
+ *   API_REQ_ACCEPT      BUF starts with one whole handshake record (type
+ *                       22, version 3.0 to 3.4, 4 to 2^14 bytes) whose
+ *                       first message is a ClientHello (type 1);
+ *                       V->head_len is the record's length, header
+ *                       included, V->route API_ROUTE_NONE;
+ *   API_REQ_INCOMPLETE  the bytes so far are a valid prefix of that;
+ *   API_REQ_REFUSE      V->status 400 and V->error say what it is instead
+ *                       (no answer is sent: it is for logs and counters).
+ * A ClientHello longer than one record is accepted on its first one: the
+ * TLS library reads the rest. */
+api_req_rc api_request_parse_hello(const uint8_t *buf, size_t len, api_verdict *v);
+
 /* Set *V to a refusal with STATUS and the static text ERROR. */
 void api_verdict_refuse(api_verdict *v, unsigned status, const char *error);
 

@@ -12,7 +12,10 @@
  *     Allow exactly on 405 and a challenge only on 401, and an answer that
  *     api_request_render_refusal() writes into 1024 bytes with that status
  *     line and a Content-Length equal to its body;
- *   - INCOMPLETE: nothing decided (no status, no error). */
+ *   - INCOMPLETE: nothing decided (no status, no error).
+ * The same bytes go to api_request_parse_hello() (the front door with TLS
+ * on): ACCEPT only for a handshake record that fits in them, every
+ * shorter prefix of it INCOMPLETE; REFUSE with 400 and a text. */
 #define _GNU_SOURCE /* memmem */
 #include "fuzz.h"
 
@@ -86,8 +89,32 @@ static api_req_rc judge(const uint8_t *data, size_t size, bool metrics_open, api
     return rc;
 }
 
+static void judge_hello(const uint8_t *data, size_t size)
+{
+    api_verdict v;
+    memset(&v, 0xA5, sizeof(v));
+    api_req_rc rc = api_request_parse_hello(data, size, &v);
+    if (rc == API_REQ_REFUSE) {
+        FUZZ_CHECK(v.status == 400 && v.error != NULL && v.error[0] != '\0');
+        return;
+    }
+    FUZZ_CHECK(v.status == 0 && v.error == NULL && v.route == API_ROUTE_NONE);
+    if (rc == API_REQ_INCOMPLETE)
+        return;
+    FUZZ_CHECK(rc == API_REQ_ACCEPT && data[0] == 22 && data[5] == 1);
+    FUZZ_CHECK(v.head_len > API_TLS_RECORD_HEADER && v.head_len <= size &&
+               v.head_len <= API_TLS_RECORD_MAX);
+    size_t k = data[1] % v.head_len; /* a prefix, in an exact-size copy */
+    uint8_t *prefix = malloc(k ? k : 1);
+    FUZZ_CHECK(prefix != NULL);
+    memcpy(prefix, data, k);
+    FUZZ_CHECK(api_request_parse_hello(prefix, k, &v) == API_REQ_INCOMPLETE);
+    free(prefix);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    judge_hello(data, size);
     api_verdict closed, open;
     api_req_rc rc = judge(data, size, false, &closed);
     api_req_rc rc_open = judge(data, size, true, &open);

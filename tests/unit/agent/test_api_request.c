@@ -679,6 +679,85 @@ static void test_restart_target(void **state)
     assert_string_equal(api_route_name(v.route), "/v1/restart");
 }
 
+/* ==== TLS ==== */
+
+/* The start of a real ClientHello (curl 7.88 over OpenSSL 3.0): record
+ * header, then the handshake header and the legacy version; the record
+ * says 512 bytes follow. */
+#define HELLO_START "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+typedef struct hcase {
+    const char *name;
+    const char *raw;
+    size_t len;
+    api_req_rc rc;
+    const char *says; /* when refused: a piece of the error text */
+} hcase;
+
+static const hcase hello_cases[] = {
+    {"the shortest handshake record", RAW("\x16\x03\x01\x00\x04\x01\x00\x00\x00"),
+     API_REQ_ACCEPT, NULL},
+    {"record version 3.3", RAW("\x16\x03\x03\x00\x04\x01\x00\x00\x00"), API_REQ_ACCEPT,
+     NULL},
+    {"a real ClientHello, its start", RAW(HELLO_START), API_REQ_INCOMPLETE, NULL},
+    {"nothing yet", "", 0, API_REQ_INCOMPLETE, NULL},
+    {"plain HTTP", RAW("GET /v1/health HTTP/1.1\r\n\r\n"), API_REQ_REFUSE, "plain HTTP"},
+    {"plain HTTP, one byte", RAW("P"), API_REQ_REFUSE, "plain HTTP"},
+    {"SSL 2 hello", RAW("\x80\x2e\x01\x03\x01"), API_REQ_REFUSE, "not a TLS handshake"},
+    {"an alert record", RAW("\x15\x03\x03\x00\x02\x02\x28"), API_REQ_REFUSE,
+     "not a TLS handshake"},
+    {"application data first", RAW("\x17\x03\x03\x00\x10"), API_REQ_REFUSE,
+     "not a TLS handshake"},
+    {"record version 2", RAW("\x16\x02\x00"), API_REQ_REFUSE, "record version"},
+    {"record version 3.5", RAW("\x16\x03\x05"), API_REQ_REFUSE, "record version"},
+    {"empty record", RAW("\x16\x03\x01\x00\x00"), API_REQ_REFUSE, "record length"},
+    {"record shorter than a message header", RAW("\x16\x03\x01\x00\x03"), API_REQ_REFUSE,
+     "record length"},
+    {"record over 2^14 bytes", RAW("\x16\x03\x01\x40\x01"), API_REQ_REFUSE,
+     "record length"},
+    {"a ServerHello", RAW("\x16\x03\x03\x00\x04\x02\x00\x00\x00"), API_REQ_REFUSE,
+     "ClientHello"},
+};
+
+static void test_hello_cases(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(hello_cases) / sizeof(hello_cases[0]); i++) {
+        const hcase *c = &hello_cases[i];
+        api_verdict v;
+        api_req_rc rc = api_request_parse_hello((const uint8_t *)c->raw, c->len, &v);
+        if (rc != c->rc)
+            fail_msg("%s: rc %d, want %d (%s)", c->name, rc, c->rc, v.error ? v.error : "");
+        if (rc == API_REQ_REFUSE) {
+            assert_int_equal(v.status, 400);
+            if (!strstr(v.error, c->says))
+                fail_msg("%s: \"%s\" does not say \"%s\"", c->name, v.error, c->says);
+        } else {
+            assert_int_equal(v.status, 0);
+            assert_int_equal(v.route, API_ROUTE_NONE);
+            assert_int_equal(v.head_len, rc == API_REQ_ACCEPT ? c->len : 0);
+        }
+    }
+}
+
+/* A whole record of the largest size, cut anywhere, is incomplete until
+ * its last byte; what follows it is not looked at. */
+static void test_hello_prefixes(void **state)
+{
+    (void)state;
+    static uint8_t rec[API_TLS_RECORD_MAX + 10];
+    memset(rec, 0xee, sizeof(rec));
+    memcpy(rec, "\x16\x03\x01\x40\x00\x01", 6);
+    api_verdict v;
+    for (size_t n = 0; n < API_TLS_RECORD_MAX; n++)
+        if (api_request_parse_hello(rec, n, &v) != API_REQ_INCOMPLETE)
+            fail_msg("a prefix of %zu bytes: not incomplete (%s)", n, v.error ? v.error : "");
+    assert_int_equal(api_request_parse_hello(rec, API_TLS_RECORD_MAX, &v), API_REQ_ACCEPT);
+    assert_int_equal(v.head_len, API_TLS_RECORD_MAX);
+    assert_int_equal(api_request_parse_hello(rec, sizeof(rec), &v), API_REQ_ACCEPT);
+    assert_int_equal(v.head_len, API_TLS_RECORD_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +771,8 @@ int main(void)
         cmocka_unit_test(test_prefixes_never_refused),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_hello_cases),
+        cmocka_unit_test(test_hello_prefixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
