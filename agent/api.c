@@ -26,12 +26,46 @@
  * Every answer carries "Connection: close": a second request on the same
  * connection would reach MHD without passing the front door.
  *
+ * ==== TLS ====
+ * With TLS on (api_start_tls()), MHD serves HTTPS only (MHD_USE_TLS, GnuTLS
+ * in Debian's build): MHD_add_connection() starts a TLS session on every
+ * connection it is handed, exactly as on one it accepted itself
+ * (new_connection_prepare_() in 0.9.75 does not care where the socket came
+ * from), so the front door keeps its listening socket.  It peeks at the
+ * ClientHello instead of the head (api_gate.h) and answers nothing; a
+ * plain HTTP request is closed unanswered, never served.
+ *
+ * The front door cannot see a request's class through TLS, so this file
+ * applies the classes in phase 1, once MHD has decrypted the head: a
+ * request is answered while the requests being answered in its class
+ * ("serving") leave it room (api_gate_room()), else 503 (Retry-After),
+ * as the front door does without TLS.  Connections whose head has not
+ * been read yet ("opening": the handshake and the head under way) are
+ * tracked from MHD's NOTIFY_CONNECTION STARTED to CLOSED, keyed by their
+ * socket; the front door hands over a new one only while fewer than
+ * connection_limit are opening (so MHD holds 2 x connection_limit at
+ * most), and its thread calls tls_sweep() every round, which shuts down
+ * (shutdown(2), MHD then closes) the sockets of those whose head did not
+ * arrive within head_deadline_ms of their start.
+ * NOTIFY_CLOSED comes before MHD closes the socket (MHD_cleanup_connections
+ * in 0.9.75) and both sides take conns_mu, so a socket number is never
+ * shut down after it was closed and reused.
+ *
+ * The key and the certificate are read into memory that stays allocated
+ * as long as the daemon: MHD keeps the pointers (MHD_OPTION_HTTPS_MEM_KEY),
+ * although 0.9.75 reads them only while starting
+ * (MHD_init_daemon_certificate() hands them to GnuTLS, which decodes its
+ * own copy).  The key's bytes are wiped right after MHD_start_daemon()
+ * returns, whatever it returned; they are never logged.
+ *
  * The token and the Authorization header are never logged. */
 #include "api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -39,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -56,6 +91,18 @@
  * the front door makes sure), its header index, the body buffer and the
  * answer's headers fit in it several times over. */
 #define API_MHD_MEMORY (4 * API_MAX_HEAD)
+/* TLS: the largest certificate (chain) or key file read, bytes */
+#define API_TLS_FILE_MAX (64 * 1024)
+/* TLS: GnuTLS' default ciphers, TLS 1.2 and 1.3 only */
+#define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* TLS: a connection MHD holds, from NOTIFY_CONNECTION STARTED to CLOSED. */
+typedef struct tls_conn {
+    int fd;                /* its socket; -1: a free entry */
+    long long deadline_ms; /* its head must have been read by then */
+    bool serving;          /* its head was read and its class had room */
+    bool swept;            /* shut down for missing the deadline */
+} tls_conn;
 
 struct api_server {
     struct MHD_Daemon *daemon;
@@ -67,6 +114,20 @@ struct api_server {
     atomic_int active; /* connections MHD holds (NOTIFY_CONNECTION) */
     atomic_int handed; /* handed to MHD, not yet started */
     char where[64];    /* "address:port", for log lines */
+
+    /* TLS (see the top of this file); all unused without it. */
+    bool tls;
+    char *tls_cert;            /* PEM as MHD was given it, until the daemon stops */
+    char *tls_key;             /* the same, wiped once the daemon has started */
+    size_t tls_key_len;
+    pthread_mutex_t conns_mu;  /* conns and serving */
+    tls_conn *conns;           /* nconns entries: MHD's connection limit */
+    int nconns;
+    int serving;               /* entries whose request is being answered */
+    atomic_long tls_timed_out; /* swept: the head missed its deadline */
+    atomic_long tls_busy;      /* 503: no room in the class, seen in phase 1 */
+    atomic_bool starting;      /* MHD's log lines also go to start_msg */
+    char start_msg[256];       /* MHD's first one while starting */
 };
 
 /* ==== RESPONSES ==== */
@@ -177,16 +238,21 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 
 /* MHD_OPTION_NOTIFY_CONNECTION: count the connections MHD holds, for the
  * front door's capacity check. */
+static void tls_track(api_server *s, struct MHD_Connection *c, void **socket_context);
+static void tls_untrack(api_server *s, tls_conn *t);
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)c;
-    (void)socket_context;
     api_server *s = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (s->tls)
+            tls_track(s, c, socket_context);
         atomic_fetch_sub(&s->handed, 1);
         atomic_fetch_add(&s->active, 1);
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (s->tls)
+            tls_untrack(s, *socket_context);
         atomic_fetch_sub(&s->active, 1);
     }
 }
@@ -209,6 +275,86 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
                                     .value = value ? value : "",
                                     .value_len = value ? value_size : 0};
     return MHD_YES;
+}
+
+/* ==== TLS CONNECTIONS ==== */
+
+/* NOTIFY_CONNECTION STARTED (MHD's thread): track C, its head due
+ * head_deadline_ms from now.  With no free entry (MHD holds no more than
+ * nconns connections, so never), C is untracked: phase 1 refuses it. */
+static void tls_track(api_server *s, struct MHD_Connection *c, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = NULL;
+    if (!ci)
+        return;
+    pthread_mutex_lock(&s->conns_mu);
+    for (int i = 0; i < s->nconns; i++) {
+        tls_conn *t = &s->conns[i];
+        if (t->fd >= 0)
+            continue;
+        *t = (tls_conn){.fd = ci->connect_fd,
+                        .deadline_ms = mrd_now_ms() + s->lim.head_deadline_ms};
+        *socket_context = t;
+        break;
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+}
+
+/* NOTIFY_CONNECTION CLOSED (MHD's thread), before MHD closes the socket. */
+static void tls_untrack(api_server *s, tls_conn *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&s->conns_mu);
+    if (t->serving)
+        s->serving--;
+    *t = (tls_conn){.fd = -1};
+    pthread_mutex_unlock(&s->conns_mu);
+}
+
+/* Phase 1 (C's thread): C's head was read and accepted as V.  True when
+ * V's class has room among the requests being answered: C then counts
+ * in it, and its head deadline no longer applies. */
+static bool tls_admit(api_server *s, struct MHD_Connection *c, const api_verdict *v)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    tls_conn *t = ci ? ci->socket_context : NULL;
+    pthread_mutex_lock(&s->conns_mu);
+    bool room = t && !t->swept && s->serving < api_gate_room(&s->lim, v);
+    if (room) {
+        t->serving = true;
+        s->serving++;
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    return room;
+}
+
+/* The front door's sweep (its thread): shut down the connections whose
+ * head missed its deadline.  Returns when to sweep again: a connection
+ * tracked from now on is due head_deadline_ms from now at the soonest. */
+static long long tls_sweep(void *ctx, long long now)
+{
+    api_server *s = ctx;
+    long long next = now + s->lim.head_deadline_ms;
+    pthread_mutex_lock(&s->conns_mu);
+    for (int i = 0; i < s->nconns; i++) {
+        tls_conn *t = &s->conns[i];
+        if (t->fd < 0 || t->serving || t->swept)
+            continue;
+        if (t->deadline_ms > now) {
+            if (t->deadline_ms < next)
+                next = t->deadline_ms;
+            continue;
+        }
+        (void)shutdown(t->fd, SHUT_RDWR); /* MHD sees the end and closes it */
+        t->swept = true;
+        atomic_fetch_add(&s->tls_timed_out, 1);
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    return next;
 }
 
 /* ==== DISPATCH ==== */
@@ -293,6 +439,23 @@ static enum MHD_Result dispatch(api_server *s, struct MHD_Connection *c, const a
     return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 }
 
+/* TLS: log refusal V of C's request as the front door logs its own. */
+static void log_refusal(const api_server *s, struct MHD_Connection *c, const api_verdict *v)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char who[INET_ADDRSTRLEN] = "?";
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
+                  who, sizeof(who));
+    if (v->status == 401)
+        mrd_info("api %s: refused %s from %s: missing or wrong token", s->where,
+                 api_route_name(v->route), who);
+    else
+        mrd_debug("api %s: refused a request from %s: %u %s", s->where, who, v->status,
+                  v->error);
+}
+
 /* Phase 1: MHD's view of the head, checked as the front door did. */
 static enum MHD_Result check_head(api_server *s, struct MHD_Connection *c, const char *method,
                                   api_request *rq)
@@ -307,12 +470,19 @@ static enum MHD_Result check_head(api_server *s, struct MHD_Connection *c, const
                          .headers = l.h,
                          .n_headers = l.n};
     rq->checked = true;
-    if (api_request_check_head(&in, &s->policy, &rq->v) == API_REQ_ACCEPT)
-        return MHD_YES;
-    /* The front door accepted this very head: only a disagreement between
-     * its parser and MHD's gets here. */
-    mrd_warn("api %s: refused %s after the front door let it in: %u %s", s->where,
-             api_route_name(rq->v.route), rq->v.status, rq->v.error);
+    if (api_request_check_head(&in, &s->policy, &rq->v) == API_REQ_ACCEPT) {
+        if (!s->tls || tls_admit(s, c, &rq->v))
+            return MHD_YES;
+        api_gate_busy(&rq->v, &rq->v);
+        atomic_fetch_add(&s->tls_busy, 1);
+        return reply_verdict(c, &rq->v);
+    }
+    if (s->tls) /* the front door saw a ClientHello only: refusals are made here */
+        log_refusal(s, c, &rq->v);
+    else /* the front door accepted this very head: only a disagreement
+          * between its parser and MHD's gets here */
+        mrd_warn("api %s: refused %s after the front door let it in: %u %s", s->where,
+                 api_route_name(rq->v.route), rq->v.status, rq->v.error);
     return reply_verdict(c, &rq->v);
 }
 
@@ -365,10 +535,19 @@ static bool gate_admit(void *ctx, int fd, const struct sockaddr_in *peer,
     return false;
 }
 
+/* Without TLS: every connection MHD holds (the front door applies the
+ * classes).  With TLS: those whose head has not been read yet (phase 1
+ * applies the classes to the others). */
 static int gate_active(void *ctx)
 {
     api_server *s = ctx;
-    return atomic_load(&s->active) + atomic_load(&s->handed);
+    int n = atomic_load(&s->active) + atomic_load(&s->handed);
+    if (s->tls) {
+        pthread_mutex_lock(&s->conns_mu);
+        n -= s->serving;
+        pthread_mutex_unlock(&s->conns_mu);
+    }
+    return n;
 }
 
 /* ==== LIFECYCLE ==== */
@@ -377,13 +556,23 @@ static int gate_active(void *ctx)
 __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt,
                                                               va_list ap)
 {
-    const api_server *s = cls;
+    api_server *s = cls;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    mrd_warn("api %s: %s", s->where, line);
+    /* while starting (only api_start_tls()'s thread runs MHD yet), the
+     * first line says the most ("GnuTLS failed to setup x509 ...: why") */
+    if (atomic_load(&s->starting) && !s->start_msg[0])
+        snprintf(s->start_msg, sizeof(s->start_msg), "%.*s",
+                 (int)(n > 0 && line[n - 1] == '.' ? n - 1 : n), line);
+    /* MHD 0.9.75's words for every failed TLS handshake: a client that
+     * does not trust this host's certificate, or that speaks no TLS */
+    if (strstr(line, "handshake message out of context"))
+        mrd_debug("api %s: a TLS handshake failed", s->where);
+    else
+        mrd_warn("api %s: %s", s->where, line);
 }
 
 void api_limits_default(api_limits *l)
@@ -446,6 +635,66 @@ static mrd_rc listen_on(const struct sockaddr_in *sa, const char *where, int *fd
                          where, strerror(saved));
 }
 
+/* Read the PEM file PATH (WHAT names it in messages) into a new
+ * NUL-terminated buffer *OUT of *LEN bytes, straight from the file (no
+ * stdio buffer keeps a copy).  SECRET: refuse a file group or others can
+ * read, as mrd_secret_read() does. */
+static mrd_rc read_pem(const char *path, const char *what, bool secret, char **out,
+                       size_t *len, mrd_error *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        int e = errno;
+        return mrd_error_set(err, e == ENOENT ? MRD_ERR_NOT_FOUND : MRD_ERR_IO,
+                             "cannot read the agent API's TLS %s %s: %s%s", what, path,
+                             strerror(e),
+                             e == ENOENT ? " (deploy puts it there when tls.enabled is true: "
+                                           "run meridian deploy)"
+                                         : "");
+    }
+    struct stat st;
+    mrd_rc rc = MRD_OK;
+    if (fstat(fd, &st) != 0)
+        rc = mrd_error_set(err, MRD_ERR_IO, "cannot read the agent API's TLS %s %s: %s", what,
+                           path, strerror(errno));
+    else if (secret && (st.st_mode & 077) != 0)
+        rc = mrd_error_set(err, MRD_ERR_STATE,
+                           "the agent API's TLS %s %s is readable by others: run chmod 600 %s",
+                           what, path, path);
+    else if (st.st_size <= 0 || st.st_size > API_TLS_FILE_MAX)
+        rc = mrd_error_set(err, MRD_ERR_INVALID,
+                           "the agent API's TLS %s %s is %s: deploy writes it again",
+                           what, path, st.st_size <= 0 ? "empty" : "larger than 64 KiB");
+    char *buf = rc == MRD_OK ? malloc((size_t)st.st_size + 1) : NULL;
+    if (rc == MRD_OK && !buf)
+        rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    size_t got = 0;
+    while (rc == MRD_OK && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break; /* shorter than fstat said: what was read */
+        got += (size_t)r;
+    }
+    close(fd);
+    if (rc == MRD_OK && got == 0)
+        rc = mrd_error_set(err, MRD_ERR_INVALID,
+                           "the agent API's TLS %s %s is empty: deploy writes it again", what,
+                           path);
+    if (rc != MRD_OK) {
+        if (buf)
+            explicit_bzero(buf, (size_t)st.st_size);
+        free(buf);
+        return rc;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return MRD_OK;
+}
+
 static void server_free(api_server *s)
 {
     api_gate_stop(&s->gate);
@@ -455,23 +704,60 @@ static void server_free(api_server *s)
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     if (s->token) {
-        volatile char *t = s->token;
-        for (size_t i = 0; t[i]; i++)
-            t[i] = 0;
+        explicit_bzero(s->token, strlen(s->token));
         free(s->token);
     }
+    if (s->tls_key) {
+        explicit_bzero(s->tls_key, s->tls_key_len);
+        free(s->tls_key);
+    }
+    free(s->tls_cert);
+    free(s->conns);
+    if (s->tls)
+        pthread_mutex_destroy(&s->conns_mu);
     free(s);
 }
 
 mrd_rc api_start(const char *address, int port, const char *token, bool metrics_open,
                  const api_handlers *h, api_server **out, mrd_error *err)
 {
-    return api_start_limits(address, port, token, metrics_open, h, NULL, out, err);
+    return api_start_tls(address, port, token, metrics_open, h, NULL, NULL, out, err);
 }
 
 mrd_rc api_start_limits(const char *address, int port, const char *token, bool metrics_open,
                         const api_handlers *h, const api_limits *lim, api_server **out,
                         mrd_error *err)
+{
+    return api_start_tls(address, port, token, metrics_open, h, lim, NULL, out, err);
+}
+
+/* TLS: read TLS's files into S, and make room to track its connections. */
+static mrd_rc tls_prepare(api_server *s, const api_tls *tls, mrd_error *err)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return mrd_error_set(err, MRD_ERR_STATE,
+                             "tls.enabled is true but this libmicrohttpd was built without "
+                             "TLS, so the agent API cannot serve HTTPS on %s: install one "
+                             "built with GnuTLS (Debian's libmicrohttpd12 is)",
+                             s->where);
+    if (!tls->cert_file || !tls->key_file)
+        return mrd_error_set(err, MRD_ERR_INVALID, "api_start_tls: missing TLS file");
+    size_t cert_len;
+    s->nconns = 2 * s->lim.connection_limit;
+    s->conns = calloc((size_t)s->nconns, sizeof(*s->conns));
+    if (!s->conns)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->nconns; i++)
+        s->conns[i].fd = -1;
+    pthread_mutex_init(&s->conns_mu, NULL);
+    s->tls = true;
+    MRD_TRY(read_pem(tls->cert_file, "certificate", false, &s->tls_cert, &cert_len, err));
+    return read_pem(tls->key_file, "key", true, &s->tls_key, &s->tls_key_len, err);
+}
+
+mrd_rc api_start_tls(const char *address, int port, const char *token, bool metrics_open,
+                     const api_handlers *h, const api_limits *lim, const api_tls *tls,
+                     api_server **out, mrd_error *err)
 {
     *out = NULL;
     if (!address || !token || !h)
@@ -509,41 +795,72 @@ mrd_rc api_start_limits(const char *address, int port, const char *token, bool m
     s->h = *h;
     atomic_init(&s->active, 0);
     atomic_init(&s->handed, 0);
+    atomic_init(&s->tls_timed_out, 0);
+    atomic_init(&s->tls_busy, 0);
+    atomic_init(&s->starting, true);
     snprintf(s->where, sizeof(s->where), "%s:%d", address, port);
-
-    int fd = -1;
-    mrd_rc rc = listen_on(&sa, s->where, &fd, err);
+    mrd_rc rc = tls ? tls_prepare(s, tls, err) : MRD_OK;
     if (rc != MRD_OK) {
         server_free(s);
         return rc;
     }
+
+    int fd = -1;
+    rc = listen_on(&sa, s->where, &fd, err);
+    if (rc != MRD_OK) {
+        server_free(s);
+        return rc;
+    }
+    /* With TLS, MHD holds the requests being answered (connection_limit
+     * at most) and those still opening (as many at most). */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)API_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
     /* No listening socket of its own: connections come from the gate. */
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+            (s->tls ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, (void *)s, /* must come first */
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)limits.connection_limit,
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)(s->tls ? s->nconns : limits.connection_limit),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MHD_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)s,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, (void *)NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, (void *)s,
+        MHD_OPTION_ARRAY, s->tls ? tls_opts : &tls_opts[3],
         MHD_OPTION_END);
+    atomic_store(&s->starting, false);
+    if (s->tls_key) /* GnuTLS has its own copy now, or nothing */
+        explicit_bzero(s->tls_key, s->tls_key_len);
     if (!s->daemon) {
-        rc = mrd_error_set(err, MRD_ERR_IO,
-                           "cannot serve on %s: the HTTP server failed to start", s->where);
+        rc = s->tls ? mrd_error_set(err, MRD_ERR_IO,
+                                    "cannot serve HTTPS on %s with the certificate %s and the "
+                                    "key %s: %s; deploy issues the host a new pair",
+                                    s->where, tls->cert_file, tls->key_file,
+                                    s->start_msg[0] ? s->start_msg : "the HTTP server refused them")
+                    : mrd_error_set(err, MRD_ERR_IO,
+                                    "cannot serve on %s: the HTTP server failed to start",
+                                    s->where);
         close(fd);
         server_free(s);
         return rc;
     }
-    api_gate_ops ops = {.ctx = s, .admit = gate_admit, .active = gate_active};
-    rc = api_gate_start(fd, s->where, &s->policy, &limits, &ops, &s->gate, err);
+    api_gate_ops ops = {.ctx = s,
+                        .admit = gate_admit,
+                        .active = gate_active,
+                        .sweep = s->tls ? tls_sweep : NULL};
+    rc = api_gate_start(fd, s->where, &s->policy, &limits, s->tls, &ops, &s->gate, err);
     if (rc != MRD_OK) {
         server_free(s);
         return rc;
     }
-    mrd_info("api: listening on %s", s->where);
+    mrd_info("api: listening on %s (%s)", s->where, s->tls ? "HTTPS only" : "HTTP");
     *out = s;
     return MRD_OK;
 }
@@ -551,6 +868,12 @@ mrd_rc api_start_limits(const char *address, int port, const char *token, bool m
 void api_get_stats(const api_server *s, api_stats *out)
 {
     api_gate_stats(s ? s->gate : NULL, out);
+    if (!s)
+        return;
+    long timed_out = atomic_load(&s->tls_timed_out), busy = atomic_load(&s->tls_busy);
+    out->timed_out += timed_out;
+    out->busy += busy;
+    out->refused += timed_out + busy;
 }
 
 void api_stop(api_server **sp)

@@ -1,5 +1,6 @@
 /* api.h - the agent's HTTP API (libmicrohttpd), on the host's address and
- * the topology's agent port.
+ * the topology's agent port: HTTPS only when the topology says
+ * tls.enabled (api_start_tls()), plain HTTP otherwise.
  *
  *   GET  /v1/health  200 when every node of the host is ready, else 503;
  *                    no token (load balancers call it)
@@ -31,7 +32,19 @@
  *      POST /v1/heal never delays /v1/health.
  * The heal loop never waits for the API (handlers take the agent's own
  * locks).  The API knows nothing of healing: it calls the handlers below,
- * which the agent implements. */
+ * which the agent implements.
+ *
+ * With TLS the front door cannot read the encrypted head: it waits for the
+ * client's ClientHello under the same deadline and rules, answers nothing
+ * (a plain HTTP request is closed without a byte: never served, never
+ * answered in plain text), and the classes below are applied once
+ * libmicrohttpd has decrypted the head, with the same JSON refusals over
+ * TLS.  A connection must then finish its handshake and send its head
+ * within a second head_deadline_ms, counted from when libmicrohttpd took
+ * it over (else it is closed, without an answer).  At most
+ * connection_limit connections may be at that stage at once, besides the
+ * requests being answered; past that, a new connection is closed after
+ * its ClientHello (see api.c). */
 #ifndef MRD_API_H
 #define MRD_API_H
 
@@ -94,7 +107,8 @@ void api_limits_default(api_limits *l);
 typedef struct api_stats {
     long admitted;  /* requests handed to the HTTP server */
     long refused;   /* answered with an error by the front door, all causes */
-    long timed_out; /* of those, 408: the head missed its deadline */
+    long timed_out; /* of those, 408: the head missed its deadline (with TLS,
+                       the ClientHello or the head; closed unanswered) */
     long evicted;   /* of those, 503: pending connections closed for lack of room */
     long busy;      /* of those, 503: no capacity left for its class */
 } api_stats;
@@ -136,6 +150,29 @@ mrd_rc api_start(const char *address, int port, const char *token, bool metrics_
 mrd_rc api_start_limits(const char *address, int port, const char *token, bool metrics_open,
                         const api_handlers *h, const api_limits *lim, api_server **out,
                         mrd_error *err);
+
+/* TLS: the host's certificate and its key, PEM files (certs.h: the
+ * secrets folder's MRD_TLS_HOST_CERT and MRD_TLS_HOST_KEY).  Borrowed. */
+typedef struct api_tls {
+    const char *cert_file; /* the certificate (a chain may follow it) */
+    const char *key_file;  /* its private key; not readable by group or others */
+} api_tls;
+
+/* api_start_limits(), serving HTTPS only when TLS is not NULL (NULL:
+ * plain HTTP).  The files are read before anything listens; the key's
+ * bytes are wiped from this process's memory once libmicrohttpd handed
+ * them to GnuTLS, and never logged.  Also fails with:
+ *   MRD_ERR_STATE      libmicrohttpd was built without TLS; the key is
+ *                      readable by group or others (chmod 600);
+ *   MRD_ERR_NOT_FOUND  a file is missing (deploy puts them there);
+ *   MRD_ERR_INVALID    a file is empty or over 64 KiB;
+ *   MRD_ERR_IO         a file cannot be read, or GnuTLS refused the pair
+ *                      (the message gives GnuTLS' reason, e.g. a key that
+ *                      is not the certificate's).
+ * Every message names the file. */
+mrd_rc api_start_tls(const char *address, int port, const char *token, bool metrics_open,
+                     const api_handlers *h, const api_limits *lim, const api_tls *tls,
+                     api_server **out, mrd_error *err);
 
 /* Copy the counters into *OUT (thread-safe). */
 void api_get_stats(const api_server *s, api_stats *out);

@@ -10,8 +10,10 @@
  * (MHD_add_connection() takes a socket, not bytes), so the gate leaves
  * the bytes where they are.  SO_RCVLOWAT is set to one byte more than
  * what was seen, so poll() reports a pending connection only when it has
- * sent something new (or closed); a peek costs at most API_MAX_HEAD + 1
- * bytes of copy, and a head gets at most head_max_pieces of them. */
+ * sent something new (or closed); a peek costs at most GATE_PEEK_MAX
+ * bytes of copy, and a head gets at most head_max_pieces of them.  With
+ * TLS the same is done for the first TLS record (a ClientHello), and
+ * every answer is silence: answer() sends no byte. */
 #include "api_gate.h"
 
 #include <arpa/inet.h>
@@ -33,6 +35,10 @@
 #define GATE_LOG_PERIOD_MS 10000   /* at most one summary line about slow clients per period */
 #define GATE_DRAIN_MAX (64 * 1024) /* bytes dropped from a refused connection before closing it */
 #define GATE_ANSWER_MAX 1024       /* bytes of a refusal (api_request_render_refusal) */
+/* bytes peeked at once: one more than a whole head, or than a whole TLS
+ * record (the ClientHello) */
+#define GATE_PEEK_MAX                                                                      \
+    ((API_MAX_HEAD > API_TLS_RECORD_MAX ? API_MAX_HEAD : API_TLS_RECORD_MAX) + 1)
 
 typedef enum slot_state {
     SLOT_FREE = 0, /* unused */
@@ -53,6 +59,7 @@ typedef struct slot {
 
 struct api_gate {
     int listen_fd;
+    bool tls;    /* wait for ClientHellos; answer nothing */
     int wake[2]; /* a byte written to wake[1] stops the thread */
     pthread_t thread;
     char where[64];
@@ -67,7 +74,8 @@ struct api_gate {
     long long accept_paused_until;
     long long next_log_ms;
     long logged[3]; /* timed_out, evicted, busy at the last summary */
-    uint8_t scratch[API_MAX_HEAD + 1];
+    long long next_tls_log_ms; /* TLS: a refusal is logged once a period */
+    uint8_t scratch[GATE_PEEK_MAX];
     api_head head;
 
     atomic_long admitted, refused, timed_out, evicted, busy;
@@ -111,13 +119,14 @@ static bool drain(api_gate *g, slot *s)
     }
 }
 
-/* Answer refusal V on S.  The input that has arrived is dropped first, so
- * that closing does not reset the connection under the answer; then S
- * lingers (KEEP) or is closed now. */
+/* Answer refusal V on S (with TLS, with silence: the answer would have to
+ * be encrypted).  The input that has arrived is dropped first, so that
+ * closing does not reset the connection under the answer; then S lingers
+ * (KEEP) or is closed now. */
 static void answer(api_gate *g, slot *s, const api_verdict *v, bool keep)
 {
     char buf[GATE_ANSWER_MAX];
-    size_t n = api_request_render_refusal(v, buf, sizeof(buf));
+    size_t n = g->tls ? 0 : api_request_render_refusal(v, buf, sizeof(buf));
     atomic_fetch_add(&g->refused, 1);
     set_lowat(s->fd, 1);
     bool alive = drain(g, s);
@@ -204,23 +213,37 @@ static const char *peer_text(const struct sockaddr_in *peer, char *buf, size_t n
     return buf;
 }
 
-/* Hand S over when its class has room, else 503. */
+int api_gate_room(const api_limits *lim, const api_verdict *v)
+{
+    int room = lim->connection_limit;
+    if (v->route != API_ROUTE_HEALTH) {
+        room -= lim->reserve_health;
+        if (!v->authorized)
+            room -= lim->reserve_token;
+    }
+    return room;
+}
+
+void api_gate_busy(const api_verdict *v, api_verdict *busy)
+{
+    *busy = *v;
+    busy->allow = NULL;
+    busy->challenge = false;
+    busy->retry = true;
+    api_verdict_refuse(busy, 503,
+                       "the agent API is answering as many requests as it can; retry in a "
+                       "second");
+}
+
+/* Hand S over when its class has room, else 503.  With TLS, V is a
+ * ClientHello's, of no class yet: S is handed over while fewer than
+ * connection_limit connections are opening (ops.active), else closed. */
 static void admit(api_gate *g, slot *s, const api_verdict *v)
 {
-    int room = g->lim.connection_limit;
-    if (v->route != API_ROUTE_HEALTH) {
-        room -= g->lim.reserve_health;
-        if (!v->authorized)
-            room -= g->lim.reserve_token;
-    }
+    int room = g->tls ? g->lim.connection_limit : api_gate_room(&g->lim, v);
     if (g->ops.active(g->ops.ctx) >= room) {
-        api_verdict b = *v;
-        b.allow = NULL;
-        b.challenge = false;
-        b.retry = true;
-        api_verdict_refuse(&b, 503,
-                           "the agent API is answering as many requests as it can; retry in "
-                           "a second");
+        api_verdict b;
+        api_gate_busy(v, &b);
         atomic_fetch_add(&g->busy, 1);
         answer(g, s, &b, true);
         return;
@@ -240,7 +263,13 @@ static void admit(api_gate *g, slot *s, const api_verdict *v)
 static void refused(api_gate *g, slot *s, const api_verdict *v)
 {
     char who[INET_ADDRSTRLEN];
-    if (v->status == 401)
+    long long now = mrd_now_ms();
+    if (g->tls && now >= g->next_tls_log_ms) {
+        /* the client gets no answer: the log says why, once a period */
+        g->next_tls_log_ms = now + GATE_LOG_PERIOD_MS;
+        mrd_info("api %s: closed a connection from %s without an answer (TLS): %s", g->where,
+                 peer_text(&s->peer, who, sizeof(who)), v->error);
+    } else if (v->status == 401)
         mrd_info("api %s: refused %s from %s: missing or wrong token", g->where,
                  api_route_name(v->route), peer_text(&s->peer, who, sizeof(who)));
     else
@@ -272,7 +301,8 @@ static void on_head(api_gate *g, slot *s, short revents)
     }
     s->seen = (size_t)n;
     s->pieces++;
-    api_req_rc rc = api_request_parse_head(g->scratch, (size_t)n, &g->head, &v);
+    api_req_rc rc = g->tls ? api_request_parse_hello(g->scratch, (size_t)n, &v)
+                           : api_request_parse_head(g->scratch, (size_t)n, &g->head, &v);
     if (rc == API_REQ_INCOMPLETE) {
         if (s->pieces < g->lim.head_max_pieces) {
             set_lowat(s->fd, (size_t)n + 1);
@@ -284,7 +314,7 @@ static void on_head(api_gate *g, slot *s, short revents)
         refused(g, s, &v);
         return;
     }
-    if (rc == API_REQ_ACCEPT)
+    if (rc == API_REQ_ACCEPT && !g->tls)
         rc = api_request_check_head(&g->head.in, g->policy, &v);
     if (rc != API_REQ_ACCEPT) {
         refused(g, s, &v);
@@ -380,6 +410,11 @@ static void *gate_main(void *arg)
 
         nfds_t n = 0;
         long long next = g->next_log_ms;
+        if (g->ops.sweep) {
+            long long when = g->ops.sweep(g->ops.ctx, now);
+            if (when < next)
+                next = when;
+        }
         g->pfd[n] = (struct pollfd){.fd = g->wake[0], .events = POLLIN};
         g->pfd_slot[n++] = -1;
         bool listening = now >= g->accept_paused_until;
@@ -445,8 +480,8 @@ static void gate_free(api_gate *g)
 }
 
 mrd_rc api_gate_start(int listen_fd, const char *where, const api_policy *policy,
-                      const api_limits *lim, const api_gate_ops *ops, api_gate **out,
-                      mrd_error *err)
+                      const api_limits *lim, bool tls, const api_gate_ops *ops,
+                      api_gate **out, mrd_error *err)
 {
     *out = NULL;
     api_gate *g = calloc(1, sizeof(*g));
@@ -455,6 +490,7 @@ mrd_rc api_gate_start(int listen_fd, const char *where, const api_policy *policy
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
     g->listen_fd = listen_fd;
+    g->tls = tls;
     g->wake[0] = g->wake[1] = -1;
     snprintf(g->where, sizeof(g->where), "%s", where);
     g->policy = policy;

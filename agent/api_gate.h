@@ -24,6 +24,18 @@
  * a pending connection only when it has more bytes than last seen
  * (SO_RCVLOWAT), so a client that sends nothing costs nothing.
  *
+ * With TLS (api.h) the head is encrypted, so the gate waits instead for
+ * the client's first TLS record, a whole ClientHello
+ * (api_request_parse_hello()), under the same deadline, pieces and
+ * pending rules, and answers nothing: every refusal above (a plain HTTP
+ * request included) closes the connection without a byte, after the same
+ * draining.  It cannot tell a request's class yet: a connection is handed
+ * over while fewer than connection_limit connections the HTTP server
+ * holds have not shown their head yet (ops->active), else closed; the
+ * server applies the classes once it has decrypted the head
+ * (api_gate_room()), and closes the connections whose head misses its
+ * deadline (ops->sweep).
+ *
  * Thread safety: start and stop from one thread; api_gate_stats() from
  * any. */
 #ifndef MRD_API_GATE_H
@@ -42,19 +54,35 @@ typedef struct api_gate_ops {
      * from PEER.  Called on the gate's thread.  FD belongs to admit in
      * every case: false when it could not be served (FD closed). */
     bool (*admit)(void *ctx, int fd, const struct sockaddr_in *peer, const api_verdict *v);
-    /* Connections taken over by admit and not yet closed (any thread). */
+    /* Connections taken over by admit and not yet closed (any thread);
+     * with TLS, those whose request head has not been read yet. */
     int (*active)(void *ctx);
+    /* Optional: called on the gate's thread every round, at NOW (the
+     * mrd_now_ms() clock); closes what the HTTP server holds past a
+     * deadline of its own and returns when it wants to be called next. */
+    long long (*sweep)(void *ctx, long long now);
 } api_gate_ops;
+
+/* How many requests of V's class may be answered at once under LIM (api.h,
+ * "Capacity"): all connection_limit for GET /v1/health, less
+ * reserve_health for requests with the token, less reserve_token too for
+ * the others.  Pure. */
+int api_gate_room(const api_limits *lim, const api_verdict *v);
+
+/* Make *BUSY the 503 (Retry-After: 1) that a request V finds when its
+ * class has no room.  Pure. */
+void api_gate_busy(const api_verdict *v, api_verdict *busy);
 
 typedef struct api_gate api_gate; /* opaque */
 
 /* Serve LISTEN_FD (bound and listening; taken over, closed by
  * api_gate_stop() or on failure).  POLICY and the strings it points to
  * must outlive the gate; LIM and OPS are copied.  WHERE ("address:port")
- * names the server in log lines.  *out is new. */
+ * names the server in log lines.  TLS: wait for ClientHellos, not
+ * request heads, and answer nothing (above).  *out is new. */
 mrd_rc api_gate_start(int listen_fd, const char *where, const api_policy *policy,
-                      const api_limits *lim, const api_gate_ops *ops, api_gate **out,
-                      mrd_error *err);
+                      const api_limits *lim, bool tls, const api_gate_ops *ops,
+                      api_gate **out, mrd_error *err);
 
 /* Stop the thread, close the listening socket and every pending
  * connection, free, NULL *g.  Connections already admitted are not

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "certs.h"
 #include "conn.h"
 #include "events.h"
 #include "fence.h"
@@ -411,14 +412,28 @@ serve:;
     api_handlers handlers = {.ctx = &actx, .health = api_health, .nodes = api_nodes,
                              .heal = api_heal, .metrics = api_metrics, .fence = api_fence,
                              .hold = api_hold, .restart = api_restart};
-    if (api_start(self->address, h->m->settings.agent.port, token, h->m->settings.agent.metrics_open,
-                  &handlers, &api, &err) != MRD_OK) {
+    /* tls.enabled: HTTPS only, with the host's certificate (certs.h) */
+    bool tls = h->m->settings.tls.enabled;
+    char cert[MRD_MF_PATH], key[MRD_MF_PATH];
+    api_tls files = {.cert_file = cert, .key_file = key};
+    if (tls && (mrd_tls_host_file(h->m->secrets_dir, h->m->host, false, cert, sizeof(cert),
+                                  &err) != MRD_OK ||
+                mrd_tls_host_file(h->m->secrets_dir, h->m->host, true, key, sizeof(key),
+                                  &err) != MRD_OK)) {
         rc = fail(&err);
         goto out;
     }
+    mrd_rc started = api_start_tls(self->address, h->m->settings.agent.port, token,
+                                   h->m->settings.agent.metrics_open, &handlers, NULL,
+                                   tls ? &files : NULL, &api, &err);
     memset(token, 0, sizeof(token));
-    mrd_info("%s: API on http://%s:%d/v1/health; heal pass every %d ms", h->m->host,
-             self->address, h->m->settings.agent.port, h->m->settings.agent.interval_ms);
+    if (started != MRD_OK) {
+        rc = fail(&err);
+        goto out;
+    }
+    mrd_info("%s: API on %s://%s:%d/v1/health; heal pass every %d ms", h->m->host,
+             tls ? "https" : "http", self->address, h->m->settings.agent.port,
+             h->m->settings.agent.interval_ms);
 
     /* The first pass follows at once.  It retires the node folders the
      * manifest no longer lists (retire.h) after the host's own nodes were

@@ -5,7 +5,12 @@
  * free port from TEST_PORT_BASE and talks to it with libcurl.  The event
  * tests use a second, tiny libmicrohttpd server as the webhook receiver, a
  * closed port (127.0.0.1:1) as a dead webhook, and a socket that listens
- * but never accepts as a webhook that hangs. */
+ * but never accepts as a webhook that hangs.
+ *
+ * The TLS tests start the same server with a certificate of a test CA
+ * (tls_fixture.h) on ports from TLS_PORT_BASE, and talk to it with libcurl
+ * over https://, with raw sockets (plain HTTP to the HTTPS port) and with
+ * OpenSSL (a client that completes its handshake and says nothing). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -30,19 +35,25 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "api.h"
 #include "events.h"
 #include "log.h"
+#include "tls_fixture.h"
 
 #define TEST_PORT_BASE 18500
 #define TEST_PORT_TRIES 500
+#define TLS_PORT_BASE 24100 /* the TLS tests' servers: 24100-24199 */
+#define TLS_PORT_TRIES 100
 #define TOKEN "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* ==== STUB HANDLERS ==== */
 
 typedef struct stub {
     atomic_bool ready;
+    atomic_int health_calls;
     atomic_int heal_status;   /* what heal() reports */
     atomic_int heal_sleep_ms; /* how long heal() takes */
     atomic_int heal_calls;
@@ -52,6 +63,7 @@ typedef struct stub {
 static json_t *stub_health(void *ctx, bool *ready)
 {
     stub *s = ctx;
+    atomic_fetch_add(&s->health_calls, 1);
     *ready = atomic_load(&s->ready);
     return json_pack("{s:b}", "ready", *ready);
 }
@@ -84,6 +96,7 @@ static char *stub_metrics(void *ctx)
 static void stub_init(stub *s)
 {
     atomic_init(&s->ready, true);
+    atomic_init(&s->health_calls, 0);
     atomic_init(&s->heal_status, 200);
     atomic_init(&s->heal_sleep_ms, 0);
     atomic_init(&s->heal_calls, 0);
@@ -121,7 +134,9 @@ typedef struct reply {
     char allow[128];
     char www_auth[128];
     char ctype[128];
+    char retry_after[16];
     long long ms; /* wall time of the request */
+    char tls_error[CURL_ERROR_SIZE]; /* libcurl's words for a failure */
 } reply;
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -162,6 +177,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     keep_header(r->allow, sizeof(r->allow), p, n, "Allow:");
     keep_header(r->www_auth, sizeof(r->www_auth), p, n, "WWW-Authenticate:");
     keep_header(r->ctype, sizeof(r->ctype), p, n, "Content-Type:");
+    keep_header(r->retry_after, sizeof(r->retry_after), p, n, "Retry-After:");
     return n;
 }
 
@@ -191,6 +207,7 @@ typedef struct req {
     size_t body_len;
     bool no_expect;       /* send the body without waiting for 100 Continue */
     size_t chunked_bytes; /* > 0: chunked upload of that many bytes */
+    const char *ca;       /* https://, trusting this CA only; NULL: http:// */
 } req;
 
 /* Safe from any thread: reports a transport failure instead of failing. */
@@ -200,7 +217,15 @@ static CURLcode http_raw(int port, const req *q, reply *r)
     CURL *e = curl_easy_init();
     assert_non_null(e);
     char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, q->path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", q->ca ? "https" : "http", port,
+             q->path);
+    if (q->ca) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, q->ca);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->tls_error);
     struct curl_slist *hdr = NULL;
     char auth[512];
     if (q->auth) {
@@ -605,6 +630,7 @@ static void test_start_errors(void **state)
 
 /* What came back on a raw connection. */
 typedef struct raw_reply {
+    size_t len;       /* bytes received */
     int status;       /* 0: no HTTP answer */
     char ctype[64];   /* Content-Type */
     char body[2048];  /* after the blank line */
@@ -650,6 +676,7 @@ static void raw_read(int fd, long long t0, int timeout_ms, raw_reply *r)
         len += (size_t)n;
     }
     r->ms = mrd_now_ms() - t0;
+    r->len = len;
     buf[len] = '\0';
     if (len < 12 || sscanf(buf, "HTTP/1.1 %3d", &r->status) != 1)
         return;
@@ -1036,6 +1063,7 @@ static void test_pending_limits(void **state)
 
 typedef struct slow_heal_call {
     int port;
+    const char *ca; /* https:// trusting it; NULL: http:// */
     CURLcode rc;
     reply r;
     pthread_t t;
@@ -1045,7 +1073,7 @@ static void *slow_heal_thread(void *arg)
 {
     slow_heal_call *hc = arg;
     req q = {.method = "POST", .path = "/v1/heal", .auth = BEARER, .body = "{}",
-             .body_len = 2};
+             .body_len = 2, .ca = hc->ca};
     hc->rc = http_raw(hc->port, &q, &hc->r);
     return NULL;
 }
@@ -1069,6 +1097,7 @@ static void test_capacity_reserve(void **state)
     slow_heal_call hc[4];
     for (int i = 0; i < 4; i++) {
         hc[i].port = port;
+        hc[i].ca = NULL;
         assert_int_equal(pthread_create(&hc[i].t, NULL, slow_heal_thread, &hc[i]), 0);
     }
     long long until = mrd_now_ms() + 3000;
@@ -1311,6 +1340,404 @@ static void test_slow_clients_keep_health(void **state)
         fail_msg("a slow connection lived %lld ms", a.max_life_ms);
     assert_int_equal(atomic_load(&s.heal_calls), 0);
     api_stop(&srv);
+}
+
+/* ==== TLS ==== */
+
+/* Start an api_server serving HTTPS with F's host certificate on the
+ * first free port from TLS_PORT_BASE, with limits LIM (NULL: defaults). */
+static api_server *start_api_tls(stub *s, bool metrics_open, const api_limits *lim,
+                                 const tls_fixture *f, int *port)
+{
+    api_handlers h = {.ctx = s,
+                      .health = stub_health,
+                      .nodes = stub_nodes,
+                      .heal = stub_heal,
+                      .metrics = stub_metrics};
+    api_tls files = {.cert_file = f->cert, .key_file = f->key};
+    for (int p = TLS_PORT_BASE; p < TLS_PORT_BASE + TLS_PORT_TRIES; p++) {
+        api_server *srv = NULL;
+        mrd_error err;
+        mrd_error_clear(&err);
+        mrd_rc rc = api_start_tls("127.0.0.1", p, TOKEN, metrics_open, &h, lim, &files, &srv,
+                                  &err);
+        if (rc == MRD_OK) {
+            *port = p;
+            return srv;
+        }
+        if (rc != MRD_ERR_IO || !strstr(err.msg, "in use"))
+            fail_msg("api_start_tls: %s", err.msg);
+    }
+    fail_msg("no free port for the API server in %d-%d", TLS_PORT_BASE,
+             TLS_PORT_BASE + TLS_PORT_TRIES - 1);
+    return NULL;
+}
+
+/* A client that trusts the deployment's CA gets /v1/health over HTTPS;
+ * the stats count it as any other request. */
+static void test_tls_health(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "use-a1", "127.0.0.1");
+    stub s;
+    stub_init(&s);
+    int port;
+    api_server *srv = start_api_tls(&s, false, NULL, &f, &port);
+    reply r;
+    req q = {.method = "GET", .path = "/v1/health", .ca = f.ca};
+    http(port, &q, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_body(&r);
+    assert_true(json_is_true(json_object_get(j, "ready")));
+    json_decref(j);
+    atomic_store(&s.ready, false);
+    http(port, &q, &r);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(atomic_load(&s.health_calls), 2);
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.admitted, 2);
+    assert_int_equal(st.refused, 0);
+    api_stop(&srv);
+    tls_fixture_remove(&f);
+}
+
+/* Plain HTTP to the HTTPS port: no byte comes back, at once, whatever
+ * the request; nothing is served. */
+static void test_tls_plain_http_unanswered(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "use-a1", "127.0.0.1");
+    stub s;
+    stub_init(&s);
+    int port;
+    api_server *srv = start_api_tls(&s, true, NULL, &f, &port);
+    static const struct {
+        const char *raw;
+        size_t len;
+    } plain[] = {
+        {RAWREQ("GET /v1/health HTTP/1.1\r\nHost: a\r\n\r\n")},
+        {RAWREQ("GET /metrics HTTP/1.0\r\n\r\n")},
+        {RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
+                "Content-Length: 2\r\n\r\n{}")},
+        {RAWREQ("\x16\x03\x01\x00\x04\x02\x00\x00\x00")}, /* a ServerHello */
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        raw_reply r;
+        raw_exchange(port, NULL, plain[i].raw, plain[i].len, &r);
+        if (r.len != 0)
+            fail_msg("request %zu: %zu bytes came back", i, r.len);
+        if (r.ms > 1500)
+            fail_msg("request %zu: closed after %lld ms, not at once", i, r.ms);
+    }
+    /* libcurl says the same: an empty reply, not an answer */
+    reply r;
+    req q = {.method = "GET", .path = "/v1/health"};
+    assert_int_equal(http_raw(port, &q, &r), CURLE_GOT_NOTHING);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(atomic_load(&s.health_calls), 0);
+    assert_int_equal(atomic_load(&s.heal_calls), 0);
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.admitted, 0);
+    assert_int_equal(st.refused, 5);
+    /* and HTTPS still works */
+    q.ca = f.ca;
+    http(port, &q, &r);
+    assert_int_equal(r.status, 200);
+    api_stop(&srv);
+    tls_fixture_remove(&f);
+}
+
+/* A client that trusts another CA refuses the server: no request is
+ * made.  So does one that trusts the right CA but reaches the host at an
+ * address its certificate does not name. */
+static void test_tls_wrong_ca_refused(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "use-a1", "127.0.0.1");
+    stub s;
+    stub_init(&s);
+    int port;
+    api_server *srv = start_api_tls(&s, false, NULL, &f, &port);
+    reply r;
+    req q = {.method = "GET", .path = "/v1/health", .ca = f.other_ca};
+    assert_int_equal(http_raw(port, &q, &r), CURLE_PEER_FAILED_VERIFICATION);
+    print_message("another CA: %s\n", r.tls_error);
+    assert_non_null(strstr(r.tls_error, "certificate"));
+    assert_int_equal(r.status, 0);
+    api_stop(&srv);
+
+    /* the right CA, the wrong address: a certificate issued for 127.0.0.9 */
+    tls_fixture nine = f;
+    char ca_dir[TLS_FIXTURE_PATH];
+    snprintf(nine.cert, sizeof(nine.cert), "%s/nine.crt", f.dir);
+    snprintf(nine.key, sizeof(nine.key), "%s/nine.key", f.dir);
+    snprintf(ca_dir, sizeof(ca_dir), "%s/ca", f.dir);
+    mrd_error err;
+    assert_int_equal(mrd_cert_issue(ca_dir, nine.cert, nine.key, "use-a1", "127.0.0.9", 2, &err),
+                     MRD_OK);
+    srv = start_api_tls(&s, false, NULL, &nine, &port);
+    q.ca = f.ca;
+    assert_int_equal(http_raw(port, &q, &r), CURLE_PEER_FAILED_VERIFICATION);
+    print_message("wrong address: %s\n", r.tls_error);
+    assert_int_equal(atomic_load(&s.health_calls), 0);
+    api_stop(&srv);
+    tls_fixture_remove(&f);
+}
+
+/* The token is checked over HTTPS as over HTTP, with the same JSON
+ * refusals. */
+static void test_tls_token(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "use-a1", "127.0.0.1");
+    stub s;
+    stub_init(&s);
+    int port;
+    api_server *srv = start_api_tls(&s, false, NULL, &f, &port);
+    reply r;
+    req q = {.method = "GET", .path = "/v1/nodes", .ca = f.ca};
+    http(port, &q, &r);
+    assert_int_equal(r.status, 401);
+    assert_error_body(&r);
+    assert_string_equal(r.www_auth, "Bearer realm=\"meridian\"");
+    q.auth = "Bearer wrong";
+    http(port, &q, &r);
+    assert_int_equal(r.status, 401);
+    q.auth = BEARER;
+    http(port, &q, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "use-a1/redis"));
+    req m = {.method = "GET", .path = "/metrics", .ca = f.ca};
+    http(port, &m, &r);
+    assert_int_equal(r.status, 401);
+    req h = {.method = "POST", .path = "/v1/heal", .body = "{}", .body_len = 2, .ca = f.ca};
+    http(port, &h, &r);
+    assert_int_equal(r.status, 401);
+    assert_int_equal(atomic_load(&s.heal_calls), 0);
+    h.auth = BEARER;
+    http(port, &h, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(atomic_load(&s.heal_calls), 1);
+    h.body = "[]";
+    http(port, &h, &r);
+    assert_int_equal(r.status, 400);
+    assert_error_body(&r);
+    api_stop(&srv);
+    tls_fixture_remove(&f);
+}
+
+/* Requests being answered fill their classes over TLS too: the class is
+ * applied once the head is decrypted; /v1/health keeps its room. */
+static void test_tls_capacity_reserve(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "use-a1", "127.0.0.1");
+    stub s;
+    stub_init(&s);
+    atomic_store(&s.heal_sleep_ms, 1500);
+    api_limits lim;
+    api_limits_default(&lim);
+    lim.connection_limit = 6;
+    lim.reserve_health = 2;
+    lim.reserve_token = 2;
+    int port;
+    api_server *srv = start_api_tls(&s, true, &lim, &f, &port);
+
+    slow_heal_call hc[4];
+    for (int i = 0; i < 4; i++) {
+        hc[i].port = port;
+        hc[i].ca = f.ca;
+        assert_int_equal(pthread_create(&hc[i].t, NULL, slow_heal_thread, &hc[i]), 0);
+    }
+    long long until = mrd_now_ms() + 3000;
+    while (atomic_load(&s.heal_calls) < 4 && mrd_now_ms() < until)
+        mrd_sleep_ms(5);
+    assert_int_equal(atomic_load(&s.heal_calls), 4);
+
+    reply r;
+    req q = {.method = "POST", .path = "/v1/heal", .auth = BEARER, .body = "{}",
+             .body_len = 2, .ca = f.ca};
+    http(port, &q, &r);
+    assert_int_equal(r.status, 503);
+    assert_error_body(&r);
+    assert_string_equal(r.retry_after, "1");
+    req m = {.method = "GET", .path = "/metrics", .ca = f.ca};
+    http(port, &m, &r);
+    assert_int_equal(r.status, 503);
+    req h = {.method = "GET", .path = "/v1/health", .ca = f.ca};
+    http(port, &h, &r);
+    assert_int_equal(r.status, 200);
+    if (r.ms >= 500)
+        fail_msg("/v1/health took %lld ms with the other classes full", r.ms);
+    assert_int_equal(atomic_load(&s.heal_calls), 4);
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.busy, 2);
+
+    for (int i = 0; i < 4; i++) {
+        pthread_join(hc[i].t, NULL);
+        assert_int_equal(hc[i].rc, CURLE_OK);
+        assert_int_equal(hc[i].r.status, 200);
+    }
+    /* room again once they are done */
+    until = mrd_now_ms() + 2000;
+    do
+        http(port, &m, &r);
+    while (r.status == 503 && mrd_now_ms() < until && (mrd_sleep_ms(20), true));
+    assert_int_equal(r.status, 200);
+    api_stop(&srv);
+    tls_fixture_remove(&f);
+}
+
+/* A TLS connection to 127.0.0.1:PORT whose handshake (verified by CTX)
+ * is done; *FD gets its socket.  SSL_free() and close() it. */
+static SSL *tls_handshake(SSL_CTX *ctx, int port, int *fd)
+{
+    *fd = raw_connect(port, NULL);
+    SSL *ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    assert_int_equal(SSL_set_fd(ssl, *fd), 1);
+    assert_int_equal(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1"), 1);
+    if (SSL_connect(ssl) != 1)
+        fail_msg("TLS handshake: %s", ERR_reason_error_string(ERR_get_error()));
+    return ssl;
+}
+
+/* Slow clients over TLS: a ClientHello that does not come whole, and a
+ * handshake with no request after it, are closed without an answer once
+ * their deadline has passed; a good client is served meanwhile. */
+static void test_tls_deadlines(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "use-a1", "127.0.0.1");
+    stub s;
+    stub_init(&s);
+    api_limits lim;
+    api_limits_default(&lim);
+    lim.head_deadline_ms = 400;
+    lim.head_grace_ms = 100;
+    int port;
+    api_server *srv = start_api_tls(&s, false, &lim, &f, &port);
+
+    /* half a ClientHello: its record says 512 bytes */
+    raw_reply rr;
+    raw_exchange(port, NULL, RAWREQ("\x16\x03\x01\x02\x00\x01\x00\x01\xfc"), &rr);
+    assert_int_equal(rr.len, 0);
+    if (rr.ms < 300 || rr.ms > 2000)
+        fail_msg("half a ClientHello was closed after %lld ms, want about 400", rr.ms);
+
+    /* a whole handshake, then silence */
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, f.ca, NULL), 1);
+    long long t0 = mrd_now_ms();
+    int fd;
+    SSL *ssl = tls_handshake(ctx, port, &fd);
+    reply r;
+    req h = {.method = "GET", .path = "/v1/health", .ca = f.ca};
+    http(port, &h, &r); /* served while the silent one waits */
+    assert_int_equal(r.status, 200);
+    char buf[256];
+    int n = SSL_read(ssl, buf, sizeof(buf)); /* blocks until the server closes */
+    long long took = mrd_now_ms() - t0;
+    assert_true(n <= 0);
+    if (took < 300 || took > 2500)
+        fail_msg("a silent TLS client was closed after %lld ms, want about 400", took);
+    SSL_free(ssl);
+    close(fd);
+
+    /* a handshake and a whole request right after it: served */
+    ssl = tls_handshake(ctx, port, &fd);
+    static const char get[] = "GET /v1/health HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(SSL_write(ssl, get, (int)sizeof(get) - 1), (int)sizeof(get) - 1);
+    int got = 0;
+    while ((n = SSL_read(ssl, buf + got, (int)sizeof(buf) - 1 - got)) > 0)
+        got += n;
+    buf[got] = '\0';
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200 ", 13), 0);
+    SSL_free(ssl);
+    close(fd);
+    SSL_CTX_free(ctx);
+
+    api_stats st;
+    api_get_stats(srv, &st);
+    assert_int_equal(st.timed_out, 2);
+    assert_int_equal(atomic_load(&s.health_calls), 2);
+    api_stop(&srv);
+    tls_fixture_remove(&f);
+}
+
+/* What start-up says about the files, naming them; nothing listens. */
+static void test_tls_start_errors(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "use-a1", "127.0.0.1");
+    stub s;
+    stub_init(&s);
+    api_handlers h = {.ctx = &s,
+                      .health = stub_health,
+                      .nodes = stub_nodes,
+                      .heal = stub_heal,
+                      .metrics = stub_metrics};
+    api_server *srv = NULL;
+    mrd_error err;
+    char missing[TLS_FIXTURE_PATH + 16];
+    snprintf(missing, sizeof(missing), "%s/absent.key", f.dir);
+    api_tls files = {.cert_file = f.cert, .key_file = missing};
+    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
+                                   &srv, &err),
+                     MRD_ERR_NOT_FOUND);
+    assert_null(srv);
+    assert_non_null(strstr(err.msg, missing));
+    print_message("missing: %s\n", err.msg);
+
+    /* a key others can read */
+    assert_int_equal(chmod(f.key, 0644), 0);
+    files.key_file = f.key;
+    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
+                                   &srv, &err),
+                     MRD_ERR_STATE);
+    assert_non_null(strstr(err.msg, "chmod 600"));
+    assert_int_equal(chmod(f.key, 0600), 0);
+
+    /* a key that is not the certificate's */
+    files.key_file = f.other_key;
+    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
+                                   &srv, &err),
+                     MRD_ERR_IO);
+    assert_null(srv);
+    print_message("mismatch: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, f.other_key));
+
+    /* an empty certificate */
+    char empty[TLS_FIXTURE_PATH + 16];
+    snprintf(empty, sizeof(empty), "%s/empty.crt", f.dir);
+    FILE *e = fopen(empty, "w");
+    assert_non_null(e);
+    fclose(e);
+    files = (api_tls){.cert_file = empty, .key_file = f.key};
+    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
+                                   &srv, &err),
+                     MRD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "empty"));
+
+    /* nothing was left listening */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(TLS_PORT_BASE)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_not_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    tls_fixture_remove(&f);
 }
 
 /* ==== WEBHOOK RECEIVER ==== */
@@ -1638,6 +2065,13 @@ int main(void)
         cmocka_unit_test(test_pending_limits),
         cmocka_unit_test(test_capacity_reserve),
         cmocka_unit_test(test_slow_clients_keep_health),
+        cmocka_unit_test(test_tls_health),
+        cmocka_unit_test(test_tls_plain_http_unanswered),
+        cmocka_unit_test(test_tls_wrong_ca_refused),
+        cmocka_unit_test(test_tls_token),
+        cmocka_unit_test(test_tls_capacity_reserve),
+        cmocka_unit_test(test_tls_deadlines),
+        cmocka_unit_test(test_tls_start_errors),
         cmocka_unit_test(test_events_delivered),
         cmocka_unit_test(test_events_retry_non2xx),
         cmocka_unit_test(test_events_dead_webhook),
