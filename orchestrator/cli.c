@@ -362,12 +362,23 @@ static int cmd_plan(const cli *o)
 
 /* ==== deploy, status, heal, destroy ==== */
 
-/* orch_open() with what the command line says about reaching hosts. */
+/* orch_open_ex() with OO (NULL: the defaults), then the agent client set
+ * to what the topology says about TLS, for the whole process: every
+ * command that opens a topology talks to its agents the same way. */
+static mrd_rc open_with(const cli *o, const orch_opts *oo, orch_ctx **c, mrd_error *err)
+{
+    mrd_rc rc = orch_open_ex(o->topology, o->state, oo, c, err);
+    if (rc == MRD_OK && (rc = agent_client_set_tls_for(*c, err)) != MRD_OK)
+        orch_close(c);
+    return rc;
+}
+
+/* open_with() with what the command line says about reaching hosts. */
 static mrd_rc open_ctx(const cli *o, orch_ctx **c, mrd_error *err)
 {
     orch_opts oo = {.accept_new_host_keys = o->accept_new_host_keys,
                     .install_packages = o->install_packages};
-    return orch_open_ex(o->topology, o->state, &oo, c, err);
+    return open_with(o, &oo, c, err);
 }
 
 static int cmd_deploy(const cli *o)
@@ -389,7 +400,7 @@ static int cmd_status(const cli *o)
     orch_ctx *c = NULL;
     st_report *r = NULL;
     mrd_error err;
-    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK) {
+    if (open_with(o, NULL, &c, &err) != MRD_OK) {
         report(&err); /* monitoring reads the exit code: could not tell */
         return MRD_HEALTH_UNKNOWN;
     }
@@ -739,7 +750,7 @@ static int cmd_connect_info(const cli *o)
     orch_ctx *c = NULL;
     mrd_error err;
     char pass[MRD_SECRET_LEN];
-    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+    if (open_with(o, NULL, &c, &err) != MRD_OK)
         return open_failure(&err, 1);
     if (orch_secret(c, "app", pass, sizeof(pass), &err) != MRD_OK) {
         orch_close(&c);
@@ -785,7 +796,7 @@ static int cmd_redis_cli(const cli *o)
     orch_ctx *c = NULL;
     mrd_error err;
     char pass[MRD_SECRET_LEN];
-    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+    if (open_with(o, NULL, &c, &err) != MRD_OK)
         return open_failure(&err, 1);
     const mrd_topology *t = c->topo;
     int host = -1, port = o->sentinel ? t->settings.sentinel.port : t->settings.store.port;
@@ -867,7 +878,7 @@ static int cmd_drill(const cli *o)
 {
     orch_ctx *c = NULL;
     mrd_error err;
-    if (orch_open(o->topology, o->state, &c, &err) != MRD_OK)
+    if (open_with(o, NULL, &c, &err) != MRD_OK)
         return open_failure(&err, 3);
     drill_opts d = {.scenario = (drill_scenario)drill_scenario_parse(o->rest[0]),
                     .arg = o->nrest > 1 ? o->rest[1] : NULL,

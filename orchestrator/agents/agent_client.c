@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,61 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "buf.h"
+#include "certs.h"
+#include "fsutil.h"
 #include "log.h"
+
+/* ==== TLS, process-wide ====
+ *
+ * Set once at start-up (agent_client_set_tls()), read by every request
+ * after: "" means plain http://. */
+static char tls_ca[MRD_PATH_MAX];
+
+mrd_rc agent_client_set_tls(const char *ca_file, mrd_error *err)
+{
+    if (!ca_file) {
+        tls_ca[0] = '\0';
+        return MRD_OK;
+    }
+    if (!ca_file[0] || strlen(ca_file) >= sizeof(tls_ca))
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "the agents' CA certificate path is empty or too long");
+    memcpy(tls_ca, ca_file, strlen(ca_file) + 1);
+    return MRD_OK;
+}
+
+mrd_rc agent_client_set_tls_for(const orch_ctx *c, mrd_error *err)
+{
+    if (!c->topo->settings.tls.enabled)
+        return agent_client_set_tls(NULL, err);
+    char ca[MRD_PATH_MAX];
+    if (mrd_path_fmt(ca, sizeof(ca), "%s/%s", c->secrets_dir, MRD_TLS_CA_CERT) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "the state dir's path is too long");
+    return agent_client_set_tls(ca, err);
+}
+
+const char *agent_client_scheme(void)
+{
+    return tls_ca[0] ? "https" : "http";
+}
+
+/* TLS on: the CA file can be read, else the client cannot work (a
+ * sentence for ERR). */
+static mrd_rc tls_ca_readable(mrd_error *err)
+{
+    if (!tls_ca[0] || access(tls_ca, R_OK) == 0)
+        return MRD_OK;
+    int e = errno;
+    return mrd_error_set(err, e == ENOENT ? MRD_ERR_NOT_FOUND : MRD_ERR_IO,
+                         "cannot read the agents' CA certificate %s: %s (deploy writes it "
+                         "when tls.enabled is true)",
+                         tls_ca, strerror(e));
+}
 
 /* ==== libcurl, loaded on first use ====
  *
@@ -91,7 +144,38 @@ typedef struct call {
     mrd_buf body; /* received so far, at most AGENT_MAX_BODY */
     bool too_big;
     bool done;
+    char why[CURL_ERROR_SIZE]; /* libcurl's words for a failure */
 } call;
+
+/* libcurl's words WHY for failure CC, without its "SSL: " or "SSL
+ * certificate problem: " (the message says TLS already). */
+static const char *curl_tls_why(const char *why, CURLcode cc)
+{
+    static const char *const prefixes[] = {"SSL certificate problem: ", "SSL: "};
+    if (!why[0])
+        return lc.easy_strerror(cc);
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(why, prefixes[i], strlen(prefixes[i])) == 0)
+            return why + strlen(prefixes[i]);
+    return why;
+}
+
+/* libcurl's codes for a failed TLS handshake or verification. */
+static bool curl_tls_failed(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return true;
+    default:
+        return false;
+    }
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
@@ -127,6 +211,10 @@ static void finish(call *k, CURLcode cc, const agent_timeouts *to)
             snprintf(r->error, sizeof(r->error),
                      "agent on %s answered more than %d bytes: not an agent report", who,
                      AGENT_MAX_BODY);
+        else if (curl_tls_failed(cc))
+            snprintf(r->error, sizeof(r->error), "agent on %s: TLS: %s%s", who,
+                     cc == CURLE_PEER_FAILED_VERIFICATION ? "certificate verify failed: " : "",
+                     curl_tls_why(k->why, cc));
         else if (cc == CURLE_OPERATION_TIMEDOUT && connect_us > 0)
             snprintf(r->error, sizeof(r->error),
                      "agent on %s accepted the connection but did not answer within %.1f s",
@@ -167,10 +255,10 @@ static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
 static void curl_init(void)
 {
-    /* Plain HTTP only today: no TLS backend to initialise, which keeps
-     * `meridian status` fast.  When the agent API gets TLS, this becomes
-     * CURL_GLOBAL_DEFAULT. */
-    curl_init_rc = curl_load() ? lc.global_init(CURL_GLOBAL_NOTHING) : CURLE_FAILED_INIT;
+    /* The TLS backend only when the agents speak TLS (set at start-up,
+     * before any request). */
+    long flags = tls_ca[0] ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING;
+    curl_init_rc = curl_load() ? lc.global_init(flags) : CURLE_FAILED_INIT;
 }
 
 static mrd_rc setup(call *k, const char *method, const char *path, struct curl_slist *headers,
@@ -178,14 +266,24 @@ static mrd_rc setup(call *k, const char *method, const char *path, struct curl_s
 {
     bool v6 = strchr(k->t->address, ':') != NULL;
     char url[320];
-    snprintf(url, sizeof(url), "http://%s%s%s:%d%s", v6 ? "[" : "", k->t->address,
-             v6 ? "]" : "", k->t->port, path);
+    snprintf(url, sizeof(url), "%s://%s%s%s:%d%s", agent_client_scheme(), v6 ? "[" : "",
+             k->t->address, v6 ? "]" : "", k->t->port, path);
     CURL *e = k->easy;
     bool post = strcmp(method, "POST") == 0;
     CURLcode cc = CURLE_OK;
 #define SET(opt, val) (cc = cc != CURLE_OK ? cc : lc.easy_setopt(e, opt, val))
     SET(CURLOPT_URL, url);
-    SET(CURLOPT_PROTOCOLS_STR, "http");
+    SET(CURLOPT_PROTOCOLS_STR, agent_client_scheme());
+    SET(CURLOPT_ERRORBUFFER, k->why);
+    if (tls_ca[0]) {
+        /* the deployment's CA only (no system store), the host's address
+         * in the certificate, TLS 1.2 or later; never plain http:// */
+        SET(CURLOPT_CAINFO, tls_ca);
+        SET(CURLOPT_CAPATH, (char *)NULL);
+        SET(CURLOPT_SSL_VERIFYPEER, 1L);
+        SET(CURLOPT_SSL_VERIFYHOST, 2L);
+        SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    }
     /* Only the host's own address: never a proxy from the environment,
      * never a redirect. */
     SET(CURLOPT_PROXY, "");
@@ -228,6 +326,9 @@ static mrd_rc call_all(const agent_target *targets, int n, const char *method,
         out[i] = (agent_result){0};
     if (n <= 0)
         return MRD_OK;
+    mrd_rc ready = tls_ca_readable(err);
+    if (ready != MRD_OK)
+        return ready;
     if (curl_ready(err) != MRD_OK)
         return err ? err->code : MRD_ERR_STATE;
     call *calls = calloc((size_t)n, sizeof(*calls));
@@ -378,29 +479,36 @@ const agent_client_ops *agent_client_curl(void)
  * Loading libcurl's ~30 shared libraries (TLS, Kerberos, LDAP, ssh) is
  * the cost, not the requests.
  *
- * So GET /v1/health alone stays a plain HTTP/1.0 GET over non-blocking
+ * So GET /v1/health alone stays an HTTP/1.0 GET over non-blocking
  * sockets, all agents at once in one poll() loop: the endpoint needs no
- * token and no TLS.  Its limits: IPv4 addresses only, no TLS.  The day
- * the agent API gets TLS, health must move to curl_health_all (and the
- * RSS target be revisited).  Heal requests (token, long timeouts) and
- * everything else go through libcurl. */
+ * token.  With TLS on, each socket carries an OpenSSL client session
+ * (libssl only: libcrypto is loaded anyway, for ssh) that trusts the
+ * deployment's CA alone and checks that the certificate names the host's
+ * address (X509_VERIFY_PARAM_set1_ip_asc), driven by the same loop: a
+ * call waits for what OpenSSL wants next (WANT_READ: POLLIN, WANT_WRITE:
+ * POLLOUT).  Its limits: IPv4 addresses only.  Heal requests (token, long
+ * timeouts) and everything else go through libcurl. */
 
 typedef struct plain_call {
     const agent_target *t;
     agent_result *res;
     int fd;
-    bool connected, sent, done;
+    SSL *ssl; /* TLS on: the session over fd; NULL for plain HTTP */
+    bool connected, secured, sent, done;
+    short want; /* the poll() events the next step waits for */
     char req[256];
     size_t req_len, req_off;
     mrd_buf in; /* the answer so far, headers included; at most AGENT_MAX_BODY */
 } plain_call;
 
-/* "agent on WHO WHAT DETAIL": WHAT ends the sentence's first half. */
+/* "agent on WHO WHAT DETAIL" ("agent on WHO: TLS: DETAIL" when WHAT is
+ * ": TLS: "): WHAT ends the sentence's first half. */
 static void plain_fail(plain_call *k, const char *what, const char *detail)
 {
     char who[192];
     agent_name(k->t, who, sizeof(who));
-    snprintf(k->res->error, sizeof(k->res->error), "agent on %s %s%s", who, what, detail);
+    snprintf(k->res->error, sizeof(k->res->error), "agent on %s%s%s%s", who,
+             what[0] == ':' ? "" : " ", what, detail);
     k->done = true;
 }
 
@@ -430,10 +538,60 @@ static void plain_parse(plain_call *k)
                  status, jerr.line, jerr.column, jerr.text);
 }
 
-static void plain_start(plain_call *k)
+/* A client context that trusts the CA file CA alone, for TLS 1.2 and
+ * later (*out new; SSL_CTX_free() it).  The client cannot work without
+ * it: as tls_ca_readable(), or MRD_ERR_IO naming the file. */
+static mrd_rc tls_client_ctx(const char *ca, SSL_CTX **out, mrd_error *err)
+{
+    MRD_TRY(tls_ca_readable(err));
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+        SSL_CTX_load_verify_locations(ctx, ca, NULL) == 1) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        *out = ctx;
+        return MRD_OK;
+    }
+    unsigned long e = ERR_get_error();
+    const char *why = e ? ERR_reason_error_string(e) : NULL;
+    SSL_CTX_free(ctx);
+    return mrd_error_set(err, MRD_ERR_IO,
+                         "cannot use the agents' CA certificate %s: %s (deploy writes it when "
+                         "tls.enabled is true)",
+                         ca, !ctx ? "out of memory" : why ? why : "not a PEM certificate");
+}
+
+/* The OpenSSL call on K that returned RET failed: wait for what it wants
+ * (true), or end K with why (false).  WHAT: "handshake", "request" or
+ * "answer". */
+static bool tls_wait_or_fail(plain_call *k, int ret, const char *what)
+{
+    int e = SSL_get_error(k->ssl, ret);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        k->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        return true;
+    }
+    long verify = SSL_get_verify_result(k->ssl);
+    unsigned long lib = ERR_get_error();
+    char why[160];
+    if (!k->secured && verify != X509_V_OK)
+        snprintf(why, sizeof(why), "certificate verify failed: %s",
+                 X509_verify_cert_error_string(verify));
+    else if (lib)
+        snprintf(why, sizeof(why), "%s failed: %s", what, ERR_reason_error_string(lib));
+    else if (e == SSL_ERROR_SYSCALL && errno)
+        snprintf(why, sizeof(why), "%s failed: %s", what, strerror(errno));
+    else
+        snprintf(why, sizeof(why), "%s failed: the connection was closed", what);
+    plain_fail(k, ": TLS: ", why);
+    return false;
+}
+
+static void plain_start(plain_call *k, SSL_CTX *tls)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)k->t->port)};
     k->fd = -1;
+    k->want = POLLOUT;
     if (inet_pton(AF_INET, k->t->address, &sa.sin_addr) != 1) {
         plain_fail(k, "has an address that is not IPv4", "");
         return;
@@ -442,6 +600,17 @@ static void plain_start(plain_call *k)
     if (k->fd < 0) {
         plain_fail(k, "cannot be reached: no socket: ", strerror(errno));
         return;
+    }
+    if (tls) {
+        /* the certificate must name the address asked, as libcurl's
+         * VERIFYHOST checks */
+        k->ssl = SSL_new(tls);
+        if (!k->ssl || SSL_set_fd(k->ssl, k->fd) != 1 ||
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(k->ssl), k->t->address) != 1) {
+            plain_fail(k, "cannot be reached: TLS set-up failed", "");
+            return;
+        }
+        SSL_set_connect_state(k->ssl);
     }
     int w = snprintf(k->req, sizeof(k->req),
                      "GET /v1/health HTTP/1.0\r\nHost: %s:%d\r\nUser-Agent: meridian\r\n"
@@ -454,8 +623,80 @@ static void plain_start(plain_call *k)
         plain_fail(k, "is not answering: ", strerror(errno));
 }
 
-/* Advance K after poll() reported REVENTS. */
-static void plain_step(plain_call *k, short revents)
+/* Send what is left of the request.  False while K must wait (K->want
+ * says for what) or failed. */
+static bool plain_send(plain_call *k)
+{
+    while (k->req_off < k->req_len) {
+        const char *p = k->req + k->req_off;
+        size_t left = k->req_len - k->req_off;
+        if (k->ssl) {
+            ERR_clear_error();
+            int n = SSL_write(k->ssl, p, (int)left);
+            if (n <= 0) {
+                tls_wait_or_fail(k, n, "request");
+                return false;
+            }
+            k->req_off += (size_t)n;
+            continue;
+        }
+        ssize_t n = send(k->fd, p, left, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            k->want = POLLOUT;
+            return false;
+        }
+        if (n < 0) {
+            plain_fail(k, "is not answering: ", strerror(errno));
+            return false;
+        }
+        k->req_off += (size_t)n;
+    }
+    k->sent = true;
+    k->want = POLLIN;
+    return true;
+}
+
+/* Read what has arrived; at the end of the answer (HTTP/1.0: the agent
+ * closes after it, with TLS's close_notify), parse it. */
+static void plain_recv(plain_call *k)
+{
+    char chunk[4096];
+    for (;;) {
+        ssize_t n;
+        if (k->ssl) {
+            ERR_clear_error();
+            int r = SSL_read(k->ssl, chunk, (int)sizeof(chunk));
+            if (r <= 0 && SSL_get_error(k->ssl, r) == SSL_ERROR_ZERO_RETURN)
+                n = 0;
+            else if (r <= 0) {
+                tls_wait_or_fail(k, r, "answer");
+                return;
+            } else
+                n = r;
+        } else {
+            n = recv(k->fd, chunk, sizeof(chunk), 0);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                k->want = POLLIN;
+                return;
+            }
+            if (n < 0) {
+                plain_fail(k, "stopped answering: ", strerror(errno));
+                return;
+            }
+        }
+        if (n == 0) {
+            plain_parse(k);
+            return;
+        }
+        if (mrd_buf_add(&k->in, chunk, (size_t)n) != MRD_OK) {
+            plain_fail(k, "answered more than the size limit: not an agent report", "");
+            return;
+        }
+    }
+}
+
+/* Advance K after poll() reported activity on its socket. */
+static void plain_step(plain_call *k)
 {
     if (!k->connected) {
         int soerr = 0;
@@ -466,54 +707,75 @@ static void plain_step(plain_call *k, short revents)
         }
         k->connected = true;
     }
-    if (!k->sent && (revents & POLLOUT)) {
-        ssize_t n = send(k->fd, k->req + k->req_off, k->req_len - k->req_off, MSG_NOSIGNAL);
-        if (n < 0 && errno != EAGAIN) {
-            plain_fail(k, "is not answering: ", strerror(errno));
+    if (k->ssl && !k->secured) {
+        ERR_clear_error();
+        int r = SSL_connect(k->ssl);
+        if (r != 1) {
+            tls_wait_or_fail(k, r, "handshake");
             return;
         }
-        if (n > 0 && (k->req_off += (size_t)n) == k->req_len)
-            k->sent = true;
+        k->secured = true;
+    }
+    if (!k->sent && !plain_send(k))
         return;
+    plain_recv(k);
+}
+
+/* TLS writes go through write(2), which raises SIGPIPE on a connection
+ * the agent reset: while the calls run, SIGPIPE is blocked in this thread,
+ * and one raised meanwhile is taken off before it is unblocked. */
+static void sigpipe_block(sigset_t *old, bool *was_pending)
+{
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, old);
+    *was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+}
+
+static void sigpipe_restore(const sigset_t *old, bool was_pending)
+{
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+        struct timespec now = {0, 0};
+        (void)sigtimedwait(&pipe, NULL, &now);
     }
-    if (k->sent && (revents & (POLLIN | POLLHUP | POLLERR))) {
-        char chunk[4096];
-        ssize_t n = recv(k->fd, chunk, sizeof(chunk), 0);
-        if (n < 0 && errno != EAGAIN) {
-            plain_fail(k, "stopped answering: ", strerror(errno));
-            return;
-        }
-        if (n > 0) {
-            if (mrd_buf_add(&k->in, chunk, (size_t)n) != MRD_OK)
-                plain_fail(k, "answered more than the size limit: not an agent report", "");
-        } else if (n == 0) {
-            plain_parse(k); /* HTTP/1.0: the agent closes after its answer */
-        }
-    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 static mrd_rc plain_health_all(const agent_target *targets, int n, const agent_timeouts *to,
                                agent_result *out, mrd_error *err)
 {
+    for (int i = 0; i < n; i++)
+        out[i] = (agent_result){0};
+    SSL_CTX *tls = NULL;
+    if (tls_ca[0] && n > 0)
+        MRD_TRY(tls_client_ctx(tls_ca, &tls, err));
     plain_call *calls = calloc((size_t)(n ? n : 1), sizeof(*calls));
     struct pollfd *pfds = calloc((size_t)(n ? n : 1), sizeof(*pfds));
     if (!calls || !pfds) {
         free(calls);
         free(pfds);
+        SSL_CTX_free(tls);
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
+    sigset_t mask;
+    bool was_pending = false;
+    if (tls)
+        sigpipe_block(&mask, &was_pending);
     for (int i = 0; i < n; i++) {
-        out[i] = (agent_result){0};
         calls[i] = (plain_call){.t = &targets[i], .res = &out[i]};
         mrd_buf_init(&calls[i].in, AGENT_MAX_BODY);
-        plain_start(&calls[i]);
+        plain_start(&calls[i], tls);
     }
     long long deadline = mrd_now_ms() + to->request_ms;
     for (;;) {
         int active = 0;
         for (int i = 0; i < n; i++) {
             pfds[i] = (struct pollfd){.fd = calls[i].done ? -1 : calls[i].fd,
-                                      .events = calls[i].sent ? POLLIN : POLLOUT};
+                                      .events = calls[i].want};
             active += !calls[i].done;
         }
         long long left = deadline - mrd_now_ms();
@@ -523,7 +785,7 @@ static mrd_rc plain_health_all(const agent_target *targets, int n, const agent_t
             break;
         for (int i = 0; i < n; i++)
             if (!calls[i].done && pfds[i].revents)
-                plain_step(&calls[i], pfds[i].revents);
+                plain_step(&calls[i]);
     }
     for (int i = 0; i < n; i++) {
         if (!calls[i].done)
@@ -532,10 +794,14 @@ static mrd_rc plain_health_all(const agent_target *targets, int n, const agent_t
                            ? "accepted the connection but did not answer in time"
                            : "is not answering: no connection in time",
                        "");
+        SSL_free(calls[i].ssl);
         if (calls[i].fd >= 0)
             close(calls[i].fd);
         mrd_buf_free(&calls[i].in);
     }
+    if (tls)
+        sigpipe_restore(&mask, was_pending);
+    SSL_CTX_free(tls);
     free(calls);
     free(pfds);
     return MRD_OK;

@@ -9,7 +9,15 @@
  *
  * The agent token ("Authorization: Bearer ...") is read from the state dir,
  * handed to libcurl in a header and wiped afterwards; it is never printed,
- * logged or put in an error message. */
+ * logged or put in an error message.
+ *
+ * When the topology has tls.enabled, every request of every backend goes
+ * to https:// and verifies the agent's certificate against the
+ * deployment's CA alone (not the system's) and the host's address from the
+ * topology (the certificate's IP subjectAltName); a failure is that
+ * agent's error ("agent on euw-b1 (127.0.2.2:17379): TLS: certificate
+ * verify failed: unable to get local issuer certificate"), never a retry
+ * over http://. */
 #ifndef MRD_AGENT_CLIENT_H
 #define MRD_AGENT_CLIENT_H
 
@@ -73,13 +81,32 @@ typedef struct agent_client_ops {
                       const agent_timeouts *to, agent_result *out, mrd_error *err);
 } agent_client_ops;
 
+/* TLS to the agents, for the whole process: CA_FILE (copied) is the CA
+ * every agent's certificate must chain to; NULL goes back to plain
+ * http://.  Not thread-safe: set it before the first request (the
+ * orchestrator does at start-up, agent_client_set_tls_for()) and not
+ * while requests run.  The file is read by each batch of requests: a
+ * batch fails (MRD_ERR_NOT_FOUND or MRD_ERR_IO naming it) when it cannot
+ * be read.  MRD_ERR_INVALID for an empty path or one of MRD_PATH_MAX
+ * bytes or more. */
+mrd_rc agent_client_set_tls(const char *ca_file, mrd_error *err);
+
+/* agent_client_set_tls() as C's topology says: C->secrets_dir's
+ * MRD_TLS_CA_CERT (certs.h) when tls.enabled is true, else NULL. */
+mrd_rc agent_client_set_tls_for(const orch_ctx *c, mrd_error *err);
+
+/* "https" once agent_client_set_tls() has set a CA, else "http" (static):
+ * for messages that name an agent's URL. */
+const char *agent_client_scheme(void);
+
 /* The libcurl backend (static, borrowed): libcurl is opened on first use. */
 const agent_client_ops *agent_client_curl(void);
 
-/* What commands use: heal through libcurl, health through a plain HTTP/1.0
- * GET in one poll() loop (IPv4, no TLS), so `meridian status` never loads
- * libcurl: with libcurl it measured 1.65x the time and 2.57x the peak RSS
- * (10.9 MB; see "GET /v1/health without libcurl" in agent_client.c). */
+/* What commands use: heal through libcurl, health through an HTTP/1.0 GET
+ * in one poll() loop (IPv4; over OpenSSL when TLS is on), so `meridian
+ * status` never loads libcurl: with libcurl it measured 1.65x the time and
+ * 2.57x the peak RSS (10.9 MB; see "GET /v1/health without libcurl" in
+ * agent_client.c). */
 const agent_client_ops *agent_client_default(void);
 
 /* Call every host of C's topology that runs something in its plan:

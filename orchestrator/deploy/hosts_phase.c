@@ -55,9 +55,9 @@ static void wait_agents_answer(orch_ctx *c, host_job *jobs)
             host_job *j = &jobs[idx[k]];
             if (res[k].http_status > 0) {
                 j->answered = true;
-                progress(j, idx[k], "agent answers http://%s:%d/v1/health (%s) %.2f s after "
+                progress(j, idx[k], "agent answers %s://%s:%d/v1/health (%s) %.2f s after "
                                     "the deploy started",
-                         targets[k].address, targets[k].port,
+                         agent_client_scheme(), targets[k].address, targets[k].port,
                          res[k].http_status == 200 ? "ready" : "starting its nodes",
                          (double)(mrd_now_ms() - j->t0) / 1000.0);
             } else {

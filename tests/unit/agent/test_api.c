@@ -45,8 +45,8 @@
 
 #define TEST_PORT_BASE 18500
 #define TEST_PORT_TRIES 500
-#define TLS_PORT_BASE 24100 /* the TLS tests' servers: 24100-24199 */
-#define TLS_PORT_TRIES 100
+#define TLS_PORT_BASE 24100 /* the TLS tests' servers: 24100-24149 */
+#define TLS_PORT_TRIES 50
 #define TOKEN "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* ==== STUB HANDLERS ==== */
