@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "certs.h"
 #include "fsutil.h"
 #include "heal.h"
 #include "log.h"
@@ -191,6 +192,7 @@ typedef struct peer_req {
     char body[FENCE_MAX_ANSWER];
     size_t len;
     bool too_long;
+    char why[CURL_ERROR_SIZE]; /* libcurl's words for a failure */
 } peer_req;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -224,8 +226,14 @@ int fence_ask_peers(const mrd_manifest *m, const char *token, int timeout_ms,
     headers = curl_slist_append(headers, auth);
     memset(auth, 0, sizeof(auth));
     snprintf(source, sizeof(source), "host!%s", manifest_self(m)->address);
+    /* tls.enabled: https:// only, the peer's certificate verified against
+     * the deployment's CA alone and the peer's address (certs.h) */
+    bool tls = m->settings.tls.enabled;
+    char ca[MRD_MF_PATH];
     int nreq = 0, answered = 0;
     if (!reqs || !multi || !headers)
+        goto done;
+    if (tls && mrd_path_fmt(ca, sizeof(ca), "%s/%s", m->secrets_dir, MRD_TLS_CA_CERT) != MRD_OK)
         goto done;
     for (int h = 0; h < m->nhosts; h++) {
         const mrd_mf_host *host = &m->hosts[h];
@@ -233,11 +241,21 @@ int fence_ask_peers(const mrd_manifest *m, const char *token, int timeout_ms,
             continue;
         peer_req *p = &reqs[nreq];
         char url[MRD_MF_NAME + 64];
-        snprintf(url, sizeof(url), "http://%s:%d/v1/fence", host->address, host->agent_port);
+        snprintf(url, sizeof(url), "%s://%s:%d/v1/fence", tls ? "https" : "http", host->address,
+                 host->agent_port);
         if (!(p->easy = curl_easy_init()))
             continue;
         p->host = host;
         curl_easy_setopt(p->easy, CURLOPT_URL, url);
+        curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, tls ? "https" : "http");
+        curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, p->why);
+        if (tls) {
+            curl_easy_setopt(p->easy, CURLOPT_CAINFO, ca);
+            curl_easy_setopt(p->easy, CURLOPT_CAPATH, (char *)NULL);
+            curl_easy_setopt(p->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+            curl_easy_setopt(p->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+            curl_easy_setopt(p->easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        }
         curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
         curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
@@ -264,8 +282,8 @@ int fence_ask_peers(const mrd_manifest *m, const char *token, int timeout_ms,
         mrd_error_clear(&err);
         curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
         if (status != 200 || p->too_long) {
-            mrd_debug("%s: fence: %s did not answer /v1/fence (status %ld)", m->host,
-                      p->host->host, status);
+            mrd_debug("%s: fence: %s did not answer /v1/fence (status %ld%s%s)", m->host,
+                      p->host->host, status, p->why[0] ? ": " : "", p->why);
         } else if (answered < max) {
             if (fence_view_parse(p->body, p->len, m->topology, &out[answered], &err) == MRD_OK)
                 answered++;

@@ -120,9 +120,12 @@ void fence_sentence(const fence_verdict *v, char *buf, size_t n);
 
 /* Ask GET /v1/fence of every host of M that runs something, except M's
  * own host and the hosts M lists as replaced, all at once, each within
- * TIMEOUT_MS, with TOKEN, leaving from M's own address.  The views of
- * those that answered 200 with a valid answer go to OUT (at most MAX);
- * returns how many. */
+ * TIMEOUT_MS, with TOKEN, leaving from M's own address.  With M's
+ * tls.enabled, over https:// only, each peer's certificate verified
+ * against M's secrets folder's CA (certs.h: MRD_TLS_CA_CERT) and the
+ * peer's address; a peer that fails it counts as one that did not answer.
+ * The views of those that answered 200 with a valid answer go to OUT (at
+ * most MAX); returns how many. */
 int fence_ask_peers(const mrd_manifest *m, const char *token, int timeout_ms,
                     fence_view *out, int max);
 
