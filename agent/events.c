@@ -166,6 +166,10 @@ static bool post_once(ev_state *st, const char *url, const char *body,
     }
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* libcurl's defaults, said aloud: an https:// webhook's certificate is
+     * verified against the system's CAs and must name the URL's host */
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)EVENTS_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_POST, 1L);

@@ -1812,11 +1812,21 @@ static void recv_done(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static void receiver_start(receiver *rc, int fail_first)
+/* A webhook receiver on 127.0.0.1; over HTTPS with F's host certificate
+ * when F is not NULL. */
+static void receiver_start_tls(receiver *rc, int fail_first, const tls_fixture *f)
 {
     memset(rc, 0, sizeof(*rc));
     pthread_mutex_init(&rc->mu, NULL);
     rc->fail_first = fail_first;
+    char *cert = NULL, *key = NULL;
+    mrd_error err;
+    if (f && (mrd_read_file(f->cert, 65536, &cert, NULL, &err) != MRD_OK ||
+              mrd_read_file(f->key, 65536, &key, NULL, &err) != MRD_OK))
+        fail_msg("%s", err.msg);
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+                                   {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+                                   {MHD_OPTION_END, 0, NULL}};
     for (int p = TEST_PORT_BASE + TEST_PORT_TRIES; p < TEST_PORT_BASE + 2 * TEST_PORT_TRIES;
          p++) {
         struct sockaddr_in sa;
@@ -1824,16 +1834,25 @@ static void receiver_start(receiver *rc, int fail_first)
         sa.sin_family = AF_INET;
         sa.sin_port = htons((uint16_t)p);
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        rc->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)p, NULL, NULL,
-                                 recv_handler, rc, MHD_OPTION_SOCK_ADDR,
-                                 (const struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
-                                 recv_done, (void *)NULL, MHD_OPTION_END);
+        rc->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | (f ? MHD_USE_TLS : 0),
+                                 (uint16_t)p, NULL, NULL, recv_handler, rc,
+                                 MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&sa,
+                                 MHD_OPTION_NOTIFY_COMPLETED, recv_done, (void *)NULL,
+                                 MHD_OPTION_ARRAY, f ? tls : &tls[2], MHD_OPTION_END);
         if (rc->d) {
             rc->port = p;
-            return;
+            break;
         }
     }
-    fail_msg("no free port for the webhook receiver");
+    free(cert);
+    free(key);
+    if (!rc->d)
+        fail_msg("no free port for the webhook receiver");
+}
+
+static void receiver_start(receiver *rc, int fail_first)
+{
+    receiver_start_tls(rc, fail_first, NULL);
 }
 
 static void receiver_stop(receiver *rc)
@@ -1971,6 +1990,31 @@ static void test_events_dead_webhook(void **state)
         fail_msg("events_stop took %lld ms with nothing queued", took);
 }
 
+/* A webhook over HTTPS whose certificate no CA of the system vouches for
+ * (the test CA's) gets nothing: libcurl verifies the webhook's
+ * certificate, and nothing turns that off. */
+static void test_events_https_unverified(void **state)
+{
+    (void)state;
+    tls_fixture f;
+    tls_fixture_make(&f, "hooks", "127.0.0.1");
+    receiver rc;
+    receiver_start_tls(&rc, 0, &f);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/hook", rc.port);
+    char *hooks[] = {url};
+    events *ev = NULL;
+    assert_int_equal(events_start("demo", "use-a1", hooks, 1, &ev, NULL), MRD_OK);
+    events_emit(ev, "+heal-failed", "use-a1/redis", "snapshot fetch failed");
+    wait_counts(ev, 0, 1, EVENTS_RETRIES * EVENTS_TIMEOUT_MS + 2000);
+    events_stop(&ev, 1000);
+    pthread_mutex_lock(&rc.mu);
+    assert_int_equal(rc.requests, 0);
+    pthread_mutex_unlock(&rc.mu);
+    receiver_stop(&rc);
+    tls_fixture_remove(&f);
+}
+
 static void test_events_hanging_webhook_stop(void **state)
 {
     (void)state;
@@ -2075,6 +2119,7 @@ int main(void)
         cmocka_unit_test(test_events_delivered),
         cmocka_unit_test(test_events_retry_non2xx),
         cmocka_unit_test(test_events_dead_webhook),
+        cmocka_unit_test(test_events_https_unverified),
         cmocka_unit_test(test_events_hanging_webhook_stop),
         cmocka_unit_test(test_events_queue_full),
         cmocka_unit_test(test_events_log_only),
