@@ -41,7 +41,7 @@ drop() {
     return $rc
 }
 health() { # health ADDR: /v1/health into $T_DIR/health; prints the HTTP code
-    curl -s -o "$T_DIR/health" -w '%{http_code}' "http://$1:$APORT/v1/health"
+    agent_curl "$1" /v1/health -s -o "$T_DIR/health" -w '%{http_code}'
 }
 event() { grep -q "EVENT +retired $1 $2" "$(root "${1%%/*}")/agent.log"; }
 

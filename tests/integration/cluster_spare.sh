@@ -168,7 +168,7 @@ record_pids
 sleep 2
 checks=$((checks + 1)); check "its nodes do not answer" \
     old_nodes_down
-code=$(curl -s -o "$T_DIR/h.json" -w '%{http_code}' "http://$LOST_ADDR:$APORT/v1/health")
+code=$(agent_curl "$LOST_ADDR" /v1/health -s -o "$T_DIR/h.json" -w '%{http_code}')
 checks=$((checks + 1)); check "its health is 503 retired, replaced by $SPARE ($code)" \
     test "$code $(jq -r '.status + " " + .replaced_by' "$T_DIR/h.json")" = "503 retired $SPARE"
 

@@ -30,13 +30,7 @@ adm() { rcli_as admin "$ADMIN" "$@"; }
 stat_of() { # stat_of ADDR FIELD: a field of INFO on ADDR
     adm -h "$1" -p "$BASE" info all | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'
 }
-printf 'Authorization: Bearer %s\n' "$(cat "$T_STATE/secrets/agent.token")" >"$T_DIR/auth.hdr"
-chmod 600 "$T_DIR/auth.hdr"
-api() { # api METHOD HOST_ADDR PATH [curl args]: prints the HTTP status
-    local method=$1 addr=$2 path=$3
-    shift 3
-    curl -s -o "$T_DIR/body" -w '%{http_code}' -X "$method" "$@" "http://$addr:$APORT$path"
-}
+agent_auth_hdr
 # edit HOST JQ [ARGS...]: rewrite HOST's manifest through jq, kept 0600
 edit() {
     local mf h=$1
@@ -72,7 +66,7 @@ part0=$(stat_of 127.0.1.1 sync_partial_ok)
 agent_start euw-b1
 checks=$((checks + 1)); check "euw-b1's agent starts" test $? -eq 0
 health_ready() {
-    [[ $(api GET 127.0.2.2 /v1/health) == 200 && $(jq -r .ready "$T_DIR/body") == true ]]
+    [[ $(agent_api GET 127.0.2.2 /v1/health) == 200 && $(jq -r .ready "$T_DIR/body") == true ]]
 }
 checks=$((checks + 1)); check "euw-b1 is ready within 30 s" wait_for 30 health_ready
 alog="$(root euw-b1)/agent.log"
@@ -112,13 +106,13 @@ for h in "${HOSTS[@]}"; do
 done
 # run --daemon returns once the agent holds its lock; its API follows
 fence_answer() {
-    [[ $(api GET 127.0.1.1 /v1/fence -H @"$T_DIR/auth.hdr") == 200 ]] &&
+    [[ $(agent_api GET 127.0.1.1 /v1/fence -H @"$T_DIR/auth.hdr") == 200 ]] &&
         [[ $(jq -c '[.topology, .host, .generation, .replaced[0].host, .replaced[0].by]' \
             "$T_DIR/body") == "[\"itfence\",\"use-a1\",2,\"$X\",\"use-b9\"]" ]]
 }
 checks=$((checks + 1)); check "GET /v1/fence of use-a1: generation 2, $X replaced by use-b9" \
     wait_for 10 fence_answer
-code=$(api GET 127.0.1.1 /v1/fence)
+code=$(agent_api GET 127.0.1.1 /v1/fence)
 checks=$((checks + 1)); check "GET /v1/fence without a token: 401" test "$code" = 401
 
 say "$X's node killed (its agent was stopped), start its agent again"
@@ -137,7 +131,7 @@ node_down() {
     ! adm -h "$XADDR" -p "$BASE" ping >/dev/null 2>&1
 }
 checks=$((checks + 1)); check "$X's node was not started" node_down
-code=$(api GET "$XADDR" /v1/health)
+code=$(agent_api GET "$XADDR" /v1/health)
 checks=$((checks + 1)); check "/v1/health: 503 retired, replaced_by use-b9, generation 2, not ready" \
     test "$code" = 503 -a "$(jq -c '[.status, .replaced_by, .generation, .ready, .nodes[0].ready]' \
         "$T_DIR/body")" = '["retired","use-b9",2,false,false]'
@@ -152,7 +146,7 @@ checks=$((checks + 1)); check "its node folder stays" test -d "$(root $X)/redis"
 rc=$?
 checks=$((checks + 1)); check "check says it was replaced (exit $rc)" \
     grep -q "^$X: retired - this host was replaced by use-b9 at generation 2" "$T_DIR/xcheck.out"
-code=$(api POST "$XADDR" /v1/heal -H @"$T_DIR/auth.hdr" -d '{}')
+code=$(agent_api POST "$XADDR" /v1/heal -H @"$T_DIR/auth.hdr" -d '{}')
 checks=$((checks + 1)); check "POST /v1/heal on it heals nothing: status retired" \
     test "$code" = 200 -a "$(jq -r '.status + "/" + (.actions | length | tostring)' "$T_DIR/body")" = "retired/0"
 not_replica() { ! adm -h 127.0.1.1 -p "$BASE" info replication | grep -q "ip=$XADDR,"; }
@@ -165,7 +159,7 @@ checks=$((checks + 1)); check "$X's agent starts alone" test $? -eq 0
 sleep 2
 record_pids
 checks=$((checks + 1)); check "its node still was not started" node_down
-code=$(api GET "$XADDR" /v1/health)
+code=$(agent_api GET "$XADDR" /v1/health)
 checks=$((checks + 1)); check "/v1/health: still 503 retired" \
     test "$code" = 503 -a "$(jq -r .status "$T_DIR/body")" = retired
 checks=$((checks + 1)); check "it learned it from its marker" \

@@ -30,14 +30,7 @@ stat_of() { # stat_of ADDR FIELD: a field of INFO on ADDR
 status_ok() {
     "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/st.json" 2>/dev/null
 }
-# curl with the token in a header file, never on the command line
-printf 'Authorization: Bearer %s\n' "$(cat "$TOKEN_FILE")" >"$T_DIR/auth.hdr"
-chmod 600 "$T_DIR/auth.hdr"
-api() { # api METHOD HOST_ADDR PATH [curl args]: prints the HTTP status
-    local method=$1 addr=$2 path=$3
-    shift 3
-    curl -s -o "$T_DIR/body" -w '%{http_code}' -X "$method" "$@" "http://$addr:$APORT$path"
-}
+agent_auth_hdr "$TOKEN_FILE"
 
 say "write a dataset through the leader"
 for i in $(seq 1 5000); do echo "SET key:$i value-$i"; done | adm -h 127.0.1.1 -p "$BASE" >/dev/null
@@ -47,30 +40,30 @@ say "agent API"
 # readiness is the agent's last pass: right after the load it may still
 # have seen the replica catching up (503) for one interval
 health_ready() {
-    code=$(api GET 127.0.2.2 /v1/health)
+    code=$(agent_api GET 127.0.2.2 /v1/health)
     [[ $code == 200 && $(jq -r .ready "$T_DIR/body") == true ]]
 }
 checks=$((checks + 1)); check "GET /v1/health without a token: 200 ready (within 10 s)" \
     wait_for 10 health_ready
 for ep in "GET /v1/nodes" "POST /v1/heal" "GET /metrics"; do
-    code=$(api ${ep% *} 127.0.2.2 "${ep#* }")
+    code=$(agent_api ${ep% *} 127.0.2.2 "${ep#* }")
     checks=$((checks + 1)); check "$ep without a token: 401 with a JSON error" \
         test "$code" = 401 -a "$(jq -r 'has("error")' "$T_DIR/body")" = true
-    code=$(api ${ep% *} 127.0.2.2 "${ep#* }" -H "Authorization: Bearer wrong")
+    code=$(agent_api ${ep% *} 127.0.2.2 "${ep#* }" -H "Authorization: Bearer wrong")
     checks=$((checks + 1)); check "$ep with a wrong token: 401" test "$code" = 401
 done
-code=$(api GET 127.0.2.2 /v1/nodes -H @"$T_DIR/auth.hdr")
+code=$(agent_api GET 127.0.2.2 /v1/nodes -H @"$T_DIR/auth.hdr")
 checks=$((checks + 1)); check "GET /v1/nodes with the token: the replica, linked" \
     test "$code" = 200 -a "$(jq -r '.nodes[0].role + "/" + .nodes[0].link' "$T_DIR/body")" = "replica/up"
-code=$(api POST 127.0.2.2 /v1/heal -H @"$T_DIR/auth.hdr" -d 'not json')
+code=$(agent_api POST 127.0.2.2 /v1/heal -H @"$T_DIR/auth.hdr" -d 'not json')
 checks=$((checks + 1)); check "POST /v1/heal with a malformed body: 400" \
     test "$code" = 400 -a "$(jq -r 'has("error")' "$T_DIR/body")" = true
-code=$(api POST 127.0.2.2 /v1/heal -H @"$T_DIR/auth.hdr" -d '{}')
+code=$(agent_api POST 127.0.2.2 /v1/heal -H @"$T_DIR/auth.hdr" -d '{}')
 checks=$((checks + 1)); check "POST /v1/heal on a healthy host: 200, code 0, no action" \
     test "$code" = 200 -a "$(jq -r '[.code, (.actions | length)] | join(",")' "$T_DIR/body")" = "0,0"
-code=$(api GET 127.0.2.2 /nope -H @"$T_DIR/auth.hdr")
+code=$(agent_api GET 127.0.2.2 /nope -H @"$T_DIR/auth.hdr")
 checks=$((checks + 1)); check "unknown path: 404" test "$code" = 404
-code=$(api GET 127.0.2.2 /metrics -H @"$T_DIR/auth.hdr")
+code=$(agent_api GET 127.0.2.2 /metrics -H @"$T_DIR/auth.hdr")
 checks=$((checks + 1)); check "GET /metrics: Prometheus text with node_up per node" \
     grep -q "^meridian_node_up{host=\"euw-b1\",port=\"$BASE\"} 1\$" "$T_DIR/body"
 

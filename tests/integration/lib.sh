@@ -165,6 +165,45 @@ sentinel_writer_lost() {
         rcli_as admin "$ADMIN" -h "$2" -p "$BASE" | awk 'NF == 0 {n++} END {print n + 0}'
 }
 
+# ---- the agents' API ($APORT), over http:// or, with tls.enabled, https://
+
+# agent_tls: the deployment under test ($T_TOPO) has tls.enabled.
+agent_tls() { [[ -n ${T_TOPO:-} ]] && jq -e '.tls.enabled == true' "$T_TOPO" >/dev/null 2>&1; }
+
+# agent_url ADDR PATH: the URL of PATH on the agent at ADDR:$APORT.
+agent_url() {
+    local scheme=http
+    agent_tls && scheme=https
+    printf '%s://%s:%s%s' "$scheme" "$1" "$APORT" "$2"
+}
+
+# agent_curl ADDR PATH [CURL ARGS...]: curl of agent_url ADDR PATH; with TLS
+# it trusts the deployment's CA ($T_STATE/secrets/tls/ca.crt: --cacert) and
+# checks that the certificate names ADDR, as meridian does.
+agent_curl() {
+    local addr=$1 path=$2 tls=()
+    shift 2
+    agent_tls && tls=(--cacert "$T_STATE/secrets/tls/ca.crt")
+    curl "${tls[@]}" "$@" "$(agent_url "$addr" "$path")"
+}
+
+# agent_auth_hdr [TOKEN_FILE]: $T_DIR/auth.hdr (0600), the header that
+# carries the agent token (default: the state dir's), for curl -H @FILE:
+# the token never goes on a command line.
+agent_auth_hdr() {
+    printf 'Authorization: Bearer %s\n' "$(cat "${1:-$T_STATE/secrets/agent.token}")" \
+        >"$T_DIR/auth.hdr"
+    chmod 600 "$T_DIR/auth.hdr"
+}
+
+# agent_api METHOD ADDR PATH [CURL ARGS...]: METHOD PATH on the agent at
+# ADDR; the body goes to $T_DIR/body, the HTTP status is printed.
+agent_api() {
+    local method=$1 addr=$2 path=$3
+    shift 3
+    agent_curl "$addr" "$path" -s -o "$T_DIR/body" -w '%{http_code}' -X "$method" "$@"
+}
+
 # write_topology FILE NAME PORT_BASE: the local three-region
 # layout (2 hosts per region, one zone per host) on ports
 # PORT_BASE (store), PORT_BASE+10000 (sentinel), PORT_BASE+1000 (agent).

@@ -23,8 +23,7 @@ ROOT="$T_STATE/hosts/solo1"
 MF="$ROOT/manifest.json"
 ADMIN=$(cat "$T_STATE/secrets/admin.pass")
 adm() { rcli_as admin "$ADMIN" "$@"; }
-printf 'Authorization: Bearer %s\n' "$(cat "$T_STATE/secrets/agent.token")" >"$T_DIR/auth.hdr"
-chmod 600 "$T_DIR/auth.hdr"
+agent_auth_hdr
 
 say "the host's agent runs a manifest with three nodes of its shard"
 "$AGENT" stop --manifest "$MF" >/dev/null 2>&1
@@ -52,12 +51,12 @@ checks=$((checks + 1)); check "the sentinel knows both replicas ($n)" test "$n" 
 # the API answers from the agent loop's last pass, which may trail the
 # check above by one pass
 health_ready() {
-    [[ $(curl -s -o "$T_DIR/health" -w '%{http_code}' "http://127.0.1.1:$APORT/v1/health") == 200 ]] &&
+    [[ $(agent_curl 127.0.1.1 /v1/health -s -o "$T_DIR/health" -w '%{http_code}') == 200 ]] &&
         [[ $(jq '[.nodes[] | select(.kind == "redis" and .ready)] | length' "$T_DIR/health") == 3 ]]
 }
 checks=$((checks + 1)); check "/v1/health: 200, three ready redis nodes" wait_for 5 health_ready
 metrics_up() {
-    curl -s -H @"$T_DIR/auth.hdr" "http://127.0.1.1:$APORT/metrics" >"$T_DIR/metrics" &&
+    agent_curl 127.0.1.1 /metrics -s -H @"$T_DIR/auth.hdr" >"$T_DIR/metrics" &&
         [[ $(grep -c '^meridian_node_up{host="solo1",port="[0-9]*"} 1$' "$T_DIR/metrics") == 3 ]]
 }
 checks=$((checks + 1)); check "/metrics: meridian_node_up for each of the three ports" wait_for 5 metrics_up

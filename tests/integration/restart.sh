@@ -27,12 +27,9 @@ manifest() { echo "$T_STATE/hosts/$1/manifest.json"; }
 stat_of() { # stat_of ADDR FIELD: a field of INFO on ADDR's node
     adm -h "$1" -p "$BASE" info all | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'
 }
-# curl with the token in a header file, never on the command line
-printf 'Authorization: Bearer %s\n' "$(cat "$T_STATE/secrets/agent.token")" >"$T_DIR/auth.hdr"
-chmod 600 "$T_DIR/auth.hdr"
+agent_auth_hdr
 restart() { # restart HOST_ADDR QUERY: POST /v1/restart?QUERY; prints the status
-    curl -s -o "$T_DIR/body" -w '%{http_code}' -X POST -H @"$T_DIR/auth.hdr" \
-        "http://$1:$APORT/v1/restart?$2"
+    agent_api POST "$1" "/v1/restart?$2" -H @"$T_DIR/auth.hdr"
 }
 # set_manifest HOST JQ_FILTER: what a rollout does first: the host's
 # manifest with new settings, and its agent restarted with it (its nodes
@@ -46,7 +43,7 @@ set_manifest() {
     record_pids
 }
 health_ready() {
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$1:$APORT/v1/health") == 200 ]]
+    [[ $(agent_curl "$1" /v1/health -s -o /dev/null -w '%{http_code}') == 200 ]]
 }
 
 LEADER=127.0.1.1
@@ -94,7 +91,7 @@ code=$(restart "$REPLICA" "port=1")
 checks=$((checks + 1)); check "a port with no node: 404" test "$code" = 404
 code=$(restart "$REPLICA" "node=1")
 checks=$((checks + 1)); check "a malformed query: 400" test "$code" = 400
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$REPLICA:$APORT/v1/restart?sentinel=1")
+code=$(agent_api POST "$REPLICA" "/v1/restart?sentinel=1")
 checks=$((checks + 1)); check "without the token: 401" test "$code" = 401
 
 say "restart a sentinel"

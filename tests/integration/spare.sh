@@ -105,7 +105,7 @@ say "the old host's agent comes back: it starts nothing and says it was replaced
 record_pids
 sleep 2
 checks=$((checks + 1)); check "its node does not answer" node_down 127.0.2.1
-code=$(curl -s -o "$T_DIR/h.json" -w '%{http_code}' "http://127.0.2.1:$APORT/v1/health")
+code=$(agent_curl 127.0.2.1 /v1/health -s -o "$T_DIR/h.json" -w '%{http_code}')
 checks=$((checks + 1)); check "its health is 503 retired, replaced by euw-s1 ($code)" \
     test "$code $(jq -r '.status + " " + .replaced_by' "$T_DIR/h.json")" = "503 retired euw-s1"
 checks=$((checks + 1)); check "its log says it was replaced" \
