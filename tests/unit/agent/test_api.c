@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 
 #include "api.h"
+#include "api_serve.h"
 #include "events.h"
 #include "log.h"
 #include "tls_fixture.h"
@@ -103,26 +104,36 @@ static void stub_init(stub *s)
     atomic_init(&s->heal_running, false);
 }
 
-/* Start an api_server on the first port that is free. */
+static api_handlers stub_handlers(stub *s)
+{
+    return (api_handlers){.ctx = s,
+                          .health = stub_health,
+                          .nodes = stub_nodes,
+                          .heal = stub_heal,
+                          .metrics = stub_metrics};
+}
+
+/* Start an api_server with S's handlers, limits LIM (NULL: the defaults)
+ * and TLS (NULL: plain HTTP) on the first free port: from TEST_PORT_BASE,
+ * or TLS_PORT_BASE with TLS. */
+static api_server *start_api_ex(stub *s, bool metrics_open, const api_limits *lim,
+                                const api_tls *tls, int *port)
+{
+    api_handlers h = stub_handlers(s);
+    api_serve_opts o = {.address = "127.0.0.1",
+                        .base = tls ? TLS_PORT_BASE : TEST_PORT_BASE,
+                        .tries = tls ? TLS_PORT_TRIES : TEST_PORT_TRIES,
+                        .token = TOKEN,
+                        .metrics_open = metrics_open,
+                        .h = &h,
+                        .lim = lim,
+                        .tls = tls};
+    return api_serve(&o, port);
+}
+
 static api_server *start_api(stub *s, bool metrics_open, int *port)
 {
-    api_handlers h = {.ctx = s,
-                      .health = stub_health,
-                      .nodes = stub_nodes,
-                      .heal = stub_heal,
-                      .metrics = stub_metrics};
-    *port = 0;
-    for (int p = TEST_PORT_BASE; p < TEST_PORT_BASE + TEST_PORT_TRIES; p++) {
-        api_server *srv = NULL;
-        mrd_error err;
-        mrd_error_clear(&err);
-        if (api_start("127.0.0.1", p, TOKEN, metrics_open, &h, &srv, &err) == MRD_OK) {
-            *port = p;
-            return srv;
-        }
-    }
-    fail_msg("no free port for the API server");
-    return NULL;
+    return start_api_ex(s, metrics_open, NULL, NULL, port);
 }
 
 /* ==== HTTP CLIENT ==== */
@@ -855,22 +866,7 @@ static void test_edges_are_json(void **state)
 static api_server *start_api_limits(stub *s, bool metrics_open, const api_limits *lim,
                                     int *port)
 {
-    api_handlers h = {.ctx = s,
-                      .health = stub_health,
-                      .nodes = stub_nodes,
-                      .heal = stub_heal,
-                      .metrics = stub_metrics};
-    *port = 0;
-    for (int p = TEST_PORT_BASE; p < TEST_PORT_BASE + TEST_PORT_TRIES; p++) {
-        api_server *srv = NULL;
-        if (api_start_limits("127.0.0.1", p, TOKEN, metrics_open, &h, lim, &srv, NULL) ==
-            MRD_OK) {
-            *port = p;
-            return srv;
-        }
-    }
-    fail_msg("no free port for the API server");
-    return NULL;
+    return start_api_ex(s, metrics_open, lim, NULL, port);
 }
 
 static void test_head_deadline(void **state)
@@ -1078,50 +1074,55 @@ static void *slow_heal_thread(void *arg)
     return NULL;
 }
 
-/* Requests being answered fill their classes; /v1/health keeps its room. */
-static void test_capacity_reserve(void **state)
+/* The limits of the capacity tests: 6 at once, 2 kept for /v1/health, 2
+ * more for the token. */
+static void capacity_limits(api_limits *lim)
 {
-    (void)state;
-    stub s;
-    stub_init(&s);
-    atomic_store(&s.heal_sleep_ms, 1500);
-    api_limits lim;
-    api_limits_default(&lim);
-    lim.connection_limit = 6;
-    lim.reserve_health = 2;
-    lim.reserve_token = 2;
-    int port;
-    api_server *srv = start_api_limits(&s, true, &lim, &port);
+    api_limits_default(lim);
+    lim->connection_limit = 6;
+    lim->reserve_health = 2;
+    lim->reserve_token = 2;
+}
 
+/* Requests being answered fill their classes; /v1/health keeps its room.
+ * S's server SRV on PORT has capacity_limits() and /metrics open; CA: it
+ * is asked over HTTPS trusting CA (it applies the classes once it has
+ * decrypted a head), NULL: over HTTP (the front door applies them). */
+static void check_capacity_reserve(stub *s, api_server *srv, int port, const char *ca)
+{
+    atomic_store(&s->heal_sleep_ms, 1500);
     /* 4 heals (with the token) take the 6 - 2 slots they may use. */
     slow_heal_call hc[4];
     for (int i = 0; i < 4; i++) {
         hc[i].port = port;
-        hc[i].ca = NULL;
+        hc[i].ca = ca;
         assert_int_equal(pthread_create(&hc[i].t, NULL, slow_heal_thread, &hc[i]), 0);
     }
     long long until = mrd_now_ms() + 3000;
-    while (atomic_load(&s.heal_calls) < 4 && mrd_now_ms() < until)
+    while (atomic_load(&s->heal_calls) < 4 && mrd_now_ms() < until)
         mrd_sleep_ms(5);
-    assert_int_equal(atomic_load(&s.heal_calls), 4);
+    assert_int_equal(atomic_load(&s->heal_calls), 4);
 
-    raw_reply r;
-    raw_exchange(port, NULL,
-                 RAWREQ("POST /v1/heal HTTP/1.1\r\nHost: a\r\n" TOKEN_LINE
-                        "Content-Length: 2\r\n\r\n{}"),
-                 &r);
-    assert_json_refusal(&r, 503, "retry", "a fifth heal");
-    assert_true(r.retry_after);
+    reply r;
+    req q = {.method = "POST", .path = "/v1/heal", .auth = BEARER, .body = "{}",
+             .body_len = 2, .ca = ca};
+    http(port, &q, &r);
+    assert_int_equal(r.status, 503);
+    assert_error_body(&r);
+    assert_non_null(strstr(r.body, "retry"));
+    assert_string_equal(r.retry_after, "1");
     /* Open /metrics (no token) has no room left either. */
-    raw_exchange(port, NULL, RAWREQ("GET /metrics HTTP/1.0\r\n\r\n"), &r);
-    assert_json_refusal(&r, 503, NULL, "open metrics");
-    /* Health has its reserve. */
-    reply hr;
-    get(port, "/v1/health", NULL, &hr);
-    assert_int_equal(hr.status, 200);
-    if (hr.ms >= 200)
-        fail_msg("/v1/health took %lld ms with the other classes full", hr.ms);
-    assert_int_equal(atomic_load(&s.heal_calls), 4);
+    req m = {.method = "GET", .path = "/metrics", .ca = ca};
+    http(port, &m, &r);
+    assert_int_equal(r.status, 503);
+    assert_error_body(&r);
+    /* Health has its reserve (a TLS handshake is a few ms more). */
+    req h = {.method = "GET", .path = "/v1/health", .ca = ca};
+    http(port, &h, &r);
+    assert_int_equal(r.status, 200);
+    if (r.ms >= (ca ? 500 : 200))
+        fail_msg("/v1/health took %lld ms with the other classes full", r.ms);
+    assert_int_equal(atomic_load(&s->heal_calls), 4);
     api_stats st;
     api_get_stats(srv, &st);
     assert_int_equal(st.busy, 2);
@@ -1134,10 +1135,22 @@ static void test_capacity_reserve(void **state)
     /* Room again once they are done (MHD counts a connection closed
      * shortly after its answer). */
     until = mrd_now_ms() + 2000;
-    do {
-        raw_exchange(port, NULL, RAWREQ("GET /metrics HTTP/1.0\r\n\r\n"), &r);
-    } while (r.status == 503 && mrd_now_ms() < until && (mrd_sleep_ms(20), true));
+    do
+        http(port, &m, &r);
+    while (r.status == 503 && mrd_now_ms() < until && (mrd_sleep_ms(20), true));
     assert_int_equal(r.status, 200);
+}
+
+static void test_capacity_reserve(void **state)
+{
+    (void)state;
+    stub s;
+    stub_init(&s);
+    api_limits lim;
+    capacity_limits(&lim);
+    int port;
+    api_server *srv = start_api_limits(&s, true, &lim, &port);
+    check_capacity_reserve(&s, srv, port, NULL);
     api_stop(&srv);
 }
 
@@ -1344,76 +1357,76 @@ static void test_slow_clients_keep_health(void **state)
 
 /* ==== TLS ==== */
 
-/* Start an api_server serving HTTPS with F's host certificate on the
- * first free port from TLS_PORT_BASE, with limits LIM (NULL: defaults). */
-static api_server *start_api_tls(stub *s, bool metrics_open, const api_limits *lim,
-                                 const tls_fixture *f, int *port)
+/* What a TLS test starts from: the certificates, the stub handlers, and
+ * the server it starts (stopped by the teardown, even after a failure). */
+typedef struct tls_env {
+    tls_fixture f;
+    stub s;
+    api_server *srv;
+    int port;
+} tls_env;
+
+static int tls_setup(void **state)
 {
-    api_handlers h = {.ctx = s,
-                      .health = stub_health,
-                      .nodes = stub_nodes,
-                      .heal = stub_heal,
-                      .metrics = stub_metrics};
-    api_tls files = {.cert_file = f->cert, .key_file = f->key};
-    for (int p = TLS_PORT_BASE; p < TLS_PORT_BASE + TLS_PORT_TRIES; p++) {
-        api_server *srv = NULL;
-        mrd_error err;
-        mrd_error_clear(&err);
-        mrd_rc rc = api_start_tls("127.0.0.1", p, TOKEN, metrics_open, &h, lim, &files, &srv,
-                                  &err);
-        if (rc == MRD_OK) {
-            *port = p;
-            return srv;
-        }
-        if (rc != MRD_ERR_IO || !strstr(err.msg, "in use"))
-            fail_msg("api_start_tls: %s", err.msg);
-    }
-    fail_msg("no free port for the API server in %d-%d", TLS_PORT_BASE,
-             TLS_PORT_BASE + TLS_PORT_TRIES - 1);
-    return NULL;
+    tls_env *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    tls_fixture_make(&e->f, "use-a1", "127.0.0.1");
+    stub_init(&e->s);
+    *state = e;
+    return 0;
+}
+
+static int tls_teardown(void **state)
+{
+    tls_env *e = *state;
+    api_stop(&e->srv);
+    tls_fixture_remove(&e->f);
+    free(e);
+    return 0;
+}
+
+/* Start E's server over HTTPS with the host certificate FILES (NULL: the
+ * fixture's) and limits LIM (NULL: the defaults); a server E ran before
+ * is stopped first. */
+static void tls_serve(tls_env *e, bool metrics_open, const api_limits *lim,
+                      const tls_fixture *files)
+{
+    api_stop(&e->srv);
+    if (!files)
+        files = &e->f;
+    api_tls tls = {.cert_file = files->cert, .key_file = files->key};
+    e->srv = start_api_ex(&e->s, metrics_open, lim, &tls, &e->port);
 }
 
 /* A client that trusts the deployment's CA gets /v1/health over HTTPS;
  * the stats count it as any other request. */
 static void test_tls_health(void **state)
 {
-    (void)state;
-    tls_fixture f;
-    tls_fixture_make(&f, "use-a1", "127.0.0.1");
-    stub s;
-    stub_init(&s);
-    int port;
-    api_server *srv = start_api_tls(&s, false, NULL, &f, &port);
+    tls_env *e = *state;
+    tls_serve(e, false, NULL, NULL);
     reply r;
-    req q = {.method = "GET", .path = "/v1/health", .ca = f.ca};
-    http(port, &q, &r);
+    req q = {.method = "GET", .path = "/v1/health", .ca = e->f.ca};
+    http(e->port, &q, &r);
     assert_int_equal(r.status, 200);
     json_t *j = json_body(&r);
     assert_true(json_is_true(json_object_get(j, "ready")));
     json_decref(j);
-    atomic_store(&s.ready, false);
-    http(port, &q, &r);
+    atomic_store(&e->s.ready, false);
+    http(e->port, &q, &r);
     assert_int_equal(r.status, 503);
-    assert_int_equal(atomic_load(&s.health_calls), 2);
+    assert_int_equal(atomic_load(&e->s.health_calls), 2);
     api_stats st;
-    api_get_stats(srv, &st);
+    api_get_stats(e->srv, &st);
     assert_int_equal(st.admitted, 2);
     assert_int_equal(st.refused, 0);
-    api_stop(&srv);
-    tls_fixture_remove(&f);
 }
 
 /* Plain HTTP to the HTTPS port: no byte comes back, at once, whatever
  * the request; nothing is served. */
 static void test_tls_plain_http_unanswered(void **state)
 {
-    (void)state;
-    tls_fixture f;
-    tls_fixture_make(&f, "use-a1", "127.0.0.1");
-    stub s;
-    stub_init(&s);
-    int port;
-    api_server *srv = start_api_tls(&s, true, NULL, &f, &port);
+    tls_env *e = *state;
+    tls_serve(e, true, NULL, NULL);
     static const struct {
         const char *raw;
         size_t len;
@@ -1426,7 +1439,7 @@ static void test_tls_plain_http_unanswered(void **state)
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         raw_reply r;
-        raw_exchange(port, NULL, plain[i].raw, plain[i].len, &r);
+        raw_exchange(e->port, NULL, plain[i].raw, plain[i].len, &r);
         if (r.len != 0)
             fail_msg("request %zu: %zu bytes came back", i, r.len);
         if (r.ms > 1500)
@@ -1435,20 +1448,18 @@ static void test_tls_plain_http_unanswered(void **state)
     /* libcurl says the same: an empty reply, not an answer */
     reply r;
     req q = {.method = "GET", .path = "/v1/health"};
-    assert_int_equal(http_raw(port, &q, &r), CURLE_GOT_NOTHING);
+    assert_int_equal(http_raw(e->port, &q, &r), CURLE_GOT_NOTHING);
     assert_int_equal(r.status, 0);
-    assert_int_equal(atomic_load(&s.health_calls), 0);
-    assert_int_equal(atomic_load(&s.heal_calls), 0);
+    assert_int_equal(atomic_load(&e->s.health_calls), 0);
+    assert_int_equal(atomic_load(&e->s.heal_calls), 0);
     api_stats st;
-    api_get_stats(srv, &st);
+    api_get_stats(e->srv, &st);
     assert_int_equal(st.admitted, 0);
     assert_int_equal(st.refused, 5);
     /* and HTTPS still works */
-    q.ca = f.ca;
-    http(port, &q, &r);
+    q.ca = e->f.ca;
+    http(e->port, &q, &r);
     assert_int_equal(r.status, 200);
-    api_stop(&srv);
-    tls_fixture_remove(&f);
 }
 
 /* A client that trusts another CA refuses the server: no request is
@@ -1456,144 +1467,75 @@ static void test_tls_plain_http_unanswered(void **state)
  * address its certificate does not name. */
 static void test_tls_wrong_ca_refused(void **state)
 {
-    (void)state;
-    tls_fixture f;
-    tls_fixture_make(&f, "use-a1", "127.0.0.1");
-    stub s;
-    stub_init(&s);
-    int port;
-    api_server *srv = start_api_tls(&s, false, NULL, &f, &port);
+    tls_env *e = *state;
+    tls_serve(e, false, NULL, NULL);
     reply r;
-    req q = {.method = "GET", .path = "/v1/health", .ca = f.other_ca};
-    assert_int_equal(http_raw(port, &q, &r), CURLE_PEER_FAILED_VERIFICATION);
+    req q = {.method = "GET", .path = "/v1/health", .ca = e->f.other_ca};
+    assert_int_equal(http_raw(e->port, &q, &r), CURLE_PEER_FAILED_VERIFICATION);
     print_message("another CA: %s\n", r.tls_error);
     assert_non_null(strstr(r.tls_error, "certificate"));
     assert_int_equal(r.status, 0);
-    api_stop(&srv);
 
     /* the right CA, the wrong address: a certificate issued for 127.0.0.9 */
-    tls_fixture nine = f;
+    tls_fixture nine = e->f;
     char ca_dir[TLS_FIXTURE_PATH];
-    snprintf(nine.cert, sizeof(nine.cert), "%s/nine.crt", f.dir);
-    snprintf(nine.key, sizeof(nine.key), "%s/nine.key", f.dir);
-    snprintf(ca_dir, sizeof(ca_dir), "%s/ca", f.dir);
+    snprintf(nine.cert, sizeof(nine.cert), "%s/nine.crt", e->f.dir);
+    snprintf(nine.key, sizeof(nine.key), "%s/nine.key", e->f.dir);
+    snprintf(ca_dir, sizeof(ca_dir), "%s/ca", e->f.dir);
     mrd_error err;
     assert_int_equal(mrd_cert_issue(ca_dir, nine.cert, nine.key, "use-a1", "127.0.0.9", 2, &err),
                      MRD_OK);
-    srv = start_api_tls(&s, false, NULL, &nine, &port);
-    q.ca = f.ca;
-    assert_int_equal(http_raw(port, &q, &r), CURLE_PEER_FAILED_VERIFICATION);
+    tls_serve(e, false, NULL, &nine);
+    q.ca = e->f.ca;
+    assert_int_equal(http_raw(e->port, &q, &r), CURLE_PEER_FAILED_VERIFICATION);
     print_message("wrong address: %s\n", r.tls_error);
-    assert_int_equal(atomic_load(&s.health_calls), 0);
-    api_stop(&srv);
-    tls_fixture_remove(&f);
+    assert_int_equal(atomic_load(&e->s.health_calls), 0);
 }
 
 /* The token is checked over HTTPS as over HTTP, with the same JSON
  * refusals. */
 static void test_tls_token(void **state)
 {
-    (void)state;
-    tls_fixture f;
-    tls_fixture_make(&f, "use-a1", "127.0.0.1");
-    stub s;
-    stub_init(&s);
-    int port;
-    api_server *srv = start_api_tls(&s, false, NULL, &f, &port);
+    tls_env *e = *state;
+    tls_serve(e, false, NULL, NULL);
     reply r;
-    req q = {.method = "GET", .path = "/v1/nodes", .ca = f.ca};
-    http(port, &q, &r);
+    req q = {.method = "GET", .path = "/v1/nodes", .ca = e->f.ca};
+    http(e->port, &q, &r);
     assert_int_equal(r.status, 401);
     assert_error_body(&r);
     assert_string_equal(r.www_auth, "Bearer realm=\"meridian\"");
     q.auth = "Bearer wrong";
-    http(port, &q, &r);
+    http(e->port, &q, &r);
     assert_int_equal(r.status, 401);
     q.auth = BEARER;
-    http(port, &q, &r);
+    http(e->port, &q, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "use-a1/redis"));
-    req m = {.method = "GET", .path = "/metrics", .ca = f.ca};
-    http(port, &m, &r);
+    req m = {.method = "GET", .path = "/metrics", .ca = e->f.ca};
+    http(e->port, &m, &r);
     assert_int_equal(r.status, 401);
-    req h = {.method = "POST", .path = "/v1/heal", .body = "{}", .body_len = 2, .ca = f.ca};
-    http(port, &h, &r);
+    req h = {.method = "POST", .path = "/v1/heal", .body = "{}", .body_len = 2, .ca = e->f.ca};
+    http(e->port, &h, &r);
     assert_int_equal(r.status, 401);
-    assert_int_equal(atomic_load(&s.heal_calls), 0);
+    assert_int_equal(atomic_load(&e->s.heal_calls), 0);
     h.auth = BEARER;
-    http(port, &h, &r);
+    http(e->port, &h, &r);
     assert_int_equal(r.status, 200);
-    assert_int_equal(atomic_load(&s.heal_calls), 1);
+    assert_int_equal(atomic_load(&e->s.heal_calls), 1);
     h.body = "[]";
-    http(port, &h, &r);
+    http(e->port, &h, &r);
     assert_int_equal(r.status, 400);
     assert_error_body(&r);
-    api_stop(&srv);
-    tls_fixture_remove(&f);
 }
 
-/* Requests being answered fill their classes over TLS too: the class is
- * applied once the head is decrypted; /v1/health keeps its room. */
+/* The classes over TLS: applied once the head is decrypted. */
 static void test_tls_capacity_reserve(void **state)
 {
-    (void)state;
-    tls_fixture f;
-    tls_fixture_make(&f, "use-a1", "127.0.0.1");
-    stub s;
-    stub_init(&s);
-    atomic_store(&s.heal_sleep_ms, 1500);
+    tls_env *e = *state;
     api_limits lim;
-    api_limits_default(&lim);
-    lim.connection_limit = 6;
-    lim.reserve_health = 2;
-    lim.reserve_token = 2;
-    int port;
-    api_server *srv = start_api_tls(&s, true, &lim, &f, &port);
-
-    slow_heal_call hc[4];
-    for (int i = 0; i < 4; i++) {
-        hc[i].port = port;
-        hc[i].ca = f.ca;
-        assert_int_equal(pthread_create(&hc[i].t, NULL, slow_heal_thread, &hc[i]), 0);
-    }
-    long long until = mrd_now_ms() + 3000;
-    while (atomic_load(&s.heal_calls) < 4 && mrd_now_ms() < until)
-        mrd_sleep_ms(5);
-    assert_int_equal(atomic_load(&s.heal_calls), 4);
-
-    reply r;
-    req q = {.method = "POST", .path = "/v1/heal", .auth = BEARER, .body = "{}",
-             .body_len = 2, .ca = f.ca};
-    http(port, &q, &r);
-    assert_int_equal(r.status, 503);
-    assert_error_body(&r);
-    assert_string_equal(r.retry_after, "1");
-    req m = {.method = "GET", .path = "/metrics", .ca = f.ca};
-    http(port, &m, &r);
-    assert_int_equal(r.status, 503);
-    req h = {.method = "GET", .path = "/v1/health", .ca = f.ca};
-    http(port, &h, &r);
-    assert_int_equal(r.status, 200);
-    if (r.ms >= 500)
-        fail_msg("/v1/health took %lld ms with the other classes full", r.ms);
-    assert_int_equal(atomic_load(&s.heal_calls), 4);
-    api_stats st;
-    api_get_stats(srv, &st);
-    assert_int_equal(st.busy, 2);
-
-    for (int i = 0; i < 4; i++) {
-        pthread_join(hc[i].t, NULL);
-        assert_int_equal(hc[i].rc, CURLE_OK);
-        assert_int_equal(hc[i].r.status, 200);
-    }
-    /* room again once they are done */
-    until = mrd_now_ms() + 2000;
-    do
-        http(port, &m, &r);
-    while (r.status == 503 && mrd_now_ms() < until && (mrd_sleep_ms(20), true));
-    assert_int_equal(r.status, 200);
-    api_stop(&srv);
-    tls_fixture_remove(&f);
+    capacity_limits(&lim);
+    tls_serve(e, true, &lim, NULL);
+    check_capacity_reserve(&e->s, e->srv, e->port, e->f.ca);
 }
 
 /* A TLS connection to 127.0.0.1:PORT whose handshake (verified by CTX)
@@ -1615,21 +1557,16 @@ static SSL *tls_handshake(SSL_CTX *ctx, int port, int *fd)
  * their deadline has passed; a good client is served meanwhile. */
 static void test_tls_deadlines(void **state)
 {
-    (void)state;
-    tls_fixture f;
-    tls_fixture_make(&f, "use-a1", "127.0.0.1");
-    stub s;
-    stub_init(&s);
+    tls_env *e = *state;
     api_limits lim;
     api_limits_default(&lim);
     lim.head_deadline_ms = 400;
     lim.head_grace_ms = 100;
-    int port;
-    api_server *srv = start_api_tls(&s, false, &lim, &f, &port);
+    tls_serve(e, false, &lim, NULL);
 
     /* half a ClientHello: its record says 512 bytes */
     raw_reply rr;
-    raw_exchange(port, NULL, RAWREQ("\x16\x03\x01\x02\x00\x01\x00\x01\xfc"), &rr);
+    raw_exchange(e->port, NULL, RAWREQ("\x16\x03\x01\x02\x00\x01\x00\x01\xfc"), &rr);
     assert_int_equal(rr.len, 0);
     if (rr.ms < 300 || rr.ms > 2000)
         fail_msg("half a ClientHello was closed after %lld ms, want about 400", rr.ms);
@@ -1638,13 +1575,13 @@ static void test_tls_deadlines(void **state)
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(ctx);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    assert_int_equal(SSL_CTX_load_verify_locations(ctx, f.ca, NULL), 1);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, e->f.ca, NULL), 1);
     long long t0 = mrd_now_ms();
     int fd;
-    SSL *ssl = tls_handshake(ctx, port, &fd);
+    SSL *ssl = tls_handshake(ctx, e->port, &fd);
     reply r;
-    req h = {.method = "GET", .path = "/v1/health", .ca = f.ca};
-    http(port, &h, &r); /* served while the silent one waits */
+    req h = {.method = "GET", .path = "/v1/health", .ca = e->f.ca};
+    http(e->port, &h, &r); /* served while the silent one waits */
     assert_int_equal(r.status, 200);
     char buf[256];
     int n = SSL_read(ssl, buf, sizeof(buf)); /* blocks until the server closes */
@@ -1656,7 +1593,7 @@ static void test_tls_deadlines(void **state)
     close(fd);
 
     /* a handshake and a whole request right after it: served */
-    ssl = tls_handshake(ctx, port, &fd);
+    ssl = tls_handshake(ctx, e->port, &fd);
     static const char get[] = "GET /v1/health HTTP/1.1\r\nHost: a\r\n\r\n";
     assert_int_equal(SSL_write(ssl, get, (int)sizeof(get) - 1), (int)sizeof(get) - 1);
     int got = 0;
@@ -1669,75 +1606,66 @@ static void test_tls_deadlines(void **state)
     SSL_CTX_free(ctx);
 
     api_stats st;
-    api_get_stats(srv, &st);
+    api_get_stats(e->srv, &st);
     assert_int_equal(st.timed_out, 2);
-    assert_int_equal(atomic_load(&s.health_calls), 2);
-    api_stop(&srv);
-    tls_fixture_remove(&f);
+    assert_int_equal(atomic_load(&e->s.health_calls), 2);
+}
+
+/* api_start_tls() with FILES on the last port of the TLS range: what
+ * it returns; *ERR says why. */
+static mrd_rc tls_start_fails(tls_env *e, const api_tls *files, mrd_error *err)
+{
+    api_handlers h = stub_handlers(&e->s);
+    mrd_rc rc = api_start_tls("127.0.0.1", TLS_PORT_BASE + TLS_PORT_TRIES - 1, TOKEN, false,
+                              &h, NULL, files, &e->srv, err);
+    if (rc == MRD_OK)
+        fail_msg("api_start_tls started with %s and %s", files->cert_file, files->key_file);
+    assert_null(e->srv);
+    print_message("refused: %s\n", err->msg);
+    return rc;
 }
 
 /* What start-up says about the files, naming them; nothing listens. */
 static void test_tls_start_errors(void **state)
 {
-    (void)state;
-    tls_fixture f;
-    tls_fixture_make(&f, "use-a1", "127.0.0.1");
-    stub s;
-    stub_init(&s);
-    api_handlers h = {.ctx = &s,
-                      .health = stub_health,
-                      .nodes = stub_nodes,
-                      .heal = stub_heal,
-                      .metrics = stub_metrics};
-    api_server *srv = NULL;
+    tls_env *e = *state;
     mrd_error err;
     char missing[TLS_FIXTURE_PATH + 16];
-    snprintf(missing, sizeof(missing), "%s/absent.key", f.dir);
-    api_tls files = {.cert_file = f.cert, .key_file = missing};
-    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
-                                   &srv, &err),
-                     MRD_ERR_NOT_FOUND);
-    assert_null(srv);
+    snprintf(missing, sizeof(missing), "%s/absent.key", e->f.dir);
+    api_tls files = {.cert_file = e->f.cert, .key_file = missing};
+    assert_int_equal(tls_start_fails(e, &files, &err), MRD_ERR_NOT_FOUND);
     assert_non_null(strstr(err.msg, missing));
-    print_message("missing: %s\n", err.msg);
 
     /* a key others can read */
-    assert_int_equal(chmod(f.key, 0644), 0);
-    files.key_file = f.key;
-    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
-                                   &srv, &err),
-                     MRD_ERR_STATE);
+    assert_int_equal(chmod(e->f.key, 0644), 0);
+    files.key_file = e->f.key;
+    assert_int_equal(tls_start_fails(e, &files, &err), MRD_ERR_STATE);
     assert_non_null(strstr(err.msg, "chmod 600"));
-    assert_int_equal(chmod(f.key, 0600), 0);
+    assert_int_equal(chmod(e->f.key, 0600), 0);
 
     /* a key that is not the certificate's */
-    files.key_file = f.other_key;
-    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
-                                   &srv, &err),
-                     MRD_ERR_IO);
-    assert_null(srv);
-    print_message("mismatch: %s\n", err.msg);
-    assert_non_null(strstr(err.msg, f.other_key));
+    files.key_file = e->f.other_key;
+    assert_int_equal(tls_start_fails(e, &files, &err), MRD_ERR_IO);
+    assert_non_null(strstr(err.msg, e->f.other_key));
+    assert_non_null(strstr(err.msg, "do not match"));
 
     /* an empty certificate */
     char empty[TLS_FIXTURE_PATH + 16];
-    snprintf(empty, sizeof(empty), "%s/empty.crt", f.dir);
-    FILE *e = fopen(empty, "w");
-    assert_non_null(e);
-    fclose(e);
-    files = (api_tls){.cert_file = empty, .key_file = f.key};
-    assert_int_equal(api_start_tls("127.0.0.1", TLS_PORT_BASE, TOKEN, false, &h, NULL, &files,
-                                   &srv, &err),
-                     MRD_ERR_INVALID);
+    snprintf(empty, sizeof(empty), "%s/empty.crt", e->f.dir);
+    FILE *fe = fopen(empty, "w");
+    assert_non_null(fe);
+    fclose(fe);
+    files = (api_tls){.cert_file = empty, .key_file = e->f.key};
+    assert_int_equal(tls_start_fails(e, &files, &err), MRD_ERR_INVALID);
     assert_non_null(strstr(err.msg, "empty"));
 
     /* nothing was left listening */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(TLS_PORT_BASE)};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(TLS_PORT_BASE + TLS_PORT_TRIES - 1)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_not_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     close(fd);
-    tls_fixture_remove(&f);
 }
 
 /* ==== WEBHOOK RECEIVER ==== */
@@ -2109,13 +2037,13 @@ int main(void)
         cmocka_unit_test(test_pending_limits),
         cmocka_unit_test(test_capacity_reserve),
         cmocka_unit_test(test_slow_clients_keep_health),
-        cmocka_unit_test(test_tls_health),
-        cmocka_unit_test(test_tls_plain_http_unanswered),
-        cmocka_unit_test(test_tls_wrong_ca_refused),
-        cmocka_unit_test(test_tls_token),
-        cmocka_unit_test(test_tls_capacity_reserve),
-        cmocka_unit_test(test_tls_deadlines),
-        cmocka_unit_test(test_tls_start_errors),
+        cmocka_unit_test_setup_teardown(test_tls_health, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_plain_http_unanswered, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_wrong_ca_refused, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_token, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_capacity_reserve, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_deadlines, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_start_errors, tls_setup, tls_teardown),
         cmocka_unit_test(test_events_delivered),
         cmocka_unit_test(test_events_retry_non2xx),
         cmocka_unit_test(test_events_dead_webhook),

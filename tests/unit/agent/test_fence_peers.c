@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api.h"
+#include "api_serve.h"
 #include "fence.h"
 #include "fsutil.h"
 #include "log.h"
@@ -37,54 +37,14 @@ static json_t *peer_fence(void *ctx)
                      "generation", 3);
 }
 
-static json_t *peer_health(void *ctx, bool *ready)
-{
-    (void)ctx;
-    *ready = true;
-    return json_object();
-}
-
-static json_t *peer_nodes(void *ctx)
-{
-    (void)ctx;
-    return json_object();
-}
-
-static json_t *peer_heal(void *ctx, int *http_status)
-{
-    (void)ctx;
-    *http_status = 200;
-    return json_object();
-}
-
-static char *peer_metrics(void *ctx)
-{
-    (void)ctx;
-    return strdup("");
-}
-
 /* The peer's agent on 127.0.0.2, over HTTPS with TLS's files (NULL: HTTP). */
 static api_server *peer_start(const api_tls *tls, int *port)
 {
-    static const api_handlers h = {.health = peer_health,
-                                   .nodes = peer_nodes,
-                                   .heal = peer_heal,
-                                   .metrics = peer_metrics,
-                                   .fence = peer_fence};
-    for (int p = PORT_BASE; p < PORT_BASE + PORT_TRIES; p++) {
-        api_server *srv = NULL;
-        mrd_error err;
-        mrd_error_clear(&err);
-        mrd_rc rc = api_start_tls("127.0.0.2", p, TOKEN, false, &h, NULL, tls, &srv, &err);
-        if (rc == MRD_OK) {
-            *port = p;
-            return srv;
-        }
-        if (rc != MRD_ERR_IO || !strstr(err.msg, "in use"))
-            fail_msg("api_start_tls: %s", err.msg);
-    }
-    fail_msg("no free port in %d-%d", PORT_BASE, PORT_BASE + PORT_TRIES - 1);
-    return NULL;
+    api_handlers h = api_serve_idle_handlers();
+    h.fence = peer_fence;
+    api_serve_opts o = {.address = "127.0.0.2", .base = PORT_BASE, .tries = PORT_TRIES,
+                        .token = TOKEN, .h = &h, .tls = tls};
+    return api_serve(&o, port);
 }
 
 /* ==== THIS HOST ======================================================== */

@@ -25,6 +25,7 @@
 #include "agent_client.h"
 #include "heal_report.h"
 #include "log.h"
+#include "loopback.h"
 
 /* ==== HELPERS ========================================================== */
 
@@ -247,20 +248,6 @@ static void test_report_odd_actions(void **state)
 
 /* ==== THE LIBCURL BACKEND ============================================== */
 
-/* A listening socket on 127.0.0.1; its port in *port. */
-static int listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    socklen_t len = sizeof(sa);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 typedef struct fake_agent {
     int fd;
     const char *status; /* "200 OK" */
@@ -305,10 +292,10 @@ static void test_curl_heal_all(void **state)
 {
     (void)state;
     int p_ok, p_closed, p_silent;
-    fake_agent ok = {.fd = listener(&p_ok), .status = "200 OK", .body = REPORT_BODY};
-    int closed = listener(&p_closed);
+    fake_agent ok = {.fd = loopback_listener(&p_ok), .status = "200 OK", .body = REPORT_BODY};
+    int closed = loopback_listener(&p_closed);
     close(closed); /* nothing listens there any more: refused */
-    int silent = listener(&p_silent); /* accepts (the kernel does), never answers */
+    int silent = loopback_listener(&p_silent); /* accepts (the kernel does), never answers */
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, fake_agent_run, &ok), 0);
 
@@ -355,11 +342,11 @@ static void test_curl_health_all(void **state)
 {
     (void)state;
     int p_ready, p_junk;
-    fake_agent ready = {.fd = listener(&p_ready),
+    fake_agent ready = {.fd = loopback_listener(&p_ready),
                         .status = "503 Service Unavailable",
                         .body = "{\"host\":\"h0\",\"ready\":false,\"nodes\":[{\"kind\":\"redis\","
                                 "\"ready\":false,\"reason\":\"loading\"}]}"};
-    fake_agent junk = {.fd = listener(&p_junk), .status = "200 OK", .body = "hello"};
+    fake_agent junk = {.fd = loopback_listener(&p_junk), .status = "200 OK", .body = "hello"};
     pthread_t th[2];
     assert_int_equal(pthread_create(&th[0], NULL, fake_agent_run, &ready), 0);
     assert_int_equal(pthread_create(&th[1], NULL, fake_agent_run, &junk), 0);

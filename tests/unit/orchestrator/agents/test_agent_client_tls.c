@@ -22,9 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/api_serve.h"
 #include "agent_client.h"
-#include "api.h"
 #include "log.h"
+#include "loopback.h"
 #include "tls_fixture.h"
 
 #define PORT_BASE 24150
@@ -43,12 +44,6 @@ static json_t *stub_health(void *ctx, bool *ready)
     return json_pack("{s:s,s:b}", "host", "use-a1", "ready", true);
 }
 
-static json_t *stub_nodes(void *ctx)
-{
-    (void)ctx;
-    return json_object();
-}
-
 static json_t *stub_heal(void *ctx, int *http_status)
 {
     (void)ctx;
@@ -58,48 +53,15 @@ static json_t *stub_heal(void *ctx, int *http_status)
                      "summary", "fine", "actions");
 }
 
-static char *stub_metrics(void *ctx)
-{
-    (void)ctx;
-    return strdup("meridian_up 1\n");
-}
-
 /* An API server on ADDRESS with TLS's files (NULL: plain HTTP). */
 static api_server *serve(const char *address, const api_tls *tls, int *port)
 {
-    static const api_handlers h = {.health = stub_health,
-                                   .nodes = stub_nodes,
-                                   .heal = stub_heal,
-                                   .metrics = stub_metrics};
-    for (int p = PORT_BASE; p < PORT_BASE + PORT_TRIES; p++) {
-        api_server *srv = NULL;
-        mrd_error err;
-        mrd_error_clear(&err);
-        mrd_rc rc = api_start_tls(address, p, TOKEN, false, &h, NULL, tls, &srv, &err);
-        if (rc == MRD_OK) {
-            *port = p;
-            return srv;
-        }
-        if (rc != MRD_ERR_IO || !strstr(err.msg, "in use"))
-            fail_msg("api_start_tls: %s", err.msg);
-    }
-    fail_msg("no free port in %d-%d", PORT_BASE, PORT_BASE + PORT_TRIES - 1);
-    return NULL;
-}
-
-/* A socket on 127.0.0.1 that listens and never accepts: the kernel
- * completes TCP handshakes, no TLS handshake ever comes. */
-static int silent_listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    socklen_t len = sizeof(sa);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
+    api_handlers h = api_serve_idle_handlers();
+    h.health = stub_health;
+    h.heal = stub_heal;
+    api_serve_opts o = {.address = address, .base = PORT_BASE, .tries = PORT_TRIES,
+                        .token = TOKEN, .h = &h, .tls = tls};
+    return api_serve(&o, port);
 }
 
 static void release(agent_result *r, int n)
@@ -139,7 +101,7 @@ static void test_plain_health_tls(void **state)
     assert_string_equal(agent_client_scheme(), "https");
 
     int p3, p4;
-    int q1 = silent_listener(&p3), q2 = silent_listener(&p4);
+    int q1 = loopback_listener(&p3), q2 = loopback_listener(&p4); /* never accept */
     const agent_target t[4] = {{"use-a1", "127.0.0.1", p1},
                                {"use-a2", "127.0.0.1", p2},
                                {"euw-a1", "127.0.0.1", p3},
