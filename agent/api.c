@@ -126,6 +126,7 @@ struct api_server {
     int serving;               /* entries whose request is being answered */
     atomic_long tls_timed_out; /* swept: the head missed its deadline */
     atomic_long tls_busy;      /* 503: no room in the class, seen in phase 1 */
+    atomic_long tls_refused;   /* other refusals of a head, in phase 1 */
     atomic_bool starting;      /* MHD's log lines also go to start_msg */
     char start_msg[256];       /* MHD's first one while starting */
 };
@@ -477,9 +478,10 @@ static enum MHD_Result check_head(api_server *s, struct MHD_Connection *c, const
         atomic_fetch_add(&s->tls_busy, 1);
         return reply_verdict(c, &rq->v);
     }
-    if (s->tls) /* the front door saw a ClientHello only: refusals are made here */
+    if (s->tls) { /* the front door saw a ClientHello only: refusals are made here */
+        atomic_fetch_add(&s->tls_refused, 1);
         log_refusal(s, c, &rq->v);
-    else /* the front door accepted this very head: only a disagreement
+    } else /* the front door accepted this very head: only a disagreement
           * between its parser and MHD's gets here */
         mrd_warn("api %s: refused %s after the front door let it in: %u %s", s->where,
                  api_route_name(rq->v.route), rq->v.status, rq->v.error);
@@ -797,6 +799,7 @@ mrd_rc api_start_tls(const char *address, int port, const char *token, bool metr
     atomic_init(&s->handed, 0);
     atomic_init(&s->tls_timed_out, 0);
     atomic_init(&s->tls_busy, 0);
+    atomic_init(&s->tls_refused, 0);
     atomic_init(&s->starting, true);
     snprintf(s->where, sizeof(s->where), "%s:%d", address, port);
     mrd_rc rc = tls ? tls_prepare(s, tls, err) : MRD_OK;
@@ -873,7 +876,7 @@ void api_get_stats(const api_server *s, api_stats *out)
     long timed_out = atomic_load(&s->tls_timed_out), busy = atomic_load(&s->tls_busy);
     out->timed_out += timed_out;
     out->busy += busy;
-    out->refused += timed_out + busy;
+    out->refused += timed_out + busy + atomic_load(&s->tls_refused);
 }
 
 void api_stop(api_server **sp)

@@ -103,7 +103,10 @@ typedef struct api_limits {
 /* Fill *L with the defaults above. */
 void api_limits_default(api_limits *l);
 
-/* What the front door did since the server started. */
+/* What the front door did since the server started.  With TLS, admitted
+ * counts the connections handed over after their ClientHello, and the
+ * refusals of a decrypted head (the front door's job without TLS) count
+ * in refused, busy and timed_out too. */
 typedef struct api_stats {
     long admitted;  /* requests handed to the HTTP server */
     long refused;   /* answered with an error by the front door, all causes */

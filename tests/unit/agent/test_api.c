@@ -1504,6 +1504,9 @@ static void test_tls_token(void **state)
     assert_int_equal(r.status, 401);
     assert_error_body(&r);
     assert_string_equal(r.www_auth, "Bearer realm=\"meridian\"");
+    api_stats st;
+    api_get_stats(e->srv, &st);
+    assert_int_equal(st.refused, 1);
     q.auth = "Bearer wrong";
     http(e->port, &q, &r);
     assert_int_equal(r.status, 401);
