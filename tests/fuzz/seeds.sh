@@ -13,7 +13,8 @@
 #             valid local fixtures (BUILD/fuzz_manifest_seeds)
 #   snapshot  the server's side of a snapshot fetch around each RDB seed
 #             ($<len> and $EOF:<mark> forms, with and without AUTH)
-#   api_request  a few requests to each endpoint of the agent API
+#   api_request  a few requests to each endpoint of the agent API, and
+#             the start of a TLS ClientHello
 #   sentinel  tests/fixtures/sentinel/*.resp (replies recorded from a real
 #             redis-sentinel: GET-MASTER-ADDR-BY-NAME, REPLICAS, SENTINELS,
 #             MASTER, pipelined as sentinel_get_view() asks them)
@@ -120,6 +121,9 @@ req heal-chunked 'POST /v1/heal HTTP/1.1\r\nAuthorization: Bearer t0ken\r\nTrans
 req metrics 'GET /metrics?x=1 HTTP/1.1\nAuthorization: Bearer t0ken\n\n'
 req escaped 'GET /v1/%%68ealth HTTP/1.1\r\n\r\n'
 req no-route 'DELETE /v1/nodes HTTP/1.1\r\n\r\n'
+# the start of a TLS ClientHello (api_request_parse_hello), whole and cut
+req client-hello '\026\003\001\000\010\001\000\000\004\003\003\000\000'
+req client-hello-cut '\026\003\001\002\000\001\000\001\374\003\003'
 
 for dir in "$SRC"/tests/fuzz/regressions/*/; do
     target=$(basename "$dir")
