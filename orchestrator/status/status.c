@@ -824,6 +824,11 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
         if (n->agent == ST_AGENT_UP && n->ready == 0 && n->ready_reason[0])
             snprintf(state + strlen(state), sizeof(state) - strlen(state), "%snot ready: %s",
                      state[0] ? "; " : "", n->ready_reason);
+        else if (n->agent == ST_AGENT_DOWN && n->ready_reason[0])
+            /* why it gave no answer: "agent on ... is not answering: ...",
+             * "agent on ...: TLS: certificate verify failed: ..." */
+            snprintf(state + strlen(state), sizeof(state) - strlen(state), "%s%s",
+                     state[0] ? "; " : "", n->ready_reason);
         fprintf(out, "%-12s %-10s %-12s %-21s %-8s %-5s %10s  %-12s  %s\n", h->name,
                 t->regions[h->region].name, t->zones[h->zone].name, node, node_role(c, r, i),
                 link, lag, agent_ready(n), state);
