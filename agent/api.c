@@ -42,11 +42,14 @@
  * as the front door does without TLS.  Connections whose head has not
  * been read yet ("opening": the handshake and the head under way) are
  * tracked from MHD's NOTIFY_CONNECTION STARTED to CLOSED, keyed by their
- * socket; the front door hands over a new one only while fewer than
- * connection_limit are opening (so MHD holds 2 x connection_limit at
- * most), and its thread calls tls_sweep() every round, which shuts down
- * (shutdown(2), MHD then closes) the sockets of those whose head did not
- * arrive within head_deadline_ms of their start.
+ * socket.  The front door hands over a new one while fewer than
+ * connection_limit are opening, else makes room (tls_make_room(): the
+ * oldest opening one is shut down); and its thread calls tls_sweep()
+ * every round, which shuts down
+ * (shutdown(2), MHD then closes) those whose head did not arrive within
+ * head_deadline_ms of their start.  So a client that sends its head
+ * right after its handshake gets through however many connections sit
+ * silent after theirs, as the front door sees to without TLS.
  * NOTIFY_CLOSED comes before MHD closes the socket (MHD_cleanup_connections
  * in 0.9.75) and both sides take conns_mu, so a socket number is never
  * shut down after it was closed and reused.
@@ -99,9 +102,10 @@
 /* TLS: a connection MHD holds, from NOTIFY_CONNECTION STARTED to CLOSED. */
 typedef struct tls_conn {
     int fd;                /* its socket; -1: a free entry */
+    long long started_ms;  /* when MHD started it */
     long long deadline_ms; /* its head must have been read by then */
     bool serving;          /* its head was read and its class had room */
-    bool swept;            /* shut down for missing the deadline */
+    bool swept;            /* shut down: missed its deadline, or evicted */
 } tls_conn;
 
 struct api_server {
@@ -120,10 +124,12 @@ struct api_server {
     char *tls_cert;            /* PEM as MHD was given it, until the daemon stops */
     char *tls_key;             /* the same, wiped once the daemon has started */
     size_t tls_key_len;
-    pthread_mutex_t conns_mu;  /* conns and serving */
+    pthread_mutex_t conns_mu;  /* conns, serving, opening */
     tls_conn *conns;           /* nconns entries: MHD's connection limit */
     int nconns;
     int serving;               /* entries whose request is being answered */
+    int opening;               /* entries opening (tls_opening()) */
+    atomic_long tls_evicted;   /* opening ones shut down to make room */
     atomic_long tls_timed_out; /* swept: the head missed its deadline */
     atomic_long tls_busy;      /* 503: no room in the class, seen in phase 1 */
     atomic_long tls_refused;   /* other refusals of a head, in phase 1 */
@@ -280,9 +286,10 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 
 /* ==== TLS CONNECTIONS ==== */
 
-/* NOTIFY_CONNECTION STARTED (MHD's thread): track C, its head due
- * head_deadline_ms from now.  With no free entry (MHD holds no more than
- * nconns connections, so never), C is untracked: phase 1 refuses it. */
+/* NOTIFY_CONNECTION STARTED (MHD's thread): track C, opening, its head
+ * due head_deadline_ms from now.  With no free entry (MHD holds no more
+ * than nconns connections, so never), C is untracked: phase 1 refuses
+ * it. */
 static void tls_track(api_server *s, struct MHD_Connection *c, void **socket_context)
 {
     const union MHD_ConnectionInfo *ci =
@@ -290,17 +297,26 @@ static void tls_track(api_server *s, struct MHD_Connection *c, void **socket_con
     *socket_context = NULL;
     if (!ci)
         return;
+    long long now = mrd_now_ms();
     pthread_mutex_lock(&s->conns_mu);
     for (int i = 0; i < s->nconns; i++) {
         tls_conn *t = &s->conns[i];
         if (t->fd >= 0)
             continue;
         *t = (tls_conn){.fd = ci->connect_fd,
-                        .deadline_ms = mrd_now_ms() + s->lim.head_deadline_ms};
+                        .started_ms = now,
+                        .deadline_ms = now + s->lim.head_deadline_ms};
+        s->opening++;
         *socket_context = t;
         break;
     }
     pthread_mutex_unlock(&s->conns_mu);
+}
+
+/* Whether T is opening: tracked, its head not admitted, not shut down. */
+static bool tls_opening(const tls_conn *t)
+{
+    return t->fd >= 0 && !t->serving && !t->swept;
 }
 
 /* NOTIFY_CONNECTION CLOSED (MHD's thread), before MHD closes the socket. */
@@ -311,8 +327,19 @@ static void tls_untrack(api_server *s, tls_conn *t)
     pthread_mutex_lock(&s->conns_mu);
     if (t->serving)
         s->serving--;
+    else if (tls_opening(t))
+        s->opening--;
     *t = (tls_conn){.fd = -1};
     pthread_mutex_unlock(&s->conns_mu);
+}
+
+/* Shut opening connection T down (conns_mu held): MHD sees the end of its
+ * input and closes it. */
+static void tls_shut(api_server *s, tls_conn *t)
+{
+    (void)shutdown(t->fd, SHUT_RDWR);
+    t->swept = true;
+    s->opening--;
 }
 
 /* Phase 1 (C's thread): C's head was read and accepted as V.  True when
@@ -324,18 +351,20 @@ static bool tls_admit(api_server *s, struct MHD_Connection *c, const api_verdict
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     tls_conn *t = ci ? ci->socket_context : NULL;
     pthread_mutex_lock(&s->conns_mu);
-    bool room = t && !t->swept && s->serving < api_gate_room(&s->lim, v);
+    bool room = t && tls_opening(t) && s->serving < api_gate_room(&s->lim, v);
     if (room) {
         t->serving = true;
         s->serving++;
+        s->opening--;
     }
     pthread_mutex_unlock(&s->conns_mu);
     return room;
 }
 
-/* The front door's sweep (its thread): shut down the connections whose
- * head missed its deadline.  Returns when to sweep again: a connection
- * tracked from now on is due head_deadline_ms from now at the soonest. */
+/* The front door's sweep (its thread): shut down the opening connections
+ * whose head missed its deadline.  Returns when to sweep again: a
+ * connection tracked from now on is due head_deadline_ms from now at the
+ * soonest. */
 static long long tls_sweep(void *ctx, long long now)
 {
     api_server *s = ctx;
@@ -343,19 +372,43 @@ static long long tls_sweep(void *ctx, long long now)
     pthread_mutex_lock(&s->conns_mu);
     for (int i = 0; i < s->nconns; i++) {
         tls_conn *t = &s->conns[i];
-        if (t->fd < 0 || t->serving || t->swept)
+        if (!tls_opening(t))
             continue;
         if (t->deadline_ms > now) {
             if (t->deadline_ms < next)
                 next = t->deadline_ms;
             continue;
         }
-        (void)shutdown(t->fd, SHUT_RDWR); /* MHD sees the end and closes it */
-        t->swept = true;
+        tls_shut(s, t);
         atomic_fetch_add(&s->tls_timed_out, 1);
     }
     pthread_mutex_unlock(&s->conns_mu);
     return next;
+}
+
+/* The front door, when connection_limit connections are opening and a new
+ * ClientHello came (its thread): shut down the oldest opening connection,
+ * nearest its deadline, as the front door makes room among the heads it
+ * waits for.  The new connection is the one that may still be quick: a
+ * client sends its head right after its handshake, a few milliseconds,
+ * while the oldest has been given the most time.  False when no tracked
+ * connection is opening (those handed over have not started yet). */
+static bool tls_make_room(void *ctx)
+{
+    api_server *s = ctx;
+    pthread_mutex_lock(&s->conns_mu);
+    tls_conn *oldest = NULL;
+    for (int i = 0; i < s->nconns; i++) {
+        tls_conn *t = &s->conns[i];
+        if (tls_opening(t) && (!oldest || t->started_ms < oldest->started_ms))
+            oldest = t;
+    }
+    if (oldest)
+        tls_shut(s, oldest);
+    pthread_mutex_unlock(&s->conns_mu);
+    if (oldest)
+        atomic_fetch_add(&s->tls_evicted, 1);
+    return oldest != NULL;
 }
 
 /* ==== DISPATCH ==== */
@@ -539,17 +592,16 @@ static bool gate_admit(void *ctx, int fd, const struct sockaddr_in *peer,
 
 /* Without TLS: every connection MHD holds (the front door applies the
  * classes).  With TLS: those whose head has not been read yet (phase 1
- * applies the classes to the others). */
+ * applies the classes to the others), handed over or opening. */
 static int gate_active(void *ctx)
 {
     api_server *s = ctx;
-    int n = atomic_load(&s->active) + atomic_load(&s->handed);
-    if (s->tls) {
-        pthread_mutex_lock(&s->conns_mu);
-        n -= s->serving;
-        pthread_mutex_unlock(&s->conns_mu);
-    }
-    return n;
+    if (!s->tls)
+        return atomic_load(&s->active) + atomic_load(&s->handed);
+    pthread_mutex_lock(&s->conns_mu);
+    int n = s->opening;
+    pthread_mutex_unlock(&s->conns_mu);
+    return n + atomic_load(&s->handed);
 }
 
 /* ==== LIFECYCLE ==== */
@@ -745,7 +797,9 @@ static mrd_rc tls_prepare(api_server *s, const api_tls *tls, mrd_error *err)
     if (!tls->cert_file || !tls->key_file)
         return mrd_error_set(err, MRD_ERR_INVALID, "api_start_tls: missing TLS file");
     size_t cert_len;
-    s->nconns = 2 * s->lim.connection_limit;
+    /* serving and opening, connection_limit each at most, and those shut
+     * down that MHD has not closed yet */
+    s->nconns = 3 * s->lim.connection_limit;
     s->conns = calloc((size_t)s->nconns, sizeof(*s->conns));
     if (!s->conns)
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
@@ -800,6 +854,7 @@ mrd_rc api_start_tls(const char *address, int port, const char *token, bool metr
     atomic_init(&s->tls_timed_out, 0);
     atomic_init(&s->tls_busy, 0);
     atomic_init(&s->tls_refused, 0);
+    atomic_init(&s->tls_evicted, 0);
     atomic_init(&s->starting, true);
     snprintf(s->where, sizeof(s->where), "%s:%d", address, port);
     mrd_rc rc = tls ? tls_prepare(s, tls, err) : MRD_OK;
@@ -814,8 +869,6 @@ mrd_rc api_start_tls(const char *address, int port, const char *token, bool metr
         server_free(s);
         return rc;
     }
-    /* With TLS, MHD holds the requests being answered (connection_limit
-     * at most) and those still opening (as many at most). */
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
@@ -857,7 +910,8 @@ mrd_rc api_start_tls(const char *address, int port, const char *token, bool metr
     api_gate_ops ops = {.ctx = s,
                         .admit = gate_admit,
                         .active = gate_active,
-                        .sweep = s->tls ? tls_sweep : NULL};
+                        .sweep = s->tls ? tls_sweep : NULL,
+                        .make_room = s->tls ? tls_make_room : NULL};
     rc = api_gate_start(fd, s->where, &s->policy, &limits, s->tls, &ops, &s->gate, err);
     if (rc != MRD_OK) {
         server_free(s);
@@ -873,10 +927,12 @@ void api_get_stats(const api_server *s, api_stats *out)
     api_gate_stats(s ? s->gate : NULL, out);
     if (!s)
         return;
-    long timed_out = atomic_load(&s->tls_timed_out), busy = atomic_load(&s->tls_busy);
+    long timed_out = atomic_load(&s->tls_timed_out), busy = atomic_load(&s->tls_busy),
+         evicted = atomic_load(&s->tls_evicted);
     out->timed_out += timed_out;
     out->busy += busy;
-    out->refused += timed_out + busy + atomic_load(&s->tls_refused);
+    out->evicted += evicted;
+    out->refused += timed_out + busy + evicted + atomic_load(&s->tls_refused);
 }
 
 void api_stop(api_server **sp)

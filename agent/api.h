@@ -43,8 +43,8 @@
  * within a second head_deadline_ms, counted from when libmicrohttpd took
  * it over (else it is closed, without an answer).  At most
  * connection_limit connections may be at that stage at once, besides the
- * requests being answered; past that, a new connection is closed after
- * its ClientHello (see api.c). */
+ * requests being answered; past that, the oldest of them is closed to
+ * make room for a new one (see api.c). */
 #ifndef MRD_API_H
 #define MRD_API_H
 
@@ -104,9 +104,10 @@ typedef struct api_limits {
 void api_limits_default(api_limits *l);
 
 /* What the front door did since the server started.  With TLS, admitted
- * counts the connections handed over after their ClientHello, and the
- * refusals of a decrypted head (the front door's job without TLS) count
- * in refused, busy and timed_out too. */
+ * counts the connections handed over after their ClientHello, and what
+ * is decided after that (refusals of a decrypted head, connections closed
+ * past their deadline or to make room) counts in refused, busy, timed_out
+ * and evicted too. */
 typedef struct api_stats {
     long admitted;  /* requests handed to the HTTP server */
     long refused;   /* answered with an error by the front door, all causes */

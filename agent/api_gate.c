@@ -237,11 +237,13 @@ void api_gate_busy(const api_verdict *v, api_verdict *busy)
 
 /* Hand S over when its class has room, else 503.  With TLS, V is a
  * ClientHello's, of no class yet: S is handed over while fewer than
- * connection_limit connections are opening (ops.active), else closed. */
+ * connection_limit connections are opening (ops.active) or once one of
+ * them made room, else closed. */
 static void admit(api_gate *g, slot *s, const api_verdict *v)
 {
     int room = g->tls ? g->lim.connection_limit : api_gate_room(&g->lim, v);
-    if (g->ops.active(g->ops.ctx) >= room) {
+    if (g->ops.active(g->ops.ctx) >= room &&
+        !(g->ops.make_room && g->ops.make_room(g->ops.ctx))) {
         api_verdict b;
         api_gate_busy(v, &b);
         atomic_fetch_add(&g->busy, 1);

@@ -31,10 +31,10 @@
  * request included) closes the connection without a byte, after the same
  * draining.  It cannot tell a request's class yet: a connection is handed
  * over while fewer than connection_limit connections the HTTP server
- * holds have not shown their head yet (ops->active), else closed; the
- * server applies the classes once it has decrypted the head
- * (api_gate_room()), and closes the connections whose head misses its
- * deadline (ops->sweep).
+ * holds have not shown their head yet (ops->active), or once one of those
+ * made room (ops->make_room), else closed; the server applies the
+ * classes once it has decrypted the head (api_gate_room()), and closes
+ * the connections whose head misses its deadline (ops->sweep).
  *
  * Thread safety: start and stop from one thread; api_gate_stats() from
  * any. */
@@ -61,6 +61,10 @@ typedef struct api_gate_ops {
      * mrd_now_ms() clock); closes what the HTTP server holds past a
      * deadline of its own and returns when it wants to be called next. */
     long long (*sweep)(void *ctx, long long now);
+    /* Optional, TLS: when active() says there is no room, close one of
+     * those connections (the one that has waited longest for its head);
+     * false when it could not (the new connection is closed instead). */
+    bool (*make_room)(void *ctx);
 } api_gate_ops;
 
 /* How many requests of V's class may be answered at once under LIM (api.h,

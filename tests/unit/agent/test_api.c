@@ -1614,6 +1614,121 @@ static void test_tls_deadlines(void **state)
     assert_int_equal(atomic_load(&e->s.health_calls), 2);
 }
 
+/* Connections that finish their TLS handshake and then say nothing, as
+ * many as TLS_SILENT_CONNS at once (over connection_limit), each opened
+ * again TLS_SILENT_REOPEN_MS after the server closed it, for
+ * TLS_ATTACK_MS; /v1/health asked every HEALTH_PERIOD_MS meanwhile must
+ * answer every time, within TLS_HEALTH_MAX_MS. */
+#define TLS_SILENT_CONNS 100
+#define TLS_SILENT_REOPEN_MS 20
+#define TLS_ATTACK_MS 4000
+#define TLS_HEALTH_MAX_MS 1000
+
+typedef struct tls_attack {
+    int port;
+    SSL_CTX *ctx;
+    atomic_bool stop;
+    long handshakes, failed;
+} tls_attack;
+
+static void *tls_attack_main(void *arg)
+{
+    tls_attack *a = arg;
+    int fd[TLS_SILENT_CONNS];
+    SSL *ssl[TLS_SILENT_CONNS];
+    long long reopen[TLS_SILENT_CONNS];
+    struct pollfd pfd[TLS_SILENT_CONNS];
+    int idx[TLS_SILENT_CONNS];
+    for (int i = 0; i < TLS_SILENT_CONNS; i++) {
+        fd[i] = -1;
+        ssl[i] = NULL;
+        reopen[i] = 0;
+    }
+    struct timeval tv = {.tv_sec = 1};
+    while (!atomic_load(&a->stop)) {
+        for (int i = 0; i < TLS_SILENT_CONNS && !atomic_load(&a->stop); i++) {
+            if (fd[i] >= 0 || mrd_now_ms() < reopen[i])
+                continue;
+            fd[i] = raw_connect(a->port, NULL);
+            setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            ssl[i] = SSL_new(a->ctx);
+            SSL_set_fd(ssl[i], fd[i]);
+            if (SSL_connect(ssl[i]) == 1) {
+                a->handshakes++;
+                continue;
+            }
+            a->failed++;
+            SSL_free(ssl[i]);
+            close(fd[i]);
+            fd[i] = -1;
+            reopen[i] = mrd_now_ms() + TLS_SILENT_REOPEN_MS;
+        }
+        int n = 0;
+        for (int i = 0; i < TLS_SILENT_CONNS; i++)
+            if (fd[i] >= 0) {
+                pfd[n] = (struct pollfd){.fd = fd[i], .events = POLLIN};
+                idx[n++] = i;
+            }
+        if (poll(pfd, (nfds_t)n, 10) <= 0)
+            continue;
+        for (int k = 0; k < n; k++) /* the server closed it */
+            if (pfd[k].revents) {
+                int i = idx[k];
+                SSL_free(ssl[i]);
+                close(fd[i]);
+                fd[i] = -1;
+                reopen[i] = mrd_now_ms() + TLS_SILENT_REOPEN_MS;
+            }
+    }
+    for (int i = 0; i < TLS_SILENT_CONNS; i++)
+        if (fd[i] >= 0) {
+            SSL_free(ssl[i]);
+            close(fd[i]);
+        }
+    return NULL;
+}
+
+/* More connections than connection_limit that finish their handshake and
+ * stall: the oldest is closed to make room for each new one, so a client
+ * that sends its request right away is served throughout. */
+static void test_tls_silent_handshakes_keep_health(void **state)
+{
+    tls_env *e = *state;
+    tls_serve(e, false, NULL, NULL);
+    tls_attack a = {.port = e->port, .ctx = SSL_CTX_new(TLS_client_method())};
+    assert_non_null(a.ctx);
+    atomic_init(&a.stop, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, tls_attack_main, &a), 0);
+    mrd_sleep_ms(500); /* the attack fills the room first */
+    long long until = mrd_now_ms() + TLS_ATTACK_MS, worst = 0;
+    int asked = 0, failed = 0;
+    req q = {.method = "GET", .path = "/v1/health", .ca = e->f.ca};
+    while (mrd_now_ms() < until) {
+        reply r;
+        CURLcode rc = http_raw(e->port, &q, &r);
+        asked++;
+        if (rc != CURLE_OK || r.status != 200) {
+            failed++;
+            print_message("/v1/health: %s, status %ld\n", curl_easy_strerror(rc), r.status);
+        }
+        if (r.ms > worst)
+            worst = r.ms;
+        mrd_sleep_ms(HEALTH_PERIOD_MS);
+    }
+    atomic_store(&a.stop, true);
+    pthread_join(t, NULL);
+    SSL_CTX_free(a.ctx);
+    api_stats st;
+    api_get_stats(e->srv, &st);
+    print_message("%ld handshakes (%ld failed), %ld closed to make room, %ld past the "
+                  "deadline; /v1/health asked %d times, worst %lld ms\n",
+                  a.handshakes, a.failed, st.evicted, st.timed_out, asked, worst);
+    assert_int_equal(failed, 0);
+    assert_true(worst < TLS_HEALTH_MAX_MS);
+    assert_true(st.evicted > 0); /* the attack did fill the room */
+}
+
 /* api_start_tls() with FILES on the last port of the TLS range: what
  * it returns; *ERR says why. */
 static mrd_rc tls_start_fails(tls_env *e, const api_tls *files, mrd_error *err)
@@ -2046,6 +2161,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tls_token, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_capacity_reserve, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_deadlines, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_silent_handshakes_keep_health, tls_setup,
+                                        tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_start_errors, tls_setup, tls_teardown),
         cmocka_unit_test(test_events_delivered),
         cmocka_unit_test(test_events_retry_non2xx),
