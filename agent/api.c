@@ -45,11 +45,11 @@
  * socket.  The front door hands over a new one while fewer than
  * connection_limit are opening, else makes room (tls_make_room(): the
  * oldest opening one is shut down); and its thread calls tls_sweep()
- * every round, which shuts down
- * (shutdown(2), MHD then closes) those whose head did not arrive within
- * head_deadline_ms of their start.  So a client that sends its head
- * right after its handshake gets through however many connections sit
- * silent after theirs, as the front door sees to without TLS.
+ * every round, which shuts down (shutdown(2), MHD then closes) those
+ * whose head did not arrive within head_deadline_ms of their start.  So
+ * a client that sends its head right after its handshake gets through
+ * however many connections sit silent after theirs, as the front door
+ * sees to without TLS.
  * NOTIFY_CLOSED comes before MHD closes the socket (MHD_cleanup_connections
  * in 0.9.75) and both sides take conns_mu, so a socket number is never
  * shut down after it was closed and reused.
@@ -243,11 +243,11 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
     *con_cls = NULL;
 }
 
-/* MHD_OPTION_NOTIFY_CONNECTION: count the connections MHD holds, for the
- * front door's capacity check. */
 static void tls_track(api_server *s, struct MHD_Connection *c, void **socket_context);
 static void tls_untrack(api_server *s, tls_conn *t);
 
+/* MHD_OPTION_NOTIFY_CONNECTION: count the connections MHD holds, for the
+ * front door's capacity check; with TLS, track them (below). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -531,13 +531,16 @@ static enum MHD_Result check_head(api_server *s, struct MHD_Connection *c, const
         atomic_fetch_add(&s->tls_busy, 1);
         return reply_verdict(c, &rq->v);
     }
-    if (s->tls) { /* the front door saw a ClientHello only: refusals are made here */
+    if (s->tls) {
+        /* the front door saw a ClientHello only: refusals are made here */
         atomic_fetch_add(&s->tls_refused, 1);
         log_refusal(s, c, &rq->v);
-    } else /* the front door accepted this very head: only a disagreement
-          * between its parser and MHD's gets here */
+    } else {
+        /* the front door accepted this very head: only a disagreement
+         * between its parser and MHD's gets here */
         mrd_warn("api %s: refused %s after the front door let it in: %u %s", s->where,
                  api_route_name(rq->v.route), rq->v.status, rq->v.error);
+    }
     return reply_verdict(c, &rq->v);
 }
 
