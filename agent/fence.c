@@ -233,7 +233,7 @@ int fence_ask_peers(const mrd_manifest *m, const char *token, int timeout_ms,
     int nreq = 0, answered = 0;
     if (!reqs || !multi || !headers)
         goto done;
-    if (tls && mrd_path_fmt(ca, sizeof(ca), "%s/%s", m->secrets_dir, MRD_TLS_CA_CERT) != MRD_OK)
+    if (tls && mrd_tls_ca_file(m->secrets_dir, ca, sizeof(ca), NULL) != MRD_OK)
         goto done;
     for (int h = 0; h < m->nhosts; h++) {
         const mrd_mf_host *host = &m->hosts[h];

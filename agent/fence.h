@@ -122,7 +122,7 @@ void fence_sentence(const fence_verdict *v, char *buf, size_t n);
  * own host and the hosts M lists as replaced, all at once, each within
  * TIMEOUT_MS, with TOKEN, leaving from M's own address.  With M's
  * tls.enabled, over https:// only, each peer's certificate verified
- * against M's secrets folder's CA (certs.h: MRD_TLS_CA_CERT) and the
+ * against M's secrets folder's CA (certs.h: mrd_tls_ca_file()) and the
  * peer's address; a peer that fails it counts as one that did not answer.
  * The views of those that answered 200 with a valid answer go to OUT (at
  * most MAX); returns how many. */

@@ -21,7 +21,6 @@
 
 #include "buf.h"
 #include "certs.h"
-#include "fsutil.h"
 #include "log.h"
 
 /* ==== TLS, process-wide ====
@@ -48,8 +47,7 @@ mrd_rc agent_client_set_tls_for(const orch_ctx *c, mrd_error *err)
     if (!c->topo->settings.tls.enabled)
         return agent_client_set_tls(NULL, err);
     char ca[MRD_PATH_MAX];
-    if (mrd_path_fmt(ca, sizeof(ca), "%s/%s", c->secrets_dir, MRD_TLS_CA_CERT) != MRD_OK)
-        return mrd_error_set(err, MRD_ERR_INVALID, "the state dir's path is too long");
+    MRD_TRY(mrd_tls_ca_file(c->secrets_dir, ca, sizeof(ca), err));
     return agent_client_set_tls(ca, err);
 }
 

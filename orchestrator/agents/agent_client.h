@@ -92,7 +92,7 @@ typedef struct agent_client_ops {
 mrd_rc agent_client_set_tls(const char *ca_file, mrd_error *err);
 
 /* agent_client_set_tls() as C's topology says: C->secrets_dir's
- * MRD_TLS_CA_CERT (certs.h) when tls.enabled is true, else NULL. */
+ * CA (certs.h: mrd_tls_ca_file()) when tls.enabled is true, else NULL. */
 mrd_rc agent_client_set_tls_for(const orch_ctx *c, mrd_error *err);
 
 /* "https" once agent_client_set_tls() has set a CA, else "http" (static):
