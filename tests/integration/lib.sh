@@ -178,12 +178,12 @@ agent_url() {
 }
 
 # agent_curl ADDR PATH [CURL ARGS...]: curl of agent_url ADDR PATH; with TLS
-# it trusts the deployment's CA ($T_STATE/secrets/tls/ca.crt: --cacert) and
-# checks that the certificate names ADDR, as meridian does.
+# it trusts the deployment's CA ($T_CA: --cacert) and checks that the
+# certificate names ADDR, as meridian does.
 agent_curl() {
     local addr=$1 path=$2 tls=()
     shift 2
-    agent_tls && tls=(--cacert "$T_STATE/secrets/tls/ca.crt")
+    agent_tls && tls=(--cacert "$T_CA")
     curl "${tls[@]}" "$@" "$(agent_url "$addr" "$path")"
 }
 
