@@ -86,19 +86,24 @@ out=$(rcli_as app "$APP" -h 127.0.2.1 -p "$SPORT" sentinel get-master-addr-by-na
 checks=$((checks + 1)); check "the app user can ask a sentinel for the leader" test "$out" = 127.0.1.1
 
 say "secrets"
-modes=$(stat -c %a "$T_STATE"/secrets/* | sort -u | tr '\n' ' ')
-checks=$((checks + 1)); check "every secret file is 0600 ($modes)" test "$modes" = "600 "
+# the passwords and the token, and with TLS every private key
+mapfile -t SECRET_FILES < <(find "$T_STATE/secrets" -maxdepth 1 -type f;
+    find "$T_STATE/secrets" -name '*.key')
+# what would show of one: a password whole, a key's first line of base64
+secret_text() { if [[ $1 == *.key ]]; then sed -n 2p "$1"; else cat "$1"; fi; }
+modes=$(stat -c %a "${SECRET_FILES[@]}" | sort -u | tr '\n' ' ')
+checks=$((checks + 1)); check "every secret file is 0600 ($modes, ${#SECRET_FILES[@]} files)" test "$modes" = "600 "
 conf_modes=$(find "$T_STATE/hosts" -name '*.conf' -exec stat -c %a {} + | sort -u | tr '\n' ' ')
 checks=$((checks + 1)); check "every rendered config is 0600 ($conf_modes)" test "$conf_modes" = "600 "
 leaked=0
 ps_out=$(ps -eo args)
-for f in "$T_STATE"/secrets/*; do
-    grep -qF "$(cat "$f")" <<<"$ps_out" && leaked=$((leaked + 1))
+for f in "${SECRET_FILES[@]}"; do
+    grep -qF "$(secret_text "$f")" <<<"$ps_out" && leaked=$((leaked + 1))
 done
 checks=$((checks + 1)); check "no secret appears in ps output" test "$leaked" -eq 0
 logs_leak=0
-for f in "$T_STATE"/secrets/*; do
-    grep -rqF "$(cat "$f")" --include='*.log' "$T_STATE/hosts" && logs_leak=$((logs_leak + 1))
+for f in "${SECRET_FILES[@]}"; do
+    grep -rqF "$(secret_text "$f")" --include='*.log' "$T_STATE/hosts" && logs_leak=$((logs_leak + 1))
 done
 checks=$((checks + 1)); check "no secret appears in any log" test "$logs_leak" -eq 0
 
