@@ -8,7 +8,9 @@
 //    "warnings":[...],"errors":[...]}
 // Usage: node ioredis-cluster.js MODULE   (MODULE: ioredis5 | ioredis6)
 // Environment: SEEDS="ADDR:PORT,...", APP_PASS_FILE=path (the password is
-// read from a file, never passed on the command line), KEYS (default 300).
+// read from a file, never passed on the command line), KEYS (default 300),
+// and with TLS CA_FILE=path (connect-info's "ca_file"): every node is then
+// reached over TLS, verified against that CA.
 "use strict";
 const fs = require("fs");
 
@@ -28,7 +30,12 @@ const origWarn = console.warn;
 console.warn = (...args) => warnings.push(args.join(" "));
 
 const cluster = new Redis.Cluster(seeds, {
-  redisOptions: { username: "app", password: pass, connectTimeout: 3000 },
+  redisOptions: {
+    username: "app",
+    password: pass,
+    connectTimeout: 3000,
+    ...(process.env.CA_FILE ? { tls: { ca: fs.readFileSync(process.env.CA_FILE) } } : {}),
+  },
   clusterRetryStrategy: () => null,
   maxRedirections: 4,
 });

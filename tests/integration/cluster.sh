@@ -88,8 +88,9 @@ if ! cmp -s "$SRC/tests/clients/package-lock.json" "$NODE_DIR/package-lock.json"
         { fail "npm ci of the pinned client packages"; exit 1; }
 fi
 seeds=$(jq -r '[.seeds[] | "\(.address):\(.port)"] | join(",")' "$T_DIR/ci.json")
+ca=$(jq -r '.ca_file // empty' "$T_DIR/ci.json") # with TLS, as connect-info says
 for mod in ioredis5 ioredis6; do
-    SEEDS=$seeds APP_PASS_FILE="$T_STATE/secrets/app.pass" NODE_PATH="$NODE_DIR/node_modules" \
+    SEEDS=$seeds CA_FILE=$ca APP_PASS_FILE="$T_STATE/secrets/app.pass" NODE_PATH="$NODE_DIR/node_modules" \
         node "$SRC/tests/clients/ioredis-cluster.js" "$mod" >"$T_DIR/$mod.json" 2>"$T_DIR/$mod.err"
     rc=$?
     cat "$T_DIR/$mod.json" "$T_DIR/$mod.err"

@@ -9,6 +9,14 @@ function(mrd_integration_test name script timeout)
     ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR}")
 endfunction()
 
+# The same test against a deployment with tls.enabled (lib.sh reads
+# MERIDIAN_TEST_TLS), on its own ports so it can run beside the plain one.
+function(mrd_integration_test_tls name script timeout port_base)
+  mrd_integration_test(${name}_tls ${script} ${timeout})
+  set_tests_properties(integration.${name}_tls PROPERTIES
+    ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};MERIDIAN_TEST_TLS=1;PORT_BASE=${port_base}")
+endfunction()
+
 mrd_integration_test(cli cli.sh 60)
 mrd_integration_test(deploy deploy.sh 180)
 mrd_integration_test(parallel parallel.sh 180)
@@ -41,3 +49,7 @@ mrd_integration_test(restart restart.sh 120)
 mrd_integration_test(rollout rollout.sh 300)
 mrd_integration_test(tls_store tls_store.sh 120)
 mrd_integration_test(tls tls.sh 300)
+mrd_integration_test_tls(deploy deploy.sh 180 16550)
+mrd_integration_test_tls(heal heal.sh 300 16650)
+mrd_integration_test_tls(drill drill.sh 300 16750)
+mrd_integration_test_tls(cluster cluster.sh 180 15850)

@@ -77,15 +77,24 @@ for ((i = 0; i < 50; i++)); do
     "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" --json >"$T_DIR/status.json"
 done
 c "status: healthy, leader in us-east, 6 agents up and ready ($st)" test "$st" = "ok us-east 6"
+# 5 secrets a host; with TLS also the CA certificate and its own pair
+want=30
+[[ $T_TLS == 1 ]] && want=48
 c "each host has its own secrets, mode 0600" \
-    test "$(stat -c %a "$ROOT"/hosts/*/secrets/* | sort | uniq -c | awk '{print $1" "$2}')" = "30 600"
+    test "$(find "$ROOT"/hosts/*/secrets -type f -exec stat -c %a {} + | sort | uniq -c | awk '{print $1" "$2}')" = "$want 600"
+if [[ $T_TLS == 1 ]]; then
+    c "a host holds its own key and certificate only" \
+        test "$(ls "$ROOT/hosts/euw-b1/secrets/tls/hosts" | tr '\n' ' ')" = "euw-b1.crt euw-b1.key "
+fi
 c "the agent binary is 0755, manifests 0600" \
     test "$(stat -c %a "$ROOT"/hosts/*/bin/meridian-agent "$ROOT"/hosts/*/manifest.json | sort | uniq -c | awk '{printf "%s:%s ", $1, $2}')" = "6:600 6:755 "
 c "a manifest names its host's own secrets folder" \
     test "$(jq -r .secrets_dir "$ROOT/hosts/euw-b1/manifest.json")" = "$ROOT/hosts/euw-b1/secrets"
 leaked=0
 ps_out=$(ps -eo args)
-for f in "$T_STATE"/secrets/*; do grep -qF "$(cat "$f")" <<<"$ps_out" && leaked=$((leaked + 1)); done
+for f in "$T_STATE"/secrets/*.pass "$T_STATE"/secrets/*.token; do
+    grep -qF "$(cat "$f")" <<<"$ps_out" && leaked=$((leaked + 1))
+done
 c "no secret appears in ps output" test "$leaked" -eq 0
 
 say "a second deploy changes nothing, over one connection per host"
