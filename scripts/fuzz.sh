@@ -18,6 +18,9 @@
 #   FUZZ_KEEP=1         keep the work folder (corpora, logs) and print it
 #   FUZZ_NICE=N         run the harnesses under nice -n N (default 0)
 #   FUZZ_FORK=N         libFuzzer -fork=N: N processes per target
+#   FUZZ_JOBS=N         run N targets at a time (default: the CPUs; each
+#                       target is one process, so the time budget per target
+#                       holds and the whole run takes about 1/N as long)
 #   FUZZ_SEED=N         libFuzzer -seed=N: the same inputs in the same order
 #                       on every run (scripts/test.sh sets it, so that a
 #                       test run explores what the last one did; the
@@ -90,9 +93,9 @@ fi
 [[ -n ${FUZZ_SEED:-} ]] && budget+=", seed $FUZZ_SEED"
 echo "fuzz: ${#targets[@]} harnesses, $budget ($BUILD, ASan+UBSan, seeds from the fixtures)"
 printf '%-12s %6s %12s %8s %9s %7s  %s\n' target seeds executions exec/s coverage corpus result
-passed=0 failed=0
-for t in "${targets[@]}"; do
-    dir=$work/$t
+# run_target T: fuzz T; its table line (and what it found) in $work/T.result
+run_target() {
+    local t=$1 dir=$work/$1 nseeds opts start end rc execs rate cov corpus artifact result kind keep
     mkdir -p "$dir/corpus" "$dir/artifacts"
     cp "$work/seeds/$t/"* "$dir/corpus/" 2>/dev/null || true
     nseeds=$(find "$dir/corpus" -type f | wc -l)
@@ -124,9 +127,7 @@ for t in "${targets[@]}"; do
     artifact=$(find "$dir/artifacts" -type f | head -1)
     if ((rc == 0)) && [[ -z $artifact ]]; then
         result=ok
-        passed=$((passed + 1))
     else
-        failed=$((failed + 1))
         kind=$(basename "${artifact:-none}" | cut -d- -f1)
         keep=$BUILD/fuzz-findings/$t
         mkdir -p "$keep"
@@ -138,11 +139,34 @@ for t in "${targets[@]}"; do
             result="FAILED (exit $rc, no input kept): see $keep/log"
         fi
     fi
-    printf '%-12s %6d %12d %8d %9s %7d  %s\n' "$t" "$nseeds" "$execs" "$rate" "${cov:-?}" \
-        "$corpus" "$result"
-    if [[ $result != ok ]]; then
-        grep -m1 -B2 -A25 -E '^==[0-9]+==ERROR|fuzz check failed|runtime error|ERROR: libFuzzer' \
-            "$dir/log" | sed 's/^/    /' || true
+    {
+        printf '%-12s %6d %12d %8d %9s %7d  %s\n' "$t" "$nseeds" "$execs" "$rate" "${cov:-?}" \
+            "$corpus" "$result"
+        if [[ $result != ok ]]; then
+            grep -m1 -B2 -A25 -E '^==[0-9]+==ERROR|fuzz check failed|runtime error|ERROR: libFuzzer' \
+                "$dir/log" | sed 's/^/    /' || true
+        fi
+    } >"$work/$t.result"
+}
+
+fuzz_jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+running=0
+for t in "${targets[@]}"; do
+    if ((running >= fuzz_jobs)); then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_target "$t" &
+    running=$((running + 1))
+done
+wait
+passed=0 failed=0
+for t in "${targets[@]}"; do
+    cat "$work/$t.result"
+    if [[ $(head -1 "$work/$t.result") == *"  ok" ]]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
     fi
 done
 echo "fuzz: ${#targets[@]} harnesses run, $passed passed, $failed failed"

@@ -119,21 +119,28 @@ checks=$((checks + 1)); check "the rebuilt node replicates from the new leader o
 checks=$((checks + 1)); check "with a partial resync: the leader made no full sync ($full0 -> $full1)" test "$full0" = "$full1"
 
 say "renewal: a certificate that no longer fits is replaced and loaded live"
-pid=$(cat "$T_STATE/hosts/euw-b1/redis/redis.pid")
-cp "$T_STATE/secrets/tls/hosts/euw-a1.crt" "$T_STATE/secrets/tls/hosts/euw-b1.crt"
+# euw-a1 runs a node, a sentinel and an agent
+pid=$(cat "$T_STATE/hosts/euw-a1/redis/redis.pid")
+spid=$(cat "$T_STATE/hosts/euw-a1/sentinel/sentinel.pid")
+cp "$T_STATE/secrets/tls/hosts/euw-b1.crt" "$T_STATE/secrets/tls/hosts/euw-a1.crt"
 "$MERIDIAN" deploy "$T_TOPO" --state "$T_STATE" --timeout 60 >"$T_DIR/renew.out" 2>&1
 rc=$?
 record_pids
 checks=$((checks + 1)); check "deploy exits 0 ($rc)" test "$rc" -eq 0 || cat "$T_DIR/renew.out"
-say "$(grep "euw-b1: certificate" "$T_DIR/renew.out")"
-checks=$((checks + 1)); check "deploy says why euw-b1's certificate was replaced" \
-    grep -q "euw-b1: certificate replaced: key .*euw-b1.key is not the key of certificate" "$T_DIR/renew.out"
-checks=$((checks + 1)); check "and that its node loaded it" grep -q "euw-b1: new certificate loaded" "$T_DIR/renew.out"
-served=$(openssl s_client -connect "127.0.2.2:$BASE" -CAfile "$T_CA" </dev/null 2>/dev/null |
-    openssl x509 -noout -serial)
-want=$(openssl x509 -noout -serial -in "$T_STATE/secrets/tls/hosts/euw-b1.crt")
-checks=$((checks + 1)); check "euw-b1's node serves the new certificate ($served)" test "$served" = "$want"
-checks=$((checks + 1)); check "without a restart (same pid)" test "$(cat "$T_STATE/hosts/euw-b1/redis/redis.pid")" = "$pid"
+say "$(grep "euw-a1: " "$T_DIR/renew.out")"
+checks=$((checks + 1)); check "deploy says why euw-a1's certificate was replaced" \
+    grep -q "euw-a1: certificate replaced: key .*euw-a1.key is not the key of certificate" "$T_DIR/renew.out"
+checks=$((checks + 1)); check "and what loaded it" \
+    grep -q "euw-a1: new certificate loaded by 1 node, its sentinel and its agent" "$T_DIR/renew.out"
+serial() { openssl s_client -connect "$1" -CAfile "$T_CA" </dev/null 2>/dev/null | openssl x509 -noout -serial; }
+want=$(openssl x509 -noout -serial -in "$T_STATE/secrets/tls/hosts/euw-a1.crt")
+checks=$((checks + 1)); check "euw-a1's node serves the new certificate ($want)" test "$(serial "127.0.2.1:$BASE")" = "$want"
+checks=$((checks + 1)); check "without a restart (same pid)" test "$(cat "$T_STATE/hosts/euw-a1/redis/redis.pid")" = "$pid"
+checks=$((checks + 1)); check "its sentinel serves it (restarted: pid $spid -> $(cat "$T_STATE/hosts/euw-a1/sentinel/sentinel.pid"))" \
+    test "$(serial "127.0.2.1:$SPORT")" = "$want"
+checks=$((checks + 1)); check "and its agent" test "$(serial "127.0.2.1:$APORT")" = "$want"
+"$MERIDIAN" status "$T_TOPO" --state "$T_STATE" >"$T_DIR/st-renew.out" 2>&1
+checks=$((checks + 1)); check "status is OK after the renewal" grep -q "ok - healthy" "$T_DIR/st-renew.out"
 
 say "an operator's CA and certificates"
 OP="$T_DIR/op"
