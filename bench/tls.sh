@@ -5,10 +5,12 @@
 #
 #   kill-leader     the drill's failover_ms and write_unavailable_ms
 #                   (down_after_ms 1000, crash fast path on)
-#   rebuild         a replica-loss drill on a store loaded with KEYS keys
-#                   (VALUE_BYTES each): heal_ms, the time from the heal's
-#                   start until the rebuilt replica is back (snapshot
-#                   fetched from its peer over TLS, then a partial resync)
+#   rebuild         on a store loaded with KEYS keys (VALUE_BYTES each),
+#                   euw-b1's agent loop stopped, its redis-server killed
+#                   (by pid) and its data dir removed, then `meridian-agent
+#                   check --heal`: the time until euw-b1 is linked, not
+#                   syncing and within 1 MiB of the leader (snapshot
+#                   fetched from euw-a1, then a partial resync)
 #   status          `meridian status --json` on the healthy deployment:
 #                   median time and peak RSS of STATUS_RUNS calls
 #
@@ -38,6 +40,9 @@ use() {
     STATE="$T_DIR/state-$mode-$i"
     T_CA="$STATE/secrets/tls/ca.crt"
     write_topology "$TOPO" "benchtls$mode" "$base"
+    # room for the keys, and a backlog that keeps the rebuild a partial resync
+    sed -i -e 's/"maxmemory": "64mb"/"maxmemory": "1gb"/' \
+        -e 's/"repl_backlog": "16mb"/"repl_backlog": "128mb"/' "$TOPO"
     track "$TOPO" "$STATE"
 }
 
@@ -70,6 +75,41 @@ load() {
             length(v), v }' | rcli_as admin "$pass" -h 127.0.1.1 -p "$BASE" --pipe >/dev/null
 }
 
+# info_of ADDR FIELD: FIELD of INFO replication on ADDR:BASE
+info_of() {
+    rcli_as admin "$(cat "$STATE/secrets/admin.pass")" -h "$1" -p "$BASE" info replication |
+        tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'
+}
+# rebuilt: euw-b1 linked to the leader (use-a1), not syncing, lag <= 1 MiB
+rebuilt() {
+    local off lead
+    [[ $(info_of 127.0.2.2 master_link_status) == up &&
+        $(info_of 127.0.2.2 master_sync_in_progress) == 0 ]] || return 1
+    off=$(info_of 127.0.2.2 slave_repl_offset)
+    lead=$(info_of 127.0.1.1 master_repl_offset)
+    [[ $off =~ ^[0-9]+$ && $lead =~ ^[0-9]+$ ]] && ((lead - off <= 1048576))
+}
+# rebuild NAME: lose euw-b1's node, rebuild it with the agent's heal; the
+# milliseconds in $T_DIR/NAME.json as {"heal_ms": N}
+rebuild() {
+    local m="$STATE/hosts/euw-b1/manifest.json" pid t0 t1
+    "$BUILD/meridian-agent" stop --manifest "$m" --agent-only >/dev/null 2>&1 ||
+        { echo "agent stop failed" >&2; exit 1; }
+    pid=$(cat "$STATE/hosts/euw-b1/redis/redis.pid")
+    kill -9 "$pid"
+    while pid_alive "$pid"; do sleep 0.02; done
+    rm -rf "$STATE/hosts/euw-b1/redis/data"
+    t0=$(now_ms)
+    # its exit code is the host's health after the pass: judged below
+    "$BUILD/meridian-agent" check --manifest "$m" --heal >/dev/null 2>"$T_DIR/check.err"
+    record_pids
+    wait_for 180 rebuilt || { tail -3 "$T_DIR/check.err"; echo "euw-b1 not rebuilt" >&2; exit 1; }
+    grep -q "+partial-resync" "$T_DIR/check.err" ||
+        { tail -3 "$T_DIR/check.err"; echo "euw-b1 was not rebuilt with a partial resync" >&2; exit 1; }
+    t1=$(now_ms)
+    echo "{\"heal_ms\": $((t1 - t0))}" >"$T_DIR/$1.json"
+}
+
 # status_runs TAG: STATUS_RUNS timed calls; appends µs and RSS to TAG's files
 status_runs() {
     local t0 t1
@@ -93,7 +133,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
         use "$mode" "$i-b"
         deploy
         load
-        drill_into "rebuild-$mode-$i" replica-loss
+        rebuild "rebuild-$mode-$i"
         destroy
         printf '# round %d %-5s: failover %s ms, unavailable %s ms, acked lost %s; rebuild %s ms\n' \
             "$i" "$mode" "$(jq -r .failover_ms "$T_DIR/kill-$mode-$i.json")" \
@@ -116,7 +156,7 @@ echo "TLS on every link against plaintext, $ROUNDS rounds each, $KEYS keys of $V
 printf '  %-28s %10s %10s %8s\n' "" "plain" "TLS" "TLS/plain"
 row() { # LABEL PLAIN TLS
     awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {
-        printf "  %-28s %10s %10s %8s\n", l, a, b, a > 0 ? sprintf("%.2f", b / a) : "-" }'
+        printf "  %-28s %10s %10s %8s\n", l, a, b, (a > 0 ? sprintf("%.2f", b / a) : "-") }'
 }
 row "failover (ms)" "$(median kill plain failover_ms)" "$(median kill tls failover_ms)"
 row "writes unavailable (ms)" "$(median kill plain write_unavailable_ms)" \
