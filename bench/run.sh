@@ -23,7 +23,7 @@ bench/rollout.sh "${ROLLOUT_KEYS:-100000}"
 # 3 min on 2 cores).
 bench/switchover.sh "${SWITCHOVER_ROUNDS:-5}"
 # TLS on every link against plaintext: kill-leader, replica rebuild, status.
-bench/tls.sh "${TLS_ROUNDS:-3}"
+bench/tls.sh "${TLS_ROUNDS:-5}"
 # Fuzzing: its own clang build (build-fuzz/), 10,000,000 executions per
 # harness by default (about 70 min on 2 cores; FUZZ_RUNS to change).
 bench/fuzz.sh "${FUZZ_RUNS:-10000000}"

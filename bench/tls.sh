@@ -24,7 +24,7 @@ SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 export BUILD SRC
 source "$SRC/tests/integration/lib.sh"
 
-ROUNDS=${1:-3}
+ROUNDS=${1:-5}
 KEYS=${KEYS:-200000}
 VALUE_BYTES=${VALUE_BYTES:-180}
 STATUS_RUNS=${STATUS_RUNS:-10}

@@ -354,8 +354,8 @@ void orch_failover_note(const orch_ctx *c)
 
 mrd_rc orch_tls_start(const orch_ctx *c, mrd_error *err)
 {
-    if (!c->topo->settings.tls.enabled)
-        return MRD_OK;
+    if (!c->topo->settings.tls.enabled) /* off, or pinned off by deploy */
+        return store_set_tls(NULL, NULL, NULL, err);
     char ca[MRD_PATH_MAX];
     MRD_TRY(mrd_tls_ca_file(c->secrets_dir, ca, sizeof(ca), err));
     return store_set_tls(ca, NULL, NULL, err);

@@ -110,7 +110,8 @@ void orch_failover_note(const orch_ctx *c);
  * and verifies the servers with the state dir's CA certificate
  * (store_set_tls).  orch_open() calls it; so does deploy once it has made
  * the CA.  A CA that cannot be read is an error, and TLS stays on,
- * refusing every connection: never plaintext.  Without TLS: nothing. */
+ * refusing every connection: never plaintext.  Without TLS (or once deploy
+ * kept a running deployment's plaintext): plaintext. */
 mrd_rc orch_tls_start(const orch_ctx *c, mrd_error *err);
 
 /* Read a generated secret ("admin", "app", ...) from the state dir. */

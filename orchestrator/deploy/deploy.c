@@ -226,8 +226,12 @@ static int deploy_locked(orch_ctx *c, const deploy_opts *o)
     deploy_tls tls; /* after the pin: a running deployment keeps its tls.enabled */
     if (rc == MRD_OK)
         rc = deploy_tls_prepare(c, out, &tls, &err);
+    /* the CA may be new, and the pin may have kept a running deployment's
+     * tls.enabled: connections follow what the nodes run */
     if (rc == MRD_OK)
-        rc = orch_tls_start(c, &err); /* the CA may be new */
+        rc = orch_tls_start(c, &err);
+    if (rc == MRD_OK)
+        rc = agent_client_set_tls_for(c, &err);
     if (rc == MRD_OK)
         rc = shared_load(c, &sh, &err);
     if (rc != MRD_OK) {

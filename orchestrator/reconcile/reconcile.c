@@ -245,10 +245,13 @@ mrd_rc reconcile_pin(orch_ctx *c, FILE *out, int *pinned, mrd_settings *before,
         mrd_setting_format(row, want, to, sizeof(to));
         if (out)
             fprintf(out, "  %-12s %s: %s.%s %s -> %s (not applied: the deployment keeps "
-                         "%s until a rollout)\n",
+                         "%s %s)\n",
                     "settings", row->apply == MRD_APPLY_PLAN ? "needs a new plan"
                                                              : "needs restart",
-                    row->section, row->key, from, to, from);
+                    row->section, row->key, from, to, from,
+                    row->apply == MRD_APPLY_PLAN
+                        ? "; a new deployment (destroy, deploy) takes the new value"
+                        : "until a rollout");
         memcpy((char *)want + row->offset, (const char *)&running + row->offset, row->size);
         replan |= (row->lands & MRD_LANDS_PLANNER) != 0;
         (*pinned)++;
