@@ -317,24 +317,18 @@ mrd_rc mrd_setting_set_json(const mrd_setting *row, const json_t *v, mrd_setting
         snprintf(at(s, row), row->size, "%s", text);
         return MRD_OK;
     }
-    case MRD_SETTING_PROGRAM: {
-        const char *text = json_string_value(v);
-        if (!text) {
-            snprintf(why, n, "%s must be a string: a program name or an absolute path", name);
-            return MRD_ERR_INVALID;
-        }
-        if (!mrd_setting_program_ok(name, text, json_string_length(v), why, n))
-            return MRD_ERR_INVALID;
-        snprintf(at(s, row), row->size, "%s", text);
-        return MRD_OK;
-    }
+    case MRD_SETTING_PROGRAM:
     case MRD_SETTING_FILE: {
+        bool program = row->type == MRD_SETTING_PROGRAM;
         const char *text = json_string_value(v);
         if (!text) {
-            snprintf(why, n, "%s must be a string: a path", name);
+            snprintf(why, n, "%s must be a string: %s", name,
+                     program ? "a program name or an absolute path" : "a path");
             return MRD_ERR_INVALID;
         }
-        if (!mrd_setting_file_ok(name, text, json_string_length(v), why, n))
+        size_t len = json_string_length(v);
+        if (!(program ? mrd_setting_program_ok(name, text, len, why, n)
+                      : mrd_setting_file_ok(name, text, len, why, n)))
             return MRD_ERR_INVALID;
         snprintf(at(s, row), row->size, "%s", text);
         return MRD_OK;
