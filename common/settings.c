@@ -22,12 +22,55 @@
 #define CERT_DAYS_MAX 36500 /* common/certs.h MRD_CERT_MAX_DAYS */
 
 #define AT_(field) offsetof(mrd_settings, field), sizeof(((mrd_settings *)0)->field)
-#define AT(field) AT_(field), false
+#define AT(field) AT_(field), false, NULL, NULL
 /* a row added after manifest version 3: a manifest may lack it (written by
  * an older meridian, which ran the default) */
-#define AT_OPTIONAL(field) AT_(field), true
+#define AT_OPTIONAL(field) AT_(field), true, NULL, NULL
+/* optional rows of the CHOICE and TEXT types */
+#define AT_CHOICE(field, choices) AT_(field), true, choices, NULL
+#define AT_TEXT(field, check) AT_(field), true, NULL, check
 
 /* ==== THE TABLE ======================================================== */
+
+static const mrd_choice persistence_choices[] = {
+    {"none", "no"},
+    {"aof", "yes"},
+    {NULL, NULL},
+};
+
+static bool endpoint_ok(const char *name, const char *text, char *why, size_t n)
+{
+    const char *host = strncmp(text, "http://", 7) == 0    ? text + 7
+                       : strncmp(text, "https://", 8) == 0 ? text + 8
+                                                           : NULL;
+    if (!*text || (host && *host && *host != '/'))
+        return true;
+    snprintf(why, n, "%s must be empty or a URL: \"http://\" or \"https://\" and a host",
+             name);
+    return false;
+}
+
+static bool prefix_ok(const char *name, const char *text, char *why, size_t n)
+{
+    if (text[0] != '/')
+        return true;
+    snprintf(why, n, "%s must not start with '/': object names are relative to the bucket",
+             name);
+    return false;
+}
+
+static bool region_ok(const char *name, const char *text, char *why, size_t n)
+{
+    size_t len = strlen(text);
+    bool ok = len > 0;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (text[i] >= 'a' && text[i] <= 'z') || (text[i] >= '0' && text[i] <= '9') ||
+             text[i] == '-';
+    if (!ok)
+        snprintf(why, n, "%s must be a region name: lower-case letters, digits and '-' "
+                         "(\"us-east-1\")", name);
+    return ok;
+}
 
 static const mrd_setting table[] = {
     /* ---- store ---- */
@@ -53,6 +96,13 @@ static const mrd_setting table[] = {
      "absolute path (an upgrade: `meridian rollout --upgrade` restarts every node with it; "
      "sentinels run `redis-sentinel`)",
      MRD_LANDS_AGENT, NULL, MRD_APPLY_RESTART, AT_OPTIONAL(store.redis_server)},
+    {"store", "persistence", MRD_SETTING_CHOICE, 0, 0, "none",
+     "`\"none\"`: no data on disk, durability comes from the copies in other regions; "
+     "`\"aof\"`: every node also appends its writes to disk (`appendfsync everysec`), "
+     "which keeps at most about a second of writes through a power loss of every region "
+     "(see \"Backups and persistence\")",
+     MRD_LANDS_REDIS | MRD_LANDS_AGENT, "appendonly", MRD_APPLY_LIVE,
+     AT_CHOICE(store.persistence, persistence_choices)},
     /* ---- sentinel ---- */
     {"sentinel", "count", MRD_SETTING_INT, 1, MAX_SENTINELS, "3",
      "1 to 15, and at most the number of hosts (one sentinel per host)",
@@ -146,6 +196,38 @@ static const mrd_setting table[] = {
      "with `ca_file`: the folder holding `HOST.crt` and `HOST.key` (mode 0600) for every "
      "host, signed by that CA, each naming its host's address in subjectAltName",
      MRD_LANDS_DEPLOY, NULL, MRD_APPLY_NEXT_DEPLOY, AT_OPTIONAL(tls.cert_dir)},
+    /* ---- backup ---- */
+    {"backup", "endpoint", MRD_SETTING_TEXT, 0, 0, "",
+     "empty: no backups; else the S3-compatible object storage, `http://` or `https://` "
+     "and a host (`\"https://s3.eu-west-1.amazonaws.com\"`); requests are path-style",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_TEXT(backup.endpoint, endpoint_ok)},
+    {"backup", "bucket", MRD_SETTING_TEXT, 0, 0, "",
+     "required with `endpoint`: an existing bucket (3 to 63 lower-case letters, digits, "
+     "`.` and `-`)",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_TEXT(backup.bucket, mrd_bucket_name_ok)},
+    {"backup", "prefix", MRD_SETTING_TEXT, 0, 0, "",
+     "prepended to every object name (`\"prod/\"`); backups live under "
+     "`PREFIX` + the topology's name + `/`",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_TEXT(backup.prefix, prefix_ok)},
+    {"backup", "region", MRD_SETTING_TEXT, 0, 0, "us-east-1",
+     "the storage's region, part of every request's signature (AWS Signature V4)",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_TEXT(backup.region, region_ok)},
+    {"backup", "credentials_file", MRD_SETTING_FILE, 0, 0, "",
+     "a file of mode 0600 in the AWS credentials format (`aws_access_key_id = ...`, "
+     "`aws_secret_access_key = ...`); empty: the `AWS_ACCESS_KEY_ID` and "
+     "`AWS_SECRET_ACCESS_KEY` environment variables.  Never the keys themselves",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_OPTIONAL(backup.credentials_file)},
+    {"backup", "keep_last", MRD_SETTING_INT, 1, INT_MAX, "7",
+     "at least 1; a backup is deleted only when it is older than `keep_days` and this many "
+     "newer backups verified",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_OPTIONAL(backup.keep_last)},
+    {"backup", "keep_days", MRD_SETTING_INT, 0, INT_MAX, "30",
+     "at least 0; backups younger than this are kept whatever `keep_last` says",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_OPTIONAL(backup.keep_days)},
+    {"backup", "warn_after_h", MRD_SETTING_INT, 1, INT_MAX, "26",
+     "at least 1; `status` warns when the last good backup is older than this many hours "
+     "(a daily backup plus slack)",
+     MRD_LANDS_BACKUP, NULL, MRD_APPLY_NEXT_BACKUP, AT_OPTIONAL(backup.warn_after_h)},
 };
 
 #define NROWS (sizeof(table) / sizeof(table[0]))
@@ -166,7 +248,7 @@ const mrd_setting *mrd_setting_find(const char *section, const char *key)
 
 /* One NULL-terminated key list per section, built once from the table. */
 static const char *const sections[] = {"store", "sentinel", "consistency", "agent",
-                                       "cluster", "tls"};
+                                       "cluster", "tls", "backup"};
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 static const char *section_keys[NSECTIONS][NROWS + 1];
 static pthread_once_t section_keys_once = PTHREAD_ONCE_INIT;
@@ -236,6 +318,39 @@ long long mrd_parse_size(const char *s)
     return -1;
 }
 
+/* Whether TEXT (LEN bytes) fits TEXT row ROW: printable ASCII without
+ * spaces, shorter than the field, and what the row's check() wants. */
+static bool text_ok(const mrd_setting *row, const char *name, const char *text, size_t len,
+                    char *why, size_t n)
+{
+    if (len >= row->size || strlen(text) != len) {
+        snprintf(why, n, "%s must be a string of at most %zu bytes", name, row->size - 1);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] <= ' ' || (unsigned char)text[i] >= 0x7f) {
+            snprintf(why, n, "%s must not hold spaces, control or non-ASCII bytes", name);
+            return false;
+        }
+    return !row->check || row->check(name, text, why, n);
+}
+
+/* Whether TEXT is one of CHOICE row ROW's values. */
+static bool choice_ok(const mrd_setting *row, const char *name, const char *text, char *why,
+                      size_t n)
+{
+    size_t len = (size_t)snprintf(why, n, "%s must be one of", name);
+    for (const mrd_choice *c = row->choices; c->value; c++) {
+        if (strcmp(c->value, text) == 0)
+            return true;
+        if (len < n)
+            len += (size_t)snprintf(why + len, n - len, "%s \"%s\"",
+                                    c == row->choices ? "" : c[1].value ? "," : " or",
+                                    c->value);
+    }
+    return false;
+}
+
 /* Set ROW from the text form (the table's defaults are written so). */
 static void set_text(mrd_settings *s, const mrd_setting *row, const char *text)
 {
@@ -250,6 +365,8 @@ static void set_text(mrd_settings *s, const mrd_setting *row, const char *text)
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
     case MRD_SETTING_FILE:
+    case MRD_SETTING_TEXT:
+    case MRD_SETTING_CHOICE:
         snprintf(at(s, row), row->size, "%s", text);
         break;
     }
@@ -333,6 +450,20 @@ mrd_rc mrd_setting_set_json(const mrd_setting *row, const json_t *v, mrd_setting
         snprintf(at(s, row), row->size, "%s", text);
         return MRD_OK;
     }
+    case MRD_SETTING_TEXT:
+    case MRD_SETTING_CHOICE: {
+        const char *text = json_string_value(v);
+        bool ok = text && (row->type == MRD_SETTING_TEXT
+                               ? text_ok(row, name, text, json_string_length(v), why, n)
+                               : choice_ok(row, name, text, why, n));
+        if (!text)
+            row->type == MRD_SETTING_TEXT ? snprintf(why, n, "%s must be a string", name)
+                                          : choice_ok(row, name, "", why, n);
+        if (!ok)
+            return MRD_ERR_INVALID;
+        snprintf(at(s, row), row->size, "%s", text);
+        return MRD_OK;
+    }
     }
     snprintf(why, n, "%s has an unknown type", name);
     return MRD_ERR_INVALID;
@@ -349,6 +480,8 @@ json_t *mrd_setting_to_json(const mrd_setting *row, const mrd_settings *s)
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
     case MRD_SETTING_FILE:
+    case MRD_SETTING_TEXT:
+    case MRD_SETTING_CHOICE:
         return json_string(cat(s, row));
     }
     return json_null();
@@ -367,6 +500,8 @@ void mrd_setting_format(const mrd_setting *row, const mrd_settings *s, char *buf
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
     case MRD_SETTING_FILE:
+    case MRD_SETTING_TEXT:
+    case MRD_SETTING_CHOICE:
         snprintf(buf, n, "%s", (const char *)cat(s, row));
         return;
     }
@@ -384,10 +519,18 @@ bool mrd_setting_live_value(const mrd_setting *row, const mrd_settings *s, char 
     case MRD_SETTING_BOOL:
         snprintf(buf, n, "%s", *(const bool *)cat(s, row) ? "yes" : "no");
         return true;
+    case MRD_SETTING_CHOICE:
+        for (const mrd_choice *c = row->choices; c->value; c++)
+            if (strcmp(c->value, cat(s, row)) == 0) {
+                snprintf(buf, n, "%s", c->live);
+                return true;
+            }
+        return false;
     case MRD_SETTING_INT:
     case MRD_SETTING_REGION:
     case MRD_SETTING_PROGRAM:
     case MRD_SETTING_FILE:
+    case MRD_SETTING_TEXT:
         mrd_setting_format(row, s, buf, n);
         return true;
     }
@@ -522,6 +665,24 @@ bool mrd_setting_file_ok(const char *name, const char *text, size_t len, char *w
     return true;
 }
 
+bool mrd_bucket_name_ok(const char *name, const char *text, char *why, size_t n)
+{
+    size_t len = strlen(text);
+    if (len == 0)
+        return true;
+    bool ok = len >= 3 && len <= 63 && !strstr(text, "..");
+    for (size_t i = 0; ok && i < len; i++) {
+        bool alnum = (text[i] >= 'a' && text[i] <= 'z') || (text[i] >= '0' && text[i] <= '9');
+        ok = alnum || ((text[i] == '.' || text[i] == '-') && i > 0 && i < len - 1);
+    }
+    if (!ok)
+        snprintf(why, n,
+                 "%s must be a bucket name: 3 to 63 lower-case letters, digits, '.' and '-', "
+                 "starting and ending with a letter or digit",
+                 name);
+    return ok;
+}
+
 /* ==== DOCUMENTATION ==================================================== */
 
 const char *mrd_setting_type_name(const mrd_setting *row)
@@ -539,6 +700,10 @@ const char *mrd_setting_type_name(const mrd_setting *row)
         return "program";
     case MRD_SETTING_FILE:
         return "path";
+    case MRD_SETTING_TEXT:
+        return "string";
+    case MRD_SETTING_CHOICE:
+        return "choice";
     }
     return "?";
 }
@@ -557,6 +722,7 @@ void mrd_setting_lands_text(const mrd_setting *row, char *buf, size_t n)
         {MRD_LANDS_PLANNER, "planner"},
         {MRD_LANDS_HEAL, "`meridian heal`"},
         {MRD_LANDS_DEPLOY, "`meridian deploy`"},
+        {MRD_LANDS_BACKUP, "`meridian backup`, `restore`, `status`"},
     };
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         if (!(row->lands & parts[i].bit))
@@ -588,6 +754,8 @@ const char *mrd_setting_apply_name(mrd_setting_apply a)
         return "next heal";
     case MRD_APPLY_NEXT_DEPLOY:
         return "next deploy";
+    case MRD_APPLY_NEXT_BACKUP:
+        return "next backup";
     }
     return "?";
 }
@@ -606,7 +774,8 @@ char *mrd_settings_markdown(const char *section)
         if (!row->def)
             snprintf(def, sizeof(def), "required");
         else if (row->type == MRD_SETTING_SIZE || row->type == MRD_SETTING_REGION ||
-                 row->type == MRD_SETTING_PROGRAM || row->type == MRD_SETTING_FILE)
+                 row->type == MRD_SETTING_PROGRAM || row->type == MRD_SETTING_FILE ||
+                 row->type == MRD_SETTING_TEXT || row->type == MRD_SETTING_CHOICE)
             snprintf(def, sizeof(def), "`\"%s\"`", row->def);
         else
             snprintf(def, sizeof(def), "`%s`", row->def);

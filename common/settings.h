@@ -45,6 +45,7 @@ typedef struct mrd_settings {
         char repl_backlog[MRD_SIZE_MAX];
         int io_threads;
         char redis_server[MRD_PROGRAM_MAX];
+        char persistence[8]; /* "none" | "aof" */
     } store;
     struct {
         int count;
@@ -78,6 +79,16 @@ typedef struct mrd_settings {
         char ca_file[MRD_PROGRAM_MAX];  /* "": meridian's own CA */
         char cert_dir[MRD_PROGRAM_MAX]; /* with ca_file: HOST.crt, HOST.key */
     } tls;
+    struct {
+        char endpoint[MRD_PROGRAM_MAX]; /* "": no backups configured */
+        char bucket[64];
+        char prefix[MRD_PROGRAM_MAX];
+        char region[64];
+        char credentials_file[MRD_PROGRAM_MAX]; /* "": the AWS_* environment */
+        int keep_last;
+        int keep_days;
+        int warn_after_h;
+    } backup;
 } mrd_settings;
 
 typedef enum mrd_setting_type {
@@ -89,7 +100,16 @@ typedef enum mrd_setting_type {
                             an absolute path; no spaces or control bytes */
     MRD_SETTING_FILE,    /* a file or folder on the operator's machine: "" (none),
                             an absolute path or one starting with "~/" */
+    MRD_SETTING_TEXT,    /* printable ASCII, no spaces, shorter than the field;
+                            the row's check() says more */
+    MRD_SETTING_CHOICE,  /* one of the row's choices */
 } mrd_setting_type;
+
+/* One value of an MRD_SETTING_CHOICE row and how Redis reports it. */
+typedef struct mrd_choice {
+    const char *value; /* as written in a topology file: "aof" */
+    const char *live;  /* CONFIG GET's answer for the row's directive: "yes" */
+} mrd_choice;
 
 /* Where a setting lands (bits). */
 #define MRD_LANDS_REDIS 0x1u    /* a redis.conf directive on every node */
@@ -98,6 +118,7 @@ typedef enum mrd_setting_type {
 #define MRD_LANDS_PLANNER 0x8u  /* shapes the plan (placement, ports) */
 #define MRD_LANDS_HEAL 0x10u    /* read by `meridian heal` (the operator side) */
 #define MRD_LANDS_DEPLOY 0x20u  /* read by `meridian deploy` (the operator side) */
+#define MRD_LANDS_BACKUP 0x40u  /* read by `meridian backup`, `restore` and `status` */
 
 /* How a changed value reaches a running deployment. */
 typedef enum mrd_setting_apply {
@@ -111,6 +132,7 @@ typedef enum mrd_setting_apply {
                            moves slots online (orchestrator/cluster/scale.c) */
     MRD_APPLY_NEXT_RUN, /* read by the next `meridian heal`; nothing runs it */
     MRD_APPLY_NEXT_DEPLOY, /* read by the next `meridian deploy` */
+    MRD_APPLY_NEXT_BACKUP, /* read by the next `meridian backup` (and `status`) */
 } mrd_setting_apply;
 
 typedef struct mrd_setting {
@@ -130,6 +152,10 @@ typedef struct mrd_setting {
     bool optional;         /* a manifest may lack it (written by a meridian
                               older than the row): the default, which is what
                               that meridian ran */
+    const mrd_choice *choices; /* CHOICE: the values, ending with {NULL, NULL} */
+    /* TEXT: what the value must be beyond printable ASCII without spaces
+     * (NULL: nothing more); on false, WHY (N bytes) says it, naming NAME */
+    bool (*check)(const char *name, const char *text, char *why, size_t n);
 } mrd_setting;
 
 /* The table, in README order; *n gets its length. */
@@ -213,5 +239,10 @@ const char *mrd_setting_apply_name(mrd_setting_apply a);
 /* The README table of SECTION (markdown, new string): key, type, default,
  * constraints, where it lands, live. */
 char *mrd_settings_markdown(const char *section);
+
+/* Whether TEXT is empty or an S3 bucket name: 3 to 63 lower-case letters,
+ * digits, '.' and '-', starting and ending with a letter or digit, no
+ * "..".  On false, WHY (N bytes) says what is wrong, naming NAME. */
+bool mrd_bucket_name_ok(const char *name, const char *text, char *why, size_t n);
 
 #endif

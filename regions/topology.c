@@ -37,7 +37,7 @@
 
 static const char *const top_keys[] = {
     "name", "mode", "survive", "transport", "store", "sentinel",
-    "consistency", "agent", "notify", "cluster", "tls", "regions", NULL};
+    "consistency", "agent", "notify", "cluster", "tls", "backup", "regions", NULL};
 static const char *const transport_keys[] = {
     "kind", "user", "identity", "known_hosts", "port", "root", NULL};
 static const char *const notify_keys[] = {"webhooks", NULL};
@@ -692,7 +692,9 @@ static mrd_rc parse_settings(ctx *c, json_t *root, const char *section, const ch
             rc = get_name(c, o, row->key, field, "region name");
             break;
         case MRD_SETTING_PROGRAM:
-        case MRD_SETTING_FILE: {
+        case MRD_SETTING_FILE:
+        case MRD_SETTING_TEXT:
+        case MRD_SETTING_CHOICE: {
             json_t *v = json_object_get(o, row->key);
             char why[320]; /* names the key: "tls.ca_file must be ..." */
             if (v && mrd_setting_set_json(row, v, &t->settings, why, sizeof(why)) != MRD_OK)
@@ -1234,6 +1236,14 @@ static mrd_rc check_across(ctx *c, json_t *root)
                        "with a cert_dir of HOST.crt and HOST.key files it signed; set both, "
                        "or neither for meridian's own CA",
                        ca ? "ca_file" : "cert_dir", ca ? "cert_dir" : "ca_file");
+    /* backups need both the storage and the bucket in it */
+    bool endpoint = t->settings.backup.endpoint[0], bucket = t->settings.backup.bucket[0];
+    if (endpoint != bucket)
+        return fail_at(c, pos_top(c, "backup", endpoint ? "endpoint" : "bucket", JSONPOS_KEY),
+                       MRD_ERR_INVALID,
+                       "backup.%s is set but backup.%s is not: backups go to a bucket of an "
+                       "S3-compatible endpoint; set both, or neither for no backups",
+                       endpoint ? "endpoint" : "bucket", endpoint ? "bucket" : "endpoint");
 
     int hosts = topology_placeable_hosts(t);
     if (t->settings.sentinel.count > hosts) {
@@ -1462,6 +1472,8 @@ mrd_rc topology_parse(const char *text, size_t len, const char *path,
         (rc = parse_settings(&c, root, "cluster",
                              "{ \"shards\": ..., \"replicas_per_shard\": ... }")) != MRD_OK ||
         (rc = parse_settings(&c, root, "tls", "{ \"enabled\": true, ... }")) != MRD_OK ||
+        (rc = parse_settings(&c, root, "backup",
+                             "{ \"endpoint\": ..., \"bucket\": ..., ... }")) != MRD_OK ||
         (rc = parse_regions(&c, root)) != MRD_OK ||
         (rc = check_across(&c, root)) != MRD_OK)
         goto done;

@@ -1241,7 +1241,8 @@ static const char valid_manifest[] =
     "  \"settings\": {\n"
     "    \"store\": {\"port\": 16379, \"leader_region\": \"us-east\",\n"
     "              \"maxmemory\": \"256mb\", \"repl_backlog\": \"64mb\",\n"
-    "              \"io_threads\": 4, \"redis_server\": \"/opt/redis-7/bin/redis-server\"},\n"
+    "              \"io_threads\": 4, \"redis_server\": \"/opt/redis-7/bin/redis-server\",\n"
+    "              \"persistence\": \"aof\"},\n"
     "    \"sentinel\": {\"count\": 3, \"port\": 26379, \"quorum\": 2,\n"
     "                 \"down_after_ms\": 5000, \"failover_timeout_ms\": 60000},\n"
     "    \"consistency\": {\"min_replicas_to_write\": 1, \"min_replicas_max_lag_s\": 10,\n"
@@ -1251,7 +1252,11 @@ static const char valid_manifest[] =
     "              \"replace_after_s\": 300},\n"
     "    \"cluster\": {\"shards\": 3, \"replicas_per_shard\": 1, \"node_timeout_ms\": 5000},\n"
     "    \"tls\": {\"enabled\": true, \"cert_days\": 90, \"renew_days\": 20,\n"
-    "            \"ca_file\": \"\", \"cert_dir\": \"\"}\n"
+    "            \"ca_file\": \"\", \"cert_dir\": \"\"},\n"
+    "    \"backup\": {\"endpoint\": \"http://127.0.0.1:4569\", \"bucket\": \"meridian\",\n"
+    "               \"prefix\": \"prod/\", \"region\": \"us-east-1\",\n"
+    "               \"credentials_file\": \"~/.config/meridian/s3\", \"keep_last\": 3,\n"
+    "               \"keep_days\": 10, \"warn_after_h\": 48}\n"
     "  },\n"
     "  \"hosts\": [\n"
     "    {\"host\": \"use-a1\", \"region\": \"us-east\", \"zone\": \"a\",\n"
@@ -1599,6 +1604,7 @@ static void test_manifest_missing_and_wrong_types(void **state)
                                         "settings/consistency",
                                         "settings/agent",
                                         "settings/cluster",
+                                        "settings/backup",
                                         "hosts/0",
                                         "hosts/1",
                                         "hosts/2",
@@ -1668,8 +1674,8 @@ static void test_manifest_missing_and_wrong_types(void **state)
         }
     }
     json_decref(root);
-    /* 12 top-level, 23 settings, 7 per host, 2 in the shard, 4 per node. */
-    assert_int_equal(checked, 12 + 23 + 21 + 2 + 12);
+    /* 12 top-level, 32 settings, 7 per host, 2 in the shard, 4 per node. */
+    assert_int_equal(checked, 12 + 32 + 21 + 2 + 12);
 }
 
 static void test_manifest_invalid_documents(void **state)

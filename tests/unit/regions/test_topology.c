@@ -433,7 +433,7 @@ static void test_parse_messages(void **state)
                    sizeof(buf)),
         "t.json:3:1: unknown key \"nmae\" at the top level: expected one of "
         "name, mode, survive, transport, store, sentinel, consistency, agent, "
-        "notify, cluster, tls, regions; did you mean \"name\"?");
+        "notify, cluster, tls, backup, regions; did you mean \"name\"?");
     /* far from every known key: no suggestion */
     parse_fail("{\"name\": \"a\", \"zzzzzz\": 1}", MRD_ERR_INVALID, buf,
                sizeof(buf));
@@ -444,7 +444,7 @@ static void test_parse_messages(void **state)
                    MRD_ERR_INVALID, buf, sizeof(buf)),
         "t.json:1:17: unknown key \"x\" at the top level: expected one of "
         "name, mode, survive, transport, store, sentinel, consistency, agent, "
-        "notify, cluster, tls, regions");
+        "notify, cluster, tls, backup, regions");
     parse_fail("{\"name\": \"\xc3\xa9t\xc3\xa9\"}", MRD_ERR_INVALID, buf,
                sizeof(buf));
     assert_non_null(strstr(buf, "t.json:1:10: name \"\xc3\xa9t\xc3\xa9\" is "
