@@ -48,10 +48,7 @@ static void check_summary(const store_rdb_summary *s, size_t size)
         sum += s->db_keys[i];
     }
     FUZZ_CHECK(sum <= s->keys);
-    FUZZ_CHECK(FUZZ_TERMINATED(s->repl_id));
-    size_t idlen = strlen(s->repl_id);
-    FUZZ_CHECK(idlen == 0 || idlen == 40);
-    FUZZ_CHECK(s->repl_offset >= -1);
+    fuzz_check_repl(s->repl_id, s->repl_offset);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

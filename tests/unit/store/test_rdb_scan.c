@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdb_builder.h"
 #include "rdb_scan.h"
 #include "snapshot.h"
 
@@ -323,65 +324,21 @@ static void test_file_errors(void **state)
 
 /* ---- hand-built RDBs ---- */
 
-typedef struct rdb {
-    unsigned char b[4096];
-    size_t n;
-} rdb;
-
-static void put(rdb *r, const void *p, size_t n)
-{
-    assert_true(r->n + n <= sizeof(r->b));
-    memcpy(r->b + r->n, p, n);
-    r->n += n;
-}
-
-static void put_byte(rdb *r, unsigned v)
-{
-    unsigned char c = (unsigned char)v;
-    put(r, &c, 1);
-}
-
 static void put_zeros(rdb *r, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         put_byte(r, 0);
 }
 
-/* A length in the smallest encoding but for FORCE64 (0x81 + 8 bytes). */
-static void put_len(rdb *r, uint64_t len)
-{
-    if (len < 64) {
-        put_byte(r, (unsigned)len);
-    } else if (len < 16384) {
-        put_byte(r, 0x40 | (unsigned)(len >> 8));
-        put_byte(r, (unsigned)(len & 0xFF));
-    } else if (len <= UINT32_MAX) {
-        put_byte(r, 0x80);
-        for (int i = 3; i >= 0; i--)
-            put_byte(r, (unsigned)((len >> (8 * i)) & 0xFF));
-    } else {
-        put_byte(r, 0x81);
-        for (int i = 7; i >= 0; i--)
-            put_byte(r, (unsigned)((len >> (8 * i)) & 0xFF));
-    }
-}
-
-static void put_str(rdb *r, const char *s)
-{
-    put_len(r, strlen(s));
-    put(r, s, strlen(s));
-}
-
 static void start(rdb *r, const char *version)
 {
     r->n = 0;
-    put(r, "REDIS", 5);
-    put(r, version, 4);
+    put_header(r, version);
     put_byte(r, 0xFA);
-    put_str(r, "redis-ver");
-    put_str(r, "7.0.15");
+    put_str(r, "redis-ver", 0);
+    put_str(r, "7.0.15", 0);
     put_byte(r, 0xFE); /* SELECTDB 0 */
-    put_len(r, 0);
+    put_len(r, 0, 0);
 }
 
 /* A string key "after" = "x": a value that follows the one under test, so
@@ -389,8 +346,8 @@ static void start(rdb *r, const char *version)
 static void put_canary(rdb *r)
 {
     put_byte(r, 0);
-    put_str(r, "after");
-    put_str(r, "x");
+    put_str(r, "after", 0);
+    put_str(r, "x", 0);
 }
 
 /* EOF and the CRC64 (little endian) of everything before it. */
@@ -412,7 +369,7 @@ static void one_value(rdb *r, unsigned type, void (*build)(rdb *))
 {
     start(r, "0010");
     put_byte(r, type);
-    put_str(r, "k");
+    put_str(r, "k", 0);
     build(r);
     put_canary(r);
     finish(r);
@@ -420,8 +377,8 @@ static void one_value(rdb *r, unsigned type, void (*build)(rdb *))
 
 static void v_list(rdb *r) /* types 1, 2, 14: N strings */
 {
-    put_len(r, 3);
-    put_str(r, "a");
+    put_len(r, 3, 0);
+    put_str(r, "a", 0);
     put_byte(r, 0xC0); /* int8 */
     put_byte(r, 7);
     put_byte(r, 0xC2); /* int32 */
@@ -430,55 +387,55 @@ static void v_list(rdb *r) /* types 1, 2, 14: N strings */
 
 static void v_zset_text(rdb *r) /* type 3: member, score as text */
 {
-    put_len(r, 5);
-    put_str(r, "a");
+    put_len(r, 5, 0);
+    put_str(r, "a", 0);
     put_byte(r, 4);
     put(r, "1.25", 4);
-    put_str(r, "long"); /* 252 characters: the longest that is not special */
+    put_str(r, "long", 0); /* 252 characters: the longest that is not special */
     put_byte(r, 252);
     put(r, "1.", 2);
     for (int i = 0; i < 250; i++)
         put_byte(r, '0');
-    put_str(r, "nan");
+    put_str(r, "nan", 0);
     put_byte(r, 253);
-    put_str(r, "inf");
+    put_str(r, "inf", 0);
     put_byte(r, 254);
-    put_str(r, "-inf");
+    put_str(r, "-inf", 0);
     put_byte(r, 255);
 }
 
 static void v_hash(rdb *r) /* type 4: field, value */
 {
-    put_len(r, 2);
-    put_str(r, "f1");
-    put_str(r, "v1");
-    put_str(r, "f2");
+    put_len(r, 2, 0);
+    put_str(r, "f1", 0);
+    put_str(r, "v1", 0);
+    put_str(r, "f2", 0);
     put_byte(r, 0xC1); /* int16 */
     put_zeros(r, 2);
 }
 
 static void v_zset2(rdb *r) /* type 5: member, binary double */
 {
-    put_len(r, 2);
-    put_str(r, "a");
+    put_len(r, 2, 0);
+    put_str(r, "a", 0);
     put_zeros(r, 8);
-    put_str(r, "b");
+    put_str(r, "b", 0);
     put_zeros(r, 8);
 }
 
 static void v_module2(rdb *r) /* type 7: module id, opcodes until EOF */
 {
-    put_len(r, 0x1234567890ULL);
+    put_len(r, 0x1234567890ULL, 0);
     put_byte(r, 1); /* SINT */
-    put_len(r, 1ULL << 40);
+    put_len(r, 1ULL << 40, 0);
     put_byte(r, 2); /* UINT */
-    put_len(r, 5);
+    put_len(r, 5, 0);
     put_byte(r, 3); /* FLOAT */
     put_zeros(r, 4);
     put_byte(r, 4); /* DOUBLE */
     put_zeros(r, 8);
     put_byte(r, 5); /* STRING */
-    put_str(r, "module data");
+    put_str(r, "module data", 0);
     put_byte(r, 0); /* EOF */
 }
 
@@ -486,58 +443,58 @@ static void v_blob(rdb *r) /* types 9-13, 16, 17: one string (an LZF one) */
 {
     /* LZF: a literal run of 3 bytes "abc" expanding to 3 bytes */
     put_byte(r, 0xC3);
-    put_len(r, 4);
-    put_len(r, 3);
+    put_len(r, 4, 0);
+    put_len(r, 3, 0);
     put_byte(r, 2);
     put(r, "abc", 3);
 }
 
 static void v_quicklist2(rdb *r) /* type 18: container, string */
 {
-    put_len(r, 2);
-    put_len(r, 2); /* packed */
-    put_str(r, "listpack bytes");
-    put_len(r, 1); /* plain */
-    put_str(r, "a plain element");
+    put_len(r, 2, 0);
+    put_len(r, 2, 0); /* packed */
+    put_str(r, "listpack bytes", 0);
+    put_len(r, 1, 0); /* plain */
+    put_str(r, "a plain element", 0);
 }
 
 /* type 15 or 19: listpacks, metadata, groups with PEL and consumers */
 static void v_stream(rdb *r, bool v2)
 {
-    put_len(r, 1);
-    put_len(r, 16);
+    put_len(r, 1, 0);
+    put_len(r, 16, 0);
     put_zeros(r, 16); /* node key: a raw ID */
-    put_str(r, "listpack bytes");
-    put_len(r, 5); /* length */
-    put_len(r, 1700000000000ULL);
-    put_len(r, 3); /* last ID */
+    put_str(r, "listpack bytes", 0);
+    put_len(r, 5, 0); /* length */
+    put_len(r, 1700000000000ULL, 0);
+    put_len(r, 3, 0); /* last ID */
     if (v2) {
-        put_len(r, 1); /* first ID */
-        put_len(r, 0);
-        put_len(r, 0); /* max deleted ID */
-        put_len(r, 0);
-        put_len(r, 6); /* entries added */
+        put_len(r, 1, 0); /* first ID */
+        put_len(r, 0, 0);
+        put_len(r, 0, 0); /* max deleted ID */
+        put_len(r, 0, 0);
+        put_len(r, 6, 0); /* entries added */
     }
-    put_len(r, 2); /* groups */
+    put_len(r, 2, 0); /* groups */
     for (int g = 0; g < 2; g++) {
-        put_str(r, g ? "g2" : "g1");
-        put_len(r, 1700000000000ULL); /* last delivered ID */
-        put_len(r, 2);
+        put_str(r, g ? "g2" : "g1", 0);
+        put_len(r, 1700000000000ULL, 0); /* last delivered ID */
+        put_len(r, 2, 0);
         if (v2)
-            put_len(r, 4); /* entries read */
-        put_len(r, 2);     /* PEL */
+            put_len(r, 4, 0); /* entries read */
+        put_len(r, 2, 0);     /* PEL */
         for (int i = 0; i < 2; i++) {
             put_zeros(r, 16 + 8); /* ID, delivery time */
-            put_len(r, 1);        /* delivery count */
+            put_len(r, 1, 0);     /* delivery count */
         }
-        put_len(r, 2); /* consumers */
-        put_str(r, "alice");
+        put_len(r, 2, 0); /* consumers */
+        put_str(r, "alice", 0);
         put_zeros(r, 8); /* seen time */
-        put_len(r, 1);
+        put_len(r, 1, 0);
         put_zeros(r, 16);
-        put_str(r, "bob");
+        put_str(r, "bob", 0);
         put_zeros(r, 8);
-        put_len(r, 1);
+        put_len(r, 1, 0);
         put_zeros(r, 16);
     }
 }
@@ -590,47 +547,47 @@ static void test_opcodes(void **state)
     rdb r;
     start(&r, "0010");
     put_byte(&r, 0xF7); /* MODULE_AUX: id, when opcode (UINT), when, stream */
-    put_len(&r, 99);
-    put_len(&r, 2);
-    put_len(&r, 1);
+    put_len(&r, 99, 0);
+    put_len(&r, 2, 0);
+    put_len(&r, 1, 0);
     put_byte(&r, 5);
-    put_str(&r, "aux");
+    put_str(&r, "aux", 0);
     put_byte(&r, 0);
     put_byte(&r, 0xF6); /* FUNCTION: name, engine, has_desc, desc, code */
-    put_str(&r, "lib");
-    put_str(&r, "LUA");
-    put_len(&r, 1);
-    put_str(&r, "a description");
-    put_str(&r, "return 1");
+    put_str(&r, "lib", 0);
+    put_str(&r, "LUA", 0);
+    put_len(&r, 1, 0);
+    put_str(&r, "a description", 0);
+    put_str(&r, "return 1", 0);
     put_byte(&r, 0xF6);
-    put_str(&r, "lib2");
-    put_str(&r, "LUA");
-    put_len(&r, 0);
-    put_str(&r, "return 2");
+    put_str(&r, "lib2", 0);
+    put_str(&r, "LUA", 0);
+    put_len(&r, 0, 0);
+    put_str(&r, "return 2", 0);
     put_byte(&r, 0xF5); /* FUNCTION2 */
-    put_str(&r, "#!lua name=x\nreturn 3");
+    put_str(&r, "#!lua name=x\nreturn 3", 0);
     put_byte(&r, 0xFB); /* RESIZEDB */
-    put_len(&r, 100000);
-    put_len(&r, 3);
+    put_len(&r, 100000, 0);
+    put_len(&r, 3, 0);
     put_byte(&r, 0xFD); /* EXPIRETIME, 4 bytes */
     put_zeros(&r, 4);
     put_byte(&r, 0xF8); /* IDLE */
-    put_len(&r, 1000);
+    put_len(&r, 1000, 0);
     put_byte(&r, 0);
-    put_str(&r, "ttl-seconds");
-    put_str(&r, "v");
+    put_str(&r, "ttl-seconds", 0);
+    put_str(&r, "v", 0);
     put_byte(&r, 0xF9); /* FREQ */
     put_byte(&r, 5);
     put_byte(&r, 0xFC); /* EXPIRETIME_MS, 8 bytes */
     put_zeros(&r, 8);
     put_byte(&r, 1); /* an empty list: skipped by Redis, its expire too */
-    put_str(&r, "empty");
-    put_len(&r, 0);
+    put_str(&r, "empty", 0);
+    put_len(&r, 0, 0);
     put_byte(&r, 0);
-    put_str(&r, "no-ttl");
-    put_str(&r, "v");
+    put_str(&r, "no-ttl", 0);
+    put_str(&r, "v", 0);
     put_byte(&r, 0xFE);
-    put_len(&r, 20); /* a database above 15 */
+    put_len(&r, 20, 0); /* a database above 15 */
     put_canary(&r);
     finish(&r);
     store_rdb_summary s;
@@ -678,8 +635,8 @@ static void test_unknown_type(void **state)
     start(&r, "0010");
     size_t at = r.n;
     put_byte(&r, 0x42);
-    put_str(&r, "k");
-    put_str(&r, "v");
+    put_str(&r, "k", 0);
+    put_str(&r, "v", 0);
     finish(&r);
     store_rdb_summary s;
     mrd_error e;
@@ -713,7 +670,7 @@ static void test_hostile_lengths(void **state)
         rdb r;
         start(&r, "0010");
         put_byte(&r, cases[i].type);
-        put_str(&r, "k");
+        put_str(&r, "k", 0);
         put(&r, huge64, sizeof(huge64));
         for (int k = 0; k < 9; k++) /* what would be a few elements */
             put_byte(&r, 1);
@@ -729,7 +686,7 @@ static void test_hostile_lengths(void **state)
     rdb r;
     start(&r, "0010");
     put_byte(&r, 0);
-    put_str(&r, "k");
+    put_str(&r, "k", 0);
     put_byte(&r, 0xC3);
     put(&r, huge64, sizeof(huge64));
     put(&r, huge64, sizeof(huge64));
@@ -742,7 +699,7 @@ static void test_hostile_lengths(void **state)
     /* an aux value announced huge */
     start(&r, "0010");
     put_byte(&r, 0xFA);
-    put_str(&r, "repl-id");
+    put_str(&r, "repl-id", 0);
     put(&r, huge64, sizeof(huge64));
     finish(&r);
     assert_int_equal(scan_rdb(&r, &s, &e), MRD_ERR_PARSE);
@@ -758,7 +715,7 @@ static void test_malformed(void **state)
     /* an invalid length encoding (0x82) */
     start(&r, "0010");
     put_byte(&r, 1);
-    put_str(&r, "k");
+    put_str(&r, "k", 0);
     put_byte(&r, 0x82);
     finish(&r);
     assert_int_equal(scan_rdb(&r, &s, &e), MRD_ERR_PARSE);
@@ -766,7 +723,7 @@ static void test_malformed(void **state)
     /* an unknown string encoding (0xC4) */
     start(&r, "0010");
     put_byte(&r, 0);
-    put_str(&r, "k");
+    put_str(&r, "k", 0);
     put_byte(&r, 0xC4);
     finish(&r);
     assert_int_equal(scan_rdb(&r, &s, &e), MRD_ERR_PARSE);
@@ -774,18 +731,18 @@ static void test_malformed(void **state)
     /* a quicklist container that is neither plain nor packed */
     start(&r, "0010");
     put_byte(&r, 18);
-    put_str(&r, "k");
-    put_len(&r, 1);
-    put_len(&r, 3);
-    put_str(&r, "x");
+    put_str(&r, "k", 0);
+    put_len(&r, 1, 0);
+    put_len(&r, 3, 0);
+    put_str(&r, "x", 0);
     finish(&r);
     assert_int_equal(scan_rdb(&r, &s, &e), MRD_ERR_PARSE);
     assert_non_null(strstr(e.msg, "quicklist container 3"));
     /* an unknown module opcode */
     start(&r, "0010");
     put_byte(&r, 7);
-    put_str(&r, "k");
-    put_len(&r, 1);
+    put_str(&r, "k", 0);
+    put_len(&r, 1, 0);
     put_byte(&r, 6);
     finish(&r);
     assert_int_equal(scan_rdb(&r, &s, &e), MRD_ERR_PARSE);
@@ -793,8 +750,8 @@ static void test_malformed(void **state)
     /* repl-id that is not 40 hex digits */
     start(&r, "0010");
     put_byte(&r, 0xFA);
-    put_str(&r, "repl-id");
-    put_str(&r, "not-an-id");
+    put_str(&r, "repl-id", 0);
+    put_str(&r, "not-an-id", 0);
     finish(&r);
     assert_int_equal(scan_rdb(&r, &s, &e), MRD_ERR_PARSE);
     assert_non_null(strstr(e.msg, "repl-id"));
