@@ -38,40 +38,13 @@
 
 /* ==== RDB FORMAT ==== */
 
-#define RDB_HEADER_LEN 9             /* "REDIS" + 4 version digits */
+/* RDB_HEADER_LEN, the cursor, the string reader and the aux fields are
+ * shared with rdb_scan.c through snapshot_internal.h. */
 #define RDB_TRAILER_LEN 9            /* EOF opcode + 8-byte CRC64 */
 #define RDB_MIN_LEN (RDB_HEADER_LEN + RDB_TRAILER_LEN)
-#define RDB_CHECKSUM_SINCE 5         /* versions before 5 have no CRC64 */
-#define RDB_OPCODE_AUX 0xFA
-#define RDB_OPCODE_EOF 0xFF
-#define RDB_ENC_INT8 0
-#define RDB_ENC_INT16 1
-#define RDB_ENC_INT32 2
-#define RDB_ENC_LZF 3
-#define RDB_REPL_ID_LEN 40
 #define RDB_INSPECT_LEN 4096         /* how much of the payload the fetch inspects */
 
-/* A string read from an RDB: kept in TEXT when shorter than TEXT (every
- * aux key and value this module looks at is), otherwise only skipped. */
-typedef struct rdb_str {
-    char text[64];
-    size_t len;
-    bool kept;
-} rdb_str;
-
-typedef enum rdb_status {
-    RDB_READ_OK,
-    RDB_READ_SHORT, /* the buffer ends inside the item */
-    RDB_READ_BAD,   /* the item is malformed */
-} rdb_status;
-
-typedef struct rdb_cursor {
-    const unsigned char *p;
-    size_t len;
-    size_t pos;
-} rdb_cursor;
-
-static bool rdb_header_ok(const unsigned char *p, size_t len, int *version)
+bool store__rdb_header_ok(const unsigned char *p, size_t len, int *version)
 {
     if (len < RDB_HEADER_LEN || memcmp(p, "REDIS", 5) != 0)
         return false;
@@ -97,7 +70,7 @@ static uint64_t be_bytes(const unsigned char *p, size_t n)
 /* An RDB length: 00xxxxxx (6 bits), 01xxxxxx xxxxxxxx (14 bits, big
  * endian), 0x80 + 32 bits or 0x81 + 64 bits (big endian), or 11xxxxxx: an
  * encoded string whose kind is the low 6 bits (*ENCODED set). */
-static rdb_status rdb_read_len(rdb_cursor *c, uint64_t *v, bool *encoded)
+rdb_status store__rdb_read_len(rdb_cursor *c, uint64_t *v, bool *encoded)
 {
     *encoded = false;
     if (c->pos >= c->len)
@@ -178,12 +151,12 @@ static rdb_status rdb_skip(rdb_cursor *c, uint64_t n)
     return RDB_READ_OK;
 }
 
-static rdb_status rdb_read_string(rdb_cursor *c, rdb_str *s)
+rdb_status store__rdb_read_string(rdb_cursor *c, rdb_str *s)
 {
     memset(s, 0, sizeof(*s));
     uint64_t n;
     bool encoded;
-    rdb_status st = rdb_read_len(c, &n, &encoded);
+    rdb_status st = store__rdb_read_len(c, &n, &encoded);
     if (st != RDB_READ_OK)
         return st;
     if (!encoded) {
@@ -219,11 +192,11 @@ static rdb_status rdb_read_string(rdb_cursor *c, rdb_str *s)
     case RDB_ENC_LZF: {
         uint64_t clen, ulen;
         bool enc2;
-        if ((st = rdb_read_len(c, &clen, &enc2)) != RDB_READ_OK)
+        if ((st = store__rdb_read_len(c, &clen, &enc2)) != RDB_READ_OK)
             return st;
         if (enc2)
             return RDB_READ_BAD;
-        if ((st = rdb_read_len(c, &ulen, &enc2)) != RDB_READ_OK)
+        if ((st = store__rdb_read_len(c, &ulen, &enc2)) != RDB_READ_OK)
             return st;
         if (enc2)
             return RDB_READ_BAD;
@@ -253,12 +226,47 @@ static bool str_is(const rdb_str *s, const char *lit)
     return s->kept && s->len == strlen(lit) && memcmp(s->text, lit, s->len) == 0;
 }
 
+mrd_rc store__rdb_aux_field(const rdb_str *key, const rdb_str *val,
+                            char repl_id[RDB_REPL_ID_LEN + 1], long long *repl_offset,
+                            mrd_error *err)
+{
+    if (str_is(key, "repl-id")) {
+        if (!val->kept || val->len != RDB_REPL_ID_LEN)
+            return mrd_error_set(err, MRD_ERR_PARSE,
+                                 "the RDB aux field repl-id is %zu bytes long, "
+                                 "expected %d",
+                                 val->len, RDB_REPL_ID_LEN);
+        /* Redis writes 40 hex digits; anything else (a NUL would cut
+         * the id short) is not a replication id. */
+        if (strspn(val->text, "0123456789abcdefABCDEF") != RDB_REPL_ID_LEN)
+            return mrd_error_set(err, MRD_ERR_PARSE,
+                                 "the RDB aux field repl-id is not %d hexadecimal "
+                                 "digits",
+                                 RDB_REPL_ID_LEN);
+        memcpy(repl_id, val->text, RDB_REPL_ID_LEN);
+        repl_id[RDB_REPL_ID_LEN] = '\0';
+    } else if (str_is(key, "repl-offset")) {
+        /* digits only, all VAL.len of them (a NUL would cut it short) */
+        bool digits = val->kept && val->len > 0 &&
+                      strspn(val->text, "0123456789") == val->len;
+        char *end = NULL;
+        errno = 0;
+        long long v = digits ? strtoll(val->text, &end, 10) : -1;
+        if (!digits || !end || *end != '\0' || errno != 0 || v < 0)
+            return mrd_error_set(err, MRD_ERR_PARSE,
+                                 "the RDB aux field repl-offset is not a "
+                                 "non-negative number");
+        *repl_offset = v;
+    }
+    return MRD_OK;
+}
+
 mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *out,
                          mrd_error *err)
 {
     memset(out, 0, sizeof(*out));
     out->repl_offset = -1;
-    if (!buf || !rdb_header_ok(buf, len, &out->rdb_version))
+    if (!buf || !store__rdb_header_ok(buf, len, &out->rdb_version))
         return mrd_error_set(err, MRD_ERR_PARSE,
                              "not an RDB file: it does not start with REDIS and a "
                              "4-digit version");
@@ -266,9 +274,9 @@ mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *o
     while (c.pos < c.len && c.p[c.pos] == RDB_OPCODE_AUX) {
         size_t at = c.pos++;
         rdb_str key, val;
-        rdb_status st = rdb_read_string(&c, &key);
+        rdb_status st = store__rdb_read_string(&c, &key);
         if (st == RDB_READ_OK)
-            st = rdb_read_string(&c, &val);
+            st = store__rdb_read_string(&c, &val);
         if (st == RDB_READ_SHORT)
             break; /* BUF ends inside this field: it stays absent */
         if (st == RDB_READ_BAD)
@@ -276,34 +284,7 @@ mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *o
                                  "the RDB aux field at byte %zu has an invalid "
                                  "string encoding",
                                  at);
-        if (str_is(&key, "repl-id")) {
-            if (!val.kept || val.len != RDB_REPL_ID_LEN)
-                return mrd_error_set(err, MRD_ERR_PARSE,
-                                     "the RDB aux field repl-id is %zu bytes long, "
-                                     "expected %d",
-                                     val.len, RDB_REPL_ID_LEN);
-            /* Redis writes 40 hex digits; anything else (a NUL would cut
-             * the id short) is not a replication id. */
-            if (strspn(val.text, "0123456789abcdefABCDEF") != RDB_REPL_ID_LEN)
-                return mrd_error_set(err, MRD_ERR_PARSE,
-                                     "the RDB aux field repl-id is not %d hexadecimal "
-                                     "digits",
-                                     RDB_REPL_ID_LEN);
-            memcpy(out->repl_id, val.text, RDB_REPL_ID_LEN);
-            out->repl_id[RDB_REPL_ID_LEN] = '\0';
-        } else if (str_is(&key, "repl-offset")) {
-            /* digits only, all VAL.len of them (a NUL would cut it short) */
-            bool digits = val.kept && val.len > 0 &&
-                          strspn(val.text, "0123456789") == val.len;
-            char *end = NULL;
-            errno = 0;
-            long long v = digits ? strtoll(val.text, &end, 10) : -1;
-            if (!digits || !end || *end != '\0' || errno != 0 || v < 0)
-                return mrd_error_set(err, MRD_ERR_PARSE,
-                                     "the RDB aux field repl-offset is not a "
-                                     "non-negative number");
-            out->repl_offset = v;
-        }
+        MRD_TRY(store__rdb_aux_field(&key, &val, out->repl_id, &out->repl_offset, err));
     }
     return MRD_OK;
 }
@@ -631,7 +612,7 @@ static mrd_rc sink(fetch *f, const unsigned char *d, size_t n, mrd_error *err)
     f->received += (long long)n;
     if (!f->header_checked && f->head_len >= RDB_HEADER_LEN) {
         f->header_checked = true;
-        if (!rdb_header_ok(f->head, f->head_len, NULL)) /* fail early */
+        if (!store__rdb_header_ok(f->head, f->head_len, NULL)) /* fail early */
             return fail(f, err, MRD_ERR_PARSE,
                         "the payload is not an RDB file (it does not start with "
                         "REDIS and a 4-digit version)");

@@ -39,4 +39,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         FUZZ_CHECK(FUZZ_TERMINATED((e)->file));                                      \
     } while (0)
 
+/* The replication fields an RDB reader returns (store_rdb_inspect,
+ * store_rdb_scan): repl-id "" or 40 characters, repl-offset -1 or >= 0. */
+static inline void fuzz_check_repl(const char repl_id[41], long long repl_offset)
+{
+    FUZZ_CHECK(memchr(repl_id, '\0', 41) != NULL);
+    size_t idlen = strlen(repl_id);
+    FUZZ_CHECK(idlen == 0 || idlen == 40);
+    FUZZ_CHECK(repl_offset >= -1);
+}
+
 #endif

@@ -33,10 +33,7 @@ static void check_snapshot(const store_snapshot *s)
 {
     FUZZ_CHECK(s->bytes == 0 && s->duration_ms == 0);
     FUZZ_CHECK(s->rdb_version >= 0 && s->rdb_version <= 9999);
-    FUZZ_CHECK(FUZZ_TERMINATED(s->repl_id));
-    size_t idlen = strlen(s->repl_id);
-    FUZZ_CHECK(idlen == 0 || idlen == 40);
-    FUZZ_CHECK(s->repl_offset >= -1);
+    fuzz_check_repl(s->repl_id, s->repl_offset);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

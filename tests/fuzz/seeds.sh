@@ -9,6 +9,9 @@
 #             (no TCP port): one SAVEd, one fetched with redis-cli --rdb
 #             (repl-id and repl-offset aux fields, as the snapshot fetch
 #             sees them), with integer-encoded and LZF-compressed strings
+#   rdb_scan  tests/fixtures/rdb/*.rdb (tests/fixtures/rdb/make.sh: every
+#             type, streams, TTLs, several databases, a function, the
+#             replication form) and the rdb seeds above
 #   manifest  what deploy writes for the shipped local topologies and the
 #             valid local fixtures (BUILD/fuzz_manifest_seeds)
 #   snapshot  the server's side of a snapshot fetch around each RDB seed
@@ -93,6 +96,8 @@ redis-cli -s "$sock" --rdb "$OUT/rdb/sync.rdb" >/dev/null 2>&1
     echo "seeds.sh: redis-server made no RDB (see $rdir/redis.log)" >&2
     exit 1
 }
+copy_seeds rdb_scan "$SRC"/tests/fixtures/rdb/*.rdb
+cp "$OUT"/rdb/*.rdb "$OUT/rdb_scan/"
 
 # The snapshot fetch: the server's side of a connection that ends in each
 # RDB, in both payload forms, with and without AUTH (byte 0, bit 0).

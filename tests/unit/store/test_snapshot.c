@@ -23,67 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rdb_builder.h"
 #include "snapshot.h"
 
 #define REPL_ID "8a1f4c3b2e9d7f6a5b4c3d2e1f0a9b8c7d6e5f4a"
 
-/* ---- a tiny RDB builder ---- */
-
-typedef struct rdb {
-    unsigned char b[8192];
-    size_t n;
-} rdb;
-
-static void put(rdb *r, const void *p, size_t n)
-{
-    assert_true(r->n + n <= sizeof(r->b));
-    memcpy(r->b + r->n, p, n);
-    r->n += n;
-}
-
-static void put_byte(rdb *r, unsigned v)
-{
-    unsigned char c = (unsigned char)v;
-    put(r, &c, 1);
-}
-
-static void put_header(rdb *r, const char *version)
-{
-    put(r, "REDIS", 5);
-    put(r, version, 4);
-}
-
-/* A length in the smallest encoding (or in BITS: 6, 14, 32, 64). */
-static void put_len(rdb *r, uint64_t len, int bits)
-{
-    switch (bits) {
-    case 6:
-        assert_true(len < 64);
-        put_byte(r, (unsigned)len);
-        break;
-    case 14:
-        assert_true(len < 16384);
-        put_byte(r, 0x40 | (unsigned)(len >> 8));
-        put_byte(r, (unsigned)(len & 0xFF));
-        break;
-    case 32:
-        put_byte(r, 0x80);
-        for (int i = 3; i >= 0; i--)
-            put_byte(r, (unsigned)((len >> (8 * i)) & 0xFF));
-        break;
-    default:
-        put_byte(r, 0x81);
-        for (int i = 7; i >= 0; i--)
-            put_byte(r, (unsigned)((len >> (8 * i)) & 0xFF));
-        break;
-    }
-}
-
-static void put_str(rdb *r, const char *s, int bits)
-{
-    put_len(r, strlen(s), bits);
-    put(r, s, strlen(s));
-}
+/* ---- a tiny RDB builder (rdb_builder.h) and what Redis writes ---- */
 
 static void put_aux(rdb *r, const char *key, const char *val)
 {
