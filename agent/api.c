@@ -487,6 +487,18 @@ static enum MHD_Result dispatch(api_server *s, struct MHD_Connection *c, const a
         return reply_json(c, status >= 200 && status <= 599 ? (unsigned)status : 500, obj, NULL,
                           NULL);
     }
+    case API_ROUTE_SEED: {
+        if (!s->h.seed)
+            break;
+        int status = MHD_HTTP_OK;
+        mrd_info("api %s: node %d to be seeded%s", s->where, v->restart_port,
+                 v->seed_force ? " (forced)" : "");
+        json_t *obj = s->h.seed(s->h.ctx, v->restart_port, v->seed_force, &status);
+        if (!obj)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "the seed gave no report");
+        return reply_json(c, status >= 200 && status <= 599 ? (unsigned)status : 500, obj, NULL,
+                          NULL);
+    }
     case API_ROUTE_NONE:
         break;
     }

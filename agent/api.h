@@ -14,6 +14,9 @@
  *   POST /v1/restart?port=P | ?sentinel=1
  *                    restart one process with its manifest's settings,
  *                    keeping its data (heal.h: heal_restart())
+ *   POST /v1/seed?port=P[&force=1]
+ *                    a restore: node P starts as its shard's leader with
+ *                    the RDB put at ROOT/restore/P.rdb (heal.h: heal_seed())
  *
  * Protected endpoints need "Authorization: Bearer <token>", compared in
  * constant time.  Every refusal is JSON {"error": "..."}; the statuses and
@@ -138,6 +141,11 @@ typedef struct api_handlers {
      * (PORT 0); new object and *http_status (200, or the refusal's: 404,
      * 409, 500, 503).  Optional: NULL answers 404. */
     json_t *(*restart)(void *ctx, int port, int *http_status);
+    /* POST /v1/seed: node PORT starts as its shard's leader with the RDB
+     * the orchestrator put for it; FORCE: even if it holds keys.  New
+     * object and *http_status (200, or the refusal's: 404, 409, 500, 503).
+     * Optional: NULL answers 404. */
+    json_t *(*seed)(void *ctx, int port, bool force, int *http_status);
 } api_handlers;
 
 typedef struct api_server api_server; /* opaque */

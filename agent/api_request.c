@@ -55,6 +55,8 @@ const char *api_route_name(api_route r)
         return "/v1/hold";
     case API_ROUTE_RESTART:
         return "/v1/restart";
+    case API_ROUTE_SEED:
+        return "/v1/seed";
     case API_ROUTE_NONE:
         break;
     }
@@ -319,11 +321,25 @@ static api_route route_of(const char *path, size_t n)
         {"/v1/fence", API_ROUTE_FENCE},
         {"/v1/hold", API_ROUTE_HOLD},
         {"/v1/restart", API_ROUTE_RESTART},
+        {"/v1/seed", API_ROUTE_SEED},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strlen(routes[i].path) == n && memcmp(routes[i].path, path, n) == 0)
             return routes[i].route;
     return API_ROUTE_NONE;
+}
+
+/* A port as a query value: Q (N bytes) is 1 to 65535 without a leading
+ * zero.  -1 when it is not. */
+static int query_port(const char *q, size_t n)
+{
+    long p = 0;
+    bool ok = n > 0 && n <= 5 && q[0] != '0';
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = q[i] >= '0' && q[i] <= '9';
+        p = p * 10 + (q[i] - '0');
+    }
+    return ok && p <= 65535 ? (int)p : -1;
 }
 
 /* POST /v1/restart's query, raw (TARGET, N bytes, as sent): exactly
@@ -338,18 +354,32 @@ static api_req_rc restart_query(const char *target, size_t n, api_verdict *v)
         v->restart_port = 0;
         return API_REQ_ACCEPT;
     }
-    long p = 0;
     size_t i = sizeof(port) - 1;
-    bool ok = q && len > i && len <= i + 5 && memcmp(q + 1, port, i) == 0 && q[1 + i] != '0';
-    for (; ok && i < len; i++) {
-        ok = q[1 + i] >= '0' && q[1 + i] <= '9';
-        p = p * 10 + (q[1 + i] - '0');
-    }
-    if (!ok || p > 65535)
+    int p = q && len > i && memcmp(q + 1, port, i) == 0 ? query_port(q + 1 + i, len - i) : -1;
+    if (p < 0)
         return refuse(v, 400,
                       "POST /v1/restart needs ?port=P (the port of a store node of this "
                       "host) or ?sentinel=1");
-    v->restart_port = (int)p;
+    v->restart_port = p;
+    return API_REQ_ACCEPT;
+}
+
+/* POST /v1/seed's query, raw: exactly "port=P" or "port=P&force=1".  Sets
+ * v->restart_port and v->seed_force. */
+static api_req_rc seed_query(const char *target, size_t n, api_verdict *v)
+{
+    const char *q = memchr(target, '?', n);
+    size_t len = q ? n - (size_t)(q + 1 - target) : 0;
+    static const char port[] = "port=", force[] = "&force=1";
+    size_t i = sizeof(port) - 1, f = sizeof(force) - 1;
+    v->seed_force = q && len > i + f && memcmp(q + 1 + len - f, force, f) == 0;
+    size_t plen = len - (v->seed_force ? f : 0);
+    int p = q && plen > i && memcmp(q + 1, port, i) == 0 ? query_port(q + 1 + i, plen - i) : -1;
+    if (p < 0)
+        return refuse(v, 400,
+                      "POST /v1/seed needs ?port=P (the port of a store node of this host), "
+                      "optionally &force=1");
+    v->restart_port = p;
     return API_REQ_ACCEPT;
 }
 
@@ -405,6 +435,7 @@ static bool needs_token(const api_policy *p, api_route r)
     case API_ROUTE_FENCE:
     case API_ROUTE_HOLD:
     case API_ROUTE_RESTART:
+    case API_ROUTE_SEED:
     case API_ROUTE_NONE:
         break;
     }
@@ -415,7 +446,8 @@ static bool needs_token(const api_policy *p, api_route r)
  * others GET or HEAD, without a body. */
 static bool route_is_post(api_route r)
 {
-    return r == API_ROUTE_HEAL || r == API_ROUTE_HOLD || r == API_ROUTE_RESTART;
+    return r == API_ROUTE_HEAL || r == API_ROUTE_HOLD || r == API_ROUTE_RESTART ||
+           r == API_ROUTE_SEED;
 }
 
 /* Decimal digits only; a value past UINT64_MAX saturates (it is refused
@@ -520,6 +552,8 @@ api_req_rc api_request_check_head(const api_request_in *in, const api_policy *p,
     }
     if (v->route == API_ROUTE_RESTART &&
         restart_query(in->target, in->target_len, v) != API_REQ_ACCEPT)
+        return API_REQ_REFUSE;
+    if (v->route == API_ROUTE_SEED && seed_query(in->target, in->target_len, v) != API_REQ_ACCEPT)
         return API_REQ_REFUSE;
     if (!post && (declared > 0 || encoding))
         return refuse(v, 400, "a GET request must not carry a body");

@@ -51,6 +51,7 @@ typedef enum api_route {
     API_ROUTE_FENCE,    /* GET|HEAD /v1/fence, token (fence.h) */
     API_ROUTE_HOLD,     /* POST /v1/hold?port=P&ttl_ms=N, token (hold.h) */
     API_ROUTE_RESTART,  /* POST /v1/restart?port=P | ?sentinel=1, token */
+    API_ROUTE_SEED,     /* POST /v1/seed?port=P[&force=1], token (a restore) */
 } api_route;
 
 typedef enum api_req_rc {
@@ -97,7 +98,8 @@ typedef struct api_verdict {
     uint64_t body_len;  /* the declared Content-Length (0 without one) */
     size_t head_len;    /* raw parsers: bytes of the head, blank line included */
     int restart_port;   /* POST /v1/restart: the store node's port, 0 for
-                           ?sentinel=1 */
+                           ?sentinel=1; POST /v1/seed: the store node's port */
+    bool seed_force;    /* POST /v1/seed: &force=1 (the node may hold data) */
 } api_verdict;
 
 /* A head split by api_request_parse_head(): IN's pointers go into the

@@ -234,6 +234,40 @@ typedef enum heal_restart_status {
 mrd_rc heal_restart(heal_ctx *hc, int port, int lock_wait_ms, json_t **report,
                     heal_restart_status *status, mrd_error *err);
 
+/* ==== a restore's seed (POST /v1/seed; heal_seed.c) ====
+ *
+ * `meridian restore` puts a backup's RDB for the store node on PORT at
+ * ROOT/HEAL_SEED_DIR/PORT.rdb, then asks for the seed: under the heal
+ * lock, the node stops, the file becomes its dump.rdb (moved, so a seed
+ * is never loaded twice), its config is rendered as its shard's master and
+ * it starts; the call returns once it has loaded the data.  Its replicas
+ * then sync from it as from any restarted master (the orchestrator holds
+ * them at replica-priority 0 meanwhile, so no sentinel promotes one).
+ * Only the node the sentinels name as the master is seeded, and only when
+ * it holds no key, unless forced. */
+#define HEAL_SEED_DIR "restore"
+
+/* What heal_seed_decide() says. */
+typedef enum heal_seed_verdict {
+    HEAL_SEED_GO = 0,     /* seed it */
+    HEAL_SEED_NOT_NOW,    /* no majority agrees on the shard's master */
+    HEAL_SEED_NOT_LEADER, /* another node is the shard's master */
+    HEAL_SEED_HOLDS_DATA, /* it answers with keys, and the call is not forced */
+} heal_seed_verdict;
+
+/* Pure: the verdict for a node's facts, the KEYS it answered with (0 when
+ * it did not answer) and FORCE. */
+heal_seed_verdict heal_seed_decide(const heal_facts *f, long long keys, bool force);
+
+/* Seed the store node of this host on PORT.  *report (new) gets
+ * {"process": label, "seeded": true, "keys": N, "replication_offset": N,
+ * "ms": N} (DONE), or {"error": sentence, "process": label or null}
+ * (FAILED: the node is left stopped or running without the data, and the
+ * seed file is gone only once it was moved; REFUSED, UNKNOWN, BUSY as for
+ * heal_restart()).  MRD_ERR_NOMEM only when no report could be built. */
+mrd_rc heal_seed(heal_ctx *hc, int port, bool force, int lock_wait_ms, json_t **report,
+                 heal_restart_status *status, mrd_error *err);
+
 /* Readiness from the last observation: {"host","ready","nodes":[{"kind",
  * "ready","reason"}]} (new).  Kind "redis" (with "port") for each node,
  * "sentinel", and "leftover" (with "port") for each node folder the last

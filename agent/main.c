@@ -97,6 +97,11 @@ static json_t *api_hold(void *ctx, const char *port, const char *ttl_ms, int *ht
     return hold_request(((agent_api *)ctx)->h, port, ttl_ms, http_status);
 }
 
+/* The HTTP status of a restart's or a seed's end. */
+static const int restart_http_status[] = {
+    [HEAL_RESTART_DONE] = 200,    [HEAL_RESTART_FAILED] = 500, [HEAL_RESTART_REFUSED] = 409,
+    [HEAL_RESTART_LATER] = 503,   [HEAL_RESTART_UNKNOWN] = 404, [HEAL_RESTART_BUSY] = 503};
+
 static json_t *api_restart(void *ctx, int port, int *http_status)
 {
     agent_api *a = ctx;
@@ -112,10 +117,25 @@ static json_t *api_restart(void *ctx, int port, int *http_status)
         *http_status = 500;
         return json_pack("{s:s}", "error", err.msg);
     }
-    static const int status[] = {[HEAL_RESTART_DONE] = 200,    [HEAL_RESTART_FAILED] = 500,
-                                 [HEAL_RESTART_REFUSED] = 409, [HEAL_RESTART_LATER] = 503,
-                                 [HEAL_RESTART_UNKNOWN] = 404, [HEAL_RESTART_BUSY] = 503};
-    *http_status = status[st];
+    *http_status = restart_http_status[st];
+    return report;
+}
+
+static json_t *api_seed(void *ctx, int port, bool force, int *http_status)
+{
+    agent_api *a = ctx;
+    json_t *report = NULL;
+    heal_restart_status st;
+    mrd_error err;
+    if (fence_check(a->fc, false, true)) {
+        *http_status = 409;
+        return json_pack("{s:s}", "error", "this host is fenced (replaced on a spare)");
+    }
+    if (heal_seed(a->hc, port, force, RESTART_LOCK_WAIT_MS, &report, &st, &err) != MRD_OK) {
+        *http_status = 500;
+        return json_pack("{s:s}", "error", err.msg);
+    }
+    *http_status = restart_http_status[st];
     return report;
 }
 
@@ -411,7 +431,8 @@ serve:;
     agent_api actx = {.h = h, .m = h->m, .hc = hc, .fc = fc};
     api_handlers handlers = {.ctx = &actx, .health = api_health, .nodes = api_nodes,
                              .heal = api_heal, .metrics = api_metrics, .fence = api_fence,
-                             .hold = api_hold, .restart = api_restart};
+                             .hold = api_hold, .restart = api_restart,
+                             .seed = api_seed};
     /* tls.enabled: HTTPS only, with the host's certificate (certs.h) */
     bool tls = h->m->settings.tls.enabled;
     char cert[MRD_MF_PATH], key[MRD_MF_PATH];

@@ -165,12 +165,19 @@ mrd_rc store_info_parse(const char *text, size_t len, store_info *out, mrd_error
             err));
     MRD_TRY(num(text, len, "total_net_repl_input_bytes", &out->total_net_repl_input_bytes,
             err));
-    /* "db0:keys=12,expires=0,avg_ttl=0" */
-    if (store_info_field(text, len, "db0", buf, sizeof(buf))) {
+    /* "db0:keys=12,expires=0,avg_ttl=0", one line per database with keys */
+    for (int db = 0; db < STORE_INFO_DBS; db++) {
+        char name[8];
+        snprintf(name, sizeof(name), "db%d", db);
+        if (!store_info_field(text, len, name, buf, sizeof(buf)))
+            continue;
         char *end;
-        if (strncmp(buf, "keys=", 5) != 0 ||
-            (out->keys = strtoll(buf + 5, &end, 10), end == buf + 5))
-            return mrd_error_set(err, MRD_ERR_PARSE, "malformed db0 line: %s", buf);
+        long long keys = 0;
+        if (strncmp(buf, "keys=", 5) != 0 || (keys = strtoll(buf + 5, &end, 10), end == buf + 5))
+            return mrd_error_set(err, MRD_ERR_PARSE, "malformed %s line: %s", name, buf);
+        if (db == 0)
+            out->keys = keys;
+        out->keys_total += keys;
     }
     return MRD_OK;
 }

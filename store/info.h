@@ -18,6 +18,10 @@ typedef struct store_replica_info {
     long long lag_s;    /* seconds since the last ack */
 } store_replica_info;
 
+/* The databases whose keys store_info_parse() counts (Redis' default
+ * `databases 16`). */
+#define STORE_INFO_DBS 16
+
 typedef struct store_info {
     char redis_version[32];
     long long process_id;
@@ -43,6 +47,7 @@ typedef struct store_info {
     long long total_net_repl_output_bytes;
     long long total_net_repl_input_bytes;
     long long keys;          /* db0 keys, 0 when absent */
+    long long keys_total;    /* keys of databases 0 to STORE_INFO_DBS - 1 */
 } store_info;
 
 /* Parse the text of INFO (any sections; missing fields stay zero).

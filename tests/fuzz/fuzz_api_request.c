@@ -69,15 +69,18 @@ static api_req_rc judge(const uint8_t *data, size_t size, bool metrics_open, api
         FUZZ_CHECK(v->route == API_ROUTE_HEALTH || v->route == API_ROUTE_NODES ||
                    v->route == API_ROUTE_HEAL || v->route == API_ROUTE_METRICS ||
                    v->route == API_ROUTE_FENCE || v->route == API_ROUTE_HOLD ||
-                   v->route == API_ROUTE_RESTART);
+                   v->route == API_ROUTE_RESTART || v->route == API_ROUTE_SEED);
         FUZZ_CHECK(v->head_len > 0 && v->head_len <= size);
         FUZZ_CHECK(v->body_len <= size - v->head_len);
         if (v->route == API_ROUTE_NODES || v->route == API_ROUTE_HEAL ||
             v->route == API_ROUTE_FENCE || v->route == API_ROUTE_HOLD ||
-            v->route == API_ROUTE_RESTART || (v->route == API_ROUTE_METRICS && !metrics_open))
+            v->route == API_ROUTE_RESTART || v->route == API_ROUTE_SEED ||
+            (v->route == API_ROUTE_METRICS && !metrics_open))
             FUZZ_CHECK(v->authorized);
         if (v->route == API_ROUTE_RESTART)
             FUZZ_CHECK(v->restart_port >= 0 && v->restart_port <= 65535);
+        if (v->route == API_ROUTE_SEED)
+            FUZZ_CHECK(v->restart_port >= 1 && v->restart_port <= 65535);
         break;
     case API_REQ_REFUSE:
         check_refusal(v);

@@ -97,6 +97,22 @@ static const rcase cases[] = {
     {"restart, a body that is not an object",
      RAW("POST /v1/restart?port=1 HTTP/1.1\r\n" AUTH "Content-Length: 2\r\n\r\n[]"),
      API_REQ_REFUSE, 400, API_ROUTE_RESTART, "JSON object"},
+    {"seed a node", RAW("POST /v1/seed?port=16379 HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_ACCEPT,
+     0, API_ROUTE_SEED, NULL},
+    {"seed a node, forced", RAW("POST /v1/seed?port=16379&force=1 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_ACCEPT, 0, API_ROUTE_SEED, NULL},
+    {"seed, no token", RAW("POST /v1/seed?port=1 HTTP/1.1\r\n\r\n"), API_REQ_REFUSE, 401,
+     API_ROUTE_SEED, "Authorization: Bearer"},
+    {"GET seed", RAW("GET /v1/seed?port=1 HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_REFUSE, 405,
+     API_ROUTE_SEED, "method not allowed"},
+    {"seed, no query", RAW("POST /v1/seed HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_REFUSE, 400,
+     API_ROUTE_SEED, "?port=P"},
+    {"seed, force=0", RAW("POST /v1/seed?port=1&force=0 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_REFUSE, 400, API_ROUTE_SEED, "&force=1"},
+    {"seed, only force", RAW("POST /v1/seed?&force=1 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_REFUSE, 400, API_ROUTE_SEED, "?port=P"},
+    {"seed, the sentinel", RAW("POST /v1/seed?sentinel=1 HTTP/1.1\r\n" AUTH "\r\n"),
+     API_REQ_REFUSE, 400, API_ROUTE_SEED, "?port=P"},
     {"heal {}", RAW("POST /v1/heal HTTP/1.1\r\n" AUTH "Content-Length: 2\r\n\r\n{}"),
      API_REQ_ACCEPT, 0, API_ROUTE_HEAL, NULL},
     {"heal, no body", RAW("POST /v1/heal HTTP/1.1\r\n" AUTH "\r\n"), API_REQ_ACCEPT, 0,
@@ -679,6 +695,22 @@ static void test_restart_target(void **state)
     assert_string_equal(api_route_name(v.route), "/v1/restart");
 }
 
+/* POST /v1/seed's query gives the node's port and whether it is forced. */
+static void test_seed_target(void **state)
+{
+    (void)state;
+    api_verdict v;
+    static const char plain[] = "POST /v1/seed?port=16381 HTTP/1.1\r\n" AUTH "\r\n";
+    assert_int_equal(api_request_parse_raw(RAWU(plain), &closed_policy, &v), API_REQ_ACCEPT);
+    assert_int_equal(v.restart_port, 16381);
+    assert_false(v.seed_force);
+    static const char forced[] = "POST /v1/seed?port=7&force=1 HTTP/1.1\r\n" AUTH "\r\n";
+    assert_int_equal(api_request_parse_raw(RAWU(forced), &closed_policy, &v), API_REQ_ACCEPT);
+    assert_int_equal(v.restart_port, 7);
+    assert_true(v.seed_force);
+    assert_string_equal(api_route_name(v.route), "/v1/seed");
+}
+
 /* ==== TLS ==== */
 
 /* The start of a real ClientHello (curl 7.88 over OpenSSL 3.0): record
@@ -765,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_verdict_details),
         cmocka_unit_test(test_metrics_open),
         cmocka_unit_test(test_restart_target),
+        cmocka_unit_test(test_seed_target),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_check_head_direct),
         cmocka_unit_test(test_check_body_direct),

@@ -352,6 +352,14 @@ static void test_last_field_without_newline(void **state)
 
     parse_ok("db0:keys=17,expires=0,avg_ttl=0", &in);
     assert_int_equal(in.keys, 17);
+    assert_int_equal(in.keys_total, 17);
+    /* every database counts in keys_total, db0 alone in keys */
+    parse_ok("db0:keys=3,expires=0\r\ndb3:keys=40,expires=1\r\ndb15:keys=2,expires=0\r\n", &in);
+    assert_int_equal(in.keys, 3);
+    assert_int_equal(in.keys_total, 45);
+    parse_ok("db7:keys=5,expires=0", &in);
+    assert_int_equal(in.keys, 0);
+    assert_int_equal(in.keys_total, 5);
 
     char buf[32];
     const char *t = "a:1\nrole:master";
@@ -494,6 +502,7 @@ static void test_malformed_db0(void **state)
     (void)state;
     parse_fails("db0:expires=0,avg_ttl=0\r\n", "malformed db0 line: expires=0,avg_ttl=0");
     parse_fails("db0:keys=,expires=0\r\n", "malformed db0 line: keys=,expires=0");
+    parse_fails("db2:expires=0\r\n", "malformed db2 line: expires=0");
     parse_fails("db0:\r\n", "malformed db0 line: ");
 }
 
