@@ -77,6 +77,7 @@ typedef struct s3_resp {
     long long sent;  /* file body sent so far */
     int read_errno;  /* reading src_fd failed */
     int write_errno; /* writing dst_fd failed */
+    long os_errno;   /* the socket's errno when connecting failed */
     EVP_MD_CTX *md;  /* hashes what goes to dst_fd (when set) */
     long long written;
     long long last_report;
@@ -298,6 +299,7 @@ static CURLcode perform(s3_client *c, const s3_req *q, s3_resp *r)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     if (status)
         r->status = status;
+    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &r->os_errno);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
 out:
@@ -367,7 +369,11 @@ static mrd_rc answer_error(s3_client *c, const s3_op *op, CURLcode cc, const s3_
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-        return op_fail(c, op, err, MRD_ERR_CONNECT, "cannot connect: %s", why);
+        /* "Connection refused" says more than libcurl's "Failed to connect
+         * to 127.0.0.1 port 4569 after 0 ms: Couldn't connect to server" */
+        return op_fail(c, op, err, MRD_ERR_CONNECT, "cannot connect: %s",
+                       cc == CURLE_COULDNT_CONNECT && r->os_errno ? strerror((int)r->os_errno)
+                                                                  : why);
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:

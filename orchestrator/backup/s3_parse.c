@@ -84,34 +84,44 @@ typedef struct xrange {
 } xrange;
 
 /* The first element TAG in R: its content in *IN, and R advanced past its
- * end tag.  "<Tag/>" is an empty element.  False when there is none, or
- * it has no end tag inside R. */
+ * end tag.  The start tag may carry attributes (<ListBucketResult
+ * xmlns="...">); "<Tag/>" is an empty element.  False when there is none,
+ * or it has no end tag inside R. */
 static bool xml_next(xrange *r, const char *tag, xrange *in)
 {
-    char open[64], close[64], empty[64];
-    int ol = snprintf(open, sizeof(open), "<%s>", tag);
+    char open[64], close[64];
+    int ol = snprintf(open, sizeof(open), "<%s", tag);
     int cl = snprintf(close, sizeof(close), "</%s>", tag);
-    int el = snprintf(empty, sizeof(empty), "<%s/>", tag);
-    if (r->p >= r->end)
-        return false;
-    size_t avail = (size_t)(r->end - r->p);
-    const char *o = memmem(r->p, avail, open, (size_t)ol);
-    const char *e = memmem(r->p, avail, empty, (size_t)el);
-    if (e && (!o || e < o)) {
-        in->p = in->end = e + el;
-        r->p = e + el;
+    for (const char *at = r->p; at < r->end;) {
+        const char *o = memmem(at, (size_t)(r->end - at), open, (size_t)ol);
+        if (!o)
+            return false;
+        const char *after = o + ol;
+        at = after;
+        if (after >= r->end)
+            return false;
+        char next = *after;
+        if (next != '>' && next != '/' && next != ' ' && next != '\t' && next != '\r' &&
+            next != '\n')
+            continue; /* <TagLonger> */
+        const char *gt = memchr(after, '>', (size_t)(r->end - after));
+        if (!gt)
+            return false;
+        if (gt[-1] == '/') { /* <Tag/> or <Tag a="b"/> */
+            in->p = in->end = gt + 1;
+            r->p = gt + 1;
+            return true;
+        }
+        const char *start = gt + 1;
+        const char *c = memmem(start, (size_t)(r->end - start), close, (size_t)cl);
+        if (!c)
+            return false;
+        in->p = start;
+        in->end = c;
+        r->p = c + cl;
         return true;
     }
-    if (!o)
-        return false;
-    const char *start = o + ol;
-    const char *c = memmem(start, (size_t)(r->end - start), close, (size_t)cl);
-    if (!c)
-        return false;
-    in->p = start;
-    in->end = c;
-    r->p = c + cl;
-    return true;
+    return false;
 }
 
 /* The first TAG in R (R is not advanced). */
