@@ -12,6 +12,7 @@ PACKAGES=(
     nftables                                  # region partitions in drills
     jq procps time curl                       # used by the tests and benchmarks
     tcpdump                                   # TLS: the replication link captured (tests/integration/tls.sh)
+    python3-botocore                          # S3 signatures checked independently (tests/integration/s3_sigv4.sh)
     clang libclang-rt-14-dev llvm             # fuzzing: clang, libFuzzer and the
                                               # sanitizer runtimes, llvm-symbolizer
 )

@@ -53,3 +53,8 @@ mrd_integration_test_tls(deploy deploy.sh 180 16550)
 mrd_integration_test_tls(heal heal.sh 300 16650)
 mrd_integration_test_tls(drill drill.sh 300 16750)
 mrd_integration_test_tls(cluster cluster.sh 180 15850)
+# The S3 client (orchestrator/backup/): against s3rver, and every signature
+# checked with botocore.  Ports: integration.s3 24470 (s3rver) and 24479
+# (where nothing listens), integration.s3_sigv4 24471-24472.
+mrd_integration_test(s3 s3.sh 60)
+mrd_integration_test(s3_sigv4 s3_sigv4.sh 60)

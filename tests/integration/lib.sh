@@ -122,6 +122,42 @@ install_clients() {
     flock -u "$lockfd"
 }
 
+# install_s3rver: the pinned S3-compatible test server (tests/s3:
+# s3rver), installed once per build tree from the lock file, in S3RVER_DIR.
+install_s3rver() {
+    command -v node >/dev/null && command -v npm >/dev/null ||
+        { fail "node and npm are needed (scripts/install-deps.sh installs them)"; return 1; }
+    S3RVER_DIR="$BUILD/s3rver"
+    local lockfd
+    exec {lockfd}>"$BUILD/s3rver.lock"
+    flock "$lockfd"
+    if ! cmp -s "$SRC/tests/s3/package-lock.json" "$S3RVER_DIR/package-lock.json" ||
+        [[ ! -d $S3RVER_DIR/node_modules ]]; then
+        mkdir -p "$S3RVER_DIR"
+        cp "$SRC/tests/s3/package.json" "$SRC/tests/s3/package-lock.json" "$S3RVER_DIR/"
+        (cd "$S3RVER_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
+            { flock -u "$lockfd"; fail "npm ci of s3rver"; return 1; }
+    fi
+    flock -u "$lockfd"
+}
+
+# s3rver_start PORT DIR [BUCKET]: s3rver on 127.0.0.1:PORT only, its data
+# in DIR, BUCKET (default meridian) created at start; its pid goes to
+# T_PIDS (stopped by that pid on exit) and to S3RVER_PID.  Returns once it
+# answers (at most 15 s).  It accepts any secret for its one access key,
+# S3RVER (s3rver 3.7.1 does not check signatures).
+s3rver_start() {
+    local port=$1 dir=$2 bucket=${3:-meridian}
+    install_s3rver || return 1
+    mkdir -p "$dir"
+    node "$S3RVER_DIR/node_modules/s3rver/bin/s3rver.js" --address 127.0.0.1 --port "$port" \
+        --directory "$dir" --silent --configure-bucket "$bucket" >"$dir.log" 2>&1 &
+    S3RVER_PID=$!
+    T_PIDS+=("$S3RVER_PID")
+    wait_for 15 curl -s -o /dev/null "http://127.0.0.1:$port/" ||
+        { fail "s3rver did not answer on 127.0.0.1:$port: $(tail -5 "$dir.log")"; return 1; }
+}
+
 # deploy_sentinel_test NAME: deploy $T_TOPO (a write_topology layout named
 # NAME on BASE) or end the test; then ADMIN, adm (redis-cli as admin) and
 # leader (the address the sentinels name) are set.
