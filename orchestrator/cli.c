@@ -11,6 +11,8 @@
  *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
  *   meridian switchover   TOPOLOGY --to HOST|REGION [--shard N] [--yes] [--json]
  *   meridian rollout      TOPOLOGY [--restart | --upgrade] [--yes] [--json]
+ *   meridian backup       TOPOLOGY [--list] [--json]
+ *   meridian restore      TOPOLOGY --from ID [--yes] [--force] [--json]
  */
 #include "cli.h"
 
@@ -32,6 +34,7 @@
 #include "orch.h"
 #include "rebalance_run.h"
 #include "reconcile.h"
+#include "backup_run.h"
 #include "rollout.h"
 #include "settings.h"
 #include "scale.h"
@@ -62,6 +65,9 @@ typedef struct cli {
     int replace_after_s;  /* drill --replace-after */
     const char *to;       /* switchover --to HOST|REGION */
     int shard;            /* switchover --shard N (from 1); 0 unset */
+    bool list;            /* backup --list */
+    const char *from;     /* restore --from ID */
+    bool force;           /* restore --force */
     char **rest;          /* after "--" */
     int nrest;
 } cli;
@@ -78,6 +84,8 @@ static int cmd_redis_cli(const cli *o);
 static int cmd_drill(const cli *o);
 static int cmd_switchover(const cli *o);
 static int cmd_rollout(const cli *o);
+static int cmd_backup(const cli *o);
+static int cmd_restore(const cli *o);
 static int cmd_settings(int argc, char **argv);
 
 /* The one command table: name, what runs it, and its help (the usage line
@@ -245,6 +253,34 @@ static const struct command {
      "  Exits 0 done, 1 steps listed (without --yes), 2 refused or a step failed\n"
      "  (the reason is printed; run it again to go on), 3 could not look, 75\n"
      "  another deploy, rebalance, switchover or rollout of the state dir runs.\n"},
+    {"backup", cmd_backup, NULL,
+     "backup TOPOLOGY [--list] [--json] [--state DIR]\n"
+     "  Copy the deployment's data to the S3-compatible object storage of the\n"
+     "  topology's backup section: for every shard, the RDB snapshot of a\n"
+     "  healthy replica (the leader never forks for it), checked (header,\n"
+     "  CRC64, end) and counted, uploaded with its SHA-256 (multipart when\n"
+     "  large) and read back; a manifest is written last.  Then old backups go\n"
+     "  (backup.keep_last, backup.keep_days), with interrupted ones and\n"
+     "  abandoned uploads; a failed backup deletes nothing.  Progress goes to\n"
+     "  stderr; --json prints {\"id\", \"keys\", \"bytes\", ...} (the id is what\n"
+     "  `restore --from` takes).  For cron: `meridian backup TOPOLOGY --json`.\n"
+     "  Credentials come from backup.credentials_file (mode 0600) or the\n"
+     "  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.\n"
+     "  --list shows the backups in the bucket instead, newest first.\n"
+     "  Exits 0 done, 2 failed (the sentence names the shard, node or object),\n"
+     "  75 another backup or restore of the state dir runs.\n"},
+    {"restore", cmd_restore, NULL,
+     "restore TOPOLOGY --from ID [--yes] [--force] [--json] [--state DIR]\n"
+     "  Load backup ID (or NAME/ID: another topology's backup in the same\n"
+     "  bucket) into the deployment, which must be deployed and empty (nothing\n"
+     "  running, or no keys): the RDB is downloaded into the state dir and its\n"
+     "  SHA-256 and keys checked against the manifest, loaded by the leader's\n"
+     "  agent while the replicas are held unpromotable, and the replicas sync\n"
+     "  from the leader.  It waits until every node is healthy and checks the\n"
+     "  leader loaded every key of the backup.  Sentinel mode only.  Without\n"
+     "  --yes, only check the backup and the deployment.  --force restores over\n"
+     "  nodes that hold keys (they are lost).  Exits 0 done, 1 checked (without\n"
+     "  --yes), 2 refused or failed, 75 another backup or restore runs.\n"},
     {"destroy", cmd_destroy, NULL,
      "destroy TOPOLOGY [--yes] [--state DIR] [--accept-new-host-keys]\n"
      "  Stop every process of the topology by its pid file and remove its\n"
@@ -404,7 +440,8 @@ static int cmd_status(const cli *o)
         report(&err); /* monitoring reads the exit code: could not tell */
         return MRD_HEALTH_UNKNOWN;
     }
-    status_opts so = {.timeout_ms = 1000, .ask_agents = true, .check_certs = true};
+    status_opts so = {.timeout_ms = 1000, .ask_agents = true, .check_certs = true,
+                      .check_backup = true};
     if (status_probe_ex(c, &so, &r, &err) != MRD_OK) {
         report(&err);
         if (o->json)
@@ -1065,6 +1102,111 @@ static int cmd_rollout(const cli *o)
     return rc;
 }
 
+/* ==== backup and restore ==== */
+
+/* The backup lock for C, or the exit code of a failure to take it. */
+static int take_backup_lock(orch_ctx *c, mrd_lock **l)
+{
+    mrd_error err;
+    mrd_rc rc = backup_lock(c, 10000, l, &err);
+    if (rc == MRD_OK)
+        return 0;
+    report(&err);
+    return rc == MRD_ERR_TIMEOUT ? 75 : 2;
+}
+
+static int cmd_backup(const cli *o)
+{
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK)
+        return open_failure(&err, 2);
+    json_t *result = NULL;
+    mrd_lock *l = NULL;
+    int code = o->list ? 0 : take_backup_lock(c, &l);
+    if (code == 0) {
+        backup_opts bo = {.progress = stderr};
+        mrd_rc rc = o->list ? backup_list(c, &result, &err) : backup_run(c, &bo, &result, &err);
+        code = rc == MRD_OK ? 0 : 2;
+        if (rc != MRD_OK)
+            fprintf(stderr, "meridian: backup %s failed: %s\n", c->topo->name, err.msg);
+    }
+    mrd_lock_release(&l);
+    if (code == 0 && o->json) {
+        print_json(result);
+        result = NULL;
+    } else if (code == 0 && o->list) {
+        json_t *b;
+        size_t i;
+        printf("%-18s %-22s %10s  %s\n", "ID", "CREATED", "MB", "STATE");
+        json_array_foreach(json_object_get(result, "backups"), i, b)
+            printf("%-18s %-22s %10.1f  %s\n", json_string_value(json_object_get(b, "id")),
+                   json_string_value(json_object_get(b, "created")),
+                   (double)json_integer_value(json_object_get(b, "bytes")) / 1e6,
+                   json_is_true(json_object_get(b, "complete")) ? "complete"
+                                                                : "incomplete (interrupted)");
+    } else if (code == 0) {
+        printf("backup %s: %lld keys, %.1f MB in %.1f s\n",
+               json_string_value(json_object_get(result, "id")),
+               (long long)json_integer_value(json_object_get(result, "keys")),
+               (double)json_integer_value(json_object_get(result, "bytes")) / 1e6,
+               (double)json_integer_value(json_object_get(result, "duration_ms")) / 1000.0);
+    }
+    json_decref(result);
+    orch_close(&c);
+    return code;
+}
+
+static int cmd_restore(const cli *o)
+{
+    if (!o->from) {
+        fprintf(stderr, "meridian: restore needs --from ID (`meridian backup TOPOLOGY --list` "
+                        "shows the backups)\n");
+        return EXIT_USAGE;
+    }
+    orch_ctx *c = NULL;
+    mrd_error err;
+    if (open_ctx(o, &c, &err) != MRD_OK)
+        return open_failure(&err, 2);
+    json_t *result = NULL;
+    mrd_lock *l = NULL;
+    int code = take_backup_lock(c, &l);
+    if (code == 0) {
+        restore_opts ro = {.from = o->from, .apply = o->yes, .force = o->force,
+                           .progress = stderr};
+        mrd_rc rc = restore_run(c, &ro, &result, &err);
+        code = rc != MRD_OK ? 2 : o->yes ? 0 : 1;
+        if (rc != MRD_OK)
+            fprintf(stderr, "meridian: restore %s %s: %s\n", c->topo->name,
+                    err.code == MRD_ERR_STATE || err.code == MRD_ERR_INVALID ||
+                            err.code == MRD_ERR_NOT_FOUND
+                        ? "refused"
+                        : "failed",
+                    err.msg);
+    }
+    mrd_lock_release(&l);
+    if (code <= 1 && o->json) {
+        print_json(result);
+        result = NULL;
+    } else if (code == 1) {
+        printf("backup %s (%lld keys) would be loaded into %s (run with --yes to do it)\n",
+               json_string_value(json_object_get(result, "id")),
+               (long long)json_integer_value(json_object_get(result, "keys")),
+               json_string_value(json_object_get(result, "master")));
+    } else if (code == 0) {
+        printf("restored %s: %lld keys (%lld expired while loading); writable after %.1f s, "
+               "healthy after %.1f s\n",
+               json_string_value(json_object_get(result, "id")),
+               (long long)json_integer_value(json_object_get(result, "keys_loaded")),
+               (long long)json_integer_value(json_object_get(result, "keys_expired")),
+               (double)json_integer_value(json_object_get(result, "writable_ms")) / 1000.0,
+               (double)json_integer_value(json_object_get(result, "healthy_ms")) / 1000.0);
+    }
+    json_decref(result);
+    orch_close(&c);
+    return code;
+}
+
 /* ==== argument parsing ==== */
 
 static int parse(int argc, char **argv, cli *o)
@@ -1089,6 +1231,9 @@ static int parse(int argc, char **argv, cli *o)
         {"restart", no_argument, NULL, 'X'},
         {"upgrade", no_argument, NULL, 'U'},
         {"shard", required_argument, NULL, 'N'},
+        {"list", no_argument, NULL, 'l'},
+        {"from", required_argument, NULL, 'F'},
+        {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1110,6 +1255,9 @@ static int parse(int argc, char **argv, cli *o)
         case 'T': o->to = optarg; break;
         case 'X': break; /* rollout --restart: the default */
         case 'U': o->upgrade = true; break;
+        case 'l': o->list = true; break;
+        case 'F': o->from = optarg; break;
+        case 'f': o->force = true; break;
         case 'p':
         case 'N':
         case 't':

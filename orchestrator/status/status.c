@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "certs.h"
+#include "record.h"
 #include "cluster.h"
 #include "info.h"
 #include "log.h"
@@ -339,6 +340,36 @@ static void judge_certs(const orch_ctx *c, st_report *r)
     }
 }
 
+/* With a backup section: the age of the last good backup this state dir
+ * recorded; WARNING past backup.warn_after_h, or when there is none. */
+static void judge_backup(const orch_ctx *c, st_report *r)
+{
+    const mrd_settings *s = &c->topo->settings;
+    if (!s->backup.endpoint[0])
+        return;
+    r->has_backup = true;
+    r->backup_age_s = -1;
+    backup_last last;
+    char what[320];
+    if (backup_last_read(c->state_dir, &last, NULL) != MRD_OK) {
+        snprintf(what, sizeof(what),
+                 "no backup of %s is recorded in this state dir: run `meridian backup`",
+                 c->topo->name);
+        add_warning(r, what);
+        return;
+    }
+    snprintf(r->backup_id, sizeof(r->backup_id), "%s", last.id);
+    r->backup_age_s = (long long)time(NULL) - last.created;
+    r->backup_keys = last.keys;
+    if (r->backup_age_s > (long long)s->backup.warn_after_h * 3600) {
+        snprintf(what, sizeof(what),
+                 "the last good backup (%s) is %.1f hours old, more than backup.warn_after_h "
+                 "(%d): is `meridian backup` still run?",
+                 last.id, (double)r->backup_age_s / 3600.0, s->backup.warn_after_h);
+        add_warning(r, what);
+    }
+}
+
 mrd_rc status_probe(const orch_ctx *c, int timeout_ms, st_report **out, mrd_error *err)
 {
     status_opts o = {.timeout_ms = timeout_ms};
@@ -448,6 +479,8 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     judge_agents(c, r);
     if (o->check_certs)
         judge_certs(c, r);
+    if (o->check_backup)
+        judge_backup(c, r);
     if (o->ask_agents)
         judge_lost_hosts(c, r);
     *out = r;
@@ -687,6 +720,13 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
         json_object_set_new(out, "generation", json_integer(c->plan->generation));
         json_object_set_new(out, "hosts", hosts_json(c, r));
     }
+    if (out && r->has_backup)
+        json_object_set_new(out, "backup",
+                            r->backup_id[0]
+                                ? json_pack("{s:s,s:I,s:I}", "id", r->backup_id, "age_s",
+                                            (json_int_t)r->backup_age_s, "keys",
+                                            (json_int_t)r->backup_keys)
+                                : json_null());
     if (out && r->has_rebalance)
         json_object_set_new(out, "rebalance", rebalance_json(c, &r->rebalance));
     if (out && t->mode == MRD_MODE_CLUSTER) {
@@ -834,6 +874,11 @@ void status_print(FILE *out, const orch_ctx *c, const st_report *r)
                 link, lag, agent_ready(n), state);
     }
     print_hosts(out, c, r);
+    if (r->has_backup && r->backup_id[0])
+        fprintf(out, "\nbackup: last good %s, %.1f hours ago (%lld keys)\n", r->backup_id,
+                (double)r->backup_age_s / 3600.0, r->backup_keys);
+    else if (r->has_backup)
+        fprintf(out, "\nbackup: none recorded in this state dir\n");
     if (r->nsentinels == 0) {
         print_shards(out, c, r);
         return;

@@ -171,6 +171,11 @@ typedef struct st_report {
                                      when there is no agreed master */
     int live_unsafe;     /* index of the first loss it would not survive
                             (as plan_check judges), -1 none */
+    bool has_backup;     /* backups are configured and check_backup asked */
+    char backup_id[24];  /* then: the last good backup this state dir
+                            recorded (record.h), "" when none */
+    long long backup_age_s; /* its age; -1 when none */
+    long long backup_keys;
     bool has_rebalance;  /* cluster mode: REBALANCE below was decided */
     rebal_decision rebalance; /* the step `meridian rebalance` would take
                             next (cluster/rebalance.h), from these views */
@@ -183,6 +188,10 @@ typedef struct status_opts {
                                       CA's certificate expires within
                                       STATUS_CERT_WARN_DAYS (the status
                                       command; deploy renews them itself) */
+    bool check_backup;             /* with a backup section: WARNING when the
+                                      last good backup is older than
+                                      backup.warn_after_h, or there is none
+                                      (the status command) */
     const agent_client_ops *agents; /* NULL: agent_client_default() */
 } status_opts;
 
