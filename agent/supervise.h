@@ -72,6 +72,10 @@ void sv_close(sv_host **h);
  * how many were written. */
 mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err);
 
+/* The AOF folder of a store node, in its data dir: redis.conf's
+ * appenddirname (templates/redis.conf.tpl says it explicitly). */
+#define SV_AOF_DIR "appendonlydir"
+
 /* Render P's config (overwriting it) for LEADER (the index of a node of
  * the manifest: the master of P's shard, or, for the sentinel, of the
  * shard it monitors) and, for a store node, replica priority PRIORITY (0:
