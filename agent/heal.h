@@ -19,22 +19,34 @@
  *   2. choose a snapshot source: a healthy replica in the same region with
  *      the least lag, else a healthy replica elsewhere, else the leader;
  *   3. fetch an RDB snapshot from it over the replication protocol,
- *      installed atomically as the node's data/dump.rdb;
+ *      installed atomically as the node's data/dump.rdb; the AOF folder
+ *      of the node's previous life, if any, is moved aside, never loaded
+ *      (heal_int.h);
  *   4. render the node's config with `replicaof <leader>` and
  *      replica-priority 0 (not promotable while it loads), start it: Redis
  *      asks the leader only for the writes since the snapshot (a partial
  *      resync) when the leader's backlog still covers them, else it falls
  *      back to a full sync, which is reported as +full-resync;
- *   5. ready once its link is up and its lag is small: the plan's replica
+ *      The config says appendonly no whatever store.persistence says:
+ *      Redis 7.0 with appendonly yes would load only an AOF, never the
+ *      snapshot, and get a full sync;
+ *   5. ready once its link is up and its lag is small: with
+ *      store.persistence "aof" the AOF is turned on (CONFIG SET appendonly
+ *      yes: Redis writes it in a forked rewrite), then the plan's replica
  *      priority is restored (CONFIG SET + CONFIG REWRITE).  Whatever
  *      interrupts a restore (kill -9 of the pass, a sync slower than
  *      HEAL_SYNC_TIMEOUT_MS, a failed CONFIG SET), every later pass
  *      compares the node's live safety settings with the manifest and
- *      repairs them once the node is ready (HEAL_REPAIR);
+ *      repairs them once the node is ready (HEAL_REPAIR; appendonly is not
+ *      one of them: a node left with appendonly no is drift that `meridian
+ *      status` reports and `meridian deploy` sets back live);
  *   6. stale sentinel entries are cleared (see heal_stale_replicas()).
  *
  * A crashed leader is never restarted as a leader: with persistence off it
- * would come back empty and its replicas would copy the empty dataset.  The
+ * would come back empty and its replicas would copy the empty dataset;
+ * with an AOF (store.persistence "aof") it would come back without up to a
+ * second of writes it acknowledged, and with keys deleted since, while its
+ * replicas took writes it never saw.  Its AOF is moved aside, not loaded.  The
  * agent waits for the sentinels to fail over (asking them once, when the
  * leader has been down longer than down-after), then restores the node as a
  * replica of the new leader through the same path.
@@ -192,8 +204,11 @@ void heal_watch(heal_ctx *hc);
  * sentinels names; cluster mode: nodes.conf keeps its id and says
  * "myself,slave <master>"), started, and once linked and caught up made
  * promotable again.  The master sends only the writes since the snapshot
- * (a partial resync) when its backlog covers them.  A master is never
- * restarted (persistence is off: it would come back empty).
+ * (a partial resync) when its backlog covers them.  With store.persistence
+ * "aof" the node's AOF is moved aside and written anew once it is synced,
+ * as in any restore: a restart never loads it.  A master is never
+ * restarted (it would come back empty, or with an AOF behind its
+ * replicas): a rollout switches it over first.
  *
  * The sentinel is stopped and started again with its own sentinel.conf,
  * which Redis rewrites with its state (epochs, known replicas and

@@ -93,7 +93,7 @@ static mrd_rc restore_prepare(heal_step *ps, int master, mrd_error *err)
     mrd_buf_free(&buf);
     MRD_TRY(rc);
     /* priority 0: cluster-replica-no-failover yes until it is ready */
-    return sv_render(hc->h, ps->hn->proc, master, 0, err);
+    return sv_render(hc->h, ps->hn->proc, master, 0, true, err);
 }
 
 /* cluster-replica-no-failover VALUE on node HN, kept across restarts. */

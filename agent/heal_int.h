@@ -261,6 +261,33 @@ typedef struct heal_source {
  * shard's master, a node index), which is returned as it is. */
 int heal_choose_source(const heal_source *c, int n, int master);
 
+/* ==== the AOF of a node's previous life (heal_restore.c) ====
+ *
+ * With store.persistence "aof" a lost node's data dir still holds its
+ * appendonlydir.  It is never loaded again: it may lack up to a second of
+ * acknowledged writes, and the shard moved on without the node (a
+ * crashed leader's replicas took writes it never saw; keys it holds were
+ * deleted since).  Redis 7.0 with appendonly yes would load it instead of
+ * the fetched dump.rdb, so a restore moves it aside first, as
+ * appendonlydir.lost-<unix time>, rather than deleting it: an operator may
+ * want the last second of a lost master by hand, or, after a power loss
+ * of every region, the freshest AOF there is.  Only the newest
+ * HEAL_AOF_LOST_KEEP folders are kept, so a node that keeps dying cannot
+ * fill its disk with copies of its dataset. */
+#define HEAL_AOF_DIR SV_AOF_DIR
+#define HEAL_AOF_LOST_PREFIX "appendonlydir.lost-"
+#define HEAL_AOF_LOST_KEEP 2
+/* How long a restore waits for the AOF rewrite that `CONFIG SET appendonly
+ * yes` starts before it calls the node ready anyway (the rewrite goes on;
+ * INFO persistence says when it ends). */
+#define HEAL_AOF_REWRITE_WAIT_MS 10000
+
+/* Pure: which of the N entry names NAMES of a data dir are kept-aside AOF
+ * folders (HEAL_AOF_LOST_PREFIX and a unix time in decimal) beyond the
+ * KEEP newest.  Writes their indexes to DROP (room for N) and returns how
+ * many.  Other names are never dropped. */
+int heal_aof_lost_prune(const char *const *names, int n, int keep, int *drop);
+
 /* The mode's part of a restore. */
 typedef struct heal_restore_hooks {
     const char *master_word; /* what the events call the master: "leader" */

@@ -1,9 +1,13 @@
 /* heal_restore.c - rebuilding a lost node as a replica of its shard's
  * master, shared by the modes (see heal_int.h): source choice, snapshot
- * fetch, start, readiness, resync kind, and the failure, backoff and flap
- * bookkeeping.  What differs between modes (how the node is told whom to
- * follow, what "ready" changes) comes through heal_restore_hooks. */
+ * fetch, the AOF of the node's previous life set aside, start, readiness,
+ * resync kind, the AOF turned on (store.persistence "aof"), and the
+ * failure, backoff and flap bookkeeping.  What differs between modes (how
+ * the node is told whom to follow, what "ready" changes) comes through
+ * heal_restore_hooks. */
 #include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +131,155 @@ static mrd_rc wait_ready(const heal_ctx *hc, const heal_node *hn, int master, lo
                          heal_node_host(hc->h->m, master)->host, HEAL_SYNC_TIMEOUT_MS / 1000);
 }
 
+/* ==== the AOF of the node's previous life (see heal_int.h) ==== */
+
+/* The unix time of a kept-aside AOF folder's NAME into *T; false when
+ * NAME is not one. */
+static bool lost_time(const char *name, long long *t)
+{
+    size_t pl = strlen(HEAL_AOF_LOST_PREFIX);
+    if (strncmp(name, HEAL_AOF_LOST_PREFIX, pl) != 0 || !name[pl])
+        return false;
+    long long v = 0;
+    for (const char *d = name + pl; *d; d++) {
+        if (*d < '0' || *d > '9' || v > (LLONG_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (*d - '0');
+    }
+    *t = v;
+    return true;
+}
+
+int heal_aof_lost_prune(const char *const *names, int n, int keep, int *drop)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        long long t, u;
+        if (!lost_time(names[i], &t))
+            continue;
+        int newer = 0; /* kept-aside folders newer than this one (the first of equals) */
+        for (int j = 0; j < n; j++)
+            if (j != i && lost_time(names[j], &u) && (u > t || (u == t && j < i)))
+                newer++;
+        if (newer >= keep)
+            drop[k++] = i;
+    }
+    return k;
+}
+
+/* Remove the kept-aside AOF folders of DIR beyond the HEAL_AOF_LOST_KEEP
+ * newest; their names go to GONE (N bytes, "" for none). */
+static void prune_lost(const char *dir, char *gone, size_t n)
+{
+    enum { MAX_ENTRIES = 256 };
+    char *names[MAX_ENTRIES];
+    int count = 0, drop[MAX_ENTRIES];
+    size_t len = 0;
+    gone[0] = '\0';
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) && count < MAX_ENTRIES)
+        if (strncmp(e->d_name, HEAL_AOF_LOST_PREFIX, strlen(HEAL_AOF_LOST_PREFIX)) == 0 &&
+            (names[count] = strdup(e->d_name)))
+            count++;
+    closedir(d);
+    int ndrop =
+        heal_aof_lost_prune((const char *const *)names, count, HEAL_AOF_LOST_KEEP, drop);
+    for (int i = 0; i < ndrop; i++) {
+        char path[MRD_MF_PATH];
+        if (mrd_path_fmt(path, sizeof(path), "%s/%s", dir, names[drop[i]]) != MRD_OK ||
+            mrd_rm_rf(path, NULL) != MRD_OK)
+            continue;
+        int w = snprintf(gone + len, n - len, "%s%s", len ? ", " : "", names[drop[i]]);
+        if (w > 0 && (size_t)w < n - len)
+            len += (size_t)w;
+    }
+    for (int i = 0; i < count; i++)
+        free(names[i]);
+}
+
+/* Move the node's AOF folder, if any, aside (appendonlydir.lost-<unix
+ * time>), so that the node never loads it again, and keep only the newest
+ * of those.  Says what it did (+aof-set-aside); nothing when there is no
+ * folder. */
+static mrd_rc set_aside_aof(heal_step *ps, const char *dir, mrd_error *err)
+{
+    char from[MRD_MF_PATH], to[MRD_MF_PATH], gone[256];
+    MRD_TRY(mrd_path_fmt(from, sizeof(from), "%s/%s", dir, HEAL_AOF_DIR));
+    if (!mrd_path_exists(from))
+        return MRD_OK;
+    long long now_s = mrd_wall_ms() / 1000;
+    int tries = 0;
+    /* a folder of the same second (two restores within it) is not
+     * overwritten: the next second's name */
+    do
+        MRD_TRY(mrd_path_fmt(to, sizeof(to), "%s/%s%lld", dir, HEAL_AOF_LOST_PREFIX,
+                             now_s + tries));
+    while (mrd_path_exists(to) && ++tries < 10);
+    if (rename(from, to) != 0)
+        return mrd_error_set(err, MRD_ERR_IO,
+                             "could not move the node's old AOF folder %s aside to %s: %s; "
+                             "it must never be loaded again",
+                             from, to, strerror(errno));
+    prune_lost(dir, gone, sizeof(gone));
+    heal_act(ps, "+aof-set-aside", ps->hn->proc->label,
+             "the AOF of the node's previous life is not loaded (it may lack the last "
+             "second of writes, and the shard moved on): moved to %s%s%s",
+             to, gone[0] ? "; removed the older " : "", gone);
+    return MRD_OK;
+}
+
+/* store.persistence "aof": the node started from the snapshot with
+ * appendonly no (supervise.h); now that it is synced, turn the AOF on.
+ * Redis writes a new AOF from the dataset in a forked child (a rewrite);
+ * wait for it at most HEAL_AOF_REWRITE_WAIT_MS.  What happened goes to
+ * DETAIL (N bytes). */
+static mrd_rc aof_on(const heal_ctx *hc, const heal_node *hn, char *detail, size_t n,
+                     mrd_error *err)
+{
+    store_conn *c = NULL;
+    long long t0 = mrd_now_ms();
+    mrd_rc rc = heal_node_conn(hc, hn->node, &c, err);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, err, "CONFIG", "SET", "appendonly", "yes", NULL);
+    if (rc == MRD_OK)
+        rc = store_cmdl(c, NULL, err, "CONFIG", "REWRITE", NULL);
+    bool done = false;
+    char status[16] = "";
+    while (rc == MRD_OK && !done && mrd_now_ms() - t0 < HEAL_AOF_REWRITE_WAIT_MS) {
+        char *text = NULL;
+        long long running = 1, scheduled = 1;
+        if (store_info_text(c, "persistence", &text, NULL) == MRD_OK) {
+            size_t len = strlen(text);
+            store_info_number(text, len, "aof_rewrite_in_progress", &running, NULL, NULL);
+            store_info_number(text, len, "aof_rewrite_scheduled", &scheduled, NULL, NULL);
+            done = running == 0 && scheduled == 0 &&
+                   store_info_field(text, len, "aof_last_bgrewrite_status", status,
+                                    sizeof(status));
+        }
+        free(text);
+        if (!done)
+            mrd_sleep_ms(50);
+    }
+    store_conn_close(&c);
+    if (rc != MRD_OK)
+        return rc;
+    if (done && strcmp(status, "ok") != 0)
+        return mrd_error_set(err, MRD_ERR_IO,
+                             "appendonly yes, but its AOF rewrite failed "
+                             "(aof_last_bgrewrite_status:%s; a full disk?)",
+                             status);
+    if (done)
+        snprintf(detail, n, ", appendonly yes (AOF written in %.2f s)",
+                 (double)(mrd_now_ms() - t0) / 1000.0);
+    else
+        snprintf(detail, n, ", appendonly yes (its AOF rewrite still runs after %d s)",
+                 HEAL_AOF_REWRITE_WAIT_MS / 1000);
+    return MRD_OK;
+}
+
 /* ==== bookkeeping ==== */
 
 static void note_failure(heal_node *hn)
@@ -185,7 +338,8 @@ void heal_restore(heal_step *ps, const heal_restore_req *rq)
     const mrd_mf_host *sh = heal_node_host(m, src);
     char dump[MRD_MF_PATH];
     if (mrd_mkdir_p(redis->dir, 0700, &err) != MRD_OK ||
-        mrd_path_fmt(dump, sizeof(dump), "%s/dump.rdb", redis->dir) != MRD_OK)
+        mrd_path_fmt(dump, sizeof(dump), "%s/dump.rdb", redis->dir) != MRD_OK ||
+        set_aside_aof(ps, redis->dir, &err) != MRD_OK)
         goto failed;
     clean_partial(redis->dir);
     store_snapshot snap;
@@ -224,11 +378,15 @@ void heal_restore(heal_step *ps, const heal_restore_req *rq)
                 pre, word, before.sync_partial_ok, after.sync_partial_ok, after.sync_full);
         }
     }
-    char extra[160] = "";
+    char extra[160] = "", aof[96] = "";
+    if (strcmp(m->settings.store.persistence, "aof") == 0 &&
+        aof_on(hc, hn, aof, sizeof(aof), &err) != MRD_OK)
+        goto failed;
     if (rq->hooks->ready(ps, extra, sizeof(extra), &err) != MRD_OK)
         goto failed;
-    heal_act(ps, "+replica-ready", label, "%slinked to %s, lag %lld bytes%s; restored in %.2f s",
-        pre, lh->host, lag, extra, (double)(mrd_now_ms() - t0) / 1000.0);
+    heal_act(ps, "+replica-ready", label,
+        "%slinked to %s, lag %lld bytes%s%s; restored in %.2f s", pre, lh->host, lag, extra,
+        aof, (double)(mrd_now_ms() - t0) / 1000.0);
     hn->failures = 0;
     hn->next_try_ms = 0;
     hn->heals_ok++;

@@ -267,7 +267,7 @@ static mrd_rc restore_priority(const heal_ctx *hc, const heal_node *hn, mrd_erro
  * not promotable until ready. */
 static mrd_rc restore_prepare(heal_step *ps, int leader, mrd_error *err)
 {
-    return sv_render(ps->hc->h, ps->hn->proc, leader, 0, err);
+    return sv_render(ps->hc->h, ps->hn->proc, leader, 0, true, err);
 }
 
 static mrd_rc restore_ready(heal_step *ps, char *detail, size_t n, mrd_error *err)
@@ -433,7 +433,7 @@ static void heal_sentinel(heal_step *ps)
                 "config missing and no sentinel majority names a leader to monitor");
             return;
         }
-        if (sv_render(h, snt, o->leader, 0, &err) != MRD_OK)
+        if (sv_render(h, snt, o->leader, 0, false, &err) != MRD_OK)
             goto failed;
     }
     if (sv_start(h, snt, hc->child_mode ? MRD_SPAWN_CHILD : MRD_SPAWN_DAEMON, &err) !=

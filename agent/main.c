@@ -363,6 +363,19 @@ static int cmd_run(const char *manifest, bool daemon)
                      "peer's snapshot", h->m->host, h->procs[i].label);
             fresh[i] = false;
         }
+        /* A node whose config is gone but whose AOF folder is not ran
+         * before: started as it is, Redis would load that AOF (stale, and
+         * as a master when it was the leader).  Restored instead. */
+        char aof_dir[MRD_MF_PATH];
+        if (fresh[i] && h->procs[i].kind == SV_REDIS &&
+            mrd_path_fmt(aof_dir, sizeof(aof_dir), "%s/%s", h->procs[i].dir, SV_AOF_DIR) ==
+                MRD_OK &&
+            mrd_path_exists(aof_dir)) {
+            mrd_info("%s/%s: no config but an AOF folder (%s): it ran before; the heal pass "
+                     "restores it from a peer's snapshot and moves the folder aside",
+                     h->m->host, h->procs[i].label, aof_dir);
+            fresh[i] = false;
+        }
         if (fresh[i] && cluster && h->procs[i].kind == SV_REDIS &&
             mrd_path_fmt(nodes_conf, sizeof(nodes_conf), "%s/nodes.conf",
                          h->procs[i].dir) == MRD_OK &&
@@ -399,9 +412,10 @@ static int cmd_run(const char *manifest, bool daemon)
                          (int)p->pid);
             else if (p->kind == SV_REDIS && !fresh[i])
                 /* It ran before and is down: its data is gone (persistence
-                 * is off), so the heal pass restores it from a peer's
-                 * snapshot as a replica of the current leader, never as it
-                 * was. */
+                 * off), or its AOF lacks up to a second of writes and the
+                 * shard moved on (store.persistence "aof"), so the heal
+                 * pass restores it from a peer's snapshot as a replica of
+                 * the current leader, never as it was. */
                 mrd_info("%s/%s: down; the heal pass will restore it", h->m->host, p->label);
             else if (sv_start(h, p, MRD_SPAWN_CHILD, &err) != MRD_OK)
                 fail(&err);

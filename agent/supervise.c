@@ -199,7 +199,9 @@ static mrd_rc set_common(mrd_vars *v, const sv_host *h, const sv_proc *p)
 /* One template variable per setting that lands in the file LANDS names
  * (MRD_LANDS_REDIS or _SENTINEL): the directive with '-' as '_'
  * ("repl-backlog-size" is {{repl_backlog_size}}), the value as the
- * topology file writes it.  Ports are the process's own ({{port}}). */
+ * topology file writes it, except a choice, which is written as Redis
+ * spells it (store.persistence "aof" is {{appendonly}} "yes").  Ports are
+ * the process's own ({{port}}). */
 static mrd_rc set_settings(mrd_vars *v, const mrd_manifest *m, unsigned lands)
 {
     size_t n;
@@ -215,14 +217,17 @@ static mrd_rc set_settings(mrd_vars *v, const mrd_manifest *m, unsigned lands)
         for (char *c = name; *c; c++)
             if (*c == '-')
                 *c = '_';
-        mrd_setting_format(row, &m->settings, value, sizeof(value));
+        if (row->type != MRD_SETTING_CHOICE)
+            mrd_setting_format(row, &m->settings, value, sizeof(value));
+        else if (!mrd_setting_live_value(row, &m->settings, value, sizeof(value)))
+            return MRD_ERR_INVALID; /* not one of the row's choices */
         rc = vars_set(v, name, value);
     }
     return rc;
 }
 
 static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const sv_proc *p, int leader,
-                        int priority)
+                        int priority, bool from_snapshot)
 {
     const mrd_manifest *m = h->m;
     mrd_rc rc = MRD_OK;
@@ -245,6 +250,11 @@ static mrd_rc set_redis(mrd_vars *v, const sv_host *h, const sv_proc *p, int lea
                             cluster && priority == 0 ? "yes" : "no");
     rc = rc ? rc : vars_set_int(v, "cluster_port", bus_port); /* 0: Redis' default */
     rc = rc ? rc : set_settings(v, m, MRD_LANDS_REDIS);
+    /* Redis 7.0 with appendonly yes loads its AOF folder and never
+     * dump.rdb: a node started from a fetched snapshot starts without it
+     * (supervise.h) */
+    if (from_snapshot)
+        rc = rc ? rc : vars_set(v, "appendonly", "no");
     rc = rc ? rc : vars_set(v, "replication_pass", h->secrets.replication);
     return rc;
 }
@@ -296,7 +306,7 @@ static mrd_rc set_sentinel(mrd_vars *v, const sv_host *h, int leader)
 }
 
 mrd_rc sv_render(const sv_host *h, const sv_proc *p, int leader, int priority,
-                 mrd_error *err)
+                 bool from_snapshot, mrd_error *err)
 {
     mrd_vars *v = vars_new();
     char *text = NULL;
@@ -304,7 +314,7 @@ mrd_rc sv_render(const sv_host *h, const sv_proc *p, int leader, int priority,
         return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     mrd_rc rc = set_common(v, h, p);
     if (rc == MRD_OK)
-        rc = p->kind == SV_REDIS ? set_redis(v, h, p, leader, priority)
+        rc = p->kind == SV_REDIS ? set_redis(v, h, p, leader, priority, from_snapshot)
                                  : set_sentinel(v, h, leader);
     if (rc != MRD_OK)
         mrd_error_set(err, rc, "%s/%s: cannot set template variables", h->m->host,
@@ -334,7 +344,7 @@ mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err)
         /* the sentinel monitors the one shard of sentinel mode */
         int shard = p->kind == SV_REDIS ? m->nodes[p->node].shard : 0;
         int priority = p->kind == SV_REDIS ? m->nodes[p->node].replica_priority : 0;
-        MRD_TRY(sv_render(h, p, m->shards[shard].master, priority, err));
+        MRD_TRY(sv_render(h, p, m->shards[shard].master, priority, false, err));
         mrd_info("%s/%s: rendered %s", h->m->host, h->procs[i].label, h->procs[i].conf);
         (*created)++;
     }

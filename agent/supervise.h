@@ -72,13 +72,25 @@ void sv_close(sv_host **h);
  * how many were written. */
 mrd_rc sv_render_missing(sv_host *h, int *created, mrd_error *err);
 
+/* The AOF folder of a store node, in its data dir: redis.conf's
+ * appenddirname (templates/redis.conf.tpl says it explicitly). */
+#define SV_AOF_DIR "appendonlydir"
+
 /* Render P's config (overwriting it) for LEADER (the index of a node of
  * the manifest: the master of P's shard, or, for the sentinel, of the
  * shard it monitors) and, for a store node, replica priority PRIORITY (0:
  * never promote, used while a restored node loads; in cluster mode that
- * is cluster-replica-no-failover yes). */
+ * is cluster-replica-no-failover yes).
+ *
+ * FROM_SNAPSHOT (a store node's first start from a fetched dump.rdb):
+ * appendonly no, whatever store.persistence says.  Redis 7.0 with
+ * appendonly yes loads only its AOF folder, never dump.rdb: without a
+ * folder it starts empty, with a fresh random replication id, and the
+ * master sends it everything (a full sync); with an old folder it loads
+ * that stale data first.  The restore turns the AOF on once the node is
+ * synced (heal_restore.c). */
 mrd_rc sv_render(const sv_host *h, const sv_proc *p, int leader, int priority,
-                 mrd_error *err);
+                 bool from_snapshot, mrd_error *err);
 
 /* Refresh procs[].pid from pid files (adopting processes this agent did
  * not start).  Returns how many are running. */
@@ -87,9 +99,11 @@ int sv_refresh(sv_host *h);
 /* Start P if it is not running, as a child (the agent's loop, which reaps
  * it and knows at once when it dies) or as a daemon (cron-mode checks, which
  * exit).  P's config must be current: a store node that ran before is
- * never restarted as it was (persistence is off: a crashed leader would
- * come back empty and its replicas would copy the empty dataset); the heal
- * pass renders its config as a replica of the current leader first. */
+ * never restarted as it was (without persistence a crashed leader would
+ * come back empty and its replicas would copy the empty dataset; with an
+ * AOF it would come back without up to a second of acknowledged writes,
+ * after its shard moved on); the heal pass renders its config as a
+ * replica of the current leader first. */
 mrd_rc sv_start(sv_host *h, sv_proc *p, mrd_spawn_mode mode, mrd_error *err);
 
 /* Wait until the initial master of node NODE's shard accepts connections,

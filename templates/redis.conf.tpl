@@ -37,15 +37,30 @@ logfile {{logfile}}
 dir {{dir}}
 
 # ---- persistence -----------------------------------------------------
-# Durability comes from replication across regions, not from disk.  No RDB
-# saves and no AOF: a node that lost its process is rebuilt by the agent
-# from a replica's snapshot plus a partial resync, and a crashed leader is
-# never restarted as a leader (it would come back empty and its replicas
-# would copy the empty dataset).  dump.rdb is the file the agent installs
-# a fetched snapshot as before starting the node.
+# Durability comes from replication across regions.  No RDB saves ever
+# (save ""): dump.rdb is only the file the agent installs a fetched
+# snapshot as before a node's first start.  The append-only file follows
+# the topology's store.persistence: "no" for "none" (the default), "yes"
+# for "aof", fsynced once a second, which bounds what a power loss of
+# every region costs to about the last second of writes.
+#
+# Either way a node that lost its process is rebuilt by the agent from a
+# replica's snapshot plus a partial resync, and a crashed leader is never
+# restarted as a leader: without an AOF it would come back empty and its
+# replicas would copy the empty dataset; with one it may lack up to a
+# second of acknowledged writes, and the shard has moved on without it.
+# The agent moves the AOF folder of a node's previous life aside
+# (appendonlydir.lost-<unix time>) and starts the rebuilt node with
+# appendonly no: Redis 7.0 with appendonly yes loads only its AOF, never
+# dump.rdb (no AOF folder: it starts empty and needs a full sync; an old
+# folder: its stale data).  Once the node is synced the agent turns the
+# AOF on (CONFIG SET appendonly yes: one rewrite, a fork).
 dbfilename dump.rdb
 save ""
-appendonly no
+appendonly {{appendonly}}
+appendfsync everysec
+# Explicit, as the agent moves this folder by name.
+appenddirname appendonlydir
 
 # ---- replication -----------------------------------------------------
 # Outgoing connections (to the leader) leave from this host's address, and

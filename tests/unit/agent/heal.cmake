@@ -6,6 +6,7 @@
 #               over every combination of facts; action names;
 #               stale sentinel replica entries (heal_stale_replicas);
 #               the crash fast path's once-per-cooldown rule
-#               (heal_fast_path_due)
+#               (heal_fast_path_due); which kept-aside AOF folders of
+#               a node's previous lives go (heal_aof_lost_prune)
 
 mrd_unit_test(heal mrd_agent)

@@ -865,6 +865,50 @@ static void test_stale_fewer_seen_than_expected(void **state)
     expect_stale(seen, N_OF(seen), expected, N_OF(expected), NULL, 0);
 }
 
+/* ==== the AOF of a node's previous life: kept aside, the newest two ==== */
+
+static void test_aof_lost_prune_keeps_newest(void **state)
+{
+    (void)state;
+    /* readdir order is arbitrary; the unix times decide */
+    const char *const names[] = {
+        "appendonlydir.lost-1700000300", "dump.rdb", "appendonlydir.lost-1700000100",
+        "appendonlydir", "appendonlydir.lost-1700000200", "appendonlydir.lost-1700000400",
+    };
+    int drop[N_OF(names)];
+    int n = heal_aof_lost_prune(names, N_OF(names), HEAL_AOF_LOST_KEEP, drop);
+    assert_int_equal(HEAL_AOF_LOST_KEEP, 2);
+    assert_int_equal(n, 2);
+    assert_int_equal(drop[0], 2); /* ...100 */
+    assert_int_equal(drop[1], 4); /* ...200 */
+}
+
+static void test_aof_lost_prune_nothing_to_drop(void **state)
+{
+    (void)state;
+    int drop[4];
+    const char *const two[] = {"appendonlydir.lost-5", "appendonlydir.lost-6"};
+    assert_int_equal(heal_aof_lost_prune(two, 2, 2, drop), 0);
+    assert_int_equal(heal_aof_lost_prune(two, 0, 2, drop), 0);
+    /* never the live folder, the snapshot, or names that only look alike */
+    const char *const others[] = {"appendonlydir", "dump.rdb", "appendonlydir.lost-",
+                                  "appendonlydir.lost-12x", "appendonlydir.lost-1"};
+    assert_int_equal(heal_aof_lost_prune(others, N_OF(others), 0, drop), 1);
+    assert_int_equal(drop[0], 4);
+}
+
+static void test_aof_lost_prune_equal_times(void **state)
+{
+    (void)state;
+    /* equal times: the first is the one kept (a deterministic choice) */
+    const char *const names[] = {"appendonlydir.lost-7", "appendonlydir.lost-7",
+                                 "appendonlydir.lost-7"};
+    int drop[3];
+    assert_int_equal(heal_aof_lost_prune(names, 3, 1, drop), 2);
+    assert_int_equal(drop[0], 1);
+    assert_int_equal(drop[1], 2);
+}
+
 /* ==== MAIN ============================================================== */
 
 /* ==== the crash fast path: once per cooldown ==== */
@@ -966,6 +1010,9 @@ int main(void)
         cmocka_unit_test(test_stale_empty_expected),
         cmocka_unit_test(test_stale_order_independent),
         cmocka_unit_test(test_stale_fewer_seen_than_expected),
+        cmocka_unit_test(test_aof_lost_prune_keeps_newest),
+        cmocka_unit_test(test_aof_lost_prune_nothing_to_drop),
+        cmocka_unit_test(test_aof_lost_prune_equal_times),
         cmocka_unit_test(test_fast_path_first_time),
         cmocka_unit_test(test_fast_path_once_per_cooldown),
         cmocka_unit_test(test_fast_path_clock_went_back),

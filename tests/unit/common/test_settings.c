@@ -185,6 +185,16 @@ static void test_live_values(void **state)
     assert_string_equal(buf, "5000");
     assert_false(mrd_setting_live_value(mrd_setting_find("agent", "port"), &s, buf,
                                         sizeof(buf)));
+    /* a choice: what CONFIG GET appendonly answers, which is also what the
+     * agent renders into redis.conf */
+    const mrd_setting *pers = mrd_setting_find("store", "persistence");
+    assert_true(mrd_setting_live_value(pers, &s, buf, sizeof(buf)));
+    assert_string_equal(buf, "no");
+    snprintf(s.store.persistence, sizeof(s.store.persistence), "aof");
+    assert_true(mrd_setting_live_value(pers, &s, buf, sizeof(buf)));
+    assert_string_equal(buf, "yes");
+    snprintf(s.store.persistence, sizeof(s.store.persistence), "rdb");
+    assert_false(mrd_setting_live_value(pers, &s, buf, sizeof(buf)));
     assert_true(mrd_parse_size("1gb") == 1024LL * 1024 * 1024);
     assert_true(mrd_parse_size("1G") == 1000LL * 1000 * 1000);
     assert_true(mrd_parse_size("x") == -1);

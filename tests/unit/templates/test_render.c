@@ -291,6 +291,8 @@ static const char *const redis_vars[][2] = {
     { "maxmemory", "256mb" },
     { "repl_backlog_size", "64mb" },
     { "io_threads", "4" },
+    /* store.persistence "none" (the agent writes a choice as Redis does) */
+    { "appendonly", "no" },
     { "min_replicas_to_write", "1" },
     { "min_replicas_max_lag", "5" },
     { "cluster_enabled", "no" },
@@ -429,6 +431,8 @@ static void test_redis_conf(void **state)
         "\ndbfilename dump.rdb\n",
         "\nsave \"\"\n",
         "\nappendonly no\n",
+        "\nappendfsync everysec\n",
+        "\nappenddirname appendonlydir\n",
         "\nbind-source-addr 127.0.1.2\n",
         "\nreplica-announce-ip 127.0.1.2\n",
         "\nreplica-announce-port 16379\n",
@@ -478,6 +482,17 @@ static void test_redis_conf(void **state)
     out = render_builtin_ok("redis.conf", v);
     assert_null(strstr(out, "\nreplicaof "));
     assert_non_null(strstr(out, "\n# this node starts as the leader\n"));
+    free(out);
+
+    /* store.persistence "aof": the AOF on, fsynced once a second, in the
+     * folder the agent moves aside by name; still no RDB saves */
+    assert_int_equal(vars_set(v, "appendonly", "yes"), MRD_OK);
+    out = render_builtin_ok("redis.conf", v);
+    assert_non_null(strstr(out, "\nappendonly yes\n"));
+    assert_null(strstr(out, "\nappendonly no\n"));
+    assert_non_null(strstr(out, "\nappendfsync everysec\n"));
+    assert_non_null(strstr(out, "\nappenddirname appendonlydir\n"));
+    assert_non_null(strstr(out, "\nsave \"\"\n"));
     free(out);
     vars_free(&v);
 
