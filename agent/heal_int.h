@@ -288,6 +288,20 @@ int heal_choose_source(const heal_source *c, int n, int master);
  * many.  Other names are never dropped. */
 int heal_aof_lost_prune(const char *const *names, int n, int keep, int *drop);
 
+/* Move the node's AOF folder in DIR, if any, aside (appendonlydir.lost-<unix
+ * time>), so that the node never loads it again, and keep only the newest
+ * of those.  Says what it did in PS (+aof-set-aside); nothing when there
+ * is no folder.  Shared by a restore and a seed (heal_seed.c). */
+mrd_rc heal_aof_set_aside(heal_step *ps, const char *dir, mrd_error *err);
+
+/* store.persistence "aof": node HN started from a snapshot with appendonly
+ * no (supervise.h); now that it has its data, turn the AOF on.  Redis
+ * writes a new AOF from the dataset in a forked child (a rewrite); wait
+ * for it at most HEAL_AOF_REWRITE_WAIT_MS.  What happened goes to DETAIL
+ * (N bytes). */
+mrd_rc heal_aof_on(const heal_ctx *hc, const heal_node *hn, char *detail, size_t n,
+                   mrd_error *err);
+
 /* The mode's part of a restore. */
 typedef struct heal_restore_hooks {
     const char *master_word; /* what the events call the master: "leader" */

@@ -200,11 +200,8 @@ static void prune_lost(const char *dir, char *gone, size_t n)
         free(names[i]);
 }
 
-/* Move the node's AOF folder, if any, aside (appendonlydir.lost-<unix
- * time>), so that the node never loads it again, and keep only the newest
- * of those.  Says what it did (+aof-set-aside); nothing when there is no
- * folder. */
-static mrd_rc set_aside_aof(heal_step *ps, const char *dir, mrd_error *err)
+/* heal_int.h */
+mrd_rc heal_aof_set_aside(heal_step *ps, const char *dir, mrd_error *err)
 {
     char from[MRD_MF_PATH], to[MRD_MF_PATH], gone[256];
     MRD_TRY(mrd_path_fmt(from, sizeof(from), "%s/%s", dir, HEAL_AOF_DIR));
@@ -231,13 +228,9 @@ static mrd_rc set_aside_aof(heal_step *ps, const char *dir, mrd_error *err)
     return MRD_OK;
 }
 
-/* store.persistence "aof": the node started from the snapshot with
- * appendonly no (supervise.h); now that it is synced, turn the AOF on.
- * Redis writes a new AOF from the dataset in a forked child (a rewrite);
- * wait for it at most HEAL_AOF_REWRITE_WAIT_MS.  What happened goes to
- * DETAIL (N bytes). */
-static mrd_rc aof_on(const heal_ctx *hc, const heal_node *hn, char *detail, size_t n,
-                     mrd_error *err)
+/* heal_int.h */
+mrd_rc heal_aof_on(const heal_ctx *hc, const heal_node *hn, char *detail, size_t n,
+                   mrd_error *err)
 {
     store_conn *c = NULL;
     long long t0 = mrd_now_ms();
@@ -339,7 +332,7 @@ void heal_restore(heal_step *ps, const heal_restore_req *rq)
     char dump[MRD_MF_PATH];
     if (mrd_mkdir_p(redis->dir, 0700, &err) != MRD_OK ||
         mrd_path_fmt(dump, sizeof(dump), "%s/dump.rdb", redis->dir) != MRD_OK ||
-        set_aside_aof(ps, redis->dir, &err) != MRD_OK)
+        heal_aof_set_aside(ps, redis->dir, &err) != MRD_OK)
         goto failed;
     clean_partial(redis->dir);
     store_snapshot snap;
@@ -380,7 +373,7 @@ void heal_restore(heal_step *ps, const heal_restore_req *rq)
     }
     char extra[160] = "", aof[96] = "";
     if (strcmp(m->settings.store.persistence, "aof") == 0 &&
-        aof_on(hc, hn, aof, sizeof(aof), &err) != MRD_OK)
+        heal_aof_on(hc, hn, aof, sizeof(aof), &err) != MRD_OK)
         goto failed;
     if (rq->hooks->ready(ps, extra, sizeof(extra), &err) != MRD_OK)
         goto failed;

@@ -99,9 +99,12 @@ static mrd_rc wait_loaded(const heal_ctx *hc, heal_node *hn, store_info *out,
     }
 }
 
-/* Stop node HN, install FILE as its dump.rdb, start it as the master. */
-static mrd_rc seed_node(heal_ctx *hc, heal_node *hn, const char *file, store_info *loaded,
-                        mrd_error *err)
+/* Stop node HN, install FILE as its dump.rdb, start it as the master
+ * (with store.persistence aof: its old AOF set aside, started with
+ * appendonly no so that Redis loads dump.rdb, then the AOF turned on).
+ * Events go to ACTS. */
+static mrd_rc seed_node(heal_ctx *hc, heal_node *hn, const char *file, json_t *acts,
+                        store_info *loaded, mrd_error *err)
 {
     sv_host *h = hc->h;
     sv_proc *redis = hn->proc;
@@ -114,13 +117,19 @@ static mrd_rc seed_node(heal_ctx *hc, heal_node *hn, const char *file, store_inf
         redis->child = false;
     }
     MRD_TRY(mrd_mkdir_p(redis->dir, 0700, err));
+    heal_step ps = {.hc = hc, .hn = hn, .actions = acts};
+    MRD_TRY(heal_aof_set_aside(&ps, redis->dir, err));
     MRD_TRY(mrd_path_fmt(dump, sizeof(dump), "%s/dump.rdb", redis->dir));
     if (rename(file, dump) != 0)
         return mrd_error_set(err, MRD_ERR_IO, "cannot move %s to %s: %s", file, dump,
                              strerror(errno));
-    MRD_TRY(sv_render(h, redis, hn->node, m->nodes[hn->node].replica_priority, err));
+    MRD_TRY(sv_render(h, redis, hn->node, m->nodes[hn->node].replica_priority, true, err));
     MRD_TRY(sv_start(h, redis, hc->child_mode ? MRD_SPAWN_CHILD : MRD_SPAWN_DAEMON, err));
-    return wait_loaded(hc, hn, loaded, err);
+    MRD_TRY(wait_loaded(hc, hn, loaded, err));
+    char aof[160] = "";
+    if (strcmp(m->settings.store.persistence, "aof") == 0)
+        MRD_TRY(heal_aof_on(hc, hn, aof, sizeof(aof), err));
+    return MRD_OK;
 }
 
 /* ==== the call ==== */
@@ -183,7 +192,8 @@ mrd_rc heal_seed(heal_ctx *hc, int port, bool force, int lock_wait_ms, json_t **
     store_info loaded = {0};
     mrd_error why;
     mrd_error_clear(&why);
-    rc = seed_node(hc, hn, file, &loaded, &why);
+    json_t *acts = json_array();
+    rc = seed_node(hc, hn, file, acts, &loaded, &why);
     if (rc == MRD_OK) {
         hn->failures = 0;
         hn->next_try_ms = 0;
@@ -200,10 +210,11 @@ mrd_rc heal_seed(heal_ctx *hc, int port, bool force, int lock_wait_ms, json_t **
     close(lock);
     *status = rc == MRD_OK ? HEAL_RESTART_DONE : HEAL_RESTART_FAILED;
     *report = rc == MRD_OK
-                  ? json_pack("{s:s,s:b,s:I,s:I,s:I}", "process", label, "seeded", 1, "keys",
-                              (json_int_t)loaded.keys_total, "replication_offset",
+                  ? json_pack("{s:s,s:b,s:I,s:I,s:I,s:O}", "process", label, "seeded", 1,
+                              "keys", (json_int_t)loaded.keys_total, "replication_offset",
                               (json_int_t)loaded.master_repl_offset, "ms",
-                              (json_int_t)(mrd_now_ms() - t0))
+                              (json_int_t)(mrd_now_ms() - t0), "events", acts)
                   : refusal(label, "%s/%s: %s", m->host, label, why.msg);
+    json_decref(acts);
     return *report ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
 }

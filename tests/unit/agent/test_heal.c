@@ -131,6 +131,28 @@ static void test_restart_decide(void **state)
     assert_int_equal(heal_restart_decide(&f), HEAL_RESTART_NOT_NOW);
 }
 
+/* ==== A RESTORE'S SEED (heal_seed_decide) ============================== */
+
+static void test_seed_decide(void **state)
+{
+    (void)state;
+    heal_facts f = healthy_leader();
+    assert_int_equal(heal_seed_decide(&f, 0, false), HEAL_SEED_GO);
+    /* a leader with data is replaced only when forced */
+    assert_int_equal(heal_seed_decide(&f, 12, false), HEAL_SEED_HOLDS_DATA);
+    assert_int_equal(heal_seed_decide(&f, 12, true), HEAL_SEED_GO);
+    /* the leader of a total loss: dead, still the one the sentinels name */
+    f = dead_leader(DOWN_AFTER_MS * 2);
+    assert_int_equal(heal_seed_decide(&f, 0, false), HEAL_SEED_GO);
+    /* a replica never gets the backup, forced or not */
+    f = healthy_replica();
+    assert_int_equal(heal_seed_decide(&f, 0, false), HEAL_SEED_NOT_LEADER);
+    assert_int_equal(heal_seed_decide(&f, 0, true), HEAL_SEED_NOT_LEADER);
+    f = healthy_leader();
+    f.have_leader = false;
+    assert_int_equal(heal_seed_decide(&f, 0, true), HEAL_SEED_NOT_NOW);
+}
+
 /* ==== REPLICA SCENARIOS ================================================= */
 
 static void test_replica_healthy_is_none(void **state)
@@ -953,6 +975,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         /* replica */
         cmocka_unit_test(test_restart_decide),
+        cmocka_unit_test(test_seed_decide),
         cmocka_unit_test(test_replica_healthy_is_none),
         cmocka_unit_test(test_replica_lag_at_limit_is_none),
         cmocka_unit_test(test_replica_lag_over_limit_waits_sync),
