@@ -19,6 +19,7 @@ static const char *const messages[MRD_ERR__COUNT] = {
     [MRD_ERR_STATE] = "not possible in this state",
     [MRD_ERR_PROCESS] = "process control failed",
     [MRD_ERR_USAGE] = "usage error",
+    [MRD_ERR_UNSUPPORTED] = "not supported by the server",
 };
 
 const char *mrd_strerror(mrd_rc rc)

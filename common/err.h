@@ -26,6 +26,7 @@ typedef enum mrd_rc {
     MRD_ERR_STATE,     /* not possible in the current state */
     MRD_ERR_PROCESS,   /* starting or stopping a process failed */
     MRD_ERR_USAGE,     /* bad command-line use */
+    MRD_ERR_UNSUPPORTED, /* the server does not implement what was asked */
     MRD_ERR__COUNT
 } mrd_rc;
 

@@ -409,6 +409,9 @@ static mrd_rc answer_error(s3_client *c, const s3_op *op, CURLcode cc, const s3_
                        detail);
     if (r->status == 404)
         return op_fail(c, op, err, MRD_ERR_NOT_FOUND, "not found (%s)", detail);
+    if (r->status == 501 || (xml && strcmp(code, "NotImplemented") == 0))
+        return op_fail(c, op, err, MRD_ERR_UNSUPPORTED,
+                       "the server does not implement this request (%s)", detail);
     if (xml)
         return op_fail(c, op, err, MRD_ERR_PROTOCOL, "the server answered HTTP %ld (%s)",
                        r->status, detail);

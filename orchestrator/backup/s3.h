@@ -25,6 +25,8 @@
  *                      AccessDenied...): the credentials
  *   MRD_ERR_NOT_FOUND  the bucket (NoSuchBucket), the object (NoSuchKey)
  *                      or the upload (NoSuchUpload) does not exist
+ *   MRD_ERR_UNSUPPORTED  HTTP 501 (NotImplemented): the server does not
+ *                      implement the request (s3rver: ListMultipartUploads)
  *   MRD_ERR_PROTOCOL   any other HTTP error, or an answer that is not what
  *                      S3 answers (an unreadable XML body)
  *   MRD_ERR_IO         a local file cannot be read or written (errno's

@@ -69,14 +69,16 @@ typedef struct progress {
     FILE *out;
     const char *what;  /* "shard 0: uploaded" */
     long long t0, last;
+    long long shown;   /* the bytes the last line showed */
 } progress;
 
 static void progress_line(progress *p, long long done, long long total, bool last)
 {
     long long now = mrd_now_ms();
-    if (!p->out || (!last && now - p->last < PROGRESS_EVERY_MS))
+    if (!p->out || (!last && now - p->last < PROGRESS_EVERY_MS) || (last && p->shown == done))
         return;
     p->last = now;
+    p->shown = done;
     double s = (double)(now - p->t0) / 1000.0;
     fprintf(p->out, "  %s %.1f/%.1f MB (%.1f MB/s)\n", p->what, (double)done / 1e6,
             (double)total / 1e6, s > 0 ? (double)done / 1e6 / s : 0.0);
@@ -272,6 +274,11 @@ static mrd_rc retention(const orch_ctx *c, s3_client *s3, const char *folder, co
         for (size_t i = 0; rc == MRD_OK && i < nup; i++)
             if ((rc = s3_abort_upload(s3, up[i].key, up[i].upload_id, err)) == MRD_OK)
                 (*aborted)++;
+    if (rc == MRD_ERR_UNSUPPORTED) {
+        /* a server without ListMultipartUploads keeps no uploads to list */
+        *aborted = -1;
+        rc = MRD_OK;
+    }
     free(up);
     free(del);
     free(e);
@@ -319,6 +326,13 @@ mrd_rc backup_run(orch_ctx *c, const backup_opts *o, json_t **result, mrd_error 
         mrd_rm_rf(work, NULL); /* what an interrupted backup left */
         rc = mrd_mkdir_p(work, 0700, err);
     }
+    /* the storage first: a wrong key or bucket is found before any replica
+     * forks for a snapshot */
+    s3_object *seen = NULL;
+    size_t nseen = 0;
+    if (rc == MRD_OK)
+        rc = s3_list(s3, folder, &seen, &nseen, err);
+    free(seen);
     if (rc == MRD_OK)
         rc = status_probe(c, BACKUP_PROBE_MS, &r, err);
     int nshards = 0;
@@ -375,7 +389,7 @@ mrd_rc backup_run(orch_ctx *c, const backup_opts *o, json_t **result, mrd_error 
             snprintf(why, sizeof(why), "%s", rerr.msg);
         if (why[0] && o->progress)
             fprintf(o->progress, "  retention: %s (the next backup tries again)\n", why);
-        else if (o->progress && (json_array_size(deleted) || aborted))
+        else if (o->progress && (json_array_size(deleted) || aborted > 0))
             fprintf(o->progress, "  retention: %zu old backup%s deleted, %d abandoned upload%s "
                                  "aborted\n",
                     json_array_size(deleted), json_array_size(deleted) == 1 ? "" : "s",
@@ -390,7 +404,8 @@ mrd_rc backup_run(orch_ctx *c, const backup_opts *o, json_t **result, mrd_error 
                             manifest_key, "keys", (json_int_t)m.keys, "bytes",
                             (json_int_t)m.bytes, "duration_ms",
                             (json_int_t)(mrd_now_ms() - t0), "shards", shards, "deleted",
-                            deleted, "aborted_uploads", aborted, "retention_error",
+                            deleted, "aborted_uploads", aborted > 0 ? aborted : 0,
+                            "retention_error",
                             why[0] ? json_string(why) : json_null());
         if (!*result)
             rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
