@@ -25,6 +25,7 @@
 #include "agent_client.h"
 #include "certs.h"
 #include "deploy.h"
+#include "fsutil.h"
 #include "drill.h"
 #include "heal_report.h"
 #include "replace.h"
@@ -35,6 +36,7 @@
 #include "rebalance_run.h"
 #include "reconcile.h"
 #include "backup_run.h"
+#include "render.h"
 #include "rollout.h"
 #include "settings.h"
 #include "scale.h"
@@ -66,6 +68,7 @@ typedef struct cli {
     const char *to;       /* switchover --to HOST|REGION */
     int shard;            /* switchover --shard N (from 1); 0 unset */
     bool list;            /* backup --list */
+    bool cron;            /* backup --cron */
     const char *from;     /* restore --from ID */
     bool force;           /* restore --force */
     char **rest;          /* after "--" */
@@ -254,7 +257,7 @@ static const struct command {
      "  (the reason is printed; run it again to go on), 3 could not look, 75\n"
      "  another deploy, rebalance, switchover or rollout of the state dir runs.\n"},
     {"backup", cmd_backup, NULL,
-     "backup TOPOLOGY [--list] [--json] [--state DIR]\n"
+     "backup TOPOLOGY [--list | --cron] [--json] [--state DIR]\n"
      "  Copy the deployment's data to the S3-compatible object storage of the\n"
      "  topology's backup section: for every shard, the RDB snapshot of a\n"
      "  healthy replica (the leader never forks for it), checked (header,\n"
@@ -263,10 +266,12 @@ static const struct command {
      "  (backup.keep_last, backup.keep_days), with interrupted ones and\n"
      "  abandoned uploads; a failed backup deletes nothing.  Progress goes to\n"
      "  stderr; --json prints {\"id\", \"keys\", \"bytes\", ...} (the id is what\n"
-     "  `restore --from` takes).  For cron: `meridian backup TOPOLOGY --json`.\n"
+     "  `restore --from` takes).\n"
      "  Credentials come from backup.credentials_file (mode 0600) or the\n"
      "  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.\n"
-     "  --list shows the backups in the bucket instead, newest first.\n"
+     "  --list shows the backups in the bucket instead, newest first; --cron\n"
+     "  prints a crontab entry that backs up daily (its minute from the\n"
+     "  topology's name, so deployments do not all start at once).\n"
      "  Exits 0 done, 2 failed (the sentence names the shard, node or object),\n"
      "  75 another backup or restore of the state dir runs.\n"},
     {"restore", cmd_restore, NULL,
@@ -1115,12 +1120,77 @@ static int take_backup_lock(orch_ctx *c, mrd_lock **l)
     return rc == MRD_ERR_TIMEOUT ? 75 : 2;
 }
 
+/* `backup --cron`: the crontab entry of C (templates/meridian-backup.cron.tpl). */
+static int print_backup_cron(const cli *o, const orch_ctx *c)
+{
+    char self[MRD_PATH_MAX], topo[MRD_PATH_MAX], log[MRD_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || !realpath(o->topology, topo) ||
+        mrd_path_fmt(log, sizeof(log), "%s/backup/backup.log", c->state_dir) != MRD_OK) {
+        fprintf(stderr, "meridian: cannot tell the absolute paths of meridian and %s\n",
+                o->topology);
+        return 2;
+    }
+    self[n] = '\0';
+    /* the entry appends to a file there before meridian runs */
+    char dir[MRD_PATH_MAX];
+    mrd_error derr;
+    if (mrd_path_fmt(dir, sizeof(dir), "%s/backup", c->state_dir) != MRD_OK ||
+        mrd_mkdir_p(dir, 0700, &derr) != MRD_OK) {
+        fprintf(stderr, "meridian: cannot create %s/backup for the entry's log\n",
+                c->state_dir);
+        return 2;
+    }
+    const char *paths[] = {self, topo, c->state_dir};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (strpbrk(paths[i], " %\t\n")) {
+            fprintf(stderr, "meridian: %s holds a space or '%%', which a crontab line cannot "
+                            "carry\n",
+                    paths[i]);
+            return 2;
+        }
+    unsigned h = 5381;
+    for (const char *p = c->topo->name; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    mrd_vars *v = vars_new();
+    char *text = NULL;
+    mrd_error err;
+    mrd_rc rc = v ? MRD_OK : mrd_error_set(&err, MRD_ERR_NOMEM, "out of memory");
+    if (rc == MRD_OK)
+        rc = vars_set_int(v, "minute", h % 60);
+    if (rc == MRD_OK)
+        rc = vars_set_int(v, "hour", 1 + (h / 60) % 4); /* 01:00 to 04:59 */
+    if (rc == MRD_OK)
+        rc = vars_set(v, "meridian", self);
+    if (rc == MRD_OK)
+        rc = vars_set(v, "topology", topo);
+    if (rc == MRD_OK)
+        rc = vars_set(v, "state", c->state_dir);
+    if (rc == MRD_OK)
+        rc = vars_set(v, "log", log);
+    if (rc == MRD_OK)
+        rc = tpl_render_builtin("meridian-backup.cron", v, &text, &err);
+    vars_free(&v);
+    if (rc != MRD_OK) {
+        report(&err);
+        return 2;
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
 static int cmd_backup(const cli *o)
 {
     orch_ctx *c = NULL;
     mrd_error err;
     if (open_ctx(o, &c, &err) != MRD_OK)
         return open_failure(&err, 2);
+    if (o->cron) {
+        int code = print_backup_cron(o, c);
+        orch_close(&c);
+        return code;
+    }
     json_t *result = NULL;
     mrd_lock *l = NULL;
     int code = o->list ? 0 : take_backup_lock(c, &l);
@@ -1194,12 +1264,19 @@ static int cmd_restore(const cli *o)
                (long long)json_integer_value(json_object_get(result, "keys")),
                json_string_value(json_object_get(result, "master")));
     } else if (code == 0) {
-        printf("restored %s: %lld keys (%lld expired while loading); writable after %.1f s, "
+        printf("restored %s: %lld keys (%lld expired while loading); %s %.1f s, "
                "healthy after %.1f s\n",
                json_string_value(json_object_get(result, "id")),
                (long long)json_integer_value(json_object_get(result, "keys_loaded")),
                (long long)json_integer_value(json_object_get(result, "keys_expired")),
-               (double)json_integer_value(json_object_get(result, "writable_ms")) / 1000.0,
+               json_is_true(json_object_get(result, "resumed")) &&
+                       json_integer_value(json_object_get(result, "writable_ms")) < 0
+                   ? "loaded before this run, checked in"
+                   : "writable after",
+               (double)(json_integer_value(json_object_get(result, "writable_ms")) < 0
+                            ? json_integer_value(json_object_get(result, "duration_ms"))
+                            : json_integer_value(json_object_get(result, "writable_ms"))) /
+                   1000.0,
                (double)json_integer_value(json_object_get(result, "healthy_ms")) / 1000.0);
     }
     json_decref(result);
@@ -1232,6 +1309,7 @@ static int parse(int argc, char **argv, cli *o)
         {"upgrade", no_argument, NULL, 'U'},
         {"shard", required_argument, NULL, 'N'},
         {"list", no_argument, NULL, 'l'},
+        {"cron", no_argument, NULL, 'C'},
         {"from", required_argument, NULL, 'F'},
         {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
@@ -1256,6 +1334,7 @@ static int parse(int argc, char **argv, cli *o)
         case 'X': break; /* rollout --restart: the default */
         case 'U': o->upgrade = true; break;
         case 'l': o->list = true; break;
+        case 'C': o->cron = true; break;
         case 'F': o->from = optarg; break;
         case 'f': o->force = true; break;
         case 'p':

@@ -16,6 +16,7 @@
 #include "info.h"
 #include "log.h"
 #include "rdb_scan.h"
+#include "record.h"
 #include "status.h"
 #include "transport.h"
 
@@ -88,6 +89,66 @@ static mrd_rc fetch_shard(s3_client *s3, const char *bucket, const catalog_shard
     if (rc != MRD_OK)
         unlink(path);
     return rc;
+}
+
+/* ==== a restore under way ====
+ *
+ * STATE/backup/restore.json names the backup a restore is loading and
+ * whether the master has it ("seeded").  A restore killed midway is run
+ * again with the same --from: the nodes may then hold that backup's keys,
+ * which is no reason to refuse; once seeded, it only waits and verifies. */
+
+typedef struct pending {
+    char id[CATALOG_ID_LEN];
+    char from[64];
+    bool seeded;
+} pending;
+
+static mrd_rc pending_path(const orch_ctx *c, char *buf, size_t n)
+{
+    return mrd_path_fmt(buf, n, "%s/" BACKUP_DIR "/restore.json", c->state_dir);
+}
+
+static bool pending_read(const orch_ctx *c, pending *p)
+{
+    char path[MRD_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    memset(p, 0, sizeof(*p));
+    if (pending_path(c, path, sizeof(path)) != MRD_OK ||
+        mrd_read_file(path, 65536, &text, &len, NULL) != MRD_OK)
+        return false;
+    json_error_t jerr;
+    json_t *j = json_loadb(text, len, 0, &jerr);
+    free(text);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *from = json_string_value(json_object_get(j, "from"));
+    bool ok = id && from && catalog_id_parse(id, NULL) && strlen(from) < sizeof(p->from);
+    if (ok) {
+        snprintf(p->id, sizeof(p->id), "%s", id);
+        snprintf(p->from, sizeof(p->from), "%s", from);
+        p->seeded = json_is_true(json_object_get(j, "seeded"));
+    }
+    json_decref(j);
+    return ok;
+}
+
+static mrd_rc pending_write(const orch_ctx *c, const char *from, const char *id, bool seeded,
+                            mrd_error *err)
+{
+    char path[MRD_PATH_MAX];
+    if (pending_path(c, path, sizeof(path)) != MRD_OK)
+        return mrd_error_set(err, MRD_ERR_INVALID, "the state dir's path is too long");
+    return mrd_write_json_atomic(path,
+                                 json_pack("{s:s,s:s,s:b}", "id", id, "from", from, "seeded",
+                                           seeded),
+                                 JSON_INDENT(2), 0600, err);
+}
+
+static void pending_clear(const orch_ctx *c)
+{
+    char path[MRD_PATH_MAX];
+    if (pending_path(c, path, sizeof(path)) == MRD_OK)
+        unlink(path);
 }
 
 /* ==== the deployment ==== */
@@ -288,9 +349,16 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
                            "no majority of the sentinels names a master of %s: deploy it "
                            "first (`meridian deploy %s`: an empty deployment), then restore",
                            c->topo->name, c->topo->path);
+    pending p;
+    bool resume = pending_read(c, &p) && strcmp(p.id, id) == 0 && strcmp(p.from, name) == 0;
     int holding = 0;
-    if (rc == MRD_OK && (rc = check_empty(c, admin, &holding, err)) != MRD_OK && o->force) {
-        if (o->progress)
+    if (rc == MRD_OK && (rc = check_empty(c, admin, &holding, err)) != MRD_OK &&
+        (o->force || resume)) {
+        if (o->progress && resume)
+            fprintf(o->progress, "resuming the interrupted restore of %s (the keys on the "
+                                 "nodes are its own)\n",
+                    id);
+        else if (o->progress)
             fprintf(o->progress, "WARNING: --force: %s; %d node%s will lose their data\n",
                     err->msg, holding, holding == 1 ? "" : "s");
         rc = MRD_OK;
@@ -307,20 +375,23 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
             rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (rc == MRD_OK)
+    bool seeded = resume && p.seeded;
+    if (rc == MRD_OK && !seeded)
         rc = mrd_mkdir_p(dir, 0700, err);
     char file[MRD_PATH_MAX];
-    if (rc == MRD_OK)
+    if (rc == MRD_OK && !seeded)
         rc = fetch_shard(s3, set->backup.bucket, &m.shards[0], dir, o->progress, file,
                          sizeof(file), err);
     long long writable_ms = -1, loaded = -1, expired = -1;
-    if (rc == MRD_OK) {
+    if (rc == MRD_OK && !seeded && (rc = pending_write(c, name, id, false, err)) == MRD_OK) {
         hold_replicas(c, 0, r->master, RESTORE_HOLD_MS, o->progress);
-        rc = seed(c, r->master, file, o->force || holding > 0, &answer, err);
+        rc = seed(c, r->master, file, o->force || holding > 0 || resume, &answer, err);
         writable_ms = mrd_now_ms() - t0;
         hold_replicas(c, 0, r->master, 0, o->progress);
+        if (rc == MRD_OK)
+            rc = pending_write(c, name, id, true, err);
     }
-    if (rc == MRD_OK && o->progress)
+    if (rc == MRD_OK && o->progress && !seeded)
         fprintf(o->progress, "  the master loaded %lld keys in %lld ms; writable after %.1f s\n",
                 (long long)json_integer_value(json_object_get(answer, "keys")),
                 (long long)json_integer_value(json_object_get(answer, "ms")),
@@ -338,6 +409,7 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
     long long healthy_ms = mrd_now_ms() - t0;
     if (rc == MRD_OK) {
         mrd_rm_rf(dir, NULL);
+        pending_clear(c);
         json_array_append_new(shards,
                               json_pack("{s:i,s:s,s:I,s:I}", "shard", 0, "master",
                                         node_host(c, r->master)->name, "keys",
@@ -351,6 +423,8 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
                             "applied", 1);
         if (!*result)
             rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+        else
+            json_object_set_new(*result, "resumed", json_boolean(resume));
     }
 out:
     explicit_bzero(admin, sizeof(admin));

@@ -233,6 +233,7 @@ static void test_strerror_every_code(void **state)
         {MRD_ERR_STATE, 11, "not possible in this state"},
         {MRD_ERR_PROCESS, 12, "process control failed"},
         {MRD_ERR_USAGE, 13, "usage error"},
+        {MRD_ERR_UNSUPPORTED, 14, "not supported by the server"},
     };
     size_t n = sizeof(codes) / sizeof(codes[0]);
     /* A new code must be added to this table too. */
