@@ -8,6 +8,7 @@
 
 #include "cluster.h"
 #include "heal_cluster_int.h"
+#include "hold.h"
 #include "log.h"
 #include "probe.h"
 
@@ -133,7 +134,8 @@ mrd_rc heal_cl_judge_isolation(heal_ctx *hc, observation *o)
 
 /* Compare the node's live safety settings (CONFIG GET in its probe) with
  * the manifest: cluster-replica-no-failover (the manifest never wants
- * yes: a restore interrupted before the node was ready) and
+ * yes, but while a hold lasts: a restore interrupted before the node was
+ * ready) and
  * min-replicas-to-write (a fence left by an agent that died, a CONFIG SET
  * by hand), the latter never while the node is isolated or this agent
  * holds its fence (heal_fence_drift). */
@@ -149,7 +151,9 @@ void heal_cl_check_drift(const heal_ctx *hc, observation *o)
         long v = strtol(mr, &end, 10);
         o->live_min_replicas = *end == '\0' && end != mr && v >= 0 ? v : -1;
     }
-    o->drift_no_failover = nf && strcmp(nf, "yes") == 0;
+    /* a held replica (a restore's seed: hold.h) keeps its yes */
+    o->drift_no_failover = nf && strcmp(nf, "yes") == 0 &&
+                           !hold_active(m->root, m->nodes[b->hn->node].port, mrd_wall_ms());
     o->drift_min_replicas = heal_fence_drift(o->isolated, b->hn->fenced, o->live_min_replicas,
                                              m->settings.consistency.min_replicas_to_write);
     snprintf(b->drift, sizeof(b->drift), "%s%s", o->drift_no_failover ? NO_FAILOVER " yes "

@@ -128,14 +128,22 @@ json_t *hold_request(const sv_host *h, const char *port_s, const char *ttl_s, in
                                 h->secrets.admin, HOLD_CONN_TIMEOUT_MS, &c, &err);
     if (rc == MRD_OK)
         rc = store_cmdl(c, NULL, &err, "CONFIG", "SET", "replica-priority", val, NULL);
+    /* Redis Cluster ignores replica-priority: its replicas are held with
+     * cluster-replica-no-failover (a restore's seed in cluster mode) */
+    bool cluster = strcmp(m->mode, "cluster") == 0;
+    if (rc == MRD_OK && cluster)
+        rc = store_cmdl(c, NULL, &err, "CONFIG", "SET", "cluster-replica-no-failover",
+                        ttl ? "yes" : "no", NULL);
     store_conn_close(&c);
     if (rc != MRD_OK) {
         snprintf(msg, sizeof(msg), "the node on port %lld did not take replica-priority %d: %s",
                  port, prio, err.msg);
         return refuse(status, 500, msg);
     }
-    mrd_info("hold: node on port %lld %s", port,
-             ttl ? "held at replica-priority 0" : "released to its manifest priority");
+    mrd_info("hold: node on port %lld %s%s", port,
+             ttl ? "held at replica-priority 0" : "released to its manifest priority",
+             !cluster ? "" : ttl ? ", cluster-replica-no-failover yes"
+                                 : ", cluster-replica-no-failover no");
     *status = 200;
     return json_pack("{s:I,s:i,s:I}", "port", (json_int_t)port, "replica_priority", prio,
                      "until_ms", (json_int_t)until);

@@ -11,6 +11,10 @@
  *                                   HOLD_TTL_MAX_MS); again to extend
  *   POST /v1/hold?port=P&ttl_ms=0   lift it: the manifest's priority back
  *
+ * In cluster mode, where Redis ignores replica-priority, a hold also sets
+ * cluster-replica-no-failover yes (and a lift no): `meridian restore`
+ * holds a shard's replicas while its master loads a backup.
+ *
  * A hold is recorded in ROOT/holds.json (wall clock, written atomically)
  * *before* the node's priority is set, and the heal pass reads it when it
  * compares the node's live settings with the manifest (after its probe),

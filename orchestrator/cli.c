@@ -282,7 +282,8 @@ static const struct command {
      "  SHA-256 and keys checked against the manifest, loaded by the leader's\n"
      "  agent while the replicas are held unpromotable, and the replicas sync\n"
      "  from the leader.  It waits until every node is healthy and checks the\n"
-     "  leader loaded every key of the backup.  Sentinel mode only.  Without\n"
+     "  leader loaded every key of the backup.  Cluster mode: into a deployment\n"
+     "  whose shards own the slots the backup's did (a fresh deploy).  Without\n"
      "  --yes, only check the backup and the deployment.  --force restores over\n"
      "  nodes that hold keys (they are lost).  Exits 0 done, 1 checked (without\n"
      "  --yes), 2 refused or failed, 75 another backup or restore runs.\n"},
@@ -1259,10 +1260,18 @@ static int cmd_restore(const cli *o)
         print_json(result);
         result = NULL;
     } else if (code == 1) {
-        printf("backup %s (%lld keys) would be loaded into %s (run with --yes to do it)\n",
+        printf("backup %s (%lld keys) would be loaded into:\n",
                json_string_value(json_object_get(result, "id")),
-               (long long)json_integer_value(json_object_get(result, "keys")),
-               json_string_value(json_object_get(result, "master")));
+               (long long)json_integer_value(json_object_get(result, "keys")));
+        json_t *sh;
+        size_t i;
+        json_array_foreach(json_object_get(result, "shards"), i, sh)
+            printf("  shard %lld: %s:%lld, %lld keys\n",
+                   (long long)json_integer_value(json_object_get(sh, "shard")),
+                   json_string_value(json_object_get(sh, "master")),
+                   (long long)json_integer_value(json_object_get(sh, "port")),
+                   (long long)json_integer_value(json_object_get(sh, "keys")));
+        printf("(run with --yes to do it)\n");
     } else if (code == 0) {
         printf("restored %s: %lld keys (%lld expired while loading); %s %.1f s, "
                "healthy after %.1f s\n",

@@ -24,8 +24,10 @@
  * the replicas then sync from the master.  The restore waits until every
  * node is healthy and checks that the master holds the manifest's keys
  * (loaded + expired while loading).  A deployment whose nodes hold keys is
- * refused unless FORCE.  Sentinel mode only (cluster mode is refused with
- * a sentence).
+ * refused unless FORCE.  Cluster mode: every shard of the deployment gets
+ * the backup shard that owned exactly its slots (a fresh deploy of the
+ * same cluster.shards); its replicas are held with
+ * cluster-replica-no-failover.
  *
  * Both take the lock of STATE/backup (one backup or restore at a time, not
  * in the way of deploys and heals), which the caller takes

@@ -303,6 +303,71 @@ static void load_counts(const char *text, long long *loaded, long long *expired)
     store_info_number(text, strlen(text), "rdb_last_load_keys_expired", expired, &found, NULL);
 }
 
+/* ==== matching shards ==== */
+
+/* Whether target shard T's live slots (R) are backup shard B's. */
+static bool same_slots(const st_shard *t, const catalog_shard *b)
+{
+    if (t->nranges != b->nranges)
+        return false;
+    for (int i = 0; i < t->nranges; i++)
+        if (t->ranges[i].first != b->ranges[i][0] || t->ranges[i].last != b->ranges[i][1])
+            return false;
+    return true;
+}
+
+/* For every shard of the deployment, its master now (MASTER) and the
+ * backup shard that goes into it (MAP).  Sentinel mode: the one shard and
+ * the master the sentinels name; cluster mode: the backup shard that owned
+ * exactly the slots the deployment's shard owns. */
+static mrd_rc match_shards(const orch_ctx *c, const st_report *r, const catalog_manifest *m,
+                           int *master, int *map, int *nt, mrd_error *err)
+{
+    *nt = 0;
+    for (int s = 0; s < c->plan->nshards; s++)
+        *nt += !c->plan->shards[s].retiring;
+    bool cluster = c->topo->mode == MRD_MODE_CLUSTER;
+    if (strcmp(m->mode, cluster ? "cluster" : "sentinel") != 0 || m->nshards != *nt)
+        return mrd_error_set(err, MRD_ERR_INVALID,
+                             "backup %s is of a %s-mode deployment with %d shard%s; %s is in "
+                             "%s mode with %d: restore into the same layout",
+                             m->id, m->mode, m->nshards, m->nshards == 1 ? "" : "s",
+                             c->topo->name, cluster ? "cluster" : "sentinel", *nt);
+    if (!cluster) {
+        master[0] = r->master;
+        map[0] = 0;
+        if (r->master < 0)
+            return mrd_error_set(err, MRD_ERR_STATE,
+                                 "no majority of the sentinels names a master of %s: deploy "
+                                 "it first (`meridian deploy %s`: an empty deployment), then "
+                                 "restore",
+                                 c->topo->name, c->topo->path);
+        return MRD_OK;
+    }
+    for (int t = 0; t < *nt; t++) {
+        master[t] = r->shards[t].master;
+        map[t] = -1;
+        for (int b = 0; b < m->nshards && map[t] < 0; b++)
+            if (same_slots(&r->shards[t], &m->shards[b]))
+                map[t] = b;
+        if (master[t] < 0)
+            return mrd_error_set(err, MRD_ERR_STATE,
+                                 "shard %d of %s has no master serving its slots: deploy it "
+                                 "first (an empty deployment; `meridian status` says what is "
+                                 "wrong), then restore",
+                                 t + 1, c->topo->name);
+        if (map[t] < 0)
+            return mrd_error_set(err, MRD_ERR_INVALID,
+                                 "shard %d of %s owns %d slots in %d range%s; no shard of backup "
+                                 "%s owned exactly those: restore into a fresh deployment of "
+                                 "the same cluster.shards, before any scale or slot move",
+                                 t + 1, c->topo->name, r->shards[t].slots_owned,
+                                 r->shards[t].nranges, r->shards[t].nranges == 1 ? "" : "s",
+                                 m->id);
+    }
+    return MRD_OK;
+}
+
 /* ==== the run ==== */
 
 mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_error *err)
@@ -312,43 +377,36 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
     long long t0 = mrd_now_ms();
     char name[64], id[CATALOG_ID_LEN], key[1100], dir[MRD_PATH_MAX], admin[256];
     MRD_TRY(parse_from(o->from, c->topo->name, name, sizeof(name), id, err));
-    if (c->topo->mode == MRD_MODE_CLUSTER)
-        return mrd_error_set(err, MRD_ERR_INVALID,
-                             "restore into a cluster-mode deployment is not supported yet: "
-                             "only sentinel mode can be restored");
     if (catalog_object(set->backup.prefix, name, id, -1, key, sizeof(key)) != MRD_OK ||
         mrd_path_fmt(dir, sizeof(dir), "%s/restore/%s", c->state_dir, id) != MRD_OK)
         return mrd_error_set(err, MRD_ERR_INVALID, "backup.prefix is too long");
     s3_client *s3 = NULL;
     MRD_TRY(backup_store_open(c, &s3, err));
-    char *text = NULL, *info = NULL;
+    char *text = NULL;
     size_t len = 0;
     catalog_manifest m = {0};
     st_report *r = NULL;
-    json_t *shards = json_array(), *answer = NULL;
+    json_t *shards = json_array();
+    int *master = calloc(CATALOG_MAX_SHARDS, sizeof(int)), *map = calloc(CATALOG_MAX_SHARDS,
+                                                                        sizeof(int));
+    char (*files)[MRD_PATH_MAX] = calloc(CATALOG_MAX_SHARDS, MRD_PATH_MAX);
+    int nt = 0;
     char where[1200];
     snprintf(where, sizeof(where), "s3://%s/%s", set->backup.bucket, key);
-    mrd_rc rc = s3_get_bytes(s3, key, MANIFEST_MAX, &text, &len, err);
+    mrd_rc rc = master && map && files ? s3_get_bytes(s3, key, MANIFEST_MAX, &text, &len, err)
+                                       : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     if (rc == MRD_ERR_NOT_FOUND)
         rc = mrd_error_set(err, rc, "no backup %s of %s: %s has no manifest (`meridian backup "
                                     "%s --list` shows the backups)",
                            id, name, where, c->topo->path);
     if (rc == MRD_OK)
         rc = catalog_manifest_parse(text, len, where, &m, err);
-    if (rc == MRD_OK && (strcmp(m.mode, "sentinel") != 0 || m.nshards != 1))
-        rc = mrd_error_set(err, MRD_ERR_INVALID,
-                           "backup %s is of a %s-mode deployment with %d shards; %s is in "
-                           "sentinel mode (one shard)",
-                           id, m.mode, m.nshards, c->topo->name);
     if (rc == MRD_OK)
         rc = orch_secret(c, "admin", admin, sizeof(admin), err);
     if (rc == MRD_OK)
         rc = status_probe(c, RESTORE_PROBE_MS, &r, err);
-    if (rc == MRD_OK && r->master < 0)
-        rc = mrd_error_set(err, MRD_ERR_STATE,
-                           "no majority of the sentinels names a master of %s: deploy it "
-                           "first (`meridian deploy %s`: an empty deployment), then restore",
-                           c->topo->name, c->topo->path);
+    if (rc == MRD_OK)
+        rc = match_shards(c, r, &m, master, map, &nt, err);
     pending p;
     bool resume = pending_read(c, &p) && strcmp(p.id, id) == 0 && strcmp(p.from, name) == 0;
     int holding = 0;
@@ -364,13 +422,21 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
         rc = MRD_OK;
     }
     if (rc == MRD_OK && o->progress)
-        fprintf(o->progress, "restore %s: backup %s of %s (%lld keys, %.1f MB) into %s:%d\n",
-                c->topo->name, id, name, m.keys, (double)m.bytes / 1e6,
-                node_host(c, r->master)->name, c->plan->nodes[r->master].port);
+        fprintf(o->progress, "restore %s: backup %s of %s (%lld keys, %.1f MB) into %d shard%s\n",
+                c->topo->name, id, name, m.keys, (double)m.bytes / 1e6, nt,
+                nt == 1 ? "" : "s");
+    for (int t = 0; rc == MRD_OK && t < nt; t++) {
+        const catalog_shard *b = &m.shards[map[t]];
+        json_array_append_new(shards,
+                              json_pack("{s:i,s:i,s:s,s:i,s:I,s:I}", "shard", t + 1,
+                                        "backup_shard", b->shard, "master",
+                                        node_host(c, master[t])->name, "port",
+                                        c->plan->nodes[master[t]].port, "keys",
+                                        (json_int_t)b->keys, "bytes", (json_int_t)b->bytes));
+    }
     if (rc == MRD_OK && !o->apply) {
-        *result = json_pack("{s:s,s:s,s:I,s:s,s:b}", "id", id, "topology", name, "keys",
-                            (json_int_t)m.keys, "master", node_host(c, r->master)->name,
-                            "applied", 0);
+        *result = json_pack("{s:s,s:s,s:I,s:O,s:b}", "id", id, "topology", name, "keys",
+                            (json_int_t)m.keys, "shards", shards, "applied", 0);
         if (!*result)
             rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
         goto out;
@@ -378,60 +444,73 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
     bool seeded = resume && p.seeded;
     if (rc == MRD_OK && !seeded)
         rc = mrd_mkdir_p(dir, 0700, err);
-    char file[MRD_PATH_MAX];
+    for (int t = 0; rc == MRD_OK && !seeded && t < nt; t++)
+        rc = fetch_shard(s3, set->backup.bucket, &m.shards[map[t]], dir, o->progress, files[t],
+                         MRD_PATH_MAX, err);
+    long long writable_ms = -1, loaded = 0, expired = 0;
     if (rc == MRD_OK && !seeded)
-        rc = fetch_shard(s3, set->backup.bucket, &m.shards[0], dir, o->progress, file,
-                         sizeof(file), err);
-    long long writable_ms = -1, loaded = -1, expired = -1;
-    if (rc == MRD_OK && !seeded && (rc = pending_write(c, name, id, false, err)) == MRD_OK) {
-        hold_replicas(c, 0, r->master, RESTORE_HOLD_MS, o->progress);
-        rc = seed(c, r->master, file, o->force || holding > 0 || resume, &answer, err);
-        writable_ms = mrd_now_ms() - t0;
-        hold_replicas(c, 0, r->master, 0, o->progress);
-        if (rc == MRD_OK)
-            rc = pending_write(c, name, id, true, err);
+        rc = pending_write(c, name, id, false, err);
+    for (int t = 0; rc == MRD_OK && !seeded && t < nt; t++) {
+        json_t *answer = NULL;
+        hold_replicas(c, c->plan->nodes[master[t]].shard, master[t], RESTORE_HOLD_MS,
+                      o->progress);
+        rc = seed(c, master[t], files[t], o->force || holding > 0 || resume, &answer, err);
+        hold_replicas(c, c->plan->nodes[master[t]].shard, master[t], 0, o->progress);
+        if (rc == MRD_OK && o->progress)
+            fprintf(o->progress, "  %s:%d loaded %lld keys in %lld ms\n",
+                    node_host(c, master[t])->name, c->plan->nodes[master[t]].port,
+                    (long long)json_integer_value(json_object_get(answer, "keys")),
+                    (long long)json_integer_value(json_object_get(answer, "ms")));
+        json_decref(answer);
     }
-    if (rc == MRD_OK && o->progress && !seeded)
-        fprintf(o->progress, "  the master loaded %lld keys in %lld ms; writable after %.1f s\n",
-                (long long)json_integer_value(json_object_get(answer, "keys")),
-                (long long)json_integer_value(json_object_get(answer, "ms")),
-                (double)writable_ms / 1000.0);
-    store_info in;
-    if (rc == MRD_OK && node_info(c, r->master, admin, &in, &info))
-        load_counts(info, &loaded, &expired);
-    if (rc == MRD_OK && loaded >= 0 && loaded + expired != m.keys)
-        rc = mrd_error_set(err, MRD_ERR_STATE,
-                           "the master loaded %lld keys (%lld more had expired); backup %s "
-                           "holds %lld",
-                           loaded, expired, id, m.keys);
+    if (rc == MRD_OK && !seeded) {
+        writable_ms = mrd_now_ms() - t0;
+        rc = pending_write(c, name, id, true, err);
+        if (o->progress)
+            fprintf(o->progress, "  writable after %.1f s\n", (double)writable_ms / 1000.0);
+    }
+    /* every master loaded its shard's keys, counting those that had
+     * expired meanwhile */
+    for (int t = 0; rc == MRD_OK && t < nt; t++) {
+        store_info in;
+        char *info = NULL;
+        long long l = -1, e = -1;
+        if (node_info(c, master[t], admin, &in, &info))
+            load_counts(info, &l, &e);
+        free(info);
+        const catalog_shard *b = &m.shards[map[t]];
+        if (l < 0 || l + e != b->keys)
+            rc = mrd_error_set(err, MRD_ERR_STATE,
+                               "%s:%d loaded %lld keys (%lld more had expired); shard %d of "
+                               "backup %s holds %lld",
+                               node_host(c, master[t])->name, c->plan->nodes[master[t]].port,
+                               l, e, b->shard, id, b->keys);
+        loaded += l;
+        expired += e;
+    }
     if (rc == MRD_OK)
         rc = wait_healthy(c, o->progress, err);
     long long healthy_ms = mrd_now_ms() - t0;
     if (rc == MRD_OK) {
         mrd_rm_rf(dir, NULL);
         pending_clear(c);
-        json_array_append_new(shards,
-                              json_pack("{s:i,s:s,s:I,s:I}", "shard", 0, "master",
-                                        node_host(c, r->master)->name, "keys",
-                                        (json_int_t)m.shards[0].keys, "bytes",
-                                        (json_int_t)m.shards[0].bytes));
-        *result = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:O,s:b}", "id", id, "topology", name,
-                            "keys", (json_int_t)m.keys, "keys_loaded", (json_int_t)loaded,
-                            "keys_expired", (json_int_t)expired, "writable_ms",
-                            (json_int_t)writable_ms, "healthy_ms", (json_int_t)healthy_ms,
-                            "duration_ms", (json_int_t)(mrd_now_ms() - t0), "shards", shards,
-                            "applied", 1);
+        *result = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:O,s:b,s:b}", "id", id,
+                            "topology", name, "keys", (json_int_t)m.keys, "keys_loaded",
+                            (json_int_t)loaded, "keys_expired", (json_int_t)expired,
+                            "writable_ms", (json_int_t)writable_ms, "healthy_ms",
+                            (json_int_t)healthy_ms, "duration_ms",
+                            (json_int_t)(mrd_now_ms() - t0), "shards", shards, "applied", 1,
+                            "resumed", resume);
         if (!*result)
             rc = mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
-        else
-            json_object_set_new(*result, "resumed", json_boolean(resume));
     }
 out:
     explicit_bzero(admin, sizeof(admin));
     json_decref(shards);
-    json_decref(answer);
-    free(info);
     free(text);
+    free(master);
+    free(map);
+    free(files);
     catalog_manifest_free(&m);
     status_free(&r);
     s3_close(&s3);
