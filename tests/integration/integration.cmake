@@ -62,3 +62,6 @@ mrd_integration_test_tls(cluster cluster.sh 180 15850)
 # (where nothing listens), integration.s3_sigv4 24471-24472.
 mrd_integration_test(s3 s3.sh 60)
 mrd_integration_test(s3_sigv4 s3_sigv4.sh 60)
+# Backups in cluster mode: nodes 21850.. (bus 31850..), agents 22850,
+# s3rver 24484.
+mrd_integration_test(backup_cluster backup_cluster.sh 120)
