@@ -24,6 +24,7 @@
 #   cluster_nodes  tests/fixtures/cluster/**/* (CLUSTER NODES, CLUSTER INFO
 #             and nodes.conf files captured from real Redis 7.0.15 nodes)
 #   s3_xml    tests/fixtures/s3/* (S3's answers and a credentials file)
+#   catalog   tests/fixtures/catalog/* (backup manifests, a listing)
 # plus tests/fuzz/regressions/<target>/* (inputs of past findings) for each.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,6 +52,7 @@ copy_seeds info "$SRC"/tests/fixtures/info/*
 copy_seeds sentinel "$SRC"/tests/fixtures/sentinel/*.resp
 copy_seeds cluster_nodes "$SRC"/tests/fixtures/cluster/**/*
 copy_seeds s3_xml "$SRC"/tests/fixtures/s3/*.xml "$SRC"/tests/fixtures/s3/credentials
+copy_seeds catalog "$SRC"/tests/fixtures/catalog/*
 
 mkdir -p "$OUT/manifest"
 "$BUILD/fuzz_manifest_seeds" "$OUT/manifest" "$SRC"/regions/*.json \
