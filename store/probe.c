@@ -71,8 +71,9 @@ static bool queue_all(probe_run *r)
                 return false;
         return true;
     }
-    const char *info[] = {"INFO", "replication"};
-    if (!queue(r, 2, info))
+    /* persistence too: an AOF that cannot be written (a full disk) */
+    const char *info[] = {"INFO", "replication", "persistence"};
+    if (!queue(r, 3, info))
         return false;
     if (p->config && p->config[0]) {
         const char *argv[2 + STORE_PROBE_MAX_CONFIG] = {"CONFIG", "GET"};

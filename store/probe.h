@@ -13,7 +13,7 @@
 #include "sentinel.h"
 
 typedef enum store_probe_kind {
-    STORE_PROBE_INFO = 0, /* INFO replication of a redis-server */
+    STORE_PROBE_INFO = 0, /* INFO replication persistence of a redis-server */
     STORE_PROBE_SENTINEL, /* a sentinel_view of master MASTER */
 } store_probe_kind;
 

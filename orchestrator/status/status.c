@@ -51,6 +51,10 @@ static void take_node(const store_probe *p, st_node *n)
     n->link_up = info.link_up;
     n->replica_priority = info.is_master ? -1 : info.replica_priority;
     n->offset = info.is_master ? info.master_repl_offset : info.slave_repl_offset;
+    char w[8] = "", b[8] = "";
+    store_info_field(p->info, strlen(p->info), "aof_last_write_status", w, sizeof(w));
+    store_info_field(p->info, strlen(p->info), "aof_last_bgrewrite_status", b, sizeof(b));
+    n->aof_error = strcmp(w, "err") == 0 || strcmp(b, "err") == 0;
     if (p->cluster_nodes && !(n->cluster_nodes = strdup(p->cluster_nodes)))
         return; /* out of memory: judged as unknown */
     store_cluster_info ci;
@@ -234,6 +238,24 @@ static void judge_fenced(const orch_ctx *c, st_report *r)
     snprintf(what, sizeof(what), "%s%s fenced by its agent (min-replicas-to-write %d or more: "
              "refuses writes until it reaches a majority again)", first,
              n > 1 ? " and others" : "", MRD_FENCE_MIN_REPLICAS);
+    add_warning(r, what);
+}
+
+/* A node whose AOF cannot be written: it refuses writes (MISCONF) while
+ * it cannot append, and a rewrite that failed leaves the AOF growing. */
+static void judge_aof(const orch_ctx *c, st_report *r)
+{
+    int n = 0;
+    char first[96] = "";
+    for (int i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].aof_error && n++ == 0)
+            plan_node_name(c->plan, r->nodes[i].node, first, sizeof(first));
+    if (n == 0)
+        return;
+    char what[256];
+    snprintf(what, sizeof(what), "%s%s cannot write its AOF (INFO persistence: "
+             "aof_last_write_status or aof_last_bgrewrite_status err): a full disk? its log "
+             "says why", first, n > 1 ? " and others" : "");
     add_warning(r, what);
 }
 
@@ -475,6 +497,7 @@ mrd_rc status_probe_ex(const orch_ctx *c, const status_opts *o, st_report **out,
     }
     mode->judge(c, r);
     judge_fenced(c, r);
+    judge_aof(c, r);
     judge_drift(c, r);
     judge_agents(c, r);
     if (o->check_certs)
@@ -656,6 +679,7 @@ json_t *status_to_json(const orch_ctx *c, const st_report *r)
         json_t *o = json_array_get(nodes, json_array_size(nodes) - 1);
         json_object_set_new(o, "drift", n->drift[0] ? json_string(n->drift) : json_null());
         json_object_set_new(o, "fenced", json_boolean(n->fenced));
+        json_object_set_new(o, "aof_error", json_boolean(n->aof_error));
         json_object_set_new(o, "shard", json_integer(n->shard + 1));
         if (t->mode == MRD_MODE_CLUSTER) {
             json_object_set_new(o, "cluster_state", n->cluster_state[0]

@@ -58,6 +58,9 @@ typedef struct st_node {
                             MRD_FENCE_MIN_REPLICAS or more (reconcile_fenced()),
                             so it refuses writes until it reaches a majority
                             again; a WARNING, not drift */
+    bool aof_error;      /* INFO persistence: aof_last_write_status or
+                            aof_last_bgrewrite_status is "err" (store.persistence
+                            aof: a full disk?); a WARNING */
     bool healthy;
     char problem[160];   /* why not healthy, "" when healthy */
     st_agent agent;      /* the host's agent (as st_host.agent) */

@@ -156,4 +156,22 @@ checks=$((checks + 1)); check "status: ok, no drift" \
     test "$(jq -r .health "$T_DIR/st.json")" = ok -a \
     "$(jq '[.nodes[] | select((.drift // "") != "")] | length' "$T_DIR/st.json")" -eq 0
 
+say "an AOF that cannot be written: status warns, naming the node"
+a=${NODES[1]}
+dir="$(data "$a")/appendonlydir"
+T_IMMUTABLE=$dir
+chattr +i "$dir"
+adm -h "$a" -p "$BASE" bgrewriteaof >/dev/null
+failed() { [[ $(stat_of "$a" aof_last_bgrewrite_status) == err ]]; }
+wait_for 10 failed
+status_json
+checks=$((checks + 1)); check "status is WARNING: $(jq -r .summary "$T_DIR/st.json")" \
+    bash -c "test \"\$(jq -r .health '$T_DIR/st.json')\" = warning &&
+        jq -r .summary '$T_DIR/st.json' | grep -q 'cannot write its AOF'"
+chattr -i "$dir"
+unset T_IMMUTABLE
+adm -h "$a" -p "$BASE" bgrewriteaof >/dev/null
+checks=$((checks + 1)); check "the next rewrite succeeds and status is ok again" \
+    wait_for 10 healthy
+
 finish "$checks"
