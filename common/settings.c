@@ -100,7 +100,7 @@ static const mrd_setting table[] = {
      "`\"none\"`: no data on disk, durability comes from the copies in other regions; "
      "`\"aof\"`: every node also appends its writes to disk (`appendfsync everysec`), "
      "which keeps at most about a second of writes through a power loss of every region "
-     "(see \"Backups and persistence\")",
+     "(README: \"Persistence on disk\"; backups: \"Backups\")",
      MRD_LANDS_REDIS | MRD_LANDS_AGENT, "appendonly", MRD_APPLY_LIVE,
      AT_CHOICE(store.persistence, persistence_choices)},
     /* ---- sentinel ---- */
