@@ -56,6 +56,20 @@ mrd_rc mrd_error_set(mrd_error *e, mrd_rc code, const char *fmt, ...)
     return code;
 }
 
+mrd_rc mrd_error_prefix(mrd_error *e, const char *fmt, ...)
+{
+    if (!e)
+        return MRD_OK;
+    char pre[sizeof(e->msg)], msg[sizeof(e->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof(pre), fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof(msg), "%s: %s", pre, e->msg);
+    memcpy(e->msg, msg, sizeof(msg));
+    return e->code;
+}
+
 mrd_rc mrd_error_at(mrd_error *e, mrd_rc code, const char *file, int line,
                     int column, const char *fmt, ...)
 {

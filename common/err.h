@@ -54,6 +54,11 @@ mrd_rc mrd_error_at(mrd_error *e, mrd_rc code, const char *file, int line,
                     int column, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* Put the formatted text and ": " before E's message, keeping its code
+ * and location ("shard 0: " + "cannot fetch ..."); returns the code. */
+mrd_rc mrd_error_prefix(mrd_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Return from the calling function when EXPR is not MRD_OK. */
 #define MRD_TRY(expr)                                                                \
     do {                                                                             \

@@ -166,7 +166,7 @@ static mrd_rc backup_shard(orch_ctx *c, const backup_opts *o, s3_client *s3, con
                                      BACKUP_FETCH_TIMEOUT_MS, &snap, err);
     explicit_bzero(pass, sizeof(pass));
     if (rc != MRD_OK)
-        return mrd_error_set(err, rc, "shard %d: %s", s, err->msg);
+        return mrd_error_prefix(err, "shard %d", s);
     if (o->progress)
         fprintf(o->progress, "  shard %d: fetched %.1f MB in %.2f s (%.1f MB/s), checked\n",
                 s, (double)snap.bytes / 1e6, (double)snap.duration_ms / 1000.0,
@@ -174,7 +174,7 @@ static mrd_rc backup_shard(orch_ctx *c, const backup_opts *o, s3_client *s3, con
                                      : 0.0);
     store_rdb_summary sum;
     if ((rc = store_rdb_scan_file(path, &sum, err)) != MRD_OK)
-        return mrd_error_set(err, rc, "shard %d: the snapshot of %s: %s", s, h->name, err->msg);
+        return mrd_error_prefix(err, "shard %d: the snapshot of %s", s, h->name);
     MRD_TRY(backup_sha256_file(path, out->sha256, err));
     out->bytes = snap.bytes;
     out->keys = sum.keys;

@@ -68,24 +68,26 @@ static mrd_rc fetch_shard(s3_client *s3, const char *bucket, const catalog_shard
                     s, s > 0 ? (double)bytes / 1e6 / s : 0.0);
         }
     }
-    store_rdb_summary sum;
-    mrd_rc rc = store_rdb_scan_file(path, &sum, err);
-    if (rc == MRD_OK && have) {
+    mrd_rc rc = MRD_OK;
+    if (have) {
         /* a file an interrupted restore left: its checksum decides */
         rc = backup_sha256_file(path, sha, err);
         bytes = st.st_size;
     }
-    if (rc == MRD_OK && (strcmp(sha, sh->sha256) != 0 || bytes != sh->bytes)) {
+    /* the checksum first: it names a damaged object for what it is */
+    if (rc == MRD_OK && (strcmp(sha, sh->sha256) != 0 || bytes != sh->bytes))
         rc = mrd_error_set(err, MRD_ERR_PARSE,
                            "checksum mismatch: s3://%s/%s arrived as %lld bytes with sha256 "
                            "%s; the manifest says %lld bytes, sha256 %s: the object is "
                            "damaged, restore another backup",
                            bucket, sh->object, bytes, sha, sh->bytes, sh->sha256);
-    } else if (rc == MRD_OK && sum.keys != sh->keys) {
+    store_rdb_summary sum;
+    if (rc == MRD_OK && (rc = store_rdb_scan_file(path, &sum, err)) != MRD_OK)
+        rc = mrd_error_prefix(err, "s3://%s/%s", bucket, sh->object);
+    else if (rc == MRD_OK && sum.keys != sh->keys)
         rc = mrd_error_set(err, MRD_ERR_PARSE,
                            "s3://%s/%s holds %lld keys; the manifest says %lld", bucket,
                            sh->object, sum.keys, sh->keys);
-    }
     if (rc != MRD_OK)
         unlink(path);
     return rc;
@@ -249,7 +251,7 @@ static mrd_rc seed(orch_ctx *c, int master, const char *file, bool force, json_t
     if (data)
         munmap(data, (size_t)st.st_size);
     if (rc != MRD_OK)
-        return mrd_error_set(err, rc, "cannot put the backup on %s: %s", h->name, err->msg);
+        return mrd_error_prefix(err, "cannot put the backup on %s", h->name);
     char path[96];
     snprintf(path, sizeof(path), "/v1/seed?port=%d%s", c->plan->nodes[master].port,
              force ? "&force=1" : "");

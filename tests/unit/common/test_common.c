@@ -248,6 +248,19 @@ static void test_strerror_every_code(void **state)
     assert_string_equal(mrd_strerror((mrd_rc)1000000), "unknown error");
 }
 
+/* A prefix goes before the message; the code and location stay. */
+static void test_error_prefix(void **state)
+{
+    (void)state;
+    mrd_error e;
+    mrd_error_at(&e, MRD_ERR_PARSE, "f.rdb", 3, 4, "bad byte %d", 7);
+    assert_int_equal(mrd_error_prefix(&e, "shard %d", 2), MRD_ERR_PARSE);
+    assert_string_equal(e.msg, "shard 2: bad byte 7");
+    assert_string_equal(e.file, "f.rdb");
+    assert_int_equal(e.line, 3);
+    assert_int_equal(mrd_error_prefix(NULL, "x"), MRD_OK);
+}
+
 static void test_error_set_and_at(void **state)
 {
     (void)state;
@@ -2853,6 +2866,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror_every_code),
         cmocka_unit_test(test_error_set_and_at),
+        cmocka_unit_test(test_error_prefix),
         cmocka_unit_test(test_error_null_safe),
         cmocka_unit_test(test_error_format),
         TMP(test_write_atomic_mode_and_no_temp),
