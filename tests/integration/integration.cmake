@@ -62,3 +62,8 @@ mrd_integration_test_tls(cluster cluster.sh 180 15850)
 # (where nothing listens), integration.s3_sigv4 24471-24472.
 mrd_integration_test(s3 s3.sh 60)
 mrd_integration_test(s3_sigv4 s3_sigv4.sh 60)
+# Backups to S3-compatible storage and restores (issue 17): nodes 24800..,
+# agents 25800, sentinels 34800; s3rver 24481, a proxy 24485, nothing on 24486.
+mrd_integration_test(backup backup.sh 90)
+set_tests_properties(integration.backup PROPERTIES
+  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=24800")
