@@ -65,3 +65,8 @@ mrd_integration_test(s3_sigv4 s3_sigv4.sh 60)
 # Backups in cluster mode: nodes 21850.. (bus 31850..), agents 22850,
 # s3rver 24484.
 mrd_integration_test(backup_cluster backup_cluster.sh 120)
+# Backups to S3-compatible storage and restores (issue 17): nodes 24800..,
+# agents 25800, sentinels 34800; s3rver 24481, a proxy 24485, nothing on 24486.
+mrd_integration_test(backup backup.sh 90)
+set_tests_properties(integration.backup PROPERTIES
+  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=24800")
