@@ -302,8 +302,7 @@ mrd_rc backup_run(orch_ctx *c, const backup_opts *o, json_t **result, mrd_error 
     long long t0 = mrd_now_ms();
     s3_client *s3 = NULL;
     MRD_TRY(backup_store_open(c, &s3, err));
-    catalog_manifest m = {.created = (long long)time(NULL)};
-    catalog_id((time_t)m.created, m.id);
+    catalog_manifest m = {0};
     snprintf(m.topology, sizeof(m.topology), "%s", c->topo->name);
     snprintf(m.mode, sizeof(m.mode), "%s",
              c->topo->mode == MRD_MODE_CLUSTER ? "cluster" : "sentinel");
@@ -313,12 +312,33 @@ mrd_rc backup_run(orch_ctx *c, const backup_opts *o, json_t **result, mrd_error 
     int aborted = 0;
     mrd_rc rc = catalog_folder(set->backup.prefix, c->topo->name, folder, sizeof(folder)) ==
                             MRD_OK &&
-                        catalog_object(set->backup.prefix, c->topo->name, m.id, -1,
-                                       manifest_key, sizeof(manifest_key)) == MRD_OK &&
                         mrd_path_fmt(work, sizeof(work), "%s/" BACKUP_DIR "/work",
                                      c->state_dir) == MRD_OK
                     ? MRD_OK
                     : mrd_error_set(err, MRD_ERR_INVALID, "backup.prefix is too long");
+    /* the storage first: a wrong key or bucket is found before any replica
+     * forks for a snapshot; and the id must be new there (ids are seconds:
+     * a backup right after another waits for the next second) */
+    s3_object *seen = NULL;
+    size_t nseen = 0;
+    if (rc == MRD_OK)
+        rc = s3_list(s3, folder, &seen, &nseen, err);
+    for (bool taken = true; rc == MRD_OK && taken;) {
+        m.created = (long long)time(NULL);
+        catalog_id((time_t)m.created, m.id);
+        char pre[1100];
+        snprintf(pre, sizeof(pre), "%s%s/", folder, m.id);
+        taken = false;
+        for (size_t i = 0; i < nseen && !taken; i++)
+            taken = strncmp(seen[i].key, pre, strlen(pre)) == 0;
+        if (taken)
+            mrd_sleep_ms(1000 - (int)(mrd_wall_ms() % 1000) + 10);
+    }
+    free(seen);
+    if (rc == MRD_OK &&
+        catalog_object(set->backup.prefix, c->topo->name, m.id, -1, manifest_key,
+                       sizeof(manifest_key)) != MRD_OK)
+        rc = mrd_error_set(err, MRD_ERR_INVALID, "backup.prefix is too long");
     if (rc == MRD_OK && o->progress)
         fprintf(o->progress, "backup %s: %s to s3://%s/%s\n", c->topo->name, m.id,
                 set->backup.bucket, folder);
@@ -326,13 +346,6 @@ mrd_rc backup_run(orch_ctx *c, const backup_opts *o, json_t **result, mrd_error 
         mrd_rm_rf(work, NULL); /* what an interrupted backup left */
         rc = mrd_mkdir_p(work, 0700, err);
     }
-    /* the storage first: a wrong key or bucket is found before any replica
-     * forks for a snapshot */
-    s3_object *seen = NULL;
-    size_t nseen = 0;
-    if (rc == MRD_OK)
-        rc = s3_list(s3, folder, &seen, &nseen, err);
-    free(seen);
     if (rc == MRD_OK)
         rc = status_probe(c, BACKUP_PROBE_MS, &r, err);
     int nshards = 0;
