@@ -306,8 +306,19 @@ static void kill_on_host(tl_drill *d, int h, const bool *want)
     tp_result_free(&res);
 }
 
-/* Kill every node: the replicas host by host, then the leader; probe and
- * kill again what answers.  Fills fault_ms, kill_end_ms, nodes_killed. */
+/* Kill every node: the leader first, then the replicas host by host;
+ * probe and kill again what answers.  Fills fault_ms, kill_end_ms,
+ * nodes_killed.
+ *
+ * Why the leader first: an agent rebuilds a lost replica from a snapshot
+ * only while the shard's leader answers (heal_restore.c).  Replicas
+ * killed first would be rebuilt from the still living leader within the
+ * kill's few hundred ms, and such a node, killed again, leaves its agent
+ * waiting for it to link (up to HEAL_SYNC_TIMEOUT_MS).  With the leader
+ * gone first, the agents' restores fail at once (and back off) until the
+ * restore seeds the leader.  The replicas, held at replica-priority 0,
+ * cannot be promoted meanwhile: the crash fast path's SENTINEL FAILOVER
+ * gets NOGOODSLAVE. */
 static void kill_everything(tl_drill *d)
 {
     drill_total_loss *x = &d->rec.total_loss;
@@ -316,18 +327,17 @@ static void kill_everything(tl_drill *d)
     hold_replicas(d, DRILL_TL_HOLD_MS);
     d->rec.fault_ms = now_rel(d);
     drill_timeline_mark(d->tl, "fault", "every redis-server of every region");
-    say(d, "fault: SIGKILL every redis-server of every region (sentinels and agents keep "
-           "running)");
+    say(d, "fault: SIGKILL every redis-server of every region, the leader first (sentinels "
+           "and agents keep running)");
+    for (int i = 0; i < d->nnodes; i++)
+        want[i] = i == d->master;
+    kill_on_host(d, d->c->plan->nodes[d->master].host, want);
     for (int i = 0; i < d->nnodes; i++)
         want[i] = i != d->master;
     for (int h = 0; h < t->nhosts; h++)
         kill_on_host(d, h, want);
-    for (int i = 0; i < d->nnodes; i++)
-        want[i] = i == d->master;
-    if (d->master >= 0)
-        kill_on_host(d, d->c->plan->nodes[d->master].host, want);
-    /* an agent may have rebuilt a replica from the leader before the
-     * leader died: what answers is killed again */
+    /* whatever answers (an agent's restart we did not foresee) is killed
+     * again */
     for (int round = 0; round < DRILL_TL_KILL_ROUNDS; round++) {
         int up = 0;
         for (int i = 0; i < d->nnodes; i++)

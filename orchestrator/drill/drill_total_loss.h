@@ -16,12 +16,13 @@
  *   more load  DRILL_TL_AFTER_BACKUP_MS of writes the backup lacks;
  *   kill       every redis-server of every region SIGKILLed through the
  *              transport (`meridian-agent fault --kill`, by pid file), the
- *              replicas first and the leader last, each replica held at
- *              replica-priority 0 beforehand (agent /v1/hold): the agent's
- *              crash fast path asks for a failover when the leader dies,
- *              and no replica that an agent might have rebuilt meanwhile
- *              can be promoted.  Then every node is probed; one that
- *              answers again is killed again (DRILL_TL_KILL_ROUNDS).
+ *              leader first (an agent rebuilds a replica only from a
+ *              living leader: none is rebuilt in the kill's window), then
+ *              the replicas host by host, each held at replica-priority 0
+ *              beforehand (agent /v1/hold) so that the crash fast path's
+ *              SENTINEL FAILOVER finds no replica to promote in the
+ *              meantime.  Then every node is probed; one that answers
+ *              again is killed again (DRILL_TL_KILL_ROUNDS).
  *              Sentinels and agents keep running: the report says so, and
  *              what a real power loss adds;
  *   restore    restore_run() of the backup, apply, no force, as `meridian

@@ -62,3 +62,9 @@ mrd_integration_test_tls(cluster cluster.sh 180 15850)
 # (where nothing listens), integration.s3_sigv4 24471-24472.
 mrd_integration_test(s3 s3.sh 60)
 mrd_integration_test(s3_sigv4 s3_sigv4.sh 60)
+# The total-loss drill (backup, every node killed, restore): ports 24900..
+# (nodes), 25900 (agents), 34900 (sentinels), s3rver on 24482, the test's
+# own redis-server on 24950.
+mrd_integration_test(drill_total_loss drill_total_loss.sh 120)
+set_tests_properties(integration.drill_total_loss PROPERTIES
+  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=24900")
