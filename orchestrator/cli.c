@@ -138,6 +138,15 @@ static const struct command {
      "  report acknowledged writes lost and the longest gap between\n"
      "  acknowledged writes the application saw.  rollout: `meridian rollout\n"
      "  --yes` under the load; the report adds each step's time.\n"
+     "  total-loss (sentinel mode, a topology with a backup section): `meridian\n"
+     "  backup` under the load, 2 s more writes, then every redis-server of\n"
+     "  every region SIGKILLed (sentinels and agents keep running) and the\n"
+     "  backup restored as `meridian restore --yes` does.  The report adds the\n"
+     "  RTO (kill -> first acknowledged write, kill -> healthy) and the RPO:\n"
+     "  every write read back, those acknowledged after the backup that are\n"
+     "  missing counted (writes during the backup checked one by one).  It\n"
+     "  fails when a write acknowledged before the backup or after the\n"
+     "  restore is missing, or the backup or the restore fails.\n"
      "  Exits 0 pass, 2 fail, 1 refused in preflight, 64 the scenario does not\n"
      "  fit the topology's mode.\n"},
     {"plan", cmd_plan, NULL,

@@ -201,6 +201,23 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
     return (size_t)got;
 }
 
+/* libcurl sends a body again (a reused connection the server had closed
+ * meanwhile, a redirect): back to OFFSET of it.  Without this, such a
+ * resend fails with "necessary data rewind wasn't possible". */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    s3_resp *r = ud;
+    const s3_req *q = r->req;
+    long long len = q->src_fd >= 0 ? q->src_len : (long long)q->body_len;
+    if (origin != SEEK_SET || offset < 0 || (long long)offset > len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (q->src_fd >= 0)
+        r->sent = (long long)offset;
+    else
+        r->mem_off = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 static int on_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                    curl_off_t ulnow)
 {
@@ -287,6 +304,8 @@ static CURLcode perform(s3_client *c, const s3_req *q, s3_resp *r)
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)upload_len);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, r);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
     } else if (strcmp(q->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);

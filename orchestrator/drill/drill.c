@@ -15,6 +15,7 @@
 #include "drill_load.h"
 #include "drill_report.h"
 #include "drill_scale.h"
+#include "drill_total_loss.h"
 #include "fsutil.h"
 #include "info.h"
 #include "lock.h"
@@ -1546,6 +1547,8 @@ int drill_run(orch_ctx *c, const drill_opts *o)
 {
     if (o->scenario == DRILL_SCALE) /* no fault, no heal: a flow of its own */
         return drill_scale_run(c, o);
+    if (o->scenario == DRILL_TOTAL_LOSS) /* backup, kill all, restore: its own too */
+        return drill_total_loss_run(c, o);
     drill d = {.c = c, .o = o, .t0 = mrd_now_ms(), .master = -1};
     const mrd_topology *t = c->topo;
     d.mode = t->mode == MRD_MODE_CLUSTER ? &mode_cluster : &mode_sentinel;

@@ -38,6 +38,10 @@ typedef enum drill_scenario {
                               do it without meridian */
     DRILL_ROLLOUT,         /* a `meridian rollout --yes` (operations/rollout.h)
                               under the load */
+    DRILL_TOTAL_LOSS,      /* sentinel mode: a backup under the load, more
+                              writes, every node of every region killed,
+                              the backup restored; RTO and RPO measured
+                              (drill_total_loss.h) */
     DRILL__COUNT
 } drill_scenario;
 
@@ -56,6 +60,9 @@ typedef enum drill_write_state {
 
 typedef struct drill_write {
     int64_t t_ms;        /* when the SET was sent */
+    int64_t done_ms;     /* when the attempt ended: for an ACKED write, when
+                            WAIT's answer came (the acknowledgement); 0 in
+                            records built without it */
     int64_t seq;         /* the key is "<prefix>:<seq>", the value "<seq>" */
     int16_t leader;      /* node index (the plan's) it was sent to, -1 none */
     uint8_t state;       /* drill_write_state */
@@ -210,6 +217,57 @@ typedef struct drill_planned {
     int partial_syncs;       /* rollout: ... that resumed by a partial one */
 } drill_planned;
 
+/* The total-loss drill's part of a record (PRESENT false for every other
+ * scenario).  Its marks: fault_ms is the kill's start, restore_ms when
+ * restore_run() was called, ready_ms when status was OK again after it.
+ *
+ * The backup's cut (the moment the source replica forked for its RDB) is
+ * somewhere between backup_start_ms and backup_end_ms: the drill cannot
+ * see it, so it classes each acknowledged write by time and reads every
+ * one back instead of guessing:
+ *   before   acknowledged (done_ms) before backup_start_ms: in the RDB;
+ *            one missing is a failure (lost_before);
+ *   during   the rest sent before backup_end_ms: either side of the cut,
+ *            each checked (kept_during, lost_during);
+ *   after    sent at/after backup_end_ms, before kill_end_ms: not in the
+ *            RDB, expected lost (lost_after);
+ *   restored sent at/after kill_end_ms: written to the restored master;
+ *            one missing is a failure (lost_restored).
+ * rpo_writes = lost_during + lost_after: the acknowledged writes the total
+ * loss cost, counted. */
+typedef struct drill_total_loss {
+    bool present;
+    char key_prefix[96];       /* the writer's keys: "<prefix>:<seq>" */
+    char backup_id[32];        /* "" when the backup failed */
+    int64_t backup_start_ms;   /* backup_run() called (drill clock) */
+    int64_t backup_end_ms;     /* ... returned */
+    int64_t backup_ms;         /* its duration_ms; -1 none */
+    int64_t backup_keys;       /* keys in the backup; -1 unknown */
+    int64_t kill_end_ms;       /* every node seen down (drill clock); -1 */
+    int nodes_killed;          /* redis-server processes SIGKILLed */
+    int nodes_total;           /* the plan's nodes */
+    bool restored;             /* restore_run() returned OK */
+    int64_t restore_ms;        /* restore_run()'s duration_ms; -1 */
+    int64_t restore_writable_ms; /* its writable_ms: the seed loaded; -1 */
+    int64_t keys_restored;     /* its keys_loaded; -1 */
+    char error[256];           /* why the backup or the restore failed */
+    /* one flag per record write (borrowed, may be NULL: not read back):
+     * 1 when its key was read back with its value from the restored
+     * master */
+    const uint8_t *write_present;
+    /* drill_result_compute's */
+    int64_t rto_writable_ms;   /* fault -> the first acknowledged write
+                                  after the kill (its done_ms); -1 none */
+    int64_t rto_healthy_ms;    /* fault -> ready_ms; -1 */
+    int64_t acked_before, lost_before;
+    int64_t acked_during, kept_during, lost_during;
+    int64_t acked_after, lost_after;
+    int64_t acked_restored, lost_restored;
+    int64_t rpo_writes;        /* lost_during + lost_after */
+    int64_t rpo_window_ms;     /* fault -> the earliest lost acknowledged
+                                  write before it (t_ms); -1 none */
+} drill_total_loss;
+
 typedef struct drill_record {
     char topology[64];
     char scenario[32];
@@ -244,6 +302,7 @@ typedef struct drill_record {
     drill_host_loss host_loss; /* scenario "host-loss" only */
     drill_planned planned; /* scenarios "switchover", "sentinel-failover",
                               "rollout" */
+    drill_total_loss total_loss; /* scenario "total-loss" only */
     drill_result r;
 } drill_record;
 

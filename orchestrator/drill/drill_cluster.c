@@ -484,6 +484,7 @@ static void *shard_main(void *arg)
         drill_write wr = {.seq = next, .leader = -1, .shard = (int16_t)s,
                           .t_ms = mrd_now_ms() - w->c.t0_ms};
         write_once(sw, &wr, key, store_cluster_keyslot(key, strlen(key)));
+        wr.done_ms = mrd_now_ms() - w->c.t0_ms;
         record_write(w, &wr);
         due = drill_load_pace_next(due, (int64_t)mrd_now_ms() * 1000000, period_ns);
     }

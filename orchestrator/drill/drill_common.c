@@ -21,6 +21,7 @@ static const char *const scenario_names[DRILL__COUNT] = {
     [DRILL_SWITCHOVER] = "switchover",
     [DRILL_SENTINEL_FAILOVER] = "sentinel-failover",
     [DRILL_ROLLOUT] = "rollout",
+    [DRILL_TOTAL_LOSS] = "total-loss",
 };
 
 const char *drill_scenario_name(drill_scenario s)

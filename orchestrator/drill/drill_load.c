@@ -487,6 +487,7 @@ static void *writer_main(void *arg)
         drill_write w = {.seq = seq++, .isolated = l->source ? 1 : 0};
         w.t_ms = mrd_now_ms() - l->t0_ms;
         write_once(l, &w);
+        w.done_ms = mrd_now_ms() - l->t0_ms;
         pthread_mutex_lock(&l->lock);
         vec_push(&l->writes, &w, sizeof(w));
         drill_load_progress *p = &l->progress;
@@ -841,11 +842,10 @@ static const char VERIFY_SCRIPT[] =
     "end\n"
     "return table.concat(out)\n";
 
-mrd_rc drill_load_verify(const char *address, int port, const char *user, const char *pass,
-                         const char *prefix, const drill_write *w, int64_t n, int timeout_ms,
-                         drill_verify_result *out, mrd_error *err)
+mrd_rc drill_load_present(const char *address, int port, const char *user, const char *pass,
+                          const char *prefix, const drill_write *w, int64_t n, int timeout_ms,
+                          uint8_t *present, mrd_error *err)
 {
-    memset(out, 0, sizeof(*out));
     if (n <= 0)
         return MRD_OK;
     store_conn *c = NULL;
@@ -870,24 +870,41 @@ mrd_rc drill_load_verify(const char *address, int port, const char *user, const 
         if (rc == MRD_OK && (!flags || (int64_t)strlen(flags) != end - start))
             rc = mrd_error_set(err, MRD_ERR_PROTOCOL, "%s: unexpected read-back answer",
                                store_conn_name(c));
-        for (int64_t i = start; rc == MRD_OK && i < end; i++) {
-            bool present = flags[i - start] == '1';
-            out->checked++;
-            switch ((drill_write_state)w[i].state) {
-            case DRILL_W_ACKED:
-                out->acked_writes_lost += present ? 0 : 1;
-                break;
-            case DRILL_W_WRITTEN:
-                out->unacked_writes_lost += present ? 0 : 1;
-                break;
-            case DRILL_W_ERROR:
-                out->errors_present += present ? 1 : 0;
-                break;
-            }
-        }
+        for (int64_t i = start; rc == MRD_OK && i < end; i++)
+            present[i] = flags[i - start] == '1';
         free(flags);
     }
     free(seqs);
     store_conn_close(&c);
+    return rc;
+}
+
+mrd_rc drill_load_verify(const char *address, int port, const char *user, const char *pass,
+                         const char *prefix, const drill_write *w, int64_t n, int timeout_ms,
+                         drill_verify_result *out, mrd_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (n <= 0)
+        return MRD_OK;
+    uint8_t *present = malloc((size_t)n);
+    if (!present)
+        return mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
+    mrd_rc rc = drill_load_present(address, port, user, pass, prefix, w, n, timeout_ms,
+                                   present, err);
+    for (int64_t i = 0; rc == MRD_OK && i < n; i++) {
+        out->checked++;
+        switch ((drill_write_state)w[i].state) {
+        case DRILL_W_ACKED:
+            out->acked_writes_lost += present[i] ? 0 : 1;
+            break;
+        case DRILL_W_WRITTEN:
+            out->unacked_writes_lost += present[i] ? 0 : 1;
+            break;
+        case DRILL_W_ERROR:
+            out->errors_present += present[i] ? 1 : 0;
+            break;
+        }
+    }
+    free(present);
     return rc;
 }

@@ -113,7 +113,8 @@ typedef struct drill_load_opts {
 typedef struct drill_load drill_load; /* opaque */
 
 /* What each drill_write holds: t_ms when its SET went out (when the
- * attempt began, for one that failed before), seq, state, isolated, and
+ * attempt began, for one that failed before), done_ms when the attempt
+ * ended (WAIT's answer for an acknowledged one), seq, state, isolated, and
  * leader = the host it was sent to, or meant for when the connection
  * failed (-1 when no sentinel named a leader).
  *
@@ -247,5 +248,12 @@ typedef struct drill_verify_result {
 mrd_rc drill_load_verify(const char *address, int port, const char *user, const char *pass,
                          const char *prefix, const drill_write *w, int64_t n, int timeout_ms,
                          drill_verify_result *out, mrd_error *err);
+
+/* Read back the keys of W[0..N) as drill_load_verify() does, into
+ * PRESENT[i] (N bytes, caller's): 1 when "<PREFIX>:<seq>" holds "<seq>",
+ * else 0.  The same errors; PRESENT is partly filled on an error. */
+mrd_rc drill_load_present(const char *address, int port, const char *user, const char *pass,
+                          const char *prefix, const drill_write *w, int64_t n, int timeout_ms,
+                          uint8_t *present, mrd_error *err);
 
 #endif

@@ -609,6 +609,125 @@ static void planned_verdict(drill_record *r)
     r->r.pass = false;
 }
 
+/* ==== TOTAL LOSS ========================================================= */
+
+drill_tl_class drill_total_loss_classify(const drill_total_loss *x, const drill_write *w,
+                                         int64_t kill_end_ms)
+{
+    if (w->isolated || w->state != DRILL_W_ACKED)
+        return DRILL_TL_NONE;
+    if (kill_end_ms >= 0 && w->t_ms >= kill_end_ms)
+        return DRILL_TL_RESTORED;
+    /* an acknowledgement before the backup was called: the cut (the
+     * source replica's fork) comes later */
+    if (w->done_ms < x->backup_start_ms)
+        return DRILL_TL_BEFORE;
+    /* sent once the backup had returned: its RDB was made before */
+    if (x->backup_end_ms >= 0 && w->t_ms >= x->backup_end_ms)
+        return DRILL_TL_AFTER;
+    return DRILL_TL_DURING;
+}
+
+/* The total-loss part of R->r's inputs: classes, losses, RTO and RPO. */
+static void compute_total_loss(drill_record *r)
+{
+    drill_total_loss *x = &r->total_loss;
+    x->acked_before = x->lost_before = x->acked_during = x->kept_during = x->lost_during = 0;
+    x->acked_after = x->lost_after = x->acked_restored = x->lost_restored = 0;
+    x->rto_writable_ms = x->rto_healthy_ms = x->rpo_window_ms = -1;
+    int64_t first_lost = -1;
+    for (int64_t i = 0; i < n_writes(r); i++) {
+        const drill_write *w = &r->writes[i];
+        drill_tl_class k = drill_total_loss_classify(x, w, x->kill_end_ms);
+        bool lost = x->write_present && !x->write_present[i];
+        switch (k) {
+        case DRILL_TL_NONE:
+            continue;
+        case DRILL_TL_BEFORE:
+            x->acked_before++;
+            x->lost_before += lost;
+            break;
+        case DRILL_TL_DURING:
+            x->acked_during++;
+            x->lost_during += lost;
+            x->kept_during += x->write_present && !lost;
+            break;
+        case DRILL_TL_AFTER:
+            x->acked_after++;
+            x->lost_after += lost;
+            break;
+        case DRILL_TL_RESTORED:
+            x->acked_restored++;
+            x->lost_restored += lost;
+            if (r->fault_ms >= 0 && (x->rto_writable_ms < 0 ||
+                                     w->done_ms - r->fault_ms < x->rto_writable_ms))
+                x->rto_writable_ms = w->done_ms - r->fault_ms;
+            break;
+        }
+        if (lost && k != DRILL_TL_RESTORED && (first_lost < 0 || w->t_ms < first_lost))
+            first_lost = w->t_ms;
+    }
+    x->rpo_writes = x->lost_during + x->lost_after;
+    if (first_lost >= 0 && r->fault_ms >= first_lost)
+        x->rpo_window_ms = r->fault_ms - first_lost;
+    if (r->fault_ms >= 0 && r->ready_ms >= r->fault_ms)
+        x->rto_healthy_ms = r->ready_ms - r->fault_ms;
+}
+
+/* total-loss: backed up, restored, writable and healthy again, nothing
+ * acknowledged before the backup or after the restore lost.  Writes lost
+ * between the two are its RPO, not a failure. */
+static void total_loss_verdict(drill_record *r)
+{
+    const drill_total_loss *x = &r->total_loss;
+    drill_result *o = &r->r;
+    char *buf = o->verdict_reason;
+    size_t n = sizeof(o->verdict_reason);
+    char s[400], a[32], b[32];
+    buf[0] = '\0';
+    o->pass = x->backup_id[0] && x->restored && o->healed && x->write_present &&
+              x->lost_before == 0 && x->lost_restored == 0 && x->rto_writable_ms >= 0;
+    if (!x->backup_id[0]) {
+        snprintf(s, sizeof(s), "The backup failed: %s", x->error[0] ? x->error : "see above.");
+        add_sentence(buf, n, s);
+    } else if (!x->restored) {
+        snprintf(s, sizeof(s), "The restore failed: %s",
+                 x->error[0] ? x->error : "see the drill's messages.");
+        add_sentence(buf, n, s);
+    }
+    if (x->backup_id[0] && !x->write_present)
+        add_sentence(buf, n, "The writes could not be read back: see the drill's messages.");
+    if (x->lost_before > 0) {
+        snprintf(s, sizeof(s),
+                 "%" PRId64 " write%s acknowledged before the backup started %s missing after "
+                 "the restore.",
+                 x->lost_before, x->lost_before == 1 ? "" : "s",
+                 x->lost_before == 1 ? "is" : "are");
+        add_sentence(buf, n, s);
+    }
+    if (x->lost_restored > 0) {
+        snprintf(s, sizeof(s),
+                 "%" PRId64 " write%s acknowledged by the restored leader %s lost.",
+                 x->lost_restored, x->lost_restored == 1 ? "" : "s",
+                 x->lost_restored == 1 ? "was" : "were");
+        add_sentence(buf, n, s);
+    }
+    if (x->restored && x->rto_writable_ms < 0)
+        add_sentence(buf, n, "No write was acknowledged after the restore.");
+    if (x->restored && !o->healed)
+        add_sentence(buf, n, "The topology was not healthy at the end: see meridian status.");
+    if (o->pass) {
+        snprintf(s, sizeof(s),
+                 "Backup %s restored after every node was killed: writable again %s and "
+                 "healthy %s after the kill; %" PRId64 " acknowledged write%s made after the "
+                 "backup %s lost (the RPO), none made before it.",
+                 x->backup_id, dur_s(a, sizeof(a), x->rto_writable_ms),
+                 dur_s(b, sizeof(b), x->rto_healthy_ms), x->rpo_writes,
+                 x->rpo_writes == 1 ? "" : "s", x->rpo_writes == 1 ? "was" : "were");
+        add_sentence(buf, n, s);
+    }
+}
+
 static void verdict(drill_record *r, int wait_replicas)
 {
     drill_result *o = &r->r;
@@ -685,6 +804,9 @@ void drill_result_compute(drill_record *r, int wait_replicas)
     if (r->scale.present) {
         compute_scale(r);
         scale_verdict(r, wait_replicas);
+    } else if (r->total_loss.present) {
+        compute_total_loss(r);
+        total_loss_verdict(r);
     } else {
         verdict(r, wait_replicas);
     }
@@ -761,6 +883,99 @@ static json_t *host_loss_json(const drill_record *r, bool *ok)
     put(c, "layout_ok", json_boolean(x->layout_ok), ok);
     put(c, "old_host_fenced", json_boolean(x->old_host_fenced), ok);
     put(c, "old_host", FIELD_JSON(x->old_host, true), ok);
+    return c;
+}
+
+/* The seqs of R's writes for which KEEP(class, lost) holds, as ranges
+ * [[first, last], ...] of consecutive seqs (a write that does not match
+ * ends a range). */
+static json_t *seq_ranges(const drill_record *r, bool (*keep)(drill_tl_class k, bool lost),
+                          bool *ok)
+{
+    const drill_total_loss *x = &r->total_loss;
+    json_t *a = json_array();
+    int64_t first = -1, last = -1;
+    for (int64_t i = 0; a && i <= n_writes(r); i++) {
+        bool in = false;
+        int64_t seq = -1;
+        if (i < n_writes(r)) {
+            const drill_write *w = &r->writes[i];
+            drill_tl_class k = drill_total_loss_classify(x, w, x->kill_end_ms);
+            in = k != DRILL_TL_NONE && keep(k, x->write_present && !x->write_present[i]);
+            seq = w->seq;
+        }
+        if (in && first >= 0 && seq == last + 1) {
+            last = seq;
+            continue;
+        }
+        if (first >= 0 && json_array_append_new(a, json_pack("[II]", (json_int_t)first,
+                                                             (json_int_t)last)) != 0)
+            *ok = false;
+        first = in ? seq : -1;
+        last = in ? seq : -1;
+    }
+    if (!a)
+        *ok = false;
+    return a;
+}
+
+/* Acknowledged before the kill, not before the backup: what the RPO is
+ * counted over. */
+static bool since_backup(drill_tl_class k, bool lost)
+{
+    (void)lost;
+    return k == DRILL_TL_DURING || k == DRILL_TL_AFTER;
+}
+
+static bool lost_any(drill_tl_class k, bool lost)
+{
+    (void)k;
+    return lost;
+}
+
+/* The total-loss drill's figures. */
+static json_t *total_loss_json(const drill_record *r, bool *ok)
+{
+    const drill_total_loss *x = &r->total_loss;
+    json_t *c = json_object();
+    if (!c)
+        return NULL;
+    bool read = x->write_present != NULL;
+    put(c, "backup_id", FIELD_JSON(x->backup_id, true), ok);
+    put(c, "backup_keys", ms_or_null(x->backup_keys), ok);
+    put(c, "backup_ms", ms_or_null(x->backup_ms), ok);
+    put(c, "nodes_killed", json_integer(x->nodes_killed), ok);
+    put(c, "nodes_total", json_integer(x->nodes_total), ok);
+    put(c, "kept_running", json_pack("[ss]", "sentinels", "agents"), ok);
+    put(c, "restored", json_boolean(x->restored), ok);
+    put(c, "restore_ms", ms_or_null(x->restore_ms), ok);
+    put(c, "restore_writable_ms", ms_or_null(x->restore_writable_ms), ok);
+    put(c, "keys_restored", ms_or_null(x->keys_restored), ok);
+    put(c, "rto_writable_ms", ms_or_null(x->rto_writable_ms), ok);
+    put(c, "rto_healthy_ms", ms_or_null(x->rto_healthy_ms), ok);
+    put(c, "rpo_writes", read ? json_integer((json_int_t)x->rpo_writes) : json_null(), ok);
+    put(c, "rpo_window_ms", ms_or_null(x->rpo_window_ms), ok);
+    put(c, "acked_before_backup", json_integer((json_int_t)x->acked_before), ok);
+    put(c, "lost_before_backup", read ? json_integer((json_int_t)x->lost_before) : json_null(),
+        ok);
+    put(c, "acked_during_backup", json_integer((json_int_t)x->acked_during), ok);
+    put(c, "kept_during_backup", read ? json_integer((json_int_t)x->kept_during) : json_null(),
+        ok);
+    put(c, "lost_during_backup", read ? json_integer((json_int_t)x->lost_during) : json_null(),
+        ok);
+    put(c, "acked_after_backup", json_integer((json_int_t)x->acked_after), ok);
+    put(c, "lost_after_backup", read ? json_integer((json_int_t)x->lost_after) : json_null(),
+        ok);
+    put(c, "acked_after_restore", json_integer((json_int_t)x->acked_restored), ok);
+    put(c, "lost_after_restore",
+        read ? json_integer((json_int_t)x->lost_restored) : json_null(), ok);
+    put(c, "key_prefix", FIELD_JSON(x->key_prefix, true), ok);
+    put(c, "acked_since_backup_seqs", seq_ranges(r, since_backup, ok), ok);
+    put(c, "lost_seqs", read ? seq_ranges(r, lost_any, ok) : json_null(), ok);
+    put(c, "backup_start_ms", ms_or_null(x->backup_start_ms), ok);
+    put(c, "backup_end_ms", ms_or_null(x->backup_end_ms), ok);
+    put(c, "kill_end_ms", ms_or_null(x->kill_end_ms), ok);
+    put(c, "error", FIELD_JSON(x->error, true), ok);
     return c;
 }
 
@@ -899,6 +1114,8 @@ json_t *drill_report_json(const drill_record *r)
         put(j, "host_loss", host_loss_json(r, &ok), &ok);
     if (r->planned.present)
         put(j, "planned", planned_json(r, &ok), &ok);
+    if (r->total_loss.present)
+        put(j, "total_loss", total_loss_json(r, &ok), &ok);
 
     json_t *marks = json_object();
     if (marks) {
@@ -1085,6 +1302,69 @@ static void text_planned(sbuf *b, const drill_record *r)
     row_dur(b, "operation took", x->op_ms);
     if (x->steps[0])
         row(b, "steps", x->steps);
+}
+
+/* The total-loss drill's backup, kill, restore, RTO and RPO, after the
+ * usual measurements. */
+static void text_total_loss(sbuf *b, const drill_record *r)
+{
+    const drill_total_loss *x = &r->total_loss;
+    const int64_t ref = ref_ms(r);
+    char buf[320], a[32], c[32], e[32];
+    bool read = x->write_present != NULL;
+    sb_puts(b, "\nTOTAL LOSS (times from the kill)\n");
+    if (x->backup_id[0])
+        snprintf(buf, sizeof(buf), "%s: %" PRId64 " keys in %s (from %s to %s)", x->backup_id,
+                 x->backup_keys, dur_s(a, sizeof(a), x->backup_ms),
+                 rel_s(c, sizeof(c), x->backup_start_ms, ref),
+                 rel_s(e, sizeof(e), x->backup_end_ms, ref));
+    else
+        snprintf(buf, sizeof(buf), "FAILED: %s", x->error[0] ? x->error : "-");
+    row(b, "backup", buf);
+    snprintf(buf, sizeof(buf), "%d of %d redis-server (SIGKILL); sentinels and agents kept "
+             "running", x->nodes_killed, x->nodes_total);
+    row(b, "nodes killed", buf);
+    if (x->restored)
+        snprintf(buf, sizeof(buf), "%" PRId64 " keys loaded; writable (seed loaded) after %s, "
+                 "done in %s", x->keys_restored, dur_s(a, sizeof(a), x->restore_writable_ms),
+                 dur_s(c, sizeof(c), x->restore_ms));
+    else
+        snprintf(buf, sizeof(buf), "%s%s", x->backup_id[0] ? "FAILED: " : "not run",
+                 x->backup_id[0] ? (x->error[0] ? x->error : "-") : "");
+    row(b, "restore", buf);
+    row_dur(b, "RTO writable  (kill -> first acknowledged write)", x->rto_writable_ms);
+    row_dur(b, "RTO healthy   (kill -> status OK)", x->rto_healthy_ms);
+    if (read)
+        snprintf(buf, sizeof(buf), "%" PRId64 " acknowledged writes lost%s%s", x->rpo_writes,
+                 x->rpo_window_ms >= 0 ? ", the first sent " : "",
+                 x->rpo_window_ms >= 0 ? dur_s(a, sizeof(a), x->rpo_window_ms) : "");
+    else
+        snprintf(buf, sizeof(buf), "- (not read back)");
+    if (read && x->rpo_window_ms >= 0)
+        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " before the kill");
+    row(b, "RPO           (counted, every write read back)", buf);
+#define TL_ROW(label, acked, lost)                                                           \
+    do {                                                                                     \
+        if (read)                                                                            \
+            snprintf(buf, sizeof(buf), "%" PRId64 " acknowledged, %" PRId64 " lost", (acked), \
+                     (lost));                                                                \
+        else                                                                                 \
+            snprintf(buf, sizeof(buf), "%" PRId64 " acknowledged", (acked));                 \
+        row(b, label, buf);                                                                  \
+    } while (0)
+    TL_ROW("writes acknowledged before the backup started", x->acked_before, x->lost_before);
+    if (read)
+        snprintf(buf, sizeof(buf), "%" PRId64 " acknowledged: %" PRId64 " in the backup, %"
+                 PRId64 " lost", x->acked_during, x->kept_during, x->lost_during);
+    else
+        snprintf(buf, sizeof(buf), "%" PRId64 " acknowledged", x->acked_during);
+    row(b, "writes during the backup (either side of its cut)", buf);
+    TL_ROW("writes sent after the backup, before the kill", x->acked_after, x->lost_after);
+    TL_ROW("writes sent after the kill (restored leader)", x->acked_restored, x->lost_restored);
+#undef TL_ROW
+    sb_puts(b, "  note: a real total power loss also stops the sentinels and agents; they\n"
+               "  start again from their own files (sentinel.conf still names the dead\n"
+               "  leader, the agent its manifest) before `meridian restore` can run.\n");
 }
 
 /* The scale drill's measurements and marks, in place of the fault's. */
@@ -1283,6 +1563,8 @@ char *drill_report_text(const drill_record *r, const drill_names *names)
         text_host_loss(&b, r);
     if (r->planned.present)
         text_planned(&b, r);
+    if (r->total_loss.present)
+        text_total_loss(&b, r);
     text_shards(&b, r);
     text_timeline(&b, r, names);
     text_writer(&b, r, names);
@@ -1668,6 +1950,12 @@ char *drill_report_svg(const drill_record *r, const drill_names *names)
     };
     m[1].t = m[1].event >= 0 ? r->events[m[1].event].t_ms : -1;
     m[2].t = m[2].event >= 0 ? r->events[m[2].event].t_ms : r->failover_seen_ms;
+    if (r->total_loss.present) { /* no failover: the first write acknowledged again */
+        m[2] = (svg_marker){.label = "writable", .color = "#6a3d9a", .event = -1,
+                            .t = r->total_loss.rto_writable_ms >= 0
+                                     ? r->fault_ms + r->total_loss.rto_writable_ms
+                                     : -1};
+    }
     for (int i = 0; i < 5; i++) {
         char rel[32];
         if (m[i].t < 0)

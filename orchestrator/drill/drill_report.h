@@ -63,11 +63,38 @@
  * scale.deploy_exit 0 and scale.readback_complete as well (healed is not
  * read).
  *
+ * A total-loss record (R->total_loss.present) gets R->total_loss's
+ * classes (drill_total_loss_classify() of every write, its losses from
+ * write_present), rto_writable_ms (fault -> the done_ms of the first
+ * acknowledged write sent at/after kill_end_ms), rto_healthy_ms (fault ->
+ * ready_ms), rpo_writes and rpo_window_ms; pass needs a backup, a restore,
+ * healed, the writes read back, a write acknowledged after the restore
+ * and nothing lost that was acknowledged before the backup or after the
+ * kill (what was acknowledged in between may be lost: the RPO).
+ *
  * WAIT_REPLICAS is the topology's wait_replicas, the number of replicas a
  * WAIT had to confirm for a write to count as acknowledged; it is quoted in
  * the verdict reason.  The record's other fields (failover_seen_ms
  * included) are left as they are.  R may be NULL (no-op). */
 void drill_result_compute(drill_record *r, int wait_replicas);
+
+/* ==== total-loss ==== */
+
+/* Where an acknowledged write of a total-loss drill stands against the
+ * backup's cut (drill.h, drill_total_loss). */
+typedef enum drill_tl_class {
+    DRILL_TL_NONE = 0,  /* not acknowledged, or the isolated writer's */
+    DRILL_TL_BEFORE,    /* acknowledged (done_ms) before backup_start_ms */
+    DRILL_TL_DURING,    /* neither: either side of the cut */
+    DRILL_TL_AFTER,     /* sent at/after backup_end_ms, before KILL_END_MS */
+    DRILL_TL_RESTORED,  /* sent at/after KILL_END_MS (>= 0): to the restored
+                           leader */
+} drill_tl_class;
+
+/* The class of write W given X's backup marks and KILL_END_MS (-1: no
+ * kill yet).  Pure. */
+drill_tl_class drill_total_loss_classify(const drill_total_loss *x, const drill_write *w,
+                                         int64_t kill_end_ms);
 
 /* ==== reports ==== */
 
@@ -97,6 +124,18 @@ typedef struct drill_names {
  *     masters_after, readback_complete}; full_syncs and partial_syncs are
  *     null in a scale record (not counted),
  *   marks: {fault_ms, failover_seen_ms, restore_ms, ready_ms, end_ms},
+ *   total_loss (a total-loss record only): {backup_id, backup_keys,
+ *     backup_ms, nodes_killed, nodes_total, kept_running, restored,
+ *     restore_ms, restore_writable_ms, keys_restored, rto_writable_ms,
+ *     rto_healthy_ms, rpo_writes, rpo_window_ms, acked_before_backup,
+ *     lost_before_backup, acked_during_backup, kept_during_backup,
+ *     lost_during_backup, acked_after_backup, lost_after_backup,
+ *     acked_after_restore, lost_after_restore, key_prefix,
+ *     acked_since_backup_seqs and lost_seqs ([[first, last], ...] ranges
+ *     of seqs: the writes acknowledged during or after the backup and
+ *     before the kill; every acknowledged write missing), backup_start_ms,
+ *     backup_end_ms, kill_end_ms, error}; the lost counts are null when
+ *     the writes were not read back,
  *   timeline: [{t_ms, source (sentinel host index, or "drill"), event,
  *               detail}] ordered by time.
  * R is borrowed; it must not be NULL. */

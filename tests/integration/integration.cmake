@@ -70,3 +70,9 @@ mrd_integration_test(backup_cluster backup_cluster.sh 120)
 mrd_integration_test(backup backup.sh 90)
 set_tests_properties(integration.backup PROPERTIES
   ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=24800")
+# The total-loss drill (backup, every node killed, restore): ports 24900..
+# (nodes), 25900 (agents), 34900 (sentinels), s3rver on 24482, the test's
+# own redis-server on 24950.
+mrd_integration_test(drill_total_loss drill_total_loss.sh 120)
+set_tests_properties(integration.drill_total_loss PROPERTIES
+  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=24900")
