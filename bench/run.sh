@@ -22,6 +22,9 @@ bench/rollout.sh "${ROLLOUT_KEYS:-100000}"
 # A planned switchover under load against SENTINEL FAILOVER by hand (about
 # 3 min on 2 cores).
 bench/switchover.sh "${SWITCHOVER_ROUNDS:-5}"
+# Backup of 1,000,000 keys to s3rver and restore into an empty deployment,
+# against BGSAVE + curl and a restore by hand (about 90 s a round).
+bench/backup.sh "${BACKUP_ROUNDS:-1}"
 # TLS on every link against plaintext: kill-leader, replica rebuild, status.
 bench/tls.sh "${TLS_ROUNDS:-5}"
 # Fuzzing: its own clang build (build-fuzz/), 10,000,000 executions per
