@@ -293,7 +293,12 @@ mrd_rc store_rdb_inspect(const unsigned char *buf, size_t len, store_snapshot *o
 
 #define CRC64_POLY_REFLECTED UINT64_C(0x95AC9329AC4BC9B5) /* Jones, bit-reversed */
 
-static uint64_t crc64_table[256];
+/* Slice-by-8 (as Redis' own crcspeed): table[0] is the byte-at-a-time
+ * table, table[k][b] the CRC of byte b followed by k zero bytes, so eight
+ * input bytes cost eight lookups and no dependency chain between them.
+ * About 5x faster than a byte at a time: it runs over every fetched
+ * snapshot, and over a backup's again when its keys are counted. */
+static uint64_t crc64_table[8][256];
 static pthread_once_t crc64_once = PTHREAD_ONCE_INIT;
 
 static void crc64_init(void)
@@ -302,16 +307,31 @@ static void crc64_init(void)
         uint64_t c = i;
         for (int j = 0; j < 8; j++)
             c = (c & 1) ? (c >> 1) ^ CRC64_POLY_REFLECTED : c >> 1;
-        crc64_table[i] = c;
+        crc64_table[0][i] = c;
     }
+    for (unsigned i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++)
+            crc64_table[k][i] = (crc64_table[k - 1][i] >> 8) ^
+                                crc64_table[0][crc64_table[k - 1][i] & 0xFF];
 }
 
 uint64_t store_rdb_crc64(uint64_t crc, const void *buf, size_t len)
 {
     pthread_once(&crc64_once, crc64_init);
     const unsigned char *p = buf;
-    for (size_t i = 0; i < len; i++)
-        crc = crc64_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    const uint64_t(*t)[256] = crc64_table;
+    for (; len >= 8; p += 8, len -= 8) {
+        /* the reflected CRC takes the bytes least significant first,
+         * whatever the machine's byte order */
+        crc ^= (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+               (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+               (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+        crc = t[7][crc & 0xFF] ^ t[6][(crc >> 8) & 0xFF] ^ t[5][(crc >> 16) & 0xFF] ^
+              t[4][(crc >> 24) & 0xFF] ^ t[3][(crc >> 32) & 0xFF] ^ t[2][(crc >> 40) & 0xFF] ^
+              t[1][(crc >> 48) & 0xFF] ^ t[0][crc >> 56];
+    }
+    for (; len > 0; p++, len--)
+        crc = t[0][(crc ^ *p) & 0xFF] ^ (crc >> 8);
     return crc;
 }
 

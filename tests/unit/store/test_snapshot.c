@@ -419,6 +419,30 @@ static void test_crc64(void **state)
     c = store_rdb_crc64(c, "", 0);
     c = store_rdb_crc64(c, "56789", 5);
     assert_true(c == UINT64_C(0xe9c6d914c4b8d9ca));
+    /* eight bytes at a time: the same as a bit at a time, for every length
+     * and alignment and cut into chunks of every size */
+    unsigned char buf[300];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(x >> 16);
+    }
+    for (size_t off = 0; off < 8; off++)
+        for (size_t len = 0; len + off <= sizeof(buf); len += 7) {
+            uint64_t ref = 0;
+            for (size_t i = 0; i < len; i++) {
+                ref ^= buf[off + i];
+                for (int b = 0; b < 8; b++)
+                    ref = (ref & 1) ? (ref >> 1) ^ UINT64_C(0x95AC9329AC4BC9B5) : ref >> 1;
+            }
+            assert_true(store_rdb_crc64(0, buf + off, len) == ref);
+            for (size_t cut = 1; cut < 20 && cut < len; cut += 3) {
+                uint64_t part = 0;
+                for (size_t at = 0; at < len; at += cut)
+                    part = store_rdb_crc64(part, buf + off + at, len - at < cut ? len - at : cut);
+                assert_true(part == ref);
+            }
+        }
 }
 
 static void test_fetch_refuses_bad_arguments(void **state)
