@@ -84,10 +84,11 @@ typedef struct restore_opts {
 } restore_opts;
 
 /* Restore backup O->from into C's deployment.  *result (new) gets {"id",
- * "keys": expected, "keys_loaded", "keys_expired", "writable_ms",
+ * "keys": expected, "keys_loaded", "keys_expired", "writable_ms" (every
+ * master loaded and has the linked replicas min_replicas_to_write asks),
  * "healthy_ms", "duration_ms", "shards": [...], "applied": true}; without
  * O->apply, once the manifest and the deployment are checked, {"id",
- * "keys", "master", "applied": false}. */
+ * "keys", "shards", "applied": false}. */
 mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_error *err);
 
 #endif

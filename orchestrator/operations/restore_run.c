@@ -214,10 +214,12 @@ static void hold_replicas(const orch_ctx *c, int s, int master, int ttl_ms, FILE
         bool ok = agent_post(c, c->plan->nodes[i].host, path, RESTORE_HOLD_REQUEST_MS, &res,
                              &e) == MRD_OK &&
                   res.http_status == 200;
+        const char *why = json_string_value(json_object_get(res.body, "error"));
         if (!ok && progress)
-            fprintf(progress, "  %s: could not %s %s:%d (%s)\n", ttl_ms ? "hold" : "release",
+            fprintf(progress, "  could not %s %s:%d (a node that is down cannot be promoted "
+                              "either): %s\n",
                     ttl_ms ? "hold" : "release", node_host(c, i)->name, c->plan->nodes[i].port,
-                    res.error[0] ? res.error : "the agent refused");
+                    why ? why : res.error[0] ? res.error : "no answer");
         json_decref(res.body);
     }
 }
@@ -264,6 +266,37 @@ static mrd_rc seed(orch_ctx *c, int master, const char *file, bool force, json_t
     const char *why = json_string_value(json_object_get(res.body, "error"));
     return mrd_error_set(err, MRD_ERR_STATE, "the agent on %s did not load the backup: %s",
                          h->name, why ? why : res.error[0] ? res.error : "no answer");
+}
+
+/* Wait until each of the NT masters accepts writes: it has as many
+ * linked replicas as consistency.min_replicas_to_write asks (INFO
+ * min_slaves_good_slaves; at most RESTORE_HEALTHY_TIMEOUT_MS). */
+static mrd_rc wait_writable(const orch_ctx *c, const int *master, int nt, const char *admin,
+                           mrd_error *err)
+{
+    long long want = c->topo->settings.consistency.min_replicas_to_write;
+    long long deadline = mrd_now_ms() + RESTORE_HEALTHY_TIMEOUT_MS;
+    for (int t = 0; want > 0 && t < nt;) {
+        store_info in;
+        char *text = NULL;
+        long long good = -1;
+        if (node_info(c, master[t], admin, &in, &text))
+            store_info_number(text, strlen(text), "min_slaves_good_slaves", &good, NULL, NULL);
+        free(text);
+        if (good >= want) {
+            t++;
+            continue;
+        }
+        if (mrd_now_ms() >= deadline)
+            return mrd_error_set(err, MRD_ERR_TIMEOUT,
+                                 "%s:%d loaded the backup but has fewer than %lld linked "
+                                 "replica%s after %d s (min_replicas_to_write): it refuses "
+                                 "writes; see `meridian status`",
+                                 node_host(c, master[t])->name, c->plan->nodes[master[t]].port,
+                                 want, want == 1 ? "" : "s", RESTORE_HEALTHY_TIMEOUT_MS / 1000);
+        mrd_sleep_ms(RESTORE_POLL_MS / 5);
+    }
+    return MRD_OK;
 }
 
 /* Wait until every node is healthy (at most RESTORE_HEALTHY_TIMEOUT_MS). */
@@ -465,11 +498,14 @@ mrd_rc restore_run(orch_ctx *c, const restore_opts *o, json_t **result, mrd_erro
                     (long long)json_integer_value(json_object_get(answer, "ms")));
         json_decref(answer);
     }
-    if (rc == MRD_OK && !seeded) {
-        writable_ms = mrd_now_ms() - t0;
+    if (rc == MRD_OK && !seeded)
         rc = pending_write(c, name, id, true, err);
+    if (rc == MRD_OK && !seeded && (rc = wait_writable(c, master, nt, admin, err)) == MRD_OK) {
+        writable_ms = mrd_now_ms() - t0;
         if (o->progress)
-            fprintf(o->progress, "  writable after %.1f s\n", (double)writable_ms / 1000.0);
+            fprintf(o->progress, "  writable after %.1f s (the masters loaded, with the linked "
+                                 "replicas min_replicas_to_write asks)\n",
+                    (double)writable_ms / 1000.0);
     }
     /* every master loaded its shard's keys, counting those that had
      * expired meanwhile */
