@@ -302,6 +302,11 @@ mrd_rc heal_aof_set_aside(heal_step *ps, const char *dir, mrd_error *err);
 mrd_rc heal_aof_on(const heal_ctx *hc, const heal_node *hn, char *detail, size_t n,
                    mrd_error *err);
 
+/* A requested restart's or seed's refusal: {"error": sentence, "process":
+ * LABEL or null} (new; NULL when out of memory). */
+json_t *heal_refusal(const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The mode's part of a restore. */
 typedef struct heal_restore_hooks {
     const char *master_word; /* what the events call the master: "leader" */

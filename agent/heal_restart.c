@@ -28,10 +28,7 @@ heal_restart_verdict heal_restart_decide(const heal_facts *f)
 
 /* ==== the report ==== */
 
-static json_t *refusal(const char *label, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static json_t *refusal(const char *label, const char *fmt, ...)
+json_t *heal_refusal(const char *label, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -60,12 +57,12 @@ static heal_restart_status restart_node(heal_ctx *hc, heal_node *hn, heal_step *
     const mrd_manifest *m = hc->h->m;
     switch (heal_restart_decide(&ps->o->f)) {
     case HEAL_RESTART_LEADER:
-        *refused = refusal(hn->proc->label,
+        *refused = heal_refusal(hn->proc->label,
                            "%s/%s is the leader of its shard; switch it over first",
                            m->host, hn->proc->label);
         return HEAL_RESTART_REFUSED;
     case HEAL_RESTART_NOT_NOW:
-        *refused = refusal(hn->proc->label,
+        *refused = heal_refusal(hn->proc->label,
                            "%s/%s cannot be restarted now: %s; try again once the heal pass "
                            "reports it ready",
                            m->host, hn->proc->label,
@@ -123,15 +120,15 @@ mrd_rc heal_restart(heal_ctx *hc, int port, int lock_wait_ms, json_t **report,
     sv_proc *snt = port == 0 ? sv_find(hc->h, SV_SENTINEL) : NULL;
     if ((port > 0 && !hn) || (port == 0 && (!snt || hc->nnodes == 0))) {
         *status = HEAL_RESTART_UNKNOWN;
-        *report = port > 0 ? refusal(NULL, "%s has no store node on port %d", m->host, port)
-                           : refusal(NULL, "%s runs no sentinel", m->host);
+        *report = port > 0 ? heal_refusal(NULL, "%s has no store node on port %d", m->host, port)
+                           : heal_refusal(NULL, "%s runs no sentinel", m->host);
         return *report ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
     const char *label = hn ? hn->proc->label : snt->label;
     int lock = heal_lock_take(m, lock_wait_ms);
     if (lock < 0) {
         *status = HEAL_RESTART_BUSY;
-        *report = refusal(label, "%s: another heal pass or restart is running (%s/heal.lock)",
+        *report = heal_refusal(label, "%s: another heal pass or restart is running (%s/heal.lock)",
                           m->host, m->root);
         return *report ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }

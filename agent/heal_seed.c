@@ -9,7 +9,6 @@
  * restarted master.  Everything happens under the heal lock, so no pass
  * and no crash fast path sees the stop as a crash. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -39,20 +38,6 @@ heal_seed_verdict heal_seed_decide(const heal_facts *f, long long keys, bool for
 }
 
 /* ==== the steps ==== */
-
-static json_t *refusal(const char *label, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static json_t *refusal(const char *label, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return json_pack("{s:s,s:o}", "error", msg, "process",
-                     label ? json_string(label) : json_null());
-}
 
 /* Node HN's INFO, parsed; false when it does not answer. */
 static bool node_info(const heal_ctx *hc, const heal_node *hn, store_info *out)
@@ -148,14 +133,14 @@ mrd_rc heal_seed(heal_ctx *hc, int port, bool force, int lock_wait_ms, json_t **
     if (!hn || mrd_path_fmt(file, sizeof(file), "%s/" HEAL_SEED_DIR "/%d.rdb", m->root,
                             port) != MRD_OK) {
         *status = HEAL_RESTART_UNKNOWN;
-        *report = refusal(NULL, "%s has no store node on port %d", m->host, port);
+        *report = heal_refusal(NULL, "%s has no store node on port %d", m->host, port);
         return *report ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
     const char *label = hn->proc->label;
     int lock = heal_lock_take(m, lock_wait_ms);
     if (lock < 0) {
         *status = HEAL_RESTART_BUSY;
-        *report = refusal(label, "%s: another heal pass or restart is running (%s/heal.lock)",
+        *report = heal_refusal(label, "%s: another heal pass or restart is running (%s/heal.lock)",
                           m->host, m->root);
         return *report ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
     }
@@ -173,16 +158,16 @@ mrd_rc heal_seed(heal_ctx *hc, int port, bool force, int lock_wait_ms, json_t **
     hc->mode->obs_free(&o);
     *status = HEAL_RESTART_REFUSED;
     if (!mrd_path_exists(file))
-        *report = refusal(label, "%s/%s: no backup was put at %s", m->host, label, file);
+        *report = heal_refusal(label, "%s/%s: no backup was put at %s", m->host, label, file);
     else if (verdict == HEAL_SEED_NOT_NOW)
-        *report = refusal(label, "%s/%s: no majority agrees on its shard's master", m->host,
+        *report = heal_refusal(label, "%s/%s: no majority agrees on its shard's master", m->host,
                           label);
     else if (verdict == HEAL_SEED_NOT_LEADER)
-        *report = refusal(label,
+        *report = heal_refusal(label,
                           "%s/%s is not its shard's master: the backup goes to the master",
                           m->host, label);
     else if (verdict == HEAL_SEED_HOLDS_DATA)
-        *report = refusal(label, "%s/%s holds %lld keys: a restore would replace them",
+        *report = heal_refusal(label, "%s/%s holds %lld keys: a restore would replace them",
                           m->host, label, keys);
     if (*report) {
         close(lock);
@@ -214,7 +199,7 @@ mrd_rc heal_seed(heal_ctx *hc, int port, bool force, int lock_wait_ms, json_t **
                               "keys", (json_int_t)loaded.keys_total, "replication_offset",
                               (json_int_t)loaded.master_repl_offset, "ms",
                               (json_int_t)(mrd_now_ms() - t0), "events", acts)
-                  : refusal(label, "%s/%s: %s", m->host, label, why.msg);
+                  : heal_refusal(label, "%s/%s: %s", m->host, label, why.msg);
     json_decref(acts);
     return *report ? MRD_OK : mrd_error_set(err, MRD_ERR_NOMEM, "out of memory");
 }

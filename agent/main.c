@@ -102,41 +102,51 @@ static const int restart_http_status[] = {
     [HEAL_RESTART_DONE] = 200,    [HEAL_RESTART_FAILED] = 500, [HEAL_RESTART_REFUSED] = 409,
     [HEAL_RESTART_LATER] = 503,   [HEAL_RESTART_UNKNOWN] = 404, [HEAL_RESTART_BUSY] = 503};
 
+/* A restart's or seed's answer: its REPORT and the status of ST, or
+ * ERR's sentence when it could build none (RC). */
+static json_t *restart_answer(mrd_rc rc, json_t *report, heal_restart_status st,
+                              const mrd_error *err, int *http_status)
+{
+    if (rc != MRD_OK) {
+        *http_status = 500;
+        return json_pack("{s:s}", "error", err->msg);
+    }
+    *http_status = restart_http_status[st];
+    return report;
+}
+
+/* A host replaced on a spare restarts and seeds nothing: it runs nothing. */
+static bool refuse_fenced(agent_api *a, json_t **answer, int *http_status)
+{
+    if (!fence_check(a->fc, false, true))
+        return false;
+    *http_status = 409;
+    *answer = json_pack("{s:s}", "error", "this host is fenced (replaced on a spare)");
+    return true;
+}
+
 static json_t *api_restart(void *ctx, int port, int *http_status)
 {
     agent_api *a = ctx;
     json_t *report = NULL;
-    heal_restart_status st;
+    heal_restart_status st = HEAL_RESTART_FAILED;
     mrd_error err;
-    /* a host replaced on a spare restarts nothing: it runs nothing */
-    if (fence_check(a->fc, false, true)) {
-        *http_status = 409;
-        return json_pack("{s:s}", "error", "this host is fenced (replaced on a spare)");
-    }
-    if (heal_restart(a->hc, port, RESTART_LOCK_WAIT_MS, &report, &st, &err) != MRD_OK) {
-        *http_status = 500;
-        return json_pack("{s:s}", "error", err.msg);
-    }
-    *http_status = restart_http_status[st];
-    return report;
+    if (refuse_fenced(a, &report, http_status))
+        return report;
+    mrd_rc rc = heal_restart(a->hc, port, RESTART_LOCK_WAIT_MS, &report, &st, &err);
+    return restart_answer(rc, report, st, &err, http_status);
 }
 
 static json_t *api_seed(void *ctx, int port, bool force, int *http_status)
 {
     agent_api *a = ctx;
     json_t *report = NULL;
-    heal_restart_status st;
+    heal_restart_status st = HEAL_RESTART_FAILED;
     mrd_error err;
-    if (fence_check(a->fc, false, true)) {
-        *http_status = 409;
-        return json_pack("{s:s}", "error", "this host is fenced (replaced on a spare)");
-    }
-    if (heal_seed(a->hc, port, force, RESTART_LOCK_WAIT_MS, &report, &st, &err) != MRD_OK) {
-        *http_status = 500;
-        return json_pack("{s:s}", "error", err.msg);
-    }
-    *http_status = restart_http_status[st];
-    return report;
+    if (refuse_fenced(a, &report, http_status))
+        return report;
+    mrd_rc rc = heal_seed(a->hc, port, force, RESTART_LOCK_WAIT_MS, &report, &st, &err);
+    return restart_answer(rc, report, st, &err, http_status);
 }
 
 static char *api_metrics(void *ctx)

@@ -35,9 +35,10 @@
 #   floor     one bare redis-server loading the same RDB from a local disk
 #             (no download, no replicas): what no restore of the leader can
 #             beat.
-#   Measured from the start of the restore: "writable", the leader answers
-#   as a master that finished loading (meridian: its writable_ms, the same
-#   test); "every key on every node", polled from outside on all 6 nodes
+#   Measured from the start of the restore: "writable", the leader accepts
+#   writes: a master that finished loading with the linked replicas
+#   min_replicas_to_write asks (INFO min_slaves_good_slaves; meridian: its
+#   writable_ms, the same test); "every key on every node", polled from outside on all 6 nodes
 #   (DBSIZE = KEYS, every replica linked and not syncing); meridian's own
 #   healthy_ms (status healthy); the leader's full syncs (sync_full).
 #
@@ -187,6 +188,14 @@ all_keys() {
 loaded_master() { # loaded_master ADDR: answers as a master that finished loading
     [[ $(info_of "$1" loading) == 0 && $(info_of "$1" role) == master ]]
 }
+writable_master() { # writable_master ADDR: loaded, and as many replicas linked as
+    # min-replicas-to-write asks (it refuses writes with NOREPLICAS before)
+    local want good
+    loaded_master "$1" || return 1
+    want=$(rcli_as admin "$ADMIN" -h "$1" -p "$BASE" config get min-replicas-to-write | sed -n 2p)
+    good=$(info_of "$1" min_slaves_good_slaves)
+    ((${want:-0} == 0 || ${good:-0} >= want))
+}
 
 # ---- the two backups, on one loaded deployment: results in R[...]
 declare -A R
@@ -296,7 +305,7 @@ restore_baseline() { # restore_baseline ROUND
         die "the leader did not start"
     wait_for 5 test -s "$dir/redis.pid" || die "the leader wrote no pid file"
     T_PIDS+=("$(cat "$dir/redis.pid")")
-    wait_for 300 loaded_master "$LEAD" || die "the leader did not load the RDB"
+    wait_for 300 writable_master "$LEAD" || die "the leader did not load the RDB"
     tw=$(now_ms)
     wait_for 300 all_keys || die "after the baseline's restore, not every node holds $KEYS keys"
     t2=$(now_ms)
@@ -377,7 +386,7 @@ row "client CPU (meridian / curl, s)" "$(med "${R[m_b_client]}")" "$(med "${R[b_
 row "s3rver CPU (s)" "$(med "${R[m_b_s3]}")" "$(med "${R[b_b_s3]}")"
 echo "  restore into an empty deployment (baseline: curl, leader stopped, dump.rdb, started)"
 row "download (s)" "-" "$(ms_s "${R[b_r_dl]}")"
-row "writable: leader loaded (s)" "$(ms_s "${R[m_r_writable]}")" "$(ms_s "${R[b_r_writable]}")"
+row "writable: loaded, a replica linked (s)" "$(ms_s "${R[m_r_writable]}")" "$(ms_s "${R[b_r_writable]}")"
 row "every key on every node (s)" "$(ms_s "${R[m_r_all]}")" "$(ms_s "${R[b_r_all]}")"
 row "healthy (meridian status, s)" "$(ms_s "${R[m_r_healthy]}")" "-"
 row "leader's full syncs" "$(med "${R[m_r_full]}")" "$(med "${R[b_r_full]}")"

@@ -47,16 +47,17 @@ mrd_rc mrd_mkdir_p(const char *path, mode_t mode, mrd_error *err)
     return MRD_OK;
 }
 
-static void fsync_dir_of(const char *path)
+int mrd_fsync_dir_of(const char *path)
 {
     char buf[4096];
     if (mrd_path_fmt(buf, sizeof(buf), "%s", path) != MRD_OK)
-        return;
+        return ENAMETOOLONG;
     int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    if (fd < 0)
+        return errno;
+    int e = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return e;
 }
 
 /* Write LEN bytes of DATA, mode MODE, to a new temporary file next to
@@ -106,7 +107,7 @@ mrd_rc mrd_write_atomic(const char *path, const void *data, size_t len,
         unlink(tmp);
         return rc;
     }
-    fsync_dir_of(path);
+    mrd_fsync_dir_of(path);
     return MRD_OK;
 }
 
@@ -131,7 +132,7 @@ mrd_rc mrd_write_new(const char *path, const void *data, size_t len, mode_t mode
     if (r != 0 && e != EEXIST)
         return mrd_error_set(err, MRD_ERR_IO, "cannot create %s: %s", path, strerror(e));
     if (r == 0) {
-        fsync_dir_of(path);
+        mrd_fsync_dir_of(path);
         if (created)
             *created = true;
     }

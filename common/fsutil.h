@@ -40,6 +40,10 @@ mrd_rc mrd_write_new(const char *path, const void *data, size_t len, mode_t mode
 mrd_rc mrd_read_file(const char *path, size_t max, char **out, size_t *len,
                      mrd_error *err);
 
+/* fsync the folder that holds PATH, so that a rename into it or a new
+ * file in it survives a crash.  0, or the errno of what failed. */
+int mrd_fsync_dir_of(const char *path);
+
 /* True when PATH exists (any type). */
 bool mrd_path_exists(const char *path);
 

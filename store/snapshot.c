@@ -19,6 +19,7 @@
 #include "snapshot_internal.h"
 
 #include "conn.h"
+#include "fsutil.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -722,24 +723,6 @@ static mrd_rc check_payload(fetch *f, store_snapshot *out, mrd_error *err)
     return MRD_OK;
 }
 
-static void fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static mrd_rc open_tmp(fetch *f, mrd_error *err)
 {
     int w = snprintf(f->tmp, sizeof(f->tmp), "%s.tmp.XXXXXX", f->dest);
@@ -774,7 +757,7 @@ static mrd_rc install(fetch *f, mrd_error *err)
         return fail(f, err, MRD_ERR_IO, "cannot rename %s to %s: %s", f->tmp, f->dest,
                     strerror(errno));
     f->tmp[0] = '\0'; /* nothing left to remove */
-    fsync_dir_of(f->dest);
+    mrd_fsync_dir_of(f->dest);
     return MRD_OK;
 }
 

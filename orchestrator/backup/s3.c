@@ -812,26 +812,6 @@ mrd_rc s3_put_file(s3_client *c, const char *key, const char *path, const char *
 
 /* ==== DOWNLOADS AND METADATA =========================================== */
 
-/* fsync the folder of PATH; errno-style code. */
-static int sync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    int e = fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    return e == EINVAL ? 0 : e; /* a folder that cannot be synced: nothing to do */
-}
-
 mrd_rc s3_get_file(s3_client *c, const char *key, const char *path, s3_progress_fn progress,
                    void *ctx, char *sha256_hex_out, long long *bytes, mrd_error *err)
 {
@@ -882,7 +862,7 @@ mrd_rc s3_get_file(s3_client *c, const char *key, const char *path, s3_progress_
         unlink(tmp);
         return rc;
     }
-    int e = sync_dir_of(path);
+    int e = mrd_fsync_dir_of(path);
     if (e)
         return op_fail(c, &op, err, MRD_ERR_IO, "cannot sync the folder of %s: %s", path,
                        strerror(e));
@@ -950,6 +930,38 @@ mrd_rc s3_head(s3_client *c, const char *key, s3_object *out, mrd_error *err)
 
 /* ==== LISTINGS AND DELETION ============================================ */
 
+/* GET one page of a listing of the bucket, query P (NP parameters, built
+ * into QUERY): the checked answer in R (resp_free() it). */
+static mrd_rc get_page(s3_client *c, const s3_op *op, const s3_param *p, size_t np,
+                       mrd_buf *query, s3_resp *r, mrd_error *err)
+{
+    mrd_buf_reset(query);
+    mrd_rc rc = s3_query_build(query, p, np);
+    if (rc != MRD_OK)
+        return op_fail(c, op, err, rc, "cannot build the request");
+    s3_req q = req_init("GET", NULL, mrd_buf_str(query));
+    q.body_max = LIST_BODY_MAX;
+    CURLcode cc = perform(c, &q, r);
+    rc = checked(c, op, cc, r, err);
+    if (rc != MRD_OK)
+        resp_free(r);
+    return rc;
+}
+
+/* Append the N items of SIZE bytes at ITEMS to *ALL (*COUNT long). */
+static bool append_items(void **all, size_t *count, const void *items, size_t n, size_t size)
+{
+    if (n == 0)
+        return true;
+    char *grown = realloc(*all, (*count + n) * size);
+    if (!grown)
+        return false;
+    memcpy(grown + *count * size, items, n * size);
+    *all = grown;
+    *count += n;
+    return true;
+}
+
 mrd_rc s3_list(s3_client *c, const char *prefix, s3_object **out, size_t *n, mrd_error *err)
 {
     s3_op op = {"list", "on", prefix ? prefix : ""};
@@ -972,39 +984,24 @@ mrd_rc s3_list(s3_client *c, const char *prefix, s3_object **out, size_t *n, mrd
             p[np++] = (s3_param){"prefix", prefix};
         if (token[0])
             p[np++] = (s3_param){"continuation-token", token};
-        mrd_buf_reset(&query);
-        if ((rc = s3_query_build(&query, p, np)) != MRD_OK) {
-            op_fail(c, &op, err, rc, "cannot build the request");
-            break;
-        }
-        s3_req q = req_init("GET", NULL, mrd_buf_str(&query));
-        q.body_max = LIST_BODY_MAX;
         s3_resp r;
-        CURLcode cc = perform(c, &q, &r);
-        rc = checked(c, &op, cc, &r, err);
-        s3_list_page page = {0};
-        if (rc == MRD_OK) {
-            mrd_error perr;
-            mrd_error_clear(&perr);
-            rc = s3_xml_list_objects(mrd_buf_str(&r.body), mrd_buf_len(&r.body), &page, &perr);
-            if (rc != MRD_OK)
-                op_fail(c, &op, err, rc, "%s", perr.msg);
-        }
-        resp_free(&r);
-        if (rc != MRD_OK)
+        if ((rc = get_page(c, &op, p, np, &query, &r, err)) != MRD_OK)
             break;
-        if (page.n) {
-            s3_object *grown = realloc(all, (count + page.n) * sizeof(*all));
-            if (!grown) {
-                free(page.items);
-                rc = op_fail(c, &op, err, MRD_ERR_NOMEM, "out of memory");
-                break;
-            }
-            all = grown;
-            memcpy(all + count, page.items, page.n * sizeof(*all));
-            count += page.n;
+        s3_list_page page = {0};
+        mrd_error perr;
+        mrd_error_clear(&perr);
+        rc = s3_xml_list_objects(mrd_buf_str(&r.body), mrd_buf_len(&r.body), &page, &perr);
+        resp_free(&r);
+        if (rc != MRD_OK) {
+            op_fail(c, &op, err, rc, "%s", perr.msg);
+            break;
         }
+        bool added = append_items((void **)&all, &count, page.items, page.n, sizeof(*all));
         free(page.items);
+        if (!added) {
+            rc = op_fail(c, &op, err, MRD_ERR_NOMEM, "out of memory");
+            break;
+        }
         if (!page.truncated)
             break;
         if (strcmp(page.next_token, token) == 0) {
@@ -1068,39 +1065,24 @@ mrd_rc s3_list_uploads(s3_client *c, const char *prefix, s3_upload **out, size_t
             p[np++] = (s3_param){"key-marker", key_marker};
         if (id_marker[0])
             p[np++] = (s3_param){"upload-id-marker", id_marker};
-        mrd_buf_reset(&query);
-        if ((rc = s3_query_build(&query, p, np)) != MRD_OK) {
-            op_fail(c, &op, err, rc, "cannot build the request");
-            break;
-        }
-        s3_req q = req_init("GET", NULL, mrd_buf_str(&query));
-        q.body_max = LIST_BODY_MAX;
         s3_resp r;
-        CURLcode cc = perform(c, &q, &r);
-        rc = checked(c, &op, cc, &r, err);
-        s3_uploads_page page = {0};
-        if (rc == MRD_OK) {
-            mrd_error perr;
-            mrd_error_clear(&perr);
-            rc = s3_xml_list_uploads(mrd_buf_str(&r.body), mrd_buf_len(&r.body), &page, &perr);
-            if (rc != MRD_OK)
-                op_fail(c, &op, err, rc, "%s", perr.msg);
-        }
-        resp_free(&r);
-        if (rc != MRD_OK)
+        if ((rc = get_page(c, &op, p, np, &query, &r, err)) != MRD_OK)
             break;
-        if (page.n) {
-            s3_upload *grown = realloc(all, (count + page.n) * sizeof(*all));
-            if (!grown) {
-                free(page.items);
-                rc = op_fail(c, &op, err, MRD_ERR_NOMEM, "out of memory");
-                break;
-            }
-            all = grown;
-            memcpy(all + count, page.items, page.n * sizeof(*all));
-            count += page.n;
+        s3_uploads_page page = {0};
+        mrd_error perr;
+        mrd_error_clear(&perr);
+        rc = s3_xml_list_uploads(mrd_buf_str(&r.body), mrd_buf_len(&r.body), &page, &perr);
+        resp_free(&r);
+        if (rc != MRD_OK) {
+            op_fail(c, &op, err, rc, "%s", perr.msg);
+            break;
         }
+        bool added = append_items((void **)&all, &count, page.items, page.n, sizeof(*all));
         free(page.items);
+        if (!added) {
+            rc = op_fail(c, &op, err, MRD_ERR_NOMEM, "out of memory");
+            break;
+        }
         if (!page.truncated)
             break;
         if (strcmp(page.next_key_marker, key_marker) == 0 &&
