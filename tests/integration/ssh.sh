@@ -230,6 +230,29 @@ c "it started only euw-b1" \
 "$MERIDIAN" status "$T_TOPO" --state "$T_STATE" >/dev/null
 c "status is OK" test "$?" -eq 0
 
+say "backup and restore over ssh: the RDB goes to the leader's host by sftp"
+S3PORT=24487 # s3rver, for this test only
+printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' >"$T_DIR/s3.creds"
+chmod 600 "$T_DIR/s3.creds"
+jq --arg ep "http://127.0.0.1:$S3PORT" --arg cred "$T_DIR/s3.creds" \
+    '.backup = {endpoint: $ep, bucket: "meridian", credentials_file: $cred}' "$T_TOPO" \
+    >"$T_DIR/ssh-bk.json"
+s3rver_start "$S3PORT" "$T_DIR/s3" meridian || bail "s3rver did not start"
+bk() { "$MERIDIAN" "$1" "$T_DIR/ssh-bk.json" --state "$T_STATE" "${@:2}"; }
+seq 1 500 | awk '{print "SET bk:" $1 " v" $1}' | bk redis-cli >/dev/null
+bk backup --json >"$T_DIR/bk.json" 2>"$T_DIR/bk.err"
+c "backup exits 0 with the 500 keys (exit $?)" test "$(jq -r .keys "$T_DIR/bk.json")" = 500
+bk redis-cli -- FLUSHALL >/dev/null
+bk restore --from "$(jq -r .id "$T_DIR/bk.json")" --yes --json >"$T_DIR/rs.json" 2>"$T_DIR/rs.err"
+rc=$?
+c "restore exits 0, the leader loaded 500 keys (exit $rc: $(tail -1 "$T_DIR/rs.err"))" \
+    test "$rc $(jq -r .keys_loaded "$T_DIR/rs.json")" = "0 500"
+c "every node holds the 500 keys again" bash -c '
+    for a in 127.0.1.1 127.0.1.2 127.0.2.1 127.0.2.2 127.0.3.1 127.0.3.2; do
+        [[ $(REDISCLI_AUTH=$(cat "'"$T_STATE"'/secrets/admin.pass") redis-cli --no-auth-warning \
+            --user admin -h $a -p '"$BASE"' DBSIZE) == 500 ]] || exit 1
+    done'
+
 say "destroy again"
 pids=()
 while IFS= read -r f; do pids+=("$(cat "$f")"); done < <(find "$ROOT" -name '*.pid')
