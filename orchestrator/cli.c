@@ -11,7 +11,7 @@
  *   meridian redis-cli    TOPOLOGY [--leader | --host H | --sentinel H] [-- ARGS]
  *   meridian switchover   TOPOLOGY --to HOST|REGION [--shard N] [--yes] [--json]
  *   meridian rollout      TOPOLOGY [--restart | --upgrade] [--yes] [--json]
- *   meridian backup       TOPOLOGY [--list] [--json]
+ *   meridian backup       TOPOLOGY [--list | --cron] [--json]
  *   meridian restore      TOPOLOGY --from ID [--yes] [--force] [--json]
  */
 #include "cli.h"
@@ -23,10 +23,11 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "backup_run.h"
 #include "certs.h"
 #include "deploy.h"
-#include "fsutil.h"
 #include "drill.h"
+#include "fsutil.h"
 #include "heal_report.h"
 #include "replace.h"
 #include "health.h"
@@ -35,7 +36,6 @@
 #include "orch.h"
 #include "rebalance_run.h"
 #include "reconcile.h"
-#include "backup_run.h"
 #include "render.h"
 #include "rollout.h"
 #include "settings.h"

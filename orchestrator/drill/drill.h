@@ -248,7 +248,7 @@ typedef struct drill_total_loss {
     int nodes_total;           /* the plan's nodes */
     bool restored;             /* restore_run() returned OK */
     int64_t restore_ms;        /* restore_run()'s duration_ms; -1 */
-    int64_t restore_writable_ms; /* its writable_ms: the seed loaded; -1 */
+    int64_t restore_writable_ms; /* its writable_ms (loaded, replicas linked); -1 */
     int64_t keys_restored;     /* its keys_loaded; -1 */
     char error[256];           /* why the backup or the restore failed */
     /* one flag per record write (borrowed, may be NULL: not read back):

@@ -1325,7 +1325,7 @@ static void text_total_loss(sbuf *b, const drill_record *r)
              "running", x->nodes_killed, x->nodes_total);
     row(b, "nodes killed", buf);
     if (x->restored)
-        snprintf(buf, sizeof(buf), "%" PRId64 " keys loaded; writable (seed loaded) after %s, "
+        snprintf(buf, sizeof(buf), "%" PRId64 " keys loaded; writable (a replica linked) after %s, "
                  "done in %s", x->keys_restored, dur_s(a, sizeof(a), x->restore_writable_ms),
                  dur_s(c, sizeof(c), x->restore_ms));
     else
