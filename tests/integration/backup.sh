@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # integration.backup: issue 17 as a new user would check it.  s3rver on
-# 127.0.0.1:24481 (S3_PORT), a sentinel deployment on BASE (24800..,
-# agents 25800, sentinels 34800) with a backup section; keys in db0 (strings,
+# 127.0.0.1:24481 (S3_PORT), a sentinel deployment on BASE (18250..,
+# agents 19250, sentinels 28250) with a backup section; keys in db0 (strings,
 # hashes, lists, some with a TTL) and db3; `meridian backup --json`, status
 # shows its age; FLUSHALL through `meridian redis-cli` (the mistake),
 # `destroy`, `deploy` (empty), `restore --from` the backup: every key is
@@ -18,7 +18,7 @@
 # keep_days 0), and status past backup.warn_after_h.
 source "$(dirname "$0")/lib.sh"
 checks=0
-BASE=${PORT_BASE:-24800}
+BASE=${PORT_BASE:-18250}
 SPORT=$((BASE + 10000))
 APORT=$((BASE + 1000))
 S3PORT=${S3_PORT:-24481}

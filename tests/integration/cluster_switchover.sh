@@ -22,7 +22,7 @@
 # master goes back to euw-a1 and the layout is the deployed one again.
 source "$(dirname "$0")/lib.sh"
 
-BASE=${PORT_BASE:-21200}
+BASE=${PORT_BASE:-17850}
 REGION_TOPO="$T_DIR/cluster.json"
 ZONE_TOPO="$T_DIR/cluster-zone.json"
 write_cluster_topology "$REGION_TOPO" itswclus "$BASE"

@@ -47,10 +47,10 @@ mrd_integration_test(switchover switchover.sh 240)
 mrd_integration_test(cluster_switchover cluster_switchover.sh 240)
 mrd_integration_test(restart restart.sh 120)
 mrd_integration_test(rollout rollout.sh 300)
-# store.persistence "aof": ports 24700.. (nodes), 25700 (agents), 34700 (sentinels)
+# store.persistence "aof": ports 18150.. (nodes), 19150 (agents), 28150 (sentinels)
 mrd_integration_test(persistence persistence.sh 120)
 set_tests_properties(integration.persistence PROPERTIES
-  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=24700")
+  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=18150")
 mrd_integration_test(tls_store tls_store.sh 120)
 mrd_integration_test(tls tls.sh 300)
 mrd_integration_test_tls(deploy deploy.sh 180 16550)
@@ -65,11 +65,11 @@ mrd_integration_test(s3_sigv4 s3_sigv4.sh 60)
 # Backups in cluster mode: nodes 21850.. (bus 31850..), agents 22850,
 # s3rver 24484.
 mrd_integration_test(backup_cluster backup_cluster.sh 120)
-# Backups to S3-compatible storage and restores (issue 17): nodes 24800..,
-# agents 25800, sentinels 34800; s3rver 24481, a proxy 24485, nothing on 24486.
+# Backups to S3-compatible storage and restores (issue 17): nodes 18250..,
+# agents 19250, sentinels 28250; s3rver 24481, a proxy 24485, nothing on 24486.
 mrd_integration_test(backup backup.sh 90)
 set_tests_properties(integration.backup PROPERTIES
-  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=24800")
+  ENVIRONMENT "BUILD=${PROJECT_BINARY_DIR};SRC=${PROJECT_SOURCE_DIR};PORT_BASE=18250")
 # The total-loss drill (backup, every node killed, restore): ports 24900..
 # (nodes), 25900 (agents), 34900 (sentinels), s3rver on 24482, the test's
 # own redis-server on 24950.

@@ -93,6 +93,10 @@ cleanup() {
             kill -9 "$pid" 2>/dev/null
         fi
     done
+    # MERIDIAN_TEST_KEEP=DIR: a failed test's folder (state, logs) is copied there
+    if ((T_FAILS > 0)) && [[ -n ${MERIDIAN_TEST_KEEP:-} ]]; then
+        mkdir -p "$MERIDIAN_TEST_KEEP" && cp -a "$T_DIR" "$MERIDIAN_TEST_KEEP/" 2>/dev/null
+    fi
     rm -rf "$T_DIR"
     if ((T_FAILS > 0)); then
         printf '%d check(s) failed\n' "$T_FAILS"

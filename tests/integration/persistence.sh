@@ -8,7 +8,7 @@
 # "none" applies live, with no drift left for status.
 source "$(dirname "$0")/lib.sh"
 
-BASE=${PORT_BASE:-24700}
+BASE=${PORT_BASE:-18150}
 SPORT=$((BASE + 10000))
 APORT=$((BASE + 1000))
 T_TOPO="$T_DIR/persistence.json"

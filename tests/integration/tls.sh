@@ -13,7 +13,7 @@
 # expires within 30 days.
 source "$(dirname "$0")/lib.sh"
 
-BASE=${PORT_BASE:-24300}
+BASE=${PORT_BASE:-18350}
 SPORT=$((BASE + 10000))
 APORT=$((BASE + 1000))
 T_TLS=1
