@@ -2,6 +2,7 @@
 #include "info.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,11 @@ mrd_rc store_info_parse(const char *text, size_t len, store_info *out, mrd_error
         long long keys = 0;
         if (strncmp(buf, "keys=", 5) != 0 || (keys = strtoll(buf + 5, &end, 10), end == buf + 5))
             return mrd_error_set(err, MRD_ERR_PARSE, "malformed %s line: %s", name, buf);
+        if (keys < 0 || keys > LLONG_MAX - out->keys_total)
+            return mrd_error_set(err, MRD_ERR_PARSE,
+                                 "%s counts %lld keys: negative, or the sum of the databases' "
+                                 "keys overflows",
+                                 name, keys);
         if (db == 0)
             out->keys = keys;
         out->keys_total += keys;

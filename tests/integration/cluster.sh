@@ -79,14 +79,7 @@ got=$("$MERIDIAN" redis-cli "$T_TOPO" --state "$T_STATE" --host aps-b1 -- get me
 checks=$((checks + 1)); check "meridian redis-cli follows redirects (-c): got '$got'" test "$got" = v
 
 say "a cluster-aware client: ioredis' Cluster as app"
-NODE_DIR="$BUILD/clients"
-if ! cmp -s "$SRC/tests/clients/package-lock.json" "$NODE_DIR/package-lock.json" ||
-    [[ ! -d $NODE_DIR/node_modules ]]; then
-    mkdir -p "$NODE_DIR"
-    cp "$SRC/tests/clients/package.json" "$SRC/tests/clients/package-lock.json" "$NODE_DIR/"
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
-        { fail "npm ci of the pinned client packages"; exit 1; }
-fi
+install_clients || exit 1 # under the lock other tests take
 seeds=$(jq -r '[.seeds[] | "\(.address):\(.port)"] | join(",")' "$T_DIR/ci.json")
 ca=$(jq -r '.ca_file // empty' "$T_DIR/ci.json") # with TLS, as connect-info says
 for mod in ioredis5 ioredis6; do

@@ -107,42 +107,36 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# install_clients: the pinned client packages (tests/clients), installed
-# once per build tree from the lock file, in NODE_DIR.
-install_clients() {
+# npm_pinned NAME: the npm packages of tests/NAME, pinned by its lock
+# file, installed once per build tree in $BUILD/NAME (tests running at once
+# install it once: the first holds the lock).
+npm_pinned() {
+    local name=$1 dir="$BUILD/$1" lockfd
     command -v node >/dev/null && command -v npm >/dev/null ||
         { fail "node and npm are needed (scripts/install-deps.sh installs them)"; return 1; }
-    NODE_DIR="$BUILD/clients"
-    # tests running at once install it once: the first holds the lock
-    exec {lockfd}>"$BUILD/clients.lock"
+    exec {lockfd}>"$BUILD/$name.lock"
     flock "$lockfd"
-    if ! cmp -s "$SRC/tests/clients/package-lock.json" "$NODE_DIR/package-lock.json" ||
-        [[ ! -d $NODE_DIR/node_modules ]]; then
-        mkdir -p "$NODE_DIR"
-        cp "$SRC/tests/clients/package.json" "$SRC/tests/clients/package-lock.json" "$NODE_DIR/"
-        (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
-            { flock -u "$lockfd"; fail "npm ci of the pinned client packages"; return 1; }
+    if ! cmp -s "$SRC/tests/$name/package-lock.json" "$dir/package-lock.json" ||
+        [[ ! -d $dir/node_modules ]]; then
+        mkdir -p "$dir"
+        cp "$SRC/tests/$name/package.json" "$SRC/tests/$name/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+            { flock -u "$lockfd"; fail "npm ci of the pinned packages of tests/$name"; return 1; }
     fi
     flock -u "$lockfd"
 }
 
-# install_s3rver: the pinned S3-compatible test server (tests/s3:
-# s3rver), installed once per build tree from the lock file, in S3RVER_DIR.
+# install_clients: the pinned client packages (tests/clients), in NODE_DIR.
+install_clients() {
+    NODE_DIR="$BUILD/clients"
+    npm_pinned clients
+}
+
+# install_s3rver: the pinned S3-compatible test server (tests/s3: s3rver),
+# in S3RVER_DIR.
 install_s3rver() {
-    command -v node >/dev/null && command -v npm >/dev/null ||
-        { fail "node and npm are needed (scripts/install-deps.sh installs them)"; return 1; }
-    S3RVER_DIR="$BUILD/s3rver"
-    local lockfd
-    exec {lockfd}>"$BUILD/s3rver.lock"
-    flock "$lockfd"
-    if ! cmp -s "$SRC/tests/s3/package-lock.json" "$S3RVER_DIR/package-lock.json" ||
-        [[ ! -d $S3RVER_DIR/node_modules ]]; then
-        mkdir -p "$S3RVER_DIR"
-        cp "$SRC/tests/s3/package.json" "$SRC/tests/s3/package-lock.json" "$S3RVER_DIR/"
-        (cd "$S3RVER_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
-            { flock -u "$lockfd"; fail "npm ci of s3rver"; return 1; }
-    fi
-    flock -u "$lockfd"
+    S3RVER_DIR="$BUILD/s3"
+    npm_pinned s3
 }
 
 # s3rver_start PORT DIR [BUCKET]: s3rver on 127.0.0.1:PORT only, its data

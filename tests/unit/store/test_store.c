@@ -503,6 +503,11 @@ static void test_malformed_db0(void **state)
     parse_fails("db0:expires=0,avg_ttl=0\r\n", "malformed db0 line: expires=0,avg_ttl=0");
     parse_fails("db0:keys=,expires=0\r\n", "malformed db0 line: keys=,expires=0");
     parse_fails("db2:expires=0\r\n", "malformed db2 line: expires=0");
+    /* keys that cannot add up (a fuzzer's find) */
+    parse_fails("db3:keys=1234,expires=5\r\ndb1:keys=9223372036854775807\r\n",
+                "db3 counts 1234 keys: negative, or the sum of the databases' keys overflows");
+    parse_fails("db0:keys=-4,expires=0\r\n",
+                "db0 counts -4 keys: negative, or the sum of the databases' keys overflows");
     parse_fails("db0:\r\n", "malformed db0 line: ");
 }
 
